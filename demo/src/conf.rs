@@ -1,0 +1,215 @@
+//! The domain files (`conf/domains/<domain>.toml`) describing the generated mesh.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::error::{DemoError, IoContext};
+use crate::iceberg_out::{CATALOG_NAME, NAMESPACE};
+use crate::tpch::TpchTable;
+
+/// How a domain stores its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Delta,
+    /// Registered in the domain's SQL catalog.
+    Iceberg,
+    Parquet,
+}
+
+impl TableFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableFormat::Delta => "delta",
+            TableFormat::Iceberg => "iceberg",
+            TableFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// One domain of the demo mesh; each domain publishes one product of the same name.
+#[derive(Debug, Clone, Copy)]
+pub struct DomainDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub owner: &'static str,
+    pub product_description: &'static str,
+    pub tags: &'static [&'static str],
+    pub format: TableFormat,
+    pub tables: &'static [TpchTable],
+}
+
+pub const DOMAINS: [DomainDef; 3] = [
+    DomainDef {
+        name: "sales",
+        description: "Orders, line items and customers, owned by the sales domain.",
+        owner: "sales-data@example.com",
+        product_description:
+            "Customer orders with their line items, and the customers who placed them.",
+        tags: &["tpch", "orders"],
+        format: TableFormat::Delta,
+        tables: &[TpchTable::Orders, TpchTable::LineItem, TpchTable::Customer],
+    },
+    DomainDef {
+        name: "supply",
+        description:
+            "Parts, suppliers and which supplier stocks which part, owned by the supply domain.",
+        owner: "supply-data@example.com",
+        product_description:
+            "The parts catalogue, the suppliers, and each supplier's stock and cost per part.",
+        tags: &["tpch", "supply-chain"],
+        format: TableFormat::Iceberg,
+        tables: &[TpchTable::Part, TpchTable::PartSupp, TpchTable::Supplier],
+    },
+    DomainDef {
+        name: "geo",
+        description: "Nations and regions: the reference geography every other domain joins to.",
+        owner: "geo-data@example.com",
+        product_description: "The 25 nations and 5 regions of the TPC-H world.",
+        tags: &["tpch", "reference-data"],
+        format: TableFormat::Parquet,
+        tables: &[TpchTable::Nation, TpchTable::Region],
+    },
+];
+
+/// The domain owning `table`.
+pub fn domain_of(table: TpchTable) -> &'static DomainDef {
+    DOMAINS
+        .iter()
+        .find(|d| d.tables.contains(&table))
+        .expect("DOMAINS lists every TPC-H table exactly once")
+}
+
+/// Hive partition column of a Parquet table, with its SQL type name. The type matches the Int64
+/// the column has in the baseline copy.
+pub fn partition_column(table: TpchTable) -> Option<(&'static str, &'static str)> {
+    match table {
+        TpchTable::Nation => Some(("n_regionkey", "bigint")),
+        _ => None,
+    }
+}
+
+/// Columns whose descriptions are repeated in the domain file. Delta and Iceberg carry every
+/// column's description in their own metadata; plain Parquet cannot, so the `geo` tables list all.
+fn described_columns(table: TpchTable) -> &'static [&'static str] {
+    match table {
+        TpchTable::Orders => &[
+            "o_orderkey",
+            "o_custkey",
+            "o_orderstatus",
+            "o_totalprice",
+            "o_orderdate",
+        ],
+        TpchTable::LineItem => &[
+            "l_orderkey",
+            "l_quantity",
+            "l_extendedprice",
+            "l_discount",
+            "l_returnflag",
+            "l_shipdate",
+        ],
+        TpchTable::Customer => &["c_custkey", "c_nationkey", "c_acctbal", "c_mktsegment"],
+        TpchTable::Part => &["p_partkey", "p_brand", "p_type", "p_retailprice"],
+        TpchTable::PartSupp => &["ps_partkey", "ps_suppkey", "ps_availqty", "ps_supplycost"],
+        TpchTable::Supplier => &["s_suppkey", "s_nationkey", "s_acctbal"],
+        TpchTable::Nation => &["n_nationkey", "n_name", "n_regionkey", "n_comment"],
+        TpchTable::Region => &["r_regionkey", "r_name", "r_comment"],
+    }
+}
+
+/// Renders `conf/domains/<domain>.toml`. `storage_root` is the domain's data directory; the
+/// catalog arguments are used by the Iceberg domain only.
+pub(crate) fn render_domain(
+    domain: &DomainDef,
+    storage_root: &str,
+    catalog_uri: &str,
+    warehouse: &str,
+) -> String {
+    let mut out = String::new();
+    // `write!` into a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(out, "name = {}", quote(domain.name));
+    let _ = writeln!(out, "description = {}", quote(domain.description));
+    let _ = writeln!(out, "owners = [{}]", quote(domain.owner));
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[storage]");
+    let _ = writeln!(out, "root = {}", quote(storage_root));
+    if domain.format == TableFormat::Iceberg {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "[catalogs.{CATALOG_NAME}]");
+        let _ = writeln!(out, "type = \"sql\"");
+        let _ = writeln!(out, "uri = {}", quote(catalog_uri));
+        let _ = writeln!(out, "warehouse = {}", quote(warehouse));
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "[[products]]");
+    let _ = writeln!(out, "name = {}", quote(domain.name));
+    let _ = writeln!(out, "description = {}", quote(domain.product_description));
+    let _ = writeln!(out, "owner = {}", quote(domain.owner));
+    let tags: Vec<String> = domain.tags.iter().map(|t| quote(t)).collect();
+    let _ = writeln!(out, "tags = [{}]", tags.join(", "));
+
+    for &table in domain.tables {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "[[products.tables]]");
+        let _ = writeln!(out, "name = {}", quote(table.name()));
+        let _ = writeln!(out, "format = {}", quote(domain.format.as_str()));
+        match domain.format {
+            TableFormat::Iceberg => {
+                let _ = writeln!(out, "catalog = {}", quote(CATALOG_NAME));
+                let _ = writeln!(out, "namespace = {}", quote(NAMESPACE));
+                let _ = writeln!(out, "table = {}", quote(table.name()));
+            }
+            TableFormat::Delta | TableFormat::Parquet => {
+                let _ = writeln!(out, "location = {}", quote(table.name()));
+            }
+        }
+        if let Some((column, ty)) = partition_column(table) {
+            let _ = writeln!(
+                out,
+                "partition_columns = [{{ name = {}, type = {} }}]",
+                quote(column),
+                quote(ty)
+            );
+        }
+        let _ = writeln!(out, "description = {}", quote(table.description()));
+        let columns: Vec<String> = described_columns(table)
+            .iter()
+            .filter_map(|name| table.columns().iter().find(|c| c.name == *name))
+            .map(|c| format!("{} = {}", c.name, quote(c.description)))
+            .collect();
+        let _ = writeln!(out, "columns = {{ {} }}", columns.join(", "));
+    }
+    out
+}
+
+/// Writes `contents` to `path` unless the file already holds exactly that, so an unchanged mesh
+/// does not touch the files a running server may be watching.
+pub(crate) fn write_if_changed(path: &Path, contents: &str) -> Result<(), DemoError> {
+    if std::fs::read_to_string(path).is_ok_and(|existing| existing == contents) {
+        return Ok(());
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, contents).io("write", &tmp)?;
+    // Renaming makes the new file appear atomically to a reader polling the directory.
+    std::fs::rename(&tmp, path).io("rename into place", path)
+}
+
+/// A TOML basic string.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,306 @@
+//! The mesh as DataFusion sees it: one catalog (the database), one schema per data product, one
+//! table per dataset.
+//!
+//! ```text
+//!   Mesh ── products ─► ProductEntry ── tables ─► TableEntry ── open (cached) ─► Connector
+//!    ▲                                                              │
+//!    └── MeshCatalog (per session) ── ProductSchema ─ table(name) ───┘
+//! ```
+//!
+//! Building the mesh reads only configuration: a table's metadata is opened the first time a
+//! statement names it, then reused for `metadata_refresh_secs` before the format is asked for a
+//! newer version (a new Delta commit or Iceberg snapshot shows up without a restart). Loads of one
+//! table are single-flight, so a burst of sessions does not re-read one Delta log many times.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
+
+use meshgate_connector_api::{Connector, IcebergSource, OpenedTable, Storage, StorageKind, TableSpec};
+
+use crate::config::{Config, ConfigError, TableSection};
+use crate::error::UserError;
+
+pub struct DomainEntry {
+    pub name: String,
+    pub description: String,
+    pub owners: Vec<String>,
+    pub storage: Storage,
+}
+
+pub struct ProductEntry {
+    pub name: String,
+    pub domain: String,
+    pub description: String,
+    pub owner: String,
+    pub tags: Vec<String>,
+    pub tables: BTreeMap<String, Arc<TableEntry>>,
+}
+
+pub struct TableEntry {
+    pub name: String,
+    pub product: String,
+    pub format: &'static str,
+    pub description: String,
+    /// Column descriptions from the domain file (they win over the format's own metadata).
+    pub columns: BTreeMap<String, String>,
+    pub spec: TableSpec,
+    storage: Storage,
+    connector: Arc<dyn Connector>,
+    refresh: Duration,
+    cached: tokio::sync::Mutex<Option<(Instant, OpenedTable)>>,
+}
+
+impl TableEntry {
+    /// The table's current version, opening or refreshing its metadata when due.
+    pub async fn open(&self) -> Result<OpenedTable, UserError> {
+        let mut slot = self.cached.lock().await;
+        if let Some((at, t)) = slot.as_ref() {
+            if at.elapsed() < self.refresh {
+                return Ok(t.clone());
+            }
+        }
+        match self.connector.open(&self.spec, &self.storage).await {
+            Ok(t) => {
+                *slot = Some((Instant::now(), t.clone()));
+                Ok(t)
+            }
+            Err(e) => {
+                // The connector's text can hold storage URLs: log it, tell the client which table.
+                let id = crate::error::error_id();
+                tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");
+                Err(UserError::new(
+                    crate::error::sqlstate::INTERNAL_ERROR,
+                    format!(
+                        "table {}.{} could not be opened from its storage (error id {id}); the server log has details",
+                        self.product, self.name
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The cached metadata, if the table has been opened; never does I/O.
+    pub fn peek(&self) -> Option<OpenedTable> {
+        self.cached.try_lock().ok().and_then(|s| s.as_ref().map(|(_, t)| t.clone()))
+    }
+}
+
+/// The whole mesh, built from a validated [`Config`]. Immutable; a reload builds a new one.
+pub struct Mesh {
+    pub database: String,
+    pub domains: Vec<Arc<DomainEntry>>,
+    pub products: BTreeMap<String, Arc<ProductEntry>>,
+}
+
+fn connectors() -> HashMap<&'static str, Arc<dyn Connector>> {
+    let list: [Arc<dyn Connector>; 3] = [
+        Arc::new(meshgate_delta::DeltaConnector),
+        Arc::new(meshgate_iceberg::IcebergConnector::default()),
+        Arc::new(meshgate_parquet::ParquetConnector),
+    ];
+    list.into_iter().map(|c| (c.format(), c)).collect()
+}
+
+impl Mesh {
+    /// Builds the mesh and registers each domain's object store with the shared runtime. Makes no
+    /// request to storage.
+    pub fn build(config: &Config, env: &RuntimeEnv) -> Result<Mesh, ConfigError> {
+        let connectors = connectors();
+        let refresh = Duration::from_secs(config.server.metadata_refresh_secs);
+        let mut domains = Vec::new();
+        let mut products = BTreeMap::new();
+        let mut buckets: HashMap<String, String> = HashMap::new();
+        for d in &config.domains {
+            let cerr = |key: &str, message: String| ConfigError { file: d.file.clone(), key: key.into(), message };
+            let storage = Storage::new(&d.name, d.root.clone(), d.storage_kind.clone())
+                .map_err(|e| cerr("storage", e.to_string()))?;
+            if !matches!(storage.kind, StorageKind::Local) {
+                // DataFusion's registry keys stores by scheme and bucket: two domains in one bucket
+                // must reach it the same way, or one would read with the other's credentials.
+                let url = storage.store_url();
+                let fingerprint = format!("{:?}", storage.object_store_options());
+                if let Some(prev) = buckets.insert(url.to_string(), fingerprint.clone()) {
+                    if prev != fingerprint {
+                        return Err(cerr(
+                            "storage",
+                            format!("bucket {url} is also used by another domain with different settings; give each domain its own bucket"),
+                        ));
+                    }
+                }
+                env.register_object_store(&url, storage.object_store.clone());
+            }
+            for p in &d.products {
+                let mut tables = BTreeMap::new();
+                for (j, t) in p.tables.iter().enumerate() {
+                    let key = format!("products.{}.tables[{j}]", p.name);
+                    let connector = connectors
+                        .get(t.format.as_str())
+                        .cloned()
+                        .ok_or_else(|| cerr(&format!("{key}.format"), format!("no connector for {:?}", t.format)))?;
+                    let spec = table_spec(&p.name, t, &storage, d).map_err(|m| cerr(&key, m))?;
+                    tables.insert(
+                        t.name.clone(),
+                        Arc::new(TableEntry {
+                            name: t.name.clone(),
+                            product: p.name.clone(),
+                            format: connector.format(),
+                            description: t.description.clone(),
+                            columns: t.columns.clone(),
+                            spec,
+                            storage: storage.clone(),
+                            connector,
+                            refresh,
+                            cached: tokio::sync::Mutex::new(None),
+                        }),
+                    );
+                }
+                products.insert(
+                    p.name.clone(),
+                    Arc::new(ProductEntry {
+                        name: p.name.clone(),
+                        domain: d.name.clone(),
+                        description: p.description.clone(),
+                        owner: p.owner.clone(),
+                        tags: p.tags.clone(),
+                        tables,
+                    }),
+                );
+            }
+            domains.push(Arc::new(DomainEntry {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                owners: d.owners.clone(),
+                storage,
+            }));
+        }
+        Ok(Mesh { database: config.server.database.clone(), domains, products })
+    }
+
+    pub fn table(&self, product: &str, table: &str) -> Option<&Arc<TableEntry>> {
+        self.products.get(product)?.tables.get(table)
+    }
+}
+
+fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::config::Domain) -> Result<TableSpec, String> {
+    let qualified_name = format!("{product}.{}", t.name);
+    let (location, iceberg) = match (&t.location, &t.catalog) {
+        (Some(loc), _) => {
+            let url = storage.resolve(loc).map_err(|e| e.to_string())?;
+            (url, (t.format == "iceberg").then_some(IcebergSource::MetadataFile))
+        }
+        (None, Some(cat)) => {
+            let catalog = d.catalogs.get(cat).cloned().ok_or_else(|| format!("unknown catalog {cat:?}"))?;
+            let namespace = t
+                .namespace
+                .clone()
+                .unwrap_or_else(|| product.to_string())
+                .split('.')
+                .map(str::to_string)
+                .collect();
+            let table = t.table.clone().unwrap_or_else(|| t.name.clone());
+            (storage.root.clone(), Some(IcebergSource::Catalog { catalog, namespace, table }))
+        }
+        (None, None) => return Err("no location".into()),
+    };
+    Ok(TableSpec {
+        qualified_name,
+        location,
+        partition_columns: t.partition_columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect(),
+        iceberg,
+    })
+}
+
+/// A data product as a DataFusion schema.
+#[derive(Clone)]
+pub struct ProductSchema {
+    product: Arc<ProductEntry>,
+}
+
+impl std::fmt::Debug for ProductSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProductSchema({})", self.product.name)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for ProductSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.product.tables.keys().cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Some(entry) = self.product.tables.get(name) else {
+            return Ok(None);
+        };
+        let opened = entry.open().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Some(opened.provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.product.tables.contains_key(name)
+    }
+}
+
+/// The database as a DataFusion catalog: the mesh's products plus the system schemas a session
+/// registers (pg_catalog, public).
+pub struct MeshCatalog {
+    mesh: Arc<Mesh>,
+    extra: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
+}
+
+impl std::fmt::Debug for MeshCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MeshCatalog({})", self.mesh.database)
+    }
+}
+
+impl MeshCatalog {
+    pub fn new(mesh: Arc<Mesh>) -> Self {
+        let mut extra: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
+        // PostgreSQL's default search_path ends in `public`; an empty one keeps tools that
+        // expect it from failing.
+        extra.insert("public".into(), Arc::new(MemorySchemaProvider::new()));
+        MeshCatalog { mesh, extra: RwLock::new(extra) }
+    }
+}
+
+impl CatalogProvider for MeshCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.mesh.products.keys().cloned().collect();
+        names.extend(self.extra.read().expect("lock is never poisoned: no panics while held").keys().cloned());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(p) = self.mesh.products.get(name) {
+            return Some(Arc::new(ProductSchema { product: p.clone() }));
+        }
+        self.extra.read().expect("lock is never poisoned: no panics while held").get(name).cloned()
+    }
+
+    fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        if self.mesh.products.contains_key(name) {
+            return Err(DataFusionError::Plan(format!("schema {name} is a data product and cannot be replaced")));
+        }
+        Ok(self
+            .extra
+            .write()
+            .expect("lock is never poisoned: no panics while held")
+            .insert(name.to_string(), schema))
+    }
+}

@@ -1,0 +1,624 @@
+//! Typed configuration: `meshgate.toml` (server, users, where the domain files are) and one file per
+//! domain, each owned by its domain team.
+//!
+//! Layers, lowest first: built-in defaults → the TOML file → `MESHGATE__SECTION__KEY` environment
+//! variables (server file only). Every error names the file, the key and what is wrong, because
+//! the person reading it is usually a domain team editing their own file.
+//!
+//! Credentials are never written in these files: a domain names the environment variables that
+//! hold them (`access_key_id_env = "SALES_AWS_KEY"`), or leaves them out to use the ambient
+//! provider chain.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use meshgate_connector_api::{IcebergCatalog, S3Settings, Secret, StorageKind};
+
+use crate::auth::ScramVerifier;
+
+/// A configuration error: which file, which key, what is wrong.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: key `{}`: {}", self.file.display(), self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(file: &Path, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { file: file.to_path_buf(), key: key.into(), message: message.into() }
+}
+
+/// `meshgate.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+    #[serde(default)]
+    pub domains: DomainsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on. Default `127.0.0.1:5433`. Reload: no (restart).
+    pub listen: String,
+    /// The one database name clients connect to. Default `mesh`.
+    pub database: String,
+    /// PEM certificate chain for TLS. Unset: TLS is refused (SSLRequest answered 'N').
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plaintext sessions with 28000. Default false. Needs `tls_cert`/`tls_key`.
+    pub require_tls: bool,
+    /// `scram-sha-256` (default) or `password`. `password` asks for the cleartext password and is
+    /// only used on TLS connections; plaintext connections always use SCRAM.
+    pub password_method: String,
+    /// Seconds a table's metadata (Delta log, Iceberg snapshot) is reused before it is checked for
+    /// a newer version. Default 10; 0 checks at every statement.
+    pub metadata_refresh_secs: u64,
+    /// Worker threads of the query runtime, kept apart from the network runtime so a heavy query
+    /// cannot starve accept and cancel. Default: the number of cores.
+    pub exec_threads: Option<usize>,
+    /// Upper bound, in milliseconds, for a session's `statement_timeout`; 0 = none. Default 0.
+    pub max_statement_timeout_ms: u64,
+    /// Rows DataFusion puts in one batch. Default 8192.
+    pub batch_size: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:5433".into(),
+            database: "mesh".into(),
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
+            password_method: "scram-sha-256".into(),
+            metadata_refresh_secs: 10,
+            exec_threads: None,
+            max_statement_timeout_ms: 0,
+            batch_size: 8192,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    /// A SCRAM-SHA-256 verifier as printed by `meshgate passwd` (PostgreSQL's `rolpassword` format).
+    pub password: String,
+    /// Admins see every product and may use admin commands.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainsSettings {
+    /// Directory of domain files (`*.toml`), relative to meshgate.toml. Default `domains`.
+    pub dir: PathBuf,
+}
+
+impl Default for DomainsSettings {
+    fn default() -> Self {
+        DomainsSettings { dir: PathBuf::from("domains") }
+    }
+}
+
+/// One domain file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub owners: Vec<String>,
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub catalogs: BTreeMap<String, CatalogSection>,
+    #[serde(default)]
+    pub products: Vec<ProductSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// A local path (relative to the domain file) or `s3://`, `gs://`, `az://` URL.
+    pub root: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style addressing; default true when `endpoint` is set (S3-compatible servers), else false.
+    pub path_style: Option<bool>,
+    pub access_key_id_env: Option<String>,
+    pub secret_access_key_env: Option<String>,
+    pub session_token_env: Option<String>,
+    /// For gs:// and az://: object_store option name → environment variable holding its value.
+    #[serde(default)]
+    pub options_env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub uri: String,
+    pub warehouse: Option<String>,
+    /// REST catalogs: environment variable holding a bearer token.
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSection {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub tables: Vec<TableSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSection {
+    pub name: String,
+    pub format: String,
+    /// Relative to the storage root, or an absolute URL/path. Iceberg: a table directory or a
+    /// metadata.json file; omitted when `catalog` is used.
+    pub location: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Iceberg catalog name (a key of this file's `[catalogs]`).
+    pub catalog: Option<String>,
+    /// Iceberg namespace, dot-separated. Default: the product name.
+    pub namespace: Option<String>,
+    /// Iceberg table name in the catalog. Default: `name`.
+    pub table: Option<String>,
+    #[serde(default)]
+    pub partition_columns: Vec<PartitionColumn>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A user after validation.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub verifier: ScramVerifier,
+    pub admin: bool,
+}
+
+/// The validated mesh description: what the server runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerSettings,
+    pub users: HashMap<String, User>,
+    pub domains: Vec<Domain>,
+}
+
+/// A domain after validation, with its storage resolved.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub owners: Vec<String>,
+    pub root: url::Url,
+    pub storage_kind: StorageKind,
+    pub catalogs: BTreeMap<String, IcebergCatalog>,
+    pub products: Vec<ProductSection>,
+}
+
+pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];
+const PARTITION_TYPES: [&str; 9] = ["int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean"];
+
+impl Config {
+    /// Reads and validates `meshgate.toml` and every domain file it points to.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (tests, and `check`).
+    pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(err(path, "", "file not found"));
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("MESHGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| from_config_error(path, e))?;
+        let file: ServerFile = built.try_deserialize().map_err(|e| from_config_error(path, e))?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+        let server = file.server;
+        if server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(path, "server.listen", format!("{:?} is not an address like 127.0.0.1:5433", server.listen)));
+        }
+        if !valid_ident(&server.database) {
+            return Err(err(path, "server.database", "must be a lowercase identifier"));
+        }
+        if !["scram-sha-256", "password"].contains(&server.password_method.as_str()) {
+            return Err(err(path, "server.password_method", "must be \"scram-sha-256\" or \"password\""));
+        }
+        if server.batch_size == 0 {
+            return Err(err(path, "server.batch_size", "must be at least 1"));
+        }
+        let mut server = server;
+        for (key, p) in [("server.tls_cert", &mut server.tls_cert), ("server.tls_key", &mut server.tls_key)] {
+            if let Some(p) = p {
+                *p = base.join(&*p);
+                if !p.exists() {
+                    return Err(err(path, key, format!("{} does not exist", p.display())));
+                }
+            }
+        }
+        if server.tls_cert.is_some() != server.tls_key.is_some() {
+            return Err(err(path, "server.tls_key", "tls_cert and tls_key go together"));
+        }
+        if server.require_tls && server.tls_cert.is_none() {
+            return Err(err(path, "server.require_tls", "requires tls_cert and tls_key"));
+        }
+        if let (Some(c), Some(k)) = (&server.tls_cert, &server.tls_key) {
+            crate::server::load_tls(c, k).map_err(|e| err(path, "server.tls_cert", e))?;
+        }
+
+        let mut users = HashMap::new();
+        for (i, u) in file.users.iter().enumerate() {
+            let key = format!("users[{i}]");
+            if u.name.is_empty() {
+                return Err(err(path, format!("{key}.name"), "must not be empty"));
+            }
+            let verifier = ScramVerifier::parse(&u.password).map_err(|m| {
+                err(path, format!("{key}.password"), format!("{m}; store a verifier made by `meshgate passwd`, never a plaintext password"))
+            })?;
+            if users
+                .insert(u.name.clone(), User { name: u.name.clone(), verifier, admin: u.admin })
+                .is_some()
+            {
+                return Err(err(path, format!("{key}.name"), format!("user {:?} is declared twice", u.name)));
+            }
+        }
+
+        let dir = base.join(&file.domains.dir);
+        let mut domain_files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| err(path, "domains.dir", format!("cannot read {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        domain_files.sort();
+        let mut domains = Vec::new();
+        let mut product_owner: HashMap<String, PathBuf> = HashMap::new();
+        let mut domain_names: HashMap<String, PathBuf> = HashMap::new();
+        for f in domain_files {
+            let d = load_domain(&f, env)?;
+            if let Some(other) = domain_names.insert(d.name.clone(), f.clone()) {
+                return Err(err(&f, "name", format!("domain {:?} is also declared in {}", d.name, other.display())));
+            }
+            for (i, p) in d.products.iter().enumerate() {
+                if let Some(other) = product_owner.insert(p.name.clone(), f.clone()) {
+                    return Err(err(
+                        &f,
+                        format!("products[{i}].name"),
+                        format!("data product {:?} is already published by {}; product names are unique across the mesh", p.name, other.display()),
+                    ));
+                }
+            }
+            domains.push(d);
+        }
+        Ok(Config { path: path.to_path_buf(), server, users, domains })
+    }
+}
+
+fn from_config_error(path: &Path, e: config::ConfigError) -> ConfigError {
+    // The config crate's messages already name the key ("… for key `server.listen` …").
+    let text = e.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("")
+        .to_string();
+    let text = match text.find(" in ") {
+        Some(i) if text[i..].contains(&*path.to_string_lossy()) => text[..i].to_string(),
+        _ => text,
+    };
+    ConfigError { file: path.to_path_buf(), key, message: text }
+}
+
+/// Lowercase SQL identifiers only, so names never need quoting in any client.
+pub fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Domain, ConfigError> {
+    let built = config::Config::builder()
+        .add_source(config::File::from(path).format(config::FileFormat::Toml))
+        .build()
+        .map_err(|e| from_config_error(path, e))?;
+    let d: DomainFile = built.try_deserialize().map_err(|e| from_config_error(path, e))?;
+    if !valid_ident(&d.name) {
+        return Err(err(path, "name", format!("{:?} must be a lowercase identifier", d.name)));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+
+    let need_env = |key: &str, var: &Option<String>| -> Result<Option<Secret>, ConfigError> {
+        match var {
+            None => Ok(None),
+            Some(v) => env(v).map(|s| Some(Secret::new(s))).ok_or_else(|| {
+                err(path, key, format!("names environment variable {v}, which is not set"))
+            }),
+        }
+    };
+    let s = &d.storage;
+    let root_text = s.root.trim();
+    let (root, kind) = if let Some(scheme_end) = root_text.find("://") {
+        let url = url::Url::parse(root_text).map_err(|e| err(path, "storage.root", e.to_string()))?;
+        let kind = match &root_text[..scheme_end] {
+            "s3" | "s3a" => StorageKind::S3(S3Settings {
+                region: s.region.clone(),
+                endpoint: s.endpoint.clone(),
+                access_key_id: need_env("storage.access_key_id_env", &s.access_key_id_env)?,
+                secret_access_key: need_env("storage.secret_access_key_env", &s.secret_access_key_env)?,
+                session_token: need_env("storage.session_token_env", &s.session_token_env)?,
+                allow_http: s.allow_http,
+                path_style: s.path_style.unwrap_or(s.endpoint.is_some()),
+            }),
+            "gs" | "az" | "abfs" | "abfss" => {
+                let mut opts = Vec::new();
+                for (k, v) in &s.options_env {
+                    let secret = need_env(&format!("storage.options_env.{k}"), &Some(v.clone()))?
+                        .expect("Some in, Some out");
+                    opts.push((k.clone(), secret));
+                }
+                if root_text.starts_with("gs") {
+                    StorageKind::Gcs(opts)
+                } else {
+                    StorageKind::Azure(opts)
+                }
+            }
+            "file" => StorageKind::Local,
+            other => {
+                return Err(err(path, "storage.root", format!("unsupported scheme {other:?}; use a local path, s3://, gs:// or az://")))
+            }
+        };
+        if url.host_str().is_none_or(str::is_empty) && !matches!(kind, StorageKind::Local) {
+            return Err(err(path, "storage.root", "names no bucket"));
+        }
+        (url, kind)
+    } else {
+        let p = base.join(root_text);
+        let p = std::path::absolute(&p).map_err(|e| err(path, "storage.root", e.to_string()))?;
+        let url = url::Url::from_directory_path(&p)
+            .map_err(|_| err(path, "storage.root", format!("{} is not a usable path", p.display())))?;
+        (url, StorageKind::Local)
+    };
+    if s.access_key_id_env.is_some() != s.secret_access_key_env.is_some() {
+        return Err(err(path, "storage.secret_access_key_env", "access_key_id_env and secret_access_key_env go together"));
+    }
+
+    let mut catalogs = BTreeMap::new();
+    for (name, c) in &d.catalogs {
+        let key = format!("catalogs.{name}");
+        let cat = match c.kind.as_str() {
+            "sql" => IcebergCatalog::Sql {
+                name: name.clone(),
+                uri: resolve_sqlite_uri(&c.uri, base),
+                warehouse: c
+                    .warehouse
+                    .clone()
+                    .ok_or_else(|| err(path, format!("{key}.warehouse"), "a sql catalog needs a warehouse location"))?,
+            },
+            "rest" => IcebergCatalog::Rest {
+                name: name.clone(),
+                uri: c.uri.clone(),
+                warehouse: c.warehouse.clone(),
+                token: need_env(&format!("{key}.token_env"), &c.token_env)?,
+            },
+            other => return Err(err(path, format!("{key}.type"), format!("{other:?} is not a catalog type; use \"sql\" or \"rest\""))),
+        };
+        catalogs.insert(name.clone(), cat);
+    }
+
+    for (i, p) in d.products.iter().enumerate() {
+        let pk = format!("products[{i}]");
+        if !valid_ident(&p.name) {
+            return Err(err(path, format!("{pk}.name"), format!("{:?} must be a lowercase identifier", p.name)));
+        }
+        if ["pg_catalog", "information_schema", "mesh", "public"].contains(&p.name.as_str()) {
+            return Err(err(path, format!("{pk}.name"), format!("{:?} is reserved", p.name)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (j, t) in p.tables.iter().enumerate() {
+            let tk = format!("{pk}.tables[{j}]");
+            if !valid_ident(&t.name) {
+                return Err(err(path, format!("{tk}.name"), format!("{:?} must be a lowercase identifier", t.name)));
+            }
+            if !seen.insert(t.name.clone()) {
+                return Err(err(path, format!("{tk}.name"), format!("table {:?} appears twice in product {:?}", t.name, p.name)));
+            }
+            if !FORMATS.contains(&t.format.as_str()) {
+                return Err(err(path, format!("{tk}.format"), format!("{:?} is not a format; use delta, iceberg or parquet", t.format)));
+            }
+            match (t.format.as_str(), &t.location, &t.catalog) {
+                ("iceberg", None, None) => {
+                    return Err(err(path, format!("{tk}.location"), "an iceberg table needs a location (table directory or metadata.json) or a catalog"))
+                }
+                ("iceberg", Some(_), Some(_)) => {
+                    return Err(err(path, format!("{tk}.catalog"), "give either location or catalog, not both"))
+                }
+                ("iceberg", None, Some(c)) if !catalogs.contains_key(c) => {
+                    return Err(err(path, format!("{tk}.catalog"), format!("no catalog {c:?} in this file's [catalogs]")))
+                }
+                (f, None, _) if f != "iceberg" => return Err(err(path, format!("{tk}.location"), "is required")),
+                (f, _, Some(_)) if f != "iceberg" => {
+                    return Err(err(path, format!("{tk}.catalog"), "only iceberg tables load through a catalog"))
+                }
+                _ => {}
+            }
+            if !t.partition_columns.is_empty() && t.format != "parquet" {
+                return Err(err(path, format!("{tk}.partition_columns"), "only parquet tables declare partition columns; delta and iceberg carry their own"));
+            }
+            for (k, c) in t.partition_columns.iter().enumerate() {
+                if !PARTITION_TYPES.contains(&c.data_type.to_ascii_lowercase().as_str()) {
+                    return Err(err(
+                        path,
+                        format!("{tk}.partition_columns[{k}].type"),
+                        format!("{:?} is not supported; use one of {}", c.data_type, PARTITION_TYPES.join(", ")),
+                    ));
+                }
+            }
+        }
+    }
+
+    Ok(Domain {
+        file: path.to_path_buf(),
+        name: d.name,
+        description: d.description,
+        owners: d.owners,
+        root,
+        storage_kind: kind,
+        catalogs,
+        products: d.products,
+    })
+}
+
+/// `sqlite://relative.db` is relative to the domain file, like every other path in it.
+fn resolve_sqlite_uri(uri: &str, base: &Path) -> String {
+    match uri.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+            format!("sqlite://{}", base.join(rest).display())
+        }
+        _ => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn verifier() -> String {
+        crate::auth::ScramVerifier::generate("pw", 4096).to_string()
+    }
+
+    fn base(dir: &Path) -> PathBuf {
+        write(dir, "meshgate.toml", &format!("[[users]]\nname = \"a\"\npassword = \"{}\"\n", verifier()))
+    }
+
+    #[test]
+    fn product_clash_names_both_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        let dom = |n: &str| format!("name = \"{n}\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"shared\"\n");
+        write(d.path(), "domains/a.toml", &dom("a"));
+        write(d.path(), "domains/b.toml", &dom("b"));
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert!(e.file.ends_with("domains/b.toml"), "{e}");
+        assert_eq!(e.key, "products[0].name");
+        assert!(e.message.contains("a.toml"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_type_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "meshgate.toml", "[server]\nlisten = \"127.0.0.1:1\"\nlsten = 3\n");
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("lsten"), "{e}");
+
+        let p = write(d.path(), "meshgate.toml", "[server]\nrequire_tls = \"maybe\"\n");
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "server.require_tls", "{e}");
+    }
+
+    #[test]
+    fn plaintext_password_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "meshgate.toml", "[[users]]\nname = \"a\"\npassword = \"secret\"\n");
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "users[0].password");
+        assert!(!e.to_string().contains("secret\""), "the error must not echo the value: {e}");
+    }
+
+    #[test]
+    fn missing_credential_variable_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        write(
+            d.path(),
+            "domains/s.toml",
+            "name = \"s\"\n[storage]\nroot = \"s3://bucket/x\"\naccess_key_id_env = \"NO_SUCH_KEY\"\nsecret_access_key_env = \"NO_SUCH_SECRET\"\n",
+        );
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "storage.access_key_id_env");
+        assert!(e.message.contains("NO_SUCH_KEY"));
+        let ok = Config::load_with_env(&p, &|k| Some(format!("v-{k}"))).unwrap();
+        match &ok.domains[0].storage_kind {
+            StorageKind::S3(s) => assert_eq!(s.access_key_id.as_ref().unwrap().expose(), "v-NO_SUCH_KEY"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn iceberg_table_needs_a_source() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        write(
+            d.path(),
+            "domains/s.toml",
+            "name = \"s\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"p\"\n[[products.tables]]\nname = \"t\"\nformat = \"iceberg\"\ncatalog = \"nope\"\n",
+        );
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "products[0].tables[0].catalog", "{e}");
+    }
+}

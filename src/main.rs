@@ -1,0 +1,186 @@
+//! The `meshgate` command: serve a mesh, check a configuration, make password verifiers, or
+//! generate and serve the TPC-H demo mesh.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use meshgate::auth::{ScramVerifier, DEFAULT_ITERATIONS};
+use meshgate::Config;
+
+#[derive(Parser)]
+#[command(name = "meshgate", version, about = "PostgreSQL-protocol gateway to a data mesh")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a TPC-H mesh (Delta, Iceberg, Parquet domains) and serve it.
+    Demo {
+        /// Where the data and its configuration are written (reused when already generated).
+        #[arg(long, default_value = "demo-mesh")]
+        dir: PathBuf,
+        /// TPC-H scale factor (0.1 ≈ 100 MB of raw data).
+        #[arg(long, default_value_t = 0.1)]
+        scale_factor: f64,
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: String,
+    },
+    /// Serve the mesh described by a configuration file.
+    Serve {
+        #[arg(long, default_value = "conf/meshgate.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration and every domain file it names; exit non-zero on the first error.
+    Check {
+        #[arg(long, default_value = "conf/meshgate.toml")]
+        config: PathBuf,
+    },
+    /// Read a password on standard input and print its SCRAM-SHA-256 verifier for `users.password`.
+    Passwd {
+        #[arg(long, default_value_t = DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("MESHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Passwd { iterations } => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() || line.trim_end_matches(['\r', '\n']).is_empty() {
+                eprintln!("meshgate passwd: give the password on standard input");
+                return ExitCode::FAILURE;
+            }
+            println!("{}", ScramVerifier::generate(line.trim_end_matches(['\r', '\n']), iterations.max(4096)));
+            ExitCode::SUCCESS
+        }
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                let tables: usize = c.domains.iter().flat_map(|d| &d.products).map(|p| p.tables.len()).sum();
+                let products: usize = c.domains.iter().map(|d| d.products.len()).sum();
+                println!(
+                    "{}: ok ({} domains, {products} data products, {tables} tables, {} users)",
+                    config.display(),
+                    c.domains.len(),
+                    c.users.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve { config } => {
+            init_logging();
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            run_server(config, None)
+        }
+        Command::Demo { dir, scale_factor, listen } => {
+            init_logging();
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let prepared = rt.block_on(prepare_demo(&dir, scale_factor, &listen));
+            drop(rt);
+            match prepared {
+                Ok((config, banner)) => run_server(config, Some(banner)),
+                Err(e) => {
+                    eprintln!("demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Generates the demo mesh (once per directory and scale factor) and its meshgate.toml with a
+/// `demo` user whose random password is kept beside it.
+async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, String), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let dir = std::path::absolute(dir)?;
+    eprintln!("generating TPC-H at scale factor {sf} under {} (skipped when already there)…", dir.display());
+    let started = std::time::Instant::now();
+    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions { dir: dir.clone(), scale_factor: sf }).await?;
+    eprintln!("mesh ready in {:.1}s", started.elapsed().as_secs_f64());
+    let password_file = dir.join("demo-password");
+    let password = match std::fs::read_to_string(&password_file) {
+        Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
+        _ => {
+            use rand::Rng;
+            let p: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
+            std::fs::write(&password_file, &p)?;
+            p
+        }
+    };
+    let verifier = ScramVerifier::generate(&password, DEFAULT_ITERATIONS);
+    let toml = format!(
+        "# Written by `meshgate demo`.\n[server]\nlisten = \"{listen}\"\ndatabase = \"mesh\"\n\n[[users]]\nname = \"demo\"\npassword = \"{verifier}\"\nadmin = true\n\n[domains]\ndir = \"domains\"\n"
+    );
+    let conf_path = layout.conf_dir.join("meshgate.toml");
+    std::fs::write(&conf_path, toml)?;
+    let config = Config::load(&conf_path)?;
+    let port = listen.rsplit(':').next().unwrap_or("5433");
+    let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let banner = format!(
+        "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n",
+        config.domains.iter().map(|d| d.products.len()).sum::<usize>()
+    );
+    Ok((config, banner))
+}
+
+fn run_server(config: Config, banner: Option<String>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("meshgate-net").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listen = config.server.listen.clone();
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        if let Some(b) = banner {
+            println!("{b}");
+        }
+        tracing::info!("listening on {listen}");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        };
+        meshgate::serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

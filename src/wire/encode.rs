@@ -1,0 +1,133 @@
+//! Arrow → PostgreSQL row encoding: field descriptions with real type OIDs and typmods, and rows
+//! pumped from a running statement to the socket.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{SinkExt, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+use pgwire::messages::data::{FieldDescription, RowDescription};
+use pgwire::messages::PgWireBackendMessage;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Failure, SessionLoop};
+use crate::error::UserError;
+use crate::exec::BatchStream;
+
+/// Field descriptions for a result schema in the given formats.
+pub(crate) fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, UserError> {
+    let infos = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
+        .map_err(|e| UserError::unsupported(format!("a result column has a type meshgate cannot send: {e}")))?;
+    let infos = infos
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, f)| match f.data_type() {
+            // PostgreSQL's numeric typmod: ((precision << 16) | scale) + VARHDRSZ. Drivers read
+            // the scale from it (JDBC getScale, psycopg's Decimal context).
+            DataType::Decimal128(p, s) if *s >= 0 => info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4),
+            _ => info,
+        })
+        .collect();
+    Ok(Arc::new(infos))
+}
+
+pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
+    PgWireBackendMessage::RowDescription(RowDescription::new(fields.iter().map(FieldDescription::from).collect()))
+}
+
+/// Result formats from a Bind: none (all text), one for all, or one per column.
+pub(crate) fn result_format(codes: &[i16], columns: usize) -> Result<Format, UserError> {
+    for c in codes {
+        if *c != 0 && *c != 1 {
+            return Err(UserError::new(crate::error::sqlstate::PROTOCOL_VIOLATION, format!("unsupported format code: {c}")));
+        }
+    }
+    Ok(match codes.len() {
+        0 => Format::UnifiedText,
+        1 => Format::from(codes[0]),
+        n if n == columns => Format::Individual(codes.to_vec()),
+        n => {
+            return Err(UserError::new(
+                crate::error::sqlstate::PROTOCOL_VIOLATION,
+                format!("bind message has {n} result formats but query has {columns} columns"),
+            ))
+        }
+    })
+}
+
+/// The rows of a statement on their way to the client; kept in a portal between Executes.
+pub(crate) struct RowSource {
+    pub stream: BatchStream,
+    /// Rows of a batch not yet sent (a row limit fell inside it).
+    pub pending: Option<RecordBatch>,
+    pub fields: Arc<Vec<FieldInfo>>,
+    /// Rows sent so far, for the command tag.
+    pub sent: usize,
+}
+
+impl RowSource {
+    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>) -> Self {
+        RowSource { stream, pending: None, fields, sent: 0 }
+    }
+}
+
+/// What a pump ended with.
+pub(crate) enum Pumped {
+    Done,
+    /// The row limit was reached; the portal can be resumed.
+    Suspended,
+}
+
+impl<S> SessionLoop<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// Sends up to `limit` rows (0 = all) as DataRows. Stops early with 57014 when the statement
+    /// is cancelled or times out; the engine task is dropped with the stream.
+    pub(crate) async fn pump(&mut self, src: &mut RowSource, limit: usize) -> Result<Pumped, Failure> {
+        let token = self.slot.begin();
+        let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
+        let mut budget = if limit == 0 { usize::MAX } else { limit };
+        let result = loop {
+            if let Some(batch) = src.pending.take() {
+                let n = batch.num_rows().min(budget);
+                let (now, later) = (batch.slice(0, n), batch.slice(n, batch.num_rows() - n));
+                for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), now) {
+                    let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
+                    self.conn.feed(PgWireBackendMessage::DataRow(row)).await?;
+                }
+                src.sent += n;
+                budget -= n;
+                if later.num_rows() > 0 {
+                    src.pending = Some(later);
+                }
+            }
+            if budget == 0 {
+                break Ok(Pumped::Suspended);
+            }
+            let next = tokio::select! {
+                biased;
+                _ = token.cancelled() => break Err(UserError::cancelled().into()),
+                _ = sleep_until(deadline) => break Err(UserError::statement_timeout().into()),
+                b = src.stream.next() => b,
+            };
+            match next {
+                None => break Ok(Pumped::Done),
+                Some(Err(e)) => break Err(UserError::from_datafusion(&e).into()),
+                Some(Ok(b)) if b.num_rows() > 0 => src.pending = Some(b),
+                Some(Ok(_)) => {}
+            }
+        };
+        self.slot.end();
+        result
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,312 @@
+//! The extended-query protocol: Parse → Bind → Describe → Execute (with a row limit that
+//! suspends the portal) → Sync, with named and unnamed statements and portals.
+//!
+//! A query is planned once at Parse (which also reports unknown tables there, as PostgreSQL
+//! does, and gives Describe its parameter and row types); Bind fills the placeholders with the
+//! client's values, cast to the types the planner inferred.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::Statement;
+use futures::SinkExt;
+use pgwire::api::portal::Format;
+use pgwire::api::stmt::StoredStatement;
+use pgwire::api::Type;
+use pgwire::messages::data::{NoData, ParameterDescription};
+use pgwire::messages::extendedquery::{Bind, BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::encode::{fields, result_format, row_description, Pumped, RowSource};
+use super::query::{classify, parse, returns_rows, Command};
+use super::{Failure, SessionLoop};
+use crate::error::{sqlstate, UserError};
+
+/// A parsed (and, for queries, planned) statement.
+pub(crate) struct Prepared {
+    pub command: Command,
+    /// The plan with placeholders, for queries.
+    pub plan: Option<LogicalPlan>,
+    /// Parameter types: the client's where it named them, else inferred.
+    pub param_types: Vec<Type>,
+    /// Inferred Arrow types of the parameters, to cast bound values to.
+    pub param_arrow: Vec<Option<DataType>>,
+}
+
+pub(crate) struct Portal {
+    pub prepared: Arc<Prepared>,
+    /// The plan with values bound.
+    pub plan: Option<LogicalPlan>,
+    pub format: Format,
+    pub state: PortalState,
+}
+
+pub(crate) enum PortalState {
+    NotStarted,
+    Running(RowSource),
+    Done,
+}
+
+fn name_of(n: &Option<String>) -> String {
+    n.clone().unwrap_or_default()
+}
+
+/// Placeholders are `$1…$n`; DataFusion reports them by name.
+fn ordered_params(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, UserError> {
+    let types = plan.get_parameter_types().map_err(|e| UserError::from_datafusion(&e))?;
+    let mut out = Vec::new();
+    for i in 1..=types.len() {
+        let t = types.get(&format!("${i}")).ok_or_else(|| {
+            UserError::new(sqlstate::SYNTAX_ERROR, format!("parameters must be numbered $1 to ${}", types.len()))
+        })?;
+        out.push(t.clone());
+    }
+    Ok(out)
+}
+
+impl<S> SessionLoop<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub(crate) async fn extended(&mut self, msg: PgWireFrontendMessage) -> Result<(), Failure> {
+        match msg {
+            PgWireFrontendMessage::Parse(p) => {
+                let name = name_of(&p.name);
+                if !name.is_empty() && self.statements.contains_key(&name) {
+                    return Err(UserError::new("42P05", format!("prepared statement \"{name}\" already exists")).into());
+                }
+                let prepared = self.prepare(&p.query, &p.type_oids).await?;
+                self.statements.insert(name, Arc::new(prepared));
+                self.conn.feed(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+                Ok(())
+            }
+            PgWireFrontendMessage::Bind(b) => {
+                let stmt_name = name_of(&b.statement_name);
+                let prepared = self.statements.get(&stmt_name).cloned().ok_or_else(|| {
+                    UserError::new(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{stmt_name}\" does not exist"))
+                })?;
+                let portal_name = name_of(&b.portal_name);
+                if !portal_name.is_empty() && self.portals.contains_key(&portal_name) {
+                    return Err(UserError::new("42P03", format!("cursor \"{portal_name}\" already exists")).into());
+                }
+                let portal = self.bind(prepared, &b)?;
+                self.portals.insert(portal_name, portal);
+                self.conn.feed(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
+                Ok(())
+            }
+            PgWireFrontendMessage::Describe(d) => {
+                let name = name_of(&d.name);
+                if d.target_type == b'S' {
+                    let p = self.statements.get(&name).cloned().ok_or_else(|| {
+                        UserError::new(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{name}\" does not exist"))
+                    })?;
+                    let oids = p.param_types.iter().map(|t| t.oid()).collect();
+                    self.conn
+                        .feed(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids)))
+                        .await?;
+                    let desc = self.describe(&p, &Format::UnifiedText)?;
+                    self.conn.feed(desc).await?;
+                } else {
+                    let portal = self.portals.get(&name).ok_or_else(|| {
+                        UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("portal \"{name}\" does not exist"))
+                    })?;
+                    let (p, f) = (portal.prepared.clone(), portal.format.clone());
+                    let desc = self.describe(&p, &f)?;
+                    self.conn.feed(desc).await?;
+                }
+                Ok(())
+            }
+            PgWireFrontendMessage::Execute(e) => {
+                let name = name_of(&e.name);
+                let max_rows = if e.max_rows > 0 { e.max_rows as usize } else { 0 };
+                self.execute(&name, max_rows).await
+            }
+            PgWireFrontendMessage::Close(c) => {
+                let name = name_of(&c.name);
+                if c.target_type == b'S' {
+                    self.statements.remove(&name);
+                } else {
+                    self.portals.remove(&name);
+                }
+                self.conn.feed(PgWireBackendMessage::CloseComplete(CloseComplete::new())).await?;
+                Ok(())
+            }
+            PgWireFrontendMessage::Flush(_) => {
+                self.conn.flush().await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn prepare(&mut self, sql: &str, type_oids: &[u32]) -> Result<Prepared, UserError> {
+        let mut stmts = parse(sql)?;
+        if stmts.len() > 1 {
+            return Err(UserError::syntax("cannot insert multiple commands into a prepared statement"));
+        }
+        let Some(stmt) = stmts.pop() else {
+            return Ok(Prepared { command: Command::Noop("EMPTY"), plan: None, param_types: vec![], param_arrow: vec![] });
+        };
+        let command = classify(stmt);
+        let (plan, param_arrow) = match &command {
+            Command::Query(s) => {
+                let plan = self.plan(s).await?;
+                let params = ordered_params(&plan)?;
+                (Some(plan), params)
+            }
+            Command::CopyOut(s, _) => {
+                let plan = self.plan(s).await?;
+                let params = ordered_params(&plan)?;
+                (None, params)
+            }
+            _ => (None, vec![]),
+        };
+        let mut param_types = Vec::new();
+        for (i, arrow) in param_arrow.iter().enumerate() {
+            let given = type_oids.get(i).copied().filter(|o| *o != 0).and_then(Type::from_oid);
+            let t = match (given, arrow) {
+                (Some(t), _) => t,
+                (None, Some(a)) => arrow_pg::datatypes::into_pg_type(a).unwrap_or(Type::TEXT),
+                (None, None) => Type::TEXT,
+            };
+            param_types.push(t);
+        }
+        Ok(Prepared { command, plan, param_types, param_arrow })
+    }
+
+    fn describe(&self, p: &Prepared, format: &Format) -> Result<PgWireBackendMessage, UserError> {
+        match (&p.command, &p.plan) {
+            (Command::Query(_), Some(plan)) => {
+                let schema = plan.schema().as_arrow().clone();
+                Ok(row_description(&fields(&schema, format)?))
+            }
+            (Command::Show(name), _) => Ok(row_description(&self.show(name)?.0)),
+            _ => Ok(PgWireBackendMessage::NoData(NoData::new())),
+        }
+    }
+
+    fn bind(&self, prepared: Arc<Prepared>, b: &Bind) -> Result<Portal, UserError> {
+        let n = prepared.param_types.len();
+        if b.parameters.len() != n {
+            return Err(UserError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                format!("bind message supplies {} parameters, but prepared statement requires {n}", b.parameters.len()),
+            ));
+        }
+        if !(b.parameter_format_codes.len() <= 1 || b.parameter_format_codes.len() == n) {
+            return Err(UserError::new(sqlstate::PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats"));
+        }
+        let columns = match &prepared.plan {
+            Some(plan) => plan.schema().fields().len(),
+            None => 0,
+        };
+        let format = if returns_rows(&prepared.command) && !matches!(prepared.command, Command::Show(_)) {
+            result_format(&b.result_column_format_codes, columns)?
+        } else {
+            Format::UnifiedText
+        };
+        let plan = match &prepared.plan {
+            Some(plan) if n > 0 => Some(bind_params(plan, &prepared, b)?),
+            Some(plan) => Some(plan.clone()),
+            None => None,
+        };
+        Ok(Portal { prepared, plan, format, state: PortalState::NotStarted })
+    }
+
+    async fn execute(&mut self, name: &str, max_rows: usize) -> Result<(), Failure> {
+        let mut portal = self.portals.remove(name).ok_or_else(|| {
+            UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("portal \"{name}\" does not exist"))
+        })?;
+        let result = self.execute_portal(&mut portal, max_rows).await;
+        // A portal that failed cannot be resumed; one that ran to the end answers later Executes
+        // with an empty result, as PostgreSQL's does.
+        if result.is_ok() {
+            self.portals.insert(name.to_string(), portal);
+        }
+        result
+    }
+
+    async fn execute_portal(&mut self, portal: &mut Portal, max_rows: usize) -> Result<(), Failure> {
+        if let PortalState::NotStarted = portal.state {
+            match (&portal.prepared.command, &portal.plan) {
+                (Command::Query(_), Some(plan)) => {
+                    if self.tx == super::TxState::Failed {
+                        return Err(UserError::new(
+                            "25P02",
+                            "current transaction is aborted, commands ignored until end of transaction block",
+                        )
+                        .into());
+                    }
+                    let src = self.start(plan.clone(), &portal.format).await?;
+                    portal.state = PortalState::Running(src);
+                }
+                (Command::Noop("EMPTY"), _) => {
+                    portal.state = PortalState::Done;
+                    self.conn
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(pgwire::messages::response::EmptyQueryResponse::new()))
+                        .await?;
+                    return Ok(());
+                }
+                (cmd, _) => {
+                    portal.state = PortalState::Done;
+                    return self.run_command(cmd.clone(), &portal.format, false).await;
+                }
+            }
+        }
+        let is_explain = matches!(&portal.prepared.command, Command::Query(s) if matches!(**s, Statement::Explain { .. }));
+        match std::mem::replace(&mut portal.state, PortalState::Done) {
+            PortalState::Running(mut src) => match self.pump(&mut src, max_rows).await? {
+                Pumped::Suspended => {
+                    self.conn.feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new())).await?;
+                    portal.state = PortalState::Running(src);
+                    Ok(())
+                }
+                Pumped::Done => {
+                    let tag = if is_explain { "EXPLAIN".to_string() } else { format!("SELECT {}", src.sent) };
+                    self.complete(&tag).await
+                }
+            },
+            PortalState::Done => self.complete("SELECT 0").await,
+            PortalState::NotStarted => Ok(()),
+        }
+    }
+}
+
+/// Decodes the Bind's parameter values and substitutes them into the plan.
+fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<LogicalPlan, UserError> {
+    let stored = Arc::new(StoredStatement::new(String::new(), (), prepared.param_types.iter().cloned().map(Some).collect()));
+    let portal = pgwire::api::portal::Portal::try_new(b, stored)
+        .map_err(|e| UserError::new(sqlstate::PROTOCOL_VIOLATION, e.to_string()))?;
+    let inferred: Vec<Option<&DataType>> = prepared.param_arrow.iter().map(Option::as_ref).collect();
+    let values = arrow_pg::datatypes::df::deserialize_parameters(&portal, &inferred).map_err(|e| {
+        UserError::new(sqlstate::INVALID_TEXT_REPRESENTATION, format!("invalid parameter value: {e}"))
+    })?;
+    let ParamValues::List(list) = values else {
+        return Err(UserError::internal("bind", &"named parameters from a positional bind"));
+    };
+    let mut cast = Vec::with_capacity(list.len());
+    for (i, v) in list.into_iter().enumerate() {
+        let v = v.value().clone();
+        let v = match prepared.param_arrow.get(i).cloned().flatten() {
+            Some(t) if v.data_type() != t => cast_param(v, &t, i)?,
+            _ => v,
+        };
+        cast.push(v);
+    }
+    plan.clone()
+        .with_param_values(ParamValues::List(cast.into_iter().map(Into::into).collect()))
+        .map_err(|e| UserError::from_datafusion(&e))
+}
+
+fn cast_param(v: ScalarValue, t: &DataType, i: usize) -> Result<ScalarValue, UserError> {
+    v.cast_to(t).map_err(|_| {
+        UserError::new(
+            sqlstate::INVALID_TEXT_REPRESENTATION,
+            format!("parameter ${} cannot be converted to {t}", i + 1),
+        )
+    })
+}

@@ -1,0 +1,535 @@
+//! The PostgreSQL protocol: one task per connection, from the first byte to Terminate.
+//!
+//! ```text
+//!  first packet ─┬─ SSLRequest ─► 'S' + TLS handshake ─► first packet again
+//!                ├─ GSSENCRequest ─► 'N' ─► first packet again
+//!                ├─ CancelRequest ─► cancel registry, close
+//!                └─ StartupMessage ─► auth (SCRAM / password over TLS) ─► session loop
+//!  session loop: Query | Parse/Bind/Describe/Execute/Close/Sync/Flush | Terminate
+//! ```
+//!
+//! pgwire provides the message types and their encodings; the connection lifecycle is ours, so
+//! that every phase has a limit and the row stream can be cancelled while it runs.
+
+pub mod codec;
+mod copy;
+mod encode;
+mod extended;
+mod query;
+pub mod startup;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::{SinkExt, StreamExt};
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tracing::Instrument;
+
+use crate::auth::{ScramExchange, ScramVerifier, MECHANISM};
+use crate::catalog::MeshCatalog;
+use crate::error::{sqlstate, UserError};
+use crate::server::{CancelSlot, Shared};
+use crate::session::Session;
+use codec::{FrameError, MeshCodec};
+use startup::{read_first_packet, FirstPacket};
+
+/// Time allowed from accept to the end of authentication (TLS + startup + SCRAM).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) type Conn<S> = Framed<S, MeshCodec>;
+
+/// Serves one TCP connection to its end. Never panics outward: errors end the connection.
+pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let span = tracing::info_span!("conn", %peer, user = tracing::field::Empty, pid = tracing::field::Empty);
+    async move {
+        let handshake = async {
+            // Direct TLS (PostgreSQL 17 `sslnegotiation=direct`): the client starts with a
+            // TLS ClientHello instead of an SSLRequest.
+            let mut first = [0u8; 1];
+            if tcp.peek(&mut first).await.ok() == Some(1) && first[0] == 0x16 {
+                let Some(acceptor) = shared.tls() else { return Ok(None) };
+                let mut tls = acceptor.accept(tcp).await?;
+                let pkt = read_first_packet(&mut tls).await?;
+                return Ok(Some(Stream::Tls(Box::new(tls), pkt)));
+            }
+            loop {
+                match read_first_packet(&mut tcp).await? {
+                    FirstPacket::SslRequest => match shared.tls() {
+                        Some(acceptor) => {
+                            tcp.write_all(b"S").await?;
+                            let mut tls = acceptor.accept(tcp).await?;
+                            let pkt = read_first_packet(&mut tls).await?;
+                            return Ok(Some(Stream::Tls(Box::new(tls), pkt)));
+                        }
+                        None => tcp.write_all(b"N").await?,
+                    },
+                    FirstPacket::GssRequest => tcp.write_all(b"N").await?,
+                    pkt => return Ok::<_, anyhow_like::Error>(Some(Stream::Plain(tcp, pkt))),
+                }
+            }
+        };
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(Some(s))) => s,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::debug!("handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("handshake timed out");
+                return;
+            }
+        };
+        match stream {
+            Stream::Plain(s, pkt) => run(s, pkt, false, peer, shared).await,
+            Stream::Tls(s, pkt) => run(*s, pkt, true, peer, shared).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+enum Stream {
+    Plain(TcpStream, FirstPacket),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, FirstPacket),
+}
+
+/// Error plumbing for the handshake, where every failure just ends the connection.
+mod anyhow_like {
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error(transparent)]
+        Io(#[from] std::io::Error),
+        #[error(transparent)]
+        Startup(#[from] super::startup::StartupError),
+    }
+}
+
+async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
+    let mut buf = BytesMut::new();
+    let mut e = e.clone();
+    e.severity = crate::error::Severity::Fatal;
+    if PgWireBackendMessage::ErrorResponse(e.to_response()).encode(&mut buf).is_ok() {
+        let _ = s.write_all(&buf).await;
+        let _ = s.flush().await;
+    }
+}
+
+async fn run<S>(mut stream: S, pkt: FirstPacket, secure: bool, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let params = match pkt {
+        FirstPacket::Cancel { pid, secret } => {
+            let done = shared.cancels.cancel(pid, &secret);
+            tracing::debug!(pid, done, "cancel request");
+            return;
+        }
+        FirstPacket::Startup { params, .. } => params,
+        // A second SSLRequest inside TLS, or GSS: protocol violation.
+        _ => {
+            send_fatal(&mut stream, &UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "unexpected negotiation request")).await;
+            return;
+        }
+    };
+    let config = shared.config();
+    let user = params.get("user").cloned().unwrap_or_default();
+    tracing::Span::current().record("user", user.as_str());
+    if config.server.require_tls && !secure {
+        send_fatal(
+            &mut stream,
+            &UserError::fatal(sqlstate::INVALID_AUTHORIZATION, "this server accepts TLS connections only (sslmode=require)"),
+        )
+        .await;
+        return;
+    }
+    let database = params.get("database").cloned().unwrap_or_else(|| user.clone());
+    if database != config.server.database {
+        send_fatal(
+            &mut stream,
+            &UserError::fatal(sqlstate::INVALID_CATALOG_NAME, format!("database \"{database}\" does not exist")),
+        )
+        .await;
+        return;
+    }
+
+    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits));
+    let known = config.users.get(&user).cloned();
+    let use_password = secure && config.server.password_method == "password";
+    let auth = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        let verifier = known
+            .as_ref()
+            .map(|u| u.verifier.clone())
+            .unwrap_or_else(|| ScramVerifier::decoy(&user, &shared.decoy_secret));
+        let ok = if use_password {
+            authenticate_password(&mut conn, &verifier).await?
+        } else {
+            authenticate_scram(&mut conn, verifier).await?
+        };
+        Ok::<bool, UserError>(ok && known.is_some())
+    })
+    .await;
+    let failed = |why: &str| {
+        tracing::warn!(%peer, user = %user, "authentication failed: {why}");
+        UserError::fatal(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""))
+    };
+    match auth {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            let e = failed(if known.is_some() { "wrong password" } else { "unknown user" });
+            let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, user = %user, "authentication failed: {}", e.message);
+            let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("authentication timed out");
+            return;
+        }
+    }
+    let Some(user_entry) = known else { return };
+
+    let pid = shared.next_pid();
+    tracing::Span::current().record("pid", pid);
+    let (slot, secret) = shared.cancels.register(pid);
+    let _unregister = Unregister { shared: shared.clone(), pid };
+
+    let mesh = shared.mesh();
+    let state = datafusion::execution::session_state::SessionStateBuilder::new()
+        .with_config(shared.executor.session_config(&config.server.database))
+        .with_runtime_env(shared.executor.env.clone())
+        .with_default_features()
+        .build();
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh)));
+    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
+        let e = UserError::internal("session setup", &e);
+        let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+        return;
+    }
+    let mut session = Session::new(
+        user_entry.name.clone(),
+        user_entry.admin,
+        config.server.database.clone(),
+        pid,
+        ctx,
+        config.server.max_statement_timeout_ms,
+    );
+    if let Err(e) = apply_startup_params(&mut session, &params) {
+        let _ = conn.send(PgWireBackendMessage::ErrorResponse(UserError { severity: crate::error::Severity::Fatal, ..e }.to_response())).await;
+        return;
+    }
+
+    let mut out = vec![PgWireBackendMessage::Authentication(Authentication::Ok)];
+    for name in [
+        "server_version",
+        "server_encoding",
+        "client_encoding",
+        "DateStyle",
+        "TimeZone",
+        "IntervalStyle",
+        "integer_datetimes",
+        "standard_conforming_strings",
+        "application_name",
+        "is_superuser",
+        "session_authorization",
+        "search_path",
+    ] {
+        out.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+            name.to_string(),
+            session.get(name).unwrap_or_default(),
+        )));
+    }
+    out.push(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(pid, SecretKey::I32(i32::from_be_bytes(secret)))));
+    out.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle)));
+    for m in out {
+        if conn.feed(m).await.is_err() {
+            return;
+        }
+    }
+    if conn.flush().await.is_err() {
+        return;
+    }
+    tracing::info!(application_name = %session.get("application_name").unwrap_or_default(), "session started");
+
+    let mut s = SessionLoop {
+        conn,
+        session,
+        shared: shared.clone(),
+        slot,
+        tx: TxState::Idle,
+        statements: BTreeMap::new(),
+        portals: BTreeMap::new(),
+        skip_until_sync: false,
+    };
+    s.run().await;
+    tracing::info!("session ended");
+}
+
+struct Unregister {
+    shared: Arc<Shared>,
+    pid: i32,
+}
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        self.shared.cancels.unregister(self.pid);
+    }
+}
+
+fn apply_startup_params(session: &mut Session, params: &BTreeMap<String, String>) -> Result<(), UserError> {
+    for (k, v) in params {
+        match k.as_str() {
+            "user" | "database" | "replication" => {}
+            "options" => {
+                for (name, value) in startup::parse_options(v) {
+                    session.set(&name, &value)?;
+                }
+            }
+            // libpq sends these from the environment; unknown ones are ignored as PostgreSQL
+            // ignores `_pq_` and unknown GUCs would fail the connection for no gain.
+            name => {
+                if let Err(e) = session.set(name, v) {
+                    if e.code != sqlstate::UNDEFINED_PARAMETER {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read_auth_message<S>(conn: &mut Conn<S>) -> Result<pgwire::messages::startup::PasswordMessageFamily, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match conn.next().await {
+        Some(Ok(PgWireFrontendMessage::PasswordMessageFamily(m))) => Ok(m),
+        Some(Ok(_)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "expected a password message")),
+        Some(Err(e)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string())),
+        None => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "connection closed during authentication")),
+    }
+}
+
+async fn send_now<S>(conn: &mut Conn<S>, m: PgWireBackendMessage) -> Result<(), UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    conn.send(m)
+        .await
+        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("connection lost: {e}")))
+}
+
+/// SCRAM-SHA-256. Returns whether the proof was right.
+async fn authenticate_scram<S>(conn: &mut Conn<S>, verifier: ScramVerifier) -> Result<bool, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()]))).await?;
+    let first = read_auth_message(conn)
+        .await?
+        .into_sasl_initial_response()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLInitialResponse"))?;
+    if first.auth_method != MECHANISM {
+        return Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            "client selected an invalid SASL authentication mechanism",
+        ));
+    }
+    let data = first.data.unwrap_or_default();
+    let (exchange, server_first) = ScramExchange::start(verifier, &data)
+        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}")))?;
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLContinue(server_first.into_bytes().into()))).await?;
+    let last = read_auth_message(conn)
+        .await?
+        .into_sasl_response()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLResponse"))?;
+    match exchange.finish(&last.data) {
+        Ok(server_final) => {
+            send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into_bytes().into())))
+                .await?;
+            Ok(true)
+        }
+        Err(crate::auth::ScramError::BadProof) => Ok(false),
+        Err(e) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}"))),
+    }
+}
+
+/// Cleartext password, only ever offered on TLS connections.
+async fn authenticate_password<S>(conn: &mut Conn<S>, verifier: &ScramVerifier) -> Result<bool, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::CleartextPassword)).await?;
+    let p = read_auth_message(conn)
+        .await?
+        .into_password()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message"))?;
+    Ok(verifier.verify_password(&p.password))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxState {
+    Idle,
+    InBlock,
+    Failed,
+}
+
+impl TxState {
+    fn status(self) -> TransactionStatus {
+        match self {
+            TxState::Idle => TransactionStatus::Idle,
+            TxState::InBlock => TransactionStatus::Transaction,
+            TxState::Failed => TransactionStatus::Error,
+        }
+    }
+}
+
+/// One authenticated session's message loop.
+pub(crate) struct SessionLoop<S> {
+    conn: Conn<S>,
+    session: Session,
+    shared: Arc<Shared>,
+    slot: Arc<CancelSlot>,
+    tx: TxState,
+    statements: BTreeMap<String, Arc<extended::Prepared>>,
+    portals: BTreeMap<String, extended::Portal>,
+    /// After an error in an extended-protocol message, everything up to Sync is skipped.
+    skip_until_sync: bool,
+}
+
+/// The connection is gone or broken; the loop ends.
+#[derive(Debug)]
+pub(crate) struct Disconnected;
+
+impl From<FrameError> for Disconnected {
+    fn from(_: FrameError) -> Self {
+        Disconnected
+    }
+}
+
+impl<S> SessionLoop<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn run(&mut self) {
+        loop {
+            let msg = match self.conn.next().await {
+                None => return,
+                Some(Ok(m)) => m,
+                Some(Err(FrameError::TooLarge { kind, len, limit })) => {
+                    let e = UserError::fatal(
+                        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                        format!("message of type '{kind}' is {len} bytes, over the server's limit of {limit} bytes"),
+                    );
+                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    return;
+                }
+                Some(Err(FrameError::Io(_))) => return,
+                Some(Err(e)) => {
+                    let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string());
+                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    return;
+                }
+            };
+            let res = match msg {
+                PgWireFrontendMessage::Query(q) => self.simple_query(&q.query).await,
+                PgWireFrontendMessage::Terminate(_) => return,
+                PgWireFrontendMessage::Sync(_) => self.on_sync().await,
+                m if m.is_extended_query() => {
+                    if self.skip_until_sync {
+                        Ok(())
+                    } else {
+                        match self.extended(m).await {
+                            Ok(()) => Ok(()),
+                            Err(Failure::User(e)) => {
+                                self.skip_until_sync = true;
+                                self.fail_tx();
+                                self.send_error(&e).await
+                            }
+                            Err(Failure::Gone) => Err(Disconnected),
+                        }
+                    }
+                }
+                // CopyData/CopyDone/CopyFail with no COPY FROM running are ignored, as in
+                // PostgreSQL (a client may still be sending after an error).
+                PgWireFrontendMessage::CopyData(_) | PgWireFrontendMessage::CopyDone(_) | PgWireFrontendMessage::CopyFail(_) => Ok(()),
+                _ => {
+                    let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "unexpected message");
+                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    return;
+                }
+            };
+            if res.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn fail_tx(&mut self) {
+        if self.tx == TxState::InBlock {
+            self.tx = TxState::Failed;
+        }
+    }
+
+    async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
+        self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await?;
+        Ok(())
+    }
+
+    async fn ready(&mut self) -> Result<(), Disconnected> {
+        self.conn
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(self.tx.status())))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_sync(&mut self) -> Result<(), Disconnected> {
+        self.skip_until_sync = false;
+        if self.tx == TxState::Idle {
+            // Outside a transaction block each Sync ends the implicit transaction, and portals
+            // live no longer than their transaction.
+            self.portals.clear();
+        }
+        self.ready().await
+    }
+}
+
+/// Why a statement or protocol step did not complete.
+pub(crate) enum Failure {
+    /// Report to the client and go on.
+    User(UserError),
+    /// The connection is gone.
+    Gone,
+}
+
+impl From<UserError> for Failure {
+    fn from(e: UserError) -> Self {
+        Failure::User(e)
+    }
+}
+
+impl From<Disconnected> for Failure {
+    fn from(_: Disconnected) -> Self {
+        Failure::Gone
+    }
+}
+
+impl From<FrameError> for Failure {
+    fn from(_: FrameError) -> Self {
+        Failure::Gone
+    }
+}

@@ -1,0 +1,358 @@
+//! Statements: what each one is, and the simple-query protocol that runs them.
+//!
+//! Every statement is parsed once with the PostgreSQL dialect and sorted into a [`Command`].
+//! Queries (SELECT, VALUES, WITH, EXPLAIN) go to DataFusion; session statements (SET, SHOW,
+//! BEGIN…) are answered here; writes and DDL are refused, because data products are read-only
+//! through meshgate.
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    CopySource, CopyTarget, Expr, Set as SetStmt, Statement, Value, ValueWithSpan,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use futures::SinkExt;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
+use pgwire::api::Type;
+use pgwire::messages::response::{CommandComplete, EmptyQueryResponse};
+use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::PgWireBackendMessage;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::copy::CopyFormat;
+use super::encode::{fields, row_description, RowSource};
+use super::{Disconnected, Failure, SessionLoop, TxState};
+use crate::error::{sqlstate, UserError};
+
+/// A statement, sorted by who answers it.
+#[derive(Debug, Clone)]
+pub(crate) enum Command {
+    /// Planned and run by DataFusion.
+    Query(Box<Statement>),
+    Set(String, String),
+    Reset(Option<String>),
+    Show(String),
+    /// Accepted and reported with this tag (SET TRANSACTION …, SET ROLE to oneself…).
+    Noop(&'static str),
+    Begin,
+    Commit,
+    Rollback,
+    DiscardAll,
+    CopyOut(Box<Statement>, CopyFormat),
+    Refused(UserError),
+}
+
+pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, UserError> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| UserError::from_parser(&e))
+}
+
+fn expr_text(e: &Expr) -> String {
+    match e {
+        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. })
+        | Expr::Value(ValueWithSpan { value: Value::DoubleQuotedString(s), .. }) => s.clone(),
+        Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) => n.clone(),
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::UnaryOp { op, expr } => format!("{op}{}", expr_text(expr)),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn classify(stmt: Statement) -> Command {
+    use Command::*;
+    match stmt {
+        Statement::Query(_) | Statement::Explain { .. } => Query(Box::new(stmt)),
+        Statement::Set(set) => match set {
+            SetStmt::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string();
+                let value = values.iter().map(expr_text).collect::<Vec<_>>().join(", ");
+                if value.eq_ignore_ascii_case("default") {
+                    Reset(Some(name))
+                } else {
+                    Set(name, value)
+                }
+            }
+            SetStmt::SetTimeZone { value, .. } => Set("timezone".into(), expr_text(&value)),
+            SetStmt::SetNames { charset_name, .. } => Set("client_encoding".into(), charset_name.value),
+            SetStmt::SetTransaction { .. } => Noop("SET"),
+            other => Refused(UserError::unsupported(format!("{other} is not supported"))),
+        },
+        Statement::Reset(r) => match r.reset {
+            datafusion::sql::sqlparser::ast::Reset::ALL => Reset(None),
+            datafusion::sql::sqlparser::ast::Reset::ConfigurationParameter(n) => Reset(Some(n.to_string())),
+        },
+        Statement::ShowVariable { variable } => {
+            Show(variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" "))
+        }
+        Statement::StartTransaction { .. } => Begin,
+        Statement::Commit { .. } => Commit,
+        Statement::Rollback { savepoint: None, .. } => Rollback,
+        Statement::Discard { object_type } => {
+            if object_type.to_string().eq_ignore_ascii_case("ALL") {
+                DiscardAll
+            } else {
+                Noop("DISCARD")
+            }
+        }
+        Statement::Copy { source, to: true, target: CopyTarget::Stdout, options, legacy_options, .. } => {
+            let format = match CopyFormat::from_options(&options, &legacy_options) {
+                Ok(f) => f,
+                Err(e) => return Refused(e),
+            };
+            let query = match source {
+                CopySource::Query(q) => Statement::Query(q),
+                CopySource::Table { table_name, columns } => {
+                    let cols = if columns.is_empty() {
+                        "*".to_string()
+                    } else {
+                        columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                    };
+                    match parse(&format!("SELECT {cols} FROM {table_name}")).map(|mut v| v.remove(0)) {
+                        Ok(s) => s,
+                        Err(e) => return Refused(e),
+                    }
+                }
+            };
+            CopyOut(Box::new(query), format)
+        }
+        Statement::Copy { .. } => Refused(UserError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            "COPY is supported only as COPY (query) TO STDOUT: data products are read-only and the server's files are not reachable",
+        )),
+        Statement::Insert(_)
+        | Statement::Update { .. }
+        | Statement::Delete(_)
+        | Statement::Merge { .. }
+        | Statement::Truncate { .. } => Refused(UserError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied: {} is not allowed, data products are read-only through meshgate", verb(&stmt)),
+        )),
+        Statement::CreateTable(_)
+        | Statement::CreateView { .. }
+        | Statement::CreateSchema { .. }
+        | Statement::CreateIndex(_)
+        | Statement::CreateFunction(_)
+        | Statement::CreateDatabase { .. }
+        | Statement::Drop { .. }
+        | Statement::AlterTable { .. }
+        | Statement::AlterView { .. }
+        | Statement::Grant { .. }
+        | Statement::Revoke { .. }
+        | Statement::CreateExtension { .. }
+        | Statement::CreateRole { .. } => Refused(UserError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied: {} is not allowed, the mesh is defined by its domains' configuration", verb(&stmt)),
+        )),
+        other => Refused(UserError::unsupported(format!("statement not supported: {}", verb(&other)))),
+    }
+}
+
+/// The statement's leading keywords, for messages (never its literals).
+fn verb(stmt: &Statement) -> String {
+    let text = stmt.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    let two = words.join(" ").to_ascii_uppercase();
+    if two.starts_with("CREATE") || two.starts_with("DROP") || two.starts_with("ALTER") {
+        two
+    } else {
+        words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()
+    }
+}
+
+/// The tag and whether the statement returns rows, for Describe before execution.
+pub(crate) fn returns_rows(cmd: &Command) -> bool {
+    matches!(cmd, Command::Query(_) | Command::Show(_))
+}
+
+impl<S> SessionLoop<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    /// The simple-query protocol: run each statement, stop at the first error, then ReadyForQuery.
+    pub(crate) async fn simple_query(&mut self, sql: &str) -> Result<(), Disconnected> {
+        // A Query message also ends any half-done extended-protocol exchange.
+        self.skip_until_sync = false;
+        let stmts = match parse(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail_tx();
+                self.send_error(&e).await?;
+                return self.ready().await;
+            }
+        };
+        if stmts.is_empty() {
+            self.conn.send(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+            return self.ready().await;
+        }
+        for stmt in stmts {
+            let cmd = classify(stmt);
+            match self.run_command(cmd, &Format::UnifiedText, true).await {
+                Ok(()) => {}
+                Err(Failure::User(e)) => {
+                    self.fail_tx();
+                    self.send_error(&e).await?;
+                    break;
+                }
+                Err(Failure::Gone) => return Err(Disconnected),
+            }
+        }
+        self.ready().await
+    }
+
+    /// Plans a query statement in this session. Read-only by construction: anything that is not
+    /// a query has been refused by [`classify`], and the plan is checked again here.
+    pub(crate) async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, UserError> {
+        let state = self.session.ctx.state();
+        let plan = state
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt.clone())))
+            .await
+            .map_err(|e| UserError::from_datafusion(&e))?;
+        datafusion::execution::context::SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied: {e}")))?;
+        Ok(plan)
+    }
+
+    /// Starts a planned query; rows are pulled by [`SessionLoop::pump`].
+    pub(crate) async fn start(&self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
+        let state = self.session.ctx.state();
+        let physical = state.create_physical_plan(&plan).await.map_err(|e| UserError::from_datafusion(&e))?;
+        let fields = fields(physical.schema().as_ref(), format)?;
+        let stream = self.shared.executor.execute(physical, state.task_ctx());
+        Ok(RowSource::new(stream, fields))
+    }
+
+    /// Runs one statement to completion. `describe` sends a RowDescription first (simple query;
+    /// in the extended protocol Describe does that).
+    pub(crate) async fn run_command(&mut self, cmd: Command, format: &Format, describe: bool) -> Result<(), Failure> {
+        if self.tx == TxState::Failed && !matches!(cmd, Command::Commit | Command::Rollback) {
+            return Err(UserError::new(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            )
+            .into());
+        }
+        match cmd {
+            Command::Query(stmt) => {
+                let plan = self.plan(&stmt).await?;
+                let tag = if matches!(*stmt, Statement::Explain { .. }) { "EXPLAIN" } else { "SELECT" };
+                let mut src = self.start(plan, format).await?;
+                if describe {
+                    self.conn.feed(row_description(&src.fields)).await?;
+                }
+                self.pump(&mut src, 0).await?;
+                let tag = if tag == "SELECT" { format!("SELECT {}", src.sent) } else { tag.to_string() };
+                self.complete(&tag).await
+            }
+            Command::Show(name) => {
+                let (fields, rows) = self.show(&name)?;
+                if describe {
+                    self.conn.feed(row_description(&fields)).await?;
+                }
+                let fields = Arc::new(fields);
+                for row in rows {
+                    let mut enc = DataRowEncoder::new(fields.clone());
+                    for v in row {
+                        enc.encode_field(&Some(v)).map_err(|e| UserError::internal("show", &e))?;
+                    }
+                    self.conn.feed(PgWireBackendMessage::DataRow(enc.take_row())).await?;
+                }
+                self.complete("SHOW").await
+            }
+            Command::Set(name, value) => {
+                let report = self.session.set(&name, &value)?;
+                self.report(report).await?;
+                self.complete("SET").await
+            }
+            Command::Reset(Some(name)) => {
+                let report = self.session.reset(&name)?;
+                self.report(report).await?;
+                self.complete("RESET").await
+            }
+            Command::Reset(None) => {
+                for r in self.session.reset_all() {
+                    self.report(Some(r)).await?;
+                }
+                self.complete("RESET").await
+            }
+            Command::Noop(tag) => self.complete(tag).await,
+            Command::Begin => {
+                if self.tx != TxState::Idle {
+                    self.notice("25001", "there is already a transaction in progress").await?;
+                }
+                self.tx = TxState::InBlock;
+                self.complete("BEGIN").await
+            }
+            Command::Commit | Command::Rollback => {
+                let tag = if self.tx == TxState::Failed || matches!(cmd, Command::Rollback) { "ROLLBACK" } else { "COMMIT" };
+                if self.tx == TxState::Idle {
+                    self.notice("25P01", "there is no transaction in progress").await?;
+                }
+                self.tx = TxState::Idle;
+                self.portals.clear();
+                self.complete(tag).await
+            }
+            Command::DiscardAll => {
+                if self.tx != TxState::Idle {
+                    return Err(UserError::new("25001", "DISCARD ALL cannot run inside a transaction block").into());
+                }
+                for r in self.session.reset_all() {
+                    self.report(Some(r)).await?;
+                }
+                self.statements.clear();
+                self.portals.clear();
+                self.complete("DISCARD ALL").await
+            }
+            Command::CopyOut(stmt, format) => self.copy_out(&stmt, format).await,
+            Command::Refused(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn complete(&mut self, tag: &str) -> Result<(), Failure> {
+        self.conn.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag.to_string()))).await?;
+        Ok(())
+    }
+
+    async fn report(&mut self, r: Option<(String, String)>) -> Result<(), Failure> {
+        if let Some((name, value)) = r {
+            self.conn.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
+        }
+        Ok(())
+    }
+
+    async fn notice(&mut self, code: &str, message: &str) -> Result<(), Failure> {
+        let n = pgwire::messages::response::NoticeResponse::new(vec![
+            (b'S', "WARNING".into()),
+            (b'V', "WARNING".into()),
+            (b'C', code.into()),
+            (b'M', message.into()),
+        ]);
+        self.conn.feed(PgWireBackendMessage::NoticeResponse(n)).await?;
+        Ok(())
+    }
+
+    /// SHOW name / SHOW ALL: PostgreSQL's column names and text values.
+    pub(crate) fn show(&self, name: &str) -> Result<(Vec<FieldInfo>, Vec<Vec<String>>), UserError> {
+        let text = |n: &str| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text);
+        let lower = name.to_ascii_lowercase();
+        if lower == "all" {
+            let rows = self.session.all().into_iter().map(|(n, v)| vec![n, v]).collect();
+            return Ok((vec![text("name"), text("setting")], rows));
+        }
+        let key = match lower.as_str() {
+            "transaction isolation level" => "transaction_isolation",
+            "time zone" => "timezone",
+            other => other,
+        };
+        let value = self.session.get(key).ok_or_else(|| {
+            UserError::new(sqlstate::UNDEFINED_PARAMETER, format!("unrecognized configuration parameter \"{name}\""))
+        })?;
+        Ok((vec![text(key)], vec![vec![value]]))
+    }
+}

@@ -1,0 +1,141 @@
+//! Starts meshgate in-process on an ephemeral port over real fixtures, and connects real clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use meshgate::auth::ScramVerifier;
+use meshgate::server::Shared;
+use meshgate::Config;
+
+pub const ADMIN: (&str, &str) = ("alice", "alice-pw");
+pub const ANALYST: (&str, &str) = ("bob", "bob-pw");
+
+/// The TPC-H mesh written by meshgate's demo generator (Delta, Iceberg via a SQL catalog,
+/// Parquet with hive partitions), generated once per test run.
+pub struct TpchFixture {
+    pub dir: PathBuf,
+    pub domains_dir: PathBuf,
+    pub baseline_dir: PathBuf,
+}
+
+pub const TPCH_SF: f64 = 0.01;
+
+pub fn tpch() -> &'static TpchFixture {
+    static FIX: OnceLock<TpchFixture> = OnceLock::new();
+    FIX.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("meshgate-tpch").tempdir().expect("tempdir").keep();
+        let d2 = dir.clone();
+        // Its own runtime on its own thread: the caller may be inside a runtime already.
+        let layout = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(meshgate_demo::generate(&meshgate_demo::DemoOptions { dir: d2, scale_factor: TPCH_SF }))
+        })
+        .join()
+        .expect("generator thread")
+        .expect("TPC-H fixture generation");
+        TpchFixture { domains_dir: layout.conf_dir.join("domains"), baseline_dir: layout.baseline_dir, dir }
+    })
+}
+
+/// Writes a meshgate.toml with the two test users over `domains_dir` plus `extra` server keys.
+pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathBuf {
+    let users = [ADMIN, ANALYST]
+        .iter()
+        .enumerate()
+        .map(|(i, (u, p))| {
+            format!(
+                "[[users]]\nname = \"{u}\"\npassword = \"{}\"\nadmin = {}\n",
+                ScramVerifier::generate(p, 4096),
+                i == 0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 0\n{extra_server}\n\n{users}\n[domains]\ndir = \"{}\"\n",
+        domains_dir.display()
+    );
+    let path = dir.join("meshgate.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl TestServer {
+    /// A server over the TPC-H fixture.
+    pub async fn tpch() -> TestServer {
+        let fx = tpch();
+        Self::start_with(&fx.domains_dir, "").await
+    }
+
+    pub async fn start_with(domains_dir: &Path, extra_server: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_config(dir.path(), domains_dir, extra_server);
+        let config = Config::load(&path).expect("config loads");
+        Self::start_config(config, dir).await
+    }
+
+    pub async fn start_config(config: Config, dir: tempfile::TempDir) -> TestServer {
+        init_logging();
+        meshgate::server::install_crypto_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shared = Shared::new(config).expect("server state");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let s2 = shared.clone();
+        tokio::spawn(async move {
+            meshgate::serve_shared(listener, s2, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        TestServer { addr, shared, stop: Some(tx), _dir: dir }
+    }
+
+    pub fn conn_string(&self, user: &str, password: &str) -> String {
+        format!("host=127.0.0.1 port={} user={user} password={password} dbname=mesh", self.addr.port())
+    }
+
+    pub async fn connect_as(&self, user: &str, password: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, conn) = tokio_postgres::connect(&self.conn_string(user, password), tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+
+    pub async fn admin(&self) -> tokio_postgres::Client {
+        self.connect_as(ADMIN.0, ADMIN.1).await.expect("admin connects")
+    }
+}
+
+/// Server logs go to the test's captured output, shown when a test fails.
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,meshgate=info"))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// The SQLSTATE of a failed call.
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no sqlstate: {e}"))
+}

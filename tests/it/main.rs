@@ -1,0 +1,10 @@
+//! The one integration-test binary (one link on a 2-core machine): meshgate in-process on an
+//! ephemeral port, driven over TCP by real clients.
+
+mod cli;
+mod harness;
+mod protocol;
+mod psql;
+mod python_writers;
+mod s3;
+mod tpch;
