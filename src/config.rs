@@ -168,6 +168,9 @@ pub struct CatalogSection {
     pub warehouse: Option<String>,
     /// REST catalogs: environment variable holding a bearer token.
     pub token_env: Option<String>,
+    /// SQL catalogs: the `catalog_name` the writer used in the catalog tables (pyiceberg and
+    /// Spark write their own catalog's name there). Default: this catalog's key.
+    pub catalog_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -444,7 +447,7 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         let key = format!("catalogs.{name}");
         let cat = match c.kind.as_str() {
             "sql" => IcebergCatalog::Sql {
-                name: name.clone(),
+                name: c.catalog_name.clone().unwrap_or_else(|| name.clone()),
                 uri: resolve_sqlite_uri(&c.uri, base),
                 warehouse: c
                     .warehouse

@@ -30,6 +30,7 @@ root = "{root}"
 
 [catalogs.pycat]
 type = "sql"
+catalog_name = "{catalog_name}"
 uri = "{uri}"
 warehouse = "{warehouse}"
 
@@ -56,6 +57,7 @@ location = "{table_dir}"
 "#,
         root = fx["out_dir"].as_str().unwrap(),
         uri = ice["catalog_uri"].as_str().unwrap(),
+        catalog_name = ice["catalog_name"].as_str().unwrap(),
         warehouse = ice["warehouse"].as_str().unwrap(),
     );
     std::fs::write(domains.join("pyfx.toml"), text).unwrap();
