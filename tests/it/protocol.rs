@@ -18,8 +18,10 @@ fn simple_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-/// A query that keeps the engine busy for far longer than any test waits.
-const ENDLESS: &str = "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_orderkey * b.l_partkey = -1";
+/// A query that keeps the engine busy for far longer than any test waits: a scan of a mesh table
+/// crossed with an endless series. The large side streams, so the engine yields between batches
+/// and cancel and timeout take effect at once even in a debug build.
+const ENDLESS: &str = "SELECT sum(r.r_regionkey + g.value % 7) FROM geo.region r CROSS JOIN generate_series(1, 1000000000000) AS g(value)";
 
 async fn wait_running(server: &TestServer, pid: i32) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
