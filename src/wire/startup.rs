@@ -71,19 +71,24 @@ pub fn parse_first_packet(body: &[u8]) -> Result<FirstPacket, StartupError> {
                 return Err(StartupError::Protocol(major, minor));
             }
             let mut params = BTreeMap::new();
-            let mut fields = rest.split(|b| *b == 0);
+            let mut pos = 0;
+            // A NUL-terminated string at `pos`; None when the terminator is missing.
+            let cstr = |pos: &mut usize| -> Option<String> {
+                let end = *pos + rest[*pos..].iter().position(|b| *b == 0)?;
+                let s = String::from_utf8(rest[*pos..end].to_vec()).ok()?;
+                *pos = end + 1;
+                Some(s)
+            };
             loop {
-                let key = fields.next().ok_or(StartupError::Layout)?;
+                let key = cstr(&mut pos).ok_or(StartupError::Layout)?;
                 if key.is_empty() {
                     break;
                 }
-                let value = fields.next().ok_or(StartupError::Layout)?;
-                let key = String::from_utf8(key.to_vec()).map_err(|_| StartupError::Layout)?;
-                let value = String::from_utf8(value.to_vec()).map_err(|_| StartupError::Layout)?;
+                let value = cstr(&mut pos).ok_or(StartupError::Layout)?;
                 params.insert(key, value);
             }
-            // After the terminating empty key only the split's empty tail may remain.
-            if fields.any(|f| !f.is_empty()) {
+            // The empty name that ends the list must be the last byte.
+            if pos != rest.len() {
                 return Err(StartupError::Layout);
             }
             if !params.contains_key("user") {
