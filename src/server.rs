@@ -84,6 +84,7 @@ impl Shared {
 
 /// Loads a certificate chain and key into a TLS acceptor.
 pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    install_crypto_provider();
     let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?,
     ))

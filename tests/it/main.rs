@@ -7,4 +7,5 @@ mod protocol;
 mod psql;
 mod python_writers;
 mod s3;
+mod tls;
 mod tpch;
