@@ -14,16 +14,10 @@ use std::time::{Duration, Instant};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-const TABLES: [(&str, &str); 8] = [
-    ("sales", "orders"),
-    ("sales", "lineitem"),
-    ("sales", "customer"),
-    ("supply", "part"),
-    ("supply", "partsupp"),
-    ("supply", "supplier"),
-    ("geo", "nation"),
-    ("geo", "region"),
-];
+/// (product, table) for every TPC-H table, as the demo generator lays them out.
+fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
+    meshgate_demo::DOMAINS.iter().flat_map(|d| d.tables.iter().map(move |t| (d.name, t.name())))
+}
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -36,8 +30,7 @@ fn baseline_domains(baseline: &Path, out: &Path) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("mkdir");
     for product in ["sales", "supply", "geo"] {
         let mut text = format!("name = \"{product}\"\n[storage]\nroot = \"{}\"\n[[products]]\nname = \"{product}\"\n", baseline.display());
-        for (p, t) in TABLES.iter().filter(|(p, _)| *p == product) {
-            let _ = p;
+        for (_, t) in tables().filter(|(p, _)| *p == product) {
             text += &format!("[[products.tables]]\nname = \"{t}\"\nformat = \"parquet\"\nlocation = \"{t}\"\n");
         }
         std::fs::write(dir.join(format!("{product}.toml")), text).expect("write domain");
@@ -105,7 +98,7 @@ async fn main() {
         catalog.register_schema(s, Arc::new(MemorySchemaProvider::new())).expect("schema");
     }
     ctx.register_catalog("mesh", catalog);
-    for (s, t) in TABLES {
+    for (s, t) in tables() {
         ctx.register_parquet(format!("{s}.{t}"), layout.baseline_dir.join(t).to_str().expect("utf8"), ParquetReadOptions::default())
             .await
             .expect("register");

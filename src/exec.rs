@@ -89,16 +89,6 @@ impl Executor {
         });
         BatchStream { schema, rx, task, done: false }
     }
-
-    /// Runs a future on the exec runtime (used for work that must not run on the network
-    /// runtime, such as collecting a small result for a session command).
-    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle().spawn(fut)
-    }
 }
 
 impl Drop for Executor {

@@ -10,7 +10,6 @@
 //! boundary, and the connection's guards deregister its cancel key on unwind.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -204,8 +203,4 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
         }
     }
     shared.cancels.cancel_all();
-}
-
-pub fn peer_string(peer: &SocketAddr) -> String {
-    peer.to_string()
 }

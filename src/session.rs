@@ -7,7 +7,6 @@
 //! operator: a client may not change them (42501).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::prelude::SessionContext;
@@ -237,11 +236,11 @@ impl Session {
             .map(|s| s.trim().trim_matches('"').to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        let first = names.iter().find(|n| {
-            let n = if n.as_str() == "$user" { &self.user } else { *n };
-            n != "pg_catalog" && catalog.as_ref().is_some_and(|c| c.schema(n).is_some())
-        });
-        let schema = first.cloned().unwrap_or_else(|| "public".to_string());
+        let schema = names
+            .into_iter()
+            .map(|n| if n == "$user" { self.user.clone() } else { n })
+            .find(|n| n != "pg_catalog" && catalog.as_ref().is_some_and(|c| c.schema(n).is_some()))
+            .unwrap_or_else(|| "public".to_string());
         self.ctx.state_ref().write().config_mut().options_mut().catalog.default_schema = schema;
         Ok(())
     }
@@ -255,10 +254,6 @@ impl Session {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
-    }
-
-    pub fn shared_ctx(&self) -> Arc<datafusion::execution::session_state::SessionState> {
-        Arc::new(self.ctx.state())
     }
 }
 

@@ -11,16 +11,10 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::harness::{tpch, TestServer};
 
-const TABLES: [(&str, &str); 8] = [
-    ("sales", "orders"),
-    ("sales", "lineitem"),
-    ("sales", "customer"),
-    ("supply", "part"),
-    ("supply", "partsupp"),
-    ("supply", "supplier"),
-    ("geo", "nation"),
-    ("geo", "region"),
-];
+/// (product, table) for every TPC-H table, as the demo generator lays them out.
+fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
+    meshgate_demo::DOMAINS.iter().flat_map(|d| d.tables.iter().map(move |t| (d.name, t.name())))
+}
 
 pub async fn baseline_context(baseline: &std::path::Path) -> SessionContext {
     let ctx = SessionContext::new_with_config(meshgate::exec::session_config("mesh", 8192));
@@ -29,7 +23,7 @@ pub async fn baseline_context(baseline: &std::path::Path) -> SessionContext {
         catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new())).unwrap();
     }
     ctx.register_catalog("mesh", catalog);
-    for (schema, table) in TABLES {
+    for (schema, table) in tables() {
         let dir = baseline.join(table);
         ctx.register_parquet(format!("{schema}.{table}"), dir.to_str().unwrap(), ParquetReadOptions::default())
             .await
