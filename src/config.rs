@@ -53,6 +53,8 @@ pub struct ServerFile {
     pub users: Vec<UserEntry>,
     #[serde(default)]
     pub domains: DomainsSettings,
+    #[serde(default)]
+    pub limits: LimitsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +83,9 @@ pub struct ServerSettings {
     pub max_statement_timeout_ms: u64,
     /// Rows DataFusion puts in one batch. Default 8192.
     pub batch_size: usize,
+    /// Address of the operator port serving `/health` and Prometheus `/metrics` over HTTP.
+    /// Unset: no operator port. Reload: no (restart).
+    pub admin_listen: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -96,6 +101,7 @@ impl Default for ServerSettings {
             exec_threads: None,
             max_statement_timeout_ms: 0,
             batch_size: 8192,
+            admin_listen: None,
         }
     }
 }
@@ -109,6 +115,9 @@ pub struct UserEntry {
     /// Admins see every product and may use admin commands.
     #[serde(default)]
     pub admin: bool,
+    /// Sessions this user may hold at once. Unset: only `limits.max_connections` applies.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +125,75 @@ pub struct UserEntry {
 pub struct DomainsSettings {
     /// Directory of domain files (`*.toml`), relative to meshgate.toml. Default `domains`.
     pub dir: PathBuf,
+}
+
+/// `[limits]`: what one client may take from the others. Every phase of a connection has a
+/// bound; every key here is read again on reload unless it says otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Sessions at once, counted from the startup packet (before authentication), like
+    /// PostgreSQL's `max_connections`. Over it: FATAL 53300. Default 100.
+    pub max_connections: usize,
+    /// Of `max_connections`, slots only admins may take (PostgreSQL's
+    /// `superuser_reserved_connections`). Default 3.
+    pub reserved_admin_connections: usize,
+    /// Milliseconds from accept to the end of authentication (TLS, startup packet, SCRAM).
+    /// Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// Milliseconds an idle session (outside a transaction) may wait for its next statement before
+    /// it is closed with 57P05; 0 = never. A session may lower or raise it with
+    /// `SET idle_session_timeout`. Default 0.
+    pub idle_session_timeout_ms: u64,
+    /// Milliseconds a session may sit idle inside a transaction block before it is closed with
+    /// 25P03; 0 = never. Default 0.
+    pub idle_in_transaction_timeout_ms: u64,
+    /// Largest Query, Parse, Bind or CopyData message, in bytes. Default 4 MiB.
+    pub max_query_message_bytes: usize,
+    /// Largest message of any other kind, in bytes. Default 64 KiB.
+    pub max_other_message_bytes: usize,
+    /// Memory, in MiB, that all running queries together may hold; spillable operators (sorts,
+    /// aggregations, joins) write to `spill_dir` past their share. 0 = unbounded. Default 4096.
+    /// Reload: no.
+    pub memory_pool_mb: usize,
+    /// Memory, in MiB, one query may hold; over it the query fails with 53200. 0 = the whole
+    /// pool. Default 1024. Reload: no.
+    pub query_memory_mb: usize,
+    /// Directory for spill files. Default: the system temporary directory. Reload: no.
+    pub spill_dir: Option<PathBuf>,
+    /// Queries executing at once; later ones wait in a queue. 0 = twice the query threads.
+    /// Reload: no.
+    pub max_running_queries: usize,
+    /// Queries allowed to wait for a running slot; past it a query fails at once with 53300.
+    /// Default 64. Reload: no.
+    pub max_queued_queries: usize,
+    /// CancelRequests accepted per second from one client address (bursts of twice that); the
+    /// rest are dropped, as a cancel gets no answer anyway. Default 20.
+    pub cancel_requests_per_sec: u32,
+    /// Milliseconds running statements get to finish after SIGTERM before they are cancelled.
+    /// Default 30000.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            max_connections: 100,
+            reserved_admin_connections: 3,
+            handshake_timeout_ms: 10_000,
+            idle_session_timeout_ms: 0,
+            idle_in_transaction_timeout_ms: 0,
+            max_query_message_bytes: 4 * 1024 * 1024,
+            max_other_message_bytes: 64 * 1024,
+            memory_pool_mb: 4096,
+            query_memory_mb: 1024,
+            spill_dir: None,
+            max_running_queries: 0,
+            max_queued_queries: 64,
+            cancel_requests_per_sec: 20,
+            drain_timeout_ms: 30_000,
+        }
+    }
 }
 
 impl Default for DomainsSettings {
@@ -223,6 +301,7 @@ pub struct User {
     pub name: String,
     pub verifier: ScramVerifier,
     pub admin: bool,
+    pub max_connections: Option<usize>,
 }
 
 /// The validated mesh description: what the server runs on.
@@ -230,6 +309,7 @@ pub struct User {
 pub struct Config {
     pub path: PathBuf,
     pub server: ServerSettings,
+    pub limits: LimitsSettings,
     pub users: HashMap<String, User>,
     pub domains: Vec<Domain>,
 }
@@ -287,6 +367,36 @@ impl Config {
         if server.batch_size == 0 {
             return Err(err(path, "server.batch_size", "must be at least 1"));
         }
+        if let Some(a) = &server.admin_listen {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(err(path, "server.admin_listen", format!("{a:?} is not an address like 127.0.0.1:9187")));
+            }
+        }
+        let mut limits = file.limits;
+        if limits.max_connections == 0 {
+            return Err(err(path, "limits.max_connections", "must be at least 1"));
+        }
+        if limits.reserved_admin_connections >= limits.max_connections {
+            return Err(err(path, "limits.reserved_admin_connections", "must be less than limits.max_connections"));
+        }
+        if limits.handshake_timeout_ms == 0 {
+            return Err(err(path, "limits.handshake_timeout_ms", "must be at least 1"));
+        }
+        if limits.max_query_message_bytes < 1024 || limits.max_other_message_bytes < 1024 {
+            return Err(err(path, "limits.max_query_message_bytes", "message limits must be at least 1024 bytes"));
+        }
+        if limits.query_memory_mb > 0 && limits.memory_pool_mb > 0 && limits.query_memory_mb > limits.memory_pool_mb {
+            return Err(err(path, "limits.query_memory_mb", "must not exceed limits.memory_pool_mb"));
+        }
+        if limits.cancel_requests_per_sec == 0 {
+            return Err(err(path, "limits.cancel_requests_per_sec", "must be at least 1"));
+        }
+        if let Some(d) = &mut limits.spill_dir {
+            *d = base.join(&*d);
+            if !d.is_dir() {
+                return Err(err(path, "limits.spill_dir", format!("{} is not a directory", d.display())));
+            }
+        }
         let mut server = server;
         for (key, p) in [("server.tls_cert", &mut server.tls_cert), ("server.tls_key", &mut server.tls_key)] {
             if let Some(p) = p {
@@ -316,7 +426,7 @@ impl Config {
                 err(path, format!("{key}.password"), format!("{m}; store a verifier made by `meshgate passwd`, never a plaintext password"))
             })?;
             if users
-                .insert(u.name.clone(), User { name: u.name.clone(), verifier, admin: u.admin })
+                .insert(u.name.clone(), User { name: u.name.clone(), verifier, admin: u.admin, max_connections: u.max_connections })
                 .is_some()
             {
                 return Err(err(path, format!("{key}.name"), format!("user {:?} is declared twice", u.name)));
@@ -349,7 +459,7 @@ impl Config {
             }
             domains.push(d);
         }
-        Ok(Config { path: path.to_path_buf(), server, users, domains })
+        Ok(Config { path: path.to_path_buf(), server, limits, users, domains })
     }
 }
 

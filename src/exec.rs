@@ -14,18 +14,23 @@
 //! DataFusion; a distributed executor would implement the same `execute`.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::config::LimitsSettings;
 
 /// Batches buffered between the engine and the socket writer.
 const CHANNEL_BATCHES: usize = 2;
@@ -37,6 +42,34 @@ pub struct Executor {
     /// Object stores, memory pool and disk manager shared by every session.
     pub env: Arc<RuntimeEnv>,
     batch_size: usize,
+    /// Bytes one query may reserve; `usize::MAX` when only the pool bounds it.
+    query_memory: usize,
+    admission: Arc<Admission>,
+}
+
+/// Bounds how many queries execute at once; the rest wait, up to a bounded number.
+struct Admission {
+    running: Arc<Semaphore>,
+    max_running: usize,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Returned instead of a stream when the admission queue is full.
+#[derive(Debug)]
+pub struct Overloaded {
+    pub running: usize,
+    pub waiting: usize,
+}
+
+/// Counts a queued query for as long as it waits, including when its task is aborted before
+/// it ever ran (the guard is moved into the task, so dropping the task drops it).
+struct Waiting(Arc<Admission>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Executor {
@@ -46,16 +79,59 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    pub fn new(threads: usize, batch_size: usize) -> std::io::Result<Self> {
+    pub fn new(threads: usize, batch_size: usize, limits: &LimitsSettings) -> std::io::Result<Self> {
+        let threads = threads.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
+            .worker_threads(threads)
             .thread_name("meshgate-exec")
             .enable_all()
             .build()?;
+        const MIB: usize = 1024 * 1024;
+        // A fair spill pool: spillable operators (sort, hash aggregate, hash join) each get a
+        // share and spill past it, so one big query cannot starve the others' sorts.
+        let pool: Arc<dyn MemoryPool> = match limits.memory_pool_mb {
+            0 => Arc::new(UnboundedMemoryPool::default()),
+            mb => Arc::new(FairSpillPool::new(mb.saturating_mul(MIB))),
+        };
+        let disk = match &limits.spill_dir {
+            Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+        };
         let env = RuntimeEnvBuilder::new()
+            .with_memory_pool(pool)
+            .with_disk_manager_builder(disk)
             .build_arc()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(Executor { runtime: Some(runtime), env, batch_size })
+        let query_memory = match limits.query_memory_mb {
+            0 => usize::MAX,
+            mb => mb.saturating_mul(MIB),
+        };
+        let max_running = match limits.max_running_queries {
+            0 => threads * 2,
+            n => n,
+        };
+        let admission = Arc::new(Admission {
+            running: Arc::new(Semaphore::new(max_running)),
+            max_running,
+            waiting: AtomicUsize::new(0),
+            max_waiting: limits.max_queued_queries,
+        });
+        Ok(Executor { runtime: Some(runtime), env, batch_size, query_memory, admission })
+    }
+
+    /// Queries executing now.
+    pub fn running(&self) -> usize {
+        self.admission.max_running - self.admission.running.available_permits()
+    }
+
+    /// Queries waiting for a slot.
+    pub fn queued(&self) -> usize {
+        self.admission.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Bytes reserved in the shared memory pool.
+    pub fn memory_reserved(&self) -> usize {
+        self.env.memory_pool.reserved()
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {
@@ -68,11 +144,32 @@ impl Executor {
         session_config(database, self.batch_size)
     }
 
-    /// Starts executing `plan` on the exec runtime. Dropping the returned stream stops it.
-    pub fn execute(&self, plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> BatchStream {
+    /// Starts executing `plan` on the exec runtime. Dropping the returned stream stops it, also
+    /// while it still waits in the admission queue.
+    pub fn execute(&self, plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> std::result::Result<BatchStream, Overloaded> {
+        let admission = self.admission.clone();
+        // Reserve a place in the queue now, so a full queue fails the statement at once.
+        let queued = admission.running.available_permits() == 0;
+        if queued {
+            let before = admission.waiting.fetch_add(1, Ordering::SeqCst);
+            if before >= admission.max_waiting {
+                admission.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Err(Overloaded { running: admission.max_running, waiting: before });
+            }
+        } else {
+            admission.waiting.fetch_add(1, Ordering::SeqCst);
+        }
+        let waiting = Waiting(admission.clone());
+        let ctx = self.with_query_pool(ctx);
         let schema = plan.schema();
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let task = self.handle().spawn(async move {
+            let permit = match admission.running.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return, // semaphore closed: the executor is going away
+            };
+            drop(waiting);
+            let _permit = permit;
             let mut stream = match datafusion::physical_plan::execute_stream(plan, ctx) {
                 Ok(s) => s,
                 Err(e) => {
@@ -87,7 +184,89 @@ impl Executor {
                 }
             }
         });
-        BatchStream { schema, rx, task, done: false }
+        Ok(BatchStream { schema, rx, task, done: false })
+    }
+
+    /// The query's own view of the runtime: the shared pool, seen through a per-query cap.
+    fn with_query_pool(&self, ctx: Arc<TaskContext>) -> Arc<TaskContext> {
+        if self.query_memory == usize::MAX {
+            return ctx;
+        }
+        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool {
+            shared: self.env.memory_pool.clone(),
+            cap: self.query_memory,
+            used: AtomicUsize::new(0),
+        });
+        match RuntimeEnvBuilder::from_runtime_env(&self.env).with_memory_pool(pool).build_arc() {
+            Ok(env) => Arc::new(TaskContext::new(
+                ctx.task_id(),
+                ctx.session_id(),
+                ctx.session_config().clone(),
+                ctx.scalar_functions().clone(),
+                ctx.aggregate_functions().clone(),
+                ctx.window_functions().clone(),
+                env,
+            )),
+            Err(e) => {
+                tracing::warn!("per-query memory cap not applied: {e}");
+                ctx
+            }
+        }
+    }
+}
+
+/// One query's reservations: each is checked against the query's cap, then against the shared
+/// pool, so the query fails (53200) instead of the server when it needs too much.
+#[derive(Debug)]
+struct QueryPool {
+    shared: Arc<dyn MemoryPool>,
+    cap: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryPool for QueryPool {
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer)
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer)
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.shared.grow(reservation, additional);
+        self.used.fetch_add(additional, Ordering::SeqCst);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.shared.shrink(reservation, shrink);
+        self.used.fetch_sub(shrink, Ordering::SeqCst);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
+        let now = self.used.fetch_add(additional, Ordering::SeqCst);
+        if now.saturating_add(additional) > self.cap {
+            self.used.fetch_sub(additional, Ordering::SeqCst);
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "query memory limit of {} MiB reached ({} needed {} more bytes)",
+                self.cap / (1024 * 1024),
+                reservation.consumer().name(),
+                additional
+            )));
+        }
+        if let Err(e) = self.shared.try_grow(reservation, additional) {
+            self.used.fetch_sub(additional, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.cap)
     }
 }
 

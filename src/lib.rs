@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod wire;

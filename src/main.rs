@@ -166,16 +166,16 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
     };
     let listen = config.server.listen.clone();
     let result = rt.block_on(async move {
+        meshgate::server::install_crypto_provider();
+        let shared = meshgate::server::Shared::new(config).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         if let Some(b) = banner {
             println!("{b}");
         }
         tracing::info!("listening on {listen}");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
-        };
-        meshgate::serve(listener, config, shutdown).await.map_err(|e| e.to_string())
+        tokio::spawn(reload_on_sighup(shared.clone()));
+        meshgate::serve_shared(listener, shared, shutdown_signal()).await;
+        Ok::<(), String>(())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,5 +183,40 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Resolves at the first SIGTERM or SIGINT (drain); a second one exits at once.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down: draining sessions (signal again to exit at once)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::warn!("second signal: exiting without waiting");
+        std::process::exit(1);
+    });
+}
+
+/// SIGHUP re-reads the configuration; an invalid one is logged and the running one kept.
+async fn reload_on_sighup(shared: std::sync::Arc<meshgate::server::Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload with SELECT pg_reload_conf()");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading configuration");
+        let _ = shared.reload();
     }
 }

@@ -7,20 +7,28 @@
 //! ```
 //!
 //! A panic inside one connection's task ends that task only: tokio catches it at the task
-//! boundary, and the connection's guards deregister its cancel key on unwind.
+//! boundary, and the connection's guards give back its slot and cancel key on unwind.
+//!
+//! Shutdown drains: stop accepting, let running statements finish for `drain_timeout_ms`, cancel
+//! what is still running, and return once every connection task has ended.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::catalog::Mesh;
 use crate::config::Config;
+use crate::error::{sqlstate, UserError};
 use crate::exec::Executor;
+use crate::metrics::Metrics;
 use crate::wire::codec::Limits;
 
 /// Everything connections share. Swappable parts sit behind a lock so a reload can replace them
@@ -34,7 +42,46 @@ pub struct Shared {
     next_pid: AtomicI32,
     /// Salts the decoy SCRAM verifier of unknown users, so probing reveals nothing.
     pub decoy_secret: [u8; 32],
-    pub limits: Limits,
+    pub metrics: Metrics,
+    sessions: Mutex<SessionCounts>,
+    /// Bumped by every applied reload; sessions compare it to re-attach to the new mesh.
+    generation: AtomicU64,
+    /// Cancelled when shutdown begins: sessions end after their current statement.
+    draining: CancellationToken,
+    /// Every connection task, so shutdown can wait for them.
+    tracker: TaskTracker,
+    cancel_limiter: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Default)]
+struct SessionCounts {
+    total: usize,
+    per_user: HashMap<String, usize>,
+}
+
+/// A token bucket of CancelRequests for one client address.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// A connection slot, held from the startup packet to the end of the connection.
+pub struct SessionSlot {
+    shared: Arc<Shared>,
+    user: String,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut c = self.shared.sessions.lock().expect("session count lock is never poisoned");
+        c.total -= 1;
+        if let Some(n) = c.per_user.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_user.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -43,7 +90,7 @@ impl Shared {
             .server
             .exec_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let executor = Arc::new(Executor::new(threads, config.server.batch_size).map_err(crate::Error::Io)?);
+        let executor = Arc::new(Executor::new(threads, config.server.batch_size, &config.limits).map_err(crate::Error::Io)?);
         let mesh = Mesh::build(&config, &executor.env).map_err(crate::Error::Config)?;
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
             (Some(c), Some(k)) => Some(load_tls(c, k).map_err(crate::Error::Tls)?),
@@ -60,8 +107,133 @@ impl Shared {
             // Start where PostgreSQL backends usually are, so pids look ordinary to tools.
             next_pid: AtomicI32::new(10_000),
             decoy_secret,
-            limits: Limits::default(),
+            metrics: Metrics::default(),
+            sessions: Mutex::new(SessionCounts::default()),
+            generation: AtomicU64::new(0),
+            draining: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            cancel_limiter: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Message-size limits for new connections.
+    pub fn limits(&self) -> Limits {
+        let l = &self.config().limits;
+        Limits { large: l.max_query_message_bytes, small: l.max_other_message_bytes }
+    }
+
+    /// The reload generation; changes whenever a reload is applied.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Resolves when shutdown begins.
+    pub fn draining(&self) -> CancellationToken {
+        self.draining.clone()
+    }
+
+    /// Sessions holding a slot now.
+    pub fn sessions(&self) -> usize {
+        self.sessions.lock().expect("session count lock is never poisoned").total
+    }
+
+    /// Takes a connection slot for `user`, or says why not (53300), before authentication as
+    /// PostgreSQL does, so a flood of connections never reaches the password check.
+    pub fn admit(self: &Arc<Self>, user: &str) -> Result<SessionSlot, UserError> {
+        let config = self.config();
+        let limits = &config.limits;
+        let entry = config.users.get(user);
+        let admin = entry.is_some_and(|u| u.admin);
+        let mut c = self.sessions.lock().expect("session count lock is never poisoned");
+        let refuse = |m: &str| {
+            self.metrics.refused("too_many_connections");
+            Err(UserError::fatal(sqlstate::TOO_MANY_CONNECTIONS, m))
+        };
+        if c.total >= limits.max_connections {
+            return refuse("sorry, too many clients already");
+        }
+        if !admin && c.total >= limits.max_connections - limits.reserved_admin_connections {
+            return refuse("remaining connection slots are reserved for admins");
+        }
+        let mine = c.per_user.get(user).copied().unwrap_or(0);
+        if let Some(cap) = entry.and_then(|u| u.max_connections) {
+            if mine >= cap {
+                return refuse(&format!("too many connections for role \"{user}\""));
+            }
+        }
+        c.total += 1;
+        *c.per_user.entry(user.to_string()).or_default() += 1;
+        Ok(SessionSlot { shared: self.clone(), user: user.to_string() })
+    }
+
+    /// Whether a CancelRequest from `ip` may be looked at now (a token bucket per address, so
+    /// guessing (pid, secret) pairs is slow and cheap to refuse).
+    pub fn allow_cancel(&self, ip: IpAddr) -> bool {
+        let rate = f64::from(self.config().limits.cancel_requests_per_sec);
+        let burst = rate * 2.0;
+        let now = Instant::now();
+        let mut m = self.cancel_limiter.lock().expect("cancel limiter lock is never poisoned");
+        if m.len() > 10_000 {
+            // Forget addresses whose bucket has refilled: they are not limited anyway.
+            m.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let b = m.entry(ip).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Re-reads the configuration file and, when it is valid, switches to it: users, TLS
+    /// certificates, limits, domains and products. Running statements keep the mesh they
+    /// started with; the next statement of every session sees the new one. Settings fixed at
+    /// start (listen address, threads, memory pool) are reported and left as they were.
+    pub fn reload(&self) -> Result<(), String> {
+        let old = self.config();
+        let result = (|| {
+            let config = Config::load(&old.path).map_err(|e| e.to_string())?;
+            let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+                (Some(c), Some(k)) => Some(load_tls(c, k)?),
+                _ => None,
+            };
+            let mesh = Mesh::build(&config, &self.executor.env).map_err(|e| e.to_string())?;
+            Ok::<_, String>((config, tls, mesh))
+        })();
+        let (config, tls, mesh) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                self.metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("reload refused, keeping the running configuration: {e}");
+                return Err(e);
+            }
+        };
+        for (key, changed) in [
+            ("server.listen", config.server.listen != old.server.listen),
+            ("server.admin_listen", config.server.admin_listen != old.server.admin_listen),
+            ("server.exec_threads", config.server.exec_threads != old.server.exec_threads),
+            ("limits.memory_pool_mb", config.limits.memory_pool_mb != old.limits.memory_pool_mb),
+            ("limits.query_memory_mb", config.limits.query_memory_mb != old.limits.query_memory_mb),
+            ("limits.max_running_queries", config.limits.max_running_queries != old.limits.max_running_queries),
+        ] {
+            if changed {
+                tracing::warn!("reload: `{key}` changed; it takes effect at the next restart");
+            }
+        }
+        *self.tls.write().expect("tls lock is never poisoned") = tls;
+        *self.mesh.write().expect("mesh lock is never poisoned") = Arc::new(mesh);
+        *self.config.write().expect("config lock is never poisoned") = Arc::new(config);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+        tracing::info!("configuration reloaded");
+        Ok(())
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -183,16 +355,29 @@ impl CancelRegistry {
     }
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// Accepts connections until `shutdown` resolves, then drains.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl std::future::Future<Output = ()>) {
+    let admin = match shared.config().server.admin_listen.clone() {
+        Some(addr) => match TcpListener::bind(&addr).await {
+            Ok(l) => {
+                tracing::info!("operator port (/health, /metrics) on {addr}");
+                Some(tokio::spawn(crate::metrics::serve_admin(l, shared.clone())))
+            }
+            Err(e) => {
+                tracing::error!("cannot listen on admin_listen {addr}: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let shared = shared.clone();
-                    tokio::spawn(async move { crate::wire::handle_connection(stream, peer, shared).await });
+                    let s = shared.clone();
+                    shared.tracker.spawn(async move { crate::wire::handle_connection(stream, peer, s).await });
                 }
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
@@ -202,5 +387,59 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
             }
         }
     }
-    shared.cancels.cancel_all();
+    drop(listener);
+    drain(&shared).await;
+    if let Some(a) = admin {
+        a.abort();
+    }
+}
+
+/// Lets sessions finish their statements, then cancels the stragglers and waits for every
+/// connection task to end.
+async fn drain(shared: &Shared) {
+    let timeout = Duration::from_millis(shared.config().limits.drain_timeout_ms);
+    tracing::info!(sessions = shared.sessions(), "draining: no new connections; running statements get {timeout:?}");
+    shared.draining.cancel();
+    shared.tracker.close();
+    if tokio::time::timeout(timeout, shared.tracker.wait()).await.is_err() {
+        tracing::warn!("drain timeout reached: cancelling running statements");
+        shared.cancels.cancel_all();
+        // A cancelled statement ends at its next batch; sockets that do not take the error
+        // are given a moment, then abandoned with the process.
+        if tokio::time::timeout(Duration::from_secs(5), shared.tracker.wait()).await.is_err() {
+            tracing::warn!("connections still open after cancelling; leaving them");
+        }
+    }
+    tracing::info!("drained");
+}
+
+/// Server-control functions a session may call: `pg_reload_conf()` (admins only), as in
+/// PostgreSQL, re-reads the configuration like SIGHUP does.
+pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, shared: &Arc<Shared>, admin: bool) {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::error::DataFusionError;
+    use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+
+    let weak = Arc::downgrade(shared);
+    ctx.register_udf(create_udf(
+        "pg_reload_conf",
+        vec![],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(move |_args: &[ColumnarValue]| {
+            if !admin {
+                return Err(DataFusionError::External(Box::new(UserError::new(
+                    sqlstate::INSUFFICIENT_PRIVILEGE,
+                    "permission denied for function pg_reload_conf",
+                ))));
+            }
+            let Some(shared) = weak.upgrade() else {
+                return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))));
+            };
+            // PostgreSQL answers true once the reload is signalled; an invalid file is logged
+            // and the old configuration kept. Here the outcome is known, so it is reported.
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(shared.reload().is_ok()))))
+        }),
+    ));
 }

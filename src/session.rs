@@ -88,6 +88,8 @@ pub struct Session {
     settings: BTreeMap<String, String>,
     /// Upper bound from the server configuration; 0 = none.
     max_statement_timeout: Duration,
+    /// Server defaults for the idle timeouts, used until the session sets its own.
+    idle_defaults: (Duration, Duration),
 }
 
 impl Session {
@@ -100,7 +102,29 @@ impl Session {
             ctx,
             settings: BTreeMap::new(),
             max_statement_timeout: Duration::from_millis(max_statement_timeout_ms),
+            idle_defaults: (Duration::ZERO, Duration::ZERO),
         }
+    }
+
+    /// Sets the server's defaults for `idle_session_timeout` and
+    /// `idle_in_transaction_session_timeout` (milliseconds, 0 = none).
+    pub fn set_idle_defaults(&mut self, idle_ms: u64, idle_in_tx_ms: u64) {
+        self.idle_defaults = (Duration::from_millis(idle_ms), Duration::from_millis(idle_in_tx_ms));
+    }
+
+    /// How long the session may wait for its next message: outside or inside a transaction
+    /// block. `None` = forever.
+    pub fn idle_timeout(&self, in_transaction: bool) -> Option<Duration> {
+        let (name, default) = if in_transaction {
+            ("idle_in_transaction_session_timeout", self.idle_defaults.1)
+        } else {
+            ("idle_session_timeout", self.idle_defaults.0)
+        };
+        let d = match self.settings.get(name).and_then(|v| v.parse::<u64>().ok()) {
+            Some(ms) => Duration::from_millis(ms),
+            None => default,
+        };
+        (!d.is_zero()).then_some(d)
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
@@ -163,9 +187,9 @@ impl Session {
                 }
                 "UTF8".to_string()
             }
-            "statement_timeout" => {
+            "statement_timeout" | "idle_session_timeout" | "idle_in_transaction_session_timeout" => {
                 let d = parse_duration_ms(value).ok_or_else(|| {
-                    UserError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"statement_timeout\": \"{value}\""))
+                    UserError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
                 })?;
                 d.as_millis().to_string()
             }

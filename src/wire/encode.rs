@@ -9,9 +9,10 @@ use futures::{SinkExt, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::{FieldDescription, RowDescription};
-use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::codec::FrameError;
 use super::{Failure, SessionLoop};
 use crate::error::UserError;
 use crate::exec::BatchStream;
@@ -112,6 +113,18 @@ where
                 _ = token.cancelled() => break Err(UserError::cancelled().into()),
                 _ = sleep_until(deadline) => break Err(UserError::statement_timeout().into()),
                 b = src.stream.next() => b,
+                // Reading while the engine works is how a vanished client is noticed before
+                // the first row is ready; a message that does arrive is kept for later.
+                m = self.conn.next(), if self.pending.is_none() => match m {
+                    None | Some(Err(FrameError::Io(_))) | Some(Ok(PgWireFrontendMessage::Terminate(_))) => {
+                        tracing::info!("client went away during a statement; stopping it");
+                        break Err(Failure::Gone);
+                    }
+                    other => {
+                        self.pending = Some(other);
+                        continue;
+                    }
+                },
             };
             match next {
                 None => break Ok(Pumped::Done),
@@ -122,6 +135,14 @@ where
         };
         self.slot.end();
         result
+    }
+}
+
+/// Sleeps for `d`, or forever when `None`.
+pub(crate) async fn sleep_for(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -23,6 +23,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
@@ -41,15 +43,18 @@ use crate::session::Session;
 use codec::{FrameError, MeshCodec};
 use startup::{read_first_packet, FirstPacket};
 
-/// Time allowed from accept to the end of authentication (TLS + startup + SCRAM).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub(crate) type Conn<S> = Framed<S, MeshCodec>;
 
 /// Serves one TCP connection to its end. Never panics outward: errors end the connection.
 pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
     let span = tracing::info_span!("conn", %peer, user = tracing::field::Empty, pid = tracing::field::Empty);
+    shared.metrics.connections_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _active = Active::new(shared.clone());
+    // One deadline for the whole handshake (TLS, startup packet, authentication): a client that
+    // trickles bytes cannot stretch it phase by phase.
+    let deadline = Instant::now() + Duration::from_millis(shared.config().limits.handshake_timeout_ms);
+    let draining = shared.draining();
     async move {
         let handshake = async {
             // Direct TLS (PostgreSQL 17 `sslnegotiation=direct`): the client starts with a
@@ -77,25 +82,47 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
                 }
             }
         };
-        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        let handshake = tokio::select! {
+            r = tokio::time::timeout_at(deadline, handshake) => r,
+            _ = draining.cancelled() => return,
+        };
+        let stream = match handshake {
             Ok(Ok(Some(s))) => s,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
+                shared.metrics.refused("handshake_error");
                 tracing::debug!("handshake failed: {e}");
                 return;
             }
             Err(_) => {
+                shared.metrics.refused("handshake_timeout");
                 tracing::debug!("handshake timed out");
                 return;
             }
         };
         match stream {
-            Stream::Plain(s, pkt) => run(s, pkt, false, peer, shared).await,
-            Stream::Tls(s, pkt) => run(*s, pkt, true, peer, shared).await,
+            Stream::Plain(s, pkt) => run(s, pkt, false, peer, shared, deadline).await,
+            Stream::Tls(s, pkt) => run(*s, pkt, true, peer, shared, deadline).await,
         }
     }
     .instrument(span)
     .await
+}
+
+/// Counts the connection as open until its task ends (panics included).
+struct Active(Arc<Shared>);
+
+impl Active {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.metrics.connections_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Active(shared)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.metrics.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 enum Stream {
@@ -124,12 +151,18 @@ async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
     }
 }
 
-async fn run<S>(mut stream: S, pkt: FirstPacket, secure: bool, peer: SocketAddr, shared: Arc<Shared>)
+async fn run<S>(mut stream: S, pkt: FirstPacket, secure: bool, peer: SocketAddr, shared: Arc<Shared>, deadline: Instant)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let params = match pkt {
         FirstPacket::Cancel { pid, secret } => {
+            shared.metrics.cancel_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if !shared.allow_cancel(peer.ip()) {
+                shared.metrics.cancel_requests_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(pid, "cancel request dropped: rate limit for this address");
+                return;
+            }
             let done = shared.cancels.cancel(pid, &secret);
             tracing::debug!(pid, done, "cancel request");
             return;
@@ -162,10 +195,20 @@ where
         return;
     }
 
-    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits));
+    // The slot is taken before authentication, so a connection flood is refused cheaply.
+    let _slot = match shared.admit(&user) {
+        Ok(slot) => slot,
+        Err(e) => {
+            tracing::info!(user = %user, "connection refused: {}", e.message);
+            send_fatal(&mut stream, &e).await;
+            return;
+        }
+    };
+
+    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits()));
     let known = config.users.get(&user).cloned();
     let use_password = secure && config.server.password_method == "password";
-    let auth = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+    let auth = tokio::time::timeout_at(deadline, async {
         let verifier = known
             .as_ref()
             .map(|u| u.verifier.clone())
@@ -178,6 +221,9 @@ where
         Ok::<bool, UserError>(ok && known.is_some())
     })
     .await;
+    if !matches!(auth, Ok(Ok(true))) {
+        shared.metrics.refused(if auth.is_err() { "handshake_timeout" } else { "authentication" });
+    }
     let failed = |why: &str| {
         tracing::warn!(%peer, user = %user, "authentication failed: {why}");
         UserError::fatal(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""))
@@ -219,6 +265,7 @@ where
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
     }
+    crate::server::register_control_functions(&ctx, &shared, user_entry.admin);
     let mut session = Session::new(
         user_entry.name.clone(),
         user_entry.admin,
@@ -227,6 +274,7 @@ where
         ctx,
         config.server.max_statement_timeout_ms,
     );
+    session.set_idle_defaults(config.limits.idle_session_timeout_ms, config.limits.idle_in_transaction_timeout_ms);
     if let Err(e) = apply_startup_params(&mut session, &params) {
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(UserError { severity: crate::error::Severity::Fatal, ..e }.to_response())).await;
         return;
@@ -273,6 +321,8 @@ where
         statements: BTreeMap::new(),
         portals: BTreeMap::new(),
         skip_until_sync: false,
+        pending: None,
+        generation: shared.generation(),
     };
     s.run().await;
     tracing::info!("session ended");
@@ -409,6 +459,11 @@ pub(crate) struct SessionLoop<S> {
     portals: BTreeMap<String, extended::Portal>,
     /// After an error in an extended-protocol message, everything up to Sync is skipped.
     skip_until_sync: bool,
+    /// A message read while a statement was running (reading is how a closed connection is
+    /// noticed mid-query); handled before the socket is read again. At most one is held.
+    pending: Option<Option<Result<PgWireFrontendMessage, FrameError>>>,
+    /// The reload generation this session's catalog was built from.
+    generation: u64,
 }
 
 /// The connection is gone or broken; the loop ends.
@@ -425,9 +480,46 @@ impl<S> SessionLoop<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    /// Waits for the client's next message, ending the session when it stays idle too long or
+    /// the server drains. Cancel-safe: Framed keeps partial messages buffered.
+    async fn next_message(&mut self) -> Option<Option<Result<PgWireFrontendMessage, FrameError>>> {
+        if let Some(m) = self.pending.take() {
+            return Some(m);
+        }
+        let in_tx = self.tx != TxState::Idle;
+        let idle = self.session.idle_timeout(in_tx);
+        let draining = self.shared.draining();
+        // Biased: a message already buffered is served before a timeout or the drain is noticed,
+        // so a pipelined batch is not cut in half.
+        let ended = tokio::select! {
+            biased;
+            m = self.conn.next() => return Some(m),
+            _ = draining.cancelled() => UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command"),
+            _ = encode::sleep_for(idle) => if in_tx {
+                UserError::fatal("25P03", "terminating connection due to idle-in-transaction timeout")
+            } else {
+                UserError::fatal("57P05", "terminating connection due to idle-session timeout")
+            },
+        };
+        tracing::info!("{}", ended.message);
+        let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(ended.to_response())).await;
+        None
+    }
+
+    /// After a reload, the next statement plans against the new mesh.
+    fn refresh_catalog(&mut self) {
+        let generation = self.shared.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            let db = self.session.database.clone();
+            self.session.ctx.register_catalog(db.as_str(), Arc::new(MeshCatalog::new(self.shared.mesh())));
+        }
+    }
+
     async fn run(&mut self) {
         loop {
-            let msg = match self.conn.next().await {
+            let Some(next) = self.next_message().await else { return };
+            let msg = match next {
                 None => return,
                 Some(Ok(m)) => m,
                 Some(Err(FrameError::TooLarge { kind, len, limit })) => {
@@ -445,6 +537,12 @@ where
                     return;
                 }
             };
+            let started = std::time::Instant::now();
+            let counts = matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_));
+            if matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Parse(_)) {
+                self.refresh_catalog();
+            }
+            let ends_batch = matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Sync(_));
             let res = match msg {
                 PgWireFrontendMessage::Query(q) => self.simple_query(&q.query).await,
                 PgWireFrontendMessage::Terminate(_) => return,
@@ -476,6 +574,15 @@ where
             if res.is_err() {
                 return;
             }
+            if counts && !self.skip_until_sync {
+                self.shared.metrics.statement(started.elapsed());
+            }
+            // Draining: a session that keeps sending still ends at its next ReadyForQuery.
+            if ends_batch && self.shared.is_draining() && self.tx == TxState::Idle && self.pending.is_none() {
+                let e = UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command");
+                let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                return;
+            }
         }
     }
 
@@ -486,6 +593,7 @@ where
     }
 
     async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
+        self.shared.metrics.error(&e.code);
         self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await?;
         Ok(())
     }

@@ -224,7 +224,12 @@ where
         let state = self.session.ctx.state();
         let physical = state.create_physical_plan(&plan).await.map_err(|e| UserError::from_datafusion(&e))?;
         let fields = fields(physical.schema().as_ref(), format)?;
-        let stream = self.shared.executor.execute(physical, state.task_ctx());
+        let stream = self.shared.executor.execute(physical, state.task_ctx()).map_err(|o| {
+            UserError::new(
+                sqlstate::TOO_MANY_CONNECTIONS,
+                format!("too many queries: {} running and {} waiting, the server's limit; try again shortly", o.running, o.waiting),
+            )
+        })?;
         Ok(RowSource::new(stream, fields))
     }
 

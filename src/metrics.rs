@@ -1,0 +1,161 @@
+//! Counters an operator watches, and the operator port that serves them.
+//!
+//! ```text
+//!  sessions / statements ── Metrics (atomics) ──► GET /metrics  (Prometheus text format)
+//!  draining flag ──────────────────────────────► GET /health   (200 serving, 503 draining)
+//! ```
+//!
+//! The operator port is a deliberately tiny HTTP/1.1 responder: two fixed paths, bounded request
+//! size and time, one response per connection. It shares nothing with the Postgres port, so a
+//! flood there does not hide the server's health from its monitor.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::server::Shared;
+
+/// Upper bounds (seconds) of the query latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub connections_accepted: AtomicU64,
+    pub connections_active: AtomicU64,
+    /// Refused before a session started, by reason (`too_many`, `auth`, `handshake_timeout`…).
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+    pub statements: AtomicU64,
+    /// Failed statements by SQLSTATE.
+    errors: Mutex<BTreeMap<String, u64>>,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+    pub cancel_requests: AtomicU64,
+    pub cancel_requests_limited: AtomicU64,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+impl Metrics {
+    pub fn refused(&self, reason: &'static str) {
+        *self.refused.lock().expect("metrics lock is never poisoned").entry(reason).or_default() += 1;
+    }
+
+    /// Records an error sent to a client.
+    pub fn error(&self, sqlstate: &str) {
+        *self.errors.lock().expect("metrics lock is never poisoned").entry(sqlstate.to_string()).or_default() += 1;
+    }
+
+    /// Records one finished statement's duration.
+    pub fn statement(&self, elapsed: Duration) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Failed statements with `sqlstate` so far (tests and the admin view).
+    pub fn errors_with(&self, sqlstate: &str) -> u64 {
+        self.errors.lock().expect("metrics lock is never poisoned").get(sqlstate).copied().unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition of every counter plus the server's gauges.
+    pub fn render(&self, shared: &Shared) -> String {
+        let mut o = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in lines {
+                let _ = writeln!(o, "{name}{labels} {value}");
+            }
+        };
+        let v = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
+        metric("meshgate_connections_accepted_total", "counter", "TCP connections accepted.", vec![(String::new(), v(&self.connections_accepted))]);
+        metric("meshgate_connections_active", "gauge", "Connections open now, in any phase.", vec![(String::new(), v(&self.connections_active))]);
+        metric("meshgate_sessions", "gauge", "Sessions holding a connection slot.", vec![(String::new(), shared.sessions().to_string())]);
+        let refused = self.refused.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_connections_refused_total",
+            "counter",
+            "Connections ended before a session, by reason.",
+            refused.iter().map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string())).collect(),
+        );
+        metric("meshgate_statements_total", "counter", "Statements finished.", vec![(String::new(), v(&self.statements))]);
+        let errors = self.errors.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_errors_total",
+            "counter",
+            "Errors sent to clients, by SQLSTATE.",
+            errors.iter().map(|(c, n)| (format!("{{sqlstate=\"{c}\"}}"), n.to_string())).collect(),
+        );
+        let mut hist: Vec<(String, String)> = LATENCY_BUCKETS
+            .iter()
+            .zip(&self.latency_buckets)
+            .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), v(n)))
+            .collect();
+        hist.push(("_bucket{le=\"+Inf\"}".into(), v(&self.latency_count)));
+        hist.push(("_sum".into(), format!("{:.6}", self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6)));
+        hist.push(("_count".into(), v(&self.latency_count)));
+        metric("meshgate_statement_duration_seconds", "histogram", "Statement latency, first message to completion.", hist);
+        metric("meshgate_queries_running", "gauge", "Queries executing.", vec![(String::new(), shared.executor.running().to_string())]);
+        metric("meshgate_queries_queued", "gauge", "Queries waiting for an execution slot.", vec![(String::new(), shared.executor.queued().to_string())]);
+        metric("meshgate_memory_pool_reserved_bytes", "gauge", "Bytes reserved in the query memory pool.", vec![(String::new(), shared.executor.memory_reserved().to_string())]);
+        metric("meshgate_cancel_requests_total", "counter", "CancelRequests received.", vec![(String::new(), v(&self.cancel_requests))]);
+        metric("meshgate_cancel_requests_limited_total", "counter", "CancelRequests dropped by the per-address limit.", vec![(String::new(), v(&self.cancel_requests_limited))]);
+        metric("meshgate_reloads_total", "counter", "Configuration reloads applied.", vec![(String::new(), v(&self.reloads))]);
+        metric("meshgate_reload_failures_total", "counter", "Reloads refused because the new configuration was invalid.", vec![(String::new(), v(&self.reload_failures))]);
+        o
+    }
+}
+
+/// Serves `/health` and `/metrics` until the server stops.
+pub async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut buf = vec![0u8; 4096];
+                let mut len = 0;
+                // Read the request head only; bodies are not expected.
+                while len < buf.len() {
+                    let n = stream.read(&mut buf[len..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    len += n;
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..len]);
+                let path = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
+                let (status, body) = match path {
+                    "/metrics" => ("200 OK", shared.metrics.render(&shared)),
+                    "/health" if shared.is_draining() => ("503 Service Unavailable", "draining\n".to_string()),
+                    "/health" => ("200 OK", "ok\n".to_string()),
+                    _ => ("404 Not Found", "not found\n".to_string()),
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(resp.as_bytes()).await?;
+                stream.shutdown().await
+            })
+            .await;
+        });
+    }
+}
