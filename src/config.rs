@@ -156,8 +156,9 @@ pub struct LimitsSettings {
     /// aggregations, joins) write to `spill_dir` past their share. 0 = unbounded. Default 4096.
     /// Reload: no.
     pub memory_pool_mb: usize,
-    /// Memory, in MiB, one query may hold; over it the query fails with 53200. 0 = the whole
-    /// pool. Default 1024. Reload: no.
+    /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts, hash
+    /// aggregates and joins spill before that). 0 = the whole pool, else at least 16 (a sort sets
+    /// 10 MiB aside to merge its spill files). Default 1024. Reload: no.
     pub query_memory_mb: usize,
     /// Directory for spill files. Default: the system temporary directory. Reload: no.
     pub spill_dir: Option<PathBuf>,
@@ -387,6 +388,10 @@ impl Config {
         }
         if limits.query_memory_mb > 0 && limits.memory_pool_mb > 0 && limits.query_memory_mb > limits.memory_pool_mb {
             return Err(err(path, "limits.query_memory_mb", "must not exceed limits.memory_pool_mb"));
+        }
+        if limits.query_memory_mb > 0 && limits.query_memory_mb < 16 {
+            // A sort sets aside 10 MiB for merging its spill files; less than that cannot sort.
+            return Err(err(path, "limits.query_memory_mb", "must be 0 (the pool) or at least 16"));
         }
         if limits.cancel_requests_per_sec == 0 {
             return Err(err(path, "limits.cancel_requests_per_sec", "must be at least 1"));

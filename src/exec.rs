@@ -192,11 +192,7 @@ impl Executor {
         if self.query_memory == usize::MAX {
             return ctx;
         }
-        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool {
-            shared: self.env.memory_pool.clone(),
-            cap: self.query_memory,
-            used: AtomicUsize::new(0),
-        });
+        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(self.env.memory_pool.clone(), self.query_memory));
         match RuntimeEnvBuilder::from_runtime_env(&self.env).with_memory_pool(pool).build_arc() {
             Ok(env) => Arc::new(TaskContext::new(
                 ctx.task_id(),
@@ -215,38 +211,45 @@ impl Executor {
     }
 }
 
-/// One query's reservations: each is checked against the query's cap, then against the shared
-/// pool, so the query fails (53200) instead of the server when it needs too much.
+/// One query's reservations: each is checked against the query's own fair-spill pool (so the
+/// query's spillable operators share its cap and spill past their share), then against the
+/// shared pool; the query fails (53200) instead of the server when it needs too much.
 #[derive(Debug)]
 struct QueryPool {
     shared: Arc<dyn MemoryPool>,
+    own: FairSpillPool,
     cap: usize,
-    used: AtomicUsize,
+}
+
+impl QueryPool {
+    fn new(shared: Arc<dyn MemoryPool>, cap: usize) -> Self {
+        QueryPool { shared, own: FairSpillPool::new(cap), cap }
+    }
 }
 
 impl MemoryPool for QueryPool {
     fn register(&self, consumer: &MemoryConsumer) {
+        self.own.register(consumer);
         self.shared.register(consumer)
     }
 
     fn unregister(&self, consumer: &MemoryConsumer) {
+        self.own.unregister(consumer);
         self.shared.unregister(consumer)
     }
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.own.grow(reservation, additional);
         self.shared.grow(reservation, additional);
-        self.used.fetch_add(additional, Ordering::SeqCst);
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.own.shrink(reservation, shrink);
         self.shared.shrink(reservation, shrink);
-        self.used.fetch_sub(shrink, Ordering::SeqCst);
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
-        let now = self.used.fetch_add(additional, Ordering::SeqCst);
-        if now.saturating_add(additional) > self.cap {
-            self.used.fetch_sub(additional, Ordering::SeqCst);
+        if self.own.try_grow(reservation, additional).is_err() {
             return Err(DataFusionError::ResourcesExhausted(format!(
                 "query memory limit of {} MiB reached ({} needed {} more bytes)",
                 self.cap / (1024 * 1024),
@@ -255,14 +258,14 @@ impl MemoryPool for QueryPool {
             )));
         }
         if let Err(e) = self.shared.try_grow(reservation, additional) {
-            self.used.fetch_sub(additional, Ordering::SeqCst);
+            self.own.shrink(reservation, additional);
             return Err(e);
         }
         Ok(())
     }
 
     fn reserved(&self) -> usize {
-        self.used.load(Ordering::SeqCst)
+        self.own.reserved()
     }
 
     fn memory_limit(&self) -> MemoryLimit {

@@ -51,6 +51,8 @@ pub struct Shared {
     /// Every connection task, so shutdown can wait for them.
     tracker: TaskTracker,
     cancel_limiter: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Where the operator port listens, once bound (port 0 picks a free one).
+    admin_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 #[derive(Default)]
@@ -113,6 +115,7 @@ impl Shared {
             draining: CancellationToken::new(),
             tracker: TaskTracker::new(),
             cancel_limiter: Mutex::new(HashMap::new()),
+            admin_addr: std::sync::OnceLock::new(),
         }))
     }
 
@@ -125,6 +128,11 @@ impl Shared {
     /// The reload generation; changes whenever a reload is applied.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The operator port's address, once it listens.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin_addr.get().copied()
     }
 
     pub fn is_draining(&self) -> bool {
@@ -360,6 +368,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
     let admin = match shared.config().server.admin_listen.clone() {
         Some(addr) => match TcpListener::bind(&addr).await {
             Ok(l) => {
+                if let Ok(a) = l.local_addr() {
+                    let _ = shared.admin_addr.set(a);
+                }
                 tracing::info!("operator port (/health, /metrics) on {addr}");
                 Some(tokio::spawn(crate::metrics::serve_admin(l, shared.clone())))
             }

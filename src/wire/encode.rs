@@ -115,13 +115,13 @@ where
                 b = src.stream.next() => b,
                 // Reading while the engine works is how a vanished client is noticed before
                 // the first row is ready; a message that does arrive is kept for later.
-                m = self.conn.next(), if self.pending.is_none() => match m {
+                m = self.conn.next(), if self.pending.len() < super::MAX_PENDING => match m {
                     None | Some(Err(FrameError::Io(_))) | Some(Ok(PgWireFrontendMessage::Terminate(_))) => {
                         tracing::info!("client went away during a statement; stopping it");
                         break Err(Failure::Gone);
                     }
-                    other => {
-                        self.pending = Some(other);
+                    Some(other) => {
+                        self.pending.push_back(other);
                         continue;
                     }
                 },

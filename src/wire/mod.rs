@@ -45,6 +45,9 @@ use startup::{read_first_packet, FirstPacket};
 
 pub(crate) type Conn<S> = Framed<S, MeshCodec>;
 
+/// Messages a session holds while a statement runs (see `SessionLoop::pending`).
+pub(crate) const MAX_PENDING: usize = 64;
+
 /// Serves one TCP connection to its end. Never panics outward: errors end the connection.
 pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
@@ -321,7 +324,7 @@ where
         statements: BTreeMap::new(),
         portals: BTreeMap::new(),
         skip_until_sync: false,
-        pending: None,
+        pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
     };
     s.run().await;
@@ -459,9 +462,11 @@ pub(crate) struct SessionLoop<S> {
     portals: BTreeMap<String, extended::Portal>,
     /// After an error in an extended-protocol message, everything up to Sync is skipped.
     skip_until_sync: bool,
-    /// A message read while a statement was running (reading is how a closed connection is
-    /// noticed mid-query); handled before the socket is read again. At most one is held.
-    pending: Option<Option<Result<PgWireFrontendMessage, FrameError>>>,
+    /// Messages read while a statement was running (reading is how a closed connection is
+    /// noticed mid-query; a client's Sync is usually already behind its Execute), handled before
+    /// the socket is read again. At most [`MAX_PENDING`] are held; past that the socket is left
+    /// unread, which is backpressure on a pipelining client.
+    pending: std::collections::VecDeque<Result<PgWireFrontendMessage, FrameError>>,
     /// The reload generation this session's catalog was built from.
     generation: u64,
 }
@@ -483,8 +488,8 @@ where
     /// Waits for the client's next message, ending the session when it stays idle too long or
     /// the server drains. Cancel-safe: Framed keeps partial messages buffered.
     async fn next_message(&mut self) -> Option<Option<Result<PgWireFrontendMessage, FrameError>>> {
-        if let Some(m) = self.pending.take() {
-            return Some(m);
+        if let Some(m) = self.pending.pop_front() {
+            return Some(Some(m));
         }
         let in_tx = self.tx != TxState::Idle;
         let idle = self.session.idle_timeout(in_tx);
@@ -502,8 +507,23 @@ where
             },
         };
         tracing::info!("{}", ended.message);
-        let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(ended.to_response())).await;
+        self.close_with(&ended).await;
         None
+    }
+
+    /// Sends a FATAL error and closes so the client reads it: our side is shut down first and
+    /// what the client still sends is drained briefly. Closing a socket with unread input makes
+    /// the kernel reset the connection, and the client may then lose the error (tokio-postgres
+    /// sends Close+Sync when a statement is dropped, so this is common).
+    async fn close_with(&mut self, e: &UserError) {
+        let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+        let io = self.conn.get_mut();
+        let _ = io.shutdown().await;
+        let mut buf = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while matches!(tokio::io::AsyncReadExt::read(io, &mut buf).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
 
     /// After a reload, the next statement plans against the new mesh.
@@ -578,9 +598,10 @@ where
                 self.shared.metrics.statement(started.elapsed());
             }
             // Draining: a session that keeps sending still ends at its next ReadyForQuery.
-            if ends_batch && self.shared.is_draining() && self.tx == TxState::Idle && self.pending.is_none() {
+            if ends_batch && self.shared.is_draining() && self.tx == TxState::Idle && self.pending.is_empty() {
                 let e = UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command");
-                let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                tracing::info!("{}", e.message);
+                self.close_with(&e).await;
                 return;
             }
         }

@@ -65,6 +65,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
@@ -98,13 +99,27 @@ impl TestServer {
         let shared = Shared::new(config).expect("server state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s2 = shared.clone();
-        tokio::spawn(async move {
+        let served = tokio::spawn(async move {
             meshgate::serve_shared(listener, s2, async {
                 let _ = rx.await;
             })
             .await
         });
-        TestServer { addr, shared, stop: Some(tx), _dir: dir }
+        TestServer { addr, shared, stop: Some(tx), served: Some(served), _dir: dir }
+    }
+
+    /// Starts the shutdown (as SIGTERM does).
+    pub fn begin_shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+
+    /// Waits until `serve` has returned (drained).
+    pub async fn stopped(&mut self) {
+        if let Some(h) = self.served.take() {
+            h.await.expect("serve task ends without panicking");
+        }
     }
 
     pub fn conn_string(&self, user: &str, password: &str) -> String {
@@ -133,6 +148,24 @@ fn init_logging() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// Waits until `cond` holds, checking every few milliseconds, for at most `within`. Tests use it
+/// to wait for a state the server exposes (a slot freed, a query running), never a fixed sleep.
+pub async fn wait_for(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// A client whose connection outcome can be awaited (how the server ended the session).
+pub async fn connect_watched(
+    conn_string: &str,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>), tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(conn_string, tokio_postgres::NoTls).await?;
+    Ok((client, tokio::spawn(conn)))
 }
 
 /// The SQLSTATE of a failed call.

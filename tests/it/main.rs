@@ -3,6 +3,7 @@
 
 mod cli;
 mod harness;
+mod lifecycle;
 mod protocol;
 mod psql;
 mod python_writers;
