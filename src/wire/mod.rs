@@ -214,7 +214,7 @@ where
         .build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
     ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh)));
-    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
+    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid, &user_entry.name) {
         let e = UserError::internal("session setup", &e);
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
