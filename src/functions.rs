@@ -1,18 +1,29 @@
 //! PostgreSQL functions and system catalogs a session needs beyond DataFusion's own.
 //!
-//! `pg_catalog` comes from datafusion-pg-catalog, fed by the session's catalog list; `version()`
-//! is ours because clients parse it (SQLAlchemy fails on anything not shaped like PostgreSQL's).
+//! `pg_catalog` starts as datafusion-pg-catalog's (static tables: pg_type, pg_proc, pg_am…; and
+//! its functions), then the tables and functions that describe the mesh are replaced by ours
+//! (catalog::pg_catalog, catalog::info_schema, and the functions below), because the crate's
+//! open every table to list it, know no descriptions, and answer some functions with constants
+//! (`current_database()` = "datafusion", `pg_get_userbyid` = "postgres", `current_schema()` =
+//! "public", privileges always true). `version()` is ours because clients parse it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::ScalarValue;
-use datafusion::error::Result;
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 
+use crate::catalog::pg_catalog::{may_read, may_use_schema, scalar_i32, MeshPgCatalog};
+use crate::catalog::{Mesh, MeshCatalog};
 use crate::config::Config;
 use crate::session::SERVER_VERSION;
 
@@ -52,10 +63,295 @@ pub fn version_string() -> String {
     )
 }
 
-pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+type RowFn = dyn Fn(&[ScalarValue], &ConfigOptions) -> Result<ScalarValue> + Send + Sync;
+
+/// A function evaluated row by row over `ScalarValue`s: catalog functions run over a few
+/// hundred rows at most, and accepting any argument type (OIDs arrive as Int32, Int64 or text)
+/// matters more here than vectorised speed.
+struct RowUdf {
+    name: String,
+    signature: Signature,
+    ret: DataType,
+    f: Box<RowFn>,
+}
+
+impl std::fmt::Debug for RowUdf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowUdf({})", self.name)
+    }
+}
+
+impl PartialEq for RowUdf {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+impl Eq for RowUdf {}
+impl std::hash::Hash for RowUdf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl ScalarUDFImpl for RowUdf {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.ret.clone())
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let config = args.config_options.clone();
+        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            let vals: Vec<ScalarValue> = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    ColumnarValue::Scalar(s) => s.clone(),
+                    ColumnarValue::Array(_) => ScalarValue::Null,
+                })
+                .collect();
+            let v = (self.f)(&vals, &config)?;
+            // DataFusion expects one row per input row even for constant arguments.
+            return Ok(ColumnarValue::Array(v.to_array_of_size(args.number_rows)?));
+        }
+        let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(args.number_rows)).collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(args.number_rows);
+        for i in 0..args.number_rows {
+            let row: Vec<ScalarValue> = arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<Result<_>>()?;
+            out.push((self.f)(&row, &config)?);
+        }
+        if out.is_empty() {
+            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&self.ret)));
+        }
+        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+    }
+}
+
+fn udf(
+    name: &str,
+    arities: &[usize],
+    ret: DataType,
+    f: impl Fn(&[ScalarValue], &ConfigOptions) -> Result<ScalarValue> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let sigs = arities.iter().map(|n| if *n == 0 { TypeSignature::Nullary } else { TypeSignature::Any(*n) }).collect();
+    ScalarUDF::new_from_impl(RowUdf { name: name.into(), signature: Signature::one_of(sigs, Volatility::Stable), ret, f: Box::new(f) })
+}
+
+fn as_text(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn text(v: Option<String>) -> ScalarValue {
+    ScalarValue::Utf8(v)
+}
+
+/// The schema unqualified names resolve in: the first existing schema of the search_path.
+fn default_schema(c: &ConfigOptions) -> String {
+    c.catalog.default_schema.clone()
+}
+
+/// A table named by OID or by (possibly qualified) name.
+fn table_arg<'m>(mesh: &'m Mesh, v: &ScalarValue, c: &ConfigOptions) -> Option<&'m Arc<crate::catalog::TableEntry>> {
+    if let Some(oid) = scalar_i32(v) {
+        return mesh.table_by_oid(oid);
+    }
+    let name = as_text(v)?;
+    let parts: Vec<String> = name.split('.').map(|p| p.trim_matches('"').to_string()).collect();
+    match parts.as_slice() {
+        [t] => mesh.table(&default_schema(c), t),
+        [s, t] | [_, s, t] => mesh.table(s, t),
+        _ => None,
+    }
+}
+
+/// Privilege names a read-only mesh grants to readers.
+fn read_privilege(v: Option<&ScalarValue>) -> bool {
+    let Some(p) = v.and_then(as_text) else { return false };
+    p.split(',').all(|p| {
+        let p = p.trim().to_ascii_uppercase();
+        let p = p.strip_suffix(" WITH GRANT OPTION").unwrap_or(&p).to_string();
+        matches!(p.as_str(), "SELECT" | "USAGE" | "CONNECT" | "REFERENCES")
+    })
+}
+
+fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, user: &str) {
+    let m = mesh.clone();
+    ctx.register_udf(udf("obj_description", &[1, 2], DataType::Utf8, move |a, _| {
+        let Some(oid) = scalar_i32(&a[0]) else { return Ok(text(None)) };
+        let catalog = a.get(1).and_then(as_text);
+        let class = catalog.as_deref().map(|c| c.strip_prefix("pg_catalog.").unwrap_or(c));
+        if matches!(class, None | Some("pg_class")) {
+            if let Some(t) = m.table_by_oid(oid) {
+                return Ok(text(t.description()));
+            }
+        }
+        if matches!(class, None | Some("pg_namespace")) {
+            if let Some(p) = m.oids.namespace_name(oid).and_then(|n| m.products.get(n)) {
+                return Ok(text(Some(p.description.clone()).filter(|d| !d.is_empty())));
+            }
+        }
+        Ok(text(None))
+    }));
+    let m = mesh.clone();
+    ctx.register_udf(udf("col_description", &[2], DataType::Utf8, move |a, _| {
+        let (Some(oid), Some(attnum)) = (scalar_i32(&a[0]), scalar_i32(&a[1])) else { return Ok(text(None)) };
+        let Some(t) = m.table_by_oid(oid) else { return Ok(text(None)) };
+        let Some(meta) = t.known() else { return Ok(text(None)) };
+        let Some(field) = usize::try_from(attnum - 1).ok().and_then(|i| meta.schema.fields().get(i).cloned()) else {
+            return Ok(text(None));
+        };
+        Ok(text(t.column_description(field.name(), Some(&meta))))
+    }));
+    ctx.register_udf(udf("shobj_description", &[2], DataType::Utf8, move |_, _| {
+        // The configuration has no database description (yet): PostgreSQL's answer then is NULL.
+        Ok(text(None))
+    }));
+    let m = mesh.clone();
+    ctx.register_udf(udf("pg_get_userbyid", &[1], DataType::Utf8, move |a, _| {
+        let Some(oid) = scalar_i32(&a[0]) else { return Ok(text(None)) };
+        // PostgreSQL prints an unknown role as "unknown (OID=n)".
+        Ok(text(Some(m.roles.get(&oid).cloned().unwrap_or_else(|| format!("unknown (OID={oid})")))))
+    }));
+    let m = mesh.clone();
+    ctx.register_udf(udf("pg_table_is_visible", &[1], DataType::Boolean, move |a, c| {
+        let Some(oid) = scalar_i32(&a[0]) else { return Ok(ScalarValue::Boolean(None)) };
+        Ok(ScalarValue::Boolean(Some(m.table_by_oid(oid).is_some_and(|t| t.product == default_schema(c)))))
+    }));
+    ctx.register_udf(udf("format_type", &[2], DataType::Utf8, move |a, _| {
+        let Some(oid) = scalar_i32(&a[0]) else { return Ok(text(None)) };
+        Ok(text(crate::catalog::types::format_type(oid, scalar_i32(&a[1]))))
+    }));
+    ctx.register_udf(udf("current_schema", &[0], DataType::Utf8, move |_, c| Ok(text(Some(default_schema(c))))));
+    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    ctx.register_udf(udf("current_schemas", &[1], list, move |a, c| {
+        let implicit = matches!(a[0], ScalarValue::Boolean(Some(true)));
+        let mut names: Vec<String> = Vec::new();
+        if implicit {
+            names.push("pg_catalog".into());
+        }
+        names.push(default_schema(c));
+        let values = StringArray::from(names);
+        let list = ListArray::new(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            OffsetBuffer::from_lengths([values.len()]),
+            Arc::new(values),
+            None,
+        );
+        Ok(ScalarValue::List(Arc::new(list)))
+    }));
+    let db = mesh.database.clone();
+    for name in ["current_database", "current_catalog"] {
+        let db = db.clone();
+        ctx.register_udf(udf(name, &[0], DataType::Utf8, move |_, _| Ok(text(Some(db.clone())))));
+    }
+    for name in ["current_user", "session_user", "user", "current_role"] {
+        let u = user.to_string();
+        ctx.register_udf(udf(name, &[0], DataType::Utf8, move |_, _| Ok(text(Some(u.clone())))));
+    }
+    // has_table_privilege([user,] table, privilege): a read-only mesh grants reading only.
+    for name in ["has_table_privilege", "has_any_column_privilege"] {
+        let m = mesh.clone();
+        let me = user.to_string();
+        ctx.register_udf(udf(name, &[2, 3], DataType::Boolean, move |a, c| {
+            let (who, table, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (Some(me.clone()), &a[0], a.get(1)) };
+            let who = who.unwrap_or_else(|| me.clone());
+            let Some(t) = table_arg(&m, table, c) else {
+                return Err(DataFusionError::Execution("relation does not exist".into()));
+            };
+            Ok(ScalarValue::Boolean(Some(read_privilege(privilege) && may_read(&who, t))))
+        }));
+    }
+    let m = mesh.clone();
+    let me = user.to_string();
+    ctx.register_udf(udf("has_schema_privilege", &[2, 3], DataType::Boolean, move |a, _| {
+        let (who, schema, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (Some(me.clone()), &a[0], a.get(1)) };
+        let who = who.unwrap_or_else(|| me.clone());
+        let name = match scalar_i32(schema) {
+            Some(oid) => m.oids.namespace_name(oid).map(str::to_string),
+            None => as_text(schema),
+        };
+        let Some(name) = name else { return Ok(ScalarValue::Boolean(Some(false))) };
+        Ok(ScalarValue::Boolean(Some(read_privilege(privilege) && may_use_schema(&who, &m, &name))))
+    }));
+    ctx.register_udf(udf("has_database_privilege", &[2, 3], DataType::Boolean, move |a, _| {
+        Ok(ScalarValue::Boolean(Some(read_privilege(a.last()) || as_text(a.last().unwrap_or(&ScalarValue::Null)).is_some_and(|p| p.eq_ignore_ascii_case("TEMP") || p.eq_ignore_ascii_case("TEMPORARY")))))
+    }));
+    // The size of a mesh table is the size of its files in object storage, which the catalog
+    // does not read; NULL is PostgreSQL's answer for "no such relation size", psql shows it empty.
+    for name in ["pg_table_size", "pg_total_relation_size", "pg_relation_size", "pg_indexes_size"] {
+        ctx.register_udf(udf(name, &[1, 2], DataType::Int64, |_, _| Ok(ScalarValue::Int64(None))));
+    }
+    // Nothing is published for logical replication; any argument type (psql passes a string).
+    ctx.register_udf(udf("pg_relation_is_publishable", &[1], DataType::Boolean, |_, _| Ok(ScalarValue::Boolean(Some(false)))));
+    // The crate's answers "UTF-8"; PostgreSQL's name for encoding 6 is "UTF8".
+    ctx.register_udf(udf("pg_encoding_to_char", &[1], DataType::Utf8, |a, _| {
+        Ok(text(match scalar_i32(&a[0]) {
+            Some(6) => Some("UTF8".into()),
+            Some(0) => Some("SQL_ASCII".into()),
+            _ => Some(String::new()),
+        }))
+    }));
+    ctx.register_udf(udf("pg_size_pretty", &[1], DataType::Utf8, |a, _| {
+        let Some(n) = (match &a[0] {
+            ScalarValue::Int64(v) => *v,
+            v => scalar_i32(v).map(i64::from),
+        }) else {
+            return Ok(text(None));
+        };
+        Ok(text(Some(size_pretty(n))))
+    }));
+}
+
+/// PostgreSQL's pg_size_pretty (dbsize.c): bytes below 10 kB, then the largest unit keeping
+/// the value below 20 * 1024, half-rounded. The value is kept in units of half the next unit
+/// between steps, as PostgreSQL does, so rounding matches.
+fn size_pretty(n: i64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n.abs() < 10 * 1024 {
+        return format!("{n} bytes");
+    }
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    let mut size = n / 512;
+    for unit in UNITS {
+        if size.abs() < 20 * 1024 - 1 {
+            return format!("{} {unit}", half_rounded(size));
+        }
+        size /= 1024;
+    }
+    format!("{} PB", half_rounded(size))
+}
+
+pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32, user: &str) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut users: Vec<(String, bool)> = config.users.values().map(|u| (u.name.clone(), u.admin)).collect();
     users.sort();
     datafusion_pg_catalog::setup_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
+
+    let catalog = ctx.catalog(database).ok_or("the session's database catalog is registered before its functions")?;
+    let mesh = catalog
+        .as_any()
+        .downcast_ref::<MeshCatalog>()
+        .ok_or("the database catalog is a MeshCatalog")?
+        .mesh()
+        .clone();
+    let crate_tables = catalog.schema("pg_catalog").ok_or("setup_pg_catalog registered pg_catalog")?;
+    let ours = MeshPgCatalog::new(crate_tables, mesh.clone(), user.to_string(), Arc::downgrade(&catalog));
+    catalog.register_schema("pg_catalog", Arc::new(ours))?;
+    // DataFusion's information_schema opens every table to list columns; ours does not.
+    ctx.state_ref().write().config_mut().options_mut().catalog.information_schema = false;
+    catalog.register_schema("information_schema", Arc::new(crate::catalog::info_schema::InfoSchema::new(mesh.clone(), user.to_string())))?;
+    mesh_functions(ctx, mesh.clone(), user);
+    mesh.warm_in_background(crate::catalog::pg_catalog::OPEN_CONCURRENCY);
+
     let version = version_string();
     ctx.register_udf(create_udf(
         "version",
@@ -77,4 +373,17 @@ pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32)
         }),
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_postgres() {
+        assert_eq!(size_pretty(10239), "10239 bytes");
+        assert_eq!(size_pretty(10240), "10 kB");
+        assert_eq!(size_pretty(20 * 1024 * 1024), "20 MB");
+        assert_eq!(size_pretty(1_000_000), "977 kB");
+    }
 }

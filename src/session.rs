@@ -127,6 +127,12 @@ impl Session {
         (!d.is_zero()).then_some(d)
     }
 
+    /// The mesh this session's database catalog serves.
+    pub fn mesh(&self) -> Option<std::sync::Arc<crate::catalog::Mesh>> {
+        let catalog = self.ctx.catalog(&self.database)?;
+        catalog.as_any().downcast_ref::<crate::catalog::MeshCatalog>().map(|c| c.mesh().clone())
+    }
+
     pub fn get(&self, name: &str) -> Option<String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {

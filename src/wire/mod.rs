@@ -263,7 +263,7 @@ where
         .build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
     ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh)));
-    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
+    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid, &user_entry.name) {
         let e = UserError::internal("session setup", &e);
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
@@ -532,7 +532,13 @@ where
         if generation != self.generation {
             self.generation = generation;
             let db = self.session.database.clone();
+            let config = self.shared.config();
             self.session.ctx.register_catalog(db.as_str(), Arc::new(MeshCatalog::new(self.shared.mesh())));
+            // pg_catalog, information_schema and the catalog functions describe one mesh: build
+            // them again over the new one.
+            if let Err(e) = crate::functions::register(&self.session.ctx, &db, &config, self.session.pid, &self.session.user) {
+                tracing::error!("catalog functions not rebuilt after reload: {e}");
+            }
         }
     }
 

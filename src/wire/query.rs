@@ -167,6 +167,25 @@ pub(crate) fn returns_rows(cmd: &Command) -> bool {
     matches!(cmd, Command::Query(_) | Command::Show(_))
 }
 
+/// Resolves `'name'::regclass` in a session: unqualified names in its default schema.
+struct SessionRelations<'a>(&'a crate::session::Session);
+
+impl crate::catalog::rewrite::RelationResolver for SessionRelations<'_> {
+    fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32> {
+        let mesh = self.0.mesh()?;
+        let schema = match schema {
+            Some(s) => s.to_string(),
+            None => self.0.ctx.state().config_options().catalog.default_schema.clone(),
+        };
+        mesh.oids.table(&schema, name).or_else(|| {
+            // The system catalogs clients name this way ('pg_class'::regclass) have fixed OIDs.
+            (schema == "pg_catalog" || crate::catalog::oids::system_relation(name).is_some())
+                .then(|| crate::catalog::oids::system_relation(name))
+                .flatten()
+        })
+    }
+}
+
 impl<S> SessionLoop<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -205,9 +224,11 @@ where
     /// Plans a query statement in this session. Read-only by construction: anything that is not
     /// a query has been refused by [`classify`], and the plan is checked again here.
     pub(crate) async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, UserError> {
+        let mut stmt = stmt.clone();
+        crate::catalog::rewrite::rewrite(&mut stmt, &SessionRelations(&self.session))?;
         let state = self.session.ctx.state();
         let plan = state
-            .statement_to_plan(DFStatement::Statement(Box::new(stmt.clone())))
+            .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
             .await
             .map_err(|e| UserError::from_datafusion(&e))?;
         datafusion::execution::context::SQLOptions::new()

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link on a 2-core machine): meshgate in-process on an
 //! ephemeral port, driven over TCP by real clients.
 
+mod catalog;
 mod cli;
 mod harness;
 mod lifecycle;

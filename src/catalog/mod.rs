@@ -14,10 +14,11 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -26,6 +27,26 @@ use meshgate_connector_api::{Connector, IcebergSource, OpenedTable, Storage, Sto
 
 use crate::config::{Config, ConfigError, TableSection};
 use crate::error::UserError;
+
+pub mod info_schema;
+pub mod oids;
+pub mod pg_catalog;
+pub mod rewrite;
+mod rows;
+pub mod types;
+
+pub use oids::Oids;
+
+/// What the catalog knows about a table without any I/O: the metadata of its last successful
+/// open. Kept apart from the open cache, so a catalog query never waits on a table being
+/// refreshed and never triggers a refresh itself.
+#[derive(Debug)]
+pub struct TableMeta {
+    pub schema: SchemaRef,
+    pub row_count: Option<u64>,
+    pub description: Option<String>,
+    pub column_descriptions: BTreeMap<String, String>,
+}
 
 pub struct DomainEntry {
     pub name: String,
@@ -55,6 +76,7 @@ pub struct TableEntry {
     connector: Arc<dyn Connector>,
     refresh: Duration,
     cached: tokio::sync::Mutex<Option<(Instant, OpenedTable)>>,
+    known: RwLock<Option<Arc<TableMeta>>>,
 }
 
 impl TableEntry {
@@ -68,6 +90,13 @@ impl TableEntry {
         }
         match self.connector.open(&self.spec, &self.storage).await {
             Ok(t) => {
+                let meta = TableMeta {
+                    schema: t.provider.schema(),
+                    row_count: t.row_count,
+                    description: t.description.clone(),
+                    column_descriptions: t.column_descriptions.clone(),
+                };
+                *self.known.write().expect("lock is never poisoned: no panics while held") = Some(Arc::new(meta));
                 *slot = Some((Instant::now(), t.clone()));
                 Ok(t)
             }
@@ -86,9 +115,25 @@ impl TableEntry {
         }
     }
 
-    /// The cached metadata, if the table has been opened; never does I/O.
-    pub fn peek(&self) -> Option<OpenedTable> {
-        self.cached.try_lock().ok().and_then(|s| s.as_ref().map(|(_, t)| t.clone()))
+    /// The metadata of the last successful open, however old; never does I/O.
+    pub fn known(&self) -> Option<Arc<TableMeta>> {
+        self.known.read().expect("lock is never poisoned: no panics while held").clone()
+    }
+
+    /// The table description: the domain file's, else the format's own.
+    pub fn description(&self) -> Option<String> {
+        if !self.description.is_empty() {
+            return Some(self.description.clone());
+        }
+        self.known().and_then(|m| m.description.clone()).filter(|d| !d.is_empty())
+    }
+
+    /// A column's description: the domain file's, else the format's own (known once opened).
+    pub fn column_description(&self, column: &str, meta: Option<&TableMeta>) -> Option<String> {
+        if let Some(d) = self.columns.get(column).filter(|d| !d.is_empty()) {
+            return Some(d.clone());
+        }
+        meta.and_then(|m| m.column_descriptions.get(column).cloned()).filter(|d| !d.is_empty())
     }
 }
 
@@ -97,6 +142,18 @@ pub struct Mesh {
     pub database: String,
     pub domains: Vec<Arc<DomainEntry>>,
     pub products: BTreeMap<String, Arc<ProductEntry>>,
+    /// Stable object identifiers for pg_catalog.
+    pub oids: Oids,
+    /// Role names by OID, for pg_get_userbyid: the configured users and the product owners.
+    pub roles: BTreeMap<i32, String>,
+    /// Started once, by the first session: opens every table in the background.
+    warm: OnceLock<()>,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mesh({}, {} products)", self.database, self.products.len())
+    }
 }
 
 fn connectors() -> HashMap<&'static str, Arc<dyn Connector>> {
@@ -158,6 +215,7 @@ impl Mesh {
                             connector,
                             refresh,
                             cached: tokio::sync::Mutex::new(None),
+                            known: RwLock::new(None),
                         }),
                     );
                 }
@@ -180,7 +238,60 @@ impl Mesh {
                 storage,
             }));
         }
-        Ok(Mesh { database: config.server.database.clone(), domains, products })
+        let oids = Oids::build(&config.server.database, &products);
+        let mut roles = BTreeMap::new();
+        roles.insert(oids::BOOTSTRAP_ROLE, oids::BOOTSTRAP_ROLE_NAME.to_string());
+        for u in config.users.values() {
+            roles.insert(oids::role_oid(&u.name), u.name.clone());
+        }
+        for p in products.values() {
+            if !p.owner.is_empty() {
+                roles.insert(oids::role_oid(&p.owner), p.owner.clone());
+            }
+        }
+        Ok(Mesh { database: config.server.database.clone(), domains, products, oids, roles, warm: OnceLock::new() })
+    }
+
+    /// The table an OID names, if any.
+    pub fn table_by_oid(&self, oid: i32) -> Option<&Arc<TableEntry>> {
+        let (product, table) = self.oids.table_name(oid)?;
+        self.table(product, table)
+    }
+
+    /// Opens, in the background and `concurrency` at a time, every table whose metadata is not
+    /// known yet, so that catalog queries (which never read storage for a whole listing) find
+    /// column lists for all tables soon after start. Runs once per mesh; failures are logged by
+    /// `open` and the table is simply listed without columns until a query opens it.
+    pub fn warm_in_background(self: &Arc<Self>, concurrency: usize) {
+        if self.warm.set(()).is_err() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let mesh = self.clone();
+        handle.spawn(async move {
+            use futures::StreamExt;
+            let tables: Vec<Arc<TableEntry>> =
+                mesh.products.values().flat_map(|p| p.tables.values().cloned()).filter(|t| t.known().is_none()).collect();
+            futures::stream::iter(tables)
+                .for_each_concurrent(concurrency, |t| async move {
+                    let _ = t.open().await;
+                })
+                .await;
+            tracing::debug!("table metadata warm-up finished");
+        });
+    }
+
+    /// Opens the given tables whose metadata is not known yet, `concurrency` at a time: a
+    /// catalog query that names tables (psql's `\d`, `attrelid = 'x'::regclass`) gets their
+    /// columns even before the warm-up reached them. Failures leave the table without columns.
+    pub async fn ensure_known(&self, tables: &[Arc<TableEntry>], concurrency: usize) {
+        use futures::StreamExt;
+        let missing: Vec<&Arc<TableEntry>> = tables.iter().filter(|t| t.known().is_none()).collect();
+        futures::stream::iter(missing)
+            .for_each_concurrent(concurrency, |t| async move {
+                let _ = t.open().await;
+            })
+            .await;
     }
 
     pub fn table(&self, product: &str, table: &str) -> Option<&Arc<TableEntry>> {
@@ -266,6 +377,10 @@ impl std::fmt::Debug for MeshCatalog {
 }
 
 impl MeshCatalog {
+    pub fn mesh(&self) -> &Arc<Mesh> {
+        &self.mesh
+    }
+
     pub fn new(mesh: Arc<Mesh>) -> Self {
         let mut extra: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
         // PostgreSQL's default search_path ends in `public`; an empty one keeps tools that

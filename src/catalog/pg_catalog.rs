@@ -1,0 +1,548 @@
+//! The pg_catalog tables that describe the mesh, built from the mesh's metadata cache.
+//!
+//! ```text
+//!  pg_catalog schema = MeshPgCatalog ─┬─ ours: pg_namespace, pg_class, pg_attribute,
+//!                                     │        pg_description, pg_database, pg_tables,
+//!                                     │        pg_stat_user_tables
+//!                                     └─ everything else: datafusion-pg-catalog (pg_type,
+//!                                        pg_proc, pg_am, pg_roles, pg_settings, empty tables…)
+//! ```
+//!
+//! The crate's dynamic tables list a table by asking DataFusion for its provider, which opens
+//! it (reads storage) for every table on every catalog query, and they know nothing of
+//! descriptions; so those are replaced. Ours never read storage for a listing: tables come
+//! from configuration, columns from the schema cached at the table's last open
+//! ([`super::TableEntry::known`]). A query that names tables by OID (`attrelid = …`, psql's
+//! `\d`) opens just those tables when they have never been opened.
+
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::TableType;
+use datafusion::error::Result;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::oids::{self, BOOTSTRAP_ROLE, PG_CLASS_CLASSOID, PG_NAMESPACE_CLASSOID};
+use super::rows::{batch, boolv, i16v, i32v, i64v, opt_text, schema, text, text_list};
+use super::types::column_type;
+use super::{Mesh, TableEntry};
+
+/// Tables opened at once when a catalog query names never-opened tables.
+pub const OPEN_CONCURRENCY: usize = 8;
+
+/// The tables of pg_catalog this module answers; the rest are the crate's.
+const OURS: &[&str] =
+    &["pg_namespace", "pg_class", "pg_attribute", "pg_description", "pg_database", "pg_tables", "pg_stat_user_tables"];
+
+/// Whether `user` may see and read `table`. Every user reads everything today; the policy
+/// module answers here per user, and every catalog listing and privilege function asks it.
+pub fn may_read(_user: &str, _table: &TableEntry) -> bool {
+    true
+}
+
+/// Whether `user` may use the schema `product` (sees at least one of its tables).
+pub fn may_use_schema(user: &str, mesh: &Mesh, product: &str) -> bool {
+    match mesh.products.get(product) {
+        Some(p) => p.tables.is_empty() || p.tables.values().any(|t| may_read(user, t)),
+        None => ["pg_catalog", "information_schema", "public"].contains(&product),
+    }
+}
+
+pub struct MeshPgCatalog {
+    crate_tables: Arc<dyn SchemaProvider>,
+    mesh: Arc<Mesh>,
+    user: String,
+    /// The database catalog, for the list of schemas; weak because the catalog holds us.
+    catalog: Weak<dyn CatalogProvider>,
+}
+
+impl std::fmt::Debug for MeshPgCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MeshPgCatalog")
+    }
+}
+
+impl MeshPgCatalog {
+    pub fn new(crate_tables: Arc<dyn SchemaProvider>, mesh: Arc<Mesh>, user: String, catalog: Weak<dyn CatalogProvider>) -> Self {
+        MeshPgCatalog { crate_tables, mesh, user, catalog }
+    }
+
+    fn tables(&self) -> impl Iterator<Item = &Arc<TableEntry>> {
+        self.mesh.products.values().flat_map(|p| p.tables.values()).filter(|t| may_read(&self.user, t))
+    }
+
+    fn owner_of(&self, product: &str) -> i32 {
+        match self.mesh.products.get(product) {
+            Some(p) if !p.owner.is_empty() => oids::role_oid(&p.owner),
+            _ => BOOTSTRAP_ROLE,
+        }
+    }
+
+    fn pg_namespace(&self) -> Result<Arc<dyn TableProvider>> {
+        let s = schema(&[
+            ("oid", DataType::Int32, false),
+            ("nspname", DataType::Utf8, false),
+            ("nspowner", DataType::Int32, false),
+            ("nspacl", text_list(), true),
+        ]);
+        let mut names: BTreeSet<String> = self.catalog.upgrade().map(|c| c.schema_names()).unwrap_or_default().into_iter().collect();
+        names.extend(["pg_catalog", "information_schema", "public"].map(String::from));
+        let rows = names
+            .into_iter()
+            .filter(|n| may_use_schema(&self.user, &self.mesh, n))
+            .map(|n| vec![Some(i32v(self.mesh.oids.namespace(&n))), Some(text(n.clone())), Some(i32v(self.owner_of(&n))), None])
+            .collect();
+        mem(&s, rows)
+    }
+
+    fn pg_class(&self) -> Result<Arc<dyn TableProvider>> {
+        use DataType::*;
+        let s = schema(&[
+            ("oid", Int32, false),
+            ("relname", Utf8, false),
+            ("relnamespace", Int32, false),
+            ("reltype", Int32, false),
+            ("reloftype", Int32, false),
+            ("relowner", Int32, false),
+            ("relam", Int32, false),
+            ("relfilenode", Int32, false),
+            ("reltablespace", Int32, false),
+            ("relpages", Int32, false),
+            ("reltuples", Float64, false),
+            ("relallvisible", Int32, false),
+            ("reltoastrelid", Int32, false),
+            ("relhasindex", Boolean, false),
+            ("relisshared", Boolean, false),
+            ("relpersistence", Utf8, false),
+            ("relkind", Utf8, false),
+            ("relnatts", Int16, false),
+            ("relchecks", Int16, false),
+            ("relhasrules", Boolean, false),
+            ("relhastriggers", Boolean, false),
+            ("relhassubclass", Boolean, false),
+            ("relrowsecurity", Boolean, false),
+            ("relforcerowsecurity", Boolean, false),
+            ("relispopulated", Boolean, false),
+            ("relreplident", Utf8, false),
+            ("relispartition", Boolean, false),
+            ("relrewrite", Int32, false),
+            ("relfrozenxid", Int32, false),
+            ("relminmxid", Int32, false),
+            ("relacl", text_list(), true),
+            ("reloptions", text_list(), true),
+            ("relpartbound", Utf8, true),
+        ]);
+        let rows = self
+            .tables()
+            .filter_map(|t| {
+                let oid = self.mesh.oids.table(&t.product, &t.name)?;
+                let meta = t.known();
+                // PostgreSQL 14+ reports -1 for a table never analyzed: "unknown", not "empty".
+                let tuples = meta.as_ref().and_then(|m| m.row_count).map(|n| n as f64).unwrap_or(-1.0);
+                let natts = meta.as_ref().map(|m| m.schema.fields().len() as i16).unwrap_or(0);
+                Some(vec![
+                    Some(i32v(oid)),
+                    Some(text(t.name.clone())),
+                    Some(i32v(self.mesh.oids.namespace(&t.product))),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    Some(i32v(self.owner_of(&t.product))),
+                    // pg_am's heap: psql shows it as the access method.
+                    Some(i32v(2)),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    Some(ScalarValue::Float64(Some(tuples))),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(text("p")),
+                    Some(text("r")),
+                    Some(i16v(natts)),
+                    Some(i16v(0)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(true)),
+                    // "default", as PostgreSQL's tables have (psql prints nothing for it).
+                    Some(text("d")),
+                    Some(boolv(false)),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    Some(i32v(0)),
+                    None,
+                    None,
+                    None,
+                ])
+            })
+            .collect();
+        mem(&s, rows)
+    }
+
+    fn pg_description(&self) -> Result<Arc<dyn TableProvider>> {
+        let s = schema(&[
+            ("objoid", DataType::Int32, false),
+            ("classoid", DataType::Int32, false),
+            ("objsubid", DataType::Int32, false),
+            ("description", DataType::Utf8, false),
+        ]);
+        let mut rows = Vec::new();
+        for p in self.mesh.products.values() {
+            if !p.description.is_empty() && may_use_schema(&self.user, &self.mesh, &p.name) {
+                rows.push(vec![
+                    Some(i32v(self.mesh.oids.namespace(&p.name))),
+                    Some(i32v(PG_NAMESPACE_CLASSOID)),
+                    Some(i32v(0)),
+                    Some(text(p.description.clone())),
+                ]);
+            }
+        }
+        for t in self.tables() {
+            let Some(oid) = self.mesh.oids.table(&t.product, &t.name) else { continue };
+            if let Some(d) = t.description() {
+                rows.push(vec![Some(i32v(oid)), Some(i32v(PG_CLASS_CLASSOID)), Some(i32v(0)), Some(text(d))]);
+            }
+            if let Some(meta) = t.known() {
+                for (i, f) in meta.schema.fields().iter().enumerate() {
+                    if let Some(d) = t.column_description(f.name(), Some(&meta)) {
+                        rows.push(vec![Some(i32v(oid)), Some(i32v(PG_CLASS_CLASSOID)), Some(i32v(i as i32 + 1)), Some(text(d))]);
+                    }
+                }
+            }
+        }
+        mem(&s, rows)
+    }
+
+    fn pg_database(&self) -> Result<Arc<dyn TableProvider>> {
+        use DataType::*;
+        let s = schema(&[
+            ("oid", Int32, false),
+            ("datname", Utf8, false),
+            ("datdba", Int32, false),
+            ("encoding", Int32, false),
+            ("datlocprovider", Utf8, false),
+            ("datistemplate", Boolean, false),
+            ("datallowconn", Boolean, false),
+            ("datconnlimit", Int32, false),
+            ("datfrozenxid", Int32, false),
+            ("datminmxid", Int32, false),
+            ("dattablespace", Int32, false),
+            ("datcollate", Utf8, false),
+            ("datctype", Utf8, false),
+            ("daticulocale", Utf8, true),
+            ("daticurules", Utf8, true),
+            ("datcollversion", Utf8, true),
+            ("datacl", text_list(), true),
+        ]);
+        let row = vec![
+            Some(i32v(self.mesh.oids.database)),
+            Some(text(self.mesh.database.clone())),
+            Some(i32v(BOOTSTRAP_ROLE)),
+            // 6 is UTF8 in PostgreSQL's encoding table.
+            Some(i32v(6)),
+            Some(text("c")),
+            Some(boolv(false)),
+            Some(boolv(true)),
+            Some(i32v(-1)),
+            Some(i32v(0)),
+            Some(i32v(0)),
+            // pg_default tablespace.
+            Some(i32v(1663)),
+            Some(text("C")),
+            Some(text("C")),
+            None,
+            None,
+            None,
+            None,
+        ];
+        mem(&s, vec![row])
+    }
+
+    fn pg_tables(&self) -> Result<Arc<dyn TableProvider>> {
+        let s = schema(&[
+            ("schemaname", DataType::Utf8, false),
+            ("tablename", DataType::Utf8, false),
+            ("tableowner", DataType::Utf8, false),
+            ("tablespace", DataType::Utf8, true),
+            ("hasindex", DataType::Boolean, false),
+            ("hasrules", DataType::Boolean, false),
+            ("hastriggers", DataType::Boolean, false),
+            ("rowsecurity", DataType::Boolean, false),
+        ]);
+        let rows = self
+            .tables()
+            .map(|t| {
+                let owner = self.mesh.roles.get(&self.owner_of(&t.product)).cloned().unwrap_or_default();
+                vec![
+                    Some(text(t.product.clone())),
+                    Some(text(t.name.clone())),
+                    Some(text(owner)),
+                    None,
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                ]
+            })
+            .collect();
+        mem(&s, rows)
+    }
+
+    fn pg_stat_user_tables(&self) -> Result<Arc<dyn TableProvider>> {
+        use DataType::*;
+        let ts = Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let counters = [
+            "seq_scan",
+            "seq_tup_read",
+            "idx_scan",
+            "idx_tup_fetch",
+            "n_tup_ins",
+            "n_tup_upd",
+            "n_tup_del",
+            "n_tup_hot_upd",
+            "n_tup_newpage_upd",
+            "n_live_tup",
+            "n_dead_tup",
+            "n_mod_since_analyze",
+            "n_ins_since_vacuum",
+            "vacuum_count",
+            "autovacuum_count",
+            "analyze_count",
+            "autoanalyze_count",
+        ];
+        let times = ["last_seq_scan", "last_idx_scan", "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"];
+        let mut cols: Vec<(&str, DataType, bool)> = vec![("relid", Int32, false), ("schemaname", Utf8, false), ("relname", Utf8, false)];
+        cols.extend(counters.iter().map(|c| (*c, Int64, true)));
+        cols.extend(times.iter().map(|c| (*c, ts.clone(), true)));
+        let s = schema(&cols);
+        let rows = self
+            .tables()
+            .filter_map(|t| {
+                let oid = self.mesh.oids.table(&t.product, &t.name)?;
+                let live = t.known().and_then(|m| m.row_count);
+                let mut row = vec![Some(i32v(oid)), Some(text(t.product.clone())), Some(text(t.name.clone()))];
+                row.extend(counters.iter().map(|c| match *c {
+                    // The row count from the format's metadata when it has one (Delta, Iceberg).
+                    "n_live_tup" => live.map(|n| i64v(n as i64)),
+                    _ => Some(i64v(0)),
+                }));
+                row.extend(times.iter().map(|_| None));
+                Some(row)
+            })
+            .collect();
+        mem(&s, rows)
+    }
+}
+
+fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
+    let b = batch(s, rows)?;
+    Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
+}
+
+#[async_trait]
+impl SchemaProvider for MeshPgCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.crate_tables.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let t = match name.to_ascii_lowercase().as_str() {
+            "pg_namespace" => self.pg_namespace()?,
+            "pg_class" => self.pg_class()?,
+            "pg_attribute" => Arc::new(PgAttribute { mesh: self.mesh.clone(), user: self.user.clone(), schema: pg_attribute_schema() }),
+            "pg_description" => self.pg_description()?,
+            "pg_database" => self.pg_database()?,
+            "pg_tables" => self.pg_tables()?,
+            "pg_stat_user_tables" => self.pg_stat_user_tables()?,
+            _ => return self.crate_tables.table(name).await,
+        };
+        Ok(Some(t))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        OURS.contains(&name) || self.crate_tables.table_exist(name)
+    }
+}
+
+fn pg_attribute_schema() -> SchemaRef {
+    use DataType::*;
+    schema(&[
+        ("attrelid", Int32, false),
+        ("attname", Utf8, false),
+        ("atttypid", Int32, false),
+        ("attstattarget", Int32, false),
+        ("attlen", Int16, false),
+        ("attnum", Int16, false),
+        ("attndims", Int32, false),
+        ("attcacheoff", Int32, false),
+        ("atttypmod", Int32, false),
+        ("attbyval", Boolean, false),
+        ("attalign", Utf8, false),
+        ("attstorage", Utf8, false),
+        ("attcompression", Utf8, false),
+        ("attnotnull", Boolean, false),
+        ("atthasdef", Boolean, false),
+        ("atthasmissing", Boolean, false),
+        ("attidentity", Utf8, false),
+        ("attgenerated", Utf8, false),
+        ("attisdropped", Boolean, false),
+        ("attislocal", Boolean, false),
+        ("attinhcount", Int32, false),
+        ("attcollation", Int32, false),
+        ("attacl", text_list(), true),
+        ("attoptions", text_list(), true),
+        ("attfdwoptions", text_list(), true),
+        ("attmissingval", Utf8, true),
+    ])
+}
+
+/// The integer values a filter pins `column` to (`column = v`, `v = column`,
+/// `column IN (…)`), if one of the filters does.
+pub fn pinned_values(filters: &[Expr], column: &str) -> Option<Vec<ScalarValue>> {
+    fn is_col(e: &Expr, column: &str) -> bool {
+        match e {
+            Expr::Column(c) => c.name == column,
+            Expr::Cast(c) => is_col(&c.expr, column),
+            Expr::TryCast(c) => is_col(&c.expr, column),
+            _ => false,
+        }
+    }
+    fn lit(e: &Expr) -> Option<ScalarValue> {
+        match e {
+            Expr::Literal(v, _) => Some(v.clone()),
+            Expr::Cast(c) => lit(&c.expr),
+            _ => None,
+        }
+    }
+    filters.iter().find_map(|f| match f {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+            if is_col(left, column) {
+                lit(right).map(|v| vec![v])
+            } else if is_col(right, column) {
+                lit(left).map(|v| vec![v])
+            } else {
+                None
+            }
+        }
+        Expr::InList(l) if !l.negated && is_col(&l.expr, column) => l.list.iter().map(lit).collect(),
+        _ => None,
+    })
+}
+
+pub fn scalar_i32(v: &ScalarValue) -> Option<i32> {
+    match v {
+        ScalarValue::Int32(Some(n)) => Some(*n),
+        ScalarValue::Int16(Some(n)) => Some(i32::from(*n)),
+        ScalarValue::Int64(Some(n)) => i32::try_from(*n).ok(),
+        ScalarValue::UInt32(Some(n)) => i32::try_from(*n).ok(),
+        ScalarValue::UInt64(Some(n)) => i32::try_from(*n).ok(),
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// pg_attribute: built at scan time, so the filters can say which tables are wanted.
+#[derive(Debug)]
+struct PgAttribute {
+    mesh: Arc<Mesh>,
+    user: String,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for PgAttribute {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Filters are only read to choose tables; DataFusion still applies them to the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let all = || self.mesh.products.values().flat_map(|p| p.tables.values()).cloned();
+        let wanted: Vec<Arc<TableEntry>> = match pinned_values(filters, "attrelid") {
+            Some(vals) => {
+                let tables: Vec<Arc<TableEntry>> =
+                    vals.iter().filter_map(scalar_i32).filter_map(|oid| self.mesh.table_by_oid(oid).cloned()).collect();
+                self.mesh.ensure_known(&tables, OPEN_CONCURRENCY).await;
+                tables
+            }
+            None => all().collect(),
+        };
+        let mut rows = Vec::new();
+        for t in wanted.iter().filter(|t| may_read(&self.user, t)) {
+            let (Some(oid), Some(meta)) = (self.mesh.oids.table(&t.product, &t.name), t.known()) else { continue };
+            for (i, f) in meta.schema.fields().iter().enumerate() {
+                let ty = column_type(f.data_type());
+                let is_list = matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..));
+                let collation = if matches!(ty.oid, 25 | 1043 | 1042) { 100 } else { 0 };
+                let (align, storage) = match ty.len {
+                    1 => ("c", "p"),
+                    2 => ("s", "p"),
+                    4 => ("i", "p"),
+                    8 | 16 => ("d", "p"),
+                    _ => ("i", "x"),
+                };
+                rows.push(vec![
+                    Some(i32v(oid)),
+                    Some(text(f.name().clone())),
+                    Some(i32v(ty.oid)),
+                    Some(i32v(-1)),
+                    Some(i16v(ty.len)),
+                    Some(i16v(i as i16 + 1)),
+                    Some(i32v(i32::from(is_list))),
+                    Some(i32v(-1)),
+                    Some(i32v(ty.typmod)),
+                    Some(boolv(matches!(ty.len, 1 | 2 | 4 | 8))),
+                    Some(text(align)),
+                    Some(text(storage)),
+                    Some(text("")),
+                    Some(boolv(!f.is_nullable())),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(text("")),
+                    Some(text("")),
+                    Some(boolv(false)),
+                    Some(boolv(true)),
+                    Some(i32v(0)),
+                    Some(i32v(collation)),
+                    None,
+                    None,
+                    None,
+                    Some(opt_text(None)),
+                ]);
+            }
+        }
+        let b = batch(&self.schema, rows)?;
+        MemTable::try_new(self.schema.clone(), vec![vec![b]])?.scan(state, projection, &[], limit).await
+    }
+}

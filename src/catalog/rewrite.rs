@@ -1,0 +1,469 @@
+//! PostgreSQL syntax that catalog queries use and DataFusion does not plan, rewritten before
+//! planning.
+//!
+//! - `'sales.orders'::regclass` becomes the table's OID literal (our OIDs are known without I/O),
+//!   so `attrelid = 'sales.orders'::regclass` is a plain equality the catalog tables can use to
+//!   open only that table. A name that does not exist is PostgreSQL's 42P01.
+//! - `OPERATOR(pg_catalog.~)` and friends become the operator; `COLLATE pg_catalog.default` goes.
+//! - `pg_catalog.f(…)` becomes `f(…)` (DataFusion functions are not schema-qualified).
+//! - casts to `oid`/`regtype`/… become integer casts or go, `pg_catalog.text` becomes `text`.
+//! - bare `current_schema` becomes `current_schema()`.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, GroupByExpr, JoinOperator, Query, Select, SelectItem, SetExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    Statement, TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
+
+use crate::error::{sqlstate, UserError};
+
+/// Resolves a relation name (`schema.table` or `table`, unquoted) to its OID.
+pub trait RelationResolver {
+    fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32>;
+}
+
+pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<(), UserError> {
+    let mut v = Rewriter { resolver };
+    match stmt.visit(&mut v) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+struct Rewriter<'a> {
+    resolver: &'a dyn RelationResolver,
+}
+
+/// Catalogs that have no rows in meshgate (no inheritance, policies as PostgreSQL RLS,
+/// triggers, publications, column defaults or foreign tables). A query reading only one of
+/// them returns no rows whatever its select list says, so subqueries in that select list,
+/// which psql writes in forms DataFusion cannot decorrelate, are replaced by NULL without
+/// changing any answer. Whoever gives one of these catalogs rows must drop it from here.
+const ALWAYS_EMPTY: &[&str] = &[
+    "pg_policy",
+    "pg_inherits",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_rel",
+    "pg_publication_namespace",
+    "pg_trigger",
+    "pg_attrdef",
+    "pg_partitioned_table",
+    "pg_foreign_table",
+];
+
+/// Whether the query's FROM yields no rows because an always-empty catalog is one of its
+/// comma-separated items or inner-joined to the rest.
+fn reads_only_empty_catalog(select: &Select) -> bool {
+    let is_empty = |r: &TableFactor| {
+        matches!(r, TableFactor::Table { name, args: None, .. }
+            if name.0.last().is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())))
+    };
+    select.from.iter().any(|f| {
+        is_empty(&f.relation)
+            || f.joins.iter().any(|j| matches!(j.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_)) && is_empty(&j.relation))
+    })
+}
+
+/// Calls `f` on every SELECT of a (possibly UNION-ed) query body.
+fn for_each_select(body: &mut SetExpr, f: &mut dyn FnMut(&mut Select)) {
+    match body {
+        SetExpr::Select(s) => f(s),
+        SetExpr::SetOperation { left, right, .. } => {
+            for_each_select(left, f);
+            for_each_select(right, f);
+        }
+        SetExpr::Query(q) => for_each_select(q.body.as_mut(), f),
+        _ => {}
+    }
+}
+
+/// Replaces subqueries and `= ANY(…)` by NULL in a SELECT that yields no rows (see
+/// [`ALWAYS_EMPTY`]); `= ANY` too because the crate types some of those catalogs' array
+/// columns as text.
+struct NullSubqueries;
+
+impl VisitorMut for NullSubqueries {
+    type Break = ();
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let replace = matches!(expr, Expr::Subquery(_) | Expr::AnyOp { .. } | Expr::AllOp { .. })
+            || matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)));
+        if replace {
+            *expr = Expr::Value(ValueWithSpan::from(Value::Null));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// DataFusion wants distinct output names; PostgreSQL names every unnamed expression
+/// `?column?` and allows repeats (psql selects `NULL, NULL`). Repeats get numbered aliases.
+fn name_repeated_columns(select: &mut Select) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            if !seen.insert(e.to_string()) && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(format!("?column?{i}")) };
+            }
+        }
+    }
+}
+
+fn lower_name(t: &DataType) -> String {
+    t.to_string().to_ascii_lowercase()
+}
+
+fn strip_pg_catalog(name: &mut ObjectName) {
+    if name.0.len() == 2 && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog")) {
+        name.0.remove(0);
+    }
+}
+
+/// Splits `schema.table`, honouring double quotes; identifiers fold to lower case unless quoted.
+fn split_qualified(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = s.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '.' if !quoted => {
+                parts.push(if was_quoted { std::mem::take(&mut cur) } else { std::mem::take(&mut cur).to_lowercase() });
+                was_quoted = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    parts.push(if was_quoted { cur } else { cur.to_lowercase() });
+    parts
+}
+
+fn number(n: i32) -> Expr {
+    Expr::Value(ValueWithSpan::from(Value::Number(n.to_string(), false)))
+}
+
+fn string_literal(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) => Some(s),
+        _ => None,
+    }
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = UserError;
+
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<UserError> {
+        for_each_select(q.body.as_mut(), &mut |select| {
+            name_repeated_columns(select);
+            if reads_only_empty_catalog(select) {
+                let mut n = NullSubqueries;
+                for item in select.projection.iter_mut() {
+                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                        let _ = e.visit(&mut n);
+                    }
+                }
+                if let Some(e) = select.selection.as_mut() {
+                    let _ = e.visit(&mut n);
+                }
+            }
+        });
+        ControlFlow::Continue(())
+    }
+
+
+    fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<UserError> {
+        // PostgreSQL searches pg_catalog before the search_path, so `FROM pg_class` works.
+        if name.0.len() == 1 {
+            let n = name.0[0].to_string();
+            if PG_CATALOG_TABLES.contains(&n.as_str()) {
+                name.0.insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<UserError> {
+        if let TableFactor::Table { name, args: Some(_), alias, .. } = t {
+            strip_pg_catalog(name);
+            if name.to_string().eq_ignore_ascii_case("unnest") {
+                // `unnest(a) x`: in PostgreSQL the alias of a scalar function also names its column.
+                let mut alias = alias.clone();
+                if let Some(a) = alias.as_mut() {
+                    if a.columns.is_empty() {
+                        a.columns.push(TableAliasColumnDef::from_name(a.name.value.clone()));
+                    }
+                }
+                let array_exprs = match t {
+                    TableFactor::Table { args: Some(args), .. } => args
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => vec![],
+                };
+                *t = TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_offset_alias: None, with_ordinality: false };
+            }
+        }
+        if let TableFactor::Function { name, .. } = t {
+            strip_pg_catalog(name);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<UserError> {
+        match expr {
+            Expr::Subquery(q) => {
+                if reads_always_null_catalog(q) {
+                    *expr = Expr::Value(ValueWithSpan::from(Value::Null));
+                    return ControlFlow::Continue(());
+                }
+                aggregate_scalar_subquery(q)
+            }
+            Expr::Collate { expr: inner, .. } => {
+                *expr = (**inner).clone();
+                return self.pre_visit_expr(expr);
+            }
+            Expr::BinaryOp { op, .. } => {
+                if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
+                    let last = parts.last().map(String::as_str).unwrap_or_default();
+                    let mapped = match last {
+                        "~" => Some(BinaryOperator::PGRegexMatch),
+                        "!~" => Some(BinaryOperator::PGRegexNotMatch),
+                        "~*" => Some(BinaryOperator::PGRegexIMatch),
+                        "!~*" => Some(BinaryOperator::PGRegexNotIMatch),
+                        "~~" => Some(BinaryOperator::PGLikeMatch),
+                        "!~~" => Some(BinaryOperator::PGNotLikeMatch),
+                        "~~*" => Some(BinaryOperator::PGILikeMatch),
+                        "!~~*" => Some(BinaryOperator::PGNotILikeMatch),
+                        "=" => Some(BinaryOperator::Eq),
+                        "<>" => Some(BinaryOperator::NotEq),
+                        "<" => Some(BinaryOperator::Lt),
+                        "<=" => Some(BinaryOperator::LtEq),
+                        ">" => Some(BinaryOperator::Gt),
+                        ">=" => Some(BinaryOperator::GtEq),
+                        "||" => Some(BinaryOperator::StringConcat),
+                        _ => None,
+                    };
+                    if let Some(m) = mapped {
+                        *op = m;
+                    }
+                }
+            }
+            Expr::Function(f) => {
+                strip_pg_catalog(&mut f.name);
+                // `array(SELECT …)` is `(SELECT array_agg(v) FROM (SELECT …) AS _array(v))`.
+                if f.name.to_string().eq_ignore_ascii_case("array") {
+                    if let FunctionArguments::Subquery(q) = &f.args {
+                        if unnests_outer_catalog_array(q) {
+                            *expr = Expr::Value(ValueWithSpan::from(Value::Null));
+                            return ControlFlow::Continue(());
+                        }
+                        let sql = format!("SELECT array_agg(_array_v) FROM ({q}) AS _array(_array_v)");
+                        if let Ok(mut stmts) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) {
+                            if let Some(Statement::Query(q)) = stmts.pop() {
+                                *expr = Expr::Subquery(q);
+                            }
+                        }
+                    }
+                }
+            }
+            Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("current_schema") => {
+                *expr = call("current_schema");
+            }
+            Expr::Cast { expr: inner, data_type, .. } => {
+                let ty = lower_name(data_type);
+                let ty = ty.strip_prefix("pg_catalog.").unwrap_or(&ty).to_string();
+                match ty.as_str() {
+                    "regclass" => {
+                        if let Some(name) = string_literal(inner) {
+                            let parts = split_qualified(name);
+                            let oid = match parts.as_slice() {
+                                [t] => self.resolver.relation_oid(None, t),
+                                [s, t] => self.resolver.relation_oid(Some(s), t),
+                                [_, s, t] => self.resolver.relation_oid(Some(s), t),
+                                _ => None,
+                            };
+                            return match oid {
+                                Some(oid) => {
+                                    *expr = number(oid);
+                                    ControlFlow::Continue(())
+                                }
+                                None => ControlFlow::Break(UserError::new(
+                                    sqlstate::UNDEFINED_TABLE,
+                                    format!("relation \"{name}\" does not exist"),
+                                )),
+                            };
+                        }
+                        *expr = (**inner).clone();
+                        return self.pre_visit_expr(expr);
+                    }
+                    "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper" | "xid" => {
+                        if let Some(n) = string_literal(inner).and_then(|s| s.trim().parse::<i32>().ok()) {
+                            *expr = number(n);
+                        } else if ty == "oid" {
+                            *data_type = DataType::Int(None);
+                        } else {
+                            *expr = (**inner).clone();
+                            return self.pre_visit_expr(expr);
+                        }
+                    }
+                    _ => {
+                        if let DataType::Custom(name, _) = data_type {
+                            if name.0.len() == 2 {
+                                let last = name.0[1].to_string();
+                                if let Ok(t) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&last).and_then(|mut p| p.parse_data_type()) {
+                                    *data_type = match t {
+                                        // `name` and `"char"` are text to us.
+                                        DataType::Custom(..) | DataType::Char(_) => DataType::Text,
+                                        t => t,
+                                    };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// psql's `array(SELECT 'toast.' || x FROM unnest(tc.reloptions) x)` unnests an option or
+/// ACL array of the outer query, which DataFusion cannot decorrelate. meshgate's catalogs never
+/// have options or ACLs (those columns are always NULL), so the answer is NULL: only that case
+/// is recognised, by the unnested column's name.
+fn unnests_outer_catalog_array(q: &Query) -> bool {
+    let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    let [from] = select.from.as_slice() else { return false };
+    if !from.joins.is_empty() || select.selection.is_some() {
+        return false;
+    }
+    let TableFactor::Table { name, args: Some(args), .. } = &from.relation else { return false };
+    if !name.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("unnest")) {
+        return false;
+    }
+    matches!(args.args.as_slice(), [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts)))]
+        if parts.len() == 2 && {
+            let col = parts[1].value.to_ascii_lowercase();
+            col.ends_with("options") || col.ends_with("acl")
+        })
+}
+
+/// psql's `\d` asks per column for its default (`pg_attrdef`) and for a collation differing
+/// from its type's (`pg_collation` joined on `a.attcollation <> t.typcollation`) with
+/// correlated subqueries DataFusion cannot decorrelate. Mesh columns have neither defaults nor
+/// non-default collations, so PostgreSQL's answer is NULL; only subqueries over those two
+/// catalogs are recognised.
+fn reads_always_null_catalog(q: &Query) -> bool {
+    let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    select.from.iter().any(|f| {
+        std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)).any(|r| {
+            matches!(r, TableFactor::Table { name, args: None, .. }
+                if name.0.last().is_some_and(|p| { let n = p.to_string(); n == "pg_attrdef" || n == "pg_collation" }))
+        })
+    })
+}
+
+/// DataFusion plans a correlated scalar subquery only when it is aggregated (it cannot check
+/// "more than one row" at run time as PostgreSQL does). Catalog queries (psql's
+/// `(SELECT collname FROM pg_collation … WHERE c.oid = a.attcollation)`) return at most one
+/// row by construction, so `max(x)` gives the same answer. Already aggregated or limited
+/// subqueries are left alone.
+fn aggregate_scalar_subquery(q: &mut Query) {
+    if q.limit_clause.is_some() || q.fetch.is_some() {
+        return;
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else { return };
+    if !matches!(select.group_by, GroupByExpr::Expressions(ref e, _) if e.is_empty()) || select.having.is_some() || select.distinct.is_some() {
+        return;
+    }
+    let [item] = select.projection.as_mut_slice() else { return };
+    let (e, alias) = match item {
+        SelectItem::UnnamedExpr(e) => (e.clone(), None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+        _ => return,
+    };
+    if contains_aggregate(&e) {
+        return;
+    }
+    let mut wrapped = call("max");
+    if let Expr::Function(f) = &mut wrapped {
+        f.args = FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(e))],
+            clauses: vec![],
+        });
+    }
+    *item = match alias {
+        Some(alias) => SelectItem::ExprWithAlias { expr: wrapped, alias },
+        None => SelectItem::UnnamedExpr(wrapped),
+    };
+}
+
+/// Whether an aggregate function appears anywhere in `e` (`sum(x) * 0.0001` is aggregated).
+fn contains_aggregate(e: &Expr) -> bool {
+    struct Find(bool);
+    impl datafusion::sql::sqlparser::ast::Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let n = f.name.to_string().to_ascii_lowercase();
+                if AGGREGATES.contains(&n.as_str()) {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Find(false);
+    let _ = datafusion::sql::sqlparser::ast::Visit::visit(e, &mut f);
+    f.0
+}
+
+const AGGREGATES: &[&str] = &[
+    "array_agg", "count", "max", "min", "sum", "avg", "string_agg", "bool_and", "bool_or", "every", "stddev", "stddev_pop",
+    "stddev_samp", "variance", "var_pop", "var_samp", "first_value", "last_value", "median", "approx_distinct",
+];
+
+fn call(name: &str) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args: vec![], clauses: vec![] }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_split_like_postgres() {
+        assert_eq!(split_qualified("Sales.Orders"), vec!["sales", "orders"]);
+        assert_eq!(split_qualified("\"Sales\".orders"), vec!["Sales", "orders"]);
+        assert_eq!(split_qualified("orders"), vec!["orders"]);
+    }
+}

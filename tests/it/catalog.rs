@@ -1,0 +1,231 @@
+//! pg_catalog and information_schema describe the mesh from its metadata, with the domain
+//! files' descriptions, through tokio-postgres and psql.
+
+use std::path::Path;
+
+use crate::harness::{tpch, TestServer, ADMIN};
+
+/// The sales domain file the fixture wrote: the descriptions every catalog must show.
+fn sales_domain() -> toml::Value {
+    let text = std::fs::read_to_string(tpch().domains_dir.join("sales.toml")).expect("fixture wrote sales.toml");
+    toml::from_str(&text).expect("sales.toml is TOML")
+}
+
+fn product_description(d: &toml::Value) -> String {
+    d["products"][0]["description"].as_str().expect("product description").to_string()
+}
+
+fn orders(d: &toml::Value) -> &toml::Value {
+    d["products"][0]["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .find(|t| t["name"].as_str() == Some("orders"))
+        .expect("orders table")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_tables_describe_the_mesh() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    let domain = sales_domain();
+    let table_desc = orders(&domain)["description"].as_str().expect("orders description").to_string();
+    let price_desc = orders(&domain)["columns"]["o_totalprice"].as_str().expect("o_totalprice description").to_string();
+
+    let names: Vec<String> =
+        c.query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1", &[]).await.expect("pg_namespace").iter().map(|r| r.get(0)).collect();
+    for n in ["geo", "information_schema", "pg_catalog", "public", "sales", "supply"] {
+        assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
+    }
+
+    let rows = c
+        .query(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'sales' ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_class");
+    let rels: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        rels,
+        vec![("customer".into(), "r".into()), ("lineitem".into(), "r".into()), ("orders".into(), "r".into())]
+    );
+
+    // Column types and typmods as PostgreSQL encodes them: numeric(15,2) is ((15 << 16) | 2) + 4.
+    let rows = c
+        .query(
+            "SELECT attname, atttypid, atttypmod, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = 'sales.orders'::regclass AND attnum > 0 ORDER BY attnum",
+            &[],
+        )
+        .await
+        .expect("pg_attribute");
+    let cols: Vec<(String, i32, i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    assert_eq!(cols[0], ("o_orderkey".into(), 20, -1, "bigint".into()));
+    assert_eq!(cols[3], ("o_totalprice".into(), 1700, 983_046, "numeric(15,2)".into()));
+    assert_eq!(cols[4], ("o_orderdate".into(), 1082, -1, "date".into()));
+
+    // Descriptions: pg_description, obj_description and col_description agree with the file.
+    let r = c
+        .query_one(
+            "SELECT obj_description('sales.orders'::regclass, 'pg_class'), obj_description('sales.orders'::regclass), \
+             col_description('sales.orders'::regclass, 4), \
+             obj_description((SELECT oid FROM pg_namespace WHERE nspname = 'sales'), 'pg_namespace')",
+            &[],
+        )
+        .await
+        .expect("description functions");
+    assert_eq!(r.get::<_, Option<String>>(0).as_deref(), Some(table_desc.as_str()));
+    assert_eq!(r.get::<_, Option<String>>(1).as_deref(), Some(table_desc.as_str()));
+    assert_eq!(r.get::<_, Option<String>>(2).as_deref(), Some(price_desc.as_str()));
+    assert_eq!(r.get::<_, Option<String>>(3), Some(product_description(&domain)));
+    let rows = c
+        .query(
+            "SELECT d.objsubid, d.description FROM pg_description d JOIN pg_class c ON c.oid = d.objoid \
+             WHERE c.relname = 'orders' AND d.classoid = 'pg_class'::regclass ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_description");
+    let descs: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(descs.contains(&(0, table_desc.clone())), "{descs:?}");
+    assert!(descs.contains(&(4, price_desc.clone())), "{descs:?}");
+
+    // Session functions answer for this session, not constants.
+    let r = c
+        .query_one(
+            "SELECT current_database(), current_catalog, current_schema(), current_user, \
+             has_table_privilege('sales.orders', 'SELECT'), has_table_privilege('sales.orders', 'INSERT'), \
+             has_schema_privilege('sales', 'USAGE'), pg_get_userbyid((SELECT relowner FROM pg_class WHERE relname = 'orders'))",
+            &[],
+        )
+        .await
+        .expect("session functions");
+    assert_eq!(r.get::<_, String>(0), "mesh");
+    assert_eq!(r.get::<_, String>(1), "mesh");
+    assert_eq!(r.get::<_, String>(2), "public");
+    assert_eq!(r.get::<_, String>(3), ADMIN.0);
+    assert!(r.get::<_, bool>(4));
+    assert!(!r.get::<_, bool>(5));
+    assert!(r.get::<_, bool>(6));
+    assert_eq!(r.get::<_, String>(7), domain["products"][0]["owner"].as_str().expect("owner"));
+    c.batch_execute("SET search_path = sales").await.expect("set search_path");
+    let r = c
+        .query_one("SELECT current_schema(), pg_table_is_visible('orders'::regclass), current_schemas(true)", &[])
+        .await
+        .expect("search path functions");
+    assert_eq!(r.get::<_, String>(0), "sales");
+    assert!(r.get::<_, bool>(1));
+    assert_eq!(r.get::<_, Vec<String>>(2), vec!["pg_catalog".to_string(), "sales".to_string()]);
+
+    // A name that does not exist is PostgreSQL's 42P01.
+    let e = c.query("SELECT 'sales.nope'::regclass", &[]).await.expect_err("unknown relation");
+    assert_eq!(crate::harness::code(&e), "42P01");
+
+    // information_schema from the same metadata.
+    let r = c
+        .query_one(
+            "SELECT data_type, numeric_precision, numeric_scale, is_nullable FROM information_schema.columns \
+             WHERE table_schema = 'sales' AND table_name = 'orders' AND column_name = 'o_totalprice'",
+            &[],
+        )
+        .await
+        .expect("information_schema.columns");
+    assert_eq!(r.get::<_, String>(0), "numeric");
+    assert_eq!(r.get::<_, Option<i32>>(1), Some(15));
+    assert_eq!(r.get::<_, Option<i32>>(2), Some(2));
+    assert_eq!(r.get::<_, String>(3), "NO");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sales' AND table_type = 'BASE TABLE'", &[])
+        .await
+        .expect("information_schema.tables")
+        .get(0);
+    assert_eq!(n, 3);
+}
+
+async fn psql(s: &TestServer, cmd: &str) -> String {
+    let out = tokio::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &s.addr.port().to_string(), "-U", ADMIN.0, "-d", "mesh", "-c", cmd])
+        .env("PGPASSWORD", ADMIN.1)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .expect("psql is installed (.ci/run installs postgresql-client)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "psql {cmd}: {stderr}");
+    assert!(stderr.is_empty(), "psql {cmd} printed errors: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_backslash_commands_show_descriptions_and_types() {
+    let s = TestServer::tpch().await;
+    let domain = sales_domain();
+    let table_desc = orders(&domain)["description"].as_str().expect("orders description").to_string();
+    let price_desc = orders(&domain)["columns"]["o_totalprice"].as_str().expect("o_totalprice description").to_string();
+
+    let out = psql(&s, "\\dn+").await;
+    let sales = out.lines().find(|l| l.trim_start().starts_with("sales ")).unwrap_or_else(|| panic!("no sales schema in {out}"));
+    assert!(sales.contains(&product_description(&domain)), "{out}");
+
+    let out = psql(&s, "\\dt+ sales.*").await;
+    let line = out.lines().find(|l| l.contains("| orders ")).unwrap_or_else(|| panic!("no orders in {out}"));
+    assert!(line.contains("table") && line.contains(&table_desc), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("| table |")).count(), 3, "{out}");
+
+    let out = psql(&s, "\\d+ sales.orders").await;
+    assert!(out.contains("Table \"sales.orders\""), "{out}");
+    let line = out.lines().find(|l| l.trim_start().starts_with("o_totalprice")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("numeric(15,2)") && line.contains(&price_desc), "{out}");
+    let line = out.lines().find(|l| l.trim_start().starts_with("o_orderdate")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("| date ") && line.contains("not null"), "{out}");
+
+    let out = psql(&s, "\\l").await;
+    let line = out.lines().find(|l| l.trim_start().starts_with("mesh ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("UTF8"), "{out}");
+}
+
+fn write_ghost_domain(dir: &Path) {
+    std::fs::write(
+        dir.join("ghost.toml"),
+        format!(
+            "name = \"ghost\"\ndescription = \"A domain whose data is not written yet.\"\nowners = [\"ghost@example.com\"]\n\n\
+             [storage]\nroot = \"{}\"\n\n\
+             [[products]]\nname = \"ghost\"\ndescription = \"Nothing here yet.\"\nowner = \"ghost@example.com\"\n\n\
+             [[products.tables]]\nname = \"missing\"\nformat = \"parquet\"\nlocation = \"does-not-exist\"\n\
+             description = \"Its files are not there.\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .expect("write domain file");
+}
+
+/// Listing the catalog never reads a table's storage: a table whose files do not exist is
+/// listed, described, and its (unknown) columns are simply absent, without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_lists_a_table_whose_storage_is_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_ghost_domain(dir.path());
+    let s = TestServer::start_with(dir.path(), "").await;
+    let c = s.admin().await;
+    let r = c
+        .query_one(
+            "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'ghost'",
+            &[],
+        )
+        .await
+        .expect("pg_class lists the table");
+    assert_eq!(r.get::<_, String>(0), "missing");
+    assert_eq!(r.get::<_, Option<String>>(1).as_deref(), Some("Its files are not there."));
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM pg_attribute WHERE attrelid = 'ghost.missing'::regclass", &[])
+        .await
+        .expect("pg_attribute answers for a table that cannot be opened")
+        .get(0);
+    assert_eq!(n, 0);
+    let out = psql(&s, "\\dt+ ghost.*").await;
+    assert!(out.contains("missing") && out.contains("Its files are not there."), "{out}");
+    // Reading the table itself is what fails.
+    assert!(c.query("SELECT * FROM ghost.missing", &[]).await.is_err());
+}
