@@ -79,7 +79,15 @@ impl Decoder for MeshCodec {
             src.reserve(len + 1 - src.len());
             return Ok(None);
         }
-        PgWireFrontendMessage::decode(src, &self.ctx).map_err(|e: PgWireError| FrameError::Invalid(e.to_string()))
+        // pgwire's body decoders index past the end of some truncated bodies (a Parse whose
+        // parameter-type count outruns its length panics in `bytes`). The frame is complete and
+        // bounded here, so a panic is caught and becomes a protocol error that ends only this
+        // connection; found by tests/it/malformed.rs.
+        let ctx = &self.ctx;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| PgWireFrontendMessage::decode(src, ctx))) {
+            Ok(r) => r.map_err(|e: PgWireError| FrameError::Invalid(e.to_string())),
+            Err(_) => Err(FrameError::Invalid(format!("malformed message of type '{}'", kind as char))),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod harness;
 mod lifecycle;
+mod malformed;
 mod protocol;
 mod psql;
 mod python_writers;
