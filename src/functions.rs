@@ -331,10 +331,53 @@ fn size_pretty(n: i64) -> String {
     format!("{} PB", half_rounded(size))
 }
 
+/// datafusion-pg-catalog's `setup_pg_catalog`, with its static tables (pg_type, pg_proc… decoded
+/// from embedded Arrow files) built once per process instead of once per session: per session
+/// they cost about 5 MiB, which 1,000 idle connections turned into 5 GiB (bench/robustness.rs).
+fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use datafusion_pg_catalog::pg_catalog::{self as pgc, PgCatalogSchemaProvider, PgCatalogStaticTables};
+    static TABLES: std::sync::OnceLock<std::result::Result<Arc<PgCatalogStaticTables>, String>> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| PgCatalogStaticTables::try_new().map(Arc::new).map_err(|e| e.to_string())).clone()?;
+    let provider = PgCatalogSchemaProvider::try_new(ctx.state().catalog_list().clone(), tables.clone(), roles)?;
+    ctx.catalog(database)
+        .ok_or("the session's database catalog is registered before pg_catalog")?
+        .register_schema("pg_catalog", Arc::new(provider))?;
+    for f in [
+        pgc::create_current_database_udf(),
+        pgc::create_current_schema_udf(),
+        pgc::create_current_schemas_udf(),
+        pgc::create_pg_get_userbyid_udf(),
+        pgc::has_privilege_udf::create_has_privilege_udf("has_table_privilege"),
+        pgc::has_privilege_udf::create_has_privilege_udf("has_schema_privilege"),
+        pgc::has_privilege_udf::create_has_privilege_udf("has_database_privilege"),
+        pgc::has_privilege_udf::create_has_privilege_udf("has_any_column_privilege"),
+        pgc::create_pg_table_is_visible(),
+        pgc::format_type::create_format_type_udf(),
+        pgc::create_session_user_udf(),
+        pgc::pg_get_expr_udf::create_pg_get_expr_udf(),
+        pgc::create_pg_get_partkeydef_udf(),
+        pgc::create_pg_relation_is_publishable_udf(),
+        pgc::create_pg_get_statisticsobjdef_columns_udf(),
+        pgc::create_pg_encoding_to_char_udf(),
+        pgc::create_pg_backend_pid_udf(),
+        pgc::create_pg_relation_size_udf(),
+        pgc::create_pg_total_relation_size_udf(),
+        pgc::create_pg_stat_get_numscans(),
+        pgc::create_pg_get_constraintdef(),
+        pgc::create_pg_get_partition_ancestors_udf(),
+        pgc::quote_ident_udf::create_quote_ident_udf(),
+        pgc::quote_ident_udf::create_parse_ident_udf(),
+    ] {
+        ctx.register_udf(f);
+    }
+    ctx.register_udtf("pg_get_keywords", tables.pg_get_keywords.clone());
+    Ok(())
+}
+
 pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32, user: &str) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut users: Vec<(String, bool)> = config.users.values().map(|u| (u.name.clone(), u.admin)).collect();
     users.sort();
-    datafusion_pg_catalog::setup_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
+    setup_crate_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
 
     let catalog = ctx.catalog(database).ok_or("the session's database catalog is registered before its functions")?;
     let mesh = catalog
