@@ -136,7 +136,13 @@ fn free_port() -> u16 {
 }
 
 fn code(e: &tokio_postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| "io".into())
+    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| {
+        let mut text = e.to_string();
+        if let Some(src) = std::error::Error::source(e) {
+            text = format!("{text}: {src}");
+        }
+        text
+    })
 }
 
 fn arg(name: &str) -> Option<String> {
@@ -400,15 +406,25 @@ fn load(s: &Server, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, 
                     *errors.entry("connect".into()).or_default() += 1;
                     return (0, errors);
                 };
-                tokio::spawn(conn);
+                let conn = tokio::spawn(conn);
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let sql = format!("SELECT count(*) FROM sales.orders o JOIN geo.nation n ON o.o_custkey % 25 = n.n_nationkey WHERE n.n_regionkey = {}", i % 5);
                     match c.simple_query(&sql).await {
                         Ok(_) => n += 1,
+                        Err(e) if e.is_closed() => {
+                            // The server's final word went to the connection task (it came
+                            // while no query was pending): report that instead.
+                            let last = match conn.await {
+                                Ok(Err(e)) => code(&e),
+                                _ => "closed without an error".into(),
+                            };
+                            *errors.entry(last).or_default() += 1;
+                            return (n, errors);
+                        }
                         Err(e) => {
                             *errors.entry(code(&e)).or_default() += 1;
-                            if e.is_closed() || code(&e) == "57P01" {
+                            if code(&e) == "57P01" {
                                 break;
                             }
                         }
