@@ -123,6 +123,16 @@ impl Server {
     }
 }
 
+/// CPU seconds (user + system) the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn proc_status(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -365,6 +375,24 @@ async fn random_cancels(s: &Server) {
 
 static FLOOD_DONE: AtomicBool = AtomicBool::new(false);
 
+/// A cancelled or timed-out CPU-bound statement must stop using CPU.
+async fn cancel_returns_cpu(s: &Server) {
+    let c = s.connect("bench").await.expect("connect");
+    let endless = "SELECT sum(r.r_regionkey + g.value % 7) FROM geo.region r CROSS JOIN generate_series(1, 1000000000000) AS g(value)";
+    c.batch_execute("SET statement_timeout = '2s'").await.expect("set");
+    let pid = s.pid();
+    let busy_from = cpu_seconds(pid);
+    let t = Instant::now();
+    let r = c.simple_query(endless).await;
+    let busy = (cpu_seconds(pid) - busy_from) / t.elapsed().as_secs_f64();
+    let outcome = r.map(|_| "finished?".to_string()).unwrap_or_else(|e| code(&e));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle_from = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = (cpu_seconds(pid) - idle_from) / 2.0;
+    println!("timeout returns CPU   endless query under statement_timeout=2s: {outcome}; server CPU {busy:.2} cores while running, {idle:.2} cores in the 2 s after");
+}
+
 async fn heavy_aggregations(dir: &Path, domains: &Path) {
     let s = Server::start(dir, domains, "memory", "memory_pool_mb = 256\nquery_memory_mb = 128").await;
     let before = s.rss_mib();
@@ -531,6 +559,9 @@ async fn main() {
     }
     if run("cancels") {
         random_cancels(&main).await;
+    }
+    if run("cpu") {
+        cancel_returns_cpu(&main).await;
     }
     if run("memory") {
         heavy_aggregations(&dir, &domains).await;

@@ -51,7 +51,13 @@ pub(crate) const MAX_PENDING: usize = 64;
 /// Serves one TCP connection to its end. Never panics outward: errors end the connection.
 pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = tcp.set_nodelay(true);
-    let span = tracing::info_span!("conn", %peer, user = tracing::field::Empty, pid = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "conn",
+        %peer,
+        user = tracing::field::Empty,
+        pid = tracing::field::Empty,
+        app = tracing::field::Empty
+    );
     shared.metrics.connections_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _active = Active::new(shared.clone());
     // One deadline for the whole handshake (TLS, startup packet, authentication): a client that
@@ -313,7 +319,8 @@ where
     if conn.flush().await.is_err() {
         return;
     }
-    tracing::info!(application_name = %session.get("application_name").unwrap_or_default(), "session started");
+    tracing::Span::current().record("app", session.get("application_name").unwrap_or_default().as_str());
+    tracing::info!("session started");
 
     let mut s = SessionLoop {
         conn,
