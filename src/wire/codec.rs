@@ -79,15 +79,79 @@ impl Decoder for MeshCodec {
             src.reserve(len + 1 - src.len());
             return Ok(None);
         }
-        // pgwire's body decoders index past the end of some truncated bodies (a Parse whose
-        // parameter-type count outruns its length panics in `bytes`). The frame is complete and
-        // bounded here, so a panic is caught and becomes a protocol error that ends only this
-        // connection; found by tests/it/malformed.rs.
+        // pgwire's body decoders read counts and lengths without checking them against the
+        // body (a Parse whose parameter-type count outruns its length panics in `bytes`): check
+        // the layout of the messages that carry counts first. A panic that still happens is
+        // caught and becomes a protocol error that ends only this connection.
+        if !well_formed(kind, &src[5..len + 1]) {
+            return Err(FrameError::Invalid(format!("malformed message of type '{}'", kind as char)));
+        }
         let ctx = &self.ctx;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| PgWireFrontendMessage::decode(src, ctx))) {
             Ok(r) => r.map_err(|e: PgWireError| FrameError::Invalid(e.to_string())),
             Err(_) => Err(FrameError::Invalid(format!("malformed message of type '{}'", kind as char))),
         }
+    }
+}
+
+/// Whether a message body has the layout its type requires, for the types whose decoding in
+/// pgwire trusts counts and lengths found in the body. Other types are left to pgwire.
+fn well_formed(kind: u8, body: &[u8]) -> bool {
+    let mut r = Reader(body);
+    let ok = match kind {
+        b'P' => r.cstr() && r.cstr() && r.count().is_some_and(|n| (0..n).all(|_| r.take(4))),
+        b'B' => {
+            r.cstr()
+                && r.cstr()
+                && r.count().is_some_and(|n| (0..n).all(|_| r.take(2)))
+                && r.count().is_some_and(|n| {
+                    (0..n).all(|_| match r.i32() {
+                        Some(len) if len >= 0 => r.take(len as usize),
+                        Some(-1) => true,
+                        _ => false,
+                    })
+                })
+                && r.count().is_some_and(|n| (0..n).all(|_| r.take(2)))
+        }
+        b'D' | b'C' => r.take(1) && r.cstr(),
+        b'E' => r.cstr() && r.take(4),
+        b'Q' | b'f' => r.cstr(),
+        b'F' => false, // the function-call sub-protocol is not served
+        _ => return true,
+    };
+    ok && r.0.is_empty()
+}
+
+/// A cursor over a message body that fails instead of reading past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> bool {
+        if self.0.len() < n {
+            return false;
+        }
+        self.0 = &self.0[n..];
+        true
+    }
+
+    fn cstr(&mut self) -> bool {
+        match self.0.iter().position(|b| *b == 0) {
+            Some(i) => self.take(i + 1),
+            None => false,
+        }
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        let v = i32::from_be_bytes(self.0.get(..4)?.try_into().ok()?);
+        self.0 = &self.0[4..];
+        Some(v)
+    }
+
+    /// A 16-bit count, which must not be negative.
+    fn count(&mut self) -> Option<i16> {
+        let v = i16::from_be_bytes(self.0.get(..2)?.try_into().ok()?);
+        self.0 = &self.0[2..];
+        (v >= 0).then_some(v)
     }
 }
 
