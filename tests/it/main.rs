@@ -2,6 +2,8 @@
 //! ephemeral port, driven over TCP by real clients.
 
 mod catalog;
+mod clients;
+mod corpus;
 mod cli;
 mod harness;
 mod lifecycle;
