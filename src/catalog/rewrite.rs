@@ -503,4 +503,22 @@ mod tests {
         assert_eq!(split_qualified("\"Sales\".orders"), vec!["Sales", "orders"]);
         assert_eq!(split_qualified("orders"), vec!["orders"]);
     }
+
+    struct NoRelations;
+    impl RelationResolver for NoRelations {
+        fn relation_oid(&self, _: Option<&str>, _: &str) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn like_with_another_escape_character_becomes_backslash_escaped() {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 'pg_x' NOT LIKE 'pg/_' || '%' ESCAPE '/'")
+            .expect("parses")
+            .remove(0);
+        rewrite(&mut stmt, &NoRelations).expect("rewrites");
+        let text = stmt.to_string();
+        assert!(!text.contains("ESCAPE"), "{text}");
+        assert!(text.contains(r"replace(replace('pg/_' || '%', '\', '\\'), '/', '\')"), "{text}");
+    }
 }

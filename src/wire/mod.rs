@@ -643,7 +643,7 @@ where
     }
 
     async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
-        self.shared.metrics.error(&e.code);
+        self.shared.metrics.error(e.code);
         self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await?;
         Ok(())
     }

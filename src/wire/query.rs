@@ -548,3 +548,37 @@ where
         Ok((vec![text(key)], vec![vec![value]]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_statements_classify() {
+        let c = commands("MOVE 10 IN \"pages\"").expect("MOVE parses");
+        assert!(matches!(&c[..], [Command::Fetch { name, count: Some(10), send: false }] if name == "pages"), "{c:?}");
+        let c = commands("FETCH FORWARD 2000 FROM \"big_scan\"").expect("FETCH parses");
+        assert!(matches!(&c[..], [Command::Fetch { count: Some(2000), send: true, .. }]), "{c:?}");
+        let c = commands("FETCH ALL FROM c").expect("FETCH ALL parses");
+        assert!(matches!(&c[..], [Command::Fetch { count: None, .. }]), "{c:?}");
+        let c = commands("DECLARE \"c\" BINARY CURSOR WITH HOLD FOR SELECT 1").expect("DECLARE parses");
+        assert!(matches!(&c[..], [Command::Declare { binary: true, hold: true, .. }]), "{c:?}");
+        let c = commands("FETCH PRIOR FROM c").expect("parses");
+        assert!(matches!(&c[..], [Command::Refused(e)] if e.code == "55000"), "{c:?}");
+        let c = commands("CLOSE ALL").expect("parses");
+        assert!(matches!(&c[..], [Command::CloseCursor(None)]), "{c:?}");
+    }
+
+    #[test]
+    fn transaction_characteristics_become_settings() {
+        let c = commands("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ").expect("parses");
+        assert!(
+            matches!(&c[..], [Command::SetMany(v)] if v == &vec![("default_transaction_isolation".to_string(), "repeatable read".to_string())]),
+            "{c:?}"
+        );
+        let c = commands("BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE").expect("parses");
+        assert!(matches!(&c[..], [Command::Begin(Some(l))] if l == "serializable"), "{c:?}");
+        let c = commands("SET ROLE NONE").expect("parses");
+        assert!(matches!(&c[..], [Command::SetRole(None)]), "{c:?}");
+    }
+}

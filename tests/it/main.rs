@@ -11,5 +11,6 @@ mod protocol;
 mod psql;
 mod python_writers;
 mod s3;
+mod session_statements;
 mod tls;
 mod tpch;
