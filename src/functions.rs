@@ -291,6 +291,10 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, user: &str) {
     for name in ["pg_table_size", "pg_total_relation_size", "pg_relation_size", "pg_indexes_size"] {
         ctx.register_udf(udf(name, &[1, 2], DataType::Int64, |_, _| Ok(ScalarValue::Int64(None))));
     }
+    // Mesh tables have no indexes and no constraints, so no OID names one: PostgreSQL answers
+    // NULL for an OID that is not an index / constraint.
+    ctx.register_udf(udf("pg_get_indexdef", &[1, 3], DataType::Utf8, |_, _| Ok(text(None))));
+    ctx.register_udf(udf("pg_get_constraintdef", &[1, 2], DataType::Utf8, |_, _| Ok(text(None))));
     // Nothing is published for logical replication; any argument type (psql passes a string).
     ctx.register_udf(udf("pg_relation_is_publishable", &[1], DataType::Boolean, |_, _| Ok(ScalarValue::Boolean(Some(false)))));
     // The crate's answers "UTF-8"; PostgreSQL's name for encoding 6 is "UTF8".

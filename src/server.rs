@@ -298,6 +298,10 @@ pub struct CancelRegistry {
 
 pub struct CancelSlot {
     secret: [u8; 4],
+    /// The session's user: `pg_cancel_backend`/`pg_terminate_backend` act on one's own sessions.
+    user: String,
+    /// Cancelled by `pg_terminate_backend`: the session ends with FATAL 57P01.
+    terminate: CancellationToken,
     /// The running statement's token; replaced per statement, so a late cancel cannot hit the
     /// statement after the one it was meant for.
     current: Mutex<Option<CancellationToken>>,
@@ -314,13 +318,29 @@ impl CancelSlot {
     pub fn end(&self) {
         *self.current.lock().expect("cancel slot lock is never poisoned") = None;
     }
+
+    /// Resolves when another session (or this one) terminates this session.
+    pub fn terminated(&self) -> CancellationToken {
+        self.terminate.clone()
+    }
+
+    fn cancel_current(&self) {
+        if let Some(t) = self.current.lock().expect("cancel slot lock is never poisoned").as_ref() {
+            t.cancel();
+        }
+    }
 }
 
 impl CancelRegistry {
-    pub fn register(&self, pid: i32) -> (Arc<CancelSlot>, [u8; 4]) {
+    pub fn register(&self, pid: i32, user: &str) -> (Arc<CancelSlot>, [u8; 4]) {
         let mut secret = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-        let slot = Arc::new(CancelSlot { secret, current: Mutex::new(None) });
+        let slot = Arc::new(CancelSlot {
+            secret,
+            user: user.to_string(),
+            terminate: CancellationToken::new(),
+            current: Mutex::new(None),
+        });
         self.slots.lock().expect("cancel registry lock is never poisoned").insert(pid, slot.clone());
         (slot, secret)
     }
@@ -344,6 +364,26 @@ impl CancelRegistry {
             }
             _ => false,
         }
+    }
+
+    /// `pg_cancel_backend(pid)` / `pg_terminate_backend(pid)` from `user`: allowed on one's own
+    /// sessions, and on any for admins. False when no session has that pid (PostgreSQL warns and
+    /// answers false too).
+    pub fn signal(&self, pid: i32, user: &str, admin: bool, terminate: bool) -> Result<bool, UserError> {
+        let slot = self.slots.lock().expect("cancel registry lock is never poisoned").get(&pid).cloned();
+        let Some(slot) = slot else { return Ok(false) };
+        if !admin && slot.user != user {
+            let what = if terminate { "terminate process" } else { "cancel query" };
+            return Err(UserError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to {what}: only sessions of role \"{}\" and admins may", slot.user),
+            ));
+        }
+        if terminate {
+            slot.terminate.cancel();
+        }
+        slot.cancel_current();
+        Ok(true)
     }
 
     /// Whether a statement is running on `pid` (tests and admin views wait on this instead of
@@ -426,7 +466,7 @@ async fn drain(shared: &Shared) {
 
 /// Server-control functions a session may call: `pg_reload_conf()` (admins only), as in
 /// PostgreSQL, re-reads the configuration like SIGHUP does.
-pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, shared: &Arc<Shared>, admin: bool) {
+pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, shared: &Arc<Shared>, user: &str, admin: bool) {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::common::ScalarValue;
     use datafusion::error::DataFusionError;
@@ -453,4 +493,39 @@ pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, sha
             Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(shared.reload().is_ok()))))
         }),
     ));
+    for (name, terminate) in [("pg_cancel_backend", false), ("pg_terminate_backend", true)] {
+        let weak = Arc::downgrade(shared);
+        let user = user.to_string();
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Volatile,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let pids = datafusion::common::cast::as_int64_array(&arrays[0])?;
+                let Some(shared) = weak.upgrade() else {
+                    return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))));
+                };
+                let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(pids.len());
+                for pid in pids.iter() {
+                    match pid.and_then(|p| i32::try_from(p).ok()) {
+                        Some(p) => out.append_value(
+                            shared
+                                .cancels
+                                .signal(p, &user, admin, terminate)
+                                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+                        ),
+                        None => out.append_null(),
+                    }
+                }
+                let result: datafusion::arrow::array::ArrayRef = Arc::new(out.finish());
+                Ok(if arrays[0].len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
+                    ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+                } else {
+                    ColumnarValue::Array(result)
+                })
+            }),
+        ));
+    }
 }

@@ -79,12 +79,17 @@ pub const REPORTED: &[&str] = &[
     "search_path",
 ];
 
+/// The schema holding the session's temporary tables, as in PostgreSQL.
+pub const TEMP_SCHEMA: &str = "pg_temp";
+
 pub struct Session {
     pub user: String,
     pub admin: bool,
     pub database: String,
     pub pid: i32,
     pub ctx: SessionContext,
+    /// Temporary tables (see `wire::temp`): this session's only, in its memory only.
+    pub temp: std::sync::Arc<datafusion::catalog::MemorySchemaProvider>,
     settings: BTreeMap<String, String>,
     /// Upper bound from the server configuration; 0 = none.
     max_statement_timeout: Duration,
@@ -94,15 +99,36 @@ pub struct Session {
 
 impl Session {
     pub fn new(user: String, admin: bool, database: String, pid: i32, ctx: SessionContext, max_statement_timeout_ms: u64) -> Self {
-        Session {
+        let session = Session {
             user,
             admin,
             database,
             pid,
             ctx,
+            temp: std::sync::Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
             settings: BTreeMap::new(),
             max_statement_timeout: Duration::from_millis(max_statement_timeout_ms),
             idle_defaults: (Duration::ZERO, Duration::ZERO),
+        };
+        session.attach_temp_schema();
+        session
+    }
+
+    /// Puts the temporary-table schema into the session's catalog (again after a reload
+    /// replaced the catalog: the tables survive it, as they belong to the session).
+    pub fn attach_temp_schema(&self) {
+        if let Some(catalog) = self.ctx.catalog(&self.database) {
+            if let Err(e) = catalog.register_schema(TEMP_SCHEMA, self.temp.clone()) {
+                tracing::error!("temporary tables unavailable in this session: {e}");
+            }
+        }
+    }
+
+    /// Drops every temporary table (DISCARD ALL / DISCARD TEMP).
+    pub fn drop_temp_tables(&self) {
+        use datafusion::catalog::SchemaProvider;
+        for t in self.temp.table_names() {
+            let _ = self.temp.deregister_table(&t);
         }
     }
 
@@ -184,7 +210,8 @@ impl Session {
         }
         let value = match name.as_str() {
             "client_encoding" => {
-                let v = value.trim().to_ascii_uppercase().replace('-', "");
+                // asyncpg sends `'utf-8'`, quotes included, in its startup packet.
+                let v = value.trim().trim_matches('\'').to_ascii_uppercase().replace('-', "");
                 if v != "UTF8" && v != "UNICODE" {
                     return Err(UserError::new(
                         sqlstate::FEATURE_NOT_SUPPORTED,

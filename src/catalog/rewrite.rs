@@ -55,6 +55,10 @@ const ALWAYS_EMPTY: &[&str] = &[
     "pg_attrdef",
     "pg_partitioned_table",
     "pg_foreign_table",
+    // No keys or indexes are declared for mesh tables (SQLAlchemy's get_pk_constraint,
+    // get_foreign_keys and get_indexes unnest their int2vector columns).
+    "pg_index",
+    "pg_constraint",
 ];
 
 /// Whether the query's FROM yields no rows because an always-empty catalog is one of its
@@ -92,7 +96,11 @@ impl VisitorMut for NullSubqueries {
     type Break = ();
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let replace = matches!(expr, Expr::Subquery(_) | Expr::AnyOp { .. } | Expr::AllOp { .. })
-            || matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)));
+            || matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)))
+            // Set-returning functions over those catalogs' array columns, which the crate
+            // types as text.
+            || matches!(expr, Expr::Function(f) if ["unnest", "generate_subscripts"]
+                .contains(&f.name.to_string().to_ascii_lowercase().trim_start_matches("pg_catalog.")));
         if replace {
             *expr = Expr::Value(ValueWithSpan::from(Value::Null));
         }
@@ -228,6 +236,34 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<UserError> {
         match expr {
+            // DataFusion's LIKE escapes with backslash only; SQLAlchemy writes `ESCAPE '/'`.
+            // The pattern is re-escaped: backslashes doubled, then the escape char made one.
+            Expr::Like { pattern, escape_char: escape @ Some(_), .. } | Expr::ILike { pattern, escape_char: escape @ Some(_), .. } => {
+                let esc = match escape.as_ref() {
+                    Some(Value::SingleQuotedString(c)) if c.chars().count() == 1 && c != "\\" => c.clone(),
+                    _ => return ControlFlow::Continue(()),
+                };
+                let call = |name: &str, args: Vec<Expr>| {
+                    Expr::Function(Function {
+                        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+                        uses_odbc_syntax: false,
+                        parameters: FunctionArguments::None,
+                        args: FunctionArguments::List(FunctionArgumentList {
+                            duplicate_treatment: None,
+                            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+                            clauses: vec![],
+                        }),
+                        filter: None,
+                        null_treatment: None,
+                        over: None,
+                        within_group: vec![],
+                    })
+                };
+                let lit = |s: &str| Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(s.to_string())));
+                let doubled = call("replace", vec![(**pattern).clone(), lit("\\"), lit("\\\\")]);
+                **pattern = call("replace", vec![doubled, lit(&esc), lit("\\")]);
+                *escape = None;
+            }
             Expr::Subquery(q) => {
                 if reads_always_null_catalog(q) {
                     *expr = Expr::Value(ValueWithSpan::from(Value::Null));
@@ -370,13 +406,14 @@ fn unnests_outer_catalog_array(q: &Query) -> bool {
 /// from its type's (`pg_collation` joined on `a.attcollation <> t.typcollation`) with
 /// correlated subqueries DataFusion cannot decorrelate. Mesh columns have neither defaults nor
 /// non-default collations, so PostgreSQL's answer is NULL; only subqueries over those two
-/// catalogs are recognised.
+/// catalogs are recognised. SQLAlchemy's `get_columns` asks the same way for identity options
+/// (`pg_sequence` through `pg_get_serial_sequence`): mesh columns are never identity columns.
 fn reads_always_null_catalog(q: &Query) -> bool {
     let SetExpr::Select(select) = q.body.as_ref() else { return false };
     select.from.iter().any(|f| {
         std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)).any(|r| {
             matches!(r, TableFactor::Table { name, args: None, .. }
-                if name.0.last().is_some_and(|p| { let n = p.to_string(); n == "pg_attrdef" || n == "pg_collation" }))
+                if name.0.last().is_some_and(|p| { let n = p.to_string(); n == "pg_attrdef" || n == "pg_collation" || n == "pg_sequence" }))
         })
     })
 }
@@ -465,5 +502,23 @@ mod tests {
         assert_eq!(split_qualified("Sales.Orders"), vec!["sales", "orders"]);
         assert_eq!(split_qualified("\"Sales\".orders"), vec!["Sales", "orders"]);
         assert_eq!(split_qualified("orders"), vec!["orders"]);
+    }
+
+    struct NoRelations;
+    impl RelationResolver for NoRelations {
+        fn relation_oid(&self, _: Option<&str>, _: &str) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn like_with_another_escape_character_becomes_backslash_escaped() {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 'pg_x' NOT LIKE 'pg/_' || '%' ESCAPE '/'")
+            .expect("parses")
+            .remove(0);
+        rewrite(&mut stmt, &NoRelations).expect("rewrites");
+        let text = stmt.to_string();
+        assert!(!text.contains("ESCAPE"), "{text}");
+        assert!(text.contains(r"replace(replace('pg/_' || '%', '\', '\\'), '/', '\')"), "{text}");
     }
 }

@@ -171,7 +171,7 @@ mod tests {
     fn oversized_query_fails_on_its_header() {
         let mut c = MeshCodec::new(Limits { large: 1024, small: 64 });
         let mut buf = BytesMut::new();
-        buf.extend_from_slice(&[b'Q']);
+        buf.extend_from_slice(b"Q");
         buf.extend_from_slice(&(1_000_000i32).to_be_bytes());
         // Only the header is here: the guard must not wait for the body.
         assert!(matches!(c.decode(&mut buf), Err(FrameError::TooLarge { kind: 'Q', .. })));
@@ -191,7 +191,7 @@ mod tests {
         let mut c = MeshCodec::new(Limits::default());
         let mut buf = BytesMut::new();
         let sql = b"select 1\0";
-        buf.extend_from_slice(&[b'Q']);
+        buf.extend_from_slice(b"Q");
         buf.extend_from_slice(&((sql.len() + 4) as i32).to_be_bytes());
         buf.extend_from_slice(&sql[..4]);
         assert!(c.decode(&mut buf).unwrap().is_none());

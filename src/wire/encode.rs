@@ -88,6 +88,11 @@ where
     /// Sends up to `limit` rows (0 = all) as DataRows. Stops early with 57014 when the statement
     /// is cancelled or times out; the engine task is dropped with the stream.
     pub(crate) async fn pump(&mut self, src: &mut RowSource, limit: usize) -> Result<Pumped, Failure> {
+        self.pump_rows(src, limit, true).await
+    }
+
+    /// As [`SessionLoop::pump`]; with `send` false the rows are counted and dropped (MOVE).
+    pub(crate) async fn pump_rows(&mut self, src: &mut RowSource, limit: usize, send: bool) -> Result<Pumped, Failure> {
         let token = self.slot.begin();
         let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
         let mut budget = if limit == 0 { usize::MAX } else { limit };
@@ -95,9 +100,11 @@ where
             if let Some(batch) = src.pending.take() {
                 let n = batch.num_rows().min(budget);
                 let (now, later) = (batch.slice(0, n), batch.slice(n, batch.num_rows() - n));
-                for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), now) {
-                    let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
-                    self.conn.feed(PgWireBackendMessage::DataRow(row)).await?;
+                if send {
+                    for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), now) {
+                        let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
+                        self.conn.feed(PgWireBackendMessage::DataRow(row)).await?;
+                    }
                 }
                 src.sent += n;
                 budget -= n;
@@ -134,6 +141,11 @@ where
             }
         };
         self.slot.end();
+        // pg_terminate_backend cancels the running statement; the session ends with it.
+        if self.slot.terminated().is_cancelled() {
+            self.close_with(&super::terminated_error()).await;
+            return Err(Failure::Gone);
+        }
         result
     }
 }

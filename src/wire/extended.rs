@@ -22,7 +22,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::encode::{fields, result_format, row_description, Pumped, RowSource};
-use super::query::{classify, parse, returns_rows, Command};
+use super::query::{commands, returns_rows, Command};
 use super::{Failure, SessionLoop};
 use crate::error::{sqlstate, UserError};
 
@@ -110,6 +110,10 @@ where
                         .await?;
                     let desc = self.describe(&p, &Format::UnifiedText)?;
                     self.conn.feed(desc).await?;
+                } else if !self.portals.contains_key(&name) && self.cursors.contains_key(&name) {
+                    // SQL cursors are portals too: psycopg describes its DECLAREd cursor so.
+                    let desc = self.cursor_description(&name)?;
+                    self.conn.feed(desc).await?;
                 } else {
                     let portal = self.portals.get(&name).ok_or_else(|| {
                         UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("portal \"{name}\" does not exist"))
@@ -144,14 +148,26 @@ where
     }
 
     async fn prepare(&mut self, sql: &str, type_oids: &[u32]) -> Result<Prepared, UserError> {
-        let mut stmts = parse(sql)?;
+        tracing::debug!(target: "meshgate::statements", protocol = "extended", "{sql}");
+        if sql.trim_start().starts_with("WITH RECURSIVE typeinfo_tree(") {
+            // asyncpg's type introspection (recursive CTEs inside correlated subqueries) is
+            // beyond the planner; say so plainly instead of a planner message.
+            return Err(UserError::unsupported(
+                "asyncpg's type introspection query is not supported yet: results of types asyncpg has no built-in codec for \
+                 (arrays among them) cannot be decoded by asyncpg; cast such columns to text",
+            ));
+        }
+        let mut stmts = commands(sql)?;
         if stmts.len() > 1 {
             return Err(UserError::syntax("cannot insert multiple commands into a prepared statement"));
         }
-        let Some(stmt) = stmts.pop() else {
+        let Some(command) = stmts.pop() else {
             return Ok(Prepared { command: Command::Noop("EMPTY"), plan: None, param_types: vec![], param_arrow: vec![] });
         };
-        let command = classify(stmt);
+        let mut command = command;
+        if let Command::Query(stmt) = &mut command {
+            super::config_fns::apply(stmt, &mut self.session)?;
+        }
         let (plan, param_arrow) = match &command {
             Command::Query(s) => {
                 let plan = self.plan(s).await?;
@@ -165,13 +181,19 @@ where
             }
             _ => (None, vec![]),
         };
+        let casts = match &command {
+            Command::Query(s) | Command::CopyOut(s, _) => placeholder_casts(s),
+            _ => std::collections::HashMap::new(),
+        };
         let mut param_types = Vec::new();
         for (i, arrow) in param_arrow.iter().enumerate() {
             let given = type_oids.get(i).copied().filter(|o| *o != 0).and_then(Type::from_oid);
             let t = match (given, arrow) {
                 (Some(t), _) => t,
                 (None, Some(a)) => arrow_pg::datatypes::into_pg_type(a).unwrap_or(Type::TEXT),
-                (None, None) => Type::TEXT,
+                // `$1::int8`: DataFusion leaves the placeholder untyped, PostgreSQL takes the
+                // cast's type, and drivers that send binary parameters (asyncpg) rely on it.
+                (None, None) => casts.get(&(i + 1)).cloned().unwrap_or(Type::TEXT),
             };
             param_types.push(t);
         }
@@ -185,6 +207,7 @@ where
                 Ok(row_description(&fields(&schema, format)?))
             }
             (Command::Show(name), _) => Ok(row_description(&self.show(name)?.0)),
+            (Command::Fetch { name, send: true, .. }, _) => self.cursor_description(name),
             _ => Ok(PgWireBackendMessage::NoData(NoData::new())),
         }
     }
@@ -204,7 +227,7 @@ where
             Some(plan) => plan.schema().fields().len(),
             None => 0,
         };
-        let format = if returns_rows(&prepared.command) && !matches!(prepared.command, Command::Show(_)) {
+        let format = if returns_rows(&prepared.command) && matches!(prepared.command, Command::Query(_)) {
             result_format(&b.result_column_format_codes, columns)?
         } else {
             Format::UnifiedText
@@ -274,6 +297,48 @@ where
             PortalState::NotStarted => Ok(()),
         }
     }
+}
+
+/// The types placeholders are cast to in the statement (`$n::type`), by parameter number.
+fn placeholder_casts(stmt: &Statement) -> std::collections::HashMap<usize, Type> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, Expr, Value};
+    let mut out = std::collections::HashMap::new();
+    let _ = visit_expressions(stmt, |e| {
+        if let Expr::Cast { expr, data_type, .. } = e {
+            if let Expr::Value(v) = expr.as_ref() {
+                if let Value::Placeholder(p) = &v.value {
+                    let n = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok());
+                    if let (Some(n), Some(t)) = (n, pg_type_named(&data_type.to_string())) {
+                        out.entry(n).or_insert(t);
+                    }
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// PostgreSQL's type for a SQL type name, for the types drivers bind parameters as.
+fn pg_type_named(name: &str) -> Option<Type> {
+    let name = name.to_ascii_lowercase();
+    let base = name.split('(').next().unwrap_or("").trim();
+    Some(match base {
+        "int8" | "bigint" => Type::INT8,
+        "int" | "int4" | "integer" => Type::INT4,
+        "int2" | "smallint" => Type::INT2,
+        "numeric" | "decimal" => Type::NUMERIC,
+        "float8" | "double precision" | "double" => Type::FLOAT8,
+        "float4" | "real" => Type::FLOAT4,
+        "bool" | "boolean" => Type::BOOL,
+        "date" => Type::DATE,
+        "timestamp" | "timestamp without time zone" => Type::TIMESTAMP,
+        "timestamptz" | "timestamp with time zone" => Type::TIMESTAMPTZ,
+        "text" => Type::TEXT,
+        "varchar" | "character varying" => Type::VARCHAR,
+        "bytea" => Type::BYTEA,
+        _ => return None,
+    })
 }
 
 /// Decodes the Bind's parameter values and substitutes them into the plan.

@@ -12,11 +12,14 @@
 //! that every phase has a limit and the row stream can be cancelled while it runs.
 
 pub mod codec;
+mod config_fns;
 mod copy;
+mod cursor;
 mod encode;
 mod extended;
 mod query;
 pub mod startup;
+mod temp;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -258,8 +261,9 @@ where
 
     let pid = shared.next_pid();
     tracing::Span::current().record("pid", pid);
-    let (slot, secret) = shared.cancels.register(pid);
+    let (slot, secret) = shared.cancels.register(pid, &user_entry.name);
     let _unregister = Unregister { shared: shared.clone(), pid };
+
 
     let mesh = shared.mesh();
     let state = datafusion::execution::session_state::SessionStateBuilder::new()
@@ -274,7 +278,7 @@ where
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
     }
-    crate::server::register_control_functions(&ctx, &shared, user_entry.admin);
+    crate::server::register_control_functions(&ctx, &shared, &user_entry.name, user_entry.admin);
     let mut session = Session::new(
         user_entry.name.clone(),
         user_entry.admin,
@@ -330,6 +334,8 @@ where
         tx: TxState::Idle,
         statements: BTreeMap::new(),
         portals: BTreeMap::new(),
+        cursors: BTreeMap::new(),
+        tx_isolation: None,
         skip_until_sync: false,
         pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
@@ -467,6 +473,10 @@ pub(crate) struct SessionLoop<S> {
     tx: TxState,
     statements: BTreeMap<String, Arc<extended::Prepared>>,
     portals: BTreeMap<String, extended::Portal>,
+    /// SQL cursors (DECLARE … CURSOR), by name.
+    cursors: BTreeMap<String, cursor::Cursor>,
+    /// The isolation level the open transaction block was begun with, for SHOW.
+    tx_isolation: Option<String>,
     /// After an error in an extended-protocol message, everything up to Sync is skipped.
     skip_until_sync: bool,
     /// Messages read while a statement was running (reading is how a closed connection is
@@ -476,6 +486,11 @@ pub(crate) struct SessionLoop<S> {
     pending: std::collections::VecDeque<Result<PgWireFrontendMessage, FrameError>>,
     /// The reload generation this session's catalog was built from.
     generation: u64,
+}
+
+/// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
+fn terminated_error() -> UserError {
+    UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command")
 }
 
 /// The connection is gone or broken; the loop ends.
@@ -501,10 +516,17 @@ where
         let in_tx = self.tx != TxState::Idle;
         let idle = self.session.idle_timeout(in_tx);
         let draining = self.shared.draining();
+        let terminated = self.slot.terminated();
+        if terminated.is_cancelled() {
+            self.close_with(&terminated_error()).await;
+            return None;
+        }
         // Biased: a message already buffered is served before a timeout or the drain is noticed,
         // so a pipelined batch is not cut in half.
         let ended = tokio::select! {
             biased;
+            // Termination is served first: a client that keeps sending must not outrun it.
+            _ = terminated.cancelled() => terminated_error(),
             m = self.conn.next() => return Some(m),
             _ = draining.cancelled() => UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command"),
             _ = encode::sleep_for(idle) => if in_tx {
@@ -546,6 +568,7 @@ where
             if let Err(e) = crate::functions::register(&self.session.ctx, &db, &config, self.session.pid, &self.session.user) {
                 tracing::error!("catalog functions not rebuilt after reload: {e}");
             }
+            self.session.attach_temp_schema();
         }
     }
 
@@ -627,7 +650,7 @@ where
     }
 
     async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
-        self.shared.metrics.error(&e.code);
+        self.shared.metrics.error(e.code);
         self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await?;
         Ok(())
     }

@@ -38,16 +38,78 @@ pub(crate) enum Command {
     Show(String),
     /// Accepted and reported with this tag (SET TRANSACTION …, SET ROLE to oneself…).
     Noop(&'static str),
-    Begin,
     Commit,
     Rollback,
     DiscardAll,
     CopyOut(Box<Statement>, CopyFormat),
+    /// `DECLARE name [BINARY] CURSOR [WITH HOLD] FOR query`.
+    Declare { name: String, binary: bool, hold: bool, query: Box<Statement> },
+    /// `FETCH` (rows sent) or `MOVE` (rows skipped); `count` None = ALL.
+    Fetch { name: String, count: Option<u64>, send: bool },
+    /// `CLOSE name`; None = `CLOSE ALL`.
+    CloseCursor(Option<String>),
+    /// `SET ROLE name`; None = `SET ROLE NONE`.
+    SetRole(Option<String>),
+    /// `BEGIN` with its isolation level, if named.
+    Begin(Option<String>),
+    /// `SET SESSION CHARACTERISTICS AS TRANSACTION …`: settings to apply.
+    SetMany(Vec<(String, String)>),
+    /// `CREATE TEMPORARY TABLE`: held in the session's `pg_temp` schema.
+    CreateTemp(Box<Statement>),
+    /// INSERT: allowed into the session's temporary tables only.
+    Insert(Box<Statement>),
+    /// DROP TABLE: allowed for the session's temporary tables only.
+    DropTables(Box<Statement>),
     Refused(UserError),
 }
 
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, UserError> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| UserError::from_parser(&e))
+}
+
+/// Parses and sorts the statements of a message. `MOVE` is not in the SQL parser's grammar; it
+/// is FETCH's syntax with the rows skipped, so a message that is one MOVE is read as a FETCH.
+pub(crate) fn commands(sql: &str) -> Result<Vec<Command>, UserError> {
+    let trimmed = sql.trim_start();
+    let is_move = trimmed.len() > 5 && trimmed[..4].eq_ignore_ascii_case("move") && trimmed.as_bytes()[4].is_ascii_whitespace();
+    if is_move {
+        let stmts = parse(&format!("FETCH{}", &trimmed[4..]))?;
+        return Ok(stmts
+            .into_iter()
+            .map(|s| match classify(s) {
+                Command::Fetch { name, count, .. } => Command::Fetch { name, count, send: false },
+                other => other,
+            })
+            .collect());
+    }
+    Ok(parse(sql)?.into_iter().map(classify).collect())
+}
+
+fn isolation_text(level: &datafusion::sql::sqlparser::ast::TransactionIsolationLevel) -> String {
+    level.to_string().to_ascii_lowercase()
+}
+
+/// Rows a FETCH direction asks for: None = all. Backward moves need a scrollable cursor, which
+/// a stream is not.
+fn fetch_count(d: &datafusion::sql::sqlparser::ast::FetchDirection) -> Result<Option<u64>, UserError> {
+    use datafusion::sql::sqlparser::ast::FetchDirection as D;
+    let number = |v: &Value| match v {
+        Value::Number(n, _) => n
+            .parse::<u64>()
+            .map_err(|_| UserError::new(sqlstate::SYNTAX_ERROR, format!("invalid row count in FETCH: {n}"))),
+        other => Err(UserError::new(sqlstate::SYNTAX_ERROR, format!("invalid row count in FETCH: {other}"))),
+    };
+    match d {
+        D::Next => Ok(Some(1)),
+        D::Count { limit } => number(limit).map(Some),
+        D::Forward { limit: Some(l) } => number(l).map(Some),
+        D::Forward { limit: None } => Ok(Some(1)),
+        D::All | D::ForwardAll => Ok(None),
+        _ => Err(UserError::new(
+            "55000",
+            "cursor can only scan forward: meshgate cursors stream their rows (declare them NO SCROLL)",
+        )),
+    }
 }
 
 fn expr_text(e: &Expr) -> String {
@@ -77,7 +139,25 @@ pub(crate) fn classify(stmt: Statement) -> Command {
             }
             SetStmt::SetTimeZone { value, .. } => Set("timezone".into(), expr_text(&value)),
             SetStmt::SetNames { charset_name, .. } => Set("client_encoding".into(), charset_name.value),
+            SetStmt::SetTransaction { modes, session: true, .. } => {
+                use datafusion::sql::sqlparser::ast::{TransactionAccessMode, TransactionMode};
+                SetMany(
+                    modes
+                        .iter()
+                        .map(|m| match m {
+                            TransactionMode::IsolationLevel(l) => ("default_transaction_isolation".to_string(), isolation_text(l)),
+                            TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => {
+                                ("default_transaction_read_only".to_string(), "on".to_string())
+                            }
+                            TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => {
+                                ("default_transaction_read_only".to_string(), "off".to_string())
+                            }
+                        })
+                        .collect(),
+                )
+            }
             SetStmt::SetTransaction { .. } => Noop("SET"),
+            SetStmt::SetRole { role_name, .. } => SetRole(role_name.map(|r| r.value)),
             other => Refused(UserError::unsupported(format!("{other} is not supported"))),
         },
         Statement::Reset(r) => match r.reset {
@@ -87,7 +167,36 @@ pub(crate) fn classify(stmt: Statement) -> Command {
         Statement::ShowVariable { variable } => {
             Show(variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" "))
         }
-        Statement::StartTransaction { .. } => Begin,
+        Statement::StartTransaction { modes, .. } => {
+            use datafusion::sql::sqlparser::ast::TransactionMode;
+            Begin(modes.iter().find_map(|m| match m {
+                TransactionMode::IsolationLevel(l) => Some(isolation_text(l)),
+                _ => None,
+            }))
+        }
+        Statement::Declare { mut stmts } if stmts.len() == 1 => {
+            let d = stmts.remove(0);
+            match (d.names.first(), d.for_query) {
+                (Some(name), Some(q)) => Declare {
+                    name: name.value.clone(),
+                    binary: d.binary.unwrap_or(false),
+                    hold: d.hold.unwrap_or(false),
+                    query: Box::new(Statement::Query(q)),
+                },
+                _ => Refused(UserError::unsupported("DECLARE is supported for cursors only: DECLARE name CURSOR FOR query")),
+            }
+        }
+        Statement::Fetch { name, direction, into: None, .. } => match fetch_count(&direction) {
+            Ok(count) => Fetch { name: name.value, count, send: true },
+            Err(e) => Refused(e),
+        },
+        Statement::Close { cursor } => match cursor {
+            datafusion::sql::sqlparser::ast::CloseCursor::All => CloseCursor(None),
+            datafusion::sql::sqlparser::ast::CloseCursor::Specific { name } => CloseCursor(Some(name.value)),
+        },
+        Statement::CreateTable(ref t) if t.temporary => CreateTemp(Box::new(stmt)),
+        Statement::Insert(_) => Insert(Box::new(stmt)),
+        Statement::Drop { object_type: datafusion::sql::sqlparser::ast::ObjectType::Table, .. } => DropTables(Box::new(stmt)),
         Statement::Commit { .. } => Commit,
         Statement::Rollback { savepoint: None, .. } => Rollback,
         Statement::Discard { object_type } => {
@@ -122,8 +231,7 @@ pub(crate) fn classify(stmt: Statement) -> Command {
             sqlstate::INSUFFICIENT_PRIVILEGE,
             "COPY is supported only as COPY (query) TO STDOUT: data products are read-only and the server's files are not reachable",
         )),
-        Statement::Insert(_)
-        | Statement::Update { .. }
+        Statement::Update { .. }
         | Statement::Delete(_)
         | Statement::Merge { .. }
         | Statement::Truncate { .. } => Refused(UserError::new(
@@ -164,7 +272,16 @@ fn verb(stmt: &Statement) -> String {
 
 /// The tag and whether the statement returns rows, for Describe before execution.
 pub(crate) fn returns_rows(cmd: &Command) -> bool {
-    matches!(cmd, Command::Query(_) | Command::Show(_))
+    matches!(cmd, Command::Query(_) | Command::Show(_) | Command::Fetch { send: true, .. })
+}
+
+/// PostgreSQL's refusal of a write, for statements that are neither queries nor aimed at the
+/// session's temporary tables.
+pub(crate) fn read_only_refusal(stmt: &Statement) -> UserError {
+    UserError::new(
+        sqlstate::INSUFFICIENT_PRIVILEGE,
+        format!("permission denied: {} is not allowed, data products are read-only through meshgate", verb(stmt)),
+    )
 }
 
 /// Resolves `'name'::regclass` in a session: unqualified names in its default schema.
@@ -194,7 +311,9 @@ where
     pub(crate) async fn simple_query(&mut self, sql: &str) -> Result<(), Disconnected> {
         // A Query message also ends any half-done extended-protocol exchange.
         self.skip_until_sync = false;
-        let stmts = match parse(sql) {
+        // The statement texts clients send, for recording a tool's corpus (tests/corpus/).
+        tracing::debug!(target: "meshgate::statements", protocol = "simple", "{sql}");
+        let stmts = match commands(sql) {
             Ok(s) => s,
             Err(e) => {
                 self.fail_tx();
@@ -206,8 +325,7 @@ where
             self.conn.send(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
             return self.ready().await;
         }
-        for stmt in stmts {
-            let cmd = classify(stmt);
+        for cmd in stmts {
             match self.run_command(cmd, &Format::UnifiedText, true).await {
                 Ok(()) => {}
                 Err(Failure::User(e)) => {
@@ -224,7 +342,14 @@ where
     /// Plans a query statement in this session. Read-only by construction: anything that is not
     /// a query has been refused by [`classify`], and the plan is checked again here.
     pub(crate) async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, UserError> {
+        self.plan_statement(stmt, false).await
+    }
+
+    /// Plans a statement; `dml` lets an INSERT through, which callers allow only into the
+    /// session's temporary tables.
+    pub(crate) async fn plan_statement(&self, stmt: &Statement, dml: bool) -> Result<LogicalPlan, UserError> {
         let mut stmt = stmt.clone();
+        super::temp::qualify_temp_names(&mut stmt, self.session.temp.as_ref());
         crate::catalog::rewrite::rewrite(&mut stmt, &SessionRelations(&self.session))?;
         let state = self.session.ctx.state();
         let plan = state
@@ -233,7 +358,7 @@ where
             .map_err(|e| UserError::from_datafusion(&e))?;
         datafusion::execution::context::SQLOptions::new()
             .with_allow_ddl(false)
-            .with_allow_dml(false)
+            .with_allow_dml(dml)
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied: {e}")))?;
@@ -265,7 +390,8 @@ where
             .into());
         }
         match cmd {
-            Command::Query(stmt) => {
+            Command::Query(mut stmt) => {
+                super::config_fns::apply(&mut stmt, &mut self.session)?;
                 let plan = self.plan(&stmt).await?;
                 let tag = if matches!(*stmt, Statement::Explain { .. }) { "EXPLAIN" } else { "SELECT" };
                 let mut src = self.start(plan, format).await?;
@@ -296,6 +422,7 @@ where
                 self.report(report).await?;
                 self.complete("SET").await
             }
+            Command::Reset(Some(name)) if name.eq_ignore_ascii_case("role") => self.complete("RESET").await,
             Command::Reset(Some(name)) => {
                 let report = self.session.reset(&name)?;
                 self.report(report).await?;
@@ -308,20 +435,48 @@ where
                 self.complete("RESET").await
             }
             Command::Noop(tag) => self.complete(tag).await,
-            Command::Begin => {
+            Command::Begin(level) => {
                 if self.tx != TxState::Idle {
                     self.notice("25001", "there is already a transaction in progress").await?;
+                } else {
+                    self.tx_isolation = level;
                 }
                 self.tx = TxState::InBlock;
                 self.complete("BEGIN").await
             }
+            Command::SetMany(settings) => {
+                for (name, value) in settings {
+                    let report = self.session.set(&name, &value)?;
+                    self.report(report).await?;
+                }
+                self.complete("SET").await
+            }
+            Command::SetRole(role) => {
+                // A user holds no role but its own (meshgate has no role membership).
+                match role {
+                    Some(r) if r != self.session.user => Err(UserError::new(
+                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        format!("permission denied to set role \"{r}\""),
+                    )
+                    .into()),
+                    _ => self.complete("SET").await,
+                }
+            }
+            Command::Declare { name, binary, hold, query } => self.declare(name, binary, hold, &query).await,
+            Command::Fetch { name, count, send } => self.fetch(&name, count, send, describe).await,
+            Command::CloseCursor(name) => self.close_cursor(name).await,
+            Command::CreateTemp(stmt) => self.create_temp(*stmt).await,
+            Command::Insert(stmt) => self.insert(*stmt).await,
+            Command::DropTables(stmt) => self.drop_tables(*stmt).await,
             Command::Commit | Command::Rollback => {
                 let tag = if self.tx == TxState::Failed || matches!(cmd, Command::Rollback) { "ROLLBACK" } else { "COMMIT" };
                 if self.tx == TxState::Idle {
                     self.notice("25P01", "there is no transaction in progress").await?;
                 }
                 self.tx = TxState::Idle;
+                self.tx_isolation = None;
                 self.portals.clear();
+                self.close_transaction_cursors();
                 self.complete(tag).await
             }
             Command::DiscardAll => {
@@ -333,6 +488,8 @@ where
                 }
                 self.statements.clear();
                 self.portals.clear();
+                self.cursors.clear();
+                self.session.drop_temp_tables();
                 self.complete("DISCARD ALL").await
             }
             Command::CopyOut(stmt, format) => self.copy_out(&stmt, format).await,
@@ -376,9 +533,52 @@ where
             "time zone" => "timezone",
             other => other,
         };
+        // Outside a block, a transaction starts with the session's default; inside, with the
+        // level its BEGIN named.
+        if key == "transaction_isolation" {
+            let value = match (&self.tx_isolation, self.tx) {
+                (Some(level), TxState::InBlock | TxState::Failed) => level.clone(),
+                _ => self.session.get("default_transaction_isolation").unwrap_or_default(),
+            };
+            return Ok((vec![text(key)], vec![vec![value]]));
+        }
         let value = self.session.get(key).ok_or_else(|| {
             UserError::new(sqlstate::UNDEFINED_PARAMETER, format!("unrecognized configuration parameter \"{name}\""))
         })?;
         Ok((vec![text(key)], vec![vec![value]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_statements_classify() {
+        let c = commands("MOVE 10 IN \"pages\"").expect("MOVE parses");
+        assert!(matches!(&c[..], [Command::Fetch { name, count: Some(10), send: false }] if name == "pages"), "{c:?}");
+        let c = commands("FETCH FORWARD 2000 FROM \"big_scan\"").expect("FETCH parses");
+        assert!(matches!(&c[..], [Command::Fetch { count: Some(2000), send: true, .. }]), "{c:?}");
+        let c = commands("FETCH ALL FROM c").expect("FETCH ALL parses");
+        assert!(matches!(&c[..], [Command::Fetch { count: None, .. }]), "{c:?}");
+        let c = commands("DECLARE \"c\" BINARY CURSOR WITH HOLD FOR SELECT 1").expect("DECLARE parses");
+        assert!(matches!(&c[..], [Command::Declare { binary: true, hold: true, .. }]), "{c:?}");
+        let c = commands("FETCH PRIOR FROM c").expect("parses");
+        assert!(matches!(&c[..], [Command::Refused(e)] if e.code == "55000"), "{c:?}");
+        let c = commands("CLOSE ALL").expect("parses");
+        assert!(matches!(&c[..], [Command::CloseCursor(None)]), "{c:?}");
+    }
+
+    #[test]
+    fn transaction_characteristics_become_settings() {
+        let c = commands("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ").expect("parses");
+        assert!(
+            matches!(&c[..], [Command::SetMany(v)] if v == &vec![("default_transaction_isolation".to_string(), "repeatable read".to_string())]),
+            "{c:?}"
+        );
+        let c = commands("BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE").expect("parses");
+        assert!(matches!(&c[..], [Command::Begin(Some(l))] if l == "serializable"), "{c:?}");
+        let c = commands("SET ROLE NONE").expect("parses");
+        assert!(matches!(&c[..], [Command::SetRole(None)]), "{c:?}");
     }
 }

@@ -144,7 +144,10 @@ fn init_logging() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,meshgate=info"))
+            // MESHGATE_TEST_LOG=meshgate::statements=debug records what clients send (corpus capture).
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("MESHGATE_TEST_LOG").unwrap_or_else(|_| "warn,meshgate=info".to_string()),
+            ))
             .with_test_writer()
             .try_init();
     });

@@ -2,6 +2,8 @@
 //! ephemeral port, driven over TCP by real clients.
 
 mod catalog;
+mod clients;
+mod corpus;
 mod cli;
 mod harness;
 mod lifecycle;
@@ -10,5 +12,6 @@ mod protocol;
 mod psql;
 mod python_writers;
 mod s3;
+mod session_statements;
 mod tls;
 mod tpch;

@@ -1,0 +1,157 @@
+//! Temporary tables, as Tableau makes them for its extracts and filters:
+//! `CREATE LOCAL TEMPORARY TABLE "#Tableau_…" (…) ON COMMIT PRESERVE ROWS`, INSERT, SELECT, DROP.
+//!
+//! They live in the session's memory only, in its own `pg_temp` schema (a DataFusion memory
+//! schema registered in the session's catalog, so no other session can see it), and end with
+//! the session. As in PostgreSQL, an unqualified name finds a temporary table before any other.
+//! Every other write stays refused: the data products are read-only.
+
+use std::ops::ControlFlow;
+
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::catalog::SchemaProvider;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{visit_relations_mut, Ident, ObjectName, ObjectNamePart, Statement};
+use futures::StreamExt;
+use pgwire::api::portal::Format;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::query::read_only_refusal;
+use super::{Failure, SessionLoop};
+use crate::error::{sqlstate, UserError};
+use crate::session::TEMP_SCHEMA;
+
+/// How PostgreSQL folds an identifier: quoted ones keep their case.
+fn folded(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+fn idents(name: &ObjectName) -> Vec<&Ident> {
+    name.0.iter().filter_map(ObjectNamePart::as_ident).collect()
+}
+
+/// The temporary table a name refers to, if any: `pg_temp.t`, or `t` when the session has one.
+fn temp_table(name: &ObjectName, temp: &dyn SchemaProvider) -> Option<String> {
+    match idents(name).as_slice() {
+        [t] => Some(folded(t)).filter(|n| temp.table_exist(n)),
+        [s, t] if folded(s) == TEMP_SCHEMA => Some(folded(t)),
+        _ => None,
+    }
+}
+
+fn temp_name(table: &Ident) -> ObjectName {
+    ObjectName(vec![
+        ObjectNamePart::Identifier(Ident::new(TEMP_SCHEMA)),
+        ObjectNamePart::Identifier(table.clone()),
+    ])
+}
+
+/// Makes unqualified names of the session's temporary tables name them in `pg_temp`, which
+/// DataFusion would otherwise look for in the default schema only.
+pub(crate) fn qualify_temp_names(stmt: &mut Statement, temp: &dyn SchemaProvider) {
+    if temp.table_names().is_empty() {
+        return;
+    }
+    let _ = visit_relations_mut(stmt, |name| {
+        if let [t] = idents(name).as_slice() {
+            if temp.table_exist(&folded(t)) {
+                *name = temp_name(t);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+impl<S> SessionLoop<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    pub(crate) async fn create_temp(&mut self, stmt: Statement) -> Result<(), Failure> {
+        let Statement::CreateTable(mut t) = stmt else {
+            return Err(UserError::internal("create temp", &"not a CREATE TABLE").into());
+        };
+        let parts: Vec<Ident> = idents(&t.name).into_iter().cloned().collect();
+        let table = match parts.as_slice() {
+            [t] => t.clone(),
+            [s, t] if folded(s) == TEMP_SCHEMA => t.clone(),
+            _ => {
+                return Err(UserError::new("42P16", "cannot create temporary relation in non-temporary schema").into());
+            }
+        };
+        if t.query.is_some() {
+            return Err(UserError::unsupported("CREATE TEMPORARY TABLE … AS is not supported; create the table, then INSERT … SELECT").into());
+        }
+        // What makes it temporary is where it is held; DataFusion's planner knows no ON COMMIT.
+        t.temporary = false;
+        t.global = None;
+        t.on_commit = None;
+        t.name = temp_name(&table);
+        let plan = self
+            .session
+            .ctx
+            .state()
+            .statement_to_plan(DFStatement::Statement(Box::new(Statement::CreateTable(t))))
+            .await
+            .map_err(|e| UserError::from_datafusion(&e))?;
+        // Only creates the empty table in the session's memory schema: no data is read.
+        self.session.ctx.execute_logical_plan(plan).await.map_err(|e| UserError::from_datafusion(&e))?;
+        self.complete("CREATE TABLE").await
+    }
+
+    pub(crate) async fn insert(&mut self, stmt: Statement) -> Result<(), Failure> {
+        let target = match &stmt {
+            Statement::Insert(i) => match &i.table {
+                datafusion::sql::sqlparser::ast::TableObject::TableName(n) => temp_table(n, self.session.temp.as_ref()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if target.is_none() {
+            return Err(read_only_refusal(&stmt).into());
+        }
+        let plan = self.plan_statement(&stmt, true).await?;
+        let mut src = self.start(plan, &Format::UnifiedText).await?;
+        let mut rows = 0u64;
+        while let Some(batch) = src.stream.next().await {
+            let batch = batch.map_err(|e| UserError::from_datafusion(&e))?;
+            if let Some(counts) = batch.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>()) {
+                rows += (0..counts.len()).filter(|i| counts.is_valid(*i)).map(|i| counts.value(i)).sum::<u64>();
+            }
+        }
+        self.complete(&format!("INSERT 0 {rows}")).await
+    }
+
+    pub(crate) async fn drop_tables(&mut self, stmt: Statement) -> Result<(), Failure> {
+        let Statement::Drop { names, if_exists, .. } = &stmt else {
+            return Err(UserError::internal("drop", &"not a DROP").into());
+        };
+        let temp = self.session.temp.clone();
+        let mut drop = Vec::new();
+        for name in names {
+            match temp_table(name, temp.as_ref()) {
+                Some(t) if temp.table_exist(&t) => drop.push(t),
+                _ => {
+                    let exists = self.session.ctx.table_exist(name.to_string().as_str()).unwrap_or(false);
+                    if exists {
+                        return Err(UserError::new(
+                            sqlstate::INSUFFICIENT_PRIVILEGE,
+                            format!("permission denied: DROP TABLE {name} is not allowed, the mesh is defined by its domains' configuration"),
+                        )
+                        .into());
+                    }
+                    if !if_exists {
+                        return Err(UserError::new(sqlstate::UNDEFINED_TABLE, format!("table \"{name}\" does not exist")).into());
+                    }
+                }
+            }
+        }
+        for t in drop {
+            temp.deregister_table(&t).map_err(|e| UserError::from_datafusion(&e))?;
+        }
+        self.complete("DROP TABLE").await
+    }
+}
