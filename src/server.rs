@@ -213,6 +213,7 @@ impl Shared {
                 _ => None,
             };
             let mesh = Mesh::build(&config, &self.executor.env).map_err(|e| e.to_string())?;
+            mesh.inherit(&self.mesh());
             Ok::<_, String>((config, tls, mesh))
         })();
         let (config, tls, mesh) = match result {

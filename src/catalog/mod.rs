@@ -297,6 +297,31 @@ impl Mesh {
     pub fn table(&self, product: &str, table: &str) -> Option<&Arc<TableEntry>> {
         self.products.get(product)?.tables.get(table)
     }
+
+    /// After a reload: tables whose definition did not change keep what the old mesh learned
+    /// (the open table and the catalog's metadata), so a reload does not make every table be
+    /// read again. A carried-over table is still refreshed after `metadata_refresh_secs`, with
+    /// the new storage settings.
+    pub fn inherit(&self, old: &Mesh) {
+        for (pname, p) in &self.products {
+            let Some(op) = old.products.get(pname) else { continue };
+            for (tname, t) in &p.tables {
+                let Some(ot) = op.tables.get(tname) else { continue };
+                // Debug of the spec covers location, partitions and the Iceberg source.
+                let same = t.format == ot.format && t.storage.root == ot.storage.root && format!("{:?}", t.spec) == format!("{:?}", ot.spec);
+                if !same {
+                    continue;
+                }
+                if let Some(meta) = ot.known() {
+                    *t.known.write().expect("lock is never poisoned: no panics while held") = Some(meta);
+                }
+                // A table being opened right now is simply opened again later.
+                if let (Ok(from), Ok(mut to)) = (ot.cached.try_lock(), t.cached.try_lock()) {
+                    *to = from.clone();
+                }
+            }
+        }
+    }
 }
 
 fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::config::Domain) -> Result<TableSpec, String> {

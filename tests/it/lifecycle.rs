@@ -312,7 +312,14 @@ async fn reload_applies_a_valid_configuration_and_keeps_the_old_one_otherwise() 
     std::fs::write(&path, conf.replace("[domains]", &format!("[[users]]\nname = \"carol\"\npassword = \"{carol}\"\n\n[domains]"))).unwrap();
     assert!(s.connect_as("carol", "carol-pw").await.is_err(), "not yet");
 
+    // Open one table, so the reload has something to carry over.
+    assert_eq!(admin.query_one("SELECT count(*) FROM geo.region", &[]).await.unwrap().get::<_, i64>(0), 5);
+    let old_mesh = s.shared.mesh();
     assert!(admin.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
+    let new_mesh = s.shared.mesh();
+    assert!(!std::sync::Arc::ptr_eq(&old_mesh, &new_mesh), "a new mesh");
+    assert!(new_mesh.table("geo", "region").unwrap().known().is_some(), "unchanged tables keep their metadata");
+    assert!(new_mesh.table("atlas", "region").unwrap().known().is_none(), "new tables start unopened");
     // Running sessions stay, and their next statement sees the new mesh.
     let n: i64 = bob.query_one("SELECT count(*) FROM atlas.region", &[]).await.unwrap().get(0);
     assert_eq!(n, 5);
