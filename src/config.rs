@@ -158,7 +158,7 @@ pub struct LimitsSettings {
     pub memory_pool_mb: usize,
     /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts, hash
     /// aggregates and joins spill before that). 0 = the whole pool, else at least 16 (a sort sets
-    /// 10 MiB aside to merge its spill files). Default 1024. Reload: no.
+    /// 10 MiB aside to merge its spill files). Default 0: a hash join cannot spill its build side, and a cap below what the largest join needs fails queries that an uncapped pool answers (TPC-H SF1 q18 over the demo mesh needs more than 1 GiB). Reload: no.
     pub query_memory_mb: usize,
     /// Directory for spill files. Default: the system temporary directory. Reload: no.
     pub spill_dir: Option<PathBuf>,
@@ -187,7 +187,7 @@ impl Default for LimitsSettings {
             max_query_message_bytes: 4 * 1024 * 1024,
             max_other_message_bytes: 64 * 1024,
             memory_pool_mb: 4096,
-            query_memory_mb: 1024,
+            query_memory_mb: 0,
             spill_dir: None,
             max_running_queries: 0,
             max_queued_queries: 64,
