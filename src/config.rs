@@ -156,8 +156,8 @@ pub struct LimitsSettings {
     /// aggregations, joins) write to `spill_dir` past their share. 0 = unbounded. Default 4096.
     /// Reload: no.
     pub memory_pool_mb: usize,
-    /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts, hash
-    /// aggregates and joins spill before that). 0 = the whole pool, else at least 16 (a sort sets
+    /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts and hash
+    /// aggregates spill before that). 0 = the whole pool, else at least 16 (a sort sets
     /// 10 MiB aside to merge its spill files). Default 0: a hash join cannot spill its build side, and a cap below what the largest join needs fails queries that an uncapped pool answers (TPC-H SF1 q18 over the demo mesh needs more than 1 GiB). Reload: no.
     pub query_memory_mb: usize,
     /// Directory for spill files. Default: the system temporary directory. Reload: no.
