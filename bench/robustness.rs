@@ -27,7 +27,6 @@ struct Server {
     child: tokio::process::Child,
     port: u16,
     admin_port: u16,
-    config: PathBuf,
 }
 
 impl Server {
@@ -53,7 +52,7 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .expect("start meshgate");
-        let s = Server { child, port, admin_port, config };
+        let s = Server { child, port, admin_port };
         let t = Instant::now();
         while s.connect("bench").await.is_err() {
             assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
@@ -464,6 +463,19 @@ fn load(s: &Server, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, 
         .collect()
 }
 
+/// Sums the load clients' query counts and errors.
+async fn totals(clients: Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>>) -> (u64, BTreeMap<String, u32>) {
+    let (mut queries, mut errors) = (0, BTreeMap::<String, u32>::new());
+    for c in clients {
+        let (n, e) = c.await.expect("client");
+        queries += n;
+        for (k, v) in e {
+            *errors.entry(k).or_default() += v;
+        }
+    }
+    (queries, errors)
+}
+
 async fn reloads_under_load(s: &Server) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(s, stop.clone());
@@ -477,19 +489,11 @@ async fn reloads_under_load(s: &Server) {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (mut queries, mut errors) = (0, BTreeMap::<String, u32>::new());
-    for c in clients {
-        let (n, e) = c.await.expect("client");
-        queries += n;
-        for (k, v) in e {
-            *errors.entry(k).or_default() += v;
-        }
-    }
+    let (queries, errors) = totals(clients).await;
     println!(
         "reloads under load   {} SIGHUP reloads applied while 16 clients ran {queries} queries; client errors: {errors:?}",
         s.metric("meshgate_reloads_total").await - before
     );
-    let _ = &s.config;
 }
 
 async fn sigterm_under_load(dir: &Path, domains: &Path) {
@@ -506,14 +510,7 @@ async fn sigterm_under_load(dir: &Path, domains: &Path) {
     let status = s.child.wait().await.expect("wait");
     let exit = t.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let (mut queries, mut errors) = (0, BTreeMap::<String, u32>::new());
-    for c in clients {
-        let (n, e) = c.await.expect("client");
-        queries += n;
-        for (k, v) in e {
-            *errors.entry(k).or_default() += v;
-        }
-    }
+    let (queries, errors) = totals(clients).await;
     println!(
         "SIGTERM under load   exit code {:?} after {:.2} s; 16 clients completed {queries} queries; how sessions ended: {errors:?}",
         status.code(),

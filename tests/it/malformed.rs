@@ -18,6 +18,23 @@ fn rng() -> (u64, rand::rngs::StdRng) {
     (seed, rand::rngs::StdRng::seed_from_u64(seed))
 }
 
+/// Up to `max - 1` random byte flips, deletions and insertions.
+fn mutate(body: &mut Vec<u8>, r: &mut impl Rng, max: usize) {
+    for _ in 0..r.random_range(0..max) {
+        if body.is_empty() {
+            break;
+        }
+        let i = r.random_range(0..body.len());
+        match r.random_range(0..3) {
+            0 => body[i] = r.random(),
+            1 => {
+                body.remove(i);
+            }
+            _ => body.insert(i, r.random()),
+        }
+    }
+}
+
 /// Frontend message tags, valid and not.
 const TAGS: &[u8] = b"QPBDECSHXFfdcp\x00\xffz";
 
@@ -44,19 +61,7 @@ fn frame(r: &mut impl Rng) -> Vec<u8> {
         1 => b"s1\0SELECT $1\0\x00\x01\x00\x00\x00\x17".to_vec(),
         _ => (0..r.random_range(0..64)).map(|_| r.random()).collect(),
     };
-    for _ in 0..r.random_range(0..4) {
-        if body.is_empty() {
-            break;
-        }
-        let i = r.random_range(0..body.len());
-        match r.random_range(0..3) {
-            0 => body[i] = r.random(),
-            1 => {
-                body.remove(i);
-            }
-            _ => body.insert(i, r.random()),
-        }
-    }
+    mutate(&mut body, &mut *r, 4);
     let len = match r.random_range(0..6) {
         0 => r.random_range(-8i32..8),
         1 => r.random(),
@@ -135,19 +140,7 @@ fn malformed_startup_packets_and_options_are_errors() {
     let (mut ok, mut err) = (0, 0);
     for _ in 0..CASES {
         let mut body = if r.random_bool(0.5) { valid.clone() } else { (0..r.random_range(0..80)).map(|_| r.random()).collect() };
-        for _ in 0..r.random_range(0..6) {
-            if body.is_empty() {
-                break;
-            }
-            let i = r.random_range(0..body.len());
-            match r.random_range(0..3) {
-                0 => body[i] = r.random(),
-                1 => {
-                    body.remove(i);
-                }
-                _ => body.insert(i, r.random()),
-            }
-        }
+        mutate(&mut body, &mut r, 6);
         match parse_first_packet(&body) {
             Ok(_) => ok += 1,
             Err(_) => err += 1,
