@@ -55,6 +55,20 @@ pub struct ServerFile {
     pub domains: DomainsSettings,
     #[serde(default)]
     pub limits: LimitsSettings,
+    #[serde(default)]
+    pub roles: Vec<RoleEntry>,
+}
+
+/// `[[roles]]`: roles are declared centrally, beside the users; domains grant to them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleEntry {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Roles this role is a member of (it gets their grants, filters and masks too).
+    #[serde(default)]
+    pub member_of: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +132,12 @@ pub struct UserEntry {
     /// Sessions this user may hold at once. Unset: only `limits.max_connections` applies.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Roles the user holds (declared in `[[roles]]`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Attributes policies can read as `current_setting('mesh.user.<name>')`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +237,50 @@ pub struct DomainFile {
     pub catalogs: BTreeMap<String, CatalogSection>,
     #[serde(default)]
     pub products: Vec<ProductSection>,
+    #[serde(default)]
+    pub grants: Vec<GrantSection>,
+    #[serde(default)]
+    pub row_filters: Vec<RowFilterSection>,
+    #[serde(default)]
+    pub masks: Vec<MaskSection>,
+}
+
+/// `[[grants]]` in a domain file: read access to one of the domain's products, or to one table
+/// of it, for users and roles (`public` = everyone who can log in).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSection {
+    pub product: String,
+    /// One table of the product; unset = every table of it.
+    pub table: Option<String>,
+    pub to: Vec<String>,
+}
+
+/// `[[row_filters]]`: the rows of a table that the named users and roles may see.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowFilterSection {
+    /// Named in audit events and `mesh.my_grants`.
+    pub name: String,
+    pub product: String,
+    pub table: String,
+    pub to: Vec<String>,
+    /// An SQL predicate over the table's columns; may use subqueries over other products and
+    /// `current_setting('mesh.user.<attribute>')`.
+    pub filter: String,
+}
+
+/// `[[masks]]`: what the named users and roles see instead of a column's value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskSection {
+    pub name: String,
+    pub product: String,
+    pub table: String,
+    pub column: String,
+    pub to: Vec<String>,
+    /// An SQL expression over the table's columns; its value is cast to the column's type.
+    pub mask: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -303,6 +367,16 @@ pub struct User {
     pub verifier: ScramVerifier,
     pub admin: bool,
     pub max_connections: Option<usize>,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A declared role after validation.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    pub member_of: Vec<String>,
 }
 
 /// The validated mesh description: what the server runs on.
@@ -312,6 +386,7 @@ pub struct Config {
     pub server: ServerSettings,
     pub limits: LimitsSettings,
     pub users: HashMap<String, User>,
+    pub roles: BTreeMap<String, Role>,
     pub domains: Vec<Domain>,
 }
 
@@ -326,6 +401,9 @@ pub struct Domain {
     pub storage_kind: StorageKind,
     pub catalogs: BTreeMap<String, IcebergCatalog>,
     pub products: Vec<ProductSection>,
+    pub grants: Vec<GrantSection>,
+    pub row_filters: Vec<RowFilterSection>,
+    pub masks: Vec<MaskSection>,
 }
 
 pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];
@@ -431,7 +509,17 @@ impl Config {
                 err(path, format!("{key}.password"), format!("{m}; store a verifier made by `meshgate passwd`, never a plaintext password"))
             })?;
             if users
-                .insert(u.name.clone(), User { name: u.name.clone(), verifier, admin: u.admin, max_connections: u.max_connections })
+                .insert(
+                    u.name.clone(),
+                    User {
+                        name: u.name.clone(),
+                        verifier,
+                        admin: u.admin,
+                        max_connections: u.max_connections,
+                        roles: u.roles.clone(),
+                        attributes: u.attributes.clone(),
+                    },
+                )
                 .is_some()
             {
                 return Err(err(path, format!("{key}.name"), format!("user {:?} is declared twice", u.name)));
@@ -464,7 +552,11 @@ impl Config {
             }
             domains.push(d);
         }
-        Ok(Config { path: path.to_path_buf(), server, limits, users, domains })
+        let roles = validate_roles(path, &file.roles, &file.users)?;
+        for d in &domains {
+            validate_principals(d, &users, &roles)?;
+        }
+        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains })
     }
 }
 
@@ -631,6 +723,8 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         }
     }
 
+    validate_policies(path, &d)?;
+
     Ok(Domain {
         file: path.to_path_buf(),
         name: d.name,
@@ -640,7 +734,130 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         storage_kind: kind,
         catalogs,
         products: d.products,
+        grants: d.grants,
+        row_filters: d.row_filters,
+        masks: d.masks,
     })
+}
+
+/// A domain's policies may only cover its own products and tables, and their SQL must parse.
+/// (Whether an expression fits the table's columns is known only once the table is opened: a
+/// policy that fails to plan then denies the read.)
+fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
+    let product = |key: &str, name: &str| -> Result<&ProductSection, ConfigError> {
+        d.products.iter().find(|p| p.name == name).ok_or_else(|| {
+            err(path, key, format!("{name:?} is not a product of this domain; a domain sets policies on its own products only"))
+        })
+    };
+    let table = |key: &str, p: &ProductSection, name: &str| -> Result<(), ConfigError> {
+        if p.tables.iter().any(|t| t.name == name) {
+            Ok(())
+        } else {
+            Err(err(path, key, format!("product {:?} has no table {name:?}", p.name)))
+        }
+    };
+    let parses = |key: &str, sql: &str| -> Result<(), ConfigError> {
+        use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+        let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).map_err(|e| err(path, key, e.to_string()))?;
+        parser.parse_expr().map_err(|e| err(path, key, e.to_string()))?;
+        match parser.peek_token().token {
+            datafusion::sql::sqlparser::tokenizer::Token::EOF => Ok(()),
+            t => Err(err(path, key, format!("unexpected {t} after the expression"))),
+        }
+    };
+    let not_empty = |key: &str, to: &[String]| -> Result<(), ConfigError> {
+        if to.is_empty() {
+            Err(err(path, key, "names nobody; list users or roles"))
+        } else {
+            Ok(())
+        }
+    };
+    for (i, g) in d.grants.iter().enumerate() {
+        let key = format!("grants[{i}]");
+        let p = product(&format!("{key}.product"), &g.product)?;
+        if let Some(t) = &g.table {
+            table(&format!("{key}.table"), p, t)?;
+        }
+        not_empty(&format!("{key}.to"), &g.to)?;
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, f) in d.row_filters.iter().enumerate() {
+        let key = format!("row_filters[{i}]");
+        if !names.insert(f.name.clone()) {
+            return Err(err(path, format!("{key}.name"), format!("policy name {:?} is used twice in this domain", f.name)));
+        }
+        let p = product(&format!("{key}.product"), &f.product)?;
+        table(&format!("{key}.table"), p, &f.table)?;
+        not_empty(&format!("{key}.to"), &f.to)?;
+        parses(&format!("{key}.filter"), &f.filter)?;
+    }
+    for (i, m) in d.masks.iter().enumerate() {
+        let key = format!("masks[{i}]");
+        if !names.insert(m.name.clone()) {
+            return Err(err(path, format!("{key}.name"), format!("policy name {:?} is used twice in this domain", m.name)));
+        }
+        let p = product(&format!("{key}.product"), &m.product)?;
+        table(&format!("{key}.table"), p, &m.table)?;
+        not_empty(&format!("{key}.to"), &m.to)?;
+        parses(&format!("{key}.mask"), &m.mask)?;
+    }
+    Ok(())
+}
+
+/// Roles are declared once, centrally; a role and a user may not share a name (both are
+/// PostgreSQL roles to clients), and every role named must exist.
+fn validate_roles(path: &Path, roles: &[RoleEntry], users: &[UserEntry]) -> Result<BTreeMap<String, Role>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (i, r) in roles.iter().enumerate() {
+        let key = format!("roles[{i}].name");
+        if !valid_ident(&r.name) {
+            return Err(err(path, key, format!("{:?} must be a lowercase identifier", r.name)));
+        }
+        if r.name == crate::policy::PUBLIC {
+            return Err(err(path, key, "\"public\" is the built-in role of every user; it cannot be declared"));
+        }
+        if users.iter().any(|u| u.name == r.name) {
+            return Err(err(path, key, format!("{:?} is also a user name", r.name)));
+        }
+        let role = Role { name: r.name.clone(), description: r.description.clone(), member_of: r.member_of.clone() };
+        if out.insert(r.name.clone(), role).is_some() {
+            return Err(err(path, key, format!("role {:?} is declared twice", r.name)));
+        }
+    }
+    for (i, r) in roles.iter().enumerate() {
+        for parent in &r.member_of {
+            if !out.contains_key(parent) {
+                return Err(err(path, format!("roles[{i}].member_of"), format!("no role {parent:?} is declared")));
+            }
+        }
+    }
+    for (i, u) in users.iter().enumerate() {
+        for r in &u.roles {
+            if !out.contains_key(r) {
+                return Err(err(path, format!("users[{i}].roles"), format!("no role {r:?} is declared")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Grants, filters and masks name declared users and roles only: a typo must not silently
+/// grant nothing (or worse, leave a filter unapplied).
+fn validate_principals(d: &Domain, users: &HashMap<String, User>, roles: &BTreeMap<String, Role>) -> Result<(), ConfigError> {
+    let known = |n: &String| n == crate::policy::PUBLIC || users.contains_key(n) || roles.contains_key(n);
+    let lists = d
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (format!("grants[{i}].to"), &g.to))
+        .chain(d.row_filters.iter().enumerate().map(|(i, f)| (format!("row_filters[{i}].to"), &f.to)))
+        .chain(d.masks.iter().enumerate().map(|(i, m)| (format!("masks[{i}].to"), &m.to)));
+    for (key, to) in lists {
+        if let Some(n) = to.iter().find(|n| !known(n)) {
+            return Err(err(&d.file, key, format!("{n:?} is neither a user nor a declared role")));
+        }
+    }
+    Ok(())
 }
 
 /// `sqlite://relative.db` is relative to the domain file, like every other path in it.

@@ -23,6 +23,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 
 use crate::catalog::pg_catalog::{may_read, may_use_schema, scalar_i32, MeshPgCatalog};
+use crate::policy::Principal;
 use crate::catalog::{Mesh, MeshCatalog};
 use crate::config::Config;
 use crate::session::SERVER_VERSION;
@@ -184,7 +185,7 @@ fn read_privilege(v: Option<&ScalarValue>) -> bool {
     })
 }
 
-fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, user: &str) {
+fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principal>) {
     let m = mesh.clone();
     ctx.register_udf(udf("obj_description", &[1, 2], DataType::Utf8, move |a, _| {
         let Some(oid) = scalar_i32(&a[0]) else { return Ok(text(None)) };
@@ -254,17 +255,18 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, user: &str) {
         let db = db.clone();
         ctx.register_udf(udf(name, &[0], DataType::Utf8, move |_, _| Ok(text(Some(db.clone())))));
     }
+    // After SET ROLE, current_user is the role and session_user still the login, as in PostgreSQL.
     for name in ["current_user", "session_user", "user", "current_role"] {
-        let u = user.to_string();
+        let u = if name == "session_user" { principal.user.clone() } else { principal.current_user().to_string() };
         ctx.register_udf(udf(name, &[0], DataType::Utf8, move |_, _| Ok(text(Some(u.clone())))));
     }
     // has_table_privilege([user,] table, privilege): a read-only mesh grants reading only.
     for name in ["has_table_privilege", "has_any_column_privilege"] {
         let m = mesh.clone();
-        let me = user.to_string();
+        let me = principal.clone();
         ctx.register_udf(udf(name, &[2, 3], DataType::Boolean, move |a, c| {
-            let (who, table, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (Some(me.clone()), &a[0], a.get(1)) };
-            let who = who.unwrap_or_else(|| me.clone());
+            let (who, table, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (None, &a[0], a.get(1)) };
+            let who = who.filter(|w| *w != me.current_user()).map(|w| Arc::new(me.other(&w))).unwrap_or_else(|| me.clone());
             let Some(t) = table_arg(&m, table, c) else {
                 return Err(DataFusionError::Execution("relation does not exist".into()));
             };
@@ -272,10 +274,10 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, user: &str) {
         }));
     }
     let m = mesh.clone();
-    let me = user.to_string();
+    let me = principal.clone();
     ctx.register_udf(udf("has_schema_privilege", &[2, 3], DataType::Boolean, move |a, _| {
-        let (who, schema, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (Some(me.clone()), &a[0], a.get(1)) };
-        let who = who.unwrap_or_else(|| me.clone());
+        let (who, schema, privilege) = if a.len() == 3 { (as_text(&a[0]), &a[1], a.get(2)) } else { (None, &a[0], a.get(1)) };
+        let who = who.filter(|w| *w != me.current_user()).map(|w| Arc::new(me.other(&w))).unwrap_or_else(|| me.clone());
         let name = match scalar_i32(schema) {
             Some(oid) => m.oids.namespace_name(oid).map(str::to_string),
             None => as_text(schema),
@@ -378,25 +380,24 @@ fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles
     Ok(())
 }
 
-pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32, user: &str) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut users: Vec<(String, bool)> = config.users.values().map(|u| (u.name.clone(), u.admin)).collect();
+    // Declared roles are roles too (they cannot log in; pg_roles shows them as PostgreSQL does).
+    users.extend(config.roles.keys().map(|r| (r.clone(), false)));
     users.sort();
     setup_crate_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
 
     let catalog = ctx.catalog(database).ok_or("the session's database catalog is registered before its functions")?;
-    let mesh = catalog
-        .as_any()
-        .downcast_ref::<MeshCatalog>()
-        .ok_or("the database catalog is a MeshCatalog")?
-        .mesh()
-        .clone();
+    let mesh_catalog = catalog.as_any().downcast_ref::<MeshCatalog>().ok_or("the database catalog is a MeshCatalog")?;
+    let mesh = mesh_catalog.mesh().clone();
+    let principal = mesh_catalog.access().principal.clone();
     let crate_tables = catalog.schema("pg_catalog").ok_or("setup_pg_catalog registered pg_catalog")?;
-    let ours = MeshPgCatalog::new(crate_tables, mesh.clone(), user.to_string(), Arc::downgrade(&catalog));
+    let ours = MeshPgCatalog::new(crate_tables, mesh.clone(), principal.clone(), Arc::downgrade(&catalog));
     catalog.register_schema("pg_catalog", Arc::new(ours))?;
     // DataFusion's information_schema opens every table to list columns; ours does not.
     ctx.state_ref().write().config_mut().options_mut().catalog.information_schema = false;
-    catalog.register_schema("information_schema", Arc::new(crate::catalog::info_schema::InfoSchema::new(mesh.clone(), user.to_string())))?;
-    mesh_functions(ctx, mesh.clone(), user);
+    catalog.register_schema("information_schema", Arc::new(crate::catalog::info_schema::InfoSchema::new(mesh.clone(), principal.clone())))?;
+    mesh_functions(ctx, mesh.clone(), principal);
     mesh.warm_in_background(crate::catalog::pg_catalog::OPEN_CONCURRENCY);
 
     let version = version_string();

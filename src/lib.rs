@@ -17,6 +17,7 @@ pub mod error;
 pub mod exec;
 pub mod functions;
 pub mod metrics;
+pub mod policy;
 pub mod server;
 pub mod session;
 pub mod wire;

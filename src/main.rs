@@ -141,8 +141,15 @@ async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, Stri
         }
     };
     let verifier = ScramVerifier::generate(&password, DEFAULT_ITERATIONS);
+    // Three users show the policy model: an admin, an analyst (no supply product) and a
+    // regional analyst (European customers only, phone numbers masked). One password for all.
     let toml = format!(
-        "# Written by `meshgate demo`.\n[server]\nlisten = \"{listen}\"\ndatabase = \"mesh\"\n\n[[users]]\nname = \"demo\"\npassword = \"{verifier}\"\nadmin = true\n\n[domains]\ndir = \"domains\"\n"
+        "# Written by `meshgate demo`.\n[server]\nlisten = \"{listen}\"\ndatabase = \"mesh\"\n\n\
+         [[users]]\nname = \"demo\"\npassword = \"{verifier}\"\nadmin = true\n\n\
+         [[users]]\nname = \"ana\"\npassword = \"{verifier}\"\nroles = [\"analyst\"]\n\n\
+         [[users]]\nname = \"rita\"\npassword = \"{verifier}\"\nroles = [\"regional\"]\nattributes = {{ region = \"EUROPE\" }}\n\n\
+         {roles}\n[domains]\ndir = \"domains\"\n",
+        roles = meshgate_demo::ROLES_TOML
     );
     let conf_path = layout.conf_dir.join("meshgate.toml");
     std::fs::write(&conf_path, toml)?;
@@ -150,7 +157,9 @@ async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, Stri
     let port = listen.rsplit(':').next().unwrap_or("5433");
     let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
     let banner = format!(
-        "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n",
+        "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n\
+         Users `ana` (an analyst: no supply product) and `rita` (regional: European customers, masked phones) share the password;\n\
+         SELECT * FROM mesh.my_grants shows what each may read.\n",
         config.domains.iter().map(|d| d.products.len()).sum::<usize>()
     );
     Ok((config, banner))

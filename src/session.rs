@@ -88,6 +88,9 @@ pub struct Session {
     pub database: String,
     pub pid: i32,
     pub ctx: SessionContext,
+    /// Who the session acts as (changes with SET ROLE and reloads) and what its current
+    /// statement read.
+    pub access: crate::policy::Access,
     /// Temporary tables (see `wire::temp`): this session's only, in its memory only.
     pub temp: std::sync::Arc<datafusion::catalog::MemorySchemaProvider>,
     settings: BTreeMap<String, String>,
@@ -98,13 +101,22 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(user: String, admin: bool, database: String, pid: i32, ctx: SessionContext, max_statement_timeout_ms: u64) -> Self {
+    pub fn new(
+        user: String,
+        admin: bool,
+        database: String,
+        pid: i32,
+        ctx: SessionContext,
+        access: crate::policy::Access,
+        max_statement_timeout_ms: u64,
+    ) -> Self {
         let session = Session {
             user,
             admin,
             database,
             pid,
             ctx,
+            access,
             temp: std::sync::Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
             settings: BTreeMap::new(),
             max_statement_timeout: Duration::from_millis(max_statement_timeout_ms),
@@ -162,9 +174,13 @@ impl Session {
     pub fn get(&self, name: &str) -> Option<String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
-            "session_authorization" | "current_user" | "session_user" => return Some(self.user.clone()),
-            "is_superuser" => return Some(if self.admin { "on" } else { "off" }.into()),
+            "session_authorization" | "session_user" => return Some(self.user.clone()),
+            "current_user" | "role" => return Some(self.access.principal.current_user().to_string()),
+            "is_superuser" => return Some(if self.access.principal.admin { "on" } else { "off" }.into()),
             _ => {}
+        }
+        if let Some(attr) = name.strip_prefix(crate::policy::ATTRIBUTE_PREFIX) {
+            return self.access.principal.attributes.get(attr).cloned();
         }
         if let Some(v) = self.settings.get(&name) {
             return Some(v.clone());
@@ -194,6 +210,13 @@ impl Session {
             return Err(UserError::new(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
                 format!("permission denied to set parameter \"{name}\": engine settings are fixed by the server configuration"),
+            ));
+        }
+        if name.starts_with(crate::policy::ATTRIBUTE_PREFIX) {
+            // Policies read these: a session must not be able to choose its own.
+            return Err(UserError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to set parameter \"{name}\": user attributes come from the server configuration"),
             ));
         }
         if READ_ONLY.iter().any(|(n, _)| *n == name) || ["is_superuser", "session_authorization"].contains(&name.as_str()) {

@@ -116,6 +116,51 @@ fn described_columns(table: TpchTable) -> &'static [&'static str] {
     }
 }
 
+/// The roles the demo's domain files grant to, declared in `meshgate.toml` (`[[roles]]`):
+/// `analyst` reads sales and geo, `buyer` reads supply and geo, `regional` is an analyst who
+/// sees only the customers of the region in their `region` attribute, with phone numbers masked.
+pub const ROLES_TOML: &str = r#"[[roles]]
+name = "analyst"
+description = "Reads the sales and geo products."
+
+[[roles]]
+name = "buyer"
+description = "Reads the supply and geo products."
+
+[[roles]]
+name = "regional"
+description = "An analyst for one region: sees that region's customers only, phone numbers masked."
+member_of = ["analyst"]
+"#;
+
+/// The demo's policies: each domain grants its own product and sets its own filters and masks.
+fn policies(domain: &str) -> &'static str {
+    match domain {
+        "geo" => "[[grants]]\nproduct = \"geo\"\nto = [\"public\"]\n",
+        "supply" => "[[grants]]\nproduct = \"supply\"\nto = [\"buyer\"]\n",
+        "sales" => r#"[[grants]]
+product = "sales"
+to = ["analyst"]
+
+[[row_filters]]
+name = "customers_of_my_region"
+product = "sales"
+table = "customer"
+to = ["regional"]
+filter = "c_nationkey IN (SELECT n.n_nationkey FROM geo.nation n JOIN geo.region r ON n.n_regionkey = r.r_regionkey WHERE r.r_name = current_setting('mesh.user.region'))"
+
+[[masks]]
+name = "phone_prefix_only"
+product = "sales"
+table = "customer"
+column = "c_phone"
+to = ["regional"]
+mask = "left(c_phone, 3) || '****'"
+"#,
+        _ => "",
+    }
+}
+
 /// Renders `conf/domains/<domain>.toml`. `storage_root` is the domain's data directory; the
 /// catalog arguments are used by the Iceberg domain only.
 pub(crate) fn render_domain(
@@ -177,6 +222,11 @@ pub(crate) fn render_domain(
             .map(|c| format!("{} = {}", c.name, quote(c.description)))
             .collect();
         let _ = writeln!(out, "columns = {{ {} }}", columns.join(", "));
+    }
+    let policies = policies(domain.name);
+    if !policies.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(policies);
     }
     out
 }

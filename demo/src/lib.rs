@@ -34,7 +34,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::future::try_join_all;
 use tokio::sync::mpsc;
 
-pub use conf::{domain_of, partition_column, DomainDef, TableFormat, DOMAINS};
+pub use conf::{domain_of, partition_column, DomainDef, TableFormat, DOMAINS, ROLES_TOML};
 pub use delta::COMMENT_KEY;
 pub use error::DemoError;
 pub use iceberg_out::{open_catalog, CATALOG_NAME, NAMESPACE};

@@ -21,17 +21,18 @@ use super::pg_catalog::{may_read, may_use_schema, pinned_values, OPEN_CONCURRENC
 use super::rows::{batch, i32v, schema, text};
 use super::types::info_schema_type;
 use super::{Mesh, TableEntry};
+use crate::policy::Principal;
 
 const TABLES: &[&str] = &["tables", "columns", "schemata", "views"];
 
 #[derive(Debug)]
 pub struct InfoSchema {
     mesh: Arc<Mesh>,
-    user: String,
+    user: Arc<Principal>,
 }
 
 impl InfoSchema {
-    pub fn new(mesh: Arc<Mesh>, user: String) -> Self {
+    pub fn new(mesh: Arc<Mesh>, user: Arc<Principal>) -> Self {
         InfoSchema { mesh, user }
     }
 
@@ -193,7 +194,7 @@ fn columns_schema() -> SchemaRef {
 #[derive(Debug)]
 struct Columns {
     mesh: Arc<Mesh>,
-    user: String,
+    user: Arc<Principal>,
     schema: SchemaRef,
 }
 

@@ -27,7 +27,9 @@ use meshgate_connector_api::{Connector, IcebergSource, OpenedTable, Storage, Sto
 
 use crate::config::{Config, ConfigError, TableSection};
 use crate::error::UserError;
+use crate::policy::Access;
 
+pub mod discovery;
 pub mod info_schema;
 pub mod oids;
 pub mod pg_catalog;
@@ -44,6 +46,10 @@ pub use oids::Oids;
 pub struct TableMeta {
     pub schema: SchemaRef,
     pub row_count: Option<u64>,
+    /// Delta version or Iceberg snapshot id.
+    pub version: Option<String>,
+    /// Commit or snapshot time, milliseconds since the epoch.
+    pub committed_at_ms: Option<i64>,
     pub description: Option<String>,
     pub column_descriptions: BTreeMap<String, String>,
 }
@@ -93,6 +99,8 @@ impl TableEntry {
                 let meta = TableMeta {
                     schema: t.provider.schema(),
                     row_count: t.row_count,
+                    version: t.version.clone(),
+                    committed_at_ms: t.committed_at_ms,
                     description: t.description.clone(),
                     column_descriptions: t.column_descriptions.clone(),
                 };
@@ -146,6 +154,8 @@ pub struct Mesh {
     pub oids: Oids,
     /// Role names by OID, for pg_get_userbyid: the configured users and the product owners.
     pub roles: BTreeMap<i32, String>,
+    /// Grants, row filters and masks of every domain, with the users and roles they name.
+    pub policies: Arc<crate::policy::Policies>,
     /// Started once, by the first session: opens every table in the background.
     warm: OnceLock<()>,
 }
@@ -249,7 +259,11 @@ impl Mesh {
                 roles.insert(oids::role_oid(&p.owner), p.owner.clone());
             }
         }
-        Ok(Mesh { database: config.server.database.clone(), domains, products, oids, roles, warm: OnceLock::new() })
+        for r in config.roles.keys() {
+            roles.insert(oids::role_oid(r), r.clone());
+        }
+        let policies = Arc::new(crate::policy::Policies::from_config(config));
+        Ok(Mesh { database: config.server.database.clone(), domains, products, oids, roles, policies, warm: OnceLock::new() })
     }
 
     /// The table an OID names, if any.
@@ -353,10 +367,12 @@ fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::con
     })
 }
 
-/// A data product as a DataFusion schema.
+/// A data product as a DataFusion schema, as one principal sees it.
 #[derive(Clone)]
 pub struct ProductSchema {
     product: Arc<ProductEntry>,
+    mesh: Arc<Mesh>,
+    access: Access,
 }
 
 impl std::fmt::Debug for ProductSchema {
@@ -372,19 +388,23 @@ impl SchemaProvider for ProductSchema {
     }
 
     fn table_names(&self) -> Vec<String> {
-        self.product.tables.keys().cloned().collect()
+        let p = &self.access.principal;
+        self.product.tables.keys().filter(|t| p.may_read(&self.product.name, t)).cloned().collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let Some(entry) = self.product.tables.get(name) else {
             return Ok(None);
         };
+        if !self.access.principal.may_read(&self.product.name, name) {
+            return Err(crate::policy::denied(&self.product.name, name));
+        }
         let opened = entry.open().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        Ok(Some(opened.provider))
+        crate::policy::guard(&self.mesh, &self.access, entry, opened.provider).await.map(Some)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.product.tables.contains_key(name)
+        self.product.tables.contains_key(name) && self.access.principal.may_read(&self.product.name, name)
     }
 }
 
@@ -392,6 +412,7 @@ impl SchemaProvider for ProductSchema {
 /// registers (pg_catalog, public).
 pub struct MeshCatalog {
     mesh: Arc<Mesh>,
+    access: Access,
     extra: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
@@ -406,12 +427,16 @@ impl MeshCatalog {
         &self.mesh
     }
 
-    pub fn new(mesh: Arc<Mesh>) -> Self {
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    pub fn new(mesh: Arc<Mesh>, access: Access) -> Self {
         let mut extra: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
         // PostgreSQL's default search_path ends in `public`; an empty one keeps tools that
         // expect it from failing.
         extra.insert("public".into(), Arc::new(MemorySchemaProvider::new()));
-        MeshCatalog { mesh, extra: RwLock::new(extra) }
+        MeshCatalog { mesh, access, extra: RwLock::new(extra) }
     }
 }
 
@@ -421,20 +446,25 @@ impl CatalogProvider for MeshCatalog {
     }
 
     fn schema_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.mesh.products.keys().cloned().collect();
+        let p = &self.access.principal;
+        let mut names: Vec<String> = self.mesh.products.keys().filter(|n| pg_catalog::may_use_schema(p, &self.mesh, n)).cloned().collect();
         names.extend(self.extra.read().expect("lock is never poisoned: no panics while held").keys().cloned());
+        names.push(discovery::SCHEMA.to_string());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if let Some(p) = self.mesh.products.get(name) {
-            return Some(Arc::new(ProductSchema { product: p.clone() }));
+            return Some(Arc::new(ProductSchema { product: p.clone(), mesh: self.mesh.clone(), access: self.access.clone() }));
+        }
+        if name == discovery::SCHEMA {
+            return Some(Arc::new(discovery::Discovery::new(self.mesh.clone(), self.access.principal.clone())));
         }
         self.extra.read().expect("lock is never poisoned: no panics while held").get(name).cloned()
     }
 
     fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
-        if self.mesh.products.contains_key(name) {
+        if self.mesh.products.contains_key(name) || name == discovery::SCHEMA {
             return Err(DataFusionError::Plan(format!("schema {name} is a data product and cannot be replaced")));
         }
         Ok(self

@@ -32,6 +32,7 @@ use super::oids::{self, BOOTSTRAP_ROLE, PG_CLASS_CLASSOID, PG_NAMESPACE_CLASSOID
 use super::rows::{batch, boolv, i16v, i32v, i64v, opt_text, schema, text, text_list};
 use super::types::column_type;
 use super::{Mesh, TableEntry};
+use crate::policy::Principal;
 
 /// Tables opened at once when a catalog query names never-opened tables.
 pub const OPEN_CONCURRENCY: usize = 8;
@@ -40,24 +41,26 @@ pub const OPEN_CONCURRENCY: usize = 8;
 const OURS: &[&str] =
     &["pg_namespace", "pg_class", "pg_attribute", "pg_description", "pg_database", "pg_tables", "pg_stat_user_tables"];
 
-/// Whether `user` may see and read `table`. Every user reads everything today; the policy
-/// module answers here per user, and every catalog listing and privilege function asks it.
-pub fn may_read(_user: &str, _table: &TableEntry) -> bool {
-    true
+/// Whether `principal` may see and read `table`: every catalog listing and privilege function
+/// asks here, so an object without a grant is invisible everywhere.
+pub fn may_read(principal: &Principal, table: &TableEntry) -> bool {
+    principal.may_read(&table.product, &table.name)
 }
 
-/// Whether `user` may use the schema `product` (sees at least one of its tables).
-pub fn may_use_schema(user: &str, mesh: &Mesh, product: &str) -> bool {
+/// Whether `principal` may use the schema `product` (may read at least one of its tables; an
+/// empty product only admins see).
+pub fn may_use_schema(principal: &Principal, mesh: &Mesh, product: &str) -> bool {
     match mesh.products.get(product) {
-        Some(p) => p.tables.is_empty() || p.tables.values().any(|t| may_read(user, t)),
-        None => ["pg_catalog", "information_schema", "public"].contains(&product),
+        Some(p) if p.tables.is_empty() => principal.admin,
+        Some(p) => p.tables.values().any(|t| may_read(principal, t)),
+        None => ["pg_catalog", "information_schema", "public", "mesh"].contains(&product),
     }
 }
 
 pub struct MeshPgCatalog {
     crate_tables: Arc<dyn SchemaProvider>,
     mesh: Arc<Mesh>,
-    user: String,
+    user: Arc<Principal>,
     /// The database catalog, for the list of schemas; weak because the catalog holds us.
     catalog: Weak<dyn CatalogProvider>,
 }
@@ -69,7 +72,7 @@ impl std::fmt::Debug for MeshPgCatalog {
 }
 
 impl MeshPgCatalog {
-    pub fn new(crate_tables: Arc<dyn SchemaProvider>, mesh: Arc<Mesh>, user: String, catalog: Weak<dyn CatalogProvider>) -> Self {
+    pub fn new(crate_tables: Arc<dyn SchemaProvider>, mesh: Arc<Mesh>, user: Arc<Principal>, catalog: Weak<dyn CatalogProvider>) -> Self {
         MeshPgCatalog { crate_tables, mesh, user, catalog }
     }
 
@@ -144,7 +147,8 @@ impl MeshPgCatalog {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
                 let meta = t.known();
                 // PostgreSQL 14+ reports -1 for a table never analyzed: "unknown", not "empty".
-                let tuples = meta.as_ref().and_then(|m| m.row_count).map(|n| n as f64).unwrap_or(-1.0);
+                // Under a row filter the table's full size is not this user's to know.
+                let tuples = meta.as_ref().and_then(|m| m.row_count).filter(|_| self.user.row_filters(&t.product, &t.name).is_empty()).map(|n| n as f64).unwrap_or(-1.0);
                 let natts = meta.as_ref().map(|m| m.schema.fields().len() as i16).unwrap_or(0);
                 Some(vec![
                     Some(i32v(oid)),
@@ -328,7 +332,7 @@ impl MeshPgCatalog {
             .tables()
             .filter_map(|t| {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
-                let live = t.known().and_then(|m| m.row_count);
+                let live = t.known().and_then(|m| m.row_count).filter(|_| self.user.row_filters(&t.product, &t.name).is_empty());
                 let mut row = vec![Some(i32v(oid)), Some(text(t.product.clone())), Some(text(t.name.clone()))];
                 row.extend(counters.iter().map(|c| match *c {
                     // The row count from the format's metadata when it has one (Delta, Iceberg).
@@ -343,7 +347,7 @@ impl MeshPgCatalog {
     }
 }
 
-fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
+pub(super) fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
     let b = batch(s, rows)?;
     Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
 }
@@ -458,7 +462,7 @@ pub fn scalar_i32(v: &ScalarValue) -> Option<i32> {
 #[derive(Debug)]
 struct PgAttribute {
     mesh: Arc<Mesh>,
-    user: String,
+    user: Arc<Principal>,
     schema: SchemaRef,
 }
 

@@ -191,7 +191,7 @@ where
                 };
                 let batch = match next {
                     None => return Ok(()),
-                    Some(Err(e)) => return Err(UserError::from_datafusion(&e).into()),
+                    Some(Err(e)) => return Err(src.error(&e).into()),
                     Some(Ok(b)) => b,
                 };
                 for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), batch) {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codec::FrameError;
 use super::{Failure, SessionLoop};
-use crate::error::UserError;
+use crate::error::{sqlstate, UserError};
 use crate::exec::BatchStream;
 
 /// Field descriptions for a result schema in the given formats.
@@ -66,11 +66,28 @@ pub(crate) struct RowSource {
     pub fields: Arc<Vec<FieldInfo>>,
     /// Rows sent so far, for the command tag.
     pub sent: usize,
+    /// The plan reads a table under a row filter: an error raised while evaluating rows may
+    /// quote a value from a row the filter hides (a failed cast, say), so its text is withheld.
+    pub redact: bool,
 }
 
 impl RowSource {
-    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>) -> Self {
-        RowSource { stream, pending: None, fields, sent: 0 }
+    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>, redact: bool) -> Self {
+        RowSource { stream, pending: None, fields, sent: 0, redact }
+    }
+
+    /// The client's error for a failure of the stream.
+    pub fn error(&self, e: &datafusion::error::DataFusionError) -> UserError {
+        let u = UserError::from_datafusion(e);
+        if !self.redact || matches!(u.code, sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY | sqlstate::TOO_MANY_CONNECTIONS) {
+            return u;
+        }
+        let id = crate::error::error_id();
+        tracing::warn!(error_id = %id, "error under a row filter, withheld from the client: {}", u.message);
+        UserError::new(
+            u.code,
+            format!("the query failed while evaluating rows of a table under a row filter; the details are withheld because they could show filtered rows (error id {id})"),
+        )
     }
 }
 
@@ -135,7 +152,7 @@ where
             };
             match next {
                 None => break Ok(Pumped::Done),
-                Some(Err(e)) => break Err(UserError::from_datafusion(&e).into()),
+                Some(Err(e)) => break Err(src.error(&e).into()),
                 Some(Ok(b)) if b.num_rows() > 0 => src.pending = Some(b),
                 Some(Ok(_)) => {}
             }

@@ -35,6 +35,13 @@ pub(crate) struct Prepared {
     pub param_types: Vec<Type>,
     /// Inferred Arrow types of the parameters, to cast bound values to.
     pub param_arrow: Vec<Option<DataType>>,
+    /// What the plan reads and which policies it applies, for the portals that execute it.
+    pub access: crate::policy::StatementAccess,
+    /// The session's access generation the plan was made for, and what to plan it again from
+    /// when that changes (SET ROLE, reload): the policies of the new principal must apply.
+    pub access_generation: u64,
+    pub sql: String,
+    pub type_oids: Vec<u32>,
 }
 
 pub(crate) struct Portal {
@@ -86,9 +93,21 @@ where
             }
             PgWireFrontendMessage::Bind(b) => {
                 let stmt_name = name_of(&b.statement_name);
-                let prepared = self.statements.get(&stmt_name).cloned().ok_or_else(|| {
+                let mut prepared = self.statements.get(&stmt_name).cloned().ok_or_else(|| {
                     UserError::new(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{stmt_name}\" does not exist"))
                 })?;
+                if prepared.access_generation != self.access_generation {
+                    let again = self.prepare(&prepared.sql, &prepared.type_oids).await?;
+                    let same_shape = match (&prepared.plan, &again.plan) {
+                        (Some(a), Some(b)) => a.schema().as_arrow() == b.schema().as_arrow(),
+                        (a, b) => a.is_none() && b.is_none(),
+                    };
+                    if !same_shape || again.param_types != prepared.param_types {
+                        return Err(UserError::new(sqlstate::FEATURE_NOT_SUPPORTED, "cached plan must not change result type").into());
+                    }
+                    prepared = Arc::new(again);
+                    self.statements.insert(stmt_name.clone(), prepared.clone());
+                }
                 let portal_name = name_of(&b.portal_name);
                 if !portal_name.is_empty() && self.portals.contains_key(&portal_name) {
                     return Err(UserError::new("42P03", format!("cursor \"{portal_name}\" already exists")).into());
@@ -162,7 +181,16 @@ where
             return Err(UserError::syntax("cannot insert multiple commands into a prepared statement"));
         }
         let Some(command) = stmts.pop() else {
-            return Ok(Prepared { command: Command::Noop("EMPTY"), plan: None, param_types: vec![], param_arrow: vec![] });
+            return Ok(Prepared {
+                command: Command::Noop("EMPTY"),
+                plan: None,
+                param_types: vec![],
+                param_arrow: vec![],
+                access: Default::default(),
+                access_generation: self.access_generation,
+                sql: sql.to_string(),
+                type_oids: type_oids.to_vec(),
+            });
         };
         let mut command = command;
         if let Command::Query(stmt) = &mut command {
@@ -197,7 +225,16 @@ where
             };
             param_types.push(t);
         }
-        Ok(Prepared { command, plan, param_types, param_arrow })
+        Ok(Prepared {
+            command,
+            plan,
+            param_types,
+            param_arrow,
+            access: self.session.access.current(),
+            access_generation: self.access_generation,
+            sql: sql.to_string(),
+            type_oids: type_oids.to_vec(),
+        })
     }
 
     fn describe(&self, p: &Prepared, format: &Format) -> Result<PgWireBackendMessage, UserError> {
@@ -264,6 +301,7 @@ where
                         )
                         .into());
                     }
+                    self.session.access.restore(portal.prepared.access.clone());
                     let src = self.start(plan.clone(), &portal.format).await?;
                     portal.state = PortalState::Running(src);
                 }

@@ -272,8 +272,9 @@ where
         .with_default_features()
         .build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
-    ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh)));
-    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid, &user_entry.name) {
+    let access = crate::policy::Access::new(crate::policy::Principal::login(&mesh.policies, &user_entry.name, &[]));
+    ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh, access.clone())));
+    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
         let e = UserError::internal("session setup", &e);
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
@@ -285,6 +286,7 @@ where
         config.server.database.clone(),
         pid,
         ctx,
+        access,
         config.server.max_statement_timeout_ms,
     );
     session.set_idle_defaults(config.limits.idle_session_timeout_ms, config.limits.idle_in_transaction_timeout_ms);
@@ -339,6 +341,7 @@ where
         skip_until_sync: false,
         pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
+        access_generation: 0,
     };
     s.run().await;
     tracing::info!("session ended");
@@ -486,6 +489,9 @@ pub(crate) struct SessionLoop<S> {
     pending: std::collections::VecDeque<Result<PgWireFrontendMessage, FrameError>>,
     /// The reload generation this session's catalog was built from.
     generation: u64,
+    /// Bumped whenever the catalog is rebuilt for another principal or mesh: statements
+    /// prepared before must be planned again (their policies may differ).
+    pub(crate) access_generation: u64,
 }
 
 /// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
@@ -555,21 +561,40 @@ where
         .await;
     }
 
-    /// After a reload, the next statement plans against the new mesh.
+    /// After a reload, the next statement plans against the new mesh, with the policies as
+    /// they are now for the role the session acts as.
     fn refresh_catalog(&mut self) {
         let generation = self.shared.generation();
         if generation != self.generation {
             self.generation = generation;
-            let db = self.session.database.clone();
-            let config = self.shared.config();
-            self.session.ctx.register_catalog(db.as_str(), Arc::new(MeshCatalog::new(self.shared.mesh())));
-            // pg_catalog, information_schema and the catalog functions describe one mesh: build
-            // them again over the new one.
-            if let Err(e) = crate::functions::register(&self.session.ctx, &db, &config, self.session.pid, &self.session.user) {
-                tracing::error!("catalog functions not rebuilt after reload: {e}");
-            }
-            self.session.attach_temp_schema();
+            let mesh = self.shared.mesh();
+            let old = &self.session.access.principal;
+            let principal = crate::policy::Principal::login(&mesh.policies, &self.session.user, &[]);
+            // A role the reload took away falls back to the login user.
+            let principal = principal.with_role(old.role.as_deref()).unwrap_or(principal);
+            self.install_catalog(mesh, principal);
         }
+    }
+
+    /// SET ROLE / RESET ROLE (`None`).
+    pub(crate) fn set_role(&mut self, role: Option<&str>) -> Result<(), UserError> {
+        let principal = self.session.access.principal.with_role(role)?;
+        self.install_catalog(self.shared.mesh(), principal);
+        Ok(())
+    }
+
+    /// Registers the database catalog (and pg_catalog, information_schema and the catalog
+    /// functions, which describe one mesh for one principal) for `principal`.
+    pub(crate) fn install_catalog(&mut self, mesh: Arc<crate::catalog::Mesh>, principal: crate::policy::Principal) {
+        let db = self.session.database.clone();
+        let config = self.shared.config();
+        self.session.access = self.session.access.with_principal(principal);
+        self.session.ctx.register_catalog(db.as_str(), Arc::new(MeshCatalog::new(mesh, self.session.access.clone())));
+        if let Err(e) = crate::functions::register(&self.session.ctx, &db, &config, self.session.pid) {
+            tracing::error!("catalog functions not rebuilt: {e}");
+        }
+        self.session.attach_temp_schema();
+        self.access_generation += 1;
     }
 
     async fn run(&mut self) {

@@ -348,6 +348,8 @@ where
     /// Plans a statement; `dml` lets an INSERT through, which callers allow only into the
     /// session's temporary tables.
     pub(crate) async fn plan_statement(&self, stmt: &Statement, dml: bool) -> Result<LogicalPlan, UserError> {
+        self.session.access.begin();
+        let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
         let mut stmt = stmt.clone();
         super::temp::qualify_temp_names(&mut stmt, self.session.temp.as_ref());
         crate::catalog::rewrite::rewrite(&mut stmt, &SessionRelations(&self.session))?;
@@ -362,6 +364,13 @@ where
             .with_allow_statements(false)
             .verify_plan(&plan)
             .map_err(|e| UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied: {e}")))?;
+        if analyze && self.session.access.current().filtered {
+            // Its scan metrics count the rows the filter removed.
+            return Err(UserError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                "permission denied: EXPLAIN ANALYZE is not available for statements that read a table under a row filter",
+            ));
+        }
         Ok(plan)
     }
 
@@ -376,7 +385,7 @@ where
                 format!("too many queries: {} running and {} waiting, the server's limit; try again shortly", o.running, o.waiting),
             )
         })?;
-        Ok(RowSource::new(stream, fields))
+        Ok(RowSource::new(stream, fields, self.session.access.current().filtered))
     }
 
     /// Runs one statement to completion. `describe` sends a RowDescription first (simple query;
@@ -422,7 +431,10 @@ where
                 self.report(report).await?;
                 self.complete("SET").await
             }
-            Command::Reset(Some(name)) if name.eq_ignore_ascii_case("role") => self.complete("RESET").await,
+            Command::Reset(Some(name)) if name.eq_ignore_ascii_case("role") => {
+                self.set_role(None)?;
+                self.complete("RESET").await
+            }
             Command::Reset(Some(name)) => {
                 let report = self.session.reset(&name)?;
                 self.report(report).await?;
@@ -452,15 +464,8 @@ where
                 self.complete("SET").await
             }
             Command::SetRole(role) => {
-                // A user holds no role but its own (meshgate has no role membership).
-                match role {
-                    Some(r) if r != self.session.user => Err(UserError::new(
-                        sqlstate::INSUFFICIENT_PRIVILEGE,
-                        format!("permission denied to set role \"{r}\""),
-                    )
-                    .into()),
-                    _ => self.complete("SET").await,
-                }
+                self.set_role(role.as_deref())?;
+                self.complete("SET").await
             }
             Command::Declare { name, binary, hold, query } => self.declare(name, binary, hold, &query).await,
             Command::Fetch { name, count, send } => self.fetch(&name, count, send, describe).await,

@@ -117,7 +117,7 @@ where
         let mut src = self.start(plan, &Format::UnifiedText).await?;
         let mut rows = 0u64;
         while let Some(batch) = src.stream.next().await {
-            let batch = batch.map_err(|e| UserError::from_datafusion(&e))?;
+            let batch = batch.map_err(|e| src.error(&e))?;
             if let Some(counts) = batch.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>()) {
                 rows += (0..counts.len()).filter(|i| counts.is_valid(*i)).map(|i| counts.value(i)).sum::<u64>();
             }

@@ -9,7 +9,12 @@ use meshgate::server::Shared;
 use meshgate::Config;
 
 pub const ADMIN: (&str, &str) = ("alice", "alice-pw");
+/// Holds `analyst` and `buyer`: reads every product of the TPC-H mesh, unfiltered.
 pub const ANALYST: (&str, &str) = ("bob", "bob-pw");
+/// Holds `regional` (region EUROPE): European customers only, phone numbers masked.
+pub const REGIONAL: (&str, &str) = ("carol", "carol-pw");
+/// Holds `analyst` only: no supply product.
+pub const SALES_ANALYST: (&str, &str) = ("dave", "dave-pw");
 
 /// The TPC-H mesh written by meshgate's demo generator (Delta, Iceberg via a SQL catalog,
 /// Parquet with hive partitions), generated once per test run.
@@ -38,22 +43,22 @@ pub fn tpch() -> &'static TpchFixture {
     })
 }
 
-/// Writes a meshgate.toml with the two test users over `domains_dir` plus `extra` server keys.
+/// Writes a meshgate.toml with the test users and the demo's roles over `domains_dir` plus
+/// `extra` server keys.
 pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathBuf {
-    let users = [ADMIN, ANALYST]
-        .iter()
-        .enumerate()
-        .map(|(i, (u, p))| {
-            format!(
-                "[[users]]\nname = \"{u}\"\npassword = \"{}\"\nadmin = {}\n",
-                ScramVerifier::generate(p, 4096),
-                i == 0
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let users = [
+        (ADMIN, "admin = true"),
+        (ANALYST, "roles = [\"analyst\", \"buyer\"]"),
+        (REGIONAL, "roles = [\"regional\"]\nattributes = { region = \"EUROPE\" }"),
+        (SALES_ANALYST, "roles = [\"analyst\"]"),
+    ]
+    .iter()
+    .map(|((u, p), extra)| format!("[[users]]\nname = \"{u}\"\npassword = \"{}\"\n{extra}\n", ScramVerifier::generate(p, 4096)))
+    .collect::<Vec<_>>()
+    .join("\n");
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 0\n{extra_server}\n\n{users}\n[domains]\ndir = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 0\n{extra_server}\n\n{users}\n{}\n[domains]\ndir = \"{}\"\n",
+        meshgate_demo::ROLES_TOML,
         domains_dir.display()
     );
     let path = dir.join("meshgate.toml");

@@ -70,7 +70,7 @@ async fn per_user_connection_cap() {
     let dir = tempfile::tempdir().unwrap();
     let path = crate::harness::write_config(dir.path(), &fx.domains_dir, "");
     // Give the analyst a cap of 2 sessions.
-    let text = std::fs::read_to_string(&path).unwrap().replacen("admin = false", "admin = false\nmax_connections = 2", 1);
+    let text = std::fs::read_to_string(&path).unwrap().replacen("roles = [\"analyst\", \"buyer\"]", "roles = [\"analyst\", \"buyer\"]\nmax_connections = 2", 1);
     std::fs::write(&path, text).unwrap();
     let s = TestServer::start_config(meshgate::Config::load(&path).unwrap(), dir).await;
     let _a = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
@@ -305,12 +305,14 @@ async fn reload_applies_a_valid_configuration_and_keeps_the_old_one_otherwise() 
     assert_ne!(extra, geo, "the fixture's geo domain is named geo");
     let extra = extra.replace("[[products]]\nname = \"geo\"", "[[products]]\nname = \"atlas\"");
     assert!(extra.contains("name = \"atlas\""), "the fixture names its product geo: {extra}");
+    // Its grant follows the product (a domain grants only its own products).
+    let extra = extra.replace("product = \"geo\"", "product = \"atlas\"");
     // The second domain shares the bucket with the same settings, which is allowed.
     std::fs::write(domains.join("geo2.toml"), &extra).unwrap();
     let conf = std::fs::read_to_string(&path).unwrap();
-    let carol = meshgate::auth::ScramVerifier::generate("carol-pw", 4096);
-    std::fs::write(&path, conf.replace("[domains]", &format!("[[users]]\nname = \"carol\"\npassword = \"{carol}\"\n\n[domains]"))).unwrap();
-    assert!(s.connect_as("carol", "carol-pw").await.is_err(), "not yet");
+    let erin = meshgate::auth::ScramVerifier::generate("erin-pw", 4096);
+    std::fs::write(&path, conf.replace("[domains]", &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"))).unwrap();
+    assert!(s.connect_as("erin", "erin-pw").await.is_err(), "not yet");
 
     // Open one table, so the reload has something to carry over.
     assert_eq!(admin.query_one("SELECT count(*) FROM geo.region", &[]).await.unwrap().get::<_, i64>(0), 5);
@@ -332,14 +334,14 @@ async fn reload_applies_a_valid_configuration_and_keeps_the_old_one_otherwise() 
     assert_eq!(listed, 2);
     let ns: i64 = bob.query_one("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = 'atlas'", &[]).await.unwrap().get(0);
     assert_eq!(ns, 1);
-    let carol_c = s.connect_as("carol", "carol-pw").await.expect("new user logs in");
-    assert_eq!(carol_c.query_one("SELECT count(*) FROM atlas.nation", &[]).await.unwrap().get::<_, i64>(0), 25);
+    let erin_c = s.connect_as("erin", "erin-pw").await.expect("new user logs in");
+    assert_eq!(erin_c.query_one("SELECT count(*) FROM atlas.nation", &[]).await.unwrap().get::<_, i64>(0), 25);
 
     // An invalid file is refused and the running configuration kept.
     std::fs::write(domains.join("broken.toml"), "name = \n").unwrap();
     assert!(!admin.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
     assert_eq!(s.shared.metrics.reload_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
-    s.connect_as("carol", "carol-pw").await.expect("the last good configuration still serves");
+    s.connect_as("erin", "erin-pw").await.expect("the last good configuration still serves");
     assert_eq!(bob.query_one("SELECT count(*) FROM atlas.region", &[]).await.unwrap().get::<_, i64>(0), 5);
 }
 
@@ -460,14 +462,14 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
     };
     assert_eq!(simple_value(&bob, "SELECT count(*) FROM geo.region").await, "5");
 
-    let carol = meshgate::auth::ScramVerifier::generate("carol-pw", 4096);
-    std::fs::write(&path, text.replace("[domains]", &format!("[[users]]\nname = \"carol\"\npassword = \"{carol}\"\n\n[domains]"))).unwrap();
-    assert!(connect("carol", "carol-pw").await.is_err());
+    let erin = meshgate::auth::ScramVerifier::generate("erin-pw", 4096);
+    std::fs::write(&path, text.replace("[domains]", &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"))).unwrap();
+    assert!(connect("erin", "erin-pw").await.is_err());
     let kill = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
     assert!(kill("-HUP").success());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let (_carol, carol_conn) = loop {
-        match connect("carol", "carol-pw").await {
+    let (_erin, erin_conn) = loop {
+        match connect("erin", "erin-pw").await {
             Ok(c) => break c,
             Err(_) => {
                 assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload the users");
@@ -480,7 +482,7 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
 
     assert!(kill("-TERM").success());
     assert_eq!(ended_with(bob_conn).await, "57P01");
-    assert_eq!(ended_with(carol_conn).await, "57P01");
+    assert_eq!(ended_with(erin_conn).await, "57P01");
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after draining").unwrap();
     assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
 }

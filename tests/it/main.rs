@@ -8,6 +8,7 @@ mod cli;
 mod harness;
 mod lifecycle;
 mod malformed;
+mod policy;
 mod protocol;
 mod psql;
 mod python_writers;
