@@ -1,7 +1,7 @@
 //! Python client libraries against meshgate over the TPC-H mesh: each suite in tests/clients/ is
 //! a script that drives one real driver and exits non-zero at the first wrong answer.
 
-use crate::harness::{tpch, TestServer, ADMIN, ANALYST};
+use crate::harness::{tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANALYST};
 
 /// Descriptions the domain file gives sales.orders and its columns: what catalog clients must show.
 fn orders_descriptions() -> serde_json::Value {
@@ -31,6 +31,10 @@ async fn run_suite(suite: &str) {
         "admin_user": ADMIN.0,
         "admin_password": ADMIN.1,
         "password": ANALYST.1,
+        "sales_user": SALES_ANALYST.0,
+        "sales_password": SALES_ANALYST.1,
+        "regional_user": REGIONAL.0,
+        "regional_password": REGIONAL.1,
         "dbname": "mesh",
         "descriptions": orders_descriptions(),
     });
@@ -48,6 +52,11 @@ async fn run_suite(suite: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{suite} suite failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
     assert!(stdout.contains("checks passed"), "{suite} suite ended without its summary:\n{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_policy_visibility() {
+    run_suite("policy").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
