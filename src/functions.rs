@@ -380,6 +380,10 @@ fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles
 
 pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32, user: &str) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut users: Vec<(String, bool)> = config.users.values().map(|u| (u.name.clone(), u.admin)).collect();
+    // A token or certificate user need not be in [[users]]; its own session still sees its role.
+    if !users.iter().any(|(n, _)| n == user) {
+        users.push((user.to_string(), false));
+    }
     users.sort();
     setup_crate_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
 

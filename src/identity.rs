@@ -87,7 +87,7 @@ fn directory_string(tag: u8, body: &[u8]) -> Result<String, &'static str> {
         // PrintableString, IA5String
         0x13 | 0x16 if body.is_ascii() => Ok(String::from_utf8_lossy(body).into_owned()),
         // BMPString: UTF-16BE
-        0x1e if body.len() % 2 == 0 => {
+        0x1e if body.len().is_multiple_of(2) => {
             let units: Vec<u16> = body.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).map_err(|_| "certificate common name is not valid UTF-16")
         }

@@ -40,6 +40,14 @@ pub(crate) struct Identity {
 /// the client sent no certificate.
 pub(crate) type ClientCert = Option<Result<String, &'static str>>;
 
+/// Where a login attempt comes from.
+pub(crate) struct Client {
+    pub addr: SocketAddr,
+    /// Over TLS.
+    pub secure: bool,
+    pub cert: ClientCert,
+}
+
 /// The client certificate of a TLS connection (rustls has verified it during the handshake).
 pub(crate) fn client_cert(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> ClientCert {
     let certs = tls.get_ref().1.peer_certificates()?;
@@ -53,8 +61,9 @@ fn window(config: &Config) -> Duration {
 /// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
 /// where client certificates are required, and a source address or user over its failed-login
 /// limit.
-pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, peer: SocketAddr, secure: bool, cert: &ClientCert) -> Option<UserError> {
-    if !secure && config.server.tls_client_auth == "required" {
+pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, client: &Client) -> Option<UserError> {
+    let peer = client.addr;
+    if !client.secure && config.server.tls_client_auth == "required" {
         return Some(UserError::fatal(
             sqlstate::INVALID_AUTHORIZATION,
             "this server requires a TLS connection with a client certificate",
@@ -62,7 +71,7 @@ pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, peer: S
     }
     // A certificate that names this user cannot be guessed at; letting it through keeps a
     // password guesser from locking certificate users out.
-    if matches!(cert, Some(Ok(cn)) if cn == user) {
+    if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
         return None;
     }
     let limited = shared.logins.check(peer.ip(), user, config.limits.max_failed_logins, window(config))?;
@@ -88,15 +97,14 @@ pub(crate) async fn authenticate<S>(
     shared: &Shared,
     config: &Config,
     user: &str,
-    peer: SocketAddr,
-    secure: bool,
-    cert: ClientCert,
+    client: Client,
     deadline: Instant,
 ) -> Option<Identity>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let error = match tokio::time::timeout_at(deadline, exchange(conn, shared, config, user, secure, cert)).await {
+    let peer = client.addr;
+    let error = match tokio::time::timeout_at(deadline, exchange(conn, shared, config, user, client.secure, client.cert)).await {
         Ok(Ok(Outcome::In(identity))) => return Some(identity),
         Ok(Ok(Outcome::Denied { code, message, reason })) => {
             tracing::warn!(%peer, user = %user, "authentication failed: {reason}");

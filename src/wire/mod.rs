@@ -166,7 +166,6 @@ async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run<S>(
     mut stream: S,
     pkt: FirstPacket,
@@ -218,7 +217,8 @@ async fn run<S>(
         return;
     }
 
-    if let Some(e) = login::refuse_early(&shared, &config, &user, peer, secure, &cert) {
+    let client = login::Client { addr: peer, secure, cert };
+    if let Some(e) = login::refuse_early(&shared, &config, &user, &client) {
         send_fatal(&mut stream, &e).await;
         return;
     }
@@ -234,7 +234,7 @@ async fn run<S>(
     };
 
     let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits()));
-    let Some(identity) = login::authenticate(&mut conn, &shared, &config, &user, peer, secure, cert, deadline).await else {
+    let Some(identity) = login::authenticate(&mut conn, &shared, &config, &user, client, deadline).await else {
         return;
     };
 
@@ -305,7 +305,7 @@ async fn run<S>(
         return;
     }
     tracing::Span::current().record("app", session.get("application_name").unwrap_or_default().as_str());
-    tracing::info!(auth = session.auth_method, "session started");
+    tracing::info!(auth = session.auth_method, roles = %session.login_roles.join(","), "session started");
 
     let mut s = SessionLoop {
         conn,
