@@ -232,6 +232,7 @@ impl JwtVerifier {
             (None, Some(u)) => ("auth.jwt.jwks_url", u.clone(), fetch_jwks(u).map_err(|e| ("auth.jwt.jwks_url", e))?),
         };
         let keys = parse_jwks(&text).map_err(|e| (key, format!("{source}: {e}")))?;
+        tracing::info!("JWT: {} signing keys from {source}", keys.len());
         Ok(JwtVerifier {
             issuer,
             audience,
