@@ -489,6 +489,7 @@ mod tests {
 
     struct Signer {
         es256: EcdsaKeyPair,
+        es384: EcdsaKeyPair,
         ed: Ed25519KeyPair,
     }
 
@@ -498,14 +499,19 @@ mod tests {
             let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
             let pk = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
             let es256 = EcdsaKeyPair::from_pkcs8(alg, pk.as_ref(), &rng).unwrap();
+            let alg = &signature::ECDSA_P384_SHA384_FIXED_SIGNING;
+            let pk = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            let es384 = EcdsaKeyPair::from_pkcs8(alg, pk.as_ref(), &rng).unwrap();
             let pk = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
             let ed = Ed25519KeyPair::from_pkcs8(pk.as_ref()).unwrap();
-            Signer { es256, ed }
+            Signer { es256, es384, ed }
         }
 
         fn jwks(&self) -> String {
             let p = self.es256.public_key().as_ref();
+            let q = self.es384.public_key().as_ref();
             serde_json::json!({"keys": [
+                {"kty": "EC", "crv": "P-384", "kid": "ec384", "x": b64(&q[1..49]), "y": b64(&q[49..])},
                 {"kty": "EC", "crv": "P-256", "kid": "ec1", "use": "sig", "x": b64(&p[1..33]), "y": b64(&p[33..])},
                 {"kty": "OKP", "crv": "Ed25519", "kid": "ed1", "x": b64(self.ed.public_key().as_ref())},
                 {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
@@ -517,6 +523,7 @@ mod tests {
             let signed = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
             let sig = match header["alg"].as_str() {
                 Some("EdDSA") => self.ed.sign(signed.as_bytes()).as_ref().to_vec(),
+                Some("ES384") => self.es384.sign(&SystemRandom::new(), signed.as_bytes()).unwrap().as_ref().to_vec(),
                 _ => self.es256.sign(&SystemRandom::new(), signed.as_bytes()).unwrap().as_ref().to_vec(),
             };
             format!("{signed}.{}", b64(&sig))
@@ -555,6 +562,11 @@ mod tests {
         c["aud"] = "meshgate".into();
         let t = s.token(serde_json::json!({"alg": "EdDSA", "kid": "ed1"}), c);
         assert_eq!(v.verify(&t, at(NOW)).unwrap().roles, vec!["a", "b"]);
+        let t = s.token(serde_json::json!({"alg": "ES384", "kid": "ec384"}), claims());
+        assert_eq!(v.verify(&t, at(NOW)).unwrap().user, "carol");
+        // The P-384 key does not check ES256 signatures, even under its kid.
+        let t = s.token(serde_json::json!({"alg": "ES256", "kid": "ec384"}), claims());
+        assert!(v.verify(&t, at(NOW)).unwrap_err().to_string().contains("does not fit"));
     }
 
     #[test]

@@ -252,7 +252,7 @@ impl Idp {
         let rustls::pki_types::PrivateKeyDer::Pkcs8(der) = pem else { panic!("openssl genpkey writes PKCS#8") };
         let rsa = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
         let idp = Idp { es256: ec_key(), rsa, impostor: ec_key(), dir };
-        std::fs::write(idp.jwks_path(), idp.jwks(&["ec-1", "rsa-1"]).to_string()).unwrap();
+        std::fs::write(idp.jwks_path(), idp.jwks(&["ec-1", "rsa-1", "rsa-any"]).to_string()).unwrap();
         idp
     }
 
@@ -272,6 +272,8 @@ impl Idp {
         for kid in kids {
             keys.push(match *kid {
                 "rsa-1" => json!({"kty": "RSA", "kid": "rsa-1", "alg": "RS256", "n": b64(&c.n), "e": b64(&c.e)}),
+                // The same key without an `alg` pin: any RSA algorithm may use it.
+                "rsa-any" => json!({"kty": "RSA", "kid": "rsa-any", "n": b64(&c.n), "e": b64(&c.e)}),
                 "imp-1" => Self::ec_jwk(&self.impostor, "imp-1"),
                 kid => Self::ec_jwk(&self.es256, kid),
             });
@@ -299,9 +301,11 @@ impl Idp {
         let rng = SystemRandom::new();
         let sig = match (header["alg"].as_str().unwrap(), header["kid"].as_str()) {
             ("none", _) => Vec::new(),
-            ("RS256", _) => {
+            (alg @ ("RS256" | "PS256"), _) => {
+                let padding: &dyn signature::RsaEncoding =
+                    if alg == "RS256" { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PSS_SHA256 };
                 let mut sig = vec![0; self.rsa.public().modulus_len()];
-                self.rsa.sign(&signature::RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut sig).unwrap();
+                self.rsa.sign(padding, &rng, signed.as_bytes(), &mut sig).unwrap();
                 sig
             }
             (_, kid) if impostor || kid == Some("imp-1") => self.impostor.sign(&rng, signed.as_bytes()).unwrap().as_ref().to_vec(),
@@ -352,6 +356,9 @@ async fn jwt_tokens_log_in_over_tls_and_bad_ones_are_refused() {
     let token = idp.sign(json!({"alg": "RS256", "kid": "rsa-1"}), &claims);
     let bob = login(&s, Login::new(ANALYST.0, &token).tls(&tls)).await.expect("a good RS256 token logs in");
     assert_eq!(current_user(&bob).await, ANALYST.0);
+    // PS256 with the same RSA key, published without an alg pin.
+    let token = idp.sign(json!({"alg": "PS256", "kid": "rsa-any"}), &Idp::claims(ANALYST.0));
+    assert!(login(&s, Login::new(ANALYST.0, &token).tls(&tls)).await.is_ok(), "PS256");
 
     let with = |k: &str, v: Value| {
         let mut c = Idp::claims("carol");
@@ -372,6 +379,7 @@ async fn jwt_tokens_log_in_over_tls_and_bad_ones_are_refused() {
         ("signed by another key under a known kid", idp.forge(&good), "28P01"),
         ("alg none", idp.sign(json!({"alg": "none", "kid": "ec-1"}), &good), "28P01"),
         ("RS256 claimed for the EC key", idp.sign(json!({"alg": "RS256", "kid": "ec-1"}), &good), "28P01"),
+        ("PS256 for a key pinned to RS256", idp.sign(json!({"alg": "PS256", "kid": "rsa-1"}), &good), "28P01"),
         ("unknown kid", idp.sign(json!({"alg": "ES256", "kid": "imp-1"}), &good), "28P01"),
         ("token for another user", idp.es256(&Idp::claims("dave")), "28000"),
     ];
