@@ -57,6 +57,8 @@ pub struct ServerFile {
     pub limits: LimitsSettings,
     #[serde(default)]
     pub roles: Vec<RoleEntry>,
+    #[serde(default)]
+    pub auth: AuthSettings,
 }
 
 /// `[[roles]]`: roles are declared centrally, beside the users; domains grant to them.
@@ -69,6 +71,14 @@ pub struct RoleEntry {
     /// Roles this role is a member of (it gets their grants, filters and masks too).
     #[serde(default)]
     pub member_of: Vec<String>,
+}
+
+/// `[auth]`: ways to log in besides the SCRAM verifiers of `[[users]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `[auth.jwt]`: JWT bearer tokens accepted as the password over TLS (see `crate::jwt`).
+    pub jwt: Option<crate::jwt::JwtSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +110,11 @@ pub struct ServerSettings {
     /// Address of the operator port serving `/health` and Prometheus `/metrics` over HTTP.
     /// Unset: no operator port. Reload: no (restart).
     pub admin_listen: Option<String>,
+    /// PEM file of the CA certificates client certificates must chain to (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// `none` (default: no client certificates asked for), `optional` or `required`. `required`
+    /// also refuses plaintext connections.
+    pub tls_client_auth: String,
 }
 
 impl Default for ServerSettings {
@@ -116,6 +131,8 @@ impl Default for ServerSettings {
             max_statement_timeout_ms: 0,
             batch_size: 8192,
             admin_listen: None,
+            tls_client_ca: None,
+            tls_client_auth: "none".into(),
         }
     }
 }
@@ -194,6 +211,12 @@ pub struct LimitsSettings {
     /// Milliseconds running statements get to finish after SIGTERM before they are cancelled.
     /// Default 30000.
     pub drain_timeout_ms: u64,
+    /// Failed logins from one address, or for one user, within `failed_login_window_secs` after
+    /// which further attempts are refused (28000) before any password exchange. 0 = no limit.
+    /// Default 5.
+    pub max_failed_logins: u32,
+    /// The window, in seconds, failed logins are counted over. Default 60.
+    pub failed_login_window_secs: u64,
 }
 
 impl Default for LimitsSettings {
@@ -213,6 +236,8 @@ impl Default for LimitsSettings {
             max_queued_queries: 64,
             cancel_requests_per_sec: 20,
             drain_timeout_ms: 30_000,
+            max_failed_logins: 5,
+            failed_login_window_secs: 60,
         }
     }
 }
@@ -388,6 +413,8 @@ pub struct Config {
     pub users: HashMap<String, User>,
     pub roles: BTreeMap<String, Role>,
     pub domains: Vec<Domain>,
+    /// JWT verification, when `[auth.jwt]` is configured; its key set is read at load.
+    pub jwt: Option<std::sync::Arc<crate::jwt::JwtVerifier>>,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -495,9 +522,34 @@ impl Config {
         if server.require_tls && server.tls_cert.is_none() {
             return Err(err(path, "server.require_tls", "requires tls_cert and tls_key"));
         }
-        if let (Some(c), Some(k)) = (&server.tls_cert, &server.tls_key) {
-            crate::server::load_tls(c, k).map_err(|e| err(path, "server.tls_cert", e))?;
+        if let Some(p) = &mut server.tls_client_ca {
+            *p = base.join(&*p);
+            if !p.exists() {
+                return Err(err(path, "server.tls_client_ca", format!("{} does not exist", p.display())));
+            }
         }
+        match (server.tls_client_auth.as_str(), server.tls_client_ca.is_some()) {
+            ("none", false) | ("optional" | "required", true) => {}
+            ("none", true) => {
+                return Err(err(path, "server.tls_client_auth", "tls_client_ca is set: set tls_client_auth to \"optional\" or \"required\""))
+            }
+            ("optional" | "required", false) => return Err(err(path, "server.tls_client_ca", "tls_client_auth needs tls_client_ca")),
+            _ => return Err(err(path, "server.tls_client_auth", "must be \"none\", \"optional\" or \"required\"")),
+        }
+        if server.tls_client_ca.is_some() && server.tls_cert.is_none() {
+            return Err(err(path, "server.tls_client_ca", "requires tls_cert and tls_key"));
+        }
+        if let Err(e) = crate::server::tls_acceptor(&server) {
+            let key = if e.contains("client CA") { "server.tls_client_ca" } else { "server.tls_cert" };
+            return Err(err(path, key, e));
+        }
+        if limits.max_failed_logins > 0 && limits.failed_login_window_secs == 0 {
+            return Err(err(path, "limits.failed_login_window_secs", "must be at least 1"));
+        }
+        let jwt = match &file.auth.jwt {
+            Some(j) => Some(std::sync::Arc::new(crate::jwt::JwtVerifier::load(j, &base).map_err(|(key, m)| err(path, key, m))?)),
+            None => None,
+        };
 
         let mut users = HashMap::new();
         for (i, u) in file.users.iter().enumerate() {
@@ -556,7 +608,7 @@ impl Config {
         for d in &domains {
             validate_principals(d, &users, &roles)?;
         }
-        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains })
+        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains, jwt })
     }
 }
 

@@ -381,9 +381,17 @@ fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles
 }
 
 pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let principal_user = ctx
+        .catalog(database)
+        .and_then(|c| c.as_any().downcast_ref::<MeshCatalog>().map(|m| m.access().principal.user.clone()))
+        .unwrap_or_default();
     let mut users: Vec<(String, bool)> = config.users.values().map(|u| (u.name.clone(), u.admin)).collect();
     // Declared roles are roles too (they cannot log in; pg_roles shows them as PostgreSQL does).
     users.extend(config.roles.keys().map(|r| (r.clone(), false)));
+    // A token or certificate user need not be in [[users]]; its own session still sees its role.
+    if !users.iter().any(|(n, _)| *n == principal_user) {
+        users.push((principal_user.clone(), false));
+    }
     users.sort();
     setup_crate_pg_catalog(ctx, database, MeshRoles { users: Arc::new(users) })?;
 

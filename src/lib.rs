@@ -16,6 +16,8 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod functions;
+pub mod identity;
+pub mod jwt;
 pub mod metrics;
 pub mod policy;
 pub mod server;

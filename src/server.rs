@@ -53,6 +53,8 @@ pub struct Shared {
     cancel_limiter: Mutex<HashMap<IpAddr, Bucket>>,
     /// Where the operator port listens, once bound (port 0 picks a free one).
     admin_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Failed logins per address and per user (`limits.max_failed_logins`).
+    pub logins: crate::identity::LoginLimiter,
 }
 
 #[derive(Default)]
@@ -94,10 +96,7 @@ impl Shared {
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let executor = Arc::new(Executor::new(threads, config.server.batch_size, &config.limits).map_err(crate::Error::Io)?);
         let mesh = Mesh::build(&config, &executor.env).map_err(crate::Error::Config)?;
-        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-            (Some(c), Some(k)) => Some(load_tls(c, k).map_err(crate::Error::Tls)?),
-            _ => None,
-        };
+        let tls = tls_acceptor(&config.server).map_err(crate::Error::Tls)?;
         let mut decoy_secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_secret);
         Ok(Arc::new(Shared {
@@ -116,6 +115,7 @@ impl Shared {
             tracker: TaskTracker::new(),
             cancel_limiter: Mutex::new(HashMap::new()),
             admin_addr: std::sync::OnceLock::new(),
+            logins: crate::identity::LoginLimiter::default(),
         }))
     }
 
@@ -208,10 +208,7 @@ impl Shared {
         let old = self.config();
         let result = (|| {
             let config = Config::load(&old.path).map_err(|e| e.to_string())?;
-            let tls = match (&config.server.tls_cert, &config.server.tls_key) {
-                (Some(c), Some(k)) => Some(load_tls(c, k)?),
-                _ => None,
-            };
+            let tls = tls_acceptor(&config.server)?;
             let mesh = Mesh::build(&config, &self.executor.env).map_err(|e| e.to_string())?;
             mesh.inherit(&self.mesh());
             Ok::<_, String>((config, tls, mesh))
@@ -262,8 +259,21 @@ impl Shared {
     }
 }
 
-/// Loads a certificate chain and key into a TLS acceptor.
-pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+/// The TLS acceptor `[server]` describes: None without `tls_cert`/`tls_key`. With
+/// `tls_client_ca`, client certificates are asked for (`optional`) or demanded (`required`).
+pub fn tls_acceptor(s: &crate::config::ServerSettings) -> Result<Option<TlsAcceptor>, String> {
+    let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) else { return Ok(None) };
+    let clients = match (&s.tls_client_ca, s.tls_client_auth.as_str()) {
+        (Some(ca), "optional") => Some((ca.as_path(), false)),
+        (Some(ca), "required") => Some((ca.as_path(), true)),
+        _ => None,
+    };
+    load_tls(cert, key, clients).map(Some)
+}
+
+/// Loads a certificate chain and key into a TLS acceptor; `clients` is the client CA file and
+/// whether a client certificate is required.
+pub fn load_tls(cert: &Path, key: &Path, clients: Option<(&Path, bool)>) -> Result<TlsAcceptor, String> {
     install_crypto_provider();
     let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?,
@@ -278,11 +288,36 @@ pub fn load_tls(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     ))
     .map_err(|e| format!("{}: {e}", key.display()))?
     .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    let builder = rustls::ServerConfig::builder();
+    let builder = match clients {
+        None => builder.with_no_client_auth(),
+        Some((ca, required)) => builder.with_client_cert_verifier(client_verifier(ca, required)?),
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not fit together: {e}"))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Verifies client certificates against the CAs in `ca` (webpki: chain, validity, the
+/// clientAuth key usage). `required` false lets clients without a certificate through to
+/// password authentication; a certificate that is presented must still verify.
+fn client_verifier(ca: &Path, required: bool) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(ca).map_err(|e| format!("client CA: cannot read {}: {e}", ca.display()))?,
+    ))
+    .collect::<Result<_, _>>()
+    .map_err(|e| format!("client CA: {}: not PEM certificates: {e}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots.add(c).map_err(|e| format!("client CA: {}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("client CA: {}: no certificate found", ca.display()));
+    }
+    let builder = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
+    let builder = if required { builder } else { builder.allow_unauthenticated() };
+    builder.build().map_err(|e| format!("client CA: {}: {e}", ca.display()))
 }
 
 /// The dependency tree enables both of rustls' crypto providers, so rustls cannot pick one by

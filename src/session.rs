@@ -98,6 +98,10 @@ pub struct Session {
     max_statement_timeout: Duration,
     /// Server defaults for the idle timeouts, used until the session sets its own.
     idle_defaults: (Duration, Duration),
+    /// How the user proved who they are: "scram-sha-256", "password", "jwt" or "cert".
+    pub auth_method: &'static str,
+    /// Roles the login brought with it (the JWT roles claim); empty for other methods.
+    pub login_roles: Vec<String>,
 }
 
 impl Session {
@@ -121,6 +125,8 @@ impl Session {
             settings: BTreeMap::new(),
             max_statement_timeout: Duration::from_millis(max_statement_timeout_ms),
             idle_defaults: (Duration::ZERO, Duration::ZERO),
+            auth_method: "scram-sha-256",
+            login_roles: Vec::new(),
         };
         session.attach_temp_schema();
         session

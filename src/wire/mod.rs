@@ -4,7 +4,7 @@
 //!  first packet ─┬─ SSLRequest ─► 'S' + TLS handshake ─► first packet again
 //!                ├─ GSSENCRequest ─► 'N' ─► first packet again
 //!                ├─ CancelRequest ─► cancel registry, close
-//!                └─ StartupMessage ─► auth (SCRAM / password over TLS) ─► session loop
+//!                └─ StartupMessage ─► auth (login.rs: SCRAM / password, JWT, client cert) ─► session loop
 //!  session loop: Query | Parse/Bind/Describe/Execute/Close/Sync/Flush | Terminate
 //! ```
 //!
@@ -17,6 +17,7 @@ mod copy;
 mod cursor;
 mod encode;
 mod extended;
+mod login;
 mod query;
 pub mod startup;
 mod temp;
@@ -38,7 +39,6 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tracing::Instrument;
 
-use crate::auth::{ScramExchange, ScramVerifier, MECHANISM};
 use crate::catalog::MeshCatalog;
 use crate::error::{sqlstate, UserError};
 use crate::server::{CancelSlot, Shared};
@@ -113,8 +113,11 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
             }
         };
         match stream {
-            Stream::Plain(s, pkt) => run(s, pkt, false, peer, shared, deadline).await,
-            Stream::Tls(s, pkt) => run(*s, pkt, true, peer, shared, deadline).await,
+            Stream::Plain(s, pkt) => run(s, pkt, false, None, peer, shared, deadline).await,
+            Stream::Tls(s, pkt) => {
+                let cert = login::client_cert(&s);
+                run(*s, pkt, true, cert, peer, shared, deadline).await
+            }
         }
     }
     .instrument(span)
@@ -163,8 +166,15 @@ async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
     }
 }
 
-async fn run<S>(mut stream: S, pkt: FirstPacket, secure: bool, peer: SocketAddr, shared: Arc<Shared>, deadline: Instant)
-where
+async fn run<S>(
+    mut stream: S,
+    pkt: FirstPacket,
+    secure: bool,
+    cert: login::ClientCert,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    deadline: Instant,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let params = match pkt {
@@ -207,6 +217,12 @@ where
         return;
     }
 
+    let client = login::Client { addr: peer, secure, cert };
+    if let Some(e) = login::refuse_early(&shared, &config, &user, &client) {
+        send_fatal(&mut stream, &e).await;
+        return;
+    }
+
     // The slot is taken before authentication, so a connection flood is refused cheaply.
     let _slot = match shared.admit(&user) {
         Ok(slot) => slot,
@@ -218,50 +234,13 @@ where
     };
 
     let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits()));
-    let known = config.users.get(&user).cloned();
-    let use_password = secure && config.server.password_method == "password";
-    let auth = tokio::time::timeout_at(deadline, async {
-        let verifier = known
-            .as_ref()
-            .map(|u| u.verifier.clone())
-            .unwrap_or_else(|| ScramVerifier::decoy(&user, &shared.decoy_secret));
-        let ok = if use_password {
-            authenticate_password(&mut conn, &verifier).await?
-        } else {
-            authenticate_scram(&mut conn, verifier).await?
-        };
-        Ok::<bool, UserError>(ok && known.is_some())
-    })
-    .await;
-    if !matches!(auth, Ok(Ok(true))) {
-        shared.metrics.refused(if auth.is_err() { "handshake_timeout" } else { "authentication" });
-    }
-    let failed = |why: &str| {
-        tracing::warn!(%peer, user = %user, "authentication failed: {why}");
-        UserError::fatal(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""))
+    let Some(identity) = login::authenticate(&mut conn, &shared, &config, &user, client, deadline).await else {
+        return;
     };
-    match auth {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => {
-            let e = failed(if known.is_some() { "wrong password" } else { "unknown user" });
-            let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(%peer, user = %user, "authentication failed: {}", e.message);
-            let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("authentication timed out");
-            return;
-        }
-    }
-    let Some(user_entry) = known else { return };
 
     let pid = shared.next_pid();
     tracing::Span::current().record("pid", pid);
-    let (slot, secret) = shared.cancels.register(pid, &user_entry.name);
+    let (slot, secret) = shared.cancels.register(pid, &identity.user);
     let _unregister = Unregister { shared: shared.clone(), pid };
 
 
@@ -272,23 +251,25 @@ where
         .with_default_features()
         .build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
-    let access = crate::policy::Access::new(crate::policy::Principal::login(&mesh.policies, &user_entry.name, &[]));
+    let access = crate::policy::Access::new(crate::policy::Principal::login(&mesh.policies, &identity.user, &identity.roles));
     ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh, access.clone())));
     if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
         let e = UserError::internal("session setup", &e);
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
         return;
     }
-    crate::server::register_control_functions(&ctx, &shared, &user_entry.name, user_entry.admin);
+    crate::server::register_control_functions(&ctx, &shared, &identity.user, identity.admin);
     let mut session = Session::new(
-        user_entry.name.clone(),
-        user_entry.admin,
+        identity.user.clone(),
+        identity.admin,
         config.server.database.clone(),
         pid,
         ctx,
         access,
         config.server.max_statement_timeout_ms,
     );
+    session.auth_method = identity.method;
+    session.login_roles = identity.roles;
     session.set_idle_defaults(config.limits.idle_session_timeout_ms, config.limits.idle_in_transaction_timeout_ms);
     if let Err(e) = apply_startup_params(&mut session, &params) {
         let _ = conn.send(PgWireBackendMessage::ErrorResponse(UserError { severity: crate::error::Severity::Fatal, ..e }.to_response())).await;
@@ -326,7 +307,7 @@ where
         return;
     }
     tracing::Span::current().record("app", session.get("application_name").unwrap_or_default().as_str());
-    tracing::info!("session started");
+    tracing::info!(auth = session.auth_method, roles = %session.login_roles.join(","), "session started");
 
     let mut s = SessionLoop {
         conn,
@@ -379,75 +360,6 @@ fn apply_startup_params(session: &mut Session, params: &BTreeMap<String, String>
         }
     }
     Ok(())
-}
-
-async fn read_auth_message<S>(conn: &mut Conn<S>) -> Result<pgwire::messages::startup::PasswordMessageFamily, UserError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match conn.next().await {
-        Some(Ok(PgWireFrontendMessage::PasswordMessageFamily(m))) => Ok(m),
-        Some(Ok(_)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "expected a password message")),
-        Some(Err(e)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string())),
-        None => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "connection closed during authentication")),
-    }
-}
-
-async fn send_now<S>(conn: &mut Conn<S>, m: PgWireBackendMessage) -> Result<(), UserError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    conn.send(m)
-        .await
-        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("connection lost: {e}")))
-}
-
-/// SCRAM-SHA-256. Returns whether the proof was right.
-async fn authenticate_scram<S>(conn: &mut Conn<S>, verifier: ScramVerifier) -> Result<bool, UserError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()]))).await?;
-    let first = read_auth_message(conn)
-        .await?
-        .into_sasl_initial_response()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLInitialResponse"))?;
-    if first.auth_method != MECHANISM {
-        return Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
-            "client selected an invalid SASL authentication mechanism",
-        ));
-    }
-    let data = first.data.unwrap_or_default();
-    let (exchange, server_first) = ScramExchange::start(verifier, &data)
-        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}")))?;
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLContinue(server_first.into_bytes().into()))).await?;
-    let last = read_auth_message(conn)
-        .await?
-        .into_sasl_response()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLResponse"))?;
-    match exchange.finish(&last.data) {
-        Ok(server_final) => {
-            send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into_bytes().into())))
-                .await?;
-            Ok(true)
-        }
-        Err(crate::auth::ScramError::BadProof) => Ok(false),
-        Err(e) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}"))),
-    }
-}
-
-/// Cleartext password, only ever offered on TLS connections.
-async fn authenticate_password<S>(conn: &mut Conn<S>, verifier: &ScramVerifier) -> Result<bool, UserError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::CleartextPassword)).await?;
-    let p = read_auth_message(conn)
-        .await?
-        .into_password()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message"))?;
-    Ok(verifier.verify_password(&p.password))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -569,7 +481,7 @@ where
             self.generation = generation;
             let mesh = self.shared.mesh();
             let old = &self.session.access.principal;
-            let principal = crate::policy::Principal::login(&mesh.policies, &self.session.user, &[]);
+            let principal = crate::policy::Principal::login(&mesh.policies, &self.session.user, &self.session.login_roles);
             // A role the reload took away falls back to the login user.
             let principal = principal.with_role(old.role.as_deref()).unwrap_or(principal);
             self.install_catalog(mesh, principal);

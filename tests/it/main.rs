@@ -6,6 +6,7 @@ mod clients;
 mod corpus;
 mod cli;
 mod harness;
+mod identity;
 mod lifecycle;
 mod malformed;
 mod policy;

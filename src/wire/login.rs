@@ -1,0 +1,243 @@
+//! Authentication of one connection, between the startup packet and AuthenticationOk.
+//!
+//! ```text
+//!  verified client certificate ─► CN = user? ─► "cert"            (no password asked)
+//!  TLS and (jwt or password_method = password) ─► cleartext password
+//!        ├─ shaped like a JWT and [auth.jwt] set ─► token checks ─► "jwt"
+//!        └─ otherwise ─► the user's SCRAM verifier ─► "password"
+//!  anything else ─► SCRAM-SHA-256 ─► "scram-sha-256"
+//! ```
+//!
+//! Every refusal is FATAL and ends the connection. The client learns only that it failed (the
+//! SQLSTATE, and PostgreSQL's wording); the log says why, with peer and user, and never holds
+//! the password or token.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use futures::{SinkExt, StreamExt};
+use pgwire::messages::startup::Authentication;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::Conn;
+use crate::auth::{ScramExchange, ScramVerifier, MECHANISM};
+use crate::config::Config;
+use crate::error::{sqlstate, UserError};
+use crate::jwt::{looks_like_jwt, TokenError};
+use crate::server::Shared;
+
+/// Who logged in, and how.
+pub(crate) struct Identity {
+    pub user: String,
+    pub admin: bool,
+    pub method: &'static str,
+    pub roles: Vec<String>,
+}
+
+/// The common name of a verified client certificate, or why it could not be read; None when
+/// the client sent no certificate.
+pub(crate) type ClientCert = Option<Result<String, &'static str>>;
+
+/// Where a login attempt comes from.
+pub(crate) struct Client {
+    pub addr: SocketAddr,
+    /// Over TLS.
+    pub secure: bool,
+    pub cert: ClientCert,
+}
+
+/// The client certificate of a TLS connection (rustls has verified it during the handshake).
+pub(crate) fn client_cert(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> ClientCert {
+    let certs = tls.get_ref().1.peer_certificates()?;
+    certs.first().map(|c| crate::identity::subject_common_name(c))
+}
+
+fn window(config: &Config) -> Duration {
+    Duration::from_secs(config.limits.failed_login_window_secs)
+}
+
+/// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
+/// where client certificates are required, and a source address or user over its failed-login
+/// limit.
+pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, client: &Client) -> Option<UserError> {
+    let peer = client.addr;
+    if !client.secure && config.server.tls_client_auth == "required" {
+        return Some(UserError::fatal(
+            sqlstate::INVALID_AUTHORIZATION,
+            "this server requires a TLS connection with a client certificate",
+        ));
+    }
+    // A certificate that names this user cannot be guessed at; letting it through keeps a
+    // password guesser from locking certificate users out.
+    if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
+        return None;
+    }
+    let limited = shared.logins.check(peer.ip(), user, config.limits.max_failed_logins, window(config))?;
+    shared.metrics.refused("login_rate_limited");
+    let by = match limited {
+        crate::identity::Limited::Address => "this address",
+        crate::identity::Limited::User => "this user",
+    };
+    tracing::warn!(%peer, user = %user, "login refused: too many failed logins for {by}");
+    Some(UserError::fatal(sqlstate::INVALID_AUTHORIZATION, "too many failed login attempts"))
+}
+
+enum Outcome {
+    In(Identity),
+    /// Wrong credentials: counted against the address and the user.
+    Denied { code: &'static str, message: String, reason: String },
+}
+
+/// Runs the exchange until the deadline. Some(identity) when the client is in; otherwise the
+/// client has been sent its FATAL error (unless it timed out) and the connection should close.
+pub(crate) async fn authenticate<S>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    config: &Config,
+    user: &str,
+    client: Client,
+    deadline: Instant,
+) -> Option<Identity>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = client.addr;
+    let error = match tokio::time::timeout_at(deadline, exchange(conn, shared, config, user, client.secure, client.cert)).await {
+        Ok(Ok(Outcome::In(identity))) => return Some(identity),
+        Ok(Ok(Outcome::Denied { code, message, reason })) => {
+            tracing::warn!(%peer, user = %user, "authentication failed: {reason}");
+            shared.logins.failed(peer.ip(), user, config.limits.max_failed_logins, window(config));
+            UserError::fatal(code, message)
+        }
+        // Protocol trouble (a client that hangs up to prompt for a password lands here too) is
+        // not a guess, so it is not counted.
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, user = %user, "authentication failed: {}", e.message);
+            e
+        }
+        Err(_) => {
+            shared.metrics.refused("handshake_timeout");
+            tracing::debug!("authentication timed out");
+            return None;
+        }
+    };
+    shared.metrics.refused("authentication");
+    let _ = conn.send(PgWireBackendMessage::ErrorResponse(error.to_response())).await;
+    None
+}
+
+async fn exchange<S>(conn: &mut Conn<S>, shared: &Shared, config: &Config, user: &str, secure: bool, cert: ClientCert) -> Result<Outcome, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let known = config.users.get(user);
+    // Users not in [[users]] (JWT or certificate logins) are ordinary users.
+    let admin = known.is_some_and(|u| u.admin);
+    let identity = |method, roles| Outcome::In(Identity { user: user.to_string(), admin, method, roles });
+    let denied = |code, message: String, reason: String| Outcome::Denied { code, message, reason };
+
+    if let Some(cert) = cert {
+        let message = format!("certificate authentication failed for user \"{user}\"");
+        return Ok(match cert {
+            Ok(cn) if cn == user => identity("cert", Vec::new()),
+            Ok(cn) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("certificate common name {cn:?} is not the user")),
+            Err(why) => denied(sqlstate::INVALID_AUTHORIZATION, message, why.to_string()),
+        });
+    }
+
+    // An unknown user goes through the same steps against a decoy, so that names cannot be probed.
+    let verifier = known.map(|u| u.verifier.clone()).unwrap_or_else(|| ScramVerifier::decoy(user, &shared.decoy_secret));
+    let wrong_password = || {
+        let reason = if known.is_some() { "wrong password" } else { "unknown user" };
+        denied(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""), reason.to_string())
+    };
+    // A token has to travel in the clear inside TLS; SCRAM never shows the server a secret it
+    // could check a token with.
+    let cleartext = secure && (config.server.password_method == "password" || config.jwt.is_some());
+    if !cleartext {
+        let ok = authenticate_scram(conn, verifier).await?;
+        return Ok(if ok && known.is_some() { identity("scram-sha-256", Vec::new()) } else { wrong_password() });
+    }
+    let password = read_cleartext(conn).await?;
+    if let Some(jwt) = config.jwt.as_deref().filter(|_| looks_like_jwt(&password)) {
+        let message = format!("token authentication failed for user \"{user}\"");
+        return Ok(match jwt.verify(&password, SystemTime::now()) {
+            Ok(claims) if claims.user == user => identity("jwt", claims.roles),
+            Ok(claims) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("token is for user {:?}", claims.user)),
+            Err(TokenError::Invalid(why)) => denied(sqlstate::INVALID_PASSWORD, message, format!("token refused: {why}")),
+            Err(TokenError::Identity(why)) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("token refused: {why}")),
+        });
+    }
+    Ok(if verifier.verify_password(&password) && known.is_some() { identity("password", Vec::new()) } else { wrong_password() })
+}
+
+async fn read_auth_message<S>(conn: &mut Conn<S>) -> Result<pgwire::messages::startup::PasswordMessageFamily, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match conn.next().await {
+        Some(Ok(PgWireFrontendMessage::PasswordMessageFamily(m))) => Ok(m),
+        Some(Ok(_)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "expected a password message")),
+        Some(Err(e)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string())),
+        None => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "connection closed during authentication")),
+    }
+}
+
+async fn send_now<S>(conn: &mut Conn<S>, m: PgWireBackendMessage) -> Result<(), UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    conn.send(m)
+        .await
+        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("connection lost: {e}")))
+}
+
+/// SCRAM-SHA-256. Returns whether the proof was right.
+async fn authenticate_scram<S>(conn: &mut Conn<S>, verifier: ScramVerifier) -> Result<bool, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()]))).await?;
+    let first = read_auth_message(conn)
+        .await?
+        .into_sasl_initial_response()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLInitialResponse"))?;
+    if first.auth_method != MECHANISM {
+        return Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            "client selected an invalid SASL authentication mechanism",
+        ));
+    }
+    let data = first.data.unwrap_or_default();
+    let (exchange, server_first) = ScramExchange::start(verifier, &data)
+        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}")))?;
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLContinue(server_first.into_bytes().into()))).await?;
+    let last = read_auth_message(conn)
+        .await?
+        .into_sasl_response()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLResponse"))?;
+    match exchange.finish(&last.data) {
+        Ok(server_final) => {
+            send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into_bytes().into())))
+                .await?;
+            Ok(true)
+        }
+        Err(crate::auth::ScramError::BadProof) => Ok(false),
+        Err(e) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}"))),
+    }
+}
+
+/// Asks for the password in the clear; only ever done on TLS connections.
+async fn read_cleartext<S>(conn: &mut Conn<S>) -> Result<String, UserError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    send_now(conn, PgWireBackendMessage::Authentication(Authentication::CleartextPassword)).await?;
+    let p = read_auth_message(conn)
+        .await?
+        .into_password()
+        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message"))?;
+    Ok(p.password)
+}
