@@ -43,6 +43,8 @@ pub struct Shared {
     /// Salts the decoy SCRAM verifier of unknown users, so probing reveals nothing.
     pub decoy_secret: [u8; 32],
     pub metrics: Metrics,
+    /// Statement audit events (see `crate::audit`).
+    pub audit: crate::audit::Auditor,
     sessions: Mutex<SessionCounts>,
     /// Bumped by every applied reload; sessions compare it to re-attach to the new mesh.
     generation: AtomicU64,
@@ -98,6 +100,7 @@ impl Shared {
             (Some(c), Some(k)) => Some(load_tls(c, k).map_err(crate::Error::Tls)?),
             _ => None,
         };
+        let audit = crate::audit::Auditor::start(&config.audit);
         let mut decoy_secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_secret);
         Ok(Arc::new(Shared {
@@ -110,6 +113,7 @@ impl Shared {
             next_pid: AtomicI32::new(10_000),
             decoy_secret,
             metrics: Metrics::default(),
+            audit,
             sessions: Mutex::new(SessionCounts::default()),
             generation: AtomicU64::new(0),
             draining: CancellationToken::new(),
@@ -236,6 +240,7 @@ impl Shared {
                 tracing::warn!("reload: `{key}` changed; it takes effect at the next restart");
             }
         }
+        self.audit.configure(&config.audit);
         *self.tls.write().expect("tls lock is never poisoned") = tls;
         *self.mesh.write().expect("mesh lock is never poisoned") = Arc::new(mesh);
         *self.config.write().expect("config lock is never poisoned") = Arc::new(config);
@@ -441,6 +446,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
     }
     drop(listener);
     drain(&shared).await;
+    // Events of the last statements are still queued: write them before the process ends.
+    let s = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || s.audit.flush(Duration::from_secs(5))).await;
     if let Some(a) = admin {
         a.abort();
     }

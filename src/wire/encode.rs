@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codec::FrameError;
 use super::{Failure, SessionLoop};
+use crate::audit::scan::ScanProbe;
 use crate::error::UserError;
 use crate::exec::BatchStream;
 
@@ -66,11 +67,13 @@ pub(crate) struct RowSource {
     pub fields: Arc<Vec<FieldInfo>>,
     /// Rows sent so far, for the command tag.
     pub sent: usize,
+    /// The plan's scans, read for bytes scanned by each statement that pulls rows from it.
+    pub probe: Arc<ScanProbe>,
 }
 
 impl RowSource {
-    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>) -> Self {
-        RowSource { stream, pending: None, fields, sent: 0 }
+    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>, probe: Arc<ScanProbe>) -> Self {
+        RowSource { stream, pending: None, fields, sent: 0, probe }
     }
 }
 
@@ -93,6 +96,8 @@ where
 
     /// As [`SessionLoop::pump`]; with `send` false the rows are counted and dropped (MOVE).
     pub(crate) async fn pump_rows(&mut self, src: &mut RowSource, limit: usize, send: bool) -> Result<Pumped, Failure> {
+        // A cursor's FETCH or a resumed portal reads through a scan started by an earlier message.
+        self.audit_attach(&src.probe);
         let token = self.slot.begin();
         let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
         let mut budget = if limit == 0 { usize::MAX } else { limit };
@@ -107,6 +112,9 @@ where
                     }
                 }
                 src.sent += n;
+                if send {
+                    self.audit_rows(n);
+                }
                 budget -= n;
                 if later.num_rows() > 0 {
                     src.pending = Some(later);

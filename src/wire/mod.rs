@@ -11,6 +11,7 @@
 //! pgwire provides the message types and their encodings; the connection lifecycle is ours, so
 //! that every phase has a limit and the row stream can be cancelled while it runs.
 
+mod audit;
 pub mod codec;
 mod config_fns;
 mod copy;
@@ -339,6 +340,8 @@ where
         skip_until_sync: false,
         pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
+        peer,
+        stmt: None,
     };
     s.run().await;
     tracing::info!("session ended");
@@ -486,6 +489,10 @@ pub(crate) struct SessionLoop<S> {
     pending: std::collections::VecDeque<Result<PgWireFrontendMessage, FrameError>>,
     /// The reload generation this session's catalog was built from.
     generation: u64,
+    /// The client's address, for audit events.
+    peer: SocketAddr,
+    /// The audit record of the statement running now (see `audit`).
+    stmt: Option<crate::audit::StatementRecord>,
 }
 
 /// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
