@@ -235,6 +235,7 @@ impl Shared {
             ("limits.memory_pool_mb", config.limits.memory_pool_mb != old.limits.memory_pool_mb),
             ("limits.query_memory_mb", config.limits.query_memory_mb != old.limits.query_memory_mb),
             ("limits.max_running_queries", config.limits.max_running_queries != old.limits.max_running_queries),
+            ("audit.queue_events", config.audit.queue_events != old.audit.queue_events),
         ] {
             if changed {
                 tracing::warn!("reload: `{key}` changed; it takes effect at the next restart");

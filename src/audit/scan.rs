@@ -125,7 +125,7 @@ impl Attribution {
         for d in &mesh.domains {
             add(&d.storage.root, &d.name);
         }
-        targets.sort_by(|a, b| b.2.cmp(&a.2));
+        targets.sort_by_key(|t| std::cmp::Reverse(t.2));
         Attribution { targets }
     }
 
