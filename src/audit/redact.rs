@@ -77,12 +77,14 @@ mod tests {
     fn passwords_are_redacted_even_when_literals_are_kept() {
         let t = text("SELECT 'kept' FROM sales.orders", false);
         assert!(t.contains("'kept'"), "{t}");
-        for sql in ["CREATE ROLE x LOGIN PASSWORD 'hunter2'", "ALTER ROLE x WITH PASSWORD 'hunter2'", "CREATE USER u PASSWORD 'hunter2'"] {
+        for sql in ["CREATE ROLE x LOGIN PASSWORD 'hunter2'", "ALTER ROLE x WITH PASSWORD 'hunter2'", "CREATE USER u PASSWORD = 'hunter2'"] {
             let t = text(sql, false);
             assert!(!t.contains("hunter2"), "{sql} → {t}");
         }
         assert_eq!(unparsed_text("SELEC 1", false).as_deref(), Some("SELEC 1"));
         assert_eq!(unparsed_text("SELEC 1", true), None);
         assert_eq!(unparsed_text("CREATE ROLE x PASSWORD 'hunter2' oops(", false), None);
+        // PostgreSQL's CREATE USER spelling is not in the parser's grammar: it takes that path.
+        assert_eq!(unparsed_text("CREATE USER u PASSWORD 'hunter2'", false), None);
     }
 }
