@@ -449,3 +449,56 @@ async fn reload_turns_auditing_on_and_bad_audit_settings_are_named() {
     assert_eq!(events[0]["statement"], "SELECT r_name FROM geo.region WHERE r_regionkey = $?");
     assert_eq!(wait_events(&files.geo, 1).await, events);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_audit_file_drops_events_and_never_blocks_sessions() {
+    // A FIFO nobody reads: the writer thread blocks opening it, as on a hung disk.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let extra = format!("\n[audit]\nsink = \"file\"\npath = \"{}\"\nqueue_events = 4\n", fifo.display());
+    let s = TestServer::start_with(&tpch().domains_dir, &extra).await;
+    let c = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    const N: u64 = 50;
+    let t = Instant::now();
+    for _ in 0..N {
+        c.simple_query("SELECT 1").await.unwrap();
+    }
+    assert!(t.elapsed() < Duration::from_secs(30), "sessions went on");
+    // The writer holds the first event, the queue four more; every later one is dropped.
+    let dropped = s.shared.audit.counters().dropped;
+    assert!((N - 5..=N - 4).contains(&dropped), "dropped {dropped}");
+
+    // A reader turns up: the writer delivers what it kept and goes on.
+    let kept = (N - dropped) as usize;
+    let path = fifo.clone();
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let r = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        r.lines().take(kept).map(|l| l.unwrap()).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for l in &lines {
+        let e: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(e["statement"], "SELECT $?");
+        assert_eq!(e["outcome"], "ok");
+    }
+    assert_eq!(lines.len(), kept);
+    wait_for("the kept events counted as written", Duration::from_secs(10), || s.shared.audit.counters().written == kept as u64).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_write_failures_are_counted_and_the_server_goes_on() {
+    // The path names a directory: every open fails.
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!("\n[audit]\nsink = \"file\"\npath = \"{}\"\n", dir.path().display());
+    let s = TestServer::start_with(&tpch().domains_dir, &extra).await;
+    let c = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(rows_of(&c.simple_query("SELECT r_name FROM geo.region").await.unwrap()), 5);
+    }
+    wait_for("three failed audit writes", Duration::from_secs(10), || s.shared.audit.counters().write_errors == 3).await;
+    assert_eq!(s.shared.audit.counters().written, 0);
+    assert_eq!(rows_of(&c.simple_query("SELECT r_name FROM geo.region").await.unwrap()), 5, "the session is unaffected");
+}
