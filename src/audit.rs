@@ -45,7 +45,8 @@ pub(crate) fn session_roles(_session: &Session) -> Vec<String> {
 }
 
 /// Names of the row filters and column masks applied to the statement. Empty until policies
-/// exist (the policy work fills it from `Session`).
+/// exist (the policy work fills it from `Session`). Called when the statement ends, after it was
+/// planned and run (see `wire::audit`), so what planning decided is known by then.
 pub(crate) fn statement_policies(_session: &Session) -> Vec<String> {
     Vec::new()
 }
@@ -150,7 +151,7 @@ impl StatementRecord {
             application_name: session.get("application_name").unwrap_or_default(),
             protocol,
             statement,
-            policies: statement_policies(session),
+            policies: Vec::new(),
         });
         StatementRecord { shared: shared.clone(), head, started: Instant::now(), rows: 0, tables: BTreeSet::new(), probes: Vec::new() }
     }
@@ -169,6 +170,13 @@ impl StatementRecord {
         if !self.probes.iter().any(|p| Arc::ptr_eq(p, probe)) {
             self.tables.extend(probe.tables().iter().cloned());
             self.probes.push(probe.clone());
+        }
+    }
+
+    /// The policies applied to the statement (see [`statement_policies`]).
+    pub fn set_policies(&mut self, policies: Vec<String>) {
+        if let Some(h) = self.head.as_mut() {
+            h.policies = policies;
         }
     }
 

@@ -22,7 +22,7 @@ use super::extended::PortalState;
 use super::{Failure, SessionLoop};
 use crate::audit::redact;
 use crate::audit::scan::ScanProbe;
-use crate::audit::{Outcome, Protocol, StatementRecord};
+use crate::audit::{statement_policies, Outcome, Protocol, StatementRecord};
 use crate::error::UserError;
 
 /// The SQLSTATE recorded for a statement whose client went away before it ended
@@ -41,6 +41,12 @@ where
 
     fn record(&self, protocol: Protocol, statement: Option<String>) -> StatementRecord {
         StatementRecord::begin(&self.shared, &self.session, self.peer, protocol, statement)
+    }
+
+    /// Ends `r` with what the session knows at the statement's end.
+    fn finish(&self, mut r: StatementRecord, outcome: Outcome, sqlstate: Option<&str>) {
+        r.set_policies(statement_policies(&self.session));
+        r.finish(outcome, sqlstate);
     }
 
     pub(crate) fn audit_begin(&mut self, protocol: Protocol, statement: Option<String>) {
@@ -62,9 +68,9 @@ where
     pub(crate) fn audit_end(&mut self, result: &Result<(), Failure>) {
         let Some(r) = self.stmt.take() else { return };
         match result {
-            Ok(()) => r.finish(Outcome::Ok, None),
-            Err(Failure::User(e)) => r.finish(Outcome::of_error(e.code), Some(e.code)),
-            Err(Failure::Gone) => r.finish(Outcome::Error, Some(CONNECTION_FAILURE)),
+            Ok(()) => self.finish(r, Outcome::Ok, None),
+            Err(Failure::User(e)) => self.finish(r, Outcome::of_error(e.code), Some(e.code)),
+            Err(Failure::Gone) => self.finish(r, Outcome::Error, Some(CONNECTION_FAILURE)),
         }
     }
 
@@ -84,14 +90,14 @@ where
         });
         let mut r = self.record(Protocol::Extended, text);
         r.backdate(started);
-        r.finish(Outcome::of_error(e.code), Some(e.code));
+        self.finish(r, Outcome::of_error(e.code), Some(e.code));
     }
 
     /// A Bind that failed (parameter values): the statement's event.
     pub(crate) fn audit_failed_bind(&mut self, text: Option<String>, started: Instant, e: &UserError) {
         let mut r = self.record(Protocol::Extended, text);
         r.backdate(started);
-        r.finish(Outcome::of_error(e.code), Some(e.code));
+        self.finish(r, Outcome::of_error(e.code), Some(e.code));
     }
 
     /// Before an Execute: the portal's parked record if it was suspended, else a new one.
@@ -111,7 +117,11 @@ where
         if result.is_ok() {
             if let Some(p) = self.portals.get_mut(portal) {
                 if matches!(p.state, PortalState::Running(_)) {
-                    p.audit = self.stmt.take();
+                    // Parked: if the portal is dropped before completing, this is its event.
+                    p.audit = self.stmt.take().map(|mut r| {
+                        r.set_policies(statement_policies(&self.session));
+                        r
+                    });
                     return;
                 }
             }

@@ -502,3 +502,35 @@ async fn audit_write_failures_are_counted_and_the_server_goes_on() {
     assert_eq!(s.shared.audit.counters().written, 0);
     assert_eq!(rows_of(&c.simple_query("SELECT r_name FROM geo.region").await.unwrap()), 5, "the session is unaffected");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_closed_before_its_end_is_one_event_with_the_rows_sent() {
+    let files = AuditFiles::new();
+    let s = TestServer::start_with(&tpch().domains_dir, &files.section(true)).await;
+    let since = chrono::Utc::now();
+    let cs = format!("{} application_name=audit-it", s.conn_string(ANALYST.0, ANALYST.1));
+    let (mut c, _conn) = connect_watched(&cs).await.unwrap();
+    let t = Instant::now();
+    let pid: i64 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get::<_, i32>(0).into();
+    let tx = c.transaction().await.unwrap();
+    let portal = tx.bind("SELECT l_orderkey FROM sales.lineitem", &[]).await.unwrap();
+    assert_eq!(tx.query_portal(&portal, 30).await.unwrap().len(), 30);
+    assert_eq!(tx.query_portal(&portal, 30).await.unwrap().len(), 30);
+    drop(portal);
+    tx.commit().await.unwrap();
+    let within = t.elapsed();
+    let mut x = vec![
+        Expect::ok("SELECT pg_backend_pid()", "extended", 1, within),
+        Expect::ok("START TRANSACTION", "simple", 0, within),
+        Expect::ok("SELECT l_orderkey FROM sales.lineitem", "extended", 60, within).reads(&["sales.lineitem"], &["sales"]),
+        Expect::ok("COMMIT", "simple", 0, within),
+    ];
+    // The scan may not have fetched anything beyond what the first batches needed.
+    x[2].scanned_maybe = true;
+    let events = wait_events(&files.main, x.len()).await;
+    let matched = match_events(&events, &x);
+    for (e, x) in matched.iter().zip(&x) {
+        check(e, x, pid, since);
+    }
+    assert_eq!(wait_events(&files.sales, 1).await, vec![matched[2].clone()]);
+}
