@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --bench robustness            # release build, all scenarios
 //!     cargo bench --bench robustness -- --only slowloris
+//!     cargo test --bench robustness -- --only audit   # debug build: relative figures only
 //!
 //! Scenarios follow issue 5: malformed startups, idle connections, connection limit cycles,
 //! slowloris, a slow reader, random CancelRequests, concurrent heavy aggregations under a small
@@ -421,6 +422,73 @@ async fn heavy_aggregations(dir: &Path, domains: &Path) {
     );
 }
 
+/// What auditing costs: the same statements against a server with auditing off and one writing
+/// every event to a file and a domain file, interleaved in rounds so that noise from other work
+/// on the machine falls on both alike. Two workloads: a statement answered without the engine
+/// (SHOW), where the audit's own per-statement work shows most, and a small Parquet query.
+async fn audit_cost(dir: &Path, domains: &Path) {
+    const STATEMENTS: usize = 2000;
+    const ROUNDS: usize = 8;
+    let audit_dir = dir.join("audit");
+    let _ = std::fs::remove_dir_all(&audit_dir);
+    std::fs::create_dir_all(&audit_dir).expect("mkdir");
+    let off = Server::start(dir, domains, "audit-off", "").await;
+    let audit = format!(
+        "\n[audit]\nsink = \"file\"\npath = \"{}\"\n[audit.domains]\ngeo = \"{}\"\n",
+        audit_dir.join("all.jsonl").display(),
+        audit_dir.join("geo.jsonl").display()
+    );
+    let on = Server::start(dir, domains, "audit-on", &audit).await;
+    let servers = [&off, &on];
+    let query = |i: usize| format!("SELECT n_name FROM geo.nation WHERE n_nationkey = {}", i % 25);
+    let show = |_: usize| "SHOW search_path".to_string();
+    let workloads: [(&str, &dyn Fn(usize) -> String); 2] = [("SHOW search_path", &show), ("SELECT … FROM geo.nation WHERE n_nationkey = k", &query)];
+    let mut clients = Vec::new();
+    for s in servers {
+        let c = s.connect("bench").await.expect("connect");
+        for i in 0..50 {
+            c.simple_query(&query(i)).await.expect("warm-up");
+        }
+        clients.push(c);
+    }
+    for (name, sql) in workloads {
+        let mut wall = [Duration::ZERO; 2];
+        let mut cpu = [0.0f64; 2];
+        for round in 0..ROUNDS {
+            for k in 0..2 {
+                // Alternate which server goes first in each round.
+                let k = if round % 2 == 0 { k } else { 1 - k };
+                let (s, c) = (servers[k], &clients[k]);
+                let cpu0 = cpu_seconds(s.pid());
+                let t = Instant::now();
+                for i in 0..STATEMENTS / ROUNDS {
+                    c.simple_query(&sql(i)).await.expect("statement");
+                }
+                wall[k] += t.elapsed();
+                cpu[k] += cpu_seconds(s.pid()) - cpu0;
+            }
+        }
+        let us = |secs: f64| secs * 1e6 / STATEMENTS as f64;
+        println!(
+            "audit cost           {STATEMENTS} × {name} (one client): off {:.0} µs wall / {:.0} µs server CPU per statement, \
+             on {:.0} / {:.0} µs ({:+.0} µs CPU per statement)",
+            us(wall[0].as_secs_f64()),
+            us(cpu[0]),
+            us(wall[1].as_secs_f64()),
+            us(cpu[1]),
+            us(cpu[1] - cpu[0]),
+        );
+    }
+    let events = on.metric("meshgate_audit_events_total").await;
+    let size = std::fs::metadata(audit_dir.join("all.jsonl")).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "audit cost           events written {events}, dropped {}, write errors {}; {:.0} bytes per event",
+        on.metric("meshgate_audit_events_dropped_total").await,
+        on.metric("meshgate_audit_write_errors_total").await,
+        size as f64 / events.max(1.0),
+    );
+}
+
 /// 16 clients running short queries in a loop until `stop`; returns (queries, errors by code).
 fn load(s: &Server, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>> {
     (0..16)
@@ -568,5 +636,8 @@ async fn main() {
     }
     if run("sigterm") {
         sigterm_under_load(&dir, &domains).await;
+    }
+    if run("audit") {
+        audit_cost(&dir, &domains).await;
     }
 }

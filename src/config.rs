@@ -59,6 +59,8 @@ pub struct ServerFile {
     pub roles: Vec<RoleEntry>,
     #[serde(default)]
     pub auth: AuthSettings,
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 /// `[[roles]]`: roles are declared centrally, beside the users; domains grant to them.
@@ -242,6 +244,89 @@ impl Default for LimitsSettings {
     }
 }
 
+/// `[audit]` as written: one event per statement (see `crate::audit`). Re-read on reload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `none` (default), `stdout` or `file`.
+    pub sink: String,
+    /// The file `sink = "file"` appends to, relative to meshgate.toml.
+    pub path: Option<PathBuf>,
+    /// Replace literals in statement texts by `'?'` / `$?`. Default true.
+    pub redact_literals: bool,
+    /// Events waiting for the writer; when full, new events are dropped and counted. Default 10000.
+    pub queue_events: usize,
+    /// Domain name → file receiving the events of statements that read that domain's products.
+    pub domains: BTreeMap<String, PathBuf>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection { sink: "none".into(), path: None, redact_literals: true, queue_events: 10_000, domains: BTreeMap::new() }
+    }
+}
+
+/// Where the whole stream of audit events goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    None,
+    Stdout,
+    File(PathBuf),
+}
+
+/// `[audit]` after validation: paths absolute, domains known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub sink: AuditSink,
+    pub redact_literals: bool,
+    pub queue_events: usize,
+    pub domains: BTreeMap<String, PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings { sink: AuditSink::None, redact_literals: true, queue_events: 10_000, domains: BTreeMap::new() }
+    }
+}
+
+impl AuditSettings {
+    /// Whether any event is written anywhere.
+    pub fn enabled(&self) -> bool {
+        self.sink != AuditSink::None || !self.domains.is_empty()
+    }
+
+    fn validate(a: AuditSection, path: &Path, base: &Path, domains: &[Domain]) -> Result<Self, ConfigError> {
+        // An audit file in a missing directory would only fail at the first statement, in a log
+        // line; say it when the configuration is read instead.
+        let file = |key: String, p: &Path| -> Result<PathBuf, ConfigError> {
+            let p = base.join(p);
+            match p.parent() {
+                Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => Ok(p),
+                _ => Err(err(path, key, format!("the directory of {} does not exist", p.display()))),
+            }
+        };
+        let sink = match (a.sink.as_str(), &a.path) {
+            ("none", _) => AuditSink::None,
+            ("stdout", _) => AuditSink::Stdout,
+            ("file", Some(p)) => AuditSink::File(file("audit.path".into(), p)?),
+            ("file", None) => return Err(err(path, "audit.path", "sink = \"file\" needs a path")),
+            (other, _) => return Err(err(path, "audit.sink", format!("{other:?} is not a sink; use \"none\", \"stdout\" or \"file\""))),
+        };
+        if a.queue_events == 0 {
+            return Err(err(path, "audit.queue_events", "must be at least 1"));
+        }
+        let mut routed = BTreeMap::new();
+        for (name, p) in &a.domains {
+            let key = format!("audit.domains.{name}");
+            if !domains.iter().any(|d| &d.name == name) {
+                return Err(err(path, key, format!("no domain is named {name:?}")));
+            }
+            routed.insert(name.clone(), file(key, p)?);
+        }
+        Ok(AuditSettings { sink, redact_literals: a.redact_literals, queue_events: a.queue_events, domains: routed })
+    }
+}
+
 impl Default for DomainsSettings {
     fn default() -> Self {
         DomainsSettings { dir: PathBuf::from("domains") }
@@ -415,6 +500,7 @@ pub struct Config {
     pub domains: Vec<Domain>,
     /// JWT verification, when `[auth.jwt]` is configured; its key set is read at load.
     pub jwt: Option<std::sync::Arc<crate::jwt::JwtVerifier>>,
+    pub audit: AuditSettings,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -608,7 +694,8 @@ impl Config {
         for d in &domains {
             validate_principals(d, &users, &roles)?;
         }
-        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains, jwt })
+        let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
+        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains, jwt, audit })
     }
 }
 

@@ -144,6 +144,12 @@ impl Executor {
         session_config(database, self.batch_size)
     }
 
+    /// Runs engine-side bookkeeping that is not a query (no admission slot, no memory cap) on
+    /// the query runtime, away from the network threads.
+    pub fn spawn_background(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle().spawn(task);
+    }
+
     /// Starts executing `plan` on the exec runtime. Dropping the returned stream stops it, also
     /// while it still waits in the admission queue.
     pub fn execute(&self, plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> std::result::Result<BatchStream, Overloaded> {

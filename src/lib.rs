@@ -10,6 +10,7 @@
 //! `main.rs` is thin; everything a test needs is reachable from here: bind a listener, load a
 //! [`config::Config`], call [`serve`].
 
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod config;

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub cancel_requests_limited: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Bytes read from storage by table scans, by domain (see `audit::scan`).
+    bytes_scanned: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -62,6 +64,25 @@ impl Metrics {
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Adds bytes that scans read from a domain's storage.
+    pub fn scanned(&self, domain: &str, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let mut m = self.bytes_scanned.lock().expect("metrics lock is never poisoned");
+        match m.get_mut(domain) {
+            Some(n) => *n += bytes,
+            None => {
+                m.insert(domain.to_string(), bytes);
+            }
+        }
+    }
+
+    /// Bytes scanned from `domain` so far (tests and the admin view).
+    pub fn bytes_scanned(&self, domain: &str) -> u64 {
+        self.bytes_scanned.lock().expect("metrics lock is never poisoned").get(domain).copied().unwrap_or(0)
     }
 
     /// Failed statements with `sqlstate` so far (tests and the admin view).
@@ -113,8 +134,24 @@ impl Metrics {
         metric("meshgate_cancel_requests_limited_total", "counter", "CancelRequests dropped by the per-address limit.", vec![(String::new(), v(&self.cancel_requests_limited))]);
         metric("meshgate_reloads_total", "counter", "Configuration reloads applied.", vec![(String::new(), v(&self.reloads))]);
         metric("meshgate_reload_failures_total", "counter", "Reloads refused because the new configuration was invalid.", vec![(String::new(), v(&self.reload_failures))]);
+        let scanned = self.bytes_scanned.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_bytes_scanned_total",
+            "counter",
+            "Bytes table scans read from each domain's storage (Iceberg: bytes of the data files the scans planned).",
+            scanned.iter().map(|(d, n)| (format!("{{domain=\"{}\"}}", label_value(d)), n.to_string())).collect(),
+        );
+        let audit = shared.audit.counters();
+        metric("meshgate_audit_events_total", "counter", "Audit events written.", vec![(String::new(), audit.written.to_string())]);
+        metric("meshgate_audit_events_dropped_total", "counter", "Audit events dropped because the writer's queue was full.", vec![(String::new(), audit.dropped.to_string())]);
+        metric("meshgate_audit_write_errors_total", "counter", "Audit writes that failed (the event is lost for that file).", vec![(String::new(), audit.write_errors.to_string())]);
         o
     }
+}
+
+/// Escapes a Prometheus label value.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Serves `/health` and `/metrics` until the server stops.

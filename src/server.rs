@@ -43,6 +43,8 @@ pub struct Shared {
     /// Salts the decoy SCRAM verifier of unknown users, so probing reveals nothing.
     pub decoy_secret: [u8; 32],
     pub metrics: Metrics,
+    /// Statement audit events (see `crate::audit`).
+    pub audit: crate::audit::Auditor,
     sessions: Mutex<SessionCounts>,
     /// Bumped by every applied reload; sessions compare it to re-attach to the new mesh.
     generation: AtomicU64,
@@ -97,6 +99,7 @@ impl Shared {
         let executor = Arc::new(Executor::new(threads, config.server.batch_size, &config.limits).map_err(crate::Error::Io)?);
         let mesh = Mesh::build(&config, &executor.env).map_err(crate::Error::Config)?;
         let tls = tls_acceptor(&config.server).map_err(crate::Error::Tls)?;
+        let audit = crate::audit::Auditor::start(&config.audit);
         let mut decoy_secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_secret);
         Ok(Arc::new(Shared {
@@ -109,6 +112,7 @@ impl Shared {
             next_pid: AtomicI32::new(10_000),
             decoy_secret,
             metrics: Metrics::default(),
+            audit,
             sessions: Mutex::new(SessionCounts::default()),
             generation: AtomicU64::new(0),
             draining: CancellationToken::new(),
@@ -228,11 +232,13 @@ impl Shared {
             ("limits.memory_pool_mb", config.limits.memory_pool_mb != old.limits.memory_pool_mb),
             ("limits.query_memory_mb", config.limits.query_memory_mb != old.limits.query_memory_mb),
             ("limits.max_running_queries", config.limits.max_running_queries != old.limits.max_running_queries),
+            ("audit.queue_events", config.audit.queue_events != old.audit.queue_events),
         ] {
             if changed {
                 tracing::warn!("reload: `{key}` changed; it takes effect at the next restart");
             }
         }
+        self.audit.configure(&config.audit);
         *self.tls.write().expect("tls lock is never poisoned") = tls;
         *self.mesh.write().expect("mesh lock is never poisoned") = Arc::new(mesh);
         *self.config.write().expect("config lock is never poisoned") = Arc::new(config);
@@ -476,6 +482,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
     }
     drop(listener);
     drain(&shared).await;
+    // Events of the last statements are still queued: write them before the process ends.
+    let s = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || s.audit.flush(Duration::from_secs(5))).await;
     if let Some(a) = admin {
         a.abort();
     }

@@ -209,6 +209,7 @@ where
                     // One CopyData per row, as PostgreSQL sends them.
                     self.conn.feed(PgWireBackendMessage::CopyData(CopyData::new(buf.split().freeze()))).await?;
                     rows += 1;
+                    self.audit_rows(1);
                 }
             }
         }

@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::codec::FrameError;
 use super::{Failure, SessionLoop};
+use crate::audit::scan::ScanProbe;
 use crate::error::{sqlstate, UserError};
 use crate::exec::BatchStream;
 
@@ -69,11 +70,13 @@ pub(crate) struct RowSource {
     /// The plan reads a table under a row filter: an error raised while evaluating rows may
     /// quote a value from a row the filter hides (a failed cast, say), so its text is withheld.
     pub redact: bool,
+    /// The plan's scans, read for bytes scanned by each statement that pulls rows from it.
+    pub probe: Arc<ScanProbe>,
 }
 
 impl RowSource {
-    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>, redact: bool) -> Self {
-        RowSource { stream, pending: None, fields, sent: 0, redact }
+    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>, redact: bool, probe: Arc<ScanProbe>) -> Self {
+        RowSource { stream, pending: None, fields, sent: 0, redact, probe }
     }
 
     /// The client's error for a failure of the stream.
@@ -110,6 +113,8 @@ where
 
     /// As [`SessionLoop::pump`]; with `send` false the rows are counted and dropped (MOVE).
     pub(crate) async fn pump_rows(&mut self, src: &mut RowSource, limit: usize, send: bool) -> Result<Pumped, Failure> {
+        // A cursor's FETCH or a resumed portal reads through a scan started by an earlier message.
+        self.audit_attach(&src.probe);
         let token = self.slot.begin();
         let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
         let mut budget = if limit == 0 { usize::MAX } else { limit };
@@ -124,6 +129,9 @@ where
                     }
                 }
                 src.sent += n;
+                if send {
+                    self.audit_rows(n);
+                }
                 budget -= n;
                 if later.num_rows() > 0 {
                     src.pending = Some(later);

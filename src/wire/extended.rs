@@ -22,7 +22,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::encode::{fields, result_format, row_description, Pumped, RowSource};
-use super::query::{commands, returns_rows, Command};
+use super::query::{commands_with_text, returns_rows, Command};
 use super::{Failure, SessionLoop};
 use crate::error::{sqlstate, UserError};
 
@@ -42,6 +42,8 @@ pub(crate) struct Prepared {
     pub access_generation: u64,
     pub sql: String,
     pub type_oids: Vec<u32>,
+    /// The statement's audit text, when auditing was on at Parse.
+    pub audit_text: Option<String>,
 }
 
 pub(crate) struct Portal {
@@ -50,6 +52,18 @@ pub(crate) struct Portal {
     pub plan: Option<LogicalPlan>,
     pub format: Format,
     pub state: PortalState,
+    /// The audit record of a suspended run (see `wire::audit`).
+    pub audit: Option<crate::audit::StatementRecord>,
+}
+
+impl Drop for Portal {
+    /// A portal dropped while suspended (Close, Sync outside a block, COMMIT, a new unnamed
+    /// Bind, the session's end) ends its statement: the client got the rows sent so far.
+    fn drop(&mut self) {
+        if let Some(r) = self.audit.take() {
+            r.finish(crate::audit::Outcome::Ok, None);
+        }
+    }
 }
 
 pub(crate) enum PortalState {
@@ -86,7 +100,14 @@ where
                 if !name.is_empty() && self.statements.contains_key(&name) {
                     return Err(UserError::new("42P05", format!("prepared statement \"{name}\" already exists")).into());
                 }
-                let prepared = self.prepare(&p.query, &p.type_oids).await?;
+                let started = std::time::Instant::now();
+                let prepared = match self.prepare(&p.query, &p.type_oids).await {
+                    Ok(prepared) => prepared,
+                    Err(e) => {
+                        self.audit_failed_parse(&p.query, started, &e);
+                        return Err(e.into());
+                    }
+                };
                 self.statements.insert(name, Arc::new(prepared));
                 self.conn.feed(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
                 Ok(())
@@ -112,7 +133,15 @@ where
                 if !portal_name.is_empty() && self.portals.contains_key(&portal_name) {
                     return Err(UserError::new("42P03", format!("cursor \"{portal_name}\" already exists")).into());
                 }
-                let portal = self.bind(prepared, &b)?;
+                let started = std::time::Instant::now();
+                let text = prepared.audit_text.clone();
+                let portal = match self.bind(prepared, &b) {
+                    Ok(portal) => portal,
+                    Err(e) => {
+                        self.audit_failed_bind(text, started, &e);
+                        return Err(e.into());
+                    }
+                };
                 self.portals.insert(portal_name, portal);
                 self.conn.feed(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
                 Ok(())
@@ -146,7 +175,10 @@ where
             PgWireFrontendMessage::Execute(e) => {
                 let name = name_of(&e.name);
                 let max_rows = if e.max_rows > 0 { e.max_rows as usize } else { 0 };
-                self.execute(&name, max_rows).await
+                self.audit_resume(&name);
+                let result = self.execute(&name, max_rows).await;
+                self.audit_after_execute(&name, &result);
+                result
             }
             PgWireFrontendMessage::Close(c) => {
                 let name = name_of(&c.name);
@@ -176,16 +208,17 @@ where
                  (arrays among them) cannot be decoded by asyncpg; cast such columns to text",
             ));
         }
-        let mut stmts = commands(sql)?;
+        let mut stmts = commands_with_text(sql, self.audit_texts())?;
         if stmts.len() > 1 {
             return Err(UserError::syntax("cannot insert multiple commands into a prepared statement"));
         }
-        let Some(command) = stmts.pop() else {
+        let Some((command, audit_text)) = stmts.pop() else {
             return Ok(Prepared {
                 command: Command::Noop("EMPTY"),
                 plan: None,
                 param_types: vec![],
                 param_arrow: vec![],
+                audit_text: None,
                 access: Default::default(),
                 access_generation: self.access_generation,
                 sql: sql.to_string(),
@@ -230,6 +263,7 @@ where
             plan,
             param_types,
             param_arrow,
+            audit_text,
             access: self.session.access.current(),
             access_generation: self.access_generation,
             sql: sql.to_string(),
@@ -274,7 +308,7 @@ where
             Some(plan) => Some(plan.clone()),
             None => None,
         };
-        Ok(Portal { prepared, plan, format, state: PortalState::NotStarted })
+        Ok(Portal { prepared, plan, format, state: PortalState::NotStarted, audit: None })
     }
 
     async fn execute(&mut self, name: &str, max_rows: usize) -> Result<(), Failure> {

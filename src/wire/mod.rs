@@ -11,6 +11,7 @@
 //! pgwire provides the message types and their encodings; the connection lifecycle is ours, so
 //! that every phase has a limit and the row stream can be cancelled while it runs.
 
+mod audit;
 pub mod codec;
 mod config_fns;
 mod copy;
@@ -323,6 +324,8 @@ async fn run<S>(
         pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
         access_generation: 0,
+        peer,
+        stmt: None,
     };
     s.run().await;
     tracing::info!("session ended");
@@ -404,6 +407,10 @@ pub(crate) struct SessionLoop<S> {
     /// Bumped whenever the catalog is rebuilt for another principal or mesh: statements
     /// prepared before must be planned again (their policies may differ).
     pub(crate) access_generation: u64,
+    /// The client's address, for audit events.
+    peer: SocketAddr,
+    /// The audit record of the statement running now (see `audit`).
+    stmt: Option<crate::audit::StatementRecord>,
 }
 
 /// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.

@@ -69,20 +69,38 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, UserError> {
 
 /// Parses and sorts the statements of a message. `MOVE` is not in the SQL parser's grammar; it
 /// is FETCH's syntax with the rows skipped, so a message that is one MOVE is read as a FETCH.
+#[cfg(test)]
 pub(crate) fn commands(sql: &str) -> Result<Vec<Command>, UserError> {
+    Ok(commands_with_text(sql, None)?.into_iter().map(|(c, _)| c).collect())
+}
+
+/// As [`commands`], with each statement's audit text when `audit` is `Some(redact_literals)`
+/// (taken from the parsed statement, before classifying consumes it).
+pub(crate) fn commands_with_text(sql: &str, audit: Option<bool>) -> Result<Vec<(Command, Option<String>)>, UserError> {
+    let text = |s: &Statement| audit.map(|redact| crate::audit::redact::statement_text(s, redact));
     let trimmed = sql.trim_start();
     let is_move = trimmed.len() > 5 && trimmed[..4].eq_ignore_ascii_case("move") && trimmed.as_bytes()[4].is_ascii_whitespace();
     if is_move {
         let stmts = parse(&format!("FETCH{}", &trimmed[4..]))?;
         return Ok(stmts
             .into_iter()
-            .map(|s| match classify(s) {
-                Command::Fetch { name, count, .. } => Command::Fetch { name, count, send: false },
-                other => other,
+            .map(|s| {
+                let t = text(&s).map(|t| t.replacen("FETCH", "MOVE", 1));
+                let c = match classify(s) {
+                    Command::Fetch { name, count, .. } => Command::Fetch { name, count, send: false },
+                    other => other,
+                };
+                (c, t)
             })
             .collect());
     }
-    Ok(parse(sql)?.into_iter().map(classify).collect())
+    Ok(parse(sql)?
+        .into_iter()
+        .map(|s| {
+            let t = text(&s);
+            (classify(s), t)
+        })
+        .collect())
 }
 
 fn isolation_text(level: &datafusion::sql::sqlparser::ast::TransactionIsolationLevel) -> String {
@@ -313,9 +331,10 @@ where
         self.skip_until_sync = false;
         // The statement texts clients send, for recording a tool's corpus (tests/corpus/).
         tracing::debug!(target: "meshgate::statements", protocol = "simple", "{sql}");
-        let stmts = match commands(sql) {
+        let stmts = match commands_with_text(sql, self.audit_texts()) {
             Ok(s) => s,
             Err(e) => {
+                self.audit_unparsed(sql, &e);
                 self.fail_tx();
                 self.send_error(&e).await?;
                 return self.ready().await;
@@ -325,8 +344,11 @@ where
             self.conn.send(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
             return self.ready().await;
         }
-        for cmd in stmts {
-            match self.run_command(cmd, &Format::UnifiedText, true).await {
+        for (cmd, text) in stmts {
+            self.audit_begin(crate::audit::Protocol::Simple, text);
+            let result = self.run_command(cmd, &Format::UnifiedText, true).await;
+            self.audit_end(&result);
+            match result {
                 Ok(()) => {}
                 Err(Failure::User(e)) => {
                     self.fail_tx();
@@ -374,18 +396,28 @@ where
         Ok(plan)
     }
 
-    /// Starts a planned query; rows are pulled by [`SessionLoop::pump`].
-    pub(crate) async fn start(&self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
+    /// Starts a planned query; rows are pulled by [`SessionLoop::pump`]. Its scans are attached
+    /// to the running statement's audit record.
+    pub(crate) async fn start(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
         let state = self.session.ctx.state();
         let physical = state.create_physical_plan(&plan).await.map_err(|e| UserError::from_datafusion(&e))?;
         let fields = fields(physical.schema().as_ref(), format)?;
+        let mesh = self.session.mesh();
+        let probe = crate::audit::scan::ScanProbe::new(
+            &self.shared,
+            &plan,
+            &physical,
+            mesh.as_ref(),
+            &state.config_options().catalog.default_schema,
+        );
+        self.audit_attach(&probe);
         let stream = self.shared.executor.execute(physical, state.task_ctx()).map_err(|o| {
             UserError::new(
                 sqlstate::TOO_MANY_CONNECTIONS,
                 format!("too many queries: {} running and {} waiting, the server's limit; try again shortly", o.running, o.waiting),
             )
         })?;
-        Ok(RowSource::new(stream, fields, self.session.access.current().filtered))
+        Ok(RowSource::new(stream, fields, self.session.access.current().filtered, probe))
     }
 
     /// Runs one statement to completion. `describe` sends a RowDescription first (simple query;
@@ -417,6 +449,7 @@ where
                     self.conn.feed(row_description(&fields)).await?;
                 }
                 let fields = Arc::new(fields);
+                self.audit_rows(rows.len());
                 for row in rows {
                     let mut enc = DataRowEncoder::new(fields.clone());
                     for v in row {

@@ -17,3 +17,4 @@ mod s3;
 mod session_statements;
 mod tls;
 mod tpch;
+mod audit;

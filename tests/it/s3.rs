@@ -139,6 +139,9 @@ location = "no/such/table"
     }
     let n: i64 = c.query_one("SELECT count(*) FROM remote.nation WHERE n_regionkey = 2", &[]).await.unwrap().get(0);
     assert_eq!(n, 5);
+    // Scans of S3 files are placed in their domain by bucket and prefix (see audit/scan.rs).
+    assert!(s.shared.metrics.bytes_scanned("remote") > 0, "bytes read from the S3 domain are counted");
+    assert_eq!(s.shared.metrics.bytes_scanned(meshgate::audit::scan::UNATTRIBUTED), 0);
 
     // A table that is not there: a clear error naming the table, no storage details or secrets.
     let e = c.simple_query("SELECT * FROM remote.missing").await.unwrap_err();

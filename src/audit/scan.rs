@@ -1,0 +1,324 @@
+//! Bytes scanned per domain, read from the executed physical plan.
+//!
+//! Nothing is wrapped or inserted into the plan (a wrapper provider or exec node would stand
+//! between DataFusion and the scan and block filter and dynamic-filter pushdown). Instead, when a
+//! plan starts, its file-scan leaves are found and attributed to a domain; when a statement
+//! ends, their `bytes_scanned` metrics are read and the growth since the last reading is counted.
+//!
+//! ```text
+//!  physical plan ─ walk ─► DataSourceExec(FileScanConfig)  Delta (delta-rs' DeltaScanExec reads
+//!                          │  store URL + first file path     through one) and Parquet tables
+//!                          │  ─► longest matching table location / domain root ─► domain
+//!                          └► IcebergTableScan  no byte metric: its files are planned again from
+//!                             the table's manifest cache and their sizes counted (an upper bound)
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::TryStreamExt;
+use iceberg_datafusion::physical_plan::IcebergTableScan;
+use meshgate_connector_api::IcebergSource;
+use object_store::path::Path;
+use url::Url;
+
+use crate::catalog::Mesh;
+use crate::server::Shared;
+
+/// Where bytes go that no domain's storage holds (a table location the mesh does not know).
+pub const UNATTRIBUTED: &str = "(unattributed)";
+
+/// How long the background re-planning of an Iceberg scan may take before it is given up.
+const ICEBERG_ESTIMATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A data-product table a statement reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TableRead {
+    pub product: String,
+    pub table: String,
+    pub domain: String,
+}
+
+/// The tables of the mesh that a logical plan scans, subqueries included. Unqualified names are
+/// resolved in the session's current default schema; system schemas and temporary tables are
+/// left out (they are not data products).
+pub fn tables_read(plan: &LogicalPlan, mesh: &Mesh, default_schema: &str) -> Vec<TableRead> {
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let r = scan.table_name.clone().resolve(&mesh.database, default_schema);
+            if *r.catalog == *mesh.database {
+                if let Some(product) = mesh.products.get(&*r.schema) {
+                    if product.tables.contains_key(&*r.table) {
+                        let t = TableRead { product: product.name.clone(), table: r.table.to_string(), domain: product.domain.clone() };
+                        if !out.contains(&t) {
+                            out.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
+}
+
+/// `scheme://authority` of a URL: what tells object stores apart (bucket, container, host).
+fn store_key(url: &Url) -> String {
+    format!("{}://{}", url.scheme(), url.authority())
+}
+
+/// The attribution of the mesh sessions use now, built once per mesh (a reload builds a new
+/// mesh) rather than for every statement.
+#[derive(Default)]
+pub struct AttributionCache {
+    current: Mutex<Option<(std::sync::Weak<Mesh>, Arc<Attribution>)>>,
+}
+
+impl AttributionCache {
+    fn get(&self, mesh: &Arc<Mesh>) -> Arc<Attribution> {
+        let mut current = self.current.lock().expect("attribution lock is never poisoned");
+        if let Some((m, a)) = current.as_ref() {
+            if std::ptr::eq(m.as_ptr(), Arc::as_ptr(mesh)) && m.strong_count() > 0 {
+                return a.clone();
+            }
+        }
+        let a = Arc::new(Attribution::new(mesh));
+        *current = Some((Arc::downgrade(mesh), a.clone()));
+        a
+    }
+}
+
+/// Table locations and domain roots, longest first, to place a file in a domain.
+pub struct Attribution {
+    targets: Vec<(String, Path, usize, String)>,
+}
+
+impl Attribution {
+    fn new(mesh: &Mesh) -> Self {
+        let mut targets = Vec::new();
+        let mut add = |url: &Url, domain: &str| {
+            let mut path = url.path().to_string();
+            // An Iceberg table given by its metadata file: the table directory is two levels up.
+            if path.ends_with(".json") {
+                path = path.rsplitn(3, '/').nth(2).unwrap_or("").to_string();
+            }
+            if let Ok(p) = Path::from_url_path(&path) {
+                let depth = p.parts().count();
+                targets.push((store_key(url), p, depth, domain.to_string()));
+            }
+        };
+        for product in mesh.products.values() {
+            for t in product.tables.values() {
+                // Catalog-based Iceberg tables have the domain root as location: covered below.
+                if !matches!(t.spec.iceberg, Some(IcebergSource::Catalog { .. })) {
+                    add(&t.spec.location, &product.domain);
+                }
+            }
+        }
+        for d in &mesh.domains {
+            add(&d.storage.root, &d.name);
+        }
+        targets.sort_by_key(|t| std::cmp::Reverse(t.2));
+        Attribution { targets }
+    }
+
+    fn domain_of(&self, store: &str, path: &Path) -> Option<&str> {
+        self.targets
+            .iter()
+            .find(|(s, prefix, _, _)| s == store && path.prefix_matches(prefix))
+            .map(|(_, _, _, d)| d.as_str())
+    }
+
+    fn domain_of_url(&self, location: &str) -> Option<&str> {
+        let url = Url::parse(location).ok()?;
+        let path = Path::from_url_path(url.path()).ok()?;
+        self.domain_of(&store_key(&url), &path)
+    }
+}
+
+/// The Iceberg table a catalog-based mesh table names, by namespace and name.
+fn iceberg_catalog_domain(mesh: &Mesh, namespace: &[String], name: &str) -> Option<String> {
+    mesh.products.values().find_map(|p| {
+        p.tables.values().find_map(|t| match &t.spec.iceberg {
+            Some(IcebergSource::Catalog { namespace: ns, table, .. }) if ns.as_slice() == namespace && table == name => {
+                Some(p.domain.clone())
+            }
+            _ => None,
+        })
+    })
+}
+
+struct Leaf {
+    plan: Arc<dyn ExecutionPlan>,
+    domain: String,
+}
+
+/// An Iceberg scan whose byte figure is still to be estimated.
+pub struct IcebergLeaf(Leaf);
+
+/// The scans of one running plan and the bytes already counted from them. Held by the row
+/// source that runs the plan and by every statement that reads through it (a cursor's FETCHes,
+/// a portal's Executes), each of which settles what was read since the last one.
+pub struct ScanProbe {
+    shared: Arc<Shared>,
+    tables: Vec<TableRead>,
+    files: Vec<Leaf>,
+    iceberg: Mutex<Vec<IcebergLeaf>>,
+    reported: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ScanProbe {
+    /// Finds and attributes the scan leaves of `physical`, planned from `logical`.
+    pub fn new(
+        shared: &Arc<Shared>,
+        logical: &LogicalPlan,
+        physical: &Arc<dyn ExecutionPlan>,
+        mesh: Option<&Arc<Mesh>>,
+        default_schema: &str,
+    ) -> Arc<Self> {
+        let tables = mesh.map(|m| tables_read(logical, m, default_schema)).unwrap_or_default();
+        let mut files = Vec::new();
+        let mut iceberg = Vec::new();
+        let mut attribution = None;
+        let mut stack = vec![physical.clone()];
+        while let Some(node) = stack.pop() {
+            stack.extend(node.children().into_iter().cloned());
+            let Some(mesh) = mesh else { continue };
+            if let Some(config) = node
+                .as_any()
+                .downcast_ref::<DataSourceExec>()
+                .and_then(|d| d.data_source().as_any().downcast_ref::<FileScanConfig>())
+            {
+                // One leaf scans one table: its first file places it.
+                let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next() else { continue };
+                let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
+                let store = store_key(config.object_store_url.as_ref());
+                let domain = a.domain_of(&store, &first.object_meta.location).unwrap_or(UNATTRIBUTED).to_string();
+                files.push(Leaf { plan: node.clone(), domain });
+            } else if let Some(scan) = node.as_any().downcast_ref::<IcebergTableScan>() {
+                let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
+                let table = scan.table();
+                let domain = a
+                    .domain_of_url(table.metadata().location())
+                    .map(str::to_string)
+                    .or_else(|| iceberg_catalog_domain(mesh, table.identifier().namespace.as_ref(), &table.identifier().name))
+                    .unwrap_or_else(|| UNATTRIBUTED.to_string());
+                iceberg.push(IcebergLeaf(Leaf { plan: node.clone(), domain }));
+            }
+        }
+        Arc::new(ScanProbe {
+            shared: shared.clone(),
+            tables,
+            files,
+            iceberg: Mutex::new(iceberg),
+            reported: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn tables(&self) -> &[TableRead] {
+        &self.tables
+    }
+
+    /// Adds to `into` (and to the server's metric) the bytes the file scans read since the
+    /// last settle.
+    pub fn settle(&self, into: &mut BTreeMap<String, u64>) {
+        if self.files.is_empty() {
+            return;
+        }
+        let mut now: BTreeMap<&str, u64> = BTreeMap::new();
+        for leaf in &self.files {
+            let read: usize = leaf
+                .plan
+                .metrics()
+                .map(|m| m.iter().filter(|v| v.value().name() == "bytes_scanned").map(|v| v.value().as_usize()).sum())
+                .unwrap_or(0);
+            *now.entry(leaf.domain.as_str()).or_default() += read as u64;
+        }
+        let mut reported = self.reported.lock().expect("scan probe lock is never poisoned");
+        for (domain, total) in now {
+            let before = reported.entry(domain.to_string()).or_default();
+            let delta = total.saturating_sub(*before);
+            *before = (*before).max(total);
+            if delta > 0 {
+                self.shared.metrics.scanned(domain, delta);
+                *into.entry(domain.to_string()).or_default() += delta;
+            }
+        }
+    }
+
+    /// The Iceberg scans not estimated yet; each is handed out once.
+    pub fn take_iceberg(&self) -> Vec<IcebergLeaf> {
+        std::mem::take(&mut *self.iceberg.lock().expect("scan probe lock is never poisoned"))
+    }
+}
+
+impl Drop for ScanProbe {
+    /// Whatever no statement settled (a cursor closed without FETCH) still reaches the metric.
+    fn drop(&mut self) {
+        self.settle(&mut BTreeMap::new());
+        let left = self.take_iceberg();
+        if !left.is_empty() {
+            estimate_in_background(&self.shared, left, |_, _| {});
+        }
+    }
+}
+
+/// Bytes of the data (and delete) files an Iceberg scan plans to read, planned again the way
+/// the scan did: same snapshot, columns and predicate. The manifests come from the table's
+/// object cache the scan itself filled, so this costs CPU rather than storage reads.
+async fn planned_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64, String> {
+    let scan = plan.as_any().downcast_ref::<IcebergTableScan>().ok_or("not an Iceberg scan")?;
+    let table = scan.table();
+    let mut builder = match scan.snapshot_id() {
+        Some(id) => table.scan().snapshot_id(id),
+        None => table.scan(),
+    };
+    builder = match scan.projection() {
+        Some(columns) => builder.select(columns.iter()),
+        None => builder.select_all(),
+    };
+    if let Some(p) = scan.predicates() {
+        builder = builder.with_filter(p.clone());
+    }
+    let tasks = builder.build().map_err(|e| e.to_string())?.plan_files().await.map_err(|e| e.to_string())?;
+    tasks
+        .try_fold(0u64, |n, task| async move {
+            Ok(n + task.length + task.deletes.iter().map(|d| d.file_size_in_bytes).sum::<u64>())
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Estimates Iceberg scans on the query runtime, counts them in the metric, then calls `then`
+/// with (domain, bytes) for those that could be estimated. The task holds the server weakly: it
+/// must not be what keeps a stopping server (and the runtime it runs on) alive.
+pub fn estimate_in_background(
+    shared: &Arc<Shared>,
+    leaves: Vec<IcebergLeaf>,
+    then: impl FnOnce(&Shared, Vec<(String, u64)>) + Send + 'static,
+) {
+    let weak = Arc::downgrade(shared);
+    shared.executor.spawn_background(async move {
+        let mut out = Vec::new();
+        for IcebergLeaf(leaf) in leaves {
+            match tokio::time::timeout(ICEBERG_ESTIMATE_TIMEOUT, planned_bytes(&leaf.plan)).await {
+                Ok(Ok(n)) => out.push((leaf.domain, n)),
+                Ok(Err(e)) => tracing::debug!(domain = %leaf.domain, "iceberg scan size not estimated: {e}"),
+                Err(_) => tracing::debug!(domain = %leaf.domain, "iceberg scan size not estimated in time"),
+            }
+        }
+        if let Some(shared) = weak.upgrade() {
+            for (domain, n) in &out {
+                shared.metrics.scanned(domain, *n);
+            }
+            then(&shared, out);
+        }
+    });
+}
