@@ -167,6 +167,7 @@ impl Executor {
         }
         let waiting = Waiting(admission.clone());
         let ctx = self.with_query_pool(ctx);
+        let plan = yielding_joins(plan);
         let schema = plan.schema();
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let task = self.handle().spawn(async move {
@@ -213,6 +214,39 @@ impl Executor {
                 tracing::warn!("per-query memory cap not applied: {e}");
                 ctx
             }
+        }
+    }
+}
+
+/// Wraps the output of every operator that can emit many batches per batch it reads (joins,
+/// unnest) so that each batch uses tokio's task budget. Without it, an aggregate over a cross
+/// join never yields: its input is only polled once per probe batch, which can be minutes of
+/// work, so aborting the task (cancel, statement_timeout, a client gone) waits for the end of
+/// the query while it keeps the exec threads busy for every other session.
+fn yielding_joins(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::physical_plan::coop::CooperativeExec;
+    use datafusion::physical_plan::joins::{
+        CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PiecewiseMergeJoinExec, SortMergeJoinExec, SymmetricHashJoinExec,
+    };
+    use datafusion::physical_plan::unnest::UnnestExec;
+    let original = plan.clone();
+    let wrapped = plan.transform_up(|node| {
+        let any = node.as_any();
+        let multiplies = any.is::<NestedLoopJoinExec>()
+            || any.is::<CrossJoinExec>()
+            || any.is::<HashJoinExec>()
+            || any.is::<SortMergeJoinExec>()
+            || any.is::<SymmetricHashJoinExec>()
+            || any.is::<PiecewiseMergeJoinExec>()
+            || any.is::<UnnestExec>();
+        Ok(if multiplies { Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>) } else { Transformed::no(node) })
+    });
+    match wrapped {
+        Ok(t) => t.data,
+        Err(e) => {
+            tracing::warn!("plan not made cooperative: {e}");
+            original
         }
     }
 }

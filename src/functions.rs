@@ -377,7 +377,78 @@ fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles
         ctx.register_udf(f);
     }
     ctx.register_udtf("pg_get_keywords", tables.pg_get_keywords.clone());
+    static RESULTS: std::sync::OnceLock<Arc<std::collections::HashMap<i32, String>>> = std::sync::OnceLock::new();
+    let results = RESULTS.get_or_init(|| Arc::new(function_results(&tables))).clone();
+    // pgjdbc's getFunctions() classifies functions by it.
+    ctx.register_udf(udf("pg_get_function_result", &[1], DataType::Utf8, move |a, _| {
+        Ok(text(scalar_i32(&a[0]).and_then(|oid| results.get(&oid).cloned())))
+    }));
     Ok(())
+}
+
+/// The `pg_get_function_result` of every function in the crate's pg_proc, by OID: `TABLE(name
+/// type, …)` for functions with TABLE columns, else the result type, `SETOF` when it returns
+/// a set. (meshgate has no functions of its own in pg_proc.)
+fn function_results(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables) -> std::collections::HashMap<i32, String> {
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::compute::cast;
+    // Every column as text: the crate stores OIDs as integers and arrays as `['a', 'b']` text.
+    fn column(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
+        let Some(c) = b.column_by_name(name) else { return vec![None; b.num_rows()] };
+        let Ok(c) = cast(c, &DataType::Utf8) else { return vec![None; b.num_rows()] };
+        let Some(c) = c.as_any().downcast_ref::<StringArray>() else { return vec![None; b.num_rows()] };
+        c.iter().map(|v| v.map(str::to_string)).collect()
+    }
+    fn list(v: &Option<String>) -> Vec<String> {
+        let inner = v.as_deref().unwrap_or("").trim().trim_start_matches(['[', '{']).trim_end_matches([']', '}']);
+        inner.split(',').map(|p| p.trim().trim_matches(['\'', '"']).to_string()).filter(|p| !p.is_empty()).collect()
+    }
+    let mut type_names = std::collections::HashMap::new();
+    for b in tables.pg_type.data() {
+        for (oid, name) in column(b, "oid").into_iter().zip(column(b, "typname")) {
+            if let (Some(oid), Some(name)) = (oid.and_then(|o| o.parse::<i32>().ok()), name) {
+                type_names.insert(oid, name);
+            }
+        }
+    }
+    let type_name = |oid: i32| match crate::catalog::types::format_type(oid, None) {
+        Some(t) if t != "???" => t,
+        _ => type_names.get(&oid).cloned().unwrap_or_else(|| "???".into()),
+    };
+    let mut out = std::collections::HashMap::new();
+    for b in tables.pg_proc.data() {
+        let rows = column(b, "oid")
+            .into_iter()
+            .zip(column(b, "prorettype"))
+            .zip(column(b, "proretset"))
+            .zip(column(b, "proargmodes"))
+            .zip(column(b, "proargnames"))
+            .zip(column(b, "proallargtypes"));
+        for (((((oid, ret), set), modes), names), all_types) in rows {
+            let (Some(oid), Some(ret)) = (oid.and_then(|o| o.parse::<i32>().ok()), ret.and_then(|r| r.parse::<i32>().ok())) else {
+                continue;
+            };
+            let (modes, names, all_types) = (list(&modes), list(&names), list(&all_types));
+            let table_columns: Vec<String> = modes
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| *m == "t")
+                .map(|(i, _)| {
+                    let ty = all_types.get(i).and_then(|t| t.parse::<i32>().ok()).map(type_name).unwrap_or_default();
+                    format!("{} {ty}", names.get(i).cloned().unwrap_or_default())
+                })
+                .collect();
+            let result = if !table_columns.is_empty() {
+                format!("TABLE({})", table_columns.join(", "))
+            } else if set.as_deref() == Some("true") {
+                format!("SETOF {}", type_name(ret))
+            } else {
+                type_name(ret)
+            };
+            out.insert(oid, result);
+        }
+    }
+    out
 }
 
 pub fn register(ctx: &SessionContext, database: &str, config: &Config, pid: i32) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -38,8 +38,16 @@ use crate::policy::Principal;
 pub const OPEN_CONCURRENCY: usize = 8;
 
 /// The tables of pg_catalog this module answers; the rest are the crate's.
-const OURS: &[&str] =
-    &["pg_namespace", "pg_class", "pg_attribute", "pg_description", "pg_database", "pg_tables", "pg_stat_user_tables"];
+const OURS: &[&str] = &[
+    "pg_namespace",
+    "pg_class",
+    "pg_attribute",
+    "pg_description",
+    "pg_database",
+    "pg_tables",
+    "pg_stat_user_tables",
+    "pg_settings",
+];
 
 /// Whether `principal` may see and read `table`: every catalog listing and privilege function
 /// asks here, so an object without a grant is invisible everywhere.
@@ -347,6 +355,39 @@ impl MeshPgCatalog {
     }
 }
 
+/// pg_settings: the settings that are the same for every session (PostgreSQL's preset
+/// options, which clients read here: pgjdbc's `max_index_keys`), and
+/// `standard_conforming_strings`, which the crate's table had. Session settings are read with
+/// SHOW or current_setting().
+fn pg_settings() -> Result<Arc<dyn TableProvider>> {
+    let cols = [
+        "name", "setting", "unit", "category", "short_desc", "extra_desc", "context", "vartype", "source", "min_val", "max_val",
+        "enumvals", "boot_val", "reset_val", "sourcefile",
+    ];
+    let mut fields: Vec<(&str, DataType, bool)> = cols.iter().map(|c| (*c, DataType::Utf8, true)).collect();
+    fields.push(("sourceline", DataType::Int32, true));
+    fields.push(("pending_restart", DataType::Boolean, true));
+    let s = schema(&fields);
+    let presets = crate::session::READ_ONLY.iter().map(|(n, v)| (*n, *v, "Preset Options", "internal"));
+    let rows = presets
+        .chain(std::iter::once(("standard_conforming_strings", "on", "Version and Platform Compatibility", "user")))
+        .map(|(name, value, category, context)| {
+            let vartype = if value.parse::<i64>().is_ok() {
+                "integer"
+            } else if value == "on" || value == "off" {
+                "bool"
+            } else {
+                "string"
+            };
+            let mut row = vec![Some(text(name)), Some(text(value)), None, Some(text(category)), None, None, Some(text(context))];
+            row.extend([Some(text(vartype)), Some(text("default")), None, None, None, Some(text(value)), Some(text(value)), None, None]);
+            row.push(Some(boolv(false)));
+            row
+        })
+        .collect();
+    mem(&s, rows)
+}
+
 pub(super) fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
     let b = batch(s, rows)?;
     Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
@@ -371,6 +412,7 @@ impl SchemaProvider for MeshPgCatalog {
             "pg_database" => self.pg_database()?,
             "pg_tables" => self.pg_tables()?,
             "pg_stat_user_tables" => self.pg_stat_user_tables()?,
+            "pg_settings" => pg_settings()?,
             _ => return self.crate_tables.table(name).await,
         };
         Ok(Some(t))

@@ -12,7 +12,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, GroupByExpr, JoinOperator, Query, Select, SelectItem, SetExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, GroupByExpr, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
     Statement, TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -61,12 +61,14 @@ const ALWAYS_EMPTY: &[&str] = &[
     "pg_constraint",
 ];
 
-/// Whether the query's FROM yields no rows because an always-empty catalog is one of its
-/// comma-separated items or inner-joined to the rest.
+/// Whether the query's FROM yields no rows because an always-empty catalog, or a derived
+/// table that reads one (pgjdbc's getPrimaryKeys and getIndexInfo wrap their pg_index query
+/// in an outer SELECT), is one of its comma-separated items or inner-joined to the rest.
 fn reads_only_empty_catalog(select: &Select) -> bool {
-    let is_empty = |r: &TableFactor| {
-        matches!(r, TableFactor::Table { name, args: None, .. }
-            if name.0.last().is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())))
+    let is_empty = |r: &TableFactor| match r {
+        TableFactor::Table { name, args: None, .. } => name.0.last().is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())),
+        TableFactor::Derived { subquery, .. } => matches!(subquery.body.as_ref(), SetExpr::Select(s) if reads_only_empty_catalog(s)),
+        _ => false,
     };
     select.from.iter().any(|f| {
         is_empty(&f.relation)
@@ -89,13 +91,16 @@ fn for_each_select(body: &mut SetExpr, f: &mut dyn FnMut(&mut Select)) {
 
 /// Replaces subqueries and `= ANY(…)` by NULL in a SELECT that yields no rows (see
 /// [`ALWAYS_EMPTY`]); `= ANY` too because the crate types some of those catalogs' array
-/// columns as text.
+/// columns as text. Likewise subscripts and row fields (`con.conkey[pos.n]`, `(keys).x`) and
+/// `information_schema._pg_expandarray(i.indkey)`, a set-returning function of composite
+/// type, which pgjdbc's key and index queries use.
 struct NullSubqueries;
 
 impl VisitorMut for NullSubqueries {
     type Break = ();
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        let replace = matches!(expr, Expr::Subquery(_) | Expr::AnyOp { .. } | Expr::AllOp { .. })
+        let replace = matches!(expr, Expr::Subquery(_) | Expr::AnyOp { .. } | Expr::AllOp { .. } | Expr::CompoundFieldAccess { .. })
+            || matches!(expr, Expr::Function(f) if f.name.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("_pg_expandarray")))
             || matches!(expr, Expr::Function(f) if matches!(f.args, FunctionArguments::Subquery(_)))
             // Set-returning functions over those catalogs' array columns, which the crate
             // types as text.
@@ -185,6 +190,11 @@ impl VisitorMut for Rewriter<'_> {
                 }
                 if let Some(e) = select.selection.as_mut() {
                     let _ = e.visit(&mut n);
+                }
+                for join in select.from.iter_mut().flat_map(|f| f.joins.iter_mut()) {
+                    if let JoinOperator::Join(JoinConstraint::On(e)) | JoinOperator::Inner(JoinConstraint::On(e)) = &mut join.join_operator {
+                        let _ = e.visit(&mut n);
+                    }
                 }
             }
         });
@@ -509,6 +519,38 @@ mod tests {
         fn relation_oid(&self, _: Option<&str>, _: &str) -> Option<i32> {
             None
         }
+    }
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0);
+        rewrite(&mut stmt, &NoRelations).expect("rewrites");
+        stmt.to_string()
+    }
+
+    #[test]
+    fn row_fields_of_empty_key_catalogs_become_null() {
+        // pgjdbc's getPrimaryKeys: the inner query joins pg_index, the outer reads the inner.
+        let text = rewritten(
+            "SELECT result.COLUMN_NAME, result.KEY_SEQ FROM (SELECT a.attname AS COLUMN_NAME, \
+             (information_schema._pg_expandarray(i.indkey)).n AS KEY_SEQ, information_schema._pg_expandarray(i.indkey) AS KEYS, \
+             a.attnum AS A_ATTNUM FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_index i ON (a.attrelid = i.indrelid) \
+             WHERE i.indisprimary) result WHERE result.A_ATTNUM = (result.KEYS).x ORDER BY result.key_seq",
+        );
+        assert!(!text.contains("_pg_expandarray") && !text.contains(").x") && !text.contains(").n"), "{text}");
+        // getBestRowIdentifier: the row field is in the ON of a join with an empty derived table.
+        let text = rewritten(
+            "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN (SELECT i.indrelid, \
+             information_schema._pg_expandarray(i.indkey) AS keys FROM pg_catalog.pg_index i) i \
+             ON (a.attnum = (i.keys).x AND a.attrelid = i.indrelid)",
+        );
+        assert!(!text.contains("_pg_expandarray") && !text.contains(").x"), "{text}");
+        // getImportedKeys: subscripts of pg_constraint's key arrays.
+        let text = rewritten("SELECT pos.n FROM pg_catalog.pg_attribute pka, pg_catalog.pg_constraint con, \
+             generate_series(1, 32) pos(n) WHERE pka.attnum = con.confkey[pos.n]");
+        assert!(!text.contains("confkey["), "{text}");
+        // A catalog that has rows keeps its expressions.
+        let text = rewritten("SELECT (current_schemas(true))[1] FROM pg_catalog.pg_namespace");
+        assert!(text.contains("[1]"), "{text}");
     }
 
     #[test]

@@ -194,7 +194,7 @@ where
                     Some(Err(e)) => return Err(src.error(&e).into()),
                     Some(Ok(b)) => b,
                 };
-                for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), batch) {
+                for row in super::encode::encode_rows(src.fields.clone(), batch) {
                     let row = row.map_err(|e| UserError::internal("copy encoding", &e))?;
                     match &format {
                         CopyFormat::Binary => {

@@ -35,6 +35,56 @@ pub(crate) fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldIn
     Ok(Arc::new(infos))
 }
 
+/// The rows of a batch as DataRows in the fields' formats.
+pub(crate) fn encode_rows(
+    fields: Arc<Vec<FieldInfo>>,
+    batch: RecordBatch,
+) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
+    let scales = binary_numeric_scales(&fields);
+    arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
+        let mut row = row?;
+        if let Some(scales) = &scales {
+            keep_zero_scale(&mut row, scales);
+        }
+        Ok(row)
+    })
+}
+
+/// The scale of each binary numeric column with one; None when there is none.
+fn binary_numeric_scales(fields: &[FieldInfo]) -> Option<Vec<u16>> {
+    let scales: Vec<u16> = fields
+        .iter()
+        .map(|f| match f.format() {
+            pgwire::api::results::FieldFormat::Binary if *f.datatype() == pgwire::api::Type::NUMERIC && f.type_modifier() >= 4 => {
+                ((f.type_modifier() - 4) & 0xffff) as u16
+            }
+            _ => 0,
+        })
+        .collect();
+    scales.iter().any(|s| *s > 0).then_some(scales)
+}
+
+/// The binary encoder writes a zero as a numeric without digits and with display scale 0;
+/// PostgreSQL keeps the column's scale (0.00), which drivers decode (pgjdbc's BigDecimal
+/// scale, psycopg's Decimal('0.00')), as they do from text. A binary numeric is ndigits,
+/// weight, sign, dscale (i16 each), then the digits.
+fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
+    let data = &mut row.data;
+    let mut at = 0usize;
+    for scale in scales {
+        let Some(len) = data.get(at..at + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else { return };
+        at += 4;
+        if len < 0 {
+            continue;
+        }
+        let len = len as usize;
+        if *scale > 0 && len == 8 && data.get(at..at + 8).is_some_and(|v| v.iter().all(|b| *b == 0)) {
+            data[at + 6..at + 8].copy_from_slice(&scale.to_be_bytes());
+        }
+        at += len;
+    }
+}
+
 pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
     PgWireBackendMessage::RowDescription(RowDescription::new(fields.iter().map(FieldDescription::from).collect()))
 }
@@ -123,7 +173,7 @@ where
                 let n = batch.num_rows().min(budget);
                 let (now, later) = (batch.slice(0, n), batch.slice(n, batch.num_rows() - n));
                 if send {
-                    for row in arrow_pg::datatypes::encode_recordbatch(src.fields.clone(), now) {
+                    for row in encode_rows(src.fields.clone(), now) {
                         let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
                         self.conn.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
@@ -187,5 +237,26 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Decimal128Array;
+    use datafusion::arrow::datatypes::Field;
+
+    #[test]
+    fn binary_numeric_zeros_keep_their_scale() {
+        let schema = Schema::new(vec![Field::new("n", DataType::Decimal128(15, 2), true)]);
+        let values = Decimal128Array::from(vec![Some(0), Some(150), None]).with_precision_and_scale(15, 2).expect("decimal array");
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(values)]).expect("batch");
+        let rows: Vec<_> =
+            encode_rows(fields(&schema, &Format::UnifiedBinary).expect("fields"), batch).map(|r| r.expect("row").data.to_vec()).collect();
+        // Length 8, then ndigits 0, weight 0, sign 0, dscale 2: PostgreSQL's 0.00.
+        assert_eq!(rows[0], vec![0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+        // 1.50: one digit group (1), weight 0, dscale 2, then 1 and 5000 — untouched.
+        assert_eq!(rows[1], vec![0, 0, 0, 12, 0, 2, 0, 0, 0, 0, 0, 2, 0, 1, 0x13, 0x88]);
+        assert_eq!(rows[2], vec![0xff, 0xff, 0xff, 0xff]);
     }
 }

@@ -427,7 +427,7 @@ fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<Logi
     };
     let mut cast = Vec::with_capacity(list.len());
     for (i, v) in list.into_iter().enumerate() {
-        let v = v.value().clone();
+        let v = valid_decimal(v.value().clone());
         let v = match prepared.param_arrow.get(i).cloned().flatten() {
             Some(t) if v.data_type() != t => cast_param(v, &t, i)?,
             _ => v,
@@ -439,6 +439,16 @@ fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<Logi
         .map_err(|e| UserError::from_datafusion(&e))
 }
 
+/// An untyped numeric parameter (`CAST($1 AS numeric(18,4))`) is decoded with the precision of
+/// its digits: 0.0500 from pgjdbc's BigDecimal would be precision 3 with scale 4, which Arrow
+/// rejects when the value is cast. The precision is widened to the scale.
+fn valid_decimal(v: ScalarValue) -> ScalarValue {
+    match v {
+        ScalarValue::Decimal128(d, p, s) if i16::from(s) > i16::from(p) => ScalarValue::Decimal128(d, s.unsigned_abs().min(38), s),
+        v => v,
+    }
+}
+
 fn cast_param(v: ScalarValue, t: &DataType, i: usize) -> Result<ScalarValue, UserError> {
     v.cast_to(t).map_err(|_| {
         UserError::new(
@@ -446,4 +456,19 @@ fn cast_param(v: ScalarValue, t: &DataType, i: usize) -> Result<ScalarValue, Use
             format!("parameter ${} cannot be converted to {t}", i + 1),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoded_decimals_can_be_cast() {
+        // 0.0500 as arrow-pg decodes an untyped parameter: mantissa 500, 3 digits, scale 4.
+        let v = valid_decimal(ScalarValue::Decimal128(Some(500), 3, 4));
+        assert_eq!(v, ScalarValue::Decimal128(Some(500), 4, 4));
+        let cast = v.cast_to(&DataType::Decimal128(18, 4)).expect("casts");
+        assert_eq!(cast, ScalarValue::Decimal128(Some(500), 18, 4));
+        assert_eq!(valid_decimal(ScalarValue::Decimal128(Some(12345), 5, 2)), ScalarValue::Decimal128(Some(12345), 5, 2));
+    }
 }

@@ -22,12 +22,12 @@ def connect(user, password):
 
 
 # The sales analyst: no supply product anywhere.
-insp = inspect(engine(p["sales_user"], p["sales_password"]))
+insp = inspect(engine(p["sales_analyst_user"], p["sales_analyst_password"]))
 schemas = insp.get_schema_names()
 c.true("sales analyst: supply not listed", "supply" not in schemas and "sales" in schemas, repr(schemas))
 c.eq("sales analyst: no supply tables", insp.get_table_names(schema="supply"), [])
 c.true("sales analyst: has_table(supply.part) is false", not insp.has_table("part", schema="supply"))
-with connect(p["sales_user"], p["sales_password"]) as conn:
+with connect(p["sales_analyst_user"], p["sales_analyst_password"]) as conn:
     cur = conn.cursor()
     try:
         cur.execute("SELECT count(*) FROM supply.part")

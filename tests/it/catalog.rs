@@ -229,3 +229,50 @@ async fn catalog_lists_a_table_whose_storage_is_missing() {
     // Reading the table itself is what fails.
     assert!(c.query("SELECT * FROM ghost.missing", &[]).await.is_err());
 }
+
+/// What pgjdbc's DatabaseMetaData reads besides the catalog tables: the preset settings in
+/// pg_settings (max_index_keys before getImportedKeys) and pg_get_function_result (getFunctions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preset_settings_and_function_results_answer_as_postgres() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    let setting = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.query_opt("SELECT setting FROM pg_catalog.pg_settings WHERE name = $1", &[&name])
+                .await
+                .expect("pg_settings")
+                .map(|r| r.get::<_, String>(0))
+        }
+    };
+    assert_eq!(setting("max_index_keys").await.as_deref(), Some("32"));
+    assert_eq!(setting("max_identifier_length").await.as_deref(), Some("63"));
+    assert_eq!(setting("standard_conforming_strings").await.as_deref(), Some("on"));
+    // SHOW and pg_settings agree on the settings that are the same for every session.
+    let shown = c.simple_query("SHOW server_version_num").await.expect("SHOW");
+    let shown = shown.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(setting("server_version_num").await, shown);
+
+    let rows = c
+        .query(
+            "SELECT DISTINCT proname, pg_get_function_result(oid) FROM pg_catalog.pg_proc \
+             WHERE proname IN ('version', 'generate_series', 'json_each') AND prorettype IN (25, 20, 2249) ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .expect("pg_get_function_result");
+    let got: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("generate_series".into(), "SETOF bigint".into()),
+            ("json_each".into(), "SETOF record".into()),
+            ("version".into(), "text".into()),
+        ]
+    );
+    let none: Option<String> = c.query_one("SELECT pg_get_function_result(0)", &[]).await.expect("unknown oid").get(0);
+    assert_eq!(none, None);
+}

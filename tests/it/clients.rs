@@ -1,5 +1,6 @@
-//! Python client libraries against meshgate over the TPC-H mesh: each suite in tests/clients/ is
-//! a script that drives one real driver and exits non-zero at the first wrong answer.
+//! Client libraries against meshgate over the TPC-H mesh: each suite in tests/clients/ is a
+//! program (Python scripts, one Java file for pgjdbc) that drives one real driver and exits
+//! non-zero at the first wrong answer.
 
 use crate::harness::{tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANALYST};
 
@@ -21,37 +22,62 @@ fn orders_descriptions() -> serde_json::Value {
     serde_json::Value::Object(d)
 }
 
-/// Runs `tests/clients/<suite>_suite.py` against a fresh server as the non-admin user.
-async fn run_suite(suite: &str) {
-    let s = TestServer::tpch().await;
-    let params = serde_json::json!({
+/// Connection parameters a suite gets as its one JSON argument: the analyst it mainly runs as,
+/// the admin, and the users the policies narrow (regional: filtered and masked; sales analyst:
+/// no supply product).
+fn suite_params(s: &TestServer) -> serde_json::Value {
+    serde_json::json!({
         "host": "127.0.0.1",
         "port": s.addr.port(),
         "user": ANALYST.0,
+        "password": ANALYST.1,
         "admin_user": ADMIN.0,
         "admin_password": ADMIN.1,
-        "password": ANALYST.1,
-        "sales_user": SALES_ANALYST.0,
-        "sales_password": SALES_ANALYST.1,
         "regional_user": REGIONAL.0,
         "regional_password": REGIONAL.1,
+        "sales_analyst_user": SALES_ANALYST.0,
+        "sales_analyst_password": SALES_ANALYST.1,
         "dbname": "mesh",
         "descriptions": orders_descriptions(),
-    });
+    })
+}
+
+/// Runs a client suite (`program args… '<json>'` in tests/clients/) and asserts it passed.
+async fn run_client(name: &str, program: &str, args: &[String], params: serde_json::Value) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let out = tokio::process::Command::new(&python)
-        .arg(dir.join(format!("{suite}_suite.py")))
+    let out = tokio::process::Command::new(program)
+        .args(args)
         .arg(params.to_string())
         .current_dir(&dir)
         .kill_on_drop(true)
         .output()
         .await
-        .expect("python3 runs (the drivers come from tests/requirements.txt)");
+        .unwrap_or_else(|e| panic!("{program} runs the {name} suite (see tests/requirements.txt and .ci/run): {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{suite} suite failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
-    assert!(stdout.contains("checks passed"), "{suite} suite ended without its summary:\n{stdout}");
+    assert!(out.status.success(), "{name} suite failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
+    assert!(stdout.contains("checks passed"), "{name} suite ended without its summary:\n{stdout}");
+}
+
+/// Runs `tests/clients/<suite>_suite.py` against a fresh server as the non-admin user.
+async fn run_suite(suite: &str) {
+    let s = TestServer::tpch().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = dir.join(format!("{suite}_suite.py")).display().to_string();
+    run_client(suite, &python, &[script], suite_params(&s)).await;
+}
+
+/// pgjdbc (Metabase, Tableau, DBeaver) through the JDK's single-file source launcher, with the
+/// driver jar of Debian's libpostgresql-jdbc-java (`PGJDBC_JAR` and `JAVA` override them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_pgjdbc() {
+    let s = TestServer::tpch().await;
+    let jar = std::env::var("PGJDBC_JAR").unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
+    assert!(std::path::Path::new(&jar).exists(), "pgjdbc jar {jar} missing: apt-get install libpostgresql-jdbc-java (.ci/run does)");
+    let java = std::env::var("JAVA").unwrap_or_else(|_| "java".to_string());
+    let args = ["-cp".to_string(), jar, "PgjdbcSuite.java".to_string()];
+    run_client("pgjdbc", &java, &args, suite_params(&s)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,6 +187,31 @@ async fn statement_timeout_cancels_with_57014() {
     assert_eq!(c.query_one("SELECT 1::bigint", &[]).await.unwrap().get::<_, i64>(0), 1);
 }
 
+/// An aggregate over a cross join polls its join input, whose batches come from the buffered
+/// side, and not the scans that yield to the runtime: without yield points at the join, a
+/// cancelled statement kept the engine's threads until it ended by itself (minutes here), and
+/// every other session's statements waited behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_cross_join_aggregate_frees_the_engine_at_once() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    c.batch_execute("SET statement_timeout = '300ms'").await.unwrap();
+    let e = c
+        .query("SELECT count(*) FROM sales.lineitem a CROSS JOIN sales.lineitem b WHERE a.l_quantity + b.l_quantity > 0", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "57014");
+    let other = s.admin().await;
+    let started = std::time::Instant::now();
+    let n: i64 = tokio::time::timeout(Duration::from_secs(60), other.query_one("SELECT count(*) FROM geo.nation", &[]))
+        .await
+        .expect("another session's query is not stuck behind the cancelled one")
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 25);
+    assert!(started.elapsed() < Duration::from_secs(20), "the next query waited {:?}", started.elapsed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_the_right_sqlstate_and_the_session_survives() {
     let s = TestServer::tpch().await;
