@@ -145,6 +145,11 @@ impl Policies {
         self.roles.keys()
     }
 
+    /// The configured users and whether each is an admin.
+    pub fn users(&self) -> impl Iterator<Item = (&String, bool)> {
+        self.users.iter().map(|(n, f)| (n, f.admin))
+    }
+
     /// `roles` and every role they are members of, transitively.
     fn closure<'a>(&self, roles: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();

@@ -23,7 +23,51 @@ use super::types::info_schema_type;
 use super::{Mesh, TableEntry};
 use crate::policy::Principal;
 
-const TABLES: &[&str] = &["tables", "columns", "schemata", "views"];
+const TABLES: &[&str] = &[
+    "tables",
+    "columns",
+    "schemata",
+    "views",
+    "table_constraints",
+    "key_column_usage",
+    "referential_constraints",
+    "constraint_column_usage",
+];
+
+/// Key and constraint views, with PostgreSQL's columns: a mesh declares no keys, so they are
+/// empty, but BI tools (Power BI's relationship detection, DBeaver) query them by name.
+fn constraint_view(name: &str) -> Option<SchemaRef> {
+    let text = |n: &'static str| (n, DataType::Utf8, true);
+    let int = |n: &'static str| (n, DataType::Int32, true);
+    let base = [text("constraint_catalog"), text("constraint_schema"), text("constraint_name")];
+    let table = [text("table_catalog"), text("table_schema"), text("table_name")];
+    let cols: Vec<(&str, DataType, bool)> = match name {
+        "table_constraints" => base
+            .into_iter()
+            .chain(table)
+            .chain([text("constraint_type"), text("is_deferrable"), text("initially_deferred"), text("enforced"), text("nulls_distinct")])
+            .collect(),
+        "key_column_usage" => base
+            .into_iter()
+            .chain(table)
+            .chain([text("column_name"), int("ordinal_position"), int("position_in_unique_constraint")])
+            .collect(),
+        "referential_constraints" => base
+            .into_iter()
+            .chain([
+                text("unique_constraint_catalog"),
+                text("unique_constraint_schema"),
+                text("unique_constraint_name"),
+                text("match_option"),
+                text("update_rule"),
+                text("delete_rule"),
+            ])
+            .collect(),
+        "constraint_column_usage" => table.into_iter().chain([text("column_name")]).chain(base).collect(),
+        _ => return None,
+    };
+    Some(schema(&cols))
+}
 
 #[derive(Debug)]
 pub struct InfoSchema {
@@ -150,7 +194,10 @@ impl SchemaProvider for InfoSchema {
             "schemata" => self.schemata()?,
             "views" => self.views()?,
             "columns" => Arc::new(Columns { mesh: self.mesh.clone(), user: self.user.clone(), schema: columns_schema() }),
-            _ => return Ok(None),
+            other => match constraint_view(other) {
+                Some(s) => mem(&s, vec![])?,
+                None => return Ok(None),
+            },
         }))
     }
 
@@ -159,36 +206,59 @@ impl SchemaProvider for InfoSchema {
     }
 }
 
+/// PostgreSQL 16's information_schema.columns, in order: (name, type, nullable).
+const COLUMNS: &[(&str, bool, bool)] = &[
+    // (name, is an integer column, nullable)
+    ("table_catalog", false, false),
+    ("table_schema", false, false),
+    ("table_name", false, false),
+    ("column_name", false, false),
+    ("ordinal_position", true, false),
+    ("column_default", false, true),
+    ("is_nullable", false, false),
+    ("data_type", false, false),
+    ("character_maximum_length", true, true),
+    ("character_octet_length", true, true),
+    ("numeric_precision", true, true),
+    ("numeric_precision_radix", true, true),
+    ("numeric_scale", true, true),
+    ("datetime_precision", true, true),
+    ("interval_type", false, true),
+    ("interval_precision", true, true),
+    ("character_set_catalog", false, true),
+    ("character_set_schema", false, true),
+    ("character_set_name", false, true),
+    ("collation_catalog", false, true),
+    ("collation_schema", false, true),
+    ("collation_name", false, true),
+    ("domain_catalog", false, true),
+    ("domain_schema", false, true),
+    ("domain_name", false, true),
+    ("udt_catalog", false, false),
+    ("udt_schema", false, false),
+    ("udt_name", false, false),
+    ("scope_catalog", false, true),
+    ("scope_schema", false, true),
+    ("scope_name", false, true),
+    ("maximum_cardinality", true, true),
+    ("dtd_identifier", false, true),
+    ("is_self_referencing", false, true),
+    ("is_identity", false, false),
+    ("identity_generation", false, true),
+    ("identity_start", false, true),
+    ("identity_increment", false, true),
+    ("identity_maximum", false, true),
+    ("identity_minimum", false, true),
+    ("identity_cycle", false, true),
+    ("is_generated", false, false),
+    ("generation_expression", false, true),
+    ("is_updatable", false, false),
+];
+
 fn columns_schema() -> SchemaRef {
-    use DataType::*;
-    schema(&[
-        ("table_catalog", Utf8, false),
-        ("table_schema", Utf8, false),
-        ("table_name", Utf8, false),
-        ("column_name", Utf8, false),
-        ("ordinal_position", Int32, false),
-        ("column_default", Utf8, true),
-        ("is_nullable", Utf8, false),
-        ("data_type", Utf8, false),
-        ("character_maximum_length", Int32, true),
-        ("character_octet_length", Int32, true),
-        ("numeric_precision", Int32, true),
-        ("numeric_precision_radix", Int32, true),
-        ("numeric_scale", Int32, true),
-        ("datetime_precision", Int32, true),
-        ("interval_type", Utf8, true),
-        ("interval_precision", Int32, true),
-        ("collation_name", Utf8, true),
-        ("domain_catalog", Utf8, true),
-        ("domain_schema", Utf8, true),
-        ("domain_name", Utf8, true),
-        ("udt_catalog", Utf8, false),
-        ("udt_schema", Utf8, false),
-        ("udt_name", Utf8, false),
-        ("is_identity", Utf8, false),
-        ("is_generated", Utf8, false),
-        ("is_updatable", Utf8, false),
-    ])
+    let cols: Vec<(&str, DataType, bool)> =
+        COLUMNS.iter().map(|(n, int, null)| (*n, if *int { DataType::Int32 } else { DataType::Utf8 }, *null)).collect();
+    schema(&cols)
 }
 
 #[derive(Debug)]
@@ -255,34 +325,29 @@ impl TableProvider for Columns {
             for (i, f) in meta.schema.fields().iter().enumerate() {
                 let ty = info_schema_type(f.data_type());
                 let opt = |v: Option<i32>| v.map(i32v);
-                rows.push(vec![
-                    Some(text(self.mesh.database.clone())),
-                    Some(text(t.product.clone())),
-                    Some(text(t.name.clone())),
-                    Some(text(f.name().clone())),
-                    Some(i32v(i as i32 + 1)),
-                    None,
-                    Some(text(if f.is_nullable() { "YES" } else { "NO" })),
-                    Some(text(ty.data_type)),
-                    opt(ty.char_max_length),
-                    None,
-                    opt(ty.numeric_precision),
-                    opt(ty.numeric_radix),
-                    opt(ty.numeric_scale),
-                    opt(ty.datetime_precision),
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    Some(text(self.mesh.database.clone())),
-                    Some(text("pg_catalog")),
-                    Some(text(ty.udt_name)),
-                    Some(text("NO")),
-                    Some(text("NEVER")),
-                    Some(text("NO")),
-                ]);
+                let value = |name: &str| -> Option<ScalarValue> {
+                    match name {
+                        "table_catalog" | "udt_catalog" => Some(text(self.mesh.database.clone())),
+                        "table_schema" => Some(text(t.product.clone())),
+                        "table_name" => Some(text(t.name.clone())),
+                        "column_name" => Some(text(f.name().clone())),
+                        "ordinal_position" => Some(i32v(i as i32 + 1)),
+                        "dtd_identifier" => Some(text((i + 1).to_string())),
+                        "is_nullable" => Some(text(if f.is_nullable() { "YES" } else { "NO" })),
+                        "data_type" => Some(text(ty.data_type.clone())),
+                        "character_maximum_length" => opt(ty.char_max_length),
+                        "numeric_precision" => opt(ty.numeric_precision),
+                        "numeric_precision_radix" => opt(ty.numeric_radix),
+                        "numeric_scale" => opt(ty.numeric_scale),
+                        "datetime_precision" => opt(ty.datetime_precision),
+                        "udt_schema" => Some(text("pg_catalog")),
+                        "udt_name" => Some(text(ty.udt_name.clone())),
+                        "is_self_referencing" | "is_identity" | "is_updatable" => Some(text("NO")),
+                        "is_generated" => Some(text("NEVER")),
+                        _ => None,
+                    }
+                };
+                rows.push(COLUMNS.iter().map(|(n, _, _)| value(n)).collect());
             }
         }
         let b = batch(&self.schema, rows)?;

@@ -47,6 +47,8 @@ const OURS: &[&str] = &[
     "pg_tables",
     "pg_stat_user_tables",
     "pg_settings",
+    "pg_roles",
+    "pg_user",
 ];
 
 /// Whether `principal` may see and read `table`: every catalog listing and privilege function
@@ -234,6 +236,100 @@ impl MeshPgCatalog {
         mem(&s, rows)
     }
 
+    /// (name, oid, superuser, can log in) of every role: the bootstrap role that owns the
+    /// database, the configured users (and a token or certificate user not among them), the
+    /// declared roles. OIDs are the ones pg_get_userbyid and the owner columns use.
+    fn role_rows(&self) -> Vec<(String, i32, bool, bool)> {
+        let mut rows = vec![(oids::BOOTSTRAP_ROLE_NAME.to_string(), BOOTSTRAP_ROLE, true, false)];
+        let policies = self.user.policies();
+        let mut users: Vec<(String, bool)> = policies.users().map(|(n, a)| (n.clone(), a)).collect();
+        if !users.iter().any(|(n, _)| *n == self.user.user) {
+            users.push((self.user.user.clone(), false));
+        }
+        rows.extend(users.into_iter().map(|(n, admin)| (n.clone(), oids::role_oid(&n), admin, true)));
+        rows.extend(policies.role_names().map(|r| (r.clone(), oids::role_oid(r), false, false)));
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    }
+
+    fn pg_roles(&self) -> Result<Arc<dyn TableProvider>> {
+        use DataType::*;
+        let ts = Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let s = schema(&[
+            ("rolname", Utf8, false),
+            ("rolsuper", Boolean, false),
+            ("rolinherit", Boolean, false),
+            ("rolcreaterole", Boolean, false),
+            ("rolcreatedb", Boolean, false),
+            ("rolcanlogin", Boolean, false),
+            ("rolreplication", Boolean, false),
+            ("rolconnlimit", Int32, false),
+            ("rolpassword", Utf8, true),
+            ("rolvaliduntil", ts, true),
+            ("rolbypassrls", Boolean, false),
+            ("rolconfig", text_list(), true),
+            ("oid", Int32, false),
+        ]);
+        let rows = self
+            .role_rows()
+            .into_iter()
+            .map(|(name, oid, superuser, login)| {
+                vec![
+                    Some(text(name)),
+                    Some(boolv(superuser)),
+                    Some(boolv(true)),
+                    Some(boolv(false)),
+                    Some(boolv(false)),
+                    Some(boolv(login)),
+                    Some(boolv(false)),
+                    Some(i32v(-1)),
+                    // PostgreSQL shows the password column masked to everyone.
+                    Some(text("********")),
+                    None,
+                    Some(boolv(superuser)),
+                    None,
+                    Some(i32v(oid)),
+                ]
+            })
+            .collect();
+        mem(&s, rows)
+    }
+
+    fn pg_user(&self) -> Result<Arc<dyn TableProvider>> {
+        use DataType::*;
+        let ts = Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let s = schema(&[
+            ("usename", Utf8, false),
+            ("usesysid", Int32, false),
+            ("usecreatedb", Boolean, false),
+            ("usesuper", Boolean, false),
+            ("userepl", Boolean, false),
+            ("usebypassrls", Boolean, false),
+            ("passwd", Utf8, true),
+            ("valuntil", ts, true),
+            ("useconfig", text_list(), true),
+        ]);
+        let rows = self
+            .role_rows()
+            .into_iter()
+            .filter(|r| r.3)
+            .map(|(name, oid, superuser, _)| {
+                vec![
+                    Some(text(name)),
+                    Some(i32v(oid)),
+                    Some(boolv(false)),
+                    Some(boolv(superuser)),
+                    Some(boolv(false)),
+                    Some(boolv(superuser)),
+                    Some(text("********")),
+                    None,
+                    None,
+                ]
+            })
+            .collect();
+        mem(&s, rows)
+    }
+
     fn pg_database(&self) -> Result<Arc<dyn TableProvider>> {
         use DataType::*;
         let s = schema(&[
@@ -413,6 +509,8 @@ impl SchemaProvider for MeshPgCatalog {
             "pg_tables" => self.pg_tables()?,
             "pg_stat_user_tables" => self.pg_stat_user_tables()?,
             "pg_settings" => pg_settings()?,
+            "pg_roles" => self.pg_roles()?,
+            "pg_user" => self.pg_user()?,
             _ => return self.crate_tables.table(name).await,
         };
         Ok(Some(t))

@@ -245,6 +245,7 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<UserError> {
+        regproc_join_by_name(expr);
         match expr {
             // DataFusion's LIKE escapes with backslash only; SQLAlchemy writes `ESCAPE '/'`.
             // The pattern is re-escaped: backslashes doubled, then the escape char made one.
@@ -388,6 +389,35 @@ impl VisitorMut for Rewriter<'_> {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// pg_type's function columns (`typreceive`, …) are regproc in PostgreSQL, compared with
+/// pg_proc's oid as numbers; the crate's pg_type holds them as the function's name. Npgsql's
+/// type loading finds arrays by `pg_proc.oid = pg_type.typreceive` and `proname = 'array_recv'`:
+/// comparing the name side with `proname` instead gives PostgreSQL's answer.
+fn regproc_join_by_name(expr: &mut Expr) {
+    const REGPROC: &[&str] = &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze"];
+    let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = expr else { return };
+    let last = |e: &Expr| match e {
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let (l, r) = (last(left), last(right));
+    let oid_side = match (l.as_deref(), r.as_deref()) {
+        (Some("oid"), Some(c)) if REGPROC.contains(&c) => left.as_mut(),
+        (Some(c), Some("oid")) if REGPROC.contains(&c) => right.as_mut(),
+        _ => return,
+    };
+    match oid_side {
+        Expr::CompoundIdentifier(parts) => {
+            if let Some(p) = parts.last_mut() {
+                *p = Ident::new("proname");
+            }
+        }
+        Expr::Identifier(i) => *i = Ident::new("proname"),
+        _ => {}
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::harness::{TestServer, ANALYST};
 
 /// Entries of a corpus file: statements separated by a line `-- next`.
-fn entries(text: &str) -> Vec<String> {
+pub(crate) fn entries(text: &str) -> Vec<String> {
     let mut out = vec![String::new()];
     for line in text.lines() {
         if line.trim() == "-- next" {

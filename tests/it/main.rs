@@ -9,6 +9,7 @@ mod harness;
 mod identity;
 mod lifecycle;
 mod malformed;
+mod npgsql;
 mod policy;
 mod protocol;
 mod psql;
