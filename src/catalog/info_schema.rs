@@ -341,7 +341,7 @@ impl TableProvider for Columns {
                         "numeric_scale" => opt(ty.numeric_scale),
                         "datetime_precision" => opt(ty.datetime_precision),
                         "udt_schema" => Some(text("pg_catalog")),
-                        "udt_name" => Some(text(ty.udt_name.clone())),
+                        "udt_name" => Some(text(ty.udt_name)),
                         "is_self_referencing" | "is_identity" | "is_updatable" => Some(text("NO")),
                         "is_generated" => Some(text("NEVER")),
                         _ => None,
