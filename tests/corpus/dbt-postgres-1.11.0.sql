@@ -2,7 +2,7 @@
 -- `dbt debug` (connection test), `dbt compile`/`test`/`run` (postgres__get_relations: view
 -- dependencies through pg_depend/pg_rewrite), empty transactions around hooks, and `dbt docs generate`
 -- (postgres__get_catalog_relations), as meshgate received them (extract.py over a statements log of
--- the tests/dbt project run by tests/it/dbt.rs). The data tests' own queries are left out. Replayed
+-- the tests/dbt project run against `meshgate demo`). The data tests' own queries are left out. Replayed
 -- in order on one connection as user bob by tests/it/corpus.rs.
 BEGIN
 -- next
