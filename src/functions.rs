@@ -297,6 +297,11 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
     // NULL for an OID that is not an index / constraint.
     ctx.register_udf(udf("pg_get_indexdef", &[1, 3], DataType::Utf8, |_, _| Ok(text(None))));
     ctx.register_udf(udf("pg_get_constraintdef", &[1, 2], DataType::Utf8, |_, _| Ok(text(None))));
+    // A session's pg_catalog lists its own temporary tables only, never another session's
+    // temporary schema (dbt-postgres' catalog query filters with it).
+    ctx.register_udf(udf("pg_is_other_temp_schema", &[1], DataType::Boolean, |a, _| {
+        Ok(ScalarValue::Boolean((!a[0].is_null()).then_some(false)))
+    }));
     // Nothing is published for logical replication; any argument type (psql passes a string).
     ctx.register_udf(udf("pg_relation_is_publishable", &[1], DataType::Boolean, |_, _| Ok(ScalarValue::Boolean(Some(false)))));
     // The crate's answers "UTF-8"; PostgreSQL's name for encoding 6 is "UTF8".

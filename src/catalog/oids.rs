@@ -43,6 +43,12 @@ pub fn system_relation(name: &str) -> Option<i32> {
         "pg_index" => 2610,
         "pg_trigger" => 2620,
         "pg_authid" => 1260,
+        // dbt-postgres finds view dependencies through pg_depend rows whose classid is
+        // 'pg_rewrite'::regclass.
+        "pg_attrdef" => 2604,
+        "pg_depend" => 2608,
+        "pg_inherits" => 2611,
+        "pg_rewrite" => 2618,
         _ => return None,
     })
 }

@@ -276,3 +276,75 @@ async fn preset_settings_and_function_results_answer_as_postgres() {
     let none: Option<String> = c.query_one("SELECT pg_get_function_result(0)", &[]).await.expect("unknown oid").get(0);
     assert_eq!(none, None);
 }
+
+/// The catalog statements of dbt-postgres (its postgres__get_relations and
+/// postgres__get_catalog_relations macros), as an analyst over the simple protocol like psycopg2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dbt_postgres_catalog_queries() {
+    let s = TestServer::tpch().await;
+    let c = s.connect_as(crate::harness::ANALYST.0, crate::harness::ANALYST.1).await.expect("analyst connects");
+
+    // System catalogs named by regclass keep PostgreSQL's OIDs, so pg_depend rows (classid =
+    // pg_rewrite) join as in PostgreSQL.
+    let r = c
+        .query_one("SELECT 'pg_rewrite'::regclass::int, 'pg_depend'::regclass::int, 'pg_catalog.pg_inherits'::regclass::int", &[])
+        .await
+        .expect("system relations by regclass");
+    assert_eq!((r.get::<_, i32>(0), r.get::<_, i32>(1), r.get::<_, i32>(2)), (2618, 2608, 2611));
+    // View dependencies: the mesh has no views, so none depend on anything.
+    let msgs = c
+        .simple_query(
+            "select distinct dn.nspname, dc.relname, rn.nspname, rc.relname \
+             from pg_class as dc join pg_namespace as dn on dn.oid = dc.relnamespace \
+             join pg_depend as dd on dd.refobjid = dc.oid and dd.classid = 'pg_rewrite'::regclass \
+               and dd.refclassid = 'pg_class'::regclass and dd.deptype = 'i' \
+             join pg_depend as jd on jd.objid = dd.objid and jd.classid = 'pg_rewrite'::regclass \
+               and jd.refclassid = 'pg_class'::regclass and jd.refobjid != dd.refobjid \
+             join pg_class as rc on rc.oid = jd.refobjid \
+             join pg_namespace as rn on rn.oid = rc.relnamespace and rn.nspname != 'information_schema' \
+               and rn.nspname not like 'pg\\_%' order by 1, 2, 3, 4",
+        )
+        .await
+        .expect("dbt's view-dependency query");
+    assert!(!msgs.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))), "no view dependencies");
+
+    // Another session's temporary schema is never listed, so the filter keeps every schema.
+    let r = c
+        .query_one("SELECT pg_is_other_temp_schema(oid), pg_is_other_temp_schema(NULL::int) FROM pg_namespace WHERE nspname = 'sales'", &[])
+        .await
+        .expect("pg_is_other_temp_schema");
+    assert_eq!((r.get::<_, Option<bool>>(0), r.get::<_, Option<bool>>(1)), (Some(false), None));
+
+    // `dbt docs generate`: tables and columns of a schema with their descriptions and types.
+    let domain = sales_domain();
+    let rows = c
+        .query(
+            "select sch.nspname, tbl.relname, case tbl.relkind when 'v' then 'VIEW' else 'BASE TABLE' end, \
+             tbl_desc.description, col.attname, col.attnum, pg_catalog.format_type(col.atttypid, col.atttypmod), \
+             col_desc.description, pg_get_userbyid(tbl.relowner) \
+             from pg_catalog.pg_namespace sch join pg_catalog.pg_class tbl on tbl.relnamespace = sch.oid \
+             join pg_catalog.pg_attribute col on col.attrelid = tbl.oid \
+             left outer join pg_catalog.pg_description tbl_desc on (tbl_desc.objoid = tbl.oid and tbl_desc.objsubid = 0) \
+             left outer join pg_catalog.pg_description col_desc on (col_desc.objoid = tbl.oid and col_desc.objsubid = col.attnum) \
+             where ((upper(sch.nspname) = upper('sales') and upper(tbl.relname) = upper('orders'))) \
+             and not pg_is_other_temp_schema(sch.oid) and tbl.relpersistence in ('p', 'u') \
+             and tbl.relkind in ('r', 'v', 'f', 'p', 'm') and col.attnum > 0 and not col.attisdropped \
+             order by sch.nspname, tbl.relname, col.attnum",
+            &[],
+        )
+        .await
+        .expect("dbt's catalog query");
+    assert_eq!(rows.len(), 9, "orders has 9 columns");
+    let table_desc = orders(&domain)["description"].as_str().expect("orders description");
+    for r in &rows {
+        assert_eq!((r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)), ("sales".into(), "orders".into(), "BASE TABLE".into()));
+        assert_eq!(r.get::<_, Option<String>>(3).as_deref(), Some(table_desc));
+        assert_eq!(r.get::<_, String>(8), domain["products"][0]["owner"].as_str().expect("owner"));
+    }
+    let cols: Vec<(String, i16, String, Option<String>)> = rows.iter().map(|r| (r.get(4), r.get(5), r.get(6), r.get(7))).collect();
+    let described = |c: &str| orders(&domain)["columns"][c].as_str().map(String::from);
+    assert_eq!(cols[0], ("o_orderkey".into(), 1, "bigint".into(), described("o_orderkey")));
+    assert_eq!(cols[3], ("o_totalprice".into(), 4, "numeric(15,2)".into(), described("o_totalprice")));
+    assert_eq!(cols[4], ("o_orderdate".into(), 5, "date".into(), described("o_orderdate")));
+    assert_eq!(cols[8].0, "o_comment");
+}

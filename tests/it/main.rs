@@ -5,6 +5,7 @@ mod catalog;
 mod clients;
 mod corpus;
 mod cli;
+mod dbt;
 mod harness;
 mod identity;
 mod lifecycle;
