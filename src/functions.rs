@@ -228,6 +228,13 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
         let Some(oid) = scalar_i32(&a[0]) else { return Ok(ScalarValue::Boolean(None)) };
         Ok(ScalarValue::Boolean(Some(m.table_by_oid(oid).is_some_and(|t| t.product == default_schema(c)))))
     }));
+    // Every type and function lives in pg_catalog, which is always on the search path (psql's
+    // `\dT` and `\df` filter with these).
+    for name in ["pg_type_is_visible", "pg_function_is_visible"] {
+        ctx.register_udf(udf(name, &[1], DataType::Boolean, move |a, _| {
+            Ok(ScalarValue::Boolean(scalar_i32(&a[0]).map(|_| true)))
+        }));
+    }
     ctx.register_udf(udf("format_type", &[2], DataType::Utf8, move |a, _| {
         let Some(oid) = scalar_i32(&a[0]) else { return Ok(text(None)) };
         Ok(text(crate::catalog::types::format_type(oid, scalar_i32(&a[1]))))
@@ -382,19 +389,25 @@ fn setup_crate_pg_catalog(ctx: &SessionContext, database: &str, roles: MeshRoles
         ctx.register_udf(f);
     }
     ctx.register_udtf("pg_get_keywords", tables.pg_get_keywords.clone());
-    static RESULTS: std::sync::OnceLock<Arc<std::collections::HashMap<i32, String>>> = std::sync::OnceLock::new();
-    let results = RESULTS.get_or_init(|| Arc::new(function_results(&tables))).clone();
-    // pgjdbc's getFunctions() classifies functions by it.
+    type Signatures = std::collections::HashMap<i32, (String, String)>;
+    static SIGNATURES: std::sync::OnceLock<Arc<Signatures>> = std::sync::OnceLock::new();
+    let signatures = SIGNATURES.get_or_init(|| Arc::new(function_signatures(&tables))).clone();
+    // pgjdbc's getFunctions() classifies functions by the result; psql's \df shows both.
+    let results = signatures.clone();
     ctx.register_udf(udf("pg_get_function_result", &[1], DataType::Utf8, move |a, _| {
-        Ok(text(scalar_i32(&a[0]).and_then(|oid| results.get(&oid).cloned())))
+        Ok(text(scalar_i32(&a[0]).and_then(|oid| results.get(&oid).map(|s| s.0.clone()))))
+    }));
+    ctx.register_udf(udf("pg_get_function_arguments", &[1], DataType::Utf8, move |a, _| {
+        Ok(text(scalar_i32(&a[0]).and_then(|oid| signatures.get(&oid).map(|s| s.1.clone()))))
     }));
     Ok(())
 }
 
-/// The `pg_get_function_result` of every function in the crate's pg_proc, by OID: `TABLE(name
-/// type, …)` for functions with TABLE columns, else the result type, `SETOF` when it returns
-/// a set. (meshgate has no functions of its own in pg_proc.)
-fn function_results(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables) -> std::collections::HashMap<i32, String> {
+/// `pg_get_function_result` and `pg_get_function_arguments` of every function in the crate's
+/// pg_proc, by OID. The result is `TABLE(name type, …)` for functions with TABLE columns, else
+/// the result type, `SETOF` when it returns a set; the arguments are `[mode] [name] type, …`
+/// as PostgreSQL prints them (without defaults). meshgate has no functions of its own in pg_proc.
+fn function_signatures(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticTables) -> std::collections::HashMap<i32, (String, String)> {
     use datafusion::arrow::array::RecordBatch;
     use datafusion::arrow::compute::cast;
     // Every column as text: the crate stores OIDs as integers and arrays as `['a', 'b']` text.
@@ -406,7 +419,12 @@ fn function_results(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticT
     }
     fn list(v: &Option<String>) -> Vec<String> {
         let inner = v.as_deref().unwrap_or("").trim().trim_start_matches(['[', '{']).trim_end_matches([']', '}']);
-        inner.split(',').map(|p| p.trim().trim_matches(['\'', '"']).to_string()).filter(|p| !p.is_empty()).collect()
+        // Arrays print as `['a', 'b']`; an oidvector as `25 25`.
+        inner
+            .split([',', ' '])
+            .map(|p| p.trim().trim_matches(['\'', '"']).to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
     }
     let mut type_names = std::collections::HashMap::new();
     for b in tables.pg_type.data() {
@@ -428,12 +446,13 @@ fn function_results(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticT
             .zip(column(b, "proretset"))
             .zip(column(b, "proargmodes"))
             .zip(column(b, "proargnames"))
-            .zip(column(b, "proallargtypes"));
-        for (((((oid, ret), set), modes), names), all_types) in rows {
+            .zip(column(b, "proallargtypes"))
+            .zip(column(b, "proargtypes"));
+        for ((((((oid, ret), set), modes), names), all_types), in_types) in rows {
             let (Some(oid), Some(ret)) = (oid.and_then(|o| o.parse::<i32>().ok()), ret.and_then(|r| r.parse::<i32>().ok())) else {
                 continue;
             };
-            let (modes, names, all_types) = (list(&modes), list(&names), list(&all_types));
+            let (modes, names, all_types, in_types) = (list(&modes), list(&names), list(&all_types), list(&in_types));
             let table_columns: Vec<String> = modes
                 .iter()
                 .enumerate()
@@ -450,7 +469,25 @@ fn function_results(tables: &datafusion_pg_catalog::pg_catalog::PgCatalogStaticT
             } else {
                 type_name(ret)
             };
-            out.insert(oid, result);
+            // With modes, every argument is in proallargtypes; without, proargtypes holds the
+            // input arguments only.
+            let arg = |i: usize, ty: &String, mode: &str| {
+                let ty = ty.parse::<i32>().ok().map(type_name).unwrap_or_default();
+                let name = names.get(i).filter(|n| !n.is_empty()).map(|n| format!("{n} ")).unwrap_or_default();
+                let mode = match mode {
+                    "o" => "OUT ",
+                    "b" => "INOUT ",
+                    "v" => "VARIADIC ",
+                    _ => "",
+                };
+                format!("{mode}{name}{ty}")
+            };
+            let arguments: Vec<String> = if modes.is_empty() {
+                in_types.iter().enumerate().map(|(i, t)| arg(i, t, "i")).collect()
+            } else {
+                all_types.iter().enumerate().filter(|(i, _)| modes.get(*i).is_some_and(|m| m != "t")).map(|(i, t)| arg(i, t, &modes[i])).collect()
+            };
+            out.insert(oid, (result, arguments.join(", ")));
         }
     }
     out

@@ -183,6 +183,16 @@ async fn psql_backslash_commands_show_descriptions_and_types() {
     let out = psql(&s, "\\l").await;
     let line = out.lines().find(|l| l.trim_start().starts_with("mesh ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("UTF8"), "{out}");
+
+    // Functions and types: without a pattern psql lists user-defined ones (a mesh has none).
+    let out = psql(&s, "\\df").await;
+    assert!(out.contains("List of functions") && out.contains("(0 rows)"), "{out}");
+    let out = psql(&s, "\\df pg_catalog.upper").await;
+    // PostgreSQL's three: upper(text), upper(anyrange), upper(anymultirange).
+    assert_eq!(out.lines().filter(|l| l.contains("| upper ") && l.ends_with("func")).count(), 3, "{out}");
+    assert!(out.lines().any(|l| l.contains("| upper | text             | text ")), "{out}");
+    let out = psql(&s, "\\dT pg_catalog.int4").await;
+    assert!(out.contains("integer"), "{out}");
 }
 
 fn write_ghost_domain(dir: &Path) {
