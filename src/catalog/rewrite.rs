@@ -28,6 +28,11 @@ pub trait RelationResolver {
 }
 
 pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<(), UserError> {
+    if let Statement::Query(q) = stmt {
+        if let SetExpr::Select(select) = q.body.as_mut() {
+            postgres_column_names(select);
+        }
+    }
     let mut v = Rewriter { resolver };
     match stmt.visit(&mut v) {
         ControlFlow::Break(e) => Err(e),
@@ -110,6 +115,77 @@ impl VisitorMut for NullSubqueries {
             *expr = Expr::Value(ValueWithSpan::from(Value::Null));
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The name PostgreSQL gives an unnamed result column (its FigureColname): a function's name,
+/// a cast's argument name or else its type, `case`, `array`, `exists`, else `?column?`.
+/// `None`: a column reference (DataFusion names it the same) or a form left to DataFusion.
+fn postgres_name(e: &Expr) -> Option<String> {
+    fn strong(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Identifier(i) => Some(i.value.clone()),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+            Expr::Function(f) => f.name.0.last().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()),
+            Expr::Nested(inner) => strong(inner),
+            Expr::Cast { expr, .. } => strong(expr),
+            Expr::Case { .. } => Some("case".into()),
+            Expr::Array(_) => Some("array".into()),
+            Expr::Exists { .. } => Some("exists".into()),
+            _ => None,
+        }
+    }
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => None,
+        Expr::Cast { expr, data_type, .. } => strong(expr).or_else(|| Some(cast_type_name(data_type))),
+        e => strong(e).or_else(|| Some("?column?".into())),
+    }
+}
+
+/// A cast's column name: PostgreSQL's internal name of the type (`int4` for `integer`).
+fn cast_type_name(t: &DataType) -> String {
+    let name = lower_name(t);
+    let base = name.split('(').next().unwrap_or("").trim().to_string();
+    match base.as_str() {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "double" | "float8" | "float" => "float8",
+        "decimal" | "numeric" => "numeric",
+        "boolean" | "bool" => "bool",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" => "bpchar",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        _ => return base,
+    }
+    .to_string()
+}
+
+/// Names a statement's result columns as PostgreSQL does, where DataFusion would print the
+/// expression (`count(*)`, `Int64(1)`): clients show these names and code reads columns by them.
+/// Only the outermost SELECT, and only names no other column of it has (DataFusion wants them
+/// distinct; a repeat keeps DataFusion's name).
+fn postgres_column_names(select: &mut Select) {
+    let mut taken: std::collections::HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => p.last().map(|p| p.value.clone()),
+            _ => None,
+        })
+        .collect();
+    for item in select.projection.iter_mut() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            if let Some(name) = postgres_name(e) {
+                if taken.insert(name.clone()) {
+                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('"', name) };
+                }
+            }
+        }
     }
 }
 
