@@ -39,8 +39,9 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nmetadata_refresh_secs = 3600\n\n[limits]\n{limits}\n\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n\n[[users]]\nname = \"user\"\npassword = \"{v}\"\n\n[domains]\ndir = \"{}\"\n",
-                domains.display()
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\nmetadata_refresh_secs = 3600\n\n[limits]\n{limits}\n\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n\n[[users]]\nname = \"user\"\npassword = \"{v}\"\nroles = [\"analyst\", \"buyer\"]\n\n{roles}\n[domains]\ndir = \"{}\"\n",
+                domains.display(),
+                roles = meshgate_demo::ROLES_TOML,
             ),
         )
         .expect("write config");
