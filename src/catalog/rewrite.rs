@@ -186,7 +186,68 @@ fn postgres_column_names(select: &mut Select) {
                 }
             }
         }
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            print_reg_type(e);
+        }
     }
+}
+
+/// The OID of a built-in type named as `regtype` input accepts it (`'int4'::regtype`).
+fn type_oid(name: &str) -> Option<i32> {
+    let n = name.trim().to_ascii_lowercase();
+    let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+    Some(match n {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "char" | "\"char\"" => 18,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "bpchar" | "character" => 1042,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+/// A result column cast to `regtype` or `regrole` prints the type's or role's name in
+/// PostgreSQL (`atttypid::regtype` is `integer`); elsewhere such casts are OIDs to compare.
+fn print_reg_type(e: &mut Expr) {
+    let Expr::Cast { expr: inner, data_type, .. } = e else { return };
+    let ty = lower_name(data_type);
+    if let Some(name) = string_literal(inner) {
+        // `'int4'::regtype` prints PostgreSQL's name for it, `integer`.
+        match type_oid(name) {
+            Some(oid) if ty.ends_with("regtype") => *inner = Box::new(number(oid)),
+            _ => return,
+        }
+    }
+    let (function, extra) = match ty.strip_prefix("pg_catalog.").unwrap_or(&ty) {
+        "regtype" => ("format_type", Some(Expr::Value(ValueWithSpan::from(Value::Null)))),
+        "regrole" => ("pg_get_userbyid", None),
+        _ => return,
+    };
+    let mut f = call(function);
+    if let Expr::Function(Function { args: FunctionArguments::List(list), .. }) = &mut f {
+        list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr((**inner).clone())));
+        if let Some(x) = extra {
+            list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(x)));
+        }
+    }
+    *e = f;
 }
 
 /// DataFusion wants distinct output names; PostgreSQL names every unnamed expression
@@ -439,6 +500,8 @@ impl VisitorMut for Rewriter<'_> {
                     "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper" | "xid" => {
                         if let Some(n) = string_literal(inner).and_then(|s| s.trim().parse::<i32>().ok()) {
                             *expr = number(n);
+                        } else if let Some(oid) = string_literal(inner).filter(|_| ty == "regtype").and_then(type_oid) {
+                            *expr = number(oid);
                         } else if ty == "oid" {
                             *data_type = DataType::Int(None);
                         } else {

@@ -358,3 +358,33 @@ async fn dbt_postgres_catalog_queries() {
     assert_eq!(cols[4], ("o_orderdate".into(), 5, "date".into(), described("o_orderdate")));
     assert_eq!(cols[8].0, "o_comment");
 }
+
+/// Result columns are named as PostgreSQL names them, and `::regtype` / `::regrole` print
+/// names in results while comparing as OIDs in predicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn result_names_and_reg_casts_read_as_in_postgres() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    let st = c
+        .prepare("SELECT 1, count(*), upper('a'), '1'::int, o_orderkey::text, CASE WHEN true THEN 1 END FROM sales.orders GROUP BY o_orderkey LIMIT 1")
+        .await
+        .unwrap();
+    let names: Vec<&str> = st.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["?column?", "count", "upper", "int4", "o_orderkey", "case"]);
+    let row = c
+        .query_one("SELECT 23::regtype, 'int8'::regtype, 10::regrole, (SELECT count(*) FROM pg_type WHERE oid = 'int4'::regtype)", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "integer");
+    assert_eq!(row.get::<_, String>(1), "bigint");
+    assert_eq!(row.get::<_, String>(2), "meshgate");
+    assert_eq!(row.get::<_, i64>(3), 1);
+    let types: Vec<String> = c
+        .query("SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = 'sales.orders'::regclass AND attnum IN (1, 4) ORDER BY attnum", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(types, ["bigint", "numeric"]);
+}
