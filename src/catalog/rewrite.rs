@@ -231,7 +231,7 @@ fn print_reg_type(e: &mut Expr) {
     if let Some(name) = string_literal(inner) {
         // `'int4'::regtype` prints PostgreSQL's name for it, `integer`.
         match type_oid(name) {
-            Some(oid) if ty.ends_with("regtype") => *inner = Box::new(number(oid)),
+            Some(oid) if ty.ends_with("regtype") => **inner = number(oid),
             _ => return,
         }
     }
