@@ -82,8 +82,8 @@ where
                 return Err(UserError::new("42P16", "cannot create temporary relation in non-temporary schema").into());
             }
         };
-        if t.query.is_some() {
-            return Err(UserError::unsupported("CREATE TEMPORARY TABLE … AS is not supported; create the table, then INSERT … SELECT").into());
+        if let Some(query) = t.query.take() {
+            return self.create_temp_as(&table, &t.columns, *query).await;
         }
         // What makes it temporary is where it is held; DataFusion's planner knows no ON COMMIT.
         t.temporary = false;
@@ -100,6 +100,49 @@ where
         // Only creates the empty table in the session's memory schema: no data is read.
         self.session.ctx.execute_logical_plan(plan).await.map_err(|e| UserError::from_datafusion(&e))?;
         self.complete("CREATE TABLE").await
+    }
+
+    /// `CREATE TEMPORARY TABLE t [(names…)] AS query`: the query is planned like any other
+    /// (policies apply), its rows kept in the session's memory under `pg_temp.t`.
+    async fn create_temp_as(
+        &mut self,
+        table: &Ident,
+        names: &[datafusion::sql::sqlparser::ast::ColumnDef],
+        query: datafusion::sql::sqlparser::ast::Query,
+    ) -> Result<(), Failure> {
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let name = folded(table);
+        if self.session.temp.table_exist(&name) {
+            return Err(UserError::new("42P07", format!("relation \"{name}\" already exists")).into());
+        }
+        let plan = self.plan(&Statement::Query(Box::new(query))).await?;
+        let fields: Vec<Field> = plan
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let renamed = names.get(i).map(|c| folded(&c.name)).unwrap_or_else(|| f.name().clone());
+                Field::new(renamed, f.data_type().clone(), true)
+            })
+            .collect();
+        if names.len() > fields.len() {
+            return Err(UserError::syntax("CREATE TABLE AS specifies too many column names").into());
+        }
+        let schema = std::sync::Arc::new(Schema::new(fields));
+        let mut src = self.start(plan, &Format::UnifiedText).await?;
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        while let Some(batch) = src.stream.next().await {
+            let batch = batch.map_err(|e| src.error(&e))?;
+            rows += batch.num_rows();
+            let batch = datafusion::arrow::record_batch::RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .map_err(|e| UserError::internal("create temp as", &e))?;
+            batches.push(batch);
+        }
+        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(|e| UserError::from_datafusion(&e))?;
+        self.session.temp.register_table(name, std::sync::Arc::new(mem)).map_err(|e| UserError::from_datafusion(&e))?;
+        self.complete(&format!("SELECT {rows}")).await
     }
 
     pub(crate) async fn insert(&mut self, stmt: Statement) -> Result<(), Failure> {

@@ -171,6 +171,12 @@ async fn row_filter_and_mask_give_exact_rows_on_every_query_path() {
     rows(&u.regional, "INSERT INTO mine SELECT c_custkey, c_phone FROM sales.customer").await;
     assert_eq!(one(&u.regional, "SELECT count(*) FROM mine").await, n);
     assert_eq!(one(&u.regional, "SELECT count(*) FROM mine WHERE phone NOT LIKE '%****'").await, "0");
+    let tag = u.regional.simple_query("CREATE TEMP TABLE mine2 AS SELECT * FROM sales.customer").await.unwrap();
+    assert!(matches!(tag.last(), Some(SimpleQueryMessage::CommandComplete(k)) if k.to_string() == n), "{tag:?}");
+    assert_eq!(one(&u.regional, "SELECT count(*) FROM mine2 WHERE c_phone LIKE '%****'").await, n);
+    let e = u.regional.simple_query("CREATE TEMP TABLE mine2 AS SELECT 1").await.unwrap_err();
+    assert_eq!(code(&e), "42P07");
+    denied(&u.sales_only, "CREATE TEMP TABLE parts AS SELECT * FROM supply.part").await;
 
     // The unfiltered users see everything.
     assert_eq!(one(&u.full, "SELECT count(*) FROM sales.customer").await, total.to_string());
