@@ -357,6 +357,14 @@ impl CancelSlot {
         t
     }
 
+    /// The token of the work in progress, started if none is: the session arms it when a
+    /// client's messages arrive, so a CancelRequest sent right after an Execute (before the
+    /// engine started) still cancels that statement, as in PostgreSQL. Disarmed at
+    /// ReadyForQuery, so a late cancel never reaches the next batch.
+    pub fn arm(&self) -> CancellationToken {
+        self.current.lock().expect("cancel slot lock is never poisoned").get_or_insert_with(CancellationToken::new).clone()
+    }
+
     pub fn end(&self) {
         *self.current.lock().expect("cancel slot lock is never poisoned") = None;
     }

@@ -177,7 +177,7 @@ where
             self.conn.feed(PgWireBackendMessage::CopyData(CopyData::new(buf.split().freeze()))).await?;
         }
 
-        let token = self.slot.begin();
+        let token = self.slot.arm();
         let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
         let mut rows = 0usize;
         let result: Result<(), Failure> = async {

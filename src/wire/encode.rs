@@ -165,7 +165,7 @@ where
     pub(crate) async fn pump_rows(&mut self, src: &mut RowSource, limit: usize, send: bool) -> Result<Pumped, Failure> {
         // A cursor's FETCH or a resumed portal reads through a scan started by an earlier message.
         self.audit_attach(&src.probe);
-        let token = self.slot.begin();
+        let token = self.slot.arm();
         let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
         let mut budget = if limit == 0 { usize::MAX } else { limit };
         let result = loop {

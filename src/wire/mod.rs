@@ -542,6 +542,9 @@ where
             if matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Parse(_)) {
                 self.refresh_catalog();
             }
+            if matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)) {
+                self.slot.arm();
+            }
             let ends_batch = matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Sync(_));
             let res = match msg {
                 PgWireFrontendMessage::Query(q) => self.simple_query(&q.query).await,
@@ -600,6 +603,7 @@ where
     }
 
     async fn ready(&mut self) -> Result<(), Disconnected> {
+        self.slot.end();
         self.conn
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(self.tx.status())))
             .await?;
