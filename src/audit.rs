@@ -102,6 +102,9 @@ pub struct Event {
     pub tables: Vec<String>,
     pub domains: Vec<String>,
     pub policies: Vec<String>,
+    /// `product.table`s the statement wrote or created (writable products).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables_written: Vec<String>,
     /// Rows sent to the client (DataRows, COPY rows).
     pub rows: u64,
     /// Bytes read from storage, by domain; domains with nothing read are absent.
@@ -138,6 +141,7 @@ pub struct StatementRecord {
     rows: u64,
     tables: BTreeSet<TableRead>,
     probes: Vec<Arc<ScanProbe>>,
+    written: BTreeSet<String>,
 }
 
 impl StatementRecord {
@@ -155,7 +159,7 @@ impl StatementRecord {
             statement,
             policies: Vec::new(),
         });
-        StatementRecord { shared: shared.clone(), head, started: Instant::now(), rows: 0, tables: BTreeSet::new(), probes: Vec::new() }
+        StatementRecord { shared: shared.clone(), head, started: Instant::now(), rows: 0, tables: BTreeSet::new(), probes: Vec::new(), written: BTreeSet::new() }
     }
 
     /// The statement began at `started`, before its record could be made (a failed Parse).
@@ -180,6 +184,10 @@ impl StatementRecord {
         if let Some(h) = self.head.as_mut() {
             h.policies = policies;
         }
+    }
+
+    pub fn add_written(&mut self, table: String) {
+        self.written.insert(table);
     }
 
     pub fn add_rows(&mut self, n: u64) {
@@ -223,6 +231,7 @@ impl StatementRecord {
             tables: self.tables.iter().map(|t| format!("{}.{}", t.product, t.table)).collect(),
             domains: domains.into_iter().collect(),
             policies: head.policies,
+            tables_written: self.written.into_iter().collect(),
             rows: self.rows,
             bytes_scanned: bytes,
             bytes_estimated: Vec::new(),

@@ -364,6 +364,14 @@ pub struct GrantSection {
     /// One table of the product; unset = every table of it.
     pub table: Option<String>,
     pub to: Vec<String>,
+    /// `read` (default) or `write`. A write grant is for a whole writable product: its holders
+    /// may create, replace, rename and drop tables and views in it (dbt `run`), and read it.
+    #[serde(default = "read_privilege")]
+    pub privilege: String,
+}
+
+fn read_privilege() -> String {
+    "read".into()
 }
 
 /// `[[row_filters]]`: the rows of a table that the named users and roles may see.
@@ -438,6 +446,13 @@ pub struct ProductSection {
     pub tags: Vec<String>,
     #[serde(default)]
     pub tables: Vec<TableSection>,
+    /// Default false. A writable product also holds the tables (Delta) and views that clients
+    /// create through meshgate, e.g. dbt models; only principals with a `write` grant may.
+    #[serde(default)]
+    pub writable: bool,
+    /// Where created tables, views and their catalog live, relative to `storage.root`.
+    /// Default: the product's name. Only for writable products.
+    pub write_location: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -819,6 +834,14 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         if ["pg_catalog", "information_schema", "mesh", "public"].contains(&p.name.as_str()) {
             return Err(err(path, format!("{pk}.name"), format!("{:?} is reserved", p.name)));
         }
+        if p.write_location.is_some() && !p.writable {
+            return Err(err(path, format!("{pk}.write_location"), "only writable products have a write location; set `writable = true`"));
+        }
+        if let Some(w) = &p.write_location {
+            if w.contains("://") || w.starts_with('/') || w.split('/').any(|s| s == "..") {
+                return Err(err(path, format!("{pk}.write_location"), "must be a path relative to storage.root, inside it"));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (j, t) in p.tables.iter().enumerate() {
             let tk = format!("{pk}.tables[{j}]");
@@ -918,6 +941,17 @@ fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
             table(&format!("{key}.table"), p, t)?;
         }
         not_empty(&format!("{key}.to"), &g.to)?;
+        match g.privilege.as_str() {
+            "read" => {}
+            "write" if g.table.is_some() => {
+                return Err(err(path, format!("{key}.table"), "a write grant covers a whole product; leave out `table`"))
+            }
+            "write" if !p.writable => {
+                return Err(err(path, format!("{key}.privilege"), format!("product {:?} is not writable; set `writable = true` on it first", p.name)))
+            }
+            "write" => {}
+            other => return Err(err(path, format!("{key}.privilege"), format!("{other:?} is not a privilege; use \"read\" or \"write\""))),
+        }
     }
     let mut names = std::collections::HashSet::new();
     for (i, f) in d.row_filters.iter().enumerate() {

@@ -44,6 +44,9 @@ pub mod sqlstate {
     pub const INVALID_TRANSACTION_STATE: &str = "25000";
     pub const INTERNAL_ERROR: &str = "XX000";
     pub const INVALID_CATALOG_NAME: &str = "3D000";
+    pub const IO_ERROR: &str = "58030";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DUPLICATE_TABLE: &str = "42P07";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

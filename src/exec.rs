@@ -150,6 +150,11 @@ impl Executor {
         self.handle().spawn(task);
     }
 
+    /// Runs a job (a table write) on the exec runtime, away from the network threads.
+    pub fn spawn<T: Send + 'static>(&self, job: impl std::future::Future<Output = T> + Send + 'static) -> tokio::task::JoinHandle<T> {
+        self.handle().spawn(job)
+    }
+
     /// Starts executing `plan` on the exec runtime. Dropping the returned stream stops it, also
     /// while it still waits in the admission queue.
     pub fn execute(&self, plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> std::result::Result<BatchStream, Overloaded> {

@@ -55,6 +55,8 @@ pub struct Grant {
     pub product: String,
     pub table: Option<String>,
     pub to: Vec<String>,
+    /// A write grant (a whole writable product); it also gives read.
+    pub write: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,7 @@ impl Policies {
                 product: g.product.clone(),
                 table: g.table.clone(),
                 to: g.to.clone(),
+                write: g.privilege == "write",
             }));
             p.filters.extend(d.row_filters.iter().map(|f| RowFilter {
                 name: format!("{}.{}", d.name, f.name),
@@ -266,6 +269,13 @@ impl Principal {
             || self.policies.grants.iter().any(|g| {
                 g.product == product && g.table.as_deref().is_none_or(|t| t == table) && self.applies(&g.to)
             })
+    }
+
+    /// Whether the principal may create, replace and drop relations in a writable product.
+    /// Admins may write every writable product; others need a write grant. (Whether the product
+    /// is writable at all is the catalog's to say.)
+    pub fn may_write(&self, product: &str) -> bool {
+        self.admin || self.policies.grants.iter().any(|g| g.write && g.product == product && self.applies(&g.to))
     }
 
     /// Grants that give this principal access (for `mesh.my_grants`).

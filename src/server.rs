@@ -57,6 +57,8 @@ pub struct Shared {
     admin_addr: std::sync::OnceLock<std::net::SocketAddr>,
     /// Failed logins per address and per user (`limits.max_failed_logins`).
     pub logins: crate::identity::LoginLimiter,
+    /// The committed catalogs of writable products (what clients created in them).
+    pub workspaces: crate::catalog::workspace::Workspaces,
 }
 
 #[derive(Default)]
@@ -120,6 +122,7 @@ impl Shared {
             cancel_limiter: Mutex::new(HashMap::new()),
             admin_addr: std::sync::OnceLock::new(),
             logins: crate::identity::LoginLimiter::default(),
+            workspaces: Default::default(),
         }))
     }
 
@@ -213,7 +216,7 @@ impl Shared {
         let result = (|| {
             let config = Config::load(&old.path).map_err(|e| e.to_string())?;
             let tls = tls_acceptor(&config.server)?;
-            let mesh = Mesh::build(&config, &self.executor.env).map_err(|e| e.to_string())?;
+            let mesh = Mesh::build_with(&config, &self.executor.env, &self.workspaces.snapshot()).map_err(|e| e.to_string())?;
             mesh.inherit(&self.mesh());
             Ok::<_, String>((config, tls, mesh))
         })();
@@ -246,6 +249,47 @@ impl Shared {
         self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
         tracing::info!("configuration reloaded");
         Ok(())
+    }
+
+    /// Reads the catalogs of writable products not read yet, then serves what they hold. A
+    /// product whose catalog cannot be read is logged and served without its created relations
+    /// until a commit reads it again.
+    pub async fn load_workspaces(&self) {
+        let mesh = self.mesh();
+        let mut loaded = false;
+        for p in mesh.products.values() {
+            if let Some(w) = &p.write {
+                if !self.workspaces.is_loaded(&p.name) {
+                    match self.workspaces.load(&p.name, w).await {
+                        Ok(()) => loaded = true,
+                        Err(e) => tracing::error!(product = %p.name, "created relations not loaded: {}", e.message),
+                    }
+                }
+            }
+        }
+        if loaded {
+            if let Err(e) = self.rebuild_mesh() {
+                tracing::error!("mesh not rebuilt with created relations: {e}");
+            }
+        }
+    }
+
+    /// Builds the mesh again from the running configuration and the committed catalogs of
+    /// writable products (after a commit); every session sees it at its next statement.
+    pub fn rebuild_mesh(&self) -> Result<(), String> {
+        let mesh = self.mesh_with(&self.workspaces.snapshot())?;
+        *self.mesh.write().expect("mesh lock is never poisoned") = mesh;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// A mesh with these catalogs for writable products (a transaction's own view of them),
+    /// sharing what the running mesh has learned about unchanged tables.
+    pub fn mesh_with(&self, created: &HashMap<String, Arc<crate::catalog::workspace::Manifest>>) -> Result<Arc<Mesh>, String> {
+        let config = self.config();
+        let mesh = Mesh::build_with(&config, &self.executor.env, created).map_err(|e| e.to_string())?;
+        mesh.inherit(&self.mesh());
+        Ok(Arc::new(mesh))
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -455,6 +499,8 @@ impl CancelRegistry {
 
 /// Accepts connections until `shutdown` resolves, then drains.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl std::future::Future<Output = ()>) {
+    // Before the first session: what was created in writable products is part of the mesh.
+    shared.load_workspaces().await;
     let admin = match shared.config().server.admin_listen.clone() {
         Some(addr) => match TcpListener::bind(&addr).await {
             Ok(l) => {

@@ -110,7 +110,7 @@ impl InfoSchema {
                     Some(text(self.mesh.database.clone())),
                     Some(text(t.product.clone())),
                     Some(text(t.name.clone())),
-                    Some(text("BASE TABLE")),
+                    Some(text(if t.view.is_some() { "VIEW" } else { "BASE TABLE" })),
                 ];
                 r.extend([None, None, None, None, None, Some(text("NO")), Some(text("NO")), None]);
                 r
@@ -169,7 +169,16 @@ impl InfoSchema {
         .iter()
         .map(|c| (*c, DataType::Utf8, true))
         .collect();
-        mem(&schema(&cols), vec![])
+        let rows = self
+            .tables_iter()
+            .filter_map(|t| {
+                let sql = t.view.clone()?;
+                let mut r = vec![Some(text(self.mesh.database.clone())), Some(text(t.product.clone())), Some(text(t.name.clone())), Some(text(sql))];
+                r.extend([Some(text("NONE")), Some(text("NO")), Some(text("NO")), Some(text("NO")), Some(text("NO")), Some(text("NO"))]);
+                Some(r)
+            })
+            .collect();
+        mem(&schema(&cols), rows)
     }
 }
 

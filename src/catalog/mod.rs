@@ -36,6 +36,8 @@ pub mod pg_catalog;
 pub mod rewrite;
 mod rows;
 pub mod types;
+pub mod views;
+pub mod workspace;
 
 pub use oids::Oids;
 
@@ -68,6 +70,10 @@ pub struct ProductEntry {
     pub owner: String,
     pub tags: Vec<String>,
     pub tables: BTreeMap<String, Arc<TableEntry>>,
+    /// Set for writable products: where created tables and views live.
+    pub write: Option<workspace::WriteTarget>,
+    /// The tables the domain file declares (created relations may not take their names).
+    pub declared: std::collections::BTreeSet<String>,
 }
 
 pub struct TableEntry {
@@ -78,6 +84,10 @@ pub struct TableEntry {
     /// Column descriptions from the domain file (they win over the format's own metadata).
     pub columns: BTreeMap<String, String>,
     pub spec: TableSpec,
+    /// Set for views created through meshgate: the defining query, planned for the reader.
+    pub view: Option<String>,
+    /// Set for tables created through meshgate: their directory under the product's write root.
+    pub created: Option<String>,
     storage: Storage,
     connector: Arc<dyn Connector>,
     refresh: Duration,
@@ -121,6 +131,12 @@ impl TableEntry {
                 ))
             }
         }
+    }
+
+    /// Forgets the opened version, so the next statement reads the table's newest one (after
+    /// meshgate itself wrote to it).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
     }
 
     /// The metadata of the last successful open, however old; never does I/O.
@@ -179,6 +195,16 @@ impl Mesh {
     /// Builds the mesh and registers each domain's object store with the shared runtime. Makes no
     /// request to storage.
     pub fn build(config: &Config, env: &RuntimeEnv) -> Result<Mesh, ConfigError> {
+        Self::build_with(config, env, &HashMap::new())
+    }
+
+    /// As [`Mesh::build`], with the relations created in writable products (their committed
+    /// catalogs, or a transaction's own view of them).
+    pub fn build_with(
+        config: &Config,
+        env: &RuntimeEnv,
+        created: &HashMap<String, Arc<workspace::Manifest>>,
+    ) -> Result<Mesh, ConfigError> {
         let connectors = connectors();
         let refresh = Duration::from_secs(config.server.metadata_refresh_secs);
         let mut domains = Vec::new();
@@ -221,6 +247,8 @@ impl Mesh {
                             description: t.description.clone(),
                             columns: t.columns.clone(),
                             spec,
+                            view: None,
+                            created: None,
                             storage: storage.clone(),
                             connector,
                             refresh,
@@ -228,6 +256,46 @@ impl Mesh {
                             known: RwLock::new(None),
                         }),
                     );
+                }
+                let declared: std::collections::BTreeSet<String> = tables.keys().cloned().collect();
+                let write = if p.writable {
+                    let rel = p.write_location.clone().unwrap_or_else(|| p.name.clone());
+                    let root = storage.resolve(&rel).map_err(|e| cerr(&format!("products.{}.write_location", p.name), e.to_string()))?;
+                    Some(workspace::WriteTarget { storage: storage.clone(), root })
+                } else {
+                    None
+                };
+                if let (Some(w), Some(m)) = (&write, created.get(&p.name)) {
+                    let delta = connectors.get("delta").cloned().expect("the delta connector is always registered");
+                    for (name, t) in &m.tables {
+                        let spec = TableSpec {
+                            qualified_name: format!("{}.{name}", p.name),
+                            location: w.table_url(&t.dir),
+                            partition_columns: vec![],
+                            iceberg: None,
+                        };
+                        tables.insert(
+                            name.clone(),
+                            Arc::new(TableEntry {
+                                name: name.clone(),
+                                product: p.name.clone(),
+                                format: "delta",
+                                description: t.description.clone(),
+                                columns: t.columns.clone(),
+                                spec,
+                                view: None,
+                                created: Some(t.dir.clone()),
+                                storage: storage.clone(),
+                                connector: delta.clone(),
+                                refresh,
+                                cached: tokio::sync::Mutex::new(None),
+                                known: RwLock::new(None),
+                            }),
+                        );
+                    }
+                    for (name, v) in &m.views {
+                        tables.insert(name.clone(), Arc::new(view_entry(&p.name, name, v, w, &storage)));
+                    }
                 }
                 products.insert(
                     p.name.clone(),
@@ -238,6 +306,8 @@ impl Mesh {
                         owner: p.owner.clone(),
                         tags: p.tags.clone(),
                         tables,
+                        write,
+                        declared,
                     }),
                 );
             }
@@ -338,6 +408,55 @@ impl Mesh {
     }
 }
 
+/// A created view as a catalog entry: its columns are known from its stored schema, so listings
+/// never plan it; reading it plans its query for the reader (see `ProductSchema::table`).
+fn view_entry(product: &str, name: &str, v: &workspace::CreatedView, w: &workspace::WriteTarget, storage: &Storage) -> TableEntry {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let fields: Vec<Field> = v
+        .schema
+        .iter()
+        .map(|c| Field::new(&c.name, c.data_type.parse::<DataType>().unwrap_or(DataType::Utf8), true))
+        .collect();
+    let meta = TableMeta {
+        schema: Arc::new(Schema::new(fields)),
+        row_count: None,
+        version: None,
+        committed_at_ms: None,
+        description: None,
+        column_descriptions: BTreeMap::new(),
+    };
+    TableEntry {
+        name: name.to_string(),
+        product: product.to_string(),
+        format: "view",
+        description: v.description.clone(),
+        columns: v.columns.clone(),
+        spec: TableSpec { qualified_name: format!("{product}.{name}"), location: w.root.clone(), partition_columns: vec![], iceberg: None },
+        view: Some(v.sql.clone()),
+        created: None,
+        storage: storage.clone(),
+        connector: Arc::new(ViewConnector),
+        refresh: Duration::MAX,
+        cached: tokio::sync::Mutex::new(None),
+        known: RwLock::new(Some(Arc::new(meta))),
+    }
+}
+
+/// Views have no storage of their own: they are planned, never opened.
+#[derive(Debug)]
+struct ViewConnector;
+
+#[async_trait]
+impl Connector for ViewConnector {
+    fn format(&self) -> &'static str {
+        "view"
+    }
+
+    async fn open(&self, spec: &TableSpec, _storage: &Storage) -> meshgate_connector_api::Result<OpenedTable> {
+        Err(meshgate_connector_api::ConnectorError::Config { table: spec.qualified_name.clone(), reason: "a view is planned, not opened".into() })
+    }
+}
+
 fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::config::Domain) -> Result<TableSpec, String> {
     let qualified_name = format!("{product}.{}", t.name);
     let (location, iceberg) = match (&t.location, &t.catalog) {
@@ -398,6 +517,9 @@ impl SchemaProvider for ProductSchema {
         };
         if !self.access.principal.may_read(&self.product.name, name) {
             return Err(crate::policy::denied(&self.product.name, name));
+        }
+        if let Some(sql) = &entry.view {
+            return views::plan(&self.mesh, &self.access, entry, sql).await.map(Some);
         }
         let opened = entry.open().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         crate::policy::guard(&self.mesh, &self.access, entry, opened.provider).await.map(Some)

@@ -45,6 +45,7 @@ const OURS: &[&str] = &[
     "pg_description",
     "pg_database",
     "pg_tables",
+    "pg_views",
     "pg_stat_user_tables",
     "pg_settings",
     "pg_roles",
@@ -178,7 +179,7 @@ impl MeshPgCatalog {
                     Some(boolv(false)),
                     Some(boolv(false)),
                     Some(text("p")),
-                    Some(text("r")),
+                    Some(text(if t.view.is_some() { "v" } else { "r" })),
                     Some(i16v(natts)),
                     Some(i16v(0)),
                     Some(boolv(false)),
@@ -388,6 +389,7 @@ impl MeshPgCatalog {
         ]);
         let rows = self
             .tables()
+            .filter(|t| t.view.is_none())
             .map(|t| {
                 let owner = self.mesh.roles.get(&self.owner_of(&t.product)).cloned().unwrap_or_default();
                 vec![
@@ -400,6 +402,25 @@ impl MeshPgCatalog {
                     Some(boolv(false)),
                     Some(boolv(false)),
                 ]
+            })
+            .collect();
+        mem(&s, rows)
+    }
+
+    /// Views created in writable products, with their definitions (dbt lists relations here).
+    fn pg_views(&self) -> Result<Arc<dyn TableProvider>> {
+        let s = schema(&[
+            ("schemaname", DataType::Utf8, false),
+            ("viewname", DataType::Utf8, false),
+            ("viewowner", DataType::Utf8, false),
+            ("definition", DataType::Utf8, true),
+        ]);
+        let rows = self
+            .tables()
+            .filter_map(|t| {
+                let sql = t.view.clone()?;
+                let owner = self.mesh.roles.get(&self.owner_of(&t.product)).cloned().unwrap_or_default();
+                Some(vec![Some(text(t.product.clone())), Some(text(t.name.clone())), Some(text(owner)), Some(text(sql))])
             })
             .collect();
         mem(&s, rows)
@@ -434,6 +455,7 @@ impl MeshPgCatalog {
         let s = schema(&cols);
         let rows = self
             .tables()
+            .filter(|t| t.view.is_none())
             .filter_map(|t| {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
                 let live = t.known().and_then(|m| m.row_count).filter(|_| self.user.row_filters(&t.product, &t.name).is_empty());
@@ -507,6 +529,7 @@ impl SchemaProvider for MeshPgCatalog {
             "pg_description" => self.pg_description()?,
             "pg_database" => self.pg_database()?,
             "pg_tables" => self.pg_tables()?,
+            "pg_views" => self.pg_views()?,
             "pg_stat_user_tables" => self.pg_stat_user_tables()?,
             "pg_settings" => pg_settings()?,
             "pg_roles" => self.pg_roles()?,

@@ -22,6 +22,7 @@ mod login;
 mod query;
 pub mod startup;
 mod temp;
+mod write;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -324,6 +325,7 @@ async fn run<S>(
         pending: std::collections::VecDeque::new(),
         generation: shared.generation(),
         access_generation: 0,
+        write_tx: None,
         peer,
         stmt: None,
     };
@@ -411,6 +413,8 @@ pub(crate) struct SessionLoop<S> {
     peer: SocketAddr,
     /// The audit record of the statement running now (see `audit`).
     stmt: Option<crate::audit::StatementRecord>,
+    /// The open transaction's changes to writable products (see `write`).
+    write_tx: Option<write::WriteTx>,
 }
 
 /// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
@@ -484,6 +488,14 @@ where
     /// they are now for the role the session acts as.
     fn refresh_catalog(&mut self) {
         let generation = self.shared.generation();
+        if generation != self.generation && self.write_tx.is_some() {
+            // A transaction with writes keeps seeing its own changes over the newest mesh.
+            self.generation = generation;
+            if let Err(e) = self.install_write_view() {
+                tracing::error!("transaction catalog not rebuilt: {e}");
+            }
+            return;
+        }
         if generation != self.generation {
             self.generation = generation;
             let mesh = self.shared.mesh();
@@ -493,6 +505,11 @@ where
             let principal = principal.with_role(old.role.as_deref()).unwrap_or(principal);
             self.install_catalog(mesh, principal);
         }
+    }
+
+    /// The catalog just installed is the shared mesh as it is now.
+    pub(crate) fn sync_generation(&mut self) {
+        self.generation = self.shared.generation();
     }
 
     /// SET ROLE / RESET ROLE (`None`).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, CopyTarget, Expr, Set as SetStmt, Statement, Value, ValueWithSpan,
+    self, CopySource, CopyTarget, Expr, ObjectType, Set as SetStmt, Statement, Value, ValueWithSpan,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -58,8 +58,10 @@ pub(crate) enum Command {
     CreateTemp(Box<Statement>),
     /// INSERT: allowed into the session's temporary tables only.
     Insert(Box<Statement>),
-    /// DROP TABLE: allowed for the session's temporary tables only.
+    /// DROP TABLE: the session's temporary tables, or tables created in writable products.
     DropTables(Box<Statement>),
+    /// DDL and DML on writable data products (see `wire::write`).
+    Write(Box<Statement>),
     Refused(UserError),
 }
 
@@ -78,6 +80,8 @@ pub(crate) fn commands(sql: &str) -> Result<Vec<Command>, UserError> {
 /// (taken from the parsed statement, before classifying consumes it).
 pub(crate) fn commands_with_text(sql: &str, audit: Option<bool>) -> Result<Vec<(Command, Option<String>)>, UserError> {
     let text = |s: &Statement| audit.map(|redact| crate::audit::redact::statement_text(s, redact));
+    let respelled = super::write::respell(sql);
+    let sql = respelled.as_deref().unwrap_or(sql);
     let trimmed = sql.trim_start();
     let is_move = trimmed.len() > 5 && trimmed[..4].eq_ignore_ascii_case("move") && trimmed.as_bytes()[4].is_ascii_whitespace();
     if is_move {
@@ -252,14 +256,16 @@ pub(crate) fn classify(stmt: Statement) -> Command {
         Statement::Update { .. }
         | Statement::Delete(_)
         | Statement::Merge { .. }
-        | Statement::Truncate { .. } => Refused(UserError::new(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
-            format!("permission denied: {} is not allowed, data products are read-only through meshgate", verb(&stmt)),
-        )),
-        Statement::CreateTable(_)
+        | Statement::Truncate { .. }
+        | Statement::CreateTable(_)
         | Statement::CreateView { .. }
         | Statement::CreateSchema { .. }
-        | Statement::CreateIndex(_)
+        | Statement::Comment { .. }
+        | Statement::Drop { object_type: ObjectType::Schema | ObjectType::View, .. } => Write(Box::new(stmt)),
+        Statement::AlterTable(ref a) if matches!(a.operations.as_slice(), [ast::AlterTableOperation::RenameTable { .. }]) => {
+            Write(Box::new(stmt))
+        }
+        Statement::CreateIndex(_)
         | Statement::CreateFunction(_)
         | Statement::CreateDatabase { .. }
         | Statement::Drop { .. }
@@ -506,6 +512,7 @@ where
             Command::CreateTemp(stmt) => self.create_temp(*stmt).await,
             Command::Insert(stmt) => self.insert(*stmt).await,
             Command::DropTables(stmt) => self.drop_tables(*stmt).await,
+            Command::Write(stmt) => self.write_statement(*stmt).await,
             Command::Commit | Command::Rollback => {
                 let tag = if self.tx == TxState::Failed || matches!(cmd, Command::Rollback) { "ROLLBACK" } else { "COMMIT" };
                 if self.tx == TxState::Idle {
@@ -515,6 +522,11 @@ where
                 self.tx_isolation = None;
                 self.portals.clear();
                 self.close_transaction_cursors();
+                if tag == "COMMIT" {
+                    self.commit_writes().await?;
+                } else {
+                    self.rollback_writes();
+                }
                 self.complete(tag).await
             }
             Command::DiscardAll => {

@@ -16,7 +16,6 @@ use futures::StreamExt;
 use pgwire::api::portal::Format;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::query::read_only_refusal;
 use super::{Failure, SessionLoop};
 use crate::error::{sqlstate, UserError};
 use crate::session::TEMP_SCHEMA;
@@ -154,7 +153,7 @@ where
             _ => None,
         };
         if target.is_none() {
-            return Err(read_only_refusal(&stmt).into());
+            return self.write_statement(stmt).await;
         }
         let plan = self.plan_statement(&stmt, true).await?;
         let mut src = self.start(plan, &Format::UnifiedText).await?;
@@ -173,6 +172,10 @@ where
             return Err(UserError::internal("drop", &"not a DROP").into());
         };
         let temp = self.session.temp.clone();
+        if !names.iter().any(|n| temp_table(n, temp.as_ref()).is_some_and(|t| temp.table_exist(&t))) {
+            // None is a temporary table: tables created in writable products (or refused there).
+            return self.write_statement(stmt.clone()).await;
+        }
         let mut drop = Vec::new();
         for name in names {
             match temp_table(name, temp.as_ref()) {

@@ -19,4 +19,5 @@ mod s3;
 mod session_statements;
 mod tls;
 mod tpch;
+mod writes;
 mod audit;

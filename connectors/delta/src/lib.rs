@@ -13,6 +13,8 @@ use deltalake::table::state::DeltaTableState;
 use deltalake::DeltaTableError;
 use meshgate_connector_api::{Connector, ConnectorError, OpenedTable, Result, Storage, TableSpec};
 
+pub mod write;
+
 /// Opens Delta tables (`format: delta`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeltaConnector;
@@ -20,7 +22,7 @@ pub struct DeltaConnector;
 /// delta-rs only knows `file://` and `memory://` until the cloud crates add their log-store and
 /// object-store factories to its global registries. The `deltalake` crate also does this from
 /// constructors run at load time, but those can be dropped by the linker, so do it explicitly.
-fn register_cloud_handlers() {
+pub(crate) fn register_cloud_handlers() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         deltalake::aws::register_handlers(None);

@@ -1,0 +1,153 @@
+//! Writing Delta tables: the data of tables created through meshgate (CREATE TABLE … AS, INSERT,
+//! DELETE, TRUNCATE in writable products).
+//!
+//! Rows arrive as a stream (the statement's own running query) and are handed to delta-rs as a
+//! one-partition streaming source, so nothing is collected in memory. Every write is one Delta
+//! commit: readers see all of it or none of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use futures::StreamExt;
+use meshgate_connector_api::{ConnectorError, Result, Storage};
+
+/// How a write meets what is already at the location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// A new table; fails if one exists.
+    Create,
+    /// New rows after the existing ones.
+    Append,
+    /// The rows replace the table's rows (its schema stays).
+    Overwrite,
+}
+
+/// The Arrow type a column is stored as: Delta has no unsigned integers, view or null types,
+/// and keeps timestamps in microseconds.
+pub fn storable(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 | DataType::UInt64 => DataType::Int64,
+        DataType::Float16 => DataType::Float32,
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        DataType::Dictionary(_, v) => storable(v),
+        other => other.clone(),
+    }
+}
+
+/// The schema a new table gets for rows of `schema`: storable types, every column nullable.
+pub fn storable_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema.fields().iter().map(|f| Field::new(f.name(), storable(f.data_type()), true)).collect::<Vec<_>>(),
+    ))
+}
+
+/// Casts a batch to `target` by position; columns past the batch's end are NULL.
+pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> DfResult<RecordBatch> {
+    let rows = batch.num_rows();
+    let columns: Vec<ArrayRef> = target
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match batch.columns().get(i) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()).map_err(DataFusionError::from),
+            None => Ok(new_null_array(f.data_type(), rows)),
+        })
+        .collect::<DfResult<_>>()?;
+    Ok(RecordBatch::try_new(target.clone(), columns)?)
+}
+
+/// A stream handed over once, as the single partition of a streaming table.
+struct Once {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for Once {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Once")
+    }
+}
+
+impl PartitionStream for Once {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().expect("lock is never poisoned: no panics while held").take();
+        match taken {
+            Some(s) => s,
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async { Err(DataFusionError::Internal("the write's input was already read".into())) }),
+            )),
+        }
+    }
+}
+
+/// Writes `input`, already conformed to `schema`, to the Delta table at `location` in one
+/// commit. Returns the new table version.
+pub async fn write(
+    location: &url::Url,
+    storage: &Storage,
+    schema: SchemaRef,
+    input: SendableRecordBatchStream,
+    mode: WriteMode,
+    name: &str,
+) -> Result<u64> {
+    crate::register_cloud_handlers();
+    if location.scheme() == "file" {
+        // delta-rs opens local locations only when the directory exists.
+        if let Ok(path) = location.to_file_path() {
+            tokio::fs::create_dir_all(&path).await.map_err(|e| ConnectorError::format(name, e))?;
+        }
+    }
+    let options: HashMap<String, String> = storage.object_store_options().into_iter().collect();
+    let err = |e: deltalake::DeltaTableError| ConnectorError::format(name, e);
+    let table = DeltaTable::try_from_url_with_storage_options(location.clone(), options).await.map_err(err)?;
+    let source = Arc::new(Once { schema: schema.clone(), stream: Mutex::new(Some(input)) });
+    let provider = StreamingTable::try_new(schema, vec![source]).map_err(|e| ConnectorError::format(name, e))?;
+    let plan = LogicalPlanBuilder::scan("input", provider_as_source(Arc::new(provider)), None)
+        .and_then(|b| b.build())
+        .map_err(|e| ConnectorError::format(name, e))?;
+    let save = match mode {
+        WriteMode::Create => SaveMode::ErrorIfExists,
+        WriteMode::Append => SaveMode::Append,
+        WriteMode::Overwrite => SaveMode::Overwrite,
+    };
+    // No session given: delta-rs plans the write in its own session, which has its planner.
+    let written = table
+        .write(Vec::new())
+        .with_input_plan(plan)
+        .with_save_mode(save)
+        .with_table_name(name)
+        .await
+        .map_err(err)?;
+    Ok(written.version().unwrap_or(0))
+}
+
+/// Maps every batch of `input` to `schema` (see [`conform`]).
+pub fn conformed(input: SendableRecordBatchStream, schema: SchemaRef) -> SendableRecordBatchStream {
+    let out = schema.clone();
+    Box::pin(RecordBatchStreamAdapter::new(
+        out,
+        input.map(move |b| b.and_then(|b| conform(&b, &schema))),
+    ))
+}
