@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 const QUERIES: &[(&str, &str)] = &[
@@ -29,7 +31,9 @@ const QUERIES: &[(&str, &str)] = &[
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// One small Parquet file with the column types catalogs describe most often.
@@ -45,13 +49,18 @@ fn write_sample(path: &Path) {
         vec![
             Arc::new(Int64Array::from(vec![1, 2, 3])),
             Arc::new(StringArray::from(vec!["a", "b", "c"])),
-            Arc::new(Decimal128Array::from(vec![100, 200, 300]).with_precision_and_scale(15, 2).expect("decimal")),
+            Arc::new(
+                Decimal128Array::from(vec![100, 200, 300])
+                    .with_precision_and_scale(15, 2)
+                    .expect("decimal"),
+            ),
             Arc::new(Date32Array::from(vec![19000, 19001, 19002])),
         ],
     )
     .expect("batch");
     let file = std::fs::File::create(path).expect("create parquet");
-    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, schema, None).expect("writer");
     w.write(&batch).expect("write");
     w.close().expect("close");
 }
@@ -65,14 +74,23 @@ fn build_mesh(root: &Path, tables: usize) -> PathBuf {
     let sample = root.join("sample.parquet");
     write_sample(&sample);
     let per_product = tables.div_ceil(100).max(1);
-    let (n_domains, n_products) = if tables < 100 { (1, tables.div_ceil(per_product)) } else { (10, 10) };
+    let (n_domains, n_products) = if tables < 100 {
+        (1, tables.div_ceil(per_product))
+    } else {
+        (10, 10)
+    };
     let mut made = 0;
     for d in 0..n_domains {
-        let mut text = format!("name = \"d{d}\"\ndescription = \"Domain {d}.\"\n[storage]\nroot = \"{}\"\n", data.display());
+        let mut text = format!(
+            "name = \"d{d}\"\ndescription = \"Domain {d}.\"\n[storage]\nroot = \"{}\"\n",
+            data.display()
+        );
         let mut grants = String::new();
         for p in 0..n_products {
             let product = format!("p{}_{}", d, p);
-            text += &format!("[[products]]\nname = \"{product}\"\ndescription = \"Product {product}.\"\n");
+            text += &format!(
+                "[[products]]\nname = \"{product}\"\ndescription = \"Product {product}.\"\n"
+            );
             for t in 0..per_product {
                 if made == tables {
                     break;
@@ -107,9 +125,12 @@ fn build_mesh(root: &Path, tables: usize) -> PathBuf {
 }
 
 async fn connect(port: u16, user: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user={user} password=bench dbname=mesh"), tokio_postgres::NoTls)
-        .await
-        .expect("connect");
+    let (c, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user={user} password=bench dbname=mesh"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect");
     tokio::spawn(conn);
     c
 }
@@ -119,7 +140,11 @@ async fn median(runs: usize, c: &tokio_postgres::Client, sql: &str) -> (Duration
     let mut rows = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        rows = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")).len();
+        rows = c
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .len();
         times.push(t.elapsed());
     }
     times.sort();
@@ -129,11 +154,27 @@ async fn median(runs: usize, c: &tokio_postgres::Client, sql: &str) -> (Duration
 fn psql(port: u16, cmd: &str) -> Duration {
     let t = Instant::now();
     let out = std::process::Command::new("psql")
-        .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string(), "-U", "admin", "-d", "mesh", "-c", cmd])
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "admin",
+            "-d",
+            "mesh",
+            "-c",
+            cmd,
+        ])
         .env("PGPASSWORD", "bench")
         .output()
         .expect("psql is installed");
-    assert!(out.status.success(), "psql {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     t.elapsed()
 }
 
@@ -145,7 +186,9 @@ struct Server {
 async fn serve(conf: &Path) -> Server {
     let config = meshgate::Config::load(conf).expect("config");
     let shared = meshgate::server::Shared::new(config).expect("server");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let s2 = shared.clone();
     tokio::spawn(async move { meshgate::serve_shared(listener, s2, std::future::pending()).await });
@@ -155,20 +198,35 @@ async fn serve(conf: &Path) -> Server {
 /// Waits until the background warm-up has opened every table (the steady state of a server).
 async fn warmed(s: &Server) {
     let mesh = s.shared.mesh();
-    let all: Vec<_> = mesh.products.values().flat_map(|p| p.tables.values().cloned()).collect();
+    let all: Vec<_> = mesh
+        .products
+        .values()
+        .flat_map(|p| p.tables.values().cloned())
+        .collect();
     let t = Instant::now();
     while all.iter().any(|t| t.known().is_none()) {
-        assert!(t.elapsed() < Duration::from_secs(600), "warm-up did not finish");
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "warm-up did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("  warm-up opened {} tables in {:.2} s", all.len(), t.elapsed().as_secs_f64());
+    println!(
+        "  warm-up opened {} tables in {:.2} s",
+        all.len(),
+        t.elapsed().as_secs_f64()
+    );
 }
 
 #[tokio::main]
 async fn main() {
     meshgate::server::install_crypto_provider();
-    let tables: usize = arg("--tables").map(|s| s.parse().expect("--tables N")).unwrap_or(1000);
-    let runs: usize = arg("--runs").map(|s| s.parse().expect("--runs N")).unwrap_or(20);
+    let tables: usize = arg("--tables")
+        .map(|s| s.parse().expect("--tables N"))
+        .unwrap_or(1000);
+    let runs: usize = arg("--runs")
+        .map(|s| s.parse().expect("--runs N"))
+        .unwrap_or(20);
     let dir = tempfile::tempdir().expect("tempdir");
     let big_conf = build_mesh(&dir.path().join("big"), tables);
     let small_conf = build_mesh(&dir.path().join("small"), 10);
@@ -178,8 +236,15 @@ async fn main() {
     // The first listing on a fresh server, before the warm-up opened anything.
     let first = connect(big.port, "admin").await;
     let t = Instant::now();
-    let n = first.simple_query(QUERIES[1].1).await.expect("first listing").len();
-    println!("  first pgjdbc getTables right after start: {:.1} ms ({n} messages)", t.elapsed().as_secs_f64() * 1e3);
+    let n = first
+        .simple_query(QUERIES[1].1)
+        .await
+        .expect("first listing")
+        .len();
+    println!(
+        "  first pgjdbc getTables right after start: {:.1} ms ({n} messages)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     warmed(&big).await;
     let small = serve(&small_conf).await;
     // The first session starts the warm-up.
@@ -187,9 +252,16 @@ async fn main() {
     warmed(&small).await;
 
     println!();
-    println!("{:<48} {:>12} {:>12} {:>12} {:>7}", "query", "admin ms", "half ms", "10-table ms", "ratio");
+    println!(
+        "{:<48} {:>12} {:>12} {:>12} {:>7}",
+        "query", "admin ms", "half ms", "10-table ms", "ratio"
+    );
     for (name, sql) in QUERIES {
-        let sql = if tables < 100 { sql.replace("p5_3.t_7", "p0_0.t_0") } else { sql.to_string() };
+        let sql = if tables < 100 {
+            sql.replace("p5_3.t_7", "p0_0.t_0")
+        } else {
+            sql.to_string()
+        };
         let admin = connect(big.port, "admin").await;
         let half = connect(big.port, "half").await;
         let base = connect(small.port, "admin").await;
@@ -206,15 +278,30 @@ async fn main() {
         );
     }
     let psql_runs = runs.min(5);
-    for (name, cmd_big, cmd_small) in
-        [("psql \\dt *.* (process)", "\\dt *.*", "\\dt *.*"), ("psql \\d p5_3.t_7 (process)", "\\d p5_3.t_7", "\\d p0_0.t_0"), ("psql -c 'select 1' (process)", "select 1", "select 1")]
-    {
+    for (name, cmd_big, cmd_small) in [
+        ("psql \\dt *.* (process)", "\\dt *.*", "\\dt *.*"),
+        (
+            "psql \\d p5_3.t_7 (process)",
+            "\\d p5_3.t_7",
+            "\\d p0_0.t_0",
+        ),
+        ("psql -c 'select 1' (process)", "select 1", "select 1"),
+    ] {
         let cmd_big = if tables < 100 { cmd_small } else { cmd_big };
         let mut a: Vec<Duration> = (0..psql_runs).map(|_| psql(big.port, cmd_big)).collect();
-        let mut b: Vec<Duration> = (0..psql_runs).map(|_| psql(small.port, cmd_small)).collect();
+        let mut b: Vec<Duration> = (0..psql_runs)
+            .map(|_| psql(small.port, cmd_small))
+            .collect();
         a.sort();
         b.sort();
         let (a, b) = (a[psql_runs / 2], b[psql_runs / 2]);
-        println!("{:<48} {:>12.2} {:>12} {:>12.2} {:>7.1}", name, a.as_secs_f64() * 1e3, "", b.as_secs_f64() * 1e3, a.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "{:<48} {:>12.2} {:>12} {:>12.2} {:>7.1}",
+            name,
+            a.as_secs_f64() * 1e3,
+            "",
+            b.as_secs_f64() * 1e3,
+            a.as_secs_f64() / b.as_secs_f64()
+        );
     }
 }

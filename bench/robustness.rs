@@ -54,10 +54,17 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .expect("start meshgate");
-        let s = Server { child, port, admin_port };
+        let s = Server {
+            child,
+            port,
+            admin_port,
+        };
         let t = Instant::now();
         while s.connect("bench").await.is_err() {
-            assert!(t.elapsed() < Duration::from_secs(60), "server did not start");
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         s
@@ -68,11 +75,15 @@ impl Server {
     }
 
     fn conn_string(&self, user: &str) -> String {
-        format!("host=127.0.0.1 port={} user={user} password={PASSWORD} dbname=mesh", self.port)
+        format!(
+            "host=127.0.0.1 port={} user={user} password={PASSWORD} dbname=mesh",
+            self.port
+        )
     }
 
     async fn connect(&self, user: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let (c, conn) = tokio_postgres::connect(&self.conn_string(user), tokio_postgres::NoTls).await?;
+        let (c, conn) =
+            tokio_postgres::connect(&self.conn_string(user), tokio_postgres::NoTls).await?;
         tokio::spawn(conn);
         Ok(c)
     }
@@ -100,8 +111,12 @@ impl Server {
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let mut sock = TcpStream::connect(("127.0.0.1", self.admin_port)).await.expect("operator port");
-        sock.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        let mut sock = TcpStream::connect(("127.0.0.1", self.admin_port))
+            .await
+            .expect("operator port");
+        sock.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("write");
         let mut body = String::new();
         sock.read_to_string(&mut body).await.expect("read");
         body.lines()
@@ -114,13 +129,19 @@ impl Server {
     async fn wait_sessions(&self, n: f64) {
         let t = Instant::now();
         while self.metric("meshgate_sessions").await != n {
-            assert!(t.elapsed() < Duration::from_secs(60), "sessions never reached {n}");
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "sessions never reached {n}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     fn signal(&self, sig: &str) {
-        std::process::Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("kill");
+        std::process::Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("kill");
     }
 }
 
@@ -130,20 +151,30 @@ fn cpu_seconds(pid: u32) -> f64 {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
 }
 
 fn proc_status(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn code(e: &tokio_postgres::Error) -> String {
@@ -158,7 +189,9 @@ fn code(e: &tokio_postgres::Error) -> String {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Three rounds, so allocator warm-up (the first round) can be told from a leak (every round).
@@ -181,14 +214,17 @@ async fn malformed_round(s: &Server) {
             let done = done.clone();
             let port = s.port;
             async move {
-                let Ok(mut sock) = TcpStream::connect(("127.0.0.1", port)).await else { return };
+                let Ok(mut sock) = TcpStream::connect(("127.0.0.1", port)).await else {
+                    return;
+                };
                 let mut r = rand::rng();
                 let junk: Vec<u8> = match i % 4 {
                     // A length word out of range.
                     0 => (r.random::<i32>() | 0x4000_0000).to_be_bytes().to_vec(),
                     // A plausible length with a random body.
                     1 => {
-                        let body: Vec<u8> = (0..r.random_range(4..200)).map(|_| r.random()).collect();
+                        let body: Vec<u8> =
+                            (0..r.random_range(4..200)).map(|_| r.random()).collect();
                         let mut v = ((body.len() + 4) as i32).to_be_bytes().to_vec();
                         v.extend(body);
                         v
@@ -219,7 +255,11 @@ async fn malformed_round(s: &Server) {
             }
         })
         .await;
-    assert_eq!(done.load(Ordering::Relaxed), n, "every malformed connection was closed by the server");
+    assert_eq!(
+        done.load(Ordering::Relaxed),
+        n,
+        "every malformed connection was closed by the server"
+    );
 }
 
 async fn idle_connections(s: &Server) {
@@ -243,13 +283,22 @@ async fn idle_connections(s: &Server) {
 }
 
 async fn connection_limit_cycles(dir: &Path, domains: &Path) {
-    let s = Server::start(dir, domains, "limit", "max_connections = 100\nreserved_admin_connections = 0").await;
+    let s = Server::start(
+        dir,
+        domains,
+        "limit",
+        "max_connections = 100\nreserved_admin_connections = 0",
+    )
+    .await;
     let mut summary: BTreeMap<(usize, usize, usize), usize> = BTreeMap::new();
     let mut others: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..20 {
         let results = futures::future::join_all((0..150).map(|_| s.connect("user"))).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
-        let refused = results.iter().filter(|r| matches!(r, Err(e) if code(e) == "53300")).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if code(e) == "53300"))
+            .count();
         for r in &results {
             if let Err(e) = r {
                 if code(e) != "53300" {
@@ -257,7 +306,9 @@ async fn connection_limit_cycles(dir: &Path, domains: &Path) {
                 }
             }
         }
-        *summary.entry((ok, refused, 150 - ok - refused)).or_default() += 1;
+        *summary
+            .entry((ok, refused, 150 - ok - refused))
+            .or_default() += 1;
         drop(results);
         s.wait_sessions(0.0).await;
     }
@@ -267,15 +318,26 @@ async fn connection_limit_cycles(dir: &Path, domains: &Path) {
     if !others.is_empty() {
         println!("                     other outcomes: {others:?}");
     }
-    println!("                     sessions after the last cycle: {}", s.metric("meshgate_sessions").await);
+    println!(
+        "                     sessions after the last cycle: {}",
+        s.metric("meshgate_sessions").await
+    );
 }
 
 async fn slowloris(dir: &Path, domains: &Path) {
-    let s = Server::start(dir, domains, "slowloris", "max_connections = 2000\nhandshake_timeout_ms = 3000").await;
+    let s = Server::start(
+        dir,
+        domains,
+        "slowloris",
+        "max_connections = 2000\nhandshake_timeout_ms = 3000",
+    )
+    .await;
     let opened = Instant::now();
     let mut socks = Vec::new();
     for _ in 0..1000 {
-        let mut sock = TcpStream::connect(("127.0.0.1", s.port)).await.expect("connect");
+        let mut sock = TcpStream::connect(("127.0.0.1", s.port))
+            .await
+            .expect("connect");
         sock.write_all(&[0, 0, 0, 60, 0, 3]).await.expect("write");
         socks.push(sock);
     }
@@ -289,7 +351,10 @@ async fn slowloris(dir: &Path, domains: &Path) {
         opened.elapsed()
     }))
     .await;
-    let (min, max) = (closes.iter().min().expect("some"), closes.iter().max().expect("some"));
+    let (min, max) = (
+        closes.iter().min().expect("some"),
+        closes.iter().max().expect("some"),
+    );
     println!(
         "slowloris            1000 stalled handshakes closed {:.2}-{:.2} s after opening (timeout 3 s); a login meanwhile took {:.1} ms",
         min.as_secs_f64(),
@@ -304,7 +369,10 @@ async fn slow_reader(s: &Server) {
     let (stop, peak) = s.sample_peak();
     let t = Instant::now();
     let rows = c
-        .query_raw("SELECT g.value, g.value * 2 AS twice FROM generate_series(1, 10000000) AS g(value)", std::iter::empty::<i64>())
+        .query_raw(
+            "SELECT g.value, g.value * 2 AS twice FROM generate_series(1, 10000000) AS g(value)",
+            std::iter::empty::<i64>(),
+        )
         .await
         .expect("query");
     futures::pin_mut!(rows);
@@ -327,15 +395,23 @@ async fn slow_reader(s: &Server) {
 
 async fn random_cancels(s: &Server) {
     let c = s.connect("bench").await.expect("connect");
-    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+    let pid: i32 = c
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
     let limited_before = s.metric("meshgate_cancel_requests_limited_total").await;
     let query = tokio::spawn(async move {
         let t = Instant::now();
         let mut outcomes: BTreeMap<String, u32> = BTreeMap::new();
         // Keep a query running for the whole flood.
         while t.elapsed() < Duration::from_secs(20) {
-            let r = c.simple_query("SELECT sum(g.value) FROM generate_series(1, 20000000) AS g(value)").await;
-            *outcomes.entry(r.map(|_| "ok".to_string()).unwrap_or_else(|e| code(&e))).or_default() += 1;
+            let r = c
+                .simple_query("SELECT sum(g.value) FROM generate_series(1, 20000000) AS g(value)")
+                .await;
+            *outcomes
+                .entry(r.map(|_| "ok".to_string()).unwrap_or_else(|e| code(&e)))
+                .or_default() += 1;
             if FLOOD_DONE.load(Ordering::Relaxed) {
                 break;
             }
@@ -353,7 +429,11 @@ async fn random_cancels(s: &Server) {
                     failed.fetch_add(1, Ordering::Relaxed);
                     return;
                 };
-                let target = if i % 2 == 0 { pid } else { rand::rng().random() };
+                let target = if i % 2 == 0 {
+                    pid
+                } else {
+                    rand::rng().random()
+                };
                 let mut pkt = vec![0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e];
                 pkt.extend_from_slice(&target.to_be_bytes());
                 pkt.extend_from_slice(&rand::rng().next_u32().to_be_bytes());
@@ -380,13 +460,17 @@ static FLOOD_DONE: AtomicBool = AtomicBool::new(false);
 async fn cancel_returns_cpu(s: &Server) {
     let c = s.connect("bench").await.expect("connect");
     let endless = "SELECT sum(r.r_regionkey + g.value % 7) FROM geo.region r CROSS JOIN generate_series(1, 1000000000000) AS g(value)";
-    c.batch_execute("SET statement_timeout = '2s'").await.expect("set");
+    c.batch_execute("SET statement_timeout = '2s'")
+        .await
+        .expect("set");
     let pid = s.pid();
     let busy_from = cpu_seconds(pid);
     let t = Instant::now();
     let r = c.simple_query(endless).await;
     let busy = (cpu_seconds(pid) - busy_from) / t.elapsed().as_secs_f64();
-    let outcome = r.map(|_| "finished?".to_string()).unwrap_or_else(|e| code(&e));
+    let outcome = r
+        .map(|_| "finished?".to_string())
+        .unwrap_or_else(|e| code(&e));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle_from = cpu_seconds(pid);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -395,7 +479,13 @@ async fn cancel_returns_cpu(s: &Server) {
 }
 
 async fn heavy_aggregations(dir: &Path, domains: &Path) {
-    let s = Server::start(dir, domains, "memory", "memory_pool_mb = 256\nquery_memory_mb = 128").await;
+    let s = Server::start(
+        dir,
+        domains,
+        "memory",
+        "memory_pool_mb = 256\nquery_memory_mb = 128",
+    )
+    .await;
     let before = s.rss_mib();
     let (stop, peak) = s.sample_peak();
     let t = Instant::now();
@@ -415,7 +505,9 @@ async fn heavy_aggregations(dir: &Path, domains: &Path) {
     let peak = peak.await.expect("sampler");
     let mut outcomes: BTreeMap<String, u32> = BTreeMap::new();
     for r in results {
-        *outcomes.entry(r.err().unwrap_or_else(|| "ok".into())).or_default() += 1;
+        *outcomes
+            .entry(r.err().unwrap_or_else(|| "ok".into()))
+            .or_default() += 1;
     }
     println!(
         "heavy aggregations   8 concurrent 4M-group aggregations, 256 MiB pool / 128 MiB per query: {outcomes:?} in {:.1} s; RSS {before:.1} -> peak {peak:.1} MiB",
@@ -441,9 +533,17 @@ async fn audit_cost(dir: &Path, domains: &Path) {
     );
     let on = Server::start(dir, domains, "audit-on", &audit).await;
     let servers = [&off, &on];
-    let query = |i: usize| format!("SELECT n_name FROM geo.nation WHERE n_nationkey = {}", i % 25);
+    let query = |i: usize| {
+        format!(
+            "SELECT n_name FROM geo.nation WHERE n_nationkey = {}",
+            i % 25
+        )
+    };
     let show = |_: usize| "SHOW search_path".to_string();
-    let workloads: [(&str, &dyn Fn(usize) -> String); 2] = [("SHOW search_path", &show), ("SELECT … FROM geo.nation WHERE n_nationkey = k", &query)];
+    let workloads: [(&str, &dyn Fn(usize) -> String); 2] = [
+        ("SHOW search_path", &show),
+        ("SELECT … FROM geo.nation WHERE n_nationkey = k", &query),
+    ];
     let mut clients = Vec::new();
     for s in servers {
         let c = s.connect("bench").await.expect("connect");
@@ -481,7 +581,9 @@ async fn audit_cost(dir: &Path, domains: &Path) {
         );
     }
     let events = on.metric("meshgate_audit_events_total").await;
-    let size = std::fs::metadata(audit_dir.join("all.jsonl")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(audit_dir.join("all.jsonl"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     println!(
         "audit cost           events written {events}, dropped {}, write errors {}; {:.0} bytes per event",
         on.metric("meshgate_audit_events_dropped_total").await,
@@ -491,7 +593,10 @@ async fn audit_cost(dir: &Path, domains: &Path) {
 }
 
 /// 16 clients running short queries in a loop until `stop`; returns (queries, errors by code).
-fn load(s: &Server, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>> {
+fn load(
+    s: &Server,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>> {
     (0..16)
         .map(|i| {
             let cs = s.conn_string("user");
@@ -533,7 +638,9 @@ fn load(s: &Server, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<(u64, 
 }
 
 /// Sums the load clients' query counts and errors.
-async fn totals(clients: Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>>) -> (u64, BTreeMap<String, u32>) {
+async fn totals(
+    clients: Vec<tokio::task::JoinHandle<(u64, BTreeMap<String, u32>)>>,
+) -> (u64, BTreeMap<String, u32>) {
     let (mut queries, mut errors) = (0, BTreeMap::<String, u32>::new());
     for c in clients {
         let (n, e) = c.await.expect("client");
@@ -553,7 +660,9 @@ async fn reloads_under_load(s: &Server) {
         s.signal("-HUP");
         let t = Instant::now();
         let target = s.metric("meshgate_reloads_total").await.max(before);
-        while s.metric("meshgate_reloads_total").await < target + 1.0 && t.elapsed() < Duration::from_secs(10) {
+        while s.metric("meshgate_reloads_total").await < target + 1.0
+            && t.elapsed() < Duration::from_secs(10)
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -571,7 +680,9 @@ async fn sigterm_under_load(dir: &Path, domains: &Path) {
     let clients = load(&s, stop.clone());
     // Let every client get going.
     let t = Instant::now();
-    while s.metric("meshgate_statements_total").await < 64.0 && t.elapsed() < Duration::from_secs(60) {
+    while s.metric("meshgate_statements_total").await < 64.0
+        && t.elapsed() < Duration::from_secs(60)
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let t = Instant::now();
@@ -591,14 +702,26 @@ async fn sigterm_under_load(dir: &Path, domains: &Path) {
 async fn main() {
     let only = arg("--only");
     let run = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let dir = std::path::absolute(PathBuf::from(arg("--dir").unwrap_or_else(|| "target/bench-robustness".into()))).expect("abs");
+    let dir = std::path::absolute(PathBuf::from(
+        arg("--dir").unwrap_or_else(|| "target/bench-robustness".into()),
+    ))
+    .expect("abs");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions { dir: dir.join("mesh"), scale_factor: 0.01 })
-        .await
-        .expect("generate");
+    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
+        dir: dir.join("mesh"),
+        scale_factor: 0.01,
+    })
+    .await
+    .expect("generate");
     let domains = layout.conf_dir.join("domains");
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    println!("meshgate robustness figures ({profile} build, SF 0.01 mesh, server in its own process)");
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "meshgate robustness figures ({profile} build, SF 0.01 mesh, server in its own process)"
+    );
 
     let main = Server::start(
         &dir,
@@ -607,7 +730,10 @@ async fn main() {
         "max_connections = 2000\nhandshake_timeout_ms = 3000\ncancel_requests_per_sec = 20\nmemory_pool_mb = 512\nquery_memory_mb = 256",
     )
     .await;
-    println!("baseline             server RSS after start and one login: {:.1} MiB", main.rss_mib());
+    println!(
+        "baseline             server RSS after start and one login: {:.1} MiB",
+        main.rss_mib()
+    );
     if run("malformed") {
         malformed_startups(&main).await;
     }

@@ -147,7 +147,13 @@ pub struct StatementRecord {
 impl StatementRecord {
     /// Starts recording a statement of `session`. `statement` is the audit text
     /// ([`redact::statement_text`]); it is only needed when auditing is on.
-    pub fn begin(shared: &Arc<Shared>, session: &Session, peer: SocketAddr, protocol: Protocol, statement: Option<String>) -> Self {
+    pub fn begin(
+        shared: &Arc<Shared>,
+        session: &Session,
+        peer: SocketAddr,
+        protocol: Protocol,
+        statement: Option<String>,
+    ) -> Self {
         let head = shared.audit.enabled().then(|| Head {
             time: chrono::Utc::now(),
             pid: session.pid,
@@ -159,7 +165,15 @@ impl StatementRecord {
             statement,
             policies: Vec::new(),
         });
-        StatementRecord { shared: shared.clone(), head, started: Instant::now(), rows: 0, tables: BTreeSet::new(), probes: Vec::new(), written: BTreeSet::new() }
+        StatementRecord {
+            shared: shared.clone(),
+            head,
+            started: Instant::now(),
+            rows: 0,
+            tables: BTreeSet::new(),
+            probes: Vec::new(),
+            written: BTreeSet::new(),
+        }
     }
 
     /// The statement began at `started`, before its record could be made (a failed Parse).
@@ -218,7 +232,9 @@ impl StatementRecord {
         }
         bytes.retain(|_, n| *n > 0);
         let event = Event {
-            time: head.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            time: head
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             pid: head.pid,
             user: head.user,
             roles: head.roles,
@@ -228,7 +244,11 @@ impl StatementRecord {
             protocol: head.protocol,
             statement: head.statement,
             products: products.into_iter().collect(),
-            tables: self.tables.iter().map(|t| format!("{}.{}", t.product, t.table)).collect(),
+            tables: self
+                .tables
+                .iter()
+                .map(|t| format!("{}.{}", t.product, t.table))
+                .collect(),
             domains: domains.into_iter().collect(),
             policies: head.policies,
             tables_written: self.written.into_iter().collect(),
@@ -312,7 +332,10 @@ impl Auditor {
             main: None,
             domains: BTreeMap::new(),
         };
-        if let Err(e) = std::thread::Builder::new().name("meshgate-audit".into()).spawn(move || writer.run(rx)) {
+        if let Err(e) = std::thread::Builder::new()
+            .name("meshgate-audit".into())
+            .spawn(move || writer.run(rx))
+        {
             // Events will count as dropped; the server itself runs on.
             tracing::error!("audit writer thread not started, audit events will be dropped: {e}");
         }
@@ -329,12 +352,18 @@ impl Auditor {
     /// Applies a reloaded `[audit]`; the writer reopens its files before its next write (which
     /// also serves log rotation: move the files away, then reload).
     pub fn configure(&self, settings: &AuditSettings) {
-        *self.settings.write().expect("audit settings lock is never poisoned") = Arc::new(settings.clone());
+        *self
+            .settings
+            .write()
+            .expect("audit settings lock is never poisoned") = Arc::new(settings.clone());
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn settings(&self) -> Arc<AuditSettings> {
-        self.settings.read().expect("audit settings lock is never poisoned").clone()
+        self.settings
+            .read()
+            .expect("audit settings lock is never poisoned")
+            .clone()
     }
 
     pub fn enabled(&self) -> bool {
@@ -355,10 +384,16 @@ impl Auditor {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                let mut last = self.last_drop_log.lock().expect("audit log lock is never poisoned");
+                let mut last = self
+                    .last_drop_log
+                    .lock()
+                    .expect("audit log lock is never poisoned");
                 if last.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
                     *last = Some(Instant::now());
-                    tracing::warn!(dropped, "audit queue full or writer gone: audit events are being dropped");
+                    tracing::warn!(
+                        dropped,
+                        "audit queue full or writer gone: audit events are being dropped"
+                    );
                 }
             }
         }
@@ -380,7 +415,9 @@ impl Auditor {
                 Err(_) => return false,
             }
         }
-        ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
+        ack_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
     }
 }
 
@@ -394,14 +431,22 @@ struct Output {
 
 impl Output {
     fn new(path: Option<PathBuf>) -> Self {
-        Output { path, out: None, last_error_log: None }
+        Output {
+            path,
+            out: None,
+            last_error_log: None,
+        }
     }
 
     fn write(&mut self, line: &[u8], counters: &Counters) -> bool {
         if self.out.is_none() {
             self.out = match &self.path {
                 None => Some(Box::new(std::io::stdout())),
-                Some(p) => match std::fs::OpenOptions::new().create(true).append(true).open(p) {
+                Some(p) => match std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                {
                     Ok(f) => Some(Box::new(std::io::BufWriter::with_capacity(64 * 1024, f))),
                     Err(e) => {
                         self.failed(&e);
@@ -434,7 +479,11 @@ impl Output {
     fn failed(&mut self, e: &std::io::Error) {
         if self.last_error_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
             self.last_error_log = Some(Instant::now());
-            let target = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "stdout".into());
+            let target = self
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "stdout".into());
             tracing::error!("audit events cannot be written to {target}: {e}");
         }
     }
@@ -479,13 +528,21 @@ impl Writer {
         }
         self.flush();
         self.seen = generation;
-        let settings = self.settings.read().expect("audit settings lock is never poisoned").clone();
+        let settings = self
+            .settings
+            .read()
+            .expect("audit settings lock is never poisoned")
+            .clone();
         self.main = match &settings.sink {
             AuditSink::None => None,
             AuditSink::Stdout => Some(Output::new(None)),
             AuditSink::File(p) => Some(Output::new(Some(p.clone()))),
         };
-        self.domains = settings.domains.iter().map(|(d, p)| (d.clone(), Output::new(Some(p.clone())))).collect();
+        self.domains = settings
+            .domains
+            .iter()
+            .map(|(d, p)| (d.clone(), Output::new(Some(p.clone()))))
+            .collect();
     }
 
     fn write(&mut self, event: &Event) {

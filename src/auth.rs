@@ -72,7 +72,12 @@ impl ScramVerifier {
         let client_key = hmac(&salted, b"Client Key");
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let server_key = hmac(&salted, b"Server Key");
-        ScramVerifier { iterations, salt, stored_key, server_key }
+        ScramVerifier {
+            iterations,
+            salt,
+            stored_key,
+            server_key,
+        }
     }
 
     /// Parses PostgreSQL's verifier format. Errors never quote the input (it may be a password
@@ -84,7 +89,9 @@ impl ScramVerifier {
         let (params, keys) = rest.split_once('$').ok_or("malformed SCRAM verifier")?;
         let (iter, salt) = params.split_once(':').ok_or("malformed SCRAM verifier")?;
         let (stored, server) = keys.split_once(':').ok_or("malformed SCRAM verifier")?;
-        let iterations: u32 = iter.parse().map_err(|_| "bad iteration count in SCRAM verifier")?;
+        let iterations: u32 = iter
+            .parse()
+            .map_err(|_| "bad iteration count in SCRAM verifier")?;
         if iterations == 0 {
             return Err("bad iteration count in SCRAM verifier".into());
         }
@@ -95,7 +102,12 @@ impl ScramVerifier {
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
                 .ok_or_else(|| "bad key in SCRAM verifier".to_string())
         };
-        Ok(ScramVerifier { iterations, salt, stored_key: key(stored)?, server_key: key(server)? })
+        Ok(ScramVerifier {
+            iterations,
+            salt,
+            stored_key: key(stored)?,
+            server_key: key(server)?,
+        })
     }
 
     /// Checks a cleartext password (the `password` method, TLS only).
@@ -112,7 +124,12 @@ impl ScramVerifier {
         let mut server_key = [0u8; 32];
         rand::rng().fill_bytes(&mut stored_key);
         rand::rng().fill_bytes(&mut server_key);
-        ScramVerifier { iterations: DEFAULT_ITERATIONS, salt, stored_key, server_key }
+        ScramVerifier {
+            iterations: DEFAULT_ITERATIONS,
+            salt,
+            stored_key,
+            server_key,
+        }
     }
 }
 
@@ -145,13 +162,19 @@ pub struct ScramExchange {
 
 impl ScramExchange {
     /// Handles client-first-message; returns the exchange and server-first-message.
-    pub fn start(verifier: ScramVerifier, client_first: &[u8]) -> Result<(Self, String), ScramError> {
-        let text = std::str::from_utf8(client_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+    pub fn start(
+        verifier: ScramVerifier,
+        client_first: &[u8],
+    ) -> Result<(Self, String), ScramError> {
+        let text =
+            std::str::from_utf8(client_first).map_err(|_| ScramError::Malformed("not UTF-8"))?;
         // gs2-header: cbind-flag "," [authzid] ","
         let mut parts = text.splitn(3, ',');
         let cbind = parts.next().ok_or(ScramError::Malformed("no gs2 header"))?;
         let authzid = parts.next().ok_or(ScramError::Malformed("no gs2 header"))?;
-        let bare = parts.next().ok_or(ScramError::Malformed("no client-first-message-bare"))?;
+        let bare = parts
+            .next()
+            .ok_or(ScramError::Malformed("no client-first-message-bare"))?;
         match cbind {
             // 'y': the client could bind but thinks we can't, which is true (we advertise no -PLUS).
             "n" | "y" => {}
@@ -169,7 +192,11 @@ impl ScramExchange {
         let mut raw = [0u8; 18];
         rand::rng().fill_bytes(&mut raw);
         let nonce = format!("{client_nonce}{}", B64.encode(raw));
-        let server_first = format!("r={nonce},s={},i={}", B64.encode(&verifier.salt), verifier.iterations);
+        let server_first = format!(
+            "r={nonce},s={},i={}",
+            B64.encode(&verifier.salt),
+            verifier.iterations
+        );
         let ex = ScramExchange {
             verifier,
             nonce,
@@ -182,8 +209,11 @@ impl ScramExchange {
 
     /// Handles client-final-message; returns server-final-message when the proof is right.
     pub fn finish(self, client_final: &[u8]) -> Result<String, ScramError> {
-        let text = std::str::from_utf8(client_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
-        let (without_proof, proof) = text.rsplit_once(",p=").ok_or(ScramError::Malformed("no proof"))?;
+        let text =
+            std::str::from_utf8(client_final).map_err(|_| ScramError::Malformed("not UTF-8"))?;
+        let (without_proof, proof) = text
+            .rsplit_once(",p=")
+            .ok_or(ScramError::Malformed("no proof"))?;
         let mut channel = None;
         let mut nonce = None;
         for attr in without_proof.split(',') {
@@ -195,18 +225,29 @@ impl ScramExchange {
         }
         let channel = channel.ok_or(ScramError::Malformed("no channel binding"))?;
         if B64.decode(channel).ok().as_deref() != Some(self.gs2_header.as_bytes()) {
-            return Err(ScramError::Malformed("channel binding does not match the gs2 header"));
+            return Err(ScramError::Malformed(
+                "channel binding does not match the gs2 header",
+            ));
         }
         if nonce != Some(self.nonce.as_str()) {
             return Err(ScramError::NonceMismatch);
         }
-        let proof = B64.decode(proof).map_err(|_| ScramError::Malformed("proof is not base64"))?;
+        let proof = B64
+            .decode(proof)
+            .map_err(|_| ScramError::Malformed("proof is not base64"))?;
         if proof.len() != 32 {
             return Err(ScramError::BadProof);
         }
-        let auth_message = format!("{},{},{}", self.client_first_bare, self.server_first, without_proof);
+        let auth_message = format!(
+            "{},{},{}",
+            self.client_first_bare, self.server_first, without_proof
+        );
         let client_signature = hmac(&self.verifier.stored_key, auth_message.as_bytes());
-        let client_key: Vec<u8> = proof.iter().zip(client_signature).map(|(p, s)| p ^ s).collect();
+        let client_key: Vec<u8> = proof
+            .iter()
+            .zip(client_signature)
+            .map(|(p, s)| p ^ s)
+            .collect();
         let stored: [u8; 32] = Sha256::digest(&client_key).into();
         if !constant_time_eq(&stored, &self.verifier.stored_key) {
             return Err(ScramError::BadProof);
@@ -262,7 +303,8 @@ mod tests {
         let v = ScramVerifier::generate("pw", 4096);
         for (password, ok) in [("pw", true), ("wrong", false)] {
             let bare = "n=,r=abcdefghijkl";
-            let (ex, server_first) = ScramExchange::start(v.clone(), format!("n,,{bare}").as_bytes()).unwrap();
+            let (ex, server_first) =
+                ScramExchange::start(v.clone(), format!("n,,{bare}").as_bytes()).unwrap();
             let fin = client_final(password, bare, &server_first);
             let res = ex.finish(fin.as_bytes());
             assert_eq!(res.is_ok(), ok, "{password}: {res:?}");

@@ -32,7 +32,13 @@ impl fmt::Display for ConfigError {
         if self.key.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}: key `{}`: {}", self.file.display(), self.key, self.message)
+            write!(
+                f,
+                "{}: key `{}`: {}",
+                self.file.display(),
+                self.key,
+                self.message
+            )
         }
     }
 }
@@ -40,7 +46,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(file: &Path, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError { file: file.to_path_buf(), key: key.into(), message: message.into() }
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 /// `meshgate.toml`.
@@ -262,7 +272,13 @@ pub struct AuditSection {
 
 impl Default for AuditSection {
     fn default() -> Self {
-        AuditSection { sink: "none".into(), path: None, redact_literals: true, queue_events: 10_000, domains: BTreeMap::new() }
+        AuditSection {
+            sink: "none".into(),
+            path: None,
+            redact_literals: true,
+            queue_events: 10_000,
+            domains: BTreeMap::new(),
+        }
     }
 }
 
@@ -285,7 +301,12 @@ pub struct AuditSettings {
 
 impl Default for AuditSettings {
     fn default() -> Self {
-        AuditSettings { sink: AuditSink::None, redact_literals: true, queue_events: 10_000, domains: BTreeMap::new() }
+        AuditSettings {
+            sink: AuditSink::None,
+            redact_literals: true,
+            queue_events: 10_000,
+            domains: BTreeMap::new(),
+        }
     }
 }
 
@@ -295,14 +316,23 @@ impl AuditSettings {
         self.sink != AuditSink::None || !self.domains.is_empty()
     }
 
-    fn validate(a: AuditSection, path: &Path, base: &Path, domains: &[Domain]) -> Result<Self, ConfigError> {
+    fn validate(
+        a: AuditSection,
+        path: &Path,
+        base: &Path,
+        domains: &[Domain],
+    ) -> Result<Self, ConfigError> {
         // An audit file in a missing directory would only fail at the first statement, in a log
         // line; say it when the configuration is read instead.
         let file = |key: String, p: &Path| -> Result<PathBuf, ConfigError> {
             let p = base.join(p);
             match p.parent() {
                 Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => Ok(p),
-                _ => Err(err(path, key, format!("the directory of {} does not exist", p.display()))),
+                _ => Err(err(
+                    path,
+                    key,
+                    format!("the directory of {} does not exist", p.display()),
+                )),
             }
         };
         let sink = match (a.sink.as_str(), &a.path) {
@@ -310,7 +340,13 @@ impl AuditSettings {
             ("stdout", _) => AuditSink::Stdout,
             ("file", Some(p)) => AuditSink::File(file("audit.path".into(), p)?),
             ("file", None) => return Err(err(path, "audit.path", "sink = \"file\" needs a path")),
-            (other, _) => return Err(err(path, "audit.sink", format!("{other:?} is not a sink; use \"none\", \"stdout\" or \"file\""))),
+            (other, _) => {
+                return Err(err(
+                    path,
+                    "audit.sink",
+                    format!("{other:?} is not a sink; use \"none\", \"stdout\" or \"file\""),
+                ))
+            }
         };
         if a.queue_events == 0 {
             return Err(err(path, "audit.queue_events", "must be at least 1"));
@@ -323,13 +359,20 @@ impl AuditSettings {
             }
             routed.insert(name.clone(), file(key, p)?);
         }
-        Ok(AuditSettings { sink, redact_literals: a.redact_literals, queue_events: a.queue_events, domains: routed })
+        Ok(AuditSettings {
+            sink,
+            redact_literals: a.redact_literals,
+            queue_events: a.queue_events,
+            domains: routed,
+        })
     }
 }
 
 impl Default for DomainsSettings {
     fn default() -> Self {
-        DomainsSettings { dir: PathBuf::from("domains") }
+        DomainsSettings {
+            dir: PathBuf::from("domains"),
+        }
     }
 }
 
@@ -535,7 +578,9 @@ pub struct Domain {
 }
 
 pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];
-const PARTITION_TYPES: [&str; 9] = ["int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean"];
+const PARTITION_TYPES: [&str; 9] = [
+    "int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean",
+];
 
 impl Config {
     /// Reads and validates `meshgate.toml` and every domain file it points to.
@@ -544,7 +589,10 @@ impl Config {
     }
 
     /// As [`Config::load`], with the environment given explicitly (tests, and `check`).
-    pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load_with_env(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         if !path.exists() {
             return Err(err(path, "", "file not found"));
         }
@@ -558,25 +606,43 @@ impl Config {
             )
             .build()
             .map_err(|e| from_config_error(path, e))?;
-        let file: ServerFile = built.try_deserialize().map_err(|e| from_config_error(path, e))?;
+        let file: ServerFile = built
+            .try_deserialize()
+            .map_err(|e| from_config_error(path, e))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
 
         let server = file.server;
         if server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(err(path, "server.listen", format!("{:?} is not an address like 127.0.0.1:5433", server.listen)));
+            return Err(err(
+                path,
+                "server.listen",
+                format!("{:?} is not an address like 127.0.0.1:5433", server.listen),
+            ));
         }
         if !valid_ident(&server.database) {
-            return Err(err(path, "server.database", "must be a lowercase identifier"));
+            return Err(err(
+                path,
+                "server.database",
+                "must be a lowercase identifier",
+            ));
         }
         if !["scram-sha-256", "password"].contains(&server.password_method.as_str()) {
-            return Err(err(path, "server.password_method", "must be \"scram-sha-256\" or \"password\""));
+            return Err(err(
+                path,
+                "server.password_method",
+                "must be \"scram-sha-256\" or \"password\"",
+            ));
         }
         if server.batch_size == 0 {
             return Err(err(path, "server.batch_size", "must be at least 1"));
         }
         if let Some(a) = &server.admin_listen {
             if a.parse::<std::net::SocketAddr>().is_err() {
-                return Err(err(path, "server.admin_listen", format!("{a:?} is not an address like 127.0.0.1:9187")));
+                return Err(err(
+                    path,
+                    "server.admin_listen",
+                    format!("{a:?} is not an address like 127.0.0.1:9187"),
+                ));
             }
         }
         let mut limits = file.limits;
@@ -584,32 +650,66 @@ impl Config {
             return Err(err(path, "limits.max_connections", "must be at least 1"));
         }
         if limits.reserved_admin_connections >= limits.max_connections {
-            return Err(err(path, "limits.reserved_admin_connections", "must be less than limits.max_connections"));
+            return Err(err(
+                path,
+                "limits.reserved_admin_connections",
+                "must be less than limits.max_connections",
+            ));
         }
         if limits.handshake_timeout_ms == 0 {
-            return Err(err(path, "limits.handshake_timeout_ms", "must be at least 1"));
+            return Err(err(
+                path,
+                "limits.handshake_timeout_ms",
+                "must be at least 1",
+            ));
         }
         if limits.max_query_message_bytes < 1024 || limits.max_other_message_bytes < 1024 {
-            return Err(err(path, "limits.max_query_message_bytes", "message limits must be at least 1024 bytes"));
+            return Err(err(
+                path,
+                "limits.max_query_message_bytes",
+                "message limits must be at least 1024 bytes",
+            ));
         }
-        if limits.query_memory_mb > 0 && limits.memory_pool_mb > 0 && limits.query_memory_mb > limits.memory_pool_mb {
-            return Err(err(path, "limits.query_memory_mb", "must not exceed limits.memory_pool_mb"));
+        if limits.query_memory_mb > 0
+            && limits.memory_pool_mb > 0
+            && limits.query_memory_mb > limits.memory_pool_mb
+        {
+            return Err(err(
+                path,
+                "limits.query_memory_mb",
+                "must not exceed limits.memory_pool_mb",
+            ));
         }
         if limits.query_memory_mb > 0 && limits.query_memory_mb < 16 {
             // A sort sets aside 10 MiB for merging its spill files; less than that cannot sort.
-            return Err(err(path, "limits.query_memory_mb", "must be 0 (the pool) or at least 16"));
+            return Err(err(
+                path,
+                "limits.query_memory_mb",
+                "must be 0 (the pool) or at least 16",
+            ));
         }
         if limits.cancel_requests_per_sec == 0 {
-            return Err(err(path, "limits.cancel_requests_per_sec", "must be at least 1"));
+            return Err(err(
+                path,
+                "limits.cancel_requests_per_sec",
+                "must be at least 1",
+            ));
         }
         if let Some(d) = &mut limits.spill_dir {
             *d = base.join(&*d);
             if !d.is_dir() {
-                return Err(err(path, "limits.spill_dir", format!("{} is not a directory", d.display())));
+                return Err(err(
+                    path,
+                    "limits.spill_dir",
+                    format!("{} is not a directory", d.display()),
+                ));
             }
         }
         let mut server = server;
-        for (key, p) in [("server.tls_cert", &mut server.tls_cert), ("server.tls_key", &mut server.tls_key)] {
+        for (key, p) in [
+            ("server.tls_cert", &mut server.tls_cert),
+            ("server.tls_key", &mut server.tls_key),
+        ] {
             if let Some(p) = p {
                 *p = base.join(&*p);
                 if !p.exists() {
@@ -618,37 +718,82 @@ impl Config {
             }
         }
         if server.tls_cert.is_some() != server.tls_key.is_some() {
-            return Err(err(path, "server.tls_key", "tls_cert and tls_key go together"));
+            return Err(err(
+                path,
+                "server.tls_key",
+                "tls_cert and tls_key go together",
+            ));
         }
         if server.require_tls && server.tls_cert.is_none() {
-            return Err(err(path, "server.require_tls", "requires tls_cert and tls_key"));
+            return Err(err(
+                path,
+                "server.require_tls",
+                "requires tls_cert and tls_key",
+            ));
         }
         if let Some(p) = &mut server.tls_client_ca {
             *p = base.join(&*p);
             if !p.exists() {
-                return Err(err(path, "server.tls_client_ca", format!("{} does not exist", p.display())));
+                return Err(err(
+                    path,
+                    "server.tls_client_ca",
+                    format!("{} does not exist", p.display()),
+                ));
             }
         }
-        match (server.tls_client_auth.as_str(), server.tls_client_ca.is_some()) {
+        match (
+            server.tls_client_auth.as_str(),
+            server.tls_client_ca.is_some(),
+        ) {
             ("none", false) | ("optional" | "required", true) => {}
             ("none", true) => {
-                return Err(err(path, "server.tls_client_auth", "tls_client_ca is set: set tls_client_auth to \"optional\" or \"required\""))
+                return Err(err(
+                    path,
+                    "server.tls_client_auth",
+                    "tls_client_ca is set: set tls_client_auth to \"optional\" or \"required\"",
+                ))
             }
-            ("optional" | "required", false) => return Err(err(path, "server.tls_client_ca", "tls_client_auth needs tls_client_ca")),
-            _ => return Err(err(path, "server.tls_client_auth", "must be \"none\", \"optional\" or \"required\"")),
+            ("optional" | "required", false) => {
+                return Err(err(
+                    path,
+                    "server.tls_client_ca",
+                    "tls_client_auth needs tls_client_ca",
+                ))
+            }
+            _ => {
+                return Err(err(
+                    path,
+                    "server.tls_client_auth",
+                    "must be \"none\", \"optional\" or \"required\"",
+                ))
+            }
         }
         if server.tls_client_ca.is_some() && server.tls_cert.is_none() {
-            return Err(err(path, "server.tls_client_ca", "requires tls_cert and tls_key"));
+            return Err(err(
+                path,
+                "server.tls_client_ca",
+                "requires tls_cert and tls_key",
+            ));
         }
         if let Err(e) = crate::server::tls_acceptor(&server) {
-            let key = if e.contains("client CA") { "server.tls_client_ca" } else { "server.tls_cert" };
+            let key = if e.contains("client CA") {
+                "server.tls_client_ca"
+            } else {
+                "server.tls_cert"
+            };
             return Err(err(path, key, e));
         }
         if limits.max_failed_logins > 0 && limits.failed_login_window_secs == 0 {
-            return Err(err(path, "limits.failed_login_window_secs", "must be at least 1"));
+            return Err(err(
+                path,
+                "limits.failed_login_window_secs",
+                "must be at least 1",
+            ));
         }
         let jwt = match &file.auth.jwt {
-            Some(j) => Some(std::sync::Arc::new(crate::jwt::JwtVerifier::load(j, &base).map_err(|(key, m)| err(path, key, m))?)),
+            Some(j) => Some(std::sync::Arc::new(
+                crate::jwt::JwtVerifier::load(j, &base).map_err(|(key, m)| err(path, key, m))?,
+            )),
             None => None,
         };
 
@@ -675,13 +820,23 @@ impl Config {
                 )
                 .is_some()
             {
-                return Err(err(path, format!("{key}.name"), format!("user {:?} is declared twice", u.name)));
+                return Err(err(
+                    path,
+                    format!("{key}.name"),
+                    format!("user {:?} is declared twice", u.name),
+                ));
             }
         }
 
         let dir = base.join(&file.domains.dir);
         let mut domain_files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| err(path, "domains.dir", format!("cannot read {}: {e}", dir.display())))?
+            .map_err(|e| {
+                err(
+                    path,
+                    "domains.dir",
+                    format!("cannot read {}: {e}", dir.display()),
+                )
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
@@ -692,7 +847,15 @@ impl Config {
         for f in domain_files {
             let d = load_domain(&f, env)?;
             if let Some(other) = domain_names.insert(d.name.clone(), f.clone()) {
-                return Err(err(&f, "name", format!("domain {:?} is also declared in {}", d.name, other.display())));
+                return Err(err(
+                    &f,
+                    "name",
+                    format!(
+                        "domain {:?} is also declared in {}",
+                        d.name,
+                        other.display()
+                    ),
+                ));
             }
             for (i, p) in d.products.iter().enumerate() {
                 if let Some(other) = product_owner.insert(p.name.clone(), f.clone()) {
@@ -710,7 +873,16 @@ impl Config {
             validate_principals(d, &users, &roles)?;
         }
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
-        Ok(Config { path: path.to_path_buf(), server, limits, users, roles, domains, jwt, audit })
+        Ok(Config {
+            path: path.to_path_buf(),
+            server,
+            limits,
+            users,
+            roles,
+            domains,
+            jwt,
+            audit,
+        })
     }
 }
 
@@ -727,7 +899,11 @@ fn from_config_error(path: &Path, e: config::ConfigError) -> ConfigError {
         Some(i) if text[i..].contains(&*path.to_string_lossy()) => text[..i].to_string(),
         _ => text,
     };
-    ConfigError { file: path.to_path_buf(), key, message: text }
+    ConfigError {
+        file: path.to_path_buf(),
+        key,
+        message: text,
+    }
 }
 
 /// Lowercase SQL identifiers only, so names never need quoting in any client.
@@ -742,9 +918,15 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         .add_source(config::File::from(path).format(config::FileFormat::Toml))
         .build()
         .map_err(|e| from_config_error(path, e))?;
-    let d: DomainFile = built.try_deserialize().map_err(|e| from_config_error(path, e))?;
+    let d: DomainFile = built
+        .try_deserialize()
+        .map_err(|e| from_config_error(path, e))?;
     if !valid_ident(&d.name) {
-        return Err(err(path, "name", format!("{:?} must be a lowercase identifier", d.name)));
+        return Err(err(
+            path,
+            "name",
+            format!("{:?} must be a lowercase identifier", d.name),
+        ));
     }
     let base = path.parent().unwrap_or(Path::new("."));
 
@@ -752,20 +934,28 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
         match var {
             None => Ok(None),
             Some(v) => env(v).map(|s| Some(Secret::new(s))).ok_or_else(|| {
-                err(path, key, format!("names environment variable {v}, which is not set"))
+                err(
+                    path,
+                    key,
+                    format!("names environment variable {v}, which is not set"),
+                )
             }),
         }
     };
     let s = &d.storage;
     let root_text = s.root.trim();
     let (root, kind) = if let Some(scheme_end) = root_text.find("://") {
-        let url = url::Url::parse(root_text).map_err(|e| err(path, "storage.root", e.to_string()))?;
+        let url =
+            url::Url::parse(root_text).map_err(|e| err(path, "storage.root", e.to_string()))?;
         let kind = match &root_text[..scheme_end] {
             "s3" | "s3a" => StorageKind::S3(S3Settings {
                 region: s.region.clone(),
                 endpoint: s.endpoint.clone(),
                 access_key_id: need_env("storage.access_key_id_env", &s.access_key_id_env)?,
-                secret_access_key: need_env("storage.secret_access_key_env", &s.secret_access_key_env)?,
+                secret_access_key: need_env(
+                    "storage.secret_access_key_env",
+                    &s.secret_access_key_env,
+                )?,
                 session_token: need_env("storage.session_token_env", &s.session_token_env)?,
                 allow_http: s.allow_http,
                 path_style: s.path_style.unwrap_or(s.endpoint.is_some()),
@@ -785,7 +975,13 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
             }
             "file" => StorageKind::Local,
             other => {
-                return Err(err(path, "storage.root", format!("unsupported scheme {other:?}; use a local path, s3://, gs:// or az://")))
+                return Err(err(
+                    path,
+                    "storage.root",
+                    format!(
+                        "unsupported scheme {other:?}; use a local path, s3://, gs:// or az://"
+                    ),
+                ))
             }
         };
         if url.host_str().is_none_or(str::is_empty) && !matches!(kind, StorageKind::Local) {
@@ -795,12 +991,21 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
     } else {
         let p = base.join(root_text);
         let p = std::path::absolute(&p).map_err(|e| err(path, "storage.root", e.to_string()))?;
-        let url = url::Url::from_directory_path(&p)
-            .map_err(|_| err(path, "storage.root", format!("{} is not a usable path", p.display())))?;
+        let url = url::Url::from_directory_path(&p).map_err(|_| {
+            err(
+                path,
+                "storage.root",
+                format!("{} is not a usable path", p.display()),
+            )
+        })?;
         (url, StorageKind::Local)
     };
     if s.access_key_id_env.is_some() != s.secret_access_key_env.is_some() {
-        return Err(err(path, "storage.secret_access_key_env", "access_key_id_env and secret_access_key_env go together"));
+        return Err(err(
+            path,
+            "storage.secret_access_key_env",
+            "access_key_id_env and secret_access_key_env go together",
+        ));
     }
 
     let mut catalogs = BTreeMap::new();
@@ -810,10 +1015,13 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
             "sql" => IcebergCatalog::Sql {
                 name: c.catalog_name.clone().unwrap_or_else(|| name.clone()),
                 uri: resolve_sqlite_uri(&c.uri, base),
-                warehouse: c
-                    .warehouse
-                    .clone()
-                    .ok_or_else(|| err(path, format!("{key}.warehouse"), "a sql catalog needs a warehouse location"))?,
+                warehouse: c.warehouse.clone().ok_or_else(|| {
+                    err(
+                        path,
+                        format!("{key}.warehouse"),
+                        "a sql catalog needs a warehouse location",
+                    )
+                })?,
             },
             "rest" => IcebergCatalog::Rest {
                 name: name.clone(),
@@ -821,7 +1029,13 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
                 warehouse: c.warehouse.clone(),
                 token: need_env(&format!("{key}.token_env"), &c.token_env)?,
             },
-            other => return Err(err(path, format!("{key}.type"), format!("{other:?} is not a catalog type; use \"sql\" or \"rest\""))),
+            other => {
+                return Err(err(
+                    path,
+                    format!("{key}.type"),
+                    format!("{other:?} is not a catalog type; use \"sql\" or \"rest\""),
+                ))
+            }
         };
         catalogs.insert(name.clone(), cat);
     }
@@ -829,30 +1043,61 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
     for (i, p) in d.products.iter().enumerate() {
         let pk = format!("products[{i}]");
         if !valid_ident(&p.name) {
-            return Err(err(path, format!("{pk}.name"), format!("{:?} must be a lowercase identifier", p.name)));
+            return Err(err(
+                path,
+                format!("{pk}.name"),
+                format!("{:?} must be a lowercase identifier", p.name),
+            ));
         }
         if ["pg_catalog", "information_schema", "mesh", "public"].contains(&p.name.as_str()) {
-            return Err(err(path, format!("{pk}.name"), format!("{:?} is reserved", p.name)));
+            return Err(err(
+                path,
+                format!("{pk}.name"),
+                format!("{:?} is reserved", p.name),
+            ));
         }
         if p.write_location.is_some() && !p.writable {
-            return Err(err(path, format!("{pk}.write_location"), "only writable products have a write location; set `writable = true`"));
+            return Err(err(
+                path,
+                format!("{pk}.write_location"),
+                "only writable products have a write location; set `writable = true`",
+            ));
         }
         if let Some(w) = &p.write_location {
             if w.contains("://") || w.starts_with('/') || w.split('/').any(|s| s == "..") {
-                return Err(err(path, format!("{pk}.write_location"), "must be a path relative to storage.root, inside it"));
+                return Err(err(
+                    path,
+                    format!("{pk}.write_location"),
+                    "must be a path relative to storage.root, inside it",
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for (j, t) in p.tables.iter().enumerate() {
             let tk = format!("{pk}.tables[{j}]");
             if !valid_ident(&t.name) {
-                return Err(err(path, format!("{tk}.name"), format!("{:?} must be a lowercase identifier", t.name)));
+                return Err(err(
+                    path,
+                    format!("{tk}.name"),
+                    format!("{:?} must be a lowercase identifier", t.name),
+                ));
             }
             if !seen.insert(t.name.clone()) {
-                return Err(err(path, format!("{tk}.name"), format!("table {:?} appears twice in product {:?}", t.name, p.name)));
+                return Err(err(
+                    path,
+                    format!("{tk}.name"),
+                    format!("table {:?} appears twice in product {:?}", t.name, p.name),
+                ));
             }
             if !FORMATS.contains(&t.format.as_str()) {
-                return Err(err(path, format!("{tk}.format"), format!("{:?} is not a format; use delta, iceberg or parquet", t.format)));
+                return Err(err(
+                    path,
+                    format!("{tk}.format"),
+                    format!(
+                        "{:?} is not a format; use delta, iceberg or parquet",
+                        t.format
+                    ),
+                ));
             }
             match (t.format.as_str(), &t.location, &t.catalog) {
                 ("iceberg", None, None) => {
@@ -878,7 +1123,11 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
                     return Err(err(
                         path,
                         format!("{tk}.partition_columns[{k}].type"),
-                        format!("{:?} is not supported; use one of {}", c.data_type, PARTITION_TYPES.join(", ")),
+                        format!(
+                            "{:?} is not supported; use one of {}",
+                            c.data_type,
+                            PARTITION_TYPES.join(", ")
+                        ),
                     ));
                 }
             }
@@ -915,16 +1164,28 @@ fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
         if p.tables.iter().any(|t| t.name == name) {
             Ok(())
         } else {
-            Err(err(path, key, format!("product {:?} has no table {name:?}", p.name)))
+            Err(err(
+                path,
+                key,
+                format!("product {:?} has no table {name:?}", p.name),
+            ))
         }
     };
     let parses = |key: &str, sql: &str| -> Result<(), ConfigError> {
         use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
-        let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).map_err(|e| err(path, key, e.to_string()))?;
-        parser.parse_expr().map_err(|e| err(path, key, e.to_string()))?;
+        let mut parser = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(sql)
+            .map_err(|e| err(path, key, e.to_string()))?;
+        parser
+            .parse_expr()
+            .map_err(|e| err(path, key, e.to_string()))?;
         match parser.peek_token().token {
             datafusion::sql::sqlparser::tokenizer::Token::EOF => Ok(()),
-            t => Err(err(path, key, format!("unexpected {t} after the expression"))),
+            t => Err(err(
+                path,
+                key,
+                format!("unexpected {t} after the expression"),
+            )),
         }
     };
     let not_empty = |key: &str, to: &[String]| -> Result<(), ConfigError> {
@@ -944,20 +1205,41 @@ fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
         match g.privilege.as_str() {
             "read" => {}
             "write" if g.table.is_some() => {
-                return Err(err(path, format!("{key}.table"), "a write grant covers a whole product; leave out `table`"))
+                return Err(err(
+                    path,
+                    format!("{key}.table"),
+                    "a write grant covers a whole product; leave out `table`",
+                ))
             }
             "write" if !p.writable => {
-                return Err(err(path, format!("{key}.privilege"), format!("product {:?} is not writable; set `writable = true` on it first", p.name)))
+                return Err(err(
+                    path,
+                    format!("{key}.privilege"),
+                    format!(
+                        "product {:?} is not writable; set `writable = true` on it first",
+                        p.name
+                    ),
+                ))
             }
             "write" => {}
-            other => return Err(err(path, format!("{key}.privilege"), format!("{other:?} is not a privilege; use \"read\" or \"write\""))),
+            other => {
+                return Err(err(
+                    path,
+                    format!("{key}.privilege"),
+                    format!("{other:?} is not a privilege; use \"read\" or \"write\""),
+                ))
+            }
         }
     }
     let mut names = std::collections::HashSet::new();
     for (i, f) in d.row_filters.iter().enumerate() {
         let key = format!("row_filters[{i}]");
         if !names.insert(f.name.clone()) {
-            return Err(err(path, format!("{key}.name"), format!("policy name {:?} is used twice in this domain", f.name)));
+            return Err(err(
+                path,
+                format!("{key}.name"),
+                format!("policy name {:?} is used twice in this domain", f.name),
+            ));
         }
         let p = product(&format!("{key}.product"), &f.product)?;
         table(&format!("{key}.table"), p, &f.table)?;
@@ -967,7 +1249,11 @@ fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
     for (i, m) in d.masks.iter().enumerate() {
         let key = format!("masks[{i}]");
         if !names.insert(m.name.clone()) {
-            return Err(err(path, format!("{key}.name"), format!("policy name {:?} is used twice in this domain", m.name)));
+            return Err(err(
+                path,
+                format!("{key}.name"),
+                format!("policy name {:?} is used twice in this domain", m.name),
+            ));
         }
         let p = product(&format!("{key}.product"), &m.product)?;
         table(&format!("{key}.table"), p, &m.table)?;
@@ -979,35 +1265,63 @@ fn validate_policies(path: &Path, d: &DomainFile) -> Result<(), ConfigError> {
 
 /// Roles are declared once, centrally; a role and a user may not share a name (both are
 /// PostgreSQL roles to clients), and every role named must exist.
-fn validate_roles(path: &Path, roles: &[RoleEntry], users: &[UserEntry]) -> Result<BTreeMap<String, Role>, ConfigError> {
+fn validate_roles(
+    path: &Path,
+    roles: &[RoleEntry],
+    users: &[UserEntry],
+) -> Result<BTreeMap<String, Role>, ConfigError> {
     let mut out = BTreeMap::new();
     for (i, r) in roles.iter().enumerate() {
         let key = format!("roles[{i}].name");
         if !valid_ident(&r.name) {
-            return Err(err(path, key, format!("{:?} must be a lowercase identifier", r.name)));
+            return Err(err(
+                path,
+                key,
+                format!("{:?} must be a lowercase identifier", r.name),
+            ));
         }
         if r.name == crate::policy::PUBLIC {
-            return Err(err(path, key, "\"public\" is the built-in role of every user; it cannot be declared"));
+            return Err(err(
+                path,
+                key,
+                "\"public\" is the built-in role of every user; it cannot be declared",
+            ));
         }
         if users.iter().any(|u| u.name == r.name) {
             return Err(err(path, key, format!("{:?} is also a user name", r.name)));
         }
-        let role = Role { name: r.name.clone(), description: r.description.clone(), member_of: r.member_of.clone() };
+        let role = Role {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            member_of: r.member_of.clone(),
+        };
         if out.insert(r.name.clone(), role).is_some() {
-            return Err(err(path, key, format!("role {:?} is declared twice", r.name)));
+            return Err(err(
+                path,
+                key,
+                format!("role {:?} is declared twice", r.name),
+            ));
         }
     }
     for (i, r) in roles.iter().enumerate() {
         for parent in &r.member_of {
             if !out.contains_key(parent) {
-                return Err(err(path, format!("roles[{i}].member_of"), format!("no role {parent:?} is declared")));
+                return Err(err(
+                    path,
+                    format!("roles[{i}].member_of"),
+                    format!("no role {parent:?} is declared"),
+                ));
             }
         }
     }
     for (i, u) in users.iter().enumerate() {
         for r in &u.roles {
             if !out.contains_key(r) {
-                return Err(err(path, format!("users[{i}].roles"), format!("no role {r:?} is declared")));
+                return Err(err(
+                    path,
+                    format!("users[{i}].roles"),
+                    format!("no role {r:?} is declared"),
+                ));
             }
         }
     }
@@ -1016,18 +1330,37 @@ fn validate_roles(path: &Path, roles: &[RoleEntry], users: &[UserEntry]) -> Resu
 
 /// Grants, filters and masks name declared users and roles only: a typo must not silently
 /// grant nothing (or worse, leave a filter unapplied).
-fn validate_principals(d: &Domain, users: &HashMap<String, User>, roles: &BTreeMap<String, Role>) -> Result<(), ConfigError> {
-    let known = |n: &String| n == crate::policy::PUBLIC || users.contains_key(n) || roles.contains_key(n);
+fn validate_principals(
+    d: &Domain,
+    users: &HashMap<String, User>,
+    roles: &BTreeMap<String, Role>,
+) -> Result<(), ConfigError> {
+    let known =
+        |n: &String| n == crate::policy::PUBLIC || users.contains_key(n) || roles.contains_key(n);
     let lists = d
         .grants
         .iter()
         .enumerate()
         .map(|(i, g)| (format!("grants[{i}].to"), &g.to))
-        .chain(d.row_filters.iter().enumerate().map(|(i, f)| (format!("row_filters[{i}].to"), &f.to)))
-        .chain(d.masks.iter().enumerate().map(|(i, m)| (format!("masks[{i}].to"), &m.to)));
+        .chain(
+            d.row_filters
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("row_filters[{i}].to"), &f.to)),
+        )
+        .chain(
+            d.masks
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("masks[{i}].to"), &m.to)),
+        );
     for (key, to) in lists {
         if let Some(n) = to.iter().find(|n| !known(n)) {
-            return Err(err(&d.file, key, format!("{n:?} is neither a user nor a declared role")));
+            return Err(err(
+                &d.file,
+                key,
+                format!("{n:?} is neither a user nor a declared role"),
+            ));
         }
     }
     Ok(())
@@ -1059,14 +1392,20 @@ mod tests {
     }
 
     fn base(dir: &Path) -> PathBuf {
-        write(dir, "meshgate.toml", &format!("[[users]]\nname = \"a\"\npassword = \"{}\"\n", verifier()))
+        write(
+            dir,
+            "meshgate.toml",
+            &format!("[[users]]\nname = \"a\"\npassword = \"{}\"\n", verifier()),
+        )
     }
 
     #[test]
     fn product_clash_names_both_files() {
         let d = tempfile::tempdir().unwrap();
         let p = base(d.path());
-        let dom = |n: &str| format!("name = \"{n}\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"shared\"\n");
+        let dom = |n: &str| {
+            format!("name = \"{n}\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"shared\"\n")
+        };
         write(d.path(), "domains/a.toml", &dom("a"));
         write(d.path(), "domains/b.toml", &dom("b"));
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
@@ -1078,12 +1417,20 @@ mod tests {
     #[test]
     fn unknown_key_and_bad_type_are_named() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "meshgate.toml", "[server]\nlisten = \"127.0.0.1:1\"\nlsten = 3\n");
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[server]\nlisten = \"127.0.0.1:1\"\nlsten = 3\n",
+        );
         std::fs::create_dir_all(d.path().join("domains")).unwrap();
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
         assert!(e.to_string().contains("lsten"), "{e}");
 
-        let p = write(d.path(), "meshgate.toml", "[server]\nrequire_tls = \"maybe\"\n");
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[server]\nrequire_tls = \"maybe\"\n",
+        );
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
         assert_eq!(e.key, "server.require_tls", "{e}");
     }
@@ -1091,11 +1438,18 @@ mod tests {
     #[test]
     fn plaintext_password_is_refused() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "meshgate.toml", "[[users]]\nname = \"a\"\npassword = \"secret\"\n");
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[[users]]\nname = \"a\"\npassword = \"secret\"\n",
+        );
         std::fs::create_dir_all(d.path().join("domains")).unwrap();
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
         assert_eq!(e.key, "users[0].password");
-        assert!(!e.to_string().contains("secret\""), "the error must not echo the value: {e}");
+        assert!(
+            !e.to_string().contains("secret\""),
+            "the error must not echo the value: {e}"
+        );
     }
 
     #[test]
@@ -1112,7 +1466,9 @@ mod tests {
         assert!(e.message.contains("NO_SUCH_KEY"));
         let ok = Config::load_with_env(&p, &|k| Some(format!("v-{k}"))).unwrap();
         match &ok.domains[0].storage_kind {
-            StorageKind::S3(s) => assert_eq!(s.access_key_id.as_ref().unwrap().expose(), "v-NO_SUCH_KEY"),
+            StorageKind::S3(s) => {
+                assert_eq!(s.access_key_id.as_ref().unwrap().expose(), "v-NO_SUCH_KEY")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -76,11 +76,20 @@ impl std::error::Error for UserError {}
 
 impl UserError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        UserError { severity: Severity::Error, code, message: message.into(), detail: None, hint: None }
+        UserError {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn fatal(code: &'static str, message: impl Into<String>) -> Self {
-        UserError { severity: Severity::Fatal, ..Self::new(code, message) }
+        UserError {
+            severity: Severity::Fatal,
+            ..Self::new(code, message)
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -97,11 +106,17 @@ impl UserError {
     }
 
     pub fn cancelled() -> Self {
-        Self::new(sqlstate::QUERY_CANCELED, "canceling statement due to user request")
+        Self::new(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to user request",
+        )
     }
 
     pub fn statement_timeout() -> Self {
-        Self::new(sqlstate::QUERY_CANCELED, "canceling statement due to statement timeout")
+        Self::new(
+            sqlstate::QUERY_CANCELED,
+            "canceling statement due to statement timeout",
+        )
     }
 
     /// An error whose text must not reach the client: logged in full under a fresh id, and the
@@ -109,7 +124,10 @@ impl UserError {
     pub fn internal(context: &str, err: &dyn fmt::Display) -> Self {
         let id = error_id();
         tracing::error!(error_id = %id, "{context}: {err}");
-        Self::new(sqlstate::INTERNAL_ERROR, format!("internal error (id {id}); the server log has details"))
+        Self::new(
+            sqlstate::INTERNAL_ERROR,
+            format!("internal error (id {id}); the server log has details"),
+        )
     }
 
     pub fn to_response(&self) -> ErrorResponse {
@@ -162,7 +180,9 @@ impl UserError {
                 };
                 Self::new(code, clean(&s.to_string()))
             }
-            DataFusionError::NotImplemented(m) => Self::unsupported(format!("not supported: {}", clean(m))),
+            DataFusionError::NotImplemented(m) => {
+                Self::unsupported(format!("not supported: {}", clean(m)))
+            }
             DataFusionError::Plan(m) => Self::from_plan_message(m),
             DataFusionError::Configuration(m) => Self::new(INVALID_PARAMETER_VALUE, clean(m)),
             DataFusionError::ResourcesExhausted(m) => Self::new(
@@ -190,9 +210,10 @@ impl UserError {
         use sqlstate::*;
         match a {
             ArrowError::DivideByZero => Self::new(DIVISION_BY_ZERO, "division by zero"),
-            ArrowError::CastError(m) | ArrowError::ParseError(m) => {
-                Self::new(INVALID_TEXT_REPRESENTATION, format!("invalid input value: {}", clean(m)))
-            }
+            ArrowError::CastError(m) | ArrowError::ParseError(m) => Self::new(
+                INVALID_TEXT_REPRESENTATION,
+                format!("invalid input value: {}", clean(m)),
+            ),
             ArrowError::ArithmeticOverflow(m) => Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m)),
             ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
                 Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m))
@@ -218,7 +239,9 @@ impl UserError {
             || lower.starts_with("table not found")
         {
             UNDEFINED_TABLE
-        } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
+        } else if lower.contains("no field named")
+            || lower.contains("column") && lower.contains("not found")
+        {
             UNDEFINED_COLUMN
         } else if lower.contains("invalid function") || lower.contains("no function matches") {
             UNDEFINED_FUNCTION
@@ -246,8 +269,14 @@ impl UserError {
         let lower = m.to_ascii_lowercase();
         if lower.contains("divide by zero") || lower.contains("division by zero") {
             Self::new(DIVISION_BY_ZERO, "division by zero")
-        } else if lower.contains("cannot cast") || lower.contains("cast error") || lower.contains("can't parse") {
-            Self::new(INVALID_TEXT_REPRESENTATION, format!("invalid input value: {}", clean(m)))
+        } else if lower.contains("cannot cast")
+            || lower.contains("cast error")
+            || lower.contains("can't parse")
+        {
+            Self::new(
+                INVALID_TEXT_REPRESENTATION,
+                format!("invalid input value: {}", clean(m)),
+            )
         } else if lower.contains("overflow") {
             Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m))
         } else {
@@ -269,7 +298,11 @@ fn pg_style_missing_table(m: &str) -> Option<String> {
     let end = start + m[start..].find('\'')?;
     let name = &m[start..end];
     let parts: Vec<&str> = name.split('.').collect();
-    let shown = if parts.len() == 3 { format!("{}.{}", parts[1], parts[2]) } else { name.to_string() };
+    let shown = if parts.len() == 3 {
+        format!("{}.{}", parts[1], parts[2])
+    } else {
+        name.to_string()
+    };
     Some(format!("relation \"{shown}\" does not exist"))
 }
 
@@ -287,19 +320,35 @@ mod tests {
     #[test]
     fn maps_engine_errors_to_sqlstate() {
         let cases = [
-            (DataFusionError::Plan("table 'mesh.sales.nope' not found".into()), "42P01"),
-            (DataFusionError::NotImplemented("x".into()), "0A000"),
-            (DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None), "22012"),
-            (DataFusionError::Plan("Invalid function 'nosuch'.\nDid you mean 'abs'?".into()), "42883"),
             (
-                DataFusionError::ArrowError(Box::new(ArrowError::CastError("Cannot cast string 'x' to value of Int32 type".into())), None),
+                DataFusionError::Plan("table 'mesh.sales.nope' not found".into()),
+                "42P01",
+            ),
+            (DataFusionError::NotImplemented("x".into()), "0A000"),
+            (
+                DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None),
+                "22012",
+            ),
+            (
+                DataFusionError::Plan("Invalid function 'nosuch'.\nDid you mean 'abs'?".into()),
+                "42883",
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::CastError(
+                        "Cannot cast string 'x' to value of Int32 type".into(),
+                    )),
+                    None,
+                ),
                 "22P02",
             ),
         ];
         for (e, code) in cases {
             assert_eq!(UserError::from_datafusion(&e).code, code, "{e}");
         }
-        let e = UserError::from_datafusion(&DataFusionError::Plan("table 'mesh.sales.nope' not found".into()));
+        let e = UserError::from_datafusion(&DataFusionError::Plan(
+            "table 'mesh.sales.nope' not found".into(),
+        ));
         assert_eq!(e.message, "relation \"sales.nope\" does not exist");
     }
 
@@ -309,6 +358,10 @@ mod tests {
             "s3://secret-bucket/path?X-Amz-Credential=AKIA".into(),
         ));
         assert_eq!(e.code, "XX000");
-        assert!(!e.message.contains("secret-bucket") && !e.message.contains("AKIA"), "{}", e.message);
+        assert!(
+            !e.message.contains("secret-bucket") && !e.message.contains("AKIA"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -22,7 +22,9 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool,
+};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -74,12 +76,18 @@ impl Drop for Waiting {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("batch_size", &self.batch_size).finish()
+        f.debug_struct("Executor")
+            .field("batch_size", &self.batch_size)
+            .finish()
     }
 }
 
 impl Executor {
-    pub fn new(threads: usize, batch_size: usize, limits: &LimitsSettings) -> std::io::Result<Self> {
+    pub fn new(
+        threads: usize,
+        batch_size: usize,
+        limits: &LimitsSettings,
+    ) -> std::io::Result<Self> {
         let threads = threads.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -94,7 +102,8 @@ impl Executor {
             mb => Arc::new(FairSpillPool::new(mb.saturating_mul(MIB))),
         };
         let disk = match &limits.spill_dir {
-            Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+            Some(dir) => DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
             None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         };
         let env = RuntimeEnvBuilder::new()
@@ -116,7 +125,13 @@ impl Executor {
             waiting: AtomicUsize::new(0),
             max_waiting: limits.max_queued_queries,
         });
-        Ok(Executor { runtime: Some(runtime), env, batch_size, query_memory, admission })
+        Ok(Executor {
+            runtime: Some(runtime),
+            env,
+            batch_size,
+            query_memory,
+            admission,
+        })
     }
 
     /// Queries executing now.
@@ -135,7 +150,10 @@ impl Executor {
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {
-        self.runtime.as_ref().expect("the runtime lives until the executor is dropped").handle()
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until the executor is dropped")
+            .handle()
     }
 
     /// The engine settings every session starts from (also used by tests and benchmarks for
@@ -151,13 +169,20 @@ impl Executor {
     }
 
     /// Runs a job (a table write) on the exec runtime, away from the network threads.
-    pub fn spawn<T: Send + 'static>(&self, job: impl std::future::Future<Output = T> + Send + 'static) -> tokio::task::JoinHandle<T> {
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        job: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
         self.handle().spawn(job)
     }
 
     /// Starts executing `plan` on the exec runtime. Dropping the returned stream stops it, also
     /// while it still waits in the admission queue.
-    pub fn execute(&self, plan: Arc<dyn ExecutionPlan>, ctx: Arc<TaskContext>) -> std::result::Result<BatchStream, Overloaded> {
+    pub fn execute(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        ctx: Arc<TaskContext>,
+    ) -> std::result::Result<BatchStream, Overloaded> {
         let admission = self.admission.clone();
         // Reserve a place in the queue now, so a full queue fails the statement at once.
         let queued = admission.running.available_permits() == 0;
@@ -165,7 +190,10 @@ impl Executor {
             let before = admission.waiting.fetch_add(1, Ordering::SeqCst);
             if before >= admission.max_waiting {
                 admission.waiting.fetch_sub(1, Ordering::SeqCst);
-                return Err(Overloaded { running: admission.max_running, waiting: before });
+                return Err(Overloaded {
+                    running: admission.max_running,
+                    waiting: before,
+                });
             }
         } else {
             admission.waiting.fetch_add(1, Ordering::SeqCst);
@@ -196,7 +224,12 @@ impl Executor {
                 }
             }
         });
-        Ok(BatchStream { schema, rx, task, done: false })
+        Ok(BatchStream {
+            schema,
+            rx,
+            task,
+            done: false,
+        })
     }
 
     /// The query's own view of the runtime: the shared pool, seen through a per-query cap.
@@ -204,8 +237,14 @@ impl Executor {
         if self.query_memory == usize::MAX {
             return ctx;
         }
-        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(self.env.memory_pool.clone(), self.query_memory));
-        match RuntimeEnvBuilder::from_runtime_env(&self.env).with_memory_pool(pool).build_arc() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(
+            self.env.memory_pool.clone(),
+            self.query_memory,
+        ));
+        match RuntimeEnvBuilder::from_runtime_env(&self.env)
+            .with_memory_pool(pool)
+            .build_arc()
+        {
             Ok(env) => Arc::new(TaskContext::new(
                 ctx.task_id(),
                 ctx.session_id(),
@@ -232,7 +271,8 @@ fn yielding_joins(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::physical_plan::coop::CooperativeExec;
     use datafusion::physical_plan::joins::{
-        CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PiecewiseMergeJoinExec, SortMergeJoinExec, SymmetricHashJoinExec,
+        CrossJoinExec, HashJoinExec, NestedLoopJoinExec, PiecewiseMergeJoinExec, SortMergeJoinExec,
+        SymmetricHashJoinExec,
     };
     use datafusion::physical_plan::unnest::UnnestExec;
     let original = plan.clone();
@@ -245,7 +285,11 @@ fn yielding_joins(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
             || any.is::<SymmetricHashJoinExec>()
             || any.is::<PiecewiseMergeJoinExec>()
             || any.is::<UnnestExec>();
-        Ok(if multiplies { Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>) } else { Transformed::no(node) })
+        Ok(if multiplies {
+            Transformed::yes(Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>)
+        } else {
+            Transformed::no(node)
+        })
     });
     match wrapped {
         Ok(t) => t.data,
@@ -268,7 +312,11 @@ struct QueryPool {
 
 impl QueryPool {
     fn new(shared: Arc<dyn MemoryPool>, cap: usize) -> Self {
-        QueryPool { shared, own: FairSpillPool::new(cap), cap }
+        QueryPool {
+            shared,
+            own: FairSpillPool::new(cap),
+            cap,
+        }
     }
 }
 
@@ -367,9 +415,9 @@ impl Stream for BatchStream {
                     Poll::Ready(res) => {
                         self.done = true;
                         match res {
-                            Err(e) if e.is_panic() => Poll::Ready(Some(Err(DataFusionError::Internal(
-                                "query task panicked".to_string(),
-                            )))),
+                            Err(e) if e.is_panic() => Poll::Ready(Some(Err(
+                                DataFusionError::Internal("query task panicked".to_string()),
+                            ))),
                             _ => Poll::Ready(None),
                         }
                     }

@@ -68,7 +68,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, b| acc << 8 | *b as usize);
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | *b as usize);
         (len, &rest[n..])
     };
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
@@ -83,12 +85,17 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 fn directory_string(tag: u8, body: &[u8]) -> Result<String, &'static str> {
     match tag {
         // UTF8String
-        0x0c => String::from_utf8(body.to_vec()).map_err(|_| "certificate common name is not UTF-8"),
+        0x0c => {
+            String::from_utf8(body.to_vec()).map_err(|_| "certificate common name is not UTF-8")
+        }
         // PrintableString, IA5String
         0x13 | 0x16 if body.is_ascii() => Ok(String::from_utf8_lossy(body).into_owned()),
         // BMPString: UTF-16BE
         0x1e if body.len().is_multiple_of(2) => {
-            let units: Vec<u16> = body.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = body
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect();
             String::from_utf16(&units).map_err(|_| "certificate common name is not valid UTF-16")
         }
         _ => Err("certificate common name has an unsupported string type"),
@@ -130,7 +137,12 @@ fn addr_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn recent<K: Eq + Hash>(m: &mut HashMap<K, VecDeque<Instant>>, key: &K, now: Instant, window: Duration) -> usize {
+fn recent<K: Eq + Hash>(
+    m: &mut HashMap<K, VecDeque<Instant>>,
+    key: &K,
+    now: Instant,
+    window: Duration,
+) -> usize {
     match m.get_mut(key) {
         Some(q) => {
             while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
@@ -142,7 +154,13 @@ fn recent<K: Eq + Hash>(m: &mut HashMap<K, VecDeque<Instant>>, key: &K, now: Ins
     }
 }
 
-fn record<K: Eq + Hash>(m: &mut HashMap<K, VecDeque<Instant>>, key: K, now: Instant, max: usize, window: Duration) {
+fn record<K: Eq + Hash>(
+    m: &mut HashMap<K, VecDeque<Instant>>,
+    key: K,
+    now: Instant,
+    max: usize,
+    window: Duration,
+) {
     if m.len() >= PRUNE_AT {
         m.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
     }
@@ -165,17 +183,30 @@ impl LoginLimiter {
         self.failed_at(ip, user, max, window, Instant::now())
     }
 
-    fn check_at(&self, ip: IpAddr, user: &str, max: u32, window: Duration, now: Instant) -> Option<Limited> {
+    fn check_at(
+        &self,
+        ip: IpAddr,
+        user: &str,
+        max: u32,
+        window: Duration,
+        now: Instant,
+    ) -> Option<Limited> {
         if max == 0 {
             return None;
         }
         let max = max as usize;
-        let mut a = self.by_addr.lock().expect("login limiter lock is never poisoned");
+        let mut a = self
+            .by_addr
+            .lock()
+            .expect("login limiter lock is never poisoned");
         if recent(&mut a, &addr_key(ip), now, window) >= max {
             return Some(Limited::Address);
         }
         drop(a);
-        let mut u = self.by_user.lock().expect("login limiter lock is never poisoned");
+        let mut u = self
+            .by_user
+            .lock()
+            .expect("login limiter lock is never poisoned");
         (recent(&mut u, &user.to_string(), now, window) >= max).then_some(Limited::User)
     }
 
@@ -184,8 +215,26 @@ impl LoginLimiter {
             return;
         }
         let max = max as usize;
-        record(&mut self.by_addr.lock().expect("login limiter lock is never poisoned"), addr_key(ip), now, max, window);
-        record(&mut self.by_user.lock().expect("login limiter lock is never poisoned"), user.to_string(), now, max, window);
+        record(
+            &mut self
+                .by_addr
+                .lock()
+                .expect("login limiter lock is never poisoned"),
+            addr_key(ip),
+            now,
+            max,
+            window,
+        );
+        record(
+            &mut self
+                .by_user
+                .lock()
+                .expect("login limiter lock is never poisoned"),
+            user.to_string(),
+            now,
+            max,
+            window,
+        );
     }
 }
 
@@ -204,11 +253,23 @@ mod tests {
             assert_eq!(l.check_at(a, "bob", 3, w, t0), None);
             l.failed_at(a, "bob", 3, w, t0 + Duration::from_secs(i));
         }
-        assert_eq!(l.check_at(a, "alice", 3, w, t0 + Duration::from_secs(5)), Some(Limited::Address));
-        assert_eq!(l.check_at(b, "bob", 3, w, t0 + Duration::from_secs(5)), Some(Limited::User));
-        assert_eq!(l.check_at(b, "alice", 3, w, t0 + Duration::from_secs(5)), None);
+        assert_eq!(
+            l.check_at(a, "alice", 3, w, t0 + Duration::from_secs(5)),
+            Some(Limited::Address)
+        );
+        assert_eq!(
+            l.check_at(b, "bob", 3, w, t0 + Duration::from_secs(5)),
+            Some(Limited::User)
+        );
+        assert_eq!(
+            l.check_at(b, "alice", 3, w, t0 + Duration::from_secs(5)),
+            None
+        );
         // The first failure leaves the window at t0+60: one more try is allowed.
-        assert_eq!(l.check_at(b, "bob", 3, w, t0 + Duration::from_secs(60)), None);
+        assert_eq!(
+            l.check_at(b, "bob", 3, w, t0 + Duration::from_secs(60)),
+            None
+        );
         assert_eq!(l.check_at(a, "x", 0, w, t0), None, "0 turns the limit off");
     }
 
@@ -218,8 +279,14 @@ mod tests {
         let w = Duration::from_secs(60);
         let now = Instant::now();
         l.failed_at("2001:db8::1".parse().unwrap(), "u1", 1, w, now);
-        assert_eq!(l.check_at("2001:db8::ffff:2".parse().unwrap(), "u2", 1, w, now), Some(Limited::Address));
-        assert_eq!(l.check_at("2001:db8:0:1::1".parse().unwrap(), "u2", 1, w, now), None);
+        assert_eq!(
+            l.check_at("2001:db8::ffff:2".parse().unwrap(), "u2", 1, w, now),
+            Some(Limited::Address)
+        );
+        assert_eq!(
+            l.check_at("2001:db8:0:1::1".parse().unwrap(), "u2", 1, w, now),
+            None
+        );
     }
 
     /// A DER certificate skeleton: only the fields the walk looks at are real.
@@ -261,17 +328,30 @@ mod tests {
         const O: &[u8] = &[0x55, 0x04, 0x0a];
         let mut subject = rdn(O, 0x13, b"Example");
         subject.extend(rdn(CN, 0x0c, "carolé".as_bytes()));
-        assert_eq!(subject_common_name(&cert_with_subject(&subject)).unwrap(), "carolé");
+        assert_eq!(
+            subject_common_name(&cert_with_subject(&subject)).unwrap(),
+            "carolé"
+        );
         let bmp: Vec<u8> = "dan".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        assert_eq!(subject_common_name(&cert_with_subject(&rdn(CN, 0x1e, &bmp))).unwrap(), "dan");
-        assert!(subject_common_name(&cert_with_subject(&rdn(O, 0x13, b"x"))).unwrap_err().contains("no common name"));
+        assert_eq!(
+            subject_common_name(&cert_with_subject(&rdn(CN, 0x1e, &bmp))).unwrap(),
+            "dan"
+        );
+        assert!(subject_common_name(&cert_with_subject(&rdn(O, 0x13, b"x")))
+            .unwrap_err()
+            .contains("no common name"));
         let mut two = rdn(CN, 0x13, b"a");
         two.extend(rdn(CN, 0x13, b"b"));
-        assert!(subject_common_name(&cert_with_subject(&two)).unwrap_err().contains("more than one"));
+        assert!(subject_common_name(&cert_with_subject(&two))
+            .unwrap_err()
+            .contains("more than one"));
         assert!(subject_common_name(&cert_with_subject(&rdn(CN, 0x0c, b"a\nb"))).is_err());
         let good = cert_with_subject(&rdn(CN, 0x13, b"a"));
         for cut in 0..good.len() {
-            assert!(subject_common_name(&good[..cut]).is_err(), "truncated at {cut}");
+            assert!(
+                subject_common_name(&good[..cut]).is_err(),
+                "truncated at {cut}"
+            );
         }
     }
 }

@@ -113,13 +113,20 @@ fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
         if len < 0x80 {
             out.push(len as u8);
         } else {
-            let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
             out.push(0x80 | bytes.len() as u8);
             out.extend_from_slice(&bytes);
         }
     }
     fn integer(out: &mut Vec<u8>, v: &[u8]) {
-        let v = &v[v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1))..];
+        let v = &v[v
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(v.len().saturating_sub(1))..];
         // A set top bit would make the INTEGER negative.
         let pad = v.first().is_some_and(|b| b & 0x80 != 0);
         out.push(0x02);
@@ -205,16 +212,29 @@ pub fn looks_like_jwt(s: &str) -> bool {
     if parts.len() != 3 || parts[0].is_empty() || parts[1].is_empty() {
         return false;
     }
-    let b64url = |p: &str| p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    parts.iter().all(|p| b64url(p)) && B64URL.decode(parts[0]).is_ok_and(|h| h.trim_ascii_start().first() == Some(&b'{'))
+    let b64url = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    parts.iter().all(|p| b64url(p))
+        && B64URL
+            .decode(parts[0])
+            .is_ok_and(|h| h.trim_ascii_start().first() == Some(&b'{'))
 }
 
 impl JwtVerifier {
     /// Validates the settings and loads the key set. Errors are (key, message) for ConfigError.
     pub fn load(s: &JwtSettings, base: &Path) -> Result<Self, (&'static str, String)> {
-        let issuer = s.issuer.clone().filter(|v| !v.is_empty()).ok_or(("auth.jwt.issuer", "is required".to_string()))?;
-        let audience =
-            s.audience.clone().filter(|v| !v.is_empty()).ok_or(("auth.jwt.audience", "is required".to_string()))?;
+        let issuer = s
+            .issuer
+            .clone()
+            .filter(|v| !v.is_empty())
+            .ok_or(("auth.jwt.issuer", "is required".to_string()))?;
+        let audience = s
+            .audience
+            .clone()
+            .filter(|v| !v.is_empty())
+            .ok_or(("auth.jwt.audience", "is required".to_string()))?;
         if s.user_claim.is_empty() {
             return Err(("auth.jwt.user_claim", "must not be empty".into()));
         }
@@ -222,14 +242,33 @@ impl JwtVerifier {
             return Err(("auth.jwt.roles_claim", "must not be empty".into()));
         }
         let (key, source, text) = match (&s.jwks_file, &s.jwks_url) {
-            (Some(_), Some(_)) => return Err(("auth.jwt.jwks_url", "give jwks_file or jwks_url, not both".into())),
-            (None, None) => return Err(("auth.jwt.jwks_file", "one of jwks_file or jwks_url is required".into())),
+            (Some(_), Some(_)) => {
+                return Err((
+                    "auth.jwt.jwks_url",
+                    "give jwks_file or jwks_url, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err((
+                    "auth.jwt.jwks_file",
+                    "one of jwks_file or jwks_url is required".into(),
+                ))
+            }
             (Some(f), None) => {
                 let p = base.join(f);
-                let text = std::fs::read_to_string(&p).map_err(|e| ("auth.jwt.jwks_file", format!("cannot read {}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    (
+                        "auth.jwt.jwks_file",
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?;
                 ("auth.jwt.jwks_file", p.display().to_string(), text)
             }
-            (None, Some(u)) => ("auth.jwt.jwks_url", u.clone(), fetch_jwks(u).map_err(|e| ("auth.jwt.jwks_url", e))?),
+            (None, Some(u)) => (
+                "auth.jwt.jwks_url",
+                u.clone(),
+                fetch_jwks(u).map_err(|e| ("auth.jwt.jwks_url", e))?,
+            ),
         };
         let keys = parse_jwks(&text).map_err(|e| (key, format!("{source}: {e}")))?;
         tracing::info!("JWT: {} signing keys from {source}", keys.len());
@@ -248,7 +287,9 @@ impl JwtVerifier {
     /// `nbf`, `iss`, `aud`, and reads the user and roles claims.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(invalid("not a compact JWS (three dot-separated parts)"));
         };
         let header: Value = B64URL
@@ -256,16 +297,24 @@ impl JwtVerifier {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| invalid("header is not base64url JSON"))?;
-        let header = header.as_object().ok_or_else(|| invalid("header is not a JSON object"))?;
-        let alg = header.get("alg").and_then(Value::as_str).ok_or_else(|| invalid("header has no alg"))?;
+        let header = header
+            .as_object()
+            .ok_or_else(|| invalid("header is not a JSON object"))?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("header has no alg"))?;
         // `none` is refused by name so the log says so, not just "unsupported".
         if alg.eq_ignore_ascii_case("none") {
             return Err(invalid("unsigned token (alg none)"));
         }
-        let (kind, algorithm) = algorithm(alg).ok_or_else(|| invalid(format!("unsupported alg {}", shown(alg))))?;
+        let (kind, algorithm) =
+            algorithm(alg).ok_or_else(|| invalid(format!("unsupported alg {}", shown(alg))))?;
         // RFC 7515 §4.1.11: extensions we do not understand must fail the token.
         if header.contains_key("crit") {
-            return Err(invalid("header lists critical extensions (crit), none of which are supported"));
+            return Err(invalid(
+                "header lists critical extensions (crit), none of which are supported",
+            ));
         }
         let kid = match header.get("kid") {
             None => None,
@@ -273,14 +322,25 @@ impl JwtVerifier {
             Some(_) => return Err(invalid("kid is not a string")),
         };
         let named: Vec<&Key> = match kid {
-            Some(k) => self.keys.iter().filter(|key| key.kid.as_deref() == Some(k)).collect(),
+            Some(k) => self
+                .keys
+                .iter()
+                .filter(|key| key.kid.as_deref() == Some(k))
+                .collect(),
             None => self.keys.iter().collect(),
         };
         if named.is_empty() {
-            return Err(invalid(format!("no key with kid {} in {}", shown(kid.unwrap_or_default()), self.source)));
+            return Err(invalid(format!(
+                "no key with kid {} in {}",
+                shown(kid.unwrap_or_default()),
+                self.source
+            )));
         }
-        let fitting: Vec<&Key> =
-            named.iter().copied().filter(|k| k.kind == kind && k.alg.as_deref().is_none_or(|a| a == alg)).collect();
+        let fitting: Vec<&Key> = named
+            .iter()
+            .copied()
+            .filter(|k| k.kind == kind && k.alg.as_deref().is_none_or(|a| a == alg))
+            .collect();
         let key = match (fitting.as_slice(), kid) {
             ([k], _) => *k,
             ([], Some(kid)) => {
@@ -288,18 +348,43 @@ impl JwtVerifier {
                     "alg {alg} does not fit key {}, which is {}{}",
                     shown(kid),
                     named[0].kind.name(),
-                    named[0].alg.as_deref().map(|a| format!(" for {a}")).unwrap_or_default()
+                    named[0]
+                        .alg
+                        .as_deref()
+                        .map(|a| format!(" for {a}"))
+                        .unwrap_or_default()
                 )))
             }
-            ([], None) => return Err(invalid(format!("alg {alg} does not fit any key of {}", self.source))),
+            ([], None) => {
+                return Err(invalid(format!(
+                    "alg {alg} does not fit any key of {}",
+                    self.source
+                )))
+            }
             // Without a kid the token must leave no doubt which key signs it.
-            (_, None) => return Err(invalid("token has no kid and the key set has several keys for its alg")),
-            (_, Some(_)) => return Err(invalid("the key set has several keys with this kid and alg")),
+            (_, None) => {
+                return Err(invalid(
+                    "token has no kid and the key set has several keys for its alg",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "the key set has several keys with this kid and alg",
+                ))
+            }
         };
-        let sig = B64URL.decode(s64).map_err(|_| invalid("signature is not base64url"))?;
+        let sig = B64URL
+            .decode(s64)
+            .map_err(|_| invalid("signature is not base64url"))?;
         let signed = &token[..h64.len() + 1 + p64.len()];
-        if UnparsedPublicKey::new(algorithm, &key.public).verify(signed.as_bytes(), &sig).is_err() {
-            return Err(invalid(format!("bad signature (kid {}, alg {alg})", shown(kid.unwrap_or("-")))));
+        if UnparsedPublicKey::new(algorithm, &key.public)
+            .verify(signed.as_bytes(), &sig)
+            .is_err()
+        {
+            return Err(invalid(format!(
+                "bad signature (kid {}, alg {alg})",
+                shown(kid.unwrap_or("-"))
+            )));
         }
 
         let payload: Value = B64URL
@@ -307,10 +392,17 @@ impl JwtVerifier {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| invalid("payload is not base64url JSON"))?;
-        let claims = payload.as_object().ok_or_else(|| invalid("payload is not a JSON object"))?;
-        let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let claims = payload
+            .as_object()
+            .ok_or_else(|| invalid("payload is not a JSON object"))?;
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let leeway = self.leeway as f64;
-        let exp = claims.get("exp").ok_or_else(|| invalid("token has no exp"))?;
+        let exp = claims
+            .get("exp")
+            .ok_or_else(|| invalid("token has no exp"))?;
         let exp = exp.as_f64().ok_or_else(|| invalid("exp is not a number"))?;
         if now >= exp + leeway {
             return Err(invalid(format!("expired {:.0} s ago", now - exp)));
@@ -318,7 +410,10 @@ impl JwtVerifier {
         if let Some(nbf) = claims.get("nbf") {
             let nbf = nbf.as_f64().ok_or_else(|| invalid("nbf is not a number"))?;
             if now + leeway < nbf {
-                return Err(invalid(format!("not valid for another {:.0} s (nbf)", nbf - now)));
+                return Err(invalid(format!(
+                    "not valid for another {:.0} s (nbf)",
+                    nbf - now
+                )));
             }
         }
         match claims.get("iss") {
@@ -332,12 +427,20 @@ impl JwtVerifier {
             _ => return Err(invalid("token has no audience (aud)")),
         };
         if !aud_ok {
-            return Err(invalid(format!("wrong audience {}", shown(&claims["aud"].to_string()))));
+            return Err(invalid(format!(
+                "wrong audience {}",
+                shown(&claims["aud"].to_string())
+            )));
         }
 
         let user = match claims.get(&self.user_claim) {
             Some(Value::String(u)) if !u.is_empty() => u.clone(),
-            _ => return Err(TokenError::Identity(format!("no string claim {} names the user", shown(&self.user_claim)))),
+            _ => {
+                return Err(TokenError::Identity(format!(
+                    "no string claim {} names the user",
+                    shown(&self.user_claim)
+                )))
+            }
         };
         let roles = match claims.get(&self.roles_claim) {
             None | Some(Value::Null) => Vec::new(),
@@ -346,7 +449,12 @@ impl JwtVerifier {
                 .iter()
                 .map(|v| v.as_str().map(str::to_string))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| TokenError::Identity(format!("claim {} holds a non-string", shown(&self.roles_claim))))?,
+                .ok_or_else(|| {
+                    TokenError::Identity(format!(
+                        "claim {} holds a non-string",
+                        shown(&self.roles_claim)
+                    ))
+                })?,
             Some(_) => {
                 return Err(TokenError::Identity(format!(
                     "claim {} is neither an array of strings nor a string",
@@ -362,7 +470,10 @@ impl JwtVerifier {
 /// encryption, are left out; a set with no usable key is an error.
 fn parse_jwks(text: &str) -> Result<Vec<Key>, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let list = v.get("keys").and_then(Value::as_array).ok_or("not a JWK set (no \"keys\" array)")?;
+    let list = v
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("not a JWK set (no \"keys\" array)")?;
     let mut keys = Vec::new();
     let mut skipped = Vec::new();
     for (i, k) in list.iter().enumerate() {
@@ -376,7 +487,9 @@ fn parse_jwks(text: &str) -> Result<Vec<Key>, String> {
         return Err("no usable signing key (supported: RSA of 2048 bits or more, EC P-256 and P-384, OKP Ed25519)".into());
     }
     if !skipped.is_empty() {
-        tracing::debug!("JWK set: keys {skipped:?} are not signature keys of a supported kind and are ignored");
+        tracing::debug!(
+            "JWK set: keys {skipped:?} are not signature keys of a supported kind and are ignored"
+        );
     }
     Ok(keys)
 }
@@ -388,15 +501,22 @@ fn parse_jwk(k: &Value) -> Result<Option<Key>, String> {
         return Ok(None);
     }
     let bytes = |name: &str| -> Result<Vec<u8>, String> {
-        B64URL.decode(field(name).ok_or(format!("no {name}"))?).map_err(|_| format!("{name} is not base64url"))
+        B64URL
+            .decode(field(name).ok_or(format!("no {name}"))?)
+            .map_err(|_| format!("{name} is not base64url"))
     };
     let (kind, public) = match field("kty") {
         Some("RSA") => {
             let n = bytes("n")?;
             let e = bytes("e")?;
-            let bits = n.iter().position(|b| *b != 0).map_or(0, |i| (n.len() - i) * 8 - n[i].leading_zeros() as usize);
+            let bits = n
+                .iter()
+                .position(|b| *b != 0)
+                .map_or(0, |i| (n.len() - i) * 8 - n[i].leading_zeros() as usize);
             if bits < 2048 {
-                return Err(format!("RSA key of {bits} bits; at least 2048 are required"));
+                return Err(format!(
+                    "RSA key of {bits} bits; at least 2048 are required"
+                ));
             }
             (Kind::Rsa, rsa_public_key_der(&n, &e))
         }
@@ -432,7 +552,12 @@ fn parse_jwk(k: &Value) -> Result<Option<Key>, String> {
             _ => return Err(format!("alg {a:?} does not fit a {} key", kind.name())),
         }
     }
-    Ok(Some(Key { kid: field("kid").map(str::to_string), alg, kind, public }))
+    Ok(Some(Key {
+        kid: field("kid").map(str::to_string),
+        alg,
+        kind,
+        public,
+    }))
 }
 
 /// Fetches a JWK set. Called from configuration loading, which is synchronous and may run on a
@@ -449,23 +574,43 @@ fn fetch_jwks(url: &str) -> Result<String, String> {
     match parsed.scheme() {
         "https" => {}
         "http" if loopback => {}
-        _ => return Err(format!("{url:?}: must be https (http only on a loopback address)")),
+        _ => {
+            return Err(format!(
+                "{url:?}: must be https (http only on a loopback address)"
+            ))
+        }
     }
     crate::server::install_crypto_provider();
     let url = url.to_string();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
         rt.block_on(async {
-            let client = reqwest::Client::builder().timeout(FETCH_TIMEOUT).build().map_err(|e| e.to_string())?;
-            let mut resp = client.get(&url).send().await.map_err(|e| format!("fetching {url}: {e}"))?;
+            let client = reqwest::Client::builder()
+                .timeout(FETCH_TIMEOUT)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut resp = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("fetching {url}: {e}"))?;
             if !resp.status().is_success() {
                 return Err(format!("fetching {url}: HTTP {}", resp.status()));
             }
             let mut body = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| format!("fetching {url}: {e}"))? {
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("fetching {url}: {e}"))?
+            {
                 body.extend_from_slice(&chunk);
                 if body.len() > MAX_JWKS_BYTES {
-                    return Err(format!("fetching {url}: larger than {MAX_JWKS_BYTES} bytes"));
+                    return Err(format!(
+                        "fetching {url}: larger than {MAX_JWKS_BYTES} bytes"
+                    ));
                 }
             }
             String::from_utf8(body).map_err(|_| format!("fetching {url}: not UTF-8"))
@@ -520,11 +665,25 @@ mod tests {
         }
 
         fn token(&self, header: Value, claims: Value) -> String {
-            let signed = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+            let signed = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
             let sig = match header["alg"].as_str() {
                 Some("EdDSA") => self.ed.sign(signed.as_bytes()).as_ref().to_vec(),
-                Some("ES384") => self.es384.sign(&SystemRandom::new(), signed.as_bytes()).unwrap().as_ref().to_vec(),
-                _ => self.es256.sign(&SystemRandom::new(), signed.as_bytes()).unwrap().as_ref().to_vec(),
+                Some("ES384") => self
+                    .es384
+                    .sign(&SystemRandom::new(), signed.as_bytes())
+                    .unwrap()
+                    .as_ref()
+                    .to_vec(),
+                _ => self
+                    .es256
+                    .sign(&SystemRandom::new(), signed.as_bytes())
+                    .unwrap()
+                    .as_ref()
+                    .to_vec(),
             };
             format!("{signed}.{}", b64(&sig))
         }
@@ -554,19 +713,38 @@ mod tests {
     fn good_tokens_give_user_and_roles() {
         let s = Signer::new();
         let v = verifier(&s.jwks());
-        let t = s.token(serde_json::json!({"alg": "ES256", "kid": "ec1", "typ": "JWT"}), claims());
+        let t = s.token(
+            serde_json::json!({"alg": "ES256", "kid": "ec1", "typ": "JWT"}),
+            claims(),
+        );
         assert!(looks_like_jwt(&t));
-        assert_eq!(v.verify(&t, at(NOW)).unwrap(), Claims { user: "carol".into(), roles: vec!["analyst".into(), "sales".into()] });
+        assert_eq!(
+            v.verify(&t, at(NOW)).unwrap(),
+            Claims {
+                user: "carol".into(),
+                roles: vec!["analyst".into(), "sales".into()]
+            }
+        );
         let mut c = claims();
         c["roles"] = "a b".into();
         c["aud"] = "meshgate".into();
         let t = s.token(serde_json::json!({"alg": "EdDSA", "kid": "ed1"}), c);
         assert_eq!(v.verify(&t, at(NOW)).unwrap().roles, vec!["a", "b"]);
-        let t = s.token(serde_json::json!({"alg": "ES384", "kid": "ec384"}), claims());
+        let t = s.token(
+            serde_json::json!({"alg": "ES384", "kid": "ec384"}),
+            claims(),
+        );
         assert_eq!(v.verify(&t, at(NOW)).unwrap().user, "carol");
         // The P-384 key does not check ES256 signatures, even under its kid.
-        let t = s.token(serde_json::json!({"alg": "ES256", "kid": "ec384"}), claims());
-        assert!(v.verify(&t, at(NOW)).unwrap_err().to_string().contains("does not fit"));
+        let t = s.token(
+            serde_json::json!({"alg": "ES256", "kid": "ec384"}),
+            claims(),
+        );
+        assert!(v
+            .verify(&t, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("does not fit"));
     }
 
     #[test]
@@ -594,8 +772,14 @@ mod tests {
         assert!(err(&t, NOW + 31).contains("expired"));
         assert!(err(&with("nbf", (NOW + 100).into()), NOW).contains("nbf"));
         assert!(v.verify(&with("nbf", (NOW + 10).into()), at(NOW)).is_ok());
-        assert!(matches!(v.verify(&with("sub", Value::Null), at(NOW)), Err(TokenError::Identity(_))));
-        assert!(matches!(v.verify(&with("roles", serde_json::json!([1])), at(NOW)), Err(TokenError::Identity(_))));
+        assert!(matches!(
+            v.verify(&with("sub", Value::Null), at(NOW)),
+            Err(TokenError::Identity(_))
+        ));
+        assert!(matches!(
+            v.verify(&with("roles", serde_json::json!([1])), at(NOW)),
+            Err(TokenError::Identity(_))
+        ));
     }
 
     #[test]
@@ -609,19 +793,46 @@ mod tests {
         let mut c = claims();
         c["sub"] = "alice".into();
         let forged = format!("{h}.{}.{sig}", b64(c.to_string().as_bytes()));
-        assert!(v.verify(&forged, at(NOW)).unwrap_err().to_string().contains("bad signature"));
+        assert!(v
+            .verify(&forged, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("bad signature"));
         // alg none, with or without a signature.
-        let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(claims().to_string().as_bytes()));
+        let none = format!(
+            "{}.{}.",
+            b64(br#"{"alg":"none"}"#),
+            b64(claims().to_string().as_bytes())
+        );
         assert!(looks_like_jwt(&none));
-        assert!(v.verify(&none, at(NOW)).unwrap_err().to_string().contains("alg none"));
+        assert!(v
+            .verify(&none, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("alg none"));
         // An EC key named with an RSA alg, and HMAC against the symmetric key: refused.
         let t = s.token(serde_json::json!({"alg": "RS256", "kid": "ec1"}), claims());
-        assert!(v.verify(&t, at(NOW)).unwrap_err().to_string().contains("does not fit"));
+        assert!(v
+            .verify(&t, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("does not fit"));
         let t = s.token(serde_json::json!({"alg": "HS256", "kid": "hmac"}), claims());
-        assert!(v.verify(&t, at(NOW)).unwrap_err().to_string().contains("unsupported alg"));
+        assert!(v
+            .verify(&t, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported alg"));
         let t = s.token(serde_json::json!({"alg": "ES256", "kid": "nope"}), claims());
-        assert!(v.verify(&t, at(NOW)).unwrap_err().to_string().contains("no key with kid"));
-        let t = s.token(serde_json::json!({"alg": "ES256", "kid": "ec1", "crit": ["exp"]}), claims());
+        assert!(v
+            .verify(&t, at(NOW))
+            .unwrap_err()
+            .to_string()
+            .contains("no key with kid"));
+        let t = s.token(
+            serde_json::json!({"alg": "ES256", "kid": "ec1", "crit": ["exp"]}),
+            claims(),
+        );
         assert!(v.verify(&t, at(NOW)).is_err());
         // Without a kid, the one key of the token's kind is used.
         let t = s.token(serde_json::json!({"alg": "ES256"}), claims());
@@ -636,8 +847,12 @@ mod tests {
     #[test]
     fn jwk_sets_are_validated() {
         assert!(parse_jwks("[]").is_err());
-        assert!(parse_jwks(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#).unwrap_err().contains("no usable"));
-        let small = serde_json::json!({"keys": [{"kty": "RSA", "n": b64(&[0xc1; 128]), "e": "AQAB"}]}).to_string();
+        assert!(parse_jwks(r#"{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}"#)
+            .unwrap_err()
+            .contains("no usable"));
+        let small =
+            serde_json::json!({"keys": [{"kty": "RSA", "n": b64(&[0xc1; 128]), "e": "AQAB"}]})
+                .to_string();
         assert!(parse_jwks(&small).unwrap_err().contains("1024 bits"));
         let s = Signer::new();
         let p = s.es256.public_key().as_ref();
@@ -659,6 +874,9 @@ mod tests {
     fn rsa_der_encoding() {
         // n with the top bit set gets a leading zero; e = 65537.
         let der = rsa_public_key_der(&[0x80, 1], &[1, 0, 1]);
-        assert_eq!(der, vec![0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(
+            der,
+            vec![0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01]
+        );
     }
 }

@@ -10,7 +10,11 @@ use meshgate::auth::{ScramVerifier, DEFAULT_ITERATIONS};
 use meshgate::Config;
 
 #[derive(Parser)]
-#[command(name = "meshgate", version, about = "PostgreSQL-protocol gateway to a data mesh")]
+#[command(
+    name = "meshgate",
+    version,
+    about = "PostgreSQL-protocol gateway to a data mesh"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,9 +53,15 @@ enum Command {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHGATE_LOG")
         // Library chatter (delta-kernel scan events…) stays out of an operator's log by default.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,buoyant_kernel=warn,deltalake=warn,deltalake_core=warn,iceberg=warn"));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "info,buoyant_kernel=warn,deltalake=warn,deltalake_core=warn,iceberg=warn",
+            )
+        });
     let json = std::env::var("MESHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -64,16 +74,26 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Passwd { iterations } => {
             let mut line = String::new();
-            if std::io::stdin().read_line(&mut line).is_err() || line.trim_end_matches(['\r', '\n']).is_empty() {
+            if std::io::stdin().read_line(&mut line).is_err()
+                || line.trim_end_matches(['\r', '\n']).is_empty()
+            {
                 eprintln!("meshgate passwd: give the password on standard input");
                 return ExitCode::FAILURE;
             }
-            println!("{}", ScramVerifier::generate(line.trim_end_matches(['\r', '\n']), iterations.max(4096)));
+            println!(
+                "{}",
+                ScramVerifier::generate(line.trim_end_matches(['\r', '\n']), iterations.max(4096))
+            );
             ExitCode::SUCCESS
         }
         Command::Check { config } => match Config::load(&config) {
             Ok(c) => {
-                let tables: usize = c.domains.iter().flat_map(|d| &d.products).map(|p| p.tables.len()).sum();
+                let tables: usize = c
+                    .domains
+                    .iter()
+                    .flat_map(|d| &d.products)
+                    .map(|p| p.tables.len())
+                    .sum();
                 let products: usize = c.domains.iter().map(|d| d.products.len()).sum();
                 println!(
                     "{}: ok ({} domains, {products} data products, {tables} tables, {} users)",
@@ -99,7 +119,11 @@ fn main() -> ExitCode {
             };
             run_server(config, None)
         }
-        Command::Demo { dir, scale_factor, listen } => {
+        Command::Demo {
+            dir,
+            scale_factor,
+            listen,
+        } => {
             init_logging();
             let rt = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
@@ -123,19 +147,34 @@ fn main() -> ExitCode {
 
 /// Generates the demo mesh (once per directory and scale factor) and its meshgate.toml with a
 /// `demo` user whose random password is kept beside it.
-async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, String), Box<dyn std::error::Error>> {
+async fn prepare_demo(
+    dir: &Path,
+    sf: f64,
+    listen: &str,
+) -> Result<(Config, String), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
-    eprintln!("generating TPC-H at scale factor {sf} under {} (skipped when already there)…", dir.display());
+    eprintln!(
+        "generating TPC-H at scale factor {sf} under {} (skipped when already there)…",
+        dir.display()
+    );
     let started = std::time::Instant::now();
-    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions { dir: dir.clone(), scale_factor: sf }).await?;
+    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
+        dir: dir.clone(),
+        scale_factor: sf,
+    })
+    .await?;
     eprintln!("mesh ready in {:.1}s", started.elapsed().as_secs_f64());
     let password_file = dir.join("demo-password");
     let password = match std::fs::read_to_string(&password_file) {
         Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
         _ => {
             use rand::Rng;
-            let p: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
+            let p: String = rand::rng()
+                .sample_iter(rand::distr::Alphanumeric)
+                .take(16)
+                .map(char::from)
+                .collect();
             std::fs::write(&password_file, &p)?;
             p
         }
@@ -155,7 +194,10 @@ async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, Stri
     std::fs::write(&conf_path, toml)?;
     let config = Config::load(&conf_path)?;
     let port = listen.rsplit(':').next().unwrap_or("5433");
-    let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+    let host = listen
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1");
     let banner = format!(
         "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n\
          Users `ana` (an analyst: no supply product) and `rita` (regional: European customers, masked phones) share the password;\n\
@@ -166,7 +208,11 @@ async fn prepare_demo(dir: &Path, sf: f64, listen: &str) -> Result<(Config, Stri
 }
 
 fn run_server(config: Config, banner: Option<String>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("meshgate-net").build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("meshgate-net")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");
@@ -177,7 +223,9 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
     let result = rt.block_on(async move {
         meshgate::server::install_crypto_provider();
         let shared = meshgate::server::Shared::new(config).map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         if let Some(b) = banner {
             println!("{b}");
         }
@@ -198,7 +246,10 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
 /// Resolves at the first SIGTERM or SIGINT (drain); a second one exits at once.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

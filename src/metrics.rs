@@ -21,7 +21,9 @@ use tokio::net::TcpListener;
 use crate::server::Shared;
 
 /// Upper bounds (seconds) of the query latency histogram's buckets.
-const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -45,12 +47,22 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn refused(&self, reason: &'static str) {
-        *self.refused.lock().expect("metrics lock is never poisoned").entry(reason).or_default() += 1;
+        *self
+            .refused
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .entry(reason)
+            .or_default() += 1;
     }
 
     /// Records an error sent to a client.
     pub fn error(&self, sqlstate: &str) {
-        *self.errors.lock().expect("metrics lock is never poisoned").entry(sqlstate.to_string()).or_default() += 1;
+        *self
+            .errors
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .entry(sqlstate.to_string())
+            .or_default() += 1;
     }
 
     /// Records one finished statement's duration.
@@ -63,7 +75,8 @@ impl Metrics {
             }
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Adds bytes that scans read from a domain's storage.
@@ -71,7 +84,10 @@ impl Metrics {
         if bytes == 0 {
             return;
         }
-        let mut m = self.bytes_scanned.lock().expect("metrics lock is never poisoned");
+        let mut m = self
+            .bytes_scanned
+            .lock()
+            .expect("metrics lock is never poisoned");
         match m.get_mut(domain) {
             Some(n) => *n += bytes,
             None => {
@@ -82,12 +98,22 @@ impl Metrics {
 
     /// Bytes scanned from `domain` so far (tests and the admin view).
     pub fn bytes_scanned(&self, domain: &str) -> u64 {
-        self.bytes_scanned.lock().expect("metrics lock is never poisoned").get(domain).copied().unwrap_or(0)
+        self.bytes_scanned
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .get(domain)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Failed statements with `sqlstate` so far (tests and the admin view).
     pub fn errors_with(&self, sqlstate: &str) -> u64 {
-        self.errors.lock().expect("metrics lock is never poisoned").get(sqlstate).copied().unwrap_or(0)
+        self.errors
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .get(sqlstate)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The Prometheus text exposition of every counter plus the server's gauges.
@@ -100,23 +126,57 @@ impl Metrics {
             }
         };
         let v = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        metric("meshgate_connections_accepted_total", "counter", "TCP connections accepted.", vec![(String::new(), v(&self.connections_accepted))]);
-        metric("meshgate_connections_active", "gauge", "Connections open now, in any phase.", vec![(String::new(), v(&self.connections_active))]);
-        metric("meshgate_sessions", "gauge", "Sessions holding a connection slot.", vec![(String::new(), shared.sessions().to_string())]);
-        let refused = self.refused.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_connections_accepted_total",
+            "counter",
+            "TCP connections accepted.",
+            vec![(String::new(), v(&self.connections_accepted))],
+        );
+        metric(
+            "meshgate_connections_active",
+            "gauge",
+            "Connections open now, in any phase.",
+            vec![(String::new(), v(&self.connections_active))],
+        );
+        metric(
+            "meshgate_sessions",
+            "gauge",
+            "Sessions holding a connection slot.",
+            vec![(String::new(), shared.sessions().to_string())],
+        );
+        let refused = self
+            .refused
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .clone();
         metric(
             "meshgate_connections_refused_total",
             "counter",
             "Connections ended before a session, by reason.",
-            refused.iter().map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string())).collect(),
+            refused
+                .iter()
+                .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
+                .collect(),
         );
-        metric("meshgate_statements_total", "counter", "Statements finished.", vec![(String::new(), v(&self.statements))]);
-        let errors = self.errors.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_statements_total",
+            "counter",
+            "Statements finished.",
+            vec![(String::new(), v(&self.statements))],
+        );
+        let errors = self
+            .errors
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .clone();
         metric(
             "meshgate_errors_total",
             "counter",
             "Errors sent to clients, by SQLSTATE.",
-            errors.iter().map(|(c, n)| (format!("{{sqlstate=\"{c}\"}}"), n.to_string())).collect(),
+            errors
+                .iter()
+                .map(|(c, n)| (format!("{{sqlstate=\"{c}\"}}"), n.to_string()))
+                .collect(),
         );
         let mut hist: Vec<(String, String)> = LATENCY_BUCKETS
             .iter()
@@ -124,17 +184,67 @@ impl Metrics {
             .map(|(b, n)| (format!("_bucket{{le=\"{b}\"}}"), v(n)))
             .collect();
         hist.push(("_bucket{le=\"+Inf\"}".into(), v(&self.latency_count)));
-        hist.push(("_sum".into(), format!("{:.6}", self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6)));
+        hist.push((
+            "_sum".into(),
+            format!(
+                "{:.6}",
+                self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+            ),
+        ));
         hist.push(("_count".into(), v(&self.latency_count)));
-        metric("meshgate_statement_duration_seconds", "histogram", "Statement latency, first message to completion.", hist);
-        metric("meshgate_queries_running", "gauge", "Queries executing.", vec![(String::new(), shared.executor.running().to_string())]);
-        metric("meshgate_queries_queued", "gauge", "Queries waiting for an execution slot.", vec![(String::new(), shared.executor.queued().to_string())]);
-        metric("meshgate_memory_pool_reserved_bytes", "gauge", "Bytes reserved in the query memory pool.", vec![(String::new(), shared.executor.memory_reserved().to_string())]);
-        metric("meshgate_cancel_requests_total", "counter", "CancelRequests received.", vec![(String::new(), v(&self.cancel_requests))]);
-        metric("meshgate_cancel_requests_limited_total", "counter", "CancelRequests dropped by the per-address limit.", vec![(String::new(), v(&self.cancel_requests_limited))]);
-        metric("meshgate_reloads_total", "counter", "Configuration reloads applied.", vec![(String::new(), v(&self.reloads))]);
-        metric("meshgate_reload_failures_total", "counter", "Reloads refused because the new configuration was invalid.", vec![(String::new(), v(&self.reload_failures))]);
-        let scanned = self.bytes_scanned.lock().expect("metrics lock is never poisoned").clone();
+        metric(
+            "meshgate_statement_duration_seconds",
+            "histogram",
+            "Statement latency, first message to completion.",
+            hist,
+        );
+        metric(
+            "meshgate_queries_running",
+            "gauge",
+            "Queries executing.",
+            vec![(String::new(), shared.executor.running().to_string())],
+        );
+        metric(
+            "meshgate_queries_queued",
+            "gauge",
+            "Queries waiting for an execution slot.",
+            vec![(String::new(), shared.executor.queued().to_string())],
+        );
+        metric(
+            "meshgate_memory_pool_reserved_bytes",
+            "gauge",
+            "Bytes reserved in the query memory pool.",
+            vec![(String::new(), shared.executor.memory_reserved().to_string())],
+        );
+        metric(
+            "meshgate_cancel_requests_total",
+            "counter",
+            "CancelRequests received.",
+            vec![(String::new(), v(&self.cancel_requests))],
+        );
+        metric(
+            "meshgate_cancel_requests_limited_total",
+            "counter",
+            "CancelRequests dropped by the per-address limit.",
+            vec![(String::new(), v(&self.cancel_requests_limited))],
+        );
+        metric(
+            "meshgate_reloads_total",
+            "counter",
+            "Configuration reloads applied.",
+            vec![(String::new(), v(&self.reloads))],
+        );
+        metric(
+            "meshgate_reload_failures_total",
+            "counter",
+            "Reloads refused because the new configuration was invalid.",
+            vec![(String::new(), v(&self.reload_failures))],
+        );
+        let scanned = self
+            .bytes_scanned
+            .lock()
+            .expect("metrics lock is never poisoned")
+            .clone();
         metric(
             "meshgate_bytes_scanned_total",
             "counter",
@@ -142,16 +252,33 @@ impl Metrics {
             scanned.iter().map(|(d, n)| (format!("{{domain=\"{}\"}}", label_value(d)), n.to_string())).collect(),
         );
         let audit = shared.audit.counters();
-        metric("meshgate_audit_events_total", "counter", "Audit events written.", vec![(String::new(), audit.written.to_string())]);
-        metric("meshgate_audit_events_dropped_total", "counter", "Audit events dropped because the writer's queue was full.", vec![(String::new(), audit.dropped.to_string())]);
-        metric("meshgate_audit_write_errors_total", "counter", "Audit writes that failed (the event is lost for that file).", vec![(String::new(), audit.write_errors.to_string())]);
+        metric(
+            "meshgate_audit_events_total",
+            "counter",
+            "Audit events written.",
+            vec![(String::new(), audit.written.to_string())],
+        );
+        metric(
+            "meshgate_audit_events_dropped_total",
+            "counter",
+            "Audit events dropped because the writer's queue was full.",
+            vec![(String::new(), audit.dropped.to_string())],
+        );
+        metric(
+            "meshgate_audit_write_errors_total",
+            "counter",
+            "Audit writes that failed (the event is lost for that file).",
+            vec![(String::new(), audit.write_errors.to_string())],
+        );
         o
     }
 }
 
 /// Escapes a Prometheus label value.
 fn label_value(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Serves `/health` and `/metrics` until the server stops.

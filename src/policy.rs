@@ -101,12 +101,23 @@ pub struct Policies {
 impl Policies {
     pub fn from_config(config: &Config) -> Policies {
         let mut p = Policies {
-            roles: config.roles.values().map(|r| (r.name.clone(), r.member_of.clone())).collect(),
+            roles: config
+                .roles
+                .values()
+                .map(|r| (r.name.clone(), r.member_of.clone()))
+                .collect(),
             users: config
                 .users
                 .values()
                 .map(|u| {
-                    (u.name.clone(), UserFacts { admin: u.admin, roles: u.roles.clone(), attributes: u.attributes.clone() })
+                    (
+                        u.name.clone(),
+                        UserFacts {
+                            admin: u.admin,
+                            roles: u.roles.clone(),
+                            attributes: u.attributes.clone(),
+                        },
+                    )
                 })
                 .collect(),
             ..Policies::default()
@@ -156,7 +167,11 @@ impl Policies {
     /// `roles` and every role they are members of, transitively.
     fn closure<'a>(&self, roles: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        let mut todo: Vec<String> = roles.into_iter().filter(|r| self.roles.contains_key(*r)).cloned().collect();
+        let mut todo: Vec<String> = roles
+            .into_iter()
+            .filter(|r| self.roles.contains_key(*r))
+            .cloned()
+            .collect();
         while let Some(r) = todo.pop() {
             if out.insert(r.clone()) {
                 todo.extend(self.roles.get(&r).into_iter().flatten().cloned());
@@ -225,17 +240,36 @@ impl Principal {
     /// After `SET ROLE role` (`None`: RESET ROLE). Like PostgreSQL, acting as a role keeps only
     /// that role's privileges: an admin that sets a non-admin role is no longer an admin.
     pub fn with_role(&self, role: Option<&str>) -> Result<Principal, UserError> {
-        let base = Principal::login(&self.policies, &self.user, &self.held.iter().cloned().collect::<Vec<_>>());
-        let Some(role) = role.filter(|r| *r != self.user) else { return Ok(Principal { held: self.held.clone(), ..base }) };
+        let base = Principal::login(
+            &self.policies,
+            &self.user,
+            &self.held.iter().cloned().collect::<Vec<_>>(),
+        );
+        let Some(role) = role.filter(|r| *r != self.user) else {
+            return Ok(Principal {
+                held: self.held.clone(),
+                ..base
+            });
+        };
         // An admin may act as any declared role (to see what it sees), like a superuser.
         let login_admin = self.policies.users.get(&self.user).is_some_and(|u| u.admin);
         if !(self.held.contains(role) || login_admin && self.policies.is_role(role)) {
-            return Err(UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied to set role \"{role}\"")));
+            return Err(UserError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to set role \"{role}\""),
+            ));
         }
         let mut names = self.policies.closure([&role.to_string()]);
         names.insert(PUBLIC.to_string());
         let bound = names.union(&base.bound).cloned().collect();
-        Ok(Principal { role: Some(role.to_string()), admin: false, names, bound, held: self.held.clone(), ..base })
+        Ok(Principal {
+            role: Some(role.to_string()),
+            admin: false,
+            names,
+            bound,
+            held: self.held.clone(),
+            ..base
+        })
     }
 
     /// The principal of another user, for `has_table_privilege('name', …)`.
@@ -243,7 +277,13 @@ impl Principal {
         if self.policies.is_role(user) {
             let mut names = self.policies.closure([&user.to_string()]);
             names.insert(PUBLIC.to_string());
-            return Principal { role: Some(user.to_string()), admin: false, bound: names.clone(), names, ..Principal::system(&self.policies) };
+            return Principal {
+                role: Some(user.to_string()),
+                admin: false,
+                bound: names.clone(),
+                names,
+                ..Principal::system(&self.policies)
+            };
         }
         Principal::login(&self.policies, user, &[])
     }
@@ -267,7 +307,9 @@ impl Principal {
     pub fn may_read(&self, product: &str, table: &str) -> bool {
         self.admin
             || self.policies.grants.iter().any(|g| {
-                g.product == product && g.table.as_deref().is_none_or(|t| t == table) && self.applies(&g.to)
+                g.product == product
+                    && g.table.as_deref().is_none_or(|t| t == table)
+                    && self.applies(&g.to)
             })
     }
 
@@ -275,7 +317,12 @@ impl Principal {
     /// Admins may write every writable product; others need a write grant. (Whether the product
     /// is writable at all is the catalog's to say.)
     pub fn may_write(&self, product: &str) -> bool {
-        self.admin || self.policies.grants.iter().any(|g| g.write && g.product == product && self.applies(&g.to))
+        self.admin
+            || self
+                .policies
+                .grants
+                .iter()
+                .any(|g| g.write && g.product == product && self.applies(&g.to))
     }
 
     /// Grants that give this principal access (for `mesh.my_grants`).
@@ -287,7 +334,11 @@ impl Principal {
         if self.admin {
             return vec![];
         }
-        self.policies.filters.iter().filter(|f| f.product == product && f.table == table && self.bound_by(&f.to)).collect()
+        self.policies
+            .filters
+            .iter()
+            .filter(|f| f.product == product && f.table == table && self.bound_by(&f.to))
+            .collect()
     }
 
     /// The mask of each masked column (the first declared when several apply).
@@ -296,7 +347,12 @@ impl Principal {
         if self.admin {
             return out;
         }
-        for m in self.policies.masks.iter().filter(|m| m.product == product && m.table == table && self.bound_by(&m.to)) {
+        for m in self
+            .policies
+            .masks
+            .iter()
+            .filter(|m| m.product == product && m.table == table && self.bound_by(&m.to))
+        {
             out.entry(m.column.clone()).or_insert(m);
         }
         out
@@ -324,12 +380,18 @@ pub struct Access {
 
 impl Access {
     pub fn new(principal: Principal) -> Access {
-        Access { principal: Arc::new(principal), log: Arc::default() }
+        Access {
+            principal: Arc::new(principal),
+            log: Arc::default(),
+        }
     }
 
     /// The same session record, acting as another principal (SET ROLE, reload).
     pub fn with_principal(&self, principal: Principal) -> Access {
-        Access { principal: Arc::new(principal), log: self.log.clone() }
+        Access {
+            principal: Arc::new(principal),
+            log: self.log.clone(),
+        }
     }
 
     fn log(&self) -> std::sync::MutexGuard<'_, StatementAccess> {
@@ -369,11 +431,20 @@ pub fn denied(product: &str, table: &str) -> DataFusionError {
 
 /// The provider a statement of this principal reads for `entry`: the table itself, or a view
 /// that applies the principal's row filters and column masks.
-pub async fn guard(mesh: &Arc<Mesh>, access: &Access, entry: &TableEntry, provider: Arc<dyn TableProvider>) -> DfResult<Arc<dyn TableProvider>> {
+pub async fn guard(
+    mesh: &Arc<Mesh>,
+    access: &Access,
+    entry: &TableEntry,
+    provider: Arc<dyn TableProvider>,
+) -> DfResult<Arc<dyn TableProvider>> {
     let p = &access.principal;
     let filters = p.row_filters(&entry.product, &entry.name);
     let masks = p.masks(&entry.product, &entry.name);
-    access.record(format!("{}.{}", entry.product, entry.name), &filters, &masks);
+    access.record(
+        format!("{}.{}", entry.product, entry.name),
+        &filters,
+        &masks,
+    );
     if filters.is_empty() && masks.is_empty() {
         return Ok(provider);
     }
@@ -383,7 +454,11 @@ pub async fn guard(mesh: &Arc<Mesh>, access: &Access, entry: &TableEntry, provid
             // A policy that cannot be planned must deny, never fall back to the raw table. The
             // domain team reads why in the log; the client learns only which table.
             let id = crate::error::error_id();
-            let names: Vec<&str> = filters.iter().map(|f| f.name.as_str()).chain(masks.values().map(|m| m.name.as_str())).collect();
+            let names: Vec<&str> = filters
+                .iter()
+                .map(|f| f.name.as_str())
+                .chain(masks.values().map(|m| m.name.as_str()))
+                .collect();
             tracing::error!(error_id = %id, table = %format!("{}.{}", entry.product, entry.name), policies = ?names, "policy does not plan: {e}");
             Err(DataFusionError::External(Box::new(UserError::new(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
@@ -407,7 +482,9 @@ async fn policy_view(
     let schema = provider.schema();
     for c in masks.keys() {
         if schema.field_with_name(c).is_err() {
-            return Err(DataFusionError::Plan(format!("masked column {c} is not a column of the table")));
+            return Err(DataFusionError::Plan(format!(
+                "masked column {c} is not a column of the table"
+            )));
         }
     }
     let mut select = vec!["*".to_string()];
@@ -415,9 +492,17 @@ async fn policy_view(
     for (i, (_, m)) in masked.iter().enumerate() {
         select.push(format!("({}) AS \"__mg_mask_{i}\"", bind_user(&m.mask, p)?));
     }
-    let mut sql = format!("SELECT {} FROM \"{}\".\"{}\"", select.join(", "), entry.product, entry.name);
+    let mut sql = format!(
+        "SELECT {} FROM \"{}\".\"{}\"",
+        select.join(", "),
+        entry.product,
+        entry.name
+    );
     if !filters.is_empty() {
-        let preds: Vec<String> = filters.iter().map(|f| bind_user(&f.filter, p).map(|s| format!("({s})"))).collect::<DfResult<_>>()?;
+        let preds: Vec<String> = filters
+            .iter()
+            .map(|f| bind_user(&f.filter, p).map(|s| format!("({s})")))
+            .collect::<DfResult<_>>()?;
         sql.push_str(&format!(" WHERE {}", preds.join(" OR ")));
     }
     let ctx = policy_context(mesh);
@@ -427,16 +512,27 @@ async fn policy_view(
     for field in schema.fields() {
         let expr = match masked.iter().position(|(c, _)| *c == field.name()) {
             Some(i) => {
-                let idx = out.index_of_column_by_name(None, &format!("__mg_mask_{i}")).ok_or_else(|| {
-                    DataFusionError::Plan("mask column missing from the policy plan".into())
-                })?;
-                cast(Expr::Column(Column::from(out.qualified_field(idx))), field.data_type().clone()).alias(field.name())
+                let idx = out
+                    .index_of_column_by_name(None, &format!("__mg_mask_{i}"))
+                    .ok_or_else(|| {
+                        DataFusionError::Plan("mask column missing from the policy plan".into())
+                    })?;
+                cast(
+                    Expr::Column(Column::from(out.qualified_field(idx))),
+                    field.data_type().clone(),
+                )
+                .alias(field.name())
             }
             None => {
                 let idx = out
                     .index_of_column_by_name(None, field.name())
                     .or_else(|| out.fields().iter().position(|f| f.name() == field.name()))
-                    .ok_or_else(|| DataFusionError::Plan(format!("column {} missing from the policy plan", field.name())))?;
+                    .ok_or_else(|| {
+                        DataFusionError::Plan(format!(
+                            "column {} missing from the policy plan",
+                            field.name()
+                        ))
+                    })?;
                 Expr::Column(Column::from(out.qualified_field(idx)))
             }
         };
@@ -455,7 +551,10 @@ fn policy_context(mesh: &Arc<Mesh>) -> datafusion::prelude::SessionContext {
         .with_information_schema(false);
     let ctx = datafusion::prelude::SessionContext::new_with_config(config);
     let system = Access::new(Principal::system(&mesh.policies));
-    ctx.register_catalog(mesh.database.as_str(), Arc::new(MeshCatalog::new(mesh.clone(), system)));
+    ctx.register_catalog(
+        mesh.database.as_str(),
+        Arc::new(MeshCatalog::new(mesh.clone(), system)),
+    );
     ctx
 }
 
@@ -477,13 +576,15 @@ fn bind_user(sql: &str, p: &Principal) -> DfResult<String> {
                 "session_user" => Some(text(&p.user)),
                 "current_setting" => match &f.args {
                     ast::FunctionArguments::List(list) => match list.args.first() {
-                        Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v)))) => match &v.value {
-                            ast::Value::SingleQuotedString(s) => s.strip_prefix(ATTRIBUTE_PREFIX).map(|attr| {
-                                match p.attributes.get(attr) {
+                        Some(ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                            ast::Expr::Value(v),
+                        ))) => match &v.value {
+                            ast::Value::SingleQuotedString(s) => s
+                                .strip_prefix(ATTRIBUTE_PREFIX)
+                                .map(|attr| match p.attributes.get(attr) {
                                     Some(value) => text(value),
                                     None => ast::Expr::Value(ast::Value::Null.into()),
-                                }
-                            }),
+                                }),
                             _ => None,
                         },
                         _ => None,
@@ -508,14 +609,21 @@ mod tests {
     fn principal(attrs: &[(&str, &str)]) -> Principal {
         let mut p = Principal::system(&Arc::new(Policies::default()));
         p.user = "carol".into();
-        p.attributes = attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        p.attributes = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         p
     }
 
     #[test]
     fn binds_attributes_and_user_names() {
         let p = principal(&[("region", "EUROPE")]);
-        let s = bind_user("r_name = current_setting('mesh.user.region') AND owner = current_user", &p).unwrap();
+        let s = bind_user(
+            "r_name = current_setting('mesh.user.region') AND owner = current_user",
+            &p,
+        )
+        .unwrap();
         assert_eq!(s, "r_name = 'EUROPE' AND owner = 'carol'");
         let s = bind_user("x = current_setting('mesh.user.missing')", &p).unwrap();
         assert_eq!(s, "x = NULL");

@@ -81,7 +81,11 @@ pub struct SessionSlot {
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
-        let mut c = self.shared.sessions.lock().expect("session count lock is never poisoned");
+        let mut c = self
+            .shared
+            .sessions
+            .lock()
+            .expect("session count lock is never poisoned");
         c.total -= 1;
         if let Some(n) = c.per_user.get_mut(&self.user) {
             *n -= 1;
@@ -94,11 +98,15 @@ impl Drop for SessionSlot {
 
 impl Shared {
     pub fn new(config: Config) -> Result<Arc<Self>, crate::Error> {
-        let threads = config
-            .server
-            .exec_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let executor = Arc::new(Executor::new(threads, config.server.batch_size, &config.limits).map_err(crate::Error::Io)?);
+        let threads = config.server.exec_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+        let executor = Arc::new(
+            Executor::new(threads, config.server.batch_size, &config.limits)
+                .map_err(crate::Error::Io)?,
+        );
         let mesh = Mesh::build(&config, &executor.env).map_err(crate::Error::Config)?;
         let tls = tls_acceptor(&config.server).map_err(crate::Error::Tls)?;
         let audit = crate::audit::Auditor::start(&config.audit);
@@ -129,7 +137,10 @@ impl Shared {
     /// Message-size limits for new connections.
     pub fn limits(&self) -> Limits {
         let l = &self.config().limits;
-        Limits { large: l.max_query_message_bytes, small: l.max_other_message_bytes }
+        Limits {
+            large: l.max_query_message_bytes,
+            small: l.max_other_message_bytes,
+        }
     }
 
     /// The reload generation; changes whenever a reload is applied.
@@ -153,7 +164,10 @@ impl Shared {
 
     /// Sessions holding a slot now.
     pub fn sessions(&self) -> usize {
-        self.sessions.lock().expect("session count lock is never poisoned").total
+        self.sessions
+            .lock()
+            .expect("session count lock is never poisoned")
+            .total
     }
 
     /// Takes a connection slot for `user`, or says why not (53300), before authentication as
@@ -163,7 +177,10 @@ impl Shared {
         let limits = &config.limits;
         let entry = config.users.get(user);
         let admin = entry.is_some_and(|u| u.admin);
-        let mut c = self.sessions.lock().expect("session count lock is never poisoned");
+        let mut c = self
+            .sessions
+            .lock()
+            .expect("session count lock is never poisoned");
         let refuse = |m: &str| {
             self.metrics.refused("too_many_connections");
             Err(UserError::fatal(sqlstate::TOO_MANY_CONNECTIONS, m))
@@ -182,7 +199,10 @@ impl Shared {
         }
         c.total += 1;
         *c.per_user.entry(user.to_string()).or_default() += 1;
-        Ok(SessionSlot { shared: self.clone(), user: user.to_string() })
+        Ok(SessionSlot {
+            shared: self.clone(),
+            user: user.to_string(),
+        })
     }
 
     /// Whether a CancelRequest from `ip` may be looked at now (a token bucket per address, so
@@ -191,12 +211,18 @@ impl Shared {
         let rate = f64::from(self.config().limits.cancel_requests_per_sec);
         let burst = rate * 2.0;
         let now = Instant::now();
-        let mut m = self.cancel_limiter.lock().expect("cancel limiter lock is never poisoned");
+        let mut m = self
+            .cancel_limiter
+            .lock()
+            .expect("cancel limiter lock is never poisoned");
         if m.len() > 10_000 {
             // Forget addresses whose bucket has refilled: they are not limited anyway.
             m.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
         }
-        let b = m.entry(ip).or_insert(Bucket { tokens: burst, at: now });
+        let b = m.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
         if b.tokens >= 1.0 {
@@ -216,7 +242,8 @@ impl Shared {
         let result = (|| {
             let config = Config::load(&old.path).map_err(|e| e.to_string())?;
             let tls = tls_acceptor(&config.server)?;
-            let mesh = Mesh::build_with(&config, &self.executor.env, &self.workspaces.snapshot()).map_err(|e| e.to_string())?;
+            let mesh = Mesh::build_with(&config, &self.executor.env, &self.workspaces.snapshot())
+                .map_err(|e| e.to_string())?;
             mesh.inherit(&self.mesh());
             Ok::<_, String>((config, tls, mesh))
         })();
@@ -230,12 +257,30 @@ impl Shared {
         };
         for (key, changed) in [
             ("server.listen", config.server.listen != old.server.listen),
-            ("server.admin_listen", config.server.admin_listen != old.server.admin_listen),
-            ("server.exec_threads", config.server.exec_threads != old.server.exec_threads),
-            ("limits.memory_pool_mb", config.limits.memory_pool_mb != old.limits.memory_pool_mb),
-            ("limits.query_memory_mb", config.limits.query_memory_mb != old.limits.query_memory_mb),
-            ("limits.max_running_queries", config.limits.max_running_queries != old.limits.max_running_queries),
-            ("audit.queue_events", config.audit.queue_events != old.audit.queue_events),
+            (
+                "server.admin_listen",
+                config.server.admin_listen != old.server.admin_listen,
+            ),
+            (
+                "server.exec_threads",
+                config.server.exec_threads != old.server.exec_threads,
+            ),
+            (
+                "limits.memory_pool_mb",
+                config.limits.memory_pool_mb != old.limits.memory_pool_mb,
+            ),
+            (
+                "limits.query_memory_mb",
+                config.limits.query_memory_mb != old.limits.query_memory_mb,
+            ),
+            (
+                "limits.max_running_queries",
+                config.limits.max_running_queries != old.limits.max_running_queries,
+            ),
+            (
+                "audit.queue_events",
+                config.audit.queue_events != old.audit.queue_events,
+            ),
         ] {
             if changed {
                 tracing::warn!("reload: `{key}` changed; it takes effect at the next restart");
@@ -262,7 +307,9 @@ impl Shared {
                 if !self.workspaces.is_loaded(&p.name) {
                     match self.workspaces.load(&p.name, w).await {
                         Ok(()) => loaded = true,
-                        Err(e) => tracing::error!(product = %p.name, "created relations not loaded: {}", e.message),
+                        Err(e) => {
+                            tracing::error!(product = %p.name, "created relations not loaded: {}", e.message)
+                        }
                     }
                 }
             }
@@ -285,19 +332,29 @@ impl Shared {
 
     /// A mesh with these catalogs for writable products (a transaction's own view of them),
     /// sharing what the running mesh has learned about unchanged tables.
-    pub fn mesh_with(&self, created: &HashMap<String, Arc<crate::catalog::workspace::Manifest>>) -> Result<Arc<Mesh>, String> {
+    pub fn mesh_with(
+        &self,
+        created: &HashMap<String, Arc<crate::catalog::workspace::Manifest>>,
+    ) -> Result<Arc<Mesh>, String> {
         let config = self.config();
-        let mesh = Mesh::build_with(&config, &self.executor.env, created).map_err(|e| e.to_string())?;
+        let mesh =
+            Mesh::build_with(&config, &self.executor.env, created).map_err(|e| e.to_string())?;
         mesh.inherit(&self.mesh());
         Ok(Arc::new(mesh))
     }
 
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().expect("config lock is never poisoned").clone()
+        self.config
+            .read()
+            .expect("config lock is never poisoned")
+            .clone()
     }
 
     pub fn mesh(&self) -> Arc<Mesh> {
-        self.mesh.read().expect("mesh lock is never poisoned").clone()
+        self.mesh
+            .read()
+            .expect("mesh lock is never poisoned")
+            .clone()
     }
 
     pub fn tls(&self) -> Option<TlsAcceptor> {
@@ -312,7 +369,9 @@ impl Shared {
 /// The TLS acceptor `[server]` describes: None without `tls_cert`/`tls_key`. With
 /// `tls_client_ca`, client certificates are asked for (`optional`) or demanded (`required`).
 pub fn tls_acceptor(s: &crate::config::ServerSettings) -> Result<Option<TlsAcceptor>, String> {
-    let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) else { return Ok(None) };
+    let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) else {
+        return Ok(None);
+    };
     let clients = match (&s.tls_client_ca, s.tls_client_auth.as_str()) {
         (Some(ca), "optional") => Some((ca.as_path(), false)),
         (Some(ca), "required") => Some((ca.as_path(), true)),
@@ -323,7 +382,11 @@ pub fn tls_acceptor(s: &crate::config::ServerSettings) -> Result<Option<TlsAccep
 
 /// Loads a certificate chain and key into a TLS acceptor; `clients` is the client CA file and
 /// whether a client certificate is required.
-pub fn load_tls(cert: &Path, key: &Path, clients: Option<(&Path, bool)>) -> Result<TlsAcceptor, String> {
+pub fn load_tls(
+    cert: &Path,
+    key: &Path,
+    clients: Option<(&Path, bool)>,
+) -> Result<TlsAcceptor, String> {
     install_crypto_provider();
     let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?,
@@ -352,22 +415,34 @@ pub fn load_tls(cert: &Path, key: &Path, clients: Option<(&Path, bool)>) -> Resu
 /// Verifies client certificates against the CAs in `ca` (webpki: chain, validity, the
 /// clientAuth key usage). `required` false lets clients without a certificate through to
 /// password authentication; a certificate that is presented must still verify.
-fn client_verifier(ca: &Path, required: bool) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+fn client_verifier(
+    ca: &Path,
+    required: bool,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
     let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(ca).map_err(|e| format!("client CA: cannot read {}: {e}", ca.display()))?,
+        std::fs::File::open(ca)
+            .map_err(|e| format!("client CA: cannot read {}: {e}", ca.display()))?,
     ))
     .collect::<Result<_, _>>()
     .map_err(|e| format!("client CA: {}: not PEM certificates: {e}", ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for c in certs {
-        roots.add(c).map_err(|e| format!("client CA: {}: {e}", ca.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("client CA: {}: {e}", ca.display()))?;
     }
     if roots.is_empty() {
         return Err(format!("client CA: {}: no certificate found", ca.display()));
     }
     let builder = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots));
-    let builder = if required { builder } else { builder.allow_unauthenticated() };
-    builder.build().map_err(|e| format!("client CA: {}: {e}", ca.display()))
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    builder
+        .build()
+        .map_err(|e| format!("client CA: {}: {e}", ca.display()))
 }
 
 /// The dependency tree enables both of rustls' crypto providers, so rustls cannot pick one by
@@ -397,7 +472,10 @@ impl CancelSlot {
     /// Starts a statement: returns the token that a cancel for this connection will trigger.
     pub fn begin(&self) -> CancellationToken {
         let t = CancellationToken::new();
-        *self.current.lock().expect("cancel slot lock is never poisoned") = Some(t.clone());
+        *self
+            .current
+            .lock()
+            .expect("cancel slot lock is never poisoned") = Some(t.clone());
         t
     }
 
@@ -406,11 +484,18 @@ impl CancelSlot {
     /// engine started) still cancels that statement, as in PostgreSQL. Disarmed at
     /// ReadyForQuery, so a late cancel never reaches the next batch.
     pub fn arm(&self) -> CancellationToken {
-        self.current.lock().expect("cancel slot lock is never poisoned").get_or_insert_with(CancellationToken::new).clone()
+        self.current
+            .lock()
+            .expect("cancel slot lock is never poisoned")
+            .get_or_insert_with(CancellationToken::new)
+            .clone()
     }
 
     pub fn end(&self) {
-        *self.current.lock().expect("cancel slot lock is never poisoned") = None;
+        *self
+            .current
+            .lock()
+            .expect("cancel slot lock is never poisoned") = None;
     }
 
     /// Resolves when another session (or this one) terminates this session.
@@ -419,7 +504,12 @@ impl CancelSlot {
     }
 
     fn cancel_current(&self) {
-        if let Some(t) = self.current.lock().expect("cancel slot lock is never poisoned").as_ref() {
+        if let Some(t) = self
+            .current
+            .lock()
+            .expect("cancel slot lock is never poisoned")
+            .as_ref()
+        {
             t.cancel();
         }
     }
@@ -435,20 +525,36 @@ impl CancelRegistry {
             terminate: CancellationToken::new(),
             current: Mutex::new(None),
         });
-        self.slots.lock().expect("cancel registry lock is never poisoned").insert(pid, slot.clone());
+        self.slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .insert(pid, slot.clone());
         (slot, secret)
     }
 
     pub fn unregister(&self, pid: i32) {
-        self.slots.lock().expect("cancel registry lock is never poisoned").remove(&pid);
+        self.slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .remove(&pid);
     }
 
     /// Cancels the statement running on `pid` if the secret matches. Returns whether it did.
     pub fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
-        let slot = self.slots.lock().expect("cancel registry lock is never poisoned").get(&pid).cloned();
+        let slot = self
+            .slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .get(&pid)
+            .cloned();
         match slot {
             Some(slot) if crate::auth::constant_time_eq(&slot.secret, secret) => {
-                match slot.current.lock().expect("cancel slot lock is never poisoned").as_ref() {
+                match slot
+                    .current
+                    .lock()
+                    .expect("cancel slot lock is never poisoned")
+                    .as_ref()
+                {
                     Some(t) => {
                         t.cancel();
                         true
@@ -463,14 +569,32 @@ impl CancelRegistry {
     /// `pg_cancel_backend(pid)` / `pg_terminate_backend(pid)` from `user`: allowed on one's own
     /// sessions, and on any for admins. False when no session has that pid (PostgreSQL warns and
     /// answers false too).
-    pub fn signal(&self, pid: i32, user: &str, admin: bool, terminate: bool) -> Result<bool, UserError> {
-        let slot = self.slots.lock().expect("cancel registry lock is never poisoned").get(&pid).cloned();
+    pub fn signal(
+        &self,
+        pid: i32,
+        user: &str,
+        admin: bool,
+        terminate: bool,
+    ) -> Result<bool, UserError> {
+        let slot = self
+            .slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .get(&pid)
+            .cloned();
         let Some(slot) = slot else { return Ok(false) };
         if !admin && slot.user != user {
-            let what = if terminate { "terminate process" } else { "cancel query" };
+            let what = if terminate {
+                "terminate process"
+            } else {
+                "cancel query"
+            };
             return Err(UserError::new(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
-                format!("permission denied to {what}: only sessions of role \"{}\" and admins may", slot.user),
+                format!(
+                    "permission denied to {what}: only sessions of role \"{}\" and admins may",
+                    slot.user
+                ),
             ));
         }
         if terminate {
@@ -483,14 +607,34 @@ impl CancelRegistry {
     /// Whether a statement is running on `pid` (tests and admin views wait on this instead of
     /// sleeping).
     pub fn is_running(&self, pid: i32) -> bool {
-        let slot = self.slots.lock().expect("cancel registry lock is never poisoned").get(&pid).cloned();
-        slot.is_some_and(|s| s.current.lock().expect("cancel slot lock is never poisoned").is_some())
+        let slot = self
+            .slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .get(&pid)
+            .cloned();
+        slot.is_some_and(|s| {
+            s.current
+                .lock()
+                .expect("cancel slot lock is never poisoned")
+                .is_some()
+        })
     }
 
     /// Cancels every running statement (shutdown).
     pub fn cancel_all(&self) {
-        for slot in self.slots.lock().expect("cancel registry lock is never poisoned").values() {
-            if let Some(t) = slot.current.lock().expect("cancel slot lock is never poisoned").as_ref() {
+        for slot in self
+            .slots
+            .lock()
+            .expect("cancel registry lock is never poisoned")
+            .values()
+        {
+            if let Some(t) = slot
+                .current
+                .lock()
+                .expect("cancel slot lock is never poisoned")
+                .as_ref()
+            {
                 t.cancel();
             }
         }
@@ -498,7 +642,11 @@ impl CancelRegistry {
 }
 
 /// Accepts connections until `shutdown` resolves, then drains.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     // Before the first session: what was created in writable products is part of the mesh.
     shared.load_workspaces().await;
     let admin = match shared.config().server.admin_listen.clone() {
@@ -548,15 +696,24 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl st
 /// connection task to end.
 async fn drain(shared: &Shared) {
     let timeout = Duration::from_millis(shared.config().limits.drain_timeout_ms);
-    tracing::info!(sessions = shared.sessions(), "draining: no new connections; running statements get {timeout:?}");
+    tracing::info!(
+        sessions = shared.sessions(),
+        "draining: no new connections; running statements get {timeout:?}"
+    );
     shared.draining.cancel();
     shared.tracker.close();
-    if tokio::time::timeout(timeout, shared.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(timeout, shared.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain timeout reached: cancelling running statements");
         shared.cancels.cancel_all();
         // A cancelled statement ends at its next batch; sockets that do not take the error
         // are given a moment, then abandoned with the process.
-        if tokio::time::timeout(Duration::from_secs(5), shared.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), shared.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after cancelling; leaving them");
         }
     }
@@ -565,7 +722,12 @@ async fn drain(shared: &Shared) {
 
 /// Server-control functions a session may call: `pg_reload_conf()` (admins only), as in
 /// PostgreSQL, re-reads the configuration like SIGHUP does.
-pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, shared: &Arc<Shared>, user: &str, admin: bool) {
+pub fn register_control_functions(
+    ctx: &datafusion::prelude::SessionContext,
+    shared: &Arc<Shared>,
+    user: &str,
+    admin: bool,
+) {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::common::ScalarValue;
     use datafusion::error::DataFusionError;
@@ -589,7 +751,9 @@ pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, sha
             };
             // PostgreSQL answers true once the reload is signalled; an invalid file is logged
             // and the old configuration kept. Here the outcome is known, so it is reported.
-            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(shared.reload().is_ok()))))
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(
+                shared.reload().is_ok(),
+            ))))
         }),
     ));
     for (name, terminate) in [("pg_cancel_backend", false), ("pg_terminate_backend", true)] {
@@ -619,11 +783,13 @@ pub fn register_control_functions(ctx: &datafusion::prelude::SessionContext, sha
                     }
                 }
                 let result: datafusion::arrow::array::ArrayRef = Arc::new(out.finish());
-                Ok(if arrays[0].len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-                } else {
-                    ColumnarValue::Array(result)
-                })
+                Ok(
+                    if arrays[0].len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
+                        ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+                    } else {
+                        ColumnarValue::Array(result)
+                    },
+                )
             }),
         ));
     }

@@ -156,7 +156,10 @@ impl Session {
     /// Sets the server's defaults for `idle_session_timeout` and
     /// `idle_in_transaction_session_timeout` (milliseconds, 0 = none).
     pub fn set_idle_defaults(&mut self, idle_ms: u64, idle_in_tx_ms: u64) {
-        self.idle_defaults = (Duration::from_millis(idle_ms), Duration::from_millis(idle_in_tx_ms));
+        self.idle_defaults = (
+            Duration::from_millis(idle_ms),
+            Duration::from_millis(idle_in_tx_ms),
+        );
     }
 
     /// How long the session may wait for its next message: outside or inside a transaction
@@ -177,15 +180,29 @@ impl Session {
     /// The mesh this session's database catalog serves.
     pub fn mesh(&self) -> Option<std::sync::Arc<crate::catalog::Mesh>> {
         let catalog = self.ctx.catalog(&self.database)?;
-        catalog.as_any().downcast_ref::<crate::catalog::MeshCatalog>().map(|c| c.mesh().clone())
+        catalog
+            .as_any()
+            .downcast_ref::<crate::catalog::MeshCatalog>()
+            .map(|c| c.mesh().clone())
     }
 
     pub fn get(&self, name: &str) -> Option<String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             "session_authorization" | "session_user" => return Some(self.user.clone()),
-            "current_user" | "role" => return Some(self.access.principal.current_user().to_string()),
-            "is_superuser" => return Some(if self.access.principal.admin { "on" } else { "off" }.into()),
+            "current_user" | "role" => {
+                return Some(self.access.principal.current_user().to_string())
+            }
+            "is_superuser" => {
+                return Some(
+                    if self.access.principal.admin {
+                        "on"
+                    } else {
+                        "off"
+                    }
+                    .into(),
+                )
+            }
             _ => {}
         }
         if let Some(attr) = name.strip_prefix(crate::policy::ATTRIBUTE_PREFIX) {
@@ -194,7 +211,11 @@ impl Session {
         if let Some(v) = self.settings.get(&name) {
             return Some(v.clone());
         }
-        SETTINGS.iter().chain(READ_ONLY).find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        SETTINGS
+            .iter()
+            .chain(READ_ONLY)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
     }
 
     /// All settings as (name, value), for `SHOW ALL`.
@@ -228,7 +249,9 @@ impl Session {
                 format!("permission denied to set parameter \"{name}\": user attributes come from the server configuration"),
             ));
         }
-        if READ_ONLY.iter().any(|(n, _)| *n == name) || ["is_superuser", "session_authorization"].contains(&name.as_str()) {
+        if READ_ONLY.iter().any(|(n, _)| *n == name)
+            || ["is_superuser", "session_authorization"].contains(&name.as_str())
+        {
             return Err(UserError::new(
                 sqlstate::CANT_CHANGE_RUNTIME_PARAM,
                 format!("parameter \"{name}\" cannot be changed"),
@@ -243,7 +266,11 @@ impl Session {
         let value = match name.as_str() {
             "client_encoding" => {
                 // asyncpg sends `'utf-8'`, quotes included, in its startup packet.
-                let v = value.trim().trim_matches('\'').to_ascii_uppercase().replace('-', "");
+                let v = value
+                    .trim()
+                    .trim_matches('\'')
+                    .to_ascii_uppercase()
+                    .replace('-', "");
                 if v != "UTF8" && v != "UNICODE" {
                     return Err(UserError::new(
                         sqlstate::FEATURE_NOT_SUPPORTED,
@@ -252,15 +279,23 @@ impl Session {
                 }
                 "UTF8".to_string()
             }
-            "statement_timeout" | "idle_session_timeout" | "idle_in_transaction_session_timeout" => {
+            "statement_timeout"
+            | "idle_session_timeout"
+            | "idle_in_transaction_session_timeout" => {
                 let d = parse_duration_ms(value).ok_or_else(|| {
-                    UserError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"{name}\": \"{value}\""))
+                    UserError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    )
                 })?;
                 d.as_millis().to_string()
             }
             "extra_float_digits" => {
                 let n: i32 = value.trim().parse().map_err(|_| {
-                    UserError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("invalid value for parameter \"extra_float_digits\": \"{value}\""))
+                    UserError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for parameter \"extra_float_digits\": \"{value}\""),
+                    )
                 })?;
                 if !(-15..=3).contains(&n) {
                     return Err(UserError::new(
@@ -272,20 +307,31 @@ impl Session {
             }
             "timezone" => {
                 let tz = value.trim();
-                let normalized = if tz.eq_ignore_ascii_case("utc") || tz.eq_ignore_ascii_case("gmt") || tz.eq_ignore_ascii_case("z") {
+                let normalized = if tz.eq_ignore_ascii_case("utc")
+                    || tz.eq_ignore_ascii_case("gmt")
+                    || tz.eq_ignore_ascii_case("z")
+                {
                     "UTC".to_string()
                 } else {
                     tz.to_string()
                 };
                 // DataFusion validates offsets and IANA names when it evaluates; check here so a
                 // bad zone fails at SET, as in PostgreSQL.
-                if normalized.parse::<chrono_tz_like::Offset>().is_err() && !chrono_tz_like::looks_like_iana(&normalized) {
+                if normalized.parse::<chrono_tz_like::Offset>().is_err()
+                    && !chrono_tz_like::looks_like_iana(&normalized)
+                {
                     return Err(UserError::new(
                         sqlstate::INVALID_PARAMETER_VALUE,
                         format!("invalid value for parameter \"TimeZone\": \"{value}\""),
                     ));
                 }
-                self.ctx.state_ref().write().config_mut().options_mut().execution.time_zone = Some(normalized.clone());
+                self.ctx
+                    .state_ref()
+                    .write()
+                    .config_mut()
+                    .options_mut()
+                    .execution
+                    .time_zone = Some(normalized.clone());
                 normalized
             }
             "search_path" => {
@@ -294,7 +340,9 @@ impl Session {
             }
             _ => value.to_string(),
         };
-        let report = REPORTED.contains(&name.as_str()).then(|| (display_name(&name).to_string(), value.clone()));
+        let report = REPORTED
+            .contains(&name.as_str())
+            .then(|| (display_name(&name).to_string(), value.clone()));
         self.settings.insert(name, value);
         Ok(report)
     }
@@ -305,7 +353,12 @@ impl Session {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.to_string())
-            .ok_or_else(|| UserError::new(sqlstate::UNDEFINED_PARAMETER, format!("unrecognized configuration parameter \"{name}\"")))?;
+            .ok_or_else(|| {
+                UserError::new(
+                    sqlstate::UNDEFINED_PARAMETER,
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )
+            })?;
         let report = self.set(&name, &default)?;
         self.settings.remove(&name);
         Ok(report)
@@ -313,7 +366,10 @@ impl Session {
 
     pub fn reset_all(&mut self) -> Vec<(String, String)> {
         let names: Vec<String> = self.settings.keys().cloned().collect();
-        names.iter().filter_map(|n| self.reset(n).ok().flatten()).collect()
+        names
+            .iter()
+            .filter_map(|n| self.reset(n).ok().flatten())
+            .collect()
     }
 
     /// DataFusion resolves unqualified names in one default schema: the first schema of the path
@@ -330,13 +386,22 @@ impl Session {
             .map(|n| if n == "$user" { self.user.clone() } else { n })
             .find(|n| n != "pg_catalog" && catalog.as_ref().is_some_and(|c| c.schema(n).is_some()))
             .unwrap_or_else(|| "public".to_string());
-        self.ctx.state_ref().write().config_mut().options_mut().catalog.default_schema = schema;
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = schema;
         Ok(())
     }
 
     /// The statement timeout in force: the session's, capped by the server's maximum.
     pub fn statement_timeout(&self) -> Option<Duration> {
-        let ms: u64 = self.get("statement_timeout").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let ms: u64 = self
+            .get("statement_timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let mine = (ms > 0).then(|| Duration::from_millis(ms));
         let max = (!self.max_statement_timeout.is_zero()).then_some(self.max_statement_timeout);
         match (mine, max) {
@@ -349,7 +414,9 @@ impl Session {
 /// PostgreSQL's duration syntax for timeouts: a bare number is milliseconds; units ms, s, min, h, d.
 pub fn parse_duration_ms(v: &str) -> Option<Duration> {
     let v = v.trim().trim_matches('\'').trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: f64 = num.parse().ok()?;
     if n < 0.0 {
@@ -377,7 +444,10 @@ mod chrono_tz_like {
             if s == "UTC" {
                 return Ok(Offset);
             }
-            let rest = s.strip_prefix('+').or_else(|| s.strip_prefix('-')).ok_or(())?;
+            let rest = s
+                .strip_prefix('+')
+                .or_else(|| s.strip_prefix('-'))
+                .ok_or(())?;
             let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
             let h: u32 = h.parse().map_err(|_| ())?;
             let m: u32 = m.parse().map_err(|_| ())?;
@@ -391,7 +461,9 @@ mod chrono_tz_like {
 
     /// `Area/City` names; DataFusion's own tz support checks the name when it is used.
     pub fn looks_like_iana(s: &str) -> bool {
-        s.contains('/') && s.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        s.contains('/')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
     }
 }
 

@@ -138,7 +138,8 @@ fn policies(domain: &str) -> &'static str {
     match domain {
         "geo" => "[[grants]]\nproduct = \"geo\"\nto = [\"public\"]\n",
         "supply" => "[[grants]]\nproduct = \"supply\"\nto = [\"buyer\"]\n",
-        "sales" => r#"[[grants]]
+        "sales" => {
+            r#"[[grants]]
 product = "sales"
 to = ["analyst"]
 
@@ -156,7 +157,8 @@ table = "customer"
 column = "c_phone"
 to = ["regional"]
 mask = "left(c_phone, 3) || '****'"
-"#,
+"#
+        }
         _ => "",
     }
 }

@@ -29,7 +29,13 @@ impl VisitorMut for Redactor {
 
 /// Statements whose literals may hold a password.
 fn holds_password(stmt: &Statement) -> bool {
-    matches!(stmt, Statement::CreateRole(_) | Statement::AlterRole { .. } | Statement::CreateUser(_) | Statement::AlterUser(_))
+    matches!(
+        stmt,
+        Statement::CreateRole(_)
+            | Statement::AlterRole { .. }
+            | Statement::CreateUser(_)
+            | Statement::AlterUser(_)
+    )
 }
 
 /// The audit text of a parsed statement.
@@ -65,26 +71,50 @@ mod tests {
              AND o_orderdate < DATE '1995-01-01' AND o_custkey IN (1, 2) AND o_comment IS NOT NULL AND o_orderkey = $1 LIMIT 10",
             true,
         );
-        assert!(!t.contains("secret") && !t.contains("1000.5") && !t.contains("1995"), "{t}");
-        assert!(t.contains("o_comment = '?'") && t.contains("o_totalprice > $?") && t.contains("IN ($?, $?)"), "{t}");
-        assert!(t.contains("DATE '?'") && t.contains("o_orderkey = $1") && t.contains("LIMIT $?"), "{t}");
+        assert!(
+            !t.contains("secret") && !t.contains("1000.5") && !t.contains("1995"),
+            "{t}"
+        );
+        assert!(
+            t.contains("o_comment = '?'")
+                && t.contains("o_totalprice > $?")
+                && t.contains("IN ($?, $?)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("DATE '?'") && t.contains("o_orderkey = $1") && t.contains("LIMIT $?"),
+            "{t}"
+        );
         assert!(t.contains("IS NOT NULL"), "{t}");
         let e = text("SELECT E'a\\'b', $$dollar$$, INTERVAL '1 day'", true);
-        assert!(!e.contains("dollar") && !e.contains("1 day") && !e.contains("a\\'b"), "{e}");
+        assert!(
+            !e.contains("dollar") && !e.contains("1 day") && !e.contains("a\\'b"),
+            "{e}"
+        );
     }
 
     #[test]
     fn passwords_are_redacted_even_when_literals_are_kept() {
         let t = text("SELECT 'kept' FROM sales.orders", false);
         assert!(t.contains("'kept'"), "{t}");
-        for sql in ["CREATE ROLE x LOGIN PASSWORD 'hunter2'", "ALTER ROLE x WITH PASSWORD 'hunter2'", "CREATE USER u PASSWORD = 'hunter2'"] {
+        for sql in [
+            "CREATE ROLE x LOGIN PASSWORD 'hunter2'",
+            "ALTER ROLE x WITH PASSWORD 'hunter2'",
+            "CREATE USER u PASSWORD = 'hunter2'",
+        ] {
             let t = text(sql, false);
             assert!(!t.contains("hunter2"), "{sql} → {t}");
         }
         assert_eq!(unparsed_text("SELEC 1", false).as_deref(), Some("SELEC 1"));
         assert_eq!(unparsed_text("SELEC 1", true), None);
-        assert_eq!(unparsed_text("CREATE ROLE x PASSWORD 'hunter2' oops(", false), None);
+        assert_eq!(
+            unparsed_text("CREATE ROLE x PASSWORD 'hunter2' oops(", false),
+            None
+        );
         // PostgreSQL's CREATE USER spelling is not in the parser's grammar: it takes that path.
-        assert_eq!(unparsed_text("CREATE USER u PASSWORD 'hunter2'", false), None);
+        assert_eq!(
+            unparsed_text("CREATE USER u PASSWORD 'hunter2'", false),
+            None
+        );
     }
 }

@@ -52,11 +52,18 @@ pub fn tables_read(plan: &LogicalPlan, mesh: &Mesh, default_schema: &str) -> Vec
     let mut out = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            let r = scan.table_name.clone().resolve(&mesh.database, default_schema);
+            let r = scan
+                .table_name
+                .clone()
+                .resolve(&mesh.database, default_schema);
             if *r.catalog == *mesh.database {
                 if let Some(product) = mesh.products.get(&*r.schema) {
                     if product.tables.contains_key(&*r.table) {
-                        let t = TableRead { product: product.name.clone(), table: r.table.to_string(), domain: product.domain.clone() };
+                        let t = TableRead {
+                            product: product.name.clone(),
+                            table: r.table.to_string(),
+                            domain: product.domain.clone(),
+                        };
                         if !out.contains(&t) {
                             out.push(t);
                         }
@@ -83,7 +90,10 @@ pub struct AttributionCache {
 
 impl AttributionCache {
     fn get(&self, mesh: &Arc<Mesh>) -> Arc<Attribution> {
-        let mut current = self.current.lock().expect("attribution lock is never poisoned");
+        let mut current = self
+            .current
+            .lock()
+            .expect("attribution lock is never poisoned");
         if let Some((m, a)) = current.as_ref() {
             if std::ptr::eq(m.as_ptr(), Arc::as_ptr(mesh)) && m.strong_count() > 0 {
                 return a.clone();
@@ -147,9 +157,11 @@ impl Attribution {
 fn iceberg_catalog_domain(mesh: &Mesh, namespace: &[String], name: &str) -> Option<String> {
     mesh.products.values().find_map(|p| {
         p.tables.values().find_map(|t| match &t.spec.iceberg {
-            Some(IcebergSource::Catalog { namespace: ns, table, .. }) if ns.as_slice() == namespace && table == name => {
-                Some(p.domain.clone())
-            }
+            Some(IcebergSource::Catalog {
+                namespace: ns,
+                table,
+                ..
+            }) if ns.as_slice() == namespace && table == name => Some(p.domain.clone()),
             _ => None,
         })
     })
@@ -183,7 +195,9 @@ impl ScanProbe {
         mesh: Option<&Arc<Mesh>>,
         default_schema: &str,
     ) -> Arc<Self> {
-        let tables = mesh.map(|m| tables_read(logical, m, default_schema)).unwrap_or_default();
+        let tables = mesh
+            .map(|m| tables_read(logical, m, default_schema))
+            .unwrap_or_default();
         let mut files = Vec::new();
         let mut iceberg = Vec::new();
         let mut attribution = None;
@@ -197,20 +211,37 @@ impl ScanProbe {
                 .and_then(|d| d.data_source().as_any().downcast_ref::<FileScanConfig>())
             {
                 // One leaf scans one table: its first file places it.
-                let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next() else { continue };
+                let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next() else {
+                    continue;
+                };
                 let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
                 let store = store_key(config.object_store_url.as_ref());
-                let domain = a.domain_of(&store, &first.object_meta.location).unwrap_or(UNATTRIBUTED).to_string();
-                files.push(Leaf { plan: node.clone(), domain });
+                let domain = a
+                    .domain_of(&store, &first.object_meta.location)
+                    .unwrap_or(UNATTRIBUTED)
+                    .to_string();
+                files.push(Leaf {
+                    plan: node.clone(),
+                    domain,
+                });
             } else if let Some(scan) = node.as_any().downcast_ref::<IcebergTableScan>() {
                 let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
                 let table = scan.table();
                 let domain = a
                     .domain_of_url(table.metadata().location())
                     .map(str::to_string)
-                    .or_else(|| iceberg_catalog_domain(mesh, table.identifier().namespace.as_ref(), &table.identifier().name))
+                    .or_else(|| {
+                        iceberg_catalog_domain(
+                            mesh,
+                            table.identifier().namespace.as_ref(),
+                            &table.identifier().name,
+                        )
+                    })
                     .unwrap_or_else(|| UNATTRIBUTED.to_string());
-                iceberg.push(IcebergLeaf(Leaf { plan: node.clone(), domain }));
+                iceberg.push(IcebergLeaf(Leaf {
+                    plan: node.clone(),
+                    domain,
+                }));
             }
         }
         Arc::new(ScanProbe {
@@ -237,11 +268,19 @@ impl ScanProbe {
             let read: usize = leaf
                 .plan
                 .metrics()
-                .map(|m| m.iter().filter(|v| v.value().name() == "bytes_scanned").map(|v| v.value().as_usize()).sum())
+                .map(|m| {
+                    m.iter()
+                        .filter(|v| v.value().name() == "bytes_scanned")
+                        .map(|v| v.value().as_usize())
+                        .sum()
+                })
                 .unwrap_or(0);
             *now.entry(leaf.domain.as_str()).or_default() += read as u64;
         }
-        let mut reported = self.reported.lock().expect("scan probe lock is never poisoned");
+        let mut reported = self
+            .reported
+            .lock()
+            .expect("scan probe lock is never poisoned");
         for (domain, total) in now {
             let before = reported.entry(domain.to_string()).or_default();
             let delta = total.saturating_sub(*before);
@@ -255,7 +294,12 @@ impl ScanProbe {
 
     /// The Iceberg scans not estimated yet; each is handed out once.
     pub fn take_iceberg(&self) -> Vec<IcebergLeaf> {
-        std::mem::take(&mut *self.iceberg.lock().expect("scan probe lock is never poisoned"))
+        std::mem::take(
+            &mut *self
+                .iceberg
+                .lock()
+                .expect("scan probe lock is never poisoned"),
+        )
     }
 }
 
@@ -274,7 +318,10 @@ impl Drop for ScanProbe {
 /// the scan did: same snapshot, columns and predicate. The manifests come from the table's
 /// object cache the scan itself filled, so this costs CPU rather than storage reads.
 async fn planned_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64, String> {
-    let scan = plan.as_any().downcast_ref::<IcebergTableScan>().ok_or("not an Iceberg scan")?;
+    let scan = plan
+        .as_any()
+        .downcast_ref::<IcebergTableScan>()
+        .ok_or("not an Iceberg scan")?;
     let table = scan.table();
     let mut builder = match scan.snapshot_id() {
         Some(id) => table.scan().snapshot_id(id),
@@ -287,10 +334,20 @@ async fn planned_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64, String> {
     if let Some(p) = scan.predicates() {
         builder = builder.with_filter(p.clone());
     }
-    let tasks = builder.build().map_err(|e| e.to_string())?.plan_files().await.map_err(|e| e.to_string())?;
+    let tasks = builder
+        .build()
+        .map_err(|e| e.to_string())?
+        .plan_files()
+        .await
+        .map_err(|e| e.to_string())?;
     tasks
         .try_fold(0u64, |n, task| async move {
-            Ok(n + task.length + task.deletes.iter().map(|d| d.file_size_in_bytes).sum::<u64>())
+            Ok(n + task.length
+                + task
+                    .deletes
+                    .iter()
+                    .map(|d| d.file_size_in_bytes)
+                    .sum::<u64>())
         })
         .await
         .map_err(|e| e.to_string())

@@ -21,7 +21,13 @@ use super::{Mesh, ProductEntry, TableEntry};
 use crate::policy::Principal;
 
 pub const SCHEMA: &str = "mesh";
-const TABLES: &[&str] = &["domains", "data_products", "datasets", "columns", "my_grants"];
+const TABLES: &[&str] = &[
+    "domains",
+    "data_products",
+    "datasets",
+    "columns",
+    "my_grants",
+];
 
 pub struct Discovery {
     mesh: Arc<Mesh>,
@@ -35,7 +41,10 @@ impl std::fmt::Debug for Discovery {
 }
 
 fn list(items: impl IntoIterator<Item = String>) -> ScalarValue {
-    let values: Vec<ScalarValue> = items.into_iter().map(|s| ScalarValue::Utf8(Some(s))).collect();
+    let values: Vec<ScalarValue> = items
+        .into_iter()
+        .map(|s| ScalarValue::Utf8(Some(s)))
+        .collect();
     ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Utf8))
 }
 
@@ -49,7 +58,10 @@ impl Discovery {
     }
 
     fn products(&self) -> impl Iterator<Item = &Arc<ProductEntry>> {
-        self.mesh.products.values().filter(|p| may_use_schema(&self.principal, &self.mesh, &p.name))
+        self.mesh
+            .products
+            .values()
+            .filter(|p| may_use_schema(&self.principal, &self.mesh, &p.name))
     }
 
     fn tables<'a>(&'a self, p: &'a ProductEntry) -> impl Iterator<Item = &'a Arc<TableEntry>> {
@@ -63,14 +75,26 @@ impl Discovery {
     }
 
     fn domains(&self) -> Result<Arc<dyn TableProvider>> {
-        let s = schema(&[("name", DataType::Utf8, false), ("description", DataType::Utf8, true), ("owners", text_list(), true)]);
+        let s = schema(&[
+            ("name", DataType::Utf8, false),
+            ("description", DataType::Utf8, true),
+            ("owners", text_list(), true),
+        ]);
         let visible: Vec<&str> = self.products().map(|p| p.domain.as_str()).collect();
         let rows = self
             .mesh
             .domains
             .iter()
             .filter(|d| self.principal.admin || visible.contains(&d.name.as_str()))
-            .map(|d| vec![Some(text(d.name.clone())), Some(opt_text(Some(d.description.clone()).filter(|s| !s.is_empty()))), Some(list(d.owners.clone()))])
+            .map(|d| {
+                vec![
+                    Some(text(d.name.clone())),
+                    Some(opt_text(
+                        Some(d.description.clone()).filter(|s| !s.is_empty()),
+                    )),
+                    Some(list(d.owners.clone())),
+                ]
+            })
             .collect();
         mem(&s, rows)
     }
@@ -90,19 +114,28 @@ impl Discovery {
             .products()
             .map(|p| {
                 let tables: Vec<&Arc<TableEntry>> = self.tables(p).collect();
-                let mut formats: Vec<String> = tables.iter().map(|t| t.format.to_string()).collect();
+                let mut formats: Vec<String> =
+                    tables.iter().map(|t| t.format.to_string()).collect();
                 formats.sort();
                 formats.dedup();
-                let freshness = tables.iter().filter_map(|t| t.known().and_then(|m| m.committed_at_ms)).max();
+                let freshness = tables
+                    .iter()
+                    .filter_map(|t| t.known().and_then(|m| m.committed_at_ms))
+                    .max();
                 vec![
                     Some(text(p.name.clone())),
                     Some(text(p.domain.clone())),
-                    Some(opt_text(Some(p.description.clone()).filter(|s| !s.is_empty()))),
+                    Some(opt_text(
+                        Some(p.description.clone()).filter(|s| !s.is_empty()),
+                    )),
                     Some(opt_text(Some(p.owner.clone()).filter(|s| !s.is_empty()))),
                     Some(list(p.tags.clone())),
                     Some(list(formats)),
                     Some(i32v(tables.len() as i32)),
-                    Some(ScalarValue::TimestampMillisecond(freshness, Some("UTC".into()))),
+                    Some(ScalarValue::TimestampMillisecond(
+                        freshness,
+                        Some("UTC".into()),
+                    )),
                 ]
             })
             .collect();
@@ -133,7 +166,10 @@ impl Discovery {
                     Some(text(redacted_location(&p.domain, &t.spec.location))),
                     Some(opt_text(t.description())),
                     Some(opt_text(meta.as_ref().and_then(|m| m.version.clone()))),
-                    Some(ScalarValue::TimestampMillisecond(meta.as_ref().and_then(|m| m.committed_at_ms), Some("UTC".into()))),
+                    Some(ScalarValue::TimestampMillisecond(
+                        meta.as_ref().and_then(|m| m.committed_at_ms),
+                        Some("UTC".into()),
+                    )),
                     self.row_count(t).map(|n| i64v(n as i64)),
                 ]);
             }
@@ -164,7 +200,9 @@ impl Discovery {
                         Some(text(t.name.clone())),
                         Some(text(f.name().clone())),
                         Some(i32v(i as i32 + 1)),
-                        Some(text(format_type(ty.oid, typmod).unwrap_or_else(|| "text".into()))),
+                        Some(text(
+                            format_type(ty.oid, typmod).unwrap_or_else(|| "text".into()),
+                        )),
                         Some(opt_text(t.column_description(f.name(), Some(&meta)))),
                         Some(boolv(masks.contains_key(f.name()))),
                     ]);
@@ -190,14 +228,22 @@ impl Discovery {
                     vec!["admin".to_string()]
                 } else {
                     pr.grants()
-                        .filter(|g| g.product == p.name && g.table.as_deref().is_none_or(|n| n == t.name))
+                        .filter(|g| {
+                            g.product == p.name && g.table.as_deref().is_none_or(|n| n == t.name)
+                        })
                         .flat_map(|g| g.to.iter().filter(|n| pr.names.contains(*n)).cloned())
                         .collect()
                 };
                 via.sort();
                 via.dedup();
-                let filters = pr.row_filters(&p.name, &t.name).into_iter().map(|f| format!("{}: {}", f.name, f.filter));
-                let masks = pr.masks(&p.name, &t.name).into_iter().map(|(c, m)| format!("{c}: {} = {}", m.name, m.mask));
+                let filters = pr
+                    .row_filters(&p.name, &t.name)
+                    .into_iter()
+                    .map(|f| format!("{}: {}", f.name, f.filter));
+                let masks = pr
+                    .masks(&p.name, &t.name)
+                    .into_iter()
+                    .map(|(c, m)| format!("{c}: {} = {}", m.name, m.mask));
                 rows.push(vec![
                     Some(text(p.name.clone())),
                     Some(text(t.name.clone())),
@@ -241,8 +287,14 @@ impl SchemaProvider for Discovery {
         }))
     }
 
-    fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
-        Err(DataFusionError::Plan(format!("schema mesh is read-only; cannot create {name}")))
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        Err(DataFusionError::Plan(format!(
+            "schema mesh is read-only; cannot create {name}"
+        )))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -39,18 +39,36 @@ const TABLES: &[&str] = &[
 fn constraint_view(name: &str) -> Option<SchemaRef> {
     let text = |n: &'static str| (n, DataType::Utf8, true);
     let int = |n: &'static str| (n, DataType::Int32, true);
-    let base = [text("constraint_catalog"), text("constraint_schema"), text("constraint_name")];
-    let table = [text("table_catalog"), text("table_schema"), text("table_name")];
+    let base = [
+        text("constraint_catalog"),
+        text("constraint_schema"),
+        text("constraint_name"),
+    ];
+    let table = [
+        text("table_catalog"),
+        text("table_schema"),
+        text("table_name"),
+    ];
     let cols: Vec<(&str, DataType, bool)> = match name {
         "table_constraints" => base
             .into_iter()
             .chain(table)
-            .chain([text("constraint_type"), text("is_deferrable"), text("initially_deferred"), text("enforced"), text("nulls_distinct")])
+            .chain([
+                text("constraint_type"),
+                text("is_deferrable"),
+                text("initially_deferred"),
+                text("enforced"),
+                text("nulls_distinct"),
+            ])
             .collect(),
         "key_column_usage" => base
             .into_iter()
             .chain(table)
-            .chain([text("column_name"), int("ordinal_position"), int("position_in_unique_constraint")])
+            .chain([
+                text("column_name"),
+                int("ordinal_position"),
+                int("position_in_unique_constraint"),
+            ])
             .collect(),
         "referential_constraints" => base
             .into_iter()
@@ -63,7 +81,11 @@ fn constraint_view(name: &str) -> Option<SchemaRef> {
                 text("delete_rule"),
             ])
             .collect(),
-        "constraint_column_usage" => table.into_iter().chain([text("column_name")]).chain(base).collect(),
+        "constraint_column_usage" => table
+            .into_iter()
+            .chain([text("column_name")])
+            .chain(base)
+            .collect(),
         _ => return None,
     };
     Some(schema(&cols))
@@ -81,7 +103,11 @@ impl InfoSchema {
     }
 
     fn tables_iter(&self) -> impl Iterator<Item = &Arc<TableEntry>> {
-        self.mesh.products.values().flat_map(|p| p.tables.values()).filter(|t| may_read(&self.user, t))
+        self.mesh
+            .products
+            .values()
+            .flat_map(|p| p.tables.values())
+            .filter(|t| may_read(&self.user, t))
     }
 
     fn tables(&self) -> Result<Arc<dyn TableProvider>> {
@@ -110,9 +136,22 @@ impl InfoSchema {
                     Some(text(self.mesh.database.clone())),
                     Some(text(t.product.clone())),
                     Some(text(t.name.clone())),
-                    Some(text(if t.view.is_some() { "VIEW" } else { "BASE TABLE" })),
+                    Some(text(if t.view.is_some() {
+                        "VIEW"
+                    } else {
+                        "BASE TABLE"
+                    })),
                 ];
-                r.extend([None, None, None, None, None, Some(text("NO")), Some(text("NO")), None]);
+                r.extend([
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(text("NO")),
+                    Some(text("NO")),
+                    None,
+                ]);
                 r
             })
             .collect();
@@ -147,7 +186,15 @@ impl InfoSchema {
                     .map(|p| p.owner.clone())
                     .filter(|o| !o.is_empty())
                     .unwrap_or_else(|| super::oids::BOOTSTRAP_ROLE_NAME.to_string());
-                vec![Some(text(self.mesh.database.clone())), Some(text(n)), Some(text(owner)), None, None, None, None]
+                vec![
+                    Some(text(self.mesh.database.clone())),
+                    Some(text(n)),
+                    Some(text(owner)),
+                    None,
+                    None,
+                    None,
+                    None,
+                ]
             })
             .collect();
         mem(&s, rows)
@@ -173,8 +220,20 @@ impl InfoSchema {
             .tables_iter()
             .filter_map(|t| {
                 let sql = t.view.clone()?;
-                let mut r = vec![Some(text(self.mesh.database.clone())), Some(text(t.product.clone())), Some(text(t.name.clone())), Some(text(sql))];
-                r.extend([Some(text("NONE")), Some(text("NO")), Some(text("NO")), Some(text("NO")), Some(text("NO")), Some(text("NO"))]);
+                let mut r = vec![
+                    Some(text(self.mesh.database.clone())),
+                    Some(text(t.product.clone())),
+                    Some(text(t.name.clone())),
+                    Some(text(sql)),
+                ];
+                r.extend([
+                    Some(text("NONE")),
+                    Some(text("NO")),
+                    Some(text("NO")),
+                    Some(text("NO")),
+                    Some(text("NO")),
+                    Some(text("NO")),
+                ]);
                 Some(r)
             })
             .collect();
@@ -202,7 +261,11 @@ impl SchemaProvider for InfoSchema {
             "tables" => self.tables()?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,
-            "columns" => Arc::new(Columns { mesh: self.mesh.clone(), user: self.user.clone(), schema: columns_schema() }),
+            "columns" => Arc::new(Columns {
+                mesh: self.mesh.clone(),
+                user: self.user.clone(),
+                schema: columns_schema(),
+            }),
             other => match constraint_view(other) {
                 Some(s) => mem(&s, vec![])?,
                 None => return Ok(None),
@@ -265,8 +328,20 @@ const COLUMNS: &[(&str, bool, bool)] = &[
 ];
 
 fn columns_schema() -> SchemaRef {
-    let cols: Vec<(&str, DataType, bool)> =
-        COLUMNS.iter().map(|(n, int, null)| (*n, if *int { DataType::Int32 } else { DataType::Utf8 }, *null)).collect();
+    let cols: Vec<(&str, DataType, bool)> = COLUMNS
+        .iter()
+        .map(|(n, int, null)| {
+            (
+                *n,
+                if *int {
+                    DataType::Int32
+                } else {
+                    DataType::Utf8
+                },
+                *null,
+            )
+        })
+        .collect();
     schema(&cols)
 }
 
@@ -281,7 +356,9 @@ fn strings(v: Option<Vec<ScalarValue>>) -> Option<Vec<String>> {
     v.map(|vals| {
         vals.into_iter()
             .filter_map(|v| match v {
-                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Some(s),
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => Some(s),
                 _ => None,
             })
             .collect()
@@ -302,7 +379,10 @@ impl TableProvider for Columns {
         TableType::View
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -360,6 +440,8 @@ impl TableProvider for Columns {
             }
         }
         let b = batch(&self.schema, rows)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![b]])?.scan(state, projection, &[], limit).await
+        MemTable::try_new(self.schema.clone(), vec![vec![b]])?
+            .scan(state, projection, &[], limit)
+            .await
     }
 }

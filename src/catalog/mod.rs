@@ -23,7 +23,9 @@ use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider,
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
-use meshgate_connector_api::{Connector, IcebergSource, OpenedTable, Storage, StorageKind, TableSpec};
+use meshgate_connector_api::{
+    Connector, IcebergSource, OpenedTable, Storage, StorageKind, TableSpec,
+};
 
 use crate::config::{Config, ConfigError, TableSection};
 use crate::error::UserError;
@@ -114,7 +116,10 @@ impl TableEntry {
                     description: t.description.clone(),
                     column_descriptions: t.column_descriptions.clone(),
                 };
-                *self.known.write().expect("lock is never poisoned: no panics while held") = Some(Arc::new(meta));
+                *self
+                    .known
+                    .write()
+                    .expect("lock is never poisoned: no panics while held") = Some(Arc::new(meta));
                 *slot = Some((Instant::now(), t.clone()));
                 Ok(t)
             }
@@ -141,7 +146,10 @@ impl TableEntry {
 
     /// The metadata of the last successful open, however old; never does I/O.
     pub fn known(&self) -> Option<Arc<TableMeta>> {
-        self.known.read().expect("lock is never poisoned: no panics while held").clone()
+        self.known
+            .read()
+            .expect("lock is never poisoned: no panics while held")
+            .clone()
     }
 
     /// The table description: the domain file's, else the format's own.
@@ -149,7 +157,9 @@ impl TableEntry {
         if !self.description.is_empty() {
             return Some(self.description.clone());
         }
-        self.known().and_then(|m| m.description.clone()).filter(|d| !d.is_empty())
+        self.known()
+            .and_then(|m| m.description.clone())
+            .filter(|d| !d.is_empty())
     }
 
     /// A column's description: the domain file's, else the format's own (known once opened).
@@ -157,7 +167,8 @@ impl TableEntry {
         if let Some(d) = self.columns.get(column).filter(|d| !d.is_empty()) {
             return Some(d.clone());
         }
-        meta.and_then(|m| m.column_descriptions.get(column).cloned()).filter(|d| !d.is_empty())
+        meta.and_then(|m| m.column_descriptions.get(column).cloned())
+            .filter(|d| !d.is_empty())
     }
 }
 
@@ -178,7 +189,12 @@ pub struct Mesh {
 
 impl std::fmt::Debug for Mesh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Mesh({}, {} products)", self.database, self.products.len())
+        write!(
+            f,
+            "Mesh({}, {} products)",
+            self.database,
+            self.products.len()
+        )
     }
 }
 
@@ -211,7 +227,11 @@ impl Mesh {
         let mut products = BTreeMap::new();
         let mut buckets: HashMap<String, String> = HashMap::new();
         for d in &config.domains {
-            let cerr = |key: &str, message: String| ConfigError { file: d.file.clone(), key: key.into(), message };
+            let cerr = |key: &str, message: String| ConfigError {
+                file: d.file.clone(),
+                key: key.into(),
+                message,
+            };
             let storage = Storage::new(&d.name, d.root.clone(), d.storage_kind.clone())
                 .map_err(|e| cerr("storage", e.to_string()))?;
             if !matches!(storage.kind, StorageKind::Local) {
@@ -233,10 +253,13 @@ impl Mesh {
                 let mut tables = BTreeMap::new();
                 for (j, t) in p.tables.iter().enumerate() {
                     let key = format!("products.{}.tables[{j}]", p.name);
-                    let connector = connectors
-                        .get(t.format.as_str())
-                        .cloned()
-                        .ok_or_else(|| cerr(&format!("{key}.format"), format!("no connector for {:?}", t.format)))?;
+                    let connector =
+                        connectors.get(t.format.as_str()).cloned().ok_or_else(|| {
+                            cerr(
+                                &format!("{key}.format"),
+                                format!("no connector for {:?}", t.format),
+                            )
+                        })?;
                     let spec = table_spec(&p.name, t, &storage, d).map_err(|m| cerr(&key, m))?;
                     tables.insert(
                         t.name.clone(),
@@ -260,13 +283,24 @@ impl Mesh {
                 let declared: std::collections::BTreeSet<String> = tables.keys().cloned().collect();
                 let write = if p.writable {
                     let rel = p.write_location.clone().unwrap_or_else(|| p.name.clone());
-                    let root = storage.resolve(&rel).map_err(|e| cerr(&format!("products.{}.write_location", p.name), e.to_string()))?;
-                    Some(workspace::WriteTarget { storage: storage.clone(), root })
+                    let root = storage.resolve(&rel).map_err(|e| {
+                        cerr(
+                            &format!("products.{}.write_location", p.name),
+                            e.to_string(),
+                        )
+                    })?;
+                    Some(workspace::WriteTarget {
+                        storage: storage.clone(),
+                        root,
+                    })
                 } else {
                     None
                 };
                 if let (Some(w), Some(m)) = (&write, created.get(&p.name)) {
-                    let delta = connectors.get("delta").cloned().expect("the delta connector is always registered");
+                    let delta = connectors
+                        .get("delta")
+                        .cloned()
+                        .expect("the delta connector is always registered");
                     for (name, t) in &m.tables {
                         let spec = TableSpec {
                             qualified_name: format!("{}.{name}", p.name),
@@ -294,7 +328,10 @@ impl Mesh {
                         );
                     }
                     for (name, v) in &m.views {
-                        tables.insert(name.clone(), Arc::new(view_entry(&p.name, name, v, w, &storage)));
+                        tables.insert(
+                            name.clone(),
+                            Arc::new(view_entry(&p.name, name, v, w, &storage)),
+                        );
                     }
                 }
                 products.insert(
@@ -333,7 +370,15 @@ impl Mesh {
             roles.insert(oids::role_oid(r), r.clone());
         }
         let policies = Arc::new(crate::policy::Policies::from_config(config));
-        Ok(Mesh { database: config.server.database.clone(), domains, products, oids, roles, policies, warm: OnceLock::new() })
+        Ok(Mesh {
+            database: config.server.database.clone(),
+            domains,
+            products,
+            oids,
+            roles,
+            policies,
+            warm: OnceLock::new(),
+        })
     }
 
     /// The table an OID names, if any.
@@ -350,12 +395,18 @@ impl Mesh {
         if self.warm.set(()).is_err() {
             return;
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let mesh = self.clone();
         handle.spawn(async move {
             use futures::StreamExt;
-            let tables: Vec<Arc<TableEntry>> =
-                mesh.products.values().flat_map(|p| p.tables.values().cloned()).filter(|t| t.known().is_none()).collect();
+            let tables: Vec<Arc<TableEntry>> = mesh
+                .products
+                .values()
+                .flat_map(|p| p.tables.values().cloned())
+                .filter(|t| t.known().is_none())
+                .collect();
             futures::stream::iter(tables)
                 .for_each_concurrent(concurrency, |t| async move {
                     let _ = t.open().await;
@@ -370,7 +421,8 @@ impl Mesh {
     /// columns even before the warm-up reached them. Failures leave the table without columns.
     pub async fn ensure_known(&self, tables: &[Arc<TableEntry>], concurrency: usize) {
         use futures::StreamExt;
-        let missing: Vec<&Arc<TableEntry>> = tables.iter().filter(|t| t.known().is_none()).collect();
+        let missing: Vec<&Arc<TableEntry>> =
+            tables.iter().filter(|t| t.known().is_none()).collect();
         futures::stream::iter(missing)
             .for_each_concurrent(concurrency, |t| async move {
                 let _ = t.open().await;
@@ -387,17 +439,32 @@ impl Mesh {
     /// read again. A carried-over table is still refreshed after `metadata_refresh_secs`, with
     /// the new storage settings.
     pub fn inherit(&self, old: &Mesh) {
+        // Created tables keep their directory when renamed: find them by location.
+        let by_location: HashMap<&url::Url, &Arc<TableEntry>> = old
+            .products
+            .values()
+            .flat_map(|p| p.tables.values())
+            .filter(|t| t.created.is_some())
+            .map(|t| (&t.spec.location, t))
+            .collect();
         for (pname, p) in &self.products {
-            let Some(op) = old.products.get(pname) else { continue };
             for (tname, t) in &p.tables {
-                let Some(ot) = op.tables.get(tname) else { continue };
+                let found = match t.created {
+                    Some(_) => by_location.get(&t.spec.location).copied(),
+                    None => old.products.get(pname).and_then(|op| op.tables.get(tname)),
+                };
+                let Some(ot) = found else { continue };
                 // Debug of the spec covers location, partitions and the Iceberg source.
-                let same = t.format == ot.format && t.storage.root == ot.storage.root && format!("{:?}", t.spec) == format!("{:?}", ot.spec);
+                let same = t.format == ot.format
+                    && t.storage.root == ot.storage.root
+                    && (t.created.is_some() || format!("{:?}", t.spec) == format!("{:?}", ot.spec));
                 if !same {
                     continue;
                 }
                 if let Some(meta) = ot.known() {
-                    *t.known.write().expect("lock is never poisoned: no panics while held") = Some(meta);
+                    *t.known
+                        .write()
+                        .expect("lock is never poisoned: no panics while held") = Some(meta);
                 }
                 // A table being opened right now is simply opened again later.
                 if let (Ok(from), Ok(mut to)) = (ot.cached.try_lock(), t.cached.try_lock()) {
@@ -410,12 +477,24 @@ impl Mesh {
 
 /// A created view as a catalog entry: its columns are known from its stored schema, so listings
 /// never plan it; reading it plans its query for the reader (see `ProductSchema::table`).
-fn view_entry(product: &str, name: &str, v: &workspace::CreatedView, w: &workspace::WriteTarget, storage: &Storage) -> TableEntry {
+fn view_entry(
+    product: &str,
+    name: &str,
+    v: &workspace::CreatedView,
+    w: &workspace::WriteTarget,
+    storage: &Storage,
+) -> TableEntry {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     let fields: Vec<Field> = v
         .schema
         .iter()
-        .map(|c| Field::new(&c.name, c.data_type.parse::<DataType>().unwrap_or(DataType::Utf8), true))
+        .map(|c| {
+            Field::new(
+                &c.name,
+                c.data_type.parse::<DataType>().unwrap_or(DataType::Utf8),
+                true,
+            )
+        })
         .collect();
     let meta = TableMeta {
         schema: Arc::new(Schema::new(fields)),
@@ -431,7 +510,12 @@ fn view_entry(product: &str, name: &str, v: &workspace::CreatedView, w: &workspa
         format: "view",
         description: v.description.clone(),
         columns: v.columns.clone(),
-        spec: TableSpec { qualified_name: format!("{product}.{name}"), location: w.root.clone(), partition_columns: vec![], iceberg: None },
+        spec: TableSpec {
+            qualified_name: format!("{product}.{name}"),
+            location: w.root.clone(),
+            partition_columns: vec![],
+            iceberg: None,
+        },
         view: Some(v.sql.clone()),
         created: None,
         storage: storage.clone(),
@@ -452,20 +536,39 @@ impl Connector for ViewConnector {
         "view"
     }
 
-    async fn open(&self, spec: &TableSpec, _storage: &Storage) -> meshgate_connector_api::Result<OpenedTable> {
-        Err(meshgate_connector_api::ConnectorError::Config { table: spec.qualified_name.clone(), reason: "a view is planned, not opened".into() })
+    async fn open(
+        &self,
+        spec: &TableSpec,
+        _storage: &Storage,
+    ) -> meshgate_connector_api::Result<OpenedTable> {
+        Err(meshgate_connector_api::ConnectorError::Config {
+            table: spec.qualified_name.clone(),
+            reason: "a view is planned, not opened".into(),
+        })
     }
 }
 
-fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::config::Domain) -> Result<TableSpec, String> {
+fn table_spec(
+    product: &str,
+    t: &TableSection,
+    storage: &Storage,
+    d: &crate::config::Domain,
+) -> Result<TableSpec, String> {
     let qualified_name = format!("{product}.{}", t.name);
     let (location, iceberg) = match (&t.location, &t.catalog) {
         (Some(loc), _) => {
             let url = storage.resolve(loc).map_err(|e| e.to_string())?;
-            (url, (t.format == "iceberg").then_some(IcebergSource::MetadataFile))
+            (
+                url,
+                (t.format == "iceberg").then_some(IcebergSource::MetadataFile),
+            )
         }
         (None, Some(cat)) => {
-            let catalog = d.catalogs.get(cat).cloned().ok_or_else(|| format!("unknown catalog {cat:?}"))?;
+            let catalog = d
+                .catalogs
+                .get(cat)
+                .cloned()
+                .ok_or_else(|| format!("unknown catalog {cat:?}"))?;
             let namespace = t
                 .namespace
                 .clone()
@@ -474,14 +577,25 @@ fn table_spec(product: &str, t: &TableSection, storage: &Storage, d: &crate::con
                 .map(str::to_string)
                 .collect();
             let table = t.table.clone().unwrap_or_else(|| t.name.clone());
-            (storage.root.clone(), Some(IcebergSource::Catalog { catalog, namespace, table }))
+            (
+                storage.root.clone(),
+                Some(IcebergSource::Catalog {
+                    catalog,
+                    namespace,
+                    table,
+                }),
+            )
         }
         (None, None) => return Err("no location".into()),
     };
     Ok(TableSpec {
         qualified_name,
         location,
-        partition_columns: t.partition_columns.iter().map(|c| (c.name.clone(), c.data_type.clone())).collect(),
+        partition_columns: t
+            .partition_columns
+            .iter()
+            .map(|c| (c.name.clone(), c.data_type.clone()))
+            .collect(),
         iceberg,
     })
 }
@@ -508,7 +622,12 @@ impl SchemaProvider for ProductSchema {
 
     fn table_names(&self) -> Vec<String> {
         let p = &self.access.principal;
-        self.product.tables.keys().filter(|t| p.may_read(&self.product.name, t)).cloned().collect()
+        self.product
+            .tables
+            .keys()
+            .filter(|t| p.may_read(&self.product.name, t))
+            .cloned()
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
@@ -519,14 +638,22 @@ impl SchemaProvider for ProductSchema {
             return Err(crate::policy::denied(&self.product.name, name));
         }
         if let Some(sql) = &entry.view {
-            return views::plan(&self.mesh, &self.access, entry, sql).await.map(Some);
+            return views::plan(&self.mesh, &self.access, entry, sql)
+                .await
+                .map(Some);
         }
-        let opened = entry.open().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-        crate::policy::guard(&self.mesh, &self.access, entry, opened.provider).await.map(Some)
+        let opened = entry
+            .open()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        crate::policy::guard(&self.mesh, &self.access, entry, opened.provider)
+            .await
+            .map(Some)
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.product.tables.contains_key(name) && self.access.principal.may_read(&self.product.name, name)
+        self.product.tables.contains_key(name)
+            && self.access.principal.may_read(&self.product.name, name)
     }
 }
 
@@ -558,7 +685,11 @@ impl MeshCatalog {
         // PostgreSQL's default search_path ends in `public`; an empty one keeps tools that
         // expect it from failing.
         extra.insert("public".into(), Arc::new(MemorySchemaProvider::new()));
-        MeshCatalog { mesh, access, extra: RwLock::new(extra) }
+        MeshCatalog {
+            mesh,
+            access,
+            extra: RwLock::new(extra),
+        }
     }
 }
 
@@ -569,25 +700,54 @@ impl CatalogProvider for MeshCatalog {
 
     fn schema_names(&self) -> Vec<String> {
         let p = &self.access.principal;
-        let mut names: Vec<String> = self.mesh.products.keys().filter(|n| pg_catalog::may_use_schema(p, &self.mesh, n)).cloned().collect();
-        names.extend(self.extra.read().expect("lock is never poisoned: no panics while held").keys().cloned());
+        let mut names: Vec<String> = self
+            .mesh
+            .products
+            .keys()
+            .filter(|n| pg_catalog::may_use_schema(p, &self.mesh, n))
+            .cloned()
+            .collect();
+        names.extend(
+            self.extra
+                .read()
+                .expect("lock is never poisoned: no panics while held")
+                .keys()
+                .cloned(),
+        );
         names.push(discovery::SCHEMA.to_string());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if let Some(p) = self.mesh.products.get(name) {
-            return Some(Arc::new(ProductSchema { product: p.clone(), mesh: self.mesh.clone(), access: self.access.clone() }));
+            return Some(Arc::new(ProductSchema {
+                product: p.clone(),
+                mesh: self.mesh.clone(),
+                access: self.access.clone(),
+            }));
         }
         if name == discovery::SCHEMA {
-            return Some(Arc::new(discovery::Discovery::new(self.mesh.clone(), self.access.principal.clone())));
+            return Some(Arc::new(discovery::Discovery::new(
+                self.mesh.clone(),
+                self.access.principal.clone(),
+            )));
         }
-        self.extra.read().expect("lock is never poisoned: no panics while held").get(name).cloned()
+        self.extra
+            .read()
+            .expect("lock is never poisoned: no panics while held")
+            .get(name)
+            .cloned()
     }
 
-    fn register_schema(&self, name: &str, schema: Arc<dyn SchemaProvider>) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
         if self.mesh.products.contains_key(name) || name == discovery::SCHEMA {
-            return Err(DataFusionError::Plan(format!("schema {name} is a data product and cannot be replaced")));
+            return Err(DataFusionError::Plan(format!(
+                "schema {name} is a data product and cannot be replaced"
+            )));
         }
         Ok(self
             .extra

@@ -101,10 +101,15 @@ impl Oids {
                 attempt += 1;
             }
         };
-        let mut o = Oids { database: take("database", database), ..Default::default() };
-        for (name, oid) in
-            [("pg_catalog", PG_CATALOG_NAMESPACE), ("public", PUBLIC_NAMESPACE), ("information_schema", INFORMATION_SCHEMA_NAMESPACE)]
-        {
+        let mut o = Oids {
+            database: take("database", database),
+            ..Default::default()
+        };
+        for (name, oid) in [
+            ("pg_catalog", PG_CATALOG_NAMESPACE),
+            ("public", PUBLIC_NAMESPACE),
+            ("information_schema", INFORMATION_SCHEMA_NAMESPACE),
+        ] {
             o.namespaces.insert(name.into(), oid);
             o.namespace_names.insert(oid, name.into());
         }
@@ -124,7 +129,10 @@ impl Oids {
     /// A schema's OID: a product's, a system schema's, or one derived from the name for any
     /// other schema a session registers.
     pub fn namespace(&self, name: &str) -> i32 {
-        self.namespaces.get(name).copied().unwrap_or_else(|| derive("namespace", name, 0))
+        self.namespaces
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| derive("namespace", name, 0))
     }
 
     pub fn namespace_name(&self, oid: i32) -> Option<&str> {
@@ -132,11 +140,15 @@ impl Oids {
     }
 
     pub fn table(&self, product: &str, table: &str) -> Option<i32> {
-        self.tables.get(&(product.to_string(), table.to_string())).copied()
+        self.tables
+            .get(&(product.to_string(), table.to_string()))
+            .copied()
     }
 
     pub fn table_name(&self, oid: i32) -> Option<(&str, &str)> {
-        self.table_names.get(&oid).map(|(p, t)| (p.as_str(), t.as_str()))
+        self.table_names
+            .get(&oid)
+            .map(|(p, t)| (p.as_str(), t.as_str()))
     }
 }
 

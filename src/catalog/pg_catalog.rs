@@ -83,12 +83,26 @@ impl std::fmt::Debug for MeshPgCatalog {
 }
 
 impl MeshPgCatalog {
-    pub fn new(crate_tables: Arc<dyn SchemaProvider>, mesh: Arc<Mesh>, user: Arc<Principal>, catalog: Weak<dyn CatalogProvider>) -> Self {
-        MeshPgCatalog { crate_tables, mesh, user, catalog }
+    pub fn new(
+        crate_tables: Arc<dyn SchemaProvider>,
+        mesh: Arc<Mesh>,
+        user: Arc<Principal>,
+        catalog: Weak<dyn CatalogProvider>,
+    ) -> Self {
+        MeshPgCatalog {
+            crate_tables,
+            mesh,
+            user,
+            catalog,
+        }
     }
 
     fn tables(&self) -> impl Iterator<Item = &Arc<TableEntry>> {
-        self.mesh.products.values().flat_map(|p| p.tables.values()).filter(|t| may_read(&self.user, t))
+        self.mesh
+            .products
+            .values()
+            .flat_map(|p| p.tables.values())
+            .filter(|t| may_read(&self.user, t))
     }
 
     fn owner_of(&self, product: &str) -> i32 {
@@ -105,12 +119,25 @@ impl MeshPgCatalog {
             ("nspowner", DataType::Int32, false),
             ("nspacl", text_list(), true),
         ]);
-        let mut names: BTreeSet<String> = self.catalog.upgrade().map(|c| c.schema_names()).unwrap_or_default().into_iter().collect();
+        let mut names: BTreeSet<String> = self
+            .catalog
+            .upgrade()
+            .map(|c| c.schema_names())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         names.extend(["pg_catalog", "information_schema", "public"].map(String::from));
         let rows = names
             .into_iter()
             .filter(|n| may_use_schema(&self.user, &self.mesh, n))
-            .map(|n| vec![Some(i32v(self.mesh.oids.namespace(&n))), Some(text(n.clone())), Some(i32v(self.owner_of(&n))), None])
+            .map(|n| {
+                vec![
+                    Some(i32v(self.mesh.oids.namespace(&n))),
+                    Some(text(n.clone())),
+                    Some(i32v(self.owner_of(&n))),
+                    None,
+                ]
+            })
             .collect();
         mem(&s, rows)
     }
@@ -159,8 +186,16 @@ impl MeshPgCatalog {
                 let meta = t.known();
                 // PostgreSQL 14+ reports -1 for a table never analyzed: "unknown", not "empty".
                 // Under a row filter the table's full size is not this user's to know.
-                let tuples = meta.as_ref().and_then(|m| m.row_count).filter(|_| self.user.row_filters(&t.product, &t.name).is_empty()).map(|n| n as f64).unwrap_or(-1.0);
-                let natts = meta.as_ref().map(|m| m.schema.fields().len() as i16).unwrap_or(0);
+                let tuples = meta
+                    .as_ref()
+                    .and_then(|m| m.row_count)
+                    .filter(|_| self.user.row_filters(&t.product, &t.name).is_empty())
+                    .map(|n| n as f64)
+                    .unwrap_or(-1.0);
+                let natts = meta
+                    .as_ref()
+                    .map(|m| m.schema.fields().len() as i16)
+                    .unwrap_or(0);
                 Some(vec![
                     Some(i32v(oid)),
                     Some(text(t.name.clone())),
@@ -222,14 +257,26 @@ impl MeshPgCatalog {
             }
         }
         for t in self.tables() {
-            let Some(oid) = self.mesh.oids.table(&t.product, &t.name) else { continue };
+            let Some(oid) = self.mesh.oids.table(&t.product, &t.name) else {
+                continue;
+            };
             if let Some(d) = t.description() {
-                rows.push(vec![Some(i32v(oid)), Some(i32v(PG_CLASS_CLASSOID)), Some(i32v(0)), Some(text(d))]);
+                rows.push(vec![
+                    Some(i32v(oid)),
+                    Some(i32v(PG_CLASS_CLASSOID)),
+                    Some(i32v(0)),
+                    Some(text(d)),
+                ]);
             }
             if let Some(meta) = t.known() {
                 for (i, f) in meta.schema.fields().iter().enumerate() {
                     if let Some(d) = t.column_description(f.name(), Some(&meta)) {
-                        rows.push(vec![Some(i32v(oid)), Some(i32v(PG_CLASS_CLASSOID)), Some(i32v(i as i32 + 1)), Some(text(d))]);
+                        rows.push(vec![
+                            Some(i32v(oid)),
+                            Some(i32v(PG_CLASS_CLASSOID)),
+                            Some(i32v(i as i32 + 1)),
+                            Some(text(d)),
+                        ]);
                     }
                 }
             }
@@ -241,14 +288,28 @@ impl MeshPgCatalog {
     /// database, the configured users (and a token or certificate user not among them), the
     /// declared roles. OIDs are the ones pg_get_userbyid and the owner columns use.
     fn role_rows(&self) -> Vec<(String, i32, bool, bool)> {
-        let mut rows = vec![(oids::BOOTSTRAP_ROLE_NAME.to_string(), BOOTSTRAP_ROLE, true, false)];
+        let mut rows = vec![(
+            oids::BOOTSTRAP_ROLE_NAME.to_string(),
+            BOOTSTRAP_ROLE,
+            true,
+            false,
+        )];
         let policies = self.user.policies();
-        let mut users: Vec<(String, bool)> = policies.users().map(|(n, a)| (n.clone(), a)).collect();
+        let mut users: Vec<(String, bool)> =
+            policies.users().map(|(n, a)| (n.clone(), a)).collect();
         if !users.iter().any(|(n, _)| *n == self.user.user) {
             users.push((self.user.user.clone(), false));
         }
-        rows.extend(users.into_iter().map(|(n, admin)| (n.clone(), oids::role_oid(&n), admin, true)));
-        rows.extend(policies.role_names().map(|r| (r.clone(), oids::role_oid(r), false, false)));
+        rows.extend(
+            users
+                .into_iter()
+                .map(|(n, admin)| (n.clone(), oids::role_oid(&n), admin, true)),
+        );
+        rows.extend(
+            policies
+                .role_names()
+                .map(|r| (r.clone(), oids::role_oid(r), false, false)),
+        );
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows
     }
@@ -391,7 +452,12 @@ impl MeshPgCatalog {
             .tables()
             .filter(|t| t.view.is_none())
             .map(|t| {
-                let owner = self.mesh.roles.get(&self.owner_of(&t.product)).cloned().unwrap_or_default();
+                let owner = self
+                    .mesh
+                    .roles
+                    .get(&self.owner_of(&t.product))
+                    .cloned()
+                    .unwrap_or_default();
                 vec![
                     Some(text(t.product.clone())),
                     Some(text(t.name.clone())),
@@ -419,8 +485,18 @@ impl MeshPgCatalog {
             .tables()
             .filter_map(|t| {
                 let sql = t.view.clone()?;
-                let owner = self.mesh.roles.get(&self.owner_of(&t.product)).cloned().unwrap_or_default();
-                Some(vec![Some(text(t.product.clone())), Some(text(t.name.clone())), Some(text(owner)), Some(text(sql))])
+                let owner = self
+                    .mesh
+                    .roles
+                    .get(&self.owner_of(&t.product))
+                    .cloned()
+                    .unwrap_or_default();
+                Some(vec![
+                    Some(text(t.product.clone())),
+                    Some(text(t.name.clone())),
+                    Some(text(owner)),
+                    Some(text(sql)),
+                ])
             })
             .collect();
         mem(&s, rows)
@@ -448,8 +524,19 @@ impl MeshPgCatalog {
             "analyze_count",
             "autoanalyze_count",
         ];
-        let times = ["last_seq_scan", "last_idx_scan", "last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze"];
-        let mut cols: Vec<(&str, DataType, bool)> = vec![("relid", Int32, false), ("schemaname", Utf8, false), ("relname", Utf8, false)];
+        let times = [
+            "last_seq_scan",
+            "last_idx_scan",
+            "last_vacuum",
+            "last_autovacuum",
+            "last_analyze",
+            "last_autoanalyze",
+        ];
+        let mut cols: Vec<(&str, DataType, bool)> = vec![
+            ("relid", Int32, false),
+            ("schemaname", Utf8, false),
+            ("relname", Utf8, false),
+        ];
         cols.extend(counters.iter().map(|c| (*c, Int64, true)));
         cols.extend(times.iter().map(|c| (*c, ts.clone(), true)));
         let s = schema(&cols);
@@ -458,8 +545,15 @@ impl MeshPgCatalog {
             .filter(|t| t.view.is_none())
             .filter_map(|t| {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
-                let live = t.known().and_then(|m| m.row_count).filter(|_| self.user.row_filters(&t.product, &t.name).is_empty());
-                let mut row = vec![Some(i32v(oid)), Some(text(t.product.clone())), Some(text(t.name.clone()))];
+                let live = t
+                    .known()
+                    .and_then(|m| m.row_count)
+                    .filter(|_| self.user.row_filters(&t.product, &t.name).is_empty());
+                let mut row = vec![
+                    Some(i32v(oid)),
+                    Some(text(t.product.clone())),
+                    Some(text(t.name.clone())),
+                ];
                 row.extend(counters.iter().map(|c| match *c {
                     // The row count from the format's metadata when it has one (Delta, Iceberg).
                     "n_live_tup" => live.map(|n| i64v(n as i64)),
@@ -479,16 +573,37 @@ impl MeshPgCatalog {
 /// SHOW or current_setting().
 fn pg_settings() -> Result<Arc<dyn TableProvider>> {
     let cols = [
-        "name", "setting", "unit", "category", "short_desc", "extra_desc", "context", "vartype", "source", "min_val", "max_val",
-        "enumvals", "boot_val", "reset_val", "sourcefile",
+        "name",
+        "setting",
+        "unit",
+        "category",
+        "short_desc",
+        "extra_desc",
+        "context",
+        "vartype",
+        "source",
+        "min_val",
+        "max_val",
+        "enumvals",
+        "boot_val",
+        "reset_val",
+        "sourcefile",
     ];
-    let mut fields: Vec<(&str, DataType, bool)> = cols.iter().map(|c| (*c, DataType::Utf8, true)).collect();
+    let mut fields: Vec<(&str, DataType, bool)> =
+        cols.iter().map(|c| (*c, DataType::Utf8, true)).collect();
     fields.push(("sourceline", DataType::Int32, true));
     fields.push(("pending_restart", DataType::Boolean, true));
     let s = schema(&fields);
-    let presets = crate::session::READ_ONLY.iter().map(|(n, v)| (*n, *v, "Preset Options", "internal"));
+    let presets = crate::session::READ_ONLY
+        .iter()
+        .map(|(n, v)| (*n, *v, "Preset Options", "internal"));
     let rows = presets
-        .chain(std::iter::once(("standard_conforming_strings", "on", "Version and Platform Compatibility", "user")))
+        .chain(std::iter::once((
+            "standard_conforming_strings",
+            "on",
+            "Version and Platform Compatibility",
+            "user",
+        )))
         .map(|(name, value, category, context)| {
             let vartype = if value.parse::<i64>().is_ok() {
                 "integer"
@@ -497,8 +612,26 @@ fn pg_settings() -> Result<Arc<dyn TableProvider>> {
             } else {
                 "string"
             };
-            let mut row = vec![Some(text(name)), Some(text(value)), None, Some(text(category)), None, None, Some(text(context))];
-            row.extend([Some(text(vartype)), Some(text("default")), None, None, None, Some(text(value)), Some(text(value)), None, None]);
+            let mut row = vec![
+                Some(text(name)),
+                Some(text(value)),
+                None,
+                Some(text(category)),
+                None,
+                None,
+                Some(text(context)),
+            ];
+            row.extend([
+                Some(text(vartype)),
+                Some(text("default")),
+                None,
+                None,
+                None,
+                Some(text(value)),
+                Some(text(value)),
+                None,
+                None,
+            ]);
             row.push(Some(boolv(false)));
             row
         })
@@ -506,7 +639,10 @@ fn pg_settings() -> Result<Arc<dyn TableProvider>> {
     mem(&s, rows)
 }
 
-pub(super) fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
+pub(super) fn mem(
+    s: &SchemaRef,
+    rows: Vec<Vec<Option<ScalarValue>>>,
+) -> Result<Arc<dyn TableProvider>> {
     let b = batch(s, rows)?;
     Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
 }
@@ -525,7 +661,11 @@ impl SchemaProvider for MeshPgCatalog {
         let t = match name.to_ascii_lowercase().as_str() {
             "pg_namespace" => self.pg_namespace()?,
             "pg_class" => self.pg_class()?,
-            "pg_attribute" => Arc::new(PgAttribute { mesh: self.mesh.clone(), user: self.user.clone(), schema: pg_attribute_schema() }),
+            "pg_attribute" => Arc::new(PgAttribute {
+                mesh: self.mesh.clone(),
+                user: self.user.clone(),
+                schema: pg_attribute_schema(),
+            }),
             "pg_description" => self.pg_description()?,
             "pg_database" => self.pg_database()?,
             "pg_tables" => self.pg_tables()?,
@@ -595,7 +735,11 @@ pub fn pinned_values(filters: &[Expr], column: &str) -> Option<Vec<ScalarValue>>
         }
     }
     filters.iter().find_map(|f| match f {
-        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
             if is_col(left, column) {
                 lit(right).map(|v| vec![v])
             } else if is_col(right, column) {
@@ -604,7 +748,9 @@ pub fn pinned_values(filters: &[Expr], column: &str) -> Option<Vec<ScalarValue>>
                 None
             }
         }
-        Expr::InList(l) if !l.negated && is_col(&l.expr, column) => l.list.iter().map(lit).collect(),
+        Expr::InList(l) if !l.negated && is_col(&l.expr, column) => {
+            l.list.iter().map(lit).collect()
+        }
         _ => None,
     })
 }
@@ -616,7 +762,9 @@ pub fn scalar_i32(v: &ScalarValue) -> Option<i32> {
         ScalarValue::Int64(Some(n)) => i32::try_from(*n).ok(),
         ScalarValue::UInt32(Some(n)) => i32::try_from(*n).ok(),
         ScalarValue::UInt64(Some(n)) => i32::try_from(*n).ok(),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -643,7 +791,10 @@ impl TableProvider for PgAttribute {
         TableType::View
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         // Filters are only read to choose tables; DataFusion still applies them to the rows.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
@@ -655,11 +806,20 @@ impl TableProvider for PgAttribute {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let all = || self.mesh.products.values().flat_map(|p| p.tables.values()).cloned();
+        let all = || {
+            self.mesh
+                .products
+                .values()
+                .flat_map(|p| p.tables.values())
+                .cloned()
+        };
         let wanted: Vec<Arc<TableEntry>> = match pinned_values(filters, "attrelid") {
             Some(vals) => {
-                let tables: Vec<Arc<TableEntry>> =
-                    vals.iter().filter_map(scalar_i32).filter_map(|oid| self.mesh.table_by_oid(oid).cloned()).collect();
+                let tables: Vec<Arc<TableEntry>> = vals
+                    .iter()
+                    .filter_map(scalar_i32)
+                    .filter_map(|oid| self.mesh.table_by_oid(oid).cloned())
+                    .collect();
                 self.mesh.ensure_known(&tables, OPEN_CONCURRENCY).await;
                 tables
             }
@@ -667,11 +827,21 @@ impl TableProvider for PgAttribute {
         };
         let mut rows = Vec::new();
         for t in wanted.iter().filter(|t| may_read(&self.user, t)) {
-            let (Some(oid), Some(meta)) = (self.mesh.oids.table(&t.product, &t.name), t.known()) else { continue };
+            let (Some(oid), Some(meta)) = (self.mesh.oids.table(&t.product, &t.name), t.known())
+            else {
+                continue;
+            };
             for (i, f) in meta.schema.fields().iter().enumerate() {
                 let ty = column_type(f.data_type());
-                let is_list = matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..));
-                let collation = if matches!(ty.oid, 25 | 1043 | 1042) { 100 } else { 0 };
+                let is_list = matches!(
+                    f.data_type(),
+                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+                );
+                let collation = if matches!(ty.oid, 25 | 1043 | 1042) {
+                    100
+                } else {
+                    0
+                };
                 let (align, storage) = match ty.len {
                     1 => ("c", "p"),
                     2 => ("s", "p"),
@@ -710,6 +880,8 @@ impl TableProvider for PgAttribute {
             }
         }
         let b = batch(&self.schema, rows)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![b]])?.scan(state, projection, &[], limit).await
+        MemTable::try_new(self.schema.clone(), vec![vec![b]])?
+            .scan(state, projection, &[], limit)
+            .await
     }
 }

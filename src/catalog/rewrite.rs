@@ -12,8 +12,10 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, GroupByExpr, JoinConstraint, JoinOperator, Query, Select, SelectItem, SetExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Statement, TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, GroupByExpr, Ident, JoinConstraint, JoinOperator, ObjectName,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAliasColumnDef,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -71,13 +73,25 @@ const ALWAYS_EMPTY: &[&str] = &[
 /// in an outer SELECT), is one of its comma-separated items or inner-joined to the rest.
 fn reads_only_empty_catalog(select: &Select) -> bool {
     let is_empty = |r: &TableFactor| match r {
-        TableFactor::Table { name, args: None, .. } => name.0.last().is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())),
-        TableFactor::Derived { subquery, .. } => matches!(subquery.body.as_ref(), SetExpr::Select(s) if reads_only_empty_catalog(s)),
+        TableFactor::Table {
+            name, args: None, ..
+        } => name
+            .0
+            .last()
+            .is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())),
+        TableFactor::Derived { subquery, .. } => {
+            matches!(subquery.body.as_ref(), SetExpr::Select(s) if reads_only_empty_catalog(s))
+        }
         _ => false,
     };
     select.from.iter().any(|f| {
         is_empty(&f.relation)
-            || f.joins.iter().any(|j| matches!(j.join_operator, JoinOperator::Join(_) | JoinOperator::Inner(_)) && is_empty(&j.relation))
+            || f.joins.iter().any(|j| {
+                matches!(
+                    j.join_operator,
+                    JoinOperator::Join(_) | JoinOperator::Inner(_)
+                ) && is_empty(&j.relation)
+            })
     })
 }
 
@@ -126,7 +140,11 @@ fn postgres_name(e: &Expr) -> Option<String> {
         match e {
             Expr::Identifier(i) => Some(i.value.clone()),
             Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
-            Expr::Function(f) => f.name.0.last().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()),
+            Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()),
             Expr::Nested(inner) => strong(inner),
             Expr::Cast { expr, .. } => strong(expr),
             Expr::Case { .. } => Some("case".into()),
@@ -136,8 +154,14 @@ fn postgres_name(e: &Expr) -> Option<String> {
         }
     }
     match e {
-        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) | Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => None,
-        Expr::Cast { expr, data_type, .. } => strong(expr).or_else(|| Some(cast_type_name(data_type))),
+        Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::Subquery(_)
+        | Expr::Wildcard(_)
+        | Expr::QualifiedWildcard(..) => None,
+        Expr::Cast {
+            expr, data_type, ..
+        } => strong(expr).or_else(|| Some(cast_type_name(data_type))),
         e => strong(e).or_else(|| Some("?column?".into())),
     }
 }
@@ -174,7 +198,9 @@ fn postgres_column_names(select: &mut Select) {
         .filter_map(|i| match i {
             SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
             SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => p.last().map(|p| p.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
+                p.last().map(|p| p.value.clone())
+            }
             _ => None,
         })
         .collect();
@@ -182,7 +208,10 @@ fn postgres_column_names(select: &mut Select) {
         if let SelectItem::UnnamedExpr(e) = item {
             if let Some(name) = postgres_name(e) {
                 if taken.insert(name.clone()) {
-                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('"', name) };
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: Ident::with_quote('"', name),
+                    };
                 }
             }
         }
@@ -226,7 +255,14 @@ fn type_oid(name: &str) -> Option<i32> {
 /// A result column cast to `regtype` or `regrole` prints the type's or role's name in
 /// PostgreSQL (`atttypid::regtype` is `integer`); elsewhere such casts are OIDs to compare.
 fn print_reg_type(e: &mut Expr) {
-    let Expr::Cast { expr: inner, data_type, .. } = e else { return };
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = e
+    else {
+        return;
+    };
     let ty = lower_name(data_type);
     if let Some(name) = string_literal(inner) {
         // `'int4'::regtype` prints PostgreSQL's name for it, `integer`.
@@ -236,15 +272,25 @@ fn print_reg_type(e: &mut Expr) {
         }
     }
     let (function, extra) = match ty.strip_prefix("pg_catalog.").unwrap_or(&ty) {
-        "regtype" => ("format_type", Some(Expr::Value(ValueWithSpan::from(Value::Null)))),
+        "regtype" => (
+            "format_type",
+            Some(Expr::Value(ValueWithSpan::from(Value::Null))),
+        ),
         "regrole" => ("pg_get_userbyid", None),
         _ => return,
     };
     let mut f = call(function);
-    if let Expr::Function(Function { args: FunctionArguments::List(list), .. }) = &mut f {
-        list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr((**inner).clone())));
+    if let Expr::Function(Function {
+        args: FunctionArguments::List(list),
+        ..
+    }) = &mut f
+    {
+        list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+            (**inner).clone(),
+        )));
         if let Some(x) = extra {
-            list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(x)));
+            list.args
+                .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(x)));
         }
     }
     *e = f;
@@ -256,8 +302,13 @@ fn name_repeated_columns(select: &mut Select) {
     let mut seen = std::collections::HashSet::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
         if let SelectItem::UnnamedExpr(e) = item {
-            if !seen.insert(e.to_string()) && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-                *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::new(format!("?column?{i}")) };
+            if !seen.insert(e.to_string())
+                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+            {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(format!("?column?{i}")),
+                };
             }
         }
     }
@@ -268,7 +319,11 @@ fn lower_name(t: &DataType) -> String {
 }
 
 fn strip_pg_catalog(name: &mut ObjectName) {
-    if name.0.len() == 2 && name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog")) {
+    if name.0.len() == 2
+        && name.0[0]
+            .as_ident()
+            .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+    {
         name.0.remove(0);
     }
 }
@@ -291,7 +346,11 @@ fn split_qualified(s: &str) -> Vec<String> {
                 was_quoted = true;
             }
             '.' if !quoted => {
-                parts.push(if was_quoted { std::mem::take(&mut cur) } else { std::mem::take(&mut cur).to_lowercase() });
+                parts.push(if was_quoted {
+                    std::mem::take(&mut cur)
+                } else {
+                    std::mem::take(&mut cur).to_lowercase()
+                });
                 was_quoted = false;
             }
             c => cur.push(c),
@@ -307,7 +366,10 @@ fn number(n: i32) -> Expr {
 
 fn string_literal(e: &Expr) -> Option<&str> {
     match e {
-        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) => Some(s),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s),
         _ => None,
     }
 }
@@ -321,7 +383,9 @@ impl VisitorMut for Rewriter<'_> {
             if reads_only_empty_catalog(select) {
                 let mut n = NullSubqueries;
                 for item in select.projection.iter_mut() {
-                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } =
+                        item
+                    {
                         let _ = e.visit(&mut n);
                     }
                 }
@@ -329,7 +393,9 @@ impl VisitorMut for Rewriter<'_> {
                     let _ = e.visit(&mut n);
                 }
                 for join in select.from.iter_mut().flat_map(|f| f.joins.iter_mut()) {
-                    if let JoinOperator::Join(JoinConstraint::On(e)) | JoinOperator::Inner(JoinConstraint::On(e)) = &mut join.join_operator {
+                    if let JoinOperator::Join(JoinConstraint::On(e))
+                    | JoinOperator::Inner(JoinConstraint::On(e)) = &mut join.join_operator
+                    {
                         let _ = e.visit(&mut n);
                     }
                 }
@@ -338,31 +404,40 @@ impl VisitorMut for Rewriter<'_> {
         ControlFlow::Continue(())
     }
 
-
     fn pre_visit_relation(&mut self, name: &mut ObjectName) -> ControlFlow<UserError> {
         // PostgreSQL searches pg_catalog before the search_path, so `FROM pg_class` works.
         if name.0.len() == 1 {
             let n = name.0[0].to_string();
             if PG_CATALOG_TABLES.contains(&n.as_str()) {
-                name.0.insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
+                name.0
+                    .insert(0, ObjectNamePart::Identifier(Ident::new("pg_catalog")));
             }
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<UserError> {
-        if let TableFactor::Table { name, args: Some(_), alias, .. } = t {
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            alias,
+            ..
+        } = t
+        {
             strip_pg_catalog(name);
             if name.to_string().eq_ignore_ascii_case("unnest") {
                 // `unnest(a) x`: in PostgreSQL the alias of a scalar function also names its column.
                 let mut alias = alias.clone();
                 if let Some(a) = alias.as_mut() {
                     if a.columns.is_empty() {
-                        a.columns.push(TableAliasColumnDef::from_name(a.name.value.clone()));
+                        a.columns
+                            .push(TableAliasColumnDef::from_name(a.name.value.clone()));
                     }
                 }
                 let array_exprs = match t {
-                    TableFactor::Table { args: Some(args), .. } => args
+                    TableFactor::Table {
+                        args: Some(args), ..
+                    } => args
                         .args
                         .iter()
                         .filter_map(|a| match a {
@@ -372,7 +447,13 @@ impl VisitorMut for Rewriter<'_> {
                         .collect(),
                     _ => vec![],
                 };
-                *t = TableFactor::UNNEST { alias, array_exprs, with_offset: false, with_offset_alias: None, with_ordinality: false };
+                *t = TableFactor::UNNEST {
+                    alias,
+                    array_exprs,
+                    with_offset: false,
+                    with_offset_alias: None,
+                    with_ordinality: false,
+                };
             }
         }
         if let TableFactor::Function { name, .. } = t {
@@ -386,9 +467,20 @@ impl VisitorMut for Rewriter<'_> {
         match expr {
             // DataFusion's LIKE escapes with backslash only; SQLAlchemy writes `ESCAPE '/'`.
             // The pattern is re-escaped: backslashes doubled, then the escape char made one.
-            Expr::Like { pattern, escape_char: escape @ Some(_), .. } | Expr::ILike { pattern, escape_char: escape @ Some(_), .. } => {
+            Expr::Like {
+                pattern,
+                escape_char: escape @ Some(_),
+                ..
+            }
+            | Expr::ILike {
+                pattern,
+                escape_char: escape @ Some(_),
+                ..
+            } => {
                 let esc = match escape.as_ref() {
-                    Some(Value::SingleQuotedString(c)) if c.chars().count() == 1 && c != "\\" => c.clone(),
+                    Some(Value::SingleQuotedString(c)) if c.chars().count() == 1 && c != "\\" => {
+                        c.clone()
+                    }
                     _ => return ControlFlow::Continue(()),
                 };
                 let call = |name: &str, args: Vec<Expr>| {
@@ -398,7 +490,10 @@ impl VisitorMut for Rewriter<'_> {
                         parameters: FunctionArguments::None,
                         args: FunctionArguments::List(FunctionArgumentList {
                             duplicate_treatment: None,
-                            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+                            args: args
+                                .into_iter()
+                                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                                .collect(),
                             clauses: vec![],
                         }),
                         filter: None,
@@ -407,7 +502,11 @@ impl VisitorMut for Rewriter<'_> {
                         within_group: vec![],
                     })
                 };
-                let lit = |s: &str| Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(s.to_string())));
+                let lit = |s: &str| {
+                    Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(
+                        s.to_string(),
+                    )))
+                };
                 let doubled = call("replace", vec![(**pattern).clone(), lit("\\"), lit("\\\\")]);
                 **pattern = call("replace", vec![doubled, lit(&esc), lit("\\")]);
                 *escape = None;
@@ -458,7 +557,8 @@ impl VisitorMut for Rewriter<'_> {
                             *expr = Expr::Value(ValueWithSpan::from(Value::Null));
                             return ControlFlow::Continue(());
                         }
-                        let sql = format!("SELECT array_agg(_array_v) FROM ({q}) AS _array(_array_v)");
+                        let sql =
+                            format!("SELECT array_agg(_array_v) FROM ({q}) AS _array(_array_v)");
                         if let Ok(mut stmts) = Parser::parse_sql(&PostgreSqlDialect {}, &sql) {
                             if let Some(Statement::Query(q)) = stmts.pop() {
                                 *expr = Expr::Subquery(q);
@@ -467,10 +567,16 @@ impl VisitorMut for Rewriter<'_> {
                     }
                 }
             }
-            Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("current_schema") => {
+            Expr::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("current_schema") =>
+            {
                 *expr = call("current_schema");
             }
-            Expr::Cast { expr: inner, data_type, .. } => {
+            Expr::Cast {
+                expr: inner,
+                data_type,
+                ..
+            } => {
                 let ty = lower_name(data_type);
                 let ty = ty.strip_prefix("pg_catalog.").unwrap_or(&ty).to_string();
                 match ty.as_str() {
@@ -497,10 +603,16 @@ impl VisitorMut for Rewriter<'_> {
                         *expr = (**inner).clone();
                         return self.pre_visit_expr(expr);
                     }
-                    "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper" | "xid" => {
-                        if let Some(n) = string_literal(inner).and_then(|s| s.trim().parse::<i32>().ok()) {
+                    "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole"
+                    | "regoper" | "xid" => {
+                        if let Some(n) =
+                            string_literal(inner).and_then(|s| s.trim().parse::<i32>().ok())
+                        {
                             *expr = number(n);
-                        } else if let Some(oid) = string_literal(inner).filter(|_| ty == "regtype").and_then(type_oid) {
+                        } else if let Some(oid) = string_literal(inner)
+                            .filter(|_| ty == "regtype")
+                            .and_then(type_oid)
+                        {
                             *expr = number(oid);
                         } else if ty == "oid" {
                             *data_type = DataType::Int(None);
@@ -513,7 +625,10 @@ impl VisitorMut for Rewriter<'_> {
                         if let DataType::Custom(name, _) = data_type {
                             if name.0.len() == 2 {
                                 let last = name.0[1].to_string();
-                                if let Ok(t) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&last).and_then(|mut p| p.parse_data_type()) {
+                                if let Ok(t) = Parser::new(&PostgreSqlDialect {})
+                                    .try_with_sql(&last)
+                                    .and_then(|mut p| p.parse_data_type())
+                                {
                                     *data_type = match t {
                                         // `name` and `"char"` are text to us.
                                         DataType::Custom(..) | DataType::Char(_) => DataType::Text,
@@ -536,8 +651,23 @@ impl VisitorMut for Rewriter<'_> {
 /// type loading finds arrays by `pg_proc.oid = pg_type.typreceive` and `proname = 'array_recv'`:
 /// comparing the name side with `proname` instead gives PostgreSQL's answer.
 fn regproc_join_by_name(expr: &mut Expr) {
-    const REGPROC: &[&str] = &["typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze"];
-    let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = expr else { return };
+    const REGPROC: &[&str] = &[
+        "typinput",
+        "typoutput",
+        "typreceive",
+        "typsend",
+        "typmodin",
+        "typmodout",
+        "typanalyze",
+    ];
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = expr
+    else {
+        return;
+    };
     let last = |e: &Expr| match e {
         Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_ascii_lowercase()),
         Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
@@ -565,20 +695,35 @@ fn regproc_join_by_name(expr: &mut Expr) {
 /// have options or ACLs (those columns are always NULL), so the answer is NULL: only that case
 /// is recognised, by the unnested column's name.
 fn unnests_outer_catalog_array(q: &Query) -> bool {
-    let SetExpr::Select(select) = q.body.as_ref() else { return false };
-    let [from] = select.from.as_slice() else { return false };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return false;
+    };
+    let [from] = select.from.as_slice() else {
+        return false;
+    };
     if !from.joins.is_empty() || select.selection.is_some() {
         return false;
     }
-    let TableFactor::Table { name, args: Some(args), .. } = &from.relation else { return false };
-    if !name.0.last().is_some_and(|p| p.to_string().eq_ignore_ascii_case("unnest")) {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        ..
+    } = &from.relation
+    else {
+        return false;
+    };
+    if !name
+        .0
+        .last()
+        .is_some_and(|p| p.to_string().eq_ignore_ascii_case("unnest"))
+    {
         return false;
     }
     matches!(args.args.as_slice(), [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts)))]
-        if parts.len() == 2 && {
-            let col = parts[1].value.to_ascii_lowercase();
-            col.ends_with("options") || col.ends_with("acl")
-        })
+    if parts.len() == 2 && {
+        let col = parts[1].value.to_ascii_lowercase();
+        col.ends_with("options") || col.ends_with("acl")
+    })
 }
 
 /// psql's `\d` asks per column for its default (`pg_attrdef`) and for a collation differing
@@ -588,7 +733,9 @@ fn unnests_outer_catalog_array(q: &Query) -> bool {
 /// catalogs are recognised. SQLAlchemy's `get_columns` asks the same way for identity options
 /// (`pg_sequence` through `pg_get_serial_sequence`): mesh columns are never identity columns.
 fn reads_always_null_catalog(q: &Query) -> bool {
-    let SetExpr::Select(select) = q.body.as_ref() else { return false };
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return false;
+    };
     select.from.iter().any(|f| {
         std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)).any(|r| {
             matches!(r, TableFactor::Table { name, args: None, .. }
@@ -606,11 +753,18 @@ fn aggregate_scalar_subquery(q: &mut Query) {
     if q.limit_clause.is_some() || q.fetch.is_some() {
         return;
     }
-    let SetExpr::Select(select) = q.body.as_mut() else { return };
-    if !matches!(select.group_by, GroupByExpr::Expressions(ref e, _) if e.is_empty()) || select.having.is_some() || select.distinct.is_some() {
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    if !matches!(select.group_by, GroupByExpr::Expressions(ref e, _) if e.is_empty())
+        || select.having.is_some()
+        || select.distinct.is_some()
+    {
         return;
     }
-    let [item] = select.projection.as_mut_slice() else { return };
+    let [item] = select.projection.as_mut_slice() else {
+        return;
+    };
     let (e, alias) = match item {
         SelectItem::UnnamedExpr(e) => (e.clone(), None),
         SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
@@ -628,7 +782,10 @@ fn aggregate_scalar_subquery(q: &mut Query) {
         });
     }
     *item = match alias {
-        Some(alias) => SelectItem::ExprWithAlias { expr: wrapped, alias },
+        Some(alias) => SelectItem::ExprWithAlias {
+            expr: wrapped,
+            alias,
+        },
         None => SelectItem::UnnamedExpr(wrapped),
     };
 }
@@ -655,8 +812,26 @@ fn contains_aggregate(e: &Expr) -> bool {
 }
 
 const AGGREGATES: &[&str] = &[
-    "array_agg", "count", "max", "min", "sum", "avg", "string_agg", "bool_and", "bool_or", "every", "stddev", "stddev_pop",
-    "stddev_samp", "variance", "var_pop", "var_samp", "first_value", "last_value", "median", "approx_distinct",
+    "array_agg",
+    "count",
+    "max",
+    "min",
+    "sum",
+    "avg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "first_value",
+    "last_value",
+    "median",
+    "approx_distinct",
 ];
 
 fn call(name: &str) -> Expr {
@@ -664,7 +839,11 @@ fn call(name: &str) -> Expr {
         name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList { duplicate_treatment: None, args: vec![], clauses: vec![] }),
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![],
+            clauses: vec![],
+        }),
         filter: None,
         null_treatment: None,
         over: None,
@@ -691,7 +870,9 @@ mod tests {
     }
 
     fn rewritten(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0);
+        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .expect("parses")
+            .remove(0);
         rewrite(&mut stmt, &NoRelations).expect("rewrites");
         stmt.to_string()
     }
@@ -705,17 +886,25 @@ mod tests {
              a.attnum AS A_ATTNUM FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_index i ON (a.attrelid = i.indrelid) \
              WHERE i.indisprimary) result WHERE result.A_ATTNUM = (result.KEYS).x ORDER BY result.key_seq",
         );
-        assert!(!text.contains("_pg_expandarray") && !text.contains(").x") && !text.contains(").n"), "{text}");
+        assert!(
+            !text.contains("_pg_expandarray") && !text.contains(").x") && !text.contains(").n"),
+            "{text}"
+        );
         // getBestRowIdentifier: the row field is in the ON of a join with an empty derived table.
         let text = rewritten(
             "SELECT a.attname FROM pg_catalog.pg_attribute a JOIN (SELECT i.indrelid, \
              information_schema._pg_expandarray(i.indkey) AS keys FROM pg_catalog.pg_index i) i \
              ON (a.attnum = (i.keys).x AND a.attrelid = i.indrelid)",
         );
-        assert!(!text.contains("_pg_expandarray") && !text.contains(").x"), "{text}");
+        assert!(
+            !text.contains("_pg_expandarray") && !text.contains(").x"),
+            "{text}"
+        );
         // getImportedKeys: subscripts of pg_constraint's key arrays.
-        let text = rewritten("SELECT pos.n FROM pg_catalog.pg_attribute pka, pg_catalog.pg_constraint con, \
-             generate_series(1, 32) pos(n) WHERE pka.attnum = con.confkey[pos.n]");
+        let text = rewritten(
+            "SELECT pos.n FROM pg_catalog.pg_attribute pka, pg_catalog.pg_constraint con, \
+             generate_series(1, 32) pos(n) WHERE pka.attnum = con.confkey[pos.n]",
+        );
         assert!(!text.contains("confkey["), "{text}");
         // A catalog that has rows keeps its expressions.
         let text = rewritten("SELECT (current_schemas(true))[1] FROM pg_catalog.pg_namespace");
@@ -724,12 +913,18 @@ mod tests {
 
     #[test]
     fn like_with_another_escape_character_becomes_backslash_escaped() {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 'pg_x' NOT LIKE 'pg/_' || '%' ESCAPE '/'")
-            .expect("parses")
-            .remove(0);
+        let mut stmt = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT 'pg_x' NOT LIKE 'pg/_' || '%' ESCAPE '/'",
+        )
+        .expect("parses")
+        .remove(0);
         rewrite(&mut stmt, &NoRelations).expect("rewrites");
         let text = stmt.to_string();
         assert!(!text.contains("ESCAPE"), "{text}");
-        assert!(text.contains(r"replace(replace('pg/_' || '%', '\', '\\'), '/', '\')"), "{text}");
+        assert!(
+            text.contains(r"replace(replace('pg/_' || '%', '\', '\\'), '/', '\')"),
+            "{text}"
+        );
     }
 }

@@ -12,7 +12,11 @@ pub fn text_list() -> DataType {
 }
 
 pub fn schema(cols: &[(&str, DataType, bool)]) -> SchemaRef {
-    Arc::new(Schema::new(cols.iter().map(|(n, t, null)| Field::new(*n, t.clone(), *null)).collect::<Vec<_>>()))
+    Arc::new(Schema::new(
+        cols.iter()
+            .map(|(n, t, null)| Field::new(*n, t.clone(), *null))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 pub fn i32v(v: i32) -> ScalarValue {
@@ -47,7 +51,9 @@ pub fn batch(schema: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<
             if rows.is_empty() {
                 return Ok(new_empty_array(f.data_type()));
             }
-            let cells = rows.iter().map(|r| r[i].clone().unwrap_or_else(|| null(f.data_type())));
+            let cells = rows
+                .iter()
+                .map(|r| r[i].clone().unwrap_or_else(|| null(f.data_type())));
             ScalarValue::iter_to_array(cells)
         })
         .collect::<Result<_>>()?;

@@ -28,11 +28,14 @@ pub fn numeric_typmod(precision: i32, scale: i32) -> i32 {
 }
 
 pub fn column_type(dt: &DataType) -> PgColumnType {
-    let oid = arrow_pg::datatypes::into_pg_type(dt).map(|t| t.oid() as i32).unwrap_or(25);
+    let oid = arrow_pg::datatypes::into_pg_type(dt)
+        .map(|t| t.oid() as i32)
+        .unwrap_or(25);
     let typmod = match dt {
-        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
-            numeric_typmod(i32::from(*p), i32::from(*s))
-        }
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => numeric_typmod(i32::from(*p), i32::from(*s)),
         _ => -1,
     };
     let len = match oid {
@@ -79,9 +82,19 @@ pub fn format_type(oid: i32, typmod: Option<i32>) -> Option<String> {
             })
         }
         VARCHAR => {
-            return Some(if typmod >= VARHDRSZ { format!("character varying({})", typmod - VARHDRSZ) } else { "character varying".into() })
+            return Some(if typmod >= VARHDRSZ {
+                format!("character varying({})", typmod - VARHDRSZ)
+            } else {
+                "character varying".into()
+            })
         }
-        BPCHAR => return Some(if typmod >= VARHDRSZ { format!("character({})", typmod - VARHDRSZ) } else { "bpchar".into() }),
+        BPCHAR => {
+            return Some(if typmod >= VARHDRSZ {
+                format!("character({})", typmod - VARHDRSZ)
+            } else {
+                "bpchar".into()
+            })
+        }
         _ => {
             let element = match oid {
                 1000 => 16,
@@ -132,14 +145,24 @@ pub fn info_schema_type(dt: &DataType) -> InfoSchemaType {
         out.data_type = "ARRAY".into();
     }
     match t.oid {
-        21 => (out.numeric_precision, out.numeric_radix, out.numeric_scale) = (Some(16), Some(2), Some(0)),
-        23 => (out.numeric_precision, out.numeric_radix, out.numeric_scale) = (Some(32), Some(2), Some(0)),
-        20 => (out.numeric_precision, out.numeric_radix, out.numeric_scale) = (Some(64), Some(2), Some(0)),
+        21 => {
+            (out.numeric_precision, out.numeric_radix, out.numeric_scale) =
+                (Some(16), Some(2), Some(0))
+        }
+        23 => {
+            (out.numeric_precision, out.numeric_radix, out.numeric_scale) =
+                (Some(32), Some(2), Some(0))
+        }
+        20 => {
+            (out.numeric_precision, out.numeric_radix, out.numeric_scale) =
+                (Some(64), Some(2), Some(0))
+        }
         700 => (out.numeric_precision, out.numeric_radix) = (Some(24), Some(2)),
         701 => (out.numeric_precision, out.numeric_radix) = (Some(53), Some(2)),
         NUMERIC if t.typmod >= VARHDRSZ => {
             let m = t.typmod - VARHDRSZ;
-            (out.numeric_precision, out.numeric_radix, out.numeric_scale) = (Some((m >> 16) & 0xffff), Some(10), Some(m & 0xffff));
+            (out.numeric_precision, out.numeric_radix, out.numeric_scale) =
+                (Some((m >> 16) & 0xffff), Some(10), Some(m & 0xffff));
         }
         NUMERIC => out.numeric_radix = Some(10),
         1082 => out.datetime_precision = Some(0),
@@ -188,8 +211,14 @@ mod tests {
         assert_eq!(t.oid, NUMERIC);
         // SELECT atttypmod FROM pg_attribute WHERE … numeric(15,2) gives 983046 in PostgreSQL.
         assert_eq!(t.typmod, 983_046);
-        assert_eq!(format_type(t.oid, Some(t.typmod)).as_deref(), Some("numeric(15,2)"));
-        assert_eq!(format_type(VARCHAR, Some(29)).as_deref(), Some("character varying(25)"));
+        assert_eq!(
+            format_type(t.oid, Some(t.typmod)).as_deref(),
+            Some("numeric(15,2)")
+        );
+        assert_eq!(
+            format_type(VARCHAR, Some(29)).as_deref(),
+            Some("character varying(25)")
+        );
         assert_eq!(format_type(20, Some(-1)).as_deref(), Some("bigint"));
         assert_eq!(format_type(1082, None).as_deref(), Some("date"));
         assert_eq!(format_type(1231, Some(-1)).as_deref(), Some("numeric[]"));

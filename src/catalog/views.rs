@@ -17,13 +17,21 @@ use datafusion::sql::sqlparser::ast::{visit_relations, ObjectNamePart, Statement
 use super::{Mesh, MeshCatalog, TableEntry};
 use crate::policy::Access;
 
-pub async fn plan(mesh: &Arc<Mesh>, access: &Access, entry: &TableEntry, sql: &str) -> DfResult<Arc<dyn TableProvider>> {
+pub async fn plan(
+    mesh: &Arc<Mesh>,
+    access: &Access,
+    entry: &TableEntry,
+    sql: &str,
+) -> DfResult<Arc<dyn TableProvider>> {
     let config = datafusion::prelude::SessionConfig::new()
         .with_default_catalog_and_schema(mesh.database.as_str(), entry.product.as_str())
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(false);
     let ctx = datafusion::prelude::SessionContext::new_with_config(config);
-    ctx.register_catalog(mesh.database.as_str(), Arc::new(MeshCatalog::new(mesh.clone(), access.clone())));
+    ctx.register_catalog(
+        mesh.database.as_str(),
+        Arc::new(MeshCatalog::new(mesh.clone(), access.clone())),
+    );
     let plan = ctx.state().create_logical_plan(sql).await?;
     Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
 }
@@ -37,7 +45,13 @@ pub fn relations(stmt: &Statement, default_schema: &str) -> Vec<String> {
             .0
             .iter()
             .filter_map(ObjectNamePart::as_ident)
-            .map(|i| if i.quote_style.is_some() { i.value.clone() } else { i.value.to_ascii_lowercase() })
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_ascii_lowercase()
+                }
+            })
             .collect();
         let q = match parts.as_slice() {
             [t] => format!("{default_schema}.{t}"),

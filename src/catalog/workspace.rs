@@ -42,7 +42,10 @@ impl WriteTarget {
 
     /// The URL of a created table's directory.
     pub fn table_url(&self, dir: &str) -> url::Url {
-        let mut u = self.root.join(dir).expect("a created table's directory name is a plain path segment");
+        let mut u = self
+            .root
+            .join(dir)
+            .expect("a created table's directory name is a plain path segment");
         if !u.path().ends_with('/') {
             let p = format!("{}/", u.path());
             u.set_path(&p);
@@ -56,7 +59,10 @@ impl WriteTarget {
         use futures::StreamExt;
         let prefix = store_path(&self.root, dir);
         let store = self.storage.object_store.clone();
-        let paths = store.list(Some(&prefix)).filter_map(|m| async move { m.ok().map(|m| Ok(m.location)) }).boxed();
+        let paths = store
+            .list(Some(&prefix))
+            .filter_map(|m| async move { m.ok().map(|m| Ok(m.location)) })
+            .boxed();
         let mut deleted = store.delete_stream(paths);
         while let Some(r) = deleted.next().await {
             if let Err(e) = r {
@@ -64,7 +70,10 @@ impl WriteTarget {
                 return;
             }
         }
-        if matches!(self.storage.kind, meshgate_connector_api::StorageKind::Local) {
+        if matches!(
+            self.storage.kind,
+            meshgate_connector_api::StorageKind::Local
+        ) {
             // Local stores leave the emptied folders behind.
             if let Ok(path) = self.table_url(dir).to_file_path() {
                 let _ = tokio::fs::remove_dir_all(path).await;
@@ -122,22 +131,46 @@ pub struct ViewColumn {
 /// One change to a product's catalog, kept by a session until its transaction commits.
 #[derive(Debug, Clone)]
 pub enum Op {
-    CreateTable { name: String, table: CreatedTable },
-    CreateView { name: String, view: CreatedView, replace: bool },
-    Rename { from: String, to: String, view: bool },
-    Drop { name: String, view: bool },
-    Comment { name: String, column: Option<String>, text: String },
+    CreateTable {
+        name: String,
+        table: CreatedTable,
+    },
+    CreateView {
+        name: String,
+        view: CreatedView,
+        replace: bool,
+    },
+    Rename {
+        from: String,
+        to: String,
+        view: bool,
+    },
+    Drop {
+        name: String,
+        view: bool,
+    },
+    Comment {
+        name: String,
+        column: Option<String>,
+        text: String,
+    },
     /// `DROP SCHEMA … CASCADE`: every created relation goes; the product itself is the domain's.
     DropAll,
 }
 
 fn exists(name: &str) -> UserError {
-    UserError::new(sqlstate::DUPLICATE_TABLE, format!("relation \"{name}\" already exists"))
+    UserError::new(
+        sqlstate::DUPLICATE_TABLE,
+        format!("relation \"{name}\" already exists"),
+    )
 }
 
 fn missing(name: &str, view: bool) -> UserError {
     let kind = if view { "view" } else { "table" };
-    UserError::new(sqlstate::UNDEFINED_TABLE, format!("{kind} \"{name}\" does not exist"))
+    UserError::new(
+        sqlstate::UNDEFINED_TABLE,
+        format!("{kind} \"{name}\" does not exist"),
+    )
 }
 
 impl Manifest {
@@ -147,7 +180,11 @@ impl Manifest {
 
     /// Applies one change; `declared` are the product's tables from the domain file, which
     /// nothing created may shadow. Returns the table directories the change leaves unnamed.
-    pub fn apply(&mut self, op: &Op, declared: &BTreeSet<String>) -> Result<Vec<String>, UserError> {
+    pub fn apply(
+        &mut self,
+        op: &Op,
+        declared: &BTreeSet<String>,
+    ) -> Result<Vec<String>, UserError> {
         let taken = |m: &Manifest, n: &str| declared.contains(n) || m.has(n);
         match op {
             Op::CreateTable { name, table } => {
@@ -157,8 +194,15 @@ impl Manifest {
                 self.tables.insert(name.clone(), table.clone());
                 Ok(vec![])
             }
-            Op::CreateView { name, view, replace } => {
-                if declared.contains(name) || self.tables.contains_key(name) || (!replace && self.views.contains_key(name)) {
+            Op::CreateView {
+                name,
+                view,
+                replace,
+            } => {
+                if declared.contains(name)
+                    || self.tables.contains_key(name)
+                    || (!replace && self.views.contains_key(name))
+                {
                     return Err(exists(name));
                 }
                 self.views.insert(name.clone(), view.clone());
@@ -172,16 +216,25 @@ impl Manifest {
                     let v = self.views.remove(from).ok_or_else(|| missing(from, true))?;
                     self.views.insert(to.clone(), v);
                 } else {
-                    let t = self.tables.remove(from).ok_or_else(|| missing(from, false))?;
+                    let t = self
+                        .tables
+                        .remove(from)
+                        .ok_or_else(|| missing(from, false))?;
                     self.tables.insert(to.clone(), t);
                 }
                 Ok(vec![])
             }
             Op::Drop { name, view } => {
                 if *view {
-                    self.views.remove(name).map(|_| vec![]).ok_or_else(|| missing(name, true))
+                    self.views
+                        .remove(name)
+                        .map(|_| vec![])
+                        .ok_or_else(|| missing(name, true))
                 } else {
-                    self.tables.remove(name).map(|t| vec![t.dir]).ok_or_else(|| missing(name, false))
+                    self.tables
+                        .remove(name)
+                        .map(|t| vec![t.dir])
+                        .ok_or_else(|| missing(name, false))
                 }
             }
             Op::Comment { name, column, text } => {
@@ -243,11 +296,17 @@ fn storage_error(what: &str, product: &str, e: &dyn std::fmt::Display) -> UserEr
 
 impl Workspaces {
     pub fn snapshot(&self) -> HashMap<String, Arc<Manifest>> {
-        self.committed.read().expect("lock is never poisoned: no panics while held").clone()
+        self.committed
+            .read()
+            .expect("lock is never poisoned: no panics while held")
+            .clone()
     }
 
     pub fn is_loaded(&self, product: &str) -> bool {
-        self.committed.read().expect("lock is never poisoned: no panics while held").contains_key(product)
+        self.committed
+            .read()
+            .expect("lock is never poisoned: no panics while held")
+            .contains_key(product)
     }
 
     /// Reads a product's catalog from storage (none yet: empty).
@@ -286,9 +345,14 @@ impl Workspaces {
             next.push((product.clone(), target.clone(), m));
         }
         // Directories still named after every op (created, then renamed) are not freed.
-        freed.retain(|(t, d)| !next.iter().any(|(_, nt, m)| nt.root == t.root && m.tables.values().any(|x| &x.dir == d)));
+        freed.retain(|(t, d)| {
+            !next
+                .iter()
+                .any(|(_, nt, m)| nt.root == t.root && m.tables.values().any(|x| &x.dir == d))
+        });
         for (product, target, m) in &next {
-            let body = serde_json::to_vec_pretty(m).map_err(|e| storage_error("encoded", product, &e))?;
+            let body =
+                serde_json::to_vec_pretty(m).map_err(|e| storage_error("encoded", product, &e))?;
             target
                 .storage
                 .object_store
@@ -296,7 +360,10 @@ impl Workspaces {
                 .await
                 .map_err(|e| storage_error("written", product, &e))?;
         }
-        let mut committed = self.committed.write().expect("lock is never poisoned: no panics while held");
+        let mut committed = self
+            .committed
+            .write()
+            .expect("lock is never poisoned: no panics while held");
         for (product, _, m) in next {
             committed.insert(product, Arc::new(m));
         }
@@ -305,9 +372,17 @@ impl Workspaces {
 }
 
 async fn read(product: &str, target: &WriteTarget) -> Result<Manifest, UserError> {
-    match target.storage.object_store.get(&target.catalog_path()).await {
+    match target
+        .storage
+        .object_store
+        .get(&target.catalog_path())
+        .await
+    {
         Ok(r) => {
-            let bytes = r.bytes().await.map_err(|e| storage_error("read", product, &e))?;
+            let bytes = r
+                .bytes()
+                .await
+                .map_err(|e| storage_error("read", product, &e))?;
             serde_json::from_slice(&bytes).map_err(|e| storage_error("read", product, &e))
         }
         Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
@@ -320,22 +395,50 @@ mod tests {
     use super::*;
 
     fn table(dir: &str) -> CreatedTable {
-        CreatedTable { dir: dir.into(), description: String::new(), columns: BTreeMap::new() }
+        CreatedTable {
+            dir: dir.into(),
+            description: String::new(),
+            columns: BTreeMap::new(),
+        }
     }
 
     #[test]
     fn dbt_table_swap_replays_in_order() {
         let declared: BTreeSet<String> = ["orders".to_string()].into();
         let mut m = Manifest::default();
-        m.apply(&Op::CreateTable { name: "model".into(), table: table("model-1") }, &declared).expect("create");
+        m.apply(
+            &Op::CreateTable {
+                name: "model".into(),
+                table: table("model-1"),
+            },
+            &declared,
+        )
+        .expect("create");
         // dbt: create tmp, rename model → backup, tmp → model, drop backup.
         let ops = [
-            Op::CreateTable { name: "model__dbt_tmp".into(), table: table("model-2") },
-            Op::Rename { from: "model".into(), to: "model__dbt_backup".into(), view: false },
-            Op::Rename { from: "model__dbt_tmp".into(), to: "model".into(), view: false },
-            Op::Drop { name: "model__dbt_backup".into(), view: false },
+            Op::CreateTable {
+                name: "model__dbt_tmp".into(),
+                table: table("model-2"),
+            },
+            Op::Rename {
+                from: "model".into(),
+                to: "model__dbt_backup".into(),
+                view: false,
+            },
+            Op::Rename {
+                from: "model__dbt_tmp".into(),
+                to: "model".into(),
+                view: false,
+            },
+            Op::Drop {
+                name: "model__dbt_backup".into(),
+                view: false,
+            },
         ];
-        let freed: Vec<String> = ops.iter().flat_map(|op| m.apply(op, &declared).expect("applies")).collect();
+        let freed: Vec<String> = ops
+            .iter()
+            .flat_map(|op| m.apply(op, &declared).expect("applies"))
+            .collect();
         assert_eq!(freed, vec!["model-1".to_string()]);
         assert_eq!(m.tables.keys().collect::<Vec<_>>(), vec!["model"]);
         assert_eq!(m.tables["model"].dir, "model-2");
@@ -345,13 +448,44 @@ mod tests {
     fn names_cannot_clash_or_shadow_declared_tables() {
         let declared: BTreeSet<String> = ["orders".to_string()].into();
         let mut m = Manifest::default();
-        let e = m.apply(&Op::CreateTable { name: "orders".into(), table: table("x") }, &declared).expect_err("declared");
+        let e = m
+            .apply(
+                &Op::CreateTable {
+                    name: "orders".into(),
+                    table: table("x"),
+                },
+                &declared,
+            )
+            .expect_err("declared");
         assert_eq!(e.code, "42P07");
-        m.apply(&Op::CreateTable { name: "t".into(), table: table("t-1") }, &declared).expect("create");
-        let e = m.apply(&Op::Rename { from: "nope".into(), to: "u".into(), view: false }, &declared).expect_err("missing");
+        m.apply(
+            &Op::CreateTable {
+                name: "t".into(),
+                table: table("t-1"),
+            },
+            &declared,
+        )
+        .expect("create");
+        let e = m
+            .apply(
+                &Op::Rename {
+                    from: "nope".into(),
+                    to: "u".into(),
+                    view: false,
+                },
+                &declared,
+            )
+            .expect_err("missing");
         assert_eq!(e.code, "42P01");
         let e = m
-            .apply(&Op::Comment { name: "orders".into(), column: None, text: "x".into() }, &declared)
+            .apply(
+                &Op::Comment {
+                    name: "orders".into(),
+                    column: None,
+                    text: "x".into(),
+                },
+                &declared,
+            )
             .expect_err("declared tables are described by their domain");
         assert_eq!(e.code, "42501");
     }

@@ -76,7 +76,9 @@ where
 
     /// A simple Query whose text did not parse: one event for the message.
     pub(crate) fn audit_unparsed(&mut self, sql: &str, e: &UserError) {
-        let text = self.audit_texts().and_then(|redact| redact::unparsed_text(sql, redact));
+        let text = self
+            .audit_texts()
+            .and_then(|redact| redact::unparsed_text(sql, redact));
         self.audit_begin(Protocol::Simple, text);
         self.audit_end(&Err(Failure::User(e.clone())));
     }
@@ -84,17 +86,24 @@ where
     /// A Parse that failed (syntax, unknown table…): the statement will never execute, so this
     /// is its event. `started` is when the Parse began.
     pub(crate) fn audit_failed_parse(&mut self, sql: &str, started: Instant, e: &UserError) {
-        let text = self.audit_texts().and_then(|redact| match super::query::parse(sql) {
-            Ok(stmts) if stmts.len() == 1 => Some(redact::statement_text(&stmts[0], redact)),
-            _ => redact::unparsed_text(sql, redact),
-        });
+        let text = self
+            .audit_texts()
+            .and_then(|redact| match super::query::parse(sql) {
+                Ok(stmts) if stmts.len() == 1 => Some(redact::statement_text(&stmts[0], redact)),
+                _ => redact::unparsed_text(sql, redact),
+            });
         let mut r = self.record(Protocol::Extended, text);
         r.backdate(started);
         self.finish(r, Outcome::of_error(e.code), Some(e.code));
     }
 
     /// A Bind that failed (parameter values): the statement's event.
-    pub(crate) fn audit_failed_bind(&mut self, text: Option<String>, started: Instant, e: &UserError) {
+    pub(crate) fn audit_failed_bind(
+        &mut self,
+        text: Option<String>,
+        started: Instant,
+        e: &UserError,
+    ) {
         let mut r = self.record(Protocol::Extended, text);
         r.backdate(started);
         self.finish(r, Outcome::of_error(e.code), Some(e.code));
@@ -103,12 +112,20 @@ where
     /// Before an Execute: the portal's parked record if it was suspended, else a new one.
     /// Executing a portal that already completed records nothing.
     pub(crate) fn audit_resume(&mut self, portal: &str) {
-        let Some(p) = self.portals.get_mut(portal) else { return };
+        let Some(p) = self.portals.get_mut(portal) else {
+            return;
+        };
         if let Some(r) = p.audit.take() {
             self.stmt = Some(r);
         } else if !matches!(p.state, PortalState::Done) {
             let text = p.prepared.audit_text.clone();
-            self.stmt = Some(StatementRecord::begin(&self.shared, &self.session, self.peer, Protocol::Extended, text));
+            self.stmt = Some(StatementRecord::begin(
+                &self.shared,
+                &self.session,
+                self.peer,
+                Protocol::Extended,
+                text,
+            ));
         }
     }
 

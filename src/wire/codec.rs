@@ -7,7 +7,9 @@
 
 use bytes::{Buf, BytesMut};
 use pgwire::error::PgWireError;
-use pgwire::messages::{DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion};
+use pgwire::messages::{
+    DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Limits per message kind, in bytes (length word included).
@@ -23,14 +25,21 @@ impl Default for Limits {
     fn default() -> Self {
         // PostgreSQL itself caps most messages at 1 GB; a few MiB is plenty for SQL text and
         // keeps one connection's buffer bounded.
-        Limits { large: 16 * 1024 * 1024, small: 64 * 1024 }
+        Limits {
+            large: 16 * 1024 * 1024,
+            small: 64 * 1024,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("message of type '{kind}' is {len} bytes, over the limit of {limit} bytes")]
-    TooLarge { kind: char, len: usize, limit: usize },
+    TooLarge {
+        kind: char,
+        len: usize,
+        limit: usize,
+    },
     #[error("invalid message length {0}")]
     BadLength(i64),
     #[error("invalid frontend message: {0}")]
@@ -73,7 +82,11 @@ impl Decoder for MeshCodec {
             _ => self.limits.small,
         };
         if len > limit {
-            return Err(FrameError::TooLarge { kind: kind as char, len, limit });
+            return Err(FrameError::TooLarge {
+                kind: kind as char,
+                len,
+                limit,
+            });
         }
         if src.len() < len + 1 {
             src.reserve(len + 1 - src.len());
@@ -84,12 +97,20 @@ impl Decoder for MeshCodec {
         // the layout of the messages that carry counts first. A panic that still happens is
         // caught and becomes a protocol error that ends only this connection.
         if !well_formed(kind, &src[5..len + 1]) {
-            return Err(FrameError::Invalid(format!("malformed message of type '{}'", kind as char)));
+            return Err(FrameError::Invalid(format!(
+                "malformed message of type '{}'",
+                kind as char
+            )));
         }
         let ctx = &self.ctx;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| PgWireFrontendMessage::decode(src, ctx))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            PgWireFrontendMessage::decode(src, ctx)
+        })) {
             Ok(r) => r.map_err(|e: PgWireError| FrameError::Invalid(e.to_string())),
-            Err(_) => Err(FrameError::Invalid(format!("malformed message of type '{}'", kind as char))),
+            Err(_) => Err(FrameError::Invalid(format!(
+                "malformed message of type '{}'",
+                kind as char
+            ))),
         }
     }
 }
@@ -158,8 +179,13 @@ impl Reader<'_> {
 impl Encoder<PgWireBackendMessage> for MeshCodec {
     type Error = FrameError;
 
-    fn encode(&mut self, item: PgWireBackendMessage, dst: &mut BytesMut) -> Result<(), Self::Error> {
-        item.encode(dst).map_err(|e| FrameError::Invalid(e.to_string()))
+    fn encode(
+        &mut self,
+        item: PgWireBackendMessage,
+        dst: &mut BytesMut,
+    ) -> Result<(), Self::Error> {
+        item.encode(dst)
+            .map_err(|e| FrameError::Invalid(e.to_string()))
     }
 }
 
@@ -169,19 +195,31 @@ mod tests {
 
     #[test]
     fn oversized_query_fails_on_its_header() {
-        let mut c = MeshCodec::new(Limits { large: 1024, small: 64 });
+        let mut c = MeshCodec::new(Limits {
+            large: 1024,
+            small: 64,
+        });
         let mut buf = BytesMut::new();
         buf.extend_from_slice(b"Q");
         buf.extend_from_slice(&(1_000_000i32).to_be_bytes());
         // Only the header is here: the guard must not wait for the body.
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::TooLarge { kind: 'Q', .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::TooLarge { kind: 'Q', .. })
+        ));
     }
 
     #[test]
     fn small_messages_have_a_small_limit_and_negative_lengths_fail() {
-        let mut c = MeshCodec::new(Limits { large: 1024, small: 64 });
+        let mut c = MeshCodec::new(Limits {
+            large: 1024,
+            small: 64,
+        });
         let mut buf = BytesMut::from(&[b'S', 0, 0, 1, 0][..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::TooLarge { kind: 'S', .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::TooLarge { kind: 'S', .. })
+        ));
         let mut buf = BytesMut::from(&[b'Q', 0xff, 0xff, 0xff, 0xff][..]);
         assert!(matches!(c.decode(&mut buf), Err(FrameError::BadLength(-1))));
     }

@@ -8,14 +8,16 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value, ValueWithSpan,
+    visit_expressions_mut, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Statement, Value,
+    ValueWithSpan,
 };
 
 use crate::error::{sqlstate, UserError};
 use crate::session::Session;
 
 fn literal(arg: &FunctionArg) -> Option<Value> {
-    let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value, .. }))) = arg else {
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value, .. }))) = arg
+    else {
         return None;
     };
     Some(value.clone())
@@ -48,19 +50,30 @@ fn text_literal(s: Option<String>) -> Expr {
 /// Replaces literal-argument calls of the two functions by their results.
 pub(crate) fn apply(stmt: &mut Statement, session: &mut Session) -> Result<(), UserError> {
     let flow = visit_expressions_mut(stmt, |e| {
-        let Expr::Function(f) = e else { return ControlFlow::Continue(()) };
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
         let name = f.name.to_string().to_ascii_lowercase();
-        let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string();
+        let name = name
+            .strip_prefix("pg_catalog.")
+            .unwrap_or(&name)
+            .to_string();
         if name != "current_setting" && name != "set_config" {
             return ControlFlow::Continue(());
         }
-        let FunctionArguments::List(list) = &f.args else { return ControlFlow::Continue(()) };
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
         let args: Option<Vec<Value>> = list.args.iter().map(literal).collect();
-        let Some(args) = args else { return ControlFlow::Continue(()) };
+        let Some(args) = args else {
+            return ControlFlow::Continue(());
+        };
         let result = match (name.as_str(), args.as_slice()) {
             ("current_setting", [n]) | ("current_setting", [n, _]) => {
                 let missing_ok = matches!(args.get(1), Some(Value::Boolean(true)));
-                let Some(n) = text(n) else { return ControlFlow::Continue(()) };
+                let Some(n) = text(n) else {
+                    return ControlFlow::Continue(());
+                };
                 match session.get(&n) {
                     Some(v) => Some(v),
                     None if missing_ok => None,
@@ -73,7 +86,9 @@ pub(crate) fn apply(stmt: &mut Statement, session: &mut Session) -> Result<(), U
                 }
             }
             ("set_config", [n, v, _]) => {
-                let (Some(n), Some(v)) = (text(n), text(v)) else { return ControlFlow::Continue(()) };
+                let (Some(n), Some(v)) = (text(n), text(v)) else {
+                    return ControlFlow::Continue(());
+                };
                 if let Err(err) = session.set(&n, &v) {
                     return ControlFlow::Break(err);
                 }

@@ -17,13 +17,24 @@ use crate::error::{sqlstate, UserError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CopyFormat {
-    Text { delimiter: u8, null: String },
-    Csv { delimiter: u8, null: String, quote: u8, header: bool },
+    Text {
+        delimiter: u8,
+        null: String,
+    },
+    Csv {
+        delimiter: u8,
+        null: String,
+        quote: u8,
+        header: bool,
+    },
     Binary,
 }
 
 impl CopyFormat {
-    pub fn from_options(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Self, UserError> {
+    pub fn from_options(
+        options: &[CopyOption],
+        legacy: &[CopyLegacyOption],
+    ) -> Result<Self, UserError> {
         let mut kind = "text".to_string();
         let mut delimiter = None;
         let mut null = None;
@@ -34,7 +45,9 @@ impl CopyFormat {
             if c.is_ascii() {
                 Ok(c as u8)
             } else {
-                Err(bad(format!("COPY {what} must be a single one-byte character")))
+                Err(bad(format!(
+                    "COPY {what} must be a single one-byte character"
+                )))
             }
         };
         for o in options {
@@ -44,8 +57,13 @@ impl CopyFormat {
                 CopyOption::Null(s) => null = Some(s.clone()),
                 CopyOption::Header(h) => header = *h,
                 CopyOption::Quote(c) => quote = byte(*c, "quote")?,
-                CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
-                other => return Err(UserError::unsupported(format!("COPY option {other} is not supported"))),
+                CopyOption::Encoding(e)
+                    if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                other => {
+                    return Err(UserError::unsupported(format!(
+                        "COPY option {other} is not supported"
+                    )))
+                }
             }
         }
         for o in legacy {
@@ -54,12 +72,24 @@ impl CopyFormat {
                 CopyLegacyOption::Csv(_) => kind = "csv".into(),
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(byte(*c, "delimiter")?),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
-                other => return Err(UserError::unsupported(format!("COPY option {other} is not supported"))),
+                other => {
+                    return Err(UserError::unsupported(format!(
+                        "COPY option {other} is not supported"
+                    )))
+                }
             }
         }
         match kind.as_str() {
-            "text" => Ok(CopyFormat::Text { delimiter: delimiter.unwrap_or(b'\t'), null: null.unwrap_or_else(|| "\\N".into()) }),
-            "csv" => Ok(CopyFormat::Csv { delimiter: delimiter.unwrap_or(b','), null: null.unwrap_or_default(), quote, header }),
+            "text" => Ok(CopyFormat::Text {
+                delimiter: delimiter.unwrap_or(b'\t'),
+                null: null.unwrap_or_else(|| "\\N".into()),
+            }),
+            "csv" => Ok(CopyFormat::Csv {
+                delimiter: delimiter.unwrap_or(b','),
+                null: null.unwrap_or_default(),
+                quote,
+                header,
+            }),
             "binary" => Ok(CopyFormat::Binary),
             other => Err(bad(format!("COPY format \"{other}\" not recognized"))),
         }
@@ -114,7 +144,8 @@ fn text_line(out: &mut BytesMut, data: &[u8], delimiter: u8, null: &str) {
 fn csv_field(out: &mut BytesMut, v: &[u8], delimiter: u8, quote: u8, null: &str) {
     let needs = v.is_empty() && null.is_empty()
         || v == null.as_bytes()
-        || v.iter().any(|&b| b == delimiter || b == quote || b == b'\n' || b == b'\r');
+        || v.iter()
+            .any(|&b| b == delimiter || b == quote || b == b'\n' || b == b'\r');
     if needs {
         out.put_u8(quote);
         for &b in v {
@@ -129,7 +160,13 @@ fn csv_field(out: &mut BytesMut, v: &[u8], delimiter: u8, quote: u8, null: &str)
     }
 }
 
-fn csv_line(out: &mut BytesMut, fields: impl Iterator<Item = Option<Vec<u8>>>, delimiter: u8, quote: u8, null: &str) {
+fn csv_line(
+    out: &mut BytesMut,
+    fields: impl Iterator<Item = Option<Vec<u8>>>,
+    delimiter: u8,
+    quote: u8,
+    null: &str,
+) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.put_u8(delimiter);
@@ -146,10 +183,18 @@ impl<S> SessionLoop<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    pub(crate) async fn copy_out(&mut self, stmt: &Statement, format: CopyFormat) -> Result<(), Failure> {
+    pub(crate) async fn copy_out(
+        &mut self,
+        stmt: &Statement,
+        format: CopyFormat,
+    ) -> Result<(), Failure> {
         let plan = self.plan(stmt).await?;
         let binary = format == CopyFormat::Binary;
-        let row_format = if binary { Format::UnifiedBinary } else { Format::UnifiedText };
+        let row_format = if binary {
+            Format::UnifiedBinary
+        } else {
+            Format::UnifiedText
+        };
         let mut src = self.start(plan, &row_format).await?;
         let columns = src.fields.len();
         let code = i16::from(binary);
@@ -167,18 +212,33 @@ where
                 buf.put_i32(0); // flags
                 buf.put_i32(0); // header extension length
             }
-            CopyFormat::Csv { header: true, delimiter, quote, null } => {
-                let names = src.fields.iter().map(|f| Some(f.name().as_bytes().to_vec()));
+            CopyFormat::Csv {
+                header: true,
+                delimiter,
+                quote,
+                null,
+            } => {
+                let names = src
+                    .fields
+                    .iter()
+                    .map(|f| Some(f.name().as_bytes().to_vec()));
                 csv_line(&mut buf, names, *delimiter, *quote, null);
             }
             _ => {}
         }
         if !buf.is_empty() {
-            self.conn.feed(PgWireBackendMessage::CopyData(CopyData::new(buf.split().freeze()))).await?;
+            self.conn
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(
+                    buf.split().freeze(),
+                )))
+                .await?;
         }
 
         let token = self.slot.arm();
-        let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
+        let deadline = self
+            .session
+            .statement_timeout()
+            .map(|d| tokio::time::Instant::now() + d);
         let mut rows = 0usize;
         let result: Result<(), Failure> = async {
             loop {
@@ -218,9 +278,15 @@ where
         result?;
         if binary {
             buf.put_i16(-1);
-            self.conn.feed(PgWireBackendMessage::CopyData(CopyData::new(buf.split().freeze()))).await?;
+            self.conn
+                .feed(PgWireBackendMessage::CopyData(CopyData::new(
+                    buf.split().freeze(),
+                )))
+                .await?;
         }
-        self.conn.feed(PgWireBackendMessage::CopyDone(CopyDone::new())).await?;
+        self.conn
+            .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+            .await?;
         self.complete(&format!("COPY {rows}")).await
     }
 }
@@ -246,15 +312,32 @@ mod tests {
     #[test]
     fn text_escapes_like_postgres() {
         let mut out = BytesMut::new();
-        text_line(&mut out, &row(&[Some("a\tb"), None, Some("x\\y\nz")]), b'\t', "\\N");
+        text_line(
+            &mut out,
+            &row(&[Some("a\tb"), None, Some("x\\y\nz")]),
+            b'\t',
+            "\\N",
+        );
         assert_eq!(&out[..], b"a\\tb\t\\N\tx\\\\y\\nz\n");
     }
 
     #[test]
     fn csv_quotes_when_needed() {
         let mut out = BytesMut::new();
-        let r = row(&[Some("plain"), Some("with,comma"), Some("say \"hi\""), None, Some("")]);
-        csv_line(&mut out, fields_of(&r).map(|f| f.map(<[u8]>::to_vec)), b',', b'"', "");
+        let r = row(&[
+            Some("plain"),
+            Some("with,comma"),
+            Some("say \"hi\""),
+            None,
+            Some(""),
+        ]);
+        csv_line(
+            &mut out,
+            fields_of(&r).map(|f| f.map(<[u8]>::to_vec)),
+            b',',
+            b'"',
+            "",
+        );
         assert_eq!(&out[..], b"plain,\"with,comma\",\"say \"\"hi\"\"\",,\"\"\n");
     }
 }

@@ -25,7 +25,10 @@ pub(crate) struct Cursor {
 }
 
 fn missing(name: &str) -> UserError {
-    UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("cursor \"{name}\" does not exist"))
+    UserError::new(
+        sqlstate::INVALID_CURSOR_NAME,
+        format!("cursor \"{name}\" does not exist"),
+    )
 }
 
 impl<S> SessionLoop<S>
@@ -40,20 +43,43 @@ where
         query: &datafusion::sql::sqlparser::ast::Statement,
     ) -> Result<(), Failure> {
         if !hold && self.tx == TxState::Idle {
-            return Err(UserError::new("25P01", "DECLARE CURSOR can only be used in transaction blocks").into());
+            return Err(UserError::new(
+                "25P01",
+                "DECLARE CURSOR can only be used in transaction blocks",
+            )
+            .into());
         }
         if self.cursors.contains_key(&name) {
-            return Err(UserError::new("42P03", format!("cursor \"{name}\" already exists")).into());
+            return Err(
+                UserError::new("42P03", format!("cursor \"{name}\" already exists")).into(),
+            );
         }
         let plan = self.plan(query).await?;
-        let format = if binary { Format::UnifiedBinary } else { Format::UnifiedText };
+        let format = if binary {
+            Format::UnifiedBinary
+        } else {
+            Format::UnifiedText
+        };
         let src = self.start(plan, &format).await?;
-        self.cursors.insert(name, Cursor { src, hold, done: false });
+        self.cursors.insert(
+            name,
+            Cursor {
+                src,
+                hold,
+                done: false,
+            },
+        );
         self.complete("DECLARE CURSOR").await
     }
 
     /// FETCH (`send`) or MOVE. `count` None = all remaining rows.
-    pub(crate) async fn fetch(&mut self, name: &str, count: Option<u64>, send: bool, describe: bool) -> Result<(), Failure> {
+    pub(crate) async fn fetch(
+        &mut self,
+        name: &str,
+        count: Option<u64>,
+        send: bool,
+        describe: bool,
+    ) -> Result<(), Failure> {
         let mut cursor = self.cursors.remove(name).ok_or_else(|| missing(name))?;
         if send && describe {
             self.conn.feed(row_description(&cursor.src.fields)).await?;
@@ -65,7 +91,9 @@ where
             return self.complete(&format!("{verb} 0")).await;
         }
         let before = cursor.src.sent;
-        let limit = count.map(|n| usize::try_from(n).unwrap_or(usize::MAX)).unwrap_or(0);
+        let limit = count
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .unwrap_or(0);
         // A failed FETCH aborts the transaction, and with it the cursor: it is not put back.
         match self.pump_rows(&mut cursor.src, limit, send).await? {
             Pumped::Done => cursor.done = true,

@@ -20,15 +20,21 @@ use crate::exec::BatchStream;
 
 /// Field descriptions for a result schema in the given formats.
 pub(crate) fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, UserError> {
-    let infos = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)
-        .map_err(|e| UserError::unsupported(format!("a result column has a type meshgate cannot send: {e}")))?;
+    let infos =
+        arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None).map_err(|e| {
+            UserError::unsupported(format!(
+                "a result column has a type meshgate cannot send: {e}"
+            ))
+        })?;
     let infos = infos
         .into_iter()
         .zip(schema.fields())
         .map(|(info, f)| match f.data_type() {
             // PostgreSQL's numeric typmod: ((precision << 16) | scale) + VARHDRSZ. Drivers read
             // the scale from it (JDBC getScale, psycopg's Decimal context).
-            DataType::Decimal128(p, s) if *s >= 0 => info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4),
+            DataType::Decimal128(p, s) if *s >= 0 => {
+                info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4)
+            }
             _ => info,
         })
         .collect();
@@ -55,7 +61,9 @@ fn binary_numeric_scales(fields: &[FieldInfo]) -> Option<Vec<u16>> {
     let scales: Vec<u16> = fields
         .iter()
         .map(|f| match f.format() {
-            pgwire::api::results::FieldFormat::Binary if *f.datatype() == pgwire::api::Type::NUMERIC && f.type_modifier() >= 4 => {
+            pgwire::api::results::FieldFormat::Binary
+                if *f.datatype() == pgwire::api::Type::NUMERIC && f.type_modifier() >= 4 =>
+            {
                 ((f.type_modifier() - 4) & 0xffff) as u16
             }
             _ => 0,
@@ -72,13 +80,23 @@ fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
     let data = &mut row.data;
     let mut at = 0usize;
     for scale in scales {
-        let Some(len) = data.get(at..at + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else { return };
+        let Some(len) = data
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return;
+        };
         at += 4;
         if len < 0 {
             continue;
         }
         let len = len as usize;
-        if *scale > 0 && len == 8 && data.get(at..at + 8).is_some_and(|v| v.iter().all(|b| *b == 0)) {
+        if *scale > 0
+            && len == 8
+            && data
+                .get(at..at + 8)
+                .is_some_and(|v| v.iter().all(|b| *b == 0))
+        {
             data[at + 6..at + 8].copy_from_slice(&scale.to_be_bytes());
         }
         at += len;
@@ -86,14 +104,19 @@ fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
 }
 
 pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
-    PgWireBackendMessage::RowDescription(RowDescription::new(fields.iter().map(FieldDescription::from).collect()))
+    PgWireBackendMessage::RowDescription(RowDescription::new(
+        fields.iter().map(FieldDescription::from).collect(),
+    ))
 }
 
 /// Result formats from a Bind: none (all text), one for all, or one per column.
 pub(crate) fn result_format(codes: &[i16], columns: usize) -> Result<Format, UserError> {
     for c in codes {
         if *c != 0 && *c != 1 {
-            return Err(UserError::new(crate::error::sqlstate::PROTOCOL_VIOLATION, format!("unsupported format code: {c}")));
+            return Err(UserError::new(
+                crate::error::sqlstate::PROTOCOL_VIOLATION,
+                format!("unsupported format code: {c}"),
+            ));
         }
     }
     Ok(match codes.len() {
@@ -125,14 +148,31 @@ pub(crate) struct RowSource {
 }
 
 impl RowSource {
-    pub fn new(stream: BatchStream, fields: Arc<Vec<FieldInfo>>, redact: bool, probe: Arc<ScanProbe>) -> Self {
-        RowSource { stream, pending: None, fields, sent: 0, redact, probe }
+    pub fn new(
+        stream: BatchStream,
+        fields: Arc<Vec<FieldInfo>>,
+        redact: bool,
+        probe: Arc<ScanProbe>,
+    ) -> Self {
+        RowSource {
+            stream,
+            pending: None,
+            fields,
+            sent: 0,
+            redact,
+            probe,
+        }
     }
 
     /// The client's error for a failure of the stream.
     pub fn error(&self, e: &datafusion::error::DataFusionError) -> UserError {
         let u = UserError::from_datafusion(e);
-        if !self.redact || matches!(u.code, sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY | sqlstate::TOO_MANY_CONNECTIONS) {
+        if !self.redact
+            || matches!(
+                u.code,
+                sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY | sqlstate::TOO_MANY_CONNECTIONS
+            )
+        {
             return u;
         }
         let id = crate::error::error_id();
@@ -157,16 +197,28 @@ where
 {
     /// Sends up to `limit` rows (0 = all) as DataRows. Stops early with 57014 when the statement
     /// is cancelled or times out; the engine task is dropped with the stream.
-    pub(crate) async fn pump(&mut self, src: &mut RowSource, limit: usize) -> Result<Pumped, Failure> {
+    pub(crate) async fn pump(
+        &mut self,
+        src: &mut RowSource,
+        limit: usize,
+    ) -> Result<Pumped, Failure> {
         self.pump_rows(src, limit, true).await
     }
 
     /// As [`SessionLoop::pump`]; with `send` false the rows are counted and dropped (MOVE).
-    pub(crate) async fn pump_rows(&mut self, src: &mut RowSource, limit: usize, send: bool) -> Result<Pumped, Failure> {
+    pub(crate) async fn pump_rows(
+        &mut self,
+        src: &mut RowSource,
+        limit: usize,
+        send: bool,
+    ) -> Result<Pumped, Failure> {
         // A cursor's FETCH or a resumed portal reads through a scan started by an earlier message.
         self.audit_attach(&src.probe);
         let token = self.slot.arm();
-        let deadline = self.session.statement_timeout().map(|d| tokio::time::Instant::now() + d);
+        let deadline = self
+            .session
+            .statement_timeout()
+            .map(|d| tokio::time::Instant::now() + d);
         let mut budget = if limit == 0 { usize::MAX } else { limit };
         let result = loop {
             if let Some(batch) = src.pending.take() {
@@ -249,14 +301,24 @@ mod tests {
     #[test]
     fn binary_numeric_zeros_keep_their_scale() {
         let schema = Schema::new(vec![Field::new("n", DataType::Decimal128(15, 2), true)]);
-        let values = Decimal128Array::from(vec![Some(0), Some(150), None]).with_precision_and_scale(15, 2).expect("decimal array");
-        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(values)]).expect("batch");
-        let rows: Vec<_> =
-            encode_rows(fields(&schema, &Format::UnifiedBinary).expect("fields"), batch).map(|r| r.expect("row").data.to_vec()).collect();
+        let values = Decimal128Array::from(vec![Some(0), Some(150), None])
+            .with_precision_and_scale(15, 2)
+            .expect("decimal array");
+        let batch =
+            RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(values)]).expect("batch");
+        let rows: Vec<_> = encode_rows(
+            fields(&schema, &Format::UnifiedBinary).expect("fields"),
+            batch,
+        )
+        .map(|r| r.expect("row").data.to_vec())
+        .collect();
         // Length 8, then ndigits 0, weight 0, sign 0, dscale 2: PostgreSQL's 0.00.
         assert_eq!(rows[0], vec![0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
         // 1.50: one digit group (1), weight 0, dscale 2, then 1 and 5000 — untouched.
-        assert_eq!(rows[1], vec![0, 0, 0, 12, 0, 2, 0, 0, 0, 0, 0, 2, 0, 1, 0x13, 0x88]);
+        assert_eq!(
+            rows[1],
+            vec![0, 0, 0, 12, 0, 2, 0, 0, 0, 0, 0, 2, 0, 1, 0x13, 0x88]
+        );
         assert_eq!(rows[2], vec![0xff, 0xff, 0xff, 0xff]);
     }
 }

@@ -17,7 +17,9 @@ use pgwire::api::portal::Format;
 use pgwire::api::stmt::StoredStatement;
 use pgwire::api::Type;
 use pgwire::messages::data::{NoData, ParameterDescription};
-use pgwire::messages::extendedquery::{Bind, BindComplete, CloseComplete, ParseComplete, PortalSuspended};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, CloseComplete, ParseComplete, PortalSuspended,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -78,11 +80,16 @@ fn name_of(n: &Option<String>) -> String {
 
 /// Placeholders are `$1…$n`; DataFusion reports them by name.
 fn ordered_params(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, UserError> {
-    let types = plan.get_parameter_types().map_err(|e| UserError::from_datafusion(&e))?;
+    let types = plan
+        .get_parameter_types()
+        .map_err(|e| UserError::from_datafusion(&e))?;
     let mut out = Vec::new();
     for i in 1..=types.len() {
         let t = types.get(&format!("${i}")).ok_or_else(|| {
-            UserError::new(sqlstate::SYNTAX_ERROR, format!("parameters must be numbered $1 to ${}", types.len()))
+            UserError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("parameters must be numbered $1 to ${}", types.len()),
+            )
         })?;
         out.push(t.clone());
     }
@@ -98,7 +105,11 @@ where
             PgWireFrontendMessage::Parse(p) => {
                 let name = name_of(&p.name);
                 if !name.is_empty() && self.statements.contains_key(&name) {
-                    return Err(UserError::new("42P05", format!("prepared statement \"{name}\" already exists")).into());
+                    return Err(UserError::new(
+                        "42P05",
+                        format!("prepared statement \"{name}\" already exists"),
+                    )
+                    .into());
                 }
                 let started = std::time::Instant::now();
                 let prepared = match self.prepare(&p.query, &p.type_oids).await {
@@ -109,13 +120,18 @@ where
                     }
                 };
                 self.statements.insert(name, Arc::new(prepared));
-                self.conn.feed(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+                self.conn
+                    .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+                    .await?;
                 Ok(())
             }
             PgWireFrontendMessage::Bind(b) => {
                 let stmt_name = name_of(&b.statement_name);
                 let mut prepared = self.statements.get(&stmt_name).cloned().ok_or_else(|| {
-                    UserError::new(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{stmt_name}\" does not exist"))
+                    UserError::new(
+                        sqlstate::INVALID_SQL_STATEMENT_NAME,
+                        format!("prepared statement \"{stmt_name}\" does not exist"),
+                    )
                 })?;
                 if prepared.access_generation != self.access_generation {
                     let again = self.prepare(&prepared.sql, &prepared.type_oids).await?;
@@ -124,14 +140,22 @@ where
                         (a, b) => a.is_none() && b.is_none(),
                     };
                     if !same_shape || again.param_types != prepared.param_types {
-                        return Err(UserError::new(sqlstate::FEATURE_NOT_SUPPORTED, "cached plan must not change result type").into());
+                        return Err(UserError::new(
+                            sqlstate::FEATURE_NOT_SUPPORTED,
+                            "cached plan must not change result type",
+                        )
+                        .into());
                     }
                     prepared = Arc::new(again);
                     self.statements.insert(stmt_name.clone(), prepared.clone());
                 }
                 let portal_name = name_of(&b.portal_name);
                 if !portal_name.is_empty() && self.portals.contains_key(&portal_name) {
-                    return Err(UserError::new("42P03", format!("cursor \"{portal_name}\" already exists")).into());
+                    return Err(UserError::new(
+                        "42P03",
+                        format!("cursor \"{portal_name}\" already exists"),
+                    )
+                    .into());
                 }
                 let started = std::time::Instant::now();
                 let text = prepared.audit_text.clone();
@@ -143,18 +167,25 @@ where
                     }
                 };
                 self.portals.insert(portal_name, portal);
-                self.conn.feed(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
+                self.conn
+                    .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+                    .await?;
                 Ok(())
             }
             PgWireFrontendMessage::Describe(d) => {
                 let name = name_of(&d.name);
                 if d.target_type == b'S' {
                     let p = self.statements.get(&name).cloned().ok_or_else(|| {
-                        UserError::new(sqlstate::INVALID_SQL_STATEMENT_NAME, format!("prepared statement \"{name}\" does not exist"))
+                        UserError::new(
+                            sqlstate::INVALID_SQL_STATEMENT_NAME,
+                            format!("prepared statement \"{name}\" does not exist"),
+                        )
                     })?;
                     let oids = p.param_types.iter().map(|t| t.oid()).collect();
                     self.conn
-                        .feed(PgWireBackendMessage::ParameterDescription(ParameterDescription::new(oids)))
+                        .feed(PgWireBackendMessage::ParameterDescription(
+                            ParameterDescription::new(oids),
+                        ))
                         .await?;
                     let desc = self.describe(&p, &Format::UnifiedText)?;
                     self.conn.feed(desc).await?;
@@ -164,7 +195,10 @@ where
                     self.conn.feed(desc).await?;
                 } else {
                     let portal = self.portals.get(&name).ok_or_else(|| {
-                        UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("portal \"{name}\" does not exist"))
+                        UserError::new(
+                            sqlstate::INVALID_CURSOR_NAME,
+                            format!("portal \"{name}\" does not exist"),
+                        )
                     })?;
                     let (p, f) = (portal.prepared.clone(), portal.format.clone());
                     let desc = self.describe(&p, &f)?;
@@ -174,7 +208,11 @@ where
             }
             PgWireFrontendMessage::Execute(e) => {
                 let name = name_of(&e.name);
-                let max_rows = if e.max_rows > 0 { e.max_rows as usize } else { 0 };
+                let max_rows = if e.max_rows > 0 {
+                    e.max_rows as usize
+                } else {
+                    0
+                };
                 self.audit_resume(&name);
                 let result = self.execute(&name, max_rows).await;
                 self.audit_after_execute(&name, &result);
@@ -187,7 +225,9 @@ where
                 } else {
                     self.portals.remove(&name);
                 }
-                self.conn.feed(PgWireBackendMessage::CloseComplete(CloseComplete::new())).await?;
+                self.conn
+                    .feed(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
+                    .await?;
                 Ok(())
             }
             PgWireFrontendMessage::Flush(_) => {
@@ -200,7 +240,10 @@ where
 
     async fn prepare(&mut self, sql: &str, type_oids: &[u32]) -> Result<Prepared, UserError> {
         tracing::debug!(target: "meshgate::statements", protocol = "extended", "{sql}");
-        if sql.trim_start().starts_with("WITH RECURSIVE typeinfo_tree(") {
+        if sql
+            .trim_start()
+            .starts_with("WITH RECURSIVE typeinfo_tree(")
+        {
             // asyncpg's type introspection (recursive CTEs inside correlated subqueries) is
             // beyond the planner; say so plainly instead of a planner message.
             return Err(UserError::unsupported(
@@ -210,7 +253,9 @@ where
         }
         let mut stmts = commands_with_text(sql, self.audit_texts())?;
         if stmts.len() > 1 {
-            return Err(UserError::syntax("cannot insert multiple commands into a prepared statement"));
+            return Err(UserError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            ));
         }
         let Some((command, audit_text)) = stmts.pop() else {
             return Ok(Prepared {
@@ -248,7 +293,11 @@ where
         };
         let mut param_types = Vec::new();
         for (i, arrow) in param_arrow.iter().enumerate() {
-            let given = type_oids.get(i).copied().filter(|o| *o != 0).and_then(Type::from_oid);
+            let given = type_oids
+                .get(i)
+                .copied()
+                .filter(|o| *o != 0)
+                .and_then(Type::from_oid);
             let t = match (given, arrow) {
                 (Some(t), _) => t,
                 (None, Some(a)) => arrow_pg::datatypes::into_pg_type(a).unwrap_or(Type::TEXT),
@@ -278,7 +327,12 @@ where
                 Ok(row_description(&fields(&schema, format)?))
             }
             (Command::Show(name), _) => Ok(row_description(&self.show(name)?.0)),
-            (Command::Fetch { name, send: true, .. }, _) => self.cursor_description(name),
+            (
+                Command::Fetch {
+                    name, send: true, ..
+                },
+                _,
+            ) => self.cursor_description(name),
             _ => Ok(PgWireBackendMessage::NoData(NoData::new())),
         }
     }
@@ -288,32 +342,48 @@ where
         if b.parameters.len() != n {
             return Err(UserError::new(
                 sqlstate::PROTOCOL_VIOLATION,
-                format!("bind message supplies {} parameters, but prepared statement requires {n}", b.parameters.len()),
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {n}",
+                    b.parameters.len()
+                ),
             ));
         }
         if !(b.parameter_format_codes.len() <= 1 || b.parameter_format_codes.len() == n) {
-            return Err(UserError::new(sqlstate::PROTOCOL_VIOLATION, "bind message has a wrong number of parameter formats"));
+            return Err(UserError::new(
+                sqlstate::PROTOCOL_VIOLATION,
+                "bind message has a wrong number of parameter formats",
+            ));
         }
         let columns = match &prepared.plan {
             Some(plan) => plan.schema().fields().len(),
             None => 0,
         };
-        let format = if returns_rows(&prepared.command) && matches!(prepared.command, Command::Query(_)) {
-            result_format(&b.result_column_format_codes, columns)?
-        } else {
-            Format::UnifiedText
-        };
+        let format =
+            if returns_rows(&prepared.command) && matches!(prepared.command, Command::Query(_)) {
+                result_format(&b.result_column_format_codes, columns)?
+            } else {
+                Format::UnifiedText
+            };
         let plan = match &prepared.plan {
             Some(plan) if n > 0 => Some(bind_params(plan, &prepared, b)?),
             Some(plan) => Some(plan.clone()),
             None => None,
         };
-        Ok(Portal { prepared, plan, format, state: PortalState::NotStarted, audit: None })
+        Ok(Portal {
+            prepared,
+            plan,
+            format,
+            state: PortalState::NotStarted,
+            audit: None,
+        })
     }
 
     async fn execute(&mut self, name: &str, max_rows: usize) -> Result<(), Failure> {
         let mut portal = self.portals.remove(name).ok_or_else(|| {
-            UserError::new(sqlstate::INVALID_CURSOR_NAME, format!("portal \"{name}\" does not exist"))
+            UserError::new(
+                sqlstate::INVALID_CURSOR_NAME,
+                format!("portal \"{name}\" does not exist"),
+            )
         })?;
         let result = self.execute_portal(&mut portal, max_rows).await;
         // A portal that failed cannot be resumed; one that ran to the end answers later Executes
@@ -324,7 +394,11 @@ where
         result
     }
 
-    async fn execute_portal(&mut self, portal: &mut Portal, max_rows: usize) -> Result<(), Failure> {
+    async fn execute_portal(
+        &mut self,
+        portal: &mut Portal,
+        max_rows: usize,
+    ) -> Result<(), Failure> {
         if let PortalState::NotStarted = portal.state {
             match (&portal.prepared.command, &portal.plan) {
                 (Command::Query(_), Some(plan)) => {
@@ -342,7 +416,9 @@ where
                 (Command::Noop("EMPTY"), _) => {
                     portal.state = PortalState::Done;
                     self.conn
-                        .feed(PgWireBackendMessage::EmptyQueryResponse(pgwire::messages::response::EmptyQueryResponse::new()))
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            pgwire::messages::response::EmptyQueryResponse::new(),
+                        ))
                         .await?;
                     return Ok(());
                 }
@@ -356,12 +432,18 @@ where
         match std::mem::replace(&mut portal.state, PortalState::Done) {
             PortalState::Running(mut src) => match self.pump(&mut src, max_rows).await? {
                 Pumped::Suspended => {
-                    self.conn.feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new())).await?;
+                    self.conn
+                        .feed(PgWireBackendMessage::PortalSuspended(PortalSuspended::new()))
+                        .await?;
                     portal.state = PortalState::Running(src);
                     Ok(())
                 }
                 Pumped::Done => {
-                    let tag = if is_explain { "EXPLAIN".to_string() } else { format!("SELECT {}", src.sent) };
+                    let tag = if is_explain {
+                        "EXPLAIN".to_string()
+                    } else {
+                        format!("SELECT {}", src.sent)
+                    };
                     self.complete(&tag).await
                 }
             },
@@ -376,7 +458,10 @@ fn placeholder_casts(stmt: &Statement) -> std::collections::HashMap<usize, Type>
     use datafusion::sql::sqlparser::ast::{visit_expressions, Expr, Value};
     let mut out = std::collections::HashMap::new();
     let _ = visit_expressions(stmt, |e| {
-        if let Expr::Cast { expr, data_type, .. } = e {
+        if let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        {
             if let Expr::Value(v) = expr.as_ref() {
                 if let Value::Placeholder(p) = &v.value {
                     let n = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok());
@@ -414,16 +499,32 @@ fn pg_type_named(name: &str) -> Option<Type> {
 }
 
 /// Decodes the Bind's parameter values and substitutes them into the plan.
-fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<LogicalPlan, UserError> {
-    let stored = Arc::new(StoredStatement::new(String::new(), (), prepared.param_types.iter().cloned().map(Some).collect()));
+fn bind_params(
+    plan: &LogicalPlan,
+    prepared: &Prepared,
+    b: &Bind,
+) -> Result<LogicalPlan, UserError> {
+    let stored = Arc::new(StoredStatement::new(
+        String::new(),
+        (),
+        prepared.param_types.iter().cloned().map(Some).collect(),
+    ));
     let portal = pgwire::api::portal::Portal::try_new(b, stored)
         .map_err(|e| UserError::new(sqlstate::PROTOCOL_VIOLATION, e.to_string()))?;
-    let inferred: Vec<Option<&DataType>> = prepared.param_arrow.iter().map(Option::as_ref).collect();
-    let values = arrow_pg::datatypes::df::deserialize_parameters(&portal, &inferred).map_err(|e| {
-        UserError::new(sqlstate::INVALID_TEXT_REPRESENTATION, format!("invalid parameter value: {e}"))
-    })?;
+    let inferred: Vec<Option<&DataType>> =
+        prepared.param_arrow.iter().map(Option::as_ref).collect();
+    let values =
+        arrow_pg::datatypes::df::deserialize_parameters(&portal, &inferred).map_err(|e| {
+            UserError::new(
+                sqlstate::INVALID_TEXT_REPRESENTATION,
+                format!("invalid parameter value: {e}"),
+            )
+        })?;
     let ParamValues::List(list) = values else {
-        return Err(UserError::internal("bind", &"named parameters from a positional bind"));
+        return Err(UserError::internal(
+            "bind",
+            &"named parameters from a positional bind",
+        ));
     };
     let mut cast = Vec::with_capacity(list.len());
     for (i, v) in list.into_iter().enumerate() {
@@ -435,7 +536,9 @@ fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<Logi
         cast.push(v);
     }
     plan.clone()
-        .with_param_values(ParamValues::List(cast.into_iter().map(Into::into).collect()))
+        .with_param_values(ParamValues::List(
+            cast.into_iter().map(Into::into).collect(),
+        ))
         .map_err(|e| UserError::from_datafusion(&e))
 }
 
@@ -444,7 +547,9 @@ fn bind_params(plan: &LogicalPlan, prepared: &Prepared, b: &Bind) -> Result<Logi
 /// rejects when the value is cast. The precision is widened to the scale.
 fn valid_decimal(v: ScalarValue) -> ScalarValue {
     match v {
-        ScalarValue::Decimal128(d, p, s) if i16::from(s) > i16::from(p) => ScalarValue::Decimal128(d, s.unsigned_abs().min(38), s),
+        ScalarValue::Decimal128(d, p, s) if i16::from(s) > i16::from(p) => {
+            ScalarValue::Decimal128(d, s.unsigned_abs().min(38), s)
+        }
         v => v,
     }
 }
@@ -469,6 +574,9 @@ mod tests {
         assert_eq!(v, ScalarValue::Decimal128(Some(500), 4, 4));
         let cast = v.cast_to(&DataType::Decimal128(18, 4)).expect("casts");
         assert_eq!(cast, ScalarValue::Decimal128(Some(500), 18, 4));
-        assert_eq!(valid_decimal(ScalarValue::Decimal128(Some(12345), 5, 2)), ScalarValue::Decimal128(Some(12345), 5, 2));
+        assert_eq!(
+            valid_decimal(ScalarValue::Decimal128(Some(12345), 5, 2)),
+            ScalarValue::Decimal128(Some(12345), 5, 2)
+        );
     }
 }

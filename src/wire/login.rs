@@ -49,9 +49,13 @@ pub(crate) struct Client {
 }
 
 /// The client certificate of a TLS connection (rustls has verified it during the handshake).
-pub(crate) fn client_cert(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> ClientCert {
+pub(crate) fn client_cert(
+    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> ClientCert {
     let certs = tls.get_ref().1.peer_certificates()?;
-    certs.first().map(|c| crate::identity::subject_common_name(c))
+    certs
+        .first()
+        .map(|c| crate::identity::subject_common_name(c))
 }
 
 fn window(config: &Config) -> Duration {
@@ -61,7 +65,12 @@ fn window(config: &Config) -> Duration {
 /// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
 /// where client certificates are required, and a source address or user over its failed-login
 /// limit.
-pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, client: &Client) -> Option<UserError> {
+pub(crate) fn refuse_early(
+    shared: &Shared,
+    config: &Config,
+    user: &str,
+    client: &Client,
+) -> Option<UserError> {
     let peer = client.addr;
     if !client.secure && config.server.tls_client_auth == "required" {
         return Some(UserError::fatal(
@@ -74,20 +83,32 @@ pub(crate) fn refuse_early(shared: &Shared, config: &Config, user: &str, client:
     if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
         return None;
     }
-    let limited = shared.logins.check(peer.ip(), user, config.limits.max_failed_logins, window(config))?;
+    let limited = shared.logins.check(
+        peer.ip(),
+        user,
+        config.limits.max_failed_logins,
+        window(config),
+    )?;
     shared.metrics.refused("login_rate_limited");
     let by = match limited {
         crate::identity::Limited::Address => "this address",
         crate::identity::Limited::User => "this user",
     };
     tracing::warn!(%peer, user = %user, "login refused: too many failed logins for {by}");
-    Some(UserError::fatal(sqlstate::INVALID_AUTHORIZATION, "too many failed login attempts"))
+    Some(UserError::fatal(
+        sqlstate::INVALID_AUTHORIZATION,
+        "too many failed login attempts",
+    ))
 }
 
 enum Outcome {
     In(Identity),
     /// Wrong credentials: counted against the address and the user.
-    Denied { code: &'static str, message: String, reason: String },
+    Denied {
+        code: &'static str,
+        message: String,
+        reason: String,
+    },
 }
 
 /// Runs the exchange until the deadline. Some(identity) when the client is in; otherwise the
@@ -104,11 +125,25 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = client.addr;
-    let error = match tokio::time::timeout_at(deadline, exchange(conn, shared, config, user, client.secure, client.cert)).await {
+    let error = match tokio::time::timeout_at(
+        deadline,
+        exchange(conn, shared, config, user, client.secure, client.cert),
+    )
+    .await
+    {
         Ok(Ok(Outcome::In(identity))) => return Some(identity),
-        Ok(Ok(Outcome::Denied { code, message, reason })) => {
+        Ok(Ok(Outcome::Denied {
+            code,
+            message,
+            reason,
+        })) => {
             tracing::warn!(%peer, user = %user, "authentication failed: {reason}");
-            shared.logins.failed(peer.ip(), user, config.limits.max_failed_logins, window(config));
+            shared.logins.failed(
+                peer.ip(),
+                user,
+                config.limits.max_failed_logins,
+                window(config),
+            );
             UserError::fatal(code, message)
         }
         // Protocol trouble (a client that hangs up to prompt for a password lands here too) is
@@ -124,64 +159,129 @@ where
         }
     };
     shared.metrics.refused("authentication");
-    let _ = conn.send(PgWireBackendMessage::ErrorResponse(error.to_response())).await;
+    let _ = conn
+        .send(PgWireBackendMessage::ErrorResponse(error.to_response()))
+        .await;
     None
 }
 
-async fn exchange<S>(conn: &mut Conn<S>, shared: &Shared, config: &Config, user: &str, secure: bool, cert: ClientCert) -> Result<Outcome, UserError>
+async fn exchange<S>(
+    conn: &mut Conn<S>,
+    shared: &Shared,
+    config: &Config,
+    user: &str,
+    secure: bool,
+    cert: ClientCert,
+) -> Result<Outcome, UserError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let known = config.users.get(user);
     // Users not in [[users]] (JWT or certificate logins) are ordinary users.
     let admin = known.is_some_and(|u| u.admin);
-    let identity = |method, roles| Outcome::In(Identity { user: user.to_string(), admin, method, roles });
-    let denied = |code, message: String, reason: String| Outcome::Denied { code, message, reason };
+    let identity = |method, roles| {
+        Outcome::In(Identity {
+            user: user.to_string(),
+            admin,
+            method,
+            roles,
+        })
+    };
+    let denied = |code, message: String, reason: String| Outcome::Denied {
+        code,
+        message,
+        reason,
+    };
 
     if let Some(cert) = cert {
         let message = format!("certificate authentication failed for user \"{user}\"");
         return Ok(match cert {
             Ok(cn) if cn == user => identity("cert", Vec::new()),
-            Ok(cn) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("certificate common name {cn:?} is not the user")),
+            Ok(cn) => denied(
+                sqlstate::INVALID_AUTHORIZATION,
+                message,
+                format!("certificate common name {cn:?} is not the user"),
+            ),
             Err(why) => denied(sqlstate::INVALID_AUTHORIZATION, message, why.to_string()),
         });
     }
 
     // An unknown user goes through the same steps against a decoy, so that names cannot be probed.
-    let verifier = known.map(|u| u.verifier.clone()).unwrap_or_else(|| ScramVerifier::decoy(user, &shared.decoy_secret));
+    let verifier = known
+        .map(|u| u.verifier.clone())
+        .unwrap_or_else(|| ScramVerifier::decoy(user, &shared.decoy_secret));
     let wrong_password = || {
-        let reason = if known.is_some() { "wrong password" } else { "unknown user" };
-        denied(sqlstate::INVALID_PASSWORD, format!("password authentication failed for user \"{user}\""), reason.to_string())
+        let reason = if known.is_some() {
+            "wrong password"
+        } else {
+            "unknown user"
+        };
+        denied(
+            sqlstate::INVALID_PASSWORD,
+            format!("password authentication failed for user \"{user}\""),
+            reason.to_string(),
+        )
     };
     // A token has to travel in the clear inside TLS; SCRAM never shows the server a secret it
     // could check a token with.
     let cleartext = secure && (config.server.password_method == "password" || config.jwt.is_some());
     if !cleartext {
         let ok = authenticate_scram(conn, verifier).await?;
-        return Ok(if ok && known.is_some() { identity("scram-sha-256", Vec::new()) } else { wrong_password() });
+        return Ok(if ok && known.is_some() {
+            identity("scram-sha-256", Vec::new())
+        } else {
+            wrong_password()
+        });
     }
     let password = read_cleartext(conn).await?;
     if let Some(jwt) = config.jwt.as_deref().filter(|_| looks_like_jwt(&password)) {
         let message = format!("token authentication failed for user \"{user}\"");
         return Ok(match jwt.verify(&password, SystemTime::now()) {
             Ok(claims) if claims.user == user => identity("jwt", claims.roles),
-            Ok(claims) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("token is for user {:?}", claims.user)),
-            Err(TokenError::Invalid(why)) => denied(sqlstate::INVALID_PASSWORD, message, format!("token refused: {why}")),
-            Err(TokenError::Identity(why)) => denied(sqlstate::INVALID_AUTHORIZATION, message, format!("token refused: {why}")),
+            Ok(claims) => denied(
+                sqlstate::INVALID_AUTHORIZATION,
+                message,
+                format!("token is for user {:?}", claims.user),
+            ),
+            Err(TokenError::Invalid(why)) => denied(
+                sqlstate::INVALID_PASSWORD,
+                message,
+                format!("token refused: {why}"),
+            ),
+            Err(TokenError::Identity(why)) => denied(
+                sqlstate::INVALID_AUTHORIZATION,
+                message,
+                format!("token refused: {why}"),
+            ),
         });
     }
-    Ok(if verifier.verify_password(&password) && known.is_some() { identity("password", Vec::new()) } else { wrong_password() })
+    Ok(if verifier.verify_password(&password) && known.is_some() {
+        identity("password", Vec::new())
+    } else {
+        wrong_password()
+    })
 }
 
-async fn read_auth_message<S>(conn: &mut Conn<S>) -> Result<pgwire::messages::startup::PasswordMessageFamily, UserError>
+async fn read_auth_message<S>(
+    conn: &mut Conn<S>,
+) -> Result<pgwire::messages::startup::PasswordMessageFamily, UserError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match conn.next().await {
         Some(Ok(PgWireFrontendMessage::PasswordMessageFamily(m))) => Ok(m),
-        Some(Ok(_)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "expected a password message")),
-        Some(Err(e)) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string())),
-        None => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "connection closed during authentication")),
+        Some(Ok(_)) => Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            "expected a password message",
+        )),
+        Some(Err(e)) => Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            e.to_string(),
+        )),
+        None => Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            "connection closed during authentication",
+        )),
     }
 }
 
@@ -189,21 +289,36 @@ async fn send_now<S>(conn: &mut Conn<S>, m: PgWireBackendMessage) -> Result<(), 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    conn.send(m)
-        .await
-        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("connection lost: {e}")))
+    conn.send(m).await.map_err(|e| {
+        UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            format!("connection lost: {e}"),
+        )
+    })
 }
 
 /// SCRAM-SHA-256. Returns whether the proof was right.
-async fn authenticate_scram<S>(conn: &mut Conn<S>, verifier: ScramVerifier) -> Result<bool, UserError>
+async fn authenticate_scram<S>(
+    conn: &mut Conn<S>,
+    verifier: ScramVerifier,
+) -> Result<bool, UserError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()]))).await?;
+    send_now(
+        conn,
+        PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()])),
+    )
+    .await?;
     let first = read_auth_message(conn)
         .await?
         .into_sasl_initial_response()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLInitialResponse"))?;
+        .map_err(|_| {
+            UserError::fatal(
+                sqlstate::PROTOCOL_VIOLATION,
+                "malformed SASLInitialResponse",
+            )
+        })?;
     if first.auth_method != MECHANISM {
         return Err(UserError::fatal(
             sqlstate::PROTOCOL_VIOLATION,
@@ -211,21 +326,39 @@ where
         ));
     }
     let data = first.data.unwrap_or_default();
-    let (exchange, server_first) = ScramExchange::start(verifier, &data)
-        .map_err(|e| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}")))?;
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLContinue(server_first.into_bytes().into()))).await?;
+    let (exchange, server_first) = ScramExchange::start(verifier, &data).map_err(|e| {
+        UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            format!("malformed SCRAM message: {e:?}"),
+        )
+    })?;
+    send_now(
+        conn,
+        PgWireBackendMessage::Authentication(Authentication::SASLContinue(
+            server_first.into_bytes().into(),
+        )),
+    )
+    .await?;
     let last = read_auth_message(conn)
         .await?
         .into_sasl_response()
         .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLResponse"))?;
     match exchange.finish(&last.data) {
         Ok(server_final) => {
-            send_now(conn, PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into_bytes().into())))
-                .await?;
+            send_now(
+                conn,
+                PgWireBackendMessage::Authentication(Authentication::SASLFinal(
+                    server_final.into_bytes().into(),
+                )),
+            )
+            .await?;
             Ok(true)
         }
         Err(crate::auth::ScramError::BadProof) => Ok(false),
-        Err(e) => Err(UserError::fatal(sqlstate::PROTOCOL_VIOLATION, format!("malformed SCRAM message: {e:?}"))),
+        Err(e) => Err(UserError::fatal(
+            sqlstate::PROTOCOL_VIOLATION,
+            format!("malformed SCRAM message: {e:?}"),
+        )),
     }
 }
 
@@ -234,10 +367,16 @@ async fn read_cleartext<S>(conn: &mut Conn<S>) -> Result<String, UserError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    send_now(conn, PgWireBackendMessage::Authentication(Authentication::CleartextPassword)).await?;
+    send_now(
+        conn,
+        PgWireBackendMessage::Authentication(Authentication::CleartextPassword),
+    )
+    .await?;
     let p = read_auth_message(conn)
         .await?
         .into_password()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message"))?;
+        .map_err(|_| {
+            UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message")
+        })?;
     Ok(p.password)
 }

@@ -63,11 +63,15 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
         pid = tracing::field::Empty,
         app = tracing::field::Empty
     );
-    shared.metrics.connections_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .metrics
+        .connections_accepted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _active = Active::new(shared.clone());
     // One deadline for the whole handshake (TLS, startup packet, authentication): a client that
     // trickles bytes cannot stretch it phase by phase.
-    let deadline = Instant::now() + Duration::from_millis(shared.config().limits.handshake_timeout_ms);
+    let deadline =
+        Instant::now() + Duration::from_millis(shared.config().limits.handshake_timeout_ms);
     let draining = shared.draining();
     async move {
         let handshake = async {
@@ -75,7 +79,9 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
             // TLS ClientHello instead of an SSLRequest.
             let mut first = [0u8; 1];
             if tcp.peek(&mut first).await.ok() == Some(1) && first[0] == 0x16 {
-                let Some(acceptor) = shared.tls() else { return Ok(None) };
+                let Some(acceptor) = shared.tls() else {
+                    return Ok(None);
+                };
                 let mut tls = acceptor.accept(tcp).await?;
                 let pkt = read_first_packet(&mut tls).await?;
                 return Ok(Some(Stream::Tls(Box::new(tls), pkt)));
@@ -131,14 +137,20 @@ struct Active(Arc<Shared>);
 
 impl Active {
     fn new(shared: Arc<Shared>) -> Self {
-        shared.metrics.connections_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .metrics
+            .connections_active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Active(shared)
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.metrics.connections_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .metrics
+            .connections_active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -162,7 +174,10 @@ async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
     let mut buf = BytesMut::new();
     let mut e = e.clone();
     e.severity = crate::error::Severity::Fatal;
-    if PgWireBackendMessage::ErrorResponse(e.to_response()).encode(&mut buf).is_ok() {
+    if PgWireBackendMessage::ErrorResponse(e.to_response())
+        .encode(&mut buf)
+        .is_ok()
+    {
         let _ = s.write_all(&buf).await;
         let _ = s.flush().await;
     }
@@ -181,9 +196,15 @@ async fn run<S>(
 {
     let params = match pkt {
         FirstPacket::Cancel { pid, secret } => {
-            shared.metrics.cancel_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .metrics
+                .cancel_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if !shared.allow_cancel(peer.ip()) {
-                shared.metrics.cancel_requests_limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .metrics
+                    .cancel_requests_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(pid, "cancel request dropped: rate limit for this address");
                 return;
             }
@@ -194,7 +215,14 @@ async fn run<S>(
         FirstPacket::Startup { params, .. } => params,
         // A second SSLRequest inside TLS, or GSS: protocol violation.
         _ => {
-            send_fatal(&mut stream, &UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "unexpected negotiation request")).await;
+            send_fatal(
+                &mut stream,
+                &UserError::fatal(
+                    sqlstate::PROTOCOL_VIOLATION,
+                    "unexpected negotiation request",
+                ),
+            )
+            .await;
             return;
         }
     };
@@ -204,22 +232,35 @@ async fn run<S>(
     if config.server.require_tls && !secure {
         send_fatal(
             &mut stream,
-            &UserError::fatal(sqlstate::INVALID_AUTHORIZATION, "this server accepts TLS connections only (sslmode=require)"),
+            &UserError::fatal(
+                sqlstate::INVALID_AUTHORIZATION,
+                "this server accepts TLS connections only (sslmode=require)",
+            ),
         )
         .await;
         return;
     }
-    let database = params.get("database").cloned().unwrap_or_else(|| user.clone());
+    let database = params
+        .get("database")
+        .cloned()
+        .unwrap_or_else(|| user.clone());
     if database != config.server.database {
         send_fatal(
             &mut stream,
-            &UserError::fatal(sqlstate::INVALID_CATALOG_NAME, format!("database \"{database}\" does not exist")),
+            &UserError::fatal(
+                sqlstate::INVALID_CATALOG_NAME,
+                format!("database \"{database}\" does not exist"),
+            ),
         )
         .await;
         return;
     }
 
-    let client = login::Client { addr: peer, secure, cert };
+    let client = login::Client {
+        addr: peer,
+        secure,
+        cert,
+    };
     if let Some(e) = login::refuse_early(&shared, &config, &user, &client) {
         send_fatal(&mut stream, &e).await;
         return;
@@ -236,15 +277,19 @@ async fn run<S>(
     };
 
     let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits()));
-    let Some(identity) = login::authenticate(&mut conn, &shared, &config, &user, client, deadline).await else {
+    let Some(identity) =
+        login::authenticate(&mut conn, &shared, &config, &user, client, deadline).await
+    else {
         return;
     };
 
     let pid = shared.next_pid();
     tracing::Span::current().record("pid", pid);
     let (slot, secret) = shared.cancels.register(pid, &identity.user);
-    let _unregister = Unregister { shared: shared.clone(), pid };
-
+    let _unregister = Unregister {
+        shared: shared.clone(),
+        pid,
+    };
 
     let mesh = shared.mesh();
     let state = datafusion::execution::session_state::SessionStateBuilder::new()
@@ -253,11 +298,20 @@ async fn run<S>(
         .with_default_features()
         .build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
-    let access = crate::policy::Access::new(crate::policy::Principal::login(&mesh.policies, &identity.user, &identity.roles));
-    ctx.register_catalog(config.server.database.as_str(), Arc::new(MeshCatalog::new(mesh, access.clone())));
+    let access = crate::policy::Access::new(crate::policy::Principal::login(
+        &mesh.policies,
+        &identity.user,
+        &identity.roles,
+    ));
+    ctx.register_catalog(
+        config.server.database.as_str(),
+        Arc::new(MeshCatalog::new(mesh, access.clone())),
+    );
     if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
         let e = UserError::internal("session setup", &e);
-        let _ = conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+        let _ = conn
+            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+            .await;
         return;
     }
     crate::server::register_control_functions(&ctx, &shared, &identity.user, identity.admin);
@@ -272,9 +326,20 @@ async fn run<S>(
     );
     session.auth_method = identity.method;
     session.login_roles = identity.roles;
-    session.set_idle_defaults(config.limits.idle_session_timeout_ms, config.limits.idle_in_transaction_timeout_ms);
+    session.set_idle_defaults(
+        config.limits.idle_session_timeout_ms,
+        config.limits.idle_in_transaction_timeout_ms,
+    );
     if let Err(e) = apply_startup_params(&mut session, &params) {
-        let _ = conn.send(PgWireBackendMessage::ErrorResponse(UserError { severity: crate::error::Severity::Fatal, ..e }.to_response())).await;
+        let _ = conn
+            .send(PgWireBackendMessage::ErrorResponse(
+                UserError {
+                    severity: crate::error::Severity::Fatal,
+                    ..e
+                }
+                .to_response(),
+            ))
+            .await;
         return;
     }
 
@@ -298,8 +363,13 @@ async fn run<S>(
             session.get(name).unwrap_or_default(),
         )));
     }
-    out.push(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(pid, SecretKey::I32(i32::from_be_bytes(secret)))));
-    out.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle)));
+    out.push(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+        pid,
+        SecretKey::I32(i32::from_be_bytes(secret)),
+    )));
+    out.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+        TransactionStatus::Idle,
+    )));
     for m in out {
         if conn.feed(m).await.is_err() {
             return;
@@ -308,7 +378,10 @@ async fn run<S>(
     if conn.flush().await.is_err() {
         return;
     }
-    tracing::Span::current().record("app", session.get("application_name").unwrap_or_default().as_str());
+    tracing::Span::current().record(
+        "app",
+        session.get("application_name").unwrap_or_default().as_str(),
+    );
     tracing::info!(auth = session.auth_method, roles = %session.login_roles.join(","), "session started");
 
     let mut s = SessionLoop {
@@ -344,7 +417,10 @@ impl Drop for Unregister {
     }
 }
 
-fn apply_startup_params(session: &mut Session, params: &BTreeMap<String, String>) -> Result<(), UserError> {
+fn apply_startup_params(
+    session: &mut Session,
+    params: &BTreeMap<String, String>,
+) -> Result<(), UserError> {
     for (k, v) in params {
         match k.as_str() {
             "user" | "database" | "replication" => {}
@@ -419,7 +495,10 @@ pub(crate) struct SessionLoop<S> {
 
 /// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
 fn terminated_error() -> UserError {
-    UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command")
+    UserError::fatal(
+        sqlstate::ADMIN_SHUTDOWN,
+        "terminating connection due to administrator command",
+    )
 }
 
 /// The connection is gone or broken; the loop ends.
@@ -474,7 +553,10 @@ where
     /// the kernel reset the connection, and the client may then lose the error (tokio-postgres
     /// sends Close+Sync when a statement is dropped, so this is common).
     async fn close_with(&mut self, e: &UserError) {
-        let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+        let _ = self
+            .conn
+            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+            .await;
         let io = self.conn.get_mut();
         let _ = io.shutdown().await;
         let mut buf = [0u8; 4096];
@@ -500,9 +582,15 @@ where
             self.generation = generation;
             let mesh = self.shared.mesh();
             let old = &self.session.access.principal;
-            let principal = crate::policy::Principal::login(&mesh.policies, &self.session.user, &self.session.login_roles);
+            let principal = crate::policy::Principal::login(
+                &mesh.policies,
+                &self.session.user,
+                &self.session.login_roles,
+            );
             // A role the reload took away falls back to the login user.
-            let principal = principal.with_role(old.role.as_deref()).unwrap_or(principal);
+            let principal = principal
+                .with_role(old.role.as_deref())
+                .unwrap_or(principal);
             self.install_catalog(mesh, principal);
         }
     }
@@ -521,12 +609,21 @@ where
 
     /// Registers the database catalog (and pg_catalog, information_schema and the catalog
     /// functions, which describe one mesh for one principal) for `principal`.
-    pub(crate) fn install_catalog(&mut self, mesh: Arc<crate::catalog::Mesh>, principal: crate::policy::Principal) {
+    pub(crate) fn install_catalog(
+        &mut self,
+        mesh: Arc<crate::catalog::Mesh>,
+        principal: crate::policy::Principal,
+    ) {
         let db = self.session.database.clone();
         let config = self.shared.config();
         self.session.access = self.session.access.with_principal(principal);
-        self.session.ctx.register_catalog(db.as_str(), Arc::new(MeshCatalog::new(mesh, self.session.access.clone())));
-        if let Err(e) = crate::functions::register(&self.session.ctx, &db, &config, self.session.pid) {
+        self.session.ctx.register_catalog(
+            db.as_str(),
+            Arc::new(MeshCatalog::new(mesh, self.session.access.clone())),
+        );
+        if let Err(e) =
+            crate::functions::register(&self.session.ctx, &db, &config, self.session.pid)
+        {
             tracing::error!("catalog functions not rebuilt: {e}");
         }
         self.session.attach_temp_schema();
@@ -535,7 +632,9 @@ where
 
     async fn run(&mut self) {
         loop {
-            let Some(next) = self.next_message().await else { return };
+            let Some(next) = self.next_message().await else {
+                return;
+            };
             let msg = match next {
                 None => return,
                 Some(Ok(m)) => m,
@@ -544,25 +643,43 @@ where
                         sqlstate::PROGRAM_LIMIT_EXCEEDED,
                         format!("message of type '{kind}' is {len} bytes, over the server's limit of {limit} bytes"),
                     );
-                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    let _ = self
+                        .conn
+                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+                        .await;
                     return;
                 }
                 Some(Err(FrameError::Io(_))) => return,
                 Some(Err(e)) => {
                     let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string());
-                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    let _ = self
+                        .conn
+                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+                        .await;
                     return;
                 }
             };
             let started = std::time::Instant::now();
-            let counts = matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_));
-            if matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Parse(_)) {
+            let counts = matches!(
+                msg,
+                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)
+            );
+            if matches!(
+                msg,
+                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Parse(_)
+            ) {
                 self.refresh_catalog();
             }
-            if matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)) {
+            if matches!(
+                msg,
+                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)
+            ) {
                 self.slot.arm();
             }
-            let ends_batch = matches!(msg, PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Sync(_));
+            let ends_batch = matches!(
+                msg,
+                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Sync(_)
+            );
             let res = match msg {
                 PgWireFrontendMessage::Query(q) => self.simple_query(&q.query).await,
                 PgWireFrontendMessage::Terminate(_) => return,
@@ -584,10 +701,15 @@ where
                 }
                 // CopyData/CopyDone/CopyFail with no COPY FROM running are ignored, as in
                 // PostgreSQL (a client may still be sending after an error).
-                PgWireFrontendMessage::CopyData(_) | PgWireFrontendMessage::CopyDone(_) | PgWireFrontendMessage::CopyFail(_) => Ok(()),
+                PgWireFrontendMessage::CopyData(_)
+                | PgWireFrontendMessage::CopyDone(_)
+                | PgWireFrontendMessage::CopyFail(_) => Ok(()),
                 _ => {
                     let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "unexpected message");
-                    let _ = self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await;
+                    let _ = self
+                        .conn
+                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+                        .await;
                     return;
                 }
             };
@@ -598,8 +720,15 @@ where
                 self.shared.metrics.statement(started.elapsed());
             }
             // Draining: a session that keeps sending still ends at its next ReadyForQuery.
-            if ends_batch && self.shared.is_draining() && self.tx == TxState::Idle && self.pending.is_empty() {
-                let e = UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command");
+            if ends_batch
+                && self.shared.is_draining()
+                && self.tx == TxState::Idle
+                && self.pending.is_empty()
+            {
+                let e = UserError::fatal(
+                    sqlstate::ADMIN_SHUTDOWN,
+                    "terminating connection due to administrator command",
+                );
                 tracing::info!("{}", e.message);
                 self.close_with(&e).await;
                 return;
@@ -615,14 +744,18 @@ where
 
     async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
         self.shared.metrics.error(e.code);
-        self.conn.send(PgWireBackendMessage::ErrorResponse(e.to_response())).await?;
+        self.conn
+            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+            .await?;
         Ok(())
     }
 
     async fn ready(&mut self) -> Result<(), Disconnected> {
         self.slot.end();
         self.conn
-            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(self.tx.status())))
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                self.tx.status(),
+            )))
             .await?;
         Ok(())
     }

@@ -43,9 +43,18 @@ pub(crate) enum Command {
     DiscardAll,
     CopyOut(Box<Statement>, CopyFormat),
     /// `DECLARE name [BINARY] CURSOR [WITH HOLD] FOR query`.
-    Declare { name: String, binary: bool, hold: bool, query: Box<Statement> },
+    Declare {
+        name: String,
+        binary: bool,
+        hold: bool,
+        query: Box<Statement>,
+    },
     /// `FETCH` (rows sent) or `MOVE` (rows skipped); `count` None = ALL.
-    Fetch { name: String, count: Option<u64>, send: bool },
+    Fetch {
+        name: String,
+        count: Option<u64>,
+        send: bool,
+    },
     /// `CLOSE name`; None = `CLOSE ALL`.
     CloseCursor(Option<String>),
     /// `SET ROLE name`; None = `SET ROLE NONE`.
@@ -73,17 +82,25 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, UserError> {
 /// is FETCH's syntax with the rows skipped, so a message that is one MOVE is read as a FETCH.
 #[cfg(test)]
 pub(crate) fn commands(sql: &str) -> Result<Vec<Command>, UserError> {
-    Ok(commands_with_text(sql, None)?.into_iter().map(|(c, _)| c).collect())
+    Ok(commands_with_text(sql, None)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect())
 }
 
 /// As [`commands`], with each statement's audit text when `audit` is `Some(redact_literals)`
 /// (taken from the parsed statement, before classifying consumes it).
-pub(crate) fn commands_with_text(sql: &str, audit: Option<bool>) -> Result<Vec<(Command, Option<String>)>, UserError> {
+pub(crate) fn commands_with_text(
+    sql: &str,
+    audit: Option<bool>,
+) -> Result<Vec<(Command, Option<String>)>, UserError> {
     let text = |s: &Statement| audit.map(|redact| crate::audit::redact::statement_text(s, redact));
     let respelled = super::write::respell(sql);
     let sql = respelled.as_deref().unwrap_or(sql);
     let trimmed = sql.trim_start();
-    let is_move = trimmed.len() > 5 && trimmed[..4].eq_ignore_ascii_case("move") && trimmed.as_bytes()[4].is_ascii_whitespace();
+    let is_move = trimmed.len() > 5
+        && trimmed[..4].eq_ignore_ascii_case("move")
+        && trimmed.as_bytes()[4].is_ascii_whitespace();
     if is_move {
         let stmts = parse(&format!("FETCH{}", &trimmed[4..]))?;
         return Ok(stmts
@@ -91,7 +108,11 @@ pub(crate) fn commands_with_text(sql: &str, audit: Option<bool>) -> Result<Vec<(
             .map(|s| {
                 let t = text(&s).map(|t| t.replacen("FETCH", "MOVE", 1));
                 let c = match classify(s) {
-                    Command::Fetch { name, count, .. } => Command::Fetch { name, count, send: false },
+                    Command::Fetch { name, count, .. } => Command::Fetch {
+                        name,
+                        count,
+                        send: false,
+                    },
                     other => other,
                 };
                 (c, t)
@@ -113,13 +134,21 @@ fn isolation_text(level: &datafusion::sql::sqlparser::ast::TransactionIsolationL
 
 /// Rows a FETCH direction asks for: None = all. Backward moves need a scrollable cursor, which
 /// a stream is not.
-fn fetch_count(d: &datafusion::sql::sqlparser::ast::FetchDirection) -> Result<Option<u64>, UserError> {
+fn fetch_count(
+    d: &datafusion::sql::sqlparser::ast::FetchDirection,
+) -> Result<Option<u64>, UserError> {
     use datafusion::sql::sqlparser::ast::FetchDirection as D;
     let number = |v: &Value| match v {
-        Value::Number(n, _) => n
-            .parse::<u64>()
-            .map_err(|_| UserError::new(sqlstate::SYNTAX_ERROR, format!("invalid row count in FETCH: {n}"))),
-        other => Err(UserError::new(sqlstate::SYNTAX_ERROR, format!("invalid row count in FETCH: {other}"))),
+        Value::Number(n, _) => n.parse::<u64>().map_err(|_| {
+            UserError::new(
+                sqlstate::SYNTAX_ERROR,
+                format!("invalid row count in FETCH: {n}"),
+            )
+        }),
+        other => Err(UserError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!("invalid row count in FETCH: {other}"),
+        )),
     };
     match d {
         D::Next => Ok(Some(1)),
@@ -136,9 +165,18 @@ fn fetch_count(d: &datafusion::sql::sqlparser::ast::FetchDirection) -> Result<Op
 
 fn expr_text(e: &Expr) -> String {
     match e {
-        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. })
-        | Expr::Value(ValueWithSpan { value: Value::DoubleQuotedString(s), .. }) => s.clone(),
-        Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) => n.clone(),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        })
+        | Expr::Value(ValueWithSpan {
+            value: Value::DoubleQuotedString(s),
+            ..
+        }) => s.clone(),
+        Expr::Value(ValueWithSpan {
+            value: Value::Number(n, _),
+            ..
+        }) => n.clone(),
         Expr::Identifier(i) => i.value.clone(),
         Expr::UnaryOp { op, expr } => format!("{op}{}", expr_text(expr)),
         other => other.to_string(),
@@ -290,13 +328,19 @@ fn verb(stmt: &Statement) -> String {
     if two.starts_with("CREATE") || two.starts_with("DROP") || two.starts_with("ALTER") {
         two
     } else {
-        words.first().map(|w| w.to_ascii_uppercase()).unwrap_or_default()
+        words
+            .first()
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_default()
     }
 }
 
 /// The tag and whether the statement returns rows, for Describe before execution.
 pub(crate) fn returns_rows(cmd: &Command) -> bool {
-    matches!(cmd, Command::Query(_) | Command::Show(_) | Command::Fetch { send: true, .. })
+    matches!(
+        cmd,
+        Command::Query(_) | Command::Show(_) | Command::Fetch { send: true, .. }
+    )
 }
 
 /// PostgreSQL's refusal of a write, for statements that are neither queries nor aimed at the
@@ -304,7 +348,10 @@ pub(crate) fn returns_rows(cmd: &Command) -> bool {
 pub(crate) fn read_only_refusal(stmt: &Statement) -> UserError {
     UserError::new(
         sqlstate::INSUFFICIENT_PRIVILEGE,
-        format!("permission denied: {} is not allowed, data products are read-only through meshgate", verb(stmt)),
+        format!(
+            "permission denied: {} is not allowed, data products are read-only through meshgate",
+            verb(stmt)
+        ),
     )
 }
 
@@ -316,7 +363,14 @@ impl crate::catalog::rewrite::RelationResolver for SessionRelations<'_> {
         let mesh = self.0.mesh()?;
         let schema = match schema {
             Some(s) => s.to_string(),
-            None => self.0.ctx.state().config_options().catalog.default_schema.clone(),
+            None => self
+                .0
+                .ctx
+                .state()
+                .config_options()
+                .catalog
+                .default_schema
+                .clone(),
         };
         mesh.oids.table(&schema, name).or_else(|| {
             // The system catalogs clients name this way ('pg_class'::regclass) have fixed OIDs.
@@ -347,7 +401,11 @@ where
             }
         };
         if stmts.is_empty() {
-            self.conn.send(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+            self.conn
+                .send(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
             return self.ready().await;
         }
         for (cmd, text) in stmts {
@@ -375,7 +433,11 @@ where
 
     /// Plans a statement; `dml` lets an INSERT through, which callers allow only into the
     /// session's temporary tables.
-    pub(crate) async fn plan_statement(&self, stmt: &Statement, dml: bool) -> Result<LogicalPlan, UserError> {
+    pub(crate) async fn plan_statement(
+        &self,
+        stmt: &Statement,
+        dml: bool,
+    ) -> Result<LogicalPlan, UserError> {
         self.session.access.begin();
         let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
         let mut stmt = stmt.clone();
@@ -391,7 +453,12 @@ where
             .with_allow_dml(dml)
             .with_allow_statements(false)
             .verify_plan(&plan)
-            .map_err(|e| UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied: {e}")))?;
+            .map_err(|e| {
+                UserError::new(
+                    sqlstate::INSUFFICIENT_PRIVILEGE,
+                    format!("permission denied: {e}"),
+                )
+            })?;
         if analyze && self.session.access.current().filtered {
             // Its scan metrics count the rows the filter removed.
             return Err(UserError::new(
@@ -404,9 +471,16 @@ where
 
     /// Starts a planned query; rows are pulled by [`SessionLoop::pump`]. Its scans are attached
     /// to the running statement's audit record.
-    pub(crate) async fn start(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
+    pub(crate) async fn start(
+        &mut self,
+        plan: LogicalPlan,
+        format: &Format,
+    ) -> Result<RowSource, UserError> {
         let state = self.session.ctx.state();
-        let physical = state.create_physical_plan(&plan).await.map_err(|e| UserError::from_datafusion(&e))?;
+        let physical = state
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| UserError::from_datafusion(&e))?;
         let fields = fields(physical.schema().as_ref(), format)?;
         let mesh = self.session.mesh();
         let probe = crate::audit::scan::ScanProbe::new(
@@ -423,12 +497,22 @@ where
                 format!("too many queries: {} running and {} waiting, the server's limit; try again shortly", o.running, o.waiting),
             )
         })?;
-        Ok(RowSource::new(stream, fields, self.session.access.current().filtered, probe))
+        Ok(RowSource::new(
+            stream,
+            fields,
+            self.session.access.current().filtered,
+            probe,
+        ))
     }
 
     /// Runs one statement to completion. `describe` sends a RowDescription first (simple query;
     /// in the extended protocol Describe does that).
-    pub(crate) async fn run_command(&mut self, cmd: Command, format: &Format, describe: bool) -> Result<(), Failure> {
+    pub(crate) async fn run_command(
+        &mut self,
+        cmd: Command,
+        format: &Format,
+        describe: bool,
+    ) -> Result<(), Failure> {
         if self.tx == TxState::Failed && !matches!(cmd, Command::Commit | Command::Rollback) {
             return Err(UserError::new(
                 "25P02",
@@ -440,13 +524,21 @@ where
             Command::Query(mut stmt) => {
                 super::config_fns::apply(&mut stmt, &mut self.session)?;
                 let plan = self.plan(&stmt).await?;
-                let tag = if matches!(*stmt, Statement::Explain { .. }) { "EXPLAIN" } else { "SELECT" };
+                let tag = if matches!(*stmt, Statement::Explain { .. }) {
+                    "EXPLAIN"
+                } else {
+                    "SELECT"
+                };
                 let mut src = self.start(plan, format).await?;
                 if describe {
                     self.conn.feed(row_description(&src.fields)).await?;
                 }
                 self.pump(&mut src, 0).await?;
-                let tag = if tag == "SELECT" { format!("SELECT {}", src.sent) } else { tag.to_string() };
+                let tag = if tag == "SELECT" {
+                    format!("SELECT {}", src.sent)
+                } else {
+                    tag.to_string()
+                };
                 self.complete(&tag).await
             }
             Command::Show(name) => {
@@ -459,9 +551,12 @@ where
                 for row in rows {
                     let mut enc = DataRowEncoder::new(fields.clone());
                     for v in row {
-                        enc.encode_field(&Some(v)).map_err(|e| UserError::internal("show", &e))?;
+                        enc.encode_field(&Some(v))
+                            .map_err(|e| UserError::internal("show", &e))?;
                     }
-                    self.conn.feed(PgWireBackendMessage::DataRow(enc.take_row())).await?;
+                    self.conn
+                        .feed(PgWireBackendMessage::DataRow(enc.take_row()))
+                        .await?;
                 }
                 self.complete("SHOW").await
             }
@@ -488,7 +583,8 @@ where
             Command::Noop(tag) => self.complete(tag).await,
             Command::Begin(level) => {
                 if self.tx != TxState::Idle {
-                    self.notice("25001", "there is already a transaction in progress").await?;
+                    self.notice("25001", "there is already a transaction in progress")
+                        .await?;
                 } else {
                     self.tx_isolation = level;
                 }
@@ -506,7 +602,12 @@ where
                 self.set_role(role.as_deref())?;
                 self.complete("SET").await
             }
-            Command::Declare { name, binary, hold, query } => self.declare(name, binary, hold, &query).await,
+            Command::Declare {
+                name,
+                binary,
+                hold,
+                query,
+            } => self.declare(name, binary, hold, &query).await,
             Command::Fetch { name, count, send } => self.fetch(&name, count, send, describe).await,
             Command::CloseCursor(name) => self.close_cursor(name).await,
             Command::CreateTemp(stmt) => self.create_temp(*stmt).await,
@@ -514,9 +615,14 @@ where
             Command::DropTables(stmt) => self.drop_tables(*stmt).await,
             Command::Write(stmt) => self.write_statement(*stmt).await,
             Command::Commit | Command::Rollback => {
-                let tag = if self.tx == TxState::Failed || matches!(cmd, Command::Rollback) { "ROLLBACK" } else { "COMMIT" };
+                let tag = if self.tx == TxState::Failed || matches!(cmd, Command::Rollback) {
+                    "ROLLBACK"
+                } else {
+                    "COMMIT"
+                };
                 if self.tx == TxState::Idle {
-                    self.notice("25P01", "there is no transaction in progress").await?;
+                    self.notice("25P01", "there is no transaction in progress")
+                        .await?;
                 }
                 self.tx = TxState::Idle;
                 self.tx_isolation = None;
@@ -531,7 +637,11 @@ where
             }
             Command::DiscardAll => {
                 if self.tx != TxState::Idle {
-                    return Err(UserError::new("25001", "DISCARD ALL cannot run inside a transaction block").into());
+                    return Err(UserError::new(
+                        "25001",
+                        "DISCARD ALL cannot run inside a transaction block",
+                    )
+                    .into());
                 }
                 for r in self.session.reset_all() {
                     self.report(Some(r)).await?;
@@ -548,13 +658,21 @@ where
     }
 
     pub(crate) async fn complete(&mut self, tag: &str) -> Result<(), Failure> {
-        self.conn.feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(tag.to_string()))).await?;
+        self.conn
+            .feed(PgWireBackendMessage::CommandComplete(CommandComplete::new(
+                tag.to_string(),
+            )))
+            .await?;
         Ok(())
     }
 
     async fn report(&mut self, r: Option<(String, String)>) -> Result<(), Failure> {
         if let Some((name, value)) = r {
-            self.conn.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
+            self.conn
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name, value,
+                )))
+                .await?;
         }
         Ok(())
     }
@@ -566,16 +684,24 @@ where
             (b'C', code.into()),
             (b'M', message.into()),
         ]);
-        self.conn.feed(PgWireBackendMessage::NoticeResponse(n)).await?;
+        self.conn
+            .feed(PgWireBackendMessage::NoticeResponse(n))
+            .await?;
         Ok(())
     }
 
     /// SHOW name / SHOW ALL: PostgreSQL's column names and text values.
     pub(crate) fn show(&self, name: &str) -> Result<(Vec<FieldInfo>, Vec<Vec<String>>), UserError> {
-        let text = |n: &str| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text);
+        let text =
+            |n: &str| FieldInfo::new(n.to_string(), None, None, Type::TEXT, FieldFormat::Text);
         let lower = name.to_ascii_lowercase();
         if lower == "all" {
-            let rows = self.session.all().into_iter().map(|(n, v)| vec![n, v]).collect();
+            let rows = self
+                .session
+                .all()
+                .into_iter()
+                .map(|(n, v)| vec![n, v])
+                .collect();
             return Ok((vec![text("name"), text("setting")], rows));
         }
         let key = match lower.as_str() {
@@ -588,12 +714,18 @@ where
         if key == "transaction_isolation" {
             let value = match (&self.tx_isolation, self.tx) {
                 (Some(level), TxState::InBlock | TxState::Failed) => level.clone(),
-                _ => self.session.get("default_transaction_isolation").unwrap_or_default(),
+                _ => self
+                    .session
+                    .get("default_transaction_isolation")
+                    .unwrap_or_default(),
             };
             return Ok((vec![text(key)], vec![vec![value]]));
         }
         let value = self.session.get(key).ok_or_else(|| {
-            UserError::new(sqlstate::UNDEFINED_PARAMETER, format!("unrecognized configuration parameter \"{name}\""))
+            UserError::new(
+                sqlstate::UNDEFINED_PARAMETER,
+                format!("unrecognized configuration parameter \"{name}\""),
+            )
         })?;
         Ok((vec![text(key)], vec![vec![value]]))
     }
@@ -606,28 +738,63 @@ mod tests {
     #[test]
     fn cursor_statements_classify() {
         let c = commands("MOVE 10 IN \"pages\"").expect("MOVE parses");
-        assert!(matches!(&c[..], [Command::Fetch { name, count: Some(10), send: false }] if name == "pages"), "{c:?}");
+        assert!(
+            matches!(&c[..], [Command::Fetch { name, count: Some(10), send: false }] if name == "pages"),
+            "{c:?}"
+        );
         let c = commands("FETCH FORWARD 2000 FROM \"big_scan\"").expect("FETCH parses");
-        assert!(matches!(&c[..], [Command::Fetch { count: Some(2000), send: true, .. }]), "{c:?}");
+        assert!(
+            matches!(
+                &c[..],
+                [Command::Fetch {
+                    count: Some(2000),
+                    send: true,
+                    ..
+                }]
+            ),
+            "{c:?}"
+        );
         let c = commands("FETCH ALL FROM c").expect("FETCH ALL parses");
-        assert!(matches!(&c[..], [Command::Fetch { count: None, .. }]), "{c:?}");
-        let c = commands("DECLARE \"c\" BINARY CURSOR WITH HOLD FOR SELECT 1").expect("DECLARE parses");
-        assert!(matches!(&c[..], [Command::Declare { binary: true, hold: true, .. }]), "{c:?}");
+        assert!(
+            matches!(&c[..], [Command::Fetch { count: None, .. }]),
+            "{c:?}"
+        );
+        let c =
+            commands("DECLARE \"c\" BINARY CURSOR WITH HOLD FOR SELECT 1").expect("DECLARE parses");
+        assert!(
+            matches!(
+                &c[..],
+                [Command::Declare {
+                    binary: true,
+                    hold: true,
+                    ..
+                }]
+            ),
+            "{c:?}"
+        );
         let c = commands("FETCH PRIOR FROM c").expect("parses");
-        assert!(matches!(&c[..], [Command::Refused(e)] if e.code == "55000"), "{c:?}");
+        assert!(
+            matches!(&c[..], [Command::Refused(e)] if e.code == "55000"),
+            "{c:?}"
+        );
         let c = commands("CLOSE ALL").expect("parses");
         assert!(matches!(&c[..], [Command::CloseCursor(None)]), "{c:?}");
     }
 
     #[test]
     fn transaction_characteristics_become_settings() {
-        let c = commands("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ").expect("parses");
+        let c =
+            commands("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .expect("parses");
         assert!(
             matches!(&c[..], [Command::SetMany(v)] if v == &vec![("default_transaction_isolation".to_string(), "repeatable read".to_string())]),
             "{c:?}"
         );
         let c = commands("BEGIN READ ONLY ISOLATION LEVEL SERIALIZABLE").expect("parses");
-        assert!(matches!(&c[..], [Command::Begin(Some(l))] if l == "serializable"), "{c:?}");
+        assert!(
+            matches!(&c[..], [Command::Begin(Some(l))] if l == "serializable"),
+            "{c:?}"
+        );
         let c = commands("SET ROLE NONE").expect("parses");
         assert!(matches!(&c[..], [Command::SetRole(None)]), "{c:?}");
     }

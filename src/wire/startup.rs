@@ -17,8 +17,15 @@ const CANCEL_REQUEST: i32 = 80877102;
 pub enum FirstPacket {
     SslRequest,
     GssRequest,
-    Cancel { pid: i32, secret: Vec<u8> },
-    Startup { major: u16, minor: u16, params: BTreeMap<String, String> },
+    Cancel {
+        pid: i32,
+        secret: Vec<u8>,
+    },
+    Startup {
+        major: u16,
+        minor: u16,
+        params: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +42,9 @@ pub enum StartupError {
 
 /// Reads one untyped packet. Not cancel-safe (a partial read is lost); callers wrap it in a
 /// timeout that ends the connection.
-pub async fn read_first_packet<S: AsyncRead + Unpin>(s: &mut S) -> Result<FirstPacket, StartupError> {
+pub async fn read_first_packet<S: AsyncRead + Unpin>(
+    s: &mut S,
+) -> Result<FirstPacket, StartupError> {
     let len = s.read_i32().await? as i64;
     if !(8..=MAX_STARTUP_PACKET as i64).contains(&len) {
         return Err(StartupError::BadLength);
@@ -61,7 +70,10 @@ pub fn parse_first_packet(body: &[u8]) -> Result<FirstPacket, StartupError> {
                 return Err(StartupError::BadLength);
             }
             let pid = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
-            Ok(FirstPacket::Cancel { pid, secret: rest[4..].to_vec() })
+            Ok(FirstPacket::Cancel {
+                pid,
+                secret: rest[4..].to_vec(),
+            })
         }
         SSL_REQUEST | GSS_REQUEST => Err(StartupError::BadLength),
         _ => {
@@ -94,7 +106,11 @@ pub fn parse_first_packet(body: &[u8]) -> Result<FirstPacket, StartupError> {
             if !params.contains_key("user") {
                 return Err(StartupError::Layout);
             }
-            Ok(FirstPacket::Startup { major, minor, params })
+            Ok(FirstPacket::Startup {
+                major,
+                minor,
+                params,
+            })
         }
     }
 }
@@ -158,11 +174,20 @@ mod tests {
 
     #[test]
     fn parses_the_packets() {
-        assert_eq!(parse_first_packet(&SSL_REQUEST.to_be_bytes()).unwrap(), FirstPacket::SslRequest);
+        assert_eq!(
+            parse_first_packet(&SSL_REQUEST.to_be_bytes()).unwrap(),
+            FirstPacket::SslRequest
+        );
         let mut c = CANCEL_REQUEST.to_be_bytes().to_vec();
         c.extend_from_slice(&7i32.to_be_bytes());
         c.extend_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(parse_first_packet(&c).unwrap(), FirstPacket::Cancel { pid: 7, secret: vec![1, 2, 3, 4] });
+        assert_eq!(
+            parse_first_packet(&c).unwrap(),
+            FirstPacket::Cancel {
+                pid: 7,
+                secret: vec![1, 2, 3, 4]
+            }
+        );
         match parse_first_packet(&startup(&[("user", "a"), ("database", "mesh")])).unwrap() {
             FirstPacket::Startup { params, .. } => assert_eq!(params["database"], "mesh"),
             other => panic!("{other:?}"),
@@ -172,16 +197,24 @@ mod tests {
     #[test]
     fn rejects_malformed_packets() {
         assert!(parse_first_packet(&[0, 1]).is_err());
-        assert!(parse_first_packet(&startup(&[("database", "mesh")])).is_err(), "user is required");
+        assert!(
+            parse_first_packet(&startup(&[("database", "mesh")])).is_err(),
+            "user is required"
+        );
         let mut b = startup(&[("user", "a")]);
         b.pop();
         assert!(parse_first_packet(&b).is_err(), "unterminated");
-        assert!(parse_first_packet(&(4i32 << 16).to_be_bytes()).is_err(), "protocol 4");
+        assert!(
+            parse_first_packet(&(4i32 << 16).to_be_bytes()).is_err(),
+            "protocol 4"
+        );
     }
 
     #[test]
     fn parses_libpq_options() {
-        let o = parse_options("-c search_path=sales,geo -csearch_path=x --statement-timeout=5s -c a\\ b=c\\ d");
+        let o = parse_options(
+            "-c search_path=sales,geo -csearch_path=x --statement-timeout=5s -c a\\ b=c\\ d",
+        );
         assert_eq!(
             o,
             vec![

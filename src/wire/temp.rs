@@ -11,7 +11,9 @@ use std::ops::ControlFlow;
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::catalog::SchemaProvider;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{visit_relations_mut, Ident, ObjectName, ObjectNamePart, Statement};
+use datafusion::sql::sqlparser::ast::{
+    visit_relations_mut, Ident, ObjectName, ObjectNamePart, Statement,
+};
 use futures::StreamExt;
 use pgwire::api::portal::Format;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -78,7 +80,11 @@ where
             [t] => t.clone(),
             [s, t] if folded(s) == TEMP_SCHEMA => t.clone(),
             _ => {
-                return Err(UserError::new("42P16", "cannot create temporary relation in non-temporary schema").into());
+                return Err(UserError::new(
+                    "42P16",
+                    "cannot create temporary relation in non-temporary schema",
+                )
+                .into());
             }
         };
         if let Some(query) = t.query.take() {
@@ -97,7 +103,11 @@ where
             .await
             .map_err(|e| UserError::from_datafusion(&e))?;
         // Only creates the empty table in the session's memory schema: no data is read.
-        self.session.ctx.execute_logical_plan(plan).await.map_err(|e| UserError::from_datafusion(&e))?;
+        self.session
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| UserError::from_datafusion(&e))?;
         self.complete("CREATE TABLE").await
     }
 
@@ -112,7 +122,9 @@ where
         use datafusion::arrow::datatypes::{Field, Schema};
         let name = folded(table);
         if self.session.temp.table_exist(&name) {
-            return Err(UserError::new("42P07", format!("relation \"{name}\" already exists")).into());
+            return Err(
+                UserError::new("42P07", format!("relation \"{name}\" already exists")).into(),
+            );
         }
         let plan = self.plan(&Statement::Query(Box::new(query))).await?;
         let fields: Vec<Field> = plan
@@ -121,12 +133,17 @@ where
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let renamed = names.get(i).map(|c| folded(&c.name)).unwrap_or_else(|| f.name().clone());
+                let renamed = names
+                    .get(i)
+                    .map(|c| folded(&c.name))
+                    .unwrap_or_else(|| f.name().clone());
                 Field::new(renamed, f.data_type().clone(), true)
             })
             .collect();
         if names.len() > fields.len() {
-            return Err(UserError::syntax("CREATE TABLE AS specifies too many column names").into());
+            return Err(
+                UserError::syntax("CREATE TABLE AS specifies too many column names").into(),
+            );
         }
         let schema = std::sync::Arc::new(Schema::new(fields));
         let mut src = self.start(plan, &Format::UnifiedText).await?;
@@ -135,19 +152,28 @@ where
         while let Some(batch) = src.stream.next().await {
             let batch = batch.map_err(|e| src.error(&e))?;
             rows += batch.num_rows();
-            let batch = datafusion::arrow::record_batch::RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                .map_err(|e| UserError::internal("create temp as", &e))?;
+            let batch = datafusion::arrow::record_batch::RecordBatch::try_new(
+                schema.clone(),
+                batch.columns().to_vec(),
+            )
+            .map_err(|e| UserError::internal("create temp as", &e))?;
             batches.push(batch);
         }
-        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches]).map_err(|e| UserError::from_datafusion(&e))?;
-        self.session.temp.register_table(name, std::sync::Arc::new(mem)).map_err(|e| UserError::from_datafusion(&e))?;
+        let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])
+            .map_err(|e| UserError::from_datafusion(&e))?;
+        self.session
+            .temp
+            .register_table(name, std::sync::Arc::new(mem))
+            .map_err(|e| UserError::from_datafusion(&e))?;
         self.complete(&format!("SELECT {rows}")).await
     }
 
     pub(crate) async fn insert(&mut self, stmt: Statement) -> Result<(), Failure> {
         let target = match &stmt {
             Statement::Insert(i) => match &i.table {
-                datafusion::sql::sqlparser::ast::TableObject::TableName(n) => temp_table(n, self.session.temp.as_ref()),
+                datafusion::sql::sqlparser::ast::TableObject::TableName(n) => {
+                    temp_table(n, self.session.temp.as_ref())
+                }
                 _ => None,
             },
             _ => None,
@@ -160,19 +186,32 @@ where
         let mut rows = 0u64;
         while let Some(batch) = src.stream.next().await {
             let batch = batch.map_err(|e| src.error(&e))?;
-            if let Some(counts) = batch.columns().first().and_then(|c| c.as_any().downcast_ref::<UInt64Array>()) {
-                rows += (0..counts.len()).filter(|i| counts.is_valid(*i)).map(|i| counts.value(i)).sum::<u64>();
+            if let Some(counts) = batch
+                .columns()
+                .first()
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            {
+                rows += (0..counts.len())
+                    .filter(|i| counts.is_valid(*i))
+                    .map(|i| counts.value(i))
+                    .sum::<u64>();
             }
         }
         self.complete(&format!("INSERT 0 {rows}")).await
     }
 
     pub(crate) async fn drop_tables(&mut self, stmt: Statement) -> Result<(), Failure> {
-        let Statement::Drop { names, if_exists, .. } = &stmt else {
+        let Statement::Drop {
+            names, if_exists, ..
+        } = &stmt
+        else {
             return Err(UserError::internal("drop", &"not a DROP").into());
         };
         let temp = self.session.temp.clone();
-        if !names.iter().any(|n| temp_table(n, temp.as_ref()).is_some_and(|t| temp.table_exist(&t))) {
+        if !names
+            .iter()
+            .any(|n| temp_table(n, temp.as_ref()).is_some_and(|t| temp.table_exist(&t)))
+        {
             // None is a temporary table: tables created in writable products (or refused there).
             return self.write_statement(stmt.clone()).await;
         }
@@ -181,7 +220,11 @@ where
             match temp_table(name, temp.as_ref()) {
                 Some(t) if temp.table_exist(&t) => drop.push(t),
                 _ => {
-                    let exists = self.session.ctx.table_exist(name.to_string().as_str()).unwrap_or(false);
+                    let exists = self
+                        .session
+                        .ctx
+                        .table_exist(name.to_string().as_str())
+                        .unwrap_or(false);
                     if exists {
                         return Err(UserError::new(
                             sqlstate::INSUFFICIENT_PRIVILEGE,
@@ -190,13 +233,18 @@ where
                         .into());
                     }
                     if !if_exists {
-                        return Err(UserError::new(sqlstate::UNDEFINED_TABLE, format!("table \"{name}\" does not exist")).into());
+                        return Err(UserError::new(
+                            sqlstate::UNDEFINED_TABLE,
+                            format!("table \"{name}\" does not exist"),
+                        )
+                        .into());
                     }
                 }
             }
         }
         for t in drop {
-            temp.deregister_table(&t).map_err(|e| UserError::from_datafusion(&e))?;
+            temp.deregister_table(&t)
+                .map_err(|e| UserError::from_datafusion(&e))?;
         }
         self.complete("DROP TABLE").await
     }

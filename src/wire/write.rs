@@ -26,7 +26,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    self, visit_relations_mut, CommentObject, Ident, ObjectName, ObjectNamePart, ObjectType, Statement,
+    self, visit_relations_mut, CommentObject, Ident, ObjectName, ObjectNamePart, ObjectType,
+    Statement,
 };
 use futures::StreamExt;
 use pgwire::api::portal::Format;
@@ -59,11 +60,18 @@ fn folded(i: &Ident) -> String {
 }
 
 fn parts(name: &ObjectName) -> Vec<String> {
-    name.0.iter().filter_map(ObjectNamePart::as_ident).map(folded).collect()
+    name.0
+        .iter()
+        .filter_map(ObjectNamePart::as_ident)
+        .map(folded)
+        .collect()
 }
 
 fn denied(product: &str) -> UserError {
-    UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied for schema {product}"))
+    UserError::new(
+        sqlstate::INSUFFICIENT_PRIVILEGE,
+        format!("permission denied for schema {product}"),
+    )
 }
 
 fn read_only(product: &str) -> UserError {
@@ -74,7 +82,10 @@ fn read_only(product: &str) -> UserError {
 }
 
 fn no_schema(product: &str) -> UserError {
-    UserError::new(sqlstate::UNDEFINED_SCHEMA, format!("schema \"{product}\" does not exist"))
+    UserError::new(
+        sqlstate::UNDEFINED_SCHEMA,
+        format!("schema \"{product}\" does not exist"),
+    )
 }
 
 /// The text PostgreSQL's parser accepts and ours does not, put in the spelling ours does: `ALTER
@@ -89,17 +100,29 @@ pub(crate) fn respell(sql: &str) -> Option<String> {
         return None;
     }
     // Raw tokens (no unescaping), so printing them again gives back the text as written.
-    let mut tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).with_unescape(false).tokenize().ok()?;
-    let words: Vec<usize> = (0..tokens.len()).filter(|&i| !matches!(tokens[i], Token::Whitespace(_))).collect();
+    let mut tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .with_unescape(false)
+        .tokenize()
+        .ok()?;
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
     let kw = |t: &Token, k: Keyword| matches!(t, Token::Word(Word { keyword, quote_style: None, .. }) if *keyword == k);
     let mut changed = false;
     for w in 0..words.len() {
         let at = |k: usize| words.get(w + k).map(|&i| &tokens[i]);
         let view_at = match (at(0), at(1), at(2)) {
-            (Some(a), Some(b), Some(c)) if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON) && kw(c, Keyword::VIEW) => Some(words[w + 2]),
+            (Some(a), Some(b), Some(c))
+                if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON) && kw(c, Keyword::VIEW) =>
+            {
+                Some(words[w + 2])
+            }
             (Some(a), Some(b), _) if kw(a, Keyword::ALTER) && kw(b, Keyword::VIEW) => {
                 // Only the RENAME form: ALTER VIEW … AS is the parser's own.
-                let rest = words[w + 2..].iter().map(|&i| &tokens[i]).take_while(|t| !matches!(t, Token::SemiColon));
+                let rest = words[w + 2..]
+                    .iter()
+                    .map(|&i| &tokens[i])
+                    .take_while(|t| !matches!(t, Token::SemiColon));
                 let renames = rest.clone().any(|t| kw(t, Keyword::RENAME));
                 renames.then_some(words[w + 1])
             }
@@ -129,7 +152,8 @@ pub(crate) fn respell(sql: &str) -> Option<String> {
 
 /// The statement's kind for a refusal of something writes cannot do (yet).
 fn unsupported(what: &str, hint: &str) -> UserError {
-    UserError::unsupported(format!("{what} is not supported in data products")).with_hint(hint.to_string())
+    UserError::unsupported(format!("{what} is not supported in data products"))
+        .with_hint(hint.to_string())
 }
 
 /// Counts rows passing through, and keeps the client's error of the first failing batch (the
@@ -148,7 +172,9 @@ fn observed(
                     rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                 }
                 Err(e) => {
-                    let mut slot = failure.lock().expect("lock is never poisoned: no panics while held");
+                    let mut slot = failure
+                        .lock()
+                        .expect("lock is never poisoned: no panics while held");
                     if slot.is_none() {
                         *slot = Some(datafusion::error::DataFusionError::Execution(e.to_string()));
                     }
@@ -241,18 +267,36 @@ where
     fn resolve(&self, name: &ObjectName) -> Result<(String, String), UserError> {
         let p = parts(name);
         match p.as_slice() {
-            [t] => Ok((self.session.ctx.state().config_options().catalog.default_schema.clone(), t.clone())),
+            [t] => Ok((
+                self.session
+                    .ctx
+                    .state()
+                    .config_options()
+                    .catalog
+                    .default_schema
+                    .clone(),
+                t.clone(),
+            )),
             [s, t] => Ok((s.clone(), t.clone())),
             [d, s, t] if *d == self.session.database => Ok((s.clone(), t.clone())),
-            [d, _, _] => Err(UserError::unsupported(format!("cross-database references are not implemented: \"{d}\""))),
+            [d, _, _] => Err(UserError::unsupported(format!(
+                "cross-database references are not implemented: \"{d}\""
+            ))),
             _ => Err(UserError::syntax(format!("improper relation name: {name}"))),
         }
     }
 
     /// The product, if the principal may write into it.
     fn writable(&self, product: &str) -> Result<(Arc<ProductEntry>, WriteTarget), UserError> {
-        let mesh = self.session.mesh().ok_or_else(|| UserError::internal("write", &"no mesh"))?;
-        let p = mesh.products.get(product).cloned().ok_or_else(|| no_schema(product))?;
+        let mesh = self
+            .session
+            .mesh()
+            .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
+        let p = mesh
+            .products
+            .get(product)
+            .cloned()
+            .ok_or_else(|| no_schema(product))?;
         let target = p.write.clone().ok_or_else(|| read_only(product))?;
         if !self.session.access.principal.may_write(product) {
             return Err(denied(product));
@@ -262,10 +306,19 @@ where
 
     /// The catalog of `product` as this transaction sees it.
     fn working(&mut self, product: &str) -> Manifest {
-        if let Some(m) = self.write_tx.as_ref().and_then(|t| t.manifests.get(product)) {
+        if let Some(m) = self
+            .write_tx
+            .as_ref()
+            .and_then(|t| t.manifests.get(product))
+        {
             return m.clone();
         }
-        self.shared.workspaces.snapshot().get(product).map(|m| (**m).clone()).unwrap_or_default()
+        self.shared
+            .workspaces
+            .snapshot()
+            .get(product)
+            .map(|m| (**m).clone())
+            .unwrap_or_default()
     }
 
     /// Records one change; commits at once outside a transaction block.
@@ -287,12 +340,17 @@ where
 
     /// Builds this session's own mesh: the committed catalogs with this transaction's copies.
     pub(crate) fn install_write_view(&mut self) -> Result<(), UserError> {
-        let Some(tx) = self.write_tx.as_ref() else { return Ok(()) };
+        let Some(tx) = self.write_tx.as_ref() else {
+            return Ok(());
+        };
         let mut view = self.shared.workspaces.snapshot();
         for (p, m) in &tx.manifests {
             view.insert(p.clone(), Arc::new(m.clone()));
         }
-        let mesh = self.shared.mesh_with(&view).map_err(|e| UserError::internal("transaction catalog", &e))?;
+        let mesh = self
+            .shared
+            .mesh_with(&view)
+            .map_err(|e| UserError::internal("transaction catalog", &e))?;
         let principal = (*self.session.access.principal).clone();
         self.install_catalog(mesh, principal);
         Ok(())
@@ -300,7 +358,9 @@ where
 
     /// COMMIT of a transaction with writes: its catalog changes become visible, all at once.
     pub(crate) async fn commit_writes(&mut self) -> Result<(), UserError> {
-        let Some(tx) = self.write_tx.take() else { return Ok(()) };
+        let Some(tx) = self.write_tx.take() else {
+            return Ok(());
+        };
         let mesh = self.shared.mesh();
         let mut changes: Vec<(String, WriteTarget, BTreeSet<String>, Vec<Op>)> = Vec::new();
         for (product, op) in tx.ops {
@@ -308,24 +368,42 @@ where
                 c.3.push(op);
                 continue;
             }
-            let Some(p) = mesh.products.get(&product) else { continue };
-            let Some(target) = p.write.clone() else { continue };
+            let Some(p) = mesh.products.get(&product) else {
+                continue;
+            };
+            let Some(target) = p.write.clone() else {
+                continue;
+            };
             changes.push((product, target, p.declared.clone(), vec![op]));
         }
         let result = self.shared.workspaces.commit(&changes).await;
         let freed = match result {
             Ok(f) => f,
             Err(e) => {
-                self.discard_dirs(tx.written);
+                self.discard_dirs(tx.written, std::time::Duration::ZERO);
                 self.reinstall_shared();
                 return Err(e);
             }
         };
         // Directories this transaction wrote but no longer names (created, then dropped).
-        let named: Vec<String> = self.shared.workspaces.snapshot().values().flat_map(|m| m.tables.values().map(|t| t.dir.clone())).collect();
-        let mut unnamed: Vec<(WriteTarget, String)> = tx.written.into_iter().filter(|(_, d)| !named.contains(d)).collect();
-        unnamed.extend(freed);
-        self.discard_dirs(unnamed);
+        let named: Vec<String> = self
+            .shared
+            .workspaces
+            .snapshot()
+            .values()
+            .flat_map(|m| m.tables.values().map(|t| t.dir.clone()))
+            .collect();
+        let unnamed: Vec<(WriteTarget, String)> = tx
+            .written
+            .into_iter()
+            .filter(|(_, d)| !named.contains(d))
+            .collect();
+        self.discard_dirs(unnamed, std::time::Duration::ZERO);
+        // A statement planned over the catalog before this commit may still be scanning a
+        // dropped table: its files go once such a statement would have refreshed.
+        let grace =
+            std::time::Duration::from_secs(self.shared.config().server.metadata_refresh_secs);
+        self.discard_dirs(freed, grace);
         if let Err(e) = self.shared.rebuild_mesh() {
             tracing::error!("mesh not rebuilt after a commit: {e}");
         }
@@ -336,7 +414,7 @@ where
     /// ROLLBACK (or a failed transaction's end): nothing it created stays.
     pub(crate) fn rollback_writes(&mut self) {
         if let Some(tx) = self.write_tx.take() {
-            self.discard_dirs(tx.written);
+            self.discard_dirs(tx.written, std::time::Duration::ZERO);
             self.reinstall_shared();
         }
     }
@@ -347,11 +425,14 @@ where
         self.install_catalog(self.shared.mesh(), principal);
     }
 
-    fn discard_dirs(&self, dirs: Vec<(WriteTarget, String)>) {
+    fn discard_dirs(&self, dirs: Vec<(WriteTarget, String)>, after: std::time::Duration) {
         if dirs.is_empty() {
             return;
         }
         self.shared.executor.spawn_background(async move {
+            if !after.is_zero() {
+                tokio::time::sleep(after).await;
+            }
             for (t, d) in dirs {
                 t.remove_dir(&d).await;
             }
@@ -359,14 +440,23 @@ where
     }
 
     async fn create_schema(&mut self, name: &str, if_not_exists: bool) -> Result<(), Failure> {
-        let mesh = self.session.mesh().ok_or_else(|| UserError::internal("write", &"no mesh"))?;
+        let mesh = self
+            .session
+            .mesh()
+            .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
         if let Some(p) = mesh.products.get(name) {
             if p.write.is_some() && self.session.access.principal.may_write(name) {
                 // The product exists already: its domain declared it.
                 return self.complete("CREATE SCHEMA").await;
             }
-            if if_not_exists && (self.session.access.principal.may_write(name) || p.tables.keys().any(|t| self.session.access.principal.may_read(name, t))) {
-                self.notice_skip(&format!("schema \"{name}\" already exists, skipping")).await?;
+            if if_not_exists
+                && (self.session.access.principal.may_write(name)
+                    || p.tables
+                        .keys()
+                        .any(|t| self.session.access.principal.may_read(name, t)))
+            {
+                self.notice_skip(&format!("schema \"{name}\" already exists, skipping"))
+                    .await?;
                 return self.complete("CREATE SCHEMA").await;
             }
             return Err(denied(name).into());
@@ -380,9 +470,17 @@ where
         let hint = if writable.is_empty() {
             "you may write into no data product; a domain grants `write` on a writable product in its file".to_string()
         } else {
-            format!("data products are declared by their domains; you may write into: {}", writable.join(", "))
+            format!(
+                "data products are declared by their domains; you may write into: {}",
+                writable.join(", ")
+            )
         };
-        Err(UserError::new(sqlstate::INSUFFICIENT_PRIVILEGE, format!("permission denied to create schema \"{name}\"")).with_hint(hint).into())
+        Err(UserError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied to create schema \"{name}\""),
+        )
+        .with_hint(hint)
+        .into())
     }
 
     async fn notice_skip(&mut self, message: &str) -> Result<(), Failure> {
@@ -392,15 +490,29 @@ where
             (b'C', "00000".into()),
             (b'M', message.into()),
         ]);
-        futures::SinkExt::feed(&mut self.conn, pgwire::messages::PgWireBackendMessage::NoticeResponse(n)).await?;
+        futures::SinkExt::feed(
+            &mut self.conn,
+            pgwire::messages::PgWireBackendMessage::NoticeResponse(n),
+        )
+        .await?;
         Ok(())
     }
 
-    async fn drop_schema(&mut self, name: &str, if_exists: bool, cascade: bool) -> Result<(), Failure> {
-        let mesh = self.session.mesh().ok_or_else(|| UserError::internal("write", &"no mesh"))?;
+    async fn drop_schema(
+        &mut self,
+        name: &str,
+        if_exists: bool,
+        cascade: bool,
+    ) -> Result<(), Failure> {
+        let mesh = self
+            .session
+            .mesh()
+            .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
         if !mesh.products.contains_key(name) {
             if if_exists {
-                return self.notice_skip(&format!("schema \"{name}\" does not exist, skipping")).await;
+                return self
+                    .notice_skip(&format!("schema \"{name}\" does not exist, skipping"))
+                    .await;
             }
             return Err(no_schema(name).into());
         }
@@ -410,23 +522,50 @@ where
             return Ok(());
         }
         if !cascade {
-            return Err(UserError::new("2BP01", format!("cannot drop schema {name} because other objects depend on it"))
-                .with_hint("use DROP ... CASCADE to drop the dependent objects too")
-                .into());
+            return Err(UserError::new(
+                "2BP01",
+                format!("cannot drop schema {name} because other objects depend on it"),
+            )
+            .with_hint("use DROP ... CASCADE to drop the dependent objects too")
+            .into());
         }
         self.change(name, Op::DropAll).await
     }
 
-    async fn drop_relation(&mut self, name: &ObjectName, view: bool, if_exists: bool) -> Result<(), Failure> {
+    async fn drop_relation(
+        &mut self,
+        name: &ObjectName,
+        view: bool,
+        if_exists: bool,
+    ) -> Result<(), Failure> {
         let (product, table) = self.resolve(name)?;
-        let mesh = self.session.mesh().ok_or_else(|| UserError::internal("write", &"no mesh"))?;
-        let known = mesh.products.get(&product).and_then(|p| p.tables.get(&table)).cloned();
-        let Some(entry) = known.filter(|_| self.session.access.principal.may_read(&product, &table) || self.session.access.principal.may_write(&product)) else {
+        let mesh = self
+            .session
+            .mesh()
+            .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
+        let known = mesh
+            .products
+            .get(&product)
+            .and_then(|p| p.tables.get(&table))
+            .cloned();
+        let Some(entry) = known.filter(|_| {
+            self.session.access.principal.may_read(&product, &table)
+                || self.session.access.principal.may_write(&product)
+        }) else {
             if if_exists {
                 let kind = if view { "view" } else { "table" };
-                return self.notice_skip(&format!("{kind} \"{table}\" does not exist, skipping")).await;
+                return self
+                    .notice_skip(&format!("{kind} \"{table}\" does not exist, skipping"))
+                    .await;
             }
-            return Err(UserError::new(sqlstate::UNDEFINED_TABLE, format!("{} \"{table}\" does not exist", if view { "view" } else { "table" })).into());
+            return Err(UserError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!(
+                    "{} \"{table}\" does not exist",
+                    if view { "view" } else { "table" }
+                ),
+            )
+            .into());
         };
         self.writable(&product)?;
         if entry.view.is_none() && entry.created.is_none() {
@@ -437,27 +576,46 @@ where
             .into());
         }
         if entry.view.is_some() != view {
-            let (is, want) = if view { ("table", "VIEW") } else { ("view", "TABLE") };
-            return Err(UserError::new("42809", format!("\"{table}\" is a {is}, not a {}", want.to_ascii_lowercase()))
-                .with_hint(format!("use DROP {} to remove a {is}", is.to_ascii_uppercase()))
-                .into());
+            let (is, want) = if view {
+                ("table", "VIEW")
+            } else {
+                ("view", "TABLE")
+            };
+            return Err(UserError::new(
+                "42809",
+                format!("\"{table}\" is a {is}, not a {}", want.to_ascii_lowercase()),
+            )
+            .with_hint(format!(
+                "use DROP {} to remove a {is}",
+                is.to_ascii_uppercase()
+            ))
+            .into());
         }
         self.change(&product, Op::Drop { name: table, view }).await
     }
 
     async fn alter_table(&mut self, a: ast::AlterTable) -> Result<(), Failure> {
         let [ast::AlterTableOperation::RenameTable { table_name }] = a.operations.as_slice() else {
-            return Err(unsupported("ALTER TABLE other than RENAME TO", "create the table again with CREATE TABLE … AS").into());
+            return Err(unsupported(
+                "ALTER TABLE other than RENAME TO",
+                "create the table again with CREATE TABLE … AS",
+            )
+            .into());
         };
         let to = match table_name {
-            ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n) => parts(n).pop().unwrap_or_default(),
+            ast::RenameTableNameKind::To(n) | ast::RenameTableNameKind::As(n) => {
+                parts(n).pop().unwrap_or_default()
+            }
         };
         let (product, from) = self.resolve(&a.name)?;
         self.writable(&product)?;
         let m = self.working(&product);
         let view = m.views.contains_key(&from);
         if !view && !m.tables.contains_key(&from) {
-            let mesh = self.session.mesh().ok_or_else(|| UserError::internal("write", &"no mesh"))?;
+            let mesh = self
+                .session
+                .mesh()
+                .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
             if mesh.table(&product, &from).is_some() {
                 return Err(UserError::new(
                     sqlstate::INSUFFICIENT_PRIVILEGE,
@@ -466,44 +624,77 @@ where
                 .into());
             }
             if a.if_exists {
-                self.notice_skip(&format!("relation \"{from}\" does not exist, skipping")).await?;
+                self.notice_skip(&format!("relation \"{from}\" does not exist, skipping"))
+                    .await?;
                 return self.complete("ALTER TABLE").await;
             }
-            return Err(UserError::new(sqlstate::UNDEFINED_TABLE, format!("relation \"{product}.{from}\" does not exist")).into());
+            return Err(UserError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{product}.{from}\" does not exist"),
+            )
+            .into());
         }
         self.change(&product, Op::Rename { from, to, view }).await?;
-        self.complete(if view { "ALTER VIEW" } else { "ALTER TABLE" }).await
+        self.complete(if view { "ALTER VIEW" } else { "ALTER TABLE" })
+            .await
     }
 
     /// `CREATE VIEW`: planned now for the creator (so a bad view fails here), stored as SQL with
     /// its output columns.
     async fn create_view(&mut self, v: ast::CreateView) -> Result<(), Failure> {
         if v.materialized {
-            return Err(unsupported("CREATE MATERIALIZED VIEW", "use a table (dbt: materialized='table')").into());
+            return Err(unsupported(
+                "CREATE MATERIALIZED VIEW",
+                "use a table (dbt: materialized='table')",
+            )
+            .into());
         }
         let (product, name) = self.resolve(&v.name)?;
         self.writable(&product)?;
         let mut query = Statement::Query(v.query.clone());
-        let default_schema = self.session.ctx.state().config_options().catalog.default_schema.clone();
+        let default_schema = self
+            .session
+            .ctx
+            .state()
+            .config_options()
+            .catalog
+            .default_schema
+            .clone();
         qualify(&mut query, &default_schema);
         let depends_on = crate::catalog::views::relations(&query, &default_schema);
-        if depends_on.iter().any(|r| r.starts_with(&format!("{}.", crate::session::TEMP_SCHEMA))) {
-            return Err(unsupported("a view over temporary tables", "create a table from the temporary table first").into());
+        if depends_on
+            .iter()
+            .any(|r| r.starts_with(&format!("{}.", crate::session::TEMP_SCHEMA)))
+        {
+            return Err(unsupported(
+                "a view over temporary tables",
+                "create a table from the temporary table first",
+            )
+            .into());
         }
         let plan = self.plan(&query).await?;
         let schema = plan.schema();
         let names: Vec<String> = v.columns.iter().map(|c| folded(&c.name)).collect();
         if names.len() > schema.fields().len() {
-            return Err(UserError::syntax("CREATE VIEW specifies more column names than columns").into());
+            return Err(
+                UserError::syntax("CREATE VIEW specifies more column names than columns").into(),
+            );
         }
         let mut columns = Vec::new();
         for (i, f) in schema.fields().iter().enumerate() {
-            columns.push(ViewColumn { name: names.get(i).cloned().unwrap_or_else(|| f.name().clone()), data_type: f.data_type().to_string() });
+            columns.push(ViewColumn {
+                name: names.get(i).cloned().unwrap_or_else(|| f.name().clone()),
+                data_type: f.data_type().to_string(),
+            });
         }
         let mut sql = query.to_string();
         if !names.is_empty() {
             // Renamed columns: the stored query names them itself.
-            let list = columns.iter().map(|c| format!("\"{}\"", c.name.replace('"', "\"\""))).collect::<Vec<_>>().join(", ");
+            let list = columns
+                .iter()
+                .map(|c| format!("\"{}\"", c.name.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(", ");
             sql = format!("SELECT * FROM ({sql}) AS v({list})");
         }
         // A view that reaches itself would never finish planning.
@@ -512,7 +703,11 @@ where
         let mut todo = depends_on.clone();
         while let Some(r) = todo.pop() {
             if r == me {
-                return Err(UserError::new("42P17", format!("infinite recursion detected in rules for relation \"{name}\"")).into());
+                return Err(UserError::new(
+                    "42P17",
+                    format!("infinite recursion detected in rules for relation \"{name}\""),
+                )
+                .into());
             }
             if !seen.insert(r.clone()) {
                 continue;
@@ -523,64 +718,118 @@ where
                 }
             }
         }
-        let view = CreatedView { sql, schema: columns, depends_on, description: v.comment.clone().unwrap_or_default(), columns: Default::default() };
+        let view = CreatedView {
+            sql,
+            schema: columns,
+            depends_on,
+            description: v.comment.clone().unwrap_or_default(),
+            columns: Default::default(),
+        };
         if v.or_replace {
             if let Some(old) = self.working(&product).views.get(&name) {
                 let keep = old.schema.len().min(view.schema.len());
-                if old.schema[..keep].iter().map(|c| &c.name).ne(view.schema[..keep].iter().map(|c| &c.name)) || view.schema.len() < old.schema.len() {
-                    return Err(UserError::new("42P16", "cannot drop or rename columns of a view with CREATE OR REPLACE VIEW")
-                        .with_hint("drop the view first")
-                        .into());
+                if old.schema[..keep]
+                    .iter()
+                    .map(|c| &c.name)
+                    .ne(view.schema[..keep].iter().map(|c| &c.name))
+                    || view.schema.len() < old.schema.len()
+                {
+                    return Err(UserError::new(
+                        "42P16",
+                        "cannot drop or rename columns of a view with CREATE OR REPLACE VIEW",
+                    )
+                    .with_hint("drop the view first")
+                    .into());
                 }
             }
         }
         if v.if_not_exists && self.working(&product).has(&name) {
-            self.notice_skip(&format!("relation \"{name}\" already exists, skipping")).await?;
+            self.notice_skip(&format!("relation \"{name}\" already exists, skipping"))
+                .await?;
             return self.complete("CREATE VIEW").await;
         }
-        self.change(&product, Op::CreateView { name, view, replace: v.or_replace }).await?;
+        self.change(
+            &product,
+            Op::CreateView {
+                name,
+                view,
+                replace: v.or_replace,
+            },
+        )
+        .await?;
         self.complete("CREATE VIEW").await
     }
 
     /// A new table's name and directory, checked before any data is written.
-    fn new_table(&mut self, name: &ObjectName, if_not_exists: bool) -> Result<Option<(String, String, WriteTarget, String)>, UserError> {
+    fn new_table(
+        &mut self,
+        name: &ObjectName,
+        if_not_exists: bool,
+    ) -> Result<Option<(String, String, WriteTarget, String)>, UserError> {
         let (product, table) = self.resolve(name)?;
         let (p, target) = self.writable(&product)?;
         if p.declared.contains(&table) || self.working(&product).has(&table) {
             if if_not_exists {
                 return Ok(None);
             }
-            return Err(UserError::new(sqlstate::DUPLICATE_TABLE, format!("relation \"{table}\" already exists")));
+            return Err(UserError::new(
+                sqlstate::DUPLICATE_TABLE,
+                format!("relation \"{table}\" already exists"),
+            ));
         }
         let mut id = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
-        let dir = format!("{table}-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let dir = format!(
+            "{table}-{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
         Ok(Some((product, table, target, dir)))
     }
 
     async fn create_table_as(&mut self, mut t: ast::CreateTable) -> Result<(), Failure> {
         let Some((product, table, target, dir)) = self.new_table(&t.name, t.if_not_exists)? else {
-            self.notice_skip("relation already exists, skipping").await?;
+            self.notice_skip("relation already exists, skipping")
+                .await?;
             return self.complete("CREATE TABLE AS").await;
         };
         let query = t.query.take().expect("checked by the caller");
         let plan = self.plan(&Statement::Query(query)).await?;
         let names: Vec<String> = t.columns.iter().map(|c| folded(&c.name)).collect();
         if names.len() > plan.schema().fields().len() {
-            return Err(UserError::syntax("CREATE TABLE AS specifies too many column names").into());
+            return Err(
+                UserError::syntax("CREATE TABLE AS specifies too many column names").into(),
+            );
         }
         let fields: Vec<Field> = plan
             .schema()
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| Field::new(names.get(i).cloned().unwrap_or_else(|| f.name().clone()), f.data_type().clone(), true))
+            .map(|(i, f)| {
+                Field::new(
+                    names.get(i).cloned().unwrap_or_else(|| f.name().clone()),
+                    f.data_type().clone(),
+                    true,
+                )
+            })
             .collect();
         let schema = storable_schema(&Schema::new(fields));
         check_storable(&schema)?;
         let url = target.table_url(&dir);
-        self.write_tx.get_or_insert_with(WriteTx::default).written.push((target.clone(), dir.clone()));
-        let rows = self.run_write(plan, &url, &target, schema, WriteMode::Create, &format!("{product}.{table}")).await;
+        self.write_tx
+            .get_or_insert_with(WriteTx::default)
+            .written
+            .push((target.clone(), dir.clone()));
+        let rows = self
+            .run_write(
+                plan,
+                &url,
+                &target,
+                schema,
+                WriteMode::Create,
+                &format!("{product}.{table}"),
+            )
+            .await;
         let rows = match rows {
             Ok(r) => r,
             Err(e) => {
@@ -589,8 +838,18 @@ where
             }
         };
         self.note_written(&product, &table);
-        self.change(&product, Op::CreateTable { name: table, table: CreatedTable { dir, description: String::new(), columns: Default::default() } })
-            .await?;
+        self.change(
+            &product,
+            Op::CreateTable {
+                name: table,
+                table: CreatedTable {
+                    dir,
+                    description: String::new(),
+                    columns: Default::default(),
+                },
+            },
+        )
+        .await?;
         self.complete(&format!("SELECT {rows}")).await
     }
 
@@ -610,7 +869,8 @@ where
     /// `CREATE TABLE t (columns…)`: an empty Delta table (dbt seeds, then INSERT … VALUES).
     async fn create_empty_table(&mut self, t: ast::CreateTable) -> Result<(), Failure> {
         let Some((product, table, target, dir)) = self.new_table(&t.name, t.if_not_exists)? else {
-            self.notice_skip("relation already exists, skipping").await?;
+            self.notice_skip("relation already exists, skipping")
+                .await?;
             return self.complete("CREATE TABLE").await;
         };
         if t.columns.is_empty() {
@@ -620,7 +880,13 @@ where
         let select = t
             .columns
             .iter()
-            .map(|c| format!("CAST(NULL AS {}) AS \"{}\"", c.data_type, folded(&c.name).replace('"', "\"\"")))
+            .map(|c| {
+                format!(
+                    "CAST(NULL AS {}) AS \"{}\"",
+                    c.data_type,
+                    folded(&c.name).replace('"', "\"\"")
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let stmt = super::query::parse(&format!("SELECT {select} WHERE false"))?.remove(0);
@@ -628,14 +894,37 @@ where
         let schema = storable_schema(plan.schema().as_arrow());
         check_storable(&schema)?;
         let url = target.table_url(&dir);
-        self.write_tx.get_or_insert_with(WriteTx::default).written.push((target.clone(), dir.clone()));
-        if let Err(e) = self.run_write(plan, &url, &target, schema, WriteMode::Create, &format!("{product}.{table}")).await {
+        self.write_tx
+            .get_or_insert_with(WriteTx::default)
+            .written
+            .push((target.clone(), dir.clone()));
+        if let Err(e) = self
+            .run_write(
+                plan,
+                &url,
+                &target,
+                schema,
+                WriteMode::Create,
+                &format!("{product}.{table}"),
+            )
+            .await
+        {
             self.forget_if_idle();
             return Err(e);
         }
         self.note_written(&product, &table);
-        self.change(&product, Op::CreateTable { name: table, table: CreatedTable { dir, description: String::new(), columns: Default::default() } })
-            .await?;
+        self.change(
+            &product,
+            Op::CreateTable {
+                name: table,
+                table: CreatedTable {
+                    dir,
+                    description: String::new(),
+                    columns: Default::default(),
+                },
+            },
+        )
+        .await?;
         self.complete("CREATE TABLE").await
     }
 
@@ -643,10 +932,15 @@ where
     fn created_table(&self, product: &str, table: &str) -> Result<Arc<TableEntry>, UserError> {
         let (p, _) = self.writable(product)?;
         let entry = p.tables.get(table).cloned().ok_or_else(|| {
-            UserError::new(sqlstate::UNDEFINED_TABLE, format!("relation \"{product}.{table}\" does not exist"))
+            UserError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation \"{product}.{table}\" does not exist"),
+            )
         })?;
         if entry.view.is_some() {
-            return Err(UserError::new("42809", format!("cannot change rows of view \"{table}\"")).into());
+            return Err(
+                UserError::new("42809", format!("cannot change rows of view \"{table}\"")).into(),
+            );
         }
         if entry.created.is_none() {
             return Err(UserError::new(
@@ -670,7 +964,10 @@ where
     ) -> Result<u64, Failure> {
         let src = self.start(plan, &Format::UnifiedText).await?;
         let redact = src.redact;
-        let input: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(src.stream.schema(), src.stream));
+        let input: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+            src.stream.schema(),
+            src.stream,
+        ));
         let input = conformed(input, schema.clone());
         let rows = Arc::new(AtomicU64::new(0));
         let failure = Arc::new(Mutex::new(None));
@@ -678,18 +975,22 @@ where
         let url = url.clone();
         let storage = target.storage.clone();
         let name_owned = name.to_string();
-        let job = self
-            .shared
-            .executor
-            .spawn(async move { meshgate_delta::write::write(&url, &storage, schema, input, mode, &name_owned).await });
+        let job = self.shared.executor.spawn(async move {
+            meshgate_delta::write::write(&url, &storage, schema, input, mode, &name_owned).await
+        });
         let result = self.guarded(job).await?;
         match result {
             Ok(_version) => Ok(rows.load(Ordering::Relaxed)),
             Err(e) => {
-                let input_error = failure.lock().expect("lock is never poisoned: no panics while held").take();
+                let input_error = failure
+                    .lock()
+                    .expect("lock is never poisoned: no panics while held")
+                    .take();
                 if let Some(ie) = input_error {
                     let u = UserError::from_datafusion(&ie);
-                    if redact && !matches!(u.code, sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY) {
+                    if redact
+                        && !matches!(u.code, sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY)
+                    {
                         return Err(UserError::new(u.code, "error while writing rows read under a row filter; the server log has details").into());
                     }
                     return Err(u.into());
@@ -700,14 +1001,23 @@ where
     }
 
     /// Writes an already running stream of rows (TRUNCATE's empty one) to a created table.
-    async fn write_rows(&mut self, entry: &TableEntry, input: SendableRecordBatchStream, mode: WriteMode) -> Result<(), Failure> {
+    async fn write_rows(
+        &mut self,
+        entry: &TableEntry,
+        input: SendableRecordBatchStream,
+        mode: WriteMode,
+    ) -> Result<(), Failure> {
         let target = self.writable(&entry.product)?.1;
         let schema = input.schema();
         let url = entry.spec.location.clone();
         let storage = target.storage.clone();
         let name = format!("{}.{}", entry.product, entry.name);
-        let job = self.shared.executor.spawn(async move { meshgate_delta::write::write(&url, &storage, schema, input, mode, &name).await });
-        self.guarded(job).await?.map_err(|e| UserError::internal("writing rows", &e))?;
+        let job = self.shared.executor.spawn(async move {
+            meshgate_delta::write::write(&url, &storage, schema, input, mode, &name).await
+        });
+        self.guarded(job)
+            .await?
+            .map_err(|e| UserError::internal("writing rows", &e))?;
         self.note_written(&entry.product, &entry.name);
         entry.invalidate().await;
         Ok(())
@@ -721,10 +1031,16 @@ where
         let (product, table) = self.resolve(name)?;
         let entry = self.created_table(&product, &table)?;
         let Some(source) = i.source.clone() else {
-            return Err(unsupported("INSERT … DEFAULT VALUES", "give the rows with VALUES or a query").into());
+            return Err(unsupported(
+                "INSERT … DEFAULT VALUES",
+                "give the rows with VALUES or a query",
+            )
+            .into());
         };
         if i.on.is_some() || i.returning.is_some() {
-            return Err(unsupported("INSERT … ON CONFLICT / RETURNING", "insert plain rows").into());
+            return Err(
+                unsupported("INSERT … ON CONFLICT / RETURNING", "insert plain rows").into(),
+            );
         }
         let target_schema = entry_schema(&entry).await?;
         let plan = self.plan(&Statement::Query(source)).await?;
@@ -738,19 +1054,36 @@ where
                 .into());
             }
         }
-        let width = if given.is_empty() { target_schema.fields().len() } else { given.len() };
+        let width = if given.is_empty() {
+            target_schema.fields().len()
+        } else {
+            given.len()
+        };
         if plan.schema().fields().len() > width {
-            return Err(UserError::syntax("INSERT has more expressions than target columns").into());
+            return Err(
+                UserError::syntax("INSERT has more expressions than target columns").into(),
+            );
         }
         // The source's columns in the target's order: by the listed names, else by position;
         // columns the INSERT does not give are NULL.
-        let source_names: Vec<String> = plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let source_names: Vec<String> = plan
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let mut exprs = Vec::new();
         for (pos, f) in target_schema.fields().iter().enumerate() {
-            let from = if given.is_empty() { Some(pos) } else { given.iter().position(|c| c == f.name()) };
+            let from = if given.is_empty() {
+                Some(pos)
+            } else {
+                given.iter().position(|c| c == f.name())
+            };
             let e = match from.and_then(|k| source_names.get(k).map(|_| k)) {
                 Some(k) => datafusion::logical_expr::cast(
-                    datafusion::logical_expr::Expr::Column(datafusion::common::Column::from(plan.schema().qualified_field(k))),
+                    datafusion::logical_expr::Expr::Column(datafusion::common::Column::from(
+                        plan.schema().qualified_field(k),
+                    )),
                     f.data_type().clone(),
                 ),
                 None => datafusion::logical_expr::cast(
@@ -765,7 +1098,16 @@ where
             .and_then(|b| b.build())
             .map_err(|e| UserError::from_datafusion(&e))?;
         let target = self.writable(&product)?.1;
-        let rows = self.run_write(plan, &entry.spec.location.clone(), &target, target_schema, WriteMode::Append, &format!("{product}.{table}")).await?;
+        let rows = self
+            .run_write(
+                plan,
+                &entry.spec.location.clone(),
+                &target,
+                target_schema,
+                WriteMode::Append,
+                &format!("{product}.{table}"),
+            )
+            .await?;
         self.note_written(&product, &table);
         entry.invalidate().await;
         self.complete(&format!("INSERT 0 {rows}")).await
@@ -781,21 +1123,33 @@ where
             return Err(unsupported("DELETE from several tables", "delete from one table").into());
         };
         let ast::TableFactor::Table { name, alias, .. } = &twj.relation else {
-            return Err(unsupported("DELETE from this kind of relation", "delete from a table").into());
+            return Err(
+                unsupported("DELETE from this kind of relation", "delete from a table").into(),
+            );
         };
         if d.returning.is_some() || d.limit.is_some() || !d.order_by.is_empty() {
-            return Err(unsupported("DELETE … RETURNING / ORDER BY / LIMIT", "delete with a WHERE clause").into());
+            return Err(unsupported(
+                "DELETE … RETURNING / ORDER BY / LIMIT",
+                "delete with a WHERE clause",
+            )
+            .into());
         }
         let (product, table) = self.resolve(name)?;
         let entry = self.created_table(&product, &table)?;
-        let relation = match alias {
-            Some(a) => format!("{name} AS {a}"),
-            None => name.to_string(),
-        };
+        let _ = alias;
+        // The relation as written, alias included: the predicate may name it either way.
+        let relation = twj.relation.to_string();
         let predicate = match (&d.using, &d.selection) {
             (Some(using), sel) => {
-                let list = using.iter().map(|u| u.to_string()).collect::<Vec<_>>().join(", ");
-                let w = sel.as_ref().map(|s| format!(" WHERE {s}")).unwrap_or_default();
+                let list = using
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let w = sel
+                    .as_ref()
+                    .map(|s| format!(" WHERE {s}"))
+                    .unwrap_or_default();
                 Some(format!("EXISTS (SELECT 1 FROM {list}{w})"))
             }
             (None, Some(sel)) => Some(sel.to_string()),
@@ -805,8 +1159,14 @@ where
         let (deleted, plan) = match &predicate {
             None => (None, None),
             Some(p) => {
-                let count = super::query::parse(&format!("SELECT count(*) FROM {relation} WHERE coalesce(({p}), false)"))?.remove(0);
-                let keep = super::query::parse(&format!("SELECT * FROM {relation} WHERE NOT coalesce(({p}), false)"))?.remove(0);
+                let count = super::query::parse(&format!(
+                    "SELECT count(*) FROM {relation} WHERE coalesce(({p}), false)"
+                ))?
+                .remove(0);
+                let keep = super::query::parse(&format!(
+                    "SELECT * FROM {relation} WHERE NOT coalesce(({p}), false)"
+                ))?
+                .remove(0);
                 (Some(count), Some(self.plan(&keep).await?))
             }
         };
@@ -818,12 +1178,28 @@ where
         match plan {
             Some(plan) => {
                 if removed > 0 {
-                    self.run_write(plan, &entry.spec.location.clone(), &target, schema, WriteMode::Overwrite, &format!("{product}.{table}")).await?;
+                    self.run_write(
+                        plan,
+                        &entry.spec.location.clone(),
+                        &target,
+                        schema,
+                        WriteMode::Overwrite,
+                        &format!("{product}.{table}"),
+                    )
+                    .await?;
                 }
             }
             None => {
-                let before = self.count(&super::query::parse(&format!("SELECT count(*) FROM {relation}"))?.remove(0)).await?;
-                let empty: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty()));
+                let before = self
+                    .count(
+                        &super::query::parse(&format!("SELECT count(*) FROM {relation}"))?
+                            .remove(0),
+                    )
+                    .await?;
+                let empty: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    futures::stream::empty(),
+                ));
                 self.write_rows(&entry, empty, WriteMode::Overwrite).await?;
                 self.note_written(&product, &table);
                 entry.invalidate().await;
@@ -843,7 +1219,11 @@ where
         let mut n = 0u64;
         while let Some(b) = src.stream.next().await {
             let b = b.map_err(|e| src.error(&e))?;
-            if let Some(c) = b.columns().first().and_then(|c| c.as_any().downcast_ref::<Int64Array>()) {
+            if let Some(c) = b
+                .columns()
+                .first()
+                .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+            {
                 if !c.is_empty() && c.is_valid(0) {
                     n = c.value(0) as u64;
                 }
@@ -882,7 +1262,13 @@ async fn entry_schema(entry: &TableEntry) -> Result<SchemaRef, UserError> {
 
 fn check_storable(schema: &Schema) -> Result<(), UserError> {
     for f in schema.fields() {
-        if matches!(f.data_type(), DataType::Interval(_) | DataType::Duration(_) | DataType::Time32(_) | DataType::Time64(_)) {
+        if matches!(
+            f.data_type(),
+            DataType::Interval(_)
+                | DataType::Duration(_)
+                | DataType::Time32(_)
+                | DataType::Time64(_)
+        ) {
             return Err(UserError::unsupported(format!(
                 "column \"{}\" has type {}, which Delta tables cannot store",
                 f.name(),
@@ -908,7 +1294,10 @@ fn qualify(stmt: &mut Statement, default_schema: &str) {
     let _ = visit_relations_mut(stmt, |name| {
         if let [ObjectNamePart::Identifier(t)] = name.0.as_slice() {
             if !ctes.contains(&folded(t)) {
-                name.0.insert(0, ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)));
+                name.0.insert(
+                    0,
+                    ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)),
+                );
             }
         }
         ControlFlow::<()>::Continue(())
@@ -930,7 +1319,10 @@ mod tests {
 
     #[test]
     fn view_and_comment_forms_are_respelled() {
-        assert_eq!(respell("alter view \"a\".\"b\" rename to c").as_deref(), Some("alter TABLE \"a\".\"b\" rename to c"));
+        assert_eq!(
+            respell("alter view \"a\".\"b\" rename to c").as_deref(),
+            Some("alter TABLE \"a\".\"b\" rename to c")
+        );
         assert_eq!(
             respell("select 'view''s'; comment on view x.y is $$it's a view$$").as_deref(),
             Some("select 'view''s'; comment on TABLE x.y is 'it''s a view'")
@@ -941,7 +1333,11 @@ mod tests {
 
     #[test]
     fn view_queries_are_qualified_except_ctes() {
-        let mut s = super::super::query::parse("with c as (select * from t) select * from c join u on true").expect("parses").remove(0);
+        let mut s = super::super::query::parse(
+            "with c as (select * from t) select * from c join u on true",
+        )
+        .expect("parses")
+        .remove(0);
         qualify(&mut s, "analytics");
         let text = s.to_string();
         assert!(text.contains("\"analytics\".t"), "{text}");

@@ -7,12 +7,16 @@ use crate::harness::{tpch, TestServer, ADMIN};
 
 /// The sales domain file the fixture wrote: the descriptions every catalog must show.
 fn sales_domain() -> toml::Value {
-    let text = std::fs::read_to_string(tpch().domains_dir.join("sales.toml")).expect("fixture wrote sales.toml");
+    let text = std::fs::read_to_string(tpch().domains_dir.join("sales.toml"))
+        .expect("fixture wrote sales.toml");
     toml::from_str(&text).expect("sales.toml is TOML")
 }
 
 fn product_description(d: &toml::Value) -> String {
-    d["products"][0]["description"].as_str().expect("product description").to_string()
+    d["products"][0]["description"]
+        .as_str()
+        .expect("product description")
+        .to_string()
 }
 
 fn orders(d: &toml::Value) -> &toml::Value {
@@ -29,12 +33,33 @@ async fn catalog_tables_describe_the_mesh() {
     let s = TestServer::tpch().await;
     let c = s.admin().await;
     let domain = sales_domain();
-    let table_desc = orders(&domain)["description"].as_str().expect("orders description").to_string();
-    let price_desc = orders(&domain)["columns"]["o_totalprice"].as_str().expect("o_totalprice description").to_string();
+    let table_desc = orders(&domain)["description"]
+        .as_str()
+        .expect("orders description")
+        .to_string();
+    let price_desc = orders(&domain)["columns"]["o_totalprice"]
+        .as_str()
+        .expect("o_totalprice description")
+        .to_string();
 
-    let names: Vec<String> =
-        c.query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1", &[]).await.expect("pg_namespace").iter().map(|r| r.get(0)).collect();
-    for n in ["geo", "information_schema", "pg_catalog", "public", "sales", "supply"] {
+    let names: Vec<String> = c
+        .query(
+            "SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("pg_namespace")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for n in [
+        "geo",
+        "information_schema",
+        "pg_catalog",
+        "public",
+        "sales",
+        "supply",
+    ] {
         assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
     }
 
@@ -48,7 +73,11 @@ async fn catalog_tables_describe_the_mesh() {
     let rels: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         rels,
-        vec![("customer".into(), "r".into()), ("lineitem".into(), "r".into()), ("orders".into(), "r".into())]
+        vec![
+            ("customer".into(), "r".into()),
+            ("lineitem".into(), "r".into()),
+            ("orders".into(), "r".into())
+        ]
     );
 
     // Column types and typmods as PostgreSQL encodes them: numeric(15,2) is ((15 << 16) | 2) + 4.
@@ -60,9 +89,15 @@ async fn catalog_tables_describe_the_mesh() {
         )
         .await
         .expect("pg_attribute");
-    let cols: Vec<(String, i32, i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    let cols: Vec<(String, i32, i32, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
     assert_eq!(cols[0], ("o_orderkey".into(), 20, -1, "bigint".into()));
-    assert_eq!(cols[3], ("o_totalprice".into(), 1700, 983_046, "numeric(15,2)".into()));
+    assert_eq!(
+        cols[3],
+        ("o_totalprice".into(), 1700, 983_046, "numeric(15,2)".into())
+    );
     assert_eq!(cols[4], ("o_orderdate".into(), 1082, -1, "date".into()));
 
     // Descriptions: pg_description, obj_description and col_description agree with the file.
@@ -75,10 +110,22 @@ async fn catalog_tables_describe_the_mesh() {
         )
         .await
         .expect("description functions");
-    assert_eq!(r.get::<_, Option<String>>(0).as_deref(), Some(table_desc.as_str()));
-    assert_eq!(r.get::<_, Option<String>>(1).as_deref(), Some(table_desc.as_str()));
-    assert_eq!(r.get::<_, Option<String>>(2).as_deref(), Some(price_desc.as_str()));
-    assert_eq!(r.get::<_, Option<String>>(3), Some(product_description(&domain)));
+    assert_eq!(
+        r.get::<_, Option<String>>(0).as_deref(),
+        Some(table_desc.as_str())
+    );
+    assert_eq!(
+        r.get::<_, Option<String>>(1).as_deref(),
+        Some(table_desc.as_str())
+    );
+    assert_eq!(
+        r.get::<_, Option<String>>(2).as_deref(),
+        Some(price_desc.as_str())
+    );
+    assert_eq!(
+        r.get::<_, Option<String>>(3),
+        Some(product_description(&domain))
+    );
     let rows = c
         .query(
             "SELECT d.objsubid, d.description FROM pg_description d JOIN pg_class c ON c.oid = d.objoid \
@@ -108,18 +155,29 @@ async fn catalog_tables_describe_the_mesh() {
     assert!(r.get::<_, bool>(4));
     assert!(!r.get::<_, bool>(5));
     assert!(r.get::<_, bool>(6));
-    assert_eq!(r.get::<_, String>(7), domain["products"][0]["owner"].as_str().expect("owner"));
-    c.batch_execute("SET search_path = sales").await.expect("set search_path");
+    assert_eq!(
+        r.get::<_, String>(7),
+        domain["products"][0]["owner"].as_str().expect("owner")
+    );
+    c.batch_execute("SET search_path = sales")
+        .await
+        .expect("set search_path");
     let r = c
         .query_one("SELECT current_schema(), pg_table_is_visible('orders'::regclass), current_schemas(true)", &[])
         .await
         .expect("search path functions");
     assert_eq!(r.get::<_, String>(0), "sales");
     assert!(r.get::<_, bool>(1));
-    assert_eq!(r.get::<_, Vec<String>>(2), vec!["pg_catalog".to_string(), "sales".to_string()]);
+    assert_eq!(
+        r.get::<_, Vec<String>>(2),
+        vec!["pg_catalog".to_string(), "sales".to_string()]
+    );
 
     // A name that does not exist is PostgreSQL's 42P01.
-    let e = c.query("SELECT 'sales.nope'::regclass", &[]).await.expect_err("unknown relation");
+    let e = c
+        .query("SELECT 'sales.nope'::regclass", &[])
+        .await
+        .expect_err("unknown relation");
     assert_eq!(crate::harness::code(&e), "42P01");
 
     // information_schema from the same metadata.
@@ -145,7 +203,21 @@ async fn catalog_tables_describe_the_mesh() {
 
 async fn psql(s: &TestServer, cmd: &str) -> String {
     let out = tokio::process::Command::new("psql")
-        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &s.addr.port().to_string(), "-U", ADMIN.0, "-d", "mesh", "-c", cmd])
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &s.addr.port().to_string(),
+            "-U",
+            ADMIN.0,
+            "-d",
+            "mesh",
+            "-c",
+            cmd,
+        ])
         .env("PGPASSWORD", ADMIN.1)
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
@@ -161,36 +233,83 @@ async fn psql(s: &TestServer, cmd: &str) -> String {
 async fn psql_backslash_commands_show_descriptions_and_types() {
     let s = TestServer::tpch().await;
     let domain = sales_domain();
-    let table_desc = orders(&domain)["description"].as_str().expect("orders description").to_string();
-    let price_desc = orders(&domain)["columns"]["o_totalprice"].as_str().expect("o_totalprice description").to_string();
+    let table_desc = orders(&domain)["description"]
+        .as_str()
+        .expect("orders description")
+        .to_string();
+    let price_desc = orders(&domain)["columns"]["o_totalprice"]
+        .as_str()
+        .expect("o_totalprice description")
+        .to_string();
 
     let out = psql(&s, "\\dn+").await;
-    let sales = out.lines().find(|l| l.trim_start().starts_with("sales ")).unwrap_or_else(|| panic!("no sales schema in {out}"));
+    let sales = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("sales "))
+        .unwrap_or_else(|| panic!("no sales schema in {out}"));
     assert!(sales.contains(&product_description(&domain)), "{out}");
 
     let out = psql(&s, "\\dt+ sales.*").await;
-    let line = out.lines().find(|l| l.contains("| orders ")).unwrap_or_else(|| panic!("no orders in {out}"));
-    assert!(line.contains("table") && line.contains(&table_desc), "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains("| table |")).count(), 3, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("| orders "))
+        .unwrap_or_else(|| panic!("no orders in {out}"));
+    assert!(
+        line.contains("table") && line.contains(&table_desc),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains("| table |")).count(),
+        3,
+        "{out}"
+    );
 
     let out = psql(&s, "\\d+ sales.orders").await;
     assert!(out.contains("Table \"sales.orders\""), "{out}");
-    let line = out.lines().find(|l| l.trim_start().starts_with("o_totalprice")).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("numeric(15,2)") && line.contains(&price_desc), "{out}");
-    let line = out.lines().find(|l| l.trim_start().starts_with("o_orderdate")).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("| date ") && line.contains("not null"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("o_totalprice"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("numeric(15,2)") && line.contains(&price_desc),
+        "{out}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("o_orderdate"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("| date ") && line.contains("not null"),
+        "{out}"
+    );
 
     let out = psql(&s, "\\l").await;
-    let line = out.lines().find(|l| l.trim_start().starts_with("mesh ")).unwrap_or_else(|| panic!("{out}"));
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("mesh "))
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("UTF8"), "{out}");
 
     // Functions and types: without a pattern psql lists user-defined ones (a mesh has none).
     let out = psql(&s, "\\df").await;
-    assert!(out.contains("List of functions") && out.contains("(0 rows)"), "{out}");
+    assert!(
+        out.contains("List of functions") && out.contains("(0 rows)"),
+        "{out}"
+    );
     let out = psql(&s, "\\df pg_catalog.upper").await;
     // PostgreSQL's three: upper(text), upper(anyrange), upper(anymultirange).
-    assert_eq!(out.lines().filter(|l| l.contains("| upper ") && l.ends_with("func")).count(), 3, "{out}");
-    assert!(out.lines().any(|l| l.contains("| upper | text             | text ")), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("| upper ") && l.ends_with("func"))
+            .count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("| upper | text             | text ")),
+        "{out}"
+    );
     let out = psql(&s, "\\dT pg_catalog.int4").await;
     assert!(out.contains("integer"), "{out}");
 }
@@ -227,15 +346,24 @@ async fn catalog_lists_a_table_whose_storage_is_missing() {
         .await
         .expect("pg_class lists the table");
     assert_eq!(r.get::<_, String>(0), "missing");
-    assert_eq!(r.get::<_, Option<String>>(1).as_deref(), Some("Its files are not there."));
+    assert_eq!(
+        r.get::<_, Option<String>>(1).as_deref(),
+        Some("Its files are not there.")
+    );
     let n: i64 = c
-        .query_one("SELECT count(*) FROM pg_attribute WHERE attrelid = 'ghost.missing'::regclass", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ghost.missing'::regclass",
+            &[],
+        )
         .await
         .expect("pg_attribute answers for a table that cannot be opened")
         .get(0);
     assert_eq!(n, 0);
     let out = psql(&s, "\\dt+ ghost.*").await;
-    assert!(out.contains("missing") && out.contains("Its files are not there."), "{out}");
+    assert!(
+        out.contains("missing") && out.contains("Its files are not there."),
+        "{out}"
+    );
     // Reading the table itself is what fails.
     assert!(c.query("SELECT * FROM ghost.missing", &[]).await.is_err());
 }
@@ -249,17 +377,29 @@ async fn preset_settings_and_function_results_answer_as_postgres() {
     let setting = |name: &'static str| {
         let c = &c;
         async move {
-            c.query_opt("SELECT setting FROM pg_catalog.pg_settings WHERE name = $1", &[&name])
-                .await
-                .expect("pg_settings")
-                .map(|r| r.get::<_, String>(0))
+            c.query_opt(
+                "SELECT setting FROM pg_catalog.pg_settings WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .expect("pg_settings")
+            .map(|r| r.get::<_, String>(0))
         }
     };
     assert_eq!(setting("max_index_keys").await.as_deref(), Some("32"));
-    assert_eq!(setting("max_identifier_length").await.as_deref(), Some("63"));
-    assert_eq!(setting("standard_conforming_strings").await.as_deref(), Some("on"));
+    assert_eq!(
+        setting("max_identifier_length").await.as_deref(),
+        Some("63")
+    );
+    assert_eq!(
+        setting("standard_conforming_strings").await.as_deref(),
+        Some("on")
+    );
     // SHOW and pg_settings agree on the settings that are the same for every session.
-    let shown = c.simple_query("SHOW server_version_num").await.expect("SHOW");
+    let shown = c
+        .simple_query("SHOW server_version_num")
+        .await
+        .expect("SHOW");
     let shown = shown.iter().find_map(|m| match m {
         tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
         _ => None,
@@ -283,7 +423,11 @@ async fn preset_settings_and_function_results_answer_as_postgres() {
             ("version".into(), "text".into()),
         ]
     );
-    let none: Option<String> = c.query_one("SELECT pg_get_function_result(0)", &[]).await.expect("unknown oid").get(0);
+    let none: Option<String> = c
+        .query_one("SELECT pg_get_function_result(0)", &[])
+        .await
+        .expect("unknown oid")
+        .get(0);
     assert_eq!(none, None);
 }
 
@@ -292,7 +436,10 @@ async fn preset_settings_and_function_results_answer_as_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dbt_postgres_catalog_queries() {
     let s = TestServer::tpch().await;
-    let c = s.connect_as(crate::harness::ANALYST.0, crate::harness::ANALYST.1).await.expect("analyst connects");
+    let c = s
+        .connect_as(crate::harness::ANALYST.0, crate::harness::ANALYST.1)
+        .await
+        .expect("analyst connects");
 
     // System catalogs named by regclass keep PostgreSQL's OIDs, so pg_depend rows (classid =
     // pg_rewrite) join as in PostgreSQL.
@@ -300,7 +447,10 @@ async fn dbt_postgres_catalog_queries() {
         .query_one("SELECT 'pg_rewrite'::regclass::int, 'pg_depend'::regclass::int, 'pg_catalog.pg_inherits'::regclass::int", &[])
         .await
         .expect("system relations by regclass");
-    assert_eq!((r.get::<_, i32>(0), r.get::<_, i32>(1), r.get::<_, i32>(2)), (2618, 2608, 2611));
+    assert_eq!(
+        (r.get::<_, i32>(0), r.get::<_, i32>(1), r.get::<_, i32>(2)),
+        (2618, 2608, 2611)
+    );
     // View dependencies: the mesh has no views, so none depend on anything.
     let msgs = c
         .simple_query(
@@ -316,14 +466,22 @@ async fn dbt_postgres_catalog_queries() {
         )
         .await
         .expect("dbt's view-dependency query");
-    assert!(!msgs.iter().any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))), "no view dependencies");
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))),
+        "no view dependencies"
+    );
 
     // Another session's temporary schema is never listed, so the filter keeps every schema.
     let r = c
         .query_one("SELECT pg_is_other_temp_schema(oid), pg_is_other_temp_schema(NULL::int) FROM pg_namespace WHERE nspname = 'sales'", &[])
         .await
         .expect("pg_is_other_temp_schema");
-    assert_eq!((r.get::<_, Option<bool>>(0), r.get::<_, Option<bool>>(1)), (Some(false), None));
+    assert_eq!(
+        (r.get::<_, Option<bool>>(0), r.get::<_, Option<bool>>(1)),
+        (Some(false), None)
+    );
 
     // `dbt docs generate`: tables and columns of a schema with their descriptions and types.
     let domain = sales_domain();
@@ -345,17 +503,56 @@ async fn dbt_postgres_catalog_queries() {
         .await
         .expect("dbt's catalog query");
     assert_eq!(rows.len(), 9, "orders has 9 columns");
-    let table_desc = orders(&domain)["description"].as_str().expect("orders description");
+    let table_desc = orders(&domain)["description"]
+        .as_str()
+        .expect("orders description");
     for r in &rows {
-        assert_eq!((r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)), ("sales".into(), "orders".into(), "BASE TABLE".into()));
+        assert_eq!(
+            (
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2)
+            ),
+            ("sales".into(), "orders".into(), "BASE TABLE".into())
+        );
         assert_eq!(r.get::<_, Option<String>>(3).as_deref(), Some(table_desc));
-        assert_eq!(r.get::<_, String>(8), domain["products"][0]["owner"].as_str().expect("owner"));
+        assert_eq!(
+            r.get::<_, String>(8),
+            domain["products"][0]["owner"].as_str().expect("owner")
+        );
     }
-    let cols: Vec<(String, i16, String, Option<String>)> = rows.iter().map(|r| (r.get(4), r.get(5), r.get(6), r.get(7))).collect();
+    let cols: Vec<(String, i16, String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(4), r.get(5), r.get(6), r.get(7)))
+        .collect();
     let described = |c: &str| orders(&domain)["columns"][c].as_str().map(String::from);
-    assert_eq!(cols[0], ("o_orderkey".into(), 1, "bigint".into(), described("o_orderkey")));
-    assert_eq!(cols[3], ("o_totalprice".into(), 4, "numeric(15,2)".into(), described("o_totalprice")));
-    assert_eq!(cols[4], ("o_orderdate".into(), 5, "date".into(), described("o_orderdate")));
+    assert_eq!(
+        cols[0],
+        (
+            "o_orderkey".into(),
+            1,
+            "bigint".into(),
+            described("o_orderkey")
+        )
+    );
+    assert_eq!(
+        cols[3],
+        (
+            "o_totalprice".into(),
+            4,
+            "numeric(15,2)".into(),
+            described("o_totalprice")
+        )
+    );
+    assert_eq!(
+        cols[4],
+        (
+            "o_orderdate".into(),
+            5,
+            "date".into(),
+            described("o_orderdate")
+        )
+    );
     assert_eq!(cols[8].0, "o_comment");
 }
 
@@ -370,7 +567,10 @@ async fn result_names_and_reg_casts_read_as_in_postgres() {
         .await
         .unwrap();
     let names: Vec<&str> = st.columns().iter().map(|c| c.name()).collect();
-    assert_eq!(names, ["?column?", "count", "upper", "int4", "o_orderkey", "case"]);
+    assert_eq!(
+        names,
+        ["?column?", "count", "upper", "int4", "o_orderkey", "case"]
+    );
     let row = c
         .query_one("SELECT 23::regtype, 'int8'::regtype, 10::regrole, (SELECT count(*) FROM pg_type WHERE oid = 'int4'::regtype)", &[])
         .await

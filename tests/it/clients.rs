@@ -6,7 +6,8 @@ use crate::harness::{tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANALYST};
 
 /// Descriptions the domain file gives sales.orders and its columns: what catalog clients must show.
 fn orders_descriptions() -> serde_json::Value {
-    let text = std::fs::read_to_string(tpch().domains_dir.join("sales.toml")).expect("fixture wrote sales.toml");
+    let text = std::fs::read_to_string(tpch().domains_dir.join("sales.toml"))
+        .expect("fixture wrote sales.toml");
     let domain: toml::Value = toml::from_str(&text).expect("sales.toml is TOML");
     let orders = domain["products"][0]["tables"]
         .as_array()
@@ -15,9 +16,18 @@ fn orders_descriptions() -> serde_json::Value {
         .find(|t| t["name"].as_str() == Some("orders"))
         .expect("orders table");
     let mut d = serde_json::Map::new();
-    d.insert("orders".into(), orders["description"].as_str().expect("orders description").into());
+    d.insert(
+        "orders".into(),
+        orders["description"]
+            .as_str()
+            .expect("orders description")
+            .into(),
+    );
     for (col, desc) in orders["columns"].as_table().expect("column descriptions") {
-        d.insert(col.clone(), desc.as_str().expect("column description").into());
+        d.insert(
+            col.clone(),
+            desc.as_str().expect("column description").into(),
+        );
     }
     serde_json::Value::Object(d)
 }
@@ -52,11 +62,20 @@ async fn run_client(name: &str, program: &str, args: &[String], params: serde_js
         .kill_on_drop(true)
         .output()
         .await
-        .unwrap_or_else(|e| panic!("{program} runs the {name} suite (see tests/requirements.txt and .ci/run): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("{program} runs the {name} suite (see tests/requirements.txt and .ci/run): {e}")
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{name} suite failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}", out.status);
-    assert!(stdout.contains("checks passed"), "{name} suite ended without its summary:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{name} suite failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("checks passed"),
+        "{name} suite ended without its summary:\n{stdout}"
+    );
 }
 
 /// Runs `tests/clients/<suite>_suite.py` against a fresh server as the non-admin user.
@@ -73,8 +92,12 @@ async fn run_suite(suite: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_pgjdbc() {
     let s = TestServer::tpch().await;
-    let jar = std::env::var("PGJDBC_JAR").unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
-    assert!(std::path::Path::new(&jar).exists(), "pgjdbc jar {jar} missing: apt-get install libpostgresql-jdbc-java (.ci/run does)");
+    let jar = std::env::var("PGJDBC_JAR")
+        .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
+    assert!(
+        std::path::Path::new(&jar).exists(),
+        "pgjdbc jar {jar} missing: apt-get install libpostgresql-jdbc-java (.ci/run does)"
+    );
     let java = std::env::var("JAVA").unwrap_or_else(|_| "java".to_string());
     let args = ["-cp".to_string(), jar, "PgjdbcSuite.java".to_string()];
     run_client("pgjdbc", &java, &args, suite_params(&s)).await;

@@ -34,7 +34,10 @@ async fn client_corpora_replay_without_errors() {
         assert!(!statements.is_empty(), "{}: no statements", file.display());
         // One session per file: the statements of a tool depend on each other (BEGIN, DECLARE,
         // FETCH …, CLOSE), as they did when recorded.
-        let c = s.connect_as(ANALYST.0, ANALYST.1).await.expect("analyst connects");
+        let c = s
+            .connect_as(ANALYST.0, ANALYST.1)
+            .await
+            .expect("analyst connects");
         for (i, sql) in statements.iter().enumerate() {
             if let Err(e) = c.simple_query(sql).await {
                 panic!("{} entry {}: {e:?}\n{sql}", file.display(), i + 1);

@@ -12,6 +12,11 @@ use crate::harness::{code, tpch, TestServer, ANALYST, SALES_ANALYST};
 /// Copies tests/dbt/ to a fresh directory, so dbt's target/ and logs/ stay out of the source tree
 /// and concurrent tests do not share them.
 fn project_copy() -> tempfile::TempDir {
+    project_copy_of("tests/dbt")
+}
+
+/// Copies a dbt project of the repository (`tests/…`) to a fresh directory.
+pub(crate) fn project_copy_of(rel: &str) -> tempfile::TempDir {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("create project dir");
         for entry in std::fs::read_dir(from).expect("read tests/dbt") {
@@ -28,28 +33,36 @@ fn project_copy() -> tempfile::TempDir {
             }
         }
     }
-    let dir = tempfile::Builder::new().prefix("meshgate-dbt").tempdir().expect("tempdir");
-    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbt"), dir.path());
+    let dir = tempfile::Builder::new()
+        .prefix("meshgate-dbt")
+        .tempdir()
+        .expect("tempdir");
+    copy(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel), dir.path());
     dir
 }
 
-struct Dbt {
-    output: std::process::Output,
+pub(crate) struct Dbt {
+    pub(crate) output: std::process::Output,
 }
 
 impl Dbt {
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    fn describe(&self) -> String {
-        format!("{}\n--- stdout\n{}\n--- stderr\n{}", self.output.status, self.stdout(), String::from_utf8_lossy(&self.output.stderr))
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}\n--- stdout\n{}\n--- stderr\n{}",
+            self.output.status,
+            self.stdout(),
+            String::from_utf8_lossy(&self.output.stderr)
+        )
     }
 }
 
 /// Runs `dbt <args>` in `project` as `user` against `s`. The profile reads everything from the
 /// environment (tests/dbt/profiles.yml).
-async fn dbt(s: &TestServer, project: &Path, user: (&str, &str), args: &[&str]) -> Dbt {
+pub(crate) async fn dbt(s: &TestServer, project: &Path, user: (&str, &str), args: &[&str]) -> Dbt {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     // dbt's console script is `dbt.cli.main:cli`; calling it from the chosen Python does not
     // depend on where pip put the script.
@@ -83,16 +96,32 @@ fn read_json(path: PathBuf) -> Value {
 
 /// Descriptions of a domain file's tables: table name → (description, column → description).
 fn domain_descriptions(domain: &str) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
-    let text = std::fs::read_to_string(tpch().domains_dir.join(format!("{domain}.toml"))).expect("fixture wrote the domain file");
+    let text = std::fs::read_to_string(tpch().domains_dir.join(format!("{domain}.toml")))
+        .expect("fixture wrote the domain file");
     let d: toml::Value = toml::from_str(&text).expect("domain file is TOML");
     let mut out = BTreeMap::new();
     for t in d["products"][0]["tables"].as_array().expect("tables") {
         let cols = t
             .get("columns")
             .and_then(|c| c.as_table())
-            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.as_str().expect("column description").to_string())).collect())
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str().expect("column description").to_string(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        out.insert(t["name"].as_str().expect("name").to_string(), (t["description"].as_str().expect("description").to_string(), cols));
+        out.insert(
+            t["name"].as_str().expect("name").to_string(),
+            (
+                t["description"].as_str().expect("description").to_string(),
+                cols,
+            ),
+        );
     }
     out
 }
@@ -122,7 +151,11 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
 
     let r = dbt(&s, p, ANALYST, &["debug"]).await;
     assert!(r.output.status.success(), "dbt debug: {}", r.describe());
-    assert!(r.stdout().contains("All checks passed"), "dbt debug: {}", r.describe());
+    assert!(
+        r.stdout().contains("All checks passed"),
+        "dbt debug: {}",
+        r.describe()
+    );
 
     let r = dbt(&s, p, ANALYST, &["parse"]).await;
     assert!(r.output.status.success(), "dbt parse: {}", r.describe());
@@ -135,7 +168,12 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
         .map(|(id, _)| id.clone())
         .collect();
     for kind in ["not_null", "unique", "accepted_values", "relationships"] {
-        assert!(declared.iter().any(|id| id.contains(&format!("source_{kind}_"))), "no {kind} source test in {declared:?}");
+        assert!(
+            declared
+                .iter()
+                .any(|id| id.contains(&format!("source_{kind}_"))),
+            "no {kind} source test in {declared:?}"
+        );
     }
 
     // Every source test passes: each is a query over a mesh table inside BEGIN … ROLLBACK.
@@ -143,13 +181,37 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
     assert!(r.output.status.success(), "dbt test: {}", r.describe());
     let results = read_json(p.join("target/run_results.json"));
     let results = results["results"].as_array().expect("run results");
-    let passed: Vec<&str> =
-        results.iter().filter(|x| x["status"] == "pass").map(|x| x["unique_id"].as_str().expect("unique_id")).collect();
-    assert_eq!(passed.len(), declared.len(), "passed {passed:?} of {declared:?}:\n{}", r.describe());
+    let passed: Vec<&str> = results
+        .iter()
+        .filter(|x| x["status"] == "pass")
+        .map(|x| x["unique_id"].as_str().expect("unique_id"))
+        .collect();
+    assert_eq!(
+        passed.len(),
+        declared.len(),
+        "passed {passed:?} of {declared:?}:\n{}",
+        r.describe()
+    );
     assert_eq!(results.len(), declared.len());
 
     // The ephemeral model is inlined into `dbt show`'s query: orders per nation, from the mesh.
-    let r = dbt(&s, p, ANALYST, &["show", "--select", "orders_by_nation", "--limit", "100", "--output", "json", "--log-format", "json"]).await;
+    let r = dbt(
+        &s,
+        p,
+        ANALYST,
+        &[
+            "show",
+            "--select",
+            "orders_by_nation",
+            "--limit",
+            "100",
+            "--output",
+            "json",
+            "--log-format",
+            "json",
+        ],
+    )
+    .await;
     assert!(r.output.status.success(), "dbt show: {}", r.describe());
     let preview: Vec<Value> = r
         .stdout()
@@ -158,22 +220,58 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
         .find(|e| e["info"]["name"] == "ShowNode")
         .and_then(|e| serde_json::from_str(e["data"]["preview"].as_str()?).ok())
         .unwrap_or_else(|| panic!("dbt show printed no preview: {}", r.describe()));
-    let c = s.connect_as(ANALYST.0, ANALYST.1).await.expect("analyst connects");
-    let nations = c.query_one("SELECT count(*) FROM geo.nation", &[]).await.expect("count nations").get::<_, i64>(0);
-    let orders = c.query_one("SELECT count(*) FROM sales.orders", &[]).await.expect("count orders").get::<_, i64>(0);
-    assert_eq!(preview.len() as i64, nations, "one row per nation: {preview:?}");
-    assert_eq!(preview.iter().map(|row| row["orders"].as_i64().expect("orders is a number")).sum::<i64>(), orders);
+    let c = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("analyst connects");
+    let nations = c
+        .query_one("SELECT count(*) FROM geo.nation", &[])
+        .await
+        .expect("count nations")
+        .get::<_, i64>(0);
+    let orders = c
+        .query_one("SELECT count(*) FROM sales.orders", &[])
+        .await
+        .expect("count orders")
+        .get::<_, i64>(0);
+    assert_eq!(
+        preview.len() as i64,
+        nations,
+        "one row per nation: {preview:?}"
+    );
+    assert_eq!(
+        preview
+            .iter()
+            .map(|row| row["orders"].as_i64().expect("orders is a number"))
+            .sum::<i64>(),
+        orders
+    );
 
     // `dbt docs generate` reads the catalog: tables and columns with the domain files'
     // descriptions as comments, and the types a query returns.
     let r = dbt(&s, p, ANALYST, &["docs", "generate"]).await;
-    assert!(r.output.status.success(), "dbt docs generate: {}", r.describe());
-    assert!(!r.stdout().contains("Encountered an error"), "dbt docs generate: {}", r.describe());
+    assert!(
+        r.output.status.success(),
+        "dbt docs generate: {}",
+        r.describe()
+    );
+    assert!(
+        !r.stdout().contains("Encountered an error"),
+        "dbt docs generate: {}",
+        r.describe()
+    );
     let catalog = read_json(p.join("target/catalog.json"));
-    assert!(catalog["errors"].is_null(), "catalog errors: {}", catalog["errors"]);
+    assert!(
+        catalog["errors"].is_null(),
+        "catalog errors: {}",
+        catalog["errors"]
+    );
     let sources = catalog["sources"].as_object().expect("catalog sources");
     let mut seen = Vec::new();
-    for (domain, tables) in [("sales", &["orders", "customer", "lineitem"][..]), ("geo", &["nation", "region"][..])] {
+    for (domain, tables) in [
+        ("sales", &["orders", "customer", "lineitem"][..]),
+        ("geo", &["nation", "region"][..]),
+    ] {
         let described = domain_descriptions(domain);
         for table in tables {
             let entry = &sources[&format!("source.mesh_reading.{domain}.{table}")];
@@ -181,17 +279,43 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
             assert_eq!(entry["metadata"]["schema"], *domain);
             assert_eq!(entry["metadata"]["name"], **table);
             assert_eq!(entry["metadata"]["type"], "BASE TABLE");
-            assert_eq!(entry["metadata"]["comment"].as_str(), Some(table_desc.as_str()), "{domain}.{table}");
+            assert_eq!(
+                entry["metadata"]["comment"].as_str(),
+                Some(table_desc.as_str()),
+                "{domain}.{table}"
+            );
             let columns = entry["columns"].as_object().expect("catalog columns");
-            let returned = c.prepare(&format!("SELECT * FROM {domain}.{table}")).await.expect("prepare");
-            assert_eq!(columns.len(), returned.columns().len(), "{domain}.{table} columns: {columns:?}");
+            let returned = c
+                .prepare(&format!("SELECT * FROM {domain}.{table}"))
+                .await
+                .expect("prepare");
+            assert_eq!(
+                columns.len(),
+                returned.columns().len(),
+                "{domain}.{table} columns: {columns:?}"
+            );
             for (i, col) in returned.columns().iter().enumerate() {
                 let got = &columns[col.name()];
-                assert_eq!(got["index"].as_i64(), Some(i as i64 + 1), "{domain}.{table}.{}", col.name());
+                assert_eq!(
+                    got["index"].as_i64(),
+                    Some(i as i64 + 1),
+                    "{domain}.{table}.{}",
+                    col.name()
+                );
                 let ty = got["type"].as_str().expect("column type");
-                assert_eq!(ty.split('(').next(), Some(type_name(col.type_())), "{domain}.{table}.{}", col.name());
+                assert_eq!(
+                    ty.split('(').next(),
+                    Some(type_name(col.type_())),
+                    "{domain}.{table}.{}",
+                    col.name()
+                );
                 if let Some(d) = col_descs.get(col.name()) {
-                    assert_eq!(got["comment"].as_str(), Some(d.as_str()), "{domain}.{table}.{}", col.name());
+                    assert_eq!(
+                        got["comment"].as_str(),
+                        Some(d.as_str()),
+                        "{domain}.{table}.{}",
+                        col.name()
+                    );
                 }
             }
             seen.push(format!("{domain}.{table}"));
@@ -199,7 +323,10 @@ async fn dbt_reads_sources_runs_source_tests_and_generates_docs() {
     }
     assert_eq!(seen.len(), 5);
     // Decimal precision and scale survive into the catalog.
-    assert_eq!(sources["source.mesh_reading.sales.orders"]["columns"]["o_totalprice"]["type"], "numeric(15,2)");
+    assert_eq!(
+        sources["source.mesh_reading.sales.orders"]["columns"]["o_totalprice"]["type"],
+        "numeric(15,2)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +338,12 @@ async fn dbt_test_without_grant_reports_permission_denied() {
     // dave holds `analyst` only: the supply product is not his to read.
     let r = dbt(&s, p, SALES_ANALYST, &["test", "--select", "source:supply"]).await;
     // dbt's exit code 1 is "the run finished with failures"; 2 would be dbt itself failing.
-    assert_eq!(r.output.status.code(), Some(1), "dbt test as dave: {}", r.describe());
+    assert_eq!(
+        r.output.status.code(),
+        Some(1),
+        "dbt test as dave: {}",
+        r.describe()
+    );
     assert!(!r.stdout().contains("Traceback"), "{}", r.describe());
     let results = read_json(p.join("target/run_results.json"));
     let results = results["results"].as_array().expect("run results");
@@ -219,12 +351,21 @@ async fn dbt_test_without_grant_reports_permission_denied() {
     for x in results {
         assert_eq!(x["status"], "error", "{x}");
         let msg = x["message"].as_str().expect("message");
-        assert!(msg.contains("permission denied for table supply.part"), "{msg}");
+        assert!(
+            msg.contains("permission denied for table supply.part"),
+            "{msg}"
+        );
     }
 
     // dbt shows the message, not the SQLSTATE: the statement it compiled gets 42501.
     let compiled = results[0]["compiled_code"].as_str().expect("compiled code");
-    let c = s.connect_as(SALES_ANALYST.0, SALES_ANALYST.1).await.expect("dave connects");
-    let e = c.simple_query(compiled).await.expect_err("dave may not read supply.part");
+    let c = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .expect("dave connects");
+    let e = c
+        .simple_query(compiled)
+        .await
+        .expect_err("dave may not read supply.part");
     assert_eq!(code(&e), "42501", "{e:?}");
 }

@@ -29,17 +29,28 @@ pub const TPCH_SF: f64 = 0.01;
 pub fn tpch() -> &'static TpchFixture {
     static FIX: OnceLock<TpchFixture> = OnceLock::new();
     FIX.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("meshgate-tpch").tempdir().expect("tempdir").keep();
+        let dir = tempfile::Builder::new()
+            .prefix("meshgate-tpch")
+            .tempdir()
+            .expect("tempdir")
+            .keep();
         let d2 = dir.clone();
         // Its own runtime on its own thread: the caller may be inside a runtime already.
         let layout = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(meshgate_demo::generate(&meshgate_demo::DemoOptions { dir: d2, scale_factor: TPCH_SF }))
+            rt.block_on(meshgate_demo::generate(&meshgate_demo::DemoOptions {
+                dir: d2,
+                scale_factor: TPCH_SF,
+            }))
         })
         .join()
         .expect("generator thread")
         .expect("TPC-H fixture generation");
-        TpchFixture { domains_dir: layout.conf_dir.join("domains"), baseline_dir: layout.baseline_dir, dir }
+        TpchFixture {
+            domains_dir: layout.conf_dir.join("domains"),
+            baseline_dir: layout.baseline_dir,
+            dir,
+        }
     })
 }
 
@@ -49,11 +60,19 @@ pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathB
     let users = [
         (ADMIN, "admin = true"),
         (ANALYST, "roles = [\"analyst\", \"buyer\"]"),
-        (REGIONAL, "roles = [\"regional\"]\nattributes = { region = \"EUROPE\" }"),
+        (
+            REGIONAL,
+            "roles = [\"regional\"]\nattributes = { region = \"EUROPE\" }",
+        ),
         (SALES_ANALYST, "roles = [\"analyst\"]"),
     ]
     .iter()
-    .map(|((u, p), extra)| format!("[[users]]\nname = \"{u}\"\npassword = \"{}\"\n{extra}\n", ScramVerifier::generate(p, 4096)))
+    .map(|((u, p), extra)| {
+        format!(
+            "[[users]]\nname = \"{u}\"\npassword = \"{}\"\n{extra}\n",
+            ScramVerifier::generate(p, 4096)
+        )
+    })
     .collect::<Vec<_>>()
     .join("\n");
     let text = format!(
@@ -99,7 +118,9 @@ impl TestServer {
     pub async fn start_config(config: Config, dir: tempfile::TempDir) -> TestServer {
         init_logging();
         meshgate::server::install_crypto_provider();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shared = Shared::new(config).expect("server state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -110,7 +131,13 @@ impl TestServer {
             })
             .await
         });
-        TestServer { addr, shared, stop: Some(tx), served: Some(served), _dir: dir }
+        TestServer {
+            addr,
+            shared,
+            stop: Some(tx),
+            served: Some(served),
+            _dir: dir,
+        }
     }
 
     /// Starts the shutdown (as SIGTERM does).
@@ -128,11 +155,20 @@ impl TestServer {
     }
 
     pub fn conn_string(&self, user: &str, password: &str) -> String {
-        format!("host=127.0.0.1 port={} user={user} password={password} dbname=mesh", self.addr.port())
+        format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname=mesh",
+            self.addr.port()
+        )
     }
 
-    pub async fn connect_as(&self, user: &str, password: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let (client, conn) = tokio_postgres::connect(&self.conn_string(user, password), tokio_postgres::NoTls).await?;
+    pub async fn connect_as(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, conn) =
+            tokio_postgres::connect(&self.conn_string(user, password), tokio_postgres::NoTls)
+                .await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -140,7 +176,9 @@ impl TestServer {
     }
 
     pub async fn admin(&self) -> tokio_postgres::Client {
-        self.connect_as(ADMIN.0, ADMIN.1).await.expect("admin connects")
+        self.connect_as(ADMIN.0, ADMIN.1)
+            .await
+            .expect("admin connects")
     }
 }
 
@@ -151,7 +189,8 @@ fn init_logging() {
         let _ = tracing_subscriber::fmt()
             // MESHGATE_TEST_LOG=meshgate::statements=debug records what clients send (corpus capture).
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("MESHGATE_TEST_LOG").unwrap_or_else(|_| "warn,meshgate=info".to_string()),
+                std::env::var("MESHGATE_TEST_LOG")
+                    .unwrap_or_else(|_| "warn,meshgate=info".to_string()),
             ))
             .with_test_writer()
             .try_init();
@@ -163,7 +202,10 @@ fn init_logging() {
 pub async fn wait_for(what: &str, within: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + within;
     while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
@@ -171,12 +213,20 @@ pub async fn wait_for(what: &str, within: std::time::Duration, mut cond: impl Fn
 /// A client whose connection outcome can be awaited (how the server ended the session).
 pub async fn connect_watched(
     conn_string: &str,
-) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>), tokio_postgres::Error> {
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ),
+    tokio_postgres::Error,
+> {
     let (client, conn) = tokio_postgres::connect(conn_string, tokio_postgres::NoTls).await?;
     Ok((client, tokio::spawn(conn)))
 }
 
 /// The SQLSTATE of a failed call.
 pub fn code(e: &tokio_postgres::Error) -> String {
-    e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no sqlstate: {e}"))
+    e.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("no sqlstate: {e}"))
 }

@@ -34,8 +34,16 @@ const AUDIENCE: &str = "meshgate";
 // Certificates
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA, a server certificate for 127.0.0.1 signed by it, and client certificates on demand.
@@ -45,9 +53,16 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
-        let pki = Pki { dir: tempfile::tempdir().unwrap() };
+        let pki = Pki {
+            dir: tempfile::tempdir().unwrap(),
+        };
         pki.ca("ca");
-        pki.leaf("server", "localhost", "ca", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n");
+        pki.leaf(
+            "server",
+            "localhost",
+            "ca",
+            "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        );
         pki
     }
 
@@ -56,26 +71,85 @@ impl Pki {
     }
 
     fn ca(&self, name: &str) {
-        let (key, crt, subj) = (format!("{name}.key"), format!("{name}.crt"), format!("/CN=meshgate test {name}"));
+        let (key, crt, subj) = (
+            format!("{name}.key"),
+            format!("{name}.crt"),
+            format!("/CN=meshgate test {name}"),
+        );
         openssl(
             self.dir.path(),
             &[
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", &subj,
-                "-keyout", &key, "-out", &crt, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &subj,
+                "-keyout",
+                &key,
+                "-out",
+                &crt,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
             ],
         );
     }
 
     fn leaf(&self, name: &str, cn: &str, ca: &str, ext: &str) {
         let d = self.dir.path();
-        std::fs::write(d.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}")).unwrap();
-        let (key, csr, crt, subj) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("/CN={cn}"));
-        openssl(d, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", &subj, "-keyout", &key, "-out", &csr]);
+        std::fs::write(
+            d.join(format!("{name}.ext")),
+            format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n{ext}"),
+        )
+        .unwrap();
+        let (key, csr, crt, subj) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("/CN={cn}"),
+        );
         openssl(
             d,
             &[
-                "x509", "-req", "-in", &csr, "-CA", &format!("{ca}.crt"), "-CAkey", &format!("{ca}.key"), "-CAcreateserial", "-days", "1",
-                "-out", &crt, "-extfile", &format!("{name}.ext"),
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                &subj,
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                &crt,
+                "-extfile",
+                &format!("{name}.ext"),
             ],
         );
     }
@@ -97,22 +171,31 @@ impl Pki {
         Arc::new(match cert {
             None => b.with_no_client_auth(),
             Some(name) => {
-                let key = rustls_pemfile::private_key(&mut io::BufReader::new(std::fs::File::open(self.path(&format!("{name}.key"))).unwrap()))
+                let key = rustls_pemfile::private_key(&mut io::BufReader::new(
+                    std::fs::File::open(self.path(&format!("{name}.key"))).unwrap(),
+                ))
+                .unwrap()
+                .unwrap();
+                b.with_client_auth_cert(pem_certs(&self.path(&format!("{name}.crt"))), key)
                     .unwrap()
-                    .unwrap();
-                b.with_client_auth_cert(pem_certs(&self.path(&format!("{name}.crt"))), key).unwrap()
             }
         })
     }
 
     /// `[server]` keys for TLS with this PKI's server certificate.
     fn server_keys(&self) -> String {
-        format!("tls_cert = \"{}\"\ntls_key = \"{}\"\n", self.path("server.crt").display(), self.path("server.key").display())
+        format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            self.path("server.crt").display(),
+            self.path("server.key").display()
+        )
     }
 }
 
 fn pem_certs(p: &Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(p).unwrap())).collect::<Result<_, _>>().unwrap()
+    rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(p).unwrap()))
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,19 +213,31 @@ impl TlsConnect<TcpStream> for Tls {
     fn connect(self, stream: TcpStream) -> Self::Future {
         Box::pin(async move {
             let name = rustls::pki_types::ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
-            Ok(TlsStream(tokio_rustls::TlsConnector::from(self.0).connect(name, stream).await?))
+            Ok(TlsStream(
+                tokio_rustls::TlsConnector::from(self.0)
+                    .connect(name, stream)
+                    .await?,
+            ))
         })
     }
 }
 
 impl AsyncRead for TlsStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -169,7 +264,12 @@ struct Login<'a> {
 
 impl<'a> Login<'a> {
     fn new(user: &'a str, password: &'a str) -> Self {
-        Login { user, password: Some(password), tls: None, from: [127, 0, 0, 1] }
+        Login {
+            user,
+            password: Some(password),
+            tls: None,
+            from: [127, 0, 0, 1],
+        }
     }
     fn tls(mut self, tls: &Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls.clone());
@@ -181,9 +281,13 @@ impl<'a> Login<'a> {
     }
 }
 
-async fn login(s: &TestServer, l: Login<'_>) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+async fn login(
+    s: &TestServer,
+    l: Login<'_>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind((IpAddr::from(l.from), 0).into()).expect("bind a loopback source address");
+    sock.bind((IpAddr::from(l.from), 0).into())
+        .expect("bind a loopback source address");
     let stream = sock.connect(s.addr).await.expect("tcp connect");
     let mut cfg = tokio_postgres::Config::new();
     cfg.user(l.user).dbname("mesh");
@@ -192,12 +296,18 @@ async fn login(s: &TestServer, l: Login<'_>) -> Result<tokio_postgres::Client, t
     }
     let client = match l.tls {
         Some(tls) => {
-            let (client, conn) = cfg.ssl_mode(SslMode::Require).connect_raw(stream, Tls(tls)).await?;
+            let (client, conn) = cfg
+                .ssl_mode(SslMode::Require)
+                .connect_raw(stream, Tls(tls))
+                .await?;
             tokio::spawn(conn);
             client
         }
         None => {
-            let (client, conn) = cfg.ssl_mode(SslMode::Disable).connect_raw(stream, tokio_postgres::NoTls).await?;
+            let (client, conn) = cfg
+                .ssl_mode(SslMode::Disable)
+                .connect_raw(stream, tokio_postgres::NoTls)
+                .await?;
             tokio::spawn(conn);
             client
         }
@@ -206,13 +316,19 @@ async fn login(s: &TestServer, l: Login<'_>) -> Result<tokio_postgres::Client, t
 }
 
 async fn current_user(c: &tokio_postgres::Client) -> String {
-    c.query_one("SELECT current_user", &[]).await.unwrap().get(0)
+    c.query_one("SELECT current_user", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// The SQLSTATE and message of a refused login.
 fn refusal(r: Result<tokio_postgres::Client, tokio_postgres::Error>) -> (String, String) {
     let e = r.expect_err("the login is refused");
-    let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string());
     (code(&e), message)
 }
 
@@ -239,20 +355,47 @@ fn b64(v: &[u8]) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 impl Idp {
     fn new() -> Idp {
         let dir = tempfile::tempdir().unwrap();
-        openssl(dir.path(), &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.pem"]);
-        let pem = rustls_pemfile::private_key(&mut io::BufReader::new(std::fs::File::open(dir.path().join("rsa.pem")).unwrap()))
-            .unwrap()
-            .unwrap();
-        let rustls::pki_types::PrivateKeyDer::Pkcs8(der) = pem else { panic!("openssl genpkey writes PKCS#8") };
+        openssl(
+            dir.path(),
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "rsa.pem",
+            ],
+        );
+        let pem = rustls_pemfile::private_key(&mut io::BufReader::new(
+            std::fs::File::open(dir.path().join("rsa.pem")).unwrap(),
+        ))
+        .unwrap()
+        .unwrap();
+        let rustls::pki_types::PrivateKeyDer::Pkcs8(der) = pem else {
+            panic!("openssl genpkey writes PKCS#8")
+        };
         let rsa = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).unwrap();
-        let idp = Idp { es256: ec_key(), rsa, impostor: ec_key(), dir };
-        std::fs::write(idp.jwks_path(), idp.jwks(&["ec-1", "rsa-1", "rsa-any"]).to_string()).unwrap();
+        let idp = Idp {
+            es256: ec_key(),
+            rsa,
+            impostor: ec_key(),
+            dir,
+        };
+        std::fs::write(
+            idp.jwks_path(),
+            idp.jwks(&["ec-1", "rsa-1", "rsa-any"]).to_string(),
+        )
+        .unwrap();
         idp
     }
 
@@ -297,19 +440,38 @@ impl Idp {
     }
 
     fn sign_as(&self, header: Value, claims: &Value, impostor: bool) -> String {
-        let signed = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+        let signed = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
         let rng = SystemRandom::new();
         let sig = match (header["alg"].as_str().unwrap(), header["kid"].as_str()) {
             ("none", _) => Vec::new(),
             (alg @ ("RS256" | "PS256"), _) => {
-                let padding: &dyn signature::RsaEncoding =
-                    if alg == "RS256" { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PSS_SHA256 };
+                let padding: &dyn signature::RsaEncoding = if alg == "RS256" {
+                    &signature::RSA_PKCS1_SHA256
+                } else {
+                    &signature::RSA_PSS_SHA256
+                };
                 let mut sig = vec![0; self.rsa.public().modulus_len()];
-                self.rsa.sign(padding, &rng, signed.as_bytes(), &mut sig).unwrap();
+                self.rsa
+                    .sign(padding, &rng, signed.as_bytes(), &mut sig)
+                    .unwrap();
                 sig
             }
-            (_, kid) if impostor || kid == Some("imp-1") => self.impostor.sign(&rng, signed.as_bytes()).unwrap().as_ref().to_vec(),
-            _ => self.es256.sign(&rng, signed.as_bytes()).unwrap().as_ref().to_vec(),
+            (_, kid) if impostor || kid == Some("imp-1") => self
+                .impostor
+                .sign(&rng, signed.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec(),
+            _ => self
+                .es256
+                .sign(&rng, signed.as_bytes())
+                .unwrap()
+                .as_ref()
+                .to_vec(),
         };
         format!("{signed}.{}", b64(&sig))
     }
@@ -345,20 +507,50 @@ async fn jwt_tokens_log_in_over_tls_and_bad_ones_are_refused() {
 
     // ES256, for a user who is not in [[users]]: in, as that user, and not an admin.
     let token = idp.es256(&Idp::claims("carol"));
-    let carol = login(&s, Login::new("carol", &token).tls(&tls)).await.expect("a good ES256 token logs in");
+    let carol = login(&s, Login::new("carol", &token).tls(&tls))
+        .await
+        .expect("a good ES256 token logs in");
     assert_eq!(current_user(&carol).await, "carol");
-    assert_eq!(code(&carol.query_one("SELECT pg_reload_conf()", &[]).await.unwrap_err()), "42501");
-    let row = carol.query_one("SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user", &[]).await.unwrap();
-    assert_eq!((row.get::<_, String>(0).as_str(), row.get::<_, bool>(1)), ("carol", false), "the session sees its own role");
+    assert_eq!(
+        code(
+            &carol
+                .query_one("SELECT pg_reload_conf()", &[])
+                .await
+                .unwrap_err()
+        ),
+        "42501"
+    );
+    let row = carol
+        .query_one(
+            "SELECT rolname, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0).as_str(), row.get::<_, bool>(1)),
+        ("carol", false),
+        "the session sees its own role"
+    );
     // RS256, for a listed user; an `aud` array holding ours is fine too.
     let mut claims = Idp::claims(ANALYST.0);
     claims["aud"] = json!(["other-service", AUDIENCE]);
     let token = idp.sign(json!({"alg": "RS256", "kid": "rsa-1"}), &claims);
-    let bob = login(&s, Login::new(ANALYST.0, &token).tls(&tls)).await.expect("a good RS256 token logs in");
+    let bob = login(&s, Login::new(ANALYST.0, &token).tls(&tls))
+        .await
+        .expect("a good RS256 token logs in");
     assert_eq!(current_user(&bob).await, ANALYST.0);
     // PS256 with the same RSA key, published without an alg pin.
-    let token = idp.sign(json!({"alg": "PS256", "kid": "rsa-any"}), &Idp::claims(ANALYST.0));
-    assert!(login(&s, Login::new(ANALYST.0, &token).tls(&tls)).await.is_ok(), "PS256");
+    let token = idp.sign(
+        json!({"alg": "PS256", "kid": "rsa-any"}),
+        &Idp::claims(ANALYST.0),
+    );
+    assert!(
+        login(&s, Login::new(ANALYST.0, &token).tls(&tls))
+            .await
+            .is_ok(),
+        "PS256"
+    );
 
     let with = |k: &str, v: Value| {
         let mut c = Idp::claims("carol");
@@ -371,46 +563,122 @@ async fn jwt_tokens_log_in_over_tls_and_bad_ones_are_refused() {
     };
     let good = Idp::claims("carol");
     let cases = [
-        ("expired", idp.es256(&with("exp", json!(now() - 120))), "28P01"),
+        (
+            "expired",
+            idp.es256(&with("exp", json!(now() - 120))),
+            "28P01",
+        ),
         ("no exp", idp.es256(&with("exp", Value::Null)), "28P01"),
-        ("not yet valid", idp.es256(&with("nbf", json!(now() + 600))), "28P01"),
-        ("wrong audience", idp.es256(&with("aud", json!("another-service"))), "28P01"),
-        ("wrong issuer", idp.es256(&with("iss", json!("https://evil.test"))), "28P01"),
-        ("signed by another key under a known kid", idp.forge(&good), "28P01"),
-        ("alg none", idp.sign(json!({"alg": "none", "kid": "ec-1"}), &good), "28P01"),
-        ("RS256 claimed for the EC key", idp.sign(json!({"alg": "RS256", "kid": "ec-1"}), &good), "28P01"),
-        ("PS256 for a key pinned to RS256", idp.sign(json!({"alg": "PS256", "kid": "rsa-1"}), &good), "28P01"),
-        ("unknown kid", idp.sign(json!({"alg": "ES256", "kid": "imp-1"}), &good), "28P01"),
-        ("token for another user", idp.es256(&Idp::claims("dave")), "28000"),
+        (
+            "not yet valid",
+            idp.es256(&with("nbf", json!(now() + 600))),
+            "28P01",
+        ),
+        (
+            "wrong audience",
+            idp.es256(&with("aud", json!("another-service"))),
+            "28P01",
+        ),
+        (
+            "wrong issuer",
+            idp.es256(&with("iss", json!("https://evil.test"))),
+            "28P01",
+        ),
+        (
+            "signed by another key under a known kid",
+            idp.forge(&good),
+            "28P01",
+        ),
+        (
+            "alg none",
+            idp.sign(json!({"alg": "none", "kid": "ec-1"}), &good),
+            "28P01",
+        ),
+        (
+            "RS256 claimed for the EC key",
+            idp.sign(json!({"alg": "RS256", "kid": "ec-1"}), &good),
+            "28P01",
+        ),
+        (
+            "PS256 for a key pinned to RS256",
+            idp.sign(json!({"alg": "PS256", "kid": "rsa-1"}), &good),
+            "28P01",
+        ),
+        (
+            "unknown kid",
+            idp.sign(json!({"alg": "ES256", "kid": "imp-1"}), &good),
+            "28P01",
+        ),
+        (
+            "token for another user",
+            idp.es256(&Idp::claims("dave")),
+            "28000",
+        ),
     ];
     // A payload swap keeps the header and signature of a good token.
     let forged = {
         let t = idp.es256(&good);
         let parts: Vec<&str> = t.split('.').collect();
-        format!("{}.{}.{}", parts[0], b64(Idp::claims("alice").to_string().as_bytes()), parts[2])
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(Idp::claims("alice").to_string().as_bytes()),
+            parts[2]
+        )
     };
-    for (what, token, want) in cases.iter().map(|(w, t, c)| (*w, t.clone(), *c)).chain([("payload swapped", forged, "28P01")]) {
-        let user = if what == "payload swapped" { ADMIN.0 } else { "carol" };
+    for (what, token, want) in cases.iter().map(|(w, t, c)| (*w, t.clone(), *c)).chain([(
+        "payload swapped",
+        forged,
+        "28P01",
+    )]) {
+        let user = if what == "payload swapped" {
+            ADMIN.0
+        } else {
+            "carol"
+        };
         let (got, message) = refusal(login(&s, Login::new(user, &token).tls(&tls)).await);
         assert_eq!(got, want, "{what}: {message}");
-        assert_eq!(message, format!("token authentication failed for user \"{user}\""), "{what}");
+        assert_eq!(
+            message,
+            format!("token authentication failed for user \"{user}\""),
+            "{what}"
+        );
         assert!(!message.contains(&token), "{what}");
     }
 
     // The sessions opened before all that are still served, and new ones open.
     assert_eq!(current_user(&carol).await, "carol");
-    assert_eq!(bob.query_one("SELECT count(*) FROM geo.region", &[]).await.unwrap().get::<_, i64>(0), 5);
-    let again = login(&s, Login::new("carol", &idp.es256(&Idp::claims("carol"))).tls(&tls)).await.unwrap();
+    assert_eq!(
+        bob.query_one("SELECT count(*) FROM geo.region", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        5
+    );
+    let again = login(
+        &s,
+        Login::new("carol", &idp.es256(&Idp::claims("carol"))).tls(&tls),
+    )
+    .await
+    .unwrap();
     assert_eq!(current_user(&again).await, "carol");
 
     // A normal password still works over TLS, through the cleartext path; a wrong one does not.
-    let alice = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&tls)).await.expect("password over TLS");
+    let alice = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&tls))
+        .await
+        .expect("password over TLS");
     assert_eq!(current_user(&alice).await, ADMIN.0);
     let (got, message) = refusal(login(&s, Login::new(ADMIN.0, "wrong").tls(&tls)).await);
-    assert_eq!((got.as_str(), message.as_str()), ("28P01", "password authentication failed for user \"alice\""));
+    assert_eq!(
+        (got.as_str(), message.as_str()),
+        ("28P01", "password authentication failed for user \"alice\"")
+    );
     // A password with dots is still a password.
     let (got, message) = refusal(login(&s, Login::new(ADMIN.0, "not.a.token").tls(&tls)).await);
-    assert_eq!((got.as_str(), message.as_str()), ("28P01", "password authentication failed for user \"alice\""));
+    assert_eq!(
+        (got.as_str(), message.as_str()),
+        ("28P01", "password authentication failed for user \"alice\"")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,18 +686,26 @@ async fn over_plaintext_tokens_are_not_offered_and_scram_is_used() {
     let (pki, idp) = (Pki::new(), Idp::new());
     let s = jwt_server(&pki, &idp).await;
     // SCRAM as before for listed users…
-    let alice = login(&s, Login::new(ADMIN.0, ADMIN.1)).await.expect("SCRAM over plaintext");
+    let alice = login(&s, Login::new(ADMIN.0, ADMIN.1))
+        .await
+        .expect("SCRAM over plaintext");
     assert_eq!(current_user(&alice).await, ADMIN.0);
     // …and a token, even a good one, is just a wrong password there.
     for user in ["carol", ADMIN.0] {
-        let (got, message) = refusal(login(&s, Login::new(user, &idp.es256(&Idp::claims(user)))).await);
+        let (got, message) =
+            refusal(login(&s, Login::new(user, &idp.es256(&Idp::claims(user)))).await);
         assert_eq!(got, "28P01", "{user}: {message}");
-        assert_eq!(message, format!("password authentication failed for user \"{user}\""));
+        assert_eq!(
+            message,
+            format!("password authentication failed for user \"{user}\"")
+        );
     }
 }
 
 /// A one-file HTTP server for the JWK set: what it serves can be swapped while it runs.
-async fn serve_jwks(body: Arc<Mutex<String>>) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+async fn serve_jwks(
+    body: Arc<Mutex<String>>,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -460,25 +736,50 @@ async fn jwks_url_is_fetched_at_start_and_again_on_reload() {
     let (pki, idp) = (Pki::new(), Idp::new());
     let served = Arc::new(Mutex::new(idp.jwks(&["ec-1"]).to_string()));
     let (addr, http) = serve_jwks(served.clone()).await;
-    let extra = format!("{}\n{}", pki.server_keys(), idp.jwt_keys(&format!("jwks_url = \"http://{addr}/jwks.json\"")));
+    let extra = format!(
+        "{}\n{}",
+        pki.server_keys(),
+        idp.jwt_keys(&format!("jwks_url = \"http://{addr}/jwks.json\""))
+    );
     let s = TestServer::start_with(&tpch().domains_dir, &extra).await;
     let tls = pki.client_tls(None);
 
     let ec_token = idp.es256(&Idp::claims("carol"));
-    let rsa_token = idp.sign(json!({"alg": "RS256", "kid": "rsa-1"}), &Idp::claims("carol"));
-    assert!(login(&s, Login::new("carol", &ec_token).tls(&tls)).await.is_ok());
-    assert_eq!(refusal(login(&s, Login::new("carol", &rsa_token).tls(&tls)).await).0, "28P01", "rsa-1 is not published yet");
+    let rsa_token = idp.sign(
+        json!({"alg": "RS256", "kid": "rsa-1"}),
+        &Idp::claims("carol"),
+    );
+    assert!(login(&s, Login::new("carol", &ec_token).tls(&tls))
+        .await
+        .is_ok());
+    assert_eq!(
+        refusal(login(&s, Login::new("carol", &rsa_token).tls(&tls)).await).0,
+        "28P01",
+        "rsa-1 is not published yet"
+    );
 
     // The IdP rotates to the RSA key; a reload fetches the set again.
     *served.lock().unwrap() = idp.jwks(&["rsa-1"]).to_string();
     s.shared.reload().expect("reload with the new key set");
-    assert!(login(&s, Login::new("carol", &rsa_token).tls(&tls)).await.is_ok());
-    assert_eq!(refusal(login(&s, Login::new("carol", &ec_token).tls(&tls)).await).0, "28P01", "ec-1 was withdrawn");
+    assert!(login(&s, Login::new("carol", &rsa_token).tls(&tls))
+        .await
+        .is_ok());
+    assert_eq!(
+        refusal(login(&s, Login::new("carol", &ec_token).tls(&tls)).await).0,
+        "28P01",
+        "ec-1 was withdrawn"
+    );
 
     // A set that cannot be used fails the reload, and the running keys stay.
     *served.lock().unwrap() = "{\"keys\": []}".into();
-    assert!(s.shared.reload().unwrap_err().contains("no usable signing key"));
-    assert!(login(&s, Login::new("carol", &rsa_token).tls(&tls)).await.is_ok());
+    assert!(s
+        .shared
+        .reload()
+        .unwrap_err()
+        .contains("no usable signing key"));
+    assert!(login(&s, Login::new("carol", &rsa_token).tls(&tls))
+        .await
+        .is_ok());
     http.abort();
 }
 
@@ -490,14 +791,35 @@ fn jwt_configuration_errors_name_the_key() {
     std::fs::create_dir(&domains).unwrap();
     let load = |auth: &str| {
         let path = crate::harness::write_config(dir.path(), &domains, &format!("\n{auth}"));
-        meshgate::Config::load(&path).map(|_| ()).map_err(|e| (e.key.clone(), e.to_string()))
+        meshgate::Config::load(&path)
+            .map(|_| ())
+            .map_err(|e| (e.key.clone(), e.to_string()))
     };
     let file = format!("jwks_file = \"{}\"", idp.jwks_path().display());
     assert!(load(&idp.jwt_keys(&file)).is_ok());
-    assert_eq!(load(&format!("[auth.jwt]\n{file}\naudience = \"a\"\n")).unwrap_err().0, "auth.jwt.issuer");
-    assert_eq!(load("[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\n").unwrap_err().0, "auth.jwt.jwks_file");
-    assert_eq!(load(&idp.jwt_keys("jwks_url = \"http://example.com/jwks\"")).unwrap_err().0, "auth.jwt.jwks_url");
-    std::fs::write(dir.path().join("bad.json"), "{\"keys\": [{\"kty\": \"oct\", \"k\": \"c2VjcmV0\"}]}").unwrap();
+    assert_eq!(
+        load(&format!("[auth.jwt]\n{file}\naudience = \"a\"\n"))
+            .unwrap_err()
+            .0,
+        "auth.jwt.issuer"
+    );
+    assert_eq!(
+        load("[auth.jwt]\nissuer = \"i\"\naudience = \"a\"\n")
+            .unwrap_err()
+            .0,
+        "auth.jwt.jwks_file"
+    );
+    assert_eq!(
+        load(&idp.jwt_keys("jwks_url = \"http://example.com/jwks\""))
+            .unwrap_err()
+            .0,
+        "auth.jwt.jwks_url"
+    );
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\"keys\": [{\"kty\": \"oct\", \"k\": \"c2VjcmV0\"}]}",
+    )
+    .unwrap();
     let (key, text) = load(&idp.jwt_keys("jwks_file = \"bad.json\"")).unwrap_err();
     assert_eq!(key, "auth.jwt.jwks_file");
     assert!(text.contains("no usable signing key"), "{text}");
@@ -507,7 +829,11 @@ fn jwt_configuration_errors_name_the_key() {
 // Client certificates
 
 async fn mtls_server(pki: &Pki, mode: &str) -> TestServer {
-    let extra = format!("{}tls_client_ca = \"{}\"\ntls_client_auth = \"{mode}\"\n", pki.server_keys(), pki.path("ca.crt").display());
+    let extra = format!(
+        "{}tls_client_ca = \"{}\"\ntls_client_auth = \"{mode}\"\n",
+        pki.server_keys(),
+        pki.path("ca.crt").display()
+    );
     TestServer::start_with(&tpch().domains_dir, &extra).await
 }
 
@@ -520,21 +846,63 @@ async fn client_certificates_log_in_the_user_they_name() {
     let s = mtls_server(&pki, "optional").await;
 
     // CN = user: in without a password.
-    let c = login(&s, Login { password: None, ..Login::new("carol", "").tls(&pki.client_tls(Some(&carol))) })
-        .await
-        .expect("certificate login");
+    let c = login(
+        &s,
+        Login {
+            password: None,
+            ..Login::new("carol", "").tls(&pki.client_tls(Some(&carol)))
+        },
+    )
+    .await
+    .expect("certificate login");
     assert_eq!(current_user(&c).await, "carol");
     // The certificate decides even when a (wrong) password is given.
-    let c = login(&s, Login::new("carol", "whatever").tls(&pki.client_tls(Some(&carol)))).await.unwrap();
-    assert_eq!(c.query_one("SELECT count(*) FROM geo.region", &[]).await.unwrap().get::<_, i64>(0), 5);
+    let c = login(
+        &s,
+        Login::new("carol", "whatever").tls(&pki.client_tls(Some(&carol))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        c.query_one("SELECT count(*) FROM geo.region", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        5
+    );
     // CN ≠ user: 28000, also for a user whose password is right.
-    let (got, message) = refusal(login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(Some(&carol)))).await);
-    assert_eq!((got.as_str(), message.as_str()), ("28000", "certificate authentication failed for user \"alice\""));
+    let (got, message) = refusal(
+        login(
+            &s,
+            Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(Some(&carol))),
+        )
+        .await,
+    );
+    assert_eq!(
+        (got.as_str(), message.as_str()),
+        (
+            "28000",
+            "certificate authentication failed for user \"alice\""
+        )
+    );
     // A certificate from a CA the server does not trust ends the TLS handshake.
-    let e = login(&s, Login { password: None, ..Login::new("carol", "").tls(&pki.client_tls(Some(&forged))) }).await.unwrap_err();
-    assert!(e.code().is_none(), "refused in TLS, before any SQL error: {e}");
+    let e = login(
+        &s,
+        Login {
+            password: None,
+            ..Login::new("carol", "").tls(&pki.client_tls(Some(&forged)))
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.code().is_none(),
+        "refused in TLS, before any SQL error: {e}"
+    );
     // `optional`: no certificate → passwords as usual, over TLS and in plaintext.
-    let a = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(None))).await.expect("password over TLS, no certificate");
+    let a = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(None)))
+        .await
+        .expect("password over TLS, no certificate");
     assert_eq!(current_user(&a).await, ADMIN.0);
     assert_eq!(current_user(&s.admin().await).await, ADMIN.0);
     assert_eq!(current_user(&c).await, "carol");
@@ -545,15 +913,32 @@ async fn required_client_certificates_refuse_everyone_else() {
     let pki = Pki::new();
     let alice = pki.client("alice", ADMIN.0, "ca");
     let s = mtls_server(&pki, "required").await;
-    let e = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(None))).await.unwrap_err();
-    assert!(e.code().is_none(), "no certificate: refused in the TLS handshake: {e}");
+    let e = login(&s, Login::new(ADMIN.0, ADMIN.1).tls(&pki.client_tls(None)))
+        .await
+        .unwrap_err();
+    assert!(
+        e.code().is_none(),
+        "no certificate: refused in the TLS handshake: {e}"
+    );
     let (got, message) = refusal(login(&s, Login::new(ADMIN.0, ADMIN.1)).await);
     assert_eq!(got, "28000", "plaintext: {message}");
     assert!(message.contains("client certificate"), "{message}");
-    let c = login(&s, Login { password: None, ..Login::new(ADMIN.0, "").tls(&pki.client_tls(Some(&alice))) }).await.unwrap();
+    let c = login(
+        &s,
+        Login {
+            password: None,
+            ..Login::new(ADMIN.0, "").tls(&pki.client_tls(Some(&alice)))
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(current_user(&c).await, ADMIN.0);
     // A listed user logged in by certificate keeps its admin flag.
-    assert!(c.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
+    assert!(c
+        .query_one("SELECT pg_reload_conf()", &[])
+        .await
+        .unwrap()
+        .get::<_, bool>(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,24 +949,48 @@ async fn reload_reads_the_client_ca_again() {
     let new = pki.client("new", "carol", "next-ca");
     // The server reads its client CA from a copy, which the test then replaces.
     std::fs::copy(pki.path("ca.crt"), pki.path("clients.crt")).unwrap();
-    let extra = format!("{}tls_client_ca = \"{}\"\ntls_client_auth = \"optional\"\n", pki.server_keys(), pki.path("clients.crt").display());
+    let extra = format!(
+        "{}tls_client_ca = \"{}\"\ntls_client_auth = \"optional\"\n",
+        pki.server_keys(),
+        pki.path("clients.crt").display()
+    );
     let s = TestServer::start_with(&tpch().domains_dir, &extra).await;
-    let as_carol = |cert: &str| Login { password: None, ..Login::new("carol", "").tls(&pki.client_tls(Some(cert))) };
+    let as_carol = |cert: &str| Login {
+        password: None,
+        ..Login::new("carol", "").tls(&pki.client_tls(Some(cert)))
+    };
 
     let before = login(&s, as_carol(&old)).await.expect("old CA trusted");
     assert!(login(&s, as_carol(&new)).await.is_err());
     std::fs::copy(pki.path("next-ca.crt"), pki.path("clients.crt")).unwrap();
     s.shared.reload().expect("reload");
-    assert_eq!(current_user(&login(&s, as_carol(&new)).await.expect("new CA trusted after reload")).await, "carol");
-    assert!(login(&s, as_carol(&old)).await.is_err(), "old CA no longer trusted");
-    assert_eq!(current_user(&before).await, "carol", "sessions from before the reload go on");
+    assert_eq!(
+        current_user(
+            &login(&s, as_carol(&new))
+                .await
+                .expect("new CA trusted after reload")
+        )
+        .await,
+        "carol"
+    );
+    assert!(
+        login(&s, as_carol(&old)).await.is_err(),
+        "old CA no longer trusted"
+    );
+    assert_eq!(
+        current_user(&before).await,
+        "carol",
+        "sessions from before the reload go on"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Failed-login limits
 
 async fn limited_server(max: u32, window_secs: u64) -> TestServer {
-    let extra = format!("\n[limits]\nmax_failed_logins = {max}\nfailed_login_window_secs = {window_secs}\n");
+    let extra = format!(
+        "\n[limits]\nmax_failed_logins = {max}\nfailed_login_window_secs = {window_secs}\n"
+    );
     TestServer::start_with(&tpch().domains_dir, &extra).await
 }
 
@@ -592,35 +1001,54 @@ async fn failed_logins_are_limited_per_user_and_per_address() {
 
     // Per user: three wrong passwords for bob from one address…
     for _ in 0..3 {
-        assert_eq!(refusal(login(&s, Login::new(ANALYST.0, "wrong").from([127, 0, 0, 2])).await).0, "28P01");
+        assert_eq!(
+            refusal(login(&s, Login::new(ANALYST.0, "wrong").from([127, 0, 0, 2])).await).0,
+            "28P01"
+        );
     }
     // …and bob is refused at once from anywhere, even with the right password.
     let (c, m) = refusal(login(&s, Login::new(ANALYST.0, ANALYST.1).from([127, 0, 0, 3])).await);
     assert_eq!((c.as_str(), m.as_str()), LIMITED);
     // Another user from that other address is not affected (the refusal was not a failure).
-    assert!(login(&s, Login::new(ADMIN.0, ADMIN.1).from([127, 0, 0, 3])).await.is_ok());
+    assert!(login(&s, Login::new(ADMIN.0, ADMIN.1).from([127, 0, 0, 3]))
+        .await
+        .is_ok());
 
     // Per address: three failures for three different (unknown) users from one address…
     for u in ["u1", "u2", "u3"] {
-        assert_eq!(refusal(login(&s, Login::new(u, "guess").from([127, 0, 0, 4])).await).0, "28P01");
+        assert_eq!(
+            refusal(login(&s, Login::new(u, "guess").from([127, 0, 0, 4])).await).0,
+            "28P01"
+        );
     }
     // …and a different user with the right password from that address is refused…
     let (c, m) = refusal(login(&s, Login::new(ADMIN.0, ADMIN.1).from([127, 0, 0, 4])).await);
     assert_eq!((c.as_str(), m.as_str()), LIMITED);
     // …while from another address alice still gets in: her own count is low.
-    assert!(login(&s, Login::new(ADMIN.0, ADMIN.1).from([127, 0, 0, 5])).await.is_ok());
+    assert!(login(&s, Login::new(ADMIN.0, ADMIN.1).from([127, 0, 0, 5]))
+        .await
+        .is_ok());
     // Successful logins did not reset bob's count.
-    assert_eq!(refusal(login(&s, Login::new(ANALYST.0, ANALYST.1).from([127, 0, 0, 6])).await).0, "28000");
+    assert_eq!(
+        refusal(login(&s, Login::new(ANALYST.0, ANALYST.1).from([127, 0, 0, 6])).await).0,
+        "28000"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_age_out_of_the_window() {
     let s = limited_server(2, 1).await;
     for _ in 0..2 {
-        assert_eq!(refusal(login(&s, Login::new(ANALYST.0, "wrong")).await).0, "28P01");
+        assert_eq!(
+            refusal(login(&s, Login::new(ANALYST.0, "wrong")).await).0,
+            "28P01"
+        );
     }
     let started = std::time::Instant::now();
-    assert_eq!(refusal(login(&s, Login::new(ANALYST.0, ANALYST.1)).await).0, "28000");
+    assert_eq!(
+        refusal(login(&s, Login::new(ANALYST.0, ANALYST.1)).await).0,
+        "28000"
+    );
     // Refused attempts do not extend the lockout: once the window has passed, bob is in.
     let deadline = started + Duration::from_secs(10);
     loop {
@@ -631,7 +1059,10 @@ async fn failed_logins_age_out_of_the_window() {
             }
             Err(e) => {
                 assert_eq!(code(&e), "28000");
-                assert!(std::time::Instant::now() < deadline, "still refused after the window");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still refused after the window"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -680,14 +1111,23 @@ async fn secrets_never_reach_the_log_or_the_client() {
     let for_dave = idp.es256(&Idp::claims("dave"));
 
     let mut client_saw = Vec::new();
-    for (user, secret) in [(ADMIN.0, password), ("carol", bad_sig.as_str()), ("carol", expired.as_str()), ("carol", for_dave.as_str())] {
-        let e = login(&s, Login::new(user, secret).tls(&tls)).await.unwrap_err();
+    for (user, secret) in [
+        (ADMIN.0, password),
+        ("carol", bad_sig.as_str()),
+        ("carol", expired.as_str()),
+        ("carol", for_dave.as_str()),
+    ] {
+        let e = login(&s, Login::new(user, secret).tls(&tls))
+            .await
+            .unwrap_err();
         client_saw.push(format!("{e} {e:?}"));
     }
     // Over plaintext (SCRAM) too.
     let e = login(&s, Login::new(ADMIN.0, password)).await.unwrap_err();
     client_saw.push(format!("{e} {e:?}"));
-    let c = login(&s, Login::new("carol", &good).tls(&tls)).await.unwrap();
+    let c = login(&s, Login::new("carol", &good).tls(&tls))
+        .await
+        .unwrap();
     assert_eq!(current_user(&c).await, "carol");
     drop(c);
 
@@ -700,22 +1140,44 @@ async fn secrets_never_reach_the_log_or_the_client() {
         .filter(|p| p.len() > 8)
         .collect();
     for secret in &secrets {
-        assert!(!log.contains(secret), "the log holds a secret: {secret}\n{log}");
+        assert!(
+            !log.contains(secret),
+            "the log holds a secret: {secret}\n{log}"
+        );
         for c in &client_saw {
             assert!(!c.contains(secret), "the client saw a secret: {c}");
         }
     }
     // The log says why, with the peer and the user; the client only that it failed.
-    for reason in ["wrong password", "bad signature", "expired", "token is for user \"dave\""] {
-        let line = log.lines().find(|l| l.contains("authentication failed") && l.contains(reason));
+    for reason in [
+        "wrong password",
+        "bad signature",
+        "expired",
+        "token is for user \"dave\"",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("authentication failed") && l.contains(reason));
         let line = line.unwrap_or_else(|| panic!("no log line for {reason}:\n{log}"));
-        assert!(line.contains("peer=127.0.0.1:") && line.contains("user="), "{line}");
+        assert!(
+            line.contains("peer=127.0.0.1:") && line.contains("user="),
+            "{line}"
+        );
     }
     for c in &client_saw {
-        assert!(!c.contains("signature") && !c.contains("expired") && !c.contains("dave"), "the client learns why: {c}");
+        assert!(
+            !c.contains("signature") && !c.contains("expired") && !c.contains("dave"),
+            "the client learns why: {c}"
+        );
     }
-    let started = log.lines().find(|l| l.contains("session started")).expect("session started is logged");
-    assert!(started.contains("auth=\"jwt\"") && started.contains("analyst,sales_reader"), "{started}");
+    let started = log
+        .lines()
+        .find(|l| l.contains("session started"))
+        .expect("session started is logged");
+    assert!(
+        started.contains("auth=\"jwt\"") && started.contains("analyst,sales_reader"),
+        "{started}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,13 +1198,19 @@ async fn psql_logs_in_with_a_token_and_with_a_certificate() {
     let s = TestServer::start_with(&tpch().domains_dir, &extra).await;
     let psql = |conn: String, password: Option<String>| {
         let mut cmd = tokio::process::Command::new("psql");
-        cmd.args(["-X", "-At", "-d", &conn, "-c", "SELECT current_user"]).env_remove("PGPASSWORD").env("PGCONNECT_TIMEOUT", "10");
+        cmd.args(["-X", "-At", "-d", &conn, "-c", "SELECT current_user"])
+            .env_remove("PGPASSWORD")
+            .env("PGCONNECT_TIMEOUT", "10");
         if let Some(p) = password {
             cmd.env("PGPASSWORD", p);
         }
         async move {
             let out = cmd.output().await.expect("psql runs");
-            (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).into_owned())
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
         }
     };
     let base = |user: &str| {
@@ -757,8 +1225,16 @@ async fn psql_logs_in_with_a_token_and_with_a_certificate() {
     assert_eq!(out, "carol");
     let (ok, _, err) = psql(base("carol"), Some(idp.es256(&Idp::claims("dave")))).await;
     assert!(!ok);
-    assert!(err.contains("token authentication failed for user \"carol\""), "{err}");
-    let with_cert = format!("{} sslcert={} sslkey={}", base("carol"), pki.path(&format!("{carol}.crt")).display(), pki.path(&format!("{carol}.key")).display());
+    assert!(
+        err.contains("token authentication failed for user \"carol\""),
+        "{err}"
+    );
+    let with_cert = format!(
+        "{} sslcert={} sslkey={}",
+        base("carol"),
+        pki.path(&format!("{carol}.crt")).display(),
+        pki.path(&format!("{carol}.key")).display()
+    );
     let (ok, out, err) = psql(with_cert, None).await;
     assert!(ok, "{err}");
     assert_eq!(out, "carol");

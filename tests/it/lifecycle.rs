@@ -29,12 +29,18 @@ async fn simple_value(c: &tokio_postgres::Client, sql: &str) -> String {
 
 /// The server's message of a failed call.
 fn msg(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
 }
 
 /// How the server ended a watched connection: the SQLSTATE of its final error.
 async fn ended_with(conn: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>) -> String {
-    match tokio::time::timeout(Duration::from_secs(30), conn).await.expect("the server ends the session").expect("join") {
+    match tokio::time::timeout(Duration::from_secs(30), conn)
+        .await
+        .expect("the server ends the session")
+        .expect("join")
+    {
         Ok(()) => "closed without an error".into(),
         Err(e) => code(&e),
     }
@@ -46,21 +52,37 @@ async fn max_connections_refuses_with_53300_and_keeps_admin_slots() {
     for cycle in 0..3 {
         let mut held = Vec::new();
         for _ in 0..3 {
-            held.push(s.connect_as(ANALYST.0, ANALYST.1).await.expect("within the limit"));
+            held.push(
+                s.connect_as(ANALYST.0, ANALYST.1)
+                    .await
+                    .expect("within the limit"),
+            );
         }
-        let e = s.connect_as(ANALYST.0, ANALYST.1).await.expect_err("the admin slot is reserved");
+        let e = s
+            .connect_as(ANALYST.0, ANALYST.1)
+            .await
+            .expect_err("the admin slot is reserved");
         assert_eq!(code(&e), "53300", "cycle {cycle}: {e}");
         held.push(s.admin().await);
-        let e = s.connect_as(ADMIN.0, ADMIN.1).await.expect_err("over max_connections");
+        let e = s
+            .connect_as(ADMIN.0, ADMIN.1)
+            .await
+            .expect_err("over max_connections");
         assert_eq!(code(&e), "53300");
         assert!(msg(&e).contains("too many clients"), "{e:?}");
         for c in &held {
-            assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+            assert_eq!(
+                c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+                1
+            );
         }
         assert_eq!(s.shared.sessions(), 4);
         drop(held);
         // Every slot comes back: nothing leaks across cycles.
-        wait_for("slots to be released", Duration::from_secs(10), || s.shared.sessions() == 0).await;
+        wait_for("slots to be released", Duration::from_secs(10), || {
+            s.shared.sessions() == 0
+        })
+        .await;
     }
 }
 
@@ -70,14 +92,21 @@ async fn per_user_connection_cap() {
     let dir = tempfile::tempdir().unwrap();
     let path = crate::harness::write_config(dir.path(), &fx.domains_dir, "");
     // Give the analyst a cap of 2 sessions.
-    let text = std::fs::read_to_string(&path).unwrap().replacen("roles = [\"analyst\", \"buyer\"]", "roles = [\"analyst\", \"buyer\"]\nmax_connections = 2", 1);
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "roles = [\"analyst\", \"buyer\"]",
+        "roles = [\"analyst\", \"buyer\"]\nmax_connections = 2",
+        1,
+    );
     std::fs::write(&path, text).unwrap();
     let s = TestServer::start_config(meshgate::Config::load(&path).unwrap(), dir).await;
     let _a = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
     let _b = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
     let e = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap_err();
     assert_eq!(code(&e), "53300");
-    assert!(msg(&e).contains("too many connections for role \"bob\""), "{e:?}");
+    assert!(
+        msg(&e).contains("too many connections for role \"bob\""),
+        "{e:?}"
+    );
     // Others are not affected by bob's cap.
     s.admin().await;
 }
@@ -93,7 +122,13 @@ async fn stalled_handshakes_are_closed_at_the_timeout_and_logins_go_on() {
         stalled.push(sock);
     }
     let c = s.admin().await;
-    assert_eq!(c.query_one("SELECT 41 + 1", &[]).await.unwrap().get::<_, i64>(0), 42);
+    assert_eq!(
+        c.query_one("SELECT 41 + 1", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        42
+    );
     // The login did not wait for the stalled handshakes to be cleared: they are all still open.
     for sock in &stalled {
         let mut buf = [0u8; 16];
@@ -128,20 +163,39 @@ async fn oversized_messages_are_refused_before_they_are_buffered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_and_idle_transactions_time_out() {
     let s = server("idle_session_timeout_ms = 300").await;
-    let (c, conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1)).await.unwrap();
-    assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+    let (c, conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+        1
+    );
     assert_eq!(ended_with(conn).await, "57P05");
 
     // A session can turn it off for itself.
-    let (c, _conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1)).await.unwrap();
-    c.batch_execute("SET idle_session_timeout = 0").await.unwrap();
+    let (c, _conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1))
+        .await
+        .unwrap();
+    c.batch_execute("SET idle_session_timeout = 0")
+        .await
+        .unwrap();
     // Still answering after twice the server's timeout (the watched task shows no end).
-    let quiet = tokio::time::timeout(Duration::from_millis(700), std::future::pending::<()>()).await;
+    let quiet =
+        tokio::time::timeout(Duration::from_millis(700), std::future::pending::<()>()).await;
     assert!(quiet.is_err());
-    assert_eq!(c.query_one("SELECT 2", &[]).await.unwrap().get::<_, i64>(0), 2);
+    assert_eq!(
+        c.query_one("SELECT 2", &[]).await.unwrap().get::<_, i64>(0),
+        2
+    );
 
-    let (c, conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1)).await.unwrap();
-    c.batch_execute("SET idle_in_transaction_session_timeout = '200ms'; SET idle_session_timeout = 0; BEGIN").await.unwrap();
+    let (c, conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1))
+        .await
+        .unwrap();
+    c.batch_execute(
+        "SET idle_in_transaction_session_timeout = '200ms'; SET idle_session_timeout = 0; BEGIN",
+    )
+    .await
+    .unwrap();
     assert_eq!(ended_with(conn).await, "25P03");
 }
 
@@ -166,11 +220,20 @@ async fn a_query_over_its_memory_cap_fails_with_53200_and_the_session_goes_on() 
         .await
         .unwrap();
     // Digits sort before letters: "9some…" is the greatest.
-    assert_eq!((row.get::<_, String>(0).as_str(), row.get::<_, i64>(1)), ("9some padding text", 1));
-    assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0), 1);
+    assert_eq!(
+        (row.get::<_, String>(0).as_str(), row.get::<_, i64>(1)),
+        ("9some padding text", 1)
+    );
+    assert_eq!(
+        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+        1
+    );
     // Every reservation is given back once the engine tasks wind down.
     let ex = s.shared.executor.clone();
-    wait_for("the pool to empty", Duration::from_secs(10), || ex.memory_reserved() == 0).await;
+    wait_for("the pool to empty", Duration::from_secs(10), || {
+        ex.memory_reserved() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,37 +245,70 @@ async fn the_admission_queue_holds_then_refuses() {
     let cancel = a.cancel_token();
     let endless = tokio::spawn(async move { a.query(ENDLESS, &[]).await.map(|_| ()) });
     let ex = s.shared.executor.clone();
-    wait_for("the endless query to run", Duration::from_secs(10), || ex.running() == 1).await;
-    let queued = tokio::spawn(async move { b.query_one("SELECT 7", &[]).await.map(|r| r.get::<_, i64>(0)) });
-    wait_for("the second query to queue", Duration::from_secs(10), || ex.queued() == 1).await;
+    wait_for("the endless query to run", Duration::from_secs(10), || {
+        ex.running() == 1
+    })
+    .await;
+    let queued = tokio::spawn(async move {
+        b.query_one("SELECT 7", &[])
+            .await
+            .map(|r| r.get::<_, i64>(0))
+    });
+    wait_for("the second query to queue", Duration::from_secs(10), || {
+        ex.queued() == 1
+    })
+    .await;
     let e = c.query_one("SELECT 8", &[]).await.unwrap_err();
     assert_eq!(code(&e), "53300", "{e}");
-    assert!(!queued.is_finished(), "the queued query waits for the running one");
+    assert!(
+        !queued.is_finished(),
+        "the queued query waits for the running one"
+    );
     cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
     assert_eq!(code(&endless.await.unwrap().unwrap_err()), "57014");
     assert_eq!(queued.await.unwrap().unwrap(), 7);
-    assert_eq!(c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i64>(0), 9);
+    assert_eq!(
+        c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i64>(0),
+        9
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_query_stops_the_query() {
     let s = server("").await;
-    let (c, conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1)).await.unwrap();
+    let (c, conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
     let q = tokio::spawn(async move { c.query(ENDLESS, &[]).await.map(|_| ()) });
     let ex = s.shared.executor.clone();
-    wait_for("the query to run", Duration::from_secs(10), || ex.running() == 1).await;
+    wait_for("the query to run", Duration::from_secs(10), || {
+        ex.running() == 1
+    })
+    .await;
     // Drop the socket without a Terminate, as a killed client does.
     conn.abort();
     q.abort();
-    wait_for("the server to stop the query", Duration::from_secs(10), || ex.running() == 0).await;
-    wait_for("the session to end", Duration::from_secs(10), || s.shared.sessions() == 0).await;
+    wait_for(
+        "the server to stop the query",
+        Duration::from_secs(10),
+        || ex.running() == 0,
+    )
+    .await;
+    wait_for("the session to end", Duration::from_secs(10), || {
+        s.shared.sessions() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_requests_are_rate_limited_per_address() {
     let s = server("cancel_requests_per_sec = 5").await;
     let c = s.admin().await;
-    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let pid: i32 = c
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let victim = tokio::spawn({
         let q = "SELECT count(*) FROM sales.lineitem a JOIN sales.lineitem b ON a.l_orderkey = b.l_orderkey";
         async move { c.query_one(q, &[]).await.map(|r| r.get::<_, i64>(0)) }
@@ -225,59 +321,95 @@ async fn cancel_requests_are_rate_limited_per_address() {
         pkt.extend_from_slice(&guess.to_be_bytes());
         sock.write_all(&pkt).await.unwrap();
         let mut buf = [0u8; 1];
-        assert_eq!(sock.read(&mut buf).await.unwrap_or(0), 0, "a cancel gets no answer");
+        assert_eq!(
+            sock.read(&mut buf).await.unwrap_or(0),
+            0,
+            "a cancel gets no answer"
+        );
     }
-    let limited = s.shared.metrics.cancel_requests_limited.load(std::sync::atomic::Ordering::Relaxed);
+    let limited = s
+        .shared
+        .metrics
+        .cancel_requests_limited
+        .load(std::sync::atomic::Ordering::Relaxed);
     assert!(limited >= 150, "limiter engaged for {limited} of 200");
-    assert!(victim.await.unwrap().unwrap() > 0, "no guessed cancel stopped the query");
+    assert!(
+        victim.await.unwrap().unwrap() > 0,
+        "no guessed cancel stopped the query"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_running_statements_and_closes_idle_sessions() {
     let mut s = server("drain_timeout_ms = 60000").await;
-    let (idle, idle_conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1)).await.unwrap();
-    let (busy, busy_conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1)).await.unwrap();
+    let (idle, idle_conn) = connect_watched(&s.conn_string(ANALYST.0, ANALYST.1))
+        .await
+        .unwrap();
+    let (busy, busy_conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
     let ex = s.shared.executor.clone();
     // Simple protocol: an extended-protocol statement's Close, sent when it is dropped, would
     // be the pending request the FATAL is attributed to, and the watched connection would only
     // see the close.
     let q = tokio::spawn(async move {
-        let r = busy.simple_query("SELECT sum(g.value) FROM generate_series(1, 40000000) AS g(value)").await.map(|m| {
-            m.iter()
-                .find_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(|v| v.parse::<i64>().unwrap()),
-                    _ => None,
-                })
-                .unwrap()
-        });
+        let r = busy
+            .simple_query("SELECT sum(g.value) FROM generate_series(1, 40000000) AS g(value)")
+            .await
+            .map(|m| {
+                m.iter()
+                    .find_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(r) => {
+                            r.get(0).map(|v| v.parse::<i64>().unwrap())
+                        }
+                        _ => None,
+                    })
+                    .unwrap()
+            });
         // Keep the client: dropping it would close the connection from our side.
         (r, busy)
     });
-    wait_for("the query to run", Duration::from_secs(10), || ex.running() == 1).await;
+    wait_for("the query to run", Duration::from_secs(10), || {
+        ex.running() == 1
+    })
+    .await;
     s.begin_shutdown();
     // The idle session is told at once, while the statement still runs.
     assert_eq!(ended_with(idle_conn).await, "57P01");
     drop(idle);
     let (sum, _busy) = q.await.unwrap();
-    assert_eq!(sum.expect("the running statement completes"), 800000020000000);
+    assert_eq!(
+        sum.expect("the running statement completes"),
+        800000020000000
+    );
     assert_eq!(ended_with(busy_conn).await, "57P01");
     s.stopped().await;
-    assert!(tokio::net::TcpStream::connect(s.addr).await.is_err(), "no longer listening");
+    assert!(
+        tokio::net::TcpStream::connect(s.addr).await.is_err(),
+        "no longer listening"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cancels_what_outlives_the_drain_timeout() {
     let mut s = server("drain_timeout_ms = 300").await;
-    let (c, conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1)).await.unwrap();
+    let (c, conn) = connect_watched(&s.conn_string(ADMIN.0, ADMIN.1))
+        .await
+        .unwrap();
     let ex = s.shared.executor.clone();
     // Simple protocol, and the client kept alive, so the session's end is the server's doing.
     let q = tokio::spawn(async move { (c.simple_query(ENDLESS).await.map(|_| ()), c) });
-    wait_for("the query to run", Duration::from_secs(10), || ex.running() == 1).await;
+    wait_for("the query to run", Duration::from_secs(10), || {
+        ex.running() == 1
+    })
+    .await;
     s.begin_shutdown();
     let (r, _c) = q.await.unwrap();
     assert_eq!(code(&r.unwrap_err()), "57014");
     assert_eq!(ended_with(conn).await, "57P01");
-    tokio::time::timeout(Duration::from_secs(15), s.stopped()).await.expect("serve returns after the drain");
+    tokio::time::timeout(Duration::from_secs(15), s.stopped())
+        .await
+        .expect("serve returns after the drain");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,52 +429,131 @@ async fn reload_applies_a_valid_configuration_and_keeps_the_old_one_otherwise() 
     let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
 
     // Non-admins may not reload.
-    assert_eq!(code(&bob.query_one("SELECT pg_reload_conf()", &[]).await.unwrap_err()), "42501");
+    assert_eq!(
+        code(
+            &bob.query_one("SELECT pg_reload_conf()", &[])
+                .await
+                .unwrap_err()
+        ),
+        "42501"
+    );
 
     // A new product (a second name for the geo tables) and a new user.
     let geo = std::fs::read_to_string(domains.join("geo.toml")).unwrap();
     let extra = geo.replacen("name = \"geo\"", "name = \"geo2\"", 1);
     assert_ne!(extra, geo, "the fixture's geo domain is named geo");
-    let extra = extra.replace("[[products]]\nname = \"geo\"", "[[products]]\nname = \"atlas\"");
-    assert!(extra.contains("name = \"atlas\""), "the fixture names its product geo: {extra}");
+    let extra = extra.replace(
+        "[[products]]\nname = \"geo\"",
+        "[[products]]\nname = \"atlas\"",
+    );
+    assert!(
+        extra.contains("name = \"atlas\""),
+        "the fixture names its product geo: {extra}"
+    );
     // Its grant follows the product (a domain grants only its own products).
     let extra = extra.replace("product = \"geo\"", "product = \"atlas\"");
     // The second domain shares the bucket with the same settings, which is allowed.
     std::fs::write(domains.join("geo2.toml"), &extra).unwrap();
     let conf = std::fs::read_to_string(&path).unwrap();
     let erin = meshgate::auth::ScramVerifier::generate("erin-pw", 4096);
-    std::fs::write(&path, conf.replace("[domains]", &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"))).unwrap();
+    std::fs::write(
+        &path,
+        conf.replace(
+            "[domains]",
+            &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"),
+        ),
+    )
+    .unwrap();
     assert!(s.connect_as("erin", "erin-pw").await.is_err(), "not yet");
 
     // Open one table, so the reload has something to carry over.
-    assert_eq!(admin.query_one("SELECT count(*) FROM geo.region", &[]).await.unwrap().get::<_, i64>(0), 5);
+    assert_eq!(
+        admin
+            .query_one("SELECT count(*) FROM geo.region", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        5
+    );
     let old_mesh = s.shared.mesh();
-    assert!(admin.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
+    assert!(admin
+        .query_one("SELECT pg_reload_conf()", &[])
+        .await
+        .unwrap()
+        .get::<_, bool>(0));
     let new_mesh = s.shared.mesh();
     assert!(!std::sync::Arc::ptr_eq(&old_mesh, &new_mesh), "a new mesh");
-    assert!(new_mesh.table("geo", "region").unwrap().known().is_some(), "unchanged tables keep their metadata");
-    assert!(new_mesh.table("atlas", "region").unwrap().known().is_none(), "new tables start unopened");
+    assert!(
+        new_mesh.table("geo", "region").unwrap().known().is_some(),
+        "unchanged tables keep their metadata"
+    );
+    assert!(
+        new_mesh.table("atlas", "region").unwrap().known().is_none(),
+        "new tables start unopened"
+    );
     // Running sessions stay, and their next statement sees the new mesh.
-    let n: i64 = bob.query_one("SELECT count(*) FROM atlas.region", &[]).await.unwrap().get(0);
+    let n: i64 = bob
+        .query_one("SELECT count(*) FROM atlas.region", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 5);
     // …and so does its catalog.
     let listed: i64 = bob
-        .query_one("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'atlas'", &[])
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'atlas'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(listed, 2);
-    let ns: i64 = bob.query_one("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = 'atlas'", &[]).await.unwrap().get(0);
+    let ns: i64 = bob
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = 'atlas'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(ns, 1);
-    let erin_c = s.connect_as("erin", "erin-pw").await.expect("new user logs in");
-    assert_eq!(erin_c.query_one("SELECT count(*) FROM atlas.nation", &[]).await.unwrap().get::<_, i64>(0), 25);
+    let erin_c = s
+        .connect_as("erin", "erin-pw")
+        .await
+        .expect("new user logs in");
+    assert_eq!(
+        erin_c
+            .query_one("SELECT count(*) FROM atlas.nation", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        25
+    );
 
     // An invalid file is refused and the running configuration kept.
     std::fs::write(domains.join("broken.toml"), "name = \n").unwrap();
-    assert!(!admin.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
-    assert_eq!(s.shared.metrics.reload_failures.load(std::sync::atomic::Ordering::Relaxed), 1);
-    s.connect_as("erin", "erin-pw").await.expect("the last good configuration still serves");
-    assert_eq!(bob.query_one("SELECT count(*) FROM atlas.region", &[]).await.unwrap().get::<_, i64>(0), 5);
+    assert!(!admin
+        .query_one("SELECT pg_reload_conf()", &[])
+        .await
+        .unwrap()
+        .get::<_, bool>(0));
+    assert_eq!(
+        s.shared
+            .metrics
+            .reload_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    s.connect_as("erin", "erin-pw")
+        .await
+        .expect("the last good configuration still serves");
+    assert_eq!(
+        bob.query_one("SELECT count(*) FROM atlas.region", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        5
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,19 +580,31 @@ async fn reloads_under_load_cause_no_client_errors() {
     }
     let admin = s.admin().await;
     for _ in 0..20 {
-        assert!(admin.query_one("SELECT pg_reload_conf()", &[]).await.unwrap().get::<_, bool>(0));
+        assert!(admin
+            .query_one("SELECT pg_reload_conf()", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for c in clients {
         assert!(c.await.unwrap() > 0);
     }
-    assert_eq!(s.shared.metrics.reloads.load(std::sync::atomic::Ordering::Relaxed), 20);
+    assert_eq!(
+        s.shared
+            .metrics
+            .reloads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        20
+    );
 }
 
 /// One HTTP GET on the operator port.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    sock.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.unwrap();
+    sock.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut out = String::new();
     sock.read_to_string(&mut out).await.unwrap();
     let (head, body) = out.split_once("\r\n\r\n").unwrap();
@@ -391,15 +614,28 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_port_serves_health_and_metrics() {
     let s = TestServer::start_with(&tpch().domains_dir, "admin_listen = \"127.0.0.1:0\"").await;
-    wait_for("the operator port", Duration::from_secs(10), || s.shared.admin_addr().is_some()).await;
+    wait_for("the operator port", Duration::from_secs(10), || {
+        s.shared.admin_addr().is_some()
+    })
+    .await;
     let admin_addr = s.shared.admin_addr().unwrap();
     let (status, body) = http_get(admin_addr, "/health").await;
-    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "ok\n"));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "ok\n")
+    );
 
     let c = s.admin().await;
     c.query("SELECT 1", &[]).await.unwrap();
     c.simple_query("SELECT 2").await.unwrap();
-    assert_eq!(code(&c.query("SELECT * FROM nowhere.nothing", &[]).await.unwrap_err()), "42P01");
+    assert_eq!(
+        code(
+            &c.query("SELECT * FROM nowhere.nothing", &[])
+                .await
+                .unwrap_err()
+        ),
+        "42P01"
+    );
     assert!(s.connect_as(ADMIN.0, "wrong").await.is_err());
     let (status, body) = http_get(admin_addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -414,7 +650,10 @@ async fn the_operator_port_serves_health_and_metrics() {
             .unwrap()
     };
     assert_eq!(value("meshgate_errors_total{sqlstate=\"42P01\"}"), 1.0);
-    assert_eq!(value("meshgate_connections_refused_total{reason=\"authentication\"}"), 1.0);
+    assert_eq!(
+        value("meshgate_connections_refused_total{reason=\"authentication\"}"),
+        1.0
+    );
     assert!(value("meshgate_statements_total") >= 2.0);
     assert!(value("meshgate_connections_accepted_total") >= 2.0);
     assert_eq!(value("meshgate_sessions"), 1.0);
@@ -434,7 +673,9 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let text = std::fs::read_to_string(&path).unwrap().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&path, &text).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
         .args(["serve", "--config"])
@@ -445,7 +686,8 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
         .spawn()
         .unwrap();
     let pid = child.id().unwrap().to_string();
-    let conn_string = |u: &str, p: &str| format!("host=127.0.0.1 port={port} user={u} password={p} dbname=mesh");
+    let conn_string =
+        |u: &str, p: &str| format!("host=127.0.0.1 port={port} user={u} password={p} dbname=mesh");
     let connect = |u: &'static str, p: &'static str| {
         let cs = conn_string(u, p);
         async move { connect_watched(&cs).await }
@@ -455,24 +697,45 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
         match connect(ANALYST.0, ANALYST.1).await {
             Ok(c) => break c,
             Err(_) => {
-                assert!(std::time::Instant::now() < deadline, "the server did not start listening");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server did not start listening"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     };
-    assert_eq!(simple_value(&bob, "SELECT count(*) FROM geo.region").await, "5");
+    assert_eq!(
+        simple_value(&bob, "SELECT count(*) FROM geo.region").await,
+        "5"
+    );
 
     let erin = meshgate::auth::ScramVerifier::generate("erin-pw", 4096);
-    std::fs::write(&path, text.replace("[domains]", &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"))).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "[domains]",
+            &format!("[[users]]\nname = \"erin\"\npassword = \"{erin}\"\n\n[domains]"),
+        ),
+    )
+    .unwrap();
     assert!(connect("erin", "erin-pw").await.is_err());
-    let kill = |sig: &str| std::process::Command::new("kill").args([sig, &pid]).status().unwrap();
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+    };
     assert!(kill("-HUP").success());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let (_erin, erin_conn) = loop {
         match connect("erin", "erin-pw").await {
             Ok(c) => break c,
             Err(_) => {
-                assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload the users");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "SIGHUP did not reload the users"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -483,6 +746,9 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
     assert!(kill("-TERM").success());
     assert_eq!(ended_with(bob_conn).await, "57P01");
     assert_eq!(ended_with(erin_conn).await, "57P01");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after draining").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after draining")
+        .unwrap();
     assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
 }

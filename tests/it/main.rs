@@ -1,11 +1,13 @@
 //! The one integration-test binary (one link on a 2-core machine): meshgate in-process on an
 //! ephemeral port, driven over TCP by real clients.
 
+mod audit;
 mod catalog;
+mod cli;
 mod clients;
 mod corpus;
-mod cli;
 mod dbt;
+mod dbt_build;
 mod harness;
 mod identity;
 mod lifecycle;
@@ -20,4 +22,3 @@ mod session_statements;
 mod tls;
 mod tpch;
 mod writes;
-mod audit;

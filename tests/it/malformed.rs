@@ -13,7 +13,10 @@ use meshgate::wire::startup::{parse_first_packet, parse_options};
 const CASES: usize = 20_000;
 
 fn rng() -> (u64, rand::rngs::StdRng) {
-    let seed = std::env::var("MESHGATE_PROPTEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| rand::rng().next_u64());
+    let seed = std::env::var("MESHGATE_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().next_u64());
     println!("seed {seed} (set MESHGATE_PROPTEST_SEED to replay)");
     (seed, rand::rngs::StdRng::seed_from_u64(seed))
 }
@@ -76,7 +79,10 @@ fn frame(r: &mut impl Rng) -> Vec<u8> {
 #[test]
 fn malformed_frames_end_in_a_message_or_an_error() {
     let (_seed, mut r) = rng();
-    let limits = Limits { large: 4096, small: 512 };
+    let limits = Limits {
+        large: 4096,
+        small: 512,
+    };
     let (mut messages, mut errors) = (0usize, 0usize);
     for _ in 0..CASES {
         let mut codec = MeshCodec::new(limits);
@@ -111,21 +117,40 @@ fn malformed_frames_end_in_a_message_or_an_error() {
             }
         }
     }
-    assert!(messages > 0 && errors > 0, "the generator reaches both outcomes ({messages} messages, {errors} errors)");
+    assert!(
+        messages > 0 && errors > 0,
+        "the generator reaches both outcomes ({messages} messages, {errors} errors)"
+    );
 }
 
 #[test]
 fn an_oversized_frame_fails_on_its_header_alone() {
-    let mut codec = MeshCodec::new(Limits { large: 4096, small: 512 });
+    let mut codec = MeshCodec::new(Limits {
+        large: 4096,
+        small: 512,
+    });
     let mut buf = BytesMut::new();
     buf.put_u8(b'Q');
     buf.put_i32(256 * 1024 * 1024);
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLarge { kind: 'Q', .. })));
-    assert!(buf.capacity() < 64 * 1024, "no room was reserved for the announced body");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLarge { kind: 'Q', .. })
+    ));
+    assert!(
+        buf.capacity() < 64 * 1024,
+        "no room was reserved for the announced body"
+    );
     let mut buf = BytesMut::new();
     buf.put_u8(b'E');
     buf.put_i32(1024);
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLarge { kind: 'E', limit: 512, .. })));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLarge {
+            kind: 'E',
+            limit: 512,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -139,21 +164,33 @@ fn malformed_startup_packets_and_options_are_errors() {
     };
     let (mut ok, mut err) = (0, 0);
     for _ in 0..CASES {
-        let mut body = if r.random_bool(0.5) { valid.clone() } else { (0..r.random_range(0..80)).map(|_| r.random()).collect() };
+        let mut body = if r.random_bool(0.5) {
+            valid.clone()
+        } else {
+            (0..r.random_range(0..80)).map(|_| r.random()).collect()
+        };
         mutate(&mut body, &mut r, 6);
         match parse_first_packet(&body) {
             Ok(_) => ok += 1,
             Err(_) => err += 1,
         }
-        let opts: String = (0..r.random_range(0..40)).map(|_| *b"-c x=y\\ -- =a ".get(r.random_range(0..14)).unwrap() as char).collect();
+        let opts: String = (0..r.random_range(0..40))
+            .map(|_| *b"-c x=y\\ -- =a ".get(r.random_range(0..14)).unwrap() as char)
+            .collect();
         // Any text gives pairs (an empty or unknown name is refused later by SET, as FATAL).
         let _ = parse_options(&opts);
     }
     assert_eq!(
         parse_options("-c a=b --c-d=e\\ f"),
-        vec![("a".to_string(), "b".to_string()), ("c_d".to_string(), "e f".to_string())]
+        vec![
+            ("a".to_string(), "b".to_string()),
+            ("c_d".to_string(), "e f".to_string())
+        ]
     );
-    assert!(ok > 0 && err > 0, "both outcomes reached ({ok} ok, {err} errors)");
+    assert!(
+        ok > 0 && err > 0,
+        "both outcomes reached ({ok} ok, {err} errors)"
+    );
 }
 
 #[test]
@@ -178,7 +215,10 @@ fn malformed_scram_messages_are_errors() {
                     0 => (0..r.random_range(0..120)).map(|_| r.random()).collect(),
                     _ => b"c=biws,r=abcdefghijklmnop,p=AAAA".to_vec(),
                 };
-                assert!(exchange.finish(&fin).is_err(), "a random proof never authenticates");
+                assert!(
+                    exchange.finish(&fin).is_err(),
+                    "a random proof never authenticates"
+                );
             }
         }
     }

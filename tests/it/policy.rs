@@ -14,10 +14,15 @@ use crate::harness::{code, tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANA
 const EUROPE: &str = "c_nationkey IN (SELECT n_nationkey FROM geo.nation JOIN geo.region ON n_regionkey = r_regionkey WHERE r_name = 'EUROPE')";
 
 async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()));
+    let msgs = c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()));
     msgs.into_iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -32,7 +37,9 @@ async fn one(c: &Client, sql: &str) -> String {
 async fn denied(c: &Client, sql: &str) -> String {
     let e = c.simple_query(sql).await.expect_err(sql);
     assert_eq!(code(&e), "42501", "{sql}: {e}");
-    e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default()
 }
 
 struct Users {
@@ -46,10 +53,25 @@ struct Users {
 async fn users() -> Users {
     let s = TestServer::tpch().await;
     let admin = s.admin().await;
-    let full = s.connect_as(ANALYST.0, ANALYST.1).await.expect("analyst connects");
-    let regional = s.connect_as(REGIONAL.0, REGIONAL.1).await.expect("regional connects");
-    let sales_only = s.connect_as(SALES_ANALYST.0, SALES_ANALYST.1).await.expect("sales analyst connects");
-    Users { _s: s, admin, full, regional, sales_only }
+    let full = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("analyst connects");
+    let regional = s
+        .connect_as(REGIONAL.0, REGIONAL.1)
+        .await
+        .expect("regional connects");
+    let sales_only = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .expect("sales analyst connects");
+    Users {
+        _s: s,
+        admin,
+        full,
+        regional,
+        sales_only,
+    }
 }
 
 /// (custkey, name, masked phone) of the European customers, as the admin computes them.
@@ -64,16 +86,36 @@ async fn grants_deny_by_default_and_name_only_the_object() {
     assert_eq!(msg, "permission denied for table supply.part");
     denied(&u.sales_only, "SELECT count(*) FROM mesh.supply.partsupp").await;
     denied(&u.sales_only, "SELECT o_orderkey FROM sales.orders WHERE o_orderkey IN (SELECT ps_partkey FROM supply.partsupp)").await;
-    denied(&u.sales_only, "WITH s AS (SELECT * FROM supply.supplier) SELECT count(*) FROM s").await;
+    denied(
+        &u.sales_only,
+        "WITH s AS (SELECT * FROM supply.supplier) SELECT count(*) FROM s",
+    )
+    .await;
     // Granted products read normally, and the session goes on after a denial.
-    let n: i64 = one(&u.sales_only, "SELECT count(*) FROM sales.orders").await.parse().unwrap();
-    let all: i64 = one(&u.admin, "SELECT count(*) FROM sales.orders").await.parse().unwrap();
+    let n: i64 = one(&u.sales_only, "SELECT count(*) FROM sales.orders")
+        .await
+        .parse()
+        .unwrap();
+    let all: i64 = one(&u.admin, "SELECT count(*) FROM sales.orders")
+        .await
+        .parse()
+        .unwrap();
     assert_eq!(n, all);
     assert!(n > 0);
     // `public` reaches every user.
-    assert_eq!(one(&u.regional, "SELECT count(*) FROM geo.region").await, "5");
+    assert_eq!(
+        one(&u.regional, "SELECT count(*) FROM geo.region").await,
+        "5"
+    );
     // Extended protocol too.
-    let e = u.sales_only.query("SELECT count(*) FROM supply.part WHERE p_partkey > $1", &[&1i64]).await.unwrap_err();
+    let e = u
+        .sales_only
+        .query(
+            "SELECT count(*) FROM supply.part WHERE p_partkey > $1",
+            &[&1i64],
+        )
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "42501");
 }
 
@@ -83,10 +125,18 @@ async fn a_table_nobody_granted_is_read_by_admins_only() {
     let fx = tpch();
     let dir = tempfile::tempdir().unwrap();
     for d in ["sales", "supply", "geo"] {
-        std::fs::copy(fx.domains_dir.join(format!("{d}.toml")), dir.path().join(format!("{d}.toml"))).unwrap();
+        std::fs::copy(
+            fx.domains_dir.join(format!("{d}.toml")),
+            dir.path().join(format!("{d}.toml")),
+        )
+        .unwrap();
     }
     let geo = std::fs::read_to_string(fx.domains_dir.join("geo.toml")).unwrap();
-    let hr = geo.split("[[grants]]").next().unwrap().replace("\"geo\"", "\"hr\"");
+    let hr = geo
+        .split("[[grants]]")
+        .next()
+        .unwrap()
+        .replace("\"geo\"", "\"hr\"");
     std::fs::write(dir.path().join("hr.toml"), hr).unwrap();
     let s = TestServer::start_with(dir.path(), "").await;
     let admin = s.admin().await;
@@ -94,27 +144,64 @@ async fn a_table_nobody_granted_is_read_by_admins_only() {
     let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
     denied(&bob, "SELECT count(*) FROM hr.region").await;
     // Invisible in every listing.
-    assert!(rows(&bob, "SELECT nspname FROM pg_namespace WHERE nspname = 'hr'").await.is_empty());
-    assert!(rows(&bob, "SELECT product FROM mesh.data_products WHERE product = 'hr'").await.is_empty());
-    assert!(rows(&bob, "SELECT name FROM mesh.domains WHERE name = 'hr'").await.is_empty());
-    assert_eq!(rows(&admin, "SELECT name FROM mesh.domains WHERE name = 'hr'").await.len(), 1);
+    assert!(rows(
+        &bob,
+        "SELECT nspname FROM pg_namespace WHERE nspname = 'hr'"
+    )
+    .await
+    .is_empty());
+    assert!(rows(
+        &bob,
+        "SELECT product FROM mesh.data_products WHERE product = 'hr'"
+    )
+    .await
+    .is_empty());
+    assert!(
+        rows(&bob, "SELECT name FROM mesh.domains WHERE name = 'hr'")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        rows(&admin, "SELECT name FROM mesh.domains WHERE name = 'hr'")
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_filter_and_mask_give_exact_rows_on_every_query_path() {
     let u = users().await;
     let expected = expected_regional_customers(&u.admin).await;
-    let total: usize = one(&u.admin, "SELECT count(*) FROM sales.customer").await.parse().unwrap();
-    assert!(!expected.is_empty() && expected.len() < total, "the fixture has European and other customers");
+    let total: usize = one(&u.admin, "SELECT count(*) FROM sales.customer")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        !expected.is_empty() && expected.len() < total,
+        "the fixture has European and other customers"
+    );
     let expected_keys: BTreeSet<String> = expected.iter().map(|r| r[0].clone().unwrap()).collect();
     let n = expected.len().to_string();
 
     // Plain query: exact rows, phone masked, name and type kept.
-    let got = rows(&u.regional, "SELECT c_custkey, c_name, c_phone FROM sales.customer ORDER BY c_custkey").await;
+    let got = rows(
+        &u.regional,
+        "SELECT c_custkey, c_name, c_phone FROM sales.customer ORDER BY c_custkey",
+    )
+    .await;
     assert_eq!(got, expected);
-    let st = u.regional.prepare("SELECT c_phone FROM sales.customer LIMIT 1").await.unwrap();
+    let st = u
+        .regional
+        .prepare("SELECT c_phone FROM sales.customer LIMIT 1")
+        .await
+        .unwrap();
     assert_eq!(st.columns()[0].name(), "c_phone");
-    let admin_st = u.admin.prepare("SELECT c_phone FROM sales.customer LIMIT 1").await.unwrap();
+    let admin_st = u
+        .admin
+        .prepare("SELECT c_phone FROM sales.customer LIMIT 1")
+        .await
+        .unwrap();
     assert_eq!(st.columns()[0].type_(), admin_st.columns()[0].type_());
 
     // Three-part names, subqueries, CTEs, joins and aggregates see the same rows.
@@ -132,14 +219,45 @@ async fn row_filter_and_mask_give_exact_rows_on_every_query_path() {
     assert_eq!(one(&u.regional, "SELECT count(*) FROM sales.orders o JOIN sales.customer c ON o.o_custkey = c.c_custkey").await, orders_of_visible);
 
     // Probing hidden rows finds nothing: other nations, real phone numbers.
-    let other = one(&u.admin, &format!("SELECT c_custkey FROM sales.customer WHERE NOT ({EUROPE}) LIMIT 1")).await;
-    assert_eq!(one(&u.regional, &format!("SELECT count(*) FROM sales.customer WHERE c_custkey = {other}")).await, "0");
-    let real_phone = one(&u.admin, &format!("SELECT c_phone FROM sales.customer WHERE {EUROPE} LIMIT 1")).await;
-    assert_eq!(one(&u.regional, &format!("SELECT count(*) FROM sales.customer WHERE c_phone = '{real_phone}'")).await, "0");
-    assert!(one(&u.regional, "SELECT max(c_phone) FROM sales.customer").await.ends_with("****"));
+    let other = one(
+        &u.admin,
+        &format!("SELECT c_custkey FROM sales.customer WHERE NOT ({EUROPE}) LIMIT 1"),
+    )
+    .await;
+    assert_eq!(
+        one(
+            &u.regional,
+            &format!("SELECT count(*) FROM sales.customer WHERE c_custkey = {other}")
+        )
+        .await,
+        "0"
+    );
+    let real_phone = one(
+        &u.admin,
+        &format!("SELECT c_phone FROM sales.customer WHERE {EUROPE} LIMIT 1"),
+    )
+    .await;
+    assert_eq!(
+        one(
+            &u.regional,
+            &format!("SELECT count(*) FROM sales.customer WHERE c_phone = '{real_phone}'")
+        )
+        .await,
+        "0"
+    );
+    assert!(one(&u.regional, "SELECT max(c_phone) FROM sales.customer")
+        .await
+        .ends_with("****"));
 
     // Prepared statement with a parameter (extended protocol, portal).
-    let r = u.regional.query_one("SELECT count(*) FROM sales.customer WHERE c_custkey > $1", &[&0i64]).await.unwrap();
+    let r = u
+        .regional
+        .query_one(
+            "SELECT count(*) FROM sales.customer WHERE c_custkey > $1",
+            &[&0i64],
+        )
+        .await
+        .unwrap();
     assert_eq!(r.get::<_, i64>(0).to_string(), n);
 
     // A cursor fetches only visible rows.
@@ -151,68 +269,157 @@ async fn row_filter_and_mask_give_exact_rows_on_every_query_path() {
     let fetched: Vec<(String, String)> = msgs
         .iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((r.get(0).unwrap().to_string(), r.get(1).unwrap().to_string())),
+            SimpleQueryMessage::Row(r) => {
+                Some((r.get(0).unwrap().to_string(), r.get(1).unwrap().to_string()))
+            }
             _ => None,
         })
         .collect();
-    assert_eq!(fetched.iter().map(|(k, _)| k.clone()).collect::<BTreeSet<_>>(), expected_keys);
+    assert_eq!(
+        fetched
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<BTreeSet<_>>(),
+        expected_keys
+    );
     assert!(fetched.iter().all(|(_, p)| p.ends_with("****")));
 
     // COPY TO.
-    let out = u.regional.copy_out("COPY (SELECT c_custkey, c_phone FROM sales.customer) TO STDOUT").await.unwrap();
+    let out = u
+        .regional
+        .copy_out("COPY (SELECT c_custkey, c_phone FROM sales.customer) TO STDOUT")
+        .await
+        .unwrap();
     let bytes: Vec<u8> = out.map_ok(|b| b.to_vec()).try_concat().await.unwrap();
     let text = String::from_utf8(bytes).unwrap();
-    let copied: BTreeSet<String> = text.lines().map(|l| l.split('\t').next().unwrap().to_string()).collect();
+    let copied: BTreeSet<String> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
     assert_eq!(copied, expected_keys);
     assert!(text.lines().all(|l| l.ends_with("****")));
 
     // A temporary table made from the table holds the filtered rows only.
     rows(&u.regional, "CREATE TEMP TABLE mine (k bigint, phone text)").await;
-    rows(&u.regional, "INSERT INTO mine SELECT c_custkey, c_phone FROM sales.customer").await;
+    rows(
+        &u.regional,
+        "INSERT INTO mine SELECT c_custkey, c_phone FROM sales.customer",
+    )
+    .await;
     assert_eq!(one(&u.regional, "SELECT count(*) FROM mine").await, n);
-    assert_eq!(one(&u.regional, "SELECT count(*) FROM mine WHERE phone NOT LIKE '%****'").await, "0");
-    let tag = u.regional.simple_query("CREATE TEMP TABLE mine2 AS SELECT * FROM sales.customer").await.unwrap();
-    assert!(matches!(tag.last(), Some(SimpleQueryMessage::CommandComplete(k)) if k.to_string() == n), "{tag:?}");
-    assert_eq!(one(&u.regional, "SELECT count(*) FROM mine2 WHERE c_phone LIKE '%****'").await, n);
-    let e = u.regional.simple_query("CREATE TEMP TABLE mine2 AS SELECT 1").await.unwrap_err();
+    assert_eq!(
+        one(
+            &u.regional,
+            "SELECT count(*) FROM mine WHERE phone NOT LIKE '%****'"
+        )
+        .await,
+        "0"
+    );
+    let tag = u
+        .regional
+        .simple_query("CREATE TEMP TABLE mine2 AS SELECT * FROM sales.customer")
+        .await
+        .unwrap();
+    assert!(
+        matches!(tag.last(), Some(SimpleQueryMessage::CommandComplete(k)) if k.to_string() == n),
+        "{tag:?}"
+    );
+    assert_eq!(
+        one(
+            &u.regional,
+            "SELECT count(*) FROM mine2 WHERE c_phone LIKE '%****'"
+        )
+        .await,
+        n
+    );
+    let e = u
+        .regional
+        .simple_query("CREATE TEMP TABLE mine2 AS SELECT 1")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "42P07");
-    denied(&u.sales_only, "CREATE TEMP TABLE parts AS SELECT * FROM supply.part").await;
+    denied(
+        &u.sales_only,
+        "CREATE TEMP TABLE parts AS SELECT * FROM supply.part",
+    )
+    .await;
 
     // The unfiltered users see everything.
-    assert_eq!(one(&u.full, "SELECT count(*) FROM sales.customer").await, total.to_string());
-    assert_eq!(one(&u.full, &format!("SELECT c_phone FROM sales.customer WHERE c_phone = '{real_phone}'")).await, real_phone);
+    assert_eq!(
+        one(&u.full, "SELECT count(*) FROM sales.customer").await,
+        total.to_string()
+    );
+    assert_eq!(
+        one(
+            &u.full,
+            &format!("SELECT c_phone FROM sales.customer WHERE c_phone = '{real_phone}'")
+        )
+        .await,
+        real_phone
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_and_errors_do_not_show_filtered_rows() {
     let u = users().await;
-    let hidden: Vec<String> = rows(&u.admin, &format!("SELECT c_name FROM sales.customer WHERE NOT ({EUROPE})"))
+    let hidden: Vec<String> = rows(
+        &u.admin,
+        &format!("SELECT c_name FROM sales.customer WHERE NOT ({EUROPE})"),
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect();
+    let phones: Vec<String> = rows(&u.admin, "SELECT c_phone FROM sales.customer")
         .await
         .into_iter()
         .map(|r| r[0].clone().unwrap())
         .collect();
-    let phones: Vec<String> = rows(&u.admin, "SELECT c_phone FROM sales.customer").await.into_iter().map(|r| r[0].clone().unwrap()).collect();
 
-    let plan: String = rows(&u.regional, "EXPLAIN SELECT * FROM sales.customer WHERE c_acctbal > 0")
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(plan.contains("c_nationkey"), "the plan applies the filter in the scan: {plan}");
-    assert!(!hidden.iter().any(|n| plan.contains(n.as_str())) && !phones.iter().any(|p| plan.contains(p.as_str())));
-    let msg = denied(&u.regional, "EXPLAIN ANALYZE SELECT count(*) FROM sales.customer").await;
+    let plan: String = rows(
+        &u.regional,
+        "EXPLAIN SELECT * FROM sales.customer WHERE c_acctbal > 0",
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
+    assert!(
+        plan.contains("c_nationkey"),
+        "the plan applies the filter in the scan: {plan}"
+    );
+    assert!(
+        !hidden.iter().any(|n| plan.contains(n.as_str()))
+            && !phones.iter().any(|p| plan.contains(p.as_str()))
+    );
+    let msg = denied(
+        &u.regional,
+        "EXPLAIN ANALYZE SELECT count(*) FROM sales.customer",
+    )
+    .await;
     assert!(msg.contains("EXPLAIN ANALYZE"), "{msg}");
 
     // A failing cast over every row would quote a value; under a filter the text is withheld.
-    let e = u.regional.simple_query("SELECT CAST(c_name AS INT) FROM sales.customer").await.unwrap_err();
+    let e = u
+        .regional
+        .simple_query("SELECT CAST(c_name AS INT) FROM sales.customer")
+        .await
+        .unwrap_err();
     let db = e.as_db_error().expect("an ErrorResponse");
     assert!(db.code().code().starts_with("22"), "{db:?}");
     assert!(!db.message().contains("Customer#"), "{}", db.message());
     // The same query by an unfiltered user names the value, as PostgreSQL does.
-    let e = u.full.simple_query("SELECT CAST(c_name AS INT) FROM sales.customer").await.unwrap_err();
-    assert!(e.as_db_error().unwrap().message().contains("Customer#"), "{e}");
+    let e = u
+        .full
+        .simple_query("SELECT CAST(c_name AS INT) FROM sales.customer")
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_db_error().unwrap().message().contains("Customer#"),
+        "{e}"
+    );
     // The session goes on.
     assert_eq!(one(&u.regional, "SELECT 1").await, "1");
 }
@@ -221,21 +428,84 @@ async fn plans_and_errors_do_not_show_filtered_rows() {
 async fn catalogs_and_discovery_show_only_what_the_user_may_read() {
     let u = users().await;
     // pg_catalog, information_schema, privilege functions.
-    let schemas = |c| async move { rows(c, "SELECT nspname FROM pg_namespace").await.into_iter().map(|r| r[0].clone().unwrap()).collect::<BTreeSet<_>>() };
+    let schemas = |c| async move {
+        rows(c, "SELECT nspname FROM pg_namespace")
+            .await
+            .into_iter()
+            .map(|r| r[0].clone().unwrap())
+            .collect::<BTreeSet<_>>()
+    };
     let mine = schemas(&u.sales_only).await;
-    assert!(mine.contains("sales") && mine.contains("geo") && !mine.contains("supply"), "{mine:?}");
+    assert!(
+        mine.contains("sales") && mine.contains("geo") && !mine.contains("supply"),
+        "{mine:?}"
+    );
     assert!(schemas(&u.admin).await.contains("supply"));
-    assert!(rows(&u.sales_only, "SELECT relname FROM pg_class WHERE relname = 'partsupp'").await.is_empty());
-    assert!(rows(&u.sales_only, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'supply'").await.is_empty());
-    assert!(rows(&u.sales_only, "SELECT column_name FROM information_schema.columns WHERE table_schema = 'supply'").await.is_empty());
-    assert_eq!(one(&u.sales_only, "SELECT has_table_privilege('supply.part', 'SELECT')").await, "f");
-    assert_eq!(one(&u.sales_only, "SELECT has_table_privilege('sales.orders', 'SELECT')").await, "t");
-    assert_eq!(one(&u.sales_only, "SELECT has_schema_privilege('supply', 'USAGE')").await, "f");
-    assert_eq!(one(&u.admin, "SELECT has_table_privilege('dave', 'supply.part', 'SELECT')").await, "f");
-    assert_eq!(one(&u.admin, "SELECT has_table_privilege('bob', 'supply.part', 'SELECT')").await, "t");
+    assert!(rows(
+        &u.sales_only,
+        "SELECT relname FROM pg_class WHERE relname = 'partsupp'"
+    )
+    .await
+    .is_empty());
+    assert!(rows(
+        &u.sales_only,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'supply'"
+    )
+    .await
+    .is_empty());
+    assert!(rows(
+        &u.sales_only,
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'supply'"
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        one(
+            &u.sales_only,
+            "SELECT has_table_privilege('supply.part', 'SELECT')"
+        )
+        .await,
+        "f"
+    );
+    assert_eq!(
+        one(
+            &u.sales_only,
+            "SELECT has_table_privilege('sales.orders', 'SELECT')"
+        )
+        .await,
+        "t"
+    );
+    assert_eq!(
+        one(
+            &u.sales_only,
+            "SELECT has_schema_privilege('supply', 'USAGE')"
+        )
+        .await,
+        "f"
+    );
+    assert_eq!(
+        one(
+            &u.admin,
+            "SELECT has_table_privilege('dave', 'supply.part', 'SELECT')"
+        )
+        .await,
+        "f"
+    );
+    assert_eq!(
+        one(
+            &u.admin,
+            "SELECT has_table_privilege('bob', 'supply.part', 'SELECT')"
+        )
+        .await,
+        "t"
+    );
 
     // The mesh schema.
-    let products = rows(&u.sales_only, "SELECT product, domain, table_count FROM mesh.data_products ORDER BY product").await;
+    let products = rows(
+        &u.sales_only,
+        "SELECT product, domain, table_count FROM mesh.data_products ORDER BY product",
+    )
+    .await;
     assert_eq!(
         products,
         vec![
@@ -243,23 +513,67 @@ async fn catalogs_and_discovery_show_only_what_the_user_may_read() {
             vec![Some("sales".into()), Some("sales".into()), Some("3".into())],
         ]
     );
-    assert_eq!(one(&u.admin, "SELECT count(*) FROM mesh.data_products").await, "3");
+    assert_eq!(
+        one(&u.admin, "SELECT count(*) FROM mesh.data_products").await,
+        "3"
+    );
     let domains = rows(&u.sales_only, "SELECT name FROM mesh.domains ORDER BY name").await;
-    assert_eq!(domains, vec![vec![Some("geo".into())], vec![Some("sales".into())]]);
-    assert!(rows(&u.sales_only, "SELECT * FROM mesh.datasets WHERE product = 'supply'").await.is_empty());
+    assert_eq!(
+        domains,
+        vec![vec![Some("geo".into())], vec![Some("sales".into())]]
+    );
+    assert!(rows(
+        &u.sales_only,
+        "SELECT * FROM mesh.datasets WHERE product = 'supply'"
+    )
+    .await
+    .is_empty());
     // Locations stop at the domain: no paths of the server's disk.
     let locations = rows(&u.admin, "SELECT location FROM mesh.datasets").await;
-    assert!(locations.iter().all(|r| r[0].as_deref().is_some_and(|l| l.starts_with("local storage of domain "))), "{locations:?}");
+    assert!(
+        locations.iter().all(|r| r[0]
+            .as_deref()
+            .is_some_and(|l| l.starts_with("local storage of domain "))),
+        "{locations:?}"
+    );
     // Delta versions and commit times are known; freshness is the newest of a product's tables.
     let v = rows(&u.admin, "SELECT version, committed_at FROM mesh.datasets WHERE product = 'sales' AND table_name = 'orders'").await;
     assert!(v[0][0].is_some() && v[0][1].is_some(), "{v:?}");
-    assert!(one(&u.admin, "SELECT freshness IS NOT NULL FROM mesh.data_products WHERE product = 'sales'").await == "t");
+    assert!(
+        one(
+            &u.admin,
+            "SELECT freshness IS NOT NULL FROM mesh.data_products WHERE product = 'sales'"
+        )
+        .await
+            == "t"
+    );
 
     // Row counts are hidden from filtered users.
-    let admin_count = rows(&u.admin, "SELECT row_count FROM mesh.datasets WHERE table_name = 'customer'").await;
-    assert!(admin_count[0][0].is_some(), "the Delta log knows the row count: {admin_count:?}");
-    assert_eq!(rows(&u.regional, "SELECT row_count FROM mesh.datasets WHERE table_name = 'customer'").await, vec![vec![None]]);
-    assert_eq!(rows(&u.regional, "SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'customer'").await, vec![vec![None]]);
+    let admin_count = rows(
+        &u.admin,
+        "SELECT row_count FROM mesh.datasets WHERE table_name = 'customer'",
+    )
+    .await;
+    assert!(
+        admin_count[0][0].is_some(),
+        "the Delta log knows the row count: {admin_count:?}"
+    );
+    assert_eq!(
+        rows(
+            &u.regional,
+            "SELECT row_count FROM mesh.datasets WHERE table_name = 'customer'"
+        )
+        .await,
+        vec![vec![None]]
+    );
+    assert_eq!(
+        rows(
+            &u.regional,
+            "SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'customer'"
+        )
+        .await,
+        vec![vec![None]]
+    );
 
     // Masks are flagged per user, and my_grants says which filter and mask apply.
     assert_eq!(one(&u.regional, "SELECT masked FROM mesh.columns WHERE table_name = 'customer' AND column_name = 'c_phone'").await, "t");
@@ -267,12 +581,30 @@ async fn catalogs_and_discovery_show_only_what_the_user_may_read() {
     let g = rows(&u.regional, "SELECT granted_to, row_filters, masks FROM mesh.my_grants WHERE product = 'sales' AND table_name = 'customer'").await;
     let g = &g[0];
     assert_eq!(g[0].as_deref(), Some("{analyst}"));
-    assert!(g[1].as_deref().unwrap().contains("sales.customers_of_my_region"), "{g:?}");
-    assert!(g[2].as_deref().unwrap().contains("c_phone: sales.phone_prefix_only"), "{g:?}");
-    let none = rows(&u.sales_only, "SELECT row_filters, masks FROM mesh.my_grants WHERE table_name = 'customer'").await;
+    assert!(
+        g[1].as_deref()
+            .unwrap()
+            .contains("sales.customers_of_my_region"),
+        "{g:?}"
+    );
+    assert!(
+        g[2].as_deref()
+            .unwrap()
+            .contains("c_phone: sales.phone_prefix_only"),
+        "{g:?}"
+    );
+    let none = rows(
+        &u.sales_only,
+        "SELECT row_filters, masks FROM mesh.my_grants WHERE table_name = 'customer'",
+    )
+    .await;
     assert_eq!(none, vec![vec![Some("{}".into()), Some("{}".into())]]);
     // The mesh schema is read-only.
-    let e = u.admin.simple_query("CREATE TABLE mesh.x AS SELECT 1").await.unwrap_err();
+    let e = u
+        .admin
+        .simple_query("CREATE TABLE mesh.x AS SELECT 1")
+        .await
+        .unwrap_err();
     assert_ne!(code(&e), "00000");
 }
 
@@ -284,26 +616,47 @@ async fn set_role_narrows_and_never_widens() {
     rows(&u.regional, "SET ROLE analyst").await;
     assert_eq!(one(&u.regional, "SELECT current_user").await, "analyst");
     assert_eq!(one(&u.regional, "SELECT session_user").await, "carol");
-    assert_eq!(one(&u.regional, "SELECT count(*) FROM sales.customer").await, n_regional);
+    assert_eq!(
+        one(&u.regional, "SELECT count(*) FROM sales.customer").await,
+        n_regional
+    );
     // Roles not held are refused.
-    let e = u.sales_only.simple_query("SET ROLE buyer").await.unwrap_err();
+    let e = u
+        .sales_only
+        .simple_query("SET ROLE buyer")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "42501");
     // An admin acting as a role reads what the role reads: the regional filter with the admin's
     // (missing) region attribute matches nothing; supply is denied to analysts.
-    let prepared = u.admin.prepare("SELECT count(*) FROM sales.customer").await.unwrap();
+    let prepared = u
+        .admin
+        .prepare("SELECT count(*) FROM sales.customer")
+        .await
+        .unwrap();
     let all: i64 = u.admin.query_one(&prepared, &[]).await.unwrap().get(0);
     assert!(all > 0);
     rows(&u.admin, "SET ROLE regional").await;
     assert_eq!(one(&u.admin, "SHOW is_superuser").await, "off");
     let now: i64 = u.admin.query_one(&prepared, &[]).await.unwrap().get(0);
-    assert_eq!(now, 0, "a statement prepared before SET ROLE is planned again for the role");
+    assert_eq!(
+        now, 0,
+        "a statement prepared before SET ROLE is planned again for the role"
+    );
     denied(&u.admin, "SELECT count(*) FROM supply.part").await;
     rows(&u.admin, "RESET ROLE").await;
     let back: i64 = u.admin.query_one(&prepared, &[]).await.unwrap().get(0);
     assert_eq!(back, all);
     // Attributes come from the configuration only.
-    assert_eq!(one(&u.regional, "SELECT current_setting('mesh.user.region')").await, "EUROPE");
-    let e = u.regional.simple_query("SET mesh.user.region = 'AMERICA'").await.unwrap_err();
+    assert_eq!(
+        one(&u.regional, "SELECT current_setting('mesh.user.region')").await,
+        "EUROPE"
+    );
+    let e = u
+        .regional
+        .simple_query("SET mesh.user.region = 'AMERICA'")
+        .await
+        .unwrap_err();
     assert_eq!(code(&e), "42501");
 }
 
@@ -314,12 +667,25 @@ async fn psql_shows_only_visible_products() {
         let port = s.addr.port().to_string();
         async move {
             let out = tokio::process::Command::new("psql")
-                .args(["-X", "-h", "127.0.0.1", "-p", &port, "-U", user.0, "-d", "mesh", "-c", cmd])
+                .args([
+                    "-X",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    user.0,
+                    "-d",
+                    "mesh",
+                    "-c",
+                    cmd,
+                ])
                 .env("PGPASSWORD", user.1)
                 .output()
                 .await
                 .expect("psql is installed");
-            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
         }
     };
     let dn = psql(SALES_ANALYST, "\\dn").await;

@@ -22,7 +22,9 @@ impl Drop for S3Server {
 fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
     let script = format!("{}/tests/fixtures/s3_server.py", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("python3")
-        .args([&script, "--port", "0", "--bucket", bucket, "--prefix", prefix, "--upload"])
+        .args([
+            &script, "--port", "0", "--bucket", bucket, "--prefix", prefix, "--upload",
+        ])
         .arg(upload)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -40,7 +42,10 @@ fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
             break;
         }
     }
-    S3Server { child, port: port.expect("s3_server.py printed its port") }
+    S3Server {
+        child,
+        port: port.expect("s3_server.py printed its port"),
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -61,8 +66,14 @@ async fn a_domain_on_s3_with_its_own_credentials() {
     let fx = tpch();
     // Upload a Delta table (written by the demo generator) and hive-partitioned Parquet.
     let upload = tempfile::tempdir().unwrap();
-    copy_dir(&fx.dir.join("data/sales/customer"), &upload.path().join("customer"));
-    copy_dir(&fx.dir.join("data/geo/nation"), &upload.path().join("nation"));
+    copy_dir(
+        &fx.dir.join("data/sales/customer"),
+        &upload.path().join("customer"),
+    );
+    copy_dir(
+        &fx.dir.join("data/geo/nation"),
+        &upload.path().join("nation"),
+    );
     let s3 = start_s3("meshgate-s3-test", upload.path(), "warehouse");
 
     let conf = tempfile::tempdir().unwrap();
@@ -118,18 +129,28 @@ location = "no/such/table"
     let local = TestServer::tpch().await;
     let lc = local.admin().await;
     for (remote, local_sql) in [
-        ("SELECT count(*), sum(c_custkey) FROM remote.customer", "SELECT count(*), sum(c_custkey) FROM sales.customer"),
+        (
+            "SELECT count(*), sum(c_custkey) FROM remote.customer",
+            "SELECT count(*), sum(c_custkey) FROM sales.customer",
+        ),
         (
             "SELECT n_regionkey, count(*) FROM remote.nation GROUP BY 1 ORDER BY 1",
             "SELECT n_regionkey, count(*) FROM geo.nation GROUP BY 1 ORDER BY 1",
         ),
     ] {
-        let a = c.simple_query(remote).await.unwrap_or_else(|e| panic!("{remote}: {e:?}"));
+        let a = c
+            .simple_query(remote)
+            .await
+            .unwrap_or_else(|e| panic!("{remote}: {e:?}"));
         let b = lc.simple_query(local_sql).await.unwrap();
         let rows = |m: &[tokio_postgres::SimpleQueryMessage]| {
             m.iter()
                 .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect::<Vec<_>>()),
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).map(str::to_string))
+                            .collect::<Vec<_>>(),
+                    ),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -137,17 +158,43 @@ location = "no/such/table"
         assert_eq!(rows(&a), rows(&b), "{remote}");
         assert!(!rows(&a).is_empty());
     }
-    let n: i64 = c.query_one("SELECT count(*) FROM remote.nation WHERE n_regionkey = 2", &[]).await.unwrap().get(0);
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM remote.nation WHERE n_regionkey = 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 5);
     // Scans of S3 files are placed in their domain by bucket and prefix (see audit/scan.rs).
-    assert!(s.shared.metrics.bytes_scanned("remote") > 0, "bytes read from the S3 domain are counted");
-    assert_eq!(s.shared.metrics.bytes_scanned(meshgate::audit::scan::UNATTRIBUTED), 0);
+    assert!(
+        s.shared.metrics.bytes_scanned("remote") > 0,
+        "bytes read from the S3 domain are counted"
+    );
+    assert_eq!(
+        s.shared
+            .metrics
+            .bytes_scanned(meshgate::audit::scan::UNATTRIBUTED),
+        0
+    );
 
     // A table that is not there: a clear error naming the table, no storage details or secrets.
-    let e = c.simple_query("SELECT * FROM remote.missing").await.unwrap_err();
-    let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    let e = c
+        .simple_query("SELECT * FROM remote.missing")
+        .await
+        .unwrap_err();
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("remote.missing"), "{msg}");
-    for secret in ["test-secret-key-do-not-leak", "test-access-key", "127.0.0.1", "s3://"] {
+    for secret in [
+        "test-secret-key-do-not-leak",
+        "test-access-key",
+        "127.0.0.1",
+        "s3://",
+    ] {
         assert!(!msg.contains(secret), "error leaks {secret}: {msg}");
     }
 }

@@ -6,9 +6,11 @@ use crate::harness::{code, TestServer, ANALYST};
 fn rows(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Vec<Vec<String>> {
     msgs.iter()
         .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect())
-            }
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
             _ => None,
         })
         .collect()
@@ -25,26 +27,58 @@ fn tag(msgs: &[tokio_postgres::SimpleQueryMessage]) -> Option<u64> {
 async fn cursors_follow_postgres_rules() {
     let s = TestServer::tpch().await;
     let c = s.connect_as(ANALYST.0, ANALYST.1).await.expect("connects");
-    let e = c.simple_query("DECLARE c CURSOR FOR SELECT 1").await.expect_err("needs a transaction block");
+    let e = c
+        .simple_query("DECLARE c CURSOR FOR SELECT 1")
+        .await
+        .expect_err("needs a transaction block");
     assert_eq!(code(&e), "25P01");
 
     c.simple_query("BEGIN").await.expect("begin");
-    c.simple_query("DECLARE c NO SCROLL CURSOR FOR SELECT n_nationkey FROM geo.nation ORDER BY 1").await.expect("declare");
-    let e = c.simple_query("DECLARE c CURSOR FOR SELECT 1").await.expect_err("duplicate name");
+    c.simple_query("DECLARE c NO SCROLL CURSOR FOR SELECT n_nationkey FROM geo.nation ORDER BY 1")
+        .await
+        .expect("declare");
+    let e = c
+        .simple_query("DECLARE c CURSOR FOR SELECT 1")
+        .await
+        .expect_err("duplicate name");
     assert_eq!(code(&e), "42P03");
     c.simple_query("ROLLBACK").await.expect("rollback");
 
     c.simple_query("BEGIN").await.expect("begin");
-    c.simple_query("DECLARE c CURSOR FOR SELECT n_nationkey FROM geo.nation ORDER BY 1").await.expect("declare");
+    c.simple_query("DECLARE c CURSOR FOR SELECT n_nationkey FROM geo.nation ORDER BY 1")
+        .await
+        .expect("declare");
     let m = c.simple_query("FETCH 3 FROM c").await.expect("fetch 3");
-    assert_eq!(rows(&m), vec![vec!["0".to_string()], vec!["1".to_string()], vec!["2".to_string()]]);
-    assert_eq!(tag(&c.simple_query("MOVE 20 IN c").await.expect("move")), Some(20));
-    let m = c.simple_query("FETCH NEXT FROM c").await.expect("fetch next");
+    assert_eq!(
+        rows(&m),
+        vec![
+            vec!["0".to_string()],
+            vec!["1".to_string()],
+            vec!["2".to_string()]
+        ]
+    );
+    assert_eq!(
+        tag(&c.simple_query("MOVE 20 IN c").await.expect("move")),
+        Some(20)
+    );
+    let m = c
+        .simple_query("FETCH NEXT FROM c")
+        .await
+        .expect("fetch next");
     assert_eq!(rows(&m), vec![vec!["23".to_string()]]);
     let m = c.simple_query("FETCH ALL FROM c").await.expect("fetch all");
     assert_eq!(rows(&m), vec![vec!["24".to_string()]]);
-    assert_eq!(tag(&c.simple_query("FETCH ALL FROM c").await.expect("fetch at the end")), Some(0));
-    let e = c.simple_query("FETCH BACKWARD 1 FROM c").await.expect_err("streams only go forward");
+    assert_eq!(
+        tag(&c
+            .simple_query("FETCH ALL FROM c")
+            .await
+            .expect("fetch at the end")),
+        Some(0)
+    );
+    let e = c
+        .simple_query("FETCH BACKWARD 1 FROM c")
+        .await
+        .expect_err("streams only go forward");
     assert_eq!(code(&e), "55000");
     c.simple_query("ROLLBACK").await.expect("rollback");
 
@@ -52,11 +86,20 @@ async fn cursors_follow_postgres_rules() {
     c.simple_query("BEGIN; DECLARE plain CURSOR FOR SELECT 1; DECLARE held CURSOR WITH HOLD FOR SELECT 2; COMMIT")
         .await
         .expect("declare both");
-    let e = c.simple_query("FETCH 1 FROM plain").await.expect_err("closed at commit");
+    let e = c
+        .simple_query("FETCH 1 FROM plain")
+        .await
+        .expect_err("closed at commit");
     assert_eq!(code(&e), "34000");
-    assert_eq!(rows(&c.simple_query("FETCH 1 FROM held").await.expect("held")), vec![vec!["2".to_string()]]);
+    assert_eq!(
+        rows(&c.simple_query("FETCH 1 FROM held").await.expect("held")),
+        vec![vec!["2".to_string()]]
+    );
     c.simple_query("CLOSE held").await.expect("close");
-    let e = c.simple_query("CLOSE held").await.expect_err("already closed");
+    let e = c
+        .simple_query("CLOSE held")
+        .await
+        .expect_err("already closed");
     assert_eq!(code(&e), "34000");
     c.simple_query("CLOSE ALL").await.expect("close all");
 }
@@ -66,20 +109,44 @@ async fn temporary_tables_belong_to_their_session() {
     let s = TestServer::tpch().await;
     let a = s.connect_as(ANALYST.0, ANALYST.1).await.expect("connects");
     let b = s.connect_as(ANALYST.0, ANALYST.1).await.expect("connects");
-    a.simple_query(r##"CREATE LOCAL TEMPORARY TABLE "#Tableau_9" ("COL" INTEGER) ON COMMIT PRESERVE ROWS"##).await.expect("create");
-    let m = a.simple_query(r##"INSERT INTO "#Tableau_9" VALUES (1), (2), (3)"##).await.expect("insert");
+    a.simple_query(
+        r##"CREATE LOCAL TEMPORARY TABLE "#Tableau_9" ("COL" INTEGER) ON COMMIT PRESERVE ROWS"##,
+    )
+    .await
+    .expect("create");
+    let m = a
+        .simple_query(r##"INSERT INTO "#Tableau_9" VALUES (1), (2), (3)"##)
+        .await
+        .expect("insert");
     assert_eq!(tag(&m), Some(3));
-    let m = a.simple_query(r##"SELECT sum("COL") FROM pg_temp."#Tableau_9""##).await.expect("qualified select");
+    let m = a
+        .simple_query(r##"SELECT sum("COL") FROM pg_temp."#Tableau_9""##)
+        .await
+        .expect("qualified select");
     assert_eq!(rows(&m), vec![vec!["6".to_string()]]);
-    let e = b.simple_query(r##"SELECT * FROM "#Tableau_9""##).await.expect_err("other sessions do not see it");
+    let e = b
+        .simple_query(r##"SELECT * FROM "#Tableau_9""##)
+        .await
+        .expect_err("other sessions do not see it");
     assert_eq!(code(&e), "42P01");
     // Writes to data products stay refused, whatever the statement's form.
-    for sql in ["INSERT INTO geo.region VALUES (9, 'X', 'y')", "DROP TABLE geo.region", "CREATE TABLE geo.x (a int)"] {
+    for sql in [
+        "INSERT INTO geo.region VALUES (9, 'X', 'y')",
+        "DROP TABLE geo.region",
+        "CREATE TABLE geo.x (a int)",
+    ] {
         let e = a.simple_query(sql).await.expect_err(sql);
         assert_eq!(code(&e), "42501", "{sql}");
     }
-    a.simple_query(r##"DROP TABLE "#Tableau_9""##).await.expect("drop");
-    a.simple_query(r##"DROP TABLE IF EXISTS "#Tableau_9""##).await.expect("drop if exists");
-    let e = a.simple_query(r##"DROP TABLE "#Tableau_9""##).await.expect_err("gone");
+    a.simple_query(r##"DROP TABLE "#Tableau_9""##)
+        .await
+        .expect("drop");
+    a.simple_query(r##"DROP TABLE IF EXISTS "#Tableau_9""##)
+        .await
+        .expect("drop if exists");
+    let e = a
+        .simple_query(r##"DROP TABLE "#Tableau_9""##)
+        .await
+        .expect_err("gone");
     assert_eq!(code(&e), "42P01");
 }

@@ -7,13 +7,28 @@ use crate::harness::{tpch, TestServer, ADMIN};
 
 fn make_cert(dir: &Path) {
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
         .arg(dir.join("server.key"))
         .arg("-out")
         .arg(dir.join("server.crt"))
         .output()
         .expect("openssl runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn server(extra: &str) -> (TestServer, tempfile::TempDir) {
@@ -24,18 +39,29 @@ async fn server(extra: &str) -> (TestServer, tempfile::TempDir) {
         certs.path().join("server.crt").display(),
         certs.path().join("server.key").display()
     );
-    (TestServer::start_with(&tpch().domains_dir, &extra).await, certs)
+    (
+        TestServer::start_with(&tpch().domains_dir, &extra).await,
+        certs,
+    )
 }
 
 async fn psql(s: &TestServer, sslmode: &str, sql: &str) -> (bool, String, String) {
-    let conn = format!("host=127.0.0.1 port={} user={} dbname=mesh sslmode={sslmode}", s.addr.port(), ADMIN.0);
+    let conn = format!(
+        "host=127.0.0.1 port={} user={} dbname=mesh sslmode={sslmode}",
+        s.addr.port(),
+        ADMIN.0
+    );
     let out = tokio::process::Command::new("psql")
         .args(["-X", "-At", "-d", &conn, "-c", sql])
         .env("PGPASSWORD", ADMIN.1)
         .output()
         .await
         .expect("psql runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +99,11 @@ async fn cleartext_password_is_asked_only_over_tls() {
     let (ok, out, err) = psql(&s, "require", "SELECT 3").await;
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "3");
-    let conn = format!("host=127.0.0.1 port={} user={} dbname=mesh sslmode=require", s.addr.port(), ADMIN.0);
+    let conn = format!(
+        "host=127.0.0.1 port={} user={} dbname=mesh sslmode=require",
+        s.addr.port(),
+        ADMIN.0
+    );
     let bad = tokio::process::Command::new("psql")
         .args(["-X", "-At", "-d", &conn, "-c", "SELECT 1"])
         .env("PGPASSWORD", "wrong")
@@ -84,5 +114,11 @@ async fn cleartext_password_is_asked_only_over_tls() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("password authentication failed"));
     // Plaintext connections still use SCRAM: tokio-postgres (no TLS) logs in.
     let c = s.admin().await;
-    assert_eq!(c.query_one("SELECT 4::int", &[]).await.unwrap().get::<_, i32>(0), 4);
+    assert_eq!(
+        c.query_one("SELECT 4::int", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        4
+    );
 }

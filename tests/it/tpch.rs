@@ -13,31 +13,48 @@ use crate::harness::{tpch, TestServer};
 
 /// (product, table) for every TPC-H table, as the demo generator lays them out.
 fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
-    meshgate_demo::DOMAINS.iter().flat_map(|d| d.tables.iter().map(move |t| (d.name, t.name())))
+    meshgate_demo::DOMAINS
+        .iter()
+        .flat_map(|d| d.tables.iter().map(move |t| (d.name, t.name())))
 }
 
 pub async fn baseline_context(baseline: &std::path::Path) -> SessionContext {
     let ctx = SessionContext::new_with_config(meshgate::exec::session_config("mesh", 8192));
     let catalog = Arc::new(MemoryCatalogProvider::new());
     for schema in ["sales", "supply", "geo", "public"] {
-        catalog.register_schema(schema, Arc::new(MemorySchemaProvider::new())).unwrap();
+        catalog
+            .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+            .unwrap();
     }
     ctx.register_catalog("mesh", catalog);
     for (schema, table) in tables() {
         let dir = baseline.join(table);
-        ctx.register_parquet(format!("{schema}.{table}"), dir.to_str().unwrap(), ParquetReadOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("baseline {table}: {e}"));
+        ctx.register_parquet(
+            format!("{schema}.{table}"),
+            dir.to_str().unwrap(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("baseline {table}: {e}"));
     }
     ctx
 }
 
 /// Rows as PostgreSQL text, through the same encoder the server uses for the wire.
 async fn local_rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<Option<String>>> {
-    let df = ctx.sql(sql).await.unwrap_or_else(|e| panic!("baseline plan: {e}\n{sql}"));
+    let df = ctx
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("baseline plan: {e}\n{sql}"));
     let schema = df.schema().as_arrow().clone();
-    let batches = df.collect().await.unwrap_or_else(|e| panic!("baseline run: {e}\n{sql}"));
-    let fields = Arc::new(arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None).unwrap());
+    let batches = df
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("baseline run: {e}\n{sql}"));
+    let fields = Arc::new(
+        arrow_pg::datatypes::arrow_schema_to_pg_fields(&schema, &Format::UnifiedText, None)
+            .unwrap(),
+    );
     let mut out = Vec::new();
     for b in batches {
         for row in arrow_pg::datatypes::encode_recordbatch(fields.clone(), b) {
@@ -51,7 +68,9 @@ async fn local_rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<Option<String>>>
                 if len < 0 {
                     vals.push(None);
                 } else {
-                    vals.push(Some(String::from_utf8(data[pos..pos + len as usize].to_vec()).unwrap()));
+                    vals.push(Some(
+                        String::from_utf8(data[pos..pos + len as usize].to_vec()).unwrap(),
+                    ));
                     pos += len as usize;
                 }
             }
@@ -64,7 +83,9 @@ async fn local_rows(ctx: &SessionContext, sql: &str) -> Vec<Vec<Option<String>>>
 fn server_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
     msgs.iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -85,7 +106,10 @@ async fn all_22_tpch_queries_match_in_process_datafusion() {
     for n in 1..=22 {
         let sql = query_text(n);
         let mut want = local_rows(&ctx, &sql).await;
-        let msgs = c.simple_query(&sql).await.unwrap_or_else(|e| panic!("q{n} through meshgate: {e:?}"));
+        let msgs = c
+            .simple_query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("q{n} through meshgate: {e:?}"));
         let mut got = server_rows(&msgs);
         assert_eq!(got.len(), want.len(), "q{n}: row count");
         got.sort();
@@ -97,5 +121,8 @@ async fn all_22_tpch_queries_match_in_process_datafusion() {
     }
     // At SF 0.01 a few queries legitimately return nothing; most must return rows, or the
     // comparison proves little.
-    assert!(non_empty >= 18, "only {non_empty} of 22 queries returned rows");
+    assert!(
+        non_empty >= 18,
+        "only {non_empty} of 22 queries returned rows"
+    );
 }

@@ -11,7 +11,10 @@ use crate::harness::{code, tpch, write_config, TestServer, ANALYST, SALES_ANALYS
 /// A mesh: the TPC-H domains plus `analytics`, a domain with one writable product that bob
 /// (ANALYST) may write and every analyst may read. Returns (config dir, analytics storage root).
 pub fn writable_mesh() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new().prefix("meshgate-writes").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("meshgate-writes")
+        .tempdir()
+        .expect("tempdir");
     let domains = dir.path().join("domains");
     std::fs::create_dir_all(&domains).expect("domains dir");
     for e in std::fs::read_dir(&tpch().domains_dir).expect("fixture domains") {
@@ -56,23 +59,37 @@ pub async fn start(dir: &Path) -> TestServer {
 }
 
 async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let msgs = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let msgs = c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     msgs.into_iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect()
 }
 
 async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
-    rows(c, sql).await.first().and_then(|r| r.first().cloned().flatten()).unwrap_or_else(|| panic!("{sql}: no value"))
+    rows(c, sql)
+        .await
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_else(|| panic!("{sql}: no value"))
 }
 
 /// Delta directories under the analytics root (each CREATE TABLE writes one).
 fn table_dirs(root: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(root.join("analytics"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "_meshgate").collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "_meshgate")
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -82,7 +99,10 @@ fn table_dirs(root: &Path) -> Vec<String> {
 async fn create_table_as_writes_delta_and_reads_back() {
     let (dir, root) = writable_mesh();
     let s = start(dir.path()).await;
-    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.expect("bob connects");
+    let bob = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("bob connects");
     let expected = one(&bob, "SELECT count(*) FROM sales.customer c JOIN geo.nation n ON c.c_nationkey = n.n_nationkey WHERE n.n_regionkey = 1").await;
     let created = bob
         .simple_query(
@@ -95,15 +115,32 @@ async fn create_table_as_writes_delta_and_reads_back() {
         SimpleQueryMessage::CommandComplete(n) => Some(*n),
         _ => None,
     });
-    assert_eq!(tag.map(|n| n.to_string()), Some(expected.clone()), "CTAS reports its row count");
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.customers_america").await, expected);
+    assert_eq!(
+        tag.map(|n| n.to_string()),
+        Some(expected.clone()),
+        "CTAS reports its row count"
+    );
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.customers_america").await,
+        expected
+    );
     assert_eq!(
         one(&bob, "SELECT sum(c_acctbal)::text FROM analytics.customers_america").await,
         one(&bob, "SELECT sum(c.c_acctbal)::text FROM sales.customer c JOIN geo.nation n ON c.c_nationkey = n.n_nationkey WHERE n.n_regionkey = 1").await
     );
     // Another session, another user with read access: sees it, in the catalog too.
-    let dave = s.connect_as(SALES_ANALYST.0, SALES_ANALYST.1).await.expect("dave connects");
-    assert_eq!(one(&dave, "SELECT count(*) FROM mesh.analytics.customers_america").await, expected);
+    let dave = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .expect("dave connects");
+    assert_eq!(
+        one(
+            &dave,
+            "SELECT count(*) FROM mesh.analytics.customers_america"
+        )
+        .await,
+        expected
+    );
     assert_eq!(
         one(&dave, "SELECT table_type FROM information_schema.tables WHERE table_schema = 'analytics' AND table_name = 'customers_america'").await,
         "BASE TABLE"
@@ -116,21 +153,45 @@ async fn create_table_as_writes_delta_and_reads_back() {
     let dirs = table_dirs(&root);
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     assert!(dirs[0].starts_with("customers_america-"), "{dirs:?}");
-    assert!(root.join("analytics").join(&dirs[0]).join("_delta_log/00000000000000000000.json").exists());
+    assert!(root
+        .join("analytics")
+        .join(&dirs[0])
+        .join("_delta_log/00000000000000000000.json")
+        .exists());
     // dave may read but not write.
-    let e = dave.simple_query("CREATE TABLE analytics.mine AS SELECT 1 AS x").await.expect_err("no write grant");
+    let e = dave
+        .simple_query("CREATE TABLE analytics.mine AS SELECT 1 AS x")
+        .await
+        .expect_err("no write grant");
     assert_eq!(code(&e), "42501", "{e}");
-    let e = dave.simple_query("DROP TABLE analytics.customers_america").await.expect_err("no write grant");
+    let e = dave
+        .simple_query("DROP TABLE analytics.customers_america")
+        .await
+        .expect_err("no write grant");
     assert_eq!(code(&e), "42501", "{e}");
     // Nobody writes into a product its domain did not make writable, nor creates products.
-    let e = bob.simple_query("CREATE TABLE sales.mine AS SELECT 1 AS x").await.expect_err("sales is read-only");
+    let e = bob
+        .simple_query("CREATE TABLE sales.mine AS SELECT 1 AS x")
+        .await
+        .expect_err("sales is read-only");
     assert_eq!(code(&e), "42501", "{e}");
-    let e = bob.simple_query("INSERT INTO sales.orders SELECT * FROM sales.orders LIMIT 1").await.expect_err("declared table");
+    let e = bob
+        .simple_query("INSERT INTO sales.orders SELECT * FROM sales.orders LIMIT 1")
+        .await
+        .expect_err("declared table");
     assert_eq!(code(&e), "42501", "{e}");
-    let e = bob.simple_query("CREATE SCHEMA scratch").await.expect_err("products are declared");
+    let e = bob
+        .simple_query("CREATE SCHEMA scratch")
+        .await
+        .expect_err("products are declared");
     assert_eq!(code(&e), "42501", "{e}");
-    bob.simple_query("CREATE SCHEMA IF NOT EXISTS analytics").await.expect("the writable product exists");
-    let e = bob.simple_query("CREATE TABLE analytics.customers_america AS SELECT 1 AS x").await.expect_err("exists");
+    bob.simple_query("CREATE SCHEMA IF NOT EXISTS analytics")
+        .await
+        .expect("the writable product exists");
+    let e = bob
+        .simple_query("CREATE TABLE analytics.customers_america AS SELECT 1 AS x")
+        .await
+        .expect_err("exists");
     assert_eq!(code(&e), "42P07", "{e}");
     // The session goes on after each error.
     assert_eq!(one(&bob, "SELECT 1").await, "1");
@@ -140,12 +201,21 @@ async fn create_table_as_writes_delta_and_reads_back() {
 async fn dbt_swap_in_a_transaction_is_atomic_and_rollback_leaves_nothing() {
     let (dir, root) = writable_mesh();
     let s = start(dir.path()).await;
-    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.expect("bob connects");
-    let dave = s.connect_as(SALES_ANALYST.0, SALES_ANALYST.1).await.expect("dave connects");
+    let bob = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("bob connects");
+    let dave = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .expect("dave connects");
     bob.batch_execute("CREATE TABLE analytics.model AS SELECT n_nationkey, n_name FROM geo.nation WHERE n_regionkey = 0")
         .await
         .expect("first version");
-    assert_eq!(one(&dave, "SELECT count(*) FROM analytics.model").await, "5");
+    assert_eq!(
+        one(&dave, "SELECT count(*) FROM analytics.model").await,
+        "5"
+    );
     bob.batch_execute(
         "BEGIN; \
          CREATE TABLE \"mesh\".\"analytics\".\"model__dbt_tmp\" AS (SELECT n_nationkey, n_name FROM geo.nation); \
@@ -155,14 +225,36 @@ async fn dbt_swap_in_a_transaction_is_atomic_and_rollback_leaves_nothing() {
     .await
     .expect("swap inside a transaction");
     // Inside, bob sees the new relation; outside, dave still sees the old one and neither temp.
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.model").await, "25");
-    assert_eq!(one(&dave, "SELECT count(*) FROM analytics.model").await, "5");
-    assert_eq!(one(&dave, "SELECT count(*) FROM pg_tables WHERE schemaname = 'analytics'").await, "1");
-    bob.batch_execute("COMMIT").await.expect("commit");
-    assert_eq!(one(&dave, "SELECT count(*) FROM analytics.model").await, "25");
-    bob.batch_execute("DROP TABLE IF EXISTS \"mesh\".\"analytics\".\"model__dbt_backup\" CASCADE").await.expect("drop backup");
     assert_eq!(
-        rows(&dave, "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' ORDER BY 1").await,
+        one(&bob, "SELECT count(*) FROM analytics.model").await,
+        "25"
+    );
+    assert_eq!(
+        one(&dave, "SELECT count(*) FROM analytics.model").await,
+        "5"
+    );
+    assert_eq!(
+        one(
+            &dave,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'analytics'"
+        )
+        .await,
+        "1"
+    );
+    bob.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(
+        one(&dave, "SELECT count(*) FROM analytics.model").await,
+        "25"
+    );
+    bob.batch_execute("DROP TABLE IF EXISTS \"mesh\".\"analytics\".\"model__dbt_backup\" CASCADE")
+        .await
+        .expect("drop backup");
+    assert_eq!(
+        rows(
+            &dave,
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'analytics' ORDER BY 1"
+        )
+        .await,
         vec![vec![Some("model".to_string())]]
     );
     let dir_count = table_dirs(&root).len();
@@ -170,12 +262,20 @@ async fn dbt_swap_in_a_transaction_is_atomic_and_rollback_leaves_nothing() {
     bob.batch_execute("BEGIN; CREATE TABLE analytics.scratch AS SELECT 1 AS x; DROP TABLE analytics.model; ROLLBACK")
         .await
         .expect("rolled back");
-    assert_eq!(one(&dave, "SELECT count(*) FROM analytics.model").await, "25");
-    let e = dave.simple_query("SELECT * FROM analytics.scratch").await.expect_err("rolled back");
+    assert_eq!(
+        one(&dave, "SELECT count(*) FROM analytics.model").await,
+        "25"
+    );
+    let e = dave
+        .simple_query("SELECT * FROM analytics.scratch")
+        .await
+        .expect_err("rolled back");
     assert_eq!(code(&e), "42P01", "{e}");
-    crate::harness::wait_for("the rolled-back table's directory to go", std::time::Duration::from_secs(20), || {
-        table_dirs(&root).len() == dir_count
-    })
+    crate::harness::wait_for(
+        "the rolled-back table's directory to go",
+        std::time::Duration::from_secs(20),
+        || table_dirs(&root).len() == dir_count,
+    )
     .await;
     // Dropped tables' data goes too: one directory per live table.
     assert_eq!(table_dirs(&root).len(), 1, "{:?}", table_dirs(&root));
@@ -186,7 +286,10 @@ async fn views_rows_and_comments_survive_a_restart() {
     let (dir, _root) = writable_mesh();
     {
         let s = start(dir.path()).await;
-        let bob = s.connect_as(ANALYST.0, ANALYST.1).await.expect("bob connects");
+        let bob = s
+            .connect_as(ANALYST.0, ANALYST.1)
+            .await
+            .expect("bob connects");
         bob.batch_execute(
             "CREATE TABLE analytics.seed (id integer, name text, amount numeric(10,2), day date); \
              INSERT INTO analytics.seed (id, name, amount, day) VALUES (1, 'a', 1.50, '2026-01-01'), (2, 'b', 2.25, '2026-01-02'), (3, 'c', NULL, NULL); \
@@ -195,10 +298,16 @@ async fn views_rows_and_comments_survive_a_restart() {
         .await
         .expect("seed table");
         assert_eq!(one(&bob, "SELECT count(*) FROM analytics.seed").await, "4");
-        assert_eq!(one(&bob, "SELECT sum(amount)::text FROM analytics.seed").await, "3.75");
+        assert_eq!(
+            one(&bob, "SELECT sum(amount)::text FROM analytics.seed").await,
+            "3.75"
+        );
         let deleted = bob.execute("DELETE FROM analytics.seed WHERE id IN (SELECT n_nationkey FROM geo.nation WHERE n_nationkey IN (2, 4))", &[]).await.expect("delete");
         assert_eq!(deleted, 2);
-        assert_eq!(rows(&bob, "SELECT id FROM analytics.seed ORDER BY id").await, vec![vec![Some("1".into())], vec![Some("3".into())]]);
+        assert_eq!(
+            rows(&bob, "SELECT id FROM analytics.seed ORDER BY id").await,
+            vec![vec![Some("1".into())], vec![Some("3".into())]]
+        );
         bob.batch_execute(
             "create or replace view \"mesh\".\"analytics\".\"big_nations\" as (select n_name, n_regionkey from geo.nation where n_nationkey > 20); \
              comment on table analytics.seed is 'Seeded rows'; \
@@ -207,16 +316,42 @@ async fn views_rows_and_comments_survive_a_restart() {
         )
         .await
         .expect("view and comments");
-        assert_eq!(one(&bob, "SELECT count(*) FROM analytics.big_nations").await, "4");
-        assert_eq!(one(&bob, "SELECT relkind FROM pg_class WHERE relname = 'big_nations'").await, "v");
-        assert!(one(&bob, "SELECT definition FROM pg_views WHERE viewname = 'big_nations'").await.contains("n_nationkey > 20"));
+        assert_eq!(
+            one(&bob, "SELECT count(*) FROM analytics.big_nations").await,
+            "4"
+        );
+        assert_eq!(
+            one(
+                &bob,
+                "SELECT relkind FROM pg_class WHERE relname = 'big_nations'"
+            )
+            .await,
+            "v"
+        );
+        assert!(one(
+            &bob,
+            "SELECT definition FROM pg_views WHERE viewname = 'big_nations'"
+        )
+        .await
+        .contains("n_nationkey > 20"));
         // A view over a product the reader may not read fails for that reader: views run as
         // the reader, never around a grant.
-        bob.batch_execute("CREATE VIEW analytics.parts AS SELECT p_partkey FROM supply.part").await.expect("bob reads supply");
-        let dave = s.connect_as(SALES_ANALYST.0, SALES_ANALYST.1).await.expect("dave connects");
-        let e = dave.simple_query("SELECT count(*) FROM analytics.parts").await.expect_err("dave cannot read supply");
+        bob.batch_execute("CREATE VIEW analytics.parts AS SELECT p_partkey FROM supply.part")
+            .await
+            .expect("bob reads supply");
+        let dave = s
+            .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+            .await
+            .expect("dave connects");
+        let e = dave
+            .simple_query("SELECT count(*) FROM analytics.parts")
+            .await
+            .expect_err("dave cannot read supply");
         assert_eq!(code(&e), "42501", "{e}");
-        let e = bob.simple_query("CREATE OR REPLACE VIEW analytics.big_nations AS SELECT 1 AS x").await.expect_err("columns renamed");
+        let e = bob
+            .simple_query("CREATE OR REPLACE VIEW analytics.big_nations AS SELECT 1 AS x")
+            .await
+            .expect_err("columns renamed");
         assert_eq!(code(&e), "42P16", "{e}");
         let e = bob.simple_query("MERGE INTO analytics.seed t USING analytics.seed s ON t.id = s.id WHEN MATCHED THEN DELETE").await.expect_err("no merge");
         assert_eq!(code(&e), "0A000", "{e}");
@@ -226,12 +361,42 @@ async fn views_rows_and_comments_survive_a_restart() {
     }
     // A new server over the same storage serves all of it.
     let s = start(dir.path()).await;
-    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.expect("bob connects");
-    assert_eq!(rows(&bob, "SELECT id, name FROM analytics.seed").await, vec![vec![Some("7".into()), None]]);
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.part_keys").await, one(&bob, "SELECT count(*) FROM supply.part").await);
-    assert_eq!(one(&bob, "SELECT obj_description('analytics.seed'::regclass, 'pg_class')").await, "Seeded rows");
-    assert_eq!(one(&bob, "SELECT col_description('analytics.seed'::regclass, 3)").await, "Amount in euros");
-    assert_eq!(one(&bob, "SELECT obj_description('analytics.big_nations'::regclass, 'pg_class')").await, "Nations past 20");
+    let bob = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("bob connects");
+    assert_eq!(
+        rows(&bob, "SELECT id, name FROM analytics.seed").await,
+        vec![vec![Some("7".into()), None]]
+    );
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.part_keys").await,
+        one(&bob, "SELECT count(*) FROM supply.part").await
+    );
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT obj_description('analytics.seed'::regclass, 'pg_class')"
+        )
+        .await,
+        "Seeded rows"
+    );
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT col_description('analytics.seed'::regclass, 3)"
+        )
+        .await,
+        "Amount in euros"
+    );
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT obj_description('analytics.big_nations'::regclass, 'pg_class')"
+        )
+        .await,
+        "Nations past 20"
+    );
     assert_eq!(
         rows(&bob, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'analytics' ORDER BY 1").await,
         vec![
@@ -240,6 +405,15 @@ async fn views_rows_and_comments_survive_a_restart() {
             vec![Some("seed".into()), Some("BASE TABLE".into())],
         ]
     );
-    bob.batch_execute("DROP SCHEMA IF EXISTS analytics CASCADE").await.expect("drop schema cascade");
-    assert_eq!(one(&bob, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics'").await, "0");
+    bob.batch_execute("DROP SCHEMA IF EXISTS analytics CASCADE")
+        .await
+        .expect("drop schema cascade");
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics'"
+        )
+        .await,
+        "0"
+    );
 }

@@ -44,8 +44,14 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
-    pub fn format(table: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        ConnectorError::Format { table: table.to_string(), source: source.into() }
+    pub fn format(
+        table: &str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        ConnectorError::Format {
+            table: table.to_string(),
+            source: source.into(),
+        }
     }
 }
 
@@ -59,16 +65,29 @@ pub enum IcebergSource {
     /// written by a path-based writer become visible on refresh.
     MetadataFile,
     /// A table in an Iceberg catalog declared by the domain.
-    Catalog { catalog: IcebergCatalog, namespace: Vec<String>, table: String },
+    Catalog {
+        catalog: IcebergCatalog,
+        namespace: Vec<String>,
+        table: String,
+    },
 }
 
 /// An Iceberg catalog declared in a domain file.
 #[derive(Debug, Clone)]
 pub enum IcebergCatalog {
     /// The JDBC-style SQL catalog (`iceberg_tables` / `iceberg_namespace_properties`), e.g. on sqlite.
-    Sql { name: String, uri: String, warehouse: String },
+    Sql {
+        name: String,
+        uri: String,
+        warehouse: String,
+    },
     /// The Iceberg REST catalog protocol.
-    Rest { name: String, uri: String, warehouse: Option<String>, token: Option<Secret> },
+    Rest {
+        name: String,
+        uri: String,
+        warehouse: Option<String>,
+        token: Option<Secret>,
+    },
 }
 
 /// Everything a connector needs to open one table.

@@ -64,7 +64,10 @@ impl Storage {
             let p = format!("{}/", root.path());
             root.set_path(&p);
         }
-        let cfg = |reason: String| ConnectorError::Config { table: format!("domain {domain}"), reason };
+        let cfg = |reason: String| ConnectorError::Config {
+            table: format!("domain {domain}"),
+            reason,
+        };
         let object_store: Arc<dyn ObjectStore> = match &kind {
             StorageKind::Local => Arc::new(LocalFileSystem::new()),
             StorageKind::S3(s3) => {
@@ -84,27 +87,40 @@ impl Storage {
                 if let Some(k) = &s3.session_token {
                     b = b.with_token(k.expose());
                 }
-                b = b.with_allow_http(s3.allow_http).with_virtual_hosted_style_request(!s3.path_style);
+                b = b
+                    .with_allow_http(s3.allow_http)
+                    .with_virtual_hosted_style_request(!s3.path_style);
                 Arc::new(b.build().map_err(|e| cfg(e.to_string()))?)
             }
             StorageKind::Gcs(opts) => {
-                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(root.as_str());
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(root.as_str());
                 for (k, v) in opts {
-                    let key = k.parse().map_err(|e: object_store::Error| cfg(e.to_string()))?;
+                    let key = k
+                        .parse()
+                        .map_err(|e: object_store::Error| cfg(e.to_string()))?;
                     b = b.with_config(key, v.expose());
                 }
                 Arc::new(b.build().map_err(|e| cfg(e.to_string()))?)
             }
             StorageKind::Azure(opts) => {
-                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
+                let mut b =
+                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(root.as_str());
                 for (k, v) in opts {
-                    let key = k.parse().map_err(|e: object_store::Error| cfg(e.to_string()))?;
+                    let key = k
+                        .parse()
+                        .map_err(|e: object_store::Error| cfg(e.to_string()))?;
                     b = b.with_config(key, v.expose());
                 }
                 Arc::new(b.build().map_err(|e| cfg(e.to_string()))?)
             }
         };
-        Ok(Storage { domain: domain.to_string(), root, kind, object_store })
+        Ok(Storage {
+            domain: domain.to_string(),
+            root,
+            kind,
+            object_store,
+        })
     }
 
     /// The URL under which DataFusion's object-store registry knows this store (`s3://bucket`).
@@ -129,14 +145,29 @@ impl Storage {
                 };
                 put("aws_region", s3.region.as_deref());
                 put("aws_endpoint", s3.endpoint.as_deref());
-                put("aws_access_key_id", s3.access_key_id.as_ref().map(Secret::expose));
-                put("aws_secret_access_key", s3.secret_access_key.as_ref().map(Secret::expose));
-                put("aws_session_token", s3.session_token.as_ref().map(Secret::expose));
+                put(
+                    "aws_access_key_id",
+                    s3.access_key_id.as_ref().map(Secret::expose),
+                );
+                put(
+                    "aws_secret_access_key",
+                    s3.secret_access_key.as_ref().map(Secret::expose),
+                );
+                put(
+                    "aws_session_token",
+                    s3.session_token.as_ref().map(Secret::expose),
+                );
                 out.push(("aws_allow_http".into(), s3.allow_http.to_string()));
-                out.push(("aws_virtual_hosted_style_request".into(), (!s3.path_style).to_string()));
+                out.push((
+                    "aws_virtual_hosted_style_request".into(),
+                    (!s3.path_style).to_string(),
+                ));
             }
             StorageKind::Gcs(opts) | StorageKind::Azure(opts) => {
-                out.extend(opts.iter().map(|(k, v)| (k.clone(), v.expose().to_string())));
+                out.extend(
+                    opts.iter()
+                        .map(|(k, v)| (k.clone(), v.expose().to_string())),
+                );
             }
         }
         out
@@ -153,9 +184,18 @@ impl Storage {
             };
             put("s3.region", s3.region.as_deref());
             put("s3.endpoint", s3.endpoint.as_deref());
-            put("s3.access-key-id", s3.access_key_id.as_ref().map(Secret::expose));
-            put("s3.secret-access-key", s3.secret_access_key.as_ref().map(Secret::expose));
-            put("s3.session-token", s3.session_token.as_ref().map(Secret::expose));
+            put(
+                "s3.access-key-id",
+                s3.access_key_id.as_ref().map(Secret::expose),
+            );
+            put(
+                "s3.secret-access-key",
+                s3.secret_access_key.as_ref().map(Secret::expose),
+            );
+            put(
+                "s3.session-token",
+                s3.session_token.as_ref().map(Secret::expose),
+            );
             out.push(("s3.path-style-access".into(), s3.path_style.to_string()));
         }
         out
@@ -190,12 +230,22 @@ mod tests {
 
     #[test]
     fn resolves_relative_and_absolute_locations() {
-        let s = Storage::new("sales", Url::parse("file:///data/sales").unwrap(), StorageKind::Local).unwrap();
+        let s = Storage::new(
+            "sales",
+            Url::parse("file:///data/sales").unwrap(),
+            StorageKind::Local,
+        )
+        .unwrap();
         assert_eq!(s.root.as_str(), "file:///data/sales/");
-        assert_eq!(s.resolve("orders").unwrap().as_str(), "file:///data/sales/orders/");
+        assert_eq!(
+            s.resolve("orders").unwrap().as_str(),
+            "file:///data/sales/orders/"
+        );
         assert_eq!(s.resolve("/x/y").unwrap().as_str(), "file:///x/y/");
         assert_eq!(
-            s.resolve("s3://b/t/metadata/v1.metadata.json").unwrap().as_str(),
+            s.resolve("s3://b/t/metadata/v1.metadata.json")
+                .unwrap()
+                .as_str(),
             "s3://b/t/metadata/v1.metadata.json"
         );
     }
@@ -212,7 +262,10 @@ mod tests {
         });
         let s = Storage::new("sales", Url::parse("s3://bucket/p").unwrap(), kind).unwrap();
         let text = format!("{s:?}");
-        assert!(!text.contains("AKIAEXAMPLE") && !text.contains("topsecret"), "{text}");
+        assert!(
+            !text.contains("AKIAEXAMPLE") && !text.contains("topsecret"),
+            "{text}"
+        );
         assert_eq!(s.store_url().as_str(), "s3://bucket");
     }
 }

@@ -45,8 +45,13 @@ impl Connector for DeltaConnector {
             .await
             .map_err(|e| open_error(spec, e))?;
 
-        let provider = table.table_provider().await.map_err(|e| ConnectorError::format(name, e))?;
-        let state = table.snapshot().map_err(|e| ConnectorError::format(name, e))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|e| ConnectorError::format(name, e))?;
+        let state = table
+            .snapshot()
+            .map_err(|e| ConnectorError::format(name, e))?;
         let version = state.version();
 
         let mut opened = OpenedTable::new(provider);
@@ -60,19 +65,25 @@ impl Connector for DeltaConnector {
 }
 
 fn open_error(spec: &TableSpec, e: DeltaTableError) -> ConnectorError {
-    let not_found = |reason: String| ConnectorError::NotFound { table: spec.qualified_name.clone(), reason };
+    let not_found = |reason: String| ConnectorError::NotFound {
+        table: spec.qualified_name.clone(),
+        reason,
+    };
     match e {
         // A location whose `_delta_log` holds no commit, or no `_delta_log` at all.
-        DeltaTableError::NotATable(_) => not_found("no Delta transaction log (_delta_log) found".into()),
+        DeltaTableError::NotATable(_) => {
+            not_found("no Delta transaction log (_delta_log) found".into())
+        }
         // For local paths delta-rs reports a missing directory this way; for other schemes the
         // same variant means an unsupported or malformed URL, which is a configuration problem.
         // (Its message names the local path, which is not for clients.)
         DeltaTableError::InvalidTableLocation(_) if spec.location.scheme() == "file" => {
             not_found("the table directory does not exist".into())
         }
-        DeltaTableError::InvalidTableLocation(reason) => {
-            ConnectorError::Config { table: spec.qualified_name.clone(), reason }
-        }
+        DeltaTableError::InvalidTableLocation(reason) => ConnectorError::Config {
+            table: spec.qualified_name.clone(),
+            reason,
+        },
         other => ConnectorError::format(&spec.qualified_name, other),
     }
 }
@@ -83,7 +94,9 @@ fn row_count(state: &DeltaTableState) -> Option<u64> {
     let mut total: u64 = 0;
     for file in state.snapshot().log_data().iter() {
         let records = u64::try_from(file.num_records()?).ok()?;
-        let deleted = file.deletion_vector_descriptor().map_or(Some(0), |dv| u64::try_from(dv.cardinality).ok())?;
+        let deleted = file
+            .deletion_vector_descriptor()
+            .map_or(Some(0), |dv| u64::try_from(dv.cardinality).ok())?;
         total = total.checked_add(records.saturating_sub(deleted))?;
     }
     Some(total)
@@ -94,7 +107,9 @@ fn column_descriptions(state: &DeltaTableState) -> BTreeMap<String, String> {
         .schema()
         .fields()
         .filter_map(|field| match field.metadata.get("comment") {
-            Some(MetadataValue::String(comment)) if !comment.is_empty() => Some((field.name.clone(), comment.clone())),
+            Some(MetadataValue::String(comment)) if !comment.is_empty() => {
+                Some((field.name.clone(), comment.clone()))
+            }
             _ => None,
         })
         .collect()

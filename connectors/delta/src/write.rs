@@ -53,7 +53,11 @@ pub fn storable(dt: &DataType) -> DataType {
 /// The schema a new table gets for rows of `schema`: storable types, every column nullable.
 pub fn storable_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
-        schema.fields().iter().map(|f| Field::new(f.name(), storable(f.data_type()), true)).collect::<Vec<_>>(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), storable(f.data_type()), true))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -91,12 +95,20 @@ impl PartitionStream for Once {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let taken = self.stream.lock().expect("lock is never poisoned: no panics while held").take();
+        let taken = self
+            .stream
+            .lock()
+            .expect("lock is never poisoned: no panics while held")
+            .take();
         match taken {
             Some(s) => s,
             None => Box::pin(RecordBatchStreamAdapter::new(
                 self.schema.clone(),
-                futures::stream::once(async { Err(DataFusionError::Internal("the write's input was already read".into())) }),
+                futures::stream::once(async {
+                    Err(DataFusionError::Internal(
+                        "the write's input was already read".into(),
+                    ))
+                }),
             )),
         }
     }
@@ -116,14 +128,22 @@ pub async fn write(
     if location.scheme() == "file" {
         // delta-rs opens local locations only when the directory exists.
         if let Ok(path) = location.to_file_path() {
-            tokio::fs::create_dir_all(&path).await.map_err(|e| ConnectorError::format(name, e))?;
+            tokio::fs::create_dir_all(&path)
+                .await
+                .map_err(|e| ConnectorError::format(name, e))?;
         }
     }
     let options: HashMap<String, String> = storage.object_store_options().into_iter().collect();
     let err = |e: deltalake::DeltaTableError| ConnectorError::format(name, e);
-    let table = DeltaTable::try_from_url_with_storage_options(location.clone(), options).await.map_err(err)?;
-    let source = Arc::new(Once { schema: schema.clone(), stream: Mutex::new(Some(input)) });
-    let provider = StreamingTable::try_new(schema, vec![source]).map_err(|e| ConnectorError::format(name, e))?;
+    let table = DeltaTable::try_from_url_with_storage_options(location.clone(), options)
+        .await
+        .map_err(err)?;
+    let source = Arc::new(Once {
+        schema: schema.clone(),
+        stream: Mutex::new(Some(input)),
+    });
+    let provider = StreamingTable::try_new(schema, vec![source])
+        .map_err(|e| ConnectorError::format(name, e))?;
     let plan = LogicalPlanBuilder::scan("input", provider_as_source(Arc::new(provider)), None)
         .and_then(|b| b.build())
         .map_err(|e| ConnectorError::format(name, e))?;

@@ -11,11 +11,21 @@ use meshgate_delta::DeltaConnector;
 use url::Url;
 
 fn spec(location: Url) -> TableSpec {
-    TableSpec { qualified_name: "crm.people".into(), location, partition_columns: vec![], iceberg: None }
+    TableSpec {
+        qualified_name: "crm.people".into(),
+        location,
+        partition_columns: vec![],
+        iceberg: None,
+    }
 }
 
 fn local_storage(dir: &std::path::Path) -> Storage {
-    Storage::new("crm", Url::from_directory_path(dir).unwrap(), StorageKind::Local).unwrap()
+    Storage::new(
+        "crm",
+        Url::from_directory_path(dir).unwrap(),
+        StorageKind::Local,
+    )
+    .unwrap()
 }
 
 fn batch(ids: Vec<i64>, names: Vec<Option<&str>>) -> RecordBatch {
@@ -23,7 +33,14 @@ fn batch(ids: Vec<i64>, names: Vec<Option<&str>>) -> RecordBatch {
         Field::new("id", ArrowType::Int64, false),
         Field::new("name", ArrowType::Utf8, true),
     ]));
-    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))]).unwrap()
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(StringArray::from(names)),
+        ],
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -43,20 +60,37 @@ async fn opens_a_written_table_with_its_metadata() {
         .with_comment("everyone we know")
         .await
         .unwrap();
-    let table = table.write(vec![batch(vec![1, 2], vec![Some("ada"), Some("bob")])]).await.unwrap();
+    let table = table
+        .write(vec![batch(vec![1, 2], vec![Some("ada"), Some("bob")])])
+        .await
+        .unwrap();
     table.write(vec![batch(vec![3], vec![None])]).await.unwrap();
 
-    let opened = DeltaConnector.open(&spec(location), &local_storage(dir.path())).await.unwrap();
+    let opened = DeltaConnector
+        .open(&spec(location), &local_storage(dir.path()))
+        .await
+        .unwrap();
     assert_eq!(opened.version.as_deref(), Some("2"));
-    assert!(opened.committed_at_ms.is_some_and(|t| t > 1_600_000_000_000));
+    assert!(opened
+        .committed_at_ms
+        .is_some_and(|t| t > 1_600_000_000_000));
     assert_eq!(opened.row_count, Some(3));
     assert_eq!(opened.description.as_deref(), Some("everyone we know"));
-    assert_eq!(opened.column_descriptions.get("id").map(String::as_str), Some("person id"));
+    assert_eq!(
+        opened.column_descriptions.get("id").map(String::as_str),
+        Some("person id")
+    );
     assert_eq!(opened.column_descriptions.len(), 1);
 
     let ctx = SessionContext::new();
     ctx.register_table("people", opened.provider).unwrap();
-    let rows = ctx.sql("SELECT id, name FROM people WHERE id >= 2 ORDER BY id").await.unwrap().collect().await.unwrap();
+    let rows = ctx
+        .sql("SELECT id, name FROM people WHERE id >= 2 ORDER BY id")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     assert_eq!(
         pretty_format_batches(&rows).unwrap().to_string(),
         "+----+------+\n\
@@ -74,11 +108,17 @@ async fn a_missing_table_is_not_found() {
     let storage = local_storage(dir.path());
 
     let absent = Url::from_directory_path(dir.path().join("absent")).unwrap();
-    let err = DeltaConnector.open(&spec(absent), &storage).await.unwrap_err();
+    let err = DeltaConnector
+        .open(&spec(absent), &storage)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConnectorError::NotFound { .. }), "{err:?}");
 
     std::fs::create_dir_all(dir.path().join("empty")).unwrap();
     let empty = Url::from_directory_path(dir.path().join("empty")).unwrap();
-    let err = DeltaConnector.open(&spec(empty), &storage).await.unwrap_err();
+    let err = DeltaConnector
+        .open(&spec(empty), &storage)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ConnectorError::NotFound { .. }), "{err:?}");
 }

@@ -14,14 +14,18 @@ use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
 use iceberg::spec::TableMetadata;
 use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
-use iceberg_catalog_rest::{RestCatalogBuilder, REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE};
+use iceberg_catalog_rest::{
+    RestCatalogBuilder, REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE,
+};
 use iceberg_catalog_sql::{
-    SqlBindStyle, SqlCatalogBuilder, SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE,
+    SqlBindStyle, SqlCatalogBuilder, SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI,
+    SQL_CATALOG_PROP_WAREHOUSE,
 };
 use iceberg_datafusion::IcebergStaticTableProvider;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use meshgate_connector_api::{
-    Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable, Result, Secret, Storage, TableSpec,
+    Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable, Result, Secret, Storage,
+    TableSpec,
 };
 
 /// Opens Iceberg tables (`format: iceberg`), from a metadata file or through a catalog.
@@ -46,7 +50,9 @@ impl std::fmt::Debug for IcebergConnector {
             Ok(cache) => cache.keys().cloned().collect(),
             Err(_) => Vec::new(),
         };
-        f.debug_struct("IcebergConnector").field("catalogs", &names).finish()
+        f.debug_struct("IcebergConnector")
+            .field("catalogs", &names)
+            .finish()
     }
 }
 
@@ -77,7 +83,12 @@ impl CatalogConfig {
                 token: None,
                 file_io_props,
             },
-            IcebergCatalog::Rest { uri, warehouse, token, .. } => CatalogConfig {
+            IcebergCatalog::Rest {
+                uri,
+                warehouse,
+                token,
+                ..
+            } => CatalogConfig {
                 kind: "rest",
                 uri: uri.clone(),
                 warehouse: warehouse.clone(),
@@ -101,7 +112,9 @@ fn storage_factory() -> Arc<dyn StorageFactory> {
 }
 
 fn file_io(storage: &Storage) -> FileIO {
-    FileIOBuilder::new(storage_factory()).with_props(storage.iceberg_properties()).build()
+    FileIOBuilder::new(storage_factory())
+        .with_props(storage.iceberg_properties())
+        .build()
 }
 
 #[async_trait]
@@ -113,11 +126,17 @@ impl Connector for IcebergConnector {
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable> {
         let table = match &spec.iceberg {
             None | Some(IcebergSource::MetadataFile) => open_metadata_file(spec, storage).await?,
-            Some(IcebergSource::Catalog { catalog, namespace, table }) => {
+            Some(IcebergSource::Catalog {
+                catalog,
+                namespace,
+                table,
+            }) => {
                 let catalog = self.catalog(spec, catalog, storage).await?;
-                let namespace = NamespaceIdent::from_vec(namespace.clone()).map_err(|e| ConnectorError::Config {
-                    table: spec.qualified_name.clone(),
-                    reason: format!("bad namespace: {e}"),
+                let namespace = NamespaceIdent::from_vec(namespace.clone()).map_err(|e| {
+                    ConnectorError::Config {
+                        table: spec.qualified_name.clone(),
+                        reason: format!("bad namespace: {e}"),
+                    }
                 })?;
                 catalog
                     .load_table(&TableIdent::new(namespace, table.clone()))
@@ -130,7 +149,12 @@ impl Connector for IcebergConnector {
 }
 
 impl IcebergConnector {
-    async fn catalog(&self, spec: &TableSpec, decl: &IcebergCatalog, storage: &Storage) -> Result<Arc<dyn Catalog>> {
+    async fn catalog(
+        &self,
+        spec: &TableSpec,
+        decl: &IcebergCatalog,
+        storage: &Storage,
+    ) -> Result<Arc<dyn Catalog>> {
         let name = catalog_name(decl);
         let config = CatalogConfig::new(decl, storage);
         if let Some(cached) = self.lock_catalogs().get(name) {
@@ -140,33 +164,60 @@ impl IcebergConnector {
         }
         // Built without holding the lock so one slow catalog cannot stall opens through others.
         // Two concurrent first opens may both build; the later one simply replaces the other.
-        let catalog = build_catalog(decl, storage).await.map_err(|e| ConnectorError::Format {
-            table: spec.qualified_name.clone(),
-            source: format!("iceberg catalog {name}: {e}").into(),
-        })?;
-        self.lock_catalogs().insert(name.to_string(), CachedCatalog { config, catalog: Arc::clone(&catalog) });
+        let catalog = build_catalog(decl, storage)
+            .await
+            .map_err(|e| ConnectorError::Format {
+                table: spec.qualified_name.clone(),
+                source: format!("iceberg catalog {name}: {e}").into(),
+            })?;
+        self.lock_catalogs().insert(
+            name.to_string(),
+            CachedCatalog {
+                config,
+                catalog: Arc::clone(&catalog),
+            },
+        );
         Ok(catalog)
     }
 
     fn lock_catalogs(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedCatalog>> {
         // The map stays consistent even if a holder panicked: every update is a single insert.
-        self.catalogs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.catalogs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-async fn build_catalog(decl: &IcebergCatalog, storage: &Storage) -> iceberg::Result<Arc<dyn Catalog>> {
+async fn build_catalog(
+    decl: &IcebergCatalog,
+    storage: &Storage,
+) -> iceberg::Result<Arc<dyn Catalog>> {
     // Catalog properties are forwarded to the FileIO of every table the catalog loads.
     let mut props: HashMap<String, String> = storage.iceberg_properties().into_iter().collect();
     match decl {
-        IcebergCatalog::Sql { name, uri, warehouse } => {
+        IcebergCatalog::Sql {
+            name,
+            uri,
+            warehouse,
+        } => {
             props.insert(SQL_CATALOG_PROP_URI.into(), uri.clone());
             props.insert(SQL_CATALOG_PROP_WAREHOUSE.into(), warehouse.clone());
-            props.insert(SQL_CATALOG_PROP_BIND_STYLE.into(), bind_style(uri).to_string());
-            let catalog =
-                SqlCatalogBuilder::default().with_storage_factory(storage_factory()).load(name, props).await?;
+            props.insert(
+                SQL_CATALOG_PROP_BIND_STYLE.into(),
+                bind_style(uri).to_string(),
+            );
+            let catalog = SqlCatalogBuilder::default()
+                .with_storage_factory(storage_factory())
+                .load(name, props)
+                .await?;
             Ok(Arc::new(catalog))
         }
-        IcebergCatalog::Rest { name, uri, warehouse, token } => {
+        IcebergCatalog::Rest {
+            name,
+            uri,
+            warehouse,
+            token,
+        } => {
             props.insert(REST_CATALOG_PROP_URI.into(), uri.clone());
             if let Some(warehouse) = warehouse {
                 props.insert(REST_CATALOG_PROP_WAREHOUSE.into(), warehouse.clone());
@@ -174,8 +225,10 @@ async fn build_catalog(decl: &IcebergCatalog, storage: &Storage) -> iceberg::Res
             if let Some(token) = token {
                 props.insert("token".into(), token.expose().to_string());
             }
-            let catalog =
-                RestCatalogBuilder::default().with_storage_factory(storage_factory()).load(name, props).await?;
+            let catalog = RestCatalogBuilder::default()
+                .with_storage_factory(storage_factory())
+                .load(name, props)
+                .await?;
             Ok(Arc::new(catalog))
         }
     }
@@ -198,16 +251,23 @@ async fn open_metadata_file(spec: &TableSpec, storage: &Storage) -> Result<Table
         newest_metadata_file(spec, storage).await?
     };
     let io = file_io(storage);
-    let exists = io.exists(&metadata_location).await.map_err(|e| iceberg_error(spec, e))?;
+    let exists = io
+        .exists(&metadata_location)
+        .await
+        .map_err(|e| iceberg_error(spec, e))?;
     if !exists {
         return Err(ConnectorError::NotFound {
             table: spec.qualified_name.clone(),
             reason: "the Iceberg metadata file does not exist".into(),
         });
     }
-    let ident = TableIdent::new(NamespaceIdent::new("meshgate".into()), spec.qualified_name.clone());
-    let table =
-        StaticTable::from_metadata_file(&metadata_location, ident, io).await.map_err(|e| iceberg_error(spec, e))?;
+    let ident = TableIdent::new(
+        NamespaceIdent::new("meshgate".into()),
+        spec.qualified_name.clone(),
+    );
+    let table = StaticTable::from_metadata_file(&metadata_location, ident, io)
+        .await
+        .map_err(|e| iceberg_error(spec, e))?;
     Ok(table.into_table())
 }
 
@@ -215,16 +275,22 @@ async fn open_metadata_file(spec: &TableSpec, storage: &Storage) -> Result<Table
 /// (Hadoop-style tables, catalogs' own files) add one file per commit, numbered in the name.
 async fn newest_metadata_file(spec: &TableSpec, storage: &Storage) -> Result<String> {
     let store_url = storage.store_url();
-    if spec.location.scheme() != store_url.scheme() || spec.location.host_str() != store_url.host_str() {
+    if spec.location.scheme() != store_url.scheme()
+        || spec.location.host_str() != store_url.host_str()
+    {
         // The domain's object store is bound to its own bucket; it cannot list another one.
         return Err(ConnectorError::Config {
             table: spec.qualified_name.clone(),
-            reason: "an Iceberg table directory outside the domain's bucket needs the location of its \
+            reason:
+                "an Iceberg table directory outside the domain's bucket needs the location of its \
                      metadata file (…/metadata/*.metadata.json)"
-                .into(),
+                    .into(),
         });
     }
-    let metadata_dir = spec.location.join("metadata/").map_err(|e| ConnectorError::format(&spec.qualified_name, e))?;
+    let metadata_dir = spec
+        .location
+        .join("metadata/")
+        .map_err(|e| ConnectorError::format(&spec.qualified_name, e))?;
     let prefix = object_store::path::Path::from_url_path(metadata_dir.path())
         .map_err(|e| ConnectorError::format(&spec.qualified_name, e))?;
     let listed: Vec<_> = storage
@@ -239,7 +305,10 @@ async fn newest_metadata_file(spec: &TableSpec, storage: &Storage) -> Result<Str
         .filter_map(|meta| {
             let file_name = meta.location.filename()?;
             // Only direct children: a nested directory is not part of this table's metadata.
-            let direct = meta.location.prefix_match(&prefix).is_some_and(|mut rest| rest.nth(1).is_none());
+            let direct = meta
+                .location
+                .prefix_match(&prefix)
+                .is_some_and(|mut rest| rest.nth(1).is_none());
             let version = metadata_version(file_name)?;
             direct.then_some((version, meta.last_modified, file_name))
         })
@@ -283,9 +352,10 @@ fn metadata_version(file_name: &str) -> Option<u64> {
 
 fn iceberg_error(spec: &TableSpec, e: iceberg::Error) -> ConnectorError {
     match e.kind() {
-        ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound => {
-            ConnectorError::NotFound { table: spec.qualified_name.clone(), reason: e.message().to_string() }
-        }
+        ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound => ConnectorError::NotFound {
+            table: spec.qualified_name.clone(),
+            reason: e.message().to_string(),
+        },
         _ => ConnectorError::format(&spec.qualified_name, e),
     }
 }
@@ -296,7 +366,9 @@ async fn opened_table(spec: &TableSpec, table: Table) -> Result<OpenedTable> {
     // Pinning the snapshot keeps scans on the version reported below even if the table object
     // is refreshed elsewhere.
     let provider = match snapshot {
-        Some(s) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, s.snapshot_id()).await,
+        Some(s) => {
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table, s.snapshot_id()).await
+        }
         None => IcebergStaticTableProvider::try_new_from_table(table).await,
     }
     .map_err(|e| ConnectorError::format(&spec.qualified_name, e))?;
@@ -309,9 +381,14 @@ async fn opened_table(spec: &TableSpec, table: Table) -> Result<OpenedTable> {
         opened.committed_at_ms = Some(snapshot.timestamp_ms());
         // `total-records` counts rows in data files; rows removed by delete files are still in
         // it, so it is only the table's row count when there are none.
-        let has_deletes =
-            ["total-position-deletes", "total-equality-deletes"].iter().any(|k| count(k).unwrap_or(0) > 0);
-        opened.row_count = if has_deletes { None } else { count("total-records") };
+        let has_deletes = ["total-position-deletes", "total-equality-deletes"]
+            .iter()
+            .any(|k| count(k).unwrap_or(0) > 0);
+        opened.row_count = if has_deletes {
+            None
+        } else {
+            count("total-records")
+        };
     } else {
         opened.row_count = Some(0);
     }
@@ -333,7 +410,10 @@ mod tests {
     #[test]
     fn reads_commit_numbers_from_metadata_file_names() {
         assert_eq!(metadata_version("v3.metadata.json"), Some(3));
-        assert_eq!(metadata_version("00012-6f1c0e7a-3f0e-4a53-9b8e-1f2a3b4c5d6e.metadata.json"), Some(12));
+        assert_eq!(
+            metadata_version("00012-6f1c0e7a-3f0e-4a53-9b8e-1f2a3b4c5d6e.metadata.json"),
+            Some(12)
+        );
         assert_eq!(metadata_version("00002-6f1c0e7a.gz.metadata.json"), Some(2));
         assert_eq!(metadata_version("version-hint.text"), None);
         assert_eq!(metadata_version("snap-1-1-abc.avro"), None);

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::SessionContext;
 use meshgate_connector_api::{Connector, ConnectorError, OpenedTable, Result, Storage, TableSpec};
 
@@ -32,7 +34,9 @@ impl Connector for ParquetConnector {
             .map(|(column, sql_type)| {
                 let arrow_type = arrow_type(sql_type).ok_or_else(|| ConnectorError::Config {
                     table: name.to_string(),
-                    reason: format!("partition column {column:?} has unsupported type {sql_type:?}"),
+                    reason: format!(
+                        "partition column {column:?} has unsupported type {sql_type:?}"
+                    ),
                 })?;
                 Ok((column.clone(), arrow_type))
             })
@@ -44,14 +48,19 @@ impl Connector for ParquetConnector {
         ctx.register_object_store(&storage.store_url(), Arc::clone(&storage.object_store));
         let state = ctx.state();
 
-        let table_url = ListingTableUrl::parse(spec.location.as_str())
-            .map_err(|e| ConnectorError::Config { table: name.to_string(), reason: format!("bad location: {e}") })?;
+        let table_url =
+            ListingTableUrl::parse(spec.location.as_str()).map_err(|e| ConnectorError::Config {
+                table: name.to_string(),
+                reason: format!("bad location: {e}"),
+            })?;
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
             .with_file_extension(".parquet")
             .with_table_partition_cols(partition_cols)
             .with_session_config_options(state.config());
-        let file_schema =
-            options.infer_schema(&state, &table_url).await.map_err(|e| ConnectorError::format(name, e))?;
+        let file_schema = options
+            .infer_schema(&state, &table_url)
+            .await
+            .map_err(|e| ConnectorError::format(name, e))?;
         if file_schema.fields().is_empty() {
             return Err(ConnectorError::NotFound {
                 table: name.to_string(),
@@ -59,7 +68,9 @@ impl Connector for ParquetConnector {
             });
         }
 
-        let config = ListingTableConfig::new(table_url).with_listing_options(options).with_schema(file_schema);
+        let config = ListingTableConfig::new(table_url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
         let table = ListingTable::try_new(config).map_err(|e| ConnectorError::format(name, e))?;
         Ok(OpenedTable::new(Arc::new(table)))
     }
@@ -79,7 +90,9 @@ fn arrow_type(sql_type: &str) -> Option<DataType> {
         "real" | "float4" | "float" => DataType::Float32,
         "double" | "double precision" | "float8" => DataType::Float64,
         "boolean" | "bool" => DataType::Boolean,
-        "varchar" | "text" | "string" | "char" | "character" | "character varying" => DataType::Utf8,
+        "varchar" | "text" | "string" | "char" | "character" | "character varying" => {
+            DataType::Utf8
+        }
         "date" => DataType::Date32,
         "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
         _ => return None,

@@ -16,14 +16,18 @@ fn write_nation(root: &Path) {
         Field::new("n_nationkey", DataType::Int32, false),
         Field::new("n_name", DataType::Utf8, false),
     ]));
-    for (region, keys, names) in
-        [(1, vec![1, 2], vec!["ARGENTINA", "BRAZIL"]), (3, vec![6, 7], vec!["FRANCE", "GERMANY"])]
-    {
+    for (region, keys, names) in [
+        (1, vec![1, 2], vec!["ARGENTINA", "BRAZIL"]),
+        (3, vec![6, 7], vec!["FRANCE", "GERMANY"]),
+    ] {
         let dir = root.join("nation").join(format!("n_regionkey={region}"));
         std::fs::create_dir_all(&dir).unwrap();
         let batch = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(Int32Array::from(keys)), Arc::new(StringArray::from(names))],
+            vec![
+                Arc::new(Int32Array::from(keys)),
+                Arc::new(StringArray::from(names)),
+            ],
         )
         .unwrap();
         let file = std::fs::File::create(dir.join("part-0.parquet")).unwrap();
@@ -36,7 +40,12 @@ fn write_nation(root: &Path) {
 fn setup() -> (tempfile::TempDir, Storage, TableSpec) {
     let dir = tempfile::tempdir().unwrap();
     write_nation(dir.path());
-    let storage = Storage::new("geo", Url::from_directory_path(dir.path()).unwrap(), StorageKind::Local).unwrap();
+    let storage = Storage::new(
+        "geo",
+        Url::from_directory_path(dir.path()).unwrap(),
+        StorageKind::Local,
+    )
+    .unwrap();
     let spec = TableSpec {
         qualified_name: "geo.nation".into(),
         location: storage.resolve("nation").unwrap(),
@@ -62,12 +71,19 @@ async fn run(ctx: &SessionContext, sql: &str) -> String {
 async fn reads_partitioned_directory() {
     let (_dir, storage, spec) = setup();
     let opened = ParquetConnector.open(&spec, &storage).await.unwrap();
-    assert_eq!((opened.version, opened.row_count, opened.description), (None, None, None));
+    assert_eq!(
+        (opened.version, opened.row_count, opened.description),
+        (None, None, None)
+    );
 
     let ctx = session(&storage);
     ctx.register_table("nation", opened.provider).unwrap();
     assert_eq!(
-        run(&ctx, "SELECT n_nationkey, n_name, n_regionkey FROM nation ORDER BY n_nationkey").await,
+        run(
+            &ctx,
+            "SELECT n_nationkey, n_name, n_regionkey FROM nation ORDER BY n_nationkey"
+        )
+        .await,
         "+-------------+-----------+-------------+\n\
          | n_nationkey | n_name    | n_regionkey |\n\
          +-------------+-----------+-------------+\n\
@@ -78,7 +94,11 @@ async fn reads_partitioned_directory() {
          +-------------+-----------+-------------+"
     );
     assert_eq!(
-        run(&ctx, "SELECT n_name FROM nation WHERE n_regionkey = 3 AND n_nationkey > 6").await,
+        run(
+            &ctx,
+            "SELECT n_name FROM nation WHERE n_regionkey = 3 AND n_nationkey > 6"
+        )
+        .await,
         "+---------+\n\
          | n_name  |\n\
          +---------+\n\
@@ -94,11 +114,21 @@ async fn filters_and_projection_reach_the_parquet_scan() {
     let ctx = session(&storage);
     ctx.register_table("nation", opened.provider).unwrap();
 
-    let plan = run(&ctx, "EXPLAIN SELECT n_name FROM nation WHERE n_regionkey = 3 AND n_nationkey > 6").await;
-    let scan = plan.lines().find(|l| l.contains("DataSourceExec")).unwrap_or_else(|| panic!("{plan}"));
+    let plan = run(
+        &ctx,
+        "EXPLAIN SELECT n_name FROM nation WHERE n_regionkey = 3 AND n_nationkey > 6",
+    )
+    .await;
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("DataSourceExec"))
+        .unwrap_or_else(|| panic!("{plan}"));
     assert!(scan.contains("predicate=n_nationkey@0 > 6"), "{scan}");
     // Partition pruning: only the region-3 file is listed for the scan.
-    assert!(scan.contains("n_regionkey=3") && !scan.contains("n_regionkey=1"), "{scan}");
+    assert!(
+        scan.contains("n_regionkey=3") && !scan.contains("n_regionkey=1"),
+        "{scan}"
+    );
     // Only the columns the query needs are read; the partition column comes from the path.
     assert!(scan.contains("projection=[n_nationkey, n_name],"), "{scan}");
 }
