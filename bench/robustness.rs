@@ -380,7 +380,7 @@ async fn slow_reader(s: &Server) {
     while let Some(r) = rows.next().await {
         r.expect("row");
         n += 1;
-        if n % 20_000 == 0 {
+        if n.is_multiple_of(20_000) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }

@@ -127,6 +127,9 @@ pub struct ServerSettings {
     /// `none` (default: no client certificates asked for), `optional` or `required`. `required`
     /// also refuses plaintext connections.
     pub tls_client_auth: String,
+    /// Target size in MiB of the Parquet files written into Delta tables of writable products.
+    /// Default 128. Reload: yes (next write).
+    pub write_file_mb: u64,
 }
 
 impl Default for ServerSettings {
@@ -145,6 +148,7 @@ impl Default for ServerSettings {
             admin_listen: None,
             tls_client_ca: None,
             tls_client_auth: "none".into(),
+            write_file_mb: 128,
         }
     }
 }

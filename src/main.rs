@@ -192,6 +192,35 @@ async fn prepare_demo(
     );
     let conf_path = layout.conf_dir.join("meshgate.toml");
     std::fs::write(&conf_path, toml)?;
+    // A writable product for dbt: what analysts build lands in the analytics domain's storage.
+    let analytics_root = dir.join("data").join("analytics");
+    std::fs::create_dir_all(&analytics_root)?;
+    let analytics = format!(
+        r#"# Written by `meshgate demo`: a domain whose product the analysts build with dbt.
+name = "analytics"
+description = "Derived data products built by the analysts"
+owners = ["analytics-team"]
+
+[storage]
+root = {root:?}
+
+[[products]]
+name = "workspace"
+description = "Models the analysts build from the other domains' products (dbt schema: workspace)"
+owner = "analytics-team"
+writable = true
+
+[[grants]]
+product = "workspace"
+to = ["analyst"]
+privilege = "write"
+"#,
+        root = analytics_root.display().to_string()
+    );
+    std::fs::write(
+        layout.conf_dir.join("domains").join("analytics.toml"),
+        analytics,
+    )?;
     let config = Config::load(&conf_path)?;
     let port = listen.rsplit(':').next().unwrap_or("5433");
     let host = listen
@@ -201,7 +230,7 @@ async fn prepare_demo(
     let banner = format!(
         "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n\
          Users `ana` (an analyst: no supply product) and `rita` (regional: European customers, masked phones) share the password;\n\
-         SELECT * FROM mesh.my_grants shows what each may read.\n",
+         SELECT * FROM mesh.my_grants shows what each may read; analysts (ana) may build tables and views in `workspace` (dbt).\n",
         config.domains.iter().map(|d| d.products.len()).sum::<usize>()
     );
     Ok((config, banner))

@@ -96,7 +96,7 @@ pub(crate) fn respell(sql: &str) -> Option<String> {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
     let lower = sql.to_ascii_lowercase();
-    if !(lower.contains("view") && lower.contains("rename")) && !lower.contains("comment") {
+    if !(lower.contains("comment") || (lower.contains("view") && lower.contains("rename"))) {
         return None;
     }
     // Raw tokens (no unescaping), so printing them again gives back the text as written.
@@ -292,11 +292,19 @@ where
             .session
             .mesh()
             .ok_or_else(|| UserError::internal("write", &"no mesh"))?;
-        let p = mesh
-            .products
-            .get(product)
-            .cloned()
-            .ok_or_else(|| no_schema(product))?;
+        let Some(p) = mesh.products.get(product).cloned() else {
+            // public, pg_catalog, information_schema, mesh, pg_temp: there, and not writable.
+            let exists = self
+                .session
+                .ctx
+                .catalog(&self.session.database)
+                .is_some_and(|c| c.schema(product).is_some());
+            return Err(if exists {
+                denied(product)
+            } else {
+                no_schema(product)
+            });
+        };
         let target = p.write.clone().ok_or_else(|| read_only(product))?;
         if !self.session.access.principal.may_write(product) {
             return Err(denied(product));
@@ -815,42 +823,60 @@ where
             .collect();
         let schema = storable_schema(&Schema::new(fields));
         check_storable(&schema)?;
+        let rows = self
+            .write_new_table(plan, schema, &product, &table, &target, dir)
+            .await?;
+        self.complete(&format!("SELECT {rows}")).await
+    }
+
+    /// Writes a new table's rows into its own directory and records it in the transaction; a
+    /// failure outside a transaction block removes what was written.
+    async fn write_new_table(
+        &mut self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        schema: SchemaRef,
+        product: &str,
+        table: &str,
+        target: &WriteTarget,
+        dir: String,
+    ) -> Result<u64, Failure> {
         let url = target.table_url(&dir);
         self.write_tx
             .get_or_insert_with(WriteTx::default)
             .written
             .push((target.clone(), dir.clone()));
-        let rows = self
+        let rows = match self
             .run_write(
                 plan,
                 &url,
-                &target,
+                target,
                 schema,
                 WriteMode::Create,
                 &format!("{product}.{table}"),
             )
-            .await;
-        let rows = match rows {
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 self.forget_if_idle();
                 return Err(e);
             }
         };
-        self.note_written(&product, &table);
+        self.note_written(product, table);
+        let created = CreatedTable {
+            dir,
+            description: String::new(),
+            columns: Default::default(),
+        };
         self.change(
-            &product,
+            product,
             Op::CreateTable {
-                name: table,
-                table: CreatedTable {
-                    dir,
-                    description: String::new(),
-                    columns: Default::default(),
-                },
+                name: table.to_string(),
+                table: created,
             },
         )
         .await?;
-        self.complete(&format!("SELECT {rows}")).await
+        Ok(rows)
     }
 
     /// A failed write outside a transaction block leaves nothing to commit: drop what it wrote.
@@ -893,38 +919,8 @@ where
         let plan = self.plan(&stmt).await?;
         let schema = storable_schema(plan.schema().as_arrow());
         check_storable(&schema)?;
-        let url = target.table_url(&dir);
-        self.write_tx
-            .get_or_insert_with(WriteTx::default)
-            .written
-            .push((target.clone(), dir.clone()));
-        if let Err(e) = self
-            .run_write(
-                plan,
-                &url,
-                &target,
-                schema,
-                WriteMode::Create,
-                &format!("{product}.{table}"),
-            )
-            .await
-        {
-            self.forget_if_idle();
-            return Err(e);
-        }
-        self.note_written(&product, &table);
-        self.change(
-            &product,
-            Op::CreateTable {
-                name: table,
-                table: CreatedTable {
-                    dir,
-                    description: String::new(),
-                    columns: Default::default(),
-                },
-            },
-        )
-        .await?;
+        self.write_new_table(plan, schema, &product, &table, &target, dir)
+            .await?;
         self.complete("CREATE TABLE").await
     }
 
@@ -938,9 +934,10 @@ where
             )
         })?;
         if entry.view.is_some() {
-            return Err(
-                UserError::new("42809", format!("cannot change rows of view \"{table}\"")).into(),
-            );
+            return Err(UserError::new(
+                "42809",
+                format!("cannot change rows of view \"{table}\""),
+            ));
         }
         if entry.created.is_none() {
             return Err(UserError::new(
@@ -975,8 +972,18 @@ where
         let url = url.clone();
         let storage = target.storage.clone();
         let name_owned = name.to_string();
+        let file_bytes = self.shared.config().server.write_file_mb.max(1) * 1024 * 1024;
         let job = self.shared.executor.spawn(async move {
-            meshgate_delta::write::write(&url, &storage, schema, input, mode, &name_owned).await
+            meshgate_delta::write::write(
+                &url,
+                &storage,
+                schema,
+                input,
+                mode,
+                &name_owned,
+                file_bytes,
+            )
+            .await
         });
         let result = self.guarded(job).await?;
         match result {
@@ -1012,8 +1019,10 @@ where
         let url = entry.spec.location.clone();
         let storage = target.storage.clone();
         let name = format!("{}.{}", entry.product, entry.name);
+        let file_bytes = self.shared.config().server.write_file_mb.max(1) * 1024 * 1024;
         let job = self.shared.executor.spawn(async move {
-            meshgate_delta::write::write(&url, &storage, schema, input, mode, &name).await
+            meshgate_delta::write::write(&url, &storage, schema, input, mode, &name, file_bytes)
+                .await
         });
         self.guarded(job)
             .await?

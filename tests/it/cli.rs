@@ -20,7 +20,7 @@ fn check_accepts_the_shipped_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ok (3 domains"), "{text}");
+    assert!(text.contains("ok (4 domains"), "{text}");
 }
 
 #[test]

@@ -11,6 +11,11 @@ use crate::harness::{code, tpch, write_config, TestServer, ANALYST, SALES_ANALYS
 /// A mesh: the TPC-H domains plus `analytics`, a domain with one writable product that bob
 /// (ANALYST) may write and every analyst may read. Returns (config dir, analytics storage root).
 pub fn writable_mesh() -> (tempfile::TempDir, PathBuf) {
+    writable_mesh_with("")
+}
+
+/// As [`writable_mesh`], with `extra` after the `[server]` keys of meshgate.toml.
+pub fn writable_mesh_with(extra: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("meshgate-writes")
         .tempdir()
@@ -49,7 +54,7 @@ privilege = "write"
         root.display()
     );
     std::fs::write(domains.join("analytics.toml"), file).expect("write analytics.toml");
-    write_config(dir.path(), &domains, "");
+    write_config(dir.path(), &domains, extra);
     (dir, root)
 }
 
@@ -415,5 +420,220 @@ async fn views_rows_and_comments_survive_a_restart() {
         )
         .await,
         "0"
+    );
+}
+
+/// Starts the real binary on a free port over `config`; returns it and a connection string maker.
+async fn spawn_binary(config: &Path) -> (tokio::process::Child, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let text = std::fs::read_to_string(config)
+        .expect("config")
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let path = config.with_file_name(format!("meshgate-{port}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("meshgate starts");
+    (child, port)
+}
+
+async fn connect_port(port: u16, user: (&str, &str)) -> tokio_postgres::Client {
+    let cs = format!(
+        "host=127.0.0.1 port={port} user={} password={} dbname=mesh",
+        user.0, user.1
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match tokio_postgres::connect(&cs, tokio_postgres::NoTls).await {
+            Ok((c, conn)) => {
+                tokio::spawn(conn);
+                return c;
+            }
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server did not start listening: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Parquet files written under the analytics root so far (a write in progress has some).
+fn data_files(root: &Path) -> usize {
+    fn walk(p: &Path, n: &mut usize) {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&root.join("analytics"), &mut n);
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_create_table_as_leaves_no_table() {
+    // Small files, so the first one is on disk early in the write.
+    let (dir, root) = writable_mesh_with("write_file_mb = 1");
+    let config = dir.path().join("meshgate.toml");
+    let (mut child, port) = spawn_binary(&config).await;
+    let bob = connect_port(port, ANALYST).await;
+    // Big enough to be written in many files over a while: every line item times 400 rows.
+    let writer = tokio::spawn(async move {
+        bob.simple_query(
+            "CREATE TABLE analytics.exploded AS SELECT l.l_orderkey, l.l_partkey, l.l_comment, n.n_name \
+             FROM sales.lineitem l CROSS JOIN (SELECT n_name FROM geo.nation CROSS JOIN geo.region CROSS JOIN (VALUES (1), (2), (3), (4)) AS v(k) LIMIT 400) n",
+        )
+        .await
+    });
+    crate::harness::wait_for(
+        "the write to have data files on disk",
+        std::time::Duration::from_secs(120),
+        || data_files(&root) > 0,
+    )
+    .await;
+    child.start_kill().expect("SIGKILL");
+    let status = child.wait().await.expect("the server exits");
+    assert!(!status.success(), "killed, not exited: {status}");
+    let e = writer
+        .await
+        .expect("writer task")
+        .expect_err("the statement never completed");
+    assert!(
+        e.is_closed() || e.code().is_none(),
+        "the connection broke: {e}"
+    );
+    assert!(data_files(&root) > 0, "the killed write left files behind");
+
+    // A new server: no such table, no trace of it in the catalog, and the next run succeeds.
+    let (_child, port) = spawn_binary(&config).await;
+    let bob = connect_port(port, ANALYST).await;
+    let e = bob
+        .simple_query("SELECT count(*) FROM analytics.exploded")
+        .await
+        .expect_err("no partial table");
+    assert_eq!(code(&e), "42P01", "{e}");
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics'"
+        )
+        .await,
+        "0"
+    );
+    bob.batch_execute("CREATE TABLE analytics.exploded AS SELECT n_name FROM geo.nation")
+        .await
+        .expect("the next run succeeds");
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.exploded").await,
+        "25"
+    );
+}
+
+#[tokio::test]
+async fn writes_are_audited_with_the_tables_they_wrote() {
+    let audit_dir = tempfile::tempdir().expect("tempdir");
+    let log = audit_dir.path().join("audit.jsonl");
+    let (dir, _root) = writable_mesh_with(&format!(
+        "\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        log.display()
+    ));
+    let s = start(dir.path()).await;
+    let bob = s
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("bob connects");
+    let dave = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .expect("dave connects");
+    bob.batch_execute(
+        "CREATE TABLE analytics.regions AS SELECT r_regionkey, r_name FROM geo.region",
+    )
+    .await
+    .expect("ctas");
+    bob.batch_execute(
+        "INSERT INTO analytics.regions SELECT r_regionkey + 10, r_name FROM geo.region",
+    )
+    .await
+    .expect("insert");
+    let e = dave
+        .simple_query("INSERT INTO analytics.regions VALUES (99, 'x')")
+        .await
+        .expect_err("no write grant");
+    assert_eq!(code(&e), "42501");
+    let events = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    };
+    crate::harness::wait_for(
+        "three write events",
+        std::time::Duration::from_secs(20),
+        || {
+            events()
+                .iter()
+                .filter(|e| {
+                    e["statement"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("CREATE TABLE") || t.starts_with("INSERT"))
+                })
+                .count()
+                >= 3
+        },
+    )
+    .await;
+    let ev = events();
+    let find = |user: &str, prefix: &str| {
+        ev.iter()
+            .find(|e| {
+                e["user"] == user
+                    && e["statement"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(prefix))
+            })
+            .unwrap_or_else(|| panic!("no {prefix} event of {user}: {ev:?}"))
+            .clone()
+    };
+    let ctas = find("bob", "CREATE TABLE");
+    assert_eq!(
+        ctas["tables_written"],
+        serde_json::json!(["analytics.regions"]),
+        "{ctas}"
+    );
+    assert_eq!(
+        ctas["tables"],
+        serde_json::json!(["geo.region"]),
+        "the read side is recorded too: {ctas}"
+    );
+    assert_eq!(ctas["outcome"], "ok", "{ctas}");
+    let insert = find("bob", "INSERT");
+    assert_eq!(
+        insert["tables_written"],
+        serde_json::json!(["analytics.regions"]),
+        "{insert}"
+    );
+    let denied = find("dave", "INSERT");
+    assert_eq!(denied["sqlstate"], "42501", "{denied}");
+    assert!(
+        denied.get("tables_written").is_none(),
+        "nothing written: {denied}"
     );
 }

@@ -123,6 +123,7 @@ pub async fn write(
     input: SendableRecordBatchStream,
     mode: WriteMode,
     name: &str,
+    target_file_bytes: u64,
 ) -> Result<u64> {
     crate::register_cloud_handlers();
     if location.scheme() == "file" {
@@ -157,6 +158,7 @@ pub async fn write(
         .write(Vec::new())
         .with_input_plan(plan)
         .with_save_mode(save)
+        .with_target_file_size(std::num::NonZeroU64::new(target_file_bytes))
         .with_table_name(name)
         .await
         .map_err(err)?;
