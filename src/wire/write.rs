@@ -251,14 +251,8 @@ where
                 self.change(&product, Op::Comment { name: table, column, text: comment.unwrap_or_default() }).await?;
                 self.complete("COMMENT").await
             }
-            Statement::Update { .. } => {
-                Err(unsupported("UPDATE", "rewrite the table (CREATE TABLE … AS) or use DELETE then INSERT").into())
-            }
-            Statement::Merge { .. } => Err(unsupported(
-                "MERGE",
-                "dbt: use incremental_strategy 'delete+insert' or 'append' (deltalake merges are not wired to SQL yet)",
-            )
-            .into()),
+            Statement::Update(u) => self.update_rows(u).await,
+            Statement::Merge(m) => self.merge_rows(m).await,
             other => Err(super::query::read_only_refusal(&other).into()),
         }
     }
@@ -1218,6 +1212,211 @@ where
         self.note_written(&product, &table);
         entry.invalidate().await;
         self.complete(&format!("DELETE {removed}")).await
+    }
+
+    /// Plans each SELECT (its columns in the target's order), casts them to the target's types
+    /// and stacks them: the rows a copy-on-write rewrite of the table leaves.
+    async fn stacked(&mut self, selects: &[String], target: &SchemaRef) -> Result<datafusion::logical_expr::LogicalPlan, Failure> {
+        let mut out: Option<datafusion::logical_expr::LogicalPlanBuilder> = None;
+        for sql in selects {
+            let stmt = super::query::parse(sql)?.remove(0);
+            let plan = self.plan(&stmt).await?;
+            let exprs: Vec<datafusion::logical_expr::Expr> = target
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    datafusion::logical_expr::cast(
+                        datafusion::logical_expr::Expr::Column(datafusion::common::Column::from(plan.schema().qualified_field(i))),
+                        f.data_type().clone(),
+                    )
+                    .alias(f.name())
+                })
+                .collect();
+            let b = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(exprs).map_err(|e| UserError::from_datafusion(&e))?;
+            out = Some(match out {
+                None => b,
+                Some(prev) => prev.union(b.build().map_err(|e| UserError::from_datafusion(&e))?).map_err(|e| UserError::from_datafusion(&e))?,
+            });
+        }
+        let b = out.ok_or_else(|| UserError::internal("rewrite", &"no parts"))?;
+        Ok(b.build().map_err(|e| UserError::from_datafusion(&e))?)
+    }
+
+    /// Overwrites a created table with the rows of `selects`, in one Delta commit.
+    async fn rewrite_table(&mut self, entry: &Arc<TableEntry>, selects: &[String]) -> Result<(), Failure> {
+        let schema = entry_schema(entry).await?;
+        let plan = self.stacked(selects, &schema).await?;
+        let target = self.writable(&entry.product)?.1;
+        let name = format!("{}.{}", entry.product, entry.name);
+        self.run_write(plan, &entry.spec.location.clone(), &target, schema, WriteMode::Overwrite, &name).await?;
+        self.note_written(&entry.product, &entry.name);
+        entry.invalidate().await;
+        Ok(())
+    }
+
+    /// `UPDATE t [AS a] SET c = e, … [FROM s] [WHERE p]`, as a copy-on-write rewrite: rows that
+    /// match are written back with the new values, the others as they were. (With FROM, a row
+    /// matching several source rows is written once for each, where PostgreSQL would pick one.)
+    async fn update_rows(&mut self, u: ast::Update) -> Result<(), Failure> {
+        if u.returning.is_some() || u.limit.is_some() || !u.table.joins.is_empty() {
+            return Err(unsupported("UPDATE … RETURNING / LIMIT / JOIN", "update with SET, FROM and WHERE").into());
+        }
+        let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
+            return Err(unsupported("UPDATE of this kind of relation", "update a table").into());
+        };
+        let (product, table) = self.resolve(name)?;
+        let entry = self.created_table(&product, &table)?;
+        let schema = entry_schema(&entry).await?;
+        let relation = u.table.relation.to_string();
+        let q = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| name.to_string());
+        let mut set = std::collections::HashMap::new();
+        for a in &u.assignments {
+            let ast::AssignmentTarget::ColumnName(c) = &a.target else {
+                return Err(unsupported("UPDATE of a column tuple", "assign columns one by one").into());
+            };
+            let c = parts(c).pop().unwrap_or_default();
+            if schema.field_with_name(&c).is_err() {
+                return Err(UserError::new(sqlstate::UNDEFINED_COLUMN, format!("column \"{c}\" of relation \"{table}\" does not exist")).into());
+            }
+            set.insert(c, a.value.to_string());
+        }
+        let pred = u.selection.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "true".into());
+        let from = match &u.from {
+            Some(ast::UpdateTableFromKind::AfterSet(f)) | Some(ast::UpdateTableFromKind::BeforeSet(f)) => {
+                Some(f.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
+            }
+            None => None,
+        };
+        let col = |f: &Field| format!("{q}.\"{}\"", f.name().replace('"', "\"\""));
+        let (selects, count) = match &from {
+            None => {
+                let cols: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| match set.get(f.name()) {
+                        Some(e) => format!("CASE WHEN coalesce(({pred}), false) THEN ({e}) ELSE {} END", col(f)),
+                        None => col(f),
+                    })
+                    .collect();
+                (vec![format!("SELECT {} FROM {relation}", cols.join(", "))], format!("SELECT count(*) FROM {relation} WHERE coalesce(({pred}), false)"))
+            }
+            Some(from) => {
+                let kept: Vec<String> = schema.fields().iter().map(|f| col(f)).collect();
+                let changed: Vec<String> = schema.fields().iter().map(|f| set.get(f.name()).map(|e| format!("({e})")).unwrap_or_else(|| col(f))).collect();
+                (
+                    vec![
+                        format!("SELECT {} FROM {relation} WHERE NOT EXISTS (SELECT 1 FROM {from} WHERE coalesce(({pred}), false))", kept.join(", ")),
+                        format!("SELECT {} FROM {relation}, {from} WHERE coalesce(({pred}), false)", changed.join(", ")),
+                    ],
+                    format!("SELECT count(*) FROM {relation}, {from} WHERE coalesce(({pred}), false)"),
+                )
+            }
+        };
+        let n = self.count(&super::query::parse(&count)?.remove(0)).await?;
+        if n > 0 {
+            self.rewrite_table(&entry, &selects).await?;
+        }
+        self.complete(&format!("UPDATE {n}")).await
+    }
+
+    /// `MERGE INTO t USING s ON c` with at most one WHEN MATCHED (UPDATE or DELETE) and one WHEN
+    /// NOT MATCHED … INSERT clause (what dbt's `merge` strategy sends), as a copy-on-write
+    /// rewrite in one Delta commit.
+    async fn merge_rows(&mut self, m: ast::Merge) -> Result<(), Failure> {
+        let ast::TableFactor::Table { name, alias, .. } = &m.table else {
+            return Err(unsupported("MERGE into this kind of relation", "merge into a table").into());
+        };
+        let (product, table) = self.resolve(name)?;
+        let entry = self.created_table(&product, &table)?;
+        let schema = entry_schema(&entry).await?;
+        let target = m.table.to_string();
+        let source = m.source.to_string();
+        let q = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| name.to_string());
+        let on = m.on.to_string();
+        let col = |f: &Field| format!("{q}.\"{}\"", f.name().replace('"', "\"\""));
+        let mut matched: Option<(Option<String>, &ast::MergeAction)> = None;
+        let mut not_matched: Option<(Option<String>, &ast::MergeInsertExpr)> = None;
+        for c in &m.clauses {
+            let pred = c.predicate.as_ref().map(|p| p.to_string());
+            match (&c.clause_kind, &c.action) {
+                (ast::MergeClauseKind::Matched, a @ (ast::MergeAction::Update(_) | ast::MergeAction::Delete { .. })) if matched.is_none() => {
+                    matched = Some((pred, a))
+                }
+                (ast::MergeClauseKind::NotMatched | ast::MergeClauseKind::NotMatchedByTarget, ast::MergeAction::Insert(i)) if not_matched.is_none() => {
+                    not_matched = Some((pred, i))
+                }
+                _ => {
+                    return Err(unsupported(
+                        "this MERGE form",
+                        "use one WHEN MATCHED THEN UPDATE/DELETE and one WHEN NOT MATCHED THEN INSERT clause",
+                    )
+                    .into())
+                }
+            }
+        }
+        let all: Vec<String> = schema.fields().iter().map(|f| col(f)).collect();
+        let mut selects = Vec::new();
+        let mut counts = Vec::new();
+        match &matched {
+            None => selects.push(format!("SELECT {} FROM {target}", all.join(", "))),
+            Some((pred, action)) => {
+                let when = pred.clone().unwrap_or_else(|| "true".into());
+                selects.push(format!("SELECT {} FROM {target} WHERE NOT EXISTS (SELECT 1 FROM {source} WHERE {on})", all.join(", ")));
+                counts.push(format!("SELECT count(*) FROM {target} JOIN {source} ON {on} WHERE coalesce(({when}), false)"));
+                match action {
+                    ast::MergeAction::Update(u) => {
+                        let mut set = std::collections::HashMap::new();
+                        for a in &u.assignments {
+                            let ast::AssignmentTarget::ColumnName(c) = &a.target else {
+                                return Err(unsupported("MERGE … UPDATE of a column tuple", "assign columns one by one").into());
+                            };
+                            set.insert(parts(c).pop().unwrap_or_default(), a.value.to_string());
+                        }
+                        let cols: Vec<String> = schema
+                            .fields()
+                            .iter()
+                            .map(|f| match set.get(f.name()) {
+                                Some(e) => format!("CASE WHEN coalesce(({when}), false) THEN ({e}) ELSE {} END", col(f)),
+                                None => col(f),
+                            })
+                            .collect();
+                        selects.push(format!("SELECT {} FROM {target} JOIN {source} ON {on}", cols.join(", ")));
+                    }
+                    _ => selects.push(format!("SELECT {} FROM {target} JOIN {source} ON {on} WHERE NOT coalesce(({when}), false)", all.join(", "))),
+                }
+            }
+        }
+        if let Some((pred, insert)) = &not_matched {
+            let ast::MergeInsertKind::Values(values) = &insert.kind else {
+                return Err(unsupported("MERGE … INSERT ROW", "list the inserted values").into());
+            };
+            let [row] = values.rows.as_slice() else {
+                return Err(unsupported("MERGE … INSERT of several rows", "insert one row per source row").into());
+            };
+            let names: Vec<String> = if insert.columns.is_empty() {
+                schema.fields().iter().map(|f| f.name().clone()).collect()
+            } else {
+                insert.columns.iter().map(|c| parts(c).pop().unwrap_or_default()).collect()
+            };
+            let cols: Vec<String> = schema
+                .fields()
+                .iter()
+                .map(|f| names.iter().position(|n| n == f.name()).and_then(|i| row.get(i)).map(|e| format!("({e})")).unwrap_or_else(|| "NULL".into()))
+                .collect();
+            let when = pred.clone().map(|p| format!(" AND coalesce(({p}), false)")).unwrap_or_default();
+            let inserted = format!("SELECT {} FROM {source} WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {on}){when}", cols.join(", "));
+            counts.push(format!("SELECT count(*) FROM ({inserted}) AS inserted"));
+            selects.push(inserted);
+        }
+        let mut n = 0;
+        for c in &counts {
+            n += self.count(&super::query::parse(c)?.remove(0)).await?;
+        }
+        if n > 0 {
+            self.rewrite_table(&entry, &selects).await?;
+        }
+        self.complete(&format!("MERGE {n}")).await
     }
 
     /// The value of a `SELECT count(*) …`.

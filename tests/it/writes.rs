@@ -358,7 +358,29 @@ async fn views_rows_and_comments_survive_a_restart() {
             .await
             .expect_err("columns renamed");
         assert_eq!(code(&e), "42P16", "{e}");
-        let e = bob.simple_query("MERGE INTO analytics.seed t USING analytics.seed s ON t.id = s.id WHEN MATCHED THEN DELETE").await.expect_err("no merge");
+        // UPDATE and MERGE (dbt's merge strategy and snapshots) rewrite the table.
+        assert_eq!(bob.execute("UPDATE analytics.seed SET name = upper(name), amount = amount * 2 WHERE id = 1", &[]).await.expect("update"), 1);
+        let merged = bob
+            .execute(
+                "MERGE INTO analytics.seed AS t USING (SELECT * FROM (VALUES (3, 'three'), (9, 'nine')) AS v(id, name)) AS s ON t.id = s.id \
+                 WHEN MATCHED THEN UPDATE SET name = s.name WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, s.name)",
+                &[],
+            )
+            .await
+            .expect("merge");
+        assert_eq!(merged, 2, "one row updated, one inserted");
+        assert_eq!(
+            rows(&bob, "SELECT id, name, amount::text FROM analytics.seed ORDER BY id").await,
+            vec![
+                vec![Some("1".into()), Some("A".into()), Some("3.00".into())],
+                vec![Some("3".into()), Some("three".into()), None],
+                vec![Some("9".into()), Some("nine".into()), None],
+            ]
+        );
+        let e = bob
+            .simple_query("MERGE INTO analytics.seed t USING analytics.seed s ON t.id = s.id WHEN MATCHED AND s.id = 1 THEN DELETE WHEN MATCHED THEN DELETE")
+            .await
+            .expect_err("two matched clauses");
         assert_eq!(code(&e), "0A000", "{e}");
         bob.batch_execute("ALTER VIEW analytics.parts RENAME TO part_keys; TRUNCATE analytics.seed; INSERT INTO analytics.seed (id) SELECT 7")
             .await
