@@ -67,8 +67,9 @@ pub enum IcebergSource {
 pub enum IcebergCatalog {
     /// The JDBC-style SQL catalog (`iceberg_tables` / `iceberg_namespace_properties`), e.g. on sqlite.
     Sql { name: String, uri: String, warehouse: String },
-    /// The Iceberg REST catalog protocol.
-    Rest { name: String, uri: String, warehouse: Option<String>, token: Option<Secret> },
+    /// The Iceberg REST catalog protocol. `prefix` is the path segment after `/v1/` for servers
+    /// whose config endpoint does not hand one out (the server's `overrides.prefix` wins).
+    Rest { name: String, uri: String, warehouse: Option<String>, prefix: Option<String>, token: Option<Secret> },
 }
 
 /// Everything a connector needs to open one table.
