@@ -7,6 +7,7 @@ mod corpus;
 mod cli;
 mod dbt;
 mod harness;
+mod iceberg_rest;
 mod identity;
 mod lifecycle;
 mod malformed;
