@@ -476,6 +476,9 @@ pub struct CatalogSection {
     pub warehouse: Option<String>,
     /// REST catalogs: environment variable holding a bearer token.
     pub token_env: Option<String>,
+    /// REST catalogs: the URL prefix (`/v1/<prefix>/namespaces…`), for servers whose config
+    /// endpoint does not return one.
+    pub prefix: Option<String>,
     /// SQL catalogs: the `catalog_name` the writer used in the catalog tables (pyiceberg and
     /// Spark write their own catalog's name there). Default: this catalog's key.
     pub catalog_name: Option<String>,
@@ -1031,6 +1034,7 @@ fn load_domain(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Doma
                 name: name.clone(),
                 uri: c.uri.clone(),
                 warehouse: c.warehouse.clone(),
+                prefix: c.prefix.clone(),
                 token: need_env(&format!("{key}.token_env"), &c.token_env)?,
             },
             other => {

@@ -192,26 +192,44 @@ where
     /// DDL and DML outside the session's temporary tables.
     pub(crate) async fn write_statement(&mut self, stmt: Statement) -> Result<(), Failure> {
         match stmt {
-            Statement::CreateSchema { schema_name, if_not_exists, .. } => {
+            Statement::CreateSchema {
+                schema_name,
+                if_not_exists,
+                ..
+            } => {
                 let name = match &schema_name {
-                    ast::SchemaName::Simple(n) | ast::SchemaName::NamedAuthorization(n, _) => parts(n).pop().unwrap_or_default(),
+                    ast::SchemaName::Simple(n) | ast::SchemaName::NamedAuthorization(n, _) => {
+                        parts(n).pop().unwrap_or_default()
+                    }
                     ast::SchemaName::UnnamedAuthorization(i) => folded(i),
                 };
                 self.create_schema(&name, if_not_exists).await
             }
-            Statement::Drop { object_type: ObjectType::Schema, names, if_exists, cascade, .. } => {
+            Statement::Drop {
+                object_type: ObjectType::Schema,
+                names,
+                if_exists,
+                cascade,
+                ..
+            } => {
                 for n in &names {
                     let name = parts(n).pop().unwrap_or_default();
                     self.drop_schema(&name, if_exists, cascade).await?;
                 }
                 self.complete("DROP SCHEMA").await
             }
-            Statement::Drop { object_type: ot @ (ObjectType::Table | ObjectType::View), names, if_exists, .. } => {
+            Statement::Drop {
+                object_type: ot @ (ObjectType::Table | ObjectType::View),
+                names,
+                if_exists,
+                ..
+            } => {
                 let view = ot == ObjectType::View;
                 for n in &names {
                     self.drop_relation(n, view, if_exists).await?;
                 }
-                self.complete(if view { "DROP VIEW" } else { "DROP TABLE" }).await
+                self.complete(if view { "DROP VIEW" } else { "DROP TABLE" })
+                    .await
             }
             Statement::CreateTable(t) => {
                 if t.query.is_some() {
@@ -236,19 +254,44 @@ where
                 }
                 self.complete("TRUNCATE TABLE").await
             }
-            Statement::Comment { object_type, object_name, comment, .. } => {
+            Statement::Comment {
+                object_type,
+                object_name,
+                comment,
+                ..
+            } => {
                 let mut p = parts(&object_name);
                 let column = match object_type {
                     CommentObject::Table => None,
                     CommentObject::Column => {
-                        let c = p.pop().ok_or_else(|| UserError::syntax("COMMENT ON COLUMN needs table.column"))?;
+                        let c = p.pop().ok_or_else(|| {
+                            UserError::syntax("COMMENT ON COLUMN needs table.column")
+                        })?;
                         Some(c)
                     }
-                    other => return Err(unsupported(&format!("COMMENT ON {other}"), "comment on tables, views and columns").into()),
+                    other => {
+                        return Err(unsupported(
+                            &format!("COMMENT ON {other}"),
+                            "comment on tables, views and columns",
+                        )
+                        .into())
+                    }
                 };
-                let name = ObjectName(p.into_iter().map(|s| ObjectNamePart::Identifier(Ident::with_quote('"', s))).collect());
+                let name = ObjectName(
+                    p.into_iter()
+                        .map(|s| ObjectNamePart::Identifier(Ident::with_quote('"', s)))
+                        .collect(),
+                );
                 let (product, table) = self.resolve(&name)?;
-                self.change(&product, Op::Comment { name: table, column, text: comment.unwrap_or_default() }).await?;
+                self.change(
+                    &product,
+                    Op::Comment {
+                        name: table,
+                        column,
+                        text: comment.unwrap_or_default(),
+                    },
+                )
+                .await?;
                 self.complete("COMMENT").await
             }
             Statement::Update(u) => self.update_rows(u).await,
@@ -1216,7 +1259,11 @@ where
 
     /// Plans each SELECT (its columns in the target's order), casts them to the target's types
     /// and stacks them: the rows a copy-on-write rewrite of the table leaves.
-    async fn stacked(&mut self, selects: &[String], target: &SchemaRef) -> Result<datafusion::logical_expr::LogicalPlan, Failure> {
+    async fn stacked(
+        &mut self,
+        selects: &[String],
+        target: &SchemaRef,
+    ) -> Result<datafusion::logical_expr::LogicalPlan, Failure> {
         let mut out: Option<datafusion::logical_expr::LogicalPlanBuilder> = None;
         for sql in selects {
             let stmt = super::query::parse(sql)?.remove(0);
@@ -1227,16 +1274,22 @@ where
                 .enumerate()
                 .map(|(i, f)| {
                     datafusion::logical_expr::cast(
-                        datafusion::logical_expr::Expr::Column(datafusion::common::Column::from(plan.schema().qualified_field(i))),
+                        datafusion::logical_expr::Expr::Column(datafusion::common::Column::from(
+                            plan.schema().qualified_field(i),
+                        )),
                         f.data_type().clone(),
                     )
                     .alias(f.name())
                 })
                 .collect();
-            let b = datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(exprs).map_err(|e| UserError::from_datafusion(&e))?;
+            let b = datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+                .project(exprs)
+                .map_err(|e| UserError::from_datafusion(&e))?;
             out = Some(match out {
                 None => b,
-                Some(prev) => prev.union(b.build().map_err(|e| UserError::from_datafusion(&e))?).map_err(|e| UserError::from_datafusion(&e))?,
+                Some(prev) => prev
+                    .union(b.build().map_err(|e| UserError::from_datafusion(&e))?)
+                    .map_err(|e| UserError::from_datafusion(&e))?,
             });
         }
         let b = out.ok_or_else(|| UserError::internal("rewrite", &"no parts"))?;
@@ -1244,12 +1297,24 @@ where
     }
 
     /// Overwrites a created table with the rows of `selects`, in one Delta commit.
-    async fn rewrite_table(&mut self, entry: &Arc<TableEntry>, selects: &[String]) -> Result<(), Failure> {
+    async fn rewrite_table(
+        &mut self,
+        entry: &Arc<TableEntry>,
+        selects: &[String],
+    ) -> Result<(), Failure> {
         let schema = entry_schema(entry).await?;
         let plan = self.stacked(selects, &schema).await?;
         let target = self.writable(&entry.product)?.1;
         let name = format!("{}.{}", entry.product, entry.name);
-        self.run_write(plan, &entry.spec.location.clone(), &target, schema, WriteMode::Overwrite, &name).await?;
+        self.run_write(
+            plan,
+            &entry.spec.location.clone(),
+            &target,
+            schema,
+            WriteMode::Overwrite,
+            &name,
+        )
+        .await?;
         self.note_written(&entry.product, &entry.name);
         entry.invalidate().await;
         Ok(())
@@ -1260,7 +1325,11 @@ where
     /// matching several source rows is written once for each, where PostgreSQL would pick one.)
     async fn update_rows(&mut self, u: ast::Update) -> Result<(), Failure> {
         if u.returning.is_some() || u.limit.is_some() || !u.table.joins.is_empty() {
-            return Err(unsupported("UPDATE … RETURNING / LIMIT / JOIN", "update with SET, FROM and WHERE").into());
+            return Err(unsupported(
+                "UPDATE … RETURNING / LIMIT / JOIN",
+                "update with SET, FROM and WHERE",
+            )
+            .into());
         }
         let ast::TableFactor::Table { name, alias, .. } = &u.table.relation else {
             return Err(unsupported("UPDATE of this kind of relation", "update a table").into());
@@ -1269,23 +1338,40 @@ where
         let entry = self.created_table(&product, &table)?;
         let schema = entry_schema(&entry).await?;
         let relation = u.table.relation.to_string();
-        let q = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| name.to_string());
+        let q = alias
+            .as_ref()
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| name.to_string());
         let mut set = std::collections::HashMap::new();
         for a in &u.assignments {
             let ast::AssignmentTarget::ColumnName(c) = &a.target else {
-                return Err(unsupported("UPDATE of a column tuple", "assign columns one by one").into());
+                return Err(
+                    unsupported("UPDATE of a column tuple", "assign columns one by one").into(),
+                );
             };
             let c = parts(c).pop().unwrap_or_default();
             if schema.field_with_name(&c).is_err() {
-                return Err(UserError::new(sqlstate::UNDEFINED_COLUMN, format!("column \"{c}\" of relation \"{table}\" does not exist")).into());
+                return Err(UserError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column \"{c}\" of relation \"{table}\" does not exist"),
+                )
+                .into());
             }
             set.insert(c, a.value.to_string());
         }
-        let pred = u.selection.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "true".into());
+        let pred = u
+            .selection
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "true".into());
         let from = match &u.from {
-            Some(ast::UpdateTableFromKind::AfterSet(f)) | Some(ast::UpdateTableFromKind::BeforeSet(f)) => {
-                Some(f.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "))
-            }
+            Some(ast::UpdateTableFromKind::AfterSet(f))
+            | Some(ast::UpdateTableFromKind::BeforeSet(f)) => Some(
+                f.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             None => None,
         };
         let col = |f: &Field| format!("{q}.\"{}\"", f.name().replace('"', "\"\""));
@@ -1295,15 +1381,29 @@ where
                     .fields()
                     .iter()
                     .map(|f| match set.get(f.name()) {
-                        Some(e) => format!("CASE WHEN coalesce(({pred}), false) THEN ({e}) ELSE {} END", col(f)),
+                        Some(e) => format!(
+                            "CASE WHEN coalesce(({pred}), false) THEN ({e}) ELSE {} END",
+                            col(f)
+                        ),
                         None => col(f),
                     })
                     .collect();
-                (vec![format!("SELECT {} FROM {relation}", cols.join(", "))], format!("SELECT count(*) FROM {relation} WHERE coalesce(({pred}), false)"))
+                (
+                    vec![format!("SELECT {} FROM {relation}", cols.join(", "))],
+                    format!("SELECT count(*) FROM {relation} WHERE coalesce(({pred}), false)"),
+                )
             }
             Some(from) => {
                 let kept: Vec<String> = schema.fields().iter().map(|f| col(f)).collect();
-                let changed: Vec<String> = schema.fields().iter().map(|f| set.get(f.name()).map(|e| format!("({e})")).unwrap_or_else(|| col(f))).collect();
+                let changed: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        set.get(f.name())
+                            .map(|e| format!("({e})"))
+                            .unwrap_or_else(|| col(f))
+                    })
+                    .collect();
                 (
                     vec![
                         format!("SELECT {} FROM {relation} WHERE NOT EXISTS (SELECT 1 FROM {from} WHERE coalesce(({pred}), false))", kept.join(", ")),
@@ -1325,14 +1425,19 @@ where
     /// rewrite in one Delta commit.
     async fn merge_rows(&mut self, m: ast::Merge) -> Result<(), Failure> {
         let ast::TableFactor::Table { name, alias, .. } = &m.table else {
-            return Err(unsupported("MERGE into this kind of relation", "merge into a table").into());
+            return Err(
+                unsupported("MERGE into this kind of relation", "merge into a table").into(),
+            );
         };
         let (product, table) = self.resolve(name)?;
         let entry = self.created_table(&product, &table)?;
         let schema = entry_schema(&entry).await?;
         let target = m.table.to_string();
         let source = m.source.to_string();
-        let q = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| name.to_string());
+        let q = alias
+            .as_ref()
+            .map(|a| a.name.to_string())
+            .unwrap_or_else(|| name.to_string());
         let on = m.on.to_string();
         let col = |f: &Field| format!("{q}.\"{}\"", f.name().replace('"', "\"\""));
         let mut matched: Option<(Option<String>, &ast::MergeAction)> = None;
@@ -1362,7 +1467,10 @@ where
             None => selects.push(format!("SELECT {} FROM {target}", all.join(", "))),
             Some((pred, action)) => {
                 let when = pred.clone().unwrap_or_else(|| "true".into());
-                selects.push(format!("SELECT {} FROM {target} WHERE NOT EXISTS (SELECT 1 FROM {source} WHERE {on})", all.join(", ")));
+                selects.push(format!(
+                    "SELECT {} FROM {target} WHERE NOT EXISTS (SELECT 1 FROM {source} WHERE {on})",
+                    all.join(", ")
+                ));
                 counts.push(format!("SELECT count(*) FROM {target} JOIN {source} ON {on} WHERE coalesce(({when}), false)"));
                 match action {
                     ast::MergeAction::Update(u) => {
@@ -1392,19 +1500,37 @@ where
                 return Err(unsupported("MERGE … INSERT ROW", "list the inserted values").into());
             };
             let [row] = values.rows.as_slice() else {
-                return Err(unsupported("MERGE … INSERT of several rows", "insert one row per source row").into());
+                return Err(unsupported(
+                    "MERGE … INSERT of several rows",
+                    "insert one row per source row",
+                )
+                .into());
             };
             let names: Vec<String> = if insert.columns.is_empty() {
                 schema.fields().iter().map(|f| f.name().clone()).collect()
             } else {
-                insert.columns.iter().map(|c| parts(c).pop().unwrap_or_default()).collect()
+                insert
+                    .columns
+                    .iter()
+                    .map(|c| parts(c).pop().unwrap_or_default())
+                    .collect()
             };
             let cols: Vec<String> = schema
                 .fields()
                 .iter()
-                .map(|f| names.iter().position(|n| n == f.name()).and_then(|i| row.get(i)).map(|e| format!("({e})")).unwrap_or_else(|| "NULL".into()))
+                .map(|f| {
+                    names
+                        .iter()
+                        .position(|n| n == f.name())
+                        .and_then(|i| row.get(i))
+                        .map(|e| format!("({e})"))
+                        .unwrap_or_else(|| "NULL".into())
+                })
                 .collect();
-            let when = pred.clone().map(|p| format!(" AND coalesce(({p}), false)")).unwrap_or_default();
+            let when = pred
+                .clone()
+                .map(|p| format!(" AND coalesce(({p}), false)"))
+                .unwrap_or_default();
             let inserted = format!("SELECT {} FROM {source} WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {on}){when}", cols.join(", "));
             counts.push(format!("SELECT count(*) FROM ({inserted}) AS inserted"));
             selects.push(inserted);

@@ -156,20 +156,64 @@ async fn dbt_builds_models_into_a_writable_product() {
     );
 
     // The merge strategy updated every region in place.
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.region_runs").await, "5");
-    assert_eq!(one(&bob, "SELECT min(run) FROM analytics.region_runs").await, "1");
-    let third = dbt(&s, p, ANALYST, &["run", "--select", "region_runs", "--vars", "{run: 2}"]).await;
-    assert!(third.output.status.success(), "merge run: {}", third.describe());
-    assert_eq!(one(&bob, "SELECT count(*) || ' ' || min(run) || ' ' || max(run) FROM analytics.region_runs").await, "5 2 2");
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.region_runs").await,
+        "5"
+    );
+    assert_eq!(
+        one(&bob, "SELECT min(run) FROM analytics.region_runs").await,
+        "1"
+    );
+    let third = dbt(
+        &s,
+        p,
+        ANALYST,
+        &["run", "--select", "region_runs", "--vars", "{run: 2}"],
+    )
+    .await;
+    assert!(
+        third.output.status.success(),
+        "merge run: {}",
+        third.describe()
+    );
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT count(*) || ' ' || min(run) || ' ' || max(run) FROM analytics.region_runs"
+        )
+        .await,
+        "5 2 2"
+    );
 
     // Snapshots: the first records every nation; moving the cut closes 5 rows and opens 5.
     let snap = dbt(&s, p, ANALYST, &["snapshot", "--vars", "{cut: 5}"]).await;
-    assert!(snap.output.status.success(), "first snapshot: {}", snap.describe());
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.nation_bands").await, "25");
+    assert!(
+        snap.output.status.success(),
+        "first snapshot: {}",
+        snap.describe()
+    );
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.nation_bands").await,
+        "25"
+    );
     let snap = dbt(&s, p, ANALYST, &["snapshot", "--vars", "{cut: 10}"]).await;
-    assert!(snap.output.status.success(), "second snapshot: {}", snap.describe());
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.nation_bands").await, "30");
-    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.nation_bands WHERE dbt_valid_to IS NULL").await, "25");
+    assert!(
+        snap.output.status.success(),
+        "second snapshot: {}",
+        snap.describe()
+    );
+    assert_eq!(
+        one(&bob, "SELECT count(*) FROM analytics.nation_bands").await,
+        "30"
+    );
+    assert_eq!(
+        one(
+            &bob,
+            "SELECT count(*) FROM analytics.nation_bands WHERE dbt_valid_to IS NULL"
+        )
+        .await,
+        "25"
+    );
     assert_eq!(
         one(&bob, "SELECT count(*) FROM analytics.nation_bands WHERE dbt_valid_to IS NOT NULL AND band = 'high' AND n_nationkey BETWEEN 5 AND 9").await,
         "5"

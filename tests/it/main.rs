@@ -9,6 +9,7 @@ mod corpus;
 mod dbt;
 mod dbt_build;
 mod harness;
+mod iceberg_rest;
 mod identity;
 mod lifecycle;
 mod malformed;

@@ -359,7 +359,15 @@ async fn views_rows_and_comments_survive_a_restart() {
             .expect_err("columns renamed");
         assert_eq!(code(&e), "42P16", "{e}");
         // UPDATE and MERGE (dbt's merge strategy and snapshots) rewrite the table.
-        assert_eq!(bob.execute("UPDATE analytics.seed SET name = upper(name), amount = amount * 2 WHERE id = 1", &[]).await.expect("update"), 1);
+        assert_eq!(
+            bob.execute(
+                "UPDATE analytics.seed SET name = upper(name), amount = amount * 2 WHERE id = 1",
+                &[]
+            )
+            .await
+            .expect("update"),
+            1
+        );
         let merged = bob
             .execute(
                 "MERGE INTO analytics.seed AS t USING (SELECT * FROM (VALUES (3, 'three'), (9, 'nine')) AS v(id, name)) AS s ON t.id = s.id \
@@ -370,7 +378,11 @@ async fn views_rows_and_comments_survive_a_restart() {
             .expect("merge");
         assert_eq!(merged, 2, "one row updated, one inserted");
         assert_eq!(
-            rows(&bob, "SELECT id, name, amount::text FROM analytics.seed ORDER BY id").await,
+            rows(
+                &bob,
+                "SELECT id, name, amount::text FROM analytics.seed ORDER BY id"
+            )
+            .await,
             vec![
                 vec![Some("1".into()), Some("A".into()), Some("3.00".into())],
                 vec![Some("3".into()), Some("three".into()), None],

@@ -81,11 +81,13 @@ pub enum IcebergCatalog {
         uri: String,
         warehouse: String,
     },
-    /// The Iceberg REST catalog protocol.
+    /// The Iceberg REST catalog protocol. `prefix` is the path segment after `/v1/` for servers
+    /// whose config endpoint does not hand one out (the server's `overrides.prefix` wins).
     Rest {
         name: String,
         uri: String,
         warehouse: Option<String>,
+        prefix: Option<String>,
         token: Option<Secret>,
     },
 }

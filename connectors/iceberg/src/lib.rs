@@ -68,6 +68,7 @@ struct CatalogConfig {
     kind: &'static str,
     uri: String,
     warehouse: Option<String>,
+    prefix: Option<String>,
     token: Option<Secret>,
     file_io_props: Vec<(String, String)>,
 }
@@ -80,18 +81,21 @@ impl CatalogConfig {
                 kind: "sql",
                 uri: uri.clone(),
                 warehouse: Some(warehouse.clone()),
+                prefix: None,
                 token: None,
                 file_io_props,
             },
             IcebergCatalog::Rest {
                 uri,
                 warehouse,
+                prefix,
                 token,
                 ..
             } => CatalogConfig {
                 kind: "rest",
                 uri: uri.clone(),
                 warehouse: warehouse.clone(),
+                prefix: prefix.clone(),
                 token: token.clone(),
                 file_io_props,
             },
@@ -216,11 +220,16 @@ async fn build_catalog(
             name,
             uri,
             warehouse,
+            prefix,
             token,
         } => {
             props.insert(REST_CATALOG_PROP_URI.into(), uri.clone());
             if let Some(warehouse) = warehouse {
                 props.insert(REST_CATALOG_PROP_WAREHOUSE.into(), warehouse.clone());
+            }
+            // A user property: the server's config `overrides` (applied after it) still win.
+            if let Some(prefix) = prefix {
+                props.insert("prefix".into(), prefix.clone());
             }
             if let Some(token) = token {
                 props.insert("token".into(), token.expose().to_string());
