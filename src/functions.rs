@@ -789,6 +789,7 @@ pub fn register(
         Arc::new(crate::catalog::info_schema::InfoSchema::new(
             mesh.clone(),
             principal.clone(),
+            Arc::downgrade(&catalog),
         )),
     )?;
     mesh_functions(ctx, mesh.clone(), principal);

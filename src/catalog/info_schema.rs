@@ -91,15 +91,50 @@ fn constraint_view(name: &str) -> Option<SchemaRef> {
     Some(schema(&cols))
 }
 
-#[derive(Debug)]
 pub struct InfoSchema {
     mesh: Arc<Mesh>,
     user: Arc<Principal>,
+    /// The session's catalog, for its temporary tables (weak: the catalog holds this schema).
+    catalog: std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
+}
+
+impl std::fmt::Debug for InfoSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InfoSchema")
+    }
+}
+
+/// The session's temporary tables (name, schema), as listed in `pg_temp`.
+async fn temp_tables(
+    catalog: &std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
+) -> Vec<(String, SchemaRef)> {
+    let Some(temp) = catalog
+        .upgrade()
+        .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
+    else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for name in temp.table_names() {
+        if let Ok(Some(t)) = temp.table(&name).await {
+            out.push((name, t.schema()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 impl InfoSchema {
-    pub fn new(mesh: Arc<Mesh>, user: Arc<Principal>) -> Self {
-        InfoSchema { mesh, user }
+    pub fn new(
+        mesh: Arc<Mesh>,
+        user: Arc<Principal>,
+        catalog: std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
+    ) -> Self {
+        InfoSchema {
+            mesh,
+            user,
+            catalog,
+        }
     }
 
     fn tables_iter(&self) -> impl Iterator<Item = &Arc<TableEntry>> {
@@ -110,7 +145,7 @@ impl InfoSchema {
             .filter(|t| may_read(&self.user, t))
     }
 
-    fn tables(&self) -> Result<Arc<dyn TableProvider>> {
+    async fn tables(&self) -> Result<Arc<dyn TableProvider>> {
         let cols: Vec<(&str, DataType, bool)> = [
             "table_catalog",
             "table_schema",
@@ -129,7 +164,7 @@ impl InfoSchema {
         .map(|c| (*c, DataType::Utf8, true))
         .collect();
         let s = schema(&cols);
-        let rows = self
+        let mut rows: Vec<Vec<Option<ScalarValue>>> = self
             .tables_iter()
             .map(|t| {
                 let mut r = vec![
@@ -155,6 +190,26 @@ impl InfoSchema {
                 r
             })
             .collect();
+        // The session's temporary tables, as PostgreSQL lists them.
+        for (name, _) in temp_tables(&self.catalog).await {
+            let mut r = vec![
+                Some(text(self.mesh.database.clone())),
+                Some(text(crate::session::TEMP_SCHEMA)),
+                Some(text(name)),
+                Some(text("LOCAL TEMPORARY")),
+            ];
+            r.extend([
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(text("YES")),
+                Some(text("NO")),
+                Some(text("PRESERVE ROWS")),
+            ]);
+            rows.push(r);
+        }
         mem(&s, rows)
     }
 
@@ -258,13 +313,14 @@ impl SchemaProvider for InfoSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         Ok(Some(match name.to_ascii_lowercase().as_str() {
-            "tables" => self.tables()?,
+            "tables" => self.tables().await?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,
             "columns" => Arc::new(Columns {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),
                 schema: columns_schema(),
+                catalog: self.catalog.clone(),
             }),
             other => match constraint_view(other) {
                 Some(s) => mem(&s, vec![])?,
@@ -345,11 +401,17 @@ fn columns_schema() -> SchemaRef {
     schema(&cols)
 }
 
-#[derive(Debug)]
 struct Columns {
     mesh: Arc<Mesh>,
     user: Arc<Principal>,
     schema: SchemaRef,
+    catalog: std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
+}
+
+impl std::fmt::Debug for Columns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "information_schema.columns")
+    }
 }
 
 fn strings(v: Option<Vec<ScalarValue>>) -> Option<Vec<String>> {
@@ -408,17 +470,35 @@ impl TableProvider for Columns {
         if names.is_some() {
             self.mesh.ensure_known(&all, OPEN_CONCURRENCY).await;
         }
+        let mut listed: Vec<(String, String, SchemaRef)> = all
+            .iter()
+            .filter_map(|t| {
+                t.known()
+                    .map(|m| (t.product.clone(), t.name.clone(), m.schema.clone()))
+            })
+            .collect();
+        // The session's temporary tables (dbt reads a temporary relation's columns here, by
+        // table_name alone).
+        if schemas
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| s == crate::session::TEMP_SCHEMA))
+        {
+            for (name, schema) in temp_tables(&self.catalog).await {
+                if names.as_ref().is_none_or(|n| n.contains(&name)) {
+                    listed.push((crate::session::TEMP_SCHEMA.to_string(), name, schema));
+                }
+            }
+        }
         let mut rows = Vec::new();
-        for t in &all {
-            let Some(meta) = t.known() else { continue };
-            for (i, f) in meta.schema.fields().iter().enumerate() {
+        for (product, table, table_schema) in &listed {
+            for (i, f) in table_schema.fields().iter().enumerate() {
                 let ty = info_schema_type(f.data_type());
                 let opt = |v: Option<i32>| v.map(i32v);
                 let value = |name: &str| -> Option<ScalarValue> {
                     match name {
                         "table_catalog" | "udt_catalog" => Some(text(self.mesh.database.clone())),
-                        "table_schema" => Some(text(t.product.clone())),
-                        "table_name" => Some(text(t.name.clone())),
+                        "table_schema" => Some(text(product.clone())),
+                        "table_name" => Some(text(table.clone())),
                         "column_name" => Some(text(f.name().clone())),
                         "ordinal_position" => Some(i32v(i as i32 + 1)),
                         "dtd_identifier" => Some(text((i + 1).to_string())),

@@ -84,8 +84,8 @@ async fn dbt_builds_models_into_a_writable_product() {
         first.describe()
     );
     assert!(
-        first.stdout().contains("PASS=4"),
-        "four models built: {}",
+        first.stdout().contains("PASS=5"),
+        "five models built: {}",
         first.stdout()
     );
 
