@@ -65,6 +65,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A session's temporary table: its OID follows from its name (one session cannot have two
+/// temporary tables of one name, and other sessions never see it).
+pub fn temp_table_oid(name: &str) -> i32 {
+    derive("temp table", name, 0)
+}
+
 fn derive(kind: &str, name: &str, attempt: u32) -> i32 {
     let h = fnv1a(format!("{kind}\0{name}\0{attempt}").as_bytes());
     let span = i32::MAX as u64 - FIRST_NORMAL_OID + 1;

@@ -62,9 +62,11 @@ pub fn may_read(principal: &Principal, table: &TableEntry) -> bool {
 /// empty product only admins see).
 pub fn may_use_schema(principal: &Principal, mesh: &Mesh, product: &str) -> bool {
     match mesh.products.get(product) {
-        Some(p) if p.tables.is_empty() => principal.admin,
+        // An empty product: a writable one nothing was built in yet is there for whoever may
+        // write it or holds a grant on the whole product (dbt asks whether its schema exists).
+        Some(p) if p.tables.is_empty() => principal.admin || principal.may_write(&p.name) || principal.may_read(&p.name, ""),
         Some(p) => p.tables.values().any(|t| may_read(principal, t)),
-        None => ["pg_catalog", "information_schema", "public", "mesh"].contains(&product),
+        None => ["pg_catalog", "information_schema", "public", "mesh", crate::session::TEMP_SCHEMA].contains(&product),
     }
 }
 
@@ -142,7 +144,7 @@ impl MeshPgCatalog {
         mem(&s, rows)
     }
 
-    fn pg_class(&self) -> Result<Arc<dyn TableProvider>> {
+    async fn pg_class(&self) -> Result<Arc<dyn TableProvider>> {
         use DataType::*;
         let s = schema(&[
             ("oid", Int32, false),
@@ -179,7 +181,8 @@ impl MeshPgCatalog {
             ("reloptions", text_list(), true),
             ("relpartbound", Utf8, true),
         ]);
-        let rows = self
+        // (oid, name, namespace, owner, tuples, attributes, relkind, relpersistence)
+        let mut rels: Vec<(i32, String, i32, i32, f64, i16, &str, &str)> = self
             .tables()
             .filter_map(|t| {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
@@ -196,13 +199,31 @@ impl MeshPgCatalog {
                     .as_ref()
                     .map(|m| m.schema.fields().len() as i16)
                     .unwrap_or(0);
-                Some(vec![
+                let kind = if t.view.is_some() { "v" } else { "r" };
+                Some((oid, t.name.clone(), self.mesh.oids.namespace(&t.product), self.owner_of(&t.product), tuples, natts, kind, "p"))
+            })
+            .collect();
+        // The session's temporary tables (psql `\dt pg_temp.*`, drivers listing them).
+        if let Some(temp) = self.catalog.upgrade().and_then(|c| c.schema(crate::session::TEMP_SCHEMA)) {
+            let nsp = self.mesh.oids.namespace(crate::session::TEMP_SCHEMA);
+            for name in temp.table_names() {
+                let natts = match temp.table(&name).await {
+                    Ok(Some(t)) => t.schema().fields().len() as i16,
+                    _ => continue,
+                };
+                rels.push((oids::temp_table_oid(&name), name, nsp, oids::role_oid(self.user.current_user()), -1.0, natts, "r", "t"));
+            }
+        }
+        let rows = rels
+            .into_iter()
+            .map(|(oid, name, nsp, owner, tuples, natts, kind, persistence)| {
+                vec![
                     Some(i32v(oid)),
-                    Some(text(t.name.clone())),
-                    Some(i32v(self.mesh.oids.namespace(&t.product))),
+                    Some(text(name)),
+                    Some(i32v(nsp)),
                     Some(i32v(0)),
                     Some(i32v(0)),
-                    Some(i32v(self.owner_of(&t.product))),
+                    Some(i32v(owner)),
                     // pg_am's heap: psql shows it as the access method.
                     Some(i32v(2)),
                     Some(i32v(0)),
@@ -213,8 +234,8 @@ impl MeshPgCatalog {
                     Some(i32v(0)),
                     Some(boolv(false)),
                     Some(boolv(false)),
-                    Some(text("p")),
-                    Some(text(if t.view.is_some() { "v" } else { "r" })),
+                    Some(text(persistence)),
+                    Some(text(kind)),
                     Some(i16v(natts)),
                     Some(i16v(0)),
                     Some(boolv(false)),
@@ -232,7 +253,7 @@ impl MeshPgCatalog {
                     None,
                     None,
                     None,
-                ])
+                ]
             })
             .collect();
         mem(&s, rows)
@@ -660,7 +681,7 @@ impl SchemaProvider for MeshPgCatalog {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let t = match name.to_ascii_lowercase().as_str() {
             "pg_namespace" => self.pg_namespace()?,
-            "pg_class" => self.pg_class()?,
+            "pg_class" => self.pg_class().await?,
             "pg_attribute" => Arc::new(PgAttribute {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),

@@ -27,6 +27,11 @@ use crate::error::{sqlstate, UserError};
 /// Resolves a relation name (`schema.table` or `table`, unquoted) to its OID.
 pub trait RelationResolver {
     fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32>;
+
+    /// A schema's OID, for `'name'::regnamespace`.
+    fn namespace_oid(&self, _name: &str) -> Option<i32> {
+        None
+    }
 }
 
 pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<(), UserError> {
@@ -252,8 +257,10 @@ fn type_oid(name: &str) -> Option<i32> {
     })
 }
 
-/// A result column cast to `regtype` or `regrole` prints the type's or role's name in
+/// A result column cast to `regtype`, `regrole` or `regnamespace` prints the object's name in
 /// PostgreSQL (`atttypid::regtype` is `integer`); elsewhere such casts are OIDs to compare.
+/// (`::regclass` in results still prints the OID: psql's `\d+` projects `c.oid::regclass` beside
+/// other `oid` columns, and the printed form's name would collide with them.)
 fn print_reg_type(e: &mut Expr) {
     let Expr::Cast {
         expr: inner,
@@ -277,6 +284,7 @@ fn print_reg_type(e: &mut Expr) {
             Some(Expr::Value(ValueWithSpan::from(Value::Null))),
         ),
         "regrole" => ("pg_get_userbyid", None),
+        "regnamespace" => ("mesh_regnamespace", None),
         _ => return,
     };
     let mut f = call(function);
@@ -609,6 +617,11 @@ impl VisitorMut for Rewriter<'_> {
                             string_literal(inner).and_then(|s| s.trim().parse::<i32>().ok())
                         {
                             *expr = number(n);
+                        } else if let Some(oid) = string_literal(inner)
+                            .filter(|_| ty == "regnamespace")
+                            .and_then(|s| self.resolver.namespace_oid(s.trim().trim_matches('"')))
+                        {
+                            *expr = number(oid);
                         } else if let Some(oid) = string_literal(inner)
                             .filter(|_| ty == "regtype")
                             .and_then(type_oid)

@@ -361,6 +361,12 @@ struct SessionRelations<'a>(&'a crate::session::Session);
 impl crate::catalog::rewrite::RelationResolver for SessionRelations<'_> {
     fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32> {
         let mesh = self.0.mesh()?;
+        // The session's temporary tables come first, as in PostgreSQL's search path.
+        if matches!(schema, None | Some(crate::session::TEMP_SCHEMA))
+            && datafusion::catalog::SchemaProvider::table_exist(self.0.temp.as_ref(), name)
+        {
+            return Some(crate::catalog::oids::temp_table_oid(name));
+        }
         let schema = match schema {
             Some(s) => s.to_string(),
             None => self
@@ -378,6 +384,12 @@ impl crate::catalog::rewrite::RelationResolver for SessionRelations<'_> {
                 .then(|| crate::catalog::oids::system_relation(name))
                 .flatten()
         })
+    }
+
+    fn namespace_oid(&self, name: &str) -> Option<i32> {
+        let mesh = self.0.mesh()?;
+        let oid = mesh.oids.namespace(name);
+        mesh.oids.namespace_name(oid).is_some().then_some(oid)
     }
 }
 

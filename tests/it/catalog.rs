@@ -587,4 +587,15 @@ async fn result_names_and_reg_casts_read_as_in_postgres() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(types, ["bigint", "numeric"]);
+    // ::regnamespace prints names too; in predicates it stays an OID.
+    let row = c
+        .query_one(
+            "SELECT relnamespace::regnamespace, 11::regnamespace FROM pg_class \
+             WHERE relnamespace = 'sales'::regnamespace AND relname = 'orders'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "sales");
+    assert_eq!(row.get::<_, String>(1), "pg_catalog");
 }
