@@ -364,13 +364,21 @@ public class PgjdbcSuite {
                     return e.getSQLState();
                 }
             });
-            // A CancelRequest that arrives before the statement started is lost (as in
-            // PostgreSQL), so cancel until the statement ends; the server's limiter allows this
-            // rate.
+            // A CancelRequest that arrives before the statement reached the server is dropped
+            // (as in PostgreSQL), and Statement.cancel() sends one per execution (later calls
+            // are no-ops in pgjdbc), so after it the same CancelRequest is sent again through
+            // the connection until the statement ends; the server's limiter allows this rate.
+            org.postgresql.core.BaseConnection base = c.unwrap(org.postgresql.core.BaseConnection.class);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             String outcome = null;
+            boolean first = true;
             while (outcome == null && System.nanoTime() < deadline) {
-                st.cancel();
+                if (first) {
+                    st.cancel();
+                    first = false;
+                } else {
+                    base.cancelQuery();
+                }
                 try {
                     outcome = running.get(200, TimeUnit.MILLISECONDS);
                 } catch (TimeoutException e) {
