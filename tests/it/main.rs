@@ -17,6 +17,7 @@ mod npgsql;
 mod policy;
 mod protocol;
 mod psql;
+mod psql_completion;
 mod python_writers;
 mod s3;
 mod session_statements;
