@@ -288,12 +288,22 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
     // What `x::regnamespace` prints in a result (see catalog::rewrite); an
     // OID that names nothing prints as the number, as in PostgreSQL.
     let m = mesh.clone();
-    ctx.register_udf(udf("mesh_regnamespace", &[1], DataType::Utf8, move |a, _| {
-        let Some(oid) = scalar_i32(&a[0]) else {
-            return Ok(text(None));
-        };
-        Ok(text(Some(m.oids.namespace_name(oid).map(str::to_string).unwrap_or_else(|| oid.to_string()))))
-    }));
+    ctx.register_udf(udf(
+        "mesh_regnamespace",
+        &[1],
+        DataType::Utf8,
+        move |a, _| {
+            let Some(oid) = scalar_i32(&a[0]) else {
+                return Ok(text(None));
+            };
+            Ok(text(Some(
+                m.oids
+                    .namespace_name(oid)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| oid.to_string()),
+            )))
+        },
+    ));
     let m = mesh.clone();
     ctx.register_udf(udf("pg_get_userbyid", &[1], DataType::Utf8, move |a, _| {
         let Some(oid) = scalar_i32(&a[0]) else {

@@ -64,9 +64,18 @@ pub fn may_use_schema(principal: &Principal, mesh: &Mesh, product: &str) -> bool
     match mesh.products.get(product) {
         // An empty product: a writable one nothing was built in yet is there for whoever may
         // write it or holds a grant on the whole product (dbt asks whether its schema exists).
-        Some(p) if p.tables.is_empty() => principal.admin || principal.may_write(&p.name) || principal.may_read(&p.name, ""),
+        Some(p) if p.tables.is_empty() => {
+            principal.admin || principal.may_write(&p.name) || principal.may_read(&p.name, "")
+        }
         Some(p) => p.tables.values().any(|t| may_read(principal, t)),
-        None => ["pg_catalog", "information_schema", "public", "mesh", crate::session::TEMP_SCHEMA].contains(&product),
+        None => [
+            "pg_catalog",
+            "information_schema",
+            "public",
+            "mesh",
+            crate::session::TEMP_SCHEMA,
+        ]
+        .contains(&product),
     }
 }
 
@@ -200,61 +209,85 @@ impl MeshPgCatalog {
                     .map(|m| m.schema.fields().len() as i16)
                     .unwrap_or(0);
                 let kind = if t.view.is_some() { "v" } else { "r" };
-                Some((oid, t.name.clone(), self.mesh.oids.namespace(&t.product), self.owner_of(&t.product), tuples, natts, kind, "p"))
+                Some((
+                    oid,
+                    t.name.clone(),
+                    self.mesh.oids.namespace(&t.product),
+                    self.owner_of(&t.product),
+                    tuples,
+                    natts,
+                    kind,
+                    "p",
+                ))
             })
             .collect();
         // The session's temporary tables (psql `\dt pg_temp.*`, drivers listing them).
-        if let Some(temp) = self.catalog.upgrade().and_then(|c| c.schema(crate::session::TEMP_SCHEMA)) {
+        if let Some(temp) = self
+            .catalog
+            .upgrade()
+            .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
+        {
             let nsp = self.mesh.oids.namespace(crate::session::TEMP_SCHEMA);
             for name in temp.table_names() {
                 let natts = match temp.table(&name).await {
                     Ok(Some(t)) => t.schema().fields().len() as i16,
                     _ => continue,
                 };
-                rels.push((oids::temp_table_oid(&name), name, nsp, oids::role_oid(self.user.current_user()), -1.0, natts, "r", "t"));
+                rels.push((
+                    oids::temp_table_oid(&name),
+                    name,
+                    nsp,
+                    oids::role_oid(self.user.current_user()),
+                    -1.0,
+                    natts,
+                    "r",
+                    "t",
+                ));
             }
         }
         let rows = rels
             .into_iter()
-            .map(|(oid, name, nsp, owner, tuples, natts, kind, persistence)| {
-                vec![
-                    Some(i32v(oid)),
-                    Some(text(name)),
-                    Some(i32v(nsp)),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    Some(i32v(owner)),
-                    // pg_am's heap: psql shows it as the access method.
-                    Some(i32v(2)),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    Some(ScalarValue::Float64(Some(tuples))),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(text(persistence)),
-                    Some(text(kind)),
-                    Some(i16v(natts)),
-                    Some(i16v(0)),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(boolv(true)),
-                    // "default", as PostgreSQL's tables have (psql prints nothing for it).
-                    Some(text("d")),
-                    Some(boolv(false)),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    Some(i32v(0)),
-                    None,
-                    None,
-                    None,
-                ]
-            })
+            .map(
+                |(oid, name, nsp, owner, tuples, natts, kind, persistence)| {
+                    vec![
+                        Some(i32v(oid)),
+                        Some(text(name)),
+                        Some(i32v(nsp)),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        Some(i32v(owner)),
+                        // pg_am's heap: psql shows it as the access method.
+                        Some(i32v(2)),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        Some(ScalarValue::Float64(Some(tuples))),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        Some(boolv(false)),
+                        Some(boolv(false)),
+                        Some(text(persistence)),
+                        Some(text(kind)),
+                        Some(i16v(natts)),
+                        Some(i16v(0)),
+                        Some(boolv(false)),
+                        Some(boolv(false)),
+                        Some(boolv(false)),
+                        Some(boolv(false)),
+                        Some(boolv(false)),
+                        Some(boolv(true)),
+                        // "default", as PostgreSQL's tables have (psql prints nothing for it).
+                        Some(text("d")),
+                        Some(boolv(false)),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        Some(i32v(0)),
+                        None,
+                        None,
+                        None,
+                    ]
+                },
+            )
             .collect();
         mem(&s, rows)
     }

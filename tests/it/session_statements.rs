@@ -134,13 +134,29 @@ async fn temporary_tables_belong_to_their_session() {
     let listed = r##"SELECT c.relname, c.relpersistence, n.nspname, c.relnatts::text, (c.oid = '"#Tableau_9"'::regclass)::text
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname LIKE '#Tableau%'"##;
     let m = a.simple_query(listed).await.expect("pg_class");
-    assert_eq!(rows(&m), vec![vec!["#Tableau_9", "t", "pg_temp", "1", "true"].iter().map(|s| s.to_string()).collect::<Vec<_>>()]);
+    assert_eq!(
+        rows(&m),
+        vec![vec!["#Tableau_9", "t", "pg_temp", "1", "true"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()]
+    );
     let m = a
         .simple_query("SELECT table_schema, table_type, (SELECT data_type FROM information_schema.columns WHERE table_name = '#Tableau_9') FROM information_schema.tables WHERE table_name = '#Tableau_9'")
         .await
         .expect("information_schema");
-    assert_eq!(rows(&m), vec![vec!["pg_temp".to_string(), "LOCAL TEMPORARY".to_string(), "integer".to_string()]]);
-    let m = b.simple_query("SELECT count(*) FROM pg_class WHERE relname LIKE '#Tableau%'").await.expect("other session");
+    assert_eq!(
+        rows(&m),
+        vec![vec![
+            "pg_temp".to_string(),
+            "LOCAL TEMPORARY".to_string(),
+            "integer".to_string()
+        ]]
+    );
+    let m = b
+        .simple_query("SELECT count(*) FROM pg_class WHERE relname LIKE '#Tableau%'")
+        .await
+        .expect("other session");
     assert_eq!(rows(&m), vec![vec!["0".to_string()]]);
     // Writes to data products stay refused, whatever the statement's form.
     for sql in [
