@@ -39,12 +39,101 @@ pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<
         if let SetExpr::Select(select) = q.body.as_mut() {
             postgres_column_names(select);
         }
+        recursive_cte_column_names(q);
     }
     let mut v = Rewriter { resolver };
     match stmt.visit(&mut v) {
         ControlFlow::Break(e) => Err(e),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// `WITH RECURSIVE t(a, b) AS (anchor UNION ALL step)`: DataFusion takes a recursive CTE's
+/// column names from its anchor's select list, not from the column list, so the list is
+/// written into the anchor as aliases (asyncpg's type introspection names `depth` this way).
+fn recursive_cte_column_names(q: &mut Query) {
+    let Some(with) = q.with.as_mut() else { return };
+    if !with.recursive {
+        return;
+    }
+    for cte in &mut with.cte_tables {
+        let names: Vec<Ident> = cte.alias.columns.iter().map(|c| c.name.clone()).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let SetExpr::SetOperation { left, .. } = cte.query.body.as_mut() else {
+            continue;
+        };
+        let SetExpr::Select(anchor) = left.as_mut() else {
+            continue;
+        };
+        if anchor.projection.len() != names.len() {
+            continue;
+        }
+        for (item, name) in anchor.projection.iter_mut().zip(names) {
+            *item = match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                    SelectItem::ExprWithAlias { expr, alias: name }
+                }
+                other => other,
+            };
+        }
+    }
+}
+
+/// asyncpg's type introspection asks, per type, for a domain's base type and a composite's
+/// attribute types and names, with recursive CTEs and correlated subqueries inside CASE
+/// branches taken only for `typtype = 'd'` / `'c'`, which DataFusion cannot plan. No result
+/// column of the mesh has a domain or composite type (data products' columns are base and
+/// array types), so asyncpg never needs those branches for meshgate's rows: they become typed
+/// NULLs. (Introspecting a system catalog's composite type by hand gets NULL attributes.)
+fn typtype_branch(expr: &Expr) -> Option<Expr> {
+    let Expr::Case {
+        conditions,
+        else_result,
+        ..
+    } = expr
+    else {
+        return None;
+    };
+    let [when] = conditions.as_slice() else {
+        return None;
+    };
+    let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Eq,
+        right,
+    } = &when.condition
+    else {
+        return None;
+    };
+    let is_typtype = match left.as_ref() {
+        Expr::CompoundIdentifier(p) => p.last().is_some_and(|i| i.value == "typtype"),
+        Expr::Identifier(i) => i.value == "typtype",
+        _ => false,
+    };
+    let kind = string_literal(right)?;
+    if !is_typtype || !matches!(kind, "d" | "c") || !matches!(when.result, Expr::Subquery(_)) {
+        return None;
+    }
+    if else_result.as_deref().is_some_and(|e| {
+        !matches!(
+            e,
+            Expr::Value(ValueWithSpan {
+                value: Value::Null,
+                ..
+            })
+        )
+    }) {
+        return None;
+    }
+    // Arrays as text[]: asyncpg decodes the introspection's own result with its core codecs
+    // only (oid[] and text[]; an int4[] column would send it introspecting int4[] forever).
+    let ty = if kind == "d" { "INT" } else { "TEXT[]" };
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("CAST(NULL AS {ty})"))
+        .and_then(|mut p| p.parse_expr())
+        .ok()
 }
 
 struct Rewriter<'a> {
@@ -472,6 +561,10 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<UserError> {
         regproc_join_by_name(expr);
+        if let Some(null) = typtype_branch(expr) {
+            *expr = null;
+            return ControlFlow::Continue(());
+        }
         match expr {
             // DataFusion's LIKE escapes with backslash only; SQLAlchemy writes `ESCAPE '/'`.
             // The pattern is re-escaped: backslashes doubled, then the escape char made one.
@@ -585,6 +678,18 @@ impl VisitorMut for Rewriter<'_> {
                 data_type,
                 ..
             } => {
+                // Arrays of OIDs (`$1::oid[]`, asyncpg) are integer arrays here.
+                if let DataType::Array(
+                    datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(elem, _),
+                ) = data_type
+                {
+                    if matches!(
+                        lower_name(elem).trim_start_matches("pg_catalog."),
+                        "oid" | "regtype" | "regclass" | "regproc" | "regnamespace"
+                    ) {
+                        **elem = DataType::Int(None);
+                    }
+                }
                 let ty = lower_name(data_type);
                 let ty = ty.strip_prefix("pg_catalog.").unwrap_or(&ty).to_string();
                 match ty.as_str() {

@@ -240,17 +240,6 @@ where
 
     async fn prepare(&mut self, sql: &str, type_oids: &[u32]) -> Result<Prepared, UserError> {
         tracing::debug!(target: "meshgate::statements", protocol = "extended", "{sql}");
-        if sql
-            .trim_start()
-            .starts_with("WITH RECURSIVE typeinfo_tree(")
-        {
-            // asyncpg's type introspection (recursive CTEs inside correlated subqueries) is
-            // beyond the planner; say so plainly instead of a planner message.
-            return Err(UserError::unsupported(
-                "asyncpg's type introspection query is not supported yet: results of types asyncpg has no built-in codec for \
-                 (arrays among them) cannot be decoded by asyncpg; cast such columns to text",
-            ));
-        }
         let mut stmts = commands_with_text(sql, self.audit_texts())?;
         if stmts.len() > 1 {
             return Err(UserError::syntax(
@@ -494,6 +483,9 @@ fn pg_type_named(name: &str) -> Option<Type> {
         "text" => Type::TEXT,
         "varchar" | "character varying" => Type::VARCHAR,
         "bytea" => Type::BYTEA,
+        // asyncpg's type introspection binds `$1::oid[]`; its core codecs include oid[] (not
+        // int4[]), so that is the type it must be told. Decoded as int4[] (same layout).
+        "oid[]" | "pg_catalog.oid[]" => Type::OID_ARRAY,
         _ => return None,
     })
 }
@@ -504,10 +496,22 @@ fn bind_params(
     prepared: &Prepared,
     b: &Bind,
 ) -> Result<LogicalPlan, UserError> {
+    // OIDs travel as 4-byte integers: oid[] values are decoded as int4[].
+    let decode_as = |t: &Type| {
+        if *t == Type::OID_ARRAY {
+            Type::INT4_ARRAY
+        } else {
+            t.clone()
+        }
+    };
     let stored = Arc::new(StoredStatement::new(
         String::new(),
         (),
-        prepared.param_types.iter().cloned().map(Some).collect(),
+        prepared
+            .param_types
+            .iter()
+            .map(|t| Some(decode_as(t)))
+            .collect(),
     ));
     let portal = pgwire::api::portal::Portal::try_new(b, stored)
         .map_err(|e| UserError::new(sqlstate::PROTOCOL_VIOLATION, e.to_string()))?;
