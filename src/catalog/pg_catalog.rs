@@ -79,6 +79,10 @@ pub fn may_use_schema(principal: &Principal, mesh: &Mesh, product: &str) -> bool
     }
 }
 
+/// A pg_class row's varying part: (oid, name, namespace, owner, tuples, attributes, relkind,
+/// relpersistence).
+type RelRow = (i32, String, i32, i32, f64, i16, &'static str, &'static str);
+
 pub struct MeshPgCatalog {
     crate_tables: Arc<dyn SchemaProvider>,
     mesh: Arc<Mesh>,
@@ -190,8 +194,7 @@ impl MeshPgCatalog {
             ("reloptions", text_list(), true),
             ("relpartbound", Utf8, true),
         ]);
-        // (oid, name, namespace, owner, tuples, attributes, relkind, relpersistence)
-        let mut rels: Vec<(i32, String, i32, i32, f64, i16, &str, &str)> = self
+        let mut rels: Vec<RelRow> = self
             .tables()
             .filter_map(|t| {
                 let oid = self.mesh.oids.table(&t.product, &t.name)?;
