@@ -136,7 +136,7 @@ async fn temporary_tables_belong_to_their_session() {
     let m = a.simple_query(listed).await.expect("pg_class");
     assert_eq!(
         rows(&m),
-        vec![vec!["#Tableau_9", "t", "pg_temp", "1", "true"]
+        vec![["#Tableau_9", "t", "pg_temp", "1", "true"]
             .iter()
             .map(|s| s.to_string())
             .collect::<Vec<_>>()]
