@@ -20,6 +20,7 @@ mod encode;
 mod extended;
 mod login;
 mod query;
+mod search_path;
 pub mod startup;
 mod temp;
 mod write;

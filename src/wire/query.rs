@@ -437,6 +437,18 @@ where
         self.ready().await
     }
 
+    /// Unqualified names found in a later schema of the session's search_path are qualified
+    /// with it (see `search_path`).
+    pub(crate) fn qualify_search_path(&self, stmt: &mut Statement) {
+        let path = super::search_path::schemas(
+            &self.session.get("search_path").unwrap_or_default(),
+            &self.session.user,
+        );
+        if let Some(catalog) = self.session.ctx.catalog(&self.session.database) {
+            super::search_path::qualify(stmt, &path, catalog.as_ref());
+        }
+    }
+
     /// Plans a query statement in this session. Read-only by construction: anything that is not
     /// a query has been refused by [`classify`], and the plan is checked again here.
     pub(crate) async fn plan(&self, stmt: &Statement) -> Result<LogicalPlan, UserError> {
@@ -454,6 +466,7 @@ where
         let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
         let mut stmt = stmt.clone();
         super::temp::qualify_temp_names(&mut stmt, self.session.temp.as_ref());
+        self.qualify_search_path(&mut stmt);
         crate::catalog::rewrite::rewrite(&mut stmt, &SessionRelations(&self.session))?;
         let state = self.session.ctx.state();
         let plan = state

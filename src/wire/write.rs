@@ -161,7 +161,7 @@ fn unsupported(what: &str, hint: &str) -> UserError {
 fn observed(
     input: SendableRecordBatchStream,
     rows: Arc<AtomicU64>,
-    failure: Arc<Mutex<Option<datafusion::error::DataFusionError>>>,
+    failure: Arc<Mutex<Option<UserError>>>,
 ) -> SendableRecordBatchStream {
     let schema = input.schema();
     Box::pin(RecordBatchStreamAdapter::new(
@@ -176,7 +176,8 @@ fn observed(
                         .lock()
                         .expect("lock is never poisoned: no panics while held");
                     if slot.is_none() {
-                        *slot = Some(datafusion::error::DataFusionError::Execution(e.to_string()));
+                        // Mapped now: the writer hands back only its own wrapping of it.
+                        *slot = Some(UserError::from_datafusion(e));
                     }
                 }
             }
@@ -705,6 +706,8 @@ where
             .catalog
             .default_schema
             .clone();
+        super::temp::qualify_temp_names(&mut query, self.session.temp.as_ref());
+        self.qualify_search_path(&mut query);
         qualify(&mut query, &default_schema);
         let depends_on = crate::catalog::views::relations(&query, &default_schema);
         if depends_on
@@ -1030,8 +1033,7 @@ where
                     .lock()
                     .expect("lock is never poisoned: no panics while held")
                     .take();
-                if let Some(ie) = input_error {
-                    let u = UserError::from_datafusion(&ie);
+                if let Some(u) = input_error {
                     if redact
                         && !matches!(u.code, sqlstate::QUERY_CANCELED | sqlstate::OUT_OF_MEMORY)
                     {

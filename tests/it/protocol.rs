@@ -382,13 +382,31 @@ async fn session_settings_set_and_show() {
             "{show}"
         );
     }
-    // search_path applies to unqualified names.
+    // search_path applies to unqualified names, each found in the first schema that has it.
     let n: i64 = c
         .query_one("SELECT count(*) FROM region", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(n, 5);
+    let joined: i64 = c
+        .query_one(
+            "WITH c AS (SELECT * FROM customer) SELECT count(*) FROM c JOIN nation ON c.c_nationkey = n_nationkey JOIN region ON n_regionkey = r_regionkey WHERE r_name = 'ASIA'",
+            &[],
+        )
+        .await
+        .expect("names in geo and in sales")
+        .get(0);
+    let qualified: i64 = c
+        .query_one(
+            "SELECT count(*) FROM sales.customer c JOIN geo.nation n ON c.c_nationkey = n.n_nationkey JOIN geo.region r ON n.n_regionkey = r.r_regionkey WHERE r.r_name = 'ASIA'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(joined, qualified);
+    assert!(qualified > 0);
     c.batch_execute("SET search_path = sales").await.unwrap();
     let n: i64 = c
         .query_one("SELECT count(*) FROM customer", &[])

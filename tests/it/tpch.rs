@@ -101,6 +101,12 @@ async fn all_22_tpch_queries_match_in_process_datafusion() {
     let fx = tpch();
     let s = TestServer::tpch().await;
     let c = s.admin().await;
+    // The same queries with unqualified names, found through the search path.
+    let unqualified = s.admin().await;
+    unqualified
+        .batch_execute("SET search_path = sales, supply, geo")
+        .await
+        .expect("search_path");
     let ctx = baseline_context(&fx.baseline_dir).await;
     let mut non_empty = 0;
     for n in 1..=22 {
@@ -115,6 +121,18 @@ async fn all_22_tpch_queries_match_in_process_datafusion() {
         got.sort();
         want.sort();
         assert_eq!(got, want, "q{n}: rows differ");
+        let bare = sql
+            .replace("sales.", "")
+            .replace("supply.", "")
+            .replace("geo.", "");
+        assert_ne!(bare, sql, "q{n} names its tables with their products");
+        let msgs = unqualified
+            .simple_query(&bare)
+            .await
+            .unwrap_or_else(|e| panic!("q{n} with unqualified names: {e:?}"));
+        let mut got = server_rows(&msgs);
+        got.sort();
+        assert_eq!(got, want, "q{n}: rows differ with unqualified names");
         if !got.is_empty() {
             non_empty += 1;
         }

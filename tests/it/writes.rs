@@ -198,6 +198,17 @@ async fn create_table_as_writes_delta_and_reads_back() {
         .await
         .expect_err("exists");
     assert_eq!(code(&e), "42P07", "{e}");
+    // A query that fails while its rows are written: the client's SQLSTATE, and no table.
+    let e = bob
+        .simple_query("CREATE TABLE analytics.bad AS SELECT n_nationkey / (n_nationkey - n_nationkey) AS x FROM geo.nation")
+        .await
+        .expect_err("division by zero");
+    assert_eq!(code(&e), "22012", "{e}");
+    let e = bob
+        .simple_query("SELECT * FROM analytics.bad")
+        .await
+        .expect_err("no table");
+    assert_eq!(code(&e), "42P01", "{e}");
     // The session goes on after each error.
     assert_eq!(one(&bob, "SELECT 1").await, "1");
 }
