@@ -404,6 +404,8 @@ async fn run<S>(
         stmt: None,
     };
     s.run().await;
+    // A transaction its client left open (gone, terminated, drained): what it wrote goes.
+    s.discard_open_writes();
     tracing::info!("session ended");
 }
 

@@ -465,6 +465,17 @@ where
         }
     }
 
+    /// At the session's end: an open transaction's tables are never committed.
+    pub(crate) fn discard_open_writes(&mut self) {
+        if let Some(tx) = self.write_tx.take() {
+            tracing::info!(
+                dirs = tx.written.len(),
+                "session ended inside a transaction with writes: discarding them"
+            );
+            self.discard_dirs(tx.written, std::time::Duration::ZERO);
+        }
+    }
+
     fn reinstall_shared(&mut self) {
         self.sync_generation();
         let principal = (*self.session.access.principal).clone();

@@ -273,6 +273,13 @@ async fn dbt_swap_in_a_transaction_is_atomic_and_rollback_leaves_nothing() {
         .await,
         vec![vec![Some("model".to_string())]]
     );
+    // The dropped backup's files go (at once: the tests' metadata_refresh_secs is 0).
+    crate::harness::wait_for(
+        "the dropped backup's directory to go",
+        std::time::Duration::from_secs(20),
+        || table_dirs(&root).len() == 1,
+    )
+    .await;
     let dir_count = table_dirs(&root).len();
     // A rolled-back transaction leaves no relation and (soon) no directory behind.
     bob.batch_execute("BEGIN; CREATE TABLE analytics.scratch AS SELECT 1 AS x; DROP TABLE analytics.model; ROLLBACK")
@@ -293,8 +300,38 @@ async fn dbt_swap_in_a_transaction_is_atomic_and_rollback_leaves_nothing() {
         || table_dirs(&root).len() == dir_count,
     )
     .await;
-    // Dropped tables' data goes too: one directory per live table.
-    assert_eq!(table_dirs(&root).len(), 1, "{:?}", table_dirs(&root));
+    // A client that goes away inside a transaction commits nothing; its table's files go.
+    {
+        let gone = s
+            .connect_as(ANALYST.0, ANALYST.1)
+            .await
+            .expect("bob connects");
+        gone.batch_execute("BEGIN; CREATE TABLE analytics.abandoned AS SELECT 1 AS x")
+            .await
+            .expect("in a transaction");
+        assert_eq!(
+            table_dirs(&root).len(),
+            dir_count + 1,
+            "written before COMMIT"
+        );
+    }
+    crate::harness::wait_for(
+        "the abandoned table's directory to go",
+        std::time::Duration::from_secs(20),
+        || table_dirs(&root).len() == dir_count,
+    )
+    .await;
+    let e = dave
+        .simple_query("SELECT * FROM analytics.abandoned")
+        .await
+        .expect_err("never committed");
+    assert_eq!(code(&e), "42P01", "{e}");
+    assert_eq!(
+        table_dirs(&root).len(),
+        1,
+        "one directory per live table: {:?}",
+        table_dirs(&root)
+    );
 }
 
 #[tokio::test]
