@@ -722,6 +722,7 @@ impl SchemaProvider for MeshPgCatalog {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),
                 schema: pg_attribute_schema(),
+                catalog: self.catalog.clone(),
             }),
             "pg_description" => self.pg_description()?,
             "pg_database" => self.pg_database()?,
@@ -832,6 +833,8 @@ struct PgAttribute {
     mesh: Arc<Mesh>,
     user: Arc<Principal>,
     schema: SchemaRef,
+    /// The session's catalog, for its temporary tables' columns.
+    catalog: Weak<dyn CatalogProvider>,
 }
 
 #[async_trait]
@@ -870,7 +873,8 @@ impl TableProvider for PgAttribute {
                 .flat_map(|p| p.tables.values())
                 .cloned()
         };
-        let wanted: Vec<Arc<TableEntry>> = match pinned_values(filters, "attrelid") {
+        let pinned = pinned_values(filters, "attrelid");
+        let wanted: Vec<Arc<TableEntry>> = match pinned.clone() {
             Some(vals) => {
                 let tables: Vec<Arc<TableEntry>> = vals
                     .iter()
@@ -882,13 +886,38 @@ impl TableProvider for PgAttribute {
             }
             None => all().collect(),
         };
+        let mut listed: Vec<(i32, SchemaRef)> = wanted
+            .iter()
+            .filter(|t| may_read(&self.user, t))
+            .filter_map(|t| {
+                Some((
+                    self.mesh.oids.table(&t.product, &t.name)?,
+                    t.known()?.schema.clone(),
+                ))
+            })
+            .collect();
+        // The session's temporary tables (psql `\d` on one).
+        if let Some(temp) = self
+            .catalog
+            .upgrade()
+            .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
+        {
+            let pinned: Option<Vec<i32>> =
+                pinned.map(|v| v.iter().filter_map(scalar_i32).collect());
+            for name in temp.table_names() {
+                let oid = oids::temp_table_oid(&name);
+                if pinned.as_ref().is_some_and(|p| !p.contains(&oid)) {
+                    continue;
+                }
+                if let Ok(Some(t)) = temp.table(&name).await {
+                    listed.push((oid, t.schema()));
+                }
+            }
+        }
         let mut rows = Vec::new();
-        for t in wanted.iter().filter(|t| may_read(&self.user, t)) {
-            let (Some(oid), Some(meta)) = (self.mesh.oids.table(&t.product, &t.name), t.known())
-            else {
-                continue;
-            };
-            for (i, f) in meta.schema.fields().iter().enumerate() {
+        for (oid, table_schema) in &listed {
+            let oid = *oid;
+            for (i, f) in table_schema.fields().iter().enumerate() {
                 let ty = column_type(f.data_type());
                 let is_list = matches!(
                     f.data_type(),

@@ -153,6 +153,14 @@ async fn temporary_tables_belong_to_their_session() {
             "integer".to_string()
         ]]
     );
+    let m = a
+        .simple_query(r##"SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '"#Tableau_9"'::regclass AND attnum > 0"##)
+        .await
+        .expect("pg_attribute");
+    assert_eq!(
+        rows(&m),
+        vec![vec!["COL".to_string(), "integer".to_string()]]
+    );
     let m = b
         .simple_query("SELECT count(*) FROM pg_class WHERE relname LIKE '#Tableau%'")
         .await
