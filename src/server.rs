@@ -242,9 +242,7 @@ impl Shared {
         let result = (|| {
             let config = Config::load(&old.path).map_err(|e| e.to_string())?;
             let tls = tls_acceptor(&config.server)?;
-            let mesh = Mesh::build_with(&config, &self.executor.env, &self.workspaces.snapshot())
-                .map_err(|e| e.to_string())?;
-            mesh.inherit(&self.mesh());
+            let mesh = self.mesh_with(&config, &self.workspaces.snapshot())?;
             Ok::<_, String>((config, tls, mesh))
         })();
         let (config, tls, mesh) = match result {
@@ -288,7 +286,7 @@ impl Shared {
         }
         self.audit.configure(&config.audit);
         *self.tls.write().expect("tls lock is never poisoned") = tls;
-        *self.mesh.write().expect("mesh lock is never poisoned") = Arc::new(mesh);
+        *self.mesh.write().expect("mesh lock is never poisoned") = mesh;
         *self.config.write().expect("config lock is never poisoned") = Arc::new(config);
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +322,7 @@ impl Shared {
     /// Builds the mesh again from the running configuration and the committed catalogs of
     /// writable products (after a commit); every session sees it at its next statement.
     pub fn rebuild_mesh(&self) -> Result<(), String> {
-        let mesh = self.mesh_with(&self.workspaces.snapshot())?;
+        let mesh = self.mesh_with(&self.config(), &self.workspaces.snapshot())?;
         *self.mesh.write().expect("mesh lock is never poisoned") = mesh;
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -334,11 +332,11 @@ impl Shared {
     /// sharing what the running mesh has learned about unchanged tables.
     pub fn mesh_with(
         &self,
+        config: &Config,
         created: &HashMap<String, Arc<crate::catalog::workspace::Manifest>>,
     ) -> Result<Arc<Mesh>, String> {
-        let config = self.config();
         let mesh =
-            Mesh::build_with(&config, &self.executor.env, created).map_err(|e| e.to_string())?;
+            Mesh::build_with(config, &self.executor.env, created).map_err(|e| e.to_string())?;
         mesh.inherit(&self.mesh());
         Ok(Arc::new(mesh))
     }

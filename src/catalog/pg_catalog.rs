@@ -120,6 +120,15 @@ impl MeshPgCatalog {
             .filter(|t| may_read(&self.user, t))
     }
 
+    /// The owner's role name, as pg_tables and pg_views show it.
+    fn owner_name(&self, product: &str) -> String {
+        self.mesh
+            .roles
+            .get(&self.owner_of(product))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn owner_of(&self, product: &str) -> i32 {
         match self.mesh.products.get(product) {
             Some(p) if !p.owner.is_empty() => oids::role_oid(&p.owner),
@@ -509,12 +518,7 @@ impl MeshPgCatalog {
             .tables()
             .filter(|t| t.view.is_none())
             .map(|t| {
-                let owner = self
-                    .mesh
-                    .roles
-                    .get(&self.owner_of(&t.product))
-                    .cloned()
-                    .unwrap_or_default();
+                let owner = self.owner_name(&t.product);
                 vec![
                     Some(text(t.product.clone())),
                     Some(text(t.name.clone())),
@@ -542,12 +546,7 @@ impl MeshPgCatalog {
             .tables()
             .filter_map(|t| {
                 let sql = t.view.clone()?;
-                let owner = self
-                    .mesh
-                    .roles
-                    .get(&self.owner_of(&t.product))
-                    .cloned()
-                    .unwrap_or_default();
+                let owner = self.owner_name(&t.product);
                 Some(vec![
                     Some(text(t.product.clone())),
                     Some(text(t.name.clone())),

@@ -19,6 +19,7 @@ mod cursor;
 mod encode;
 mod extended;
 mod login;
+mod names;
 mod query;
 mod search_path;
 pub mod startup;

@@ -6,14 +6,10 @@
 //! the session. As in PostgreSQL, an unqualified name finds a temporary table before any other.
 //! Every other write stays refused: the data products are read-only.
 
-use std::ops::ControlFlow;
-
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::catalog::SchemaProvider;
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{
-    visit_relations_mut, Ident, ObjectName, ObjectNamePart, Statement,
-};
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
 use futures::StreamExt;
 use pgwire::api::portal::Format;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,14 +18,7 @@ use super::{Failure, SessionLoop};
 use crate::error::{sqlstate, UserError};
 use crate::session::TEMP_SCHEMA;
 
-/// How PostgreSQL folds an identifier: quoted ones keep their case.
-fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
-    }
-}
+use super::names::folded;
 
 fn idents(name: &ObjectName) -> Vec<&Ident> {
     name.0.iter().filter_map(ObjectNamePart::as_ident).collect()
@@ -57,13 +46,8 @@ pub(crate) fn qualify_temp_names(stmt: &mut Statement, temp: &dyn SchemaProvider
     if temp.table_names().is_empty() {
         return;
     }
-    let _ = visit_relations_mut(stmt, |name| {
-        if let [t] = idents(name).as_slice() {
-            if temp.table_exist(&folded(t)) {
-                *name = temp_name(t);
-            }
-        }
-        ControlFlow::<()>::Continue(())
+    super::names::qualify_unqualified(stmt, |t| {
+        temp.table_exist(t).then(|| TEMP_SCHEMA.to_string())
     });
 }
 

@@ -18,7 +18,6 @@
 //! ROLLBACK does not undo (see README "dbt").
 
 use std::collections::{BTreeSet, HashMap};
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,8 +25,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    self, visit_relations_mut, CommentObject, Ident, ObjectName, ObjectNamePart, ObjectType,
-    Statement,
+    self, CommentObject, Ident, ObjectName, ObjectNamePart, ObjectType, Statement,
 };
 use futures::StreamExt;
 use pgwire::api::portal::Format;
@@ -51,13 +49,7 @@ pub(crate) struct WriteTx {
     written: Vec<(WriteTarget, String)>,
 }
 
-fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
-    }
-}
+use super::names::folded;
 
 fn parts(name: &ObjectName) -> Vec<String> {
     name.0
@@ -395,7 +387,7 @@ where
         }
         let mesh = self
             .shared
-            .mesh_with(&view)
+            .mesh_with(&self.shared.config(), &view)
             .map_err(|e| UserError::internal("transaction catalog", &e))?;
         let principal = (*self.session.access.principal).clone();
         self.install_catalog(mesh, principal);
@@ -1355,23 +1347,7 @@ where
             .as_ref()
             .map(|a| a.name.to_string())
             .unwrap_or_else(|| name.to_string());
-        let mut set = std::collections::HashMap::new();
-        for a in &u.assignments {
-            let ast::AssignmentTarget::ColumnName(c) = &a.target else {
-                return Err(
-                    unsupported("UPDATE of a column tuple", "assign columns one by one").into(),
-                );
-            };
-            let c = parts(c).pop().unwrap_or_default();
-            if schema.field_with_name(&c).is_err() {
-                return Err(UserError::new(
-                    sqlstate::UNDEFINED_COLUMN,
-                    format!("column \"{c}\" of relation \"{table}\" does not exist"),
-                )
-                .into());
-            }
-            set.insert(c, a.value.to_string());
-        }
+        let set = assignments(&u.assignments, &schema, &table)?;
         let pred = u
             .selection
             .as_ref()
@@ -1487,13 +1463,7 @@ where
                 counts.push(format!("SELECT count(*) FROM {target} JOIN {source} ON {on} WHERE coalesce(({when}), false)"));
                 match action {
                     ast::MergeAction::Update(u) => {
-                        let mut set = std::collections::HashMap::new();
-                        for a in &u.assignments {
-                            let ast::AssignmentTarget::ColumnName(c) = &a.target else {
-                                return Err(unsupported("MERGE … UPDATE of a column tuple", "assign columns one by one").into());
-                            };
-                            set.insert(parts(c).pop().unwrap_or_default(), a.value.to_string());
-                        }
+                        let set = assignments(&u.assignments, &schema, &table)?;
                         let cols: Vec<String> = schema
                             .fields()
                             .iter()
@@ -1627,37 +1597,38 @@ fn check_storable(schema: &Schema) -> Result<(), UserError> {
     Ok(())
 }
 
+/// `SET c = e, …` of an UPDATE or a MERGE's UPDATE: column → expression text, each column one
+/// of the table's.
+fn assignments(
+    list: &[ast::Assignment],
+    schema: &Schema,
+    table: &str,
+) -> Result<std::collections::HashMap<String, String>, UserError> {
+    let mut set = std::collections::HashMap::new();
+    for a in list {
+        let ast::AssignmentTarget::ColumnName(c) = &a.target else {
+            return Err(unsupported(
+                "UPDATE of a column tuple",
+                "assign columns one by one",
+            ));
+        };
+        let c = parts(c).pop().unwrap_or_default();
+        if schema.field_with_name(&c).is_err() {
+            return Err(UserError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("column \"{c}\" of relation \"{table}\" does not exist"),
+            ));
+        }
+        set.insert(c, a.value.to_string());
+    }
+    Ok(set)
+}
+
 /// Qualifies the unqualified relation names of a view's query with the schema they resolve in
 /// now, so the stored definition means the same wherever it is planned. CTE names stay as they
 /// are.
 fn qualify(stmt: &mut Statement, default_schema: &str) {
-    let mut ctes = BTreeSet::new();
-    let _ = datafusion::sql::sqlparser::ast::visit_statements(&*stmt, |s| {
-        if let Statement::Query(q) = s {
-            collect_ctes(q, &mut ctes);
-        }
-        ControlFlow::<()>::Continue(())
-    });
-    let _ = visit_relations_mut(stmt, |name| {
-        if let [ObjectNamePart::Identifier(t)] = name.0.as_slice() {
-            if !ctes.contains(&folded(t)) {
-                name.0.insert(
-                    0,
-                    ObjectNamePart::Identifier(Ident::with_quote('"', default_schema)),
-                );
-            }
-        }
-        ControlFlow::<()>::Continue(())
-    });
-}
-
-fn collect_ctes(q: &ast::Query, out: &mut BTreeSet<String>) {
-    if let Some(w) = &q.with {
-        for c in &w.cte_tables {
-            out.insert(folded(&c.alias.name));
-            collect_ctes(&c.query, out);
-        }
-    }
+    super::names::qualify_unqualified(stmt, |_| Some(default_schema.to_string()));
 }
 
 #[cfg(test)]

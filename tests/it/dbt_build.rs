@@ -6,24 +6,10 @@
 use std::path::Path;
 
 use serde_json::Value;
-use tokio_postgres::SimpleQueryMessage;
 
 use crate::dbt::{dbt, project_copy_of};
 use crate::harness::{ANALYST, SALES_ANALYST};
-use crate::writes::{start, writable_mesh};
-
-async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
-    let msgs = c
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    msgs.into_iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{sql}: no value"))
-}
+use crate::writes::{one, start, writable_mesh};
 
 /// Row count and the sum of one integer column of each created table, read by delta-rs's
 /// Python binding from the directories the product's catalog names.

@@ -78,7 +78,7 @@ async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>>
         .collect()
 }
 
-async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
+pub async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
     rows(c, sql)
         .await
         .first()
