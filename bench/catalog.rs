@@ -180,18 +180,18 @@ fn psql(port: u16, cmd: &str) -> Duration {
 
 struct Server {
     port: u16,
-    shared: Arc<meshgate::server::Shared>,
+    shared: Arc<meshgate::server::Server>,
 }
 
 async fn serve(conf: &Path) -> Server {
     let config = meshgate::Config::load(conf).expect("config");
-    let shared = meshgate::server::Shared::new(config).expect("server");
+    let shared = meshgate::server::Server::new(config).expect("server");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let s2 = shared.clone();
-    tokio::spawn(async move { meshgate::serve_shared(listener, s2, std::future::pending()).await });
+    tokio::spawn(async move { meshgate::serve_with(listener, s2, std::future::pending()).await });
     Server { port, shared }
 }
 
@@ -220,7 +220,7 @@ async fn warmed(s: &Server) {
 
 #[tokio::main]
 async fn main() {
-    meshgate::server::install_crypto_provider();
+    meshgate::tls::install_crypto_provider();
     let tables: usize = arg("--tables")
         .map(|s| s.parse().expect("--tables N"))
         .unwrap_or(1000);

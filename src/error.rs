@@ -1,10 +1,20 @@
-//! The errors a client can see.
+//! The errors a client can see, and the one place that decides their SQLSTATE.
 //!
-//! Everything that reaches a client goes through [`UserError`]: a SQLSTATE, a severity and a message
-//! that was written for the client. Engine and storage errors are classified here, in one place
-//! ([`UserError::from_datafusion`]); anything unclassified becomes a generic XX000 whose message
-//! carries only an id, and the full text goes to the log under that id, so object-store URLs,
-//! file paths and library internals never leave the server.
+//! Everything that reaches a client goes through [`UserError`]: a [`SqlState`], a severity and a
+//! message written for the client. Errors from below are classified here, in this order:
+//!
+//! ```text
+//!  DataFusionError ─┬─ External(UserError)          our own error, carried through the engine
+//!                   ├─ External(DataFusionError|ArrowError) / Context / Shared / Collection: unwrap
+//!                   ├─ by variant: SQL, SchemaError, NotImplemented, ResourcesExhausted,
+//!                   │   Configuration, ArrowError(DivideByZero | Cast | Parse | Overflow)
+//!                   └─ Plan / Execution text: last resort, for the few engine errors that have
+//!                      no variant of their own (an unknown function, a failed cast at runtime)
+//! ```
+//!
+//! Anything unclassified becomes XX000 whose message carries only an id; the full text goes to
+//! the log under that id, so object-store URLs, file paths and library internals never leave
+//! the server.
 
 use std::fmt;
 
@@ -13,40 +23,119 @@ use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 use pgwire::messages::response::ErrorResponse;
 
-/// SQLSTATE codes meshgate raises (PostgreSQL appendix A).
-pub mod sqlstate {
-    pub const SYNTAX_ERROR: &str = "42601";
-    pub const UNDEFINED_TABLE: &str = "42P01";
-    pub const UNDEFINED_COLUMN: &str = "42703";
-    pub const UNDEFINED_FUNCTION: &str = "42883";
-    pub const UNDEFINED_OBJECT: &str = "42704";
-    pub const UNDEFINED_SCHEMA: &str = "3F000";
-    pub const AMBIGUOUS_COLUMN: &str = "42702";
-    pub const DATATYPE_MISMATCH: &str = "42804";
-    pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
-    pub const DIVISION_BY_ZERO: &str = "22012";
-    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
-    pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
-    pub const INVALID_PARAMETER_VALUE: &str = "22023";
-    pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
-    pub const QUERY_CANCELED: &str = "57014";
-    pub const ADMIN_SHUTDOWN: &str = "57P01";
-    pub const INVALID_PASSWORD: &str = "28P01";
-    pub const INVALID_AUTHORIZATION: &str = "28000";
-    pub const TOO_MANY_CONNECTIONS: &str = "53300";
-    pub const OUT_OF_MEMORY: &str = "53200";
-    pub const PROTOCOL_VIOLATION: &str = "08P01";
-    pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
-    pub const UNDEFINED_PARAMETER: &str = "42704";
-    pub const CANT_CHANGE_RUNTIME_PARAM: &str = "55P02";
-    pub const INVALID_CURSOR_NAME: &str = "34000";
-    pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
-    pub const INVALID_TRANSACTION_STATE: &str = "25000";
-    pub const INTERNAL_ERROR: &str = "XX000";
-    pub const INVALID_CATALOG_NAME: &str = "3D000";
-    pub const IO_ERROR: &str = "58030";
-    pub const SERIALIZATION_FAILURE: &str = "40001";
-    pub const DUPLICATE_TABLE: &str = "42P07";
+/// The SQLSTATEs meshgate raises (PostgreSQL, appendix A). A variant, not a string: a code can
+/// only be one PostgreSQL defines and this list names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlState {
+    SuccessfulCompletion,
+    Warning,
+    NoActiveTransaction,
+    ActiveTransaction,
+    InFailedTransaction,
+    IdleInTransactionTimeout,
+    InvalidTransactionState,
+    SerializationFailure,
+    SyntaxError,
+    UndefinedTable,
+    UndefinedColumn,
+    UndefinedFunction,
+    UndefinedObject,
+    UndefinedSchema,
+    AmbiguousColumn,
+    DatatypeMismatch,
+    WrongObjectType,
+    InsufficientPrivilege,
+    DuplicateTable,
+    DuplicateCursor,
+    DuplicatePreparedStatement,
+    InvalidTableDefinition,
+    InvalidObjectDefinition,
+    InvalidRecursion,
+    DependentObjectsStillExist,
+    DivisionByZero,
+    InvalidTextRepresentation,
+    NumericValueOutOfRange,
+    InvalidParameterValue,
+    FeatureNotSupported,
+    ObjectNotInPrerequisiteState,
+    CantChangeRuntimeParam,
+    QueryCanceled,
+    AdminShutdown,
+    IdleSessionTimeout,
+    InvalidPassword,
+    InvalidAuthorization,
+    TooManyConnections,
+    OutOfMemory,
+    ProtocolViolation,
+    ConnectionFailure,
+    ProgramLimitExceeded,
+    InvalidCursorName,
+    InvalidSqlStatementName,
+    InvalidCatalogName,
+    IoError,
+    InternalError,
+}
+
+impl SqlState {
+    /// The five characters clients see.
+    pub fn code(self) -> &'static str {
+        use SqlState::*;
+        match self {
+            SuccessfulCompletion => "00000",
+            Warning => "01000",
+            NoActiveTransaction => "25P01",
+            ActiveTransaction => "25001",
+            InFailedTransaction => "25P02",
+            IdleInTransactionTimeout => "25P03",
+            InvalidTransactionState => "25000",
+            SerializationFailure => "40001",
+            SyntaxError => "42601",
+            UndefinedTable => "42P01",
+            UndefinedColumn => "42703",
+            UndefinedFunction => "42883",
+            UndefinedObject => "42704",
+            UndefinedSchema => "3F000",
+            AmbiguousColumn => "42702",
+            DatatypeMismatch => "42804",
+            WrongObjectType => "42809",
+            InsufficientPrivilege => "42501",
+            DuplicateTable => "42P07",
+            DuplicateCursor => "42P03",
+            DuplicatePreparedStatement => "42P05",
+            InvalidTableDefinition => "42P16",
+            InvalidObjectDefinition => "42P17",
+            InvalidRecursion => "42P19",
+            DependentObjectsStillExist => "2BP01",
+            DivisionByZero => "22012",
+            InvalidTextRepresentation => "22P02",
+            NumericValueOutOfRange => "22003",
+            InvalidParameterValue => "22023",
+            FeatureNotSupported => "0A000",
+            ObjectNotInPrerequisiteState => "55000",
+            CantChangeRuntimeParam => "55P02",
+            QueryCanceled => "57014",
+            AdminShutdown => "57P01",
+            IdleSessionTimeout => "57P05",
+            InvalidPassword => "28P01",
+            InvalidAuthorization => "28000",
+            TooManyConnections => "53300",
+            OutOfMemory => "53200",
+            ProtocolViolation => "08P01",
+            ConnectionFailure => "08006",
+            ProgramLimitExceeded => "54000",
+            InvalidCursorName => "34000",
+            InvalidSqlStatementName => "26000",
+            InvalidCatalogName => "3D000",
+            IoError => "58030",
+            InternalError => "XX000",
+        }
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +149,7 @@ pub enum Severity {
 #[derive(Debug, Clone)]
 pub struct UserError {
     pub severity: Severity,
-    pub code: &'static str,
+    pub code: SqlState,
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
@@ -75,7 +164,7 @@ impl fmt::Display for UserError {
 impl std::error::Error for UserError {}
 
 impl UserError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: SqlState, message: impl Into<String>) -> Self {
         UserError {
             severity: Severity::Error,
             code,
@@ -85,10 +174,18 @@ impl UserError {
         }
     }
 
-    pub fn fatal(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn fatal(code: SqlState, message: impl Into<String>) -> Self {
         UserError {
             severity: Severity::Fatal,
             ..Self::new(code, message)
+        }
+    }
+
+    /// The same error, ending the connection.
+    pub fn into_fatal(self) -> Self {
+        UserError {
+            severity: Severity::Fatal,
+            ..self
         }
     }
 
@@ -98,24 +195,44 @@ impl UserError {
     }
 
     pub fn syntax(message: impl Into<String>) -> Self {
-        Self::new(sqlstate::SYNTAX_ERROR, message)
+        Self::new(SqlState::SyntaxError, message)
     }
 
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Self::new(sqlstate::FEATURE_NOT_SUPPORTED, message)
+        Self::new(SqlState::FeatureNotSupported, message)
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(SqlState::InsufficientPrivilege, message)
     }
 
     pub fn cancelled() -> Self {
         Self::new(
-            sqlstate::QUERY_CANCELED,
+            SqlState::QueryCanceled,
             "canceling statement due to user request",
         )
     }
 
     pub fn statement_timeout() -> Self {
         Self::new(
-            sqlstate::QUERY_CANCELED,
+            SqlState::QueryCanceled,
             "canceling statement due to statement timeout",
+        )
+    }
+
+    /// What a session ended by `pg_terminate_backend`, or by a draining server, gets.
+    pub fn terminated() -> Self {
+        Self::fatal(
+            SqlState::AdminShutdown,
+            "terminating connection due to administrator command",
+        )
+    }
+
+    /// PostgreSQL's 25P02: a failed transaction block takes only COMMIT or ROLLBACK.
+    pub fn in_failed_transaction() -> Self {
+        Self::new(
+            SqlState::InFailedTransaction,
+            "current transaction is aborted, commands ignored until end of transaction block",
         )
     }
 
@@ -125,9 +242,15 @@ impl UserError {
         let id = error_id();
         tracing::error!(error_id = %id, "{context}: {err}");
         Self::new(
-            sqlstate::INTERNAL_ERROR,
+            SqlState::InternalError,
             format!("internal error (id {id}); the server log has details"),
         )
+    }
+
+    /// Carried through DataFusion (a table provider, a function) and recognised again by
+    /// [`UserError::from_datafusion`].
+    pub fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
     }
 
     pub fn to_response(&self) -> ErrorResponse {
@@ -138,7 +261,7 @@ impl UserError {
         let mut fields = vec![
             (b'S', severity.to_string()),
             (b'V', severity.to_string()),
-            (b'C', self.code.to_string()),
+            (b'C', self.code.code().to_string()),
             (b'M', self.message.clone()),
         ];
         if let Some(d) = &self.detail {
@@ -162,7 +285,7 @@ impl UserError {
     /// own SQL and name only user-visible objects, so they are passed on; execution-time errors
     /// can carry storage paths and are passed on only for the classes known to be value errors.
     pub fn from_datafusion(e: &DataFusionError) -> Self {
-        use sqlstate::*;
+        use SqlState::*;
         match e {
             DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
                 Self::from_datafusion(inner)
@@ -174,114 +297,134 @@ impl UserError {
             DataFusionError::SchemaError(s, _) => {
                 use datafusion::common::SchemaError as S;
                 let code = match s.as_ref() {
-                    S::FieldNotFound { .. } => UNDEFINED_COLUMN,
-                    S::AmbiguousReference { .. } => AMBIGUOUS_COLUMN,
-                    _ => SYNTAX_ERROR,
+                    S::FieldNotFound { .. } => UndefinedColumn,
+                    S::AmbiguousReference { .. } => AmbiguousColumn,
+                    _ => SyntaxError,
                 };
                 Self::new(code, clean(&s.to_string()))
             }
             DataFusionError::NotImplemented(m) => {
                 Self::unsupported(format!("not supported: {}", clean(m)))
             }
-            DataFusionError::Plan(m) => Self::from_plan_message(m),
-            DataFusionError::Configuration(m) => Self::new(INVALID_PARAMETER_VALUE, clean(m)),
+            DataFusionError::Configuration(m) => Self::new(InvalidParameterValue, clean(m)),
             DataFusionError::ResourcesExhausted(m) => Self::new(
-                OUT_OF_MEMORY,
+                OutOfMemory,
                 format!("query exceeded its memory limit: {}", clean(m)),
             ),
-            DataFusionError::Execution(m) => Self::from_execution_message(m, e),
-            DataFusionError::External(inner) => {
-                if let Some(u) = inner.downcast_ref::<UserError>() {
-                    return u.clone();
-                }
-                if let Some(d) = inner.downcast_ref::<DataFusionError>() {
-                    return Self::from_datafusion(d);
-                }
-                if let Some(a) = inner.downcast_ref::<ArrowError>() {
-                    return Self::from_arrow(a);
-                }
-                Self::internal("external error", e)
-            }
+            DataFusionError::External(inner) => Self::from_external(inner.as_ref(), e),
+            DataFusionError::Plan(m) => text::plan(m),
+            DataFusionError::Execution(m) => text::execution(m, e),
             _ => Self::internal("engine error", e),
         }
     }
 
+    fn from_external(
+        inner: &(dyn std::error::Error + Send + Sync + 'static),
+        whole: &dyn fmt::Display,
+    ) -> Self {
+        if let Some(u) = inner.downcast_ref::<UserError>() {
+            return u.clone();
+        }
+        if let Some(d) = inner.downcast_ref::<DataFusionError>() {
+            return Self::from_datafusion(d);
+        }
+        if let Some(a) = inner.downcast_ref::<ArrowError>() {
+            return Self::from_arrow(a);
+        }
+        Self::internal("external error", whole)
+    }
+
     fn from_arrow(a: &ArrowError) -> Self {
-        use sqlstate::*;
+        use SqlState::*;
         match a {
-            ArrowError::DivideByZero => Self::new(DIVISION_BY_ZERO, "division by zero"),
+            ArrowError::DivideByZero => Self::new(DivisionByZero, "division by zero"),
             ArrowError::CastError(m) | ArrowError::ParseError(m) => Self::new(
-                INVALID_TEXT_REPRESENTATION,
+                InvalidTextRepresentation,
                 format!("invalid input value: {}", clean(m)),
             ),
-            ArrowError::ArithmeticOverflow(m) => Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m)),
+            ArrowError::ArithmeticOverflow(m) => Self::new(NumericValueOutOfRange, clean(m)),
             ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
-                Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m))
+                Self::new(NumericValueOutOfRange, clean(m))
             }
-            ArrowError::ExternalError(inner) => {
-                if let Some(d) = inner.downcast_ref::<DataFusionError>() {
-                    return Self::from_datafusion(d);
-                }
-                if let Some(u) = inner.downcast_ref::<UserError>() {
-                    return u.clone();
-                }
-                Self::internal("arrow external error", a)
-            }
+            ArrowError::ExternalError(inner) => Self::from_external(inner.as_ref(), a),
             _ => Self::internal("arrow error", a),
         }
     }
+}
 
-    fn from_plan_message(m: &str) -> Self {
-        use sqlstate::*;
+/// The last resort: DataFusion raises some errors as `Plan` or `Execution` with nothing but
+/// text (an unknown function or table, a failed runtime cast). Names that meshgate resolves
+/// itself (tables, schemas) are refused before DataFusion sees them (see `sql::names`), so what
+/// is matched here is what the engine alone decides.
+mod text {
+    use super::{clean, SqlState, UserError};
+
+    pub(super) fn plan(m: &str) -> UserError {
+        use SqlState::*;
         let m = clean(m);
         let lower = m.to_ascii_lowercase();
         let code = if lower.contains("table '") && lower.contains("not found")
             || lower.starts_with("table not found")
         {
-            UNDEFINED_TABLE
+            UndefinedTable
         } else if lower.contains("no field named")
             || lower.contains("column") && lower.contains("not found")
         {
-            UNDEFINED_COLUMN
+            UndefinedColumn
         } else if lower.contains("invalid function") || lower.contains("no function matches") {
-            UNDEFINED_FUNCTION
+            UndefinedFunction
         } else if lower.contains("schema") && lower.contains("not found") {
-            UNDEFINED_SCHEMA
+            UndefinedSchema
         } else if lower.contains("cannot be cast") || lower.contains("cannot cast") {
-            DATATYPE_MISMATCH
+            DatatypeMismatch
         } else if lower.contains("ambiguous") {
-            AMBIGUOUS_COLUMN
+            AmbiguousColumn
         } else if lower.contains("unsupported") || lower.contains("not supported") {
-            FEATURE_NOT_SUPPORTED
+            FeatureNotSupported
         } else {
-            SYNTAX_ERROR
+            SyntaxError
         };
-        let message = if code == UNDEFINED_TABLE {
-            pg_style_missing_table(&m).unwrap_or(m)
+        let message = if code == UndefinedTable {
+            missing_table(&m).unwrap_or(m)
         } else {
             m
         };
-        Self::new(code, message)
+        UserError::new(code, message)
     }
 
-    fn from_execution_message(m: &str, whole: &DataFusionError) -> Self {
-        use sqlstate::*;
+    pub(super) fn execution(m: &str, whole: &dyn std::fmt::Display) -> UserError {
+        use SqlState::*;
         let lower = m.to_ascii_lowercase();
         if lower.contains("divide by zero") || lower.contains("division by zero") {
-            Self::new(DIVISION_BY_ZERO, "division by zero")
+            UserError::new(DivisionByZero, "division by zero")
         } else if lower.contains("cannot cast")
             || lower.contains("cast error")
             || lower.contains("can't parse")
         {
-            Self::new(
-                INVALID_TEXT_REPRESENTATION,
+            UserError::new(
+                InvalidTextRepresentation,
                 format!("invalid input value: {}", clean(m)),
             )
         } else if lower.contains("overflow") {
-            Self::new(NUMERIC_VALUE_OUT_OF_RANGE, clean(m))
+            UserError::new(NumericValueOutOfRange, clean(m))
         } else {
-            Self::internal("execution error", whole)
+            UserError::internal("execution error", whole)
         }
+    }
+
+    /// `table 'mesh.sales.nope' not found` → `relation "sales.nope" does not exist`
+    /// (PostgreSQL's words, which clients and people recognise).
+    fn missing_table(m: &str) -> Option<String> {
+        let start = m.find('\'')? + 1;
+        let end = start + m[start..].find('\'')?;
+        let name = &m[start..end];
+        let parts: Vec<&str> = name.split('.').collect();
+        let shown = if parts.len() == 3 {
+            format!("{}.{}", parts[1], parts[2])
+        } else {
+            name.to_string()
+        };
+        Some(format!("relation \"{shown}\" does not exist"))
     }
 }
 
@@ -289,21 +432,6 @@ impl UserError {
 fn clean(m: &str) -> String {
     let m = m.split("\n\nbacktrace").next().unwrap_or(m);
     m.trim().to_string()
-}
-
-/// `table 'mesh.sales.nope' not found` → `relation "sales.nope" does not exist` (PostgreSQL's words,
-/// which clients and people recognise).
-fn pg_style_missing_table(m: &str) -> Option<String> {
-    let start = m.find('\'')? + 1;
-    let end = start + m[start..].find('\'')?;
-    let name = &m[start..end];
-    let parts: Vec<&str> = name.split('.').collect();
-    let shown = if parts.len() == 3 {
-        format!("{}.{}", parts[1], parts[2])
-    } else {
-        name.to_string()
-    };
-    Some(format!("relation \"{shown}\" does not exist"))
 }
 
 /// A short random id that ties a client-visible message to a log line.
@@ -342,9 +470,20 @@ mod tests {
                 ),
                 "22P02",
             ),
+            (
+                UserError::denied("permission denied for table sales.orders").into_datafusion(),
+                "42501",
+            ),
+            (
+                DataFusionError::Context(
+                    "while planning".into(),
+                    Box::new(UserError::new(SqlState::UndefinedTable, "x").into_datafusion()),
+                ),
+                "42P01",
+            ),
         ];
         for (e, code) in cases {
-            assert_eq!(UserError::from_datafusion(&e).code, code, "{e}");
+            assert_eq!(UserError::from_datafusion(&e).code.code(), code, "{e}");
         }
         let e = UserError::from_datafusion(&DataFusionError::Plan(
             "table 'mesh.sales.nope' not found".into(),
@@ -357,7 +496,7 @@ mod tests {
         let e = UserError::from_datafusion(&DataFusionError::Internal(
             "s3://secret-bucket/path?X-Amz-Credential=AKIA".into(),
         ));
-        assert_eq!(e.code, "XX000");
+        assert_eq!(e.code, SqlState::InternalError);
         assert!(
             !e.message.contains("secret-bucket") && !e.message.contains("AKIA"),
             "{}",

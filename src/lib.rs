@@ -1,10 +1,22 @@
 //! meshgate: a PostgreSQL-protocol gateway to a data mesh of Delta, Iceberg and Parquet tables.
 //!
+//! A connection flows one way, each layer importing only those below it:
+//!
 //! ```text
-//!  client ─► server (listen, TLS) ─► wire (startup, auth, protocol) ─► session
-//!                                                                   │
-//!            catalog (domains → products → tables) ◄── DataFusion plan ──► exec (own runtime)
-//!                 └─ connectors: delta · iceberg · parquet ─► object stores
+//!  server   listen, TLS handshake, admission, reload, drain, operator port
+//!    │
+//!  wire     framing, startup and login, the simple / extended / COPY message flows
+//!    │
+//!  session  per-connection state: settings, transactions, prepared statements, cursors,
+//!    │      temporary tables; the dispatch of each statement (DDL, DML, queries)
+//!  sql      the one front end: respell → parse → classify → resolve names → rewrite → plan
+//!    │
+//!  catalog · policy · audit · exec      the mesh as DataFusion sees it; who may read what;
+//!    │                                  what each statement did; running plans
+//!  config · auth · tls · metrics · error       plain data and the objects built from it
+//!    │
+//!  connectors (crates)  delta · iceberg · parquet behind one registry; protocol (crate):
+//!                       the bytes an unauthenticated client sends
 //! ```
 //!
 //! `main.rs` is thin; everything a test needs is reachable from here: bind a listener, load a
@@ -16,14 +28,16 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod exec;
-pub mod functions;
-pub mod identity;
-pub mod jwt;
 pub mod metrics;
 pub mod policy;
 pub mod server;
 pub mod session;
+pub mod sql;
+pub mod tls;
 pub mod wire;
+
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
@@ -34,8 +48,6 @@ pub use config::Config;
 pub enum Error {
     #[error("{0}")]
     Config(#[from] config::ConfigError),
-    #[error("TLS: {0}")]
-    Tls(String),
     #[error(transparent)]
     Io(std::io::Error),
 }
@@ -46,17 +58,17 @@ pub async fn serve(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    server::install_crypto_provider();
-    let shared = server::Shared::new(config)?;
-    serve_shared(listener, shared, shutdown).await;
+    tls::install_crypto_provider();
+    let server = server::Server::new(config)?;
+    serve_with(listener, server, shutdown).await;
     Ok(())
 }
 
-/// As [`serve`], with state built by the caller (tests keep a handle to it).
-pub async fn serve_shared(
+/// As [`serve`], with the server built by the caller (tests keep a handle to it).
+pub async fn serve_with(
     listener: tokio::net::TcpListener,
-    shared: Arc<server::Shared>,
+    server: Arc<server::Server>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    server::serve(listener, shared, shutdown).await
+    server::serve(listener, server, shutdown).await
 }

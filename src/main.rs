@@ -86,7 +86,11 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match Config::load(&config) {
+        // Plain validation, then what the server would build from it (TLS material, JWT keys).
+        Command::Check { config } => match Config::load(&config).and_then(|c| {
+            meshgate::tls::install_crypto_provider();
+            meshgate::auth::Credentials::build(&c).map(|_| c)
+        }) {
             Ok(c) => {
                 let tables: usize = c
                     .domains
@@ -250,8 +254,8 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
     };
     let listen = config.server.listen.clone();
     let result = rt.block_on(async move {
-        meshgate::server::install_crypto_provider();
-        let shared = meshgate::server::Shared::new(config).map_err(|e| e.to_string())?;
+        meshgate::tls::install_crypto_provider();
+        let server = meshgate::server::Server::new(config).map_err(|e| e.to_string())?;
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -259,8 +263,8 @@ fn run_server(config: Config, banner: Option<String>) -> ExitCode {
             println!("{b}");
         }
         tracing::info!("listening on {listen}");
-        tokio::spawn(reload_on_sighup(shared.clone()));
-        meshgate::serve_shared(listener, shared, shutdown_signal()).await;
+        tokio::spawn(reload_on_sighup(server.clone()));
+        meshgate::serve_with(listener, server, shutdown_signal()).await;
         Ok::<(), String>(())
     });
     match result {
@@ -298,7 +302,7 @@ async fn shutdown_signal() {
 }
 
 /// SIGHUP re-reads the configuration; an invalid one is logged and the running one kept.
-async fn reload_on_sighup(shared: std::sync::Arc<meshgate::server::Shared>) {
+async fn reload_on_sighup(server: std::sync::Arc<meshgate::server::Server>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::error!("cannot install the SIGHUP handler; reload with SELECT pg_reload_conf()");
@@ -306,6 +310,6 @@ async fn reload_on_sighup(shared: std::sync::Arc<meshgate::server::Shared>) {
     };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading configuration");
-        let _ = shared.reload();
+        let _ = server.reload();
     }
 }

@@ -1,29 +1,38 @@
-//! Counters an operator watches, and the operator port that serves them.
+//! Counters an operator watches, and their Prometheus text exposition.
 //!
 //! ```text
-//!  sessions / statements ── Metrics (atomics) ──► GET /metrics  (Prometheus text format)
-//!  draining flag ──────────────────────────────► GET /health   (200 serving, 503 draining)
+//!  sessions / statements / scans ── Metrics (atomics) ─┐
+//!  server gauges (sessions, queries, memory, audit) ────┴─► render() ─► GET /metrics (server::http)
 //! ```
-//!
-//! The operator port is a deliberately tiny HTTP/1.1 responder: two fixed paths, bounded request
-//! size and time, one response per connection. It shares nothing with the Postgres port, so a
-//! flood there does not hide the server's health from its monitor.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-use crate::server::Shared;
 
 /// Upper bounds (seconds) of the query latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
 ];
+
+/// What the server measures now, read when `/metrics` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    pub sessions: usize,
+    pub queries_running: usize,
+    pub queries_queued: usize,
+    pub memory_reserved: usize,
+    pub audit: AuditCounters,
+}
+
+/// The audit writer's counters (see `crate::audit`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditCounters {
+    pub written: u64,
+    pub dropped: u64,
+    pub write_errors: u64,
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -56,7 +65,7 @@ impl Metrics {
     }
 
     /// Records an error sent to a client.
-    pub fn error(&self, sqlstate: &str) {
+    pub fn error(&self, sqlstate: crate::error::SqlState) {
         *self
             .errors
             .lock()
@@ -117,7 +126,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every counter plus the server's gauges.
-    pub fn render(&self, shared: &Shared) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let mut o = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -142,7 +151,7 @@ impl Metrics {
             "meshgate_sessions",
             "gauge",
             "Sessions holding a connection slot.",
-            vec![(String::new(), shared.sessions().to_string())],
+            vec![(String::new(), gauges.sessions.to_string())],
         );
         let refused = self
             .refused
@@ -202,19 +211,19 @@ impl Metrics {
             "meshgate_queries_running",
             "gauge",
             "Queries executing.",
-            vec![(String::new(), shared.executor.running().to_string())],
+            vec![(String::new(), gauges.queries_running.to_string())],
         );
         metric(
             "meshgate_queries_queued",
             "gauge",
             "Queries waiting for an execution slot.",
-            vec![(String::new(), shared.executor.queued().to_string())],
+            vec![(String::new(), gauges.queries_queued.to_string())],
         );
         metric(
             "meshgate_memory_pool_reserved_bytes",
             "gauge",
             "Bytes reserved in the query memory pool.",
-            vec![(String::new(), shared.executor.memory_reserved().to_string())],
+            vec![(String::new(), gauges.memory_reserved.to_string())],
         );
         metric(
             "meshgate_cancel_requests_total",
@@ -251,7 +260,7 @@ impl Metrics {
             "Bytes table scans read from each domain's storage (Iceberg: bytes of the data files the scans planned).",
             scanned.iter().map(|(d, n)| (format!("{{domain=\"{}\"}}", label_value(d)), n.to_string())).collect(),
         );
-        let audit = shared.audit.counters();
+        let audit = &gauges.audit;
         metric(
             "meshgate_audit_events_total",
             "counter",
@@ -279,47 +288,4 @@ fn label_value(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// Serves `/health` and `/metrics` until the server stops.
-pub async fn serve_admin(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                let mut buf = vec![0u8; 4096];
-                let mut len = 0;
-                // Read the request head only; bodies are not expected.
-                while len < buf.len() {
-                    let n = stream.read(&mut buf[len..]).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..len]);
-                let path = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
-                let (status, body) = match path {
-                    "/metrics" => ("200 OK", shared.metrics.render(&shared)),
-                    "/health" if shared.is_draining() => ("503 Service Unavailable", "draining\n".to_string()),
-                    "/health" => ("200 OK", "ok\n".to_string()),
-                    _ => ("404 Not Found", "not found\n".to_string()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                stream.write_all(resp.as_bytes()).await?;
-                stream.shutdown().await
-            })
-            .await;
-        });
-    }
 }

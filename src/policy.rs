@@ -4,19 +4,20 @@
 //! ```text
 //!   Config ──► Policies (per mesh) ──► Principal (per session: user, roles, attributes)
 //!                                          │
-//!   ProductSchema::table(name) ── may_read? ── no ──► 42501
+//!   catalog: ProductSchema::table(name) ── may_read? ── no ──► 42501
 //!                                          │ yes
 //!                                          ▼
-//!                         guard(): filters / masks for this principal?
+//!   sql::expand: row_filters / masks for this principal, bound to it (bind_user)?
 //!                            none ──► the table's own provider
 //!                            some ──► a view: SELECT masks… FROM table WHERE filters
 //! ```
 //!
-//! The guarded table is a DataFusion view, and DataFusion's SQL planner inlines a view's plan
-//! where the statement names the table, before any optimisation. So the policy predicate is
-//! part of the statement's plan: it is pushed into the scan and prunes files like any other
-//! predicate, and no path into the data (joins, subqueries, CTEs, cursors, COPY, portals,
-//! three-part names) can reach the table around it, because they all resolve tables here.
+//! This module decides *what* applies; the SQL front end builds the policy view from it. The
+//! guarded table is a DataFusion view, and DataFusion's SQL planner inlines a view's plan where
+//! the statement names the table, before any optimisation. So the policy predicate is part of
+//! the statement's plan: it is pushed into the scan and prunes files like any other predicate,
+//! and no path into the data (joins, subqueries, CTEs, cursors, COPY, portals, three-part names)
+//! can reach the table around it, because they all resolve tables through the catalog.
 //!
 //! Semantics, chosen to fail closed:
 //! - Deny by default: a table is readable by admins and by principals a grant names (the user,
@@ -30,21 +31,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use datafusion::catalog::TableProvider;
-use datafusion::common::Column;
-use datafusion::datasource::ViewTable;
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{cast, Expr, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{self, visit_expressions_mut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::catalog::{Mesh, MeshCatalog, TableEntry};
 use crate::config::Config;
-use crate::error::{sqlstate, UserError};
+use crate::error::{SqlState, UserError};
 
 /// The role every user holds.
-pub const PUBLIC: &str = "public";
+pub use crate::config::PUBLIC;
 
 /// The prefix under which a user's attributes are visible to SQL (`current_setting`).
 pub const ATTRIBUTE_PREFIX: &str = "mesh.user.";
@@ -255,7 +250,7 @@ impl Principal {
         let login_admin = self.policies.users.get(&self.user).is_some_and(|u| u.admin);
         if !(self.held.contains(role) || login_admin && self.policies.is_role(role)) {
             return Err(UserError::new(
-                sqlstate::INSUFFICIENT_PRIVILEGE,
+                SqlState::InsufficientPrivilege,
                 format!("permission denied to set role \"{role}\""),
             ));
         }
@@ -412,7 +407,8 @@ impl Access {
         *self.log() = access;
     }
 
-    fn record(&self, table: String, filters: &[&RowFilter], masks: &BTreeMap<String, &Mask>) {
+    /// The statement reads `table` through these policies.
+    pub fn record(&self, table: String, filters: &[&RowFilter], masks: &BTreeMap<String, &Mask>) {
         let mut log = self.log();
         log.tables.insert(table);
         log.policies.extend(filters.iter().map(|f| f.name.clone()));
@@ -422,151 +418,19 @@ impl Access {
 }
 
 /// The error for a table the principal may not read: names the table, nothing inside it.
-pub fn denied(product: &str, table: &str) -> DataFusionError {
-    DataFusionError::External(Box::new(UserError::new(
-        sqlstate::INSUFFICIENT_PRIVILEGE,
-        format!("permission denied for table {product}.{table}"),
-    )))
+pub fn denied(product: &str, table: &str) -> UserError {
+    UserError::denied(format!("permission denied for table {product}.{table}"))
 }
 
-/// The provider a statement of this principal reads for `entry`: the table itself, or a view
-/// that applies the principal's row filters and column masks.
-pub async fn guard(
-    mesh: &Arc<Mesh>,
-    access: &Access,
-    entry: &TableEntry,
-    provider: Arc<dyn TableProvider>,
-) -> DfResult<Arc<dyn TableProvider>> {
-    let p = &access.principal;
-    let filters = p.row_filters(&entry.product, &entry.name);
-    let masks = p.masks(&entry.product, &entry.name);
-    access.record(
-        format!("{}.{}", entry.product, entry.name),
-        &filters,
-        &masks,
-    );
-    if filters.is_empty() && masks.is_empty() {
-        return Ok(provider);
-    }
-    match policy_view(mesh, p, entry, provider, &filters, &masks).await {
-        Ok(view) => Ok(view),
-        Err(e) => {
-            // A policy that cannot be planned must deny, never fall back to the raw table. The
-            // domain team reads why in the log; the client learns only which table.
-            let id = crate::error::error_id();
-            let names: Vec<&str> = filters
-                .iter()
-                .map(|f| f.name.as_str())
-                .chain(masks.values().map(|m| m.name.as_str()))
-                .collect();
-            tracing::error!(error_id = %id, table = %format!("{}.{}", entry.product, entry.name), policies = ?names, "policy does not plan: {e}");
-            Err(DataFusionError::External(Box::new(UserError::new(
-                sqlstate::INSUFFICIENT_PRIVILEGE,
-                format!(
-                    "permission denied for table {}.{}: its access policy could not be applied (error id {id})",
-                    entry.product, entry.name
-                ),
-            ))))
-        }
-    }
-}
-
-async fn policy_view(
-    mesh: &Arc<Mesh>,
-    p: &Principal,
-    entry: &TableEntry,
-    provider: Arc<dyn TableProvider>,
-    filters: &[&RowFilter],
-    masks: &BTreeMap<String, &Mask>,
-) -> DfResult<Arc<dyn TableProvider>> {
-    let schema = provider.schema();
-    for c in masks.keys() {
-        if schema.field_with_name(c).is_err() {
-            return Err(DataFusionError::Plan(format!(
-                "masked column {c} is not a column of the table"
-            )));
-        }
-    }
-    let mut select = vec!["*".to_string()];
-    let masked: Vec<(&String, &Mask)> = masks.iter().map(|(c, m)| (c, *m)).collect();
-    for (i, (_, m)) in masked.iter().enumerate() {
-        select.push(format!("({}) AS \"__mg_mask_{i}\"", bind_user(&m.mask, p)?));
-    }
-    let mut sql = format!(
-        "SELECT {} FROM \"{}\".\"{}\"",
-        select.join(", "),
-        entry.product,
-        entry.name
-    );
-    if !filters.is_empty() {
-        let preds: Vec<String> = filters
-            .iter()
-            .map(|f| bind_user(&f.filter, p).map(|s| format!("({s})")))
-            .collect::<DfResult<_>>()?;
-        sql.push_str(&format!(" WHERE {}", preds.join(" OR ")));
-    }
-    let ctx = policy_context(mesh);
-    let plan = ctx.state().create_logical_plan(&sql).await?;
-    let out = plan.schema().clone();
-    let mut exprs = Vec::with_capacity(schema.fields().len());
-    for field in schema.fields() {
-        let expr = match masked.iter().position(|(c, _)| *c == field.name()) {
-            Some(i) => {
-                let idx = out
-                    .index_of_column_by_name(None, &format!("__mg_mask_{i}"))
-                    .ok_or_else(|| {
-                        DataFusionError::Plan("mask column missing from the policy plan".into())
-                    })?;
-                cast(
-                    Expr::Column(Column::from(out.qualified_field(idx))),
-                    field.data_type().clone(),
-                )
-                .alias(field.name())
-            }
-            None => {
-                let idx = out
-                    .index_of_column_by_name(None, field.name())
-                    .or_else(|| out.fields().iter().position(|f| f.name() == field.name()))
-                    .ok_or_else(|| {
-                        DataFusionError::Plan(format!(
-                            "column {} missing from the policy plan",
-                            field.name()
-                        ))
-                    })?;
-                Expr::Column(Column::from(out.qualified_field(idx)))
-            }
-        };
-        exprs.push(expr);
-    }
-    let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
-    Ok(Arc::new(ViewTable::new(plan, Some(sql))))
-}
-
-/// A context that plans policy SQL over the whole mesh, as the server: a filter's subquery over
-/// another product reads that product unfiltered (the domain wrote the filter, not the user).
-fn policy_context(mesh: &Arc<Mesh>) -> datafusion::prelude::SessionContext {
-    let config = datafusion::prelude::SessionConfig::new()
-        .with_default_catalog_and_schema(mesh.database.as_str(), "public")
-        .with_create_default_catalog_and_schema(false)
-        .with_information_schema(false);
-    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
-    let system = Access::new(Principal::system(&mesh.policies));
-    ctx.register_catalog(
-        mesh.database.as_str(),
-        Arc::new(MeshCatalog::new(mesh.clone(), system)),
-    );
-    ctx
-}
-
-/// Binds the principal into policy SQL: `current_setting('mesh.user.x')` becomes the user's
-/// attribute (NULL when the user has none, which a filter treats as no rows) and
+/// Binds the principal into a policy's SQL expression: `current_setting('mesh.user.x')` becomes
+/// the user's attribute (NULL when the user has none, which a filter treats as no rows) and
 /// `current_user`/`session_user` the principal's names. Bound at plan time, so what a session
-/// SETs can never change what a policy sees.
-fn bind_user(sql: &str, p: &Principal) -> DfResult<String> {
+/// SETs can never change what a policy sees. Errors are for the log (the domain's SQL).
+pub fn bind_user(sql: &str, p: &Principal) -> Result<ast::Expr, String> {
     let mut expr = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_expr())
-        .map_err(|e| DataFusionError::Plan(format!("policy SQL does not parse: {e}")))?;
+        .map_err(|e| format!("policy SQL does not parse: {e}"))?;
     let text = |s: &str| ast::Expr::Value(ast::Value::SingleQuotedString(s.to_string()).into());
     let _ = visit_expressions_mut(&mut expr, |e| {
         if let ast::Expr::Function(f) = e {
@@ -599,7 +463,7 @@ fn bind_user(sql: &str, p: &Principal) -> DfResult<String> {
         }
         std::ops::ControlFlow::<()>::Continue(())
     });
-    Ok(expr.to_string())
+    Ok(expr)
 }
 
 #[cfg(test)]
@@ -623,19 +487,26 @@ mod tests {
             "r_name = current_setting('mesh.user.region') AND owner = current_user",
             &p,
         )
-        .unwrap();
+        .unwrap()
+        .to_string();
         assert_eq!(s, "r_name = 'EUROPE' AND owner = 'carol'");
-        let s = bind_user("x = current_setting('mesh.user.missing')", &p).unwrap();
+        let s = bind_user("x = current_setting('mesh.user.missing')", &p)
+            .unwrap()
+            .to_string();
         assert_eq!(s, "x = NULL");
         // Other settings are left to the engine.
-        let s = bind_user("x = current_setting('search_path')", &p).unwrap();
+        let s = bind_user("x = current_setting('search_path')", &p)
+            .unwrap()
+            .to_string();
         assert_eq!(s, "x = current_setting('search_path')");
     }
 
     #[test]
     fn attribute_values_cannot_inject_sql() {
         let p = principal(&[("region", "x' OR '1'='1")]);
-        let s = bind_user("r = current_setting('mesh.user.region')", &p).unwrap();
+        let s = bind_user("r = current_setting('mesh.user.region')", &p)
+            .unwrap()
+            .to_string();
         assert_eq!(s, "r = 'x'' OR ''1''=''1'");
     }
 }

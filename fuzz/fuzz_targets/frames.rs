@@ -2,9 +2,7 @@
 //! in pieces whose sizes the input also chooses.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/wire/codec.rs"]
-mod codec;
+use meshgate_protocol::codec;
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;

@@ -2,9 +2,7 @@
 //! client-final (split at the first NUL byte). Nothing but the right proof may authenticate.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/auth.rs"]
-mod auth;
+use meshgate_protocol::scram as auth;
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;

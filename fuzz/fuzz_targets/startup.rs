@@ -2,9 +2,7 @@
 //! `options` startup parameter.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../src/wire/startup.rs"]
-mod startup;
+use meshgate_protocol::startup;
 
 use libfuzzer_sys::fuzz_target;
 

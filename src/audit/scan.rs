@@ -6,11 +6,12 @@
 //! ends, their `bytes_scanned` metrics are read and the growth since the last reading is counted.
 //!
 //! ```text
-//!  physical plan ─ walk ─► DataSourceExec(FileScanConfig)  Delta (delta-rs' DeltaScanExec reads
-//!                          │  store URL + first file path     through one) and Parquet tables
+//!  physical plan ─ walk ─► DataSourceExec(FileScanConfig)  formats read through DataFusion's file
+//!                          │  store URL + first file path     scans (Delta, Parquet)
 //!                          │  ─► longest matching table location / domain root ─► domain
-//!                          └► IcebergTableScan  no byte metric: its files are planned again from
-//!                             the table's manifest cache and their sizes counted (an upper bound)
+//!                          └► Connector::planned_scan   a format that reads its own files and
+//!                             reports no byte metric (Iceberg): the bytes it planned to read,
+//!                             estimated off the session's path (an upper bound)
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,20 +23,18 @@ use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
-use futures::TryStreamExt;
-use iceberg_datafusion::physical_plan::IcebergTableScan;
-use meshgate_connector_api::IcebergSource;
+use futures::future::BoxFuture;
 use object_store::path::Path;
 use url::Url;
 
+use super::Auditor;
 use crate::catalog::Mesh;
-use crate::server::Shared;
 
 /// Where bytes go that no domain's storage holds (a table location the mesh does not know).
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
-/// How long the background re-planning of an Iceberg scan may take before it is given up.
-const ICEBERG_ESTIMATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the background estimate of a planned scan may take before it is given up.
+const ESTIMATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A data-product table a statement reads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,8 +125,8 @@ impl Attribution {
         };
         for product in mesh.products.values() {
             for t in product.tables.values() {
-                // Catalog-based Iceberg tables have the domain root as location: covered below.
-                if !matches!(t.spec.iceberg, Some(IcebergSource::Catalog { .. })) {
+                // Tables found through a catalog have the domain root as location: covered below.
+                if t.spec.catalog_table().is_none() {
                     add(&t.spec.location, &product.domain);
                 }
             }
@@ -153,16 +152,14 @@ impl Attribution {
     }
 }
 
-/// The Iceberg table a catalog-based mesh table names, by namespace and name.
-fn iceberg_catalog_domain(mesh: &Mesh, namespace: &[String], name: &str) -> Option<String> {
+/// The domain of the mesh table a catalog names by namespace and name.
+fn catalog_table_domain(mesh: &Mesh, namespace: &[String], name: &str) -> Option<String> {
     mesh.products.values().find_map(|p| {
-        p.tables.values().find_map(|t| match &t.spec.iceberg {
-            Some(IcebergSource::Catalog {
-                namespace: ns,
-                table,
-                ..
-            }) if ns.as_slice() == namespace && table == name => Some(p.domain.clone()),
-            _ => None,
+        p.tables.values().find_map(|t| {
+            t.spec
+                .catalog_table()
+                .filter(|(ns, table)| *ns == namespace && *table == name)
+                .map(|_| p.domain.clone())
         })
     })
 }
@@ -172,24 +169,27 @@ struct Leaf {
     domain: String,
 }
 
-/// An Iceberg scan whose byte figure is still to be estimated.
-pub struct IcebergLeaf(Leaf);
+/// A scan whose byte figure is still to be estimated (see `Connector::planned_scan`).
+pub struct Planned {
+    domain: String,
+    bytes: BoxFuture<'static, Result<u64, String>>,
+}
 
 /// The scans of one running plan and the bytes already counted from them. Held by the row
 /// source that runs the plan and by every statement that reads through it (a cursor's FETCHes,
 /// a portal's Executes), each of which settles what was read since the last one.
 pub struct ScanProbe {
-    shared: Arc<Shared>,
+    auditor: Arc<Auditor>,
     tables: Vec<TableRead>,
     files: Vec<Leaf>,
-    iceberg: Mutex<Vec<IcebergLeaf>>,
+    planned: Mutex<Vec<Planned>>,
     reported: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ScanProbe {
     /// Finds and attributes the scan leaves of `physical`, planned from `logical`.
     pub fn new(
-        shared: &Arc<Shared>,
+        auditor: &Arc<Auditor>,
         logical: &LogicalPlan,
         physical: &Arc<dyn ExecutionPlan>,
         mesh: Option<&Arc<Mesh>>,
@@ -199,7 +199,7 @@ impl ScanProbe {
             .map(|m| tables_read(logical, m, default_schema))
             .unwrap_or_default();
         let mut files = Vec::new();
-        let mut iceberg = Vec::new();
+        let mut planned = Vec::new();
         let mut attribution = None;
         let mut stack = vec![physical.clone()];
         while let Some(node) = stack.pop() {
@@ -214,7 +214,7 @@ impl ScanProbe {
                 let Some(first) = config.file_groups.iter().flat_map(|g| g.iter()).next() else {
                     continue;
                 };
-                let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
+                let a = attribution.get_or_insert_with(|| auditor.attribution.get(mesh));
                 let store = store_key(config.object_store_url.as_ref());
                 let domain = a
                     .domain_of(&store, &first.object_meta.location)
@@ -224,31 +224,31 @@ impl ScanProbe {
                     plan: node.clone(),
                     domain,
                 });
-            } else if let Some(scan) = node.as_any().downcast_ref::<IcebergTableScan>() {
-                let a = attribution.get_or_insert_with(|| shared.audit.attribution.get(mesh));
-                let table = scan.table();
+            } else if let Some(scan) = mesh
+                .connectors
+                .readers()
+                .find_map(|c| c.planned_scan(&node))
+            {
+                let a = attribution.get_or_insert_with(|| auditor.attribution.get(mesh));
                 let domain = a
-                    .domain_of_url(table.metadata().location())
+                    .domain_of_url(&scan.location)
                     .map(str::to_string)
                     .or_else(|| {
-                        iceberg_catalog_domain(
-                            mesh,
-                            table.identifier().namespace.as_ref(),
-                            &table.identifier().name,
-                        )
+                        let (ns, name) = scan.catalog_table.as_ref()?;
+                        catalog_table_domain(mesh, ns, name)
                     })
                     .unwrap_or_else(|| UNATTRIBUTED.to_string());
-                iceberg.push(IcebergLeaf(Leaf {
-                    plan: node.clone(),
+                planned.push(Planned {
                     domain,
-                }));
+                    bytes: scan.bytes,
+                });
             }
         }
         Arc::new(ScanProbe {
-            shared: shared.clone(),
+            auditor: auditor.clone(),
             tables,
             files,
-            iceberg: Mutex::new(iceberg),
+            planned: Mutex::new(planned),
             reported: Mutex::new(BTreeMap::new()),
         })
     }
@@ -286,17 +286,17 @@ impl ScanProbe {
             let delta = total.saturating_sub(*before);
             *before = (*before).max(total);
             if delta > 0 {
-                self.shared.metrics.scanned(domain, delta);
+                self.auditor.metrics.scanned(domain, delta);
                 *into.entry(domain.to_string()).or_default() += delta;
             }
         }
     }
 
-    /// The Iceberg scans not estimated yet; each is handed out once.
-    pub fn take_iceberg(&self) -> Vec<IcebergLeaf> {
+    /// The planned scans not estimated yet; each is handed out once.
+    pub fn take_planned(&self) -> Vec<Planned> {
         std::mem::take(
             &mut *self
-                .iceberg
+                .planned
                 .lock()
                 .expect("scan probe lock is never poisoned"),
         )
@@ -307,75 +307,36 @@ impl Drop for ScanProbe {
     /// Whatever no statement settled (a cursor closed without FETCH) still reaches the metric.
     fn drop(&mut self) {
         self.settle(&mut BTreeMap::new());
-        let left = self.take_iceberg();
+        let left = self.take_planned();
         if !left.is_empty() {
-            estimate_in_background(&self.shared, left, |_, _| {});
+            estimate_in_background(&self.auditor, left, |_, _| {});
         }
     }
 }
 
-/// Bytes of the data (and delete) files an Iceberg scan plans to read, planned again the way
-/// the scan did: same snapshot, columns and predicate. The manifests come from the table's
-/// object cache the scan itself filled, so this costs CPU rather than storage reads.
-async fn planned_bytes(plan: &Arc<dyn ExecutionPlan>) -> Result<u64, String> {
-    let scan = plan
-        .as_any()
-        .downcast_ref::<IcebergTableScan>()
-        .ok_or("not an Iceberg scan")?;
-    let table = scan.table();
-    let mut builder = match scan.snapshot_id() {
-        Some(id) => table.scan().snapshot_id(id),
-        None => table.scan(),
-    };
-    builder = match scan.projection() {
-        Some(columns) => builder.select(columns.iter()),
-        None => builder.select_all(),
-    };
-    if let Some(p) = scan.predicates() {
-        builder = builder.with_filter(p.clone());
-    }
-    let tasks = builder
-        .build()
-        .map_err(|e| e.to_string())?
-        .plan_files()
-        .await
-        .map_err(|e| e.to_string())?;
-    tasks
-        .try_fold(0u64, |n, task| async move {
-            Ok(n + task.length
-                + task
-                    .deletes
-                    .iter()
-                    .map(|d| d.file_size_in_bytes)
-                    .sum::<u64>())
-        })
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Estimates Iceberg scans on the query runtime, counts them in the metric, then calls `then`
-/// with (domain, bytes) for those that could be estimated. The task holds the server weakly: it
-/// must not be what keeps a stopping server (and the runtime it runs on) alive.
+/// Estimates planned scans on the query runtime, counts them in the metric, then calls `then`
+/// with (domain, bytes) for those that could be estimated. The task holds the auditor weakly:
+/// it must not be what keeps a stopping server (and the runtime it runs on) alive.
 pub fn estimate_in_background(
-    shared: &Arc<Shared>,
-    leaves: Vec<IcebergLeaf>,
-    then: impl FnOnce(&Shared, Vec<(String, u64)>) + Send + 'static,
+    auditor: &Arc<Auditor>,
+    planned: Vec<Planned>,
+    then: impl FnOnce(&Auditor, Vec<(String, u64)>) + Send + 'static,
 ) {
-    let weak = Arc::downgrade(shared);
-    shared.executor.spawn_background(async move {
+    let weak = Arc::downgrade(auditor);
+    auditor.executor.spawn_background(async move {
         let mut out = Vec::new();
-        for IcebergLeaf(leaf) in leaves {
-            match tokio::time::timeout(ICEBERG_ESTIMATE_TIMEOUT, planned_bytes(&leaf.plan)).await {
-                Ok(Ok(n)) => out.push((leaf.domain, n)),
-                Ok(Err(e)) => tracing::debug!(domain = %leaf.domain, "iceberg scan size not estimated: {e}"),
-                Err(_) => tracing::debug!(domain = %leaf.domain, "iceberg scan size not estimated in time"),
+        for p in planned {
+            match tokio::time::timeout(ESTIMATE_TIMEOUT, p.bytes).await {
+                Ok(Ok(n)) => out.push((p.domain, n)),
+                Ok(Err(e)) => tracing::debug!(domain = %p.domain, "scan size not estimated: {e}"),
+                Err(_) => tracing::debug!(domain = %p.domain, "scan size not estimated in time"),
             }
         }
-        if let Some(shared) = weak.upgrade() {
+        if let Some(auditor) = weak.upgrade() {
             for (domain, n) in &out {
-                shared.metrics.scanned(domain, *n);
+                auditor.metrics.scanned(domain, *n);
             }
-            then(&shared, out);
+            then(&auditor, out);
         }
     });
 }

@@ -14,7 +14,8 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 
-use super::pg_catalog::{may_read, may_use_schema, mem};
+use super::pg_catalog::{may_read, may_use_schema};
+use super::rows::mem;
 use super::rows::{boolv, i32v, i64v, opt_text, schema, text, text_list};
 use super::types::{column_type, format_type};
 use super::{Mesh, ProductEntry, TableEntry};

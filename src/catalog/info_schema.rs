@@ -10,15 +10,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::catalog::{MemTable, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::Expr;
 
-use super::pg_catalog::{may_read, may_use_schema, pinned_values, OPEN_CONCURRENCY};
-use super::rows::{batch, i32v, schema, text};
+use super::columns::{pinned_strings, ColumnListing, ColumnRows, Listed, Wanted};
+use super::pg_catalog::{may_read, may_use_schema};
+use super::rows::{i32v, mem, schema, text};
 use super::types::info_schema_type;
 use super::{Mesh, TableEntry};
 use crate::policy::Principal;
@@ -104,26 +103,6 @@ impl std::fmt::Debug for InfoSchema {
     }
 }
 
-/// The session's temporary tables (name, schema), as listed in `pg_temp`.
-async fn temp_tables(
-    catalog: &std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
-) -> Vec<(String, SchemaRef)> {
-    let Some(temp) = catalog
-        .upgrade()
-        .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
-    else {
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for name in temp.table_names() {
-        if let Ok(Some(t)) = temp.table(&name).await {
-            out.push((name, t.schema()));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 impl InfoSchema {
     pub fn new(
         mesh: Arc<Mesh>,
@@ -191,10 +170,10 @@ impl InfoSchema {
             })
             .collect();
         // The session's temporary tables, as PostgreSQL lists them.
-        for (name, _) in temp_tables(&self.catalog).await {
+        for (name, _) in super::columns::temp_tables(&self.catalog).await {
             let mut r = vec![
                 Some(text(self.mesh.database.clone())),
-                Some(text(crate::session::TEMP_SCHEMA)),
+                Some(text(super::TEMP_SCHEMA)),
                 Some(text(name)),
                 Some(text("LOCAL TEMPORARY")),
             ];
@@ -296,11 +275,6 @@ impl InfoSchema {
     }
 }
 
-fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
-    let b = batch(s, rows)?;
-    Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
-}
-
 #[async_trait]
 impl SchemaProvider for InfoSchema {
     fn as_any(&self) -> &dyn Any {
@@ -316,11 +290,11 @@ impl SchemaProvider for InfoSchema {
             "tables" => self.tables().await?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,
-            "columns" => Arc::new(Columns {
+            "columns" => Arc::new(ColumnListing {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),
-                schema: columns_schema(),
                 catalog: self.catalog.clone(),
+                rows: Columns,
             }),
             other => match constraint_view(other) {
                 Some(s) => mem(&s, vec![])?,
@@ -401,127 +375,50 @@ fn columns_schema() -> SchemaRef {
     schema(&cols)
 }
 
-struct Columns {
-    mesh: Arc<Mesh>,
-    user: Arc<Principal>,
-    schema: SchemaRef,
-    catalog: std::sync::Weak<dyn datafusion::catalog::CatalogProvider>,
-}
+/// information_schema.columns: the columns of the tables a scan asks for by `table_schema` and
+/// `table_name`, or of all.
+#[derive(Debug)]
+struct Columns;
 
-impl std::fmt::Debug for Columns {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "information_schema.columns")
-    }
-}
-
-fn strings(v: Option<Vec<ScalarValue>>) -> Option<Vec<String>> {
-    v.map(|vals| {
-        vals.into_iter()
-            .filter_map(|v| match v {
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::LargeUtf8(Some(s))
-                | ScalarValue::Utf8View(Some(s)) => Some(s),
-                _ => None,
-            })
-            .collect()
-    })
-}
-
-#[async_trait]
-impl TableProvider for Columns {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
+impl ColumnRows for Columns {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        columns_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schemas = strings(pinned_values(filters, "table_schema"));
-        let names = strings(pinned_values(filters, "table_name"));
-        let all: Vec<Arc<TableEntry>> = self
-            .mesh
-            .products
-            .values()
-            .filter(|p| schemas.as_ref().is_none_or(|s| s.contains(&p.name)))
-            .flat_map(|p| p.tables.values())
-            .filter(|t| names.as_ref().is_none_or(|n| n.contains(&t.name)))
-            .filter(|t| may_read(&self.user, t))
-            .cloned()
-            .collect();
-        if names.is_some() {
-            self.mesh.ensure_known(&all, OPEN_CONCURRENCY).await;
+    fn wanted(&self, filters: &[Expr]) -> Wanted {
+        Wanted::Named {
+            schemas: pinned_strings(filters, "table_schema"),
+            tables: pinned_strings(filters, "table_name"),
         }
-        let mut listed: Vec<(String, String, SchemaRef)> = all
-            .iter()
-            .filter_map(|t| {
-                t.known()
-                    .map(|m| (t.product.clone(), t.name.clone(), m.schema.clone()))
-            })
-            .collect();
-        // The session's temporary tables (dbt reads a temporary relation's columns here, by
-        // table_name alone).
-        if schemas
-            .as_ref()
-            .is_none_or(|s| s.iter().any(|s| s == crate::session::TEMP_SCHEMA))
-        {
-            for (name, schema) in temp_tables(&self.catalog).await {
-                if names.as_ref().is_none_or(|n| n.contains(&name)) {
-                    listed.push((crate::session::TEMP_SCHEMA.to_string(), name, schema));
+    }
+
+    fn rows(&self, mesh: &Mesh, table: &Listed, out: &mut Vec<Vec<Option<ScalarValue>>>) {
+        for (i, f) in table.columns.fields().iter().enumerate() {
+            let ty = info_schema_type(f.data_type());
+            let opt = |v: Option<i32>| v.map(i32v);
+            let value = |name: &str| -> Option<ScalarValue> {
+                match name {
+                    "table_catalog" | "udt_catalog" => Some(text(mesh.database.clone())),
+                    "table_schema" => Some(text(table.schema.clone())),
+                    "table_name" => Some(text(table.table.clone())),
+                    "column_name" => Some(text(f.name().clone())),
+                    "ordinal_position" => Some(i32v(i as i32 + 1)),
+                    "dtd_identifier" => Some(text((i + 1).to_string())),
+                    "is_nullable" => Some(text(if f.is_nullable() { "YES" } else { "NO" })),
+                    "data_type" => Some(text(ty.data_type.clone())),
+                    "character_maximum_length" => opt(ty.char_max_length),
+                    "numeric_precision" => opt(ty.numeric_precision),
+                    "numeric_precision_radix" => opt(ty.numeric_radix),
+                    "numeric_scale" => opt(ty.numeric_scale),
+                    "datetime_precision" => opt(ty.datetime_precision),
+                    "udt_schema" => Some(text("pg_catalog")),
+                    "udt_name" => Some(text(ty.udt_name)),
+                    "is_self_referencing" | "is_identity" | "is_updatable" => Some(text("NO")),
+                    "is_generated" => Some(text("NEVER")),
+                    _ => None,
                 }
-            }
+            };
+            out.push(COLUMNS.iter().map(|(n, _, _)| value(n)).collect());
         }
-        let mut rows = Vec::new();
-        for (product, table, table_schema) in &listed {
-            for (i, f) in table_schema.fields().iter().enumerate() {
-                let ty = info_schema_type(f.data_type());
-                let opt = |v: Option<i32>| v.map(i32v);
-                let value = |name: &str| -> Option<ScalarValue> {
-                    match name {
-                        "table_catalog" | "udt_catalog" => Some(text(self.mesh.database.clone())),
-                        "table_schema" => Some(text(product.clone())),
-                        "table_name" => Some(text(table.clone())),
-                        "column_name" => Some(text(f.name().clone())),
-                        "ordinal_position" => Some(i32v(i as i32 + 1)),
-                        "dtd_identifier" => Some(text((i + 1).to_string())),
-                        "is_nullable" => Some(text(if f.is_nullable() { "YES" } else { "NO" })),
-                        "data_type" => Some(text(ty.data_type.clone())),
-                        "character_maximum_length" => opt(ty.char_max_length),
-                        "numeric_precision" => opt(ty.numeric_precision),
-                        "numeric_precision_radix" => opt(ty.numeric_radix),
-                        "numeric_scale" => opt(ty.numeric_scale),
-                        "datetime_precision" => opt(ty.datetime_precision),
-                        "udt_schema" => Some(text("pg_catalog")),
-                        "udt_name" => Some(text(ty.udt_name)),
-                        "is_self_referencing" | "is_identity" | "is_updatable" => Some(text("NO")),
-                        "is_generated" => Some(text("NEVER")),
-                        _ => None,
-                    }
-                };
-                rows.push(COLUMNS.iter().map(|(n, _, _)| value(n)).collect());
-            }
-        }
-        let b = batch(&self.schema, rows)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![b]])?
-            .scan(state, projection, &[], limit)
-            .await
     }
 }

@@ -12,36 +12,40 @@
 //! newer version (a new Delta commit or Iceberg snapshot shows up without a restart). Loads of one
 //! table are single-flight, so a burst of sessions does not re-read one Delta log many times.
 
-use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
-use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 
-use meshgate_connector_api::{
-    Connector, IcebergSource, OpenedTable, Storage, StorageKind, TableSpec,
+use meshgate_connectors::{
+    Connector, IcebergSource, OpenedTable, Registry, Storage, StorageKind, TableSpec,
 };
 
 use crate::config::{Config, ConfigError, TableSection};
 use crate::error::UserError;
-use crate::policy::Access;
 
+mod columns;
 pub mod discovery;
+pub mod functions;
 pub mod info_schema;
 pub mod oids;
 pub mod pg_catalog;
-pub mod rewrite;
 mod rows;
+mod schema;
+mod state;
 pub mod types;
-pub mod views;
 pub mod workspace;
 
+pub use columns::{pinned_values, scalar_i32, OPEN_CONCURRENCY};
 pub use oids::Oids;
+pub use schema::{Expander, MeshCatalog, ProductSchema};
+pub use state::MeshState;
+
+/// The schema holding a session's temporary tables, as in PostgreSQL.
+pub const TEMP_SCHEMA: &str = "pg_temp";
 
 /// What the catalog knows about a table without any I/O: the metadata of its last successful
 /// open. Kept apart from the open cache, so a catalog query never waits on a table being
@@ -128,7 +132,7 @@ impl TableEntry {
                 let id = crate::error::error_id();
                 tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");
                 Err(UserError::new(
-                    crate::error::sqlstate::INTERNAL_ERROR,
+                    crate::error::SqlState::InternalError,
                     format!(
                         "table {}.{} could not be opened from its storage (error id {id}); the server log has details",
                         self.product, self.name
@@ -174,6 +178,8 @@ impl TableEntry {
 
 /// The whole mesh, built from a validated [`Config`]. Immutable; a reload builds a new one.
 pub struct Mesh {
+    /// The formats its tables are read and written in.
+    pub connectors: Arc<Registry>,
     pub database: String,
     pub domains: Vec<Arc<DomainEntry>>,
     pub products: BTreeMap<String, Arc<ProductEntry>>,
@@ -198,30 +204,16 @@ impl std::fmt::Debug for Mesh {
     }
 }
 
-fn connectors() -> HashMap<&'static str, Arc<dyn Connector>> {
-    let list: [Arc<dyn Connector>; 3] = [
-        Arc::new(meshgate_delta::DeltaConnector),
-        Arc::new(meshgate_iceberg::IcebergConnector::default()),
-        Arc::new(meshgate_parquet::ParquetConnector),
-    ];
-    list.into_iter().map(|c| (c.format(), c)).collect()
-}
-
 impl Mesh {
-    /// Builds the mesh and registers each domain's object store with the shared runtime. Makes no
-    /// request to storage.
-    pub fn build(config: &Config, env: &RuntimeEnv) -> Result<Mesh, ConfigError> {
-        Self::build_with(config, env, &HashMap::new())
-    }
-
-    /// As [`Mesh::build`], with the relations created in writable products (their committed
-    /// catalogs, or a transaction's own view of them).
-    pub fn build_with(
+    /// Builds the mesh, with the relations created in writable products (their committed
+    /// catalogs, or a transaction's own view of them), and registers each domain's object store
+    /// with the shared runtime. Makes no request to storage.
+    pub fn build(
         config: &Config,
         env: &RuntimeEnv,
+        connectors: &Arc<Registry>,
         created: &HashMap<String, Arc<workspace::Manifest>>,
     ) -> Result<Mesh, ConfigError> {
-        let connectors = connectors();
         let refresh = Duration::from_secs(config.server.metadata_refresh_secs);
         let mut domains = Vec::new();
         let mut products = BTreeMap::new();
@@ -297,10 +289,7 @@ impl Mesh {
                     None
                 };
                 if let (Some(w), Some(m)) = (&write, created.get(&p.name)) {
-                    let delta = connectors
-                        .get("delta")
-                        .cloned()
-                        .expect("the delta connector is always registered");
+                    let written = connectors.written().clone();
                     for (name, t) in &m.tables {
                         let spec = TableSpec {
                             qualified_name: format!("{}.{name}", p.name),
@@ -313,14 +302,14 @@ impl Mesh {
                             Arc::new(TableEntry {
                                 name: name.clone(),
                                 product: p.name.clone(),
-                                format: "delta",
+                                format: written.format(),
                                 description: t.description.clone(),
                                 columns: t.columns.clone(),
                                 spec,
                                 view: None,
                                 created: Some(t.dir.clone()),
                                 storage: storage.clone(),
-                                connector: delta.clone(),
+                                connector: written.clone(),
                                 refresh,
                                 cached: tokio::sync::Mutex::new(None),
                                 known: RwLock::new(None),
@@ -371,6 +360,7 @@ impl Mesh {
         }
         let policies = Arc::new(crate::policy::Policies::from_config(config));
         Ok(Mesh {
+            connectors: connectors.clone(),
             database: config.server.database.clone(),
             domains,
             products,
@@ -540,8 +530,8 @@ impl Connector for ViewConnector {
         &self,
         spec: &TableSpec,
         _storage: &Storage,
-    ) -> meshgate_connector_api::Result<OpenedTable> {
-        Err(meshgate_connector_api::ConnectorError::Config {
+    ) -> meshgate_connectors::Result<OpenedTable> {
+        Err(meshgate_connectors::ConnectorError::Config {
             table: spec.qualified_name.clone(),
             reason: "a view is planned, not opened".into(),
         })
@@ -598,161 +588,4 @@ fn table_spec(
             .collect(),
         iceberg,
     })
-}
-
-/// A data product as a DataFusion schema, as one principal sees it.
-#[derive(Clone)]
-pub struct ProductSchema {
-    product: Arc<ProductEntry>,
-    mesh: Arc<Mesh>,
-    access: Access,
-}
-
-impl std::fmt::Debug for ProductSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ProductSchema({})", self.product.name)
-    }
-}
-
-#[async_trait]
-impl SchemaProvider for ProductSchema {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn table_names(&self) -> Vec<String> {
-        let p = &self.access.principal;
-        self.product
-            .tables
-            .keys()
-            .filter(|t| p.may_read(&self.product.name, t))
-            .cloned()
-            .collect()
-    }
-
-    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Some(entry) = self.product.tables.get(name) else {
-            return Ok(None);
-        };
-        if !self.access.principal.may_read(&self.product.name, name) {
-            return Err(crate::policy::denied(&self.product.name, name));
-        }
-        if let Some(sql) = &entry.view {
-            return views::plan(&self.mesh, &self.access, entry, sql)
-                .await
-                .map(Some);
-        }
-        let opened = entry
-            .open()
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        crate::policy::guard(&self.mesh, &self.access, entry, opened.provider)
-            .await
-            .map(Some)
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.product.tables.contains_key(name)
-            && self.access.principal.may_read(&self.product.name, name)
-    }
-}
-
-/// The database as a DataFusion catalog: the mesh's products plus the system schemas a session
-/// registers (pg_catalog, public).
-pub struct MeshCatalog {
-    mesh: Arc<Mesh>,
-    access: Access,
-    extra: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
-}
-
-impl std::fmt::Debug for MeshCatalog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MeshCatalog({})", self.mesh.database)
-    }
-}
-
-impl MeshCatalog {
-    pub fn mesh(&self) -> &Arc<Mesh> {
-        &self.mesh
-    }
-
-    pub fn access(&self) -> &Access {
-        &self.access
-    }
-
-    pub fn new(mesh: Arc<Mesh>, access: Access) -> Self {
-        let mut extra: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
-        // PostgreSQL's default search_path ends in `public`; an empty one keeps tools that
-        // expect it from failing.
-        extra.insert("public".into(), Arc::new(MemorySchemaProvider::new()));
-        MeshCatalog {
-            mesh,
-            access,
-            extra: RwLock::new(extra),
-        }
-    }
-}
-
-impl CatalogProvider for MeshCatalog {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn schema_names(&self) -> Vec<String> {
-        let p = &self.access.principal;
-        let mut names: Vec<String> = self
-            .mesh
-            .products
-            .keys()
-            .filter(|n| pg_catalog::may_use_schema(p, &self.mesh, n))
-            .cloned()
-            .collect();
-        names.extend(
-            self.extra
-                .read()
-                .expect("lock is never poisoned: no panics while held")
-                .keys()
-                .cloned(),
-        );
-        names.push(discovery::SCHEMA.to_string());
-        names
-    }
-
-    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if let Some(p) = self.mesh.products.get(name) {
-            return Some(Arc::new(ProductSchema {
-                product: p.clone(),
-                mesh: self.mesh.clone(),
-                access: self.access.clone(),
-            }));
-        }
-        if name == discovery::SCHEMA {
-            return Some(Arc::new(discovery::Discovery::new(
-                self.mesh.clone(),
-                self.access.principal.clone(),
-            )));
-        }
-        self.extra
-            .read()
-            .expect("lock is never poisoned: no panics while held")
-            .get(name)
-            .cloned()
-    }
-
-    fn register_schema(
-        &self,
-        name: &str,
-        schema: Arc<dyn SchemaProvider>,
-    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
-        if self.mesh.products.contains_key(name) || name == discovery::SCHEMA {
-            return Err(DataFusionError::Plan(format!(
-                "schema {name} is a data product and cannot be replaced"
-            )));
-        }
-        Ok(self
-            .extra
-            .write()
-            .expect("lock is never poisoned: no panics while held")
-            .insert(name.to_string(), schema))
-    }
 }

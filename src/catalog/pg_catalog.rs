@@ -21,21 +21,17 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::common::ScalarValue;
-use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::Expr;
 
+use super::columns::{pinned_values, scalar_i32, ColumnListing, ColumnRows, Listed, Wanted};
 use super::oids::{self, BOOTSTRAP_ROLE, PG_CLASS_CLASSOID, PG_NAMESPACE_CLASSOID};
-use super::rows::{batch, boolv, i16v, i32v, i64v, opt_text, schema, text, text_list};
+use super::rows::{boolv, i16v, i32v, i64v, mem, opt_text, schema, text, text_list};
 use super::types::column_type;
 use super::{Mesh, TableEntry};
 use crate::policy::Principal;
-
-/// Tables opened at once when a catalog query names never-opened tables.
-pub const OPEN_CONCURRENCY: usize = 8;
 
 /// The tables of pg_catalog this module answers; the rest are the crate's.
 const OURS: &[&str] = &[
@@ -73,7 +69,7 @@ pub fn may_use_schema(principal: &Principal, mesh: &Mesh, product: &str) -> bool
             "information_schema",
             "public",
             "mesh",
-            crate::session::TEMP_SCHEMA,
+            super::TEMP_SCHEMA,
         ]
         .contains(&product),
     }
@@ -237,9 +233,9 @@ impl MeshPgCatalog {
         if let Some(temp) = self
             .catalog
             .upgrade()
-            .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
+            .and_then(|c| c.schema(super::TEMP_SCHEMA))
         {
-            let nsp = self.mesh.oids.namespace(crate::session::TEMP_SCHEMA);
+            let nsp = self.mesh.oids.namespace(super::TEMP_SCHEMA);
             for name in temp.table_names() {
                 let natts = match temp.table(&name).await {
                     Ok(Some(t)) => t.schema().fields().len() as i16,
@@ -650,7 +646,7 @@ fn pg_settings() -> Result<Arc<dyn TableProvider>> {
     fields.push(("sourceline", DataType::Int32, true));
     fields.push(("pending_restart", DataType::Boolean, true));
     let s = schema(&fields);
-    let presets = crate::session::READ_ONLY
+    let presets = crate::session::settings::READ_ONLY
         .iter()
         .map(|(n, v)| (*n, *v, "Preset Options", "internal"));
     let rows = presets
@@ -695,14 +691,6 @@ fn pg_settings() -> Result<Arc<dyn TableProvider>> {
     mem(&s, rows)
 }
 
-pub(super) fn mem(
-    s: &SchemaRef,
-    rows: Vec<Vec<Option<ScalarValue>>>,
-) -> Result<Arc<dyn TableProvider>> {
-    let b = batch(s, rows)?;
-    Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
-}
-
 #[async_trait]
 impl SchemaProvider for MeshPgCatalog {
     fn as_any(&self) -> &dyn Any {
@@ -717,11 +705,11 @@ impl SchemaProvider for MeshPgCatalog {
         let t = match name.to_ascii_lowercase().as_str() {
             "pg_namespace" => self.pg_namespace()?,
             "pg_class" => self.pg_class().await?,
-            "pg_attribute" => Arc::new(PgAttribute {
+            "pg_attribute" => Arc::new(ColumnListing {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),
-                schema: pg_attribute_schema(),
                 catalog: self.catalog.clone(),
+                rows: PgAttribute,
             }),
             "pg_description" => self.pg_description()?,
             "pg_database" => self.pg_database()?,
@@ -773,200 +761,70 @@ fn pg_attribute_schema() -> SchemaRef {
     ])
 }
 
-/// The integer values a filter pins `column` to (`column = v`, `v = column`,
-/// `column IN (…)`), if one of the filters does.
-pub fn pinned_values(filters: &[Expr], column: &str) -> Option<Vec<ScalarValue>> {
-    fn is_col(e: &Expr, column: &str) -> bool {
-        match e {
-            Expr::Column(c) => c.name == column,
-            Expr::Cast(c) => is_col(&c.expr, column),
-            Expr::TryCast(c) => is_col(&c.expr, column),
-            _ => false,
-        }
-    }
-    fn lit(e: &Expr) -> Option<ScalarValue> {
-        match e {
-            Expr::Literal(v, _) => Some(v.clone()),
-            Expr::Cast(c) => lit(&c.expr),
-            _ => None,
-        }
-    }
-    filters.iter().find_map(|f| match f {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) => {
-            if is_col(left, column) {
-                lit(right).map(|v| vec![v])
-            } else if is_col(right, column) {
-                lit(left).map(|v| vec![v])
-            } else {
-                None
-            }
-        }
-        Expr::InList(l) if !l.negated && is_col(&l.expr, column) => {
-            l.list.iter().map(lit).collect()
-        }
-        _ => None,
-    })
-}
-
-pub fn scalar_i32(v: &ScalarValue) -> Option<i32> {
-    match v {
-        ScalarValue::Int32(Some(n)) => Some(*n),
-        ScalarValue::Int16(Some(n)) => Some(i32::from(*n)),
-        ScalarValue::Int64(Some(n)) => i32::try_from(*n).ok(),
-        ScalarValue::UInt32(Some(n)) => i32::try_from(*n).ok(),
-        ScalarValue::UInt64(Some(n)) => i32::try_from(*n).ok(),
-        ScalarValue::Utf8(Some(s))
-        | ScalarValue::LargeUtf8(Some(s))
-        | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// pg_attribute: built at scan time, so the filters can say which tables are wanted.
+/// pg_attribute: the columns of the tables a scan asks for by `attrelid`, or of all.
 #[derive(Debug)]
-struct PgAttribute {
-    mesh: Arc<Mesh>,
-    user: Arc<Principal>,
-    schema: SchemaRef,
-    /// The session's catalog, for its temporary tables' columns.
-    catalog: Weak<dyn CatalogProvider>,
-}
+pub(super) struct PgAttribute;
 
-#[async_trait]
-impl TableProvider for PgAttribute {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
+impl ColumnRows for PgAttribute {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        pg_attribute_schema()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Filters are only read to choose tables; DataFusion still applies them to the rows.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let all = || {
-            self.mesh
-                .products
-                .values()
-                .flat_map(|p| p.tables.values())
-                .cloned()
-        };
-        let pinned = pinned_values(filters, "attrelid");
-        let wanted: Vec<Arc<TableEntry>> = match pinned.clone() {
-            Some(vals) => {
-                let tables: Vec<Arc<TableEntry>> = vals
-                    .iter()
-                    .filter_map(scalar_i32)
-                    .filter_map(|oid| self.mesh.table_by_oid(oid).cloned())
-                    .collect();
-                self.mesh.ensure_known(&tables, OPEN_CONCURRENCY).await;
-                tables
-            }
-            None => all().collect(),
-        };
-        let mut listed: Vec<(i32, SchemaRef)> = wanted
-            .iter()
-            .filter(|t| may_read(&self.user, t))
-            .filter_map(|t| {
-                Some((
-                    self.mesh.oids.table(&t.product, &t.name)?,
-                    t.known()?.schema.clone(),
-                ))
-            })
-            .collect();
-        // The session's temporary tables (psql `\d` on one).
-        if let Some(temp) = self
-            .catalog
-            .upgrade()
-            .and_then(|c| c.schema(crate::session::TEMP_SCHEMA))
-        {
-            let pinned: Option<Vec<i32>> =
-                pinned.map(|v| v.iter().filter_map(scalar_i32).collect());
-            for name in temp.table_names() {
-                let oid = oids::temp_table_oid(&name);
-                if pinned.as_ref().is_some_and(|p| !p.contains(&oid)) {
-                    continue;
-                }
-                if let Ok(Some(t)) = temp.table(&name).await {
-                    listed.push((oid, t.schema()));
-                }
-            }
+    fn wanted(&self, filters: &[Expr]) -> Wanted {
+        match pinned_values(filters, "attrelid") {
+            Some(vals) => Wanted::Oids(vals.iter().filter_map(scalar_i32).collect()),
+            None => Wanted::All,
         }
-        let mut rows = Vec::new();
-        for (oid, table_schema) in &listed {
-            let oid = *oid;
-            for (i, f) in table_schema.fields().iter().enumerate() {
-                let ty = column_type(f.data_type());
-                let is_list = matches!(
-                    f.data_type(),
-                    DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
-                );
-                let collation = if matches!(ty.oid, 25 | 1043 | 1042) {
-                    100
-                } else {
-                    0
-                };
-                let (align, storage) = match ty.len {
-                    1 => ("c", "p"),
-                    2 => ("s", "p"),
-                    4 => ("i", "p"),
-                    8 | 16 => ("d", "p"),
-                    _ => ("i", "x"),
-                };
-                rows.push(vec![
-                    Some(i32v(oid)),
-                    Some(text(f.name().clone())),
-                    Some(i32v(ty.oid)),
-                    Some(i32v(-1)),
-                    Some(i16v(ty.len)),
-                    Some(i16v(i as i16 + 1)),
-                    Some(i32v(i32::from(is_list))),
-                    Some(i32v(-1)),
-                    Some(i32v(ty.typmod)),
-                    Some(boolv(matches!(ty.len, 1 | 2 | 4 | 8))),
-                    Some(text(align)),
-                    Some(text(storage)),
-                    Some(text("")),
-                    Some(boolv(!f.is_nullable())),
-                    Some(boolv(false)),
-                    Some(boolv(false)),
-                    Some(text("")),
-                    Some(text("")),
-                    Some(boolv(false)),
-                    Some(boolv(true)),
-                    Some(i32v(0)),
-                    Some(i32v(collation)),
-                    None,
-                    None,
-                    None,
-                    Some(opt_text(None)),
-                ]);
-            }
+    }
+
+    fn rows(&self, _mesh: &Mesh, table: &Listed, out: &mut Vec<Vec<Option<ScalarValue>>>) {
+        let Some(oid) = table.oid else { return };
+        for (i, f) in table.columns.fields().iter().enumerate() {
+            let ty = column_type(f.data_type());
+            let is_list = matches!(
+                f.data_type(),
+                DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+            );
+            let collation = if matches!(ty.oid, 25 | 1043 | 1042) {
+                100
+            } else {
+                0
+            };
+            let (align, storage) = match ty.len {
+                1 => ("c", "p"),
+                2 => ("s", "p"),
+                4 => ("i", "p"),
+                8 | 16 => ("d", "p"),
+                _ => ("i", "x"),
+            };
+            out.push(vec![
+                Some(i32v(oid)),
+                Some(text(f.name().clone())),
+                Some(i32v(ty.oid)),
+                Some(i32v(-1)),
+                Some(i16v(ty.len)),
+                Some(i16v(i as i16 + 1)),
+                Some(i32v(i32::from(is_list))),
+                Some(i32v(-1)),
+                Some(i32v(ty.typmod)),
+                Some(boolv(matches!(ty.len, 1 | 2 | 4 | 8))),
+                Some(text(align)),
+                Some(text(storage)),
+                Some(text("")),
+                Some(boolv(!f.is_nullable())),
+                Some(boolv(false)),
+                Some(boolv(false)),
+                Some(text("")),
+                Some(text("")),
+                Some(boolv(false)),
+                Some(boolv(true)),
+                Some(i32v(0)),
+                Some(i32v(collation)),
+                None,
+                None,
+                None,
+                Some(opt_text(None)),
+            ]);
         }
-        let b = batch(&self.schema, rows)?;
-        MemTable::try_new(self.schema.clone(), vec![vec![b]])?
-            .scan(state, projection, &[], limit)
-            .await
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{new_empty_array, ArrayRef, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 
@@ -58,4 +59,10 @@ pub fn batch(schema: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<
         })
         .collect::<Result<_>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Rows → a table of `schema`, for catalog tables built whole.
+pub fn mem(s: &SchemaRef, rows: Vec<Vec<Option<ScalarValue>>>) -> Result<Arc<dyn TableProvider>> {
+    let b = batch(s, rows)?;
+    Ok(Arc::new(MemTable::try_new(s.clone(), vec![vec![b]])?))
 }

@@ -20,12 +20,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use meshgate_connector_api::Storage;
+use meshgate_connectors::Storage;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{sqlstate, UserError};
+use crate::error::{SqlState, UserError};
 
 /// Where a writable product keeps what is created in it.
 #[derive(Debug, Clone)]
@@ -70,10 +70,7 @@ impl WriteTarget {
                 return;
             }
         }
-        if matches!(
-            self.storage.kind,
-            meshgate_connector_api::StorageKind::Local
-        ) {
+        if matches!(self.storage.kind, meshgate_connectors::StorageKind::Local) {
             // Local stores leave the emptied folders behind.
             if let Ok(path) = self.table_url(dir).to_file_path() {
                 let _ = tokio::fs::remove_dir_all(path).await;
@@ -160,7 +157,7 @@ pub enum Op {
 
 fn exists(name: &str) -> UserError {
     UserError::new(
-        sqlstate::DUPLICATE_TABLE,
+        SqlState::DuplicateTable,
         format!("relation \"{name}\" already exists"),
     )
 }
@@ -168,7 +165,7 @@ fn exists(name: &str) -> UserError {
 fn missing(name: &str, view: bool) -> UserError {
     let kind = if view { "view" } else { "table" };
     UserError::new(
-        sqlstate::UNDEFINED_TABLE,
+        SqlState::UndefinedTable,
         format!("{kind} \"{name}\" does not exist"),
     )
 }
@@ -244,7 +241,7 @@ impl Manifest {
                     (&mut v.description, &mut v.columns)
                 } else if declared.contains(name) {
                     return Err(UserError::new(
-                        sqlstate::INSUFFICIENT_PRIVILEGE,
+                        SqlState::InsufficientPrivilege,
                         format!("permission denied: \"{name}\" is described in its domain's file; comment on the tables created through meshgate only"),
                     ));
                 } else {
@@ -289,7 +286,7 @@ fn storage_error(what: &str, product: &str, e: &dyn std::fmt::Display) -> UserEr
     let id = crate::error::error_id();
     tracing::error!(error_id = %id, product, "{what}: {e}");
     UserError::new(
-        sqlstate::IO_ERROR,
+        SqlState::IoError,
         format!("the catalog of product {product} could not be {what} in its domain's storage (error id {id}); the server log has details"),
     )
 }
@@ -336,7 +333,7 @@ impl Workspaces {
             for op in ops {
                 let dirs = m.apply(op, declared).map_err(|e| {
                     UserError::new(
-                        sqlstate::SERIALIZATION_FAILURE,
+                        SqlState::SerializationFailure,
                         format!("could not serialize the changes to product {product}: {}; run the transaction again", e.message),
                     )
                 })?;
@@ -457,7 +454,7 @@ mod tests {
                 &declared,
             )
             .expect_err("declared");
-        assert_eq!(e.code, "42P07");
+        assert_eq!(e.code.code(), "42P07");
         m.apply(
             &Op::CreateTable {
                 name: "t".into(),
@@ -476,7 +473,7 @@ mod tests {
                 &declared,
             )
             .expect_err("missing");
-        assert_eq!(e.code, "42P01");
+        assert_eq!(e.code.code(), "42P01");
         let e = m
             .apply(
                 &Op::Comment {
@@ -487,6 +484,6 @@ mod tests {
                 &declared,
             )
             .expect_err("declared tables are described by their domain");
-        assert_eq!(e.code, "42501");
+        assert_eq!(e.code.code(), "42501");
     }
 }

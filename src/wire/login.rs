@@ -21,18 +21,19 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::Conn;
-use crate::auth::{ScramExchange, ScramVerifier, MECHANISM};
+use meshgate_protocol::scram::{ScramError, ScramExchange, ScramVerifier, MECHANISM};
+
+use super::{Conn, Context};
+use crate::auth::jwt::{looks_like_jwt, TokenError};
+use crate::auth::AuthMethod;
 use crate::config::Config;
-use crate::error::{sqlstate, UserError};
-use crate::jwt::{looks_like_jwt, TokenError};
-use crate::server::Shared;
+use crate::error::{SqlState, UserError};
 
 /// Who logged in, and how.
 pub(crate) struct Identity {
     pub user: String,
     pub admin: bool,
-    pub method: &'static str,
+    pub method: AuthMethod,
     pub roles: Vec<String>,
 }
 
@@ -55,7 +56,7 @@ pub(crate) fn client_cert(
     let certs = tls.get_ref().1.peer_certificates()?;
     certs
         .first()
-        .map(|c| crate::identity::subject_common_name(c))
+        .map(|c| crate::auth::cert::subject_common_name(c))
 }
 
 fn window(config: &Config) -> Duration {
@@ -65,16 +66,12 @@ fn window(config: &Config) -> Duration {
 /// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
 /// where client certificates are required, and a source address or user over its failed-login
 /// limit.
-pub(crate) fn refuse_early(
-    shared: &Shared,
-    config: &Config,
-    user: &str,
-    client: &Client,
-) -> Option<UserError> {
+pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<UserError> {
+    let config = &cx.config;
     let peer = client.addr;
     if !client.secure && config.server.tls_client_auth == "required" {
         return Some(UserError::fatal(
-            sqlstate::INVALID_AUTHORIZATION,
+            SqlState::InvalidAuthorization,
             "this server requires a TLS connection with a client certificate",
         ));
     }
@@ -83,20 +80,20 @@ pub(crate) fn refuse_early(
     if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
         return None;
     }
-    let limited = shared.logins.check(
+    let limited = cx.logins.limiter.check(
         peer.ip(),
         user,
         config.limits.max_failed_logins,
         window(config),
     )?;
-    shared.metrics.refused("login_rate_limited");
+    cx.metrics.refused("login_rate_limited");
     let by = match limited {
-        crate::identity::Limited::Address => "this address",
-        crate::identity::Limited::User => "this user",
+        crate::auth::limiter::Limited::Address => "this address",
+        crate::auth::limiter::Limited::User => "this user",
     };
     tracing::warn!(%peer, user = %user, "login refused: too many failed logins for {by}");
     Some(UserError::fatal(
-        sqlstate::INVALID_AUTHORIZATION,
+        SqlState::InvalidAuthorization,
         "too many failed login attempts",
     ))
 }
@@ -105,7 +102,7 @@ enum Outcome {
     In(Identity),
     /// Wrong credentials: counted against the address and the user.
     Denied {
-        code: &'static str,
+        code: SqlState,
         message: String,
         reason: String,
     },
@@ -115,8 +112,7 @@ enum Outcome {
 /// client has been sent its FATAL error (unless it timed out) and the connection should close.
 pub(crate) async fn authenticate<S>(
     conn: &mut Conn<S>,
-    shared: &Shared,
-    config: &Config,
+    cx: &Context,
     user: &str,
     client: Client,
     deadline: Instant,
@@ -125,9 +121,10 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = client.addr;
+    let config = &cx.config;
     let error = match tokio::time::timeout_at(
         deadline,
-        exchange(conn, shared, config, user, client.secure, client.cert),
+        exchange(conn, cx, user, client.secure, client.cert),
     )
     .await
     {
@@ -138,7 +135,7 @@ where
             reason,
         })) => {
             tracing::warn!(%peer, user = %user, "authentication failed: {reason}");
-            shared.logins.failed(
+            cx.logins.limiter.failed(
                 peer.ip(),
                 user,
                 config.limits.max_failed_logins,
@@ -153,12 +150,12 @@ where
             e
         }
         Err(_) => {
-            shared.metrics.refused("handshake_timeout");
+            cx.metrics.refused("handshake_timeout");
             tracing::debug!("authentication timed out");
             return None;
         }
     };
-    shared.metrics.refused("authentication");
+    cx.metrics.refused("authentication");
     let _ = conn
         .send(PgWireBackendMessage::ErrorResponse(error.to_response()))
         .await;
@@ -167,8 +164,7 @@ where
 
 async fn exchange<S>(
     conn: &mut Conn<S>,
-    shared: &Shared,
-    config: &Config,
+    cx: &Context,
     user: &str,
     secure: bool,
     cert: ClientCert,
@@ -176,6 +172,7 @@ async fn exchange<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let config = &cx.config;
     let known = config.users.get(user);
     // Users not in [[users]] (JWT or certificate logins) are ordinary users.
     let admin = known.is_some_and(|u| u.admin);
@@ -196,20 +193,20 @@ where
     if let Some(cert) = cert {
         let message = format!("certificate authentication failed for user \"{user}\"");
         return Ok(match cert {
-            Ok(cn) if cn == user => identity("cert", Vec::new()),
+            Ok(cn) if cn == user => identity(AuthMethod::Cert, Vec::new()),
             Ok(cn) => denied(
-                sqlstate::INVALID_AUTHORIZATION,
+                SqlState::InvalidAuthorization,
                 message,
                 format!("certificate common name {cn:?} is not the user"),
             ),
-            Err(why) => denied(sqlstate::INVALID_AUTHORIZATION, message, why.to_string()),
+            Err(why) => denied(SqlState::InvalidAuthorization, message, why.to_string()),
         });
     }
 
     // An unknown user goes through the same steps against a decoy, so that names cannot be probed.
     let verifier = known
         .map(|u| u.verifier.clone())
-        .unwrap_or_else(|| ScramVerifier::decoy(user, &shared.decoy_secret));
+        .unwrap_or_else(|| ScramVerifier::decoy(user, &cx.logins.decoy_secret));
     let wrong_password = || {
         let reason = if known.is_some() {
             "wrong password"
@@ -217,46 +214,47 @@ where
             "unknown user"
         };
         denied(
-            sqlstate::INVALID_PASSWORD,
+            SqlState::InvalidPassword,
             format!("password authentication failed for user \"{user}\""),
             reason.to_string(),
         )
     };
     // A token has to travel in the clear inside TLS; SCRAM never shows the server a secret it
     // could check a token with.
-    let cleartext = secure && (config.server.password_method == "password" || config.jwt.is_some());
+    let jwt = cx.credentials.jwt.as_deref();
+    let cleartext = secure && (config.server.password_method == "password" || jwt.is_some());
     if !cleartext {
         let ok = authenticate_scram(conn, verifier).await?;
         return Ok(if ok && known.is_some() {
-            identity("scram-sha-256", Vec::new())
+            identity(AuthMethod::Scram, Vec::new())
         } else {
             wrong_password()
         });
     }
     let password = read_cleartext(conn).await?;
-    if let Some(jwt) = config.jwt.as_deref().filter(|_| looks_like_jwt(&password)) {
+    if let Some(jwt) = jwt.filter(|_| looks_like_jwt(&password)) {
         let message = format!("token authentication failed for user \"{user}\"");
         return Ok(match jwt.verify(&password, SystemTime::now()) {
-            Ok(claims) if claims.user == user => identity("jwt", claims.roles),
+            Ok(claims) if claims.user == user => identity(AuthMethod::Jwt, claims.roles),
             Ok(claims) => denied(
-                sqlstate::INVALID_AUTHORIZATION,
+                SqlState::InvalidAuthorization,
                 message,
                 format!("token is for user {:?}", claims.user),
             ),
             Err(TokenError::Invalid(why)) => denied(
-                sqlstate::INVALID_PASSWORD,
+                SqlState::InvalidPassword,
                 message,
                 format!("token refused: {why}"),
             ),
             Err(TokenError::Identity(why)) => denied(
-                sqlstate::INVALID_AUTHORIZATION,
+                SqlState::InvalidAuthorization,
                 message,
                 format!("token refused: {why}"),
             ),
         });
     }
     Ok(if verifier.verify_password(&password) && known.is_some() {
-        identity("password", Vec::new())
+        identity(AuthMethod::Password, Vec::new())
     } else {
         wrong_password()
     })
@@ -271,15 +269,12 @@ where
     match conn.next().await {
         Some(Ok(PgWireFrontendMessage::PasswordMessageFamily(m))) => Ok(m),
         Some(Ok(_)) => Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
+            SqlState::ProtocolViolation,
             "expected a password message",
         )),
-        Some(Err(e)) => Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
-            e.to_string(),
-        )),
+        Some(Err(e)) => Err(UserError::fatal(SqlState::ProtocolViolation, e.to_string())),
         None => Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
+            SqlState::ProtocolViolation,
             "connection closed during authentication",
         )),
     }
@@ -289,12 +284,9 @@ async fn send_now<S>(conn: &mut Conn<S>, m: PgWireBackendMessage) -> Result<(), 
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    conn.send(m).await.map_err(|e| {
-        UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
-            format!("connection lost: {e}"),
-        )
-    })
+    conn.send(m)
+        .await
+        .map_err(|e| UserError::fatal(SqlState::ProtocolViolation, format!("connection lost: {e}")))
 }
 
 /// SCRAM-SHA-256. Returns whether the proof was right.
@@ -314,21 +306,18 @@ where
         .await?
         .into_sasl_initial_response()
         .map_err(|_| {
-            UserError::fatal(
-                sqlstate::PROTOCOL_VIOLATION,
-                "malformed SASLInitialResponse",
-            )
+            UserError::fatal(SqlState::ProtocolViolation, "malformed SASLInitialResponse")
         })?;
     if first.auth_method != MECHANISM {
         return Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
+            SqlState::ProtocolViolation,
             "client selected an invalid SASL authentication mechanism",
         ));
     }
     let data = first.data.unwrap_or_default();
     let (exchange, server_first) = ScramExchange::start(verifier, &data).map_err(|e| {
         UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
+            SqlState::ProtocolViolation,
             format!("malformed SCRAM message: {e:?}"),
         )
     })?;
@@ -342,7 +331,7 @@ where
     let last = read_auth_message(conn)
         .await?
         .into_sasl_response()
-        .map_err(|_| UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed SASLResponse"))?;
+        .map_err(|_| UserError::fatal(SqlState::ProtocolViolation, "malformed SASLResponse"))?;
     match exchange.finish(&last.data) {
         Ok(server_final) => {
             send_now(
@@ -354,9 +343,9 @@ where
             .await?;
             Ok(true)
         }
-        Err(crate::auth::ScramError::BadProof) => Ok(false),
+        Err(ScramError::BadProof) => Ok(false),
         Err(e) => Err(UserError::fatal(
-            sqlstate::PROTOCOL_VIOLATION,
+            SqlState::ProtocolViolation,
             format!("malformed SCRAM message: {e:?}"),
         )),
     }
@@ -375,8 +364,6 @@ where
     let p = read_auth_message(conn)
         .await?
         .into_password()
-        .map_err(|_| {
-            UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "malformed password message")
-        })?;
+        .map_err(|_| UserError::fatal(SqlState::ProtocolViolation, "malformed password message"))?;
     Ok(p.password)
 }

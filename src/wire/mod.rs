@@ -1,62 +1,91 @@
-//! The PostgreSQL protocol: one task per connection, from the first byte to Terminate.
+//! The PostgreSQL protocol: one task per connection, from the first byte to Terminate. Framing,
+//! startup and login, and the simple, extended and COPY message flows; what a statement means is
+//! the session's, and this layer turns the session's answers into messages.
 //!
 //! ```text
 //!  first packet ─┬─ SSLRequest ─► 'S' + TLS handshake ─► first packet again
 //!                ├─ GSSENCRequest ─► 'N' ─► first packet again
-//!                ├─ CancelRequest ─► cancel registry, close
-//!                └─ StartupMessage ─► auth (login.rs: SCRAM / password, JWT, client cert) ─► session loop
-//!  session loop: Query | Parse/Bind/Describe/Execute/Close/Sync/Flush | Terminate
+//!                ├─ CancelRequest ─► session registry, close
+//!                └─ StartupMessage ─► admission ─► login.rs (SCRAM / password, JWT, client cert)
+//!                                   ─► Session::start ─► message loop
+//!  message loop: Query (simple) | Parse/Bind/Describe/Execute/Close/Sync/Flush (extended.rs)
+//!                | Terminate;   replies, rows and COPY data go out through client.rs
 //! ```
 //!
-//! pgwire provides the message types and their encodings; the connection lifecycle is ours, so
-//! that every phase has a limit and the row stream can be cancelled while it runs.
+//! The protocol edge itself (message framing with size limits, the first packets, SCRAM) is the
+//! `meshgate_protocol` crate; the connection lifecycle is here, so that every phase has a limit
+//! and the row stream can be cancelled while it runs.
 
-mod audit;
-pub mod codec;
-mod config_fns;
+mod client;
 mod copy;
-mod cursor;
 mod encode;
 mod extended;
 mod login;
-mod names;
-mod query;
-mod search_path;
-pub mod startup;
-mod temp;
-mod write;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use meshgate_protocol::codec::{FrameError, Limits, MeshCodec};
+use meshgate_protocol::startup::{read_first_packet, FirstPacket};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tracing::Instrument;
 
-use crate::catalog::MeshCatalog;
-use crate::error::{sqlstate, UserError};
-use crate::server::{CancelSlot, Shared};
-use crate::session::Session;
-use codec::{FrameError, MeshCodec};
-use startup::{read_first_packet, FirstPacket};
+use crate::auth::{Credentials, Logins};
+use crate::config::Config;
+use crate::error::{SqlState, UserError};
+use crate::metrics::Metrics;
+use crate::session::{Failure, Gone, Login, Services, Session};
+use client::Connection;
 
 pub(crate) type Conn<S> = Framed<S, MeshCodec>;
 
-/// Messages a session holds while a statement runs (see `SessionLoop::pending`).
-pub(crate) const MAX_PENDING: usize = 64;
+/// Messages a session holds while a statement runs (see `Connection::pending`).
+const MAX_PENDING: usize = 64;
+
+/// Decisions about a connection that are the server's, not the protocol's.
+pub trait Admission: Send + Sync {
+    /// Takes a session slot for `user`, or says why not (53300); the slot is held until the
+    /// returned guard is dropped.
+    fn admit(&self, user: &str) -> Result<Box<dyn Send>, UserError>;
+    /// Whether a CancelRequest from `ip` may be looked at now.
+    fn allow_cancel(&self, ip: IpAddr) -> bool;
+}
+
+/// What one connection needs from the server, as it was when the connection was accepted.
+#[derive(Clone)]
+pub struct Context {
+    pub config: Arc<Config>,
+    /// TLS and the JWT key set, built from `config`.
+    pub credentials: Credentials,
+    pub logins: Arc<Logins>,
+    pub metrics: Arc<Metrics>,
+    pub admission: Arc<dyn Admission>,
+    /// What a session is built with.
+    pub services: Services,
+    /// Cancelled when the server drains: connections end after their current statement.
+    pub draining: tokio_util::sync::CancellationToken,
+}
+
+impl Context {
+    fn limits(&self) -> Limits {
+        Limits {
+            large: self.config.limits.max_query_message_bytes,
+            small: self.config.limits.max_other_message_bytes,
+        }
+    }
+}
 
 /// Serves one TCP connection to its end. Never panics outward: errors end the connection.
-pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, cx: Context) {
     let _ = tcp.set_nodelay(true);
     let span = tracing::info_span!(
         "conn",
@@ -65,23 +94,20 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
         pid = tracing::field::Empty,
         app = tracing::field::Empty
     );
-    shared
-        .metrics
+    cx.metrics
         .connections_accepted
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let _active = Active::new(shared.clone());
+    let _active = Active::new(cx.metrics.clone());
     // One deadline for the whole handshake (TLS, startup packet, authentication): a client that
     // trickles bytes cannot stretch it phase by phase.
-    let deadline =
-        Instant::now() + Duration::from_millis(shared.config().limits.handshake_timeout_ms);
-    let draining = shared.draining();
+    let deadline = Instant::now() + Duration::from_millis(cx.config.limits.handshake_timeout_ms);
     async move {
         let handshake = async {
             // Direct TLS (PostgreSQL 17 `sslnegotiation=direct`): the client starts with a
             // TLS ClientHello instead of an SSLRequest.
             let mut first = [0u8; 1];
             if tcp.peek(&mut first).await.ok() == Some(1) && first[0] == 0x16 {
-                let Some(acceptor) = shared.tls() else {
+                let Some(acceptor) = cx.credentials.tls.clone() else {
                     return Ok(None);
                 };
                 let mut tls = acceptor.accept(tcp).await?;
@@ -90,7 +116,7 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
             }
             loop {
                 match read_first_packet(&mut tcp).await? {
-                    FirstPacket::SslRequest => match shared.tls() {
+                    FirstPacket::SslRequest => match cx.credentials.tls.clone() {
                         Some(acceptor) => {
                             tcp.write_all(b"S").await?;
                             let mut tls = acceptor.accept(tcp).await?;
@@ -100,33 +126,33 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
                         None => tcp.write_all(b"N").await?,
                     },
                     FirstPacket::GssRequest => tcp.write_all(b"N").await?,
-                    pkt => return Ok::<_, anyhow_like::Error>(Some(Stream::Plain(tcp, pkt))),
+                    pkt => return Ok::<_, HandshakeError>(Some(Stream::Plain(tcp, pkt))),
                 }
             }
         };
         let handshake = tokio::select! {
             r = tokio::time::timeout_at(deadline, handshake) => r,
-            _ = draining.cancelled() => return,
+            _ = cx.draining.cancelled() => return,
         };
         let stream = match handshake {
             Ok(Ok(Some(s))) => s,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {
-                shared.metrics.refused("handshake_error");
+                cx.metrics.refused("handshake_error");
                 tracing::debug!("handshake failed: {e}");
                 return;
             }
             Err(_) => {
-                shared.metrics.refused("handshake_timeout");
+                cx.metrics.refused("handshake_timeout");
                 tracing::debug!("handshake timed out");
                 return;
             }
         };
         match stream {
-            Stream::Plain(s, pkt) => run(s, pkt, false, None, peer, shared, deadline).await,
+            Stream::Plain(s, pkt) => run(s, pkt, false, None, peer, cx, deadline).await,
             Stream::Tls(s, pkt) => {
                 let cert = login::client_cert(&s);
-                run(*s, pkt, true, cert, peer, shared, deadline).await
+                run(*s, pkt, true, cert, peer, cx, deadline).await
             }
         }
     }
@@ -135,22 +161,20 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, shared: Arc
 }
 
 /// Counts the connection as open until its task ends (panics included).
-struct Active(Arc<Shared>);
+struct Active(Arc<Metrics>);
 
 impl Active {
-    fn new(shared: Arc<Shared>) -> Self {
-        shared
-            .metrics
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics
             .connections_active
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Active(shared)
+        Active(metrics)
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
         self.0
-            .metrics
             .connections_active
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -161,22 +185,18 @@ enum Stream {
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, FirstPacket),
 }
 
-/// Error plumbing for the handshake, where every failure just ends the connection.
-mod anyhow_like {
-    #[derive(Debug, thiserror::Error)]
-    pub enum Error {
-        #[error(transparent)]
-        Io(#[from] std::io::Error),
-        #[error(transparent)]
-        Startup(#[from] super::startup::StartupError),
-    }
+/// Why a handshake ended the connection.
+#[derive(Debug, thiserror::Error)]
+enum HandshakeError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Startup(#[from] meshgate_protocol::startup::StartupError),
 }
 
 async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
     let mut buf = BytesMut::new();
-    let mut e = e.clone();
-    e.severity = crate::error::Severity::Fatal;
-    if PgWireBackendMessage::ErrorResponse(e.to_response())
+    if PgWireBackendMessage::ErrorResponse(e.clone().into_fatal().to_response())
         .encode(&mut buf)
         .is_ok()
     {
@@ -191,26 +211,24 @@ async fn run<S>(
     secure: bool,
     cert: login::ClientCert,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    cx: Context,
     deadline: Instant,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let params = match pkt {
         FirstPacket::Cancel { pid, secret } => {
-            shared
-                .metrics
+            cx.metrics
                 .cancel_requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if !shared.allow_cancel(peer.ip()) {
-                shared
-                    .metrics
+            if !cx.admission.allow_cancel(peer.ip()) {
+                cx.metrics
                     .cancel_requests_limited
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(pid, "cancel request dropped: rate limit for this address");
                 return;
             }
-            let done = shared.cancels.cancel(pid, &secret);
+            let done = cx.services.registry.cancel(pid, &secret);
             tracing::debug!(pid, done, "cancel request");
             return;
         }
@@ -220,7 +238,7 @@ async fn run<S>(
             send_fatal(
                 &mut stream,
                 &UserError::fatal(
-                    sqlstate::PROTOCOL_VIOLATION,
+                    SqlState::ProtocolViolation,
                     "unexpected negotiation request",
                 ),
             )
@@ -228,14 +246,14 @@ async fn run<S>(
             return;
         }
     };
-    let config = shared.config();
+    let config = cx.config.clone();
     let user = params.get("user").cloned().unwrap_or_default();
     tracing::Span::current().record("user", user.as_str());
     if config.server.require_tls && !secure {
         send_fatal(
             &mut stream,
             &UserError::fatal(
-                sqlstate::INVALID_AUTHORIZATION,
+                SqlState::InvalidAuthorization,
                 "this server accepts TLS connections only (sslmode=require)",
             ),
         )
@@ -250,7 +268,7 @@ async fn run<S>(
         send_fatal(
             &mut stream,
             &UserError::fatal(
-                sqlstate::INVALID_CATALOG_NAME,
+                SqlState::InvalidCatalogName,
                 format!("database \"{database}\" does not exist"),
             ),
         )
@@ -263,13 +281,13 @@ async fn run<S>(
         secure,
         cert,
     };
-    if let Some(e) = login::refuse_early(&shared, &config, &user, &client) {
+    if let Some(e) = login::refuse_early(&cx, &user, &client) {
         send_fatal(&mut stream, &e).await;
         return;
     }
 
     // The slot is taken before authentication, so a connection flood is refused cheaply.
-    let _slot = match shared.admit(&user) {
+    let _slot = match cx.admission.admit(&user) {
         Ok(slot) => slot,
         Err(e) => {
             tracing::info!(user = %user, "connection refused: {}", e.message);
@@ -278,74 +296,54 @@ async fn run<S>(
         }
     };
 
-    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(shared.limits()));
-    let Some(identity) =
-        login::authenticate(&mut conn, &shared, &config, &user, client, deadline).await
-    else {
+    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(cx.limits()));
+    let Some(identity) = login::authenticate(&mut conn, &cx, &user, client, deadline).await else {
         return;
     };
-
-    let pid = shared.next_pid();
-    tracing::Span::current().record("pid", pid);
-    let (slot, secret) = shared.cancels.register(pid, &identity.user);
-    let _unregister = Unregister {
-        shared: shared.clone(),
-        pid,
+    let login = Login {
+        user: identity.user,
+        admin: identity.admin,
+        method: identity.method,
+        roles: identity.roles,
+        peer,
     };
-
-    let mesh = shared.mesh();
-    let state = datafusion::execution::session_state::SessionStateBuilder::new()
-        .with_config(shared.executor.session_config(&config.server.database))
-        .with_runtime_env(shared.executor.env.clone())
-        .with_default_features()
-        .build();
-    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
-    let access = crate::policy::Access::new(crate::policy::Principal::login(
-        &mesh.policies,
-        &identity.user,
-        &identity.roles,
-    ));
-    ctx.register_catalog(
-        config.server.database.as_str(),
-        Arc::new(MeshCatalog::new(mesh, access.clone())),
-    );
-    if let Err(e) = crate::functions::register(&ctx, &config.server.database, &config, pid) {
-        let e = UserError::internal("session setup", &e);
-        let _ = conn
-            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-            .await;
+    let session = match Session::start(cx.services.clone(), login, &params) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = conn
+                .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
+                .await;
+            return;
+        }
+    };
+    tracing::Span::current().record("pid", session.pid());
+    if greet(&mut conn, &session).await.is_err() {
         return;
     }
-    crate::server::register_control_functions(&ctx, &shared, &identity.user, identity.admin);
-    let mut session = Session::new(
-        identity.user.clone(),
-        identity.admin,
-        config.server.database.clone(),
-        pid,
-        ctx,
-        access,
-        config.server.max_statement_timeout_ms,
-    );
-    session.auth_method = identity.method;
-    session.login_roles = identity.roles;
-    session.set_idle_defaults(
-        config.limits.idle_session_timeout_ms,
-        config.limits.idle_in_transaction_timeout_ms,
-    );
-    if let Err(e) = apply_startup_params(&mut session, &params) {
-        let _ = conn
-            .send(PgWireBackendMessage::ErrorResponse(
-                UserError {
-                    severity: crate::error::Severity::Fatal,
-                    ..e
-                }
-                .to_response(),
-            ))
-            .await;
-        return;
-    }
+    let (app, method) = session.log_fields();
+    tracing::Span::current().record("app", app.as_str());
+    tracing::info!(auth = method.as_str(), roles = %session.login.roles.join(","), "session started");
 
-    let mut out = vec![PgWireBackendMessage::Authentication(Authentication::Ok)];
+    let slot = session.cancel_slot().clone();
+    let mut l = Loop {
+        io: Connection::new(conn, slot, cx.metrics.clone()),
+        session,
+        cx,
+        skip_until_sync: false,
+    };
+    l.run().await;
+    // A transaction its client left open (gone, terminated, drained): what it wrote goes.
+    l.session.end();
+    tracing::info!("session ended");
+}
+
+/// AuthenticationOk, the reported settings, BackendKeyData and the first ReadyForQuery.
+async fn greet<S>(conn: &mut Conn<S>, session: &Session) -> Result<(), FrameError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    conn.feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+        .await?;
     for name in [
         "server_version",
         "server_encoding",
@@ -360,177 +358,49 @@ async fn run<S>(
         "session_authorization",
         "search_path",
     ] {
-        out.push(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+        conn.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
             name.to_string(),
             session.get(name).unwrap_or_default(),
-        )));
+        )))
+        .await?;
     }
-    out.push(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+    let (pid, secret) = session.cancel_key();
+    conn.feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
         pid,
         SecretKey::I32(i32::from_be_bytes(secret)),
-    )));
-    out.push(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
-        TransactionStatus::Idle,
-    )));
-    for m in out {
-        if conn.feed(m).await.is_err() {
-            return;
-        }
-    }
-    if conn.flush().await.is_err() {
-        return;
-    }
-    tracing::Span::current().record(
-        "app",
-        session.get("application_name").unwrap_or_default().as_str(),
-    );
-    tracing::info!(auth = session.auth_method, roles = %session.login_roles.join(","), "session started");
-
-    let mut s = SessionLoop {
-        conn,
-        session,
-        shared: shared.clone(),
-        slot,
-        tx: TxState::Idle,
-        statements: BTreeMap::new(),
-        portals: BTreeMap::new(),
-        cursors: BTreeMap::new(),
-        tx_isolation: None,
-        skip_until_sync: false,
-        pending: std::collections::VecDeque::new(),
-        generation: shared.generation(),
-        access_generation: 0,
-        write_tx: None,
-        peer,
-        stmt: None,
-    };
-    s.run().await;
-    // A transaction its client left open (gone, terminated, drained): what it wrote goes.
-    s.discard_open_writes();
-    tracing::info!("session ended");
-}
-
-struct Unregister {
-    shared: Arc<Shared>,
-    pid: i32,
-}
-
-impl Drop for Unregister {
-    fn drop(&mut self) {
-        self.shared.cancels.unregister(self.pid);
-    }
-}
-
-fn apply_startup_params(
-    session: &mut Session,
-    params: &BTreeMap<String, String>,
-) -> Result<(), UserError> {
-    for (k, v) in params {
-        match k.as_str() {
-            "user" | "database" | "replication" => {}
-            "options" => {
-                for (name, value) in startup::parse_options(v) {
-                    session.set(&name, &value)?;
-                }
-            }
-            // libpq sends these from the environment; unknown ones are ignored as PostgreSQL
-            // ignores `_pq_` and unknown GUCs would fail the connection for no gain.
-            name => {
-                if let Err(e) = session.set(name, v) {
-                    if e.code != sqlstate::UNDEFINED_PARAMETER {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TxState {
-    Idle,
-    InBlock,
-    Failed,
-}
-
-impl TxState {
-    fn status(self) -> TransactionStatus {
-        match self {
-            TxState::Idle => TransactionStatus::Idle,
-            TxState::InBlock => TransactionStatus::Transaction,
-            TxState::Failed => TransactionStatus::Error,
-        }
-    }
+    )))
+    .await?;
+    conn.feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+        session.transaction_status(),
+    )))
+    .await?;
+    conn.flush().await
 }
 
 /// One authenticated session's message loop.
-pub(crate) struct SessionLoop<S> {
-    conn: Conn<S>,
+struct Loop<S> {
+    io: Connection<S>,
     session: Session,
-    shared: Arc<Shared>,
-    slot: Arc<CancelSlot>,
-    tx: TxState,
-    statements: BTreeMap<String, Arc<extended::Prepared>>,
-    portals: BTreeMap<String, extended::Portal>,
-    /// SQL cursors (DECLARE … CURSOR), by name.
-    cursors: BTreeMap<String, cursor::Cursor>,
-    /// The isolation level the open transaction block was begun with, for SHOW.
-    tx_isolation: Option<String>,
+    cx: Context,
     /// After an error in an extended-protocol message, everything up to Sync is skipped.
     skip_until_sync: bool,
-    /// Messages read while a statement was running (reading is how a closed connection is
-    /// noticed mid-query; a client's Sync is usually already behind its Execute), handled before
-    /// the socket is read again. At most [`MAX_PENDING`] are held; past that the socket is left
-    /// unread, which is backpressure on a pipelining client.
-    pending: std::collections::VecDeque<Result<PgWireFrontendMessage, FrameError>>,
-    /// The reload generation this session's catalog was built from.
-    generation: u64,
-    /// Bumped whenever the catalog is rebuilt for another principal or mesh: statements
-    /// prepared before must be planned again (their policies may differ).
-    pub(crate) access_generation: u64,
-    /// The client's address, for audit events.
-    peer: SocketAddr,
-    /// The audit record of the statement running now (see `audit`).
-    stmt: Option<crate::audit::StatementRecord>,
-    /// The open transaction's changes to writable products (see `write`).
-    write_tx: Option<write::WriteTx>,
 }
 
-/// What a session ended by `pg_terminate_backend` gets, as in PostgreSQL.
-fn terminated_error() -> UserError {
-    UserError::fatal(
-        sqlstate::ADMIN_SHUTDOWN,
-        "terminating connection due to administrator command",
-    )
-}
-
-/// The connection is gone or broken; the loop ends.
-#[derive(Debug)]
-pub(crate) struct Disconnected;
-
-impl From<FrameError> for Disconnected {
-    fn from(_: FrameError) -> Self {
-        Disconnected
-    }
-}
-
-impl<S> SessionLoop<S>
+impl<S> Loop<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     /// Waits for the client's next message, ending the session when it stays idle too long or
     /// the server drains. Cancel-safe: Framed keeps partial messages buffered.
     async fn next_message(&mut self) -> Option<Option<Result<PgWireFrontendMessage, FrameError>>> {
-        if let Some(m) = self.pending.pop_front() {
+        if let Some(m) = self.io.pending.pop_front() {
             return Some(Some(m));
         }
-        let in_tx = self.tx != TxState::Idle;
-        let idle = self.session.idle_timeout(in_tx);
-        let draining = self.shared.draining();
-        let terminated = self.slot.terminated();
+        let idle = self.session.idle_timeout();
+        let in_tx = self.session.in_transaction();
+        let terminated = self.session.cancel_slot().terminated();
         if terminated.is_cancelled() {
-            self.close_with(&terminated_error()).await;
+            self.io.close_with(&UserError::terminated()).await;
             return None;
         }
         // Biased: a message already buffered is served before a timeout or the drain is noticed,
@@ -538,100 +408,18 @@ where
         let ended = tokio::select! {
             biased;
             // Termination is served first: a client that keeps sending must not outrun it.
-            _ = terminated.cancelled() => terminated_error(),
-            m = self.conn.next() => return Some(m),
-            _ = draining.cancelled() => UserError::fatal(sqlstate::ADMIN_SHUTDOWN, "terminating connection due to administrator command"),
-            _ = encode::sleep_for(idle) => if in_tx {
-                UserError::fatal("25P03", "terminating connection due to idle-in-transaction timeout")
+            _ = terminated.cancelled() => UserError::terminated(),
+            m = self.io.conn.next() => return Some(m),
+            _ = self.cx.draining.cancelled() => UserError::terminated(),
+            _ = client::sleep_for(idle) => if in_tx {
+                UserError::fatal(SqlState::IdleInTransactionTimeout, "terminating connection due to idle-in-transaction timeout")
             } else {
-                UserError::fatal("57P05", "terminating connection due to idle-session timeout")
+                UserError::fatal(SqlState::IdleSessionTimeout, "terminating connection due to idle-session timeout")
             },
         };
         tracing::info!("{}", ended.message);
-        self.close_with(&ended).await;
+        self.io.close_with(&ended).await;
         None
-    }
-
-    /// Sends a FATAL error and closes so the client reads it: our side is shut down first and
-    /// what the client still sends is drained briefly. Closing a socket with unread input makes
-    /// the kernel reset the connection, and the client may then lose the error (tokio-postgres
-    /// sends Close+Sync when a statement is dropped, so this is common).
-    async fn close_with(&mut self, e: &UserError) {
-        let _ = self
-            .conn
-            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-            .await;
-        let io = self.conn.get_mut();
-        let _ = io.shutdown().await;
-        let mut buf = [0u8; 4096];
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while matches!(tokio::io::AsyncReadExt::read(io, &mut buf).await, Ok(n) if n > 0) {}
-        })
-        .await;
-    }
-
-    /// After a reload, the next statement plans against the new mesh, with the policies as
-    /// they are now for the role the session acts as.
-    fn refresh_catalog(&mut self) {
-        let generation = self.shared.generation();
-        if generation != self.generation && self.write_tx.is_some() {
-            // A transaction with writes keeps seeing its own changes over the newest mesh.
-            self.generation = generation;
-            if let Err(e) = self.install_write_view() {
-                tracing::error!("transaction catalog not rebuilt: {e}");
-            }
-            return;
-        }
-        if generation != self.generation {
-            self.generation = generation;
-            let mesh = self.shared.mesh();
-            let old = &self.session.access.principal;
-            let principal = crate::policy::Principal::login(
-                &mesh.policies,
-                &self.session.user,
-                &self.session.login_roles,
-            );
-            // A role the reload took away falls back to the login user.
-            let principal = principal
-                .with_role(old.role.as_deref())
-                .unwrap_or(principal);
-            self.install_catalog(mesh, principal);
-        }
-    }
-
-    /// The catalog just installed is the shared mesh as it is now.
-    pub(crate) fn sync_generation(&mut self) {
-        self.generation = self.shared.generation();
-    }
-
-    /// SET ROLE / RESET ROLE (`None`).
-    pub(crate) fn set_role(&mut self, role: Option<&str>) -> Result<(), UserError> {
-        let principal = self.session.access.principal.with_role(role)?;
-        self.install_catalog(self.shared.mesh(), principal);
-        Ok(())
-    }
-
-    /// Registers the database catalog (and pg_catalog, information_schema and the catalog
-    /// functions, which describe one mesh for one principal) for `principal`.
-    pub(crate) fn install_catalog(
-        &mut self,
-        mesh: Arc<crate::catalog::Mesh>,
-        principal: crate::policy::Principal,
-    ) {
-        let db = self.session.database.clone();
-        let config = self.shared.config();
-        self.session.access = self.session.access.with_principal(principal);
-        self.session.ctx.register_catalog(
-            db.as_str(),
-            Arc::new(MeshCatalog::new(mesh, self.session.access.clone())),
-        );
-        if let Err(e) =
-            crate::functions::register(&self.session.ctx, &db, &config, self.session.pid)
-        {
-            tracing::error!("catalog functions not rebuilt: {e}");
-        }
-        self.session.attach_temp_schema();
-        self.access_generation += 1;
     }
 
     async fn run(&mut self) {
@@ -644,22 +432,16 @@ where
                 Some(Ok(m)) => m,
                 Some(Err(FrameError::TooLarge { kind, len, limit })) => {
                     let e = UserError::fatal(
-                        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                        SqlState::ProgramLimitExceeded,
                         format!("message of type '{kind}' is {len} bytes, over the server's limit of {limit} bytes"),
                     );
-                    let _ = self
-                        .conn
-                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-                        .await;
+                    self.io.send_now(&e).await;
                     return;
                 }
                 Some(Err(FrameError::Io(_))) => return,
                 Some(Err(e)) => {
-                    let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, e.to_string());
-                    let _ = self
-                        .conn
-                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-                        .await;
+                    let e = UserError::fatal(SqlState::ProtocolViolation, e.to_string());
+                    self.io.send_now(&e).await;
                     return;
                 }
             };
@@ -668,17 +450,8 @@ where
                 msg,
                 PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)
             );
-            if matches!(
-                msg,
-                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Parse(_)
-            ) {
-                self.refresh_catalog();
-            }
-            if matches!(
-                msg,
-                PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Execute(_)
-            ) {
-                self.slot.arm();
+            if counts {
+                self.session.cancel_slot().arm();
             }
             let ends_batch = matches!(
                 msg,
@@ -687,7 +460,11 @@ where
             let res = match msg {
                 PgWireFrontendMessage::Query(q) => self.simple_query(&q.query).await,
                 PgWireFrontendMessage::Terminate(_) => return,
-                PgWireFrontendMessage::Sync(_) => self.on_sync().await,
+                PgWireFrontendMessage::Sync(_) => {
+                    self.skip_until_sync = false;
+                    self.session.sync();
+                    self.ready().await
+                }
                 m if m.is_extended_query() => {
                     if self.skip_until_sync {
                         Ok(())
@@ -696,10 +473,9 @@ where
                             Ok(()) => Ok(()),
                             Err(Failure::User(e)) => {
                                 self.skip_until_sync = true;
-                                self.fail_tx();
-                                self.send_error(&e).await
+                                self.io.error(&e).await
                             }
-                            Err(Failure::Gone) => Err(Disconnected),
+                            Err(Failure::Gone) => Err(Gone),
                         }
                     }
                 }
@@ -709,11 +485,8 @@ where
                 | PgWireFrontendMessage::CopyDone(_)
                 | PgWireFrontendMessage::CopyFail(_) => Ok(()),
                 _ => {
-                    let e = UserError::fatal(sqlstate::PROTOCOL_VIOLATION, "unexpected message");
-                    let _ = self
-                        .conn
-                        .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-                        .await;
+                    let e = UserError::fatal(SqlState::ProtocolViolation, "unexpected message");
+                    self.io.send_now(&e).await;
                     return;
                 }
             };
@@ -721,82 +494,65 @@ where
                 return;
             }
             if counts && !self.skip_until_sync {
-                self.shared.metrics.statement(started.elapsed());
+                self.cx.metrics.statement(started.elapsed());
             }
             // Draining: a session that keeps sending still ends at its next ReadyForQuery.
             if ends_batch
-                && self.shared.is_draining()
-                && self.tx == TxState::Idle
-                && self.pending.is_empty()
+                && self.cx.draining.is_cancelled()
+                && !self.session.in_transaction()
+                && self.io.pending.is_empty()
             {
-                let e = UserError::fatal(
-                    sqlstate::ADMIN_SHUTDOWN,
-                    "terminating connection due to administrator command",
-                );
+                let e = UserError::terminated();
                 tracing::info!("{}", e.message);
-                self.close_with(&e).await;
+                self.io.close_with(&e).await;
                 return;
             }
         }
     }
 
-    fn fail_tx(&mut self) {
-        if self.tx == TxState::InBlock {
-            self.tx = TxState::Failed;
-        }
-    }
-
-    async fn send_error(&mut self, e: &UserError) -> Result<(), Disconnected> {
-        self.shared.metrics.error(e.code);
-        self.conn
-            .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-            .await?;
-        Ok(())
-    }
-
-    async fn ready(&mut self) -> Result<(), Disconnected> {
-        self.slot.end();
-        self.conn
+    async fn ready(&mut self) -> Result<(), Gone> {
+        self.session.cancel_slot().end();
+        self.io
+            .conn
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
-                self.tx.status(),
+                self.session.transaction_status(),
             )))
-            .await?;
-        Ok(())
+            .await
+            .map_err(|_| Gone)
     }
 
-    async fn on_sync(&mut self) -> Result<(), Disconnected> {
+    /// The simple-query protocol: run each statement, stop at the first error, then
+    /// ReadyForQuery.
+    async fn simple_query(&mut self, sql: &str) -> Result<(), Gone> {
+        // A Query message also ends any half-done extended-protocol exchange.
         self.skip_until_sync = false;
-        if self.tx == TxState::Idle {
-            // Outside a transaction block each Sync ends the implicit transaction, and portals
-            // live no longer than their transaction.
-            self.portals.clear();
+        let stmts = match self.session.parse_batch(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.io.error(&e).await?;
+                return self.ready().await;
+            }
+        };
+        if stmts.is_empty() {
+            self.io
+                .conn
+                .send(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await
+                .map_err(|_| Gone)?;
+            return self.ready().await;
+        }
+        for parsed in stmts {
+            match self.session.run_statement(parsed, &mut self.io).await {
+                Ok(()) => {}
+                Err(Failure::User(e)) => {
+                    self.io.error(&e).await?;
+                    break;
+                }
+                Err(Failure::Gone) => return Err(Gone),
+            }
         }
         self.ready().await
-    }
-}
-
-/// Why a statement or protocol step did not complete.
-pub(crate) enum Failure {
-    /// Report to the client and go on.
-    User(UserError),
-    /// The connection is gone.
-    Gone,
-}
-
-impl From<UserError> for Failure {
-    fn from(e: UserError) -> Self {
-        Failure::User(e)
-    }
-}
-
-impl From<Disconnected> for Failure {
-    fn from(_: Disconnected) -> Self {
-        Failure::Gone
-    }
-}
-
-impl From<FrameError> for Failure {
-    fn from(_: FrameError) -> Self {
-        Failure::Gone
     }
 }

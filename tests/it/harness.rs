@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use meshgate::auth::ScramVerifier;
-use meshgate::server::Shared;
+use meshgate::server::Server;
 use meshgate::Config;
 
 pub const ADMIN: (&str, &str) = ("alice", "alice-pw");
@@ -87,7 +87,7 @@ pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathB
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Server>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -117,16 +117,16 @@ impl TestServer {
 
     pub async fn start_config(config: Config, dir: tempfile::TempDir) -> TestServer {
         init_logging();
-        meshgate::server::install_crypto_provider();
+        meshgate::tls::install_crypto_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let shared = Shared::new(config).expect("server state");
+        let shared = Server::new(config).expect("server state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s2 = shared.clone();
         let served = tokio::spawn(async move {
-            meshgate::serve_shared(listener, s2, async {
+            meshgate::serve_with(listener, s2, async {
                 let _ = rx.await;
             })
             .await

@@ -162,7 +162,7 @@ impl Pki {
 
     /// Client TLS that verifies the server against our CA, with a client certificate or not.
     fn client_tls(&self, cert: Option<&str>) -> Arc<rustls::ClientConfig> {
-        meshgate::server::install_crypto_provider();
+        meshgate::tls::install_crypto_provider();
         let mut roots = rustls::RootCertStore::empty();
         for c in pem_certs(&self.path("ca.crt")) {
             roots.add(c).unwrap();
@@ -776,6 +776,7 @@ async fn jwks_url_is_fetched_at_start_and_again_on_reload() {
         .shared
         .reload()
         .unwrap_err()
+        .to_string()
         .contains("no usable signing key"));
     assert!(login(&s, Login::new("carol", &rsa_token).tls(&tls))
         .await
@@ -792,6 +793,7 @@ fn jwt_configuration_errors_name_the_key() {
     let load = |auth: &str| {
         let path = crate::harness::write_config(dir.path(), &domains, &format!("\n{auth}"));
         meshgate::Config::load(&path)
+            .and_then(|c| meshgate::auth::Credentials::build(&c))
             .map(|_| ())
             .map_err(|e| (e.key.clone(), e.to_string()))
     };

@@ -6,9 +6,9 @@ use bytes::{BufMut, BytesMut};
 use rand::{Rng, RngCore, SeedableRng};
 use tokio_util::codec::Decoder;
 
-use meshgate::auth::{ScramExchange, ScramVerifier};
-use meshgate::wire::codec::{FrameError, Limits, MeshCodec};
-use meshgate::wire::startup::{parse_first_packet, parse_options};
+use meshgate_protocol::codec::{FrameError, Limits, MeshCodec};
+use meshgate_protocol::scram::{ScramExchange, ScramVerifier};
+use meshgate_protocol::startup::{parse_first_packet, parse_options};
 
 const CASES: usize = 20_000;
 

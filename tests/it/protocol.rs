@@ -27,7 +27,7 @@ const ENDLESS: &str = "SELECT sum(r.r_regionkey + g.value % 7) FROM geo.region r
 
 async fn wait_running(server: &TestServer, pid: i32) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !server.shared.cancels.is_running(pid) {
+    while !server.shared.registry.is_running(pid) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "statement never started"

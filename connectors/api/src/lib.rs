@@ -2,11 +2,15 @@
 //!
 //! A domain configures its storage once ([`Storage`]); every table of that domain is opened through
 //! a [`Connector`] for its format, which turns a [`TableSpec`] into a DataFusion `TableProvider`.
+//! Tables created through meshgate are written by the [`Writer`] of the one format it writes.
+//! The mesh holds every format in a [`Registry`] and names none of them.
 //!
 //! ```text
 //!   domain file ──► Storage (object store + options, secrets redacted)
 //!                        │
 //!   table entry ──► TableSpec ──► Connector::open ──► OpenedTable { provider, version, … }
+//!   running plan ──► Connector::planned_scan ──► bytes a format's own scan planned to read
+//!   rows ──► Writer::write ──► one commit of a table meshgate created
 //! ```
 //!
 //! The formats disagree on how they are told about credentials (object_store config keys for
@@ -15,15 +19,19 @@
 
 mod secret;
 mod storage;
+mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::future::BoxFuture;
 
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};
+pub use write::{conform, conformed, no_rows, WriteMode, Writer};
 
 /// Errors a connector reports while opening a table.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +113,19 @@ pub struct TableSpec {
     pub iceberg: Option<IcebergSource>,
 }
 
+impl TableSpec {
+    /// The table's identity in a catalog (namespace, name), when it is found through one rather
+    /// than at a location.
+    pub fn catalog_table(&self) -> Option<(&[String], &str)> {
+        match &self.iceberg {
+            Some(IcebergSource::Catalog {
+                namespace, table, ..
+            }) => Some((namespace.as_slice(), table.as_str())),
+            _ => None,
+        }
+    }
+}
+
 /// A table opened by a connector, with the metadata the mesh shows about it.
 #[derive(Debug, Clone)]
 pub struct OpenedTable {
@@ -134,6 +155,18 @@ impl OpenedTable {
     }
 }
 
+/// A scan node that reads its files itself, outside DataFusion's file scans (whose
+/// `bytes_scanned` metric counts what they read): what it planned to read, found from the plan.
+pub struct PlannedScan {
+    /// Where the table lives (for an Iceberg table, its table location).
+    pub location: String,
+    /// The table's identity in a catalog (namespace, name), when it came from one.
+    pub catalog_table: Option<(Vec<String>, String)>,
+    /// The bytes of the data (and delete) files the scan planned to read: an upper bound,
+    /// computed lazily (off the query's path) when awaited.
+    pub bytes: BoxFuture<'static, std::result::Result<u64, String>>,
+}
+
 /// One table format.
 #[async_trait]
 pub trait Connector: Send + Sync + std::fmt::Debug {
@@ -142,4 +175,57 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
 
     /// Opens the table's current version. Reads metadata only, never data files.
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable>;
+
+    /// Recognises a scan node of this format that reads its own files (see [`PlannedScan`]).
+    /// Formats read through DataFusion's file scans have none.
+    fn planned_scan(&self, _node: &Arc<dyn ExecutionPlan>) -> Option<PlannedScan> {
+        None
+    }
+}
+
+/// Every format the mesh reads, and the one it writes.
+#[derive(Clone)]
+pub struct Registry {
+    readers: BTreeMap<&'static str, Arc<dyn Connector>>,
+    writer: Arc<dyn Writer>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("readers", &self.readers.keys().collect::<Vec<_>>())
+            .field("writer", &self.writer.format())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// `writer` must write a format one of `readers` reads.
+    pub fn new(readers: Vec<Arc<dyn Connector>>, writer: Arc<dyn Writer>) -> Self {
+        let readers: BTreeMap<_, _> = readers.into_iter().map(|c| (c.format(), c)).collect();
+        assert!(
+            readers.contains_key(writer.format()),
+            "the written format is also read"
+        );
+        Registry { readers, writer }
+    }
+
+    /// The connector of a format named in a domain file.
+    pub fn get(&self, format: &str) -> Option<&Arc<dyn Connector>> {
+        self.readers.get(format)
+    }
+
+    pub fn readers(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.readers.values()
+    }
+
+    /// The format tables created through meshgate are written in.
+    pub fn writer(&self) -> &Arc<dyn Writer> {
+        &self.writer
+    }
+
+    /// The connector that reads what [`Registry::writer`] writes.
+    pub fn written(&self) -> &Arc<dyn Connector> {
+        &self.readers[self.writer.format()]
+    }
 }

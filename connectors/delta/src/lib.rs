@@ -13,7 +13,9 @@ use deltalake::table::state::DeltaTableState;
 use deltalake::DeltaTableError;
 use meshgate_connector_api::{Connector, ConnectorError, OpenedTable, Result, Storage, TableSpec};
 
-pub mod write;
+mod write;
+
+pub use write::DeltaWriter;
 
 /// Opens Delta tables (`format: delta`).
 #[derive(Debug, Clone, Copy, Default)]

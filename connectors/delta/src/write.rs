@@ -8,35 +8,70 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{new_null_array, ArrayRef, RecordBatch};
-use datafusion::arrow::compute::cast;
+use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::provider_as_source;
-use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use deltalake::protocol::SaveMode;
 use deltalake::DeltaTable;
-use futures::StreamExt;
-use meshgate_connector_api::{ConnectorError, Result, Storage};
+use meshgate_connector_api::{ConnectorError, Result, Storage, WriteMode, Writer};
 
-/// How a write meets what is already at the location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// A new table; fails if one exists.
-    Create,
-    /// New rows after the existing ones.
-    Append,
-    /// The rows replace the table's rows (its schema stays).
-    Overwrite,
+/// Writes the tables created in writable products as Delta tables.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeltaWriter;
+
+#[async_trait]
+impl Writer for DeltaWriter {
+    fn format(&self) -> &'static str {
+        "delta"
+    }
+
+    fn storable_schema(&self, schema: &Schema) -> SchemaRef {
+        storable_schema(schema)
+    }
+
+    /// Delta has no interval, duration or time-of-day types.
+    fn can_store(&self, data_type: &DataType) -> bool {
+        !matches!(
+            data_type,
+            DataType::Interval(_)
+                | DataType::Duration(_)
+                | DataType::Time32(_)
+                | DataType::Time64(_)
+        )
+    }
+
+    async fn write(
+        &self,
+        location: &url::Url,
+        storage: &Storage,
+        schema: SchemaRef,
+        input: SendableRecordBatchStream,
+        mode: WriteMode,
+        name: &str,
+        target_file_bytes: u64,
+    ) -> Result<u64> {
+        write(
+            location,
+            storage,
+            schema,
+            input,
+            mode,
+            name,
+            target_file_bytes,
+        )
+        .await
+    }
 }
 
 /// The Arrow type a column is stored as: Delta has no unsigned integers, view or null types,
 /// and keeps timestamps in microseconds.
-pub fn storable(dt: &DataType) -> DataType {
+fn storable(dt: &DataType) -> DataType {
     match dt {
         DataType::Utf8View | DataType::LargeUtf8 | DataType::Null => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
@@ -51,7 +86,7 @@ pub fn storable(dt: &DataType) -> DataType {
 }
 
 /// The schema a new table gets for rows of `schema`: storable types, every column nullable.
-pub fn storable_schema(schema: &Schema) -> SchemaRef {
+fn storable_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(
         schema
             .fields()
@@ -59,22 +94,6 @@ pub fn storable_schema(schema: &Schema) -> SchemaRef {
             .map(|f| Field::new(f.name(), storable(f.data_type()), true))
             .collect::<Vec<_>>(),
     ))
-}
-
-/// Casts a batch to `target` by position; columns past the batch's end are NULL.
-pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> DfResult<RecordBatch> {
-    let rows = batch.num_rows();
-    let columns: Vec<ArrayRef> = target
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match batch.columns().get(i) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast(c, f.data_type()).map_err(DataFusionError::from),
-            None => Ok(new_null_array(f.data_type(), rows)),
-        })
-        .collect::<DfResult<_>>()?;
-    Ok(RecordBatch::try_new(target.clone(), columns)?)
 }
 
 /// A stream handed over once, as the single partition of a streaming table.
@@ -116,7 +135,7 @@ impl PartitionStream for Once {
 
 /// Writes `input`, already conformed to `schema`, to the Delta table at `location` in one
 /// commit. Returns the new table version.
-pub async fn write(
+async fn write(
     location: &url::Url,
     storage: &Storage,
     schema: SchemaRef,
@@ -163,13 +182,4 @@ pub async fn write(
         .await
         .map_err(err)?;
     Ok(written.version().unwrap_or(0))
-}
-
-/// Maps every batch of `input` to `schema` (see [`conform`]).
-pub fn conformed(input: SendableRecordBatchStream, schema: SchemaRef) -> SendableRecordBatchStream {
-    let out = schema.clone();
-    Box::pin(RecordBatchStreamAdapter::new(
-        out,
-        input.map(move |b| b.and_then(|b| conform(&b, &schema))),
-    ))
 }

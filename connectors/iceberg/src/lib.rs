@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
 use iceberg::spec::TableMetadata;
@@ -21,11 +22,12 @@ use iceberg_catalog_sql::{
     SqlBindStyle, SqlCatalogBuilder, SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI,
     SQL_CATALOG_PROP_WAREHOUSE,
 };
+use iceberg_datafusion::physical_plan::IcebergTableScan;
 use iceberg_datafusion::IcebergStaticTableProvider;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use meshgate_connector_api::{
-    Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable, Result, Secret, Storage,
-    TableSpec,
+    Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable, PlannedScan, Result,
+    Secret, Storage, TableSpec,
 };
 
 /// Opens Iceberg tables (`format: iceberg`), from a metadata file or through a catalog.
@@ -125,6 +127,19 @@ fn file_io(storage: &Storage) -> FileIO {
 impl Connector for IcebergConnector {
     fn format(&self) -> &'static str {
         "iceberg"
+    }
+
+    /// iceberg-rust's scan reads through its own FileIO and reports no byte metric: its files are
+    /// planned again from the table's manifest cache and their sizes counted.
+    fn planned_scan(&self, node: &Arc<dyn ExecutionPlan>) -> Option<PlannedScan> {
+        let scan = node.as_any().downcast_ref::<IcebergTableScan>()?;
+        let table = scan.table();
+        let ident = table.identifier();
+        Some(PlannedScan {
+            location: table.metadata().location().to_string(),
+            catalog_table: Some((ident.namespace.as_ref().clone(), ident.name.clone())),
+            bytes: Box::pin(planned_bytes(node.clone())),
+        })
     }
 
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable> {
@@ -410,6 +425,45 @@ async fn opened_table(spec: &TableSpec, table: Table) -> Result<OpenedTable> {
         .filter_map(|field| Some((field.name.clone(), field.doc.clone()?)))
         .collect::<BTreeMap<_, _>>();
     Ok(opened)
+}
+
+/// Bytes of the data (and delete) files an Iceberg scan plans to read, planned again the way
+/// the scan did: same snapshot, columns and predicate. The manifests come from the table's
+/// object cache the scan itself filled, so this costs CPU rather than storage reads.
+async fn planned_bytes(plan: Arc<dyn ExecutionPlan>) -> std::result::Result<u64, String> {
+    let scan = plan
+        .as_any()
+        .downcast_ref::<IcebergTableScan>()
+        .ok_or("not an Iceberg scan")?;
+    let table = scan.table();
+    let mut builder = match scan.snapshot_id() {
+        Some(id) => table.scan().snapshot_id(id),
+        None => table.scan(),
+    };
+    builder = match scan.projection() {
+        Some(columns) => builder.select(columns.iter()),
+        None => builder.select_all(),
+    };
+    if let Some(p) = scan.predicates() {
+        builder = builder.with_filter(p.clone());
+    }
+    let tasks = builder
+        .build()
+        .map_err(|e| e.to_string())?
+        .plan_files()
+        .await
+        .map_err(|e| e.to_string())?;
+    tasks
+        .try_fold(0u64, |n, task| async move {
+            Ok(n + task.length
+                + task
+                    .deletes
+                    .iter()
+                    .map(|d| d.file_size_in_bytes)
+                    .sum::<u64>())
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,0 +1,175 @@
+//! One statement's audit record, from its start to its event.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::scan::{self, ScanProbe, TableRead};
+use super::{Auditor, Event, Outcome, Protocol};
+use crate::error::SqlState;
+
+/// Who runs statements: the session's side of every event.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub pid: i32,
+    pub user: String,
+    /// The roles the session acts with: every name its grants are matched against except the
+    /// user itself (roles held, transitively, and `public`; after SET ROLE, that role's).
+    pub roles: Vec<String>,
+    pub peer: SocketAddr,
+    pub application_name: String,
+}
+
+/// Who ran a statement, captured when it starts.
+struct Head {
+    time: chrono::DateTime<chrono::Utc>,
+    who: Who,
+    protocol: Protocol,
+    statement: Option<String>,
+    policies: Vec<String>,
+}
+
+/// A statement in flight: what it read and returned so far. Finished exactly once with
+/// [`StatementRecord::finish`]; a record dropped unfinished writes nothing.
+pub struct StatementRecord {
+    auditor: Arc<Auditor>,
+    /// `None` when auditing was off as the statement began: then only the bytes-scanned metric
+    /// is kept.
+    head: Option<Head>,
+    started: Instant,
+    rows: u64,
+    tables: BTreeSet<TableRead>,
+    probes: Vec<Arc<ScanProbe>>,
+    written: BTreeSet<String>,
+}
+
+impl StatementRecord {
+    /// Starts recording a statement. `who` is asked for only when auditing is on, as is
+    /// `statement`, the audit text ([`super::redact::statement_text`]).
+    pub fn begin(
+        auditor: &Arc<Auditor>,
+        who: impl FnOnce() -> Who,
+        protocol: Protocol,
+        statement: Option<String>,
+    ) -> Self {
+        let head = auditor.enabled().then(|| Head {
+            time: chrono::Utc::now(),
+            who: who(),
+            protocol,
+            statement,
+            policies: Vec::new(),
+        });
+        StatementRecord {
+            auditor: auditor.clone(),
+            head,
+            started: Instant::now(),
+            rows: 0,
+            tables: BTreeSet::new(),
+            probes: Vec::new(),
+            written: BTreeSet::new(),
+        }
+    }
+
+    /// The statement began at `started`, before its record could be made (a failed Parse).
+    pub fn backdate(&mut self, started: Instant) {
+        let ago = started.elapsed();
+        self.started = started;
+        if let Some(h) = self.head.as_mut() {
+            h.time -= chrono::Duration::from_std(ago).unwrap_or_default();
+        }
+    }
+
+    /// The statement reads through this scan (again, for a cursor or a resumed portal).
+    pub fn attach(&mut self, probe: &Arc<ScanProbe>) {
+        if !self.probes.iter().any(|p| Arc::ptr_eq(p, probe)) {
+            self.tables.extend(probe.tables().iter().cloned());
+            self.probes.push(probe.clone());
+        }
+    }
+
+    /// The row filters and masks (`domain.policy`) the statement's plan applied.
+    pub fn set_policies(&mut self, policies: Vec<String>) {
+        if let Some(h) = self.head.as_mut() {
+            h.policies = policies;
+        }
+    }
+
+    pub fn add_written(&mut self, table: String) {
+        self.written.insert(table);
+    }
+
+    pub fn add_rows(&mut self, n: u64) {
+        self.rows += n;
+    }
+
+    /// Ends the statement: settles the bytes its scans read since they were last settled (into
+    /// the metric and the event) and hands the event to the writer.
+    pub fn finish(self, outcome: Outcome, sqlstate: Option<SqlState>) {
+        let duration = self.started.elapsed();
+        let mut bytes = BTreeMap::new();
+        let mut planned = Vec::new();
+        for p in &self.probes {
+            p.settle(&mut bytes);
+            planned.extend(p.take_planned());
+        }
+        let Some(head) = self.head else {
+            if !planned.is_empty() {
+                scan::estimate_in_background(&self.auditor, planned, |_, _| {});
+            }
+            return;
+        };
+        let mut products = BTreeSet::new();
+        let mut domains = BTreeSet::new();
+        for t in &self.tables {
+            products.insert(t.product.clone());
+            domains.insert(t.domain.clone());
+        }
+        bytes.retain(|_, n| *n > 0);
+        let event = Event {
+            time: head
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            pid: head.who.pid,
+            user: head.who.user,
+            roles: head.who.roles,
+            client_addr: head.who.peer.ip().to_string(),
+            client_port: head.who.peer.port(),
+            application_name: head.who.application_name,
+            protocol: head.protocol,
+            statement: head.statement,
+            products: products.into_iter().collect(),
+            tables: self
+                .tables
+                .iter()
+                .map(|t| format!("{}.{}", t.product, t.table))
+                .collect(),
+            domains: domains.into_iter().collect(),
+            policies: head.policies,
+            tables_written: self.written.into_iter().collect(),
+            rows: self.rows,
+            bytes_scanned: bytes,
+            bytes_estimated: Vec::new(),
+            duration_ms: (duration.as_micros() as f64) / 1000.0,
+            outcome,
+            sqlstate: sqlstate.map(|s| s.code().to_string()),
+        };
+        if planned.is_empty() {
+            self.auditor.submit(event);
+            return;
+        }
+        // Planned scans' figures need the scan planned again (from the table's manifest cache): done off
+        // the session's path, and the event follows when they are known.
+        let mut event = event;
+        scan::estimate_in_background(&self.auditor, planned, move |auditor, estimates| {
+            for (domain, n) in estimates {
+                *event.bytes_scanned.entry(domain.clone()).or_default() += n;
+                if !event.bytes_estimated.contains(&domain) {
+                    event.bytes_estimated.push(domain);
+                }
+            }
+            event.bytes_scanned.retain(|_, n| *n > 0);
+            auditor.submit(event);
+        });
+    }
+}

@@ -1,0 +1,114 @@
+//! Who may connect, and how they prove it: the runtime objects built from the configuration's
+//! plain data, and the state that outlives reloads.
+//!
+//! ```text
+//!  Config ──► Credentials::build (at start, on every reload; `meshgate check` too)
+//!               ├─ TLS acceptor (tls.rs): server certificate, client CAs
+//!               └─ JWT verifier (jwt.rs): issuer, audience, the identity provider's key set
+//!  Logins (for the life of the process): failed-login limits (limiter.rs), the decoy secret
+//!  cert.rs: the user name a verified client certificate carries
+//! ```
+//!
+//! SCRAM itself is in the protocol crate (`meshgate_protocol::scram`), beside the other code that
+//! reads an unauthenticated client's bytes.
+
+pub mod cert;
+pub mod jwt;
+pub mod limiter;
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, ConfigError};
+
+pub use meshgate_protocol::scram::{ScramVerifier, DEFAULT_ITERATIONS};
+
+/// How a user proved who they are (audit events, `mesh.whoami`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// SCRAM-SHA-256 against the user's verifier.
+    Scram,
+    /// A cleartext password (TLS only) checked against the verifier.
+    Password,
+    /// A JWT bearer token sent as the password (TLS only).
+    Jwt,
+    /// A verified client certificate whose common name is the user.
+    Cert,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Scram => "scram-sha-256",
+            AuthMethod::Password => "password",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Cert => "cert",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What logins are checked against, built from one configuration. A reload builds a new one;
+/// a connection keeps the one it started with.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub tls: Option<TlsAcceptor>,
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tls", &self.tls.is_some())
+            .field("jwt", &self.jwt)
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads the TLS material and the JWT key set the configuration names. Errors name the
+    /// configuration key, as validation errors do.
+    pub fn build(config: &Config) -> Result<Credentials, ConfigError> {
+        let error = |key: &str, message: String| ConfigError {
+            file: config.path.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let tls =
+            crate::tls::acceptor(&config.server).map_err(|e| error(e.key(), e.to_string()))?;
+        let jwt = match &config.jwt {
+            Some(settings) => Some(Arc::new(
+                jwt::JwtVerifier::load(settings, config.base())
+                    .map_err(|(key, m)| error(key, m))?,
+            )),
+            None => None,
+        };
+        Ok(Credentials { tls, jwt })
+    }
+}
+
+/// Login state that lives as long as the process, across reloads.
+pub struct Logins {
+    /// Failed logins per address and per user (`limits.max_failed_logins`).
+    pub limiter: limiter::LoginLimiter,
+    /// Salts the decoy SCRAM verifier of unknown users, so probing reveals nothing.
+    pub decoy_secret: [u8; 32],
+}
+
+impl Default for Logins {
+    fn default() -> Self {
+        let mut decoy_secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_secret);
+        Logins {
+            limiter: limiter::LoginLimiter::default(),
+            decoy_secret,
+        }
+    }
+}

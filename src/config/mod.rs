@@ -1,0 +1,556 @@
+//! Typed configuration: `meshgate.toml` (server, users, where the domain files are) and one file per
+//! domain, each owned by its domain team. Plain data and its validation only: what the server
+//! builds from it at run time (the TLS acceptor, the JWT key set, the mesh) is built elsewhere.
+//!
+//! ```text
+//!  meshgate.toml ─► sections.rs (what the file may say) ─► mod.rs (Config::load: validate)
+//!  domains/*.toml ─► domain.rs (one file per domain) ─┘      └─► principals.rs (users, roles)
+//! ```
+//!
+//! Layers, lowest first: built-in defaults → the TOML file → `MESHGATE__SECTION__KEY` environment
+//! variables (server file only). Every error names the file, the key and what is wrong, because
+//! the person reading it is usually a domain team editing their own file.
+//!
+//! Credentials are never written in these files: a domain names the environment variables that
+//! hold them (`access_key_id_env = "SALES_AWS_KEY"`), or leaves them out to use the ambient
+//! provider chain.
+
+mod domain;
+mod principals;
+mod sections;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use meshgate_connectors::{IcebergCatalog, StorageKind};
+use meshgate_protocol::scram::ScramVerifier;
+
+pub use domain::{
+    CatalogSection, DomainFile, GrantSection, MaskSection, PartitionColumn, ProductSection,
+    RowFilterSection, StorageSection, TableSection, FORMATS,
+};
+pub use sections::{
+    AuditSection, AuditSettings, AuditSink, AuthSettings, DomainsSettings, JwtSettings,
+    LimitsSettings, RoleEntry, ServerFile, ServerSettings, UserEntry,
+};
+
+/// A configuration error: which file, which key, what is wrong.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: key `{}`: {}",
+                self.file.display(),
+                self.key,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(file: &Path, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A user after validation.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub verifier: ScramVerifier,
+    pub admin: bool,
+    pub max_connections: Option<usize>,
+    pub roles: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// A declared role after validation.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub description: String,
+    pub member_of: Vec<String>,
+}
+
+/// The validated mesh description: what the server runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerSettings,
+    pub limits: LimitsSettings,
+    pub users: HashMap<String, User>,
+    pub roles: BTreeMap<String, Role>,
+    pub domains: Vec<Domain>,
+    /// `[auth.jwt]` as written; its key set is read when the server builds its verifier.
+    pub jwt: Option<JwtSettings>,
+    pub audit: AuditSettings,
+}
+
+/// A domain after validation, with its storage resolved.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub owners: Vec<String>,
+    pub root: url::Url,
+    pub storage_kind: StorageKind,
+    pub catalogs: BTreeMap<String, IcebergCatalog>,
+    pub products: Vec<ProductSection>,
+    pub grants: Vec<GrantSection>,
+    pub row_filters: Vec<RowFilterSection>,
+    pub masks: Vec<MaskSection>,
+}
+
+/// The role every user holds; grants to it are grants to everyone who can log in.
+pub const PUBLIC: &str = "public";
+
+impl Config {
+    /// The directory relative paths in meshgate.toml are read from.
+    pub fn base(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Reads and validates `meshgate.toml` and every domain file it points to.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], with the environment given explicitly (tests, and `check`).
+    pub fn load_with_env(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            return Err(err(path, "", "file not found"));
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("MESHGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| from_config_error(path, e))?;
+        let file: ServerFile = built
+            .try_deserialize()
+            .map_err(|e| from_config_error(path, e))?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+
+        let server = file.server;
+        if server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(
+                path,
+                "server.listen",
+                format!("{:?} is not an address like 127.0.0.1:5433", server.listen),
+            ));
+        }
+        if !valid_ident(&server.database) {
+            return Err(err(
+                path,
+                "server.database",
+                "must be a lowercase identifier",
+            ));
+        }
+        if !["scram-sha-256", "password"].contains(&server.password_method.as_str()) {
+            return Err(err(
+                path,
+                "server.password_method",
+                "must be \"scram-sha-256\" or \"password\"",
+            ));
+        }
+        if server.batch_size == 0 {
+            return Err(err(path, "server.batch_size", "must be at least 1"));
+        }
+        if let Some(a) = &server.admin_listen {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(err(
+                    path,
+                    "server.admin_listen",
+                    format!("{a:?} is not an address like 127.0.0.1:9187"),
+                ));
+            }
+        }
+        let mut limits = file.limits;
+        if limits.max_connections == 0 {
+            return Err(err(path, "limits.max_connections", "must be at least 1"));
+        }
+        if limits.reserved_admin_connections >= limits.max_connections {
+            return Err(err(
+                path,
+                "limits.reserved_admin_connections",
+                "must be less than limits.max_connections",
+            ));
+        }
+        if limits.handshake_timeout_ms == 0 {
+            return Err(err(
+                path,
+                "limits.handshake_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if limits.max_query_message_bytes < 1024 || limits.max_other_message_bytes < 1024 {
+            return Err(err(
+                path,
+                "limits.max_query_message_bytes",
+                "message limits must be at least 1024 bytes",
+            ));
+        }
+        if limits.query_memory_mb > 0
+            && limits.memory_pool_mb > 0
+            && limits.query_memory_mb > limits.memory_pool_mb
+        {
+            return Err(err(
+                path,
+                "limits.query_memory_mb",
+                "must not exceed limits.memory_pool_mb",
+            ));
+        }
+        if limits.query_memory_mb > 0 && limits.query_memory_mb < 16 {
+            // A sort sets aside 10 MiB for merging its spill files; less than that cannot sort.
+            return Err(err(
+                path,
+                "limits.query_memory_mb",
+                "must be 0 (the pool) or at least 16",
+            ));
+        }
+        if limits.cancel_requests_per_sec == 0 {
+            return Err(err(
+                path,
+                "limits.cancel_requests_per_sec",
+                "must be at least 1",
+            ));
+        }
+        if let Some(d) = &mut limits.spill_dir {
+            *d = base.join(&*d);
+            if !d.is_dir() {
+                return Err(err(
+                    path,
+                    "limits.spill_dir",
+                    format!("{} is not a directory", d.display()),
+                ));
+            }
+        }
+        let mut server = server;
+        for (key, p) in [
+            ("server.tls_cert", &mut server.tls_cert),
+            ("server.tls_key", &mut server.tls_key),
+        ] {
+            if let Some(p) = p {
+                *p = base.join(&*p);
+                if !p.exists() {
+                    return Err(err(path, key, format!("{} does not exist", p.display())));
+                }
+            }
+        }
+        if server.tls_cert.is_some() != server.tls_key.is_some() {
+            return Err(err(
+                path,
+                "server.tls_key",
+                "tls_cert and tls_key go together",
+            ));
+        }
+        if server.require_tls && server.tls_cert.is_none() {
+            return Err(err(
+                path,
+                "server.require_tls",
+                "requires tls_cert and tls_key",
+            ));
+        }
+        if let Some(p) = &mut server.tls_client_ca {
+            *p = base.join(&*p);
+            if !p.exists() {
+                return Err(err(
+                    path,
+                    "server.tls_client_ca",
+                    format!("{} does not exist", p.display()),
+                ));
+            }
+        }
+        match (
+            server.tls_client_auth.as_str(),
+            server.tls_client_ca.is_some(),
+        ) {
+            ("none", false) | ("optional" | "required", true) => {}
+            ("none", true) => {
+                return Err(err(
+                    path,
+                    "server.tls_client_auth",
+                    "tls_client_ca is set: set tls_client_auth to \"optional\" or \"required\"",
+                ))
+            }
+            ("optional" | "required", false) => {
+                return Err(err(
+                    path,
+                    "server.tls_client_ca",
+                    "tls_client_auth needs tls_client_ca",
+                ))
+            }
+            _ => {
+                return Err(err(
+                    path,
+                    "server.tls_client_auth",
+                    "must be \"none\", \"optional\" or \"required\"",
+                ))
+            }
+        }
+        if server.tls_client_ca.is_some() && server.tls_cert.is_none() {
+            return Err(err(
+                path,
+                "server.tls_client_ca",
+                "requires tls_cert and tls_key",
+            ));
+        }
+        if limits.max_failed_logins > 0 && limits.failed_login_window_secs == 0 {
+            return Err(err(
+                path,
+                "limits.failed_login_window_secs",
+                "must be at least 1",
+            ));
+        }
+        let jwt = file.auth.jwt.clone();
+
+        let mut users = HashMap::new();
+        for (i, u) in file.users.iter().enumerate() {
+            let key = format!("users[{i}]");
+            if u.name.is_empty() {
+                return Err(err(path, format!("{key}.name"), "must not be empty"));
+            }
+            let verifier = ScramVerifier::parse(&u.password).map_err(|m| {
+                err(path, format!("{key}.password"), format!("{m}; store a verifier made by `meshgate passwd`, never a plaintext password"))
+            })?;
+            if users
+                .insert(
+                    u.name.clone(),
+                    User {
+                        name: u.name.clone(),
+                        verifier,
+                        admin: u.admin,
+                        max_connections: u.max_connections,
+                        roles: u.roles.clone(),
+                        attributes: u.attributes.clone(),
+                    },
+                )
+                .is_some()
+            {
+                return Err(err(
+                    path,
+                    format!("{key}.name"),
+                    format!("user {:?} is declared twice", u.name),
+                ));
+            }
+        }
+
+        let dir = base.join(&file.domains.dir);
+        let mut domain_files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| {
+                err(
+                    path,
+                    "domains.dir",
+                    format!("cannot read {}: {e}", dir.display()),
+                )
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        domain_files.sort();
+        let mut domains = Vec::new();
+        let mut product_owner: HashMap<String, PathBuf> = HashMap::new();
+        let mut domain_names: HashMap<String, PathBuf> = HashMap::new();
+        for f in domain_files {
+            let d = domain::load_domain(&f, env)?;
+            if let Some(other) = domain_names.insert(d.name.clone(), f.clone()) {
+                return Err(err(
+                    &f,
+                    "name",
+                    format!(
+                        "domain {:?} is also declared in {}",
+                        d.name,
+                        other.display()
+                    ),
+                ));
+            }
+            for (i, p) in d.products.iter().enumerate() {
+                if let Some(other) = product_owner.insert(p.name.clone(), f.clone()) {
+                    return Err(err(
+                        &f,
+                        format!("products[{i}].name"),
+                        format!("data product {:?} is already published by {}; product names are unique across the mesh", p.name, other.display()),
+                    ));
+                }
+            }
+            domains.push(d);
+        }
+        let roles = principals::validate_roles(path, &file.roles, &file.users)?;
+        for d in &domains {
+            principals::validate_principals(d, &users, &roles)?;
+        }
+        let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
+        Ok(Config {
+            path: path.to_path_buf(),
+            server,
+            limits,
+            users,
+            roles,
+            domains,
+            jwt,
+            audit,
+        })
+    }
+}
+
+fn from_config_error(path: &Path, e: config::ConfigError) -> ConfigError {
+    // The config crate's messages already name the key ("… for key `server.listen` …").
+    let text = e.to_string();
+    let key = text
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("")
+        .to_string();
+    let text = match text.find(" in ") {
+        Some(i) if text[i..].contains(&*path.to_string_lossy()) => text[..i].to_string(),
+        _ => text,
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        key,
+        message: text,
+    }
+}
+
+/// Lowercase SQL identifiers only, so names never need quoting in any client.
+pub fn valid_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn verifier() -> String {
+        ScramVerifier::generate("pw", 4096).to_string()
+    }
+
+    fn base(dir: &Path) -> PathBuf {
+        write(
+            dir,
+            "meshgate.toml",
+            &format!("[[users]]\nname = \"a\"\npassword = \"{}\"\n", verifier()),
+        )
+    }
+
+    #[test]
+    fn product_clash_names_both_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        let dom = |n: &str| {
+            format!("name = \"{n}\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"shared\"\n")
+        };
+        write(d.path(), "domains/a.toml", &dom("a"));
+        write(d.path(), "domains/b.toml", &dom("b"));
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert!(e.file.ends_with("domains/b.toml"), "{e}");
+        assert_eq!(e.key, "products[0].name");
+        assert!(e.message.contains("a.toml"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_type_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[server]\nlisten = \"127.0.0.1:1\"\nlsten = 3\n",
+        );
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("lsten"), "{e}");
+
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[server]\nrequire_tls = \"maybe\"\n",
+        );
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "server.require_tls", "{e}");
+    }
+
+    #[test]
+    fn plaintext_password_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[[users]]\nname = \"a\"\npassword = \"secret\"\n",
+        );
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "users[0].password");
+        assert!(
+            !e.to_string().contains("secret\""),
+            "the error must not echo the value: {e}"
+        );
+    }
+
+    #[test]
+    fn missing_credential_variable_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        write(
+            d.path(),
+            "domains/s.toml",
+            "name = \"s\"\n[storage]\nroot = \"s3://bucket/x\"\naccess_key_id_env = \"NO_SUCH_KEY\"\nsecret_access_key_env = \"NO_SUCH_SECRET\"\n",
+        );
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "storage.access_key_id_env");
+        assert!(e.message.contains("NO_SUCH_KEY"));
+        let ok = Config::load_with_env(&p, &|k| Some(format!("v-{k}"))).unwrap();
+        match &ok.domains[0].storage_kind {
+            StorageKind::S3(s) => {
+                assert_eq!(s.access_key_id.as_ref().unwrap().expose(), "v-NO_SUCH_KEY")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn iceberg_table_needs_a_source() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        write(
+            d.path(),
+            "domains/s.toml",
+            "name = \"s\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"p\"\n[[products.tables]]\nname = \"t\"\nformat = \"iceberg\"\ncatalog = \"nope\"\n",
+        );
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "products[0].tables[0].catalog", "{e}");
+    }
+}

@@ -1,0 +1,370 @@
+//! What `meshgate.toml` may say: its sections as serde reads them, with their defaults, and the
+//! `[audit]` section's validation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{err, ConfigError, Domain};
+
+/// `meshgate.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+    #[serde(default)]
+    pub domains: DomainsSettings,
+    #[serde(default)]
+    pub limits: LimitsSettings,
+    #[serde(default)]
+    pub roles: Vec<RoleEntry>,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[[roles]]`: roles are declared centrally, beside the users; domains grant to them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleEntry {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Roles this role is a member of (it gets their grants, filters and masks too).
+    #[serde(default)]
+    pub member_of: Vec<String>,
+}
+
+/// `[auth]`: ways to log in besides the SCRAM verifiers of `[[users]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `[auth.jwt]`: JWT bearer tokens accepted as the password over TLS (see `crate::jwt`).
+    pub jwt: Option<JwtSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on. Default `127.0.0.1:5433`. Reload: no (restart).
+    pub listen: String,
+    /// The one database name clients connect to. Default `mesh`.
+    pub database: String,
+    /// PEM certificate chain for TLS. Unset: TLS is refused (SSLRequest answered 'N').
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse plaintext sessions with 28000. Default false. Needs `tls_cert`/`tls_key`.
+    pub require_tls: bool,
+    /// `scram-sha-256` (default) or `password`. `password` asks for the cleartext password and is
+    /// only used on TLS connections; plaintext connections always use SCRAM.
+    pub password_method: String,
+    /// Seconds a table's metadata (Delta log, Iceberg snapshot) is reused before it is checked for
+    /// a newer version. Default 10; 0 checks at every statement.
+    pub metadata_refresh_secs: u64,
+    /// Worker threads of the query runtime, kept apart from the network runtime so a heavy query
+    /// cannot starve accept and cancel. Default: the number of cores.
+    pub exec_threads: Option<usize>,
+    /// Upper bound, in milliseconds, for a session's `statement_timeout`; 0 = none. Default 0.
+    pub max_statement_timeout_ms: u64,
+    /// Rows DataFusion puts in one batch. Default 8192.
+    pub batch_size: usize,
+    /// Address of the operator port serving `/health` and Prometheus `/metrics` over HTTP.
+    /// Unset: no operator port. Reload: no (restart).
+    pub admin_listen: Option<String>,
+    /// PEM file of the CA certificates client certificates must chain to (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// `none` (default: no client certificates asked for), `optional` or `required`. `required`
+    /// also refuses plaintext connections.
+    pub tls_client_auth: String,
+    /// Target size in MiB of the Parquet files written into Delta tables of writable products.
+    /// Default 128. Reload: yes (next write).
+    pub write_file_mb: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:5433".into(),
+            database: "mesh".into(),
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
+            password_method: "scram-sha-256".into(),
+            metadata_refresh_secs: 10,
+            exec_threads: None,
+            max_statement_timeout_ms: 0,
+            batch_size: 8192,
+            admin_listen: None,
+            tls_client_ca: None,
+            tls_client_auth: "none".into(),
+            write_file_mb: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub name: String,
+    /// A SCRAM-SHA-256 verifier as printed by `meshgate passwd` (PostgreSQL's `rolpassword` format).
+    pub password: String,
+    /// Admins see every product and may use admin commands.
+    #[serde(default)]
+    pub admin: bool,
+    /// Sessions this user may hold at once. Unset: only `limits.max_connections` applies.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Roles the user holds (declared in `[[roles]]`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Attributes policies can read as `current_setting('mesh.user.<name>')`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainsSettings {
+    /// Directory of domain files (`*.toml`), relative to meshgate.toml. Default `domains`.
+    pub dir: PathBuf,
+}
+
+/// `[limits]`: what one client may take from the others. Every phase of a connection has a
+/// bound; every key here is read again on reload unless it says otherwise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    /// Sessions at once, counted from the startup packet (before authentication), like
+    /// PostgreSQL's `max_connections`. Over it: FATAL 53300. Default 100.
+    pub max_connections: usize,
+    /// Of `max_connections`, slots only admins may take (PostgreSQL's
+    /// `superuser_reserved_connections`). Default 3.
+    pub reserved_admin_connections: usize,
+    /// Milliseconds from accept to the end of authentication (TLS, startup packet, SCRAM).
+    /// Default 10000.
+    pub handshake_timeout_ms: u64,
+    /// Milliseconds an idle session (outside a transaction) may wait for its next statement before
+    /// it is closed with 57P05; 0 = never. A session may lower or raise it with
+    /// `SET idle_session_timeout`. Default 0.
+    pub idle_session_timeout_ms: u64,
+    /// Milliseconds a session may sit idle inside a transaction block before it is closed with
+    /// 25P03; 0 = never. Default 0.
+    pub idle_in_transaction_timeout_ms: u64,
+    /// Largest Query, Parse, Bind or CopyData message, in bytes. Default 4 MiB.
+    pub max_query_message_bytes: usize,
+    /// Largest message of any other kind, in bytes. Default 64 KiB.
+    pub max_other_message_bytes: usize,
+    /// Memory, in MiB, that all running queries together may hold; spillable operators (sorts,
+    /// aggregations, joins) write to `spill_dir` past their share. 0 = unbounded. Default 4096.
+    /// Reload: no.
+    pub memory_pool_mb: usize,
+    /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts and hash
+    /// aggregates spill before that). 0 = the whole pool, else at least 16 (a sort sets
+    /// 10 MiB aside to merge its spill files). Default 0: a hash join cannot spill its build side, and a cap below what the largest join needs fails queries that an uncapped pool answers (TPC-H SF1 q18 over the demo mesh needs more than 1 GiB). Reload: no.
+    pub query_memory_mb: usize,
+    /// Directory for spill files. Default: the system temporary directory. Reload: no.
+    pub spill_dir: Option<PathBuf>,
+    /// Queries executing at once; later ones wait in a queue. 0 = twice the query threads.
+    /// Reload: no.
+    pub max_running_queries: usize,
+    /// Queries allowed to wait for a running slot; past it a query fails at once with 53300.
+    /// Default 64. Reload: no.
+    pub max_queued_queries: usize,
+    /// CancelRequests accepted per second from one client address (bursts of twice that); the
+    /// rest are dropped, as a cancel gets no answer anyway. Default 20.
+    pub cancel_requests_per_sec: u32,
+    /// Milliseconds running statements get to finish after SIGTERM before they are cancelled.
+    /// Default 30000.
+    pub drain_timeout_ms: u64,
+    /// Failed logins from one address, or for one user, within `failed_login_window_secs` after
+    /// which further attempts are refused (28000) before any password exchange. 0 = no limit.
+    /// Default 5.
+    pub max_failed_logins: u32,
+    /// The window, in seconds, failed logins are counted over. Default 60.
+    pub failed_login_window_secs: u64,
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        LimitsSettings {
+            max_connections: 100,
+            reserved_admin_connections: 3,
+            handshake_timeout_ms: 10_000,
+            idle_session_timeout_ms: 0,
+            idle_in_transaction_timeout_ms: 0,
+            max_query_message_bytes: 4 * 1024 * 1024,
+            max_other_message_bytes: 64 * 1024,
+            memory_pool_mb: 4096,
+            query_memory_mb: 0,
+            spill_dir: None,
+            max_running_queries: 0,
+            max_queued_queries: 64,
+            cancel_requests_per_sec: 20,
+            drain_timeout_ms: 30_000,
+            max_failed_logins: 5,
+            failed_login_window_secs: 60,
+        }
+    }
+}
+
+/// `[audit]` as written: one event per statement (see `crate::audit`). Re-read on reload.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// `none` (default), `stdout` or `file`.
+    pub sink: String,
+    /// The file `sink = "file"` appends to, relative to meshgate.toml.
+    pub path: Option<PathBuf>,
+    /// Replace literals in statement texts by `'?'` / `$?`. Default true.
+    pub redact_literals: bool,
+    /// Events waiting for the writer; when full, new events are dropped and counted. Default 10000.
+    pub queue_events: usize,
+    /// Domain name → file receiving the events of statements that read that domain's products.
+    pub domains: BTreeMap<String, PathBuf>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            sink: "none".into(),
+            path: None,
+            redact_literals: true,
+            queue_events: 10_000,
+            domains: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where the whole stream of audit events goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    None,
+    Stdout,
+    File(PathBuf),
+}
+
+/// `[audit]` after validation: paths absolute, domains known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub sink: AuditSink,
+    pub redact_literals: bool,
+    pub queue_events: usize,
+    pub domains: BTreeMap<String, PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            sink: AuditSink::None,
+            redact_literals: true,
+            queue_events: 10_000,
+            domains: BTreeMap::new(),
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Whether any event is written anywhere.
+    pub fn enabled(&self) -> bool {
+        self.sink != AuditSink::None || !self.domains.is_empty()
+    }
+
+    pub(super) fn validate(
+        a: AuditSection,
+        path: &Path,
+        base: &Path,
+        domains: &[Domain],
+    ) -> Result<Self, ConfigError> {
+        // An audit file in a missing directory would only fail at the first statement, in a log
+        // line; say it when the configuration is read instead.
+        let file = |key: String, p: &Path| -> Result<PathBuf, ConfigError> {
+            let p = base.join(p);
+            match p.parent() {
+                Some(dir) if dir.as_os_str().is_empty() || dir.is_dir() => Ok(p),
+                _ => Err(err(
+                    path,
+                    key,
+                    format!("the directory of {} does not exist", p.display()),
+                )),
+            }
+        };
+        let sink = match (a.sink.as_str(), &a.path) {
+            ("none", _) => AuditSink::None,
+            ("stdout", _) => AuditSink::Stdout,
+            ("file", Some(p)) => AuditSink::File(file("audit.path".into(), p)?),
+            ("file", None) => return Err(err(path, "audit.path", "sink = \"file\" needs a path")),
+            (other, _) => {
+                return Err(err(
+                    path,
+                    "audit.sink",
+                    format!("{other:?} is not a sink; use \"none\", \"stdout\" or \"file\""),
+                ))
+            }
+        };
+        if a.queue_events == 0 {
+            return Err(err(path, "audit.queue_events", "must be at least 1"));
+        }
+        let mut routed = BTreeMap::new();
+        for (name, p) in &a.domains {
+            let key = format!("audit.domains.{name}");
+            if !domains.iter().any(|d| &d.name == name) {
+                return Err(err(path, key, format!("no domain is named {name:?}")));
+            }
+            routed.insert(name.clone(), file(key, p)?);
+        }
+        Ok(AuditSettings {
+            sink,
+            redact_literals: a.redact_literals,
+            queue_events: a.queue_events,
+            domains: routed,
+        })
+    }
+}
+
+impl Default for DomainsSettings {
+    fn default() -> Self {
+        DomainsSettings {
+            dir: PathBuf::from("domains"),
+        }
+    }
+}
+
+/// `[auth.jwt]` in meshgate.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// JWK set file, relative to meshgate.toml.
+    pub jwks_file: Option<PathBuf>,
+    /// JWK set URL (https, or http on a loopback address), fetched at start and on reload.
+    pub jwks_url: Option<String>,
+    /// Required: the `iss` every token must carry.
+    pub issuer: Option<String>,
+    /// Required: a value the token's `aud` (a string or an array) must contain.
+    pub audience: Option<String>,
+    /// Claim naming the user; must equal the startup packet's user. Default `sub`.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// Claim listing the login roles (array of strings, or one space-separated string). Default
+    /// `roles`; a token without it has no roles.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Seconds of clock skew tolerated on `exp` and `nbf`. Default 30.
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_user_claim() -> String {
+    "sub".into()
+}
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+fn default_leeway() -> u64 {
+    30
+}

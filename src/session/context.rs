@@ -1,0 +1,119 @@
+//! The engine context a session plans in, and the functions that belong to one session.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+
+use super::{Login, Services};
+use crate::error::UserError;
+use crate::exec::Executor;
+
+/// A session's engine context: the server's engine settings and runtime (object stores, memory
+/// pool, spill disk); the mesh is installed into it by the session.
+pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
+    let state = SessionStateBuilder::new()
+        .with_config(executor.session_config(database))
+        .with_runtime_env(executor.env.clone())
+        .with_default_features()
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// The functions that act on this session or the server: `version()`, `pg_backend_pid()` (the
+/// pid in BackendKeyData: clients cancel with `pg_cancel_backend(pid)`), `pg_reload_conf()`
+/// (admins only, as in PostgreSQL: re-reads the configuration like SIGHUP does),
+/// `pg_cancel_backend` and `pg_terminate_backend` (one's own sessions; admins any).
+pub(super) fn session_functions(
+    ctx: &SessionContext,
+    services: &Services,
+    login: &Login,
+    pid: i32,
+) {
+    let (user, admin) = (login.user.as_str(), login.admin);
+    let version = crate::catalog::functions::version_string();
+    ctx.register_udf(create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                version.clone(),
+            ))))
+        }),
+    ));
+    ctx.register_udf(create_udf(
+        "pg_backend_pid",
+        vec![],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(move |_args: &[ColumnarValue]| -> DfResult<ColumnarValue> {
+            Ok(ColumnarValue::Scalar(ScalarValue::Int32(Some(pid))))
+        }),
+    ));
+    // Weak: a session's functions must not keep the server alive.
+    let weak = Arc::downgrade(&services.control);
+    ctx.register_udf(create_udf(
+        "pg_reload_conf",
+        vec![],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(move |_args: &[ColumnarValue]| {
+            if !admin {
+                return Err(
+                    UserError::denied("permission denied for function pg_reload_conf")
+                        .into_datafusion(),
+                );
+            }
+            let Some(control) = weak.upgrade() else {
+                return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))));
+            };
+            // PostgreSQL answers true once the reload is signalled; an invalid file is logged
+            // and the old configuration kept. Here the outcome is known, so it is reported.
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(
+                control.reload(),
+            ))))
+        }),
+    ));
+    for (name, terminate) in [("pg_cancel_backend", false), ("pg_terminate_backend", true)] {
+        let registry = Arc::downgrade(&services.registry);
+        let user = user.to_string();
+        ctx.register_udf(create_udf(
+            name,
+            vec![DataType::Int64],
+            DataType::Boolean,
+            Volatility::Volatile,
+            Arc::new(move |args: &[ColumnarValue]| {
+                let arrays = ColumnarValue::values_to_arrays(args)?;
+                let pids = datafusion::common::cast::as_int64_array(&arrays[0])?;
+                let Some(registry) = registry.upgrade() else {
+                    return Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(false))));
+                };
+                let mut out = datafusion::arrow::array::BooleanBuilder::with_capacity(pids.len());
+                for pid in pids.iter() {
+                    match pid.and_then(|p| i32::try_from(p).ok()) {
+                        Some(p) => out.append_value(
+                            registry
+                                .signal(p, &user, admin, terminate)
+                                .map_err(UserError::into_datafusion)?,
+                        ),
+                        None => out.append_null(),
+                    }
+                }
+                let result: datafusion::arrow::array::ArrayRef = Arc::new(out.finish());
+                Ok(
+                    if arrays[0].len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
+                        ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+                    } else {
+                        ColumnarValue::Array(result)
+                    },
+                )
+            }),
+        ));
+    }
+}

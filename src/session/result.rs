@@ -1,0 +1,118 @@
+//! What a statement returns: the PostgreSQL description of its columns, and its rows on their
+//! way to the client, kept between FETCHes and Executes.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use pgwire::api::portal::Format;
+use pgwire::api::results::FieldInfo;
+
+use crate::audit::scan::ScanProbe;
+use crate::error::{SqlState, UserError};
+use crate::exec::BatchStream;
+
+/// Field descriptions for a result schema in the given formats.
+pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, UserError> {
+    let infos =
+        arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None).map_err(|e| {
+            UserError::unsupported(format!(
+                "a result column has a type meshgate cannot send: {e}"
+            ))
+        })?;
+    let infos = infos
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(info, f)| match f.data_type() {
+            // PostgreSQL's numeric typmod: ((precision << 16) | scale) + VARHDRSZ. Drivers read
+            // the scale from it (JDBC getScale, psycopg's Decimal context).
+            DataType::Decimal128(p, s) if *s >= 0 => {
+                info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4)
+            }
+            _ => info,
+        })
+        .collect();
+    Ok(Arc::new(infos))
+}
+
+/// Result formats from a Bind: none (all text), one for all, or one per column.
+pub fn result_format(codes: &[i16], columns: usize) -> Result<Format, UserError> {
+    for c in codes {
+        if *c != 0 && *c != 1 {
+            return Err(UserError::new(
+                SqlState::ProtocolViolation,
+                format!("unsupported format code: {c}"),
+            ));
+        }
+    }
+    Ok(match codes.len() {
+        0 => Format::UnifiedText,
+        1 => Format::from(codes[0]),
+        n if n == columns => Format::Individual(codes.to_vec()),
+        n => {
+            return Err(UserError::new(
+                SqlState::ProtocolViolation,
+                format!("bind message has {n} result formats but query has {columns} columns"),
+            ))
+        }
+    })
+}
+
+/// The rows of a statement on their way to the client; kept in a portal between Executes.
+pub struct RowSource {
+    pub stream: BatchStream,
+    /// Rows of a batch not yet sent (a row limit fell inside it).
+    pub pending: Option<RecordBatch>,
+    pub fields: Arc<Vec<FieldInfo>>,
+    /// Rows sent so far, for the command tag.
+    pub sent: usize,
+    /// The plan reads a table under a row filter: an error raised while evaluating rows may
+    /// quote a value from a row the filter hides (a failed cast, say), so its text is withheld.
+    pub redact: bool,
+    /// The plan's scans, read for bytes scanned by each statement that pulls rows from it.
+    pub probe: Arc<ScanProbe>,
+}
+
+impl RowSource {
+    pub fn new(
+        stream: BatchStream,
+        fields: Arc<Vec<FieldInfo>>,
+        redact: bool,
+        probe: Arc<ScanProbe>,
+    ) -> Self {
+        RowSource {
+            stream,
+            pending: None,
+            fields,
+            sent: 0,
+            redact,
+            probe,
+        }
+    }
+
+    /// The client's error for a failure of the stream.
+    pub fn error(&self, e: &datafusion::error::DataFusionError) -> UserError {
+        let u = UserError::from_datafusion(e);
+        if !self.redact
+            || matches!(
+                u.code,
+                SqlState::QueryCanceled | SqlState::OutOfMemory | SqlState::TooManyConnections
+            )
+        {
+            return u;
+        }
+        let id = crate::error::error_id();
+        tracing::warn!(error_id = %id, "error under a row filter, withheld from the client: {}", u.message);
+        UserError::new(
+            u.code,
+            format!("the query failed while evaluating rows of a table under a row filter; the details are withheld because they could show filtered rows (error id {id})"),
+        )
+    }
+}
+
+/// What a pump ended with.
+pub enum Pumped {
+    Done,
+    /// The row limit was reached; the portal can be resumed.
+    Suspended,
+}

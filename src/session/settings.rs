@@ -1,0 +1,418 @@
+//! SET, SHOW and RESET: the settings a client may change, and what reading them says.
+//!
+//! Settings follow PostgreSQL's names and defaults. Only settings that mean something here, or
+//! that well-known clients send on connect, are accepted; anything else is PostgreSQL's
+//! `unrecognized configuration parameter` (42704). Engine settings (`datafusion.*`) belong to the
+//! operator: a client may not change them (42501).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use datafusion::prelude::SessionContext;
+
+use crate::error::{SqlState, UserError};
+use crate::policy::Principal;
+
+/// Settings clients may set, with PostgreSQL's defaults. `None`: accepted, default empty.
+const SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "on"),
+    ("extra_float_digits", "1"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("idle_session_timeout", "0"),
+    ("intervalstyle", "postgres"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("lock_timeout", "0"),
+    ("search_path", "\"$user\", public"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "on"),
+    ("bytea_output", "hex"),
+    ("geqo", "on"),
+    ("jit", "off"),
+    ("join_collapse_limit", "8"),
+    ("work_mem", "4MB"),
+    ("max_parallel_workers_per_gather", "2"),
+    ("row_security", "on"),
+    ("synchronous_commit", "on"),
+];
+
+/// Read-only settings reported by SHOW (and ParameterStatus at startup), and listed in
+/// pg_settings: they are the same for every session.
+pub use crate::catalog::functions::SERVER_VERSION;
+pub const READ_ONLY: &[(&str, &str)] = &[
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "160006"),
+    ("server_encoding", "UTF8"),
+    ("integer_datetimes", "on"),
+    ("max_identifier_length", "63"),
+    // pgjdbc reads it from pg_settings before asking for foreign keys.
+    ("max_index_keys", "32"),
+    ("block_size", "8192"),
+    ("max_connections", "100"),
+];
+
+/// Canonical spelling of settings PostgreSQL reports in mixed case.
+fn display_name(name: &str) -> &str {
+    match name {
+        "datestyle" => "DateStyle",
+        "timezone" => "TimeZone",
+        "intervalstyle" => "IntervalStyle",
+        other => other,
+    }
+}
+
+/// Settings whose change PostgreSQL reports to the client with ParameterStatus.
+pub const REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "intervalstyle",
+    "timezone",
+    "standard_conforming_strings",
+    "search_path",
+];
+
+/// A session's settings: what it SET, over PostgreSQL's defaults.
+pub struct Settings {
+    values: BTreeMap<String, String>,
+    /// Upper bound from the server configuration; 0 = none.
+    max_statement_timeout: Duration,
+    /// Server defaults for the idle timeouts, used until the session sets its own.
+    idle_defaults: (Duration, Duration),
+}
+
+/// What settings depend on: who the session acts as, and the engine context that `SET TIME
+/// ZONE` and `search_path` change.
+pub struct Context<'a> {
+    pub ctx: &'a SessionContext,
+    pub principal: &'a Principal,
+    pub database: &'a str,
+}
+
+impl Settings {
+    pub fn new(limits: &crate::config::LimitsSettings, max_statement_timeout_ms: u64) -> Self {
+        Settings {
+            values: BTreeMap::new(),
+            max_statement_timeout: Duration::from_millis(max_statement_timeout_ms),
+            idle_defaults: (
+                Duration::from_millis(limits.idle_session_timeout_ms),
+                Duration::from_millis(limits.idle_in_transaction_timeout_ms),
+            ),
+        }
+    }
+
+    /// How long the session may wait for its next message: outside or inside a transaction
+    /// block. `None` = forever.
+    pub fn idle_timeout(&self, in_transaction: bool) -> Option<Duration> {
+        let (name, default) = if in_transaction {
+            ("idle_in_transaction_session_timeout", self.idle_defaults.1)
+        } else {
+            ("idle_session_timeout", self.idle_defaults.0)
+        };
+        let d = match self.values.get(name).and_then(|v| v.parse::<u64>().ok()) {
+            Some(ms) => Duration::from_millis(ms),
+            None => default,
+        };
+        (!d.is_zero()).then_some(d)
+    }
+
+    pub fn get(&self, name: &str, who: &Principal) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "session_authorization" | "session_user" => return Some(who.user.clone()),
+            "current_user" | "role" => return Some(who.current_user().to_string()),
+            "is_superuser" => return Some(if who.admin { "on" } else { "off" }.into()),
+            _ => {}
+        }
+        if let Some(attr) = name.strip_prefix(crate::policy::ATTRIBUTE_PREFIX) {
+            return who.attributes.get(attr).cloned();
+        }
+        if let Some(v) = self.values.get(&name) {
+            return Some(v.clone());
+        }
+        SETTINGS
+            .iter()
+            .chain(READ_ONLY)
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// All settings as (name, value), for `SHOW ALL`.
+    pub fn all(&self, who: &Principal) -> Vec<(String, String)> {
+        SETTINGS
+            .iter()
+            .chain(READ_ONLY)
+            .map(|(n, _)| {
+                (
+                    display_name(n).to_string(),
+                    self.get(n, who).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Applies `SET name = value`. Returns the (display name, value) to report to the client when
+    /// PostgreSQL would send a ParameterStatus for it.
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: &str,
+        cx: &Context,
+    ) -> Result<Option<(String, String)>, UserError> {
+        let name = name.to_ascii_lowercase();
+        let name = match name.as_str() {
+            "time zone" | "time_zone" => "timezone".to_string(),
+            "names" => "client_encoding".to_string(),
+            _ => name,
+        };
+        if name.starts_with("datafusion.") {
+            return Err(UserError::new(
+                SqlState::InsufficientPrivilege,
+                format!("permission denied to set parameter \"{name}\": engine settings are fixed by the server configuration"),
+            ));
+        }
+        if name.starts_with(crate::policy::ATTRIBUTE_PREFIX) {
+            // Policies read these: a session must not be able to choose its own.
+            return Err(UserError::new(
+                SqlState::InsufficientPrivilege,
+                format!("permission denied to set parameter \"{name}\": user attributes come from the server configuration"),
+            ));
+        }
+        if READ_ONLY.iter().any(|(n, _)| *n == name)
+            || ["is_superuser", "session_authorization"].contains(&name.as_str())
+        {
+            return Err(UserError::new(
+                SqlState::CantChangeRuntimeParam,
+                format!("parameter \"{name}\" cannot be changed"),
+            ));
+        }
+        if !SETTINGS.iter().any(|(n, _)| *n == name) {
+            return Err(UserError::new(
+                SqlState::UndefinedObject,
+                format!("unrecognized configuration parameter \"{name}\""),
+            ));
+        }
+        let value = match name.as_str() {
+            "client_encoding" => {
+                // asyncpg sends `'utf-8'`, quotes included, in its startup packet.
+                let v = value
+                    .trim()
+                    .trim_matches('\'')
+                    .to_ascii_uppercase()
+                    .replace('-', "");
+                if v != "UTF8" && v != "UNICODE" {
+                    return Err(UserError::new(
+                        SqlState::FeatureNotSupported,
+                        format!("client encoding \"{value}\" is not supported; meshgate speaks UTF8 only"),
+                    ));
+                }
+                "UTF8".to_string()
+            }
+            "statement_timeout"
+            | "idle_session_timeout"
+            | "idle_in_transaction_session_timeout" => {
+                let d = parse_duration_ms(value).ok_or_else(|| {
+                    UserError::new(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    )
+                })?;
+                d.as_millis().to_string()
+            }
+            "extra_float_digits" => {
+                let n: i32 = value.trim().parse().map_err(|_| {
+                    UserError::new(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"extra_float_digits\": \"{value}\""),
+                    )
+                })?;
+                if !(-15..=3).contains(&n) {
+                    return Err(UserError::new(
+                        SqlState::InvalidParameterValue,
+                        format!("{n} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)"),
+                    ));
+                }
+                n.to_string()
+            }
+            "timezone" => {
+                let tz = value.trim();
+                let normalized = if tz.eq_ignore_ascii_case("utc")
+                    || tz.eq_ignore_ascii_case("gmt")
+                    || tz.eq_ignore_ascii_case("z")
+                {
+                    "UTC".to_string()
+                } else {
+                    tz.to_string()
+                };
+                // DataFusion validates offsets and IANA names when it evaluates; check here so a
+                // bad zone fails at SET, as in PostgreSQL.
+                if normalized.parse::<chrono_tz_like::Offset>().is_err()
+                    && !chrono_tz_like::looks_like_iana(&normalized)
+                {
+                    return Err(UserError::new(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+                    ));
+                }
+                cx.ctx
+                    .state_ref()
+                    .write()
+                    .config_mut()
+                    .options_mut()
+                    .execution
+                    .time_zone = Some(normalized.clone());
+                normalized
+            }
+            "search_path" => {
+                apply_search_path(value, cx);
+                value.to_string()
+            }
+            _ => value.to_string(),
+        };
+        let report = REPORTED
+            .contains(&name.as_str())
+            .then(|| (display_name(&name).to_string(), value.clone()));
+        self.values.insert(name, value);
+        Ok(report)
+    }
+
+    pub fn reset(
+        &mut self,
+        name: &str,
+        cx: &Context,
+    ) -> Result<Option<(String, String)>, UserError> {
+        let name = name.to_ascii_lowercase();
+        let default = SETTINGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+            .ok_or_else(|| {
+                UserError::new(
+                    SqlState::UndefinedObject,
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )
+            })?;
+        let report = self.set(&name, &default, cx)?;
+        self.values.remove(&name);
+        Ok(report)
+    }
+
+    pub fn reset_all(&mut self, cx: &Context) -> Vec<(String, String)> {
+        let names: Vec<String> = self.values.keys().cloned().collect();
+        names
+            .iter()
+            .filter_map(|n| self.reset(n, cx).ok().flatten())
+            .collect()
+    }
+
+    /// The statement timeout in force: the session's, capped by the server's maximum.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        let ms: u64 = self
+            .values
+            .get("statement_timeout")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mine = (ms > 0).then(|| Duration::from_millis(ms));
+        let max = (!self.max_statement_timeout.is_zero()).then_some(self.max_statement_timeout);
+        match (mine, max) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// DataFusion resolves unqualified names in one default schema: the first schema of the path
+/// that exists (the front end qualifies names found in later ones, see `sql::names`).
+fn apply_search_path(value: &str, cx: &Context) {
+    let catalog = cx.ctx.catalog(cx.database);
+    let schema = crate::sql::names::search_path(value, &cx.principal.user)
+        .into_iter()
+        .find(|n| n != "pg_catalog" && catalog.as_ref().is_some_and(|c| c.schema(n).is_some()))
+        .unwrap_or_else(|| "public".to_string());
+    cx.ctx
+        .state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .catalog
+        .default_schema = schema;
+}
+
+/// PostgreSQL's duration syntax for timeouts: a bare number is milliseconds; units ms, s, min, h, d.
+pub fn parse_duration_ms(v: &str) -> Option<Duration> {
+    let v = v.trim().trim_matches('\'').trim();
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    if n < 0.0 {
+        return None;
+    }
+    let ms = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "ms" => n,
+        "s" => n * 1000.0,
+        "min" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms as u64))
+}
+
+/// Just enough time-zone checking for SET TIME ZONE without pulling in a tz database.
+mod chrono_tz_like {
+    pub struct Offset;
+
+    impl std::str::FromStr for Offset {
+        type Err = ();
+        /// `+05:30`, `-08`, `UTC`.
+        fn from_str(s: &str) -> Result<Self, ()> {
+            if s == "UTC" {
+                return Ok(Offset);
+            }
+            let rest = s
+                .strip_prefix('+')
+                .or_else(|| s.strip_prefix('-'))
+                .ok_or(())?;
+            let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+            let h: u32 = h.parse().map_err(|_| ())?;
+            let m: u32 = m.parse().map_err(|_| ())?;
+            if h <= 14 && m < 60 {
+                Ok(Offset)
+            } else {
+                Err(())
+            }
+        }
+    }
+
+    /// `Area/City` names; DataFusion's own tz support checks the name when it is used.
+    pub fn looks_like_iana(s: &str) -> bool {
+        s.contains('/')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_postgres() {
+        assert_eq!(parse_duration_ms("5000"), Some(Duration::from_millis(5000)));
+        assert_eq!(parse_duration_ms("'2s'"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration_ms("1min"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration_ms("soon"), None);
+    }
+}

@@ -1,0 +1,193 @@
+//! Statements run in a session with no socket: a recording client stands in for the
+//! connection, over a small Parquet mesh on disk (see `crate::testing`).
+
+use bytes::Bytes;
+use pgwire::messages::extendedquery::Bind;
+
+use super::{Description, Failure, Session};
+use crate::error::SqlState;
+use crate::testing::{Mesh, Recorder};
+
+/// Runs a simple-query message; the first error ends it, as the protocol says.
+async fn run(s: &mut Session, c: &mut Recorder, sql: &str) -> Result<(), SqlState> {
+    for parsed in s.parse_batch(sql).map_err(|e| e.code)? {
+        match s.run_statement(parsed, c).await {
+            Ok(()) => {}
+            Err(Failure::User(e)) => return Err(e.code),
+            Err(Failure::Gone) => panic!("a recorder never goes away"),
+        }
+    }
+    Ok(())
+}
+
+async fn rows(s: &mut Session, sql: &str) -> Vec<Vec<String>> {
+    let mut c = Recorder::default();
+    run(s, &mut c, sql).await.expect(sql);
+    c.take_rows()
+}
+
+#[tokio::test]
+async fn queries_answer_with_columns_rows_and_a_tag() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    let mut c = Recorder::default();
+    run(
+        &mut s,
+        &mut c,
+        "SELECT id, name FROM shop.items ORDER BY id",
+    )
+    .await
+    .expect("runs");
+    assert_eq!(
+        c.rows,
+        vec![vec!["1", "pen"], vec!["2", "book"], vec!["3", "cup"]]
+    );
+    assert_eq!(c.tags(), ["SELECT 3"]);
+    assert!(matches!(c.replies[0], super::Reply::Columns(ref f) if f.len() == 2));
+}
+
+#[tokio::test]
+async fn names_resolve_as_postgresql_resolves_them() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    // The search path's schemas, pg_catalog before them, CTEs before everything.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SET search_path = public, shop; SELECT count(*) FROM items"
+        )
+        .await,
+        [["3"]]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "WITH items AS (SELECT 1 AS x) SELECT count(*) FROM items"
+        )
+        .await,
+        [["1"]]
+    );
+    assert!(!rows(&mut s, "SELECT relname FROM pg_class")
+        .await
+        .is_empty());
+    // A relation that exists nowhere is 42P01, named as written.
+    let mut c = Recorder::default();
+    assert_eq!(
+        run(&mut s, &mut c, "SELECT * FROM shop.nope").await,
+        Err(SqlState::UndefinedTable)
+    );
+    // A temporary table comes first.
+    rows(
+        &mut s,
+        "CREATE TEMP TABLE items (x int); INSERT INTO items VALUES (7), (8)",
+    )
+    .await;
+    assert_eq!(rows(&mut s, "SELECT sum(x) FROM items").await, [["15"]]);
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM shop.items").await,
+        [["3"]]
+    );
+}
+
+#[tokio::test]
+async fn row_filters_apply_to_whoever_reads() {
+    let mesh = Mesh::new().await;
+    let mut filtered = mesh.session("filtered");
+    assert_eq!(
+        rows(&mut filtered, "SELECT name FROM shop.items ORDER BY id").await,
+        [["pen"], ["cup"]]
+    );
+    // The settings functions are answered before planning, and cannot reach a policy.
+    assert_eq!(
+        rows(
+            &mut filtered,
+            "SELECT set_config('application_name', 'x', false)"
+        )
+        .await,
+        [["x"]]
+    );
+    assert_eq!(rows(&mut filtered, "SHOW application_name").await, [["x"]]);
+}
+
+#[tokio::test]
+async fn a_failed_block_takes_only_rollback() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    let mut c = Recorder::default();
+    run(&mut s, &mut c, "BEGIN").await.expect("begin");
+    assert!(s.in_transaction());
+    assert_eq!(
+        run(&mut s, &mut c, "SELECT 1/0").await,
+        Err(SqlState::DivisionByZero)
+    );
+    assert_eq!(
+        run(&mut s, &mut c, "SELECT 1").await,
+        Err(SqlState::InFailedTransaction)
+    );
+    run(&mut s, &mut c, "COMMIT").await.expect("ends the block");
+    assert_eq!(c.tags().last().map(String::as_str), Some("ROLLBACK"));
+    assert!(!s.in_transaction());
+    assert_eq!(
+        run(&mut s, &mut c, "SET no_such_setting = 1").await,
+        Err(SqlState::UndefinedObject)
+    );
+}
+
+#[tokio::test]
+async fn cursors_stream_forward_in_a_block() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    let mut c = Recorder::default();
+    run(
+        &mut s,
+        &mut c,
+        "BEGIN; DECLARE c CURSOR FOR SELECT id FROM shop.items ORDER BY id",
+    )
+    .await
+    .expect("declared");
+    assert_eq!(rows(&mut s, "FETCH 1 FROM c").await, [["1"]]);
+    assert!(rows(&mut s, "MOVE 1 IN c").await.is_empty());
+    assert_eq!(rows(&mut s, "FETCH ALL FROM c").await, [["3"]]);
+    let mut c = Recorder::default();
+    run(&mut s, &mut c, "COMMIT; FETCH 1 FROM c")
+        .await
+        .unwrap_err();
+}
+
+#[tokio::test]
+async fn prepared_statements_bind_parameters_and_suspend() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    s.parse_statement(
+        "q".into(),
+        "SELECT name FROM shop.items WHERE id >= $1 ORDER BY id",
+        &[],
+    )
+    .await
+    .expect("parses");
+    let (params, desc) = s.describe_statement("q").expect("described");
+    assert_eq!(params, [pgwire::api::Type::INT8.oid()]);
+    assert!(matches!(desc, Description::Rows(f) if f.len() == 1));
+    let bind = Bind::new(
+        Some("p".into()),
+        Some("q".into()),
+        vec![0],
+        vec![Some(Bytes::from_static(b"2"))],
+        vec![],
+    );
+    s.bind_portal(&bind).await.expect("binds");
+    let mut c = Recorder::default();
+    s.execute("p", 1, &mut c).await.expect("first row");
+    assert_eq!(c.take_rows(), [["book"]]);
+    assert!(matches!(c.replies.last(), Some(super::Reply::Suspended)));
+    s.execute("p", 0, &mut c).await.expect("the rest");
+    assert_eq!(c.take_rows(), [["cup"]]);
+    assert_eq!(c.tags(), ["SELECT 2"]);
+    assert_eq!(
+        s.parse_statement("q".into(), "SELECT 1", &[])
+            .await
+            .unwrap_err()
+            .code,
+        SqlState::DuplicatePreparedStatement
+    );
+}

@@ -1,0 +1,195 @@
+//! What a table name expands to beyond an opened table, planned by the front end for the
+//! catalog (see `catalog::Expander`): a created view's query, and the policy view over a table
+//! that a row filter or mask applies to.
+//!
+//! ```text
+//!  created view   ─► its stored SQL, planned in a context whose catalog is the reader's
+//!                    (security invoker: the reader's grants, filters and masks apply inside)
+//!  filtered table ─► SELECT *, (mask…) AS __mg_mask_i FROM product.table WHERE (filter) OR …
+//!                    built as a syntax tree from the domain's expressions bound to the
+//!                    principal, planned as the server (a filter's subquery over another
+//!                    product reads it unfiltered: the domain wrote the filter, not the user),
+//!                    then projected back to the table's columns with masks in place
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
+use datafusion::common::Column;
+use datafusion::datasource::ViewTable;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{cast, Expr, LogicalPlanBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+
+use super::build;
+use crate::catalog::{Expander, Mesh, MeshCatalog, TableEntry};
+use crate::error::UserError;
+use crate::policy::{bind_user, Access, Mask, Principal, RowFilter};
+
+/// The front end's answer to the catalog's questions.
+#[derive(Debug, Default)]
+pub struct Expand;
+
+/// A context that plans SQL over the mesh as `access`'s principal sees it, with unqualified
+/// names in `default_schema`. Views and policy views are planned in one of these: they are not
+/// a session's statements, so they get none of a session's settings or functions.
+fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(mesh.database.as_str(), default_schema)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(false);
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_catalog(
+        mesh.database.as_str(),
+        Arc::new(MeshCatalog::new(mesh.clone(), access, Arc::new(Expand))),
+    );
+    ctx
+}
+
+#[async_trait]
+impl Expander for Expand {
+    async fn view(
+        &self,
+        mesh: &Arc<Mesh>,
+        access: &Access,
+        entry: &TableEntry,
+        sql: &str,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        // Unqualified names in a view's definition resolve in the view's own product.
+        let ctx = planning_context(mesh, access.clone(), &entry.product);
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
+    }
+
+    async fn guard(
+        &self,
+        mesh: &Arc<Mesh>,
+        access: &Access,
+        entry: &TableEntry,
+        provider: Arc<dyn TableProvider>,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let p = &access.principal;
+        let filters = p.row_filters(&entry.product, &entry.name);
+        let masks = p.masks(&entry.product, &entry.name);
+        access.record(
+            format!("{}.{}", entry.product, entry.name),
+            &filters,
+            &masks,
+        );
+        if filters.is_empty() && masks.is_empty() {
+            return Ok(provider);
+        }
+        match policy_view(mesh, p, entry, provider, &filters, &masks).await {
+            Ok(view) => Ok(view),
+            Err(e) => {
+                // A policy that cannot be planned must deny, never fall back to the raw table.
+                // The domain team reads why in the log; the client learns only which table.
+                let id = crate::error::error_id();
+                let names: Vec<&str> = filters
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .chain(masks.values().map(|m| m.name.as_str()))
+                    .collect();
+                tracing::error!(error_id = %id, table = %format!("{}.{}", entry.product, entry.name), policies = ?names, "policy does not plan: {e}");
+                Err(UserError::denied(format!(
+                    "permission denied for table {}.{}: its access policy could not be applied (error id {id})",
+                    entry.product, entry.name
+                ))
+                .into_datafusion())
+            }
+        }
+    }
+}
+
+const MASK_PREFIX: &str = "__mg_mask_";
+
+async fn policy_view(
+    mesh: &Arc<Mesh>,
+    p: &Principal,
+    entry: &TableEntry,
+    provider: Arc<dyn TableProvider>,
+    filters: &[&RowFilter],
+    masks: &BTreeMap<String, &Mask>,
+) -> DfResult<Arc<dyn TableProvider>> {
+    let schema = provider.schema();
+    for c in masks.keys() {
+        if schema.field_with_name(c).is_err() {
+            return Err(DataFusionError::Plan(format!(
+                "masked column {c} is not a column of the table"
+            )));
+        }
+    }
+    let bound = |sql: &str| bind_user(sql, p).map_err(DataFusionError::Plan);
+    let masked: Vec<(&String, &Mask)> = masks.iter().map(|(c, m)| (c, *m)).collect();
+    let mut items = vec![build::wildcard()];
+    for (i, (_, m)) in masked.iter().enumerate() {
+        items.push(build::aliased(
+            build::nested(bound(&m.mask)?),
+            &format!("{MASK_PREFIX}{i}"),
+        ));
+    }
+    let predicate = if filters.is_empty() {
+        None
+    } else {
+        Some(build::any_of(
+            filters
+                .iter()
+                .map(|f| bound(&f.filter))
+                .collect::<DfResult<Vec<_>>>()?,
+        ))
+    };
+    let query = build::select(
+        items,
+        vec![build::table(build::object_name(&[
+            &entry.product,
+            &entry.name,
+        ]))],
+        predicate,
+    );
+    let definition = query.to_string();
+    let system = Access::new(Principal::system(&mesh.policies));
+    let ctx = planning_context(mesh, system, "public");
+    let plan = ctx
+        .state()
+        .statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(
+            Box::new(query),
+        ))))
+        .await?;
+    let out = plan.schema().clone();
+    let mut exprs = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let expr = match masked.iter().position(|(c, _)| *c == field.name()) {
+            Some(i) => {
+                let idx = out
+                    .index_of_column_by_name(None, &format!("{MASK_PREFIX}{i}"))
+                    .ok_or_else(|| {
+                        DataFusionError::Plan("mask column missing from the policy plan".into())
+                    })?;
+                cast(
+                    Expr::Column(Column::from(out.qualified_field(idx))),
+                    field.data_type().clone(),
+                )
+                .alias(field.name())
+            }
+            None => {
+                let idx = out
+                    .index_of_column_by_name(None, field.name())
+                    .or_else(|| out.fields().iter().position(|f| f.name() == field.name()))
+                    .ok_or_else(|| {
+                        DataFusionError::Plan(format!(
+                            "column {} missing from the policy plan",
+                            field.name()
+                        ))
+                    })?;
+                Expr::Column(Column::from(out.qualified_field(idx)))
+            }
+        };
+        exprs.push(expr);
+    }
+    let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, Some(definition))))
+}

@@ -1,0 +1,170 @@
+//! The one SQL front end: every statement meshgate plans goes through this pipeline, whichever
+//! door it came in by (simple query, Parse, DECLARE CURSOR, COPY, the queries of a write, a
+//! created view, a policy view).
+//!
+//! ```text
+//!  text ─► respell ─► parse ─► classify ─────────────────────► Command (session dispatches it)
+//!                                             │ a statement to plan
+//!                                             ▼
+//!         resolve names (names.rs: CTEs, temporary tables, pg_catalog, search_path, three-part
+//!                        names; a relation that exists nowhere is 42P01 here)
+//!       ─► PostgreSQL-dialect rewrites (rewrite/: settings functions, casts, catalog shapes)
+//!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
+//!          (expand.rs: row filters and masks inlined as a view; created views for the reader)
+//!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
+//! ```
+//!
+//! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
+//! rewrite's replacement) are built as syntax trees ([`build`], [`writes`]) and enter the same
+//! pipeline after the parse.
+
+pub mod build;
+mod classify;
+mod expand;
+pub mod names;
+mod params;
+mod respell;
+pub mod rewrite;
+pub mod writes;
+
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::catalog::{oids, TEMP_SCHEMA};
+use crate::error::UserError;
+use crate::policy::Access;
+
+pub use classify::{classify, read_only_refusal, returns_rows, Command, CopyFormat};
+pub use expand::Expand;
+pub use names::{folded, Scope};
+pub use params::placeholder_casts;
+pub use rewrite::Settings;
+
+/// One statement of a message, sorted, with its audit text.
+#[derive(Debug)]
+pub struct Parsed {
+    pub command: Command,
+    /// The statement as the audit shows it, when `parse` was asked for it.
+    pub audit_text: Option<String>,
+}
+
+fn parse_sql(sql: &str) -> Result<Vec<Statement>, UserError> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| UserError::from_parser(&e))
+}
+
+/// Exactly one statement (tests, and templates meshgate writes itself).
+pub fn parse_one(sql: &str) -> Result<Statement, UserError> {
+    let mut stmts = parse_sql(sql)?;
+    match stmts.len() {
+        1 => Ok(stmts.remove(0)),
+        n => Err(UserError::syntax(format!(
+            "expected one statement, found {n}"
+        ))),
+    }
+}
+
+/// Respells, parses and sorts the statements of a message. `audit` is
+/// `Some(redact_literals)` when each statement's audit text is wanted (taken from the parsed
+/// statement, before classifying consumes it).
+pub fn parse(sql: &str, audit: Option<bool>) -> Result<Vec<Parsed>, UserError> {
+    let respelled = respell::respell(sql);
+    let mut moves = respelled.moves.into_iter();
+    Ok(parse_sql(&respelled.text)?
+        .into_iter()
+        .map(|s| {
+            let is_fetch = matches!(s, Statement::Fetch { .. });
+            let mut audit_text =
+                audit.map(|redact| crate::audit::redact::statement_text(&s, redact));
+            let mut command = classify(s);
+            // A MOVE was read as a FETCH: the rows are skipped, and the audit says MOVE.
+            if is_fetch && moves.next() == Some(true) {
+                if let Command::Fetch { send, .. } = &mut command {
+                    *send = false;
+                }
+                audit_text = audit_text.map(|t| t.replacen("FETCH", "MOVE", 1));
+            }
+            Parsed {
+                command,
+                audit_text,
+            }
+        })
+        .collect())
+}
+
+/// The commands of a message, without audit texts.
+#[cfg(test)]
+pub fn commands(sql: &str) -> Result<Vec<Command>, UserError> {
+    Ok(parse(sql, None)?.into_iter().map(|p| p.command).collect())
+}
+
+/// What a statement may do besides reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allow {
+    /// A query (SELECT, VALUES, WITH, EXPLAIN).
+    #[default]
+    Read,
+    /// Also an INSERT: callers allow it only into the session's temporary tables.
+    Insert,
+}
+
+/// Plans a statement in a session: resolve names, rewrite, plan, verify. The statement's
+/// access record (tables read, policies applied) starts afresh and is filled while it plans.
+pub async fn plan(
+    ctx: &SessionContext,
+    scope: &Scope<'_>,
+    access: &Access,
+    settings: &mut dyn Settings,
+    stmt: &Statement,
+    allow: Allow,
+) -> Result<LogicalPlan, UserError> {
+    access.begin();
+    let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
+    let mut stmt = stmt.clone();
+    scope.resolve(&mut stmt)?;
+    rewrite::apply_settings(&mut stmt, settings)?;
+    rewrite::rewrite(&mut stmt, scope)?;
+    let plan = ctx
+        .state()
+        .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+        .await
+        .map_err(|e| UserError::from_datafusion(&e))?;
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(allow == Allow::Insert)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| UserError::denied(format!("permission denied: {e}")))?;
+    if analyze && access.current().filtered {
+        // Its scan metrics count the rows the filter removed.
+        return Err(UserError::denied(
+            "permission denied: EXPLAIN ANALYZE is not available for statements that read a table under a row filter",
+        ));
+    }
+    Ok(plan)
+}
+
+/// `'name'::regclass` and `'name'::regnamespace` in a session: the session's temporary tables
+/// first, unqualified names in its default schema, pg_catalog's own relations by their fixed
+/// OIDs.
+impl rewrite::RelationResolver for Scope<'_> {
+    fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32> {
+        if matches!(schema, None | Some(TEMP_SCHEMA)) && self.temp.table_exist(name) {
+            return Some(oids::temp_table_oid(name));
+        }
+        let schema = schema.unwrap_or(&self.default_schema);
+        self.mesh.oids.table(schema, name).or_else(|| {
+            (schema == "pg_catalog" || oids::system_relation(name).is_some())
+                .then(|| oids::system_relation(name))
+                .flatten()
+        })
+    }
+
+    fn namespace_oid(&self, name: &str) -> Option<i32> {
+        let oid = self.mesh.oids.namespace(name);
+        self.mesh.oids.namespace_name(oid).is_some().then_some(oid)
+    }
+}
