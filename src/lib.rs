@@ -42,15 +42,7 @@ mod testing;
 use std::sync::Arc;
 
 pub use config::Config;
-
-/// Start-up failures.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Config(#[from] config::ConfigError),
-    #[error(transparent)]
-    Io(std::io::Error),
-}
+pub use server::Error;
 
 /// Serves the mesh described by `config` on an already-bound listener until `shutdown` resolves.
 pub async fn serve(

@@ -176,25 +176,20 @@ impl Client for Recorder {
     ) -> Result<Pumped, Failure> {
         let mut budget = if limit == 0 { usize::MAX } else { limit };
         loop {
-            if let Some(batch) = src.pending.take() {
-                let n = batch.num_rows().min(budget);
+            if let Some(now) = src.take(budget) {
+                budget -= now.num_rows();
                 if send {
                     let options = FormatOptions::default();
-                    let columns: Vec<ArrayFormatter> = batch
+                    let columns: Vec<ArrayFormatter> = now
                         .columns()
                         .iter()
                         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
                         .collect::<Result<_, _>>()
                         .map_err(|e| UserError::internal("test rows", &e))?;
-                    for row in 0..n {
+                    for row in 0..now.num_rows() {
                         self.rows
                             .push(columns.iter().map(|c| c.value(row).to_string()).collect());
                     }
-                }
-                src.sent += n;
-                budget -= n;
-                if n < batch.num_rows() {
-                    src.pending = Some(batch.slice(n, batch.num_rows() - n));
                 }
             }
             if budget == 0 {

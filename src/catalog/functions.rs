@@ -31,9 +31,7 @@ use super::{scalar_i32, Mesh, MeshCatalog};
 use crate::config::Config;
 use crate::policy::Principal;
 
-/// The PostgreSQL version meshgate answers as: clients (SQLAlchemy, pgjdbc) parse it and choose
-/// their catalog queries by it.
-pub const SERVER_VERSION: &str = "16.6";
+pub use super::parameters::{READ_ONLY, SERVER_VERSION};
 
 /// Role names for pg_roles. A plain `Clone` type: the crate's blanket impl for `Arc<T>` calls
 /// itself forever.
@@ -221,6 +219,24 @@ fn table_arg<'m>(
     }
 }
 
+/// `has_*_privilege([user,] object, privilege)`: whose privilege (the session's principal, or
+/// the user or role named), the object, the privilege.
+fn privilege_args<'a>(
+    me: &Arc<Principal>,
+    a: &'a [ScalarValue],
+) -> (Arc<Principal>, &'a ScalarValue, Option<&'a ScalarValue>) {
+    let (who, object, privilege) = if a.len() == 3 {
+        (as_text(&a[0]), &a[1], a.get(2))
+    } else {
+        (None, &a[0], a.get(1))
+    };
+    let who = who
+        .filter(|w| *w != me.current_user())
+        .map(|w| Arc::new(me.other(&w)))
+        .unwrap_or_else(|| me.clone());
+    (who, object, privilege)
+}
+
 /// Privilege names a read-only mesh grants to readers.
 fn read_privilege(v: Option<&ScalarValue>) -> bool {
     let Some(p) = v.and_then(as_text) else {
@@ -394,15 +410,7 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
         let m = mesh.clone();
         let me = principal.clone();
         ctx.register_udf(udf(name, &[2, 3], DataType::Boolean, move |a, c| {
-            let (who, table, privilege) = if a.len() == 3 {
-                (as_text(&a[0]), &a[1], a.get(2))
-            } else {
-                (None, &a[0], a.get(1))
-            };
-            let who = who
-                .filter(|w| *w != me.current_user())
-                .map(|w| Arc::new(me.other(&w)))
-                .unwrap_or_else(|| me.clone());
+            let (who, table, privilege) = privilege_args(&me, a);
             let Some(t) = table_arg(&m, table, c) else {
                 return Err(DataFusionError::Execution("relation does not exist".into()));
             };
@@ -418,15 +426,7 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
         &[2, 3],
         DataType::Boolean,
         move |a, _| {
-            let (who, schema, privilege) = if a.len() == 3 {
-                (as_text(&a[0]), &a[1], a.get(2))
-            } else {
-                (None, &a[0], a.get(1))
-            };
-            let who = who
-                .filter(|w| *w != me.current_user())
-                .map(|w| Arc::new(me.other(&w)))
-                .unwrap_or_else(|| me.clone());
+            let (who, schema, privilege) = privilege_args(&me, a);
             let name = match scalar_i32(schema) {
                 Some(oid) => m.oids.namespace_name(oid).map(str::to_string),
                 None => as_text(schema),

@@ -17,7 +17,7 @@ use datafusion::logical_expr::Expr;
 
 use super::columns::{pinned_strings, ColumnListing, ColumnRows, Listed, Wanted};
 use super::pg_catalog::{may_read, may_use_schema};
-use super::rows::{i32v, mem, schema, text};
+use super::rows::{i32v, mem, schema, text, text_schema};
 use super::types::info_schema_type;
 use super::{Mesh, TableEntry};
 use crate::policy::Principal;
@@ -125,7 +125,7 @@ impl InfoSchema {
     }
 
     async fn tables(&self) -> Result<Arc<dyn TableProvider>> {
-        let cols: Vec<(&str, DataType, bool)> = [
+        let s = text_schema(&[
             "table_catalog",
             "table_schema",
             "table_name",
@@ -138,11 +138,7 @@ impl InfoSchema {
             "is_insertable_into",
             "is_typed",
             "commit_action",
-        ]
-        .iter()
-        .map(|c| (*c, DataType::Utf8, true))
-        .collect();
-        let s = schema(&cols);
+        ]);
         let mut rows: Vec<Vec<Option<ScalarValue>>> = self
             .tables_iter()
             .map(|t| {
@@ -193,7 +189,7 @@ impl InfoSchema {
     }
 
     fn schemata(&self) -> Result<Arc<dyn TableProvider>> {
-        let cols: Vec<(&str, DataType, bool)> = [
+        let s = text_schema(&[
             "catalog_name",
             "schema_name",
             "schema_owner",
@@ -201,11 +197,7 @@ impl InfoSchema {
             "default_character_set_schema",
             "default_character_set_name",
             "sql_path",
-        ]
-        .iter()
-        .map(|c| (*c, DataType::Utf8, true))
-        .collect();
-        let s = schema(&cols);
+        ]);
         let mut names: Vec<String> = self.mesh.products.keys().cloned().collect();
         names.extend(["information_schema", "pg_catalog", "public"].map(String::from));
         names.sort();
@@ -235,7 +227,7 @@ impl InfoSchema {
     }
 
     fn views(&self) -> Result<Arc<dyn TableProvider>> {
-        let cols: Vec<(&str, DataType, bool)> = [
+        let cols = text_schema(&[
             "table_catalog",
             "table_schema",
             "table_name",
@@ -246,10 +238,7 @@ impl InfoSchema {
             "is_trigger_updatable",
             "is_trigger_deletable",
             "is_trigger_insertable_into",
-        ]
-        .iter()
-        .map(|c| (*c, DataType::Utf8, true))
-        .collect();
+        ]);
         let rows = self
             .tables_iter()
             .filter_map(|t| {
@@ -271,7 +260,7 @@ impl InfoSchema {
                 Some(r)
             })
             .collect();
-        mem(&schema(&cols), rows)
+        mem(&cols, rows)
     }
 }
 

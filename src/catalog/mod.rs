@@ -32,6 +32,7 @@ pub mod discovery;
 pub mod functions;
 pub mod info_schema;
 pub mod oids;
+pub mod parameters;
 pub mod pg_catalog;
 mod rows;
 mod schema;

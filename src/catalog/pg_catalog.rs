@@ -646,7 +646,7 @@ fn pg_settings() -> Result<Arc<dyn TableProvider>> {
     fields.push(("sourceline", DataType::Int32, true));
     fields.push(("pending_restart", DataType::Boolean, true));
     let s = schema(&fields);
-    let presets = crate::session::settings::READ_ONLY
+    let presets = super::parameters::READ_ONLY
         .iter()
         .map(|(n, v)| (*n, *v, "Preset Options", "internal"));
     let rows = presets

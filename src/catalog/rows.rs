@@ -20,6 +20,16 @@ pub fn schema(cols: &[(&str, DataType, bool)]) -> SchemaRef {
     ))
 }
 
+/// Columns all nullable text, as most of information_schema's are.
+pub fn text_schema(names: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
 pub fn i32v(v: i32) -> ScalarValue {
     ScalarValue::Int32(Some(v))
 }

@@ -59,22 +59,30 @@ pub struct Server {
     admin_addr: OnceLock<std::net::SocketAddr>,
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Io(std::io::Error),
+}
+
 /// Why a reload was refused (the running configuration stays).
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct ReloadError(#[from] ConfigError);
 
 impl Server {
-    pub fn new(config: Config) -> Result<Arc<Self>, crate::Error> {
-        let credentials = Credentials::build(&config).map_err(crate::Error::Config)?;
+    pub fn new(config: Config) -> Result<Arc<Self>, Error> {
+        let credentials = Credentials::build(&config).map_err(Error::Config)?;
         let threads = config.server.exec_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
         let executor = Arc::new(
-            Executor::new(threads, config.server.batch_size, &config.limits)
-                .map_err(crate::Error::Io)?,
+            Executor::new(threads, config.server.batch_size, &config.limits).map_err(Error::Io)?,
         );
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Auditor::start(
@@ -88,7 +96,7 @@ impl Server {
                 executor.env.clone(),
                 meshgate_connectors::registry(),
             )
-            .map_err(crate::Error::Config)?,
+            .map_err(Error::Config)?,
         );
         Ok(Arc::new(Server {
             admission: Arc::new(Admission::new(mesh.clone(), metrics.clone())),

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{self, CommentObject, ObjectName, ObjectType, Statement};
 
 use super::{complete, notice, Client, Failure, Session};
@@ -541,26 +541,10 @@ impl Session {
         };
         let query = t.query.take().expect("checked by the caller");
         let plan = self.plan(&Statement::Query(query), Allow::Read).await?;
-        let names: Vec<String> = t.columns.iter().map(|c| folded(&c.name)).collect();
-        if names.len() > plan.schema().fields().len() {
-            return Err(
-                UserError::syntax("CREATE TABLE AS specifies too many column names").into(),
-            );
-        }
-        let fields: Vec<Field> = plan
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                Field::new(
-                    names.get(i).cloned().unwrap_or_else(|| f.name().clone()),
-                    f.data_type().clone(),
-                    true,
-                )
-            })
-            .collect();
-        let schema = self.storable(&Schema::new(fields))?;
+        let schema = self.storable(&super::result::renamed(
+            plan.schema().as_arrow(),
+            &t.columns,
+        )?)?;
         let rows = self.write_new_table(plan, schema, new).await?;
         complete(client, &format!("SELECT {rows}")).await
     }

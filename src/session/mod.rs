@@ -48,8 +48,9 @@ use crate::catalog::{Mesh, MeshState};
 use crate::error::{SqlState, UserError};
 use crate::exec::Executor;
 use crate::policy::{Access, Principal};
-use crate::sql::{self, Allow, Command, CopyFormat, Parsed};
+use crate::sql::{self, Allow, Command, Parsed};
 
+pub use crate::sql::CopyFormat;
 pub use prepared::Description;
 pub use registry::{CancelSlot, Registry};
 pub use result::{Pumped, RowSource};

@@ -44,16 +44,6 @@ pub struct CancelSlot {
 }
 
 impl CancelSlot {
-    /// Starts a statement: returns the token that a cancel for this connection will trigger.
-    pub fn begin(&self) -> CancellationToken {
-        let t = CancellationToken::new();
-        *self
-            .current
-            .lock()
-            .expect("cancel slot lock is never poisoned") = Some(t.clone());
-        t
-    }
-
     /// The token of the work in progress, started if none is: the session arms it when a
     /// client's messages arrive, so a CancelRequest sent right after an Execute (before the
     /// engine started) still cancels that statement, as in PostgreSQL. Disarmed at
@@ -78,14 +68,19 @@ impl CancelSlot {
         self.terminate.clone()
     }
 
-    fn cancel_current(&self) {
-        if let Some(t) = self
+    /// Cancels the statement running now; whether one was.
+    fn cancel_current(&self) -> bool {
+        match self
             .current
             .lock()
             .expect("cancel slot lock is never poisoned")
             .as_ref()
         {
-            t.cancel();
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -141,31 +136,20 @@ impl Registry {
             .remove(&pid);
     }
 
-    /// Cancels the statement running on `pid` if the secret matches. Returns whether it did.
-    pub fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
-        let slot = self
-            .slots
+    fn slot(&self, pid: i32) -> Option<Arc<CancelSlot>> {
+        self.slots
             .lock()
             .expect("cancel registry lock is never poisoned")
             .get(&pid)
-            .cloned();
-        match slot {
-            Some(slot) if meshgate_protocol::scram::constant_time_eq(&slot.secret, secret) => {
-                match slot
-                    .current
-                    .lock()
-                    .expect("cancel slot lock is never poisoned")
-                    .as_ref()
-                {
-                    Some(t) => {
-                        t.cancel();
-                        true
-                    }
-                    None => false,
-                }
-            }
-            _ => false,
-        }
+            .cloned()
+    }
+
+    /// Cancels the statement running on `pid` if the secret matches. Returns whether it did.
+    pub fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
+        self.slot(pid).is_some_and(|slot| {
+            meshgate_protocol::scram::constant_time_eq(&slot.secret, secret)
+                && slot.cancel_current()
+        })
     }
 
     /// `pg_cancel_backend(pid)` / `pg_terminate_backend(pid)` from `user`: allowed on one's own
@@ -178,13 +162,9 @@ impl Registry {
         admin: bool,
         terminate: bool,
     ) -> Result<bool, UserError> {
-        let slot = self
-            .slots
-            .lock()
-            .expect("cancel registry lock is never poisoned")
-            .get(&pid)
-            .cloned();
-        let Some(slot) = slot else { return Ok(false) };
+        let Some(slot) = self.slot(pid) else {
+            return Ok(false);
+        };
         if !admin && slot.user != user {
             let what = if terminate {
                 "terminate process"
@@ -206,13 +186,7 @@ impl Registry {
     /// Whether a statement is running on `pid` (tests and admin views wait on this instead of
     /// sleeping).
     pub fn is_running(&self, pid: i32) -> bool {
-        let slot = self
-            .slots
-            .lock()
-            .expect("cancel registry lock is never poisoned")
-            .get(&pid)
-            .cloned();
-        slot.is_some_and(|s| {
+        self.slot(pid).is_some_and(|s| {
             s.current
                 .lock()
                 .expect("cancel slot lock is never poisoned")
@@ -228,14 +202,7 @@ impl Registry {
             .expect("cancel registry lock is never poisoned")
             .values()
         {
-            if let Some(t) = slot
-                .current
-                .lock()
-                .expect("cancel slot lock is never poisoned")
-                .as_ref()
-            {
-                t.cancel();
-            }
+            slot.cancel_current();
         }
     }
 }

@@ -35,6 +35,33 @@ pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, U
     Ok(Arc::new(infos))
 }
 
+/// The columns of `CREATE [TEMPORARY] TABLE t (names…) AS query`: the query's, renamed by
+/// position where the statement names them, all nullable.
+pub fn renamed(
+    schema: &Schema,
+    names: &[datafusion::sql::sqlparser::ast::ColumnDef],
+) -> Result<Schema, UserError> {
+    if names.len() > schema.fields().len() {
+        return Err(UserError::syntax(
+            "CREATE TABLE AS specifies too many column names",
+        ));
+    }
+    Ok(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let name = names
+                    .get(i)
+                    .map(|c| crate::sql::folded(&c.name))
+                    .unwrap_or_else(|| f.name().clone());
+                datafusion::arrow::datatypes::Field::new(name, f.data_type().clone(), true)
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
 /// Result formats from a Bind: none (all text), one for all, or one per column.
 pub fn result_format(codes: &[i16], columns: usize) -> Result<Format, UserError> {
     for c in codes {
@@ -88,6 +115,18 @@ impl RowSource {
             redact,
             probe,
         }
+    }
+
+    /// Up to `budget` rows of those already fetched, counted as sent; the rest stay for the
+    /// next call.
+    pub fn take(&mut self, budget: usize) -> Option<RecordBatch> {
+        let batch = self.pending.take()?;
+        let n = batch.num_rows().min(budget);
+        if n < batch.num_rows() {
+            self.pending = Some(batch.slice(n, batch.num_rows() - n));
+        }
+        self.sent += n;
+        Some(batch.slice(0, n))
     }
 
     /// The client's error for a failure of the stream.

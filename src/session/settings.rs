@@ -46,20 +46,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("synchronous_commit", "on"),
 ];
 
-/// Read-only settings reported by SHOW (and ParameterStatus at startup), and listed in
-/// pg_settings: they are the same for every session.
-pub use crate::catalog::functions::SERVER_VERSION;
-pub const READ_ONLY: &[(&str, &str)] = &[
-    ("server_version", SERVER_VERSION),
-    ("server_version_num", "160006"),
-    ("server_encoding", "UTF8"),
-    ("integer_datetimes", "on"),
-    ("max_identifier_length", "63"),
-    // pgjdbc reads it from pg_settings before asking for foreign keys.
-    ("max_index_keys", "32"),
-    ("block_size", "8192"),
-    ("max_connections", "100"),
-];
+use crate::catalog::functions::READ_ONLY;
 
 /// Canonical spelling of settings PostgreSQL reports in mixed case.
 fn display_name(name: &str) -> &str {

@@ -99,7 +99,6 @@ impl Session {
         query: datafusion::sql::sqlparser::ast::Query,
         client: &mut dyn Client,
     ) -> Result<(), Failure> {
-        use datafusion::arrow::datatypes::{Field, Schema};
         let name = folded(table);
         if self.temp.table_exist(&name) {
             return Err(UserError::new(
@@ -111,25 +110,7 @@ impl Session {
         let plan = self
             .plan(&Statement::Query(Box::new(query)), Allow::Read)
             .await?;
-        let fields: Vec<Field> = plan
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let renamed = names
-                    .get(i)
-                    .map(|c| folded(&c.name))
-                    .unwrap_or_else(|| f.name().clone());
-                Field::new(renamed, f.data_type().clone(), true)
-            })
-            .collect();
-        if names.len() > fields.len() {
-            return Err(
-                UserError::syntax("CREATE TABLE AS specifies too many column names").into(),
-            );
-        }
-        let schema = std::sync::Arc::new(Schema::new(fields));
+        let schema = std::sync::Arc::new(super::result::renamed(plan.schema().as_arrow(), names)?);
         let mut src = self.stream(plan, &Format::UnifiedText).await?;
         let mut batches = Vec::new();
         let mut rows = 0usize;

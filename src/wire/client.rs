@@ -25,8 +25,9 @@ use super::encode::{encode_rows, row_description};
 use super::{Conn, MAX_PENDING};
 use crate::error::UserError;
 use crate::metrics::Metrics;
-use crate::session::{CancelSlot, Client, Failure, Gone, Guard, Pumped, Reply, RowSource};
-use crate::sql::CopyFormat;
+use crate::session::{
+    CancelSlot, Client, CopyFormat, Failure, Gone, Guard, Pumped, Reply, RowSource,
+};
 
 pub(super) struct Connection<S> {
     pub conn: Conn<S>,
@@ -139,19 +140,13 @@ where
     ) -> Result<Pumped, Failure> {
         let mut budget = if limit == 0 { usize::MAX } else { limit };
         let result = loop {
-            if let Some(batch) = src.pending.take() {
-                let n = batch.num_rows().min(budget);
-                let (now, later) = (batch.slice(0, n), batch.slice(n, batch.num_rows() - n));
+            if let Some(now) = src.take(budget) {
+                budget -= now.num_rows();
                 if send {
                     for row in encode_rows(src.fields.clone(), now) {
                         let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
                         self.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
-                }
-                src.sent += n;
-                budget -= n;
-                if later.num_rows() > 0 {
-                    src.pending = Some(later);
                 }
             }
             if budget == 0 {

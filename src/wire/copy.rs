@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::DataRow;
 
-use crate::sql::CopyFormat;
+use crate::session::CopyFormat;
 
 /// The fields of a DataRow body: (length, bytes) pairs, -1 for NULL.
 fn fields_of(data: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
