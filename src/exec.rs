@@ -1,7 +1,7 @@
 //! Query execution: the seam between the protocol and the engine.
 //!
 //! ```text
-//!   wire (network runtime)                    exec runtime (own threads)
+//!   session (network runtime)                 exec runtime (own threads)
 //!   plan ── Executor::execute ───────────────► task: DataFusion stream.next() …
 //!        ◄── BatchStream (bounded channel) ◄── batches, one at a time (backpressure)
 //!   drop BatchStream / cancel ──────────────► task aborted, DataFusion stream dropped

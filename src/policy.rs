@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::sql::sqlparser::ast::{self, visit_expressions_mut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use crate::config::Config;
 use crate::error::{SqlState, UserError};
@@ -426,11 +426,10 @@ pub fn denied(product: &str, table: &str) -> UserError {
 /// the user's attribute (NULL when the user has none, which a filter treats as no rows) and
 /// `current_user`/`session_user` the principal's names. Bound at plan time, so what a session
 /// SETs can never change what a policy sees. Errors are for the log (the domain's SQL).
-pub fn bind_user(sql: &str, p: &Principal) -> Result<ast::Expr, String> {
+pub fn bind_user(sql: &str, p: &Principal) -> Result<ast::Expr, ParserError> {
     let mut expr = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_expr())
-        .map_err(|e| format!("policy SQL does not parse: {e}"))?;
+        .and_then(|mut parser| parser.parse_expr())?;
     let text = |s: &str| ast::Expr::Value(ast::Value::SingleQuotedString(s.to_string()).into());
     let _ = visit_expressions_mut(&mut expr, |e| {
         if let ast::Expr::Function(f) = e {

@@ -172,7 +172,7 @@ struct Leaf {
 /// A scan whose byte figure is still to be estimated (see `Connector::planned_scan`).
 pub struct Planned {
     domain: String,
-    bytes: BoxFuture<'static, Result<u64, String>>,
+    bytes: BoxFuture<'static, meshgate_connectors::Result<u64>>,
 }
 
 /// The scans of one running plan and the bytes already counted from them. Held by the row

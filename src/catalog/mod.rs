@@ -253,7 +253,8 @@ impl Mesh {
                                 format!("no connector for {:?}", t.format),
                             )
                         })?;
-                    let spec = table_spec(&p.name, t, &storage, d).map_err(|m| cerr(&key, m))?;
+                    let spec = table_spec(&p.name, t, &storage, d)
+                        .map_err(|e| cerr(&key, e.to_string()))?;
                     tables.insert(
                         t.name.clone(),
                         Arc::new(TableEntry {
@@ -539,27 +540,37 @@ impl Connector for ViewConnector {
     }
 }
 
+/// Why a table's declaration does not say where the table is.
+#[derive(Debug, thiserror::Error)]
+enum SpecError {
+    #[error("{0}")]
+    Location(String),
+    #[error("unknown catalog {0:?}")]
+    UnknownCatalog(String),
+    #[error("no location")]
+    NoLocation,
+}
+
 fn table_spec(
     product: &str,
     t: &TableSection,
     storage: &Storage,
     d: &crate::config::Domain,
-) -> Result<TableSpec, String> {
+) -> Result<TableSpec, SpecError> {
     let qualified_name = format!("{product}.{}", t.name);
     let (location, iceberg) = match (&t.location, &t.catalog) {
         (Some(loc), _) => {
-            let url = storage.resolve(loc).map_err(|e| e.to_string())?;
-            (
-                url,
-                (t.format == "iceberg").then_some(IcebergSource::MetadataFile),
-            )
+            let url = storage
+                .resolve(loc)
+                .map_err(|e| SpecError::Location(e.to_string()))?;
+            (url, None)
         }
         (None, Some(cat)) => {
             let catalog = d
                 .catalogs
                 .get(cat)
                 .cloned()
-                .ok_or_else(|| format!("unknown catalog {cat:?}"))?;
+                .ok_or_else(|| SpecError::UnknownCatalog(cat.clone()))?;
             let namespace = t
                 .namespace
                 .clone()
@@ -577,7 +588,7 @@ fn table_spec(
                 }),
             )
         }
-        (None, None) => return Err("no location".into()),
+        (None, None) => return Err(SpecError::NoLocation),
     };
     Ok(TableSpec {
         qualified_name,

@@ -44,7 +44,7 @@ pub struct RoleEntry {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// `[auth.jwt]`: JWT bearer tokens accepted as the password over TLS (see `crate::jwt`).
+    /// `[auth.jwt]`: JWT bearer tokens accepted as the password over TLS (see `crate::auth::jwt`).
     pub jwt: Option<JwtSettings>,
 }
 

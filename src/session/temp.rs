@@ -4,7 +4,7 @@
 //! They live in the session's memory only, in its own `pg_temp` schema (a DataFusion memory
 //! schema registered in the session's catalog, so no other session can see it), and end with
 //! the session. As in PostgreSQL, an unqualified name finds a temporary table before any other.
-//! Every other write stays refused: the data products are read-only.
+//! An INSERT or DROP that names no temporary table is a write into a product (`ddl`, `dml`).
 
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::catalog::SchemaProvider;

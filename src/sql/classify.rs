@@ -50,7 +50,7 @@ pub enum Command {
     Insert(Box<Statement>),
     /// DROP TABLE: the session's temporary tables, or tables created in writable products.
     DropTables(Box<Statement>),
-    /// DDL and DML on writable data products (see `wire::write`).
+    /// DDL and DML on writable data products (see `session::ddl`, `session::dml`).
     Write(Box<Statement>),
     Refused(UserError),
 }

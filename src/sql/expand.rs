@@ -123,7 +123,10 @@ async fn policy_view(
             )));
         }
     }
-    let bound = |sql: &str| bind_user(sql, p).map_err(DataFusionError::Plan);
+    let bound = |sql: &str| {
+        bind_user(sql, p)
+            .map_err(|e| DataFusionError::Plan(format!("policy SQL does not parse: {e}")))
+    };
     let masked: Vec<(&String, &Mask)> = masks.iter().map(|(c, m)| (c, *m)).collect();
     let mut items = vec![build::wildcard()];
     for (i, (_, m)) in masked.iter().enumerate() {

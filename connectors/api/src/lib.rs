@@ -164,7 +164,7 @@ pub struct PlannedScan {
     pub catalog_table: Option<(Vec<String>, String)>,
     /// The bytes of the data (and delete) files the scan planned to read: an upper bound,
     /// computed lazily (off the query's path) when awaited.
-    pub bytes: BoxFuture<'static, std::result::Result<u64, String>>,
+    pub bytes: BoxFuture<'static, Result<u64>>,
 }
 
 /// One table format.

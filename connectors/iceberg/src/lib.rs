@@ -430,11 +430,11 @@ async fn opened_table(spec: &TableSpec, table: Table) -> Result<OpenedTable> {
 /// Bytes of the data (and delete) files an Iceberg scan plans to read, planned again the way
 /// the scan did: same snapshot, columns and predicate. The manifests come from the table's
 /// object cache the scan itself filled, so this costs CPU rather than storage reads.
-async fn planned_bytes(plan: Arc<dyn ExecutionPlan>) -> std::result::Result<u64, String> {
+async fn planned_bytes(plan: Arc<dyn ExecutionPlan>) -> Result<u64> {
     let scan = plan
         .as_any()
         .downcast_ref::<IcebergTableScan>()
-        .ok_or("not an Iceberg scan")?;
+        .ok_or_else(|| ConnectorError::format("scan", "not an Iceberg scan"))?;
     let table = scan.table();
     let mut builder = match scan.snapshot_id() {
         Some(id) => table.scan().snapshot_id(id),
@@ -447,12 +447,14 @@ async fn planned_bytes(plan: Arc<dyn ExecutionPlan>) -> std::result::Result<u64,
     if let Some(p) = scan.predicates() {
         builder = builder.with_filter(p.clone());
     }
+    let name = table.identifier().to_string();
+    let err = |e: iceberg::Error| ConnectorError::format(&name, e);
     let tasks = builder
         .build()
-        .map_err(|e| e.to_string())?
+        .map_err(err)?
         .plan_files()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
     tasks
         .try_fold(0u64, |n, task| async move {
             Ok(n + task.length
@@ -463,7 +465,7 @@ async fn planned_bytes(plan: Arc<dyn ExecutionPlan>) -> std::result::Result<u64,
                     .sum::<u64>())
         })
         .await
-        .map_err(|e| e.to_string())
+        .map_err(err)
 }
 
 #[cfg(test)]
