@@ -20,7 +20,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
 use datafusion::datasource::ViewTable;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{cast, Expr, LogicalPlanBuilder};
+use datafusion::logical_expr::{cast, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -50,6 +50,29 @@ fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> S
     ctx
 }
 
+/// A definition's statement through the front end's steps after the parse: its names were
+/// qualified when it was stored (or are the domain's), and no session's settings reach it, so
+/// what is left is the PostgreSQL-dialect rewrite, then the plan.
+async fn plan_definition(
+    ctx: &SessionContext,
+    mesh: &Mesh,
+    mut stmt: Statement,
+) -> DfResult<LogicalPlan> {
+    super::rewrite::rewrite(&mut stmt, &Relations(mesh)).map_err(UserError::into_datafusion)?;
+    ctx.state()
+        .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
+        .await
+}
+
+/// `'name'::regclass` in a definition: the mesh's own tables only.
+struct Relations<'a>(&'a Mesh);
+
+impl super::rewrite::RelationResolver for Relations<'_> {
+    fn relation_oid(&self, schema: Option<&str>, name: &str) -> Option<i32> {
+        self.0.oids.table(schema?, name)
+    }
+}
+
 #[async_trait]
 impl Expander for Expand {
     async fn view(
@@ -61,7 +84,8 @@ impl Expander for Expand {
     ) -> DfResult<Arc<dyn TableProvider>> {
         // Unqualified names in a view's definition resolve in the view's own product.
         let ctx = planning_context(mesh, access.clone(), &entry.product);
-        let plan = ctx.state().create_logical_plan(sql).await?;
+        let stmt = super::parse_one(sql).map_err(UserError::into_datafusion)?;
+        let plan = plan_definition(&ctx, mesh, stmt).await?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql.to_string()))))
     }
 
@@ -156,12 +180,7 @@ async fn policy_view(
     let definition = query.to_string();
     let system = Access::new(Principal::system(&mesh.policies));
     let ctx = planning_context(mesh, system, "public");
-    let plan = ctx
-        .state()
-        .statement_to_plan(DFStatement::Statement(Box::new(Statement::Query(
-            Box::new(query),
-        ))))
-        .await?;
+    let plan = plan_definition(&ctx, mesh, Statement::Query(Box::new(query))).await?;
     let out = plan.schema().clone();
     let mut exprs = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
