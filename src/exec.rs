@@ -383,6 +383,8 @@ pub fn session_config(database: &str, batch_size: usize) -> SessionConfig {
         .with_batch_size(batch_size);
     let o = c.options_mut();
     o.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // `1.5` is numeric in PostgreSQL, not double precision: `0.1 + 0.2` must be exactly 0.3.
+    o.sql_parser.parse_float_as_decimal = true;
     c
 }
 

@@ -12,6 +12,10 @@
 //!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
 //!          (expand.rs: row filters and masks inlined as a view; created views for the reader)
 //!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
+//!       ─► result columns in PostgreSQL's types (output.rs)
+//!
+//!  and when the plan runs, DataFusion's analyzer applies casts.rs (casts with PostgreSQL's
+//!  results: rounding to integers, values to text as text.rs prints them, also on the wire)
 //! ```
 //!
 //! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
@@ -19,12 +23,15 @@
 //! pipeline after the parse.
 
 pub mod build;
+pub mod casts;
 mod classify;
 mod expand;
 pub mod names;
+mod output;
 mod params;
 mod respell;
 pub mod rewrite;
+pub mod text;
 pub mod writes;
 
 use datafusion::logical_expr::LogicalPlan;
@@ -144,7 +151,7 @@ pub async fn plan(
             "permission denied: EXPLAIN ANALYZE is not available for statements that read a table under a row filter",
         ));
     }
-    Ok(plan)
+    Ok(output::in_postgres_types(plan))
 }
 
 /// `'name'::regclass` and `'name'::regnamespace` in a session: the session's temporary tables
