@@ -13,9 +13,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    LimitClause, NamedWindowExpr, OrderByKind, Query, SetExpr, Statement, TableFactor, Value,
-    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut, WindowFrameBound, WindowSpec, WindowType,
+    DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, LimitClause,
+    NamedWindowExpr, OrderByKind, Query, SetExpr, Statement, TableFactor, Value, ValueWithSpan,
+    VisitMut, VisitorMut, WindowFrameBound, WindowSpec, WindowType,
 };
 
 use crate::sql::build;
@@ -262,6 +262,7 @@ fn keep_all(e: &mut Expr) {
 /// Whether any number was left marked (a test aid: every mark must be consumed).
 #[cfg(test)]
 fn has_marks(stmt: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
     struct Find(bool);
     impl Visitor for Find {
         type Break = ();

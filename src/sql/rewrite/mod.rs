@@ -116,7 +116,18 @@ impl VisitorMut for Rewriter<'_> {
         } = t
         {
             strip_pg_catalog(name);
-            if name.to_string().eq_ignore_ascii_case("unnest") {
+            let function = name.to_string().to_ascii_lowercase();
+            if function == "generate_series" {
+                // `generate_series(…) AS d`: the alias of a function returning one column also
+                // names that column (dbt's date spines select `d`).
+                if let Some(a) = alias.as_mut() {
+                    if a.columns.is_empty() {
+                        a.columns
+                            .push(TableAliasColumnDef::from_name(a.name.value.clone()));
+                    }
+                }
+            }
+            if function == "unnest" {
                 // `unnest(a) x`: in PostgreSQL the alias of a scalar function also names its column.
                 let mut alias = alias.clone();
                 if let Some(a) = alias.as_mut() {
