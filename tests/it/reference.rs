@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::SinkExt;
@@ -26,8 +26,9 @@ const DATABASE: &str = "mesh";
 
 pub struct Reference {
     socket_dir: PathBuf,
-    /// Held, never written: closing it (at process exit) tells the guard to stop the server.
-    _guard: Mutex<std::process::ChildStdin>,
+    /// The guard and the pipe to it, held and never written: closing the pipe (at process exit)
+    /// tells the guard to stop the server.
+    _guard: Mutex<(std::process::Child, std::process::ChildStdin)>,
 }
 
 impl Reference {
@@ -171,7 +172,9 @@ fn start() -> Reference {
         .arg("-l")
         .arg(&log)
         .args(["-w", "-t", "60", "start"]);
-    if let Err(e) = std::panic::catch_unwind(|| run(cmd, "pg_ctl start")) {
+    if let Err(e) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cmd, "pg_ctl start")))
+    {
         eprintln!(
             "reference server log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
@@ -181,12 +184,20 @@ fn start() -> Reference {
     let mut cmd = pg_command(&format!("{PG_BIN}/psql"));
     cmd.arg("-h")
         .arg(&root)
-        .args(["-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args([
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ])
         .args(["-c", &format!("CREATE DATABASE {DATABASE}")]);
     run(cmd, "create the reference database");
     Reference {
         socket_dir: root,
-        _guard: Mutex::new(guard_stdin),
+        _guard: Mutex::new((guard, guard_stdin)),
     }
 }
 

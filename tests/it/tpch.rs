@@ -102,9 +102,10 @@ fn cell_matches(got: &Option<String>, want: &Option<String>) -> (bool, bool) {
         return (false, false);
     };
     match (decimal_parts(g), decimal_parts(w)) {
-        (Some((_, _, gf)), Some((_, _, wf))) if gf.len() < wf.len() => {
-            (round_decimal(w, gf.len()).as_deref() == Some(g.as_str()), true)
-        }
+        (Some((_, _, gf)), Some((_, _, wf))) if gf.len() < wf.len() => (
+            round_decimal(w, gf.len()).as_deref() == Some(g.as_str()),
+            true,
+        ),
         _ => (false, false),
     }
 }
@@ -118,7 +119,11 @@ fn compare(got: &Rows, want: &Rows) -> Result<BTreeSet<usize>, String> {
     let mut rounded = BTreeSet::new();
     for (r, (g, w)) in got.iter().zip(want).enumerate() {
         if g.len() != w.len() {
-            return Err(format!("row {r}: {} columns, PostgreSQL has {}", g.len(), w.len()));
+            return Err(format!(
+                "row {r}: {} columns, PostgreSQL has {}",
+                g.len(),
+                w.len()
+            ));
         }
         for (c, (gv, wv)) in g.iter().zip(w).enumerate() {
             match cell_matches(gv, wv) {
@@ -221,7 +226,16 @@ fn tpch_decimal_rounding_is_postgres_rounding() {
     assert_eq!(round_decimal("7.5", 0).as_deref(), Some("8"));
     assert_eq!(round_decimal("1.5", 3).as_deref(), Some("1.500"));
     assert_eq!(round_decimal("abc", 2), None);
-    assert_eq!(cell_matches(&Some("1.23".into()), &Some("1.2345".into())), (true, true));
-    assert_eq!(cell_matches(&Some("1.24".into()), &Some("1.2345".into())), (false, true));
-    assert_eq!(cell_matches(&Some("1.2345".into()), &Some("1.23".into())), (false, false));
+    assert_eq!(
+        cell_matches(&Some("1.23".into()), &Some("1.2345".into())),
+        (true, true)
+    );
+    assert_eq!(
+        cell_matches(&Some("1.24".into()), &Some("1.2345".into())),
+        (false, true)
+    );
+    assert_eq!(
+        cell_matches(&Some("1.2345".into()), &Some("1.23".into())),
+        (false, false)
+    );
 }
