@@ -333,7 +333,20 @@ fn describe(a: &Answer) -> String {
             for r in rows.iter().take(SHOWN) {
                 let vals = r
                     .iter()
-                    .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                    .map(|v| match v {
+                        // Control characters escaped, so the report stays a text file.
+                        Some(v) => v
+                            .chars()
+                            .map(|c| {
+                                if c.is_control() {
+                                    c.escape_default().to_string()
+                                } else {
+                                    c.to_string()
+                                }
+                            })
+                            .collect(),
+                        None => "NULL".to_string(),
+                    })
                     .collect::<Vec<_>>();
                 let _ = writeln!(s, "  {}", vals.join(" | "));
             }

