@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -486,7 +487,13 @@ async fn differential_corpus_matches_postgres_or_is_listed() {
     }
     let report_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-report.txt");
     std::fs::write(&report_path, &report).expect("write the report");
-    println!("{summary}report: {}", report_path.display());
+    // Straight to stderr: the test harness captures print! of passing tests, and the figures
+    // must show in every CI log.
+    let _ = write!(
+        std::io::stderr(),
+        "{summary}report: {}\n",
+        report_path.display()
+    );
 
     let deviations_path = corpus_dir().join("deviations.txt");
     if std::env::var("MESHGATE_DIFF_BLESS").is_ok_and(|v| v == "1") {
@@ -497,7 +504,7 @@ async fn differential_corpus_matches_postgres_or_is_listed() {
             }
         }
         std::fs::write(&deviations_path, text).expect("write deviations.txt");
-        println!("blessed {}", deviations_path.display());
+        let _ = writeln!(std::io::stderr(), "blessed {}", deviations_path.display());
         return;
     }
 

@@ -18,7 +18,7 @@ SELECT n_nationkey, count(*) OVER (PARTITION BY n_regionkey) FROM geo.nation ORD
 SELECT n_nationkey, avg(n_nationkey) OVER (ORDER BY n_nationkey ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM geo.nation ORDER BY n_nationkey;
 SELECT n_nationkey, sum(n_nationkey) OVER (ORDER BY n_nationkey ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM geo.nation ORDER BY n_nationkey;
 SELECT n_nationkey, sum(n_nationkey) OVER (ORDER BY n_regionkey) FROM geo.nation ORDER BY n_nationkey;
-SELECT n_nationkey, sum(n_nationkey) OVER (ORDER BY n_regionkey ROWS UNBOUNDED PRECEDING) FROM geo.nation ORDER BY n_nationkey;
+SELECT n_nationkey, sum(n_nationkey) OVER (ORDER BY n_regionkey, n_nationkey ROWS UNBOUNDED PRECEDING) FROM geo.nation ORDER BY n_nationkey;
 SELECT n_nationkey, sum(n_nationkey) OVER (ORDER BY n_regionkey RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM geo.nation ORDER BY n_nationkey;
 SELECT n_nationkey, count(*) OVER (ORDER BY n_regionkey GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM geo.nation ORDER BY n_nationkey;
 SELECT n_nationkey, max(n_name) OVER w, min(n_name) OVER w FROM geo.nation WINDOW w AS (PARTITION BY n_regionkey) ORDER BY n_nationkey;
