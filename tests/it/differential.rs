@@ -489,9 +489,9 @@ async fn differential_corpus_matches_postgres_or_is_listed() {
     std::fs::write(&report_path, &report).expect("write the report");
     // Straight to stderr: the test harness captures print! of passing tests, and the figures
     // must show in every CI log.
-    let _ = write!(
+    let _ = writeln!(
         std::io::stderr(),
-        "{summary}report: {}\n",
+        "{summary}report: {}",
         report_path.display()
     );
 
