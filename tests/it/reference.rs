@@ -107,9 +107,11 @@ fn start() -> Reference {
         Path::new(&initdb).exists(),
         "{initdb} missing: install Debian's postgresql-15 (.ci/run does)"
     );
+    // /tmp rather than $TMPDIR: the postgres user must be able to reach it, and the socket path
+    // inside it must stay under the 107 bytes a unix socket address holds.
     let root = tempfile::Builder::new()
         .prefix("meshgate-reference-pg")
-        .tempdir()
+        .tempdir_in("/tmp")
         .expect("tempdir")
         .keep();
     if as_root() {
