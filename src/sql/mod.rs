@@ -14,8 +14,9 @@
 //!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
 //!       ─► result columns in PostgreSQL's types (output.rs)
 //!
-//!  and when the plan runs, DataFusion's analyzer applies casts.rs (casts with PostgreSQL's
-//!  results: rounding to integers, values to text as text.rs prints them, also on the wire)
+//!  and when the plan runs, DataFusion's analyzer applies semantics.rs (PostgreSQL's results
+//!  where the types decide: casts that round or print as text.rs does, integer overflow and
+//!  division by zero as errors)
 //! ```
 //!
 //! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
@@ -23,7 +24,6 @@
 //! pipeline after the parse.
 
 pub mod build;
-pub mod casts;
 mod classify;
 mod expand;
 pub mod names;
@@ -31,6 +31,7 @@ mod output;
 mod params;
 mod respell;
 pub mod rewrite;
+pub mod semantics;
 pub mod text;
 pub mod writes;
 

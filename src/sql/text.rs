@@ -7,7 +7,7 @@
 //!
 //! Used twice: the wire replaces text-format result columns by these strings before the
 //! encoder sees them (binary columns keep their types), and casts to text print the same way
-//! (see `casts`).
+//! (see `semantics`).
 
 use std::sync::Arc;
 

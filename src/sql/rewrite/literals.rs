@@ -13,9 +13,10 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, LimitClause,
-    NamedWindowExpr, OrderByKind, Query, SetExpr, Statement, TableFactor, Value, ValueWithSpan,
-    VisitMut, VisitorMut, WindowFrameBound, WindowSpec, WindowType,
+    AccessExpr, DataType, ExactNumberInfo, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    GroupByExpr, LimitClause, NamedWindowExpr, OrderByKind, Query, SetExpr, Statement, Subscript,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut, WindowFrameBound, WindowSpec,
+    WindowType,
 };
 
 use crate::sql::build;
@@ -82,8 +83,39 @@ impl VisitorMut for Typer {
                 if let Some(WindowType::WindowSpec(spec)) = &mut f.over {
                     keep_frame(spec);
                 }
+                // `count(1)` is `count(*)` to DataFusion only with its own literal.
+                if f.name.to_string().eq_ignore_ascii_case("count") {
+                    if let FunctionArguments::List(list) = &mut f.args {
+                        for arg in &mut list.args {
+                            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg {
+                                keep_literal(e);
+                            }
+                        }
+                    }
+                }
             }
             Expr::Interval(i) => keep_all(&mut i.value),
+            // Row values compare field by field only when the fields' types agree; DataFusion
+            // types a row's literals alike on both sides when they stay bare.
+            Expr::Tuple(fields) => fields.iter_mut().for_each(keep_literal),
+            // Array subscripts.
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain {
+                    match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => keep_literal(index),
+                        AccessExpr::Subscript(Subscript::Slice {
+                            lower_bound,
+                            upper_bound,
+                            stride,
+                        }) => {
+                            for bound in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                keep_literal(bound);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -132,6 +164,10 @@ fn typed(text: &str) -> Option<Expr> {
 /// the type numeric when the text has no point.
 fn decimal(digits: String, scale: usize) -> Expr {
     let precision = digits.bytes().filter(u8::is_ascii_digit).count().max(1) as u64;
+    if precision > 38 {
+        // Beyond Arrow's decimals: double precision, as DataFusion would read it.
+        return build::cast(build::string(&digits), DataType::DoublePrecision);
+    }
     build::cast(
         Expr::value(Value::Number(digits, false)),
         DataType::Decimal(ExactNumberInfo::PrecisionAndScale(
@@ -243,6 +279,14 @@ fn keep_position(e: &mut Expr) {
     }) = e
     {
         *kept = true;
+    }
+}
+
+/// A number, or a signed one, stays as DataFusion reads it.
+fn keep_literal(e: &mut Expr) {
+    match e {
+        Expr::UnaryOp { expr, .. } => keep_position(expr),
+        other => keep_position(other),
     }
 }
 
