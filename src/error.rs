@@ -461,9 +461,10 @@ mod text {
         let target_datetime = ["date32", "date64", "timestamp", "time32", "time64"]
             .iter()
             .any(|t| lower.contains(t));
-        let code = if lower.starts_with("can't cast value") || lower.contains("out of range") {
-            NumericValueOutOfRange
-        } else if target_integer && integer_text {
+        let code = if lower.starts_with("can't cast value")
+            || lower.contains("out of range")
+            || target_integer && integer_text
+        {
             NumericValueOutOfRange
         } else if target_datetime && datetime_text {
             DatetimeFieldOverflow

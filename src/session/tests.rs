@@ -198,11 +198,9 @@ async fn settings_follow_the_transaction_block() {
     let mesh = Mesh::new().await;
     let mut s = mesh.session("reader");
     let show = |s: &mut Session| {
-        let v = s
-            .settings
+        s.settings
             .get("statement_timeout", &s.access.principal)
-            .unwrap_or_default();
-        v
+            .unwrap_or_default()
     };
     rows(&mut s, "SET statement_timeout = 1000").await;
     // ROLLBACK undoes a SET made in the block.

@@ -25,8 +25,8 @@ use datafusion::arrow::datatypes::{
 /// The column as PostgreSQL's text, or None when the encoder's own text is already right.
 pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
     let text: StringArray = match column.data_type() {
-        DataType::Float64 => map(column.as_primitive::<Float64Type>(), |v| float8(v)),
-        DataType::Float32 => map(column.as_primitive::<Float32Type>(), |v| float4(v)),
+        DataType::Float64 => map(column.as_primitive::<Float64Type>(), float8),
+        DataType::Float32 => map(column.as_primitive::<Float32Type>(), float4),
         DataType::Timestamp(unit, tz) => {
             let micros = timestamp_micros(column, unit);
             match tz {

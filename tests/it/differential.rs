@@ -33,7 +33,7 @@ use crate::reference::reference;
 /// Longest a statement may run on either side; a runaway recursive CTE must not hang the suite.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Rows = Vec<Vec<Option<String>>>;
+pub type Rows = Vec<Vec<Option<String>>>;
 
 /// The code recorded for a statement that did not finish within [`STATEMENT_TIMEOUT`].
 const TIMEOUT: &str = "timeout";
@@ -220,7 +220,8 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/differential")
 }
 
-fn rows_of(msgs: &[SimpleQueryMessage]) -> (Vec<String>, Rows) {
+/// Column names and rows (as text) of a simple-query answer.
+pub fn rows_of(msgs: &[SimpleQueryMessage]) -> (Vec<String>, Rows) {
     let mut names = Vec::new();
     let mut rows = Vec::new();
     for m in msgs {

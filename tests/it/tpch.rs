@@ -12,30 +12,9 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
-use tokio_postgres::SimpleQueryMessage;
-
-use crate::differential::has_top_level_order_by;
+use crate::differential::{has_top_level_order_by, rows_of as server_rows, Rows};
 use crate::harness::TestServer;
 use crate::reference::reference;
-
-type Rows = Vec<Vec<Option<String>>>;
-
-fn server_rows(msgs: &[SimpleQueryMessage]) -> (Vec<String>, Rows) {
-    let mut names = Vec::new();
-    let mut rows = Vec::new();
-    for m in msgs {
-        match m {
-            SimpleQueryMessage::RowDescription(cols) => {
-                names = cols.iter().map(|c| c.name().to_string()).collect();
-            }
-            SimpleQueryMessage::Row(r) => {
-                rows.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
-            }
-            _ => {}
-        }
-    }
-    (names, rows)
-}
 
 pub fn query_text(n: usize) -> String {
     let path = format!("{}/tests/tpch/queries/q{n}.sql", env!("CARGO_MANIFEST_DIR"));
