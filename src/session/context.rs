@@ -22,7 +22,9 @@ pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
         .with_default_features()
         .with_analyzer_rule(crate::sql::semantics::rule())
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(crate::sql::semantics::one_row());
+    ctx
 }
 
 /// The functions that act on this session or the server: `version()`, `pg_backend_pid()` (the

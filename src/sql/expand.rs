@@ -45,6 +45,7 @@ fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> S
     // Literals read as a session reads them (see exec::session_config).
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     let ctx = SessionContext::new_with_config(config);
+    ctx.register_udf(super::semantics::one_row());
     ctx.register_catalog(
         mesh.database.as_str(),
         Arc::new(MeshCatalog::new(mesh.clone(), access, Arc::new(Expand))),

@@ -17,7 +17,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
@@ -328,6 +328,67 @@ fn integer_name(t: &DataType) -> &'static str {
         DataType::Int16 => "smallint",
         DataType::Int32 => "integer",
         _ => "bigint",
+    }
+}
+
+/// `meshgate_one_row(list)`: the one value a scalar subquery aggregated (see
+/// `rewrite::subquery`), NULL for none, 21000 for more than one.
+pub fn one_row() -> ScalarUDF {
+    ScalarUDF::new_from_impl(OneRow {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct OneRow {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for OneRow {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        super::rewrite::ONE_ROW
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.first() {
+            Some(DataType::List(f) | DataType::LargeList(f)) => Ok(f.data_type().clone()),
+            Some(DataType::Null) | None => Ok(DataType::Null),
+            Some(other) => Ok(other.clone()),
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        per_value(args, |a| {
+            let Some(list) = a.as_list_opt::<i32>() else {
+                return Ok(a.clone());
+            };
+            let offsets = list.value_offsets();
+            let mut take = Vec::with_capacity(list.len());
+            for i in 0..list.len() {
+                let n = offsets[i + 1] - offsets[i];
+                if list.is_null(i) || n == 0 {
+                    take.push(None);
+                } else if n == 1 {
+                    take.push(Some(offsets[i] as u32));
+                } else {
+                    return Err(UserError::new(
+                        SqlState::CardinalityViolation,
+                        "more than one row returned by a subquery used as an expression",
+                    )
+                    .into_datafusion());
+                }
+            }
+            let indices = datafusion::arrow::array::UInt32Array::from(take);
+            Ok(datafusion::arrow::compute::take(
+                list.values().as_ref(),
+                &indices,
+                None,
+            )?)
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //!  settings.rs  current_setting / set_config over the session's settings
 //!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric)
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
+//!  srf.rs       set-returning functions in the select list (rows, not an array)
 //! ```
 //!
 //! - `'sales.orders'::regclass` becomes the table's OID literal (our OIDs are known without I/O),
@@ -23,6 +24,7 @@ mod literals;
 mod quantified;
 mod settings;
 mod shapes;
+mod srf;
 
 use std::ops::ControlFlow;
 
@@ -38,13 +40,14 @@ use super::build;
 use crate::error::{SqlState, UserError};
 use columns::{name_repeated_columns, postgres_column_names, type_oid};
 use shapes::{
-    aggregate_scalar_subquery, for_each_select, reads_always_null_catalog,
-    reads_only_empty_catalog, recursive_cte_column_names, regproc_join_by_name, typtype_branch,
-    unnests_outer_catalog_array, NullSubqueries,
+    for_each_select, one_row_scalar_subquery, reads_always_null_catalog, reads_only_empty_catalog,
+    recursive_cte_column_names, regproc_join_by_name, typtype_branch, unnests_outer_catalog_array,
+    NullSubqueries,
 };
 
 pub use columns::shown_name;
 pub use settings::{apply as apply_settings, Settings};
+pub use shapes::ONE_ROW;
 
 /// Resolves a relation name (`schema.table` or `table`, unquoted) to its OID.
 pub trait RelationResolver {
@@ -63,7 +66,10 @@ pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<
         }
         recursive_cte_column_names(q);
     }
-    let mut v = Rewriter { resolver };
+    let mut v = Rewriter {
+        resolver,
+        quantified: Default::default(),
+    };
     if let ControlFlow::Break(e) = stmt.visit(&mut v) {
         return Err(e);
     }
@@ -75,6 +81,9 @@ pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<
 
 struct Rewriter<'a> {
     resolver: &'a dyn RelationResolver,
+    /// The subqueries of `op ANY/ALL (subquery)`: sets, not scalars (known by address, as the
+    /// tree does not move while it is visited).
+    quantified: std::collections::HashSet<*const Query>,
 }
 
 impl VisitorMut for Rewriter<'_> {
@@ -82,6 +91,7 @@ impl VisitorMut for Rewriter<'_> {
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<UserError> {
         for_each_select(q.body.as_mut(), &mut |select| {
+            srf::in_select_list(select);
             name_repeated_columns(select);
             if reads_only_empty_catalog(select) {
                 let mut n = NullSubqueries;
@@ -108,6 +118,7 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<UserError> {
+        srf::in_from(t);
         if let TableFactor::Table {
             name,
             args: Some(_),
@@ -195,12 +206,19 @@ impl VisitorMut for Rewriter<'_> {
                 **pattern = call("replace", vec![doubled, lit(&esc), lit("\\")]);
                 *escape = None;
             }
+            Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => {
+                if let Expr::Subquery(q) = right.as_ref() {
+                    self.quantified.insert(q.as_ref() as *const Query);
+                }
+            }
             Expr::Subquery(q) => {
                 if reads_always_null_catalog(q) {
                     *expr = build::null();
                     return ControlFlow::Continue(());
                 }
-                aggregate_scalar_subquery(q)
+                if !self.quantified.contains(&(q.as_ref() as *const Query)) {
+                    one_row_scalar_subquery(q)
+                }
             }
             Expr::Collate { expr: inner, .. } => {
                 *expr = (**inner).clone();
@@ -430,6 +448,22 @@ mod tests {
             .remove(0);
         rewrite(&mut stmt, &NoRelations).expect("rewrites");
         stmt.to_string()
+    }
+
+    #[test]
+    fn scalar_subqueries_are_held_to_one_row() {
+        assert_eq!(
+            rewritten("SELECT (SELECT n_name FROM nation WHERE n_nationkey = c.k) AS n FROM c"),
+            "SELECT (SELECT meshgate_one_row(array_agg(n_name)) FROM nation WHERE n_nationkey = c.k) AS n FROM c"
+        );
+        // Already one row, or a set compared with ANY: left alone.
+        for sql in [
+            "SELECT (SELECT max(b) FROM u) AS m",
+            "SELECT (SELECT b FROM u LIMIT 1) AS b",
+            "SELECT a FROM t WHERE a > ANY(SELECT b FROM u)",
+        ] {
+            assert_eq!(rewritten(sql), sql);
+        }
     }
 
     #[test]

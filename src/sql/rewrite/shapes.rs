@@ -289,12 +289,19 @@ pub(super) fn reads_always_null_catalog(q: &Query) -> bool {
     })
 }
 
-/// DataFusion plans a correlated scalar subquery only when it is aggregated (it cannot check
-/// "more than one row" at run time as PostgreSQL does). Catalog queries (psql's
-/// `(SELECT collname FROM pg_collation … WHERE c.oid = a.attcollation)`) return at most one
-/// row by construction, so `max(x)` gives the same answer. Already aggregated or limited
-/// subqueries are left alone.
-pub(super) fn aggregate_scalar_subquery(q: &mut Query) {
+/// The function that takes a scalar subquery's aggregated rows back to one value (see
+/// `sql::semantics::one_row`).
+pub const ONE_ROW: &str = "meshgate_one_row";
+
+/// A scalar subquery is one value: PostgreSQL raises 21000 when it yields more than one row.
+/// DataFusion plans a correlated scalar subquery only when it is aggregated, and would otherwise
+/// join the rows in. A plain `(SELECT e FROM … WHERE …)` becomes
+/// `(SELECT meshgate_one_row(array_agg(e)) FROM … WHERE …)`: the same FROM and WHERE (a
+/// correlated one stays correlated the same way, as catalog queries such as psql's
+/// `(SELECT collname FROM pg_collation … WHERE c.oid = a.attcollation)` need), always one row,
+/// and 21000 when the list holds more than one value. Already aggregated or limited subqueries
+/// are left alone.
+pub(super) fn one_row_scalar_subquery(q: &mut Query) {
     if q.limit_clause.is_some() || q.fetch.is_some() {
         return;
     }
@@ -318,7 +325,7 @@ pub(super) fn aggregate_scalar_subquery(q: &mut Query) {
     if contains_aggregate(&e) {
         return;
     }
-    let wrapped = build::call("max", vec![e]);
+    let wrapped = build::call(ONE_ROW, vec![build::call("array_agg", vec![e])]);
     *item = match alias {
         Some(alias) => SelectItem::ExprWithAlias {
             expr: wrapped,
