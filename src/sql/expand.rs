@@ -42,7 +42,14 @@ fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> S
         .with_default_catalog_and_schema(mesh.database.as_str(), default_schema)
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(false);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_state(
+        meshgate_functions::install(
+            datafusion::execution::session_state::SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features(),
+        )
+        .build(),
+    );
     ctx.register_catalog(
         mesh.database.as_str(),
         Arc::new(MeshCatalog::new(mesh.clone(), access, Arc::new(Expand))),
