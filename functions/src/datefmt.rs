@@ -27,7 +27,7 @@ fn pad(n: i64, width: usize, fm: bool) -> String {
     }
 }
 
-fn offset_text(secs: i32, with_minutes: bool) -> String {
+pub(crate) fn offset_text(secs: i32, with_minutes: bool) -> String {
     let sign = if secs < 0 { '-' } else { '+' };
     let a = secs.unsigned_abs();
     let (h, m) = (a / 3600, (a % 3600) / 60);
@@ -167,13 +167,8 @@ pub(crate) fn to_char(m: &Moment, template: &str) -> String {
                 continue;
             }
             Key::Tz(lower) => {
-                // A fixed offset has no abbreviation; PostgreSQL prints nothing then.
-                if let Some((abbrev, _)) = &m.zone {
-                    let shown = if abbrev.starts_with(['+', '-']) {
-                        ""
-                    } else {
-                        abbrev
-                    };
+                // A fixed offset has no abbreviation (empty here); PostgreSQL prints nothing then.
+                if let Some((shown, _)) = &m.zone {
                     out.push_str(&if lower {
                         shown.to_ascii_lowercase()
                     } else {

@@ -7,8 +7,11 @@
 
 mod convert;
 mod datefmt;
+mod datetime;
 pub mod error;
+mod numeric;
 mod numfmt;
+mod planner;
 mod template;
 mod types;
 mod udf;
@@ -25,6 +28,8 @@ pub use types::pg_type_name;
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = convert::functions();
+    v.extend(datetime::functions());
+    v.extend(numeric::functions());
     v.extend(types::functions());
     v
 }
@@ -32,45 +37,19 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 /// Adds this crate's functions to a session being built, after DataFusion's defaults
 /// (`with_default_features`) so that ours replace DataFusion's of the same name.
 pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    let functions = builder.scalar_functions().get_or_insert_with(Vec::new);
+    // PostgreSQL spells DataFusion's ceil also as ceiling.
+    if let Some(ceil) = functions.iter().find(|f| f.name() == "ceil").cloned() {
+        functions.push(Arc::new(ceil.as_ref().clone().with_aliases(["ceiling"])));
+    }
+    functions.extend(scalar_functions());
+    // First, so that `extract` and `^` are planned here before DataFusion's planners.
     builder
-        .scalar_functions()
+        .expr_planners()
         .get_or_insert_with(Vec::new)
-        .extend(scalar_functions());
+        .insert(0, Arc::new(planner::PgPlanner::new()));
     builder
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::prelude::SessionContext;
-
-    pub(crate) async fn one(sql: &str) -> datafusion::error::Result<String> {
-        let state = install(SessionStateBuilder::new().with_default_features()).build();
-        let ctx = SessionContext::new_with_state(state);
-        let batches = ctx.sql(sql).await?.collect().await?;
-        let col = batches[0].column(0);
-        Ok(datafusion::arrow::util::display::array_value_to_string(
-            col, 0,
-        )?)
-    }
-
-    #[tokio::test]
-    async fn installed_functions_replace_datafusions() {
-        assert_eq!(
-            one("select to_char(date '2024-03-05', 'YYYY-MM')")
-                .await
-                .unwrap(),
-            "2024-03"
-        );
-        assert_eq!(
-            one("select to_date('1995-01-01','YYYY-MM-DD')")
-                .await
-                .unwrap(),
-            "1995-01-01"
-        );
-        assert_eq!(
-            one("select pg_typeof(1.5)").await.unwrap(),
-            "double precision"
-        );
-    }
-}
+mod sql_tests;

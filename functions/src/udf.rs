@@ -199,14 +199,6 @@ pub(crate) fn is_text(t: &DataType) -> bool {
     )
 }
 
-pub(crate) fn is_integer(t: &DataType) -> bool {
-    t.is_integer()
-}
-
-pub(crate) fn is_number(t: &DataType) -> bool {
-    t.is_numeric()
-}
-
 pub(crate) const TEXT: DataType = DataType::Utf8;
 pub(crate) const INT: DataType = DataType::Int64;
 pub(crate) const FLOAT: DataType = DataType::Float64;

@@ -35,6 +35,10 @@ pub(crate) fn session(tz: Option<&str>) -> Result<Zone> {
         return Ok(Zone::Named(chrono_tz::UTC));
     };
     if let Some(f) = fixed(name) {
+        // DataFusion's default "+00:00" is the UTC that PostgreSQL's default names.
+        if f.local_minus_utc() == 0 {
+            return Ok(Zone::Named(chrono_tz::UTC));
+        }
         return Ok(Zone::Fixed(f));
     }
     match name.parse::<chrono_tz::Tz>() {
@@ -60,7 +64,13 @@ pub(crate) fn localize(micros: i64, zone: Zone) -> Result<Moment> {
         Zone::Named(z) => {
             let off = z.offset_from_utc_datetime(&at);
             let secs = off.fix().local_minus_utc();
-            let abbrev = off.abbreviation().unwrap_or("").to_string();
+            // Zones whose abbreviation is numeric have none in chrono-tz; PostgreSQL prints
+            // the offset then.
+            let abbrev = match off.abbreviation() {
+                Some(a) if !a.is_empty() => a.to_string(),
+                _ if secs == 0 => "UTC".to_string(),
+                _ => crate::datefmt::offset_text(secs, false),
+            };
             Moment {
                 local: at + chrono::Duration::seconds(i64::from(secs)),
                 zone: Some((abbrev, secs)),
@@ -112,6 +122,8 @@ mod tests {
         assert_eq!(m.local.to_string(), "2024-03-05 09:07:09");
         assert_eq!(m.zone, Some(("EST".to_string(), -5 * 3600)));
         assert!(session(Some("Nowhere/City")).is_err());
+        let utc = localize(0, session(Some("+00:00")).unwrap()).unwrap();
+        assert_eq!(utc.zone, Some(("UTC".to_string(), 0)));
     }
 
     #[test]

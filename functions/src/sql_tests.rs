@@ -1,0 +1,290 @@
+//! The functions as a session plans and runs them: through `install`, from SQL text.
+//! Expected values and types from PostgreSQL 15.
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+
+use crate::{install, pg_type_name, FunctionError};
+
+fn context() -> SessionContext {
+    let mut config = datafusion::prelude::SessionConfig::new();
+    config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    let state = install(
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features(),
+    )
+    .build();
+    SessionContext::new_with_state(state)
+}
+
+/// The first value of the first column, as text, and its PostgreSQL type name.
+async fn typed(sql: &str) -> (String, String) {
+    let batches = context()
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let col = batches[0].column(0);
+    (
+        datafusion::arrow::util::display::array_value_to_string(col, 0).unwrap(),
+        pg_type_name(col.data_type()),
+    )
+}
+
+async fn value(sql: &str) -> String {
+    typed(sql).await.0
+}
+
+async fn sqlstate(sql: &str) -> &'static str {
+    let r = match context().sql(sql).await {
+        Ok(df) => df.collect().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    let e = r.expect_err(sql);
+    FunctionError::find(&e).map_or("none", |f| f.sqlstate)
+}
+
+#[tokio::test]
+async fn installed_functions_replace_datafusions() {
+    assert_eq!(
+        value("select to_char(date '2024-03-05', 'YYYY-MM')").await,
+        "2024-03"
+    );
+    assert_eq!(
+        typed("select to_date('1995-01-01','YYYY-MM-DD')").await,
+        ("1995-01-01".into(), "date".into())
+    );
+    assert_eq!(value("select pg_typeof(1.5)").await, "double precision");
+    assert_eq!(value("select pg_typeof(1)").await, "bigint");
+    assert_eq!(value("select pg_typeof('a')").await, "text");
+}
+
+#[tokio::test]
+async fn to_char_of_columns_and_timestamptz() {
+    assert_eq!(
+        value("select to_char(d, 'FMDay DDth') from (values (date '2024-03-05'), (date '2024-03-06')) t(d) order by d desc").await,
+        "Wednesday 06th"
+    );
+    assert_eq!(
+        value("select to_char(to_timestamp('2024-03-05 14:07:09', 'YYYY-MM-DD HH24:MI:SS'), 'YYYY-MM-DD HH24:MI:SS TZ')").await,
+        "2024-03-05 14:07:09 UTC"
+    );
+    assert_eq!(
+        value("select to_char(1234.5, 'FM9G999D00')").await,
+        "1,234.50"
+    );
+    assert_eq!(
+        value("select to_char(cast(1.005 as decimal(10,3)), '9.99')").await,
+        " 1.01"
+    );
+    assert_eq!(
+        value("select to_number('12,454.8-', '99G999D9S')").await,
+        "-12454.8"
+    );
+}
+
+#[tokio::test]
+async fn to_timestamp_forms() {
+    assert_eq!(
+        typed("select to_timestamp('2024-03-05 02:07:09 PM', 'YYYY-MM-DD HH:MI:SS AM')").await,
+        (
+            "2024-03-05T14:07:09Z".into(),
+            "timestamp with time zone".into()
+        )
+    );
+    assert_eq!(
+        value("select to_timestamp(1709647629.5)").await,
+        "2024-03-05T14:07:09.500Z"
+    );
+    assert_eq!(
+        sqlstate("select to_date('2024-13-01','YYYY-MM-DD')").await,
+        "22008"
+    );
+    assert_eq!(sqlstate("select to_date('xx','YYYY')").await, "22007");
+}
+
+#[tokio::test]
+async fn extract_is_numeric_with_postgres_scales() {
+    let ts = "timestamp '2024-03-05 14:07:09.123456'";
+    for (field, want) in [
+        ("century", "21"),
+        ("day", "5"),
+        ("decade", "202"),
+        ("dow", "2"),
+        ("doy", "65"),
+        ("epoch", "1709647629.123456"),
+        ("hour", "14"),
+        ("isodow", "2"),
+        ("isoyear", "2024"),
+        ("julian", "2460375.58830004000000000000"),
+        ("microseconds", "9123456"),
+        ("millennium", "3"),
+        ("milliseconds", "9123.456"),
+        ("minute", "7"),
+        ("month", "3"),
+        ("quarter", "1"),
+        ("second", "9.123456"),
+        ("week", "10"),
+        ("year", "2024"),
+    ] {
+        let (v, t) = typed(&format!("select extract({field} from {ts})")).await;
+        assert_eq!((v.as_str(), t.as_str()), (want, "numeric"), "{field}");
+    }
+    for (sql, want) in [
+        ("extract(epoch from date '2024-03-05')", "1709596800"),
+        ("extract(isodow from date '2024-03-03')", "7"),
+        ("extract(dow from date '2024-03-03')", "0"),
+        ("extract(week from date '2024-12-30')", "1"),
+        ("extract(isoyear from date '2024-12-30')", "2025"),
+        ("extract(century from date '2000-12-31')", "20"),
+        ("extract(millennium from date '2000-12-31')", "2"),
+        ("extract(decade from date '2009-12-31')", "200"),
+        (
+            "extract(epoch from timestamptz '2024-03-05 14:07:09.5+00')",
+            "1709647629.500000",
+        ),
+    ] {
+        assert_eq!(value(&format!("select {sql}")).await, want, "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn extract_of_intervals() {
+    for (sql, want) in [
+        (
+            "extract(epoch from interval '1 year 2 months 3 days 4 hours 5 minutes 6.5 seconds')",
+            "37015506.500000",
+        ),
+        ("extract(day from interval '40 days')", "40"),
+        ("extract(year from interval '14 months')", "1"),
+        ("extract(month from interval '14 months')", "2"),
+        ("extract(second from interval '90.5 seconds')", "30.500000"),
+    ] {
+        assert_eq!(value(&format!("select {sql}")).await, want, "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn date_part_is_double() {
+    assert_eq!(
+        typed("select date_part('isodow', date '2024-03-03')").await,
+        ("7.0".into(), "double precision".into())
+    );
+    assert_eq!(
+        value("select date_part('years', timestamp '2024-03-05')").await,
+        "2024.0"
+    );
+    assert_eq!(
+        value("select date_part('epoch', interval '1 day')").await,
+        "86400.0"
+    );
+}
+
+#[tokio::test]
+async fn extract_errors() {
+    assert_eq!(
+        sqlstate("select extract(hour from date '2024-03-05')").await,
+        "0A000"
+    );
+    assert_eq!(
+        sqlstate("select extract(foo from timestamp '2024-03-05')").await,
+        "22023"
+    );
+    assert_eq!(
+        sqlstate("select extract(timezone from timestamp '2024-03-05')").await,
+        "0A000"
+    );
+}
+
+#[tokio::test]
+async fn date_trunc_units() {
+    let t = "timestamp '2024-05-05 14:07:09.123456'";
+    for (unit, want) in [
+        ("week", "2024-04-29T00:00:00"),
+        ("quarter", "2024-04-01T00:00:00"),
+        ("decade", "2020-01-01T00:00:00"),
+        ("century", "2001-01-01T00:00:00"),
+        ("millennium", "2001-01-01T00:00:00"),
+        ("milliseconds", "2024-05-05T14:07:09.123"),
+        ("microseconds", "2024-05-05T14:07:09.123456"),
+        ("hour", "2024-05-05T14:00:00"),
+    ] {
+        assert_eq!(
+            value(&format!("select date_trunc('{unit}', {t})")).await,
+            want,
+            "{unit}"
+        );
+    }
+    assert_eq!(
+        typed("select date_trunc('month', date '2024-03-05')").await,
+        (
+            "2024-03-01T00:00:00Z".into(),
+            "timestamp with time zone".into()
+        )
+    );
+    assert_eq!(
+        sqlstate("select date_trunc('foo', timestamp '2024-03-05')").await,
+        "22023"
+    );
+}
+
+#[tokio::test]
+async fn math_results() {
+    // meshgate reads 2.5 as double precision; PostgreSQL as numeric: the value is the same.
+    for (sql, want) in [
+        ("round(2.5)", "3.0"),
+        ("round(-2.5)", "-3.0"),
+        ("round(1.005, 2)", "1.01"),
+        ("round(1234.5678, -2)", "1200.0"),
+        ("trunc(-1.9)", "-1.0"),
+        ("trunc(1.239, 2)", "1.23"),
+        ("round(cast(1.005 as decimal(10,3)), 2)", "1.01"),
+        ("round(cast(-1234.5678 as decimal(10,4)), -2)", "-1200"),
+        ("sign(-3.2)", "-1.0"),
+        ("mod(-7, 3)", "-1"),
+        ("div(-7, 2)", "-3"),
+        ("gcd(12, 18)", "6"),
+        ("lcm(4, 6)", "12"),
+        ("factorial(5)", "120"),
+        ("width_bucket(5.35, 0.024, 10.06, 5)", "3"),
+        ("cbrt(8)", "2.0"),
+        ("power(2, 10)", "1024.0"),
+        ("2 ^ 10", "1024.0"),
+        ("ceiling(1.2)", "2.0"),
+        ("log(100)", "2.0"),
+        ("log(2, 8)", "3.0"),
+        ("scale(1.23)", "2"),
+    ] {
+        assert_eq!(value(&format!("select {sql}")).await, want, "{sql}");
+    }
+    assert_eq!(typed("select 2 ^ 10").await.1, "double precision");
+    assert_eq!(typed("select mod(7, 3)").await.1, "bigint");
+    assert_eq!(
+        typed("select round(cast(1.005 as decimal(10,3)), 2)")
+            .await
+            .1,
+        "numeric"
+    );
+}
+
+#[tokio::test]
+async fn math_errors() {
+    for (sql, code) in [
+        ("power(0, -1)", "2201F"),
+        ("power(-8, 0.5)", "2201F"),
+        ("0 ^ -1", "2201F"),
+        ("ln(0)", "2201E"),
+        ("ln(-1)", "2201E"),
+        ("sqrt(-1)", "2201F"),
+        ("log(0)", "2201E"),
+        ("mod(7, 0)", "22012"),
+        ("div(7, 0)", "22012"),
+        ("factorial(-1)", "22003"),
+        ("width_bucket(5, 1, 1, 3)", "2201G"),
+    ] {
+        assert_eq!(sqlstate(&format!("select {sql}")).await, code, "{sql}");
+    }
+}
