@@ -80,6 +80,7 @@ pub enum SqlState {
     InvalidArgumentForLogarithm,
     InvalidArgumentForPowerFunction,
     InvalidArgumentForWidthBucket,
+    NullValueNotAllowed,
 }
 
 impl SqlState {
@@ -140,6 +141,7 @@ impl SqlState {
             InvalidArgumentForLogarithm => "2201E",
             InvalidArgumentForPowerFunction => "2201F",
             InvalidArgumentForWidthBucket => "2201G",
+            NullValueNotAllowed => "22004",
         }
     }
 }
@@ -359,6 +361,7 @@ impl UserError {
             InvalidArgumentForLogarithm,
             InvalidArgumentForPowerFunction,
             InvalidArgumentForWidthBucket,
+            NullValueNotAllowed,
             NumericValueOutOfRange,
             DivisionByZero,
             InvalidParameterValue,

@@ -20,6 +20,7 @@ pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const UNDEFINED_FUNCTION: &str = "42883";
 pub const SYNTAX_ERROR: &str = "42601";
+pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 
 /// Every code this crate raises, so the server can check it knows each one.
 pub const ALL_SQLSTATES: &[&str] = &[
@@ -36,6 +37,7 @@ pub const ALL_SQLSTATES: &[&str] = &[
     FEATURE_NOT_SUPPORTED,
     UNDEFINED_FUNCTION,
     SYNTAX_ERROR,
+    NULL_VALUE_NOT_ALLOWED,
 ];
 
 /// A value error raised by one of this crate's functions: PostgreSQL's SQLSTATE and message.

@@ -12,6 +12,7 @@ pub mod error;
 mod numeric;
 mod numfmt;
 mod planner;
+mod strings;
 mod template;
 mod types;
 mod udf;
@@ -30,6 +31,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = convert::functions();
     v.extend(datetime::functions());
     v.extend(numeric::functions());
+    v.extend(strings::functions());
     v.extend(types::functions());
     v
 }
@@ -41,6 +43,17 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     // PostgreSQL spells DataFusion's ceil also as ceiling.
     if let Some(ceil) = functions.iter().find(|f| f.name() == "ceil").cloned() {
         functions.push(Arc::new(ceil.as_ref().clone().with_aliases(["ceiling"])));
+    }
+    // PostgreSQL's array_remove removes every match: DataFusion's array_remove_all.
+    if let Some(all) = functions
+        .iter()
+        .find(|f| f.name() == "array_remove_all")
+        .cloned()
+    {
+        functions.push(Arc::new(ScalarUDF::new_from_impl(udf::Renamed::new(
+            "array_remove",
+            all,
+        ))));
     }
     functions.extend(scalar_functions());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.

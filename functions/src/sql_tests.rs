@@ -288,3 +288,30 @@ async fn math_errors() {
         assert_eq!(sqlstate(&format!("select {sql}")).await, code, "{sql}");
     }
 }
+
+#[tokio::test]
+async fn string_functions_in_sql() {
+    assert_eq!(
+        value("select format('%s has %s rows', quote_ident('Orders'), 3)").await,
+        "\"Orders\" has 3 rows"
+    );
+    assert_eq!(value("select quote_nullable(NULL)").await, "NULL");
+    assert_eq!(
+        value("select encode('hello world', 'base64')").await,
+        "aGVsbG8gd29ybGQ="
+    );
+    assert_eq!(value("select split_part('a,b,c', ',', -1)").await, "c");
+    assert_eq!(
+        value("select regexp_replace('foo bar foo', 'foo', 'X', 'g')").await,
+        "X bar X"
+    );
+    assert_eq!(
+        value("select array_remove([1, 2, 1, 3], 1)").await,
+        "[2, 3]"
+    );
+    assert_eq!(
+        sqlstate("select regexp_replace('abc', '(', 'x')").await,
+        "2201B"
+    );
+    assert_eq!(sqlstate("select format('%I', NULL)").await, "22004");
+}

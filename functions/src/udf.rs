@@ -255,3 +255,46 @@ pub(crate) fn arg_f64(v: &ScalarValue) -> Option<f64> {
 pub(crate) fn text(s: impl Into<String>) -> ScalarValue {
     ScalarValue::Utf8(Some(s.into()))
 }
+
+/// A DataFusion function under another name (PostgreSQL's name for the same semantics).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Renamed {
+    name: &'static str,
+    inner: Arc<ScalarUDF>,
+}
+
+impl Renamed {
+    pub fn new(name: &'static str, inner: Arc<ScalarUDF>) -> Self {
+        Renamed { name, inner }
+    }
+}
+
+impl ScalarUDFImpl for Renamed {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.inner.invoke_with_args(args)
+    }
+}
