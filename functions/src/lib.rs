@@ -5,6 +5,7 @@
 //! functions over them, so a statement a BI tool wrote for PostgreSQL gets PostgreSQL's answer.
 //! Errors carry PostgreSQL's SQLSTATE in a [`FunctionError`].
 
+mod calendar;
 mod convert;
 mod datefmt;
 mod datetime;
@@ -30,6 +31,7 @@ pub use types::pg_type_name;
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = convert::functions();
     v.extend(datetime::functions());
+    v.extend(calendar::functions());
     v.extend(numeric::functions());
     v.extend(strings::functions());
     v.extend(types::functions());

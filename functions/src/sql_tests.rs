@@ -315,3 +315,21 @@ async fn string_functions_in_sql() {
     );
     assert_eq!(sqlstate("select format('%I', NULL)").await, "22004");
 }
+
+#[tokio::test]
+async fn calendar_functions_in_sql() {
+    assert_eq!(
+        typed("select age(timestamp '2024-03-05 10:00:00', timestamp '2023-01-31 12:30:00')")
+            .await
+            .1,
+        "interval"
+    );
+    assert_eq!(value("select make_date(2024, 2, 29)").await, "2024-02-29");
+    assert_eq!(
+        value("select make_timestamp(2024, 3, 5, 14, 7, 9.5)").await,
+        "2024-03-05T14:07:09.500"
+    );
+    assert_eq!(value("select make_time(8, 15, 23.5)").await, "08:15:23.500");
+    assert_eq!(sqlstate("select make_date(2024, 2, 30)").await, "22008");
+    assert_eq!(value("select isfinite(date '2024-01-01')").await, "true");
+}
