@@ -5,6 +5,7 @@
 //! functions over them, so a statement a BI tool wrote for PostgreSQL gets PostgreSQL's answer.
 //! Errors carry PostgreSQL's SQLSTATE in a [`FunctionError`].
 
+mod aggregates;
 mod calendar;
 mod convert;
 mod datefmt;
@@ -58,6 +59,14 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         ))));
     }
     functions.extend(scalar_functions());
+    let aggregates = builder.aggregate_functions().get_or_insert_with(Vec::new);
+    // PostgreSQL's names for DataFusion's aggregates of the same semantics.
+    for (ours, theirs) in [("variance", "var"), ("every", "bool_and")] {
+        if let Some(f) = aggregates.iter().find(|f| f.name() == theirs).cloned() {
+            aggregates.push(Arc::new(f.as_ref().clone().with_aliases([ours])));
+        }
+    }
+    aggregates.extend(aggregates::functions());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.
     builder
         .expr_planners()

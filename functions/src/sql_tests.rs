@@ -333,3 +333,45 @@ async fn calendar_functions_in_sql() {
     assert_eq!(sqlstate("select make_date(2024, 2, 30)").await, "22008");
     assert_eq!(value("select isfinite(date '2024-01-01')").await, "true");
 }
+
+#[tokio::test]
+async fn ordered_set_aggregates() {
+    let t = "(values (1), (2), (2), (3), (3), (4), (null)) t(x)";
+    assert_eq!(
+        value(&format!("select mode() within group (order by x) from {t}")).await,
+        "2"
+    );
+    assert_eq!(
+        value(&format!(
+            "select mode() within group (order by x desc) from {t}"
+        ))
+        .await,
+        "3"
+    );
+    assert_eq!(
+        value(&format!(
+            "select percentile_disc(0.5) within group (order by x) from {t}"
+        ))
+        .await,
+        "2"
+    );
+    assert_eq!(
+        value(&format!(
+            "select percentile_disc(0.9) within group (order by x) from {t}"
+        ))
+        .await,
+        "4"
+    );
+    assert_eq!(
+        value(&format!("select every(x > 0) from {t}")).await,
+        "true"
+    );
+    assert_eq!(value(&format!("select variance(x) from {t}")).await, "1.1");
+    assert_eq!(
+        sqlstate(&format!(
+            "select percentile_disc(1.5) within group (order by x) from {t}"
+        ))
+        .await,
+        "22003"
+    );
+}
