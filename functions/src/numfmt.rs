@@ -128,11 +128,16 @@ fn split(n: Num, places: usize) -> Option<(bool, String, String)> {
             if !f.is_finite() {
                 return None;
             }
-            let s = format!("{:.*}", places, f.abs());
+            // PostgreSQL prints a double with at most 15 significant digits (DBL_DIG);
+            // template positions beyond them print zeros.
+            let int_len = format!("{:.0}", f.abs()).len();
+            let shown = places.min(15usize.saturating_sub(int_len));
+            let s = format!("{:.*}", shown, f.abs());
             let (i, fr) = s.split_once('.').unwrap_or((&s, ""));
             let i = i.trim_start_matches('0').to_string();
             let neg = f.is_sign_negative() && (!i.is_empty() || fr.bytes().any(|b| b != b'0'));
-            Some((neg, i, fr.to_string()))
+            let fr = format!("{fr:0<places$}");
+            Some((neg, i, fr))
         }
         Num::Exact(v, scale) => {
             let scale = scale as usize;
@@ -501,7 +506,7 @@ pub(crate) fn to_number(input: &str, template: &str) -> Result<(i128, u32)> {
     if digits.is_empty() {
         return fail(
             INVALID_TEXT_REPRESENTATION,
-            format!("invalid input syntax for type numeric: \" \""),
+            "invalid input syntax for type numeric: \" \"",
         );
     }
     let v: i128 = digits.parse().map_err(|_| {
@@ -572,6 +577,8 @@ mod tests {
         assert_eq!(c(d("123.45"), "99.9"), "[ ##.#]");
         assert_eq!(c(Num::Float(1e20), "999"), "[ ###]");
         assert_eq!(c(Num::Float(12.5), "FM99.00"), "[12.50]");
+        assert_eq!(c(Num::Float(0.125), "FM0.00"), "[0.12]");
+        assert_eq!(c(Num::Float(0.1 + 0.2), "FM9.99999999999999999"), "[.3]");
     }
 
     #[test]

@@ -44,7 +44,7 @@ SELECT to_char(12345.678, '9.99EEEE') AS scientific;
 SELECT to_char(485, 'FMRN') AS roman;
 SELECT to_char(22, 'FM999TH') AS ordinal;
 SELECT to_char(1234, '99') AS overflow;
-SELECT to_char(0.125, 'FM0.00') AS rounded_half_up;
+SELECT to_char(0.125::numeric, 'FM0.00') AS rounded_half_up;
 SELECT to_char(1234567, 'FM999,999,999') AS thousands;
 -- to_date, to_timestamp, to_number
 SELECT to_date('1995-01-01', 'YYYY-MM-DD') AS superset_start;
