@@ -410,10 +410,8 @@ pub(crate) fn to_char(n: Num, template: &str) -> Result<String> {
                     }
                 }
                 Tok::S if !sign_at(before, Tok::S) => out.push(if neg { '-' } else { '+' }),
-                Tok::Th(upper) => {
-                    if !neg {
-                        out.push_str(ordinal(ip.parse::<i64>().unwrap_or(0), *upper));
-                    }
+                Tok::Th(upper) if !neg => {
+                    out.push_str(ordinal(ip.parse::<i64>().unwrap_or(0), *upper));
                 }
                 _ => {}
             }
@@ -474,10 +472,8 @@ pub(crate) fn to_number(input: &str, template: &str) -> Result<(i128, u32)> {
                 }
                 in_frac = true;
             }
-            Tok::Comma => {
-                if chars.peek() == Some(&',') {
-                    chars.next();
-                }
+            Tok::Comma if chars.peek() == Some(&',') => {
+                chars.next();
             }
             Tok::S | Tok::Mi | Tok::Sg | Tok::Pl => match chars.peek() {
                 Some('-') => {

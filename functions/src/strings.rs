@@ -485,7 +485,7 @@ fn decode(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
         }
         "hex" => {
             let clean: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-            if clean.len() % 2 != 0 {
+            if !clean.len().is_multiple_of(2) {
                 return fail(
                     INVALID_PARAMETER_VALUE,
                     "invalid hexadecimal data: odd number of digits",
