@@ -95,6 +95,7 @@ fn value_type(t: &DataType) -> Option<DataType> {
             Some(DataType::Interval(IntervalUnit::MonthDayNano))
         }
         DataType::Null => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
+        DataType::Time32(_) | DataType::Time64(_) => Some(DataType::Time64(TimeUnit::Microsecond)),
         t => micros(t),
     }
 }
@@ -136,6 +137,7 @@ fn type_name(v: &ScalarValue) -> &'static str {
         ScalarValue::Date32(_) => "date",
         ScalarValue::TimestampMicrosecond(_, None) => "timestamp without time zone",
         ScalarValue::TimestampMicrosecond(_, Some(_)) => "timestamp with time zone",
+        ScalarValue::Time64Microsecond(_) => "time without time zone",
         _ => "interval",
     }
 }
@@ -156,6 +158,9 @@ fn part(name: &str, v: &ScalarValue, ctx: &Ctx) -> Result<(i128, u32)> {
             format!("unit \"{name}\" not supported for type {}", type_name(v)),
         )
     };
+    if let ScalarValue::Time64Microsecond(Some(us)) = v {
+        return time_part(u, *us).map_or_else(unsupported, Ok);
+    }
     if let ScalarValue::IntervalMonthDayNano(Some(iv)) = v {
         return interval_part(u, iv.months, iv.days, iv.nanoseconds / 1000)
             .map_or_else(unsupported, Ok);
@@ -263,6 +268,20 @@ fn interval_part(u: Unit, months: i32, days: i32, us: i64) -> Option<(i128, u32)
             years * 31_557_600_000_000 + (months % 12) * 2_592_000_000_000 + days * US_PER_DAY + us,
             6,
         ),
+        _ => return None,
+    })
+}
+
+/// A unit of a time of day.
+fn time_part(u: Unit, us: i64) -> Option<(i128, u32)> {
+    let us = i128::from(us);
+    Some(match u {
+        Unit::Hour => (us / 3_600_000_000, 0),
+        Unit::Minute => (us / 60_000_000 % 60, 0),
+        Unit::Second => (us % 60_000_000, 6),
+        Unit::Milliseconds => (us % 60_000_000, 3),
+        Unit::Microseconds => (us % 60_000_000, 0),
+        Unit::Epoch => (us, 6),
         _ => return None,
     })
 }

@@ -375,3 +375,39 @@ async fn ordered_set_aggregates() {
         "22003"
     );
 }
+
+#[tokio::test]
+async fn extract_of_times() {
+    assert_eq!(
+        value("select extract(hour from time '14:07:09.5')").await,
+        "14"
+    );
+    assert_eq!(
+        value("select extract(second from time '14:07:09.5')").await,
+        "9.500000"
+    );
+    assert_eq!(
+        value("select date_part('minute', time '14:07:09.5')").await,
+        "7.0"
+    );
+    assert_eq!(
+        sqlstate("select extract(day from time '14:07:09')").await,
+        "0A000"
+    );
+}
+
+#[tokio::test]
+async fn datafusion_functions_kept_agree_with_postgres() {
+    assert_eq!(
+        value("select initcap('hello wORLD-foo bar_baz 1st')").await,
+        "Hello World-Foo Bar_Baz 1st"
+    );
+    assert_eq!(
+        value("select percentile_cont(0.5) within group (order by x) from (values (1.0), (2.0), (4.0), (8.0)) t(x)").await,
+        "3.0"
+    );
+    assert_eq!(
+        value("select bool_and(x > 1) from (values (1), (2)) t(x)").await,
+        "false"
+    );
+}
