@@ -51,8 +51,8 @@ pub(crate) fn to_char(m: &Moment, template: &str) -> String {
     let doy = i64::from(d.ordinal());
     let iso_dow = i64::from(d.weekday().number_from_monday());
     let mut out = String::new();
-    for node in parse(template) {
-        let (key, fm, th) = match node {
+    for node in parse(template).iter() {
+        let (key, fm, th) = match *node {
             Node::Literal(c) => {
                 out.push(c);
                 continue;

@@ -176,8 +176,28 @@ fn keyword(s: &str) -> Option<(usize, Key)> {
     best
 }
 
-/// The template's fields and literal characters.
-pub(crate) fn parse(template: &str) -> Vec<Node> {
+/// The template's fields and literal characters; the last template parsed on this thread is
+/// kept, since a column is formatted with one template row after row.
+pub(crate) fn parse(template: &str) -> std::rc::Rc<Vec<Node>> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    thread_local! {
+        static LAST: RefCell<Option<(String, Rc<Vec<Node>>)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((t, nodes)) = last.as_ref() {
+            if t == template {
+                return nodes.clone();
+            }
+        }
+        let nodes = Rc::new(parse_uncached(template));
+        *last = Some((template.to_string(), nodes.clone()));
+        nodes
+    })
+}
+
+fn parse_uncached(template: &str) -> Vec<Node> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < template.len() {
@@ -315,9 +335,9 @@ mod tests {
     fn quotes_and_backslashes() {
         let lits = |t: &str| -> String {
             parse(t)
-                .into_iter()
+                .iter()
                 .map(|n| match n {
-                    Node::Literal(c) => c,
+                    Node::Literal(c) => *c,
                     Node::Field { .. } => '#',
                 })
                 .collect()

@@ -172,14 +172,23 @@ impl ScalarUDFImpl for RowFn {
                 .collect();
             return Ok(ColumnarValue::Scalar(call(&row)?));
         }
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        // Constant arguments (a template, a unit) are set once; only columns change per row.
+        let mut row: Vec<ScalarValue> = Vec::with_capacity(args.args.len());
+        let mut columns = Vec::new();
+        for (i, a) in args.args.iter().enumerate() {
+            match a {
+                ColumnarValue::Scalar(s) => row.push(s.clone()),
+                ColumnarValue::Array(arr) => {
+                    row.push(ScalarValue::Null);
+                    columns.push((i, arr));
+                }
+            }
+        }
         let rows = args.number_rows;
         let mut out = Vec::with_capacity(rows);
-        let mut row = Vec::with_capacity(arrays.len());
-        for i in 0..rows {
-            row.clear();
-            for a in &arrays {
-                row.push(ScalarValue::try_from_array(a, i)?);
+        for r in 0..rows {
+            for (i, arr) in &columns {
+                row[*i] = ScalarValue::try_from_array(arr, r)?;
             }
             out.push(call(&row)?);
         }
