@@ -89,7 +89,11 @@ pub(crate) fn num(v: &ScalarValue) -> Option<Num> {
         ScalarValue::Float64(Some(x)) => Some(Num::Float(*x)),
         ScalarValue::Decimal128(Some(x), _, s) if *s >= 0 => Some(Num::Exact(*x, *s as u32)),
         ScalarValue::Decimal128(Some(x), _, s) => Some(Num::Exact(
-            x.saturating_mul(10i128.pow(s.unsigned_abs().into())),
+            x.saturating_mul(
+                10i128
+                    .checked_pow(s.unsigned_abs().into())
+                    .unwrap_or(i128::MAX),
+            ),
             0,
         )),
         _ => None,
@@ -165,7 +169,7 @@ fn to_timestamp(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
     let fields = datefmt::read(input, arg_str(&args[1]).unwrap_or(""))?;
     let local = fields.datetime(input)?;
     let us = match fields.offset {
-        Some(off) => (local - chrono::Duration::seconds(i64::from(off)))
+        Some(off) => zone::shift(local, -i64::from(off))?
             .and_utc()
             .timestamp_micros(),
         None => zone::to_utc_micros(local, zone::session(ctx.tz)?)?,

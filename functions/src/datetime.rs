@@ -222,8 +222,14 @@ fn part(name: &str, v: &ScalarValue, ctx: &Ctx) -> Result<(i128, u32)> {
             if is_date {
                 return int(jd);
             }
-            let scaled = (jd * US_PER_DAY + day_us) * 10i128.pow(20);
-            Ok((div_round(scaled, US_PER_DAY), 20))
+            // 20 fraction digits, as PostgreSQL's numeric division gives here; past what i128
+            // holds (dates tens of millennia ahead), fewer.
+            let whole = jd * US_PER_DAY + day_us;
+            let scale = (0..=20u32)
+                .rev()
+                .find(|s| whole.checked_mul(10i128.pow(*s)).is_some())
+                .unwrap_or(0);
+            Ok((div_round(whole * 10i128.pow(scale), US_PER_DAY), scale))
         }
         Unit::Epoch => match v {
             ScalarValue::Date32(Some(days)) => int(i128::from(*days) * 86_400),
@@ -358,7 +364,15 @@ fn truncate(name: &str, d: NaiveDateTime, type_name: &str) -> Result<NaiveDateTi
         Some(Unit::Day) => Ok(day.and_time(NaiveTime::MIN)),
         Some(Unit::Week) => {
             let back = i64::from(day.weekday().num_days_from_monday());
-            Ok((day - chrono::Duration::days(back)).and_time(NaiveTime::MIN))
+            let monday = day
+                .checked_sub_signed(chrono::Duration::days(back))
+                .ok_or_else(|| {
+                    crate::error::FunctionError::new(
+                        crate::error::DATETIME_FIELD_OVERFLOW,
+                        "timestamp out of range",
+                    )
+                })?;
+            Ok(monday.and_time(NaiveTime::MIN))
         }
         Some(Unit::Month) => ymd(year, d.month()),
         Some(Unit::Quarter) => ymd(year, (d.month() - 1) / 3 * 3 + 1),

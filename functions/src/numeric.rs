@@ -313,13 +313,28 @@ fn rounded(a: &[ScalarValue], ctx: &Ctx, half_up: bool) -> Result<ScalarValue> {
                 return Ok(ScalarValue::Float64(Some(*x)));
             };
             let v = if neg { -v } else { v };
-            let (v, s) = if scale < 0 {
-                (
-                    v * 10i128.pow(u32::try_from(-scale).unwrap_or(0).min(30)),
-                    0,
-                )
+            if scale <= n {
+                // No digits beyond those kept.
+                return Ok(ScalarValue::Float64(Some(*x)));
+            }
+            let scaled = if scale < 0 {
+                u32::try_from(-scale)
+                    .ok()
+                    .and_then(|e| 10i128.checked_pow(e))
+                    .and_then(|f| v.checked_mul(f))
+                    .map(|v| (v, 0))
             } else {
-                (v, scale)
+                Some((v, scale))
+            };
+            let Some((v, s)) = scaled else {
+                // Beyond i128: a power of ten this coarse is past the double's own precision.
+                let step = 10f64.powi(i32::try_from(-n).unwrap_or(i32::MAX));
+                let r = if half_up {
+                    (x / step).round()
+                } else {
+                    (x / step).trunc()
+                };
+                return Ok(ScalarValue::Float64(Some(r * step)));
             };
             let r = round_decimal(v, s, n.min(s), half_up).unwrap_or(0);
             let out = r as f64 / 10f64.powi(n.clamp(0, s) as i32);

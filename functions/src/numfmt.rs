@@ -269,7 +269,8 @@ pub(crate) fn to_char(n: Num, template: &str) -> Result<String> {
                     if s >= 0 {
                         Num::Exact(x, s as u32)
                     } else {
-                        Num::Exact(x.saturating_mul(10i128.pow((-s) as u32)), 0)
+                        let factor = 10i128.checked_pow((-s) as u32).unwrap_or(i128::MAX);
+                        Num::Exact(x.saturating_mul(factor), 0)
                     }
                 }
                 Num::Float(f) => Num::Float(f * 10f64.powi(shift)),

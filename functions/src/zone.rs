@@ -57,6 +57,14 @@ pub(crate) fn utc(micros: i64) -> Result<NaiveDateTime> {
     }
 }
 
+/// `t` moved by `secs` seconds; out of range is PostgreSQL's 22008.
+pub(crate) fn shift(t: NaiveDateTime, secs: i64) -> Result<NaiveDateTime> {
+    match t.checked_add_signed(chrono::Duration::seconds(secs)) {
+        Some(t) => Ok(t),
+        None => fail(DATETIME_FIELD_OVERFLOW, "timestamp out of range"),
+    }
+}
+
 /// A UTC instant as wall-clock time in `zone`, with the zone's abbreviation and offset.
 pub(crate) fn localize(micros: i64, zone: Zone) -> Result<Moment> {
     let at = utc(micros)?;
@@ -72,14 +80,14 @@ pub(crate) fn localize(micros: i64, zone: Zone) -> Result<Moment> {
                 _ => crate::datefmt::offset_text(secs, false),
             };
             Moment {
-                local: at + chrono::Duration::seconds(i64::from(secs)),
+                local: shift(at, i64::from(secs))?,
                 zone: Some((abbrev, secs)),
             }
         }
         Zone::Fixed(f) => {
             let secs = f.local_minus_utc();
             Moment {
-                local: at + chrono::Duration::seconds(i64::from(secs)),
+                local: shift(at, i64::from(secs))?,
                 zone: Some((String::new(), secs)),
             }
         }
@@ -96,12 +104,12 @@ pub(crate) fn to_utc_micros(local: NaiveDateTime, zone: Zone) -> Result<i64> {
                 o.fix().local_minus_utc()
             }
             chrono::LocalResult::None => z
-                .offset_from_utc_datetime(&(local - chrono::Duration::hours(3)))
+                .offset_from_utc_datetime(&shift(local, -3 * 3600)?)
                 .fix()
                 .local_minus_utc(),
         },
     };
-    let at = local - chrono::Duration::seconds(i64::from(offset));
+    let at = shift(local, -i64::from(offset))?;
     Ok(at.and_utc().timestamp_micros())
 }
 
