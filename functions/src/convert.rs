@@ -75,6 +75,9 @@ fn coerce_to_char(types: &[DataType]) -> Result<Vec<DataType>> {
     }
     let value = match &types[0] {
         DataType::Null => INT,
+        DataType::Interval(_) | DataType::Duration(_) => {
+            DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano)
+        }
         t => micros(t)
             .or_else(|| number_arg(t))
             .ok_or_else(|| wrong_types("to_char", types))?,
@@ -134,6 +137,14 @@ fn to_char(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
     let template = arg_str(&args[1]).unwrap_or("");
     if let Some(m) = moment(&args[0], ctx)? {
         return Ok(text(datefmt::to_char(&m, template)));
+    }
+    if let ScalarValue::IntervalMonthDayNano(Some(iv)) = &args[0] {
+        return Ok(text(datefmt::interval_to_char(
+            i64::from(iv.months),
+            i64::from(iv.days),
+            iv.nanoseconds / 1000,
+            template,
+        )?));
     }
     match num(&args[0]) {
         Some(n) => Ok(text(numfmt::to_char(n, template)?)),

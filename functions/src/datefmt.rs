@@ -201,6 +201,84 @@ pub(crate) fn to_char(m: &Moment, template: &str) -> String {
     out
 }
 
+/// `to_char` of an interval: its fields as stored (27 hours print as 27 in HH24), and no
+/// calendar names, which an interval has none of (22007 as in PostgreSQL).
+pub(crate) fn interval_to_char(
+    months: i64,
+    days: i64,
+    micros: i64,
+    template: &str,
+) -> Result<String> {
+    let (years, month) = (months / 12, months % 12);
+    let hours = micros / 3_600_000_000;
+    let minute = micros / 60_000_000 % 60;
+    let second = micros / 1_000_000 % 60;
+    let frac = micros % 1_000_000;
+    let mut out = String::new();
+    for node in parse(template).iter() {
+        let (key, fm, th) = match *node {
+            Node::Literal(c) => {
+                out.push(c);
+                continue;
+            }
+            Node::Field { key, fm, th } => (key, fm, th),
+        };
+        let num = |n: i64, w: usize| (n, pad(n, w, fm));
+        let (n, text) = match key {
+            Key::Hh24 => num(hours, 2),
+            Key::Hh | Key::Hh12 => {
+                let h = hours % 12;
+                num(if h == 0 { 12 } else { h }, 2)
+            }
+            Key::Mi => num(minute, 2),
+            Key::Ss => num(second, 2),
+            Key::Ms => num(frac / 1000, 3),
+            Key::Us => num(frac, 6),
+            Key::Ff(p) => num(frac / 10i64.pow(6 - u32::from(p)), usize::from(p)),
+            Key::Ssss => {
+                let n = micros / 1_000_000;
+                (n, n.to_string())
+            }
+            Key::Meridiem(lower, dots) => {
+                let s = match (hours % 24 >= 12, dots) {
+                    (false, false) => "AM",
+                    (true, false) => "PM",
+                    (false, true) => "A.M.",
+                    (true, true) => "P.M.",
+                };
+                out.push_str(&if lower {
+                    s.to_ascii_lowercase()
+                } else {
+                    s.into()
+                });
+                continue;
+            }
+            Key::Yyyy => num(years, 4),
+            Key::Yyy => num(years % 1000, 3),
+            Key::Yy => num(years % 100, 2),
+            Key::Y => num(years % 10, 1),
+            Key::YCommaYyy => (years, format!("{},{:03}", years / 1000, years % 1000)),
+            Key::Mm => num(month, 2),
+            Key::Dd => num(days, 2),
+            Key::Ddd => num(days, 3),
+            Key::Q => num(month / 3 + 1, 1),
+            Key::W => num((days - 1).max(0) / 7 + 1, 1),
+            Key::Cc => num(years / 100, 2),
+            _ => {
+                return fail(
+                    INVALID_DATETIME_FORMAT,
+                    "invalid format specification for an interval value",
+                )
+            }
+        };
+        out.push_str(&text);
+        if let Some(upper) = th {
+            out.push_str(ordinal(n, upper));
+        }
+    }
+    Ok(out)
+}
+
 /// What a template read from text; unset fields take PostgreSQL's defaults.
 #[derive(Default, Debug)]
 pub(crate) struct Fields {
@@ -571,6 +649,36 @@ mod tests {
             local: NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap(),
             zone: None,
         }
+    }
+
+    #[test]
+    fn to_char_intervals() {
+        let h = 3_600_000_000i64;
+        assert_eq!(
+            interval_to_char(0, 0, 15 * h + 2 * 60_000_000 + 12_500_000, "HH24:MI:SS.MS").unwrap(),
+            "15:02:12.500"
+        );
+        assert_eq!(
+            interval_to_char(
+                14,
+                3,
+                27 * h + 4 * 60_000_000 + 5_000_000,
+                "YYYY-MM-DD HH24 HH HH12 MI SS"
+            )
+            .unwrap(),
+            "0001-02-03 27 03 03 04 05"
+        );
+        assert_eq!(interval_to_char(0, 0, -3 * h, "HH24:MI").unwrap(), "-03:00");
+        assert_eq!(interval_to_char(0, 40, 0, "DD DDD").unwrap(), "40 040");
+        assert_eq!(interval_to_char(0, 0, 0, "HH12 AM").unwrap(), "12 AM");
+        assert_eq!(interval_to_char(14, 0, 0, "Q").unwrap(), "1");
+        assert_eq!(interval_to_char(0, 40, 0, "W").unwrap(), "6");
+        assert_eq!(interval_to_char(2400, 0, 0, "CC").unwrap(), "02");
+        assert_eq!(
+            code(interval_to_char(14, 0, 0, "Mon MM").unwrap_err()),
+            "22007"
+        );
+        assert_eq!(code(interval_to_char(0, 40, 0, "D").unwrap_err()), "22007");
     }
 
     fn code(e: datafusion::error::DataFusionError) -> &'static str {

@@ -443,3 +443,15 @@ async fn rounding_large_doubles() {
     assert_eq!(value("select round(1.5e20, -20)").await, "2e20");
     assert_eq!(value("select round(123456.0, -2)").await, "123500.0");
 }
+
+#[tokio::test]
+async fn to_char_of_intervals() {
+    assert_eq!(
+        value("select to_char(interval '15 hours 2 minutes 12.5 seconds', 'HH24:MI:SS.MS')").await,
+        "15:02:12.500"
+    );
+    assert_eq!(
+        value("select to_char(timestamp '2024-03-05 10:00:00' - timestamp '2024-03-05 08:30:00', 'HH24:MI')").await,
+        "01:30"
+    );
+}

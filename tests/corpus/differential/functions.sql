@@ -46,6 +46,8 @@ SELECT to_char(22, 'FM999TH') AS ordinal;
 SELECT to_char(1234, '99') AS overflow;
 SELECT to_char(0.125::numeric, 'FM0.00') AS rounded_half_up;
 SELECT to_char(1234567, 'FM999,999,999') AS thousands;
+SELECT to_char(INTERVAL '15 hours 2 minutes 12.5 seconds', 'HH24:MI:SS.MS') AS duration;
+SELECT to_char(TIMESTAMP '2024-03-05 10:00:00' - TIMESTAMP '2024-03-05 08:30:00', 'HH24:MI') AS elapsed;
 -- to_date, to_timestamp, to_number
 SELECT to_date('1995-01-01', 'YYYY-MM-DD') AS superset_start;
 SELECT to_date('20240305', 'YYYYMMDD') AS compact_date;
