@@ -455,3 +455,12 @@ async fn to_char_of_intervals() {
         "01:30"
     );
 }
+
+#[tokio::test]
+async fn regexp_match_in_sql() {
+    assert_eq!(
+        value("select regexp_match('abc123', '([a-z]+)([0-9]+)')").await,
+        "[abc, 123]"
+    );
+    assert_eq!(sqlstate("select regexp_match('abc', '(')").await, "2201B");
+}

@@ -81,6 +81,16 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         )
         .udf(),
         RowFn::new(
+            "regexp_match",
+            |t| match t.len() {
+                2 | 3 => texts("regexp_match", t, t.len()),
+                _ => Err(wrong_types("regexp_match", t)),
+            },
+            |_, _, _| Ok(DataType::new_list(TEXT, true)),
+            regexp_match,
+        )
+        .udf(),
+        RowFn::new(
             "split_part",
             coerce_split_part,
             |_, _, _| Ok(TEXT),
@@ -675,6 +685,37 @@ fn regexp_like(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     Ok(ScalarValue::Boolean(Some(re.is_match(s))))
 }
 
+/// The first match's capture groups (or the whole match when there are none); NULL when
+/// nothing matches.
+fn regexp_match(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let s = arg_str(&a[0]).unwrap_or("");
+    let (re, global) = regex(
+        arg_str(&a[1]).unwrap_or(""),
+        a.get(2).and_then(arg_str).unwrap_or(""),
+    )?;
+    if global {
+        return fail(
+            INVALID_PARAMETER_VALUE,
+            "regexp_match() does not support the \"global\" option",
+        );
+    }
+    let Some(caps) = re.captures(s) else {
+        return ScalarValue::try_from(&DataType::new_list(TEXT, true));
+    };
+    let parts: Vec<ScalarValue> = if caps.len() == 1 {
+        vec![ScalarValue::Utf8(
+            caps.get(0).map(|m| m.as_str().to_string()),
+        )]
+    } else {
+        (1..caps.len())
+            .map(|i| ScalarValue::Utf8(caps.get(i).map(|m| m.as_str().to_string())))
+            .collect()
+    };
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &parts, &TEXT,
+    )))
+}
+
 fn coerce_split_part(t: &[DataType]) -> Result<Vec<DataType>> {
     match t {
         [a, b, n] if is_text(a) && is_text(b) && (n.is_integer() || n.is_null()) => {
@@ -829,6 +870,16 @@ mod tests {
             call(regexp_like, &[t("Abc"), t("abc"), t("i")]).unwrap(),
             ScalarValue::Boolean(Some(true))
         );
+    }
+
+    #[test]
+    fn regexp_match_groups() {
+        let m = |args: &[ScalarValue]| call(regexp_match, args).map(|v| v.to_string());
+        assert_eq!(m(&[t("abc123"), t("[0-9]+")]).unwrap(), "[123]");
+        assert_eq!(m(&[t("abc"), t("(a)(b)")]).unwrap(), "[a, b]");
+        assert!(call(regexp_match, &[t("abc"), t("x")]).unwrap().is_null());
+        assert_eq!(code(m(&[t("abc"), t("(")]).unwrap_err()), "2201B");
+        assert_eq!(code(m(&[t("abc"), t("a"), t("g")]).unwrap_err()), "22023");
     }
 
     #[test]
