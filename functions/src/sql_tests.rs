@@ -464,3 +464,11 @@ async fn regexp_match_in_sql() {
     );
     assert_eq!(sqlstate("select regexp_match('abc', '(')").await, "2201B");
 }
+
+#[tokio::test]
+async fn regexp_count_is_integer() {
+    assert_eq!(
+        typed("select regexp_count('ababab', 'ab')").await,
+        ("3".into(), "integer".into())
+    );
+}

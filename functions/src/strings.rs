@@ -66,7 +66,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFn::new(
             "regexp_count",
             coerce_regexp_count,
-            |_, _, _| Ok(INT),
+            |_, _, _| Ok(DataType::Int32),
             regexp_count,
         )
         .udf(),
