@@ -313,6 +313,18 @@ fn date_part(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
 
 fn coerce_trunc(types: &[DataType]) -> Result<Vec<DataType>> {
     match types {
+        // date_trunc(unit, timestamptz, zone): truncated in that zone.
+        [f, v, z] if is_text(f) && is_text(z) => match micros(v) {
+            Some(DataType::Timestamp(u, Some(tz))) => {
+                Ok(vec![TEXT, DataType::Timestamp(u, Some(tz)), TEXT])
+            }
+            Some(_) => Ok(vec![
+                TEXT,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                TEXT,
+            ]),
+            None => Err(wrong_types("date_trunc", types)),
+        },
         [f, v] if is_text(f) => match v {
             DataType::Null => Ok(vec![TEXT, DataType::Timestamp(TimeUnit::Microsecond, None)]),
             v => Ok(vec![
@@ -399,7 +411,7 @@ fn date_trunc(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
             ))
         }
         ScalarValue::TimestampMicrosecond(Some(us), tz) => {
-            let z = zone::session(ctx.tz)?;
+            let z = zone::session(args.get(2).and_then(arg_str).or(ctx.tz))?;
             let local = zone::localize(*us, z)?.local;
             let t = truncate(name, local, tname)?;
             Ok(ScalarValue::TimestampMicrosecond(

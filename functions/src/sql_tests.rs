@@ -472,3 +472,18 @@ async fn regexp_count_is_integer() {
         ("3".into(), "integer".into())
     );
 }
+
+#[tokio::test]
+async fn date_trunc_in_a_zone() {
+    assert_eq!(
+        value("select date_trunc('day', to_timestamp('2024-03-05 03:00:00', 'YYYY-MM-DD HH24:MI:SS'), 'America/New_York')").await,
+        "2024-03-04T05:00:00Z"
+    );
+    assert_eq!(
+        sqlstate(
+            "select date_trunc('day', to_timestamp('2024-03-05', 'YYYY-MM-DD'), 'Nowhere/City')"
+        )
+        .await,
+        "22023"
+    );
+}

@@ -550,7 +550,8 @@ fn decode(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
 
 /// A PostgreSQL (ARE) pattern with its flags as a Rust regex; `g` is returned apart.
 fn regex(pattern: &str, flags: &str) -> Result<(Regex, bool)> {
-    let mut b = RegexBuilder::new(pattern);
+    let translated = pg_escapes(pattern);
+    let mut b = RegexBuilder::new(&translated);
     let mut global = false;
     for f in flags.chars() {
         match f {
@@ -585,6 +586,29 @@ fn regex(pattern: &str, flags: &str) -> Result<(Regex, bool)> {
             format!("invalid regular expression: {}", first_line(&e.to_string())),
         ),
     }
+}
+
+/// PostgreSQL's word-boundary escapes (`\y`, `\m`, `\M`) and end of string (`\Z`) in the
+/// regex crate's spelling; `\m` and `\M` become any word boundary.
+fn pg_escapes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('y' | 'm' | 'M') => out.push_str("\\b"),
+            Some('Z') => out.push_str("\\z"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 fn first_line(s: &str) -> String {
@@ -880,6 +904,18 @@ mod tests {
         assert!(call(regexp_match, &[t("abc"), t("x")]).unwrap().is_null());
         assert_eq!(code(m(&[t("abc"), t("(")]).unwrap_err()), "2201B");
         assert_eq!(code(m(&[t("abc"), t("a"), t("g")]).unwrap_err()), "22023");
+    }
+
+    #[test]
+    fn postgres_escapes() {
+        let r = |args: &[ScalarValue]| call(regexp_replace, args).unwrap().to_string();
+        assert_eq!(
+            r(&[t("the cat sat"), t("\\yat\\y"), t("X"), t("g")]),
+            "the cat sat"
+        );
+        assert_eq!(r(&[t("the cat sat"), t("\\mc"), t("K")]), "the Kat sat");
+        assert_eq!(r(&[t("abc"), t("c\\Z"), t("Z")]), "abZ");
+        assert_eq!(r(&[t("a\\b"), t("\\\\"), t("/")]), "a/b");
     }
 
     #[test]
