@@ -348,6 +348,15 @@ fn read_int(
         end += 1;
     }
     let digits = end - start_digits;
+    if !greedy && digits < width && end == bytes.len() {
+        return fail(
+            INVALID_DATETIME_FORMAT,
+            format!(
+                "source string too short for \"{}\" formatting field",
+                field_name(key)
+            ),
+        );
+    }
     let Ok(v) = rest[..end].parse::<i64>() else {
         if rest.is_empty() {
             return fail(
@@ -374,6 +383,10 @@ pub(crate) fn read(input: &str, template: &str) -> Result<Fields> {
     let mut f = Fields::default();
     let mut rest = input;
     for (i, node) in nodes.iter().enumerate() {
+        // The rest of the template is not read once the input is used up.
+        if rest.is_empty() {
+            break;
+        }
         let (key, fm) = match node {
             Node::Literal(c) => {
                 // A separator matches any one separator or nothing; blanks match any run of
@@ -611,8 +624,10 @@ impl Fields {
         if let (Some(doy), None) = (self.doy, self.month) {
             return NaiveDate::from_yo_opt(year, doy).ok_or_else(|| out_of_range(input));
         }
-        NaiveDate::from_ymd_opt(year, self.month.unwrap_or(1), self.day.unwrap_or(1))
-            .ok_or_else(|| out_of_range(input))
+        // A zero month or day is PostgreSQL's "not given".
+        let month = self.month.filter(|m| *m != 0).unwrap_or(1);
+        let day = self.day.filter(|d| *d != 0).unwrap_or(1);
+        NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| out_of_range(input))
     }
 
     pub(crate) fn datetime(&self, input: &str) -> Result<NaiveDateTime> {
@@ -780,6 +795,11 @@ mod tests {
         assert_eq!(date("12345-01-01", "YYYY-MM-DD").unwrap(), "+12345-01-01");
         assert_eq!(date("202", "YYY").unwrap(), "2202-01-01");
         assert_eq!(date("9", "Y").unwrap(), "2009-01-01");
+        assert_eq!(date("2024-00-10", "YYYY-MM-DD").unwrap(), "2024-01-10");
+        assert_eq!(date("2024-03-00", "YYYY-MM-DD").unwrap(), "2024-03-01");
+        assert_eq!(date("2024-03-05", "YYYY-MM-DD HH24").unwrap(), "2024-03-05");
+        assert_eq!(date("2024031", "YYYYMMDD").unwrap(), "2024-03-01");
+        assert_eq!(date("", "YYYY").unwrap(), "0000-01-01");
         // No year given: year 0, which PostgreSQL prints as 0001 BC.
         assert_eq!(date("03", "MM").unwrap(), "0000-03-01");
     }
@@ -794,6 +814,7 @@ mod tests {
             code(date("2024 Foo 01", "YYYY Mon DD").unwrap_err()),
             "22007"
         );
+        assert_eq!(code(date("12345", "YYYYMMDD").unwrap_err()), "22007");
     }
 
     fn stamp(input: &str, t: &str) -> Result<(String, Option<i32>)> {
@@ -832,5 +853,71 @@ mod tests {
             code(stamp("2024-03-05 13:07", "YYYY-MM-DD HH12:MI").unwrap_err()),
             "22007"
         );
+    }
+}
+
+#[cfg(test)]
+mod differential {
+    /// Compares with cases PostgreSQL printed (timestamp, template, [result] per line, tab
+    /// separated) in the file named by MESHGATE_DATE_TO_CHAR_CASES; run by hand.
+    #[test]
+    #[ignore]
+    fn against_postgres_cases() {
+        let Ok(path) = std::env::var("MESHGATE_DATE_TO_CHAR_CASES") else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut bad = 0;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() != 3 {
+                continue;
+            }
+            let local =
+                chrono::NaiveDateTime::parse_from_str(f[0], "%Y-%m-%d %H:%M:%S%.f").unwrap();
+            let got = format!(
+                "[{}]",
+                super::to_char(&super::Moment { local, zone: None }, f[1])
+            );
+            if got != f[2] {
+                bad += 1;
+                println!("{}\t{}\tpg {}\tours {}", f[0], f[1], f[2], got);
+            }
+        }
+        println!("{bad} differ");
+    }
+}
+
+#[cfg(test)]
+mod differential_reading {
+    /// Compares with what PostgreSQL's to_date read (input, template, date or `ERROR code`
+    /// per line, tab separated) in the file named by MESHGATE_TO_DATE_CASES; run by hand.
+    #[test]
+    #[ignore]
+    fn against_postgres_cases() {
+        let Ok(path) = std::env::var("MESHGATE_TO_DATE_CASES") else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut bad = 0;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() != 3 {
+                continue;
+            }
+            let got = super::read(f[0], f[1]).and_then(|r| r.date(f[0]));
+            let got = match got {
+                Ok(d) => d.format("%Y-%m-%d").to_string(),
+                Err(e) => format!(
+                    "ERROR {}",
+                    crate::error::FunctionError::find(&e).map_or("?", |f| f.sqlstate)
+                ),
+            };
+            if got != f[2] {
+                bad += 1;
+                println!("{}\t{}\tpg {}\tours {}", f[0], f[1], f[2], got);
+            }
+        }
+        println!("{bad} differ");
     }
 }
