@@ -473,3 +473,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod differential {
+    /// Compares with PostgreSQL's `age` (a, b, months, days, seconds per line, tab separated)
+    /// in the file named by MESHGATE_AGE_CASES; run by hand.
+    #[test]
+    #[ignore]
+    fn against_postgres_cases() {
+        let Ok(path) = std::env::var("MESHGATE_AGE_CASES") else {
+            return;
+        };
+        let ts = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut bad = 0;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() != 5 {
+                continue;
+            }
+            let iv = super::age_of(ts(f[0]), ts(f[1]));
+            let got = (
+                i64::from(iv.months),
+                i64::from(iv.days),
+                iv.nanoseconds / 1_000_000_000,
+            );
+            let want = (
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            );
+            if got != want {
+                bad += 1;
+                println!("{} - {}\tpg {want:?}\tours {got:?}", f[0], f[1]);
+            }
+        }
+        println!("{bad} differ");
+    }
+}
