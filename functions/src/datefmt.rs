@@ -859,14 +859,13 @@ mod tests {
 #[cfg(test)]
 mod differential {
     /// Compares with cases PostgreSQL printed (timestamp, template, [result] per line, tab
-    /// separated) in the file named by MESHGATE_DATE_TO_CHAR_CASES; run by hand.
+    /// separated) in cases/ (see cases/README.md).
     #[test]
-    #[ignore]
     fn against_postgres_cases() {
-        let Ok(path) = std::env::var("MESHGATE_DATE_TO_CHAR_CASES") else {
-            return;
-        };
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/cases/to_char_timestamp.tsv"
+        ));
         let mut bad = 0;
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();
@@ -884,21 +883,17 @@ mod differential {
                 println!("{}\t{}\tpg {}\tours {}", f[0], f[1], f[2], got);
             }
         }
-        println!("{bad} differ");
+        assert_eq!(bad, 0, "{bad} cases differ from PostgreSQL's");
     }
 }
 
 #[cfg(test)]
 mod differential_reading {
     /// Compares with what PostgreSQL's to_date read (input, template, date or `ERROR code`
-    /// per line, tab separated) in the file named by MESHGATE_TO_DATE_CASES; run by hand.
+    /// per line, tab separated) in cases/ (see cases/README.md).
     #[test]
-    #[ignore]
     fn against_postgres_cases() {
-        let Ok(path) = std::env::var("MESHGATE_TO_DATE_CASES") else {
-            return;
-        };
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/cases/to_date.tsv"));
         let mut bad = 0;
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();
@@ -918,6 +913,6 @@ mod differential_reading {
                 println!("{}\t{}\tpg {}\tours {}", f[0], f[1], f[2], got);
             }
         }
-        println!("{bad} differ");
+        assert_eq!(bad, 0, "{bad} cases differ from PostgreSQL's");
     }
 }

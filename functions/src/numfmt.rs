@@ -635,14 +635,13 @@ mod tests {
 #[cfg(test)]
 mod differential {
     /// Compares with cases PostgreSQL printed (value, template, [result] per line, tab
-    /// separated) in the file named by MESHGATE_TO_CHAR_CASES; run by hand.
+    /// separated) in cases/ (see cases/README.md).
     #[test]
-    #[ignore]
     fn against_postgres_cases() {
-        let Ok(path) = std::env::var("MESHGATE_TO_CHAR_CASES") else {
-            return;
-        };
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/cases/to_char_numeric.tsv"
+        ));
         let mut bad = 0;
         for line in text.lines() {
             let f: Vec<&str> = line.split('\t').collect();
@@ -657,6 +656,6 @@ mod differential {
                 println!("{}\t{}\tpg {}\tours {:?}", f[0], f[1], f[2], got);
             }
         }
-        println!("{bad} differ");
+        assert_eq!(bad, 0, "{bad} cases differ from PostgreSQL's");
     }
 }
