@@ -53,6 +53,11 @@ pub enum SqlState {
     InvalidRecursion,
     DependentObjectsStillExist,
     DivisionByZero,
+    GroupingError,
+    InvalidColumnReference,
+    InvalidDatetimeFormat,
+    DatetimeFieldOverflow,
+    CardinalityViolation,
     InvalidTextRepresentation,
     NumericValueOutOfRange,
     InvalidParameterValue,
@@ -74,8 +79,6 @@ pub enum SqlState {
     InvalidCatalogName,
     IoError,
     InternalError,
-    InvalidDatetimeFormat,
-    DatetimeFieldOverflow,
     InvalidRegularExpression,
     InvalidArgumentForLogarithm,
     InvalidArgumentForPowerFunction,
@@ -114,6 +117,11 @@ impl SqlState {
             InvalidRecursion => "42P19",
             DependentObjectsStillExist => "2BP01",
             DivisionByZero => "22012",
+            GroupingError => "42803",
+            InvalidColumnReference => "42P10",
+            InvalidDatetimeFormat => "22007",
+            DatetimeFieldOverflow => "22008",
+            CardinalityViolation => "21000",
             InvalidTextRepresentation => "22P02",
             NumericValueOutOfRange => "22003",
             InvalidParameterValue => "22023",
@@ -135,8 +143,6 @@ impl SqlState {
             InvalidCatalogName => "3D000",
             IoError => "58030",
             InternalError => "XX000",
-            InvalidDatetimeFormat => "22007",
-            DatetimeFieldOverflow => "22008",
             InvalidRegularExpression => "2201B",
             InvalidArgumentForLogarithm => "2201E",
             InvalidArgumentForPowerFunction => "2201F",
@@ -317,6 +323,12 @@ impl UserError {
                 };
                 Self::new(code, clean(&s.to_string()))
             }
+            // `count(count(*))` reaches the physical planner.
+            DataFusionError::NotImplemented(m)
+                if m.contains("does not support logical expression AggregateFunction") =>
+            {
+                Self::new(GroupingError, "aggregate function calls cannot be nested")
+            }
             DataFusionError::NotImplemented(m) => {
                 Self::unsupported(format!("not supported: {}", clean(m)))
             }
@@ -380,10 +392,10 @@ impl UserError {
         use SqlState::*;
         match a {
             ArrowError::DivideByZero => Self::new(DivisionByZero, "division by zero"),
-            ArrowError::CastError(m) | ArrowError::ParseError(m) => Self::new(
-                InvalidTextRepresentation,
-                format!("invalid input value: {}", clean(m)),
-            ),
+            ArrowError::CastError(m) | ArrowError::ParseError(m) => text::cast(m),
+            ArrowError::InvalidArgumentError(m) if m.contains("too large to store") => {
+                Self::new(NumericValueOutOfRange, "numeric field overflow")
+            }
             ArrowError::ArithmeticOverflow(m) => Self::new(NumericValueOutOfRange, clean(m)),
             ArrowError::ComputeError(m) if m.contains("Overflow") || m.contains("overflow") => {
                 Self::new(NumericValueOutOfRange, clean(m))
@@ -417,6 +429,18 @@ mod text {
             UndefinedFunction
         } else if lower.contains("schema") && lower.contains("not found") {
             UndefinedSchema
+        } else if lower.contains("must appear in the group by clause")
+            || lower.contains("must be in group by")
+            || lower.contains("aggregate functions are not allowed")
+        {
+            GroupingError
+        } else if lower.contains("order by column out of bounds") {
+            InvalidColumnReference
+        } else if lower.contains("cannot coerce arithmetic expression") {
+            // PostgreSQL's "operator does not exist: date + date".
+            UndefinedFunction
+        } else if lower.contains("percentile value must be between") {
+            NumericValueOutOfRange
         } else if lower.contains("cannot be cast") || lower.contains("cannot cast") {
             DatatypeMismatch
         } else if lower.contains("ambiguous") {
@@ -442,16 +466,55 @@ mod text {
         } else if lower.contains("cannot cast")
             || lower.contains("cast error")
             || lower.contains("can't parse")
+            || lower.contains("can't cast")
         {
-            UserError::new(
-                InvalidTextRepresentation,
-                format!("invalid input value: {}", clean(m)),
-            )
+            cast(m)
         } else if lower.contains("overflow") {
             UserError::new(NumericValueOutOfRange, clean(m))
         } else {
             UserError::internal("execution error", whole)
         }
+    }
+
+    /// A value that did not convert: out of range (22003), a date or time that does not exist
+    /// (22008) or cannot be read as one (22007), else invalid text (22P02), as PostgreSQL
+    /// tells them apart. Arrow says only "cannot cast"; the value and target type decide.
+    pub(super) fn cast(m: &str) -> UserError {
+        use SqlState::*;
+        let m = clean(m);
+        let lower = m.to_ascii_lowercase();
+        let value = m
+            .split_once('\'')
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(v, _)| v.trim())
+            .unwrap_or("");
+        let digits = value.trim_start_matches(['-', '+']);
+        let integer_text = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        let datetime_text = !value.is_empty()
+            && value.bytes().any(|b| b.is_ascii_digit())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b" -:.+T".contains(&b));
+        let target_integer = lower.contains(" int") || lower.contains("uint");
+        let target_datetime = ["date32", "date64", "timestamp", "time32", "time64"]
+            .iter()
+            .any(|t| lower.contains(t));
+        let code = if lower.starts_with("can't cast value")
+            || lower.contains("out of range")
+            || target_integer && integer_text
+        {
+            NumericValueOutOfRange
+        } else if target_datetime && datetime_text {
+            DatetimeFieldOverflow
+        } else if target_datetime
+            || lower.contains("parsing timestamp")
+            || lower.contains("for type interval")
+        {
+            InvalidDatetimeFormat
+        } else {
+            InvalidTextRepresentation
+        };
+        UserError::new(code, format!("invalid input value: {m}"))
     }
 
     /// `table 'mesh.sales.nope' not found` → `relation "sales.nope" does not exist`
@@ -511,6 +574,49 @@ mod tests {
                     None,
                 ),
                 "22P02",
+            ),
+            // PostgreSQL's codes for the same inputs: '99999999999'::int, '2024-02-30'::date,
+            // 'not a date'::timestamp, 32768::int2.
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::CastError(
+                        "Cannot cast string '99999999999' to value of Int32 type".into(),
+                    )),
+                    None,
+                ),
+                "22003",
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::CastError(
+                        "Cannot cast string '2024-02-30' to value of Date32 type".into(),
+                    )),
+                    None,
+                ),
+                "22008",
+            ),
+            (
+                DataFusionError::ArrowError(
+                    Box::new(ArrowError::CastError(
+                        "Error parsing timestamp from 'not a date': error parsing date".into(),
+                    )),
+                    None,
+                ),
+                "22007",
+            ),
+            (
+                DataFusionError::Execution("Can't cast value 32768 to type Int16".into()),
+                "22003",
+            ),
+            (
+                DataFusionError::Plan(
+                    "Column in SELECT must be in GROUP BY or an aggregate function: x".into(),
+                ),
+                "42803",
+            ),
+            (
+                DataFusionError::Plan("Order by column out of bounds, specified: 5, max: 1".into()),
+                "42P10",
             ),
             (
                 UserError::denied("permission denied for table sales.orders").into_datafusion(),

@@ -383,6 +383,11 @@ pub fn session_config(database: &str, batch_size: usize) -> SessionConfig {
         .with_batch_size(batch_size);
     let o = c.options_mut();
     o.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // `1.5` is numeric in PostgreSQL, not double precision: `0.1 + 0.2` must be exactly 0.3.
+    o.sql_parser.parse_float_as_decimal = true;
+    // The session's TimeZone (UTC until it SETs another): now() and current_timestamp are
+    // timestamptz in PostgreSQL, which DataFusion gives only with a zone configured.
+    o.execution.time_zone = Some("UTC".to_string());
     c
 }
 

@@ -22,6 +22,7 @@ pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
             .with_runtime_env(executor.env.clone())
             .with_default_features(),
     )
+    .with_analyzer_rule(crate::sql::semantics::rule())
     .build();
     SessionContext::new_with_state(state)
 }

@@ -598,6 +598,28 @@ impl Session {
                 report_setting(client, report).await?;
                 complete(client, "SET").await
             }
+            Command::SetLocal(name, value) => {
+                if self.tx.state == TxState::Idle {
+                    // PostgreSQL warns and the value would end with the statement's own
+                    // implicit transaction: nothing changes.
+                    notice(
+                        client,
+                        true,
+                        SqlState::NoActiveTransaction,
+                        "SET LOCAL can only be used in transaction blocks".into(),
+                    )
+                    .await?;
+                } else {
+                    let value = if value.eq_ignore_ascii_case("default") {
+                        settings::default_value(&name).unwrap_or_default()
+                    } else {
+                        value
+                    };
+                    let report = self.with_settings(|s, cx| s.set_local(&name, &value, cx))?;
+                    report_setting(client, report).await?;
+                }
+                complete(client, "SET").await
+            }
             Command::Reset(Some(name)) if name.eq_ignore_ascii_case("role") => {
                 self.set_role(None)?;
                 complete(client, "RESET").await
@@ -631,6 +653,20 @@ impl Session {
                     .await
             }
             Command::DiscardAll => self.discard_all(client).await,
+            Command::Deallocate(None) => {
+                self.statements.clear();
+                complete(client, "DEALLOCATE ALL").await
+            }
+            Command::Deallocate(Some(name)) => {
+                if self.statements.remove(&name).is_none() {
+                    return Err(UserError::new(
+                        SqlState::InvalidSqlStatementName,
+                        format!("prepared statement \"{name}\" does not exist"),
+                    )
+                    .into());
+                }
+                complete(client, "DEALLOCATE").await
+            }
             Command::Declare {
                 name,
                 binary,

@@ -366,6 +366,9 @@ impl Session {
         let is_explain = matches!(&portal.prepared.command, Command::Query(s) if matches!(**s, Statement::Explain { .. }));
         match std::mem::replace(&mut portal.state, PortalState::Done) {
             PortalState::Running(mut src) => {
+                // Each Execute's tag counts its own rows, as PostgreSQL's does: a portal read
+                // in chunks ends with the rows of the last chunk (postgres.js relies on it).
+                let before = src.sent;
                 match self.pump(client, &mut src, max_rows, true).await? {
                     Pumped::Suspended => {
                         client.reply(Reply::Suspended).await?;
@@ -376,7 +379,7 @@ impl Session {
                         let tag = if is_explain {
                             "EXPLAIN".to_string()
                         } else {
-                            format!("SELECT {}", src.sent)
+                            format!("SELECT {}", src.sent - before)
                         };
                         super::complete(client, &tag).await
                     }

@@ -14,6 +14,27 @@ use crate::exec::BatchStream;
 
 /// Field descriptions for a result schema in the given formats.
 pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, UserError> {
+    let shown;
+    let schema = if schema
+        .fields()
+        .iter()
+        .any(|f| crate::sql::rewrite::shown_name(f.name()) != f.name())
+    {
+        shown = Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .clone()
+                        .with_name(crate::sql::rewrite::shown_name(f.name()))
+                })
+                .collect::<Vec<_>>(),
+        );
+        &shown
+    } else {
+        schema
+    };
     let infos =
         arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None).map_err(|e| {
             UserError::unsupported(format!(

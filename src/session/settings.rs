@@ -58,6 +58,15 @@ fn display_name(name: &str) -> &str {
     }
 }
 
+/// A setting's default, None for a name that is not a setting.
+pub fn default_value(name: &str) -> Option<String> {
+    let name = name.to_ascii_lowercase();
+    SETTINGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_string())
+}
+
 /// Settings whose change PostgreSQL reports to the client with ParameterStatus.
 pub const REPORTED: &[&str] = &[
     "application_name",
@@ -76,6 +85,15 @@ pub struct Settings {
     max_statement_timeout: Duration,
     /// Server defaults for the idle timeouts, used until the session sets its own.
     idle_defaults: (Duration, Duration),
+    /// Inside a transaction block: what the settings return to when it ends.
+    tx: Option<AtEnd>,
+}
+
+/// Settings are transactional, as in PostgreSQL: ROLLBACK undoes a SET made in the block, and a
+/// SET LOCAL lasts until the block ends either way.
+struct AtEnd {
+    rollback: BTreeMap<String, String>,
+    commit: BTreeMap<String, String>,
 }
 
 /// What settings depend on: who the session acts as, and the engine context that `SET TIME
@@ -95,7 +113,59 @@ impl Settings {
                 Duration::from_millis(limits.idle_session_timeout_ms),
                 Duration::from_millis(limits.idle_in_transaction_timeout_ms),
             ),
+            tx: None,
         }
+    }
+
+    /// A transaction block began: changes from now on are undone or kept when it ends.
+    pub fn begin_transaction(&mut self) {
+        self.tx = Some(AtEnd {
+            rollback: self.values.clone(),
+            commit: self.values.clone(),
+        });
+    }
+
+    /// The block ended: back to the values it started with (ROLLBACK), or to those its session
+    /// SETs left (COMMIT; SET LOCAL values go either way). Returns the changes to report.
+    pub fn end_transaction(&mut self, commit: bool, cx: &Context) -> Vec<(String, String)> {
+        let Some(at_end) = self.tx.take() else {
+            return Vec::new();
+        };
+        let target = if commit {
+            at_end.commit
+        } else {
+            at_end.rollback
+        };
+        let names: std::collections::BTreeSet<String> =
+            self.values.keys().chain(target.keys()).cloned().collect();
+        let mut reports = Vec::new();
+        for name in names {
+            if self.values.get(&name) == target.get(&name) {
+                continue;
+            }
+            // Values that were accepted once are accepted again.
+            let report = match target.get(&name) {
+                Some(v) => self.set(&name, v, cx),
+                None => self.reset(&name, cx),
+            };
+            reports.extend(report.ok().flatten());
+        }
+        reports
+    }
+
+    /// `SET LOCAL`: in force until the transaction block ends.
+    pub fn set_local(
+        &mut self,
+        name: &str,
+        value: &str,
+        cx: &Context,
+    ) -> Result<Option<(String, String)>, UserError> {
+        let at_commit = self.tx.as_ref().map(|t| t.commit.clone());
+        let report = self.set(name, value, cx)?;
+        if let (Some(t), Some(c)) = (self.tx.as_mut(), at_commit) {
+            t.commit = c;
+        }
+        Ok(report)
     }
 
     /// How long the session may wait for its next message: outside or inside a transaction
@@ -269,6 +339,9 @@ impl Settings {
         let report = REPORTED
             .contains(&name.as_str())
             .then(|| (display_name(&name).to_string(), value.clone()));
+        if let Some(t) = self.tx.as_mut() {
+            t.commit.insert(name.clone(), value.clone());
+        }
         self.values.insert(name, value);
         Ok(report)
     }
@@ -291,6 +364,9 @@ impl Settings {
             })?;
         let report = self.set(&name, &default, cx)?;
         self.values.remove(&name);
+        if let Some(t) = self.tx.as_mut() {
+            t.commit.remove(&name);
+        }
         Ok(report)
     }
 

@@ -182,7 +182,8 @@ async fn prepared_statements_bind_parameters_and_suspend() {
     assert!(matches!(c.replies.last(), Some(super::Reply::Suspended)));
     s.execute("p", 0, &mut c).await.expect("the rest");
     assert_eq!(c.take_rows(), [["cup"]]);
-    assert_eq!(c.tags(), ["SELECT 2"]);
+    // The tag counts the rows of this Execute, as PostgreSQL's does, not the portal's total.
+    assert_eq!(c.tags(), ["SELECT 1"]);
     assert_eq!(
         s.parse_statement("q".into(), "SELECT 1", &[])
             .await
@@ -190,4 +191,67 @@ async fn prepared_statements_bind_parameters_and_suspend() {
             .code,
         SqlState::DuplicatePreparedStatement
     );
+}
+
+#[tokio::test]
+async fn settings_follow_the_transaction_block() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    let show = |s: &mut Session| {
+        s.settings
+            .get("statement_timeout", &s.access.principal)
+            .unwrap_or_default()
+    };
+    rows(&mut s, "SET statement_timeout = 1000").await;
+    // ROLLBACK undoes a SET made in the block.
+    rows(&mut s, "BEGIN; SET statement_timeout = 2000").await;
+    assert_eq!(show(&mut s), "2000");
+    rows(&mut s, "ROLLBACK").await;
+    assert_eq!(show(&mut s), "1000");
+    // COMMIT keeps it.
+    rows(&mut s, "BEGIN; SET statement_timeout = 3000; COMMIT").await;
+    assert_eq!(show(&mut s), "3000");
+    // SET LOCAL ends with the block, committed or not.
+    rows(&mut s, "BEGIN; SET LOCAL statement_timeout = 4000").await;
+    assert_eq!(show(&mut s), "4000");
+    rows(&mut s, "COMMIT").await;
+    assert_eq!(show(&mut s), "3000");
+    // A RESET in a rolled-back block comes back too, search_path's effect on names included.
+    rows(&mut s, "SET search_path = shop").await;
+    rows(&mut s, "BEGIN; RESET search_path; ROLLBACK").await;
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM items").await, [["3"]]);
+    // Outside a block, SET LOCAL warns and changes nothing.
+    let mut c = Recorder::default();
+    run(&mut s, &mut c, "SET LOCAL statement_timeout = 5000")
+        .await
+        .expect("a warning, not an error");
+    assert_eq!(show(&mut s), "3000");
+    assert!(c
+        .replies
+        .iter()
+        .any(|r| matches!(r, super::Reply::Notice { warning: true, .. })));
+}
+
+#[tokio::test]
+async fn deallocate_drops_prepared_statements() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    for name in ["a", "b"] {
+        s.parse_statement(name.into(), "SELECT 1", &[])
+            .await
+            .expect("parses");
+    }
+    let mut c = Recorder::default();
+    run(&mut s, &mut c, "DEALLOCATE a")
+        .await
+        .expect("deallocates");
+    assert!(s.describe_statement("a").is_err());
+    assert!(s.describe_statement("b").is_ok());
+    assert_eq!(
+        run(&mut s, &mut c, "DEALLOCATE a").await,
+        Err(SqlState::InvalidSqlStatementName)
+    );
+    run(&mut s, &mut c, "DEALLOCATE ALL").await.expect("all");
+    assert!(s.describe_statement("b").is_err());
+    assert_eq!(c.tags(), ["DEALLOCATE", "DEALLOCATE ALL"]);
 }

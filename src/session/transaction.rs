@@ -80,6 +80,7 @@ impl Session {
             .await?;
         } else {
             self.tx.isolation = level;
+            self.settings.begin_transaction();
         }
         self.tx.state = TxState::InBlock;
         complete(client, "BEGIN").await
@@ -103,6 +104,9 @@ impl Session {
         }
         self.tx.state = TxState::Idle;
         self.tx.isolation = None;
+        for r in self.with_settings(|s, cx| Ok(s.end_transaction(commit, cx)))? {
+            super::report_setting(client, Some(r)).await?;
+        }
         self.portals.clear();
         self.close_transaction_cursors();
         if commit {

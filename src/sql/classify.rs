@@ -15,6 +15,8 @@ pub enum Command {
     /// Planned and run by DataFusion.
     Query(Box<Statement>),
     Set(String, String),
+    /// `SET LOCAL`: until the transaction block ends.
+    SetLocal(String, String),
     Reset(Option<String>),
     Show(String),
     /// Accepted and reported with this tag (SET TRANSACTION …, SET ROLE to oneself…).
@@ -22,6 +24,8 @@ pub enum Command {
     Commit,
     Rollback,
     DiscardAll,
+    /// `DEALLOCATE name` / `DEALLOCATE ALL` (None): Power BI's and Tableau's connection reset.
+    Deallocate(Option<String>),
     CopyOut(Box<Statement>, CopyFormat),
     /// `DECLARE name [BINARY] CURSOR [WITH HOLD] FOR query`.
     Declare {
@@ -196,10 +200,12 @@ pub fn classify(stmt: Statement) -> Command {
     match stmt {
         Statement::Query(_) | Statement::Explain { .. } => Query(Box::new(stmt)),
         Statement::Set(set) => match set {
-            SetStmt::SingleAssignment { variable, values, .. } => {
+            SetStmt::SingleAssignment { variable, values, scope, .. } => {
                 let name = variable.to_string();
                 let value = values.iter().map(expr_text).collect::<Vec<_>>().join(", ");
-                if value.eq_ignore_ascii_case("default") {
+                if scope == Some(datafusion::sql::sqlparser::ast::ContextModifier::Local) {
+                    SetLocal(name, value)
+                } else if value.eq_ignore_ascii_case("default") {
                     Reset(Some(name))
                 } else {
                     Set(name, value)
@@ -267,6 +273,13 @@ pub fn classify(stmt: Statement) -> Command {
         Statement::Drop { object_type: datafusion::sql::sqlparser::ast::ObjectType::Table, .. } => DropTables(Box::new(stmt)),
         Statement::Commit { .. } => Commit,
         Statement::Rollback { savepoint: None, .. } => Rollback,
+        Statement::Deallocate { name, .. } => {
+            if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                Deallocate(None)
+            } else {
+                Deallocate(Some(super::names::folded(&name)))
+            }
+        }
         Statement::Discard { object_type } => {
             if object_type.to_string().eq_ignore_ascii_case("ALL") {
                 DiscardAll

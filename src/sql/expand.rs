@@ -38,10 +38,12 @@ pub struct Expand;
 /// names in `default_schema`. Views and policy views are planned in one of these: they are not
 /// a session's statements, so they get none of a session's settings or functions.
 fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> SessionContext {
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(mesh.database.as_str(), default_schema)
         .with_create_default_catalog_and_schema(false)
         .with_information_schema(false);
+    // Literals read as a session reads them (see exec::session_config).
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
     let ctx = SessionContext::new_with_state(
         meshgate_functions::install(
             datafusion::execution::session_state::SessionStateBuilder::new()

@@ -12,6 +12,11 @@
 //!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
 //!          (expand.rs: row filters and masks inlined as a view; created views for the reader)
 //!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
+//!       ─► result columns in PostgreSQL's types (output.rs)
+//!
+//!  and when the plan runs, DataFusion's analyzer applies semantics.rs (PostgreSQL's results
+//!  where the types decide: casts that round or print as text.rs does, integer overflow and
+//!  division by zero as errors)
 //! ```
 //!
 //! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
@@ -22,9 +27,12 @@ pub mod build;
 mod classify;
 mod expand;
 pub mod names;
+mod output;
 mod params;
 mod respell;
 pub mod rewrite;
+pub mod semantics;
+pub mod text;
 pub mod writes;
 
 use datafusion::logical_expr::LogicalPlan;
@@ -144,7 +152,7 @@ pub async fn plan(
             "permission denied: EXPLAIN ANALYZE is not available for statements that read a table under a row filter",
         ));
     }
-    Ok(plan)
+    Ok(output::in_postgres_types(plan))
 }
 
 /// `'name'::regclass` and `'name'::regnamespace` in a session: the session's temporary tables

@@ -14,6 +14,7 @@ pub(crate) fn encode_rows(
     batch: RecordBatch,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
     let scales = binary_numeric_scales(&fields);
+    let batch = with_postgres_text(&fields, batch);
     arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
         let mut row = row?;
         if let Some(scales) = &scales {
@@ -21,6 +22,34 @@ pub(crate) fn encode_rows(
         }
         Ok(row)
     })
+}
+
+/// The batch with its text-format columns preformatted where PostgreSQL's text differs from
+/// the encoder's (see `text`); the fields keep announcing the columns' own types.
+pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    let mut columns = batch.columns().to_vec();
+    let mut schema_fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+    let mut changed = false;
+    for (i, field) in fields.iter().enumerate() {
+        if field.format() != pgwire::api::results::FieldFormat::Text {
+            continue;
+        }
+        let Some(text) = columns.get(i).and_then(crate::sql::text::postgres_text) else {
+            continue;
+        };
+        schema_fields[i] = Arc::new(datafusion::arrow::datatypes::Field::new(
+            schema_fields[i].name(),
+            datafusion::arrow::datatypes::DataType::Utf8,
+            true,
+        ));
+        columns[i] = text;
+        changed = true;
+    }
+    if !changed {
+        return batch;
+    }
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(schema_fields));
+    RecordBatch::try_new(schema, columns).unwrap_or(batch)
 }
 
 /// The scale of each binary numeric column with one; None when there is none.

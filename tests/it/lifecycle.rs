@@ -72,7 +72,7 @@ async fn max_connections_refuses_with_53300_and_keeps_admin_slots() {
         assert!(msg(&e).contains("too many clients"), "{e:?}");
         for c in &held {
             assert_eq!(
-                c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+                c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0),
                 1
             );
         }
@@ -126,7 +126,7 @@ async fn stalled_handshakes_are_closed_at_the_timeout_and_logins_go_on() {
         c.query_one("SELECT 41 + 1", &[])
             .await
             .unwrap()
-            .get::<_, i64>(0),
+            .get::<_, i32>(0),
         42
     );
     // The login did not wait for the stalled handshakes to be cleared: they are all still open.
@@ -167,7 +167,7 @@ async fn idle_sessions_and_idle_transactions_time_out() {
         .await
         .unwrap();
     assert_eq!(
-        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0),
         1
     );
     assert_eq!(ended_with(conn).await, "57P05");
@@ -184,7 +184,7 @@ async fn idle_sessions_and_idle_transactions_time_out() {
         tokio::time::timeout(Duration::from_millis(700), std::future::pending::<()>()).await;
     assert!(quiet.is_err());
     assert_eq!(
-        c.query_one("SELECT 2", &[]).await.unwrap().get::<_, i64>(0),
+        c.query_one("SELECT 2", &[]).await.unwrap().get::<_, i32>(0),
         2
     );
 
@@ -225,7 +225,7 @@ async fn a_query_over_its_memory_cap_fails_with_53200_and_the_session_goes_on() 
         ("9some padding text", 1)
     );
     assert_eq!(
-        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i64>(0),
+        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0),
         1
     );
     // Every reservation is given back once the engine tasks wind down.
@@ -252,7 +252,7 @@ async fn the_admission_queue_holds_then_refuses() {
     let queued = tokio::spawn(async move {
         b.query_one("SELECT 7", &[])
             .await
-            .map(|r| r.get::<_, i64>(0))
+            .map(|r| r.get::<_, i32>(0))
     });
     wait_for("the second query to queue", Duration::from_secs(10), || {
         ex.queued() == 1
@@ -268,7 +268,7 @@ async fn the_admission_queue_holds_then_refuses() {
     assert_eq!(code(&endless.await.unwrap().unwrap_err()), "57014");
     assert_eq!(queued.await.unwrap().unwrap(), 7);
     assert_eq!(
-        c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i64>(0),
+        c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i32>(0),
         9
     );
 }

@@ -236,7 +236,7 @@ async fn cancel_stops_a_query_that_is_streaming_rows() {
         c.query_one("SELECT 41 + 1", &[])
             .await
             .unwrap()
-            .get::<_, i64>(0),
+            .get::<_, i32>(0),
         42
     );
 }

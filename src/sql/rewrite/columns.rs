@@ -172,20 +172,42 @@ fn print_reg_type(e: &mut Expr) {
     *e = f;
 }
 
-/// DataFusion wants distinct output names; PostgreSQL names every unnamed expression
-/// `?column?` and allows repeats (psql selects `NULL, NULL`). Repeats get numbered aliases.
+/// Marks a repeated output name made unique for DataFusion; [`shown_name`] cuts it off again
+/// when the result's columns are described.
+const REPEAT_MARK: char = '\u{1f}';
+
+/// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
+/// DBeaver `n.oid` twice, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
+/// PostgreSQL shows plus a marker the client never sees.
 pub(super) fn name_repeated_columns(select: &mut Select) {
     let mut seen = std::collections::HashSet::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
-        if let SelectItem::UnnamedExpr(e) = item {
-            if !seen.insert(e.to_string())
-                && !matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-            {
-                *item = SelectItem::ExprWithAlias {
-                    expr: e.clone(),
-                    alias: Ident::new(format!("?column?{i}")),
+        let (expr, name, shown) = match item {
+            SelectItem::UnnamedExpr(e) => {
+                let name = match e {
+                    Expr::Identifier(id) => Some(crate::sql::names::folded(id)),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(crate::sql::names::folded),
+                    _ => None,
                 };
+                let key = name.clone().unwrap_or_else(|| e.to_string());
+                (e, key, name.unwrap_or_else(|| "?column?".into()))
             }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let name = crate::sql::names::folded(alias);
+                (expr, name.clone(), name)
+            }
+            _ => continue,
+        };
+        if !seen.insert(name) {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::with_quote('"', format!("{shown}{REPEAT_MARK}{i}")),
+            };
         }
     }
+}
+
+/// A result column's name as the client sees it (see [`name_repeated_columns`]).
+pub fn shown_name(name: &str) -> &str {
+    name.split(REPEAT_MARK).next().unwrap_or(name)
 }
