@@ -43,10 +43,6 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 /// (`with_default_features`) so that ours replace DataFusion's of the same name.
 pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     let functions = builder.scalar_functions().get_or_insert_with(Vec::new);
-    // PostgreSQL spells DataFusion's ceil also as ceiling.
-    if let Some(ceil) = functions.iter().find(|f| f.name() == "ceil").cloned() {
-        functions.push(Arc::new(ceil.as_ref().clone().with_aliases(["ceiling"])));
-    }
     // PostgreSQL's array_remove removes every match: DataFusion's array_remove_all.
     if let Some(all) = functions
         .iter()

@@ -77,7 +77,22 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         .udf(),
         RowFn::new("round", round_args, round_type, |a, c| rounded(a, c, true)).udf(),
         RowFn::new("trunc", round_args, round_type, |a, c| rounded(a, c, false)).udf(),
-        RowFn::new("sign", same_number_args, same_type, sign).udf(),
+        RowFn::new("sign", same_number_args, sign_type, sign).udf(),
+        RowFn::new(
+            "ceil",
+            |t| whole_args("ceil", t),
+            sign_type,
+            |a, _| whole(&a[0], f64::ceil),
+        )
+        .alias("ceiling")
+        .udf(),
+        RowFn::new(
+            "floor",
+            |t| whole_args("floor", t),
+            sign_type,
+            |a, _| whole(&a[0], f64::floor),
+        )
+        .udf(),
         RowFn::new("mod", same_number_args, same_type, modulo).udf(),
         RowFn::new(
             "div",
@@ -89,14 +104,14 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFn::new(
             "gcd",
             |t| int_args("gcd", t, 2),
-            |_, _, _| Ok(INT),
+            |t, _, _| Ok(t.first().cloned().unwrap_or(INT)),
             |a, _| gcd_lcm(a, false),
         )
         .udf(),
         RowFn::new(
             "lcm",
             |t| int_args("lcm", t, 2),
-            |_, _, _| Ok(INT),
+            |t, _, _| Ok(t.first().cloned().unwrap_or(INT)),
             |a, _| gcd_lcm(a, true),
         )
         .udf(),
@@ -153,7 +168,7 @@ fn float_args(name: &str, t: &[DataType], n: usize) -> Result<Vec<DataType>> {
 
 fn int_args(name: &str, t: &[DataType], n: usize) -> Result<Vec<DataType>> {
     if t.len() == n && t.iter().all(|x| x.is_integer() || x.is_null()) {
-        Ok(vec![INT; n])
+        Ok(vec![int_width(t); n])
     } else {
         Err(wrong_types(name, t))
     }
@@ -363,7 +378,7 @@ fn same_number_args(t: &[DataType]) -> Result<Vec<DataType>> {
         return Err(wrong_types("mod", t));
     };
     if types.iter().all(|x| *x == INT) {
-        return Ok(types);
+        return Ok(vec![int_width(t); types.len()]);
     }
     if let Some(s) = types
         .iter()
@@ -380,23 +395,81 @@ fn same_number_args(t: &[DataType]) -> Result<Vec<DataType>> {
     Ok(vec![FLOAT; types.len()])
 }
 
+/// PostgreSQL's integer functions answer in the width of their arguments: integer for
+/// integers, bigint once one is bigint.
+fn int_width(t: &[DataType]) -> DataType {
+    let narrow = t.iter().all(|x| {
+        matches!(
+            x,
+            DataType::Null
+                | DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::UInt8
+                | DataType::UInt16
+        )
+    });
+    if narrow {
+        DataType::Int32
+    } else {
+        INT
+    }
+}
+
 fn same_type(t: &[DataType], _: &[Option<&ScalarValue>], _: Option<&str>) -> Result<DataType> {
     Ok(match t.first() {
-        Some(DataType::Int64) if t.len() == 2 => INT,
-        // sign(integer) is double precision in PostgreSQL (it casts).
-        Some(DataType::Int64) => FLOAT,
+        Some(i @ (DataType::Int32 | DataType::Int64)) => i.clone(),
         Some(d @ DataType::Decimal128(..)) => d.clone(),
         _ => FLOAT,
     })
 }
 
+/// sign, ceil and floor: a whole numeric for numeric, double precision otherwise (integers
+/// are cast, as PostgreSQL resolves them).
+fn sign_type(t: &[DataType], _: &[Option<&ScalarValue>], _: Option<&str>) -> Result<DataType> {
+    Ok(match t.first() {
+        Some(DataType::Decimal128(p, _)) => DataType::Decimal128(*p, 0),
+        _ => FLOAT,
+    })
+}
+
+fn whole_args(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    match t {
+        [DataType::Null] => Ok(vec![FLOAT]),
+        [x] => match number_arg(x) {
+            Some(d @ DataType::Decimal128(..)) => Ok(vec![d]),
+            Some(_) => Ok(vec![FLOAT]),
+            None => Err(wrong_types(name, t)),
+        },
+        _ => Err(wrong_types(name, t)),
+    }
+}
+
+/// ceil or floor: exact on numeric, `op` on doubles.
+fn whole(v: &ScalarValue, op: fn(f64) -> f64) -> Result<ScalarValue> {
+    match v {
+        ScalarValue::Decimal128(Some(x), p, s) => {
+            let Some(unit) = u32::try_from(*s).ok().and_then(|s| 10i128.checked_pow(s)) else {
+                return Ok(ScalarValue::Decimal128(Some(*x), *p, 0));
+            };
+            let (q, r) = (x / unit, x % unit);
+            let up = op(0.5) == 1.0;
+            let q = if r != 0 && up && *x > 0 {
+                q + 1
+            } else if r != 0 && !up && *x < 0 {
+                q - 1
+            } else {
+                q
+            };
+            Ok(ScalarValue::Decimal128(Some(q), *p, 0))
+        }
+        other => Ok(ScalarValue::Float64(Some(op(f(other)?)))),
+    }
+}
+
 fn sign(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     Ok(match &a[0] {
-        ScalarValue::Decimal128(Some(v), p, s) => ScalarValue::Decimal128(
-            Some(v.signum() * 10i128.pow(u32::try_from(*s).unwrap_or(0))),
-            *p,
-            *s,
-        ),
+        ScalarValue::Decimal128(Some(v), p, _) => ScalarValue::Decimal128(Some(v.signum()), *p, 0),
         v => {
             let x = f(v)?;
             ScalarValue::Float64(Some(if x > 0.0 {
@@ -416,6 +489,12 @@ fn zero_division<T>() -> Result<T> {
 
 fn modulo(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     match (&a[0], &a[1]) {
+        (ScalarValue::Int32(Some(x)), ScalarValue::Int32(Some(y))) => {
+            if *y == 0 {
+                return zero_division();
+            }
+            Ok(ScalarValue::Int32(Some(x.wrapping_rem(*y))))
+        }
         (ScalarValue::Int64(Some(x)), ScalarValue::Int64(Some(y))) => {
             if *y == 0 {
                 return zero_division();

@@ -487,3 +487,34 @@ async fn date_trunc_in_a_zone() {
         "22023"
     );
 }
+
+#[tokio::test]
+async fn integer_and_whole_results_as_postgres() {
+    assert_eq!(
+        typed("select mod(cast(10 as int), cast(3 as int))").await,
+        ("1".into(), "integer".into())
+    );
+    assert_eq!(
+        typed("select mod(10, 3)").await,
+        ("1".into(), "bigint".into())
+    );
+    assert_eq!(
+        typed("select gcd(cast(12 as int), cast(18 as int))").await,
+        ("6".into(), "integer".into())
+    );
+    assert_eq!(
+        typed("select ceiling(cast(4.2 as decimal(3,1)))").await,
+        ("5".into(), "numeric".into())
+    );
+    assert_eq!(value("select ceil(cast(-4.2 as decimal(3,1)))").await, "-4");
+    assert_eq!(value("select floor(cast(4.8 as decimal(3,1)))").await, "4");
+    assert_eq!(
+        value("select floor(cast(-4.2 as decimal(3,1)))").await,
+        "-5"
+    );
+    assert_eq!(value("select sign(cast(2.5 as decimal(3,1)))").await, "1");
+    assert_eq!(
+        typed("select ceil(4.2)").await,
+        ("5.0".into(), "double precision".into())
+    );
+}
