@@ -38,7 +38,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
             |a, _| log_of(f(&a[0])?, f64::log10),
         )
         .udf(),
-        RowFn::new("log", log_args, |_, _, _| Ok(FLOAT), log).udf(),
+        RowFn::new("log", log_args, numeric_16, log).udf(),
         RowFn::new(
             "sqrt",
             |t| float_args("sqrt", t, 1),
@@ -150,8 +150,8 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
 pub(crate) fn power_udf() -> Arc<ScalarUDF> {
     RowFn::new(
         "power",
-        |t| float_args("power", t, 2),
-        |_, _, _| Ok(FLOAT),
+        |t| numeric_args("power", t, false),
+        numeric_16,
         power,
     )
     .alias("pow")
@@ -221,8 +221,48 @@ fn log_of(x: f64, op: fn(f64) -> f64) -> Result<ScalarValue> {
 fn log_args(t: &[DataType]) -> Result<Vec<DataType>> {
     match t.len() {
         1 => float_args("log", t, 1),
-        _ => float_args("log", t, 2),
+        // PostgreSQL has log(b, x) for numeric only: integers go there too.
+        _ => numeric_args("log", t, true),
     }
+}
+
+/// Two numbers read as numeric when one is numeric (or `ints_are_numeric` and neither is a
+/// double), else as doubles: the overload PostgreSQL resolves.
+fn numeric_args(name: &str, t: &[DataType], ints_are_numeric: bool) -> Result<Vec<DataType>> {
+    let read: Option<Vec<DataType>> = t
+        .iter()
+        .map(|x| {
+            if x.is_null() {
+                Some(FLOAT)
+            } else {
+                number_arg(x)
+            }
+        })
+        .collect();
+    let Some(read) = read.filter(|r| r.len() == 2) else {
+        return Err(wrong_types(name, t));
+    };
+    let has_float = read.contains(&FLOAT) && !t.iter().all(DataType::is_null);
+    let scale = read
+        .iter()
+        .filter_map(|x| match x {
+            DataType::Decimal128(_, s) => Some(*s),
+            _ => None,
+        })
+        .max();
+    match scale {
+        Some(s) if !has_float => Ok(vec![DataType::Decimal128(38, s.max(0)); 2]),
+        None if ints_are_numeric && !has_float => Ok(vec![DataType::Decimal128(38, 0); 2]),
+        _ => Ok(vec![FLOAT; 2]),
+    }
+}
+
+/// PostgreSQL's numeric power and logarithm print 16 fraction digits for results of this size.
+fn numeric_16(t: &[DataType], _: &[Option<&ScalarValue>], _: Option<&str>) -> Result<DataType> {
+    Ok(match t {
+        [DataType::Decimal128(..), DataType::Decimal128(..)] => DataType::Decimal128(38, 16),
+        _ => FLOAT,
+    })
 }
 
 /// `log(x)` is base 10; `log(b, x)` base b.
@@ -316,6 +356,10 @@ fn rounded(a: &[ScalarValue], ctx: &Ctx, half_up: bool) -> Result<ScalarValue> {
         ScalarValue::Float64(Some(x)) => {
             if !x.is_finite() {
                 return Ok(ScalarValue::Float64(Some(*x)));
+            }
+            // round(double precision) is rint: ties to even.
+            if a.len() == 1 && half_up {
+                return Ok(ScalarValue::Float64(Some(x.round_ties_even())));
             }
             // The shortest decimal spelling of the double, rounded as numeric.
             let text = format!("{x:e}");

@@ -235,8 +235,11 @@ async fn date_trunc_units() {
 async fn math_results() {
     // meshgate reads 2.5 as double precision; PostgreSQL as numeric: the value is the same.
     for (sql, want) in [
-        ("round(2.5)", "3.0"),
-        ("round(-2.5)", "-3.0"),
+        ("round(cast(2.5 as decimal(2,1)))", "3"),
+        ("round(cast(-2.5 as decimal(2,1)))", "-3"),
+        ("round(2.5)", "2.0"),
+        ("round(-2.5)", "-2.0"),
+        ("round(3.5)", "4.0"),
         ("round(1.005, 2)", "1.01"),
         ("round(1234.5678, -2)", "1200.0"),
         ("trunc(-1.9)", "-1.0"),
@@ -255,12 +258,20 @@ async fn math_results() {
         ("2 ^ 10", "1024.0"),
         ("ceiling(1.2)", "2.0"),
         ("log(100)", "2.0"),
-        ("log(2, 8)", "3.0"),
+        ("log(2, 8)", "3.0000000000000000"),
         ("scale(1.23)", "2"),
     ] {
         assert_eq!(value(&format!("select {sql}")).await, want, "{sql}");
     }
     assert_eq!(typed("select 2 ^ 10").await.1, "double precision");
+    assert_eq!(
+        typed("select power(cast(2.0 as decimal(2,1)), 3)").await,
+        ("8.0000000000000000".into(), "numeric".into())
+    );
+    assert_eq!(
+        typed("select log(2, 8)").await,
+        ("3.0000000000000000".into(), "numeric".into())
+    );
     assert_eq!(typed("select mod(7, 3)").await.1, "bigint");
     assert_eq!(
         typed("select round(cast(1.005 as decimal(10,3)), 2)")
