@@ -1,11 +1,12 @@
 //! Syntax DataFusion plans differently from PostgreSQL: `extract(field FROM x)` returns
-//! numeric (DataFusion plans it as `date_part`, double precision), and `^` is exponentiation
-//! (DataFusion has no plan for PostgreSQL's `^`).
+//! numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
+//! (DataFusion has no plan for PostgreSQL's `^`), and `substring(text FROM pattern)` takes a
+//! regular expression.
 
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
@@ -16,6 +17,7 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 pub(crate) struct PgPlanner {
     extract: Arc<ScalarUDF>,
     power: Arc<ScalarUDF>,
+    substring_regex: Arc<ScalarUDF>,
 }
 
 impl PgPlanner {
@@ -23,6 +25,7 @@ impl PgPlanner {
         PgPlanner {
             extract: crate::datetime::extract_udf(),
             power: crate::numeric::power_udf(),
+            substring_regex: crate::strings::substring_regex_udf(),
         }
     }
 }
@@ -31,6 +34,24 @@ impl ExprPlanner for PgPlanner {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
             ScalarFunction::new_udf(self.extract.clone(), args),
+        )))
+    }
+
+    /// `substring(text FROM pattern)`: a text where the position goes is a regular expression
+    /// in PostgreSQL. Known only for a literal here (the planner sees no types).
+    fn plan_substring(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        let text_from = matches!(
+            args.get(1),
+            Some(Expr::Literal(
+                ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::LargeUtf8(_),
+                _
+            ))
+        );
+        if args.len() != 2 || !text_from {
+            return Ok(PlannerResult::Original(args));
+        }
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(self.substring_regex.clone(), args),
         )))
     }
 

@@ -529,3 +529,20 @@ async fn integer_and_whole_results_as_postgres() {
         ("5.0".into(), "double precision".into())
     );
 }
+
+#[tokio::test]
+async fn substring_from_a_pattern() {
+    assert_eq!(
+        value("select substring('foo123bar' from '\\d+')").await,
+        "123"
+    );
+    assert_eq!(value("select substring('foobar' from 'o(.)b')").await, "o");
+    assert_eq!(
+        value("select substring('foobar' from 2 for 3)").await,
+        "oob"
+    );
+    assert_eq!(
+        value("select regexp_split_to_array('a1b22c', '\\d+')").await,
+        "[a, b, c]"
+    );
+}

@@ -81,6 +81,17 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         )
         .udf(),
         RowFn::new(
+            "regexp_split_to_array",
+            |t| match t.len() {
+                2 | 3 => texts("regexp_split_to_array", t, t.len()),
+                _ => Err(wrong_types("regexp_split_to_array", t)),
+            },
+            |_, _, _| Ok(DataType::new_list(TEXT, true)),
+            regexp_split_to_array,
+        )
+        .udf(),
+        substring_regex_udf(),
+        RowFn::new(
             "regexp_match",
             |t| match t.len() {
                 2 | 3 => texts("regexp_match", t, t.len()),
@@ -709,6 +720,60 @@ fn regexp_like(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     Ok(ScalarValue::Boolean(Some(re.is_match(s))))
 }
 
+/// What `substring(text FROM pattern)` is planned as (see `planner`).
+pub(crate) fn substring_regex_udf() -> Arc<ScalarUDF> {
+    RowFn::new(
+        "substring_regex",
+        |t| texts("substring", t, 2),
+        |_, _, _| Ok(TEXT),
+        substring_regex,
+    )
+    .udf()
+}
+
+/// The part of the text the pattern's first parenthesised group matched, or the whole match
+/// when it has none; NULL when nothing matches.
+fn substring_regex(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let s = arg_str(&a[0]).unwrap_or("");
+    let (re, _) = regex(arg_str(&a[1]).unwrap_or(""), "")?;
+    let Some(caps) = re.captures(s) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    let m = if caps.len() > 1 {
+        caps.get(1)
+    } else {
+        caps.get(0)
+    };
+    Ok(ScalarValue::Utf8(m.map(|m| m.as_str().to_string())))
+}
+
+/// The text between the pattern's matches (an empty pattern splits into characters).
+fn regexp_split_to_array(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let s = arg_str(&a[0]).unwrap_or("");
+    let (re, global) = regex(
+        arg_str(&a[1]).unwrap_or(""),
+        a.get(2).and_then(arg_str).unwrap_or(""),
+    )?;
+    if global {
+        return fail(
+            INVALID_PARAMETER_VALUE,
+            "regexp_split_to_array() does not support the \"global\" option",
+        );
+    }
+    let parts: Vec<ScalarValue> = if re.as_str().is_empty() {
+        s.chars()
+            .map(|c| ScalarValue::Utf8(Some(c.to_string())))
+            .collect()
+    } else {
+        re.split(s)
+            .map(|p| ScalarValue::Utf8(Some(p.to_string())))
+            .collect()
+    };
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &parts, &TEXT,
+    )))
+}
+
 /// The first match's capture groups (or the whole match when there are none); NULL when
 /// nothing matches.
 fn regexp_match(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
@@ -916,6 +981,28 @@ mod tests {
         assert_eq!(r(&[t("the cat sat"), t("\\mc"), t("K")]), "the Kat sat");
         assert_eq!(r(&[t("abc"), t("c\\Z"), t("Z")]), "abZ");
         assert_eq!(r(&[t("a\\b"), t("\\\\"), t("/")]), "a/b");
+    }
+
+    #[test]
+    fn splits_and_substrings() {
+        let split = |s: &str, p: &str| {
+            call(regexp_split_to_array, &[t(s), t(p)])
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(split("a1b22c", "\\d+"), "[a, b, c]");
+        assert_eq!(split("abc", ""), "[a, b, c]");
+        assert_eq!(
+            call(substring_regex, &[t("foo123bar"), t("\\d+")]).unwrap(),
+            t("123")
+        );
+        assert_eq!(
+            call(substring_regex, &[t("foobar"), t("o(.)b")]).unwrap(),
+            t("o")
+        );
+        assert!(call(substring_regex, &[t("foobar"), t("x")])
+            .unwrap()
+            .is_null());
     }
 
     #[test]
