@@ -79,6 +79,11 @@ pub enum SqlState {
     InvalidCatalogName,
     IoError,
     InternalError,
+    InvalidRegularExpression,
+    InvalidArgumentForLogarithm,
+    InvalidArgumentForPowerFunction,
+    InvalidArgumentForWidthBucket,
+    NullValueNotAllowed,
 }
 
 impl SqlState {
@@ -138,6 +143,11 @@ impl SqlState {
             InvalidCatalogName => "3D000",
             IoError => "58030",
             InternalError => "XX000",
+            InvalidRegularExpression => "2201B",
+            InvalidArgumentForLogarithm => "2201E",
+            InvalidArgumentForPowerFunction => "2201F",
+            InvalidArgumentForWidthBucket => "2201G",
+            NullValueNotAllowed => "22004",
         }
     }
 }
@@ -341,6 +351,9 @@ impl UserError {
         if let Some(u) = inner.downcast_ref::<UserError>() {
             return u.clone();
         }
+        if let Some(f) = inner.downcast_ref::<meshgate_functions::FunctionError>() {
+            return Self::from_function(f, whole);
+        }
         if let Some(d) = inner.downcast_ref::<DataFusionError>() {
             return Self::from_datafusion(d);
         }
@@ -348,6 +361,31 @@ impl UserError {
             return Self::from_arrow(a);
         }
         Self::internal("external error", whole)
+    }
+
+    /// A PostgreSQL function's value error (meshgate-functions): its own SQLSTATE and message.
+    fn from_function(f: &meshgate_functions::FunctionError, whole: &dyn fmt::Display) -> Self {
+        use SqlState::*;
+        let known = [
+            InvalidDatetimeFormat,
+            DatetimeFieldOverflow,
+            InvalidRegularExpression,
+            InvalidArgumentForLogarithm,
+            InvalidArgumentForPowerFunction,
+            InvalidArgumentForWidthBucket,
+            NullValueNotAllowed,
+            NumericValueOutOfRange,
+            DivisionByZero,
+            InvalidParameterValue,
+            InvalidTextRepresentation,
+            FeatureNotSupported,
+            UndefinedFunction,
+            SyntaxError,
+        ];
+        match known.into_iter().find(|s| s.code() == f.sqlstate) {
+            Some(code) => Self::new(code, f.message.clone()),
+            None => Self::internal("function error", whole),
+        }
     }
 
     fn from_arrow(a: &ArrowError) -> Self {
@@ -599,6 +637,17 @@ mod tests {
             "table 'mesh.sales.nope' not found".into(),
         ));
         assert_eq!(e.message, "relation \"sales.nope\" does not exist");
+    }
+
+    #[test]
+    fn function_errors_keep_their_sqlstate() {
+        for code in meshgate_functions::error::ALL_SQLSTATES {
+            let e: DataFusionError = meshgate_functions::FunctionError::new(code, "x").into();
+            assert_eq!(UserError::from_datafusion(&e).code.code(), *code);
+            let wrapped =
+                DataFusionError::ArrowError(Box::new(ArrowError::ExternalError(Box::new(e))), None);
+            assert_eq!(UserError::from_datafusion(&wrapped).code.code(), *code);
+        }
     }
 
     #[test]

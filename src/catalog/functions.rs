@@ -579,7 +579,6 @@ fn setup_crate_pg_catalog(
         pgc::create_pg_stat_get_numscans(),
         pgc::create_pg_get_constraintdef(),
         pgc::create_pg_get_partition_ancestors_udf(),
-        pgc::quote_ident_udf::create_quote_ident_udf(),
         pgc::quote_ident_udf::create_parse_ident_udf(),
     ] {
         ctx.register_udf(f);

@@ -44,7 +44,14 @@ fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> S
         .with_information_schema(false);
     // Literals read as a session reads them (see exec::session_config).
     config.options_mut().sql_parser.parse_float_as_decimal = true;
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_state(
+        meshgate_functions::install(
+            datafusion::execution::session_state::SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features(),
+        )
+        .build(),
+    );
     ctx.register_udf(super::semantics::one_row());
     ctx.register_catalog(
         mesh.database.as_str(),

@@ -1,0 +1,75 @@
+//! PostgreSQL's functions with PostgreSQL's results, as DataFusion functions.
+//!
+//! DataFusion ships functions under PostgreSQL's names with other semantics (`to_char` takes
+//! chrono patterns, `date_part('isodow')` counts from 0…). [`install`] registers this crate's
+//! functions over them, so a statement a BI tool wrote for PostgreSQL gets PostgreSQL's answer.
+//! Errors carry PostgreSQL's SQLSTATE in a [`FunctionError`].
+
+mod aggregates;
+mod calendar;
+mod convert;
+mod datefmt;
+mod datetime;
+pub mod error;
+mod numeric;
+mod numfmt;
+mod planner;
+mod strings;
+mod template;
+mod types;
+mod udf;
+mod zone;
+
+use std::sync::Arc;
+
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::ScalarUDF;
+
+pub use error::FunctionError;
+pub use types::pg_type_name;
+
+/// Every scalar function of this crate.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    let mut v = convert::functions();
+    v.extend(datetime::functions());
+    v.extend(calendar::functions());
+    v.extend(numeric::functions());
+    v.extend(strings::functions());
+    v.extend(types::functions());
+    v
+}
+
+/// Adds this crate's functions to a session being built, after DataFusion's defaults
+/// (`with_default_features`) so that ours replace DataFusion's of the same name.
+pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    let functions = builder.scalar_functions().get_or_insert_with(Vec::new);
+    // PostgreSQL's array_remove removes every match: DataFusion's array_remove_all.
+    if let Some(all) = functions
+        .iter()
+        .find(|f| f.name() == "array_remove_all")
+        .cloned()
+    {
+        functions.push(Arc::new(ScalarUDF::new_from_impl(udf::Renamed::new(
+            "array_remove",
+            all,
+        ))));
+    }
+    functions.extend(scalar_functions());
+    let aggregates = builder.aggregate_functions().get_or_insert_with(Vec::new);
+    // PostgreSQL's names for DataFusion's aggregates of the same semantics.
+    for (ours, theirs) in [("variance", "var"), ("every", "bool_and")] {
+        if let Some(f) = aggregates.iter().find(|f| f.name() == theirs).cloned() {
+            aggregates.push(Arc::new(f.as_ref().clone().with_aliases([ours])));
+        }
+    }
+    aggregates.extend(aggregates::functions());
+    // First, so that `extract` and `^` are planned here before DataFusion's planners.
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(planner::PgPlanner::new()));
+    builder
+}
+
+#[cfg(test)]
+mod sql_tests;

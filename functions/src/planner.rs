@@ -1,0 +1,88 @@
+//! Syntax DataFusion plans differently from PostgreSQL: `extract(field FROM x)` returns
+//! numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
+//! (DataFusion has no plan for PostgreSQL's `^`), and `substring(text FROM pattern)` takes a
+//! regular expression.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::Result;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{cast, Expr, ExprSchemable, ScalarUDF};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+#[derive(Debug)]
+pub(crate) struct PgPlanner {
+    extract: Arc<ScalarUDF>,
+    power: Arc<ScalarUDF>,
+    substring_regex: Arc<ScalarUDF>,
+}
+
+impl PgPlanner {
+    pub(crate) fn new() -> Self {
+        PgPlanner {
+            extract: crate::datetime::extract_udf(),
+            power: crate::numeric::power_udf(),
+            substring_regex: crate::strings::substring_regex_udf(),
+        }
+    }
+}
+
+impl ExprPlanner for PgPlanner {
+    fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(self.extract.clone(), args),
+        )))
+    }
+
+    /// `substring(text FROM pattern)`: a text where the position goes is a regular expression
+    /// in PostgreSQL. Known only for a literal here (the planner sees no types).
+    fn plan_substring(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
+        let text_from = matches!(
+            args.get(1),
+            Some(Expr::Literal(
+                ScalarValue::Utf8(_) | ScalarValue::Utf8View(_) | ScalarValue::LargeUtf8(_),
+                _
+            ))
+        );
+        if args.len() != 2 || !text_from {
+            return Ok(PlannerResult::Original(args));
+        }
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(self.substring_regex.clone(), args),
+        )))
+    }
+
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        if expr.op != BinaryOperator::PGExp {
+            return Ok(PlannerResult::Original(expr));
+        }
+        // PostgreSQL's `^` is numeric for numeric operands, double precision otherwise.
+        let numeric = |e: &Expr| {
+            matches!(
+                e.get_type(schema),
+                Ok(DataType::Decimal32(..)
+                    | DataType::Decimal64(..)
+                    | DataType::Decimal128(..)
+                    | DataType::Decimal256(..))
+            )
+        };
+        let (l, r) = if numeric(&expr.left) || numeric(&expr.right) {
+            (expr.left, expr.right)
+        } else {
+            (
+                cast(expr.left, DataType::Float64),
+                cast(expr.right, DataType::Float64),
+            )
+        };
+        Ok(PlannerResult::Planned(Expr::ScalarFunction(
+            ScalarFunction::new_udf(self.power.clone(), vec![l, r]),
+        )))
+    }
+}
