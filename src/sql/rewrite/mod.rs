@@ -9,6 +9,7 @@
 //!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric)
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
 //!  srf.rs       set-returning functions in the select list (rows, not an array)
+//!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
 //! ```
 //!
 //! - `'sales.orders'::regclass` becomes the table's OID literal (our OIDs are known without I/O),
@@ -25,6 +26,7 @@ mod quantified;
 mod settings;
 mod shapes;
 mod srf;
+mod strings;
 
 use std::ops::ControlFlow;
 
@@ -176,6 +178,9 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<UserError> {
+        if let Some(replacement) = strings::rewrite(expr) {
+            *expr = replacement;
+        }
         regproc_join_by_name(expr);
         if let Some(null) = typtype_branch(expr) {
             *expr = null;
