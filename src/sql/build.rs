@@ -264,7 +264,8 @@ pub fn union_all(parts: Vec<Query>) -> Option<Query> {
         .map(query)
 }
 
-fn query(body: SetExpr) -> Query {
+/// A query of this body, with no WITH, ORDER BY or LIMIT.
+pub fn query(body: SetExpr) -> Query {
     Query {
         with: None,
         body: Box::new(body),

@@ -329,13 +329,9 @@ fn has_marks(stmt: &Statement) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
 
     fn typed_sql(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parse")
-            .remove(0);
+        let mut stmt = super::super::parsed(sql);
         type_literals(&mut stmt);
         assert!(!has_marks(&stmt), "a kept number stayed marked: {stmt}");
         stmt.to_string()

@@ -9,6 +9,7 @@
 //!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric)
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
 //!  srf.rs       set-returning functions in the select list (rows, not an array)
+//!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
 //!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
 //! ```
 //!
@@ -23,6 +24,7 @@
 mod columns;
 mod literals;
 mod quantified;
+mod setops;
 mod settings;
 mod shapes;
 mod srf;
@@ -50,6 +52,14 @@ use shapes::{
 pub use columns::shown_name;
 pub use settings::{apply as apply_settings, Settings};
 pub use shapes::ONE_ROW;
+
+/// A statement for a test of one of the rewrites.
+#[cfg(test)]
+fn parsed(sql: &str) -> Statement {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .expect("parses")
+        .remove(0)
+}
 
 /// Resolves a relation name (`schema.table` or `table`, unquoted) to its OID.
 pub trait RelationResolver {
@@ -92,6 +102,7 @@ impl VisitorMut for Rewriter<'_> {
     type Break = UserError;
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<UserError> {
+        setops::all_as_numbered_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             srf::in_select_list(select);
             name_repeated_columns(select);

@@ -216,13 +216,9 @@ fn parse_array_text(s: &str) -> Option<Vec<Option<String>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
 
     fn rewritten(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parse")
-            .remove(0);
+        let mut stmt = super::super::parsed(sql);
         rewrite(&mut stmt);
         stmt.to_string()
     }

@@ -98,13 +98,9 @@ fn unnamed(args: &[FunctionArg]) -> Vec<Expr> {
 mod tests {
     use super::*;
     use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
 
     fn rewritten(sql: &str) -> String {
-        let mut stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .expect("parse")
-            .remove(0);
+        let mut stmt = super::super::parsed(sql);
         if let Statement::Query(q) = &mut stmt {
             if let SetExpr::Select(s) = q.body.as_mut() {
                 in_select_list(s);

@@ -35,3 +35,6 @@ SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) t WHERE x > 1;
 VALUES (1, 'one'), (2, 'two');
 VALUES (1), (2.5);
 SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS t(id, name) ORDER BY id DESC;
+SELECT x, y FROM (VALUES (1, NULL), (1, NULL), (2, 'a')) t(x, y) EXCEPT ALL SELECT x, y FROM (VALUES (1, NULL)) u(x, y) ORDER BY 1;
+SELECT n_regionkey FROM geo.nation EXCEPT ALL SELECT r_regionkey FROM geo.region ORDER BY 1;
+SELECT n_regionkey AS k FROM geo.nation INTERSECT ALL SELECT n_regionkey FROM geo.nation WHERE n_nationkey < 10 ORDER BY k;
