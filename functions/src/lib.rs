@@ -15,6 +15,7 @@ mod numeric;
 mod numfmt;
 mod planner;
 mod strings;
+mod sysinfo;
 mod template;
 mod types;
 mod udf;
@@ -35,7 +36,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(calendar::functions());
     v.extend(numeric::functions());
     v.extend(strings::functions());
-    v.extend(types::functions());
+    v.extend(sysinfo::functions());
     v
 }
 

@@ -1,11 +1,6 @@
-//! PostgreSQL's names for the engine's types, and `pg_typeof`.
-
-use std::sync::Arc;
+//! PostgreSQL's names for the engine's types.
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::ScalarUDF;
-
-use crate::udf::{text, wrong_types, RowFn, TEXT};
 
 /// The name PostgreSQL's `pg_typeof` prints for a value of type `t`.
 pub fn pg_type_name(t: &DataType) -> String {
@@ -34,25 +29,4 @@ pub fn pg_type_name(t: &DataType) -> String {
         Map(..) => "jsonb".into(),
         _ => "unknown".into(),
     }
-}
-
-pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![RowFn::new(
-        "pg_typeof",
-        |t| {
-            if t.len() == 1 {
-                Ok(t.to_vec())
-            } else {
-                Err(wrong_types("pg_typeof", t))
-            }
-        },
-        // The answer depends only on the argument's type, known when planning.
-        |types, _, _| {
-            let _ = types;
-            Ok(TEXT)
-        },
-        |args, _| Ok(text(pg_type_name(&args[0].data_type()))),
-    )
-    .lenient()
-    .udf()]
 }
