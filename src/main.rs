@@ -50,17 +50,23 @@ enum Command {
     },
 }
 
+/// What the log shows unless `MESHGATE_LOG` says otherwise.
+const DEFAULT_LOG_FILTER: &str = "info,buoyant_kernel=warn,buoyant_kernel::log_segment=off,\
+     buoyant_kernel::snapshot=off,deltalake=warn,deltalake_core=warn,iceberg=warn";
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHGATE_LOG")
         // Library chatter (delta-kernel scan events…) stays out of an operator's log by default.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(
-                "info,buoyant_kernel=warn,deltalake=warn,deltalake_core=warn,iceberg=warn",
-            )
-        });
+        // The kernel's log-segment and snapshot builders log every error they return at ERROR,
+        // including the expected "No files in log segment" when delta-rs asks whether a table a
+        // write is about to create exists; errors that matter reach meshgate as results and are
+        // logged here.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let json = std::env::var("MESHGATE_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a terminal: a log file or collector gets plain lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

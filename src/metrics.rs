@@ -48,6 +48,11 @@ pub struct Metrics {
     latency_sum_us: AtomicU64,
     pub cancel_requests: AtomicU64,
     pub cancel_requests_limited: AtomicU64,
+    /// Wrong passwords, tokens or certificates (see `auth::throttle`).
+    login_failures: AtomicU64,
+    /// Login attempts made to wait after failures of their (address, user) pair, and how long.
+    logins_delayed: AtomicU64,
+    login_delay_us: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
     /// Bytes read from storage by table scans, by domain (see `audit::scan`).
@@ -62,6 +67,18 @@ impl Metrics {
             .expect("metrics lock is never poisoned")
             .entry(reason)
             .or_default() += 1;
+    }
+
+    /// Counts a login refused for wrong credentials.
+    pub fn login_failed(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a login attempt the throttle made wait `d`.
+    pub fn login_delayed(&self, d: Duration) {
+        self.logins_delayed.fetch_add(1, Ordering::Relaxed);
+        self.login_delay_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// Records an error sent to a client.
@@ -166,6 +183,30 @@ impl Metrics {
                 .iter()
                 .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
                 .collect(),
+        );
+        metric(
+            "meshgate_login_failures_total",
+            "counter",
+            "Logins refused for a wrong password, token or certificate.",
+            vec![(String::new(), v(&self.login_failures))],
+        );
+        metric(
+            "meshgate_logins_delayed_total",
+            "counter",
+            "Login attempts made to wait after recent failures of the same address and user.",
+            vec![(String::new(), v(&self.logins_delayed))],
+        );
+        metric(
+            "meshgate_login_delay_seconds_total",
+            "counter",
+            "Time login attempts were made to wait, in all.",
+            vec![(
+                String::new(),
+                format!(
+                    "{:.3}",
+                    self.login_delay_us.load(Ordering::Relaxed) as f64 / 1e6
+                ),
+            )],
         );
         metric(
             "meshgate_statements_total",

@@ -5,7 +5,7 @@
 //!  Config ──► Credentials::build (at start, on every reload; `meshgate check` too)
 //!               ├─ TLS acceptor (tls.rs): server certificate, client CAs
 //!               └─ JWT verifier (jwt.rs): issuer, audience, the identity provider's key set
-//!  Logins (for the life of the process): failed-login limits (limiter.rs), the decoy secret
+//!  Logins (for the life of the process): login throttling (throttle.rs), the decoy secret
 //!  cert.rs: the user name a verified client certificate carries
 //! ```
 //!
@@ -14,7 +14,7 @@
 
 pub mod cert;
 pub mod jwt;
-pub mod limiter;
+pub mod throttle;
 
 use std::fmt;
 use std::sync::Arc;
@@ -96,8 +96,8 @@ impl Credentials {
 
 /// Login state that lives as long as the process, across reloads.
 pub struct Logins {
-    /// Failed logins per address and per user (`limits.max_failed_logins`).
-    pub limiter: limiter::LoginLimiter,
+    /// Failed logins per (address, user) and handshakes in flight per address.
+    pub throttle: throttle::LoginThrottle,
     /// Salts the decoy SCRAM verifier of unknown users, so probing reveals nothing.
     pub decoy_secret: [u8; 32],
 }
@@ -107,7 +107,7 @@ impl Default for Logins {
         let mut decoy_secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_secret);
         Logins {
-            limiter: limiter::LoginLimiter::default(),
+            throttle: throttle::LoginThrottle::default(),
             decoy_secret,
         }
     }

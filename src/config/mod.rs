@@ -319,7 +319,7 @@ impl Config {
                 "requires tls_cert and tls_key",
             ));
         }
-        if limits.max_failed_logins > 0 && limits.failed_login_window_secs == 0 {
+        if limits.failed_login_window_secs == 0 {
             return Err(err(
                 path,
                 "limits.failed_login_window_secs",

@@ -182,12 +182,22 @@ pub struct LimitsSettings {
     /// Milliseconds running statements get to finish after SIGTERM before they are cancelled.
     /// Default 30000.
     pub drain_timeout_ms: u64,
-    /// Failed logins from one address, or for one user, within `failed_login_window_secs` after
-    /// which further attempts are refused (28000) before any password exchange. 0 = no limit.
-    /// Default 5.
+    /// Failed logins of one user, from any address, within `failed_login_window_secs` after
+    /// which that user is refused (28000) before any password exchange. 0 (the default) = no
+    /// ceiling: an opt-in, since anyone who can reach the port can then lock a user out.
     pub max_failed_logins: u32,
-    /// The window, in seconds, failed logins are counted over. Default 60.
+    /// The window, in seconds, failed logins are remembered over. Default 60.
     pub failed_login_window_secs: u64,
+    /// Milliseconds the next attempt of an (address, user) pair waits after its first failure;
+    /// doubled per further failure in the window. Default 250.
+    pub failed_login_delay_ms: u64,
+    /// The most that wait grows to (at most half of `handshake_timeout_ms`). Default 4000.
+    pub failed_login_max_delay_ms: u64,
+    /// Connections from one client address (IPv6: one /64) that may be between accept and
+    /// the end of authentication at once; more are closed at once. 0 = no bound. Default 32.
+    pub max_handshakes_per_address: usize,
+    /// The same, over all addresses. Default 512.
+    pub max_handshakes: usize,
 }
 
 impl Default for LimitsSettings {
@@ -207,8 +217,12 @@ impl Default for LimitsSettings {
             max_queued_queries: 64,
             cancel_requests_per_sec: 20,
             drain_timeout_ms: 30_000,
-            max_failed_logins: 5,
+            max_failed_logins: 0,
             failed_login_window_secs: 60,
+            failed_login_delay_ms: 250,
+            failed_login_max_delay_ms: 4000,
+            max_handshakes_per_address: 32,
+            max_handshakes: 512,
         }
     }
 }

@@ -31,7 +31,7 @@ pub struct Admission {
     cancels: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
-/// A connection slot, held from the startup packet to the end of the connection.
+/// A session slot, held from authentication to the end of the connection.
 struct Slot {
     counts: Arc<Mutex<Counts>>,
     user: String,
@@ -72,33 +72,50 @@ impl Admission {
     }
 }
 
-impl crate::wire::Admission for Admission {
-    /// Takes a connection slot for `user`, or says why not (53300), before authentication as
-    /// PostgreSQL does, so a flood of connections never reaches the password check.
-    fn admit(&self, user: &str) -> Result<Box<dyn Send>, UserError> {
+impl Admission {
+    /// Why `user` may not have a session slot now, if it may not.
+    fn refusal(&self, c: &Counts, user: &str) -> Option<UserError> {
         let config = self.mesh.config();
         let limits = &config.limits;
         let entry = config.users.get(user);
         let admin = entry.is_some_and(|u| u.admin);
+        let message = if c.total >= limits.max_connections {
+            "sorry, too many clients already".to_string()
+        } else if !admin && c.total >= limits.max_connections - limits.reserved_admin_connections {
+            "remaining connection slots are reserved for admins".to_string()
+        } else {
+            let mine = c.per_user.get(user).copied().unwrap_or(0);
+            match entry.and_then(|u| u.max_connections) {
+                Some(cap) if mine >= cap => format!("too many connections for role \"{user}\""),
+                _ => return None,
+            }
+        };
+        self.metrics.refused("too_many_connections");
+        Some(UserError::fatal(SqlState::TooManyConnections, message))
+    }
+}
+
+impl crate::wire::Admission for Admission {
+    /// Refuses (53300) before authentication when the slots are already taken, so a full
+    /// server does not check passwords it cannot serve.
+    fn check(&self, user: &str) -> Result<(), UserError> {
+        let c = self
+            .counts
+            .lock()
+            .expect("session count lock is never poisoned");
+        self.refusal(&c, user).map_or(Ok(()), Err)
+    }
+
+    /// Takes a session slot for `user` once authenticated, or says why not (53300). Taken after
+    /// the password, not before: connections that never authenticate (a flood, a stalled
+    /// client) are bounded by the handshake limits and must not use up the sessions' slots.
+    fn admit(&self, user: &str) -> Result<Box<dyn Send>, UserError> {
         let mut c = self
             .counts
             .lock()
             .expect("session count lock is never poisoned");
-        let refuse = |m: &str| {
-            self.metrics.refused("too_many_connections");
-            Err(UserError::fatal(SqlState::TooManyConnections, m))
-        };
-        if c.total >= limits.max_connections {
-            return refuse("sorry, too many clients already");
-        }
-        if !admin && c.total >= limits.max_connections - limits.reserved_admin_connections {
-            return refuse("remaining connection slots are reserved for admins");
-        }
-        let mine = c.per_user.get(user).copied().unwrap_or(0);
-        if let Some(cap) = entry.and_then(|u| u.max_connections) {
-            if mine >= cap {
-                return refuse(&format!("too many connections for role \"{user}\""));
-            }
+        if let Some(e) = self.refusal(&c, user) {
+            return Err(e);
         }
         c.total += 1;
         *c.per_user.entry(user.to_string()).or_default() += 1;

@@ -18,7 +18,7 @@ use pgwire::messages::extendedquery::PortalSuspended;
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, NoticeResponse};
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::copy::Framing;
 use super::encode::{encode_rows, row_description};
@@ -66,27 +66,17 @@ where
             .map_err(|_| Gone)
     }
 
-    /// A FATAL error sent as the connection's last words, whether or not it arrives.
-    pub async fn send_now(&mut self, e: &UserError) {
-        let _ = self
+    /// Sends a FATAL error as the connection's last words and closes so that the client reads
+    /// it (see `close.rs`).
+    pub async fn close_with(&mut self, e: &UserError) {
+        self.metrics.error(e.code);
+        let sent = self
             .conn
             .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
             .await;
-    }
-
-    /// Sends a FATAL error and closes so the client reads it: our side is shut down first and
-    /// what the client still sends is drained briefly. Closing a socket with unread input makes
-    /// the kernel reset the connection, and the client may then lose the error (tokio-postgres
-    /// sends Close+Sync when a statement is dropped, so this is common).
-    pub async fn close_with(&mut self, e: &UserError) {
-        self.send_now(e).await;
-        let io = self.conn.get_mut();
-        let _ = io.shutdown().await;
-        let mut buf = [0u8; 4096];
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while matches!(tokio::io::AsyncReadExt::read(io, &mut buf).await, Ok(n) if n > 0) {}
-        })
-        .await;
+        if sent.is_ok() {
+            super::close::linger(self.conn.get_mut()).await;
+        }
     }
 }
 

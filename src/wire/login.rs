@@ -25,6 +25,7 @@ use meshgate_protocol::scram::{ScramError, ScramExchange, ScramVerifier, MECHANI
 
 use super::{Conn, Context};
 use crate::auth::jwt::{looks_like_jwt, TokenError};
+use crate::auth::throttle::Policy;
 use crate::auth::AuthMethod;
 use crate::config::Config;
 use crate::error::{SqlState, UserError};
@@ -59,13 +60,22 @@ pub(crate) fn client_cert(
         .map(|c| crate::auth::cert::subject_common_name(c))
 }
 
-fn window(config: &Config) -> Duration {
-    Duration::from_secs(config.limits.failed_login_window_secs)
+/// The throttle's settings in the running configuration.
+fn throttle_policy(config: &Config) -> Policy {
+    let l = &config.limits;
+    Policy {
+        delay: Duration::from_millis(l.failed_login_delay_ms),
+        // A throttled login must still fit in the handshake's deadline.
+        max_delay: Duration::from_millis(
+            l.failed_login_max_delay_ms.min(l.handshake_timeout_ms / 2),
+        ),
+        window: Duration::from_secs(l.failed_login_window_secs),
+        user_ceiling: l.max_failed_logins,
+    }
 }
 
 /// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
-/// where client certificates are required, and a source address or user over its failed-login
-/// limit.
+/// where client certificates are required, and a user over the opt-in failed-login ceiling.
 pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<UserError> {
     let config = &cx.config;
     let peer = client.addr;
@@ -80,18 +90,15 @@ pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<
     if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
         return None;
     }
-    let limited = cx.logins.limiter.check(
-        peer.ip(),
-        user,
-        config.limits.max_failed_logins,
-        window(config),
-    )?;
+    if !cx
+        .logins
+        .throttle
+        .user_refused(user, &throttle_policy(config))
+    {
+        return None;
+    }
     cx.metrics.refused("login_rate_limited");
-    let by = match limited {
-        crate::auth::limiter::Limited::Address => "this address",
-        crate::auth::limiter::Limited::User => "this user",
-    };
-    tracing::warn!(%peer, user = %user, "login refused: too many failed logins for {by}");
+    tracing::warn!(%peer, user = %user, "login refused: too many failed logins for this user");
     Some(UserError::fatal(
         SqlState::InvalidAuthorization,
         "too many failed login attempts",
@@ -100,7 +107,7 @@ pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<
 
 enum Outcome {
     In(Identity),
-    /// Wrong credentials: counted against the address and the user.
+    /// Wrong credentials: counted against the (address, user) pair.
     Denied {
         code: SqlState,
         message: String,
@@ -121,26 +128,35 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = client.addr;
-    let config = &cx.config;
-    let error = match tokio::time::timeout_at(
-        deadline,
-        exchange(conn, cx, user, client.secure, client.cert),
-    )
-    .await
-    {
-        Ok(Ok(Outcome::In(identity))) => return Some(identity),
+    let policy = throttle_policy(&cx.config);
+    let throttle = &cx.logins.throttle;
+    // A certificate that names the user is not a guess; it is never slowed down.
+    let wait = if matches!(&client.cert, Some(Ok(cn)) if cn == user) {
+        Duration::ZERO
+    } else {
+        throttle.wait(peer.ip(), user, &policy)
+    };
+    let attempt = async {
+        if !wait.is_zero() {
+            cx.metrics.login_delayed(wait);
+            tracing::info!(%peer, user = %user, delay_ms = wait.as_millis() as u64, "login delayed after failed attempts");
+            tokio::time::sleep(wait).await;
+        }
+        exchange(conn, cx, user, client.secure, client.cert).await
+    };
+    let error = match tokio::time::timeout_at(deadline, attempt).await {
+        Ok(Ok(Outcome::In(identity))) => {
+            throttle.succeeded(peer.ip(), user);
+            return Some(identity);
+        }
         Ok(Ok(Outcome::Denied {
             code,
             message,
             reason,
         })) => {
             tracing::warn!(%peer, user = %user, "authentication failed: {reason}");
-            cx.logins.limiter.failed(
-                peer.ip(),
-                user,
-                config.limits.max_failed_logins,
-                window(config),
-            );
+            cx.metrics.login_failed();
+            throttle.failed(peer.ip(), user, &policy);
             UserError::fatal(code, message)
         }
         // Protocol trouble (a client that hangs up to prompt for a password lands here too) is

@@ -17,6 +17,7 @@
 //! and the row stream can be cancelled while it runs.
 
 mod client;
+mod close;
 mod copy;
 mod encode;
 mod extended;
@@ -26,10 +27,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use meshgate_protocol::codec::{FrameError, Limits, MeshCodec};
-use meshgate_protocol::startup::{read_first_packet, FirstPacket};
+use meshgate_protocol::startup::{read_first_packet, FirstPacket, StartupError};
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -39,12 +39,14 @@ use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tracing::Instrument;
 
+use crate::auth::throttle::Handshake;
 use crate::auth::{Credentials, Logins};
 use crate::config::Config;
 use crate::error::{SqlState, UserError};
 use crate::metrics::Metrics;
 use crate::session::{Failure, Gone, Login, Services, Session};
 use client::Connection;
+use close::send_fatal;
 
 pub(crate) type Conn<S> = Framed<S, MeshCodec>;
 
@@ -53,6 +55,8 @@ const MAX_PENDING: usize = 64;
 
 /// Decisions about a connection that are the server's, not the protocol's.
 pub trait Admission: Send + Sync {
+    /// Whether `user` could have a session slot now (53300 if not); nothing is taken.
+    fn check(&self, user: &str) -> Result<(), UserError>;
     /// Takes a session slot for `user`, or says why not (53300); the slot is held until the
     /// returned guard is dropped.
     fn admit(&self, user: &str) -> Result<Box<dyn Send>, UserError>;
@@ -98,6 +102,24 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, cx: Context
         .connections_accepted
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _active = Active::new(cx.metrics.clone());
+    let limits = &cx.config.limits;
+    let in_flight = match cx.logins.throttle.enter(
+        peer.ip(),
+        limits.max_handshakes_per_address,
+        limits.max_handshakes,
+    ) {
+        Ok(h) => h,
+        Err(crowded) => {
+            // A flood: closed without a word, as cheaply as possible.
+            let reason = match crowded {
+                crate::auth::throttle::Crowded::Address => "handshakes_per_address",
+                crate::auth::throttle::Crowded::Server => "handshakes",
+            };
+            cx.metrics.refused(reason);
+            tracing::debug!(%peer, "connection closed: too many handshakes in flight ({reason})");
+            return;
+        }
+    };
     // One deadline for the whole handshake (TLS, startup packet, authentication): a client that
     // trickles bytes cannot stretch it phase by phase.
     let deadline = Instant::now() + Duration::from_millis(cx.config.limits.handshake_timeout_ms);
@@ -111,22 +133,22 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, cx: Context
                     return Ok(None);
                 };
                 let mut tls = acceptor.accept(tcp).await?;
-                let pkt = read_first_packet(&mut tls).await?;
+                let pkt = read_first_packet(&mut tls).await;
                 return Ok(Some(Stream::Tls(Box::new(tls), pkt)));
             }
             loop {
-                match read_first_packet(&mut tcp).await? {
-                    FirstPacket::SslRequest => match cx.credentials.tls.clone() {
+                match read_first_packet(&mut tcp).await {
+                    Ok(FirstPacket::SslRequest) => match cx.credentials.tls.clone() {
                         Some(acceptor) => {
                             tcp.write_all(b"S").await?;
                             let mut tls = acceptor.accept(tcp).await?;
-                            let pkt = read_first_packet(&mut tls).await?;
+                            let pkt = read_first_packet(&mut tls).await;
                             return Ok(Some(Stream::Tls(Box::new(tls), pkt)));
                         }
                         None => tcp.write_all(b"N").await?,
                     },
-                    FirstPacket::GssRequest => tcp.write_all(b"N").await?,
-                    pkt => return Ok::<_, HandshakeError>(Some(Stream::Plain(tcp, pkt))),
+                    Ok(FirstPacket::GssRequest) => tcp.write_all(b"N").await?,
+                    pkt => return Ok::<_, std::io::Error>(Some(Stream::Plain(tcp, pkt))),
                 }
             }
         };
@@ -149,10 +171,10 @@ pub async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, cx: Context
             }
         };
         match stream {
-            Stream::Plain(s, pkt) => run(s, pkt, false, None, peer, cx, deadline).await,
+            Stream::Plain(s, pkt) => run(s, pkt, false, None, peer, cx, deadline, in_flight).await,
             Stream::Tls(s, pkt) => {
                 let cert = login::client_cert(&s);
-                run(*s, pkt, true, cert, peer, cx, deadline).await
+                run(*s, pkt, true, cert, peer, cx, deadline, in_flight).await
             }
         }
     }
@@ -180,42 +202,48 @@ impl Drop for Active {
     }
 }
 
+/// The stream after negotiation, with the first packet read on it (or why it could not be):
+/// a bad startup packet is answered on the stream it came on.
 enum Stream {
-    Plain(TcpStream, FirstPacket),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, FirstPacket),
+    Plain(TcpStream, Result<FirstPacket, StartupError>),
+    Tls(
+        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+        Result<FirstPacket, StartupError>,
+    ),
 }
 
-/// Why a handshake ended the connection.
-#[derive(Debug, thiserror::Error)]
-enum HandshakeError {
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Startup(#[from] meshgate_protocol::startup::StartupError),
-}
-
-async fn send_fatal<S: AsyncWrite + Unpin>(s: &mut S, e: &UserError) {
-    let mut buf = BytesMut::new();
-    if PgWireBackendMessage::ErrorResponse(e.clone().into_fatal().to_response())
-        .encode(&mut buf)
-        .is_ok()
-    {
-        let _ = s.write_all(&buf).await;
-        let _ = s.flush().await;
-    }
-}
-
+#[allow(clippy::too_many_arguments)]
 async fn run<S>(
     mut stream: S,
-    pkt: FirstPacket,
+    pkt: Result<FirstPacket, StartupError>,
     secure: bool,
     cert: login::ClientCert,
     peer: SocketAddr,
     cx: Context,
     deadline: Instant,
+    handshake: Handshake,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let pkt = match pkt {
+        Ok(pkt) => pkt,
+        // The client went away, or sent half a packet before the deadline.
+        Err(StartupError::Io(e)) => {
+            cx.metrics.refused("handshake_error");
+            tracing::debug!("handshake failed: {e}");
+            return;
+        }
+        Err(e) => {
+            cx.metrics.refused("bad_startup");
+            tracing::info!("connection refused: {e}");
+            let code = match e {
+                StartupError::Protocol(..) => SqlState::FeatureNotSupported,
+                _ => SqlState::ProtocolViolation,
+            };
+            send_fatal(&mut stream, &UserError::fatal(code, e.to_string())).await;
+            return;
+        }
+    };
     let params = match pkt {
         FirstPacket::Cancel { pid, secret } => {
             cx.metrics
@@ -285,20 +313,27 @@ async fn run<S>(
         send_fatal(&mut stream, &e).await;
         return;
     }
+    // A full server refuses before the password exchange…
+    if let Err(e) = cx.admission.check(&user) {
+        tracing::info!(user = %user, "connection refused: {}", e.message);
+        send_fatal(&mut stream, &e).await;
+        return;
+    }
 
-    // The slot is taken before authentication, so a connection flood is refused cheaply.
+    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(cx.limits()));
+    let Some(identity) = login::authenticate(&mut conn, &cx, &user, client, deadline).await else {
+        close::linger(conn.get_mut()).await;
+        return;
+    };
+    drop(handshake);
+    // …and the slot is taken only now (see `Admission::admit`).
     let _slot = match cx.admission.admit(&user) {
         Ok(slot) => slot,
         Err(e) => {
             tracing::info!(user = %user, "connection refused: {}", e.message);
-            send_fatal(&mut stream, &e).await;
+            send_fatal(conn.get_mut(), &e).await;
             return;
         }
-    };
-
-    let mut conn: Conn<S> = Framed::new(stream, MeshCodec::new(cx.limits()));
-    let Some(identity) = login::authenticate(&mut conn, &cx, &user, client, deadline).await else {
-        return;
     };
     let login = Login {
         user: identity.user,
@@ -310,9 +345,7 @@ async fn run<S>(
     let session = match Session::start(cx.services.clone(), login, &params) {
         Ok(s) => s,
         Err(e) => {
-            let _ = conn
-                .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
-                .await;
+            send_fatal(conn.get_mut(), &e).await;
             return;
         }
     };
@@ -435,13 +468,15 @@ where
                         SqlState::ProgramLimitExceeded,
                         format!("message of type '{kind}' is {len} bytes, over the server's limit of {limit} bytes"),
                     );
-                    self.io.send_now(&e).await;
+                    tracing::info!("{}", e.message);
+                    self.io.close_with(&e).await;
                     return;
                 }
                 Some(Err(FrameError::Io(_))) => return,
                 Some(Err(e)) => {
                     let e = UserError::fatal(SqlState::ProtocolViolation, e.to_string());
-                    self.io.send_now(&e).await;
+                    tracing::info!("{}", e.message);
+                    self.io.close_with(&e).await;
                     return;
                 }
             };
@@ -486,7 +521,8 @@ where
                 | PgWireFrontendMessage::CopyFail(_) => Ok(()),
                 _ => {
                     let e = UserError::fatal(SqlState::ProtocolViolation, "unexpected message");
-                    self.io.send_now(&e).await;
+                    tracing::info!("{}", e.message);
+                    self.io.close_with(&e).await;
                     return;
                 }
             };

@@ -53,7 +53,12 @@ fn suite_params(s: &TestServer) -> serde_json::Value {
 }
 
 /// Runs a client suite (`program args… '<json>'` in tests/clients/) and asserts it passed.
-async fn run_client(name: &str, program: &str, args: &[String], params: serde_json::Value) {
+pub(crate) async fn run_client(
+    name: &str,
+    program: &str,
+    args: &[String],
+    params: serde_json::Value,
+) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
     let out = tokio::process::Command::new(program)
         .args(args)

@@ -63,6 +63,11 @@ impl Dbt {
 /// Runs `dbt <args>` in `project` as `user` against `s`. The profile reads everything from the
 /// environment (tests/dbt/profiles.yml).
 pub(crate) async fn dbt(s: &TestServer, project: &Path, user: (&str, &str), args: &[&str]) -> Dbt {
+    dbt_at(s.addr.port(), project, user, args).await
+}
+
+/// As [`dbt`], against a server listening on `port` of 127.0.0.1.
+pub(crate) async fn dbt_at(port: u16, project: &Path, user: (&str, &str), args: &[&str]) -> Dbt {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
     // dbt's console script is `dbt.cli.main:cli`; calling it from the chosen Python does not
     // depend on where pip put the script.
@@ -72,7 +77,7 @@ pub(crate) async fn dbt(s: &TestServer, project: &Path, user: (&str, &str), args
         .current_dir(project)
         .env("DBT_PROFILES_DIR", project)
         .env("MESHGATE_HOST", "127.0.0.1")
-        .env("MESHGATE_PORT", s.addr.port().to_string())
+        .env("MESHGATE_PORT", port.to_string())
         .env("MESHGATE_USER", user.0)
         .env("MESHGATE_PASSWORD", user.1)
         .env("MESHGATE_SSLMODE", "disable")

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::dbt::{dbt, project_copy_of};
+use crate::dbt::{dbt, dbt_at, project_copy_of};
 use crate::harness::{ANALYST, SALES_ANALYST};
-use crate::writes::{one, start, writable_mesh};
+use crate::writes::{connect_port, one, spawn_binary_logging, start, writable_mesh};
 
 /// Row count and the sum of one integer column of each created table, read by delta-rs's
 /// Python binding from the directories the product's catalog names.
@@ -322,5 +322,47 @@ async fn dbt_builds_models_into_a_writable_product() {
         denied.stdout().contains("permission denied"),
         "{}",
         denied.describe()
+    );
+}
+
+/// The log of a normal dbt run, from the real binary with the default log settings, holds no
+/// ERROR line: an operator's alerting on ERROR must not fire because someone ran dbt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_dbt_run_logs_no_errors() {
+    let (dir, _root) = writable_mesh();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let (mut child, port) = spawn_binary_logging(&dir.path().join("meshgate.toml"), log).await;
+    // Listening: the log has its first lines.
+    connect_port(port, ANALYST).await;
+    let project = project_copy_of("tests/dbt_build");
+    let p = project.path();
+    let seed = dbt_at(port, p, ANALYST, &["seed"]).await;
+    assert!(
+        seed.output.status.success(),
+        "dbt seed: {}",
+        seed.describe()
+    );
+    let run = dbt_at(
+        port,
+        p,
+        ANALYST,
+        &["run", "--vars", "{until: '1994-01-01', max_region: 1}"],
+    )
+    .await;
+    assert!(run.output.status.success(), "dbt run: {}", run.describe());
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("the server exits");
+
+    let log = std::fs::read_to_string(&log_path).expect("server log");
+    assert!(
+        log.matches("session started").count() > 3 && log.contains("app=\"dbt\""),
+        "the log shows dbt's sessions: {log}"
+    );
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR lines in the log of a dbt run:\n{}",
+        errors.join("\n")
     );
 }

@@ -115,7 +115,8 @@ async fn per_user_connection_cap() {
 async fn stalled_handshakes_are_closed_at_the_timeout_and_logins_go_on() {
     let s = server("handshake_timeout_ms = 2000").await;
     let mut stalled = Vec::new();
-    for _ in 0..50 {
+    // Fewer than the 32 an address may have in flight (throttle.rs floods past that).
+    for _ in 0..30 {
         let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
         // Half a startup packet, then nothing.
         sock.write_all(&[0, 0, 0, 40, 0, 3]).await.unwrap();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::harness::{tpch, TestServer, ADMIN};
 
-fn make_cert(dir: &Path) {
+pub(crate) fn make_cert(dir: &Path) {
     let out = std::process::Command::new("openssl")
         .args([
             "req",

@@ -505,8 +505,16 @@ async fn views_rows_and_comments_survive_a_restart() {
     );
 }
 
-/// Starts the real binary on a free port over `config`; returns it and a connection string maker.
+/// Starts the real binary on a free port over `config`; returns it and its port.
 async fn spawn_binary(config: &Path) -> (tokio::process::Child, u16) {
+    spawn_binary_logging(config, std::process::Stdio::null()).await
+}
+
+/// As [`spawn_binary`], with the server's log (its stderr, default filter) going to `log`.
+pub(crate) async fn spawn_binary_logging(
+    config: &Path,
+    log: impl Into<std::process::Stdio>,
+) -> (tokio::process::Child, u16) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
         l.local_addr().expect("addr").port()
@@ -520,14 +528,15 @@ async fn spawn_binary(config: &Path) -> (tokio::process::Child, u16) {
         .args(["serve", "--config"])
         .arg(&path)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
+        .env_remove("MESHGATE_LOG")
         .kill_on_drop(true)
         .spawn()
         .expect("meshgate starts");
     (child, port)
 }
 
-async fn connect_port(port: u16, user: (&str, &str)) -> tokio_postgres::Client {
+pub(crate) async fn connect_port(port: u16, user: (&str, &str)) -> tokio_postgres::Client {
     let cs = format!(
         "host=127.0.0.1 port={port} user={} password={} dbname=mesh",
         user.0, user.1
