@@ -161,8 +161,9 @@ pub struct LimitsSettings {
     /// Largest message of any other kind, in bytes. Default 64 KiB.
     pub max_other_message_bytes: usize,
     /// Memory, in MiB, that all running queries together may hold; spillable operators (sorts,
-    /// aggregations, joins) write to `spill_dir` past their share. 0 = unbounded. Default 4096.
-    /// Reload: no.
+    /// aggregations) write to `spill_dir` past their share. 0 = unbounded. Default: three
+    /// quarters of the memory this process may use (the cgroup limit, else the machine's),
+    /// 4096 where neither can be read. Reload: no.
     pub memory_pool_mb: usize,
     /// Memory, in MiB, one query may hold; over it the query fails with 53200 (sorts and hash
     /// aggregates spill before that). 0 = the whole pool, else at least 16 (a sort sets
@@ -210,7 +211,7 @@ impl Default for LimitsSettings {
             idle_in_transaction_timeout_ms: 0,
             max_query_message_bytes: 4 * 1024 * 1024,
             max_other_message_bytes: 64 * 1024,
-            memory_pool_mb: 4096,
+            memory_pool_mb: default_memory_pool_mb(),
             query_memory_mb: 0,
             spill_dir: None,
             max_running_queries: 0,
@@ -225,6 +226,35 @@ impl Default for LimitsSettings {
             max_handshakes: 512,
         }
     }
+}
+
+/// The default memory pool: three quarters of what this process may use. A hash join cannot
+/// spill its build side, so a pool far below the machine refuses queries (53200) while memory
+/// sits idle; the quarter left is for everything the pool does not count (Parquet and Arrow
+/// buffers in flight, metadata caches, sessions).
+fn default_memory_pool_mb() -> usize {
+    const FALLBACK_MB: usize = 4096;
+    let machine = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        let kb = t.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+        let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    });
+    // cgroup v2, then v1; "max" or an absurd v1 value means no limit.
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
+    .filter(|&b| b < (1 << 60));
+    let bytes = match (machine, cgroup) {
+        (Some(m), Some(c)) => m.min(c),
+        (m, c) => match m.or(c) {
+            Some(b) => b,
+            None => return FALLBACK_MB,
+        },
+    };
+    ((bytes / 4 * 3) >> 20).max(256) as usize
 }
 
 /// `[audit]` as written: one event per statement (see `crate::audit`). Re-read on reload.

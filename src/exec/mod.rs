@@ -13,6 +13,8 @@
 //! client slows the scan instead of growing server memory. Today the executor is local
 //! DataFusion; a distributed executor would implement the same `execute`.
 
+mod memory;
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,9 +24,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, UnboundedMemoryPool,
-};
+use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -33,6 +33,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::LimitsSettings;
+use memory::{QueryPool, ServerPool};
 
 /// Batches buffered between the engine and the socket writer.
 const CHANNEL_BATCHES: usize = 2;
@@ -95,11 +96,9 @@ impl Executor {
             .enable_all()
             .build()?;
         const MIB: usize = 1024 * 1024;
-        // A fair spill pool: spillable operators (sort, hash aggregate, hash join) each get a
-        // share and spill past it, so one big query cannot starve the others' sorts.
         let pool: Arc<dyn MemoryPool> = match limits.memory_pool_mb {
             0 => Arc::new(UnboundedMemoryPool::default()),
-            mb => Arc::new(FairSpillPool::new(mb.saturating_mul(MIB))),
+            mb => Arc::new(ServerPool::new(mb.saturating_mul(MIB))),
         };
         let disk = match &limits.spill_dir {
             Some(dir) => DiskManagerBuilder::default()
@@ -297,72 +296,6 @@ fn yielding_joins(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
             tracing::warn!("plan not made cooperative: {e}");
             original
         }
-    }
-}
-
-/// One query's reservations: each is checked against the query's own fair-spill pool (so the
-/// query's spillable operators share its cap and spill past their share), then against the
-/// shared pool; the query fails (53200) instead of the server when it needs too much.
-#[derive(Debug)]
-struct QueryPool {
-    shared: Arc<dyn MemoryPool>,
-    own: FairSpillPool,
-    cap: usize,
-}
-
-impl QueryPool {
-    fn new(shared: Arc<dyn MemoryPool>, cap: usize) -> Self {
-        QueryPool {
-            shared,
-            own: FairSpillPool::new(cap),
-            cap,
-        }
-    }
-}
-
-impl MemoryPool for QueryPool {
-    fn register(&self, consumer: &MemoryConsumer) {
-        self.own.register(consumer);
-        self.shared.register(consumer)
-    }
-
-    fn unregister(&self, consumer: &MemoryConsumer) {
-        self.own.unregister(consumer);
-        self.shared.unregister(consumer)
-    }
-
-    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        self.own.grow(reservation, additional);
-        self.shared.grow(reservation, additional);
-    }
-
-    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
-        self.own.shrink(reservation, shrink);
-        self.shared.shrink(reservation, shrink);
-    }
-
-    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
-        if self.own.try_grow(reservation, additional).is_err() {
-            return Err(DataFusionError::ResourcesExhausted(format!(
-                "query memory limit of {} MiB reached ({} needed {} more bytes)",
-                self.cap / (1024 * 1024),
-                reservation.consumer().name(),
-                additional
-            )));
-        }
-        if let Err(e) = self.shared.try_grow(reservation, additional) {
-            self.own.shrink(reservation, additional);
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    fn reserved(&self) -> usize {
-        self.own.reserved()
-    }
-
-    fn memory_limit(&self) -> MemoryLimit {
-        MemoryLimit::Finite(self.cap)
     }
 }
 
