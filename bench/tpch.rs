@@ -53,7 +53,7 @@ fn server_config(domains: &Path, out: &Path, name: &str) -> meshgate::Config {
     std::fs::write(
         &path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 3600\n# Unbounded, as the in-process baseline is.\n[limits]\nmemory_pool_mb = 0\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n{roles}\n[domains]\ndir = \"{}\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 3600\n# The limits a user gets by default.\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n{roles}\n[domains]\ndir = \"{}\"\n",
             domains.display(),
             roles = meshgate_demo::ROLES_TOML,
         ),
