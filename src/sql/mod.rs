@@ -23,6 +23,7 @@
 //! rewrite's replacement) are built as syntax trees ([`build`], [`writes`]) and enter the same
 //! pipeline after the parse.
 
+pub mod barrier;
 pub mod build;
 mod classify;
 mod expand;
