@@ -494,3 +494,79 @@ impl QueryPlanner for MeshQueryPlanner {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::logical_expr::{cast, col, lit, try_cast};
+
+    fn schema() -> DFSchema {
+        DFSchema::try_from(Schema::new(vec![
+            Field::new("i", DataType::Int32, true),
+            Field::new("b", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("d", DataType::Decimal128(15, 2), true),
+            Field::new("ok", DataType::Boolean, true),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_allow_list() {
+        let s = schema();
+        for e in
+            [
+                col("i").eq(lit(1i32)),
+                col("s").not_eq(lit("x")).and(col("b").lt_eq(lit(3i64))),
+                col("s").is_null().or(col("d").gt(lit(
+                    datafusion::common::ScalarValue::Decimal128(Some(900000), 15, 2),
+                ))),
+                cast(col("i"), DataType::Int64).eq(col("b")),
+                cast(col("i"), DataType::Float64).gt(lit(1.5f64)),
+                col("b").in_list(vec![lit(1i64), lit(2i64)], true),
+                col("i").between(lit(1i32), lit(9i32)),
+                !col("ok"),
+            ]
+        {
+            assert!(leakproof(&e, &s), "{e}");
+        }
+    }
+
+    #[test]
+    fn what_can_fail_or_see_is_not_leakproof() {
+        let s = schema();
+        for e in [
+            // Arithmetic, a narrowing or parsing cast, string matching, functions.
+            (col("i") + lit(1i32)).eq(lit(2i32)),
+            (lit(1i64) / col("b")).eq(lit(1i64)),
+            cast(col("b"), DataType::Int32).eq(lit(1i32)),
+            cast(col("s"), DataType::Int64).eq(col("b")),
+            try_cast(col("s"), DataType::Int64).eq(col("b")),
+            col("s").like(lit("a%")),
+            datafusion::functions::expr_fn::length(col("s")).eq(lit(1i32)),
+            // Operands of different types, an IN list with a column.
+            col("i").eq(lit(1i64)),
+            col("b").in_list(vec![lit(1i64), col("b")], false),
+            // Not a predicate at all.
+            col("i"),
+        ] {
+            assert!(!leakproof(&e, &s), "{e}");
+        }
+    }
+
+    #[test]
+    fn widening_casts_cannot_fail() {
+        use DataType::*;
+        assert!(widens(&Int32, &Int64));
+        assert!(widens(&Int64, &Float64));
+        assert!(widens(&Int32, &Decimal128(12, 2)));
+        assert!(!widens(&Int32, &Decimal128(10, 2)));
+        assert!(widens(&Decimal128(15, 2), &Decimal128(20, 4)));
+        assert!(!widens(&Decimal128(15, 2), &Decimal128(15, 4)));
+        assert!(!widens(&Int64, &Int32));
+        assert!(!widens(&Float64, &Float32));
+        assert!(!widens(&Utf8, &Int64));
+        assert!(!widens(&Float64, &Int64));
+    }
+}

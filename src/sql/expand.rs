@@ -9,7 +9,8 @@
 //!                    built as a syntax tree from the domain's expressions bound to the
 //!                    principal, planned as the server (a filter's subquery over another
 //!                    product reads it unfiltered: the domain wrote the filter, not the user),
-//!                    then projected back to the table's columns with masks in place
+//!                    then projected back to the table's columns with masks in place and,
+//!                    under a row filter, wrapped in a security barrier (barrier.rs)
 //! ```
 
 use std::collections::BTreeMap;

@@ -1007,3 +1007,40 @@ async fn only_leakproof_predicates_are_pushed_below_the_row_filter() {
         .expect("the predicate");
     assert!(check < barrier, "{}", plan.join("\n"));
 }
+
+/// Views run as their reader (security invoker): the reader's row filter, and its barrier, apply
+/// inside, whether the fallible predicate is the reader's or the view's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_keep_the_barrier() {
+    let (dir, _root) = crate::writes::writable_mesh();
+    let s = crate::writes::start(dir.path()).await;
+    let admin = s.admin().await;
+    let writer = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let regional = s.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
+    let key = one(
+        &admin,
+        &format!("SELECT min(c_custkey) FROM sales.customer WHERE NOT ({EUROPE})"),
+    )
+    .await;
+    let probe = format!("1/(c_custkey - {key}) IS NOT NULL");
+    writer
+        .batch_execute(&format!(
+            "CREATE VIEW analytics.customers AS SELECT c_custkey, c_nationkey FROM sales.customer; \
+             CREATE VIEW analytics.probed AS SELECT c_custkey FROM sales.customer WHERE {probe}"
+        ))
+        .await
+        .expect("views");
+    let want = one(
+        &admin,
+        &format!("SELECT count(*) FROM sales.customer WHERE {EUROPE}"),
+    )
+    .await;
+    for sql in [
+        format!("SELECT count(*) FROM analytics.customers WHERE {probe}"),
+        "SELECT count(*) FROM analytics.probed".to_string(),
+    ] {
+        assert_eq!(one(&regional, &sql).await, want, "{sql}");
+        // The writer reads every customer, the hidden one too.
+        writer.simple_query(&sql).await.expect_err(&sql);
+    }
+}
