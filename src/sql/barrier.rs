@@ -14,9 +14,10 @@
 //! error or not, a question about rows the user may not see. PostgreSQL applies row-security
 //! quals before any user qual that is not leakproof; this module does the same:
 //! - logically, the barrier is an extension node that DataFusion's rules do not push filters or
-//!   expressions through ([`SecurityBarrier`]); [`BarrierPushdown`] moves only leakproof
-//!   conjuncts ([`leakproof`]) of a filter right above it to inside it, where DataFusion pushes
-//!   them on into the scan, so file and row-group pruning still work;
+//!   expressions through ([`SecurityBarrier`]); DataFusion's filter pushdown, wrapped
+//!   ([`PushDownFilterWithBarriers`]), moves only leakproof conjuncts ([`leakproof`]) of a
+//!   filter right above it to inside it and on into the scan, so file and row-group pruning
+//!   still work;
 //! - physically, it is a pass-through operator ([`BarrierExec`]) that lets no filter pushed from
 //!   above through except a join's or TopK's dynamic filter over plain columns (comparisons and
 //!   set lookups that cannot fail), and no projection.
@@ -37,12 +38,13 @@ use datafusion::execution::context::{QueryPlanner, SessionState};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::expr::{InList, Like};
-use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{
     Between, BinaryExpr, Cast, Expr, ExprSchemable, Extension, Filter, LogicalPlan, Operator,
     UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
 use datafusion::optimizer::optimizer::Optimizer;
+use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::expressions::{Column as PhysicalColumn, DynamicFilterPhysicalExpr};
 use datafusion::physical_plan::filter_pushdown::{
@@ -60,14 +62,12 @@ pub const NAME: &str = "SecurityBarrier";
 /// context that plans or runs statements over the mesh must be built with it: a plan with a
 /// barrier cannot be run by a planner that does not know it (it fails, never skips it).
 pub fn install(builder: SessionStateBuilder) -> SessionStateBuilder {
-    // Right after DataFusion's PushDownFilter, which brings the user's filters to the barrier;
-    // what the rule moves inside is pushed on into the scan by the next pass.
+    // In PushDownFilter's place, which it calls everywhere but right above a barrier.
     let mut rules = Optimizer::new().rules;
-    let at = rules
-        .iter()
-        .position(|r| r.name() == "push_down_filter")
-        .map_or(rules.len(), |i| i + 1);
-    rules.insert(at, Arc::new(BarrierPushdown));
+    match rules.iter().position(|r| r.name() == "push_down_filter") {
+        Some(at) => rules[at] = Arc::new(PushDownFilterWithBarriers::default()),
+        None => rules.push(Arc::new(PushDownFilterWithBarriers::default())),
+    }
     builder
         .with_optimizer_rules(rules)
         .with_query_planner(Arc::new(MeshQueryPlanner))
@@ -155,17 +155,22 @@ impl UserDefinedLogicalNodeCore for SecurityBarrier {
     }
 }
 
-/// Moves the leakproof conjuncts of a filter directly above a barrier to directly inside it.
+/// DataFusion's PushDownFilter, except at a barrier. PushDownFilter keeps a predicate above an
+/// extension node only if it names one of the node's columns: one that names none (`1/0 = 1`)
+/// it would push below, next to the policy's filter, where evaluated on hidden rows it answers
+/// whether a row there passed the other conjuncts. So a filter (or chain of filters) right above
+/// a barrier is handled here and never reaches PushDownFilter: its leakproof conjuncts move
+/// inside, where PushDownFilter takes them on to the scan, and the rest stays above.
 #[derive(Debug, Default)]
-pub struct BarrierPushdown;
+pub struct PushDownFilterWithBarriers(PushDownFilter);
 
-impl OptimizerRule for BarrierPushdown {
+impl OptimizerRule for PushDownFilterWithBarriers {
     fn name(&self) -> &str {
-        "security_barrier_pushdown"
+        "push_down_filter_with_barriers"
     }
 
     fn apply_order(&self) -> Option<ApplyOrder> {
-        Some(ApplyOrder::TopDown)
+        self.0.apply_order()
     }
 
     fn supports_rewrite(&self) -> bool {
@@ -175,43 +180,77 @@ impl OptimizerRule for BarrierPushdown {
     fn rewrite(
         &self,
         plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
+        config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Filter(filter) = plan else {
-            return Ok(Transformed::no(plan));
-        };
-        let LogicalPlan::Extension(ext) = filter.input.as_ref() else {
-            return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-        };
-        let Some(barrier) = ext.node.as_any().downcast_ref::<SecurityBarrier>() else {
-            return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-        };
-        let schema = barrier.input.schema().clone();
-        let (inside, above): (Vec<Expr>, Vec<Expr>) =
-            split_conjunction_owned(filter.predicate.clone())
-                .into_iter()
-                .partition(|e| {
-                    e.column_refs()
-                        .iter()
-                        .all(|c| !barrier.masked.contains(&c.name))
-                        && leakproof(e, &schema)
-                });
-        let Some(inside) = conjunction(inside) else {
-            return Ok(Transformed::no(LogicalPlan::Filter(filter)));
-        };
-        let moved = SecurityBarrier {
-            input: LogicalPlan::Filter(Filter::try_new(inside, Arc::new(barrier.input.clone()))?),
+        match barrier_below_filters(&plan) {
+            Some((predicates, barrier, chain)) => {
+                let predicates = predicates.into_iter().cloned().collect();
+                let barrier = barrier.clone();
+                split_at_barrier(predicates, &barrier, chain > 1)
+            }
+            None => self.0.rewrite(plan, config),
+        }
+    }
+}
+
+/// The conjuncts of `plan`, a filter or a chain of filters, when a barrier is right below them,
+/// with the barrier and the chain's length.
+fn barrier_below_filters(plan: &LogicalPlan) -> Option<(Vec<&Expr>, &SecurityBarrier, usize)> {
+    let mut predicates = Vec::new();
+    let mut chain = 0;
+    let mut node = plan;
+    while let LogicalPlan::Filter(f) = node {
+        predicates.extend(split_conjunction(&f.predicate));
+        chain += 1;
+        node = f.input.as_ref();
+    }
+    match node {
+        LogicalPlan::Extension(ext) if chain > 0 => ext
+            .node
+            .as_any()
+            .downcast_ref::<SecurityBarrier>()
+            .map(|b| (predicates, b, chain)),
+        _ => None,
+    }
+}
+
+/// `Filter(rest) ─ Barrier ─ Filter(leakproof) ─ input`, from the conjuncts of the filters above
+/// the barrier.
+fn split_at_barrier(
+    predicates: Vec<Expr>,
+    barrier: &SecurityBarrier,
+    merged: bool,
+) -> Result<Transformed<LogicalPlan>> {
+    let schema = barrier.input.schema().clone();
+    let (inside, above): (Vec<Expr>, Vec<Expr>) = predicates.into_iter().partition(|e| {
+        e.column_refs()
+            .iter()
+            .all(|c| !barrier.masked.contains(&c.name))
+            && leakproof(e, &schema)
+    });
+    let moved = !inside.is_empty();
+    let input = match conjunction(inside) {
+        Some(inside) => {
+            LogicalPlan::Filter(Filter::try_new(inside, Arc::new(barrier.input.clone()))?)
+        }
+        None => barrier.input.clone(),
+    };
+    let node = LogicalPlan::Extension(Extension {
+        node: Arc::new(SecurityBarrier {
+            input,
             table: barrier.table.clone(),
             masked: barrier.masked.clone(),
-        };
-        let moved = LogicalPlan::Extension(Extension {
-            node: Arc::new(moved),
-        });
-        Ok(Transformed::yes(match conjunction(above) {
-            Some(above) => LogicalPlan::Filter(Filter::try_new(above, Arc::new(moved))?),
-            None => moved,
-        }))
-    }
+        }),
+    });
+    let plan = match conjunction(above) {
+        Some(above) => LogicalPlan::Filter(Filter::try_new(above, Arc::new(node))?),
+        None => node,
+    };
+    Ok(if moved || merged {
+        Transformed::yes(plan)
+    } else {
+        Transformed::no(plan)
+    })
 }
 
 /// Whether a predicate is on the allow-list of expressions that cannot fail, have no side
