@@ -20,7 +20,8 @@
 //!   still work;
 //! - physically, it is a pass-through operator ([`BarrierExec`]) that lets no filter pushed from
 //!   above through except a join's or TopK's dynamic filter over plain columns (comparisons and
-//!   set lookups that cannot fail), and no projection.
+//!   set lookups that cannot fail), and no projection or sort (it keeps no order, so none is
+//!   pushed below it).
 
 use std::any::Any;
 use std::cmp::Ordering;
@@ -47,6 +48,7 @@ use datafusion::optimizer::optimizer::Optimizer;
 use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 use datafusion::physical_expr::expressions::{Column as PhysicalColumn, DynamicFilterPhysicalExpr};
+use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::filter_pushdown::{
     ChildFilterDescription, FilterDescription, FilterPushdownPhase,
 };
@@ -372,7 +374,20 @@ pub struct BarrierExec {
 
 impl BarrierExec {
     pub fn new(input: Arc<dyn ExecutionPlan>, table: String) -> Self {
-        let properties = input.properties().clone();
+        // No ordering is promised, and none is kept (`maintains_input_order`): DataFusion pushes
+        // a sort (a TopK's too) below an operator that keeps its input's order, and a sort's
+        // expressions may fail.
+        let from = input.properties();
+        let properties = Arc::new(
+            PlanProperties::new(
+                EquivalenceProperties::new(input.schema()),
+                from.partitioning.clone(),
+                from.emission_type,
+                from.boundedness,
+            )
+            .with_evaluation_type(from.evaluation_type)
+            .with_scheduling_type(from.scheduling_type),
+        );
         BarrierExec {
             input,
             table,
@@ -420,7 +435,7 @@ impl ExecutionPlan for BarrierExec {
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        vec![false]
     }
 
     fn benefits_from_input_partitioning(&self) -> Vec<bool> {

@@ -790,6 +790,9 @@ async fn fallible_predicates_never_see_hidden_rows() {
             "SELECT count(*) FROM geo.nation n LEFT JOIN {t} c ON n.n_nationkey = c.c_nationkey AND {p} WHERE c.c_custkey IS NOT NULL",
             // The probe as an ORDER BY with LIMIT (TopK and its dynamic filter).
             "SELECT c_custkey FROM {t} WHERE {p} ORDER BY c_acctbal DESC, c_custkey LIMIT 3",
+            // The probe as the sort key (a sort must not be pushed below the filter either).
+            "SELECT c_custkey FROM {t} ORDER BY ({p}), c_custkey LIMIT 3",
+            "SELECT c_custkey FROM {t} ORDER BY ({p}), c_custkey",
         ] {
             let sql = |t: &str, p: &str| shape.replace("{t}", t).replace("{p}", p);
             let got = outcome(&u.regional, &sql("sales.customer", probe)).await;
