@@ -86,11 +86,13 @@ pub fn wrap(input: LogicalPlan, table: String, masked: BTreeSet<String>) -> Logi
     })
 }
 
-/// The logical barrier: outputs its input unchanged. DataFusion's PushDownFilter keeps every
-/// predicate that names one of its columns above it (the default of
-/// `prevent_predicate_push_down_columns`), the common-subexpression and leaf-expression rules
-/// do not move expressions into an extension's input, and projection pruning may only drop
-/// columns below it ([`UserDefinedLogicalNodeCore::necessary_children_exprs`]).
+/// The logical barrier: outputs its input unchanged. Filters reach it only through
+/// [`PushDownFilterWithBarriers`] (DataFusion's own rule would also keep a predicate that names
+/// one of its columns above it: the default of `prevent_predicate_push_down_columns`).
+/// Common-subexpression elimination does not look into an extension's input, projection
+/// pruning may only drop columns below it ([`UserDefinedLogicalNodeCore::necessary_children_exprs`]),
+/// and the only expressions DataFusion moves into an extension's input are struct and map
+/// field accesses (its leaf-projection rule), which cannot fail on a row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecurityBarrier {
     input: LogicalPlan,
