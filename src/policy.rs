@@ -16,7 +16,9 @@
 //!     Filter: the user's predicates that are not leakproof   ◄── visible rows only
 //!       SecurityBarrier
 //!         Projection: masks…
-//!           scan, predicate = filters AND the user's leakproof predicates   (prunes files)
+//!           the filters (a semi join where they have a subquery)
+//!             scan, predicate = the user's leakproof predicates, and the filters where they
+//!                               name only the table's columns    (prunes files, row groups)
 //! ```
 //!
 //! This module decides *what* applies; the SQL front end builds the policy view from it. The

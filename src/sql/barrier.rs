@@ -5,8 +5,8 @@
 //!   Filter: user predicates that are not leakproof      (evaluated on visible rows only)
 //!     SecurityBarrier                                   (nothing but leakproof crosses it)
 //!       Projection: masks…
-//!         Filter: policy filter AND leakproof user predicates   ─► pushed into the scan
-//!           TableScan
+//!         Filter: policy filter AND leakproof user predicates   ─► pushed on by DataFusion,
+//!           TableScan                                              into the scan
 //! ```
 //!
 //! Without it, DataFusion's optimizer merges the user's predicates with the policy filter and
