@@ -9,15 +9,32 @@
 //!                                          ▼
 //!   sql::expand: row_filters / masks for this principal, bound to it (bind_user)?
 //!                            none ──► the table's own provider
-//!                            some ──► a view: SELECT masks… FROM table WHERE filters
+//!                            masks only ──► a view: SELECT masks… FROM table
+//!                            a filter ──► the same view, WHERE filters, behind a security barrier
+//!
+//!   the plan of a statement over a filtered table, once optimised (sql::barrier):
+//!     Filter: the user's predicates that are not leakproof   ◄── visible rows only
+//!       SecurityBarrier
+//!         Projection: masks…
+//!           the filters (a semi join where they have a subquery)
+//!             scan, predicate = the user's leakproof predicates, and the filters where they
+//!                               name only the table's columns    (prunes files, row groups)
 //! ```
 //!
 //! This module decides *what* applies; the SQL front end builds the policy view from it. The
-//! guarded table is a DataFusion view, and DataFusion's SQL planner inlines a view's plan where
-//! the statement names the table, before any optimisation. So the policy predicate is part of
-//! the statement's plan: it is pushed into the scan and prunes files like any other predicate,
-//! and no path into the data (joins, subqueries, CTEs, cursors, COPY, portals, three-part names)
-//! can reach the table around it, because they all resolve tables through the catalog.
+//! guarded table is a DataFusion view, and DataFusion inlines a view's plan where the statement
+//! names the table, before any optimisation. So the policy predicate is part of the statement's
+//! plan: it is pushed into the scan and prunes files like any other predicate, and no path into
+//! the data (joins, subqueries, CTEs, cursors, COPY, portals, three-part names) can reach the
+//! table around it, because they all resolve tables through the catalog.
+//!
+//! The user's own predicates are not free to join it there. One that can fail (`1/0`, a cast, a
+//! regular expression, overflow) evaluated on a hidden row would answer, by an error or not,
+//! whether that row matches. As PostgreSQL does for row security, a filtered table's view is a
+//! security barrier: only leakproof predicates (comparisons with literals, IN, BETWEEN, IS NULL
+//! and their AND/OR/NOT, on unmasked columns; see `sql::barrier::leakproof`) go below the row
+//! filter into the scan; everything else runs on the rows the filter let through. A predicate on
+//! a masked column stays above the barrier too, so it sees the mask.
 //!
 //! Semantics, chosen to fail closed:
 //! - Deny by default: a table is readable by admins and by principals a grant names (the user,

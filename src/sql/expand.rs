@@ -9,7 +9,8 @@
 //!                    built as a syntax tree from the domain's expressions bound to the
 //!                    principal, planned as the server (a filter's subquery over another
 //!                    product reads it unfiltered: the domain wrote the filter, not the user),
-//!                    then projected back to the table's columns with masks in place
+//!                    then projected back to the table's columns with masks in place and,
+//!                    under a row filter, wrapped in a security barrier (barrier.rs)
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
-use super::build;
+use super::{barrier, build};
 use crate::catalog::{Expander, Mesh, MeshCatalog, TableEntry};
 use crate::error::UserError;
 use crate::policy::{bind_user, Access, Mask, Principal, RowFilter};
@@ -45,11 +46,11 @@ fn planning_context(mesh: &Arc<Mesh>, access: Access, default_schema: &str) -> S
     // Literals read as a session reads them (see exec::session_config).
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     let ctx = SessionContext::new_with_state(
-        meshgate_functions::install(
+        super::barrier::install(meshgate_functions::install(
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features(),
-        )
+        ))
         .build(),
     );
     ctx.register_udf(super::semantics::one_row());
@@ -223,5 +224,17 @@ async fn policy_view(
         exprs.push(expr);
     }
     let plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    // Masks alone hide no rows: a user's predicate on the table sees masked values wherever
+    // DataFusion evaluates it. A row filter hides rows, which only the barrier keeps the user's
+    // fallible expressions from seeing.
+    let plan = if filters.is_empty() {
+        plan
+    } else {
+        barrier::wrap(
+            plan,
+            format!("{}.{}", entry.product, entry.name),
+            masked.iter().map(|(c, _)| (*c).clone()).collect(),
+        )
+    };
     Ok(Arc::new(ViewTable::new(plan, Some(definition))))
 }

@@ -10,7 +10,8 @@
 //!                        names; a relation that exists nowhere is 42P01 here)
 //!       ─► PostgreSQL-dialect rewrites (rewrite/: settings functions, casts, catalog shapes)
 //!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
-//!          (expand.rs: row filters and masks inlined as a view; created views for the reader)
+//!          (expand.rs: row filters and masks inlined as a view, a row filter behind a
+//!          security barrier (barrier.rs); created views for the reader)
 //!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
 //!       ─► result columns in PostgreSQL's types (output.rs)
 //!
@@ -23,6 +24,7 @@
 //! rewrite's replacement) are built as syntax trees ([`build`], [`writes`]) and enter the same
 //! pipeline after the parse.
 
+pub mod barrier;
 pub mod build;
 mod classify;
 mod expand;
