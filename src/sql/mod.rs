@@ -22,25 +22,29 @@
 //! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
 //! rewrite's replacement) are built as syntax trees ([`build`], [`writes`]) and enter the same
 //! pipeline after the parse.
+//!
+//! The steps on syntax trees alone (respell, the parse, [`build`], the PostgreSQL-dialect
+//! rewrites) live in the `meshgate-sqlfront` crate (sqlfront/), which a fuzzer builds without
+//! DataFusion; this module holds the steps that need the mesh, the session or the engine.
 
-pub mod build;
 mod classify;
 mod expand;
 pub mod names;
 mod output;
 mod params;
-mod respell;
 pub mod rewrite;
 pub mod semantics;
+mod settings;
 pub mod text;
 pub mod writes;
+
+pub use meshgate_sqlfront::build;
+use meshgate_sqlfront::respell;
 
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::{oids, TEMP_SCHEMA};
 use crate::error::UserError;
@@ -50,7 +54,7 @@ pub use classify::{classify, read_only_refusal, returns_rows, Command, CopyForma
 pub use expand::Expand;
 pub use names::{folded, Scope};
 pub use params::placeholder_casts;
-pub use rewrite::Settings;
+pub use settings::Settings;
 
 /// One statement of a message, sorted, with its audit text.
 #[derive(Debug)]
@@ -61,7 +65,7 @@ pub struct Parsed {
 }
 
 fn parse_sql(sql: &str) -> Result<Vec<Statement>, UserError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| UserError::from_parser(&e))
+    meshgate_sqlfront::parse::statements(sql).map_err(|e| UserError::from_parser(&e))
 }
 
 /// Exactly one statement (tests, and templates meshgate writes itself).
@@ -133,7 +137,7 @@ pub async fn plan(
     let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
     let mut stmt = stmt.clone();
     scope.resolve(&mut stmt)?;
-    rewrite::apply_settings(&mut stmt, settings)?;
+    settings::apply(&mut stmt, settings)?;
     rewrite::rewrite(&mut stmt, scope)?;
     let plan = ctx
         .state()
