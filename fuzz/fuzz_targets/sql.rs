@@ -49,10 +49,36 @@ fn front_end(sql: &str) {
     }
 }
 
+/// sqlparser 0.61 re-parses after a failed alternative inside a bracket, so its cost grows
+/// exponentially with bracket nesting, valid statements included (`f(f(…f(1)…))` 18 deep takes
+/// over a second here). Known and reported in fuzz/README.md ("Known"): inputs nested deeper than
+/// this are skipped, so runs are not all spent rediscovering it and CI does not fail on it at
+/// random. Below it an input costs at most a few hundred milliseconds; deeper nesting of the
+/// shapes the parser handles in linear time is checked by sqlfront's tests.
+const MAX_BRACKET_DEPTH: usize = 16;
+
+fn bracket_depth(sql: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in sql.bytes() {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(sql) = std::str::from_utf8(data) else {
         return;
     };
+    if bracket_depth(sql) > MAX_BRACKET_DEPTH {
+        return;
+    }
     let sql = sql.to_owned();
     std::thread::Builder::new()
         .stack_size(STACK)
