@@ -8,7 +8,8 @@
 //!                                             ▼
 //!         resolve names (names.rs: CTEs, temporary tables, pg_catalog, search_path, three-part
 //!                        names; a relation that exists nowhere is 42P01 here)
-//!       ─► PostgreSQL-dialect rewrites (rewrite/: settings functions, casts, catalog shapes)
+//!       ─► the session's settings functions (settings.rs), then the PostgreSQL-dialect
+//!          rewrites (sqlfront/src/rewrite/: casts, operators, catalog shapes)
 //!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
 //!          (expand.rs: row filters and masks inlined as a view; created views for the reader)
 //!       ─► verified logical plan (read-only, or an INSERT the caller allowed)
