@@ -183,6 +183,16 @@ impl fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
+/// An error of the front end's tree steps (meshgate-sqlfront), by its code.
+impl From<meshgate_sqlfront::FrontError> for UserError {
+    fn from(e: meshgate_sqlfront::FrontError) -> Self {
+        let code = match e.code {
+            meshgate_sqlfront::Code::UndefinedTable => SqlState::UndefinedTable,
+        };
+        Self::new(code, e.message)
+    }
+}
+
 impl UserError {
     pub fn new(code: SqlState, message: impl Into<String>) -> Self {
         UserError {

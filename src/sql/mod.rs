@@ -8,7 +8,8 @@
 //!                                             ▼
 //!         resolve names (names.rs: CTEs, temporary tables, pg_catalog, search_path, three-part
 //!                        names; a relation that exists nowhere is 42P01 here)
-//!       ─► PostgreSQL-dialect rewrites (rewrite/: settings functions, casts, catalog shapes)
+//!       ─► the session's settings functions (settings.rs), then the PostgreSQL-dialect
+//!          rewrites (sqlfront/src/rewrite/: casts, operators, catalog shapes)
 //!       ─► DataFusion's SQL planner, whose catalog binds policies as it resolves each table
 //!          (expand.rs: row filters and masks inlined as a view, a row filter behind a
 //!          security barrier (barrier.rs); created views for the reader)
@@ -23,26 +24,30 @@
 //! Statements meshgate writes itself (the copy-on-write queries of a DELETE, a policy view, a
 //! rewrite's replacement) are built as syntax trees ([`build`], [`writes`]) and enter the same
 //! pipeline after the parse.
+//!
+//! The steps on syntax trees alone (respell, the parse, [`build`], the PostgreSQL-dialect
+//! rewrites) live in the `meshgate-sqlfront` crate (sqlfront/), which a fuzzer builds without
+//! DataFusion; this module holds the steps that need the mesh, the session or the engine.
 
 pub mod barrier;
-pub mod build;
 mod classify;
 mod expand;
 pub mod names;
 mod output;
 mod params;
-mod respell;
 pub mod rewrite;
 pub mod semantics;
+mod settings;
 pub mod text;
 pub mod writes;
+
+pub use meshgate_sqlfront::build;
+use meshgate_sqlfront::respell;
 
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::{oids, TEMP_SCHEMA};
 use crate::error::UserError;
@@ -52,7 +57,7 @@ pub use classify::{classify, read_only_refusal, returns_rows, Command, CopyForma
 pub use expand::Expand;
 pub use names::{folded, Scope};
 pub use params::placeholder_casts;
-pub use rewrite::Settings;
+pub use settings::Settings;
 
 /// One statement of a message, sorted, with its audit text.
 #[derive(Debug)]
@@ -63,7 +68,7 @@ pub struct Parsed {
 }
 
 fn parse_sql(sql: &str) -> Result<Vec<Statement>, UserError> {
-    Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| UserError::from_parser(&e))
+    meshgate_sqlfront::parse::statements(sql).map_err(|e| UserError::from_parser(&e))
 }
 
 /// Exactly one statement (tests, and templates meshgate writes itself).
@@ -135,7 +140,7 @@ pub async fn plan(
     let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
     let mut stmt = stmt.clone();
     scope.resolve(&mut stmt)?;
-    rewrite::apply_settings(&mut stmt, settings)?;
+    settings::apply(&mut stmt, settings)?;
     rewrite::rewrite(&mut stmt, scope)?;
     let plan = ctx
         .state()

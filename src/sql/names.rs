@@ -31,14 +31,7 @@ use datafusion_pg_catalog::pg_catalog::PG_CATALOG_TABLES;
 use crate::catalog::{Mesh, TEMP_SCHEMA};
 use crate::error::{SqlState, UserError};
 
-/// How PostgreSQL folds an identifier: quoted ones keep their case.
-pub fn folded(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
-    }
-}
+pub use meshgate_sqlfront::ident::folded;
 
 /// The folded parts of a name.
 pub fn parts(name: &ObjectName) -> Vec<String> {

@@ -1,0 +1,44 @@
+//! The errors of the front end's tree steps: a SQLSTATE and a message for the client. The
+//! server turns them into its `UserError` (src/error.rs), matching on [`Code`], so a new code
+//! here does not compile there until it is given its place.
+
+use std::fmt;
+
+/// The SQLSTATEs these steps raise (PostgreSQL, appendix A).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 42P01: `'name'::regclass` of a relation that does not exist.
+    UndefinedTable,
+}
+
+impl Code {
+    /// The five characters clients see.
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            Code::UndefinedTable => "42P01",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl FrontError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FrontError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.sqlstate(), self.message)
+    }
+}
+
+impl std::error::Error for FrontError {}

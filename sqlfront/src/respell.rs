@@ -1,0 +1,152 @@
+//! PostgreSQL spellings our parser does not take, put in the spelling it does, on tokens (never
+//! on raw text, so a string literal or a quoted name is never touched):
+//!
+//! - `ALTER VIEW … RENAME TO` and `COMMENT ON VIEW` are their TABLE forms (PostgreSQL takes
+//!   the TABLE forms for views too).
+//! - `COMMENT ON … IS $tag$…$tag$` (dbt's persist_docs quoting) is a plain string literal.
+//! - `MOVE` is FETCH's syntax with the rows skipped: it is read as FETCH, and remembered.
+
+use std::borrow::Cow;
+
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, Tokenizer, Word};
+
+/// A message's text as the parser should read it.
+#[derive(Debug)]
+pub struct Respelled<'a> {
+    pub text: Cow<'a, str>,
+    /// For each statement that begins with FETCH or MOVE, in order: whether it was a MOVE.
+    pub moves: Vec<bool>,
+}
+
+fn kw(t: &Token, k: Keyword) -> bool {
+    matches!(t, Token::Word(Word { keyword, quote_style: None, .. }) if *keyword == k)
+}
+
+fn word(t: &Token, w: &str) -> bool {
+    matches!(t, Token::Word(Word { value, quote_style: None, .. }) if value.eq_ignore_ascii_case(w))
+}
+
+pub fn respell(sql: &str) -> Respelled<'_> {
+    let unchanged = |sql| Respelled {
+        text: Cow::Borrowed(sql),
+        moves: Vec::new(),
+    };
+    let lower = sql.to_ascii_lowercase();
+    if !(lower.contains("comment")
+        || lower.contains("move")
+        || lower.contains("fetch")
+        || (lower.contains("view") && lower.contains("rename")))
+    {
+        return unchanged(sql);
+    }
+    // Raw tokens (no unescaping), so printing them again gives back the text as written.
+    let Ok(mut tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .with_unescape(false)
+        .tokenize()
+    else {
+        // The parser reports what is wrong with the text.
+        return unchanged(sql);
+    };
+    let words: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
+        .collect();
+    let mut changed = false;
+    let mut moves = Vec::new();
+    let mut starts = true;
+    for w in 0..words.len() {
+        let at = |k: usize| words.get(w + k).map(|&i| &tokens[i]);
+        let Some(first) = at(0) else { break };
+        if matches!(first, Token::SemiColon) {
+            starts = true;
+            continue;
+        }
+        let statement_start = std::mem::replace(&mut starts, false);
+        if statement_start && (kw(first, Keyword::FETCH) || word(first, "move")) {
+            let is_move = word(first, "move");
+            if is_move {
+                tokens[words[w]] = Token::make_keyword("FETCH");
+                changed = true;
+            }
+            moves.push(is_move);
+            continue;
+        }
+        let view_at = match (at(0), at(1), at(2)) {
+            (Some(a), Some(b), Some(c))
+                if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON) && kw(c, Keyword::VIEW) =>
+            {
+                Some(words[w + 2])
+            }
+            (Some(a), Some(b), _) if kw(a, Keyword::ALTER) && kw(b, Keyword::VIEW) => {
+                // Only the RENAME form: ALTER VIEW … AS is the parser's own.
+                let renames = words[w + 2..]
+                    .iter()
+                    .map(|&i| &tokens[i])
+                    .take_while(|t| !matches!(t, Token::SemiColon))
+                    .any(|t| kw(t, Keyword::RENAME));
+                renames.then_some(words[w + 1])
+            }
+            _ => None,
+        };
+        let comment_on = matches!((at(0), at(1)), (Some(a), Some(b)) if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON));
+        if let Some(i) = view_at {
+            tokens[i] = Token::make_keyword("TABLE");
+            changed = true;
+        }
+        if comment_on {
+            for &i in &words[w + 2..] {
+                match &tokens[i] {
+                    Token::SemiColon => break,
+                    Token::DollarQuotedString(d) => {
+                        tokens[i] = Token::SingleQuotedString(d.value.replace('\'', "''"));
+                        changed = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Respelled {
+        text: if changed {
+            Cow::Owned(tokens.iter().map(|t| t.to_string()).collect())
+        } else {
+            Cow::Borrowed(sql)
+        },
+        moves,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(sql: &str) -> String {
+        respell(sql).text.into_owned()
+    }
+
+    #[test]
+    fn view_and_comment_forms_are_respelled() {
+        assert_eq!(
+            text("alter view \"a\".\"b\" rename to c"),
+            "alter TABLE \"a\".\"b\" rename to c"
+        );
+        assert_eq!(
+            text("select 'view''s'; comment on view x.y is $$it's a view$$"),
+            "select 'view''s'; comment on TABLE x.y is 'it''s a view'"
+        );
+        assert_eq!(text("select 1"), "select 1");
+        assert_eq!(text("alter view v as select 1"), "alter view v as select 1");
+    }
+
+    #[test]
+    fn moves_are_fetches_that_remember() {
+        let r = respell("MOVE 10 IN c; FETCH 2 FROM c; SELECT 'move'; move all in d");
+        assert_eq!(
+            r.text,
+            "FETCH 10 IN c; FETCH 2 FROM c; SELECT 'move'; FETCH all in d"
+        );
+        assert_eq!(r.moves, vec![true, false, true]);
+        assert!(respell("SELECT removed FROM t").moves.is_empty());
+    }
+}

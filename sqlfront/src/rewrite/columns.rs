@@ -1,0 +1,213 @@
+//! Result columns as PostgreSQL names and prints them.
+
+use sqlparser::ast::{
+    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Select,
+    SelectItem,
+};
+
+use super::{lower_name, number, string_literal};
+use crate::build;
+
+/// The name PostgreSQL gives an unnamed result column (its FigureColname): a function's name,
+/// a cast's argument name or else its type, `case`, `array`, `exists`, else `?column?`.
+/// `None`: a column reference (DataFusion names it the same) or a form left to DataFusion.
+fn postgres_name(e: &Expr) -> Option<String> {
+    fn strong(e: &Expr) -> Option<String> {
+        match e {
+            Expr::Identifier(i) => Some(i.value.clone()),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+            Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()),
+            Expr::Nested(inner) => strong(inner),
+            Expr::Cast { expr, .. } => strong(expr),
+            Expr::Case { .. } => Some("case".into()),
+            Expr::Array(_) => Some("array".into()),
+            Expr::Exists { .. } => Some("exists".into()),
+            _ => None,
+        }
+    }
+    match e {
+        Expr::Identifier(_)
+        | Expr::CompoundIdentifier(_)
+        | Expr::Subquery(_)
+        | Expr::Wildcard(_)
+        | Expr::QualifiedWildcard(..) => None,
+        Expr::Cast {
+            expr, data_type, ..
+        } => strong(expr).or_else(|| Some(cast_type_name(data_type))),
+        e => strong(e).or_else(|| Some("?column?".into())),
+    }
+}
+
+/// A cast's column name: PostgreSQL's internal name of the type (`int4` for `integer`).
+fn cast_type_name(t: &DataType) -> String {
+    let name = lower_name(t);
+    let base = name.split('(').next().unwrap_or("").trim().to_string();
+    match base.as_str() {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "double" | "float8" | "float" => "float8",
+        "decimal" | "numeric" => "numeric",
+        "boolean" | "bool" => "bool",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" => "bpchar",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        _ => return base,
+    }
+    .to_string()
+}
+
+/// Names a statement's result columns as PostgreSQL does, where DataFusion would print the
+/// expression (`count(*)`, `Int64(1)`): clients show these names and code reads columns by them.
+/// Only the outermost SELECT, and only names no other column of it has (DataFusion wants them
+/// distinct; a repeat keeps DataFusion's name).
+pub(super) fn postgres_column_names(select: &mut Select) {
+    let mut taken: std::collections::HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
+                p.last().map(|p| p.value.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    for item in select.projection.iter_mut() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            if let Some(name) = postgres_name(e) {
+                if taken.insert(name.clone()) {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: Ident::with_quote('"', name),
+                    };
+                }
+            }
+        }
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            print_reg_type(e);
+        }
+    }
+}
+
+/// The OID of a built-in type named as `regtype` input accepts it (`'int4'::regtype`).
+pub(super) fn type_oid(name: &str) -> Option<i32> {
+    let n = name.trim().to_ascii_lowercase();
+    let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
+    Some(match n {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "char" | "\"char\"" => 18,
+        "name" => 19,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "bpchar" | "character" => 1042,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+/// A result column cast to `regtype`, `regrole` or `regnamespace` prints the object's name in
+/// PostgreSQL (`atttypid::regtype` is `integer`); elsewhere such casts are OIDs to compare.
+/// (`::regclass` in results still prints the OID: psql's `\d+` projects `c.oid::regclass` beside
+/// other `oid` columns, and the printed form's name would collide with them.)
+fn print_reg_type(e: &mut Expr) {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        ..
+    } = e
+    else {
+        return;
+    };
+    let ty = lower_name(data_type);
+    if let Some(name) = string_literal(inner) {
+        // `'int4'::regtype` prints PostgreSQL's name for it, `integer`.
+        match type_oid(name) {
+            Some(oid) if ty.ends_with("regtype") => **inner = number(oid),
+            _ => return,
+        }
+    }
+    let (function, extra) = match ty.strip_prefix("pg_catalog.").unwrap_or(&ty) {
+        "regtype" => ("format_type", Some(build::null())),
+        "regrole" => ("pg_get_userbyid", None),
+        "regnamespace" => ("mesh_regnamespace", None),
+        _ => return,
+    };
+    let mut f = build::call(function, vec![]);
+    if let Expr::Function(Function {
+        args: FunctionArguments::List(list),
+        ..
+    }) = &mut f
+    {
+        list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(
+            (**inner).clone(),
+        )));
+        if let Some(x) = extra {
+            list.args
+                .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(x)));
+        }
+    }
+    *e = f;
+}
+
+/// Marks a repeated output name made unique for DataFusion; [`shown_name`] cuts it off again
+/// when the result's columns are described.
+const REPEAT_MARK: char = '\u{1f}';
+
+/// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
+/// DBeaver `n.oid` twice, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
+/// PostgreSQL shows plus a marker the client never sees.
+pub(super) fn name_repeated_columns(select: &mut Select) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let (expr, name, shown) = match item {
+            SelectItem::UnnamedExpr(e) => {
+                let name = match e {
+                    Expr::Identifier(id) => Some(crate::ident::folded(id)),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(crate::ident::folded),
+                    _ => None,
+                };
+                let key = name.clone().unwrap_or_else(|| e.to_string());
+                (e, key, name.unwrap_or_else(|| "?column?".into()))
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let name = crate::ident::folded(alias);
+                (expr, name.clone(), name)
+            }
+            _ => continue,
+        };
+        if !seen.insert(name) {
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: Ident::with_quote('"', format!("{shown}{REPEAT_MARK}{i}")),
+            };
+        }
+    }
+}
+
+/// A result column's name as the client sees it (see [`name_repeated_columns`]).
+pub fn shown_name(name: &str) -> &str {
+    name.split(REPEAT_MARK).next().unwrap_or(name)
+}
