@@ -74,6 +74,7 @@ pub enum SqlState {
     ProtocolViolation,
     ConnectionFailure,
     ProgramLimitExceeded,
+    StatementTooComplex,
     InvalidCursorName,
     InvalidSqlStatementName,
     InvalidCatalogName,
@@ -138,6 +139,7 @@ impl SqlState {
             ProtocolViolation => "08P01",
             ConnectionFailure => "08006",
             ProgramLimitExceeded => "54000",
+            StatementTooComplex => "54001",
             InvalidCursorName => "34000",
             InvalidSqlStatementName => "26000",
             InvalidCatalogName => "3D000",
@@ -306,7 +308,16 @@ impl UserError {
     pub fn from_parser(e: &ParserError) -> Self {
         let text = match e {
             ParserError::ParserError(s) | ParserError::TokenizerError(s) => s.clone(),
-            ParserError::RecursionLimitExceeded => "statement is too deeply nested".to_string(),
+            ParserError::RecursionLimitExceeded => {
+                return Self::new(
+                    SqlState::StatementTooComplex,
+                    format!(
+                        "statement is too deeply nested: at most {} levels of brackets, {} of them function calls or subqueries in expressions",
+                        meshgate_sqlfront::parse::NESTING_LIMIT,
+                        meshgate_sqlfront::parse::CALL_NESTING_LIMIT
+                    ),
+                )
+            }
         };
         Self::syntax(format!("syntax error: {text}"))
     }

@@ -50,11 +50,10 @@ fn front_end(sql: &str) {
 }
 
 /// sqlparser 0.61 re-parses after a failed alternative inside a bracket, so its cost grows
-/// exponentially with bracket nesting, valid statements included (`f(f(…f(1)…))` 18 deep takes
-/// over a second here). Known and reported in fuzz/README.md ("Known"): inputs nested deeper than
-/// this are skipped, so runs are not all spent rediscovering it and CI does not fail on it at
-/// random. Below it an input costs at most a few hundred milliseconds; deeper nesting of the
-/// shapes the parser handles in linear time is checked by sqlfront's tests.
+/// exponentially with bracket nesting (fuzz/README.md, "Known"). The server refuses statements
+/// nested past `parse::NESTING_LIMIT` brackets (or `parse::CALL_NESTING_LIMIT` calls and
+/// subqueries) before parsing them; this target stays a little shallower still, so that a run is
+/// not spent on inputs that take a large part of a second each.
 const MAX_BRACKET_DEPTH: usize = 16;
 
 fn bracket_depth(sql: &str) -> usize {

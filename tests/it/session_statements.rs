@@ -187,3 +187,31 @@ async fn temporary_tables_belong_to_their_session() {
         .expect_err("gone");
     assert_eq!(code(&e), "42P01");
 }
+
+/// Nesting that would make the parser take exponential time is refused before the parse, with
+/// 54001, and the session goes on (sqlfront/src/parse.rs has the bounds and their timings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_nested_past_the_bounds_are_refused_at_once() {
+    let s = TestServer::tpch().await;
+    let c = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let calls = |n: usize| format!("SELECT {}1{}", "abs(".repeat(n), ")".repeat(n));
+    let subqueries = |n: usize| format!("SELECT {}1{}", "(SELECT ".repeat(n), ")".repeat(n));
+    let parens = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+    // The input fuzzing found: minutes of parsing at 14 levels, had it been parsed.
+    let found = "(SELECT(S * FROM ".repeat(14);
+    for sql in [calls(17), calls(40), subqueries(17), parens(21), found] {
+        let started = std::time::Instant::now();
+        let e = c.simple_query(&sql).await.unwrap_err();
+        assert_eq!(code(&e), "54001", "{sql}: {e}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "refused before parsing: {sql}"
+        );
+    }
+    // Within the bounds statements answer (shallow here: the test server is a debug build,
+    // whose stack frames are several times a release build's).
+    for sql in [calls(8), parens(8)] {
+        let r = c.simple_query(&sql).await.unwrap();
+        assert_eq!(rows(&r), vec![vec!["1".to_string()]], "{sql}");
+    }
+}
