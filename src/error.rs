@@ -361,6 +361,14 @@ impl UserError {
             DataFusionError::External(inner) => Self::from_external(inner.as_ref(), e),
             DataFusionError::Plan(m) => text::plan(m),
             DataFusionError::Execution(m) => text::execution(m, e),
+            // A predicate evaluated inside the Parquet reader (filter pushdown) fails there, and
+            // its error comes back wrapped as the reader's: a division by zero is still 22012.
+            DataFusionError::ParquetError(p) => match p.as_ref() {
+                datafusion::parquet::errors::ParquetError::External(inner) => {
+                    Self::from_external(inner.as_ref(), e)
+                }
+                _ => Self::internal("engine error", e),
+            },
             _ => Self::internal("engine error", e),
         }
     }
@@ -579,6 +587,12 @@ mod tests {
                 "42P01",
             ),
             (DataFusionError::NotImplemented("x".into()), "0A000"),
+            (
+                DataFusionError::ParquetError(Box::new(
+                    datafusion::parquet::errors::ParquetError::from(ArrowError::DivideByZero),
+                )),
+                "22012",
+            ),
             (
                 DataFusionError::ArrowError(Box::new(ArrowError::DivideByZero), None),
                 "22012",
