@@ -20,6 +20,7 @@
 //! - casts to `oid`/`regtype`/… become integer casts or go, `pg_catalog.text` becomes `text`.
 //! - bare `current_schema` becomes `current_schema()`.
 
+mod clauses;
 mod columns;
 mod literals;
 mod quantified;
@@ -99,6 +100,7 @@ impl VisitorMut for Rewriter<'_> {
     type Break = FrontError;
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<FrontError> {
+        clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             srf::in_select_list(select);
