@@ -21,7 +21,10 @@ pub(super) fn fetch_as_limit(q: &mut Query) {
                 limit_by: Vec::new(),
             })
         }
-        Some(LimitClause::LimitOffset { limit: limit @ None, .. }) => *limit = Some(count),
+        Some(LimitClause::LimitOffset {
+            limit: limit @ None,
+            ..
+        }) => *limit = Some(count),
         // Both LIMIT and FETCH: PostgreSQL refuses it, and so will the planner.
         Some(_) => return,
     }

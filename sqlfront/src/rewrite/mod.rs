@@ -23,6 +23,7 @@
 mod clauses;
 mod columns;
 mod literals;
+mod operators;
 mod quantified;
 mod setops;
 mod shapes;
@@ -188,6 +189,9 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<FrontError> {
+        if let Some(replacement) = operators::rewrite(expr) {
+            *expr = replacement;
+        }
         if let Some(replacement) = strings::rewrite(expr) {
             *expr = replacement;
         }
