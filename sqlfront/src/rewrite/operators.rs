@@ -1,15 +1,23 @@
 //! PostgreSQL operators DataFusion does not plan, as the expressions they stand for.
 
-use sqlparser::ast::{Expr, UnaryOperator};
+use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator};
 
 use crate::build;
 
 /// The replacement of `expr`, if it is one of these:
 /// - the prefix operators `|/ x` (square root), `||/ x` (cube root) and `@ x` (absolute value);
 /// - `x [NOT] LIKE ANY (ARRAY[p, …])` (and ILIKE): PostgreSQL's `op ANY (array)` is an OR over
-///   the elements, with its NULL logic, which is what the chain of ORs gives.
+///   the elements, with its NULL logic, which is what the chain of ORs gives;
+/// - row comparisons `(a, b) op (c, d)`, which DataFusion would compare as structs (where a NULL
+///   field makes `=` false instead of NULL).
 pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
     match expr {
+        Expr::BinaryOp { left, op, right } => match (left.as_ref(), right.as_ref()) {
+            (Expr::Tuple(l), Expr::Tuple(r)) if l.len() == r.len() && !l.is_empty() => {
+                rows(l, op, r)
+            }
+            _ => None,
+        },
         Expr::UnaryOp { op, expr } => {
             let function = match op {
                 UnaryOperator::PGSquareRoot => "sqrt",
@@ -45,6 +53,46 @@ pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
             pattern: Box::new(p),
             escape_char: escape_char.clone(),
         }),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's row comparison: `=` when every pair is equal, `<>` when some pair differs;
+/// `<`, `<=`, `>`, `>=` decided by the first pair that is not equal, NULL when that pair holds
+/// a NULL. The chains of AND and OR below give exactly that under SQL's three-valued logic.
+fn rows(l: &[Expr], op: &BinaryOperator, r: &[Expr]) -> Option<Expr> {
+    let pair = |i: usize, op: BinaryOperator| {
+        build::nested(Expr::BinaryOp {
+            left: Box::new(l[i].clone()),
+            op,
+            right: Box::new(r[i].clone()),
+        })
+    };
+    let n = l.len();
+    match op {
+        BinaryOperator::Eq => Some(build::nested(
+            (1..n).fold(pair(0, BinaryOperator::Eq), |acc, i| {
+                build::and(acc, pair(i, BinaryOperator::Eq))
+            }),
+        )),
+        BinaryOperator::NotEq => Some(build::nested(build::any_of(
+            (0..n).map(|i| pair(i, BinaryOperator::NotEq)),
+        ))),
+        BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq => {
+            let strict = match op {
+                BinaryOperator::Lt | BinaryOperator::LtEq => BinaryOperator::Lt,
+                _ => BinaryOperator::Gt,
+            };
+            // From the last pair outwards: last (op), then strict OR (equal AND rest).
+            let mut acc = pair(n - 1, op.clone());
+            for i in (0..n - 1).rev() {
+                acc = build::nested(build::any_of([
+                    pair(i, strict.clone()),
+                    build::and(pair(i, BinaryOperator::Eq), acc),
+                ]));
+            }
+            Some(acc)
+        }
         _ => None,
     }
 }
@@ -88,6 +136,19 @@ mod tests {
         assert_eq!(rewrite(&expr("||/ 27")).unwrap().to_string(), "cbrt(27)");
         assert_eq!(rewrite(&expr("@ -5")).unwrap().to_string(), "abs(-5)");
         assert!(rewrite(&expr("-5")).is_none());
+    }
+
+    #[test]
+    fn row_comparisons_compare_pair_by_pair() {
+        assert_eq!(
+            rewrite(&expr("(1, NULL) = (1, 2)")).unwrap().to_string(),
+            "((1 = 1) AND (NULL = 2))"
+        );
+        assert_eq!(
+            rewrite(&expr("(a, b) < (c, d)")).unwrap().to_string(),
+            "(((a < c)) OR ((a = c) AND (b < d)))"
+        );
+        assert!(rewrite(&expr("(1, 2) = (1, 2, 3)")).is_none());
     }
 
     #[test]
