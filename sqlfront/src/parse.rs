@@ -67,9 +67,8 @@ fn nesting(tokens: &[TokenWithSpan]) -> (usize, usize) {
                 }
             }
             Token::RParen | Token::RBracket => {
-                if open.pop() == Some(true) {
-                    depth -= 1;
-                }
+                // A stray closing bracket pops nothing; the parser reports it.
+                depth -= usize::from(open.pop() == Some(true));
             }
             _ => {}
         }
