@@ -75,6 +75,8 @@ pub enum SqlState {
     ConnectionFailure,
     ProgramLimitExceeded,
     StatementTooComplex,
+    SubstringError,
+    InvalidArgumentForNtile,
     InvalidCursorName,
     InvalidSqlStatementName,
     InvalidCatalogName,
@@ -140,6 +142,8 @@ impl SqlState {
             ConnectionFailure => "08006",
             ProgramLimitExceeded => "54000",
             StatementTooComplex => "54001",
+            SubstringError => "22011",
+            InvalidArgumentForNtile => "22014",
             InvalidCursorName => "34000",
             InvalidSqlStatementName => "26000",
             InvalidCatalogName => "3D000",
@@ -273,6 +277,19 @@ impl UserError {
     pub fn internal(context: &str, err: &dyn fmt::Display) -> Self {
         let id = error_id();
         tracing::error!(error_id = %id, "{context}: {err}");
+        Self::new(
+            SqlState::InternalError,
+            format!("internal error (id {id}); the server log has details"),
+        )
+    }
+
+    /// An engine error about a statement's values that meshgate does not recognise: most likely
+    /// the user's (a function's argument), so it is logged at WARN, below server faults (I/O,
+    /// storage, the engine's internal errors: ERROR); the client gets only the id, as with
+    /// [`UserError::internal`], since the text may name storage.
+    pub fn unclassified(context: &str, err: &dyn fmt::Display) -> Self {
+        let id = error_id();
+        tracing::warn!(error_id = %id, "{context}: {err}");
         Self::new(
             SqlState::InternalError,
             format!("internal error (id {id}); the server log has details"),
@@ -500,8 +517,19 @@ mod text {
             cast(m)
         } else if lower.contains("overflow") {
             UserError::new(NumericValueOutOfRange, clean(m))
+        } else if lower.contains("negative substring length not allowed") {
+            UserError::new(SubstringError, "negative substring length not allowed")
+        } else if lower.contains("ntile requires a positive integer") {
+            UserError::new(
+                InvalidArgumentForNtile,
+                "argument of ntile must be greater than zero",
+            )
+        } else if lower.contains("step can't be 0") {
+            UserError::new(InvalidParameterValue, "step size cannot equal zero")
+        } else if lower.starts_with("invalid unicode scalar value") {
+            UserError::new(InvalidParameterValue, clean(m))
         } else {
-            UserError::internal("execution error", whole)
+            UserError::unclassified("execution error", whole)
         }
     }
 
@@ -696,5 +724,46 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    /// The level each error is logged at, from a subscriber that records them.
+    fn logged_level(e: &DataFusionError) -> Vec<tracing::Level> {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Levels(Arc<Mutex<Vec<tracing::Level>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Levels {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                self.0.lock().unwrap().push(*event.metadata().level());
+            }
+        }
+        let levels = Levels::default();
+        let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+            tracing_subscriber::registry(),
+            levels.clone(),
+        );
+        tracing::subscriber::with_default(subscriber, || UserError::from_datafusion(e));
+        let out = levels.0.lock().unwrap().clone();
+        out
+    }
+
+    #[test]
+    fn users_errors_are_logged_below_server_faults() {
+        // A function refusing a value meshgate does not recognise: the user's, most likely.
+        let value = DataFusionError::Execution("requested thing out of bounds".into());
+        assert_eq!(logged_level(&value), vec![tracing::Level::WARN]);
+        assert_eq!(UserError::from_datafusion(&value).code.code(), "XX000");
+        // The engine's own fault, and storage: ERROR.
+        let bug = DataFusionError::Internal("invariant broken".into());
+        assert_eq!(logged_level(&bug), vec![tracing::Level::ERROR]);
+        let io = DataFusionError::IoError(std::io::Error::other("disk gone"));
+        assert_eq!(logged_level(&io), vec![tracing::Level::ERROR]);
+        // Recognised value errors are the client's answer, not logged at all.
+        let ntile = DataFusionError::Execution("NTILE requires a positive integer".into());
+        assert!(logged_level(&ntile).is_empty());
+        assert_eq!(UserError::from_datafusion(&ntile).code.code(), "22014");
     }
 }
