@@ -81,7 +81,9 @@ fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     }
 }
 
-/// Integer `+ - *` checked for overflow; floating-point `/` checked for a zero divisor.
+/// Integer `+ - *` checked for overflow; floating-point `+ - * /` checked for a zero divisor,
+/// overflow and underflow (PostgreSQL's float8 arithmetic refuses to make an infinity or a zero
+/// from finite, non-zero operands; Arrow returns them).
 fn rewrite_arithmetic(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
         return Ok(Transformed::no(e));
@@ -95,7 +97,9 @@ fn rewrite_arithmetic(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         {
             Checked::new(*op)
         }
-        Operator::Divide if lt == rt && matches!(lt, DataType::Float32 | DataType::Float64) => {
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+            if lt == rt && matches!(lt, DataType::Float32 | DataType::Float64) =>
+        {
             Checked::new(*op)
         }
         _ => return Ok(Transformed::no(e)),
@@ -315,12 +319,51 @@ impl ScalarUDFImpl for Checked {
             .into_datafusion(),
             other => other.into(),
         })?;
+        if matches!(t, DataType::Float32 | DataType::Float64) {
+            float_range(self.op, &l, &r, &out)?;
+        }
         Ok(if scalar {
             ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?)
         } else {
             ColumnarValue::Array(out)
         })
     }
+}
+
+/// PostgreSQL's float8 checks: an infinite result from finite operands is an overflow, a zero
+/// product or quotient of non-zero finite operands an underflow (both 22003).
+fn float_range(op: Operator, l: &ArrayRef, r: &ArrayRef, out: &ArrayRef) -> Result<()> {
+    let as_f64 = |a: &ArrayRef| -> Result<Float64Array> {
+        Ok(cast(a, &DataType::Float64)?
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .expect("cast to Float64 gives a Float64Array")
+            .clone())
+    };
+    let (l, r, out) = (as_f64(l)?, as_f64(r)?, as_f64(out)?);
+    for i in 0..out.len() {
+        if out.is_null(i) {
+            continue;
+        }
+        let (a, b, v) = (l.value(i), r.value(i), out.value(i));
+        let problem = if v.is_infinite() && a.is_finite() && b.is_finite() {
+            "overflow"
+        } else if v == 0.0
+            && a != 0.0
+            && (matches!(op, Operator::Multiply) && b != 0.0
+                || matches!(op, Operator::Divide) && b.is_finite())
+        {
+            "underflow"
+        } else {
+            continue;
+        };
+        return Err(UserError::new(
+            SqlState::NumericValueOutOfRange,
+            format!("value out of range: {problem}"),
+        )
+        .into_datafusion());
+    }
+    Ok(())
 }
 
 fn integer_name(t: &DataType) -> &'static str {
