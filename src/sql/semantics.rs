@@ -76,9 +76,68 @@ fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match &e {
         Expr::Cast(_) => rewrite_cast(e, schema),
+        Expr::BinaryExpr(b)
+            if matches!(
+                b.op,
+                Operator::Eq
+                    | Operator::NotEq
+                    | Operator::Lt
+                    | Operator::LtEq
+                    | Operator::Gt
+                    | Operator::GtEq
+                    | Operator::IsDistinctFrom
+                    | Operator::IsNotDistinctFrom
+            ) =>
+        {
+            rewrite_comparison(e, schema)
+        }
         Expr::BinaryExpr(_) => rewrite_arithmetic(e, schema),
         _ => Ok(Transformed::no(e)),
     }
+}
+
+/// A quoted literal compared with a number: PostgreSQL reads the literal as the number's type
+/// (`key = '01'` is `key = 1`; `key = 'x'` is 22P02), where DataFusion's coercion turns the
+/// number into text and compares strings (`'1' = '01'` is false: a silent wrong answer).
+fn rewrite_comparison(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let number_as_text = |side: &Expr| -> Option<(Expr, DataType)> {
+        let Expr::Cast(Cast { expr, data_type }) = side else {
+            return None;
+        };
+        if !matches!(
+            data_type,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        ) {
+            return None;
+        }
+        let t = expr.get_type(schema).ok()?;
+        (t.is_integer() || t.is_floating() || matches!(t, DataType::Decimal128(..)))
+            .then(|| (expr.as_ref().clone(), t))
+    };
+    let text_literal = |side: &Expr| {
+        matches!(
+            side,
+            Expr::Literal(
+                ScalarValue::Utf8(Some(_))
+                    | ScalarValue::Utf8View(Some(_))
+                    | ScalarValue::LargeUtf8(Some(_)),
+                _
+            )
+        )
+    };
+    let (l, r) = match (number_as_text(left), number_as_text(right)) {
+        (Some((n, t)), None) if text_literal(right) => (n, Expr::Cast(Cast::new(right.clone(), t))),
+        (None, Some((n, t))) if text_literal(left) => (Expr::Cast(Cast::new(left.clone(), t)), n),
+        _ => return Ok(Transformed::no(e)),
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(l),
+        *op,
+        Box::new(r),
+    ))))
 }
 
 /// Integer `+ - *` checked for overflow; floating-point `+ - * /` checked for a zero divisor,

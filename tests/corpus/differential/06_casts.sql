@@ -51,3 +51,7 @@ SELECT l_discount::float4 FROM sales.lineitem WHERE l_orderkey = 1 ORDER BY l_li
 SELECT p_size::text, p_size::bigint, p_size::numeric FROM supply.part WHERE p_partkey = 1;
 SELECT n_nationkey::int, n_regionkey::smallint FROM geo.nation WHERE n_nationkey = 3;
 SELECT c_acctbal::bigint FROM sales.customer WHERE c_custkey = 1;
+-- A quoted literal compared with a number is read as that number, not compared as text.
+SELECT r_name FROM geo.region WHERE r_regionkey = '01';
+SELECT count(*) FROM geo.nation WHERE n_nationkey < '10';
+SELECT count(*) FROM sales.orders WHERE o_totalprice > '100000.5';
