@@ -12,7 +12,9 @@ use datafusion::logical_expr::ScalarUDF;
 use crate::datefmt::{self, Moment};
 use crate::error::{fail, DATETIME_FIELD_OVERFLOW, INVALID_TEXT_REPRESENTATION};
 use crate::numfmt::{self, Num};
-use crate::udf::{arg_str, is_text, micros, text, wrong_types, Ctx, RowFn, FLOAT, INT, TEXT};
+use crate::udf::{
+    arg_str, is_text, micros, text, texts, wrong_types, Ctx, RowFn, FLOAT, INT, TEXT,
+};
 use crate::zone;
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -48,13 +50,6 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         )
         .udf(),
     ]
-}
-
-fn texts(name: &str, types: &[DataType], n: usize) -> Result<Vec<DataType>> {
-    if types.len() != n || !types.iter().all(is_text) {
-        return Err(wrong_types(name, types));
-    }
-    Ok(vec![TEXT; n])
 }
 
 pub(crate) fn number_arg(t: &DataType) -> Option<DataType> {

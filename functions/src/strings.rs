@@ -13,7 +13,7 @@ use datafusion::logical_expr::ScalarUDF;
 use regex::{Regex, RegexBuilder};
 
 use crate::error::{fail, INVALID_PARAMETER_VALUE, INVALID_REGULAR_EXPRESSION};
-use crate::udf::{arg_i64, arg_str, is_text, text, wrong_types, Ctx, RowFn, INT, TEXT};
+use crate::udf::{arg_i64, arg_str, is_text, text, texts, wrong_types, Ctx, RowFn, INT, TEXT};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
@@ -72,20 +72,14 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         .udf(),
         RowFn::new(
             "regexp_like",
-            |t| match t.len() {
-                2 | 3 => texts("regexp_like", t, t.len()),
-                _ => Err(wrong_types("regexp_like", t)),
-            },
+            |t| pattern_args("regexp_like", t),
             |_, _, _| Ok(DataType::Boolean),
             regexp_like,
         )
         .udf(),
         RowFn::new(
             "regexp_split_to_array",
-            |t| match t.len() {
-                2 | 3 => texts("regexp_split_to_array", t, t.len()),
-                _ => Err(wrong_types("regexp_split_to_array", t)),
-            },
+            |t| pattern_args("regexp_split_to_array", t),
             |_, _, _| Ok(DataType::new_list(TEXT, true)),
             regexp_split_to_array,
         )
@@ -93,10 +87,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         substring_regex_udf(),
         RowFn::new(
             "regexp_match",
-            |t| match t.len() {
-                2 | 3 => texts("regexp_match", t, t.len()),
-                _ => Err(wrong_types("regexp_match", t)),
-            },
+            |t| pattern_args("regexp_match", t),
             |_, _, _| Ok(DataType::new_list(TEXT, true)),
             regexp_match,
         )
@@ -111,11 +102,11 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
-fn texts(name: &str, t: &[DataType], n: usize) -> Result<Vec<DataType>> {
-    if t.len() == n && t.iter().all(is_text) {
-        Ok(vec![TEXT; n])
-    } else {
-        Err(wrong_types(name, t))
+/// Two or three text arguments: the regular-expression functions' (string, pattern[, flags]).
+fn pattern_args(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    match t.len() {
+        2 | 3 => texts(name, t, t.len()),
+        _ => Err(wrong_types(name, t)),
     }
 }
 

@@ -221,6 +221,15 @@ pub(crate) fn micros(t: &DataType) -> Option<DataType> {
     }
 }
 
+/// `n` text arguments, or the function does not exist for these types.
+pub(crate) fn texts(name: &str, types: &[DataType], n: usize) -> Result<Vec<DataType>> {
+    if types.len() == n && types.iter().all(is_text) {
+        Ok(vec![TEXT; n])
+    } else {
+        Err(wrong_types(name, types))
+    }
+}
+
 pub(crate) fn wrong_types(name: &str, types: &[DataType]) -> DataFusionError {
     let list: Vec<String> = types.iter().map(crate::types::pg_type_name).collect();
     DataFusionError::from(crate::error::FunctionError::new(
