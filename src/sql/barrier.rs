@@ -277,14 +277,7 @@ pub fn leakproof(e: &Expr, schema: &DFSchema) -> bool {
         Expr::IsNull(x) | Expr::IsNotNull(x) => operand(x, schema).is_some(),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
             Operator::And | Operator::Or => leakproof(left, schema) && leakproof(right, schema),
-            Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom => same_type(&[left, right], schema),
+            op if super::semantics::compares(*op) => same_type(&[left, right], schema),
             _ => false,
         },
         Expr::InList(InList { expr, list, .. }) => {

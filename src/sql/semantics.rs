@@ -76,24 +76,26 @@ fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 fn rewrite_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
     match &e {
         Expr::Cast(_) => rewrite_cast(e, schema),
-        Expr::BinaryExpr(b)
-            if matches!(
-                b.op,
-                Operator::Eq
-                    | Operator::NotEq
-                    | Operator::Lt
-                    | Operator::LtEq
-                    | Operator::Gt
-                    | Operator::GtEq
-                    | Operator::IsDistinctFrom
-                    | Operator::IsNotDistinctFrom
-            ) =>
-        {
-            rewrite_comparison(e, schema)
-        }
+        Expr::BinaryExpr(b) if compares(b.op) => rewrite_comparison(e, schema),
         Expr::BinaryExpr(_) => rewrite_arithmetic(e, schema),
         _ => Ok(Transformed::no(e)),
     }
+}
+
+/// The operators that compare two values of one type: `= <> < <= > >=` and `IS [NOT] DISTINCT
+/// FROM`.
+pub(crate) fn compares(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    )
 }
 
 /// A quoted literal compared with a number: PostgreSQL reads the literal as the number's type
