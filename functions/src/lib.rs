@@ -14,7 +14,9 @@ pub mod error;
 mod numeric;
 mod numfmt;
 mod planner;
+mod series;
 mod strings;
+mod sum;
 mod sysinfo;
 mod template;
 mod types;
@@ -35,6 +37,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(datetime::functions());
     v.extend(calendar::functions());
     v.extend(numeric::functions());
+    v.extend(series::functions());
     v.extend(strings::functions());
     v.extend(sysinfo::functions());
     v
@@ -62,6 +65,9 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         if let Some(f) = aggregates.iter().find(|f| f.name() == theirs).cloned() {
             aggregates.push(Arc::new(f.as_ref().clone().with_aliases([ours])));
         }
+    }
+    if let Some(sum) = aggregates.iter().find(|f| f.name() == "sum").cloned() {
+        aggregates.push(sum::over(sum));
     }
     aggregates.extend(aggregates::functions());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.

@@ -93,6 +93,13 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         )
         .udf(),
         RowFn::new(
+            "regexp_matches",
+            |t| pattern_args("regexp_matches", t),
+            |_, _, _| Ok(DataType::new_list(DataType::new_list(TEXT, true), true)),
+            regexp_matches,
+        )
+        .udf(),
+        RowFn::new(
             "split_part",
             coerce_split_part,
             |_, _, _| Ok(TEXT),
@@ -782,17 +789,37 @@ fn regexp_match(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     let Some(caps) = re.captures(s) else {
         return ScalarValue::try_from(&DataType::new_list(TEXT, true));
     };
+    Ok(groups(&caps))
+}
+
+/// A match as PostgreSQL's text[]: its capture groups (NULL where a group took no part), or
+/// the whole match when the pattern has none.
+fn groups(caps: &regex::Captures) -> ScalarValue {
+    let text_of = |i: usize| ScalarValue::Utf8(caps.get(i).map(|m| m.as_str().to_string()));
     let parts: Vec<ScalarValue> = if caps.len() == 1 {
-        vec![ScalarValue::Utf8(
-            caps.get(0).map(|m| m.as_str().to_string()),
-        )]
+        vec![text_of(0)]
     } else {
-        (1..caps.len())
-            .map(|i| ScalarValue::Utf8(caps.get(i).map(|m| m.as_str().to_string())))
-            .collect()
+        (1..caps.len()).map(text_of).collect()
+    };
+    ScalarValue::List(ScalarValue::new_list_nullable(&parts, &TEXT))
+}
+
+/// `regexp_matches`' rows as one list of text[]: every match with the `g` flag, else the
+/// first; the SQL front end unnests it.
+fn regexp_matches(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let s = arg_str(&a[0]).unwrap_or("");
+    let (re, global) = regex(
+        arg_str(&a[1]).unwrap_or(""),
+        a.get(2).and_then(arg_str).unwrap_or(""),
+    )?;
+    let rows: Vec<ScalarValue> = if global {
+        re.captures_iter(s).map(|c| groups(&c)).collect()
+    } else {
+        re.captures(s).map(|c| groups(&c)).into_iter().collect()
     };
     Ok(ScalarValue::List(ScalarValue::new_list_nullable(
-        &parts, &TEXT,
+        &rows,
+        &DataType::new_list(TEXT, true),
     )))
 }
 

@@ -1,8 +1,8 @@
 //! Result columns as PostgreSQL names and prints them.
 
 use sqlparser::ast::{
-    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Select,
-    SelectItem,
+    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Select, SelectItem, SelectItemQualifiedWildcardKind, TableFactor,
 };
 
 use super::{lower_name, number, string_literal};
@@ -210,4 +210,36 @@ pub(super) fn name_repeated_columns(select: &mut Select) {
 /// A result column's name as the client sees it (see [`name_repeated_columns`]).
 pub fn shown_name(name: &str) -> &str {
     name.split(REPEAT_MARK).next().unwrap_or(name)
+}
+
+/// `region.*` over `FROM geo.region`: PostgreSQL finds a table by its unqualified name when it
+/// has no alias; DataFusion only by the name as written in FROM, so the star gets that name.
+pub(super) fn qualify_table_stars(select: &mut Select) {
+    let tables: Vec<ObjectName> = select
+        .from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)))
+        .filter_map(|r| match r {
+            TableFactor::Table {
+                name, alias: None, ..
+            } if name.0.len() > 1 => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    for item in select.projection.iter_mut() {
+        let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(star), _) =
+            item
+        else {
+            continue;
+        };
+        let [ObjectNamePart::Identifier(short)] = star.0.as_slice() else {
+            continue;
+        };
+        let mut matching = tables.iter().filter(
+            |t| matches!(t.0.last(), Some(ObjectNamePart::Identifier(i)) if i.value == short.value),
+        );
+        if let (Some(table), None) = (matching.next(), matching.next()) {
+            *star = table.clone();
+        }
+    }
 }

@@ -395,3 +395,74 @@ mod tests {
         );
     }
 }
+
+/// `TIMESTAMP '2024-01-01 10:00'`: PostgreSQL reads a time without seconds, the engine's parser
+/// wants them; the literal gets `:00`. Applies to typed literals and to casts of a quoted string
+/// to a timestamp type.
+pub(super) fn complete_timestamp(e: &mut Expr) {
+    let (data_type, value) = match e {
+        Expr::TypedString(sqlparser::ast::TypedString {
+            data_type, value, ..
+        }) => (data_type, value),
+        Expr::Cast {
+            data_type, expr, ..
+        } => match expr.as_mut() {
+            Expr::Value(v) => (data_type, v),
+            _ => return,
+        },
+        _ => return,
+    };
+    if !matches!(
+        data_type,
+        DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_)
+    ) {
+        return;
+    }
+    if let Value::SingleQuotedString(s) = &mut value.value {
+        if let Some(with_seconds) = with_seconds(s) {
+            *s = with_seconds;
+        }
+    }
+}
+
+/// The text with `:00` after a time of day written as hours and minutes only; None when it
+/// has seconds or no time.
+fn with_seconds(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    // date, one separator, h or hh, ':', mm, then the end or a zone.
+    let sep = s.find([' ', 'T'])?;
+    let time = &s[sep + 1..];
+    let colon = time.find(':')?;
+    let (h, rest) = time.split_at(colon);
+    let minutes = rest.get(1..3)?;
+    let ok = (1..=2).contains(&h.len())
+        && h.bytes().all(|c| c.is_ascii_digit())
+        && minutes.bytes().all(|c| c.is_ascii_digit())
+        && !matches!(rest.as_bytes().get(3), Some(b':' | b'0'..=b'9'))
+        && b[..sep].iter().all(|c| c.is_ascii_digit() || *c == b'-');
+    if !ok {
+        return None;
+    }
+    let at = sep + 1 + colon + 3;
+    Some(format!("{}:00{}", &s[..at], &s[at..]))
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::with_seconds;
+
+    #[test]
+    fn times_without_seconds_get_them() {
+        assert_eq!(
+            with_seconds("2024-01-01 10:00").as_deref(),
+            Some("2024-01-01 10:00:00")
+        );
+        assert_eq!(
+            with_seconds("2024-01-01 9:05+02").as_deref(),
+            Some("2024-01-01 9:05:00+02")
+        );
+        assert_eq!(with_seconds("2024-01-01 10:00:30"), None);
+        assert_eq!(with_seconds("2024-01-01"), None);
+        assert_eq!(with_seconds("epoch"), None);
+    }
+}

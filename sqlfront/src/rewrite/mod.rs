@@ -5,9 +5,11 @@
 //!  mod.rs       the visitor: casts, operators, pg_catalog qualifiers, LIKE … ESCAPE, array(…)
 //!  columns.rs   result column names as PostgreSQL gives them; reg types printed as names
 //!  shapes.rs    catalog-query shapes clients send that DataFusion cannot decorrelate
-//!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric)
+//!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric); timestamp
+//!               literals without seconds
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
-//!  srf.rs       set-returning functions in the select list (rows, not an array)
+//!  srf.rs       set-returning functions in the select list and FROM (rows, not an array)
+//!  result_types.rs  functions cast to the result type PostgreSQL declares
 //!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
 //!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
 //! ```
@@ -25,6 +27,7 @@ mod columns;
 mod literals;
 mod operators;
 mod quantified;
+mod result_types;
 mod setops;
 mod shapes;
 mod srf;
@@ -34,15 +37,15 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    JoinConstraint, JoinOperator, ObjectName, Query, SelectItem, SetExpr, Statement,
-    TableAliasColumnDef, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    JoinConstraint, JoinOperator, ObjectName, Query, SelectItem, SetExpr, Statement, TableFactor,
+    Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::build;
 use crate::error::{Code, FrontError};
-use columns::{name_repeated_columns, postgres_column_names, type_oid};
+use columns::{name_repeated_columns, postgres_column_names, qualify_table_stars, type_oid};
 use shapes::{
     for_each_select, one_row_scalar_subquery, reads_always_null_catalog, reads_only_empty_catalog,
     recursive_cte_column_names, regproc_join_by_name, typtype_branch, unnests_outer_catalog_array,
@@ -86,6 +89,7 @@ pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<
     }
     // After the catalog shapes, which null out `= ANY` in selects that read nothing.
     quantified::rewrite(stmt);
+    result_types::rewrite(stmt);
     literals::type_literals(stmt);
     Ok(())
 }
@@ -105,6 +109,7 @@ impl VisitorMut for Rewriter<'_> {
         setops::all_as_numbered_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             srf::in_select_list(select);
+            qualify_table_stars(select);
             name_repeated_columns(select);
             if reads_only_empty_catalog(select) {
                 let mut n = NullSubqueries;
@@ -141,25 +146,9 @@ impl VisitorMut for Rewriter<'_> {
         {
             strip_pg_catalog(name);
             let function = name.to_string().to_ascii_lowercase();
-            if function == "generate_series" {
-                // `generate_series(…) AS d`: the alias of a function returning one column also
-                // names that column (dbt's date spines select `d`).
-                if let Some(a) = alias.as_mut() {
-                    if a.columns.is_empty() {
-                        a.columns
-                            .push(TableAliasColumnDef::from_name(a.name.value.clone()));
-                    }
-                }
-            }
             if function == "unnest" {
-                // `unnest(a) x`: in PostgreSQL the alias of a scalar function also names its column.
-                let mut alias = alias.clone();
-                if let Some(a) = alias.as_mut() {
-                    if a.columns.is_empty() {
-                        a.columns
-                            .push(TableAliasColumnDef::from_name(a.name.value.clone()));
-                    }
-                }
+                // Named by srf::in_from as PostgreSQL names a function's column.
+                let alias = alias.clone();
                 let array_exprs = match t {
                     TableFactor::Table {
                         args: Some(args), ..
@@ -196,6 +185,7 @@ impl VisitorMut for Rewriter<'_> {
             *expr = replacement;
         }
         regproc_join_by_name(expr);
+        literals::complete_timestamp(expr);
         if let Some(null) = typtype_branch(expr) {
             *expr = null;
             return ControlFlow::Continue(());

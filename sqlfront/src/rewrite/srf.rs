@@ -1,12 +1,13 @@
 //! Set-returning functions in PostgreSQL's places. In a select list, `generate_series(1, 3)`
 //! is three rows in PostgreSQL and one array in DataFusion (its scalar `generate_series` builds
 //! a list); wrapped in `unnest` it is rows again, and several of them side by side run in
-//! lockstep, the shorter padded with NULLs, as PostgreSQL 10 and later do. `string_to_table`
-//! (select list or FROM) is `unnest(string_to_array(…))`.
+//! lockstep, the shorter padded with NULLs, as PostgreSQL 10 and later do. The functions crate
+//! computes each set as a list (`string_to_table` is `unnest(string_to_array(…))`).
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Select, SelectItem, TableFactor, TableFunctionArgs,
+    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Select, SelectItem, TableAlias, TableAliasColumnDef, TableFactor,
+    TableFunctionArgs,
 };
 
 use crate::build;
@@ -29,23 +30,86 @@ pub(super) fn in_select_list(select: &mut Select) {
     }
 }
 
-/// `string_to_table(s, d)` in FROM becomes `unnest(string_to_array(s, d))`, which the
-/// dialect rewrite then turns into DataFusion's UNNEST.
+/// A set-returning call in FROM becomes `unnest(<its list>)`, which the dialect rewrite turns
+/// into DataFusion's UNNEST, named as PostgreSQL names a function's column: by the alias, else
+/// by the function. `WITH ORDINALITY` (which DataFusion's UNNEST lacks) becomes a derived table
+/// unnesting the list and its positions side by side.
 pub(super) fn in_from(t: &mut TableFactor) {
     let TableFactor::Table {
         name,
         args: Some(TableFunctionArgs { args, .. }),
+        alias: alias_slot,
+        with_ordinality,
         ..
     } = t
     else {
         return;
     };
-    if function_name(name).as_deref() != Some("string_to_table") {
+    let Some(function) = function_name(name) else {
+        return;
+    };
+    let given = unnamed(args);
+    let (column, list) = match (function.as_str(), given.as_slice()) {
+        ("unnest", [one]) => ("unnest", one.clone()),
+        ("unnest", _) => return,
+        _ => match as_list(&function, given) {
+            Some(found) => found,
+            None => return,
+        },
+    };
+    let mut alias = alias_slot.clone().unwrap_or_else(|| TableAlias {
+        explicit: true,
+        name: Ident::new(column),
+        columns: vec![],
+    });
+    if alias.columns.is_empty() {
+        alias
+            .columns
+            .push(TableAliasColumnDef::from_name(alias.name.value.clone()));
+    }
+    if *with_ordinality {
+        if alias.columns.len() < 2 {
+            alias
+                .columns
+                .push(TableAliasColumnDef::from_name("ordinality"));
+        }
+        *t = with_positions(list, alias);
         return;
     }
-    let inner = build::call("string_to_array", unnamed(args));
     *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
-    *args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))];
+    *args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(list))];
+    *alias_slot = Some(alias);
+}
+
+/// `(SELECT unnest(l), unnest(generate_series(1, cardinality(l))))`: both unnests run in
+/// lockstep. The list is written twice (a derived table holding it once would be a select list
+/// with a set-returning call, which this rewrite would turn into rows); the set-returning
+/// functions are deterministic, so both give the same list.
+fn with_positions(list: Expr, alias: TableAlias) -> TableFactor {
+    let positions = build::call(
+        "generate_series",
+        vec![
+            build::cast(build::number(1), DataType::BigInt(None)),
+            build::cast(
+                build::call("cardinality", vec![list.clone()]),
+                DataType::BigInt(None),
+            ),
+        ],
+    );
+    let rows = build::select(
+        vec![
+            build::item(build::call("unnest", vec![list])),
+            build::item(build::call("unnest", vec![positions])),
+        ],
+        vec![],
+        None,
+    );
+    TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(rows),
+        alias: Some(alias),
+        sample: None,
+    }
 }
 
 /// (PostgreSQL's column name, the call as rows) for a set-returning call.
@@ -59,18 +123,22 @@ fn as_rows(e: &Expr) -> Option<(&'static str, Expr)> {
     let FunctionArguments::List(list) = &f.args else {
         return None;
     };
-    let args = unnamed(&list.args);
-    match function_name(&f.name).as_deref() {
-        Some("generate_series") => Some((
-            "generate_series",
-            build::call("unnest", vec![build::call("generate_series", args)]),
-        )),
-        Some("string_to_table") => Some((
-            "string_to_table",
-            build::call("unnest", vec![build::call("string_to_array", args)]),
-        )),
-        _ => None,
-    }
+    let (column, list) = as_list(&function_name(&f.name)?, unnamed(&list.args))?;
+    Some((column, build::call("unnest", vec![list])))
+}
+
+/// A set-returning function's rows as one list (the functions crate computes sets as lists),
+/// with the column name PostgreSQL gives the function's rows.
+fn as_list(function: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
+    let (column, list) = match function {
+        "generate_series" => ("generate_series", "generate_series"),
+        "generate_subscripts" => ("generate_subscripts", "generate_subscripts"),
+        "regexp_matches" => ("regexp_matches", "regexp_matches"),
+        "string_to_table" => ("string_to_table", "string_to_array"),
+        "regexp_split_to_table" => ("regexp_split_to_table", "regexp_split_to_array"),
+        _ => return None,
+    };
+    Some((column, build::call(list, args)))
 }
 
 fn function_name(name: &ObjectName) -> Option<String> {
@@ -120,7 +188,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT * FROM string_to_table('a,b', ',')"),
-            "SELECT * FROM unnest(string_to_array('a,b', ','))"
+            "SELECT * FROM unnest(string_to_array('a,b', ',')) AS string_to_table (string_to_table)"
         );
         // Inside another expression or a window it is left alone.
         assert_eq!(

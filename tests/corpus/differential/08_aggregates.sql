@@ -56,3 +56,5 @@ SELECT sum(x) FROM (VALUES (1.5::float8), (2.25::float8)) t(x);
 SELECT sum(x) FROM (VALUES (2147483647), (1)) t(x);
 SELECT sum(x) FROM (VALUES (9223372036854775807), (1)) t(x);
 SELECT avg(x) FROM (VALUES (1::int8), (2::int8)) t(x);
+SELECT sum(v), sum(v::int), sum(v::smallint) FROM (VALUES (1::int8), (2::int8)) t(v);
+SELECT sum(o_orderkey) OVER (ORDER BY o_orderkey ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM sales.orders WHERE o_orderkey < 10 ORDER BY 1;

@@ -78,3 +78,5 @@ SELECT width_bucket(1, 1, 1, 1);
 SELECT 1 FROM geo.region WHERE r_regionkey = 'x';
 SELECT n_nationkey FROM geo.nation, geo.nation;
 SELECT r_regionkey FROM geo.region r JOIN geo.nation n ON r_regionkey = n_regionkey JOIN geo.region r2 ON r2.r_regionkey = n.n_regionkey;
+SELECT * FROM generate_series(1, 3, 0);
+SELECT * FROM generate_series(TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-02', INTERVAL '0 days');
