@@ -487,6 +487,9 @@ mod text {
             UndefinedFunction
         } else if lower.contains("percentile value must be between") {
             NumericValueOutOfRange
+        } else if lower.contains("step cannot be zero") {
+            // The engine's generate_series checks its constant step while planning.
+            InvalidParameterValue
         } else if lower.contains("cannot be cast") || lower.contains("cannot cast") {
             DatatypeMismatch
         } else if lower.contains("ambiguous") {
@@ -496,10 +499,10 @@ mod text {
         } else {
             SyntaxError
         };
-        let message = if code == UndefinedTable {
-            missing_table(&m).unwrap_or(m)
-        } else {
-            m
+        let message = match code {
+            UndefinedTable => missing_table(&m).unwrap_or(m),
+            InvalidParameterValue => "step size cannot equal zero".into(),
+            _ => m,
         };
         UserError::new(code, message)
     }

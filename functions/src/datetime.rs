@@ -23,6 +23,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFn::new("date_trunc", coerce_trunc, trunc_type, date_trunc)
             .stable()
             .udf(),
+        crate::zone::timezone_udf(),
     ]
 }
 

@@ -6,6 +6,7 @@
 //! Errors carry PostgreSQL's SQLSTATE in a [`FunctionError`].
 
 mod aggregates;
+mod arrays;
 mod calendar;
 mod convert;
 mod datefmt;
@@ -25,15 +26,21 @@ mod zone;
 
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunction;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use error::FunctionError;
 pub use types::pg_type_name;
 
+/// The engine's streaming integer `generate_series` table function, by the name the SQL front
+/// end calls it (`meshgate_sqlfront` writes the same name).
+pub const STREAMED_SERIES: &str = "meshgate_generate_series";
+
 /// Every scalar function of this crate.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = convert::functions();
+    v.extend(arrays::functions());
     v.extend(datetime::functions());
     v.extend(calendar::functions());
     v.extend(numeric::functions());
@@ -47,18 +54,32 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
 /// (`with_default_features`) so that ours replace DataFusion's of the same name.
 pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     let functions = builder.scalar_functions().get_or_insert_with(Vec::new);
-    // PostgreSQL's array_remove removes every match: DataFusion's array_remove_all.
-    if let Some(all) = functions
-        .iter()
-        .find(|f| f.name() == "array_remove_all")
-        .cloned()
-    {
-        functions.push(Arc::new(ScalarUDF::new_from_impl(udf::Renamed::new(
-            "array_remove",
-            all,
-        ))));
+    // PostgreSQL's array_remove and array_replace act on every match: DataFusion's *_all.
+    for (ours, theirs) in [
+        ("array_remove", "array_remove_all"),
+        ("array_replace", "array_replace_all"),
+    ] {
+        if let Some(all) = functions.iter().find(|f| f.name() == theirs).cloned() {
+            functions.push(Arc::new(ScalarUDF::new_from_impl(udf::Renamed::new(
+                ours, all,
+            ))));
+        }
     }
     functions.extend(scalar_functions());
+    // The engine's streaming generate_series under a name of its own, for the SQL front end's
+    // integer series in FROM (an endless one streams until cancelled); ours, by the public name,
+    // builds a list the front end unnests, for every other type and place.
+    if let Some(tables) = builder.table_functions().as_mut() {
+        if let Some(series) = tables.get("generate_series").cloned() {
+            tables.insert(
+                STREAMED_SERIES.to_string(),
+                Arc::new(TableFunction::new(
+                    STREAMED_SERIES.to_string(),
+                    series.function().clone(),
+                )),
+            );
+        }
+    }
     let aggregates = builder.aggregate_functions().get_or_insert_with(Vec::new);
     // PostgreSQL's names for DataFusion's aggregates of the same semantics.
     for (ours, theirs) in [("variance", "var"), ("every", "bool_and")] {

@@ -1,6 +1,8 @@
 //! Standard clauses DataFusion does not plan, in a spelling it does.
 
-use sqlparser::ast::{Expr, LimitClause, Query, Value};
+use sqlparser::ast::{
+    Expr, GroupByExpr, LimitClause, Query, Select, SelectItem, Value, ValueWithSpan,
+};
 
 /// `[OFFSET n ROWS] FETCH {FIRST | NEXT} [m] {ROW | ROWS} ONLY` is `LIMIT m [OFFSET n]` (m is 1
 /// when omitted). `WITH TIES` and `PERCENT` have no LIMIT spelling and are left to fail (0A000).
@@ -60,5 +62,46 @@ mod tests {
         );
         let ties = "SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES";
         assert_eq!(limited(ties), ties);
+    }
+}
+
+/// GROUP BY as PostgreSQL reads it where DataFusion does not: `()` is the empty grouping set
+/// (in a plain list it adds nothing, and alone it is the grand total, as with no GROUP BY), and
+/// a position inside `ROLLUP`, `CUBE` or `GROUPING SETS` names a select-list item as a plain
+/// `GROUP BY 1` does.
+pub(super) fn group_by_positions(select: &mut Select) {
+    let GroupByExpr::Expressions(exprs, _) = &mut select.group_by else {
+        return;
+    };
+    exprs.retain(|e| !matches!(e, Expr::Tuple(t) if t.is_empty()));
+    let items: Vec<Option<&Expr>> = select
+        .projection
+        .iter()
+        .map(|i| match i {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect();
+    for e in exprs.iter_mut() {
+        let (Expr::Rollup(sets) | Expr::Cube(sets) | Expr::GroupingSets(sets)) = e else {
+            continue;
+        };
+        for x in sets.iter_mut().flatten() {
+            let Expr::Value(ValueWithSpan {
+                value: Value::Number(n, _),
+                ..
+            }) = x
+            else {
+                continue;
+            };
+            let item = n
+                .parse::<usize>()
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|k| items.get(k).copied().flatten());
+            if let Some(item) = item {
+                *x = item.clone();
+            }
+        }
     }
 }

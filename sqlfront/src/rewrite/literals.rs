@@ -396,10 +396,11 @@ mod tests {
     }
 }
 
-/// `TIMESTAMP '2024-01-01 10:00'`: PostgreSQL reads a time without seconds, the engine's parser
-/// wants them; the literal gets `:00`. Applies to typed literals and to casts of a quoted string
-/// to a timestamp type.
-pub(super) fn complete_timestamp(e: &mut Expr) {
+/// Quoted literals read as a type, in the forms PostgreSQL's input functions accept and the
+/// engine's casts do not: a timestamp without seconds (`TIMESTAMP '2024-01-01 10:00'` gets
+/// `:00`), numbers with blanks around them (`' 123 '::int`), and numerics with an exponent
+/// (`'1e3'::numeric` is 1000). Applies to typed literals and to casts of a quoted string.
+pub(super) fn quoted_as_type(e: &mut Expr) {
     let (data_type, value) = match e {
         Expr::TypedString(sqlparser::ast::TypedString {
             data_type, value, ..
@@ -412,17 +413,76 @@ pub(super) fn complete_timestamp(e: &mut Expr) {
         },
         _ => return,
     };
-    if !matches!(
-        data_type,
-        DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_)
-    ) {
+    let Value::SingleQuotedString(s) = &mut value.value else {
         return;
-    }
-    if let Value::SingleQuotedString(s) = &mut value.value {
-        if let Some(with_seconds) = with_seconds(s) {
-            *s = with_seconds;
+    };
+    // `'12.5'::numeric` is the number 12.5 with its own scale (a cast to the engine's bare
+    // decimal would print ten places); an integer keeps scale 0.
+    if let DataType::Numeric(ExactNumberInfo::None) | DataType::Decimal(ExactNumberInfo::None) =
+        data_type
+    {
+        if let Some(number) = numeric_literal(s.trim()) {
+            *e = number;
+            return;
         }
     }
+    let respelled = match data_type {
+        DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_) => {
+            with_seconds(s)
+        }
+        DataType::Numeric(_)
+        | DataType::Decimal(_)
+        | DataType::Dec(_)
+        | DataType::SmallInt(_)
+        | DataType::Int(_)
+        | DataType::Integer(_)
+        | DataType::BigInt(_)
+        | DataType::Int2(_)
+        | DataType::Int4(_)
+        | DataType::Int8(_)
+        | DataType::Real
+        | DataType::Float4
+        | DataType::Float8
+        | DataType::Double(_)
+        | DataType::DoublePrecision => Some(s.trim().to_string()),
+        _ => None,
+    };
+    if let Some(r) = respelled {
+        *s = r;
+    }
+}
+
+/// `-12.5` or `1.5e3` as a numeric literal of its own scale (`1500`, scale 0); None when the
+/// text is not a plain number.
+fn numeric_literal(t: &str) -> Option<Expr> {
+    let (negative, unsigned) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (digits, scale) = match without_exponent(unsigned) {
+        Some(found) => found,
+        None => {
+            let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+            if whole.is_empty()
+                || !whole
+                    .bytes()
+                    .chain(fraction.bytes())
+                    .all(|c| c.is_ascii_digit())
+            {
+                return None;
+            }
+            (unsigned.to_string(), fraction.len())
+        }
+    };
+    let number = decimal(digits, scale);
+    Some(if negative {
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Minus,
+            expr: Box::new(number),
+        }
+    } else {
+        number
+    })
 }
 
 /// The text with `:00` after a time of day written as hours and minutes only; None when it
@@ -448,7 +508,7 @@ fn with_seconds(s: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod timestamp_tests {
+mod quoted_tests {
     use super::with_seconds;
 
     #[test]

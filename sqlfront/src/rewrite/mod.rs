@@ -5,8 +5,8 @@
 //!  mod.rs       the visitor: casts, operators, pg_catalog qualifiers, LIKE … ESCAPE, array(…)
 //!  columns.rs   result column names as PostgreSQL gives them; reg types printed as names
 //!  shapes.rs    catalog-query shapes clients send that DataFusion cannot decorrelate
-//!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric); timestamp
-//!               literals without seconds
+//!  literals.rs  numeric literals typed as PostgreSQL types them (int4, numeric); quoted
+//!               literals in the forms PostgreSQL's input functions accept
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
 //!  srf.rs       set-returning functions in the select list and FROM (rows, not an array)
 //!  result_types.rs  functions cast to the result type PostgreSQL declares
@@ -108,6 +108,7 @@ impl VisitorMut for Rewriter<'_> {
         clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
+            clauses::group_by_positions(select);
             srf::in_select_list(select);
             qualify_table_stars(select);
             name_repeated_columns(select);
@@ -185,7 +186,7 @@ impl VisitorMut for Rewriter<'_> {
             *expr = replacement;
         }
         regproc_join_by_name(expr);
-        literals::complete_timestamp(expr);
+        literals::quoted_as_type(expr);
         if let Some(null) = typtype_branch(expr) {
             *expr = null;
             return ControlFlow::Continue(());

@@ -5,7 +5,10 @@ use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator};
 use crate::build;
 
 /// The replacement of `expr`, if it is one of these:
-/// - the prefix operators `|/ x` (square root), `||/ x` (cube root) and `@ x` (absolute value);
+/// - the prefix operators `|/ x` (square root), `||/ x` (cube root), `@ x` (absolute value) and
+///   `~ x` (bitwise not);
+/// - `t AT TIME ZONE z`, which is PostgreSQL's `timezone(z, t)`;
+/// - `(s1, e1) OVERLAPS (s2, e2)`;
 /// - `x [NOT] LIKE ANY (ARRAY[p, …])` (and ILIKE): PostgreSQL's `op ANY (array)` is an OR over
 ///   the elements, with its NULL logic, which is what the chain of ORs gives;
 /// - row comparisons `(a, b) op (c, d)`, which DataFusion would compare as structs (where a NULL
@@ -13,11 +16,37 @@ use crate::build;
 pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
     match expr {
         Expr::BinaryOp { left, op, right } => match (left.as_ref(), right.as_ref()) {
+            (Expr::Tuple(l), Expr::Tuple(r))
+                if *op == BinaryOperator::Overlaps && l.len() == 2 && r.len() == 2 =>
+            {
+                Some(overlaps(&l[0], &l[1], &r[0], &r[1]))
+            }
             (Expr::Tuple(l), Expr::Tuple(r)) if l.len() == r.len() && !l.is_empty() => {
                 rows(l, op, r)
             }
             _ => None,
         },
+        // PostgreSQL's meaning, in its function form (the engine's AT TIME ZONE treats a
+        // timestamptz as a timestamp and gives another instant).
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => Some(build::call(
+            "timezone",
+            vec![(**time_zone).clone(), (**timestamp).clone()],
+        )),
+        // Two's complement: `~x` is `-x - 1` for every integer, in x's type.
+        Expr::UnaryOp {
+            op: UnaryOperator::BitwiseNot,
+            expr,
+        } => Some(Expr::BinaryOp {
+            left: Box::new(Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr: Box::new(build::nested((**expr).clone())),
+            }),
+            op: BinaryOperator::Minus,
+            right: Box::new(build::number(1)),
+        }),
         Expr::UnaryOp { op, expr } => {
             let function = match op {
                 UnaryOperator::PGSquareRoot => "sqrt",
@@ -166,4 +195,39 @@ mod tests {
             "((n NOT ILIKE 'a%'))"
         );
     }
+}
+
+/// PostgreSQL's OVERLAPS: each period from its earlier to its later end, half open (a period
+/// whose ends are equal is that instant); periods starting together always overlap.
+fn overlaps(a: &Expr, b: &Expr, c: &Expr, d: &Expr) -> Expr {
+    let ends = |x: &Expr, y: &Expr| {
+        (
+            build::call("least", vec![x.clone(), y.clone()]),
+            build::call("greatest", vec![x.clone(), y.clone()]),
+        )
+    };
+    let ((s1, e1), (s2, e2)) = (ends(a, b), ends(c, d));
+    let cmp = |l: &Expr, op: BinaryOperator, r: &Expr| Expr::BinaryOp {
+        left: Box::new(l.clone()),
+        op,
+        right: Box::new(r.clone()),
+    };
+    let either_null = Expr::BinaryOp {
+        left: Box::new(Expr::IsNull(Box::new(s1.clone()))),
+        op: BinaryOperator::Or,
+        right: Box::new(Expr::IsNull(Box::new(s2.clone()))),
+    };
+    build::case_when(
+        either_null,
+        build::null(),
+        build::case_when(
+            cmp(&s1, BinaryOperator::Gt, &s2),
+            cmp(&s1, BinaryOperator::Lt, &e2),
+            build::case_when(
+                cmp(&s1, BinaryOperator::Lt, &s2),
+                cmp(&s2, BinaryOperator::Lt, &e1),
+                build::boolean(true),
+            ),
+        ),
+    )
 }

@@ -101,8 +101,8 @@ fn unnested(e: &Expr) -> &Expr {
     }
 }
 
-/// The elements of a literal one-dimensional array: `ARRAY[a, b]`, `'{a,b}'` or
-/// `'{a,b}'::type[]` (each element then cast to `type`). None for anything else.
+/// The elements of a literal one-dimensional array: `ARRAY[a, b]`, `'{a,b}'`, or either cast
+/// to `type[]` (each element then cast to `type`). None for anything else.
 fn literal_elements(e: &Expr) -> Option<Vec<Expr>> {
     match e {
         Expr::Array(a) => {
@@ -132,12 +132,21 @@ fn literal_elements(e: &Expr) -> Option<Vec<Expr>> {
                 },
                 _ => return None,
             };
-            let Expr::Value(ValueWithSpan {
-                value: Value::SingleQuotedString(s),
-                ..
-            }) = unnested(expr)
-            else {
-                return None;
+            let s = match unnested(expr) {
+                Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(s),
+                    ..
+                }) => s,
+                // `ARRAY[…]::int[]`: the elements cast to the element type.
+                array @ Expr::Array(_) => {
+                    return Some(
+                        literal_elements(array)?
+                            .into_iter()
+                            .map(|el| build::cast(el, element_type.clone()))
+                            .collect(),
+                    )
+                }
+                _ => return None,
             };
             Some(
                 parse_array_text(s)?

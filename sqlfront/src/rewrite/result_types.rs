@@ -1,5 +1,5 @@
-//! Functions DataFusion computes in another type than PostgreSQL declares: its `ntile`, array
-//! lengths and positions are unsigned 64-bit integers, PostgreSQL's are `integer`. A driver
+//! Functions DataFusion computes in another type than PostgreSQL declares: its `ntile`,
+//! `cardinality` and array positions are unsigned 64-bit integers, PostgreSQL's are `integer`. A driver
 //! reads the column by its declared type (an `int8` where the application expects `int4`), so
 //! the call is cast to PostgreSQL's type where it is made; every value fits.
 
@@ -20,9 +20,7 @@ struct ResultTypes;
 /// PostgreSQL's result type of the functions whose DataFusion result type differs.
 fn declared(function: &str) -> Option<DataType> {
     match function {
-        "ntile" | "array_length" | "cardinality" | "array_position" | "array_ndims" => {
-            Some(DataType::Int(None))
-        }
+        "ntile" | "cardinality" | "array_position" | "array_ndims" => Some(DataType::Int(None)),
         "array_positions" => Some(DataType::Array(ArrayElemTypeDef::SquareBracket(
             Box::new(DataType::Int(None)),
             None,

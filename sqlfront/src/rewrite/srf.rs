@@ -35,6 +35,26 @@ pub(super) fn in_select_list(select: &mut Select) {
 /// by the function. `WITH ORDINALITY` (which DataFusion's UNNEST lacks) becomes a derived table
 /// unnesting the list and its positions side by side.
 pub(super) fn in_from(t: &mut TableFactor) {
+    // `UNNEST(…)` is its own table factor in sqlparser; other functions are tables with
+    // arguments.
+    if let TableFactor::UNNEST {
+        alias: alias_slot,
+        array_exprs,
+        with_ordinality,
+        ..
+    } = t
+    {
+        let [array] = array_exprs.as_slice() else {
+            return;
+        };
+        let alias = named(alias_slot.take(), "unnest", *with_ordinality);
+        if *with_ordinality {
+            *t = with_positions(array.clone(), alias);
+        } else {
+            *alias_slot = Some(alias);
+        }
+        return;
+    }
     let TableFactor::Table {
         name,
         args: Some(TableFunctionArgs { args, .. }),
@@ -49,6 +69,13 @@ pub(super) fn in_from(t: &mut TableFactor) {
         return;
     };
     let given = unnamed(args);
+    if function == "generate_series" && !*with_ordinality {
+        if let Some(int) = integer_type(&given) {
+            let alias = named(alias_slot.take(), "generate_series", false);
+            *t = streamed_integers(t.clone(), int, alias);
+            return;
+        }
+    }
     let (column, list) = match (function.as_str(), given.as_slice()) {
         ("unnest", [one]) => ("unnest", one.clone()),
         ("unnest", _) => return,
@@ -57,9 +84,87 @@ pub(super) fn in_from(t: &mut TableFactor) {
             None => return,
         },
     };
-    let mut alias = alias_slot.clone().unwrap_or_else(|| TableAlias {
+    let alias = named(alias_slot.take(), column, *with_ordinality);
+    if *with_ordinality {
+        *t = with_positions(list, alias);
+        return;
+    }
+    *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+    *args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(list))];
+    *alias_slot = Some(alias);
+}
+
+/// The integer type of a series whose bounds and step are integer constants or integer casts
+/// (`integer` when they all are, as PostgreSQL resolves it), None for any other argument.
+fn integer_type(args: &[Expr]) -> Option<DataType> {
+    fn width(e: &Expr) -> Option<bool> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                sqlparser::ast::Value::Number(n, _) => {
+                    let n: i64 = n.parse().ok()?;
+                    Some(i32::try_from(n).is_err())
+                }
+                _ => None,
+            },
+            Expr::UnaryOp {
+                op: sqlparser::ast::UnaryOperator::Minus | sqlparser::ast::UnaryOperator::Plus,
+                expr,
+            }
+            | Expr::Nested(expr) => width(expr),
+            Expr::Cast { data_type, .. } => match data_type {
+                DataType::Int(_)
+                | DataType::Integer(_)
+                | DataType::Int4(_)
+                | DataType::SmallInt(_)
+                | DataType::Int2(_) => Some(false),
+                DataType::BigInt(_) | DataType::Int8(_) => Some(true),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let mut wide = false;
+    for a in args {
+        wide |= width(a)?;
+    }
+    Some(if wide {
+        DataType::BigInt(None)
+    } else {
+        DataType::Int(None)
+    })
+}
+
+/// An integer series streams from the engine's own `generate_series` table function (an
+/// endless series can run until it is cancelled, as in PostgreSQL), renamed and cast to
+/// PostgreSQL's column name and type: `(SELECT CAST(value AS int) FROM generate_series(…))`.
+fn streamed_integers(mut call: TableFactor, int: DataType, alias: TableAlias) -> TableFactor {
+    // The functions crate registers the engine's table function under this name
+    // (meshgate_functions::STREAMED_SERIES); a name of its own also keeps this rewrite from
+    // visiting the call again.
+    if let TableFactor::Table { name, .. } = &mut call {
+        *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(
+            "meshgate_generate_series",
+        ))]);
+    }
+    let value = build::cast(Expr::Identifier(Ident::new("value")), int);
+    let rows = build::select(
+        vec![build::item(value)],
+        vec![sqlparser::ast::TableWithJoins {
+            relation: call,
+            joins: vec![],
+        }],
+        None,
+    );
+    rows_as(rows, alias)
+}
+
+/// The alias of a function's rows as PostgreSQL names them: the given alias (else the
+/// function's name) names the table and, when no column names are given, the column too; the
+/// position column of `WITH ORDINALITY` is `ordinality` unless named.
+fn named(given: Option<TableAlias>, function: &str, with_ordinality: bool) -> TableAlias {
+    let mut alias = given.unwrap_or_else(|| TableAlias {
         explicit: true,
-        name: Ident::new(column),
+        name: Ident::new(function),
         columns: vec![],
     });
     if alias.columns.is_empty() {
@@ -67,18 +172,12 @@ pub(super) fn in_from(t: &mut TableFactor) {
             .columns
             .push(TableAliasColumnDef::from_name(alias.name.value.clone()));
     }
-    if *with_ordinality {
-        if alias.columns.len() < 2 {
-            alias
-                .columns
-                .push(TableAliasColumnDef::from_name("ordinality"));
-        }
-        *t = with_positions(list, alias);
-        return;
+    if with_ordinality && alias.columns.len() < 2 {
+        alias
+            .columns
+            .push(TableAliasColumnDef::from_name("ordinality"));
     }
-    *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
-    *args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(list))];
-    *alias_slot = Some(alias);
+    alias
 }
 
 /// `(SELECT unnest(l), unnest(generate_series(1, cardinality(l))))`: both unnests run in
@@ -104,12 +203,7 @@ fn with_positions(list: Expr, alias: TableAlias) -> TableFactor {
         vec![],
         None,
     );
-    TableFactor::Derived {
-        lateral: false,
-        subquery: Box::new(rows),
-        alias: Some(alias),
-        sample: None,
-    }
+    rows_as(rows, alias)
 }
 
 /// (PostgreSQL's column name, the call as rows) for a set-returning call.
@@ -160,6 +254,15 @@ fn unnamed(args: &[FunctionArg]) -> Vec<Expr> {
             _ => None,
         })
         .collect()
+}
+
+fn rows_as(rows: sqlparser::ast::Query, alias: TableAlias) -> TableFactor {
+    TableFactor::Derived {
+        lateral: false,
+        subquery: Box::new(rows),
+        alias: Some(alias),
+        sample: None,
+    }
 }
 
 #[cfg(test)]

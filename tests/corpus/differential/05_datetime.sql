@@ -100,3 +100,6 @@ SELECT to_char(o_orderdate, 'Dy') AS d, count(*) FROM sales.orders GROUP BY 1 OR
 SELECT o_orderdate::timestamp FROM sales.orders WHERE o_orderkey = 1;
 SELECT o_orderdate::text FROM sales.orders WHERE o_orderkey = 1;
 SELECT cast(o_orderdate AS varchar) FROM sales.orders WHERE o_orderkey = 1;
+SELECT TIMESTAMP '2024-07-01 12:00:00' AT TIME ZONE 'Europe/Paris';
+SELECT o_orderdate::timestamp AT TIME ZONE 'America/New_York' FROM sales.orders WHERE o_orderkey = 1;
+SELECT (DATE '2024-01-01', DATE '2024-01-10') OVERLAPS (DATE '2024-01-10', DATE '2024-01-20'), (DATE '2024-01-05', DATE '2024-01-01') OVERLAPS (DATE '2024-01-02', DATE '2024-01-03');

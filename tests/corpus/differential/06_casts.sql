@@ -55,3 +55,4 @@ SELECT c_acctbal::bigint FROM sales.customer WHERE c_custkey = 1;
 SELECT r_name FROM geo.region WHERE r_regionkey = '01';
 SELECT count(*) FROM geo.nation WHERE n_nationkey < '10';
 SELECT count(*) FROM sales.orders WHERE o_totalprice > '100000.5';
+SELECT '-0.50'::numeric, ' 7 '::bigint, '2.5E+1'::numeric;

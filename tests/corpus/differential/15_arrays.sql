@@ -47,3 +47,5 @@ SELECT (array_agg(n_name ORDER BY n_name))[1] FROM geo.nation;
 SELECT cardinality(array_agg(DISTINCT c_mktsegment)) FROM sales.customer;
 SELECT unnest(ARRAY[1, 2]) + 1;
 SELECT array_agg(x) FROM (VALUES (NULL::int), (1)) t(x);
+SELECT array_length(ARRAY[1, 2], 2), array_upper(ARRAY[]::int[], 1), array_dims(ARRAY[]::int[]);
+SELECT 2 > ALL (ARRAY[1, 2]::int[]), 'b' = ANY (ARRAY['a', 'b']::text[]);
