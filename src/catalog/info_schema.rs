@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "columns",
     "schemata",
     "views",
+    "character_sets",
     "table_constraints",
     "key_column_usage",
     "referential_constraints",
@@ -226,6 +227,31 @@ impl InfoSchema {
         mem(&s, rows)
     }
 
+    /// The one character set meshgate speaks (SQLAlchemy and JDBC tools read it on connect).
+    fn character_sets(&self) -> Result<Arc<dyn TableProvider>> {
+        let s = text_schema(&[
+            "character_set_catalog",
+            "character_set_schema",
+            "character_set_name",
+            "character_repertoire",
+            "form_of_use",
+            "default_collate_catalog",
+            "default_collate_schema",
+            "default_collate_name",
+        ]);
+        let row = vec![
+            None,
+            None,
+            Some(text("UTF8")),
+            Some(text("UCS")),
+            Some(text("UTF8")),
+            Some(text(self.mesh.database.clone())),
+            Some(text("pg_catalog")),
+            Some(text("C")),
+        ];
+        mem(&s, vec![row])
+    }
+
     fn views(&self) -> Result<Arc<dyn TableProvider>> {
         let cols = text_schema(&[
             "table_catalog",
@@ -279,6 +305,7 @@ impl SchemaProvider for InfoSchema {
             "tables" => self.tables().await?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,
+            "character_sets" => self.character_sets()?,
             "columns" => Arc::new(ColumnListing {
                 mesh: self.mesh.clone(),
                 user: self.user.clone(),

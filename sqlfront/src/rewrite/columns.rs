@@ -24,6 +24,14 @@ fn postgres_name(e: &Expr) -> Option<String> {
             Expr::Nested(inner) => strong(inner),
             Expr::Cast { expr, .. } => strong(expr),
             Expr::Case { .. } => Some("case".into()),
+            // Calls the parser gives forms of their own.
+            Expr::Ceil { .. } => Some("ceil".into()),
+            Expr::Floor { .. } => Some("floor".into()),
+            Expr::Extract { .. } => Some("extract".into()),
+            Expr::Substring { .. } => Some("substring".into()),
+            Expr::Position { .. } => Some("position".into()),
+            Expr::Overlay { .. } => Some("overlay".into()),
+            Expr::Trim { .. } => Some("btrim".into()),
             Expr::Array(_) => Some("array".into()),
             Expr::Exists { .. } => Some("exists".into()),
             _ => None,
@@ -38,6 +46,9 @@ fn postgres_name(e: &Expr) -> Option<String> {
         Expr::Cast {
             expr, data_type, ..
         } => strong(expr).or_else(|| Some(cast_type_name(data_type))),
+        // `DATE '2024-01-01'` is a cast of a literal: named by its type.
+        Expr::TypedString(t) => Some(cast_type_name(&t.data_type)),
+        Expr::Interval(_) => Some("interval".into()),
         e => strong(e).or_else(|| Some("?column?".into())),
     }
 }
@@ -65,8 +76,7 @@ fn cast_type_name(t: &DataType) -> String {
 
 /// Names a statement's result columns as PostgreSQL does, where DataFusion would print the
 /// expression (`count(*)`, `Int64(1)`): clients show these names and code reads columns by them.
-/// Only the outermost SELECT, and only names no other column of it has (DataFusion wants them
-/// distinct; a repeat keeps DataFusion's name).
+/// Only the outermost SELECT.
 pub(super) fn postgres_column_names(select: &mut Select) {
     let mut taken: std::collections::HashSet<String> = select
         .projection
@@ -80,15 +90,20 @@ pub(super) fn postgres_column_names(select: &mut Select) {
             _ => None,
         })
         .collect();
-    for item in select.projection.iter_mut() {
+    for (i, item) in select.projection.iter_mut().enumerate() {
         if let SelectItem::UnnamedExpr(e) = item {
             if let Some(name) = postgres_name(e) {
-                if taken.insert(name.clone()) {
-                    *item = SelectItem::ExprWithAlias {
-                        expr: e.clone(),
-                        alias: Ident::with_quote('"', name),
-                    };
-                }
+                // A repeat (`SELECT 1, 2` is two `?column?`) is made unique for the engine
+                // with a mark the client never sees.
+                let alias = if taken.insert(name.clone()) {
+                    name
+                } else {
+                    format!("{name}{REPEAT_MARK}{i}")
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::with_quote('"', alias),
+                };
             }
         }
         if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {

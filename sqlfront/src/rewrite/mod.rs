@@ -11,6 +11,9 @@
 //!  srf.rs       set-returning functions in the select list and FROM (rows, not an array)
 //!  result_types.rs  functions cast to the result type PostgreSQL declares
 //!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
+//!  clauses.rs   FETCH FIRST as LIMIT; GROUP BY () and positions inside ROLLUP/CUBE
+//!  calls.rs     named arguments (`make_interval(days => 3)`) put in their places
+//!  operators.rs prefix operators, AT TIME ZONE, OVERLAPS, LIKE ANY, row comparisons
 //!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
 //! ```
 //!
@@ -22,6 +25,7 @@
 //! - casts to `oid`/`regtype`/… become integer casts or go, `pg_catalog.text` becomes `text`.
 //! - bare `current_schema` becomes `current_schema()`.
 
+mod calls;
 mod clauses;
 mod columns;
 mod literals;
@@ -262,6 +266,7 @@ impl VisitorMut for Rewriter<'_> {
             }
             Expr::Function(f) => {
                 strip_pg_catalog(&mut f.name);
+                calls::named_arguments(f);
                 // `array(SELECT …)` is `(SELECT array_agg(v) FROM (SELECT …) AS _array(v))`.
                 if f.name.to_string().eq_ignore_ascii_case("array") {
                     if let FunctionArguments::Subquery(q) = &f.args {

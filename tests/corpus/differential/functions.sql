@@ -173,3 +173,6 @@ SELECT to_char(o_orderdate, 'YYYY-MM') AS month, count(*) AS orders FROM sales.o
 SELECT extract(year FROM o_orderdate) AS year, count(*) AS orders FROM sales.orders GROUP BY 1 ORDER BY 1;
 SELECT date_trunc('quarter', o_orderdate) AS quarter, sum(o_totalprice) AS revenue FROM sales.orders GROUP BY 1 ORDER BY 1 LIMIT 4;
 SELECT o_orderkey FROM sales.orders WHERE o_orderdate >= to_date('1995-01-01', 'YYYY-MM-DD') ORDER BY o_orderkey LIMIT 3;
+SELECT current_setting('default_table_access_method');
+SELECT character_set_name::text, character_repertoire::text, form_of_use::text FROM information_schema.character_sets;
+SELECT make_interval(hours => 2, days => 3), make_interval(1, secs => 1.5);
