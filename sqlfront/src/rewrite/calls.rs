@@ -14,8 +14,11 @@ fn zero_float() -> Expr {
     build::cast(build::number(0), sqlparser::ast::DataType::DoublePrecision)
 }
 
+/// A parameter's name and its default value.
+type Parameter = (&'static str, fn() -> Expr);
+
 /// Each function's parameters in order, with the default of each (as PostgreSQL declares them).
-fn parameters(function: &str) -> Option<&'static [(&'static str, fn() -> Expr)]> {
+fn parameters(function: &str) -> Option<&'static [Parameter]> {
     Some(match function {
         "make_interval" => &[
             ("years", zero),
