@@ -88,6 +88,14 @@ pub fn partition_column(table: TpchTable) -> Option<(&'static str, &'static str)
     }
 }
 
+/// Where the partition column stands among the table's TPC-H columns (1-based).
+fn partition_position(table: TpchTable) -> Option<usize> {
+    match table {
+        TpchTable::Nation => Some(3),
+        _ => None,
+    }
+}
+
 /// Columns whose descriptions are repeated in the domain file. Delta and Iceberg carry every
 /// column's description in their own metadata; plain Parquet cannot, so the `geo` tables list all.
 fn described_columns(table: TpchTable) -> &'static [&'static str] {
@@ -210,9 +218,12 @@ pub(crate) fn render_domain(
             }
         }
         if let Some((column, ty)) = partition_column(table) {
+            let position = partition_position(table)
+                .map(|p| format!(", position = {p}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "partition_columns = [{{ name = {}, type = {} }}]",
+                "partition_columns = [{{ name = {}, type = {}{position} }}]",
                 quote(column),
                 quote(ty)
             );

@@ -298,9 +298,9 @@ async fn sf001_mesh_matches_tpch_and_baseline() -> TestResult {
     )));
     assert!(supply.contains("catalog = \"supply\"\nnamespace = \"supply\"\ntable = \"partsupp\""));
     let geo_conf = std::fs::read_to_string(layout.domain_file("geo"))?;
-    assert!(
-        geo_conf.contains("partition_columns = [{ name = \"n_regionkey\", type = \"bigint\" }]")
-    );
+    assert!(geo_conf.contains(
+        "partition_columns = [{ name = \"n_regionkey\", type = \"bigint\", position = 3 }]"
+    ));
 
     // --- reuse: a second run with the same options is a no-op ---
     let started = std::time::Instant::now();

@@ -596,7 +596,11 @@ fn table_spec(
         partition_columns: t
             .partition_columns
             .iter()
-            .map(|c| (c.name.clone(), c.data_type.clone()))
+            .map(|c| meshgate_connectors::PartitionColumn {
+                name: c.name.clone(),
+                sql_type: c.data_type.clone(),
+                position: c.position,
+            })
             .collect(),
         iceberg,
     })

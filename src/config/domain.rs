@@ -163,6 +163,10 @@ pub struct PartitionColumn {
     pub name: String,
     #[serde(rename = "type")]
     pub data_type: String,
+    /// Where the column stands among the table's columns (1-based), as the data's writer had
+    /// it; after the files' columns when not given.
+    #[serde(default)]
+    pub position: Option<usize>,
 }
 
 pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];

@@ -100,6 +100,25 @@ pub enum IcebergCatalog {
     },
 }
 
+/// A Hive-style partition column: its name, the SQL type its path values are read as, and where
+/// it stands among the table's columns (1-based; after the file's columns when not given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionColumn {
+    pub name: String,
+    pub sql_type: String,
+    pub position: Option<usize>,
+}
+
+impl PartitionColumn {
+    pub fn new(name: impl Into<String>, sql_type: impl Into<String>) -> Self {
+        PartitionColumn {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            position: None,
+        }
+    }
+}
+
 /// Everything a connector needs to open one table.
 #[derive(Debug, Clone)]
 pub struct TableSpec {
@@ -107,8 +126,8 @@ pub struct TableSpec {
     pub qualified_name: String,
     /// Absolute location (a `file://` or object-store URL), already resolved against the domain root.
     pub location: url::Url,
-    /// Hive-style partition columns of a Parquet table, in path order, with SQL type names.
-    pub partition_columns: Vec<(String, String)>,
+    /// Hive-style partition columns of a Parquet table, in path order.
+    pub partition_columns: Vec<PartitionColumn>,
     /// Set for Iceberg tables.
     pub iceberg: Option<IcebergSource>,
 }

@@ -49,7 +49,10 @@ fn setup() -> (tempfile::TempDir, Storage, TableSpec) {
     let spec = TableSpec {
         qualified_name: "geo.nation".into(),
         location: storage.resolve("nation").unwrap(),
-        partition_columns: vec![("n_regionkey".into(), "int".into())],
+        partition_columns: vec![meshgate_connector_api::PartitionColumn::new(
+            "n_regionkey",
+            "int",
+        )],
         iceberg: None,
     };
     (dir, storage, spec)

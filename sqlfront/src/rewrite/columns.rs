@@ -28,10 +28,35 @@ fn postgres_name(e: &Expr) -> Option<String> {
             Expr::Ceil { .. } => Some("ceil".into()),
             Expr::Floor { .. } => Some("floor".into()),
             Expr::Extract { .. } => Some("extract".into()),
-            Expr::Substring { .. } => Some("substring".into()),
+            Expr::Substring { shorthand, .. } => {
+                Some(if *shorthand { "substr" } else { "substring" }.into())
+            }
             Expr::Position { .. } => Some("position".into()),
             Expr::Overlay { .. } => Some("overlay".into()),
-            Expr::Trim { .. } => Some("btrim".into()),
+            Expr::Trim { trim_where, .. } => Some(
+                match trim_where {
+                    Some(sqlparser::ast::TrimWhereField::Leading) => "ltrim",
+                    Some(sqlparser::ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "btrim",
+                }
+                .into(),
+            ),
+            Expr::AtTimeZone { .. } => Some("timezone".into()),
+            Expr::BinaryOp {
+                op: sqlparser::ast::BinaryOperator::Overlaps,
+                ..
+            } => Some("overlaps".into()),
+            // `(ARRAY[…])[2]` is named by what it subscripts.
+            Expr::CompoundFieldAccess { root, .. } => strong(root),
+            // A scalar subquery is named by its one column.
+            Expr::Subquery(q) => match q.body.as_ref() {
+                sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {
+                    [SelectItem::ExprWithAlias { alias, .. }] => Some(alias.value.clone()),
+                    [SelectItem::UnnamedExpr(e)] => strong(e).or_else(|| Some("?column?".into())),
+                    _ => None,
+                },
+                _ => None,
+            },
             Expr::Array(_) => Some("array".into()),
             Expr::Exists { .. } => Some("exists".into()),
             _ => None,
@@ -40,7 +65,6 @@ fn postgres_name(e: &Expr) -> Option<String> {
     match e {
         Expr::Identifier(_)
         | Expr::CompoundIdentifier(_)
-        | Expr::Subquery(_)
         | Expr::Wildcard(_)
         | Expr::QualifiedWildcard(..) => None,
         Expr::Cast {

@@ -79,7 +79,12 @@ pub trait RelationResolver {
 
 pub fn rewrite(stmt: &mut Statement, resolver: &dyn RelationResolver) -> Result<(), FrontError> {
     if let Statement::Query(q) = stmt {
-        if let SetExpr::Select(select) = q.body.as_mut() {
+        // A set operation's columns are named by its first SELECT.
+        let mut first = q.body.as_mut();
+        while let SetExpr::SetOperation { left, .. } = first {
+            first = left.as_mut();
+        }
+        if let SetExpr::Select(select) = first {
             postgres_column_names(select);
         }
         recursive_cte_column_names(q);
