@@ -11,6 +11,7 @@ mod convert;
 mod datefmt;
 mod datetime;
 pub mod error;
+mod json;
 mod numeric;
 mod numfmt;
 mod planner;
@@ -27,6 +28,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use error::FunctionError;
+pub use json::{json_field, json_kind, JsonKind, CAST_JSON, CAST_JSONB};
 pub use types::pg_type_name;
 
 /// Every scalar function of this crate.
@@ -37,6 +39,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(numeric::functions());
     v.extend(strings::functions());
     v.extend(sysinfo::functions());
+    v.extend(json::functions());
     v
 }
 
@@ -64,6 +67,11 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         }
     }
     aggregates.extend(aggregates::functions());
+    aggregates.extend(json::aggregate_functions());
+    builder
+        .table_functions()
+        .get_or_insert_with(Default::default)
+        .extend(json::table_functions());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.
     builder
         .expr_planners()

@@ -15,6 +15,7 @@ pub(crate) fn encode_rows(
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
     let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch);
+    let batch = with_jsonb_version(&fields, batch);
     arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
         let mut row = row?;
         if let Some(scales) = &scales {
@@ -50,6 +51,41 @@ pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> Re
     }
     let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(schema_fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
+}
+
+/// PostgreSQL's binary jsonb is a version byte (1) and then the text; the encoder writes a
+/// string's bytes as they are, so binary jsonb columns get the byte in front of each value.
+fn with_jsonb_version(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    let mut columns = batch.columns().to_vec();
+    let mut changed = false;
+    for (i, field) in fields.iter().enumerate() {
+        if field.format() != pgwire::api::results::FieldFormat::Binary
+            || *field.datatype() != pgwire::api::Type::JSONB
+        {
+            continue;
+        }
+        let Some(column) = columns.get(i) else {
+            continue;
+        };
+        let Ok(text) = datafusion::arrow::compute::cast(column, &DataType::Utf8) else {
+            continue;
+        };
+        let versioned: StringArray = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(|s| format!("\u{1}{s}")))
+            .collect();
+        if column.data_type() == &DataType::Utf8 {
+            columns[i] = Arc::new(versioned);
+            changed = true;
+        }
+    }
+    if !changed {
+        return batch;
+    }
+    RecordBatch::try_new(batch.schema(), columns).unwrap_or(batch)
 }
 
 /// The scale of each binary numeric column with one; None when there is none.

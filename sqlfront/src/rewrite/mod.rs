@@ -10,6 +10,7 @@
 //!  srf.rs       set-returning functions in the select list (rows, not an array)
 //!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
 //!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
+//!  json.rs      casts to json / jsonb (functions: DataFusion has no such types)
 //! ```
 //!
 //! - `'sales.orders'::regclass` becomes the table's OID literal (our OIDs are known without I/O),
@@ -22,6 +23,7 @@
 
 mod clauses;
 mod columns;
+mod json;
 mod literals;
 mod operators;
 mod quantified;
@@ -50,6 +52,7 @@ use shapes::{
 };
 
 pub use columns::shown_name;
+pub use quantified::parse_array_text;
 pub use shapes::ONE_ROW;
 
 /// A statement for a test of one of the rewrites.
@@ -105,6 +108,7 @@ impl VisitorMut for Rewriter<'_> {
         setops::all_as_numbered_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             srf::in_select_list(select);
+            json::rows_as_structs(select);
             name_repeated_columns(select);
             if reads_only_empty_catalog(select) {
                 let mut n = NullSubqueries;
@@ -193,6 +197,9 @@ impl VisitorMut for Rewriter<'_> {
             *expr = replacement;
         }
         if let Some(replacement) = strings::rewrite(expr) {
+            *expr = replacement;
+        }
+        if let Some(replacement) = json::rewrite(expr) {
             *expr = replacement;
         }
         regproc_join_by_name(expr);
