@@ -28,7 +28,9 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use error::FunctionError;
-pub use json::{json_field, json_kind, JsonKind, CAST_JSON, CAST_JSONB};
+pub use json::{
+    expr_json_kind, json_field, json_kind, type_metadata, JsonKind, CAST_JSON, CAST_JSONB,
+};
 pub use types::pg_type_name;
 
 /// Every scalar function of this crate.

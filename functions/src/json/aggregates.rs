@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
 use super::build::{jsonb, key_text, to_json};
 use super::value::quoted;
 use super::{any, json_field, JsonKind};
-use crate::error::{fail, NULL_VALUE_NOT_ALLOWED};
+use crate::error::{fail, INVALID_PARAMETER_VALUE};
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct JsonAgg {
@@ -109,6 +109,7 @@ impl AggregateUDFImpl for JsonAgg {
             fields: acc_args.expr_fields.to_vec(),
             order: acc_args.order_bys.iter().map(|o| o.options).collect(),
             order_types,
+            distinct: acc_args.is_distinct,
             rows: vec![],
         }))
     }
@@ -128,6 +129,9 @@ struct Collect {
     fields: Vec<FieldRef>,
     order: Vec<SortOptions>,
     order_types: Vec<DataType>,
+    /// `json_agg(DISTINCT x ORDER BY x)` (the front end adds the ORDER BY): equal neighbours
+    /// after the sort are one.
+    distinct: bool,
     rows: Vec<Row>,
 }
 
@@ -187,7 +191,7 @@ impl Accumulator for Collect {
             let (key, value) = if self.object {
                 let k = cell(0)?;
                 if k.is_null() {
-                    return fail(NULL_VALUE_NOT_ALLOWED, "field name must not be null");
+                    return fail(INVALID_PARAMETER_VALUE, "field name must not be null");
                 }
                 (
                     Some(key_text(&k, None)?),
@@ -209,6 +213,9 @@ impl Accumulator for Collect {
         let mut rows = std::mem::take(&mut self.rows);
         if !self.order.is_empty() {
             rows.sort_by(|a, b| self.compare(a, b));
+        }
+        if self.distinct {
+            rows.dedup_by(|a, b| a.key == b.key && a.value == b.value);
         }
         let text = if self.object {
             let members: Vec<String> = rows

@@ -14,7 +14,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 use super::value::{quoted, Json};
 use super::{any, json_kind, Args, JsonFn, JsonKind, Ret};
-use crate::error::{fail, INVALID_PARAMETER_VALUE, NULL_VALUE_NOT_ALLOWED};
+use crate::error::{fail, INVALID_PARAMETER_VALUE};
 use crate::udf::{arg_str, text, Ctx};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -85,7 +85,7 @@ fn build_object(a: &Args, colon: &str) -> Result<String> {
     for i in (0..a.values.len()).step_by(2) {
         if a.values[i].is_null() {
             return fail(
-                NULL_VALUE_NOT_ALLOWED,
+                INVALID_PARAMETER_VALUE,
                 format!("argument {} cannot be null", i + 1),
             );
         }

@@ -26,11 +26,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    AggregateUDF, ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    AggregateUDF, ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::udf::{arg_i64, arg_str, row_by_row, wrong_types};
@@ -75,14 +75,69 @@ impl JsonKind {
     }
 }
 
-/// The JSON type a field holds, if it holds one.
+/// The JSON type a field holds, if it holds one. The PostgreSQL type key decides (`text`
+/// marks a JSON value cast to text); without it, Arrow's JSON extension is json.
 pub fn json_kind(field: &Field) -> Option<JsonKind> {
     let metadata = field.metadata();
     match metadata.get(PG_TYPE_KEY).map(String::as_str) {
         Some("jsonb") => Some(JsonKind::Jsonb),
         Some("json") => Some(JsonKind::Json),
-        _ => (metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(EXTENSION_NAME))
+        Some(_) => None,
+        None => (metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(EXTENSION_NAME))
             .then_some(JsonKind::Json),
+    }
+}
+
+/// Field metadata that makes a column of this JSON type, or (None) plain text: an alias
+/// carrying it overrides what the aliased expression's field says.
+pub fn type_metadata(kind: Option<JsonKind>) -> HashMap<String, String> {
+    match kind {
+        Some(kind) => json_field("", kind).metadata().clone(),
+        None => HashMap::from([(PG_TYPE_KEY.to_string(), "text".to_string())]),
+    }
+}
+
+/// The JSON type PostgreSQL gives an expression where DataFusion's field says otherwise: a
+/// CASE or COALESCE of JSON values is of their type (DataFusion's field drops it), a cast to
+/// text is text (DataFusion's cast keeps the field's metadata).
+pub fn expr_json_kind(e: &Expr, schema: &DFSchema) -> Option<JsonKind> {
+    let of_all = |exprs: &mut dyn Iterator<Item = &Expr>| {
+        let mut kind = None;
+        for e in exprs {
+            if matches!(e, Expr::Literal(v, _) if v.is_null()) {
+                continue;
+            }
+            let k = expr_json_kind(e, schema)?;
+            if kind.is_some_and(|seen| seen != k) {
+                return None;
+            }
+            kind = Some(k);
+        }
+        kind
+    };
+    match e {
+        Expr::Alias(a) if a.metadata.is_none() => expr_json_kind(&a.expr, schema),
+        Expr::Cast(c) => match c.data_type {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => None,
+            _ => expr_json_kind(&c.expr, schema),
+        },
+        Expr::Case(c) => of_all(
+            &mut c
+                .when_then_expr
+                .iter()
+                .map(|(_, then)| then.as_ref())
+                .chain(c.else_expr.as_deref()),
+        ),
+        Expr::ScalarFunction(f) if matches!(f.name(), "coalesce" | "nullif") => of_all(
+            &mut f
+                .args
+                .iter()
+                .take(if f.name() == "nullif" { 1 } else { usize::MAX }),
+        ),
+        e => e
+            .to_field(schema)
+            .ok()
+            .and_then(|(_, field)| json_kind(&field)),
     }
 }
 
@@ -97,6 +152,7 @@ pub fn json_field(name: &str, kind: JsonKind) -> Field {
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = ops::functions();
     v.extend(build::functions());
+    v.extend(sets::list_functions());
     v
 }
 
@@ -114,6 +170,8 @@ pub(crate) enum Ret {
     Int,
     Bool,
     Json(JsonKind),
+    /// An array of texts (the rows of a set-returning function, for `unnest`).
+    TextList,
 }
 
 impl Ret {
@@ -122,12 +180,15 @@ impl Ret {
             Ret::Text | Ret::Json(_) => DataType::Utf8,
             Ret::Int => DataType::Int32,
             Ret::Bool => DataType::Boolean,
+            Ret::TextList => DataType::new_list(DataType::Utf8, true),
         }
     }
 }
 
 /// One row's arguments with their fields (which say whether an argument is of a JSON type).
 pub(crate) struct Args<'a> {
+    /// The function's name.
+    pub name: &'a str,
     pub values: &'a [ScalarValue],
     pub fields: &'a [FieldRef],
     /// The session's TimeZone, for timestamptz values.
@@ -227,6 +288,7 @@ impl ScalarUDFImpl for JsonFn {
                 return ScalarValue::try_from(&ret);
             }
             let v = (self.eval)(&Args {
+                name: self.name,
                 values: row,
                 fields: &fields,
                 tz: tz.as_deref(),

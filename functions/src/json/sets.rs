@@ -16,12 +16,13 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::execution_props::ExecutionProps;
-use datafusion::logical_expr::{ColumnarValue, Expr};
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarUDF};
 use datafusion::physical_expr::create_physical_expr;
 
 use super::value::{Json, Value};
-use super::{json_field, JsonKind};
+use super::{json_field, JsonFn, JsonKind, Ret};
 use crate::error::{fail, FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE};
+use crate::udf::arg_str;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -37,37 +38,126 @@ struct JsonRows {
     shape: Shape,
     /// Values as text (`_text` variants) rather than of the JSON type.
     as_text: bool,
+    /// The scalar function giving the rows as an array, for the select list (see
+    /// [`list_functions`]); empty for the functions of two columns.
+    list: &'static str,
 }
 
-pub(crate) fn table_functions() -> HashMap<String, Arc<TableFunction>> {
-    use JsonKind::{Json as J, Jsonb as B};
-    [
-        ("json_each", J, Shape::Each, false),
-        ("jsonb_each", B, Shape::Each, false),
-        ("json_each_text", J, Shape::Each, true),
-        ("jsonb_each_text", B, Shape::Each, true),
-        ("json_array_elements", J, Shape::Elements, false),
-        ("jsonb_array_elements", B, Shape::Elements, false),
-        ("json_array_elements_text", J, Shape::Elements, true),
-        ("jsonb_array_elements_text", B, Shape::Elements, true),
-        ("json_object_keys", J, Shape::Keys, true),
-        ("jsonb_object_keys", B, Shape::Keys, true),
-    ]
-    .into_iter()
-    .map(|(name, kind, shape, as_text)| {
-        let f = JsonRows {
-            name,
-            kind,
-            shape,
-            as_text,
-        };
-        (
-            name.to_string(),
-            Arc::new(TableFunction::new(name.to_string(), Arc::new(f))),
-        )
-    })
-    .collect()
+const fn set(
+    name: &'static str,
+    kind: JsonKind,
+    shape: Shape,
+    as_text: bool,
+    list: &'static str,
+) -> JsonRows {
+    JsonRows {
+        name,
+        kind,
+        shape,
+        as_text,
+        list,
+    }
 }
+
+use JsonKind::{Json as J, Jsonb as B};
+
+static SETS: [JsonRows; 10] = [
+    set("json_each", J, Shape::Each, false, ""),
+    set("jsonb_each", B, Shape::Each, false, ""),
+    set("json_each_text", J, Shape::Each, true, ""),
+    set("jsonb_each_text", B, Shape::Each, true, ""),
+    set(
+        "json_array_elements",
+        J,
+        Shape::Elements,
+        false,
+        "meshgate_json_array_elements",
+    ),
+    set(
+        "jsonb_array_elements",
+        B,
+        Shape::Elements,
+        false,
+        "meshgate_jsonb_array_elements",
+    ),
+    set(
+        "json_array_elements_text",
+        J,
+        Shape::Elements,
+        true,
+        "meshgate_json_array_elements_text",
+    ),
+    set(
+        "jsonb_array_elements_text",
+        B,
+        Shape::Elements,
+        true,
+        "meshgate_jsonb_array_elements_text",
+    ),
+    set(
+        "json_object_keys",
+        J,
+        Shape::Keys,
+        true,
+        "meshgate_json_object_keys",
+    ),
+    set(
+        "jsonb_object_keys",
+        B,
+        Shape::Keys,
+        true,
+        "meshgate_jsonb_object_keys",
+    ),
+];
+
+pub(crate) fn table_functions() -> HashMap<String, Arc<TableFunction>> {
+    SETS.iter()
+        .map(|f| {
+            (
+                f.name.to_string(),
+                Arc::new(TableFunction::new(f.name.to_string(), Arc::new(Rows(f)))),
+            )
+        })
+        .collect()
+}
+
+/// The one-column set-returning functions as scalar functions returning an array of the rows:
+/// the front end writes `jsonb_array_elements(j)` in a select list as
+/// `meshgate_cast_jsonb(unnest(meshgate_jsonb_array_elements(j)))`, rows of jsonb values.
+pub(crate) fn list_functions() -> Vec<Arc<ScalarUDF>> {
+    SETS.iter()
+        .filter(|f| !f.list.is_empty())
+        .map(|f| {
+            JsonFn::new(
+                f.list,
+                |name, t| super::texts(name, t, 1),
+                Ret::TextList,
+                |a| {
+                    let Some(f) = SETS.iter().find(|f| f.list == a.name) else {
+                        return Err(crate::udf::wrong_types(a.name, &[]));
+                    };
+                    let text = arg_str(&a.values[0]).unwrap_or_default();
+                    let (keys, values) = f.rows(text)?;
+                    let items: Vec<ScalarValue> = match f.shape {
+                        Shape::Keys => keys,
+                        _ => values,
+                    }
+                    .into_iter()
+                    .map(ScalarValue::Utf8)
+                    .collect();
+                    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                        &items,
+                        &DataType::Utf8,
+                    )))
+                },
+            )
+            .udf()
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct Rows(&'static JsonRows);
 
 /// The value of a constant argument.
 fn constant(e: &Expr) -> Result<ScalarValue> {
@@ -87,12 +177,13 @@ fn constant(e: &Expr) -> Result<ScalarValue> {
     }
 }
 
-impl TableFunctionImpl for JsonRows {
+impl TableFunctionImpl for Rows {
     fn call(&self, args: &[Expr]) -> Result<Arc<dyn TableProvider>> {
+        let f = self.0;
         let [arg] = args else {
             return fail(
                 crate::error::UNDEFINED_FUNCTION,
-                format!("function {} takes one argument", self.name),
+                format!("function {} takes one argument", f.name),
             );
         };
         let value = constant(arg).or_else(|_| {
@@ -100,7 +191,7 @@ impl TableFunctionImpl for JsonRows {
                 FEATURE_NOT_SUPPORTED,
                 format!(
                     "{}() in FROM takes a constant argument here, not a column of another table",
-                    self.name
+                    f.name
                 ),
             )
         })?;
@@ -110,30 +201,30 @@ impl TableFunctionImpl for JsonRows {
             }
             ScalarValue::Null => None,
             _ => {
-                return Err(crate::udf::wrong_types(self.name, &[value.data_type()]));
+                return Err(crate::udf::wrong_types(f.name, &[value.data_type()]));
             }
         };
         let value_field = || {
-            if self.as_text {
+            if f.as_text {
                 Field::new("value", DataType::Utf8, true)
             } else {
-                json_field("value", self.kind)
+                json_field("value", f.kind)
             }
         };
-        let fields = match self.shape {
+        let fields = match f.shape {
             Shape::Each => vec![Field::new("key", DataType::Utf8, true), value_field()],
             Shape::Elements => vec![value_field()],
-            Shape::Keys => vec![Field::new(self.name, DataType::Utf8, true)],
+            Shape::Keys => vec![Field::new(f.name, DataType::Utf8, true)],
         };
         let (keys, values) = match text {
-            Some(t) => self.rows(&t)?,
+            Some(t) => f.rows(&t)?,
             None => (vec![], vec![]),
         };
         let mut columns: Vec<ArrayRef> = Vec::new();
-        if self.shape != Shape::Elements {
+        if f.shape != Shape::Elements {
             columns.push(Arc::new(StringArray::from(keys)));
         }
-        if self.shape != Shape::Keys {
+        if f.shape != Shape::Keys {
             columns.push(Arc::new(StringArray::from(values)));
         }
         let schema = Arc::new(Schema::new(fields));

@@ -9,8 +9,9 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Select, SelectItem,
-    TableFactor, TypedString, VisitMut, VisitorMut,
+    DataType, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArguments, Ident, OrderByExpr, OrderByOptions, Select,
+    SelectItem, TableFactor, TypedString, VisitMut, VisitorMut,
 };
 
 use crate::build;
@@ -34,9 +35,32 @@ fn cast_function(t: &DataType) -> Option<&'static str> {
     }
 }
 
-/// The replacement of a cast to a JSON type.
+/// The replacement of a cast to a JSON type; `json_agg(DISTINCT x)` ordered by `x`, as
+/// PostgreSQL sorts a DISTINCT aggregate's input (DataFusion would group first, in no order).
 pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
     match expr {
+        Expr::Function(f) if is_distinct_json_agg(f) => {
+            let mut f = f.clone();
+            if let FunctionArguments::List(list) = &mut f.args {
+                let keys: Vec<OrderByExpr> = list
+                    .args
+                    .iter()
+                    .filter_map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(OrderByExpr {
+                            expr: e.clone(),
+                            options: OrderByOptions {
+                                asc: None,
+                                nulls_first: None,
+                            },
+                            with_fill: None,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                list.clauses.push(FunctionArgumentClause::OrderBy(keys));
+            }
+            Some(Expr::Function(f))
+        }
         Expr::Cast {
             expr: inner,
             data_type,
@@ -53,6 +77,19 @@ pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
         )),
         _ => None,
     }
+}
+
+fn is_distinct_json_agg(f: &Function) -> bool {
+    let name = f.name.to_string().to_ascii_lowercase();
+    let FunctionArguments::List(list) = &f.args else {
+        return false;
+    };
+    matches!(name.as_str(), "json_agg" | "jsonb_agg")
+        && list.duplicate_treatment == Some(DuplicateTreatment::Distinct)
+        && !list
+            .clauses
+            .iter()
+            .any(|c| matches!(c, FunctionArgumentClause::OrderBy(_)))
 }
 
 /// Whole-row arguments of the JSON functions in this select, as structs of their columns.
@@ -162,6 +199,10 @@ mod tests {
         assert_eq!(rewritten("CAST(t.c AS json)"), "meshgate_cast_json(t.c)");
         assert_eq!(rewritten("jsonb '[1]'"), "meshgate_cast_jsonb('[1]')");
         assert_eq!(rewritten("x::text"), "x::TEXT");
+        assert_eq!(
+            rewritten("json_agg(DISTINCT x)"),
+            "json_agg(DISTINCT x ORDER BY x)"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! is three rows in PostgreSQL and one array in DataFusion (its scalar `generate_series` builds
 //! a list); wrapped in `unnest` it is rows again, and several of them side by side run in
 //! lockstep, the shorter padded with NULLs, as PostgreSQL 10 and later do. `string_to_table`
-//! (select list or FROM) is `unnest(string_to_array(…))`.
+//! (select list or FROM) is `unnest(string_to_array(…))`; the one-column JSON ones
+//! (`jsonb_array_elements`, `jsonb_object_keys`…) in a select list unnest an array of their rows.
 
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
@@ -69,8 +70,35 @@ fn as_rows(e: &Expr) -> Option<(&'static str, Expr)> {
             "string_to_table",
             build::call("unnest", vec![build::call("string_to_array", args)]),
         )),
-        _ => None,
+        Some(name) => json_rows(name, args),
+        None => None,
     }
+}
+
+/// The one-column JSON set-returning functions: their rows come as an array from the
+/// functions crate's `meshgate_<name>`; the elements of `json(b)_array_elements` are cast back
+/// to their JSON type (the array's elements are plain text).
+fn json_rows(name: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
+    let (name, cast) = match name {
+        "json_array_elements" => ("json_array_elements", Some("meshgate_cast_json")),
+        "jsonb_array_elements" => ("jsonb_array_elements", Some("meshgate_cast_jsonb")),
+        "json_array_elements_text" => ("json_array_elements_text", None),
+        "jsonb_array_elements_text" => ("jsonb_array_elements_text", None),
+        "json_object_keys" => ("json_object_keys", None),
+        "jsonb_object_keys" => ("jsonb_object_keys", None),
+        _ => return None,
+    };
+    let rows = build::call(
+        "unnest",
+        vec![build::call(&format!("meshgate_{name}"), args)],
+    );
+    Some((
+        name,
+        match cast {
+            Some(cast) => build::call(cast, vec![rows]),
+            None => rows,
+        },
+    ))
 }
 
 fn function_name(name: &ObjectName) -> Option<String> {
@@ -117,6 +145,11 @@ mod tests {
         assert_eq!(
             rewritten("SELECT generate_series(1, 3), generate_series(1, 2) AS b"),
             "SELECT unnest(generate_series(1, 3)) AS generate_series, unnest(generate_series(1, 2)) AS b"
+        );
+        assert_eq!(
+            rewritten("SELECT jsonb_array_elements(j), json_object_keys(k) FROM t"),
+            "SELECT meshgate_cast_jsonb(unnest(meshgate_jsonb_array_elements(j))) AS jsonb_array_elements, \
+             unnest(meshgate_json_object_keys(k)) AS json_object_keys FROM t"
         );
         assert_eq!(
             rewritten("SELECT * FROM string_to_table('a,b', ',')"),
