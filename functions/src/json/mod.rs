@@ -6,6 +6,7 @@
 //!  build.rs       SQL values as JSON (to_json, json_build_object, row_to_json)
 //!  aggregates.rs  json_agg, jsonb_agg, json_object_agg, jsonb_object_agg
 //!  sets.rs        the set-returning functions in FROM (jsonb_each, json_array_elements…)
+//!  path.rs        a subset of SQL/JSON path (jsonb_path_query_array, @?)
 //! ```
 //!
 //! A JSON value is a Utf8 value whose field says which type it is (see [`json_field`]): the
@@ -16,6 +17,7 @@
 mod aggregates;
 mod build;
 mod ops;
+mod path;
 mod sets;
 pub(crate) mod value;
 
@@ -153,6 +155,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     let mut v = ops::functions();
     v.extend(build::functions());
     v.extend(sets::list_functions());
+    v.extend(path::functions());
     v
 }
 

@@ -233,6 +233,7 @@ pub(crate) fn operator_function(
         Op::StringConcat if left == Some(B) || right == Some(B) => Some("jsonb_concat"),
         Op::Minus => (left == Some(B)).then_some("jsonb_delete"),
         Op::HashMinus => (left == Some(B)).then_some("jsonb_delete_path"),
+        Op::AtQuestion => (left == Some(B)).then_some("jsonb_path_exists"),
         _ => None,
     }
 }

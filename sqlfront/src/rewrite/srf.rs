@@ -85,6 +85,7 @@ fn json_rows(name: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
         "json_array_elements_text" => ("json_array_elements_text", None),
         "jsonb_array_elements_text" => ("jsonb_array_elements_text", None),
         "json_object_keys" => ("json_object_keys", None),
+        "jsonb_path_query" => ("jsonb_path_query", Some("meshgate_cast_jsonb")),
         "jsonb_object_keys" => ("jsonb_object_keys", None),
         _ => return None,
     };

@@ -104,3 +104,15 @@ SELECT count(*) FROM (SELECT jsonb_array_elements('[1, 2, 3]') AS e) s WHERE (e:
 SELECT k, v FROM jsonb_each_text('{"a": "x", "b": 2}') AS t(k, v) ORDER BY k;
 SELECT e.key, e.value ->> 'n' FROM jsonb_each('{"a": {"n": 1}, "b": {"n": 2}}') e ORDER BY 1;
 SELECT value FROM jsonb_array_elements('[{"id": 1}, {"id": 2}]') WHERE value ->> 'id' = '2';
+-- SQL/JSON path: the lax-mode subset meshgate reads.
+SELECT jsonb_path_query_first('{"a": [{"b": 1}, {"b": 2}]}', '$.a[*].b');
+SELECT jsonb_path_exists('{"a": [1, 2]}', '$.a ? (@ == 2)'), '{"a": [1, 2]}'::jsonb @? '$.a[*] ? (@ > 5)';
+SELECT jsonb_path_query_array('{"a": [{"b": 1, "c": "x"}, {"b": 2, "c": "y"}]}', '$.a[*] ? (@.c == "y" || @.b < 1).b');
+SELECT jsonb_path_query_array('[1, "a", null, true]', '$[*] ? (@ != null)');
+SELECT jsonb_path_query_array('{"a": [1, 2, 3, 4]}', '$.a[1 to last]');
+SELECT jsonb_path_query('{"a": [1, 2]}', '$.a[*]');
+SELECT jsonb_path_query_array('{"a": {"b": {"c": 5}}}', '$.a.*.c');
+SELECT jsonb_path_query_array('{"a": 1}', '$.a ? (');
+SELECT jsonb_path_query_array('[{"x": 1}, {"x": "1"}]', '$[*] ? (@.x == 1)');
+SELECT jsonb_path_query_array('{"a": [1, 2]}', 'lax $.a[*] ? (!(@ == 1))');
+SELECT jsonb_path_query_array('{"a": [{"b": [1, 5]}, {"b": [2]}]}', '$.a[*] ? (@.b > 4)');
