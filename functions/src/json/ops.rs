@@ -42,6 +42,12 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
             Ok(text(j.to_jsonb()))
         })
         .udf(),
+        JsonFn::new("json_strip_nulls", one_text, Ret::Json(J), |a| {
+            let (mut j, _) = json_arg(a, 0, J)?;
+            strip_nulls(&mut j);
+            Ok(text(j.to_compact()))
+        })
+        .udf(),
         JsonFn::new("jsonb_contains", two_jsonb, Ret::Bool, |a| {
             let (l, _) = json_arg(a, 0, B)?;
             let (r, _) = json_arg(a, 1, B)?;
@@ -98,12 +104,13 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         })
         .udf(),
         JsonFn::new("jsonb_set", json_then_any, Ret::Json(B), |a| {
-            let (mut j, _) = json_arg(a, 0, B)?;
-            let path = path_arg(&a.values[1])?;
-            let (new, _) = json_arg(a, 2, B)?;
             let create = !matches!(a.values.get(3), Some(ScalarValue::Boolean(Some(false))));
-            set_path(&mut j, &path, new, create)?;
-            Ok(text(j.to_jsonb()))
+            put(a, Put::Set { create })
+        })
+        .udf(),
+        JsonFn::new("jsonb_insert", json_then_any, Ret::Json(B), |a| {
+            let after = matches!(a.values.get(3), Some(ScalarValue::Boolean(Some(true))));
+            put(a, Put::Insert { after })
         })
         .udf(),
     ];
@@ -481,10 +488,28 @@ fn delete_path(j: &mut Json, path: &[Option<String>]) -> Result<()> {
     Ok(())
 }
 
-/// `jsonb_set`: replaces the value at the path; a missing last step is added when `create`
-/// (at an array's start or end when the index is out of range); a missing earlier step leaves
-/// the value as it is.
-fn set_path(j: &mut Json, path: &[Option<String>], new: Json, create: bool) -> Result<()> {
+/// What `jsonb_set` and `jsonb_insert` do at the end of the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Put {
+    /// `jsonb_set`: replace; add a missing last step when `create`.
+    Set { create: bool },
+    /// `jsonb_insert`: insert into an array before (or `after`) the index; add a new key to an
+    /// object (an existing one is an error).
+    Insert { after: bool },
+}
+
+/// `jsonb_set(target, path, new)` / `jsonb_insert(…)`.
+fn put(a: &Args, put: Put) -> Result<ScalarValue> {
+    let (mut j, _) = json_arg(a, 0, B)?;
+    let path = path_arg(&a.values[1])?;
+    let (new, _) = json_arg(a, 2, B)?;
+    set_path(&mut j, &path, new, put)?;
+    Ok(text(j.to_jsonb()))
+}
+
+/// `jsonb_set` / `jsonb_insert` at a path. A missing last step is added (at an array's start or
+/// end when the index is out of range); a missing earlier step leaves the value as it is.
+fn set_path(j: &mut Json, path: &[Option<String>], new: Json, put: Put) -> Result<()> {
     if matches!(
         j.value,
         Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_)
@@ -495,21 +520,26 @@ fn set_path(j: &mut Json, path: &[Option<String>], new: Json, create: bool) -> R
         return path_null(pos + 1);
     }
     let keys: Vec<&str> = path.iter().flatten().map(String::as_str).collect();
-    set_at(j, &keys, new, create)?;
+    set_at(j, &keys, 1, new, put)?;
     j.canonicalize();
     Ok(())
 }
 
-fn set_at(j: &mut Json, keys: &[&str], new: Json, create: bool) -> Result<()> {
+fn set_at(j: &mut Json, keys: &[&str], pos: usize, new: Json, put: Put) -> Result<()> {
     let Some((key, rest)) = keys.split_first() else {
         *j = new;
         return Ok(());
     };
+    let last = rest.is_empty();
+    let adds = last && put != Put::Set { create: false };
     match &mut j.value {
         Value::Object(members) => match members.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) => set_at(v, rest, new, create),
+            Some(_) if last && matches!(put, Put::Insert { .. }) => {
+                fail(INVALID_PARAMETER_VALUE, "cannot replace existing key")
+            }
+            Some((_, v)) => set_at(v, rest, pos + 1, new, put),
             None => {
-                if rest.is_empty() && create {
+                if adds {
                     members.push((key.to_string(), new));
                 }
                 Ok(())
@@ -518,14 +548,17 @@ fn set_at(j: &mut Json, keys: &[&str], new: Json, create: bool) -> Result<()> {
         Value::Array(items) => match array_slot(items.len(), key) {
             None => fail(
                 crate::error::INVALID_TEXT_REPRESENTATION,
-                format!(
-                    "path element at position {} is not an integer: \"{key}\"",
-                    1
-                ),
+                format!("path element at position {pos} is not an integer: \"{key}\""),
             ),
-            Some(Ok(i)) => set_at(&mut items[i], rest, new, create),
+            Some(Ok(i)) => match put {
+                Put::Insert { after } if last => {
+                    items.insert(if after { i + 1 } else { i }, new);
+                    Ok(())
+                }
+                _ => set_at(&mut items[i], rest, pos + 1, new, put),
+            },
             Some(Err(before)) => {
-                if rest.is_empty() && create {
+                if adds {
                     if before {
                         items.insert(0, new);
                     } else {
@@ -600,7 +633,7 @@ mod tests {
         let set = |j: &str, path: &[&str], new: &str, create: bool| {
             let mut j = b(j);
             let path: Vec<Option<String>> = path.iter().map(|s| Some(s.to_string())).collect();
-            set_path(&mut j, &path, b(new), create).unwrap();
+            set_path(&mut j, &path, b(new), Put::Set { create }).unwrap();
             j.to_jsonb()
         };
         assert_eq!(set(r#"{"a": 1}"#, &["a"], "2", true), r#"{"a": 2}"#);
@@ -612,5 +645,19 @@ mod tests {
         assert_eq!(set("[1, 2]", &["-1"], "9", true), "[1, 9]");
         assert_eq!(set("[1, 2]", &["5"], "9", true), "[1, 2, 9]");
         assert_eq!(set("[1, 2]", &["-5"], "9", true), "[9, 1, 2]");
+        let insert = |j: &str, path: &[&str], new: &str, after: bool| {
+            let mut j = b(j);
+            let path: Vec<Option<String>> = path.iter().map(|s| Some(s.to_string())).collect();
+            set_path(&mut j, &path, b(new), Put::Insert { after }).map(|_| j.to_jsonb())
+        };
+        assert_eq!(
+            insert(r#"{"a": [1, 2]}"#, &["a", "0"], "0", false).unwrap(),
+            r#"{"a": [0, 1, 2]}"#
+        );
+        assert_eq!(
+            insert(r#"{"a": [1, 2]}"#, &["a", "0"], "0", true).unwrap(),
+            r#"{"a": [1, 0, 2]}"#
+        );
+        assert!(insert(r#"{"a": 1}"#, &["a"], "0", false).is_err());
     }
 }

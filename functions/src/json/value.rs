@@ -92,23 +92,32 @@ impl Json {
     /// PostgreSQL's `jsonb` text: `{"a": 1, "b": [1, 2]}`.
     pub fn to_jsonb(&self) -> String {
         let mut out = String::new();
-        self.write_jsonb(&mut out);
+        self.write(&mut out, JSONB);
         out
     }
 
-    fn write_jsonb(&self, out: &mut String) {
+    /// The compact json text PostgreSQL's json functions re-emit (`json_strip_nulls`): no
+    /// spaces, numbers as written, strings re-escaped.
+    pub fn to_compact(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out, COMPACT);
+        out
+    }
+
+    fn write(&self, out: &mut String, style: Style) {
         match &self.value {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) if style.numbers_as_written => out.push_str(n),
             Value::Number(n) => out.push_str(&numeric_text(n)),
             Value::String(s) => escape_into(out, s),
             Value::Array(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push_str(", ");
+                        out.push_str(style.comma);
                     }
-                    item.write_jsonb(out);
+                    item.write(out, style);
                 }
                 out.push(']');
             }
@@ -116,11 +125,11 @@ impl Json {
                 out.push('{');
                 for (i, (k, v)) in members.iter().enumerate() {
                     if i > 0 {
-                        out.push_str(", ");
+                        out.push_str(style.comma);
                     }
                     escape_into(out, k);
-                    out.push_str(": ");
-                    v.write_jsonb(out);
+                    out.push_str(style.colon);
+                    v.write(out, style);
                 }
                 out.push('}');
             }
@@ -161,7 +170,7 @@ impl Json {
                 pad(out, level);
                 out.push('}');
             }
-            _ => self.write_jsonb(out),
+            _ => self.write(out, JSONB),
         }
     }
 
@@ -226,6 +235,26 @@ impl Json {
         }
     }
 }
+
+/// How a value is printed: separators, and numbers as numeric prints them or as written.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    comma: &'static str,
+    colon: &'static str,
+    numbers_as_written: bool,
+}
+
+const JSONB: Style = Style {
+    comma: ", ",
+    colon: ": ",
+    numbers_as_written: false,
+};
+
+const COMPACT: Style = Style {
+    comma: ",",
+    colon: ":",
+    numbers_as_written: true,
+};
 
 /// jsonb's key order: shorter keys first, then bytewise.
 pub(crate) fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
@@ -692,6 +721,15 @@ mod tests {
             .and_then(|a| a.step("2"))
             .and_then(|o| o.step("b"));
         assert_eq!(x.unwrap().as_text(None).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn compact_json_keeps_numbers_as_written() {
+        let j = Json::parse(r#"{"a": "\u00e9\n", "n": 1.50e1, "b": {"d": [ ]}}"#).unwrap();
+        assert_eq!(
+            j.to_compact(),
+            "{\"a\":\"é\\n\",\"n\":1.50e1,\"b\":{\"d\":[]}}"
+        );
     }
 
     #[test]

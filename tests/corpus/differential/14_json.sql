@@ -116,3 +116,14 @@ SELECT jsonb_path_query_array('{"a": 1}', '$.a ? (');
 SELECT jsonb_path_query_array('[{"x": 1}, {"x": "1"}]', '$[*] ? (@.x == 1)');
 SELECT jsonb_path_query_array('{"a": [1, 2]}', 'lax $.a[*] ? (!(@ == 1))');
 SELECT jsonb_path_query_array('{"a": [{"b": [1, 5]}, {"b": [2]}]}', '$.a[*] ? (@.b > 4)');
+-- The json types in the catalog; json_strip_nulls, jsonb_insert.
+SELECT typname::text, typlen FROM pg_type WHERE oid IN (114, 3802) ORDER BY oid;
+SELECT format_type(3802, NULL), format_type(114, -1);
+SELECT '{"a": 1}'::jsonb ->> 'a' AS a, '[1, 2]'::json ->> 1 AS b;
+SELECT json_strip_nulls('{"a": 1, "b": null, "c": [1,  null]}');
+SELECT jsonb_insert('{"a": [1, 2]}', '{a,0}', '0');
+SELECT jsonb_build_object('a', 1) || jsonb_build_object('b', 2);
+SELECT '{"a":1}'::jsonb @> '{}', '{}'::jsonb <@ '{"a":1}';
+SELECT to_json('2024-01-02 03:04:05+02'::timestamptz);
+SELECT '{"a": [1, 2]}'::jsonb -> 'a' ->> 0;
+SELECT jsonb_typeof(NULL), json_typeof('{"a":1}'::json -> 'b');
