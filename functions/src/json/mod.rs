@@ -12,7 +12,8 @@
 //! A JSON value is a Utf8 value whose field says which type it is (see [`json_field`]): the
 //! engine compares, casts to text and moves it as text, and the wire announces json or jsonb
 //! from the field. A json value is the text as the user wrote it (validated); a jsonb value is
-//! always the canonical text, so two equal jsonb values are equal strings.
+//! always the canonical text, so jsonb values compare as their texts (which differs from
+//! PostgreSQL only for numbers of other scales: `1.0` and `1.00` are equal jsonb there).
 
 mod aggregates;
 mod build;

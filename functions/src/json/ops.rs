@@ -18,8 +18,7 @@ use crate::udf::{arg_i64, arg_str, text};
 use JsonKind::{Json as J, Jsonb as B};
 
 /// The cast functions the front end writes for `x::json` and `x::jsonb`.
-pub const CAST_JSON: &str = "meshgate_cast_json";
-pub const CAST_JSONB: &str = "meshgate_cast_jsonb";
+pub use meshgate_sqlfront::rewrite::{CAST_JSON, CAST_JSONB};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     let one_text = |name: &str, t: &[DataType]| texts(name, t, 1);

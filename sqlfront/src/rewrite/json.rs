@@ -16,9 +16,10 @@ use sqlparser::ast::{
 
 use crate::build;
 
-/// The functions (meshgate-functions) that cast text to each type.
-const CAST_JSON: &str = "meshgate_cast_json";
-const CAST_JSONB: &str = "meshgate_cast_jsonb";
+/// The functions (meshgate-functions, which takes these names from here) that cast text to
+/// each type.
+pub const CAST_JSON: &str = "meshgate_cast_json";
+pub const CAST_JSONB: &str = "meshgate_cast_jsonb";
 
 fn cast_function(t: &DataType) -> Option<&'static str> {
     match t {

@@ -52,6 +52,7 @@ use shapes::{
 };
 
 pub use columns::shown_name;
+pub use json::{CAST_JSON, CAST_JSONB};
 pub use quantified::parse_array_text;
 pub use shapes::ONE_ROW;
 

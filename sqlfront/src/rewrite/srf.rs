@@ -80,12 +80,12 @@ fn as_rows(e: &Expr) -> Option<(&'static str, Expr)> {
 /// to their JSON type (the array's elements are plain text).
 fn json_rows(name: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
     let (name, cast) = match name {
-        "json_array_elements" => ("json_array_elements", Some("meshgate_cast_json")),
-        "jsonb_array_elements" => ("jsonb_array_elements", Some("meshgate_cast_jsonb")),
+        "json_array_elements" => ("json_array_elements", Some(super::CAST_JSON)),
+        "jsonb_array_elements" => ("jsonb_array_elements", Some(super::CAST_JSONB)),
         "json_array_elements_text" => ("json_array_elements_text", None),
         "jsonb_array_elements_text" => ("jsonb_array_elements_text", None),
         "json_object_keys" => ("json_object_keys", None),
-        "jsonb_path_query" => ("jsonb_path_query", Some("meshgate_cast_jsonb")),
+        "jsonb_path_query" => ("jsonb_path_query", Some(super::CAST_JSONB)),
         "jsonb_object_keys" => ("jsonb_object_keys", None),
         _ => return None,
     };
