@@ -107,6 +107,7 @@ impl VisitorMut for Rewriter<'_> {
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<FrontError> {
         clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
+        srf::lateral_json_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             srf::in_select_list(select);
             json::rows_as_structs(select);

@@ -4,10 +4,19 @@
 //! lockstep, the shorter padded with NULLs, as PostgreSQL 10 and later do. `string_to_table`
 //! (select list or FROM) is `unnest(string_to_array(…))`; the one-column JSON ones
 //! (`jsonb_array_elements`, `jsonb_object_keys`…) in a select list unnest an array of their rows.
+//!
+//! `FROM t a, jsonb_array_elements(a.j) e` (or `CROSS JOIN LATERAL`) reads a column of `a`, which
+//! DataFusion's table functions cannot (they are planned once, before any row). Where that is
+//! the whole FROM, `a` becomes `(SELECT a.*, <the rows of the call> AS value FROM t a) a` and
+//! the references to `e` are references to that column.
+
+use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart,
-    Select, SelectItem, TableFactor, TableFunctionArgs,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint, JoinOperator,
+    ObjectName, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SetExpr, TableFactor,
+    TableFunctionArgs, TableWithJoins, Visit, VisitMut, Visitor, VisitorMut,
+    WildcardAdditionalOptions,
 };
 
 use crate::build;
@@ -47,6 +56,179 @@ pub(super) fn in_from(t: &mut TableFactor) {
     let inner = build::call("string_to_array", unnamed(args));
     *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
     *args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))];
+}
+
+/// `FROM t a, jsonb_array_elements(a.j) e` as described in the module's comment.
+pub(super) fn lateral_json_rows(q: &mut Query) {
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let Some((base, call, alias, column)) = lateral_call(select) else {
+        return;
+    };
+    let qualifier = match &base {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            a.name.clone()
+        }
+        TableFactor::Table { name, .. } => match name.0.last() {
+            Some(ObjectNamePart::Identifier(i)) => i.clone(),
+            _ => return,
+        },
+        _ => return,
+    };
+    // The base answers to its qualifier inside the new subquery whatever its name has become.
+    let mut base = base;
+    if let TableFactor::Table {
+        alias: a @ None, ..
+    } = &mut base
+    {
+        *a = Some(sqlparser::ast::TableAlias {
+            explicit: true,
+            name: qualifier.clone(),
+            columns: vec![],
+        });
+    }
+    let rows = build::select(
+        vec![
+            SelectItem::QualifiedWildcard(
+                sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(ObjectName(vec![
+                    ObjectNamePart::Identifier(qualifier.clone()),
+                ])),
+                WildcardAdditionalOptions::default(),
+            ),
+            SelectItem::ExprWithAlias {
+                expr: call,
+                alias: column.clone(),
+            },
+        ],
+        vec![TableWithJoins {
+            relation: base,
+            joins: vec![],
+        }],
+        None,
+    );
+    select.from = vec![build::derived(rows, &qualifier.value, &[])];
+    if let TableFactor::Derived { alias: Some(a), .. } = &mut select.from[0].relation {
+        a.name = qualifier.clone();
+    }
+    // `e.value` and a bare `e` are now the column of `a`.
+    struct Rename<'a> {
+        alias: &'a Ident,
+        qualifier: &'a Ident,
+        column: &'a Ident,
+    }
+    impl VisitorMut for Rename<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(parts)
+                    if parts.len() == 2 && parts[0].value == self.alias.value =>
+                {
+                    parts[0] = self.qualifier.clone();
+                }
+                Expr::Identifier(i) if i.value == self.alias.value => {
+                    *e =
+                        Expr::CompoundIdentifier(vec![self.qualifier.clone(), self.column.clone()]);
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut rename = Rename {
+        alias: &alias,
+        qualifier: &qualifier,
+        column: &column,
+    };
+    let _ = VisitMut::visit(&mut select.projection, &mut rename);
+    let _ = VisitMut::visit(&mut select.selection, &mut rename);
+    let _ = VisitMut::visit(&mut select.group_by, &mut rename);
+    let _ = VisitMut::visit(&mut select.having, &mut rename);
+    if let Some(order_by) = &mut q.order_by {
+        if let OrderByKind::Expressions(exprs) = &mut order_by.kind {
+            let _ = VisitMut::visit(exprs, &mut rename);
+        }
+    }
+}
+
+/// The FROM `base, F(args) alias` (or `base CROSS JOIN LATERAL F(args) alias`) where F is a
+/// one-column JSON set-returning function whose arguments read columns: (base, the call as
+/// rows, the call's alias, its column's name).
+fn lateral_call(select: &mut Select) -> Option<(TableFactor, Expr, Ident, Ident)> {
+    let (base, factor) = match select.from.as_slice() {
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation),
+        [a] if a.joins.len() == 1
+            && matches!(
+                &a.joins[0].join_operator,
+                JoinOperator::CrossJoin(_)
+                    | JoinOperator::Join(JoinConstraint::On(Expr::Value(_)))
+                    | JoinOperator::Inner(JoinConstraint::On(Expr::Value(_)))
+            ) =>
+        {
+            (&a.relation, &a.joins[0].relation)
+        }
+        _ => return None,
+    };
+    if !matches!(
+        base,
+        TableFactor::Table { args: None, .. } | TableFactor::Derived { .. }
+    ) {
+        return None;
+    }
+    let (name, args, alias) = match factor {
+        TableFactor::Table {
+            name,
+            args: Some(TableFunctionArgs { args, .. }),
+            alias,
+            ..
+        } => (name, args, alias),
+        TableFactor::Function {
+            name, args, alias, ..
+        } => (name, args, alias),
+        _ => return None,
+    };
+    let args = unnamed(args);
+    if !reads_columns(&args) {
+        return None;
+    }
+    let function = function_name(name)?;
+    let (default_column, rows) = json_rows(&function, args)?;
+    let alias = alias.as_ref()?;
+    let column = alias.columns.first().map_or_else(
+        || Ident::new(lateral_column(default_column)),
+        |c| c.name.clone(),
+    );
+    Some((base.clone(), rows, alias.name.clone(), column))
+}
+
+/// PostgreSQL's column name of a set-returning function in FROM: `value` for the elements,
+/// the function's name for `json_object_keys`.
+fn lateral_column(function: &str) -> &str {
+    if function.ends_with("object_keys") {
+        function
+    } else {
+        "value"
+    }
+}
+
+/// Whether the expressions name a column (a constant call stays a table function).
+fn reads_columns(args: &[Expr]) -> bool {
+    struct Columns(bool);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Columns(false);
+    for a in args {
+        let _ = Visit::visit(a, &mut c);
+    }
+    c.0
 }
 
 /// (PostgreSQL's column name, the call as rows) for a set-returning call.
@@ -139,6 +321,32 @@ mod tests {
             }
         }
         stmt.to_string()
+    }
+
+    #[test]
+    fn json_rows_of_a_column_in_from_become_a_column_of_the_table() {
+        let mut stmt = super::super::parsed(
+            "SELECT o.id, e.value ->> 'sku' FROM orders o CROSS JOIN LATERAL \
+             jsonb_array_elements(o.items) AS e WHERE e.value ? 'sku' ORDER BY e.value",
+        );
+        if let Statement::Query(q) = &mut stmt {
+            lateral_json_rows(q);
+        }
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT o.id, o.value ->> 'sku' FROM (SELECT o.*, \
+             meshgate_cast_jsonb(unnest(meshgate_jsonb_array_elements(o.items))) AS value \
+             FROM orders o) AS o WHERE o.value ? 'sku' ORDER BY o.value"
+        );
+        // A constant argument stays a table function.
+        let mut stmt = super::super::parsed("SELECT * FROM t, jsonb_object_keys('{}') k");
+        if let Statement::Query(q) = &mut stmt {
+            lateral_json_rows(q);
+        }
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT * FROM t, jsonb_object_keys('{}') k"
+        );
     }
 
     #[test]

@@ -127,3 +127,10 @@ SELECT '{"a":1}'::jsonb @> '{}', '{}'::jsonb <@ '{"a":1}';
 SELECT to_json('2024-01-02 03:04:05+02'::timestamptz);
 SELECT '{"a": [1, 2]}'::jsonb -> 'a' ->> 0;
 SELECT jsonb_typeof(NULL), json_typeof('{"a":1}'::json -> 'b');
+-- JSON rows of a column: FROM t, jsonb_array_elements(t.j) and CROSS JOIN LATERAL (dbt's unnesting).
+SELECT r.r_name, e.value FROM geo.region r CROSS JOIN LATERAL jsonb_array_elements(jsonb_build_array(r.r_regionkey, r.r_name)) AS e ORDER BY 1, 2;
+SELECT r.r_name, e FROM geo.region r CROSS JOIN LATERAL jsonb_array_elements_text(jsonb_build_array(r.r_regionkey)) e ORDER BY 1;
+SELECT r_name, k FROM geo.region, jsonb_object_keys(jsonb_build_object('a', r_regionkey, 'b', 1)) AS k ORDER BY 1, 2;
+SELECT s.id, item ->> 'sku' AS sku FROM (SELECT 1 AS id, '{"items": [{"sku": "a"}, {"sku": "b"}]}'::jsonb AS doc) s, jsonb_array_elements(s.doc -> 'items') AS item ORDER BY sku;
+SELECT s.id, e.x FROM (SELECT 1 AS id, '[1, 2]'::jsonb AS doc) s CROSS JOIN LATERAL jsonb_array_elements_text(s.doc) AS e(x) WHERE e.x <> '1';
+SELECT count(*) FROM geo.nation n, jsonb_array_elements(jsonb_build_array(n.n_name, n.n_regionkey)) v WHERE jsonb_typeof(v) = 'number';
