@@ -38,8 +38,8 @@ struct JsonRows {
     shape: Shape,
     /// Values as text (`_text` variants) rather than of the JSON type.
     as_text: bool,
-    /// The scalar function giving the rows as an array, for the select list (see
-    /// [`list_functions`]); empty for the functions of two columns.
+    /// The scalar function giving the rows as an array, for the select list and rows of
+    /// another table's column (see [`list_functions`]); for `json_each`, the values.
     list: &'static str,
 }
 
@@ -62,10 +62,22 @@ const fn set(
 use JsonKind::{Json as J, Jsonb as B};
 
 static SETS: [JsonRows; 10] = [
-    set("json_each", J, Shape::Each, false, ""),
-    set("jsonb_each", B, Shape::Each, false, ""),
-    set("json_each_text", J, Shape::Each, true, ""),
-    set("jsonb_each_text", B, Shape::Each, true, ""),
+    set("json_each", J, Shape::Each, false, "meshgate_json_each"),
+    set("jsonb_each", B, Shape::Each, false, "meshgate_jsonb_each"),
+    set(
+        "json_each_text",
+        J,
+        Shape::Each,
+        true,
+        "meshgate_json_each_text",
+    ),
+    set(
+        "jsonb_each_text",
+        B,
+        Shape::Each,
+        true,
+        "meshgate_jsonb_each_text",
+    ),
     set(
         "json_array_elements",
         J,
@@ -121,7 +133,8 @@ pub(crate) fn table_functions() -> HashMap<String, Arc<TableFunction>> {
         .collect()
 }
 
-/// The one-column set-returning functions as scalar functions returning an array of the rows:
+/// The set-returning functions as scalar functions returning an array of the rows (of the
+/// values, for the `json_each` family, whose keys are `json_object_keys`'s):
 /// the front end writes `jsonb_array_elements(j)` in a select list as
 /// `meshgate_cast_jsonb(unnest(meshgate_jsonb_array_elements(j)))`, rows of jsonb values.
 pub(crate) fn list_functions() -> Vec<Arc<ScalarUDF>> {

@@ -63,7 +63,7 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
     let SetExpr::Select(select) = q.body.as_mut() else {
         return;
     };
-    let Some((base, call, alias, column)) = lateral_call(select) else {
+    let Some((base, columns, alias)) = lateral_call(select) else {
         return;
     };
     let qualifier = match &base {
@@ -88,19 +88,27 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
             columns: vec![],
         });
     }
+    let mut projection = vec![SelectItem::QualifiedWildcard(
+        sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(ObjectName(vec![
+            ObjectNamePart::Identifier(qualifier.clone()),
+        ])),
+        WildcardAdditionalOptions::default(),
+    )];
+    projection.extend(
+        columns
+            .iter()
+            .map(|(alias, expr)| SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: alias.clone(),
+            }),
+    );
+    // A bare `e` is the value of a one-column function (a record otherwise: left to fail).
+    let column = match columns.as_slice() {
+        [(c, _)] => Some(c.clone()),
+        _ => None,
+    };
     let rows = build::select(
-        vec![
-            SelectItem::QualifiedWildcard(
-                sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(ObjectName(vec![
-                    ObjectNamePart::Identifier(qualifier.clone()),
-                ])),
-                WildcardAdditionalOptions::default(),
-            ),
-            SelectItem::ExprWithAlias {
-                expr: call,
-                alias: column.clone(),
-            },
-        ],
+        projection,
         vec![TableWithJoins {
             relation: base,
             joins: vec![],
@@ -115,7 +123,7 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
     struct Rename<'a> {
         alias: &'a Ident,
         qualifier: &'a Ident,
-        column: &'a Ident,
+        column: Option<&'a Ident>,
     }
     impl VisitorMut for Rename<'_> {
         type Break = ();
@@ -127,8 +135,9 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
                     parts[0] = self.qualifier.clone();
                 }
                 Expr::Identifier(i) if i.value == self.alias.value => {
-                    *e =
-                        Expr::CompoundIdentifier(vec![self.qualifier.clone(), self.column.clone()]);
+                    if let Some(column) = self.column {
+                        *e = Expr::CompoundIdentifier(vec![self.qualifier.clone(), column.clone()]);
+                    }
                 }
                 _ => {}
             }
@@ -138,7 +147,7 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
     let mut rename = Rename {
         alias: &alias,
         qualifier: &qualifier,
-        column: &column,
+        column: column.as_ref(),
     };
     let _ = VisitMut::visit(&mut select.projection, &mut rename);
     let _ = VisitMut::visit(&mut select.selection, &mut rename);
@@ -152,9 +161,11 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
 }
 
 /// The FROM `base, F(args) alias` (or `base CROSS JOIN LATERAL F(args) alias`) where F is a
-/// one-column JSON set-returning function whose arguments read columns: (base, the call as
-/// rows, the call's alias, its column's name).
-fn lateral_call(select: &mut Select) -> Option<(TableFactor, Expr, Ident, Ident)> {
+/// JSON set-returning function whose arguments read columns: (base, each column's name and
+/// rows, the call's alias).
+type Lateral = (TableFactor, Vec<(Ident, Expr)>, Ident);
+
+fn lateral_call(select: &mut Select) -> Option<Lateral> {
     let (base, factor) = match select.from.as_slice() {
         [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation),
         [a] if a.joins.len() == 1
@@ -192,23 +203,47 @@ fn lateral_call(select: &mut Select) -> Option<(TableFactor, Expr, Ident, Ident)
         return None;
     }
     let function = function_name(name)?;
-    let (default_column, rows) = json_rows(&function, args)?;
     let alias = alias.as_ref()?;
-    let column = alias.columns.first().map_or_else(
-        || Ident::new(lateral_column(default_column)),
-        |c| c.name.clone(),
-    );
-    Some((base.clone(), rows, alias.name.clone(), column))
+    let named = |i: usize, default: &str| {
+        alias
+            .columns
+            .get(i)
+            .map_or_else(|| Ident::new(default), |c| c.name.clone())
+    };
+    let columns = match each_rows(&function, &args) {
+        Some((keys, values)) => vec![(named(0, "key"), keys), (named(1, "value"), values)],
+        None => {
+            let (default, rows) = json_rows(&function, args)?;
+            let default = if default.ends_with("object_keys") {
+                default
+            } else {
+                "value"
+            };
+            vec![(named(0, default), rows)]
+        }
+    };
+    Some((base.clone(), columns, alias.name.clone()))
 }
 
-/// PostgreSQL's column name of a set-returning function in FROM: `value` for the elements,
-/// the function's name for `json_object_keys`.
-fn lateral_column(function: &str) -> &str {
-    if function.ends_with("object_keys") {
-        function
-    } else {
-        "value"
-    }
+/// `json(b)_each(_text)(j)` as two arrays unnested side by side: its keys (those of
+/// `json(b)_object_keys`) and its values.
+fn each_rows(function: &str, args: &[Expr]) -> Option<(Expr, Expr)> {
+    let (keys, cast) = match function {
+        "json_each" => ("meshgate_json_object_keys", Some(super::CAST_JSON)),
+        "jsonb_each" => ("meshgate_jsonb_object_keys", Some(super::CAST_JSONB)),
+        "json_each_text" => ("meshgate_json_object_keys", None),
+        "jsonb_each_text" => ("meshgate_jsonb_object_keys", None),
+        _ => return None,
+    };
+    let unnest = |f: &str| build::call("unnest", vec![build::call(f, args.to_vec())]);
+    let values = unnest(&format!("meshgate_{function}"));
+    Some((
+        unnest(keys),
+        match cast {
+            Some(cast) => build::call(cast, vec![values]),
+            None => values,
+        },
+    ))
 }
 
 /// Whether the expressions name a column (a constant call stays a table function).
@@ -337,6 +372,17 @@ mod tests {
             "SELECT o.id, o.value ->> 'sku' FROM (SELECT o.*, \
              meshgate_cast_jsonb(unnest(meshgate_jsonb_array_elements(o.items))) AS value \
              FROM orders o) AS o WHERE o.value ? 'sku' ORDER BY o.value"
+        );
+        let mut stmt = super::super::parsed(
+            "SELECT e.key, e.value FROM t CROSS JOIN LATERAL jsonb_each_text(t.j) e",
+        );
+        if let Statement::Query(q) = &mut stmt {
+            lateral_json_rows(q);
+        }
+        assert_eq!(
+            stmt.to_string(),
+            "SELECT t.key, t.value FROM (SELECT t.*, unnest(meshgate_jsonb_object_keys(t.j)) AS key, \
+             unnest(meshgate_jsonb_each_text(t.j)) AS value FROM t AS t) AS t"
         );
         // A constant argument stays a table function.
         let mut stmt = super::super::parsed("SELECT * FROM t, jsonb_object_keys('{}') k");

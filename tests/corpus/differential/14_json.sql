@@ -134,3 +134,6 @@ SELECT r_name, k FROM geo.region, jsonb_object_keys(jsonb_build_object('a', r_re
 SELECT s.id, item ->> 'sku' AS sku FROM (SELECT 1 AS id, '{"items": [{"sku": "a"}, {"sku": "b"}]}'::jsonb AS doc) s, jsonb_array_elements(s.doc -> 'items') AS item ORDER BY sku;
 SELECT s.id, e.x FROM (SELECT 1 AS id, '[1, 2]'::jsonb AS doc) s CROSS JOIN LATERAL jsonb_array_elements_text(s.doc) AS e(x) WHERE e.x <> '1';
 SELECT count(*) FROM geo.nation n, jsonb_array_elements(jsonb_build_array(n.n_name, n.n_regionkey)) v WHERE jsonb_typeof(v) = 'number';
+SELECT r.r_name, e.key, e.value FROM geo.region r CROSS JOIN LATERAL jsonb_each(jsonb_build_object('k', r.r_regionkey, 'n', r.r_name)) e ORDER BY 1, 2;
+SELECT r_name, p.k, p.v FROM geo.region, json_each_text(json_build_object('id', r_regionkey)) AS p(k, v) ORDER BY 1;
+SELECT s.id, kv.key, kv.value FROM (SELECT 1 AS id, '{"b": [1], "a": null}'::json AS doc) s, json_each(s.doc) kv ORDER BY kv.key;
