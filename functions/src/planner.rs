@@ -41,6 +41,9 @@ impl PgPlanner {
 impl PgPlanner {
     /// `->`, `@>`, `||`… when an operand is of a JSON type (known from its field).
     fn json_operator(&self, expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
+        if !crate::json::may_be_json_operator(&expr.op) {
+            return None;
+        }
         let kind = |e: &Expr| {
             e.to_field(schema)
                 .ok()

@@ -12,8 +12,8 @@
 //! A JSON value is a Utf8 value whose field says which type it is (see [`json_field`]): the
 //! engine compares, casts to text and moves it as text, and the wire announces json or jsonb
 //! from the field. A json value is the text as the user wrote it (validated); a jsonb value is
-//! always the canonical text, so jsonb values compare as their texts (which differs from
-//! PostgreSQL only for numbers of other scales: `1.0` and `1.00` are equal jsonb there).
+//! always the canonical text, so jsonb values group and sort as their texts (`=` compares
+//! numbers by value: `1.0` and `1.00` are equal jsonb, as in PostgreSQL).
 
 mod aggregates;
 mod build;
@@ -165,7 +165,7 @@ pub(crate) fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 }
 
 /// The operators the planner turns into these functions, by the type of their left operand.
-pub(crate) use ops::operator_function;
+pub(crate) use ops::{may_be_json_operator, operator_function};
 
 /// What a JSON function returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -59,6 +59,18 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
             Ok(ScalarValue::Boolean(Some(contains(&r, &l, true))))
         })
         .udf(),
+        JsonFn::new("jsonb_eq", two_jsonb, Ret::Bool, |a| {
+            let (l, _) = json_arg(a, 0, B)?;
+            let (r, _) = json_arg(a, 1, B)?;
+            Ok(ScalarValue::Boolean(Some(deep_eq(&l, &r))))
+        })
+        .udf(),
+        JsonFn::new("jsonb_ne", two_jsonb, Ret::Bool, |a| {
+            let (l, _) = json_arg(a, 0, B)?;
+            let (r, _) = json_arg(a, 1, B)?;
+            Ok(ScalarValue::Boolean(Some(!deep_eq(&l, &r))))
+        })
+        .udf(),
         JsonFn::new("jsonb_exists", json_then_any, Ret::Bool, |a| {
             let (j, _) = json_arg(a, 0, B)?;
             let key = arg_str(&a.values[1]).unwrap_or_default();
@@ -213,6 +225,30 @@ fn two_jsonb(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
     texts(name, t, 2)
 }
 
+/// Whether `op` stands for a JSON function for some operand types: only those operators have
+/// their operands' types looked at (not every AND of a long chain).
+pub(crate) fn may_be_json_operator(op: &BinaryOperator) -> bool {
+    use BinaryOperator as Op;
+    matches!(
+        op,
+        Op::Arrow
+            | Op::LongArrow
+            | Op::HashArrow
+            | Op::HashLongArrow
+            | Op::AtArrow
+            | Op::ArrowAt
+            | Op::Question
+            | Op::QuestionPipe
+            | Op::QuestionAnd
+            | Op::StringConcat
+            | Op::Minus
+            | Op::HashMinus
+            | Op::AtQuestion
+            | Op::Eq
+            | Op::NotEq
+    )
+}
+
 /// The function an operator stands for when an operand is of a JSON type, given the JSON
 /// types of the operands (`other_is_text`: the right operand is text, so `||` and `-` read
 /// it as a jsonb value or a key).
@@ -240,8 +276,19 @@ pub(crate) fn operator_function(
         Op::Minus => (left == Some(B)).then_some("jsonb_delete"),
         Op::HashMinus => (left == Some(B)).then_some("jsonb_delete_path"),
         Op::AtQuestion => (left == Some(B)).then_some("jsonb_path_exists"),
+        // Numbers by value (`1.0` = `1.00`), which the texts' comparison would miss.
+        Op::Eq if jsonb_pair(left, right) => Some("jsonb_eq"),
+        Op::NotEq if jsonb_pair(left, right) => Some("jsonb_ne"),
         _ => None,
     }
+}
+
+/// A jsonb operand compared with jsonb or with text (an untyped literal, read as jsonb).
+fn jsonb_pair(left: Option<JsonKind>, right: Option<JsonKind>) -> bool {
+    matches!(
+        (left, right),
+        (Some(B), Some(B)) | (Some(B), None) | (None, Some(B))
+    )
 }
 
 /// `->` and `->>`: a key of an object, or an index of an array (from the end when negative).
@@ -319,6 +366,23 @@ fn contained_value(av: &Json, bv: &Json) -> bool {
             contains(av, bv, false)
         }
         _ => scalar_eq(av, bv),
+    }
+}
+
+/// jsonb's `=`: the same structure with equal scalars (numbers by value: `1.0` = `1.00`).
+fn deep_eq(a: &Json, b: &Json) -> bool {
+    match (&a.value, &b.value) {
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
+        }
+        // Canonical objects: keys unique and in one order.
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && deep_eq(va, vb))
+        }
+        _ => scalar_eq(a, b),
     }
 }
 
@@ -603,6 +667,17 @@ mod tests {
         assert!(contains(&b(r#"["foo", "bar"]"#), &b(r#""foo""#), true));
         assert!(contains(&b(r#"{"a": 1.0}"#), &b(r#"{"a": 1}"#), true));
         assert!(!contains(&b(r#"{"a": [1, 2]}"#), &b(r#"{"a": 1}"#), true));
+    }
+
+    #[test]
+    fn jsonb_equality_compares_numbers_by_value() {
+        assert!(deep_eq(
+            &b(r#"{"a": [1.0, "x"]}"#),
+            &b(r#"{"a": [1.00, "x"]}"#)
+        ));
+        assert!(!deep_eq(&b(r#"{"a": 1}"#), &b(r#"{"a": 1, "b": 2}"#)));
+        assert!(!deep_eq(&b("[1, 2]"), &b("[2, 1]")));
+        assert!(!deep_eq(&b(r#""1""#), &b("1")));
     }
 
     #[test]

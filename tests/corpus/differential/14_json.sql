@@ -137,3 +137,11 @@ SELECT count(*) FROM geo.nation n, jsonb_array_elements(jsonb_build_array(n.n_na
 SELECT r.r_name, e.key, e.value FROM geo.region r CROSS JOIN LATERAL jsonb_each(jsonb_build_object('k', r.r_regionkey, 'n', r.r_name)) e ORDER BY 1, 2;
 SELECT r_name, p.k, p.v FROM geo.region, json_each_text(json_build_object('id', r_regionkey)) AS p(k, v) ORDER BY 1;
 SELECT s.id, kv.key, kv.value FROM (SELECT 1 AS id, '{"b": [1], "a": null}'::json AS doc) s, json_each(s.doc) kv ORDER BY kv.key;
+SELECT s.id, e.value FROM (SELECT 1 AS id, NULL::jsonb AS doc UNION ALL SELECT 2, '[7]'::jsonb UNION ALL SELECT 3, '[]'::jsonb) s, jsonb_array_elements(s.doc) e ORDER BY 1;
+SELECT jsonb_array_elements(NULL::jsonb);
+SELECT id, jsonb_array_elements_text(doc) FROM (SELECT 1 AS id, NULL::jsonb AS doc UNION ALL SELECT 2, '["x"]'::jsonb) s ORDER BY 1;
+SELECT * FROM jsonb_array_elements(NULL);
+-- jsonb equality by value; NULL documents and empty arrays give no rows.
+SELECT '{"a": 1.0}'::jsonb = '{"a": 1.00}'::jsonb, '[1, 2]'::jsonb <> '[2, 1]'::jsonb, '{"a": 1}'::jsonb = '{"a": 1}';
+SELECT count(*) FROM geo.nation WHERE jsonb_build_object('r', n_regionkey) = '{"r": 1.0}';
+SELECT '{"a": 1}'::jsonb = 1;
