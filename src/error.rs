@@ -87,6 +87,7 @@ pub enum SqlState {
     InvalidArgumentForPowerFunction,
     InvalidArgumentForWidthBucket,
     NullValueNotAllowed,
+    UntranslatableCharacter,
 }
 
 impl SqlState {
@@ -154,6 +155,7 @@ impl SqlState {
             InvalidArgumentForPowerFunction => "2201F",
             InvalidArgumentForWidthBucket => "2201G",
             NullValueNotAllowed => "22004",
+            UntranslatableCharacter => "22P05",
         }
     }
 }
@@ -427,6 +429,8 @@ impl UserError {
             FeatureNotSupported,
             UndefinedFunction,
             SyntaxError,
+            UntranslatableCharacter,
+            StatementTooComplex,
         ];
         match known.into_iter().find(|s| s.code() == f.sqlstate) {
             Some(code) => Self::new(code, f.message.clone()),

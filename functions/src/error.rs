@@ -21,6 +21,8 @@ pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const UNDEFINED_FUNCTION: &str = "42883";
 pub const SYNTAX_ERROR: &str = "42601";
 pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
+pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
+pub const STATEMENT_TOO_COMPLEX: &str = "54001";
 
 /// Every code this crate raises, so the server can check it knows each one.
 pub const ALL_SQLSTATES: &[&str] = &[
@@ -38,6 +40,8 @@ pub const ALL_SQLSTATES: &[&str] = &[
     UNDEFINED_FUNCTION,
     SYNTAX_ERROR,
     NULL_VALUE_NOT_ALLOWED,
+    UNTRANSLATABLE_CHARACTER,
+    STATEMENT_TOO_COMPLEX,
 ];
 
 /// A value error raised by one of this crate's functions: PostgreSQL's SQLSTATE and message.

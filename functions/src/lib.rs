@@ -12,6 +12,7 @@ mod convert;
 mod datefmt;
 mod datetime;
 pub mod error;
+mod json;
 mod numeric;
 mod numfmt;
 mod planner;
@@ -31,6 +32,9 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use error::FunctionError;
+pub use json::{
+    expr_json_kind, json_field, json_kind, type_metadata, JsonKind, CAST_JSON, CAST_JSONB,
+};
 pub use types::pg_type_name;
 
 /// The engine's streaming integer `generate_series` table function, by the name the SQL front
@@ -47,6 +51,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(series::functions());
     v.extend(strings::functions());
     v.extend(sysinfo::functions());
+    v.extend(json::functions());
     v
 }
 
@@ -91,6 +96,11 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         aggregates.push(sum::over(sum));
     }
     aggregates.extend(aggregates::functions());
+    aggregates.extend(json::aggregate_functions());
+    builder
+        .table_functions()
+        .get_or_insert_with(Default::default)
+        .extend(json::table_functions());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.
     builder
         .expr_planners()

@@ -1,8 +1,10 @@
 //! Syntax DataFusion plans differently from PostgreSQL: `extract(field FROM x)` returns
 //! numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
 //! (DataFusion has no plan for PostgreSQL's `^`), and `substring(text FROM pattern)` takes a
-//! regular expression.
+//! regular expression. JSON's operators are planned as the functions they stand for when an
+//! operand is of a JSON type.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -18,6 +20,8 @@ pub(crate) struct PgPlanner {
     extract: Arc<ScalarUDF>,
     power: Arc<ScalarUDF>,
     substring_regex: Arc<ScalarUDF>,
+    /// The JSON functions operators stand for, by name.
+    json: HashMap<String, Arc<ScalarUDF>>,
 }
 
 impl PgPlanner {
@@ -26,7 +30,31 @@ impl PgPlanner {
             extract: crate::datetime::extract_udf(),
             power: crate::numeric::power_udf(),
             substring_regex: crate::strings::substring_regex_udf(),
+            json: crate::json::functions()
+                .into_iter()
+                .map(|f| (f.name().to_string(), f))
+                .collect(),
         }
+    }
+}
+
+impl PgPlanner {
+    /// `->`, `@>`, `||`… when an operand is of a JSON type (known from its field).
+    fn json_operator(&self, expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
+        if !crate::json::may_be_json_operator(&expr.op) {
+            return None;
+        }
+        let kind = |e: &Expr| {
+            e.to_field(schema)
+                .ok()
+                .and_then(|(_, f)| crate::json::json_kind(&f))
+        };
+        let name = crate::json::operator_function(&expr.op, kind(&expr.left), kind(&expr.right))?;
+        let udf = self.json.get(name)?.clone();
+        Some(Expr::ScalarFunction(ScalarFunction::new_udf(
+            udf,
+            vec![expr.left.clone(), expr.right.clone()],
+        )))
     }
 }
 
@@ -60,6 +88,9 @@ impl ExprPlanner for PgPlanner {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawBinaryExpr>> {
+        if let Some(planned) = self.json_operator(&expr, schema) {
+            return Ok(PlannerResult::Planned(planned));
+        }
         if expr.op != BinaryOperator::PGExp {
             return Ok(PlannerResult::Original(expr));
         }

@@ -157,46 +157,55 @@ impl ScalarUDFImpl for RowFn {
                 v.cast_to(&ret)
             }
         };
-        if args
+        row_by_row(&args, &ret, call)
+    }
+}
+
+/// Evaluates `call` on each row of the arguments (once when all are constants), giving a
+/// column of type `ret`.
+pub(crate) fn row_by_row(
+    args: &ScalarFunctionArgs,
+    ret: &DataType,
+    mut call: impl FnMut(&[ScalarValue]) -> Result<ScalarValue>,
+) -> Result<ColumnarValue> {
+    if args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+    {
+        let row: Vec<ScalarValue> = args
             .args
             .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-        {
-            let row: Vec<ScalarValue> = args
-                .args
-                .iter()
-                .map(|a| match a {
-                    ColumnarValue::Scalar(s) => s.clone(),
-                    ColumnarValue::Array(_) => unreachable!("all arguments are scalars"),
-                })
-                .collect();
-            return Ok(ColumnarValue::Scalar(call(&row)?));
-        }
-        // Constant arguments (a template, a unit) are set once; only columns change per row.
-        let mut row: Vec<ScalarValue> = Vec::with_capacity(args.args.len());
-        let mut columns = Vec::new();
-        for (i, a) in args.args.iter().enumerate() {
-            match a {
-                ColumnarValue::Scalar(s) => row.push(s.clone()),
-                ColumnarValue::Array(arr) => {
-                    row.push(ScalarValue::Null);
-                    columns.push((i, arr));
-                }
-            }
-        }
-        let rows = args.number_rows;
-        let mut out = Vec::with_capacity(rows);
-        for r in 0..rows {
-            for (i, arr) in &columns {
-                row[*i] = ScalarValue::try_from_array(arr, r)?;
-            }
-            out.push(call(&row)?);
-        }
-        if out.is_empty() {
-            return Ok(ColumnarValue::Array(new_empty_array(&ret)));
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => s.clone(),
+                ColumnarValue::Array(_) => unreachable!("all arguments are scalars"),
+            })
+            .collect();
+        return Ok(ColumnarValue::Scalar(call(&row)?));
     }
+    // Constant arguments (a template, a unit) are set once; only columns change per row.
+    let mut row: Vec<ScalarValue> = Vec::with_capacity(args.args.len());
+    let mut columns = Vec::new();
+    for (i, a) in args.args.iter().enumerate() {
+        match a {
+            ColumnarValue::Scalar(s) => row.push(s.clone()),
+            ColumnarValue::Array(arr) => {
+                row.push(ScalarValue::Null);
+                columns.push((i, arr));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(args.number_rows);
+    for r in 0..args.number_rows {
+        for (i, arr) in &columns {
+            row[*i] = ScalarValue::try_from_array(arr, r)?;
+        }
+        out.push(call(&row)?);
+    }
+    if out.is_empty() {
+        return Ok(ColumnarValue::Array(new_empty_array(ret)));
+    }
+    Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
 }
 
 // ---- coercion helpers: the type each argument is read as ----

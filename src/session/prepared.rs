@@ -438,10 +438,13 @@ fn bind_params(
     prepared: &Prepared,
     b: &Bind,
 ) -> Result<LogicalPlan, UserError> {
-    // OIDs travel as 4-byte integers: oid[] values are decoded as int4[].
+    // OIDs travel as 4-byte integers: oid[] values are decoded as int4[]. JSON values are
+    // text to the engine (binary json is its text; binary jsonb a version byte, then text).
     let decode_as = |t: &Type| {
         if *t == Type::OID_ARRAY {
             Type::INT4_ARRAY
+        } else if *t == Type::JSON || *t == Type::JSONB {
+            Type::TEXT
         } else {
             t.clone()
         }
@@ -475,6 +478,15 @@ fn bind_params(
     let mut cast = Vec::with_capacity(list.len());
     for (i, v) in list.into_iter().enumerate() {
         let v = valid_decimal(v.value().clone());
+        let v = match v {
+            ScalarValue::Utf8(Some(s))
+                if prepared.param_types.get(i) == Some(&Type::JSONB)
+                    && portal.parameter_format.is_binary(i) =>
+            {
+                ScalarValue::Utf8(Some(s.strip_prefix('\u{1}').unwrap_or(&s).to_string()))
+            }
+            v => v,
+        };
         let v = match prepared.param_arrow.get(i).cloned().flatten() {
             Some(t) if v.data_type() != t => cast_param(v, &t, i)?,
             _ => v,

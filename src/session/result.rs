@@ -7,6 +7,7 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
+use pgwire::api::Type;
 
 use crate::audit::scan::ScanProbe;
 use crate::error::{SqlState, UserError};
@@ -49,6 +50,22 @@ pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, U
             // the scale from it (JDBC getScale, psycopg's Decimal context).
             DataType::Decimal128(p, s) if *s >= 0 => {
                 info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4)
+            }
+            // JSON values are text to the engine; the field says which JSON type they are.
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                match meshgate_functions::json_kind(f) {
+                    Some(kind) => FieldInfo::new(
+                        info.name().to_string(),
+                        info.table_id(),
+                        info.column_id(),
+                        match kind {
+                            meshgate_functions::JsonKind::Json => Type::JSON,
+                            meshgate_functions::JsonKind::Jsonb => Type::JSONB,
+                        },
+                        info.format(),
+                    ),
+                    None => info,
+                }
             }
             _ => info,
         })

@@ -2,9 +2,13 @@
 //! with no PostgreSQL counterpart (unsigned 64-bit integers from `array_length`, the Null type
 //! of a bare `NULL`); the wire encoder would announce them as something a driver reads wrongly
 //! (numeric) or not at all (unknown). The final projection casts them to the type PostgreSQL gives the
-//! same expression, so the RowDescription and the rows agree.
+//! same expression, so the RowDescription and the rows agree. Likewise a JSON type the field
+//! lost or kept wrongly (see `json_types`).
+
+use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::Column;
 use datafusion::logical_expr::{cast, Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -21,18 +25,28 @@ pub fn in_postgres_types(plan: LogicalPlan) -> LogicalPlan {
         .iter()
         .map(|f| postgres_type(f.data_type()))
         .collect();
-    if targets.iter().all(Option::is_none) {
+    let json = json_types(&plan);
+    if targets.iter().all(Option::is_none) && json.iter().all(Option::is_none) {
         return plan;
     }
     let exprs: Vec<Expr> = schema
         .iter()
         .zip(targets)
-        .map(|((qualifier, field), target)| {
+        .zip(json)
+        .map(|(((qualifier, field), target), json)| {
             let column = Expr::Column(Column::from((qualifier, field)));
-            match target {
-                Some(t) => cast(column, t).alias_qualified(qualifier.cloned(), field.name()),
-                None => column,
+            if target.is_none() && json.is_none() {
+                return column;
             }
+            let value = match target {
+                Some(t) => cast(column, t),
+                None => column,
+            };
+            value.alias_qualified_with_metadata(
+                qualifier.cloned(),
+                field.name(),
+                json.map(FieldMetadata::from),
+            )
         })
         .collect();
     // Two output columns of one name and qualifier cannot be re-projected; such a result keeps
@@ -43,6 +57,34 @@ pub fn in_postgres_types(plan: LogicalPlan) -> LogicalPlan {
     {
         Ok(p) => p,
         Err(_) => plan,
+    }
+}
+
+/// For each result column, the field metadata that gives it PostgreSQL's JSON type where
+/// DataFusion's field says otherwise (a CASE or COALESCE of jsonb values, a jsonb cast to
+/// text); None where the field is right. Read from the last projection (under ORDER BY and
+/// LIMIT, which keep its columns).
+fn json_types(plan: &LogicalPlan) -> Vec<Option<HashMap<String, String>>> {
+    let n = plan.schema().fields().len();
+    let mut node = plan;
+    loop {
+        match node {
+            LogicalPlan::Sort(s) => node = s.input.as_ref(),
+            LogicalPlan::Limit(l) => node = l.input.as_ref(),
+            LogicalPlan::Projection(p) if p.expr.len() == n => {
+                return p
+                    .expr
+                    .iter()
+                    .zip(plan.schema().fields())
+                    .map(|(e, f)| {
+                        let want = meshgate_functions::expr_json_kind(e, p.input.schema());
+                        (want != meshgate_functions::json_kind(f))
+                            .then(|| meshgate_functions::type_metadata(want))
+                    })
+                    .collect();
+            }
+            _ => return vec![None; n],
+        }
     }
 }
 

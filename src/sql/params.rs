@@ -44,6 +44,8 @@ fn pg_type_named(name: &str) -> Option<Type> {
         "text" => Type::TEXT,
         "varchar" | "character varying" => Type::VARCHAR,
         "bytea" => Type::BYTEA,
+        "json" => Type::JSON,
+        "jsonb" => Type::JSONB,
         // asyncpg's type introspection binds `$1::oid[]`; its core codecs include oid[] (not
         // int4[]), so that is the type it must be told. Decoded as int4[] (same layout).
         "oid[]" | "pg_catalog.oid[]" => Type::OID_ARRAY,

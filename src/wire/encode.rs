@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::{FieldDescription, RowDescription};
@@ -15,6 +17,7 @@ pub(crate) fn encode_rows(
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
     let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch);
+    let batch = with_jsonb_version(&fields, batch);
     arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
         let mut row = row?;
         if let Some(scales) = &scales {
@@ -27,28 +30,55 @@ pub(crate) fn encode_rows(
 /// The batch with its text-format columns preformatted where PostgreSQL's text differs from
 /// the encoder's (see `text`); the fields keep announcing the columns' own types.
 pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    as_text_columns(fields, batch, |field, column| {
+        if field.format() != pgwire::api::results::FieldFormat::Text {
+            return None;
+        }
+        crate::sql::text::postgres_text(column)
+    })
+}
+
+/// PostgreSQL's binary jsonb is a version byte (1) and then the text; the encoder writes a
+/// string's bytes as they are, so binary jsonb columns get the byte in front of each value.
+fn with_jsonb_version(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{AsArray, StringArray};
+    as_text_columns(fields, batch, |field, column| {
+        if field.format() != pgwire::api::results::FieldFormat::Binary
+            || *field.datatype() != pgwire::api::Type::JSONB
+        {
+            return None;
+        }
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8).ok()?;
+        let versioned: StringArray = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(|s| format!("\u{1}{s}")))
+            .collect();
+        Some(Arc::new(versioned) as ArrayRef)
+    })
+}
+
+/// The batch with the columns `replace` gives Utf8 text for replaced by it.
+fn as_text_columns(
+    fields: &[FieldInfo],
+    batch: RecordBatch,
+    replace: impl Fn(&FieldInfo, &ArrayRef) -> Option<ArrayRef>,
+) -> RecordBatch {
     let mut columns = batch.columns().to_vec();
     let mut schema_fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
     let mut changed = false;
     for (i, field) in fields.iter().enumerate() {
-        if field.format() != pgwire::api::results::FieldFormat::Text {
-            continue;
-        }
-        let Some(text) = columns.get(i).and_then(crate::sql::text::postgres_text) else {
+        let Some(text) = columns.get(i).and_then(|c| replace(field, c)) else {
             continue;
         };
-        schema_fields[i] = Arc::new(datafusion::arrow::datatypes::Field::new(
-            schema_fields[i].name(),
-            datafusion::arrow::datatypes::DataType::Utf8,
-            true,
-        ));
+        schema_fields[i] = Arc::new(Field::new(schema_fields[i].name(), DataType::Utf8, true));
         columns[i] = text;
         changed = true;
     }
     if !changed {
         return batch;
     }
-    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(schema_fields));
+    let schema = Arc::new(Schema::new(schema_fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
 }
 
@@ -109,9 +139,40 @@ pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
 mod tests {
     use super::*;
     use crate::session::result::fields;
-    use datafusion::arrow::array::Decimal128Array;
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::array::{Decimal128Array, StringArray};
     use pgwire::api::portal::Format;
+
+    #[test]
+    fn binary_jsonb_carries_its_version_byte_and_json_does_not() {
+        let schema = Schema::new(vec![
+            meshgate_functions::json_field("b", meshgate_functions::JsonKind::Jsonb),
+            meshgate_functions::json_field("j", meshgate_functions::JsonKind::Json),
+        ]);
+        let values = || Arc::new(StringArray::from(vec![Some("{}")])) as ArrayRef;
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![values(), values()])
+            .expect("batch");
+        let binary = fields(&schema, &Format::UnifiedBinary).expect("fields");
+        assert_eq!(*binary[0].datatype(), pgwire::api::Type::JSONB);
+        assert_eq!(*binary[1].datatype(), pgwire::api::Type::JSON);
+        let row = encode_rows(binary, batch.clone())
+            .next()
+            .expect("a row")
+            .expect("encodes");
+        assert_eq!(
+            row.data.to_vec(),
+            vec![0, 0, 0, 3, 1, b'{', b'}', 0, 0, 0, 2, b'{', b'}']
+        );
+        // In text, both are the text itself.
+        let text = fields(&schema, &Format::UnifiedText).expect("fields");
+        let row = encode_rows(text, batch)
+            .next()
+            .expect("a row")
+            .expect("encodes");
+        assert_eq!(
+            row.data.to_vec(),
+            vec![0, 0, 0, 2, b'{', b'}', 0, 0, 0, 2, b'{', b'}']
+        );
+    }
 
     #[test]
     fn binary_numeric_zeros_keep_their_scale() {

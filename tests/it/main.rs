@@ -12,6 +12,7 @@ mod differential;
 mod harness;
 mod iceberg_rest;
 mod identity;
+mod json;
 mod last_words;
 mod lifecycle;
 mod malformed;

@@ -15,6 +15,7 @@
 //!  calls.rs     named arguments (`make_interval(days => 3)`) put in their places
 //!  operators.rs prefix operators, AT TIME ZONE, OVERLAPS, LIKE ANY, row comparisons
 //!  strings.rs   casts to varchar(n) / char(n), SIMILAR TO
+//!  json.rs      casts to json / jsonb (functions: DataFusion has no such types)
 //! ```
 //!
 //! - `'sales.orders'::regclass` becomes the table's OID literal (our OIDs are known without I/O),
@@ -28,6 +29,7 @@
 mod calls;
 mod clauses;
 mod columns;
+mod json;
 mod literals;
 mod operators;
 mod quantified;
@@ -57,6 +59,8 @@ use shapes::{
 };
 
 pub use columns::shown_name;
+pub use json::{CAST_JSON, CAST_JSONB};
+pub use quantified::parse_array_text;
 pub use shapes::ONE_ROW;
 
 /// A statement for a test of one of the rewrites.
@@ -116,10 +120,12 @@ impl VisitorMut for Rewriter<'_> {
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<FrontError> {
         clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
+        srf::lateral_json_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             clauses::group_by_positions(select);
             srf::in_select_list(select);
             qualify_table_stars(select);
+            json::rows_as_structs(select);
             name_repeated_columns(select);
             if reads_only_empty_catalog(select) {
                 let mut n = NullSubqueries;
@@ -192,6 +198,9 @@ impl VisitorMut for Rewriter<'_> {
             *expr = replacement;
         }
         if let Some(replacement) = strings::rewrite(expr) {
+            *expr = replacement;
+        }
+        if let Some(replacement) = json::rewrite(expr) {
             *expr = replacement;
         }
         regproc_join_by_name(expr);

@@ -163,8 +163,9 @@ fn literal_elements(e: &Expr) -> Option<Vec<Expr>> {
 }
 
 /// PostgreSQL's text form of a one-dimensional array: `{a,"b c",NULL}`; None when it is not one
-/// (nested, malformed), which leaves the expression to DataFusion and its error.
-fn parse_array_text(s: &str) -> Option<Vec<Option<String>>> {
+/// (nested, malformed), which leaves the expression to DataFusion and its error. Also the
+/// functions crate's reading of text arrays (JSON paths).
+pub fn parse_array_text(s: &str) -> Option<Vec<Option<String>>> {
     let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
     let mut out = Vec::new();
     if inner.trim().is_empty() {

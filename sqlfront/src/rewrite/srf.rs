@@ -3,11 +3,21 @@
 //! a list); wrapped in `unnest` it is rows again, and several of them side by side run in
 //! lockstep, the shorter padded with NULLs, as PostgreSQL 10 and later do. The functions crate
 //! computes each set as a list (`string_to_table` is `unnest(string_to_array(…))`).
+//! The one-column JSON ones (`jsonb_array_elements`, `jsonb_object_keys`…) in a select list
+//! unnest an array of their rows.
+//!
+//! `FROM t a, jsonb_array_elements(a.j) e` (or `CROSS JOIN LATERAL`) reads a column of `a`, which
+//! DataFusion's table functions cannot (they are planned once, before any row). Where that is
+//! the whole FROM, `a` becomes `(SELECT a.*, <the rows of the call> AS value FROM t a) a` and
+//! the references to `e` are references to that column.
+
+use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Select, SelectItem, TableAlias, TableAliasColumnDef, TableFactor,
-    TableFunctionArgs,
+    DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
+    JoinOperator, ObjectName, ObjectNamePart, OrderByKind, Query, Select, SelectItem, SetExpr,
+    TableAlias, TableAliasColumnDef, TableFactor, TableFunctionArgs, TableWithJoins, Visit,
+    VisitMut, Visitor, VisitorMut, WildcardAdditionalOptions,
 };
 
 use crate::build;
@@ -206,6 +216,214 @@ fn with_positions(list: Expr, alias: TableAlias) -> TableFactor {
     rows_as(rows, alias)
 }
 
+/// `FROM t a, jsonb_array_elements(a.j) e` as described in the module's comment.
+pub(super) fn lateral_json_rows(q: &mut Query) {
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    let Some((base, columns, alias)) = lateral_call(select) else {
+        return;
+    };
+    let qualifier = match &base {
+        TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+            a.name.clone()
+        }
+        TableFactor::Table { name, .. } => match name.0.last() {
+            Some(ObjectNamePart::Identifier(i)) => i.clone(),
+            _ => return,
+        },
+        _ => return,
+    };
+    // The base answers to its qualifier inside the new subquery whatever its name has become.
+    let mut base = base;
+    if let TableFactor::Table {
+        alias: a @ None, ..
+    } = &mut base
+    {
+        *a = Some(sqlparser::ast::TableAlias {
+            explicit: true,
+            name: qualifier.clone(),
+            columns: vec![],
+        });
+    }
+    let mut projection = vec![SelectItem::QualifiedWildcard(
+        sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(ObjectName(vec![
+            ObjectNamePart::Identifier(qualifier.clone()),
+        ])),
+        WildcardAdditionalOptions::default(),
+    )];
+    projection.extend(
+        columns
+            .iter()
+            .map(|(alias, expr)| SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias: alias.clone(),
+            }),
+    );
+    // A bare `e` is the value of a one-column function (a record otherwise: left to fail).
+    let column = match columns.as_slice() {
+        [(c, _)] => Some(c.clone()),
+        _ => None,
+    };
+    let rows = build::select(
+        projection,
+        vec![TableWithJoins {
+            relation: base,
+            joins: vec![],
+        }],
+        None,
+    );
+    select.from = vec![build::derived(rows, &qualifier.value, &[])];
+    if let TableFactor::Derived { alias: Some(a), .. } = &mut select.from[0].relation {
+        a.name = qualifier.clone();
+    }
+    // `e.value` and a bare `e` are now the column of `a`.
+    struct Rename<'a> {
+        alias: &'a Ident,
+        qualifier: &'a Ident,
+        column: Option<&'a Ident>,
+    }
+    impl VisitorMut for Rename<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(parts)
+                    if parts.len() == 2 && parts[0].value == self.alias.value =>
+                {
+                    parts[0] = self.qualifier.clone();
+                }
+                Expr::Identifier(i) if i.value == self.alias.value => {
+                    if let Some(column) = self.column {
+                        *e = Expr::CompoundIdentifier(vec![self.qualifier.clone(), column.clone()]);
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut rename = Rename {
+        alias: &alias,
+        qualifier: &qualifier,
+        column: column.as_ref(),
+    };
+    let _ = VisitMut::visit(&mut select.projection, &mut rename);
+    let _ = VisitMut::visit(&mut select.selection, &mut rename);
+    let _ = VisitMut::visit(&mut select.group_by, &mut rename);
+    let _ = VisitMut::visit(&mut select.having, &mut rename);
+    if let Some(order_by) = &mut q.order_by {
+        if let OrderByKind::Expressions(exprs) = &mut order_by.kind {
+            let _ = VisitMut::visit(exprs, &mut rename);
+        }
+    }
+}
+
+/// The FROM `base, F(args) alias` (or `base CROSS JOIN LATERAL F(args) alias`) where F is a
+/// JSON set-returning function whose arguments read columns: (base, each column's name and
+/// rows, the call's alias).
+type Lateral = (TableFactor, Vec<(Ident, Expr)>, Ident);
+
+fn lateral_call(select: &mut Select) -> Option<Lateral> {
+    let (base, factor) = match select.from.as_slice() {
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => (&a.relation, &b.relation),
+        [a] if a.joins.len() == 1
+            && matches!(
+                &a.joins[0].join_operator,
+                JoinOperator::CrossJoin(_)
+                    | JoinOperator::Join(JoinConstraint::On(Expr::Value(_)))
+                    | JoinOperator::Inner(JoinConstraint::On(Expr::Value(_)))
+            ) =>
+        {
+            (&a.relation, &a.joins[0].relation)
+        }
+        _ => return None,
+    };
+    if !matches!(
+        base,
+        TableFactor::Table { args: None, .. } | TableFactor::Derived { .. }
+    ) {
+        return None;
+    }
+    let (name, args, alias) = match factor {
+        TableFactor::Table {
+            name,
+            args: Some(TableFunctionArgs { args, .. }),
+            alias,
+            ..
+        } => (name, args, alias),
+        TableFactor::Function {
+            name, args, alias, ..
+        } => (name, args, alias),
+        _ => return None,
+    };
+    let args = unnamed(args);
+    if !reads_columns(&args) {
+        return None;
+    }
+    let function = function_name(name)?;
+    let alias = alias.as_ref()?;
+    let named = |i: usize, default: &str| {
+        alias
+            .columns
+            .get(i)
+            .map_or_else(|| Ident::new(default), |c| c.name.clone())
+    };
+    let columns = match each_rows(&function, &args) {
+        Some((keys, values)) => vec![(named(0, "key"), keys), (named(1, "value"), values)],
+        None => {
+            let (default, rows) = json_rows(&function, args)?;
+            let default = if default.ends_with("object_keys") {
+                default
+            } else {
+                "value"
+            };
+            vec![(named(0, default), rows)]
+        }
+    };
+    Some((base.clone(), columns, alias.name.clone()))
+}
+
+/// `json(b)_each(_text)(j)` as two arrays unnested side by side: its keys (those of
+/// `json(b)_object_keys`) and its values.
+fn each_rows(function: &str, args: &[Expr]) -> Option<(Expr, Expr)> {
+    let (keys, cast) = match function {
+        "json_each" => ("meshgate_json_object_keys", Some(super::CAST_JSON)),
+        "jsonb_each" => ("meshgate_jsonb_object_keys", Some(super::CAST_JSONB)),
+        "json_each_text" => ("meshgate_json_object_keys", None),
+        "jsonb_each_text" => ("meshgate_jsonb_object_keys", None),
+        _ => return None,
+    };
+    let unnest = |f: &str| build::call("unnest", vec![build::call(f, args.to_vec())]);
+    let values = unnest(&format!("meshgate_{function}"));
+    Some((
+        unnest(keys),
+        match cast {
+            Some(cast) => build::call(cast, vec![values]),
+            None => values,
+        },
+    ))
+}
+
+/// Whether the expressions name a column (a constant call stays a table function).
+fn reads_columns(args: &[Expr]) -> bool {
+    struct Columns(bool);
+    impl Visitor for Columns {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Columns(false);
+    for a in args {
+        let _ = Visit::visit(a, &mut c);
+    }
+    c.0
+}
+
 /// (PostgreSQL's column name, the call as rows) for a set-returning call.
 fn as_rows(e: &Expr) -> Option<(&'static str, Expr)> {
     let Expr::Function(f) = e else {
@@ -217,8 +435,12 @@ fn as_rows(e: &Expr) -> Option<(&'static str, Expr)> {
     let FunctionArguments::List(list) = &f.args else {
         return None;
     };
-    let (column, list) = as_list(&function_name(&f.name)?, unnamed(&list.args))?;
-    Some((column, build::call("unnest", vec![list])))
+    let name = function_name(&f.name)?;
+    let args = unnamed(&list.args);
+    match as_list(&name, args.clone()) {
+        Some((column, list)) => Some((column, build::call("unnest", vec![list]))),
+        None => json_rows(&name, args),
+    }
 }
 
 /// A set-returning function's rows as one list (the functions crate computes sets as lists),
@@ -233,6 +455,33 @@ fn as_list(function: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
         _ => return None,
     };
     Some((column, build::call(list, args)))
+}
+
+/// The one-column JSON set-returning functions: their rows come as an array from the
+/// functions crate's `meshgate_<name>`; the elements of `json(b)_array_elements` are cast back
+/// to their JSON type (the array's elements are plain text).
+fn json_rows(name: &str, args: Vec<Expr>) -> Option<(&'static str, Expr)> {
+    let (name, cast) = match name {
+        "json_array_elements" => ("json_array_elements", Some(super::CAST_JSON)),
+        "jsonb_array_elements" => ("jsonb_array_elements", Some(super::CAST_JSONB)),
+        "json_array_elements_text" => ("json_array_elements_text", None),
+        "jsonb_array_elements_text" => ("jsonb_array_elements_text", None),
+        "json_object_keys" => ("json_object_keys", None),
+        "jsonb_path_query" => ("jsonb_path_query", Some(super::CAST_JSONB)),
+        "jsonb_object_keys" => ("jsonb_object_keys", None),
+        _ => return None,
+    };
+    let rows = build::call(
+        "unnest",
+        vec![build::call(&format!("meshgate_{name}"), args)],
+    );
+    Some((
+        name,
+        match cast {
+            Some(cast) => build::call(cast, vec![rows]),
+            None => rows,
+        },
+    ))
 }
 
 fn function_name(name: &ObjectName) -> Option<String> {
