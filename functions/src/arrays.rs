@@ -12,7 +12,9 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::error::{fail, FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE};
+use crate::error::{
+    fail, FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, INVALID_TEXT_REPRESENTATION,
+};
 use crate::udf::{arg_i64, wrong_types, Ctx, RowFn};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -44,6 +46,31 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         )
         .udf(),
         RowFn::new("array_fill", coerce_fill, fill_type, array_fill).udf(),
+        RowFn::new(
+            "meshgate_oid_array",
+            |t| match t {
+                [a] if is_list(a) => Ok(vec![DataType::new_list(DataType::Int32, true)]),
+                [DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null] => {
+                    Ok(vec![DataType::Utf8])
+                }
+                _ => Err(wrong_types("meshgate_oid_array", t)),
+            },
+            |_, _, _| Ok(DataType::new_list(DataType::Int32, true)),
+            oid_array,
+        )
+        .udf(),
+        RowFn::new(
+            "meshgate_array_param",
+            coerce_array_param,
+            |t, _, _| {
+                Ok(match &t[0] {
+                    a if is_list(a) => a.clone(),
+                    _ => DataType::new_list(DataType::Utf8, true),
+                })
+            },
+            array_param,
+        )
+        .udf(),
         RowFn::new(
             "array_dims",
             |t| match t {
@@ -199,4 +226,127 @@ fn fill(value: &ScalarValue, dims: &[i64], ret: &DataType) -> Result<ScalarValue
         &items,
         element.data_type(),
     )))
+}
+
+/// `x::oid[]` (or regtype[]…) of a catalog column: an oidvector is text here (`2276 25`, or
+/// `[2276, 25]` as the catalog crate prints a list); a list of OIDs passes through.
+fn oid_array(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let ScalarValue::Utf8(Some(text)) = &a[0] else {
+        return Ok(a[0].clone());
+    };
+    let inner = text.trim().trim_matches(['[', ']', '{', '}']);
+    let oids = inner
+        .split([',', ' '])
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().parse::<i32>().map(|o| ScalarValue::Int32(Some(o))))
+        .collect::<std::result::Result<Vec<_>, _>>();
+    match oids {
+        Ok(oids) => Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &oids,
+            &DataType::Int32,
+        ))),
+        Err(_) => fail(
+            INVALID_TEXT_REPRESENTATION,
+            format!("invalid input syntax for type oid: \"{text}\""),
+        ),
+    }
+}
+
+/// `meshgate_array_param(v)`: the array a parameter of `x = ANY($1)` stands for. A driver that
+/// binds a list without a type (psycopg sends `'{r,p}'` as unknown; PostgreSQL reads it as an
+/// array of x's type) gives text, read here in PostgreSQL's array syntax as text[]; a typed
+/// array passes through.
+fn coerce_array_param(t: &[DataType]) -> Result<Vec<DataType>> {
+    match t {
+        [a] if is_list(a) => Ok(vec![a.clone()]),
+        [DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null] => {
+            Ok(vec![DataType::Utf8])
+        }
+        _ => Err(wrong_types("meshgate_array_param", t)),
+    }
+}
+
+fn array_param(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let ScalarValue::Utf8(Some(text)) = &a[0] else {
+        return Ok(a[0].clone());
+    };
+    let Some(items) = array_text(text) else {
+        return fail(
+            INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{text}\""),
+        );
+    };
+    let values: Vec<ScalarValue> = items.into_iter().map(ScalarValue::Utf8).collect();
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+        &values,
+        &DataType::Utf8,
+    )))
+}
+
+/// The elements of a one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`); None
+/// when the text is not one.
+fn array_text(s: &str) -> Option<Vec<Option<String>>> {
+    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut out = Vec::new();
+    if inner.trim().is_empty() {
+        return Some(out);
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut item = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
+                }
+            }
+            out.push(Some(item));
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',') {
+                match c {
+                    '{' | '}' | '"' => return None,
+                    '\\' => item.push(chars.next()?),
+                    c => item.push(c),
+                }
+            }
+            out.push(unquoted(item));
+        }
+        match chars.next() {
+            None => break,
+            Some(',') => continue,
+            Some(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// An unquoted element: trimmed, and NULL when it says so.
+fn unquoted(item: String) -> Option<String> {
+    let t = item.trim();
+    (!t.eq_ignore_ascii_case("null")).then(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_text;
+
+    #[test]
+    fn array_text_is_read_as_postgres_writes_it() {
+        let s = |v: &[Option<&str>]| v.iter().map(|x| x.map(str::to_string)).collect::<Vec<_>>();
+        assert_eq!(
+            array_text("{r,p,f}"),
+            Some(s(&[Some("r"), Some("p"), Some("f")]))
+        );
+        assert_eq!(
+            array_text(r#"{ a , "b, \"c\"" ,NULL}"#),
+            Some(s(&[Some("a"), Some("b, \"c\""), None]))
+        );
+        assert_eq!(array_text("{}"), Some(vec![]));
+        assert_eq!(array_text("{a,{b}}"), None);
+        assert_eq!(array_text("r,p"), None);
+    }
 }

@@ -113,6 +113,13 @@ async fn client_policy_visibility() {
     run_suite("policy").await;
 }
 
+/// pgcli's completion engine (its catalog queries through psycopg 3, with a list parameter
+/// bound untyped) and its `\dt`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_pgcli() {
+    run_suite("pgcli").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_psycopg2() {
     run_suite("psycopg2").await;

@@ -163,6 +163,17 @@ pub(super) fn type_oid(name: &str) -> Option<i32> {
         "numeric" | "decimal" => 1700,
         "uuid" => 2950,
         "jsonb" => 3802,
+        // Pseudo-types, which catalog queries compare return types with (pgcli's
+        // `prorettype::regtype != 'trigger'::regtype`).
+        "record" => 2249,
+        "cstring" => 2275,
+        "any" => 2276,
+        "anyarray" => 2277,
+        "void" => 2278,
+        "trigger" => 2279,
+        "internal" => 2281,
+        "anyelement" => 2283,
+        "event_trigger" => 3838,
         _ => return None,
     })
 }

@@ -316,6 +316,19 @@ impl VisitorMut for Rewriter<'_> {
                         "oid" | "regtype" | "regclass" | "regproc" | "regnamespace"
                     ) {
                         **elem = DataType::Int(None);
+                        // A catalog column (pg_proc.proargtypes, an oidvector, is text here)
+                        // is read by a function that takes text or a list alike; a parameter
+                        // keeps its cast, which says its type.
+                        if !matches!(
+                            inner.as_ref(),
+                            Expr::Value(ValueWithSpan {
+                                value: Value::Placeholder(_),
+                                ..
+                            })
+                        ) {
+                            *expr = build::call("meshgate_oid_array", vec![(**inner).clone()]);
+                            return ControlFlow::Continue(());
+                        }
                     }
                 }
                 let ty = lower_name(data_type);

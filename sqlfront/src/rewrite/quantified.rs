@@ -9,7 +9,8 @@
 //!   IN list and any other operator an OR (ANY) or AND (ALL) of the comparisons, which keeps
 //!   three-valued logic exactly.
 //!
-//! Other arrays (a column, a parameter) keep DataFusion's planning.
+//! A parameter is read as an array even when it is bound as text (`'{r,p}'`, psycopg's untyped
+//! list); other arrays (a column) keep DataFusion's planning.
 
 use std::ops::ControlFlow;
 
@@ -44,6 +45,22 @@ impl VisitorMut for Quantified {
             _ => return ControlFlow::Continue(()),
         };
         let right = unnested(right);
+        // `= ANY ($1)`: a driver may bind the array as untyped text ('{r,p}'), which PostgreSQL
+        // reads as an array; the functions crate's meshgate_array_param does the same.
+        if matches!(
+            right,
+            Expr::Value(ValueWithSpan {
+                value: Value::Placeholder(_),
+                ..
+            })
+        ) {
+            let param = build::call("meshgate_array_param", vec![right.clone()]);
+            match e {
+                Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => **right = param,
+                _ => {}
+            }
+            return ControlFlow::Continue(());
+        }
         if let Expr::Subquery(q) = right {
             let negated = match (any, &op) {
                 (true, BinaryOperator::Eq) => false,
