@@ -23,7 +23,7 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
         RowFn::new("date_trunc", coerce_trunc, trunc_type, date_trunc)
             .stable()
             .udf(),
-        crate::zone::timezone_udf(),
+        timezone_udf(),
     ]
 }
 
@@ -431,4 +431,55 @@ fn date_trunc(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
         }
         _ => Ok(ScalarValue::Null),
     }
+}
+
+/// `timezone(zone, t)`, which `t AT TIME ZONE zone` is: a timestamptz as the wall-clock time in
+/// `zone` (a timestamp), or a timestamp read as wall-clock time in `zone` (a timestamptz).
+fn timezone_udf() -> Arc<ScalarUDF> {
+    RowFn::new(
+        "timezone",
+        |t| match t {
+            [z, v] if is_text(z) => match (v, micros(v)) {
+                (_, Some(m)) => Ok(vec![TEXT, m]),
+                // An untyped literal is a timestamptz, as PostgreSQL resolves it.
+                (v, None) if is_text(v) => Ok(vec![
+                    TEXT,
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+                ]),
+                _ => Err(wrong_types("timezone", t)),
+            },
+            _ => Err(wrong_types("timezone", t)),
+        },
+        |t, _, tz| {
+            Ok(match &t[1] {
+                DataType::Timestamp(_, Some(_)) => DataType::Timestamp(TimeUnit::Microsecond, None),
+                _ => DataType::Timestamp(TimeUnit::Microsecond, Some(zone::result_zone(tz))),
+            })
+        },
+        at_time_zone,
+    )
+    .udf()
+}
+
+fn at_time_zone(a: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
+    let name = arg_str(&a[0]).unwrap_or("UTC");
+    let zone = zone::session(Some(name))?;
+    Ok(match &a[1] {
+        ScalarValue::TimestampMicrosecond(Some(us), Some(_)) => {
+            let local = zone::localize(*us, zone)?.local;
+            ScalarValue::TimestampMicrosecond(Some(local.and_utc().timestamp_micros()), None)
+        }
+        ScalarValue::TimestampMicrosecond(Some(us), None) => ScalarValue::TimestampMicrosecond(
+            Some(zone::to_utc_micros(zone::utc(*us)?, zone)?),
+            Some(zone::result_zone(ctx.tz)),
+        ),
+        ScalarValue::Date32(Some(d)) => ScalarValue::TimestampMicrosecond(
+            Some(zone::to_utc_micros(
+                date32(*d)?.and_time(NaiveTime::MIN),
+                zone,
+            )?),
+            Some(zone::result_zone(ctx.tz)),
+        ),
+        _ => ScalarValue::Null,
+    })
 }

@@ -1,7 +1,5 @@
 //! The session's TimeZone: timestamptz values are stored as UTC instants and shown, truncated
-//! and taken apart in the session's zone, as PostgreSQL does. Also `timezone(zone, t)` (what
-//! `t AT TIME ZONE zone` means): a timestamptz as the wall-clock time in `zone`, or a
-//! timestamp read as wall-clock time in `zone`.
+//! and taken apart in the session's zone, as PostgreSQL does.
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::OffsetName;
@@ -118,61 +116,6 @@ pub(crate) fn to_utc_micros(local: NaiveDateTime, zone: Zone) -> Result<i64> {
 /// The zone name a timestamptz result carries: the session's, or UTC.
 pub(crate) fn result_zone(tz: Option<&str>) -> std::sync::Arc<str> {
     std::sync::Arc::from(tz.unwrap_or("+00:00"))
-}
-
-pub(crate) fn timezone_udf() -> std::sync::Arc<datafusion::logical_expr::ScalarUDF> {
-    use crate::udf::{is_text, micros, wrong_types, RowFn, TEXT};
-    use datafusion::arrow::datatypes::{DataType, TimeUnit};
-    RowFn::new(
-        "timezone",
-        |t| match t {
-            [z, v] if is_text(z) => match (v, micros(v)) {
-                (_, Some(m)) => Ok(vec![TEXT, m]),
-                // An untyped literal is a timestamptz, as PostgreSQL resolves it.
-                (v, None) if is_text(v) => Ok(vec![
-                    TEXT,
-                    DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-                ]),
-                _ => Err(wrong_types("timezone", t)),
-            },
-            _ => Err(wrong_types("timezone", t)),
-        },
-        |t, _, tz| {
-            Ok(match &t[1] {
-                DataType::Timestamp(_, Some(_)) => DataType::Timestamp(TimeUnit::Microsecond, None),
-                _ => DataType::Timestamp(TimeUnit::Microsecond, Some(result_zone(tz))),
-            })
-        },
-        at_time_zone,
-    )
-    .udf()
-}
-
-fn at_time_zone(
-    a: &[datafusion::common::ScalarValue],
-    ctx: &crate::udf::Ctx,
-) -> Result<datafusion::common::ScalarValue> {
-    use datafusion::common::ScalarValue;
-    let name = crate::udf::arg_str(&a[0]).unwrap_or("UTC");
-    let zone = session(Some(name))?;
-    Ok(match &a[1] {
-        ScalarValue::TimestampMicrosecond(Some(us), Some(_)) => {
-            let local = localize(*us, zone)?.local;
-            ScalarValue::TimestampMicrosecond(Some(local.and_utc().timestamp_micros()), None)
-        }
-        ScalarValue::TimestampMicrosecond(Some(us), None) => ScalarValue::TimestampMicrosecond(
-            Some(to_utc_micros(utc(*us)?, zone)?),
-            Some(result_zone(ctx.tz)),
-        ),
-        ScalarValue::Date32(Some(d)) => ScalarValue::TimestampMicrosecond(
-            Some(to_utc_micros(
-                crate::convert::date32(*d)?.and_time(chrono::NaiveTime::MIN),
-                zone,
-            )?),
-            Some(result_zone(ctx.tz)),
-        ),
-        _ => ScalarValue::Null,
-    })
 }
 
 #[cfg(test)]
