@@ -145,3 +145,7 @@ SELECT * FROM jsonb_array_elements(NULL);
 SELECT '{"a": 1.0}'::jsonb = '{"a": 1.00}'::jsonb, '[1, 2]'::jsonb <> '[2, 1]'::jsonb, '{"a": 1}'::jsonb = '{"a": 1}';
 SELECT count(*) FROM geo.nation WHERE jsonb_build_object('r', n_regionkey) = '{"r": 1.0}';
 SELECT '{"a": 1}'::jsonb = 1;
+-- Whole rows of a subquery in json_agg / to_jsonb.
+SELECT json_agg(r ORDER BY r.k) FROM (SELECT r_regionkey AS k, r_name AS n FROM geo.region) r;
+SELECT jsonb_agg(t) FROM (SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y') t;
+SELECT to_jsonb(t) FROM (SELECT 1 AS a, NULL::text AS b) t;
