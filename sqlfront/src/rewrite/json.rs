@@ -120,7 +120,10 @@ pub(super) fn rows_as_structs(select: &mut Select) {
                 } else {
                     alias.columns.iter().map(|c| c.name.clone()).collect()
                 };
-                rows.push((alias.name.clone(), columns));
+                // A column of the same name is what the name means (PostgreSQL's rule).
+                if !columns.iter().any(|c| c.value == alias.name.value) {
+                    rows.push((alias.name.clone(), columns));
+                }
             }
         }
     }
@@ -227,5 +230,12 @@ mod tests {
             stmt.to_string(),
             "SELECT row_to_json(named_struct('a', t.a, 'b', t.b)) FROM (SELECT 1 AS a, x.b FROM x) t"
         );
+        let mut stmt = super::super::parsed("SELECT to_json(t) FROM (SELECT 1 AS t) t");
+        if let sqlparser::ast::Statement::Query(q) = &mut stmt {
+            if let sqlparser::ast::SetExpr::Select(s) = q.body.as_mut() {
+                rows_as_structs(s);
+            }
+        }
+        assert_eq!(stmt.to_string(), "SELECT to_json(t) FROM (SELECT 1 AS t) t");
     }
 }
