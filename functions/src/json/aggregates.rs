@@ -225,7 +225,12 @@ impl Accumulator for Collect {
             format!("{{ {} }}", members.join(", "))
         } else {
             let items: Vec<&str> = rows.iter().map(|r| r.value.as_str()).collect();
-            format!("[{}]", items.join(", "))
+            // PostgreSQL's json_agg starts each row or array after the first on a new line.
+            let structured = matches!(
+                self.fields.first().map(|f| f.data_type()),
+                Some(DataType::Struct(_) | DataType::List(_) | DataType::LargeList(_))
+            );
+            format!("[{}]", items.join(if structured { ", \n " } else { ", " }))
         };
         self.rows = rows;
         Ok(ScalarValue::Utf8(Some(match self.kind {

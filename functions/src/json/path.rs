@@ -14,7 +14,7 @@ use datafusion::logical_expr::ScalarUDF;
 
 use super::value::{numeric_text, Json, Value};
 use super::{json_arg, JsonFn, JsonKind, Ret};
-use crate::error::{fail, FEATURE_NOT_SUPPORTED, SYNTAX_ERROR};
+use crate::error::{fail, FEATURE_NOT_SUPPORTED, STATEMENT_TOO_COMPLEX, SYNTAX_ERROR};
 use crate::udf::{arg_str, text};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -116,6 +116,7 @@ fn parse(text: &str) -> Result<Vec<Step>> {
         s: text.as_bytes(),
         text,
         at: 0,
+        depth: 0,
     };
     p.ws();
     if p.keyword("strict") {
@@ -138,7 +139,12 @@ struct PathParser<'a> {
     s: &'a [u8],
     text: &'a str,
     at: usize,
+    /// Parentheses and filters open, bounded so a hostile path cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deeper nesting of a path's predicates is refused (54001).
+const MAX_PATH_DEPTH: usize = 100;
 
 impl PathParser<'_> {
     fn ws(&mut self) {
@@ -324,7 +330,15 @@ impl PathParser<'_> {
         if !self.eat(b'(') {
             return syntax(self.text);
         }
+        self.depth += 1;
+        if self.depth > MAX_PATH_DEPTH {
+            return fail(
+                STATEMENT_TOO_COMPLEX,
+                "jsonpath expression is nested too deeply",
+            );
+        }
         let inner = self.or()?;
+        self.depth -= 1;
         if !self.eat(b')') {
             return syntax(self.text);
         }
@@ -587,6 +601,16 @@ mod tests {
         );
         assert_eq!(run(r#"{"a": 1}"#, "$.missing"), "[]");
         assert_eq!(run(r#"{"a": 1}"#, "lax $.*"), "[1]");
+    }
+
+    #[test]
+    fn deep_paths_are_refused_not_overflowing() {
+        let deep = format!("$ ? ({}@ > 1{})", "(".repeat(100_000), ")".repeat(100_000));
+        let e = parse(&deep).expect_err("too deep");
+        let f = crate::FunctionError::find(&e).unwrap();
+        assert_eq!(f.sqlstate, STATEMENT_TOO_COMPLEX);
+        let filters = format!("$ ? ({}@ > 1{})", "!(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&filters).is_err());
     }
 
     #[test]

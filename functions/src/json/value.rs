@@ -710,6 +710,26 @@ mod tests {
     }
 
     #[test]
+    fn the_deepest_accepted_value_fits_a_worker_stack() {
+        // A tokio worker's stack: parsing, canonical and pretty printing, comparing, dropping.
+        let text = format!(
+            "{}1{}",
+            "[{\"a\": ".repeat(MAX_DEPTH / 2),
+            "}]".repeat(MAX_DEPTH / 2)
+        );
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let j = Json::parse_jsonb(&text).expect("parses");
+                assert!(j.to_jsonb().len() > MAX_DEPTH);
+                assert!(j.to_pretty().len() > MAX_DEPTH);
+                assert_eq!(j.clone(), j);
+            })
+            .expect("thread");
+        worker.join().expect("no overflow");
+    }
+
+    #[test]
     fn arrays_index_from_either_end_and_paths_step_through_both() {
         let j = Json::parse_jsonb(r#"{"a": [10, 20, {"b": "x"}]}"#).unwrap();
         let a = j.member("a").unwrap();

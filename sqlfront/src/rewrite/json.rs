@@ -2,9 +2,9 @@
 //! the functions crate reads and checks the text and marks the result's field with the type,
 //! so `x::jsonb` becomes a call of its cast function. `jsonb '…'` is the same cast.
 //!
-//! `row_to_json(t)` (and `to_json(t)`, `to_jsonb(t)`) names a whole row of the FROM item `t`,
-//! which DataFusion does not take as a value: where `t` is a subquery whose columns are known
-//! from its text, the row becomes `named_struct('a', t.a, …)`.
+//! `row_to_json(t)` (and `to_json(t)`, `to_jsonb(t)`, `json_agg(t)`) names a whole row of the
+//! FROM item `t`, which DataFusion does not take as a value: where `t` is a subquery whose
+//! columns are known from its text, the row becomes `named_struct('a', t.a, …)`.
 
 use std::ops::ControlFlow;
 
@@ -105,7 +105,12 @@ pub(super) fn rows_as_structs(select: &mut Select) {
             } = factor
             {
                 let columns = if alias.columns.is_empty() {
-                    let sqlparser::ast::SetExpr::Select(inner) = subquery.body.as_ref() else {
+                    // A set operation's columns are named by its first select.
+                    let mut body = subquery.body.as_ref();
+                    while let sqlparser::ast::SetExpr::SetOperation { left, .. } = body {
+                        body = left.as_ref();
+                    }
+                    let sqlparser::ast::SetExpr::Select(inner) = body else {
                         continue;
                     };
                     match output_names(inner) {
@@ -115,7 +120,10 @@ pub(super) fn rows_as_structs(select: &mut Select) {
                 } else {
                     alias.columns.iter().map(|c| c.name.clone()).collect()
                 };
-                rows.push((alias.name.clone(), columns));
+                // A column of the same name is what the name means (PostgreSQL's rule).
+                if !columns.iter().any(|c| c.value == alias.name.value) {
+                    rows.push((alias.name.clone(), columns));
+                }
             }
         }
     }
@@ -130,7 +138,10 @@ pub(super) fn rows_as_structs(select: &mut Select) {
                 return ControlFlow::Continue(());
             };
             let name = f.name.to_string().to_ascii_lowercase();
-            if !matches!(name.as_str(), "row_to_json" | "to_json" | "to_jsonb") {
+            if !matches!(
+                name.as_str(),
+                "row_to_json" | "to_json" | "to_jsonb" | "json_agg" | "jsonb_agg"
+            ) {
                 return ControlFlow::Continue(());
             }
             let FunctionArguments::List(list) = &mut f.args else {
@@ -219,5 +230,12 @@ mod tests {
             stmt.to_string(),
             "SELECT row_to_json(named_struct('a', t.a, 'b', t.b)) FROM (SELECT 1 AS a, x.b FROM x) t"
         );
+        let mut stmt = super::super::parsed("SELECT to_json(t) FROM (SELECT 1 AS t) t");
+        if let sqlparser::ast::Statement::Query(q) = &mut stmt {
+            if let sqlparser::ast::SetExpr::Select(s) = q.body.as_mut() {
+                rows_as_structs(s);
+            }
+        }
+        assert_eq!(stmt.to_string(), "SELECT to_json(t) FROM (SELECT 1 AS t) t");
     }
 }

@@ -75,7 +75,7 @@ SELECT COALESCE(NULL, '{"a":1}'::jsonb);
 SELECT '{"a":1}'::jsonb::text, '{"a":1}'::json::jsonb, '{"b":1, "a":2}'::jsonb::json;
 SELECT json_agg(DISTINCT n_regionkey) FROM geo.nation;
 SELECT json_agg(x) FROM (SELECT 1 AS x WHERE false) s;
-SELECT jsonb_agg(n) FROM (SELECT jsonb_build_object('n', n_name) AS n FROM geo.nation WHERE n_nationkey < 2) s;
+SELECT jsonb_agg(n ORDER BY n) FROM (SELECT jsonb_build_object('n', n_name) AS n FROM geo.nation WHERE n_nationkey < 2) s;
 SELECT '{"a":1}'::jsonb -> NULL, '[1]'::jsonb -> 5;
 SELECT '1'::jsonb || '2'::jsonb, '"a"'::jsonb ? 'a';
 SELECT '{"a": {"b": 2}}'::jsonb -> 'a' ->> 'b';
@@ -145,3 +145,7 @@ SELECT * FROM jsonb_array_elements(NULL);
 SELECT '{"a": 1.0}'::jsonb = '{"a": 1.00}'::jsonb, '[1, 2]'::jsonb <> '[2, 1]'::jsonb, '{"a": 1}'::jsonb = '{"a": 1}';
 SELECT count(*) FROM geo.nation WHERE jsonb_build_object('r', n_regionkey) = '{"r": 1.0}';
 SELECT '{"a": 1}'::jsonb = 1;
+-- Whole rows of a subquery in json_agg / to_jsonb.
+SELECT json_agg(r ORDER BY r.k) FROM (SELECT r_regionkey AS k, r_name AS n FROM geo.region) r;
+SELECT jsonb_agg(t ORDER BY t.a) FROM (SELECT 1 AS a, 'x' AS b UNION ALL SELECT 2, 'y') t;
+SELECT to_jsonb(t) FROM (SELECT 1 AS a, NULL::text AS b) t;
