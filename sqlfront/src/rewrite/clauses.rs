@@ -33,38 +33,6 @@ pub(super) fn fetch_as_limit(q: &mut Query) {
     q.fetch = None;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limited(sql: &str) -> String {
-        let mut stmts = crate::parse::statements(sql).unwrap();
-        let sqlparser::ast::Statement::Query(q) = &mut stmts[0] else {
-            panic!("a query")
-        };
-        fetch_as_limit(q);
-        q.to_string()
-    }
-
-    #[test]
-    fn fetch_first_is_a_limit() {
-        assert_eq!(
-            limited("SELECT a FROM t ORDER BY a FETCH FIRST 2 ROWS ONLY"),
-            "SELECT a FROM t ORDER BY a LIMIT 2"
-        );
-        assert_eq!(
-            limited("SELECT a FROM t ORDER BY a FETCH FIRST ROW ONLY"),
-            "SELECT a FROM t ORDER BY a LIMIT 1"
-        );
-        assert_eq!(
-            limited("SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 2 ROWS ONLY"),
-            "SELECT a FROM t ORDER BY a LIMIT 2 OFFSET 5 ROWS"
-        );
-        let ties = "SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES";
-        assert_eq!(limited(ties), ties);
-    }
-}
-
 /// GROUP BY as PostgreSQL reads it where DataFusion does not: `()` is the empty grouping set
 /// (in a plain list it adds nothing, and alone it is the grand total, as with no GROUP BY), and
 /// a position inside `ROLLUP`, `CUBE` or `GROUPING SETS` names a select-list item as a plain
@@ -103,5 +71,37 @@ pub(super) fn group_by_positions(select: &mut Select) {
                 *x = item.clone();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limited(sql: &str) -> String {
+        let mut stmts = crate::parse::statements(sql).unwrap();
+        let sqlparser::ast::Statement::Query(q) = &mut stmts[0] else {
+            panic!("a query")
+        };
+        fetch_as_limit(q);
+        q.to_string()
+    }
+
+    #[test]
+    fn fetch_first_is_a_limit() {
+        assert_eq!(
+            limited("SELECT a FROM t ORDER BY a FETCH FIRST 2 ROWS ONLY"),
+            "SELECT a FROM t ORDER BY a LIMIT 2"
+        );
+        assert_eq!(
+            limited("SELECT a FROM t ORDER BY a FETCH FIRST ROW ONLY"),
+            "SELECT a FROM t ORDER BY a LIMIT 1"
+        );
+        assert_eq!(
+            limited("SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 2 ROWS ONLY"),
+            "SELECT a FROM t ORDER BY a LIMIT 2 OFFSET 5 ROWS"
+        );
+        let ties = "SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES";
+        assert_eq!(limited(ties), ties);
     }
 }

@@ -123,6 +123,7 @@ impl VisitorMut for Rewriter<'_> {
         srf::lateral_json_rows(q);
         for_each_select(q.body.as_mut(), &mut |select| {
             clauses::group_by_positions(select);
+            quantified::rows_in_subquery(select);
             srf::in_select_list(select);
             qualify_table_stars(select);
             json::rows_as_structs(select);

@@ -141,6 +141,41 @@ fn any_of(patterns: &Expr, one: impl Fn(Expr) -> Expr) -> Option<Expr> {
     )))
 }
 
+/// PostgreSQL's OVERLAPS: each period from its earlier to its later end, half open (a period
+/// whose ends are equal is that instant); periods starting together always overlap.
+fn overlaps(a: &Expr, b: &Expr, c: &Expr, d: &Expr) -> Expr {
+    let ends = |x: &Expr, y: &Expr| {
+        (
+            build::call("least", vec![x.clone(), y.clone()]),
+            build::call("greatest", vec![x.clone(), y.clone()]),
+        )
+    };
+    let ((s1, e1), (s2, e2)) = (ends(a, b), ends(c, d));
+    let cmp = |l: &Expr, op: BinaryOperator, r: &Expr| Expr::BinaryOp {
+        left: Box::new(l.clone()),
+        op,
+        right: Box::new(r.clone()),
+    };
+    let either_null = Expr::BinaryOp {
+        left: Box::new(Expr::IsNull(Box::new(s1.clone()))),
+        op: BinaryOperator::Or,
+        right: Box::new(Expr::IsNull(Box::new(s2.clone()))),
+    };
+    build::case_when(
+        either_null,
+        build::null(),
+        build::case_when(
+            cmp(&s1, BinaryOperator::Gt, &s2),
+            cmp(&s1, BinaryOperator::Lt, &e2),
+            build::case_when(
+                cmp(&s1, BinaryOperator::Lt, &s2),
+                cmp(&s2, BinaryOperator::Lt, &e1),
+                build::boolean(true),
+            ),
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,39 +230,4 @@ mod tests {
             "((n NOT ILIKE 'a%'))"
         );
     }
-}
-
-/// PostgreSQL's OVERLAPS: each period from its earlier to its later end, half open (a period
-/// whose ends are equal is that instant); periods starting together always overlap.
-fn overlaps(a: &Expr, b: &Expr, c: &Expr, d: &Expr) -> Expr {
-    let ends = |x: &Expr, y: &Expr| {
-        (
-            build::call("least", vec![x.clone(), y.clone()]),
-            build::call("greatest", vec![x.clone(), y.clone()]),
-        )
-    };
-    let ((s1, e1), (s2, e2)) = (ends(a, b), ends(c, d));
-    let cmp = |l: &Expr, op: BinaryOperator, r: &Expr| Expr::BinaryOp {
-        left: Box::new(l.clone()),
-        op,
-        right: Box::new(r.clone()),
-    };
-    let either_null = Expr::BinaryOp {
-        left: Box::new(Expr::IsNull(Box::new(s1.clone()))),
-        op: BinaryOperator::Or,
-        right: Box::new(Expr::IsNull(Box::new(s2.clone()))),
-    };
-    build::case_when(
-        either_null,
-        build::null(),
-        build::case_when(
-            cmp(&s1, BinaryOperator::Gt, &s2),
-            cmp(&s1, BinaryOperator::Lt, &e2),
-            build::case_when(
-                cmp(&s1, BinaryOperator::Lt, &s2),
-                cmp(&s2, BinaryOperator::Lt, &e1),
-                build::boolean(true),
-            ),
-        ),
-    )
 }

@@ -238,6 +238,61 @@ pub fn parse_array_text(s: &str) -> Option<Vec<Option<String>>> {
     }
 }
 
+/// `(a, b) IN (SELECT x, y …)` as a conjunct of WHERE is `EXISTS (SELECT 1 FROM (SELECT x, y …)
+/// AS _row_in(c1, c2) WHERE c1 = a AND c2 = b)`; DataFusion compares only one column with a
+/// subquery. In WHERE, a row that IN would make NULL (no match, a NULL compared) is dropped
+/// like one EXISTS makes false; elsewhere (under NOT, in a select list) the two differ, so only
+/// plain conjuncts are rewritten.
+pub(super) fn rows_in_subquery(select: &mut sqlparser::ast::Select) {
+    if let Some(w) = select.selection.as_mut() {
+        conjuncts(w);
+    }
+}
+
+fn conjuncts(e: &mut Expr) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left);
+            conjuncts(right);
+        }
+        Expr::Nested(inner) => conjuncts(inner),
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated: false,
+        } => {
+            let Expr::Tuple(fields) = unnested(expr) else {
+                return;
+            };
+            let names: Vec<String> = (1..=fields.len()).map(|i| format!("c{i}")).collect();
+            let columns: Vec<&str> = names.iter().map(String::as_str).collect();
+            let alias = build::object_name(&["_row_in"]);
+            let matches = fields
+                .iter()
+                .zip(&names)
+                .map(|(f, n)| Expr::BinaryOp {
+                    left: Box::new(build::column(Some(&alias), n)),
+                    op: BinaryOperator::Eq,
+                    right: Box::new(f.clone()),
+                })
+                .reduce(build::and);
+            let Some(matches) = matches else {
+                return;
+            };
+            *e = build::exists(build::select(
+                vec![build::item(build::number(1))],
+                vec![build::derived((**subquery).clone(), "_row_in", &columns)],
+                Some(matches),
+            ));
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,3 +34,5 @@ SELECT n_name FROM geo.nation WHERE (n_regionkey, n_nationkey) IN (SELECT r_regi
 SELECT n_name FROM geo.nation WHERE (n_regionkey, n_name) IN ((0, 'ALGERIA'), (1, 'BRAZIL')) ORDER BY 1;
 SELECT (1, 2) = (1, 2), (1, 2) < (1, 3), (1, NULL) = (1, 2);
 SELECT count(*) FROM sales.orders WHERE o_custkey IN (SELECT c_custkey FROM sales.customer WHERE c_mktsegment = 'BUILDING') AND o_orderdate < DATE '1992-02-01';
+SELECT count(*) FROM geo.nation WHERE n_nationkey < 20 AND (n_regionkey, 1) IN (SELECT r_regionkey, 1 FROM geo.region WHERE r_regionkey < 2);
+SELECT c_custkey FROM sales.customer c WHERE (c_nationkey, c_mktsegment) IN (SELECT n_nationkey, 'BUILDING' FROM geo.nation WHERE n_regionkey = 1) AND c_custkey < 60 ORDER BY 1;
