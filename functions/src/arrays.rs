@@ -270,7 +270,7 @@ fn array_param(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     let ScalarValue::Utf8(Some(text)) = &a[0] else {
         return Ok(a[0].clone());
     };
-    let Some(items) = array_text(text) else {
+    let Some(items) = meshgate_sqlfront::rewrite::parse_array_text(text) else {
         return fail(
             INVALID_TEXT_REPRESENTATION,
             format!("malformed array literal: \"{text}\""),
@@ -281,72 +281,4 @@ fn array_param(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
         &values,
         &DataType::Utf8,
     )))
-}
-
-/// The elements of a one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`); None
-/// when the text is not one.
-fn array_text(s: &str) -> Option<Vec<Option<String>>> {
-    let inner = s.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut out = Vec::new();
-    if inner.trim().is_empty() {
-        return Some(out);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let mut item = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => item.push(chars.next()?),
-                    c => item.push(c),
-                }
-            }
-            out.push(Some(item));
-            while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        } else {
-            while let Some(c) = chars.next_if(|c| *c != ',') {
-                match c {
-                    '{' | '}' | '"' => return None,
-                    '\\' => item.push(chars.next()?),
-                    c => item.push(c),
-                }
-            }
-            out.push(unquoted(item));
-        }
-        match chars.next() {
-            None => break,
-            Some(',') => continue,
-            Some(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// An unquoted element: trimmed, and NULL when it says so.
-fn unquoted(item: String) -> Option<String> {
-    let t = item.trim();
-    (!t.eq_ignore_ascii_case("null")).then(|| t.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::array_text;
-
-    #[test]
-    fn array_text_is_read_as_postgres_writes_it() {
-        let s = |v: &[Option<&str>]| v.iter().map(|x| x.map(str::to_string)).collect::<Vec<_>>();
-        assert_eq!(
-            array_text("{r,p,f}"),
-            Some(s(&[Some("r"), Some("p"), Some("f")]))
-        );
-        assert_eq!(
-            array_text(r#"{ a , "b, \"c\"" ,NULL}"#),
-            Some(s(&[Some("a"), Some("b, \"c\""), None]))
-        );
-        assert_eq!(array_text("{}"), Some(vec![]));
-        assert_eq!(array_text("{a,{b}}"), None);
-        assert_eq!(array_text("r,p"), None);
-    }
 }
