@@ -5,6 +5,8 @@
 //!   the TABLE forms for views too).
 //! - `COMMENT ON … IS $tag$…$tag$` (dbt's persist_docs quoting) is a plain string literal.
 //! - `MOVE` is FETCH's syntax with the rows skipped: it is read as FETCH, and remembered.
+//! - `x BETWEEN SYMMETRIC a AND b` is `x BETWEEN meshgate_symmetric(a) AND b`, which the dialect
+//!   rewrite turns into PostgreSQL's meaning (the parser has no SYMMETRIC).
 
 use std::borrow::Cow;
 
@@ -35,6 +37,7 @@ pub fn respell(sql: &str) -> Respelled<'_> {
     };
     let lower = sql.to_ascii_lowercase();
     if !(lower.contains("comment")
+        || lower.contains("symmetric")
         || lower.contains("move")
         || lower.contains("fetch")
         || (lower.contains("view") && lower.contains("rename")))
@@ -53,6 +56,10 @@ pub fn respell(sql: &str) -> Respelled<'_> {
         .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
         .collect();
     let mut changed = false;
+    // Text to print after a token (the call around a SYMMETRIC low bound).
+    let mut after: std::collections::BTreeMap<usize, &str> = Default::default();
+    // (the SYMMETRIC token, the low bound's last token) of each BETWEEN SYMMETRIC.
+    let mut symmetric = Vec::new();
     let mut moves = Vec::new();
     let mut starts = true;
     for w in 0..words.len() {
@@ -89,6 +96,12 @@ pub fn respell(sql: &str) -> Respelled<'_> {
             }
             _ => None,
         };
+        if matches!((at(0), at(1)), (Some(a), Some(b)) if kw(a, Keyword::BETWEEN) && word(b, "symmetric"))
+        {
+            if let Some(last) = low_bound_end(&tokens, &words[w + 2..]) {
+                symmetric.push((words[w + 1], last));
+            }
+        }
         let comment_on = matches!((at(0), at(1)), (Some(a), Some(b)) if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON));
         if let Some(i) = view_at {
             tokens[i] = Token::make_keyword("TABLE");
@@ -107,14 +120,45 @@ pub fn respell(sql: &str) -> Respelled<'_> {
             }
         }
     }
+    for (word, last) in symmetric {
+        tokens[word] = Token::Whitespace(sqlparser::tokenizer::Whitespace::Space);
+        after.insert(word, "meshgate_symmetric(");
+        after.insert(last, ")");
+        changed = true;
+    }
     Respelled {
         text: if changed {
-            Cow::Owned(tokens.iter().map(|t| t.to_string()).collect())
+            let mut out = String::with_capacity(sql.len() + 32);
+            for (i, t) in tokens.iter().enumerate() {
+                out.push_str(&t.to_string());
+                if let Some(extra) = after.get(&i) {
+                    out.push_str(extra);
+                }
+            }
+            Cow::Owned(out)
         } else {
             Cow::Borrowed(sql)
         },
         moves,
     }
+}
+
+/// The last token of a BETWEEN's low bound (given the word positions after BETWEEN
+/// SYMMETRIC): the one before the AND outside any brackets; None when there is none.
+fn low_bound_end(tokens: &[Token], words: &[usize]) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut last = None;
+    for &i in words {
+        match &tokens[i] {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket => depth -= 1,
+            Token::SemiColon => return None,
+            t if depth == 0 && kw(t, Keyword::AND) => return last,
+            _ => {}
+        }
+        last = Some(i);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -137,6 +181,18 @@ mod tests {
         );
         assert_eq!(text("select 1"), "select 1");
         assert_eq!(text("alter view v as select 1"), "alter view v as select 1");
+    }
+
+    #[test]
+    fn between_symmetric_marks_its_low_bound() {
+        assert_eq!(
+            text("select 1 where x between symmetric f(1, 2) + 3 and 4"),
+            "select 1 where x between  meshgate_symmetric( f(1, 2) + 3) and 4"
+        );
+        assert_eq!(
+            text("select 'between symmetric'"),
+            "select 'between symmetric'"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! PostgreSQL operators DataFusion does not plan, as the expressions they stand for.
 
-use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator};
+use sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+};
 
 use crate::build;
 
@@ -9,6 +11,7 @@ use crate::build;
 ///   `~ x` (bitwise not);
 /// - `t AT TIME ZONE z`, which is PostgreSQL's `timezone(z, t)`;
 /// - `(s1, e1) OVERLAPS (s2, e2)`;
+/// - `x BETWEEN SYMMETRIC a AND b` (see respell);
 /// - `x [NOT] LIKE ANY (ARRAY[p, …])` (and ILIKE): PostgreSQL's `op ANY (array)` is an OR over
 ///   the elements, with its NULL logic, which is what the chain of ORs gives;
 /// - row comparisons `(a, b) op (c, d)`, which DataFusion would compare as structs (where a NULL
@@ -35,6 +38,38 @@ pub(super) fn rewrite(expr: &Expr) -> Option<Expr> {
             "timezone",
             vec![(**time_zone).clone(), (**timestamp).clone()],
         )),
+        // BETWEEN SYMMETRIC (respelled with its low bound marked): either order of the bounds.
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let Expr::Function(f) = low.as_ref() else {
+                return None;
+            };
+            if f.name.to_string() != "meshgate_symmetric" {
+                return None;
+            }
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(low))] = list.args.as_slice() else {
+                return None;
+            };
+            let between = |a: &Expr, b: &Expr| Expr::Between {
+                expr: expr.clone(),
+                negated: false,
+                low: Box::new(a.clone()),
+                high: Box::new(b.clone()),
+            };
+            let either = build::nested(Expr::BinaryOp {
+                left: Box::new(between(low, high)),
+                op: BinaryOperator::Or,
+                right: Box::new(between(high, low)),
+            });
+            Some(if *negated { build::not(either) } else { either })
+        }
         // Two's complement: `~x` is `-x - 1` for every integer, in x's type.
         Expr::UnaryOp {
             op: UnaryOperator::BitwiseNot,
