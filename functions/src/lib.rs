@@ -11,8 +11,10 @@ mod calendar;
 mod convert;
 mod datefmt;
 mod datetime;
+mod division;
 pub mod error;
 mod json;
+mod moments;
 mod numeric;
 mod numfmt;
 mod planner;
@@ -48,6 +50,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(datetime::functions());
     v.extend(calendar::functions());
     v.extend(numeric::functions());
+    v.extend(division::functions());
     v.extend(series::functions());
     v.extend(strings::functions());
     v.extend(sysinfo::functions());
@@ -94,6 +97,18 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     }
     if let Some(sum) = aggregates.iter().find(|f| f.name() == "sum").cloned() {
         aggregates.push(sum::over(sum));
+    }
+    // The last of a name is the one in force (`var` with PostgreSQL's alias `variance`).
+    for (name, stat) in [
+        ("avg", moments::Stat::Avg),
+        ("var", moments::Stat::VarSamp),
+        ("var_pop", moments::Stat::VarPop),
+        ("stddev", moments::Stat::StddevSamp),
+        ("stddev_pop", moments::Stat::StddevPop),
+    ] {
+        if let Some(f) = aggregates.iter().rev().find(|f| f.name() == name).cloned() {
+            aggregates.extend(moments::over(f, stat));
+        }
     }
     aggregates.extend(aggregates::functions());
     aggregates.extend(json::aggregate_functions());

@@ -1,4 +1,5 @@
-//! Syntax DataFusion plans differently from PostgreSQL: `extract(field FROM x)` returns
+//! Syntax DataFusion plans differently from PostgreSQL: `/` between numerics divides at
+//! PostgreSQL's scale (`division`), `extract(field FROM x)` returns
 //! numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
 //! (DataFusion has no plan for PostgreSQL's `^`), and `substring(text FROM pattern)` takes a
 //! regular expression. JSON's operators are planned as the functions they stand for when an
@@ -19,6 +20,7 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 pub(crate) struct PgPlanner {
     extract: Arc<ScalarUDF>,
     power: Arc<ScalarUDF>,
+    numeric_div: Arc<ScalarUDF>,
     substring_regex: Arc<ScalarUDF>,
     /// The JSON functions operators stand for, by name.
     json: HashMap<String, Arc<ScalarUDF>>,
@@ -29,6 +31,7 @@ impl PgPlanner {
         PgPlanner {
             extract: crate::datetime::extract_udf(),
             power: crate::numeric::power_udf(),
+            numeric_div: crate::division::numeric_div_udf(),
             substring_regex: crate::strings::substring_regex_udf(),
             json: crate::json::functions()
                 .into_iter()
@@ -90,6 +93,20 @@ impl ExprPlanner for PgPlanner {
     ) -> Result<PlannerResult<RawBinaryExpr>> {
         if let Some(planned) = self.json_operator(&expr, schema) {
             return Ok(PlannerResult::Planned(planned));
+        }
+        if expr.op == BinaryOperator::Divide {
+            let (l, r) = (expr.left.get_type(schema), expr.right.get_type(schema));
+            if let (Ok(l), Ok(r)) = (l, r) {
+                if crate::division::is_numeric_division(&l, &r) {
+                    return Ok(PlannerResult::Planned(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(
+                            self.numeric_div.clone(),
+                            vec![expr.left, expr.right],
+                        ),
+                    )));
+                }
+            }
+            return Ok(PlannerResult::Original(expr));
         }
         if expr.op != BinaryOperator::PGExp {
             return Ok(PlannerResult::Original(expr));

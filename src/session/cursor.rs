@@ -14,7 +14,6 @@ use pgwire::api::results::FieldInfo;
 use super::transaction::TxState;
 use super::{complete, Client, Failure, Pumped, Reply, RowSource, Session};
 use crate::error::{SqlState, UserError};
-use crate::sql::Allow;
 
 /// An open cursor.
 pub(super) struct Cursor {
@@ -55,7 +54,7 @@ impl Session {
             )
             .into());
         }
-        let plan = self.plan(query, Allow::Read).await?;
+        let plan = self.plan_for_client(query).await?;
         let format = if binary {
             Format::UnifiedBinary
         } else {

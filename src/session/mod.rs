@@ -441,8 +441,22 @@ impl Session {
         result
     }
 
-    /// Plans a statement in this session (see `sql::plan`).
+    /// Plans a statement in this session (see `sql::plan`) whose rows feed another statement.
     async fn plan(&mut self, stmt: &Statement, allow: Allow) -> Result<LogicalPlan, UserError> {
+        self.plan_to(stmt, allow, sql::Rows::Statement).await
+    }
+
+    /// Plans a query whose rows go to the client.
+    async fn plan_for_client(&mut self, stmt: &Statement) -> Result<LogicalPlan, UserError> {
+        self.plan_to(stmt, Allow::Read, sql::Rows::Client).await
+    }
+
+    async fn plan_to(
+        &mut self,
+        stmt: &Statement,
+        allow: Allow,
+        rows: sql::Rows,
+    ) -> Result<LogicalPlan, UserError> {
         let catalog = self
             .ctx
             .catalog(&self.mesh.database)
@@ -474,7 +488,16 @@ impl Session {
                 database: &self.mesh.database,
             },
         };
-        sql::plan(&self.ctx, &scope, &self.access, &mut settings, stmt, allow).await
+        sql::plan(
+            &self.ctx,
+            &scope,
+            &self.access,
+            &mut settings,
+            stmt,
+            allow,
+            rows,
+        )
+        .await
     }
 
     /// The default schema unqualified names resolve in now.
@@ -568,7 +591,7 @@ impl Session {
         }
         match cmd {
             Command::Query(stmt) => {
-                let plan = self.plan(&stmt, Allow::Read).await?;
+                let plan = self.plan_for_client(&stmt).await?;
                 let explain = matches!(*stmt, Statement::Explain { .. });
                 let mut src = self.stream(plan, format).await?;
                 if describe {

@@ -275,7 +275,7 @@ impl Session {
         let command = parsed.command;
         let (plan, param_arrow) = match &command {
             Command::Query(s) => {
-                let plan = self.plan(s, Allow::Read).await?;
+                let plan = self.plan_for_client(s).await?;
                 let params = ordered_params(&plan)?;
                 (Some(plan), params)
             }
@@ -409,7 +409,7 @@ fn bind(prepared: Arc<Prepared>, b: &Bind) -> Result<Portal, UserError> {
         ));
     }
     let columns = match &prepared.plan {
-        Some(plan) => plan.schema().fields().len(),
+        Some(plan) => super::result::visible_columns(plan.schema().as_arrow()),
         None => 0,
     };
     let format = if returns_rows(&prepared.command) && matches!(prepared.command, Command::Query(_))

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -13,18 +13,30 @@ use crate::audit::scan::ScanProbe;
 use crate::error::{SqlState, UserError};
 use crate::exec::BatchStream;
 
+/// Whether a result column is sent to the client (not a display-scale column the wire layer
+/// reads, see `meshgate_sqlfront::rewrite::add_display_scales`).
+fn visible(f: &Field) -> bool {
+    !meshgate_sqlfront::rewrite::is_display_scale(f.name())
+}
+
+/// The number of columns the client sees of a result schema.
+pub fn visible_columns(schema: &Schema) -> usize {
+    schema.fields().iter().filter(|f| visible(f)).count()
+}
+
 /// Field descriptions for a result schema in the given formats.
 pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, UserError> {
     let shown;
     let schema = if schema
         .fields()
         .iter()
-        .any(|f| crate::sql::rewrite::shown_name(f.name()) != f.name())
+        .any(|f| crate::sql::rewrite::shown_name(f.name()) != f.name() || !visible(f))
     {
         shown = Schema::new(
             schema
                 .fields()
                 .iter()
+                .filter(|f| visible(f))
                 .map(|f| {
                     f.as_ref()
                         .clone()

@@ -126,6 +126,17 @@ pub enum Allow {
     Insert,
 }
 
+/// Where a query's rows go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// To the client, printed as PostgreSQL prints them: numeric quotients and averages get
+    /// hidden display-scale columns (`meshgate_sqlfront::rewrite::add_display_scales`).
+    Client,
+    /// Into another statement (CREATE TABLE AS, INSERT, COPY, a definition): the columns as
+    /// written.
+    Statement,
+}
+
 /// Plans a statement in a session: resolve names, rewrite, plan, verify. The statement's
 /// access record (tables read, policies applied) starts afresh and is filled while it plans.
 pub async fn plan(
@@ -135,6 +146,7 @@ pub async fn plan(
     settings: &mut dyn Settings,
     stmt: &Statement,
     allow: Allow,
+    rows: Rows,
 ) -> Result<LogicalPlan, UserError> {
     access.begin();
     let analyze = matches!(stmt, Statement::Explain { analyze: true, .. });
@@ -142,6 +154,9 @@ pub async fn plan(
     scope.resolve(&mut stmt)?;
     settings::apply(&mut stmt, settings)?;
     rewrite::rewrite(&mut stmt, scope)?;
+    if rows == Rows::Client {
+        meshgate_sqlfront::rewrite::add_display_scales(&mut stmt);
+    }
     let plan = ctx
         .state()
         .statement_to_plan(DFStatement::Statement(Box::new(stmt)))

@@ -5,6 +5,9 @@
 //! `2024-01-01 00:00:00.000000` round-trips, but every text comparison, `md5()` surrogate key
 //! and CSV diff against PostgreSQL differs.
 //!
+//! Numerics print with a display scale per value where the result carries one (quotients and
+//! averages, see `wire::encode`).
+//!
 //! Used twice: the wire replaces text-format result columns by these strings before the
 //! encoder sees them (binary columns keep their types), and casts to text print the same way
 //! (see `semantics`).
@@ -137,6 +140,31 @@ fn timestamp_micros(column: &ArrayRef, unit: &TimeUnit) -> Vec<Option<i64>> {
 
 /// `float8` as PostgreSQL prints it (extra_float_digits = 1, its default since 12): the
 /// shortest digits that read back exactly, in exponent form below 1e-4 and from 1e15.
+/// A numeric of `scale` (an Arrow decimal's raw value) printed with `places` decimals, its
+/// display scale. The value was rounded at `places` where that is fewer, so the digits dropped
+/// are zeros.
+pub fn numeric(v: i128, scale: i8, places: i32) -> String {
+    let scale = scale.max(0) as usize;
+    let places = places.clamp(0, 1000) as usize;
+    let mut digits = v.unsigned_abs().to_string();
+    if digits.len() <= scale {
+        digits = format!("{}{digits}", "0".repeat(scale + 1 - digits.len()));
+    }
+    let (whole, fraction) = digits.split_at(digits.len() - scale);
+    let mut fraction = fraction.to_string();
+    if places < scale {
+        fraction.truncate(places);
+    } else {
+        fraction.push_str(&"0".repeat(places - scale));
+    }
+    let sign = if v < 0 { "-" } else { "" };
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    }
+}
+
 pub fn float8(v: f64) -> String {
     float(v, 15, format!("{v:e}"), || format!("{v}"))
 }

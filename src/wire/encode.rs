@@ -15,6 +15,7 @@ pub(crate) fn encode_rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
+    let batch = with_display_scales(&fields, batch);
     let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch);
     let batch = with_jsonb_version(&fields, batch);
@@ -25,6 +26,53 @@ pub(crate) fn encode_rows(
         }
         Ok(row)
     })
+}
+
+/// The batch with the columns the client sees, text-format numerics printed at each value's
+/// display scale where the result has a hidden column of them after the visible ones
+/// (`meshgate_sqlfront::rewrite::add_display_scales`). Binary numerics keep the column's scale:
+/// the value is the same, drivers read the scale as the number of decimals.
+fn with_display_scales(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    use datafusion::arrow::datatypes::{Decimal128Type, Int32Type};
+    let visible = fields.len();
+    let schema = batch.schema();
+    if schema.fields().len() <= visible {
+        return batch;
+    }
+    let mut columns = batch.columns()[..visible].to_vec();
+    let mut schema_fields: Vec<_> = schema.fields()[..visible].to_vec();
+    for (hidden, f) in schema.fields().iter().enumerate().skip(visible) {
+        let Some(target) = meshgate_sqlfront::rewrite::display_scale_target(f.name(), visible)
+        else {
+            continue;
+        };
+        let (DataType::Decimal128(_, scale), DataType::Int32) =
+            (columns[target].data_type(), f.data_type())
+        else {
+            continue;
+        };
+        if fields[target].format() != pgwire::api::results::FieldFormat::Text {
+            continue;
+        }
+        let values = columns[target].as_primitive::<Decimal128Type>();
+        let places = batch.column(hidden).as_primitive::<Int32Type>();
+        let text: StringArray = (0..values.len())
+            .map(|r| {
+                values.is_valid(r).then(|| {
+                    let p = if places.is_valid(r) {
+                        places.value(r)
+                    } else {
+                        *scale as i32
+                    };
+                    crate::sql::text::numeric(values.value(r), *scale, p)
+                })
+            })
+            .collect();
+        schema_fields[target] = Arc::new(Field::new(f.name(), DataType::Utf8, true));
+        columns[target] = Arc::new(text);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap_or(batch)
 }
 
 /// The batch with its text-format columns preformatted where PostgreSQL's text differs from

@@ -10,6 +10,7 @@
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
 //!  srf.rs       set-returning functions in the select list and FROM (rows, not an array)
 //!  result_types.rs  functions cast to the result type PostgreSQL declares
+//!  scales.rs    hidden columns with each quotient's and average's display scale
 //!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
 //!  clauses.rs   FETCH FIRST as LIMIT; GROUP BY () and positions inside ROLLUP/CUBE
 //!  calls.rs     named arguments (`make_interval(days => 3)`) put in their places
@@ -34,6 +35,7 @@ mod literals;
 mod operators;
 mod quantified;
 mod result_types;
+mod scales;
 mod setops;
 mod shapes;
 mod srf;
@@ -61,6 +63,10 @@ use shapes::{
 pub use columns::shown_name;
 pub use json::{CAST_JSON, CAST_JSONB};
 pub use quantified::parse_array_text;
+pub use scales::{
+    add_display_scales, aggregate_dscale, display_scale_target, is_display_scale, CAST_DSCALE,
+    DIV_DSCALE,
+};
 pub use shapes::ONE_ROW;
 
 /// A statement for a test of one of the rewrites.
