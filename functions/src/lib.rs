@@ -8,6 +8,7 @@
 mod aggregates;
 mod arrays;
 mod calendar;
+mod chars;
 mod convert;
 mod datefmt;
 mod datetime;
@@ -17,6 +18,7 @@ mod json;
 mod moments;
 mod numeric;
 mod numfmt;
+mod pgtype;
 mod planner;
 mod series;
 mod strings;
@@ -34,9 +36,8 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
 pub use error::FunctionError;
-pub use json::{
-    expr_json_kind, json_field, json_kind, type_metadata, JsonKind, CAST_JSON, CAST_JSONB,
-};
+pub use json::{json_field, json_kind, JsonKind, CAST_JSON, CAST_JSONB};
+pub use pgtype::{expr_pg_type, pg_type, PgType};
 pub use types::pg_type_name;
 
 /// The engine's streaming integer `generate_series` table function, by the name the SQL front
@@ -53,6 +54,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     v.extend(division::functions());
     v.extend(series::functions());
     v.extend(strings::functions());
+    v.extend(chars::functions());
     v.extend(sysinfo::functions());
     v.extend(json::functions());
     v

@@ -1,9 +1,8 @@
 //! Syntax DataFusion plans differently from PostgreSQL: `/` between numerics divides at
-//! PostgreSQL's scale (`division`), `extract(field FROM x)` returns
-//! numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
-//! (DataFusion has no plan for PostgreSQL's `^`), and `substring(text FROM pattern)` takes a
-//! regular expression. JSON's operators are planned as the functions they stand for when an
-//! operand is of a JSON type.
+//! PostgreSQL's scale (`division`), `extract(field FROM x)` returns numeric (DataFusion plans it as `date_part`, double precision), `^` is exponentiation
+//! (DataFusion has no plan for PostgreSQL's `^`), `substring(text FROM pattern)` takes a
+//! regular expression, and `date - date` is integer (DataFusion's is bigint). JSON's operators
+//! are planned as the functions they stand for when an operand is of a JSON type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
-use datafusion::logical_expr::{cast, Expr, ExprSchemable, ScalarUDF};
+use datafusion::logical_expr::{binary_expr, cast, Expr, ExprSchemable, Operator, ScalarUDF};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 #[derive(Debug)]
@@ -61,6 +60,18 @@ impl PgPlanner {
     }
 }
 
+/// `date - date` is a number of days, integer in PostgreSQL; DataFusion's is bigint, and a
+/// driver reads the column by its declared type. Every difference of two dates fits.
+fn date_difference(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
+    let is_date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32 | DataType::Date64));
+    (expr.op == BinaryOperator::Minus && is_date(&expr.left) && is_date(&expr.right)).then(|| {
+        cast(
+            binary_expr(expr.left.clone(), Operator::Minus, expr.right.clone()),
+            DataType::Int32,
+        )
+    })
+}
+
 impl ExprPlanner for PgPlanner {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
@@ -93,6 +104,9 @@ impl ExprPlanner for PgPlanner {
     ) -> Result<PlannerResult<RawBinaryExpr>> {
         if let Some(planned) = self.json_operator(&expr, schema) {
             return Ok(PlannerResult::Planned(planned));
+        }
+        if let Some(days) = date_difference(&expr, schema) {
+            return Ok(PlannerResult::Planned(days));
         }
         if expr.op == BinaryOperator::Divide {
             let (l, r) = (expr.left.get_type(schema), expr.right.get_type(schema));

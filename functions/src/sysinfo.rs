@@ -4,12 +4,14 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::ScalarUDF;
 
-use crate::json::{json_kind, JsonFn, Ret};
+use crate::json::{JsonFn, Ret};
+use crate::pgtype::pg_type;
 use crate::types::pg_type_name;
 use crate::udf::{text, wrong_types};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
-    // The answer depends only on the argument's field (a JSON type is known by its field).
+    // The answer depends only on the argument's field (a type held as text is known by its
+    // field).
     vec![JsonFn::new(
         "pg_typeof",
         |name, t| {
@@ -19,11 +21,11 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
                 Err(wrong_types(name, t))
             }
         },
-        Ret::Text,
+        Ret::Regtype,
         |a| {
             let field = &a.fields[0];
-            Ok(text(match json_kind(field) {
-                Some(kind) => kind.name().to_string(),
+            Ok(text(match pg_type(field) {
+                Some(t) => t.typeof_name().to_string(),
                 None => pg_type_name(field.data_type()),
             }))
         },

@@ -63,19 +63,10 @@ pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, U
             DataType::Decimal128(p, s) if *s >= 0 => {
                 info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4)
             }
-            // JSON values are text to the engine; the field says which JSON type they are.
+            // Several PostgreSQL types are text to the engine; the field says which one.
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                match meshgate_functions::json_kind(f) {
-                    Some(kind) => FieldInfo::new(
-                        info.name().to_string(),
-                        info.table_id(),
-                        info.column_id(),
-                        match kind {
-                            meshgate_functions::JsonKind::Json => Type::JSON,
-                            meshgate_functions::JsonKind::Jsonb => Type::JSONB,
-                        },
-                        info.format(),
-                    ),
+                match meshgate_functions::pg_type(f) {
+                    Some(t) => described(info, t),
                     None => info,
                 }
             }
@@ -83,6 +74,31 @@ pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, U
         })
         .collect();
     Ok(Arc::new(infos))
+}
+
+/// A text column described as the PostgreSQL type its field names, with PostgreSQL's typmod
+/// for a declared length (n + VARHDRSZ), which the wire pads bpchar values to.
+fn described(info: FieldInfo, t: meshgate_functions::PgType) -> FieldInfo {
+    use meshgate_functions::PgType;
+    let pg = match t {
+        PgType::Text => Type::TEXT,
+        PgType::Varchar(_) => Type::VARCHAR,
+        PgType::Bpchar(_) => Type::BPCHAR,
+        PgType::Json => Type::JSON,
+        PgType::Jsonb => Type::JSONB,
+        PgType::Regtype => Type::REGTYPE,
+    };
+    let described = FieldInfo::new(
+        info.name().to_string(),
+        info.table_id(),
+        info.column_id(),
+        pg,
+        info.format(),
+    );
+    match t.length().and_then(|n| i32::try_from(n).ok()) {
+        Some(n) => described.with_type_modifier(n.saturating_add(4)),
+        None => described,
+    }
 }
 
 /// The columns of `CREATE [TEMPORARY] TABLE t (names…) AS query`: the query's, renamed by

@@ -2,8 +2,8 @@
 //! with no PostgreSQL counterpart (unsigned 64-bit integers from `array_length`, the Null type
 //! of a bare `NULL`); the wire encoder would announce them as something a driver reads wrongly
 //! (numeric) or not at all (unknown). The final projection casts them to the type PostgreSQL gives the
-//! same expression, so the RowDescription and the rows agree. Likewise a JSON type the field
-//! lost or kept wrongly (see `json_types`).
+//! same expression, so the RowDescription and the rows agree. Likewise a type held as text
+//! (json, varchar…) that the field lost or kept wrongly (see `text_types`).
 
 use std::collections::HashMap;
 
@@ -23,19 +23,25 @@ pub fn in_postgres_types(plan: LogicalPlan) -> LogicalPlan {
     let targets: Vec<Option<DataType>> = schema
         .fields()
         .iter()
-        .map(|f| postgres_type(f.data_type()))
+        .enumerate()
+        .map(|(i, f)| match f.data_type() {
+            // `SELECT NULL` is text in PostgreSQL (the encoder would say `unknown`), unless
+            // another branch of a set operation gives the column a type.
+            DataType::Null => Some(set_operation_type(&plan, i).unwrap_or(DataType::Utf8)),
+            t => postgres_type(t),
+        })
         .collect();
-    let json = json_types(&plan);
-    if targets.iter().all(Option::is_none) && json.iter().all(Option::is_none) {
+    let typed = text_types(&plan);
+    if targets.iter().all(Option::is_none) && typed.iter().all(Option::is_none) {
         return plan;
     }
     let exprs: Vec<Expr> = schema
         .iter()
         .zip(targets)
-        .zip(json)
-        .map(|(((qualifier, field), target), json)| {
+        .zip(typed)
+        .map(|(((qualifier, field), target), typed)| {
             let column = Expr::Column(Column::from((qualifier, field)));
-            if target.is_none() && json.is_none() {
+            if target.is_none() && typed.is_none() {
                 return column;
             }
             let value = match target {
@@ -45,7 +51,7 @@ pub fn in_postgres_types(plan: LogicalPlan) -> LogicalPlan {
             value.alias_qualified_with_metadata(
                 qualifier.cloned(),
                 field.name(),
-                json.map(FieldMetadata::from),
+                typed.map(FieldMetadata::from),
             )
         })
         .collect();
@@ -60,11 +66,11 @@ pub fn in_postgres_types(plan: LogicalPlan) -> LogicalPlan {
     }
 }
 
-/// For each result column, the field metadata that gives it PostgreSQL's JSON type where
-/// DataFusion's field says otherwise (a CASE or COALESCE of jsonb values, a jsonb cast to
-/// text); None where the field is right. Read from the last projection (under ORDER BY and
-/// LIMIT, which keep its columns).
-fn json_types(plan: &LogicalPlan) -> Vec<Option<HashMap<String, String>>> {
+/// For each result column, the field metadata that gives it the PostgreSQL type it holds as
+/// text where DataFusion's field says otherwise (a CASE or COALESCE of jsonb values, a jsonb
+/// cast to text); None where the field is right. Read from the last projection (under ORDER BY
+/// and LIMIT, which keep its columns).
+fn text_types(plan: &LogicalPlan) -> Vec<Option<HashMap<String, String>>> {
     let n = plan.schema().fields().len();
     let mut node = plan;
     loop {
@@ -77,14 +83,60 @@ fn json_types(plan: &LogicalPlan) -> Vec<Option<HashMap<String, String>>> {
                     .iter()
                     .zip(plan.schema().fields())
                     .map(|(e, f)| {
-                        let want = meshgate_functions::expr_json_kind(e, p.input.schema());
-                        (want != meshgate_functions::json_kind(f))
-                            .then(|| meshgate_functions::type_metadata(want))
+                        let text = meshgate_functions::PgType::Text;
+                        let want = projected_type(e, &p.input).unwrap_or(text);
+                        (want != meshgate_functions::pg_type(f).unwrap_or(text))
+                            .then(|| want.metadata())
                     })
                     .collect();
             }
             _ => return vec![None; n],
         }
+    }
+}
+
+/// The type PostgreSQL gives a projected expression; a column passed up from a projection
+/// below (ORDER BY on a column not shown projects twice) is of that projection's expression.
+fn projected_type(e: &Expr, input: &LogicalPlan) -> Option<meshgate_functions::PgType> {
+    let inner = match e {
+        Expr::Alias(a) if a.metadata.is_none() => a.expr.as_ref(),
+        e => e,
+    };
+    if let Expr::Column(c) = inner {
+        let mut node = input;
+        loop {
+            match node {
+                LogicalPlan::Sort(s) => node = s.input.as_ref(),
+                LogicalPlan::Limit(l) => node = l.input.as_ref(),
+                LogicalPlan::Filter(f) => node = f.input.as_ref(),
+                LogicalPlan::Projection(p) => match p.schema.index_of_column(c) {
+                    Ok(i) => return projected_type(&p.expr[i], &p.input),
+                    Err(_) => break,
+                },
+                _ => break,
+            }
+        }
+    }
+    meshgate_functions::expr_pg_type(e, input.schema())
+}
+
+/// A set operation's column is of its branches' type where the first branch's is a bare NULL
+/// (`SELECT NULL UNION SELECT 1` is integer): the plan takes the first branch's type, Null,
+/// until the analyzer coerces the branches, after the statement is described.
+fn set_operation_type(plan: &LogicalPlan, column: usize) -> Option<DataType> {
+    match plan {
+        LogicalPlan::Sort(s) => set_operation_type(&s.input, column),
+        LogicalPlan::Limit(l) => set_operation_type(&l.input, column),
+        LogicalPlan::SubqueryAlias(a) => set_operation_type(&a.input, column),
+        LogicalPlan::Distinct(d) => set_operation_type(d.input(), column),
+        LogicalPlan::Union(u) => u.inputs.iter().find_map(|input| {
+            let t = input.schema().fields().get(column)?.data_type();
+            match t {
+                DataType::Null => set_operation_type(input, column),
+                t => Some(t.clone()),
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -108,8 +160,6 @@ fn postgres_type(t: &DataType) -> Option<DataType> {
         // The encoder would announce numeric; the functions that return it (array_length,
         // cardinality) are integers in PostgreSQL, and their values fit.
         DataType::UInt64 => Some(DataType::Int64),
-        // `SELECT NULL` is text in PostgreSQL; the encoder would say `unknown`.
-        DataType::Null => Some(DataType::Utf8),
         _ => None,
     }
 }

@@ -19,6 +19,8 @@ pub(crate) fn encode_rows(
     let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch);
     let batch = with_jsonb_version(&fields, batch);
+    let batch = with_bpchar_blanks(&fields, batch);
+    let batch = with_regtype_oids(&fields, batch);
     arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
         let mut row = row?;
         if let Some(scales) = &scales {
@@ -78,7 +80,7 @@ fn with_display_scales(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch 
 /// The batch with its text-format columns preformatted where PostgreSQL's text differs from
 /// the encoder's (see `text`); the fields keep announcing the columns' own types.
 pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
-    as_text_columns(fields, batch, |field, column| {
+    with_columns_replaced(fields, batch, |field, column| {
         if field.format() != pgwire::api::results::FieldFormat::Text {
             return None;
         }
@@ -90,7 +92,7 @@ pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> Re
 /// string's bytes as they are, so binary jsonb columns get the byte in front of each value.
 fn with_jsonb_version(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
     use datafusion::arrow::array::{AsArray, StringArray};
-    as_text_columns(fields, batch, |field, column| {
+    with_columns_replaced(fields, batch, |field, column| {
         if field.format() != pgwire::api::results::FieldFormat::Binary
             || *field.datatype() != pgwire::api::Type::JSONB
         {
@@ -106,8 +108,85 @@ fn with_jsonb_version(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
     })
 }
 
-/// The batch with the columns `replace` gives Utf8 text for replaced by it.
-fn as_text_columns(
+/// A `char(n)` value is held without its trailing blanks (see meshgate-functions' chars.rs);
+/// PostgreSQL prints it padded to n, in both formats.
+fn with_bpchar_blanks(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{AsArray, StringArray};
+    with_columns_replaced(fields, batch, |field, column| {
+        if *field.datatype() != pgwire::api::Type::BPCHAR || field.type_modifier() <= 4 {
+            return None;
+        }
+        let width = (field.type_modifier() - 4) as usize;
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8).ok()?;
+        let padded: StringArray = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| {
+                v.map(|s| {
+                    let short = width.saturating_sub(s.chars().count());
+                    format!("{s}{}", " ".repeat(short))
+                })
+            })
+            .collect();
+        Some(Arc::new(padded) as ArrayRef)
+    })
+}
+
+/// Binary regtype is the type's OID; the engine holds the name `pg_typeof` prints. A name
+/// without a known OID is sent as 0 (InvalidOid).
+fn with_regtype_oids(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{AsArray, Int32Array};
+    with_columns_replaced(fields, batch, |field, column| {
+        if field.format() != pgwire::api::results::FieldFormat::Binary
+            || *field.datatype() != pgwire::api::Type::REGTYPE
+        {
+            return None;
+        }
+        let text = datafusion::arrow::compute::cast(column, &DataType::Utf8).ok()?;
+        let oids: Int32Array = text
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(|name| regtype_oid(name).unwrap_or(0)))
+            .collect();
+        Some(Arc::new(oids) as ArrayRef)
+    })
+}
+
+/// The OID of a type by the name `pg_typeof` gives it.
+fn regtype_oid(name: &str) -> Option<i32> {
+    let Some(element) = name.strip_suffix("[]") else {
+        return match name {
+            "regtype" => Some(2206),
+            "unknown" => Some(705),
+            name => meshgate_sqlfront::rewrite::type_oid(name),
+        };
+    };
+    Some(match meshgate_sqlfront::rewrite::type_oid(element)? {
+        16 => 1000,
+        17 => 1001,
+        20 => 1016,
+        21 => 1005,
+        23 => 1007,
+        25 => 1009,
+        114 => 199,
+        700 => 1021,
+        701 => 1022,
+        1042 => 1014,
+        1043 => 1015,
+        1082 => 1182,
+        1083 => 1183,
+        1114 => 1115,
+        1184 => 1185,
+        1186 => 1187,
+        1700 => 1231,
+        3802 => 3807,
+        _ => return None,
+    })
+}
+
+/// The batch with the columns `replace` gives new values for replaced by them (text, or the
+/// binary form's own type).
+fn with_columns_replaced(
     fields: &[FieldInfo],
     batch: RecordBatch,
     replace: impl Fn(&FieldInfo, &ArrayRef) -> Option<ArrayRef>,
@@ -119,7 +198,11 @@ fn as_text_columns(
         let Some(text) = columns.get(i).and_then(|c| replace(field, c)) else {
             continue;
         };
-        schema_fields[i] = Arc::new(Field::new(schema_fields[i].name(), DataType::Utf8, true));
+        schema_fields[i] = Arc::new(Field::new(
+            schema_fields[i].name(),
+            text.data_type().clone(),
+            true,
+        ));
         columns[i] = text;
         changed = true;
     }

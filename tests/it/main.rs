@@ -25,6 +25,7 @@ mod python_writers;
 mod reference;
 mod s3;
 mod session_statements;
+mod text_types;
 mod throttle;
 mod tls;
 mod tpch;

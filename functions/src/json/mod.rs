@@ -9,7 +9,7 @@
 //!  path.rs        a subset of SQL/JSON path (jsonb_path_query_array, @?)
 //! ```
 //!
-//! A JSON value is a Utf8 value whose field says which type it is (see [`json_field`]): the
+//! A JSON value is a Utf8 value whose field says which type it is (see `crate::pgtype`): the
 //! engine compares, casts to text and moves it as text, and the wire announces json or jsonb
 //! from the field. A json value is the text as the user wrote it (validated); a jsonb value is
 //! always the canonical text, so jsonb values group and sort as their texts (`=` compares
@@ -23,29 +23,23 @@ mod sets;
 pub(crate) mod value;
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    AggregateUDF, ColumnarValue, Expr, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 
+use crate::pgtype::{pg_type, PgType};
 use crate::udf::{arg_i64, arg_str, row_by_row, wrong_types};
 pub use ops::{CAST_JSON, CAST_JSONB};
 pub(crate) use sets::table_functions;
 use value::Json;
-
-/// Arrow's canonical extension type for JSON text, on every JSON field.
-const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
-const EXTENSION_NAME: &str = "arrow.json";
-/// Which of PostgreSQL's two JSON types the field holds: `json` or `jsonb`.
-pub const PG_TYPE_KEY: &str = "meshgate.pg_type";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JsonKind {
@@ -78,78 +72,14 @@ impl JsonKind {
     }
 }
 
-/// The JSON type a field holds, if it holds one. The PostgreSQL type key decides (`text`
-/// marks a JSON value cast to text); without it, Arrow's JSON extension is json.
+/// The JSON type a field holds, if it holds one.
 pub fn json_kind(field: &Field) -> Option<JsonKind> {
-    let metadata = field.metadata();
-    match metadata.get(PG_TYPE_KEY).map(String::as_str) {
-        Some("jsonb") => Some(JsonKind::Jsonb),
-        Some("json") => Some(JsonKind::Json),
-        Some(_) => None,
-        None => (metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(EXTENSION_NAME))
-            .then_some(JsonKind::Json),
-    }
-}
-
-/// Field metadata that makes a column of this JSON type, or (None) plain text: an alias
-/// carrying it overrides what the aliased expression's field says.
-pub fn type_metadata(kind: Option<JsonKind>) -> HashMap<String, String> {
-    match kind {
-        Some(kind) => json_field("", kind).metadata().clone(),
-        None => HashMap::from([(PG_TYPE_KEY.to_string(), "text".to_string())]),
-    }
-}
-
-/// The JSON type PostgreSQL gives an expression where DataFusion's field says otherwise: a
-/// CASE or COALESCE of JSON values is of their type (DataFusion's field drops it), a cast to
-/// text is text (DataFusion's cast keeps the field's metadata).
-pub fn expr_json_kind(e: &Expr, schema: &DFSchema) -> Option<JsonKind> {
-    let of_all = |exprs: &mut dyn Iterator<Item = &Expr>| {
-        let mut kind = None;
-        for e in exprs {
-            if matches!(e, Expr::Literal(v, _) if v.is_null()) {
-                continue;
-            }
-            let k = expr_json_kind(e, schema)?;
-            if kind.is_some_and(|seen| seen != k) {
-                return None;
-            }
-            kind = Some(k);
-        }
-        kind
-    };
-    match e {
-        Expr::Alias(a) if a.metadata.is_none() => expr_json_kind(&a.expr, schema),
-        Expr::Cast(c) => match c.data_type {
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => None,
-            _ => expr_json_kind(&c.expr, schema),
-        },
-        Expr::Case(c) => of_all(
-            &mut c
-                .when_then_expr
-                .iter()
-                .map(|(_, then)| then.as_ref())
-                .chain(c.else_expr.as_deref()),
-        ),
-        Expr::ScalarFunction(f) if matches!(f.name(), "coalesce" | "nullif") => of_all(
-            &mut f
-                .args
-                .iter()
-                .take(if f.name() == "nullif" { 1 } else { usize::MAX }),
-        ),
-        e => e
-            .to_field(schema)
-            .ok()
-            .and_then(|(_, field)| json_kind(&field)),
-    }
+    pg_type(field).and_then(PgType::json_kind)
 }
 
 /// A nullable Utf8 field holding values of a JSON type.
 pub fn json_field(name: &str, kind: JsonKind) -> Field {
-    Field::new(name, DataType::Utf8, true).with_metadata(HashMap::from([
-        (EXTENSION_NAME_KEY.to_string(), EXTENSION_NAME.to_string()),
-        (PG_TYPE_KEY.to_string(), kind.name().to_string()),
-    ]))
+    PgType::from(kind).field(name)
 }
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -174,6 +104,8 @@ pub(crate) enum Ret {
     Int,
     Bool,
     Json(JsonKind),
+    /// A type's name (`pg_typeof`).
+    Regtype,
     /// An array of texts (the rows of a set-returning function, for `unnest`).
     TextList,
 }
@@ -181,7 +113,7 @@ pub(crate) enum Ret {
 impl Ret {
     fn data_type(self) -> DataType {
         match self {
-            Ret::Text | Ret::Json(_) => DataType::Utf8,
+            Ret::Text | Ret::Json(_) | Ret::Regtype => DataType::Utf8,
             Ret::Int => DataType::Int32,
             Ret::Bool => DataType::Boolean,
             Ret::TextList => DataType::new_list(DataType::Utf8, true),
@@ -279,6 +211,7 @@ impl ScalarUDFImpl for JsonFn {
     fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
         Ok(Arc::new(match self.ret {
             Ret::Json(kind) => json_field(self.name, kind),
+            Ret::Regtype => PgType::Regtype.field(self.name),
             other => Field::new(self.name, other.data_type(), true),
         }))
     }

@@ -137,7 +137,7 @@ pub(super) fn postgres_column_names(select: &mut Select) {
 }
 
 /// The OID of a built-in type named as `regtype` input accepts it (`'int4'::regtype`).
-pub(super) fn type_oid(name: &str) -> Option<i32> {
+pub fn type_oid(name: &str) -> Option<i32> {
     let n = name.trim().to_ascii_lowercase();
     let n = n.strip_prefix("pg_catalog.").unwrap_or(&n);
     Some(match n {

@@ -53,14 +53,14 @@ use sqlparser::parser::Parser;
 
 use crate::build;
 use crate::error::{Code, FrontError};
-use columns::{name_repeated_columns, postgres_column_names, qualify_table_stars, type_oid};
+use columns::{name_repeated_columns, postgres_column_names, qualify_table_stars};
 use shapes::{
     for_each_select, one_row_scalar_subquery, reads_always_null_catalog, reads_only_empty_catalog,
     recursive_cte_column_names, regproc_join_by_name, typtype_branch, unnests_outer_catalog_array,
     NullSubqueries,
 };
 
-pub use columns::shown_name;
+pub use columns::{shown_name, type_oid};
 pub use json::{CAST_JSON, CAST_JSONB};
 pub use quantified::parse_array_text;
 pub use scales::{
@@ -68,6 +68,7 @@ pub use scales::{
     DIV_DSCALE,
 };
 pub use shapes::ONE_ROW;
+pub use strings::{CAST_BPCHAR, CAST_VARCHAR};
 
 /// A statement for a test of one of the rewrites.
 #[cfg(test)]
