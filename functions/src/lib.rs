@@ -10,6 +10,7 @@ mod arrays;
 mod calendar;
 mod chars;
 mod convert;
+mod date_comparisons;
 mod datefmt;
 mod datetime;
 mod division;
@@ -118,6 +119,15 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         .table_functions()
         .get_or_insert_with(Default::default)
         .extend(json::table_functions());
+    // Right after constant folding, before filters are pushed into scans.
+    let rules = builder
+        .optimizer_rules()
+        .get_or_insert_with(|| datafusion::optimizer::Optimizer::new().rules);
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "simplify_expressions")
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(at, date_comparisons::rule());
     // First, so that `extract` and `^` are planned here before DataFusion's planners.
     builder
         .expr_planners()

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::ScalarFunction;
@@ -72,6 +72,29 @@ fn date_difference(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
     })
 }
 
+/// `date ± interval` and `interval + date` are timestamps in PostgreSQL (DataFusion keeps a
+/// date and drops the interval's time: `date '2024-01-01' + interval '1 hour'` was the date).
+/// Comparisons of dates with the constant timestamps this makes are turned back into date
+/// comparisons after folding (`date_comparisons`), so scans still prune on them.
+fn date_plus_interval(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
+    let is_date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32 | DataType::Date64));
+    let is_interval = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Interval(_)));
+    let timestamp = |e: Expr| cast(e, DataType::Timestamp(TimeUnit::Nanosecond, None));
+    let (l, r) = (expr.left.clone(), expr.right.clone());
+    match expr.op {
+        BinaryOperator::Plus if is_date(&l) && is_interval(&r) => {
+            Some(binary_expr(timestamp(l), Operator::Plus, r))
+        }
+        BinaryOperator::Plus if is_interval(&l) && is_date(&r) => {
+            Some(binary_expr(l, Operator::Plus, timestamp(r)))
+        }
+        BinaryOperator::Minus if is_date(&l) && is_interval(&r) => {
+            Some(binary_expr(timestamp(l), Operator::Minus, r))
+        }
+        _ => None,
+    }
+}
+
 impl ExprPlanner for PgPlanner {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
@@ -107,6 +130,9 @@ impl ExprPlanner for PgPlanner {
         }
         if let Some(days) = date_difference(&expr, schema) {
             return Ok(PlannerResult::Planned(days));
+        }
+        if let Some(timestamp) = date_plus_interval(&expr, schema) {
+            return Ok(PlannerResult::Planned(timestamp));
         }
         if expr.op == BinaryOperator::Divide {
             let (l, r) = (expr.left.get_type(schema), expr.right.get_type(schema));

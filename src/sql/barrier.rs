@@ -63,9 +63,12 @@ pub const NAME: &str = "SecurityBarrier";
 /// Installs the barrier's optimizer rule and physical planner into a session's state. Every
 /// context that plans or runs statements over the mesh must be built with it: a plan with a
 /// barrier cannot be run by a planner that does not know it (it fails, never skips it).
-pub fn install(builder: SessionStateBuilder) -> SessionStateBuilder {
+pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
     // In PushDownFilter's place, which it calls everywhere but right above a barrier.
-    let mut rules = Optimizer::new().rules;
+    let mut rules = builder
+        .optimizer_rules()
+        .take()
+        .unwrap_or_else(|| Optimizer::new().rules);
     match rules.iter().position(|r| r.name() == "push_down_filter") {
         Some(at) => rules[at] = Arc::new(PushDownFilterWithBarriers::default()),
         None => rules.push(Arc::new(PushDownFilterWithBarriers::default())),
