@@ -23,7 +23,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{fail, DIVISION_BY_ZERO, NUMERIC_VALUE_OUT_OF_RANGE};
-use meshgate_sqlfront::rewrite::{CAST_DSCALE, DIV_DSCALE};
+use meshgate_sqlfront::rewrite::{CAST_DSCALE, DIV_DSCALE, TO_NUMERIC};
 
 use crate::udf::{wrong_types, Ctx, RowFn};
 
@@ -334,6 +334,54 @@ fn float_decimals(x: f64) -> Option<i32> {
     Some((significant - 1 - exponent).max(0))
 }
 
+/// `x::numeric` without a precision: PostgreSQL keeps the value's digits, an integer is a
+/// numeric of scale 0; the engine's bare decimal has ten places, which then decide the scale
+/// of everything computed from it (`count(*)::numeric / 3` had ten decimals, not twenty).
+/// Numerics keep their type; other types get the engine's.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToNumeric {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ToNumeric {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        TO_NUMERIC
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
+        match t {
+            [_] => Ok(t.to_vec()),
+            _ => Err(wrong_types(TO_NUMERIC, t)),
+        }
+    }
+    fn return_type(&self, t: &[DataType]) -> Result<DataType> {
+        Ok(match as_numeric(&t[0]) {
+            Some((p, s)) => DataType::Decimal128(p, s),
+            None => DataType::Decimal128(38, 10),
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let options = datafusion::arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        let to = args.return_field.data_type();
+        Ok(match &args.args[0] {
+            ColumnarValue::Array(a) => ColumnarValue::Array(
+                datafusion::arrow::compute::cast_with_options(a, to, &options)?,
+            ),
+            ColumnarValue::Scalar(v) => {
+                ColumnarValue::Scalar(v.cast_to_with_options(to, &options)?)
+            }
+        })
+    }
+}
+
 pub(crate) fn numeric_div_udf() -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::new_from_impl(NumericDiv {
         signature: Signature::user_defined(Volatility::Immutable),
@@ -344,6 +392,9 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         numeric_div_udf(),
         Arc::new(ScalarUDF::new_from_impl(DivDscale {
+            signature: Signature::user_defined(Volatility::Immutable),
+        })),
+        Arc::new(ScalarUDF::new_from_impl(ToNumeric {
             signature: Signature::user_defined(Volatility::Immutable),
         })),
         RowFn::new(

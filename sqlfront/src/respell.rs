@@ -7,6 +7,8 @@
 //! - `MOVE` is FETCH's syntax with the rows skipped: it is read as FETCH, and remembered.
 //! - `x BETWEEN SYMMETRIC a AND b` is `x BETWEEN meshgate_symmetric(a) AND b`, which the dialect
 //!   rewrite turns into PostgreSQL's meaning (the parser has no SYMMETRIC).
+//! - `GROUPING SETS (a, (b, c), ())`: a set of one expression may go without brackets in
+//!   PostgreSQL; the parser wants them (`(a)`).
 
 use std::borrow::Cow;
 
@@ -40,6 +42,7 @@ pub fn respell(sql: &str) -> Respelled<'_> {
         || lower.contains("symmetric")
         || lower.contains("move")
         || lower.contains("fetch")
+        || lower.contains("grouping")
         || (lower.contains("view") && lower.contains("rename")))
     {
         return unchanged(sql);
@@ -102,6 +105,14 @@ pub fn respell(sql: &str) -> Respelled<'_> {
                 symmetric.push((words[w + 1], last));
             }
         }
+        if matches!((at(0), at(1), at(2)), (Some(a), Some(b), Some(Token::LParen)) if word(a, "grouping") && word(b, "sets"))
+        {
+            for (open, close) in bare_grouping_sets(&tokens, &words[w + 2..]) {
+                after.insert(open, "(");
+                after.insert(close, ")");
+                changed = true;
+            }
+        }
         let comment_on = matches!((at(0), at(1)), (Some(a), Some(b)) if kw(a, Keyword::COMMENT) && kw(b, Keyword::ON));
         if let Some(i) = view_at {
             tokens[i] = Token::make_keyword("TABLE");
@@ -141,6 +152,46 @@ pub fn respell(sql: &str) -> Respelled<'_> {
         },
         moves,
     }
+}
+
+/// The sets of a GROUPING SETS list (word positions from its opening bracket) written without
+/// brackets: for each, the token before it (the bracket or comma) and its last token.
+fn bare_grouping_sets(tokens: &[Token], words: &[usize]) -> Vec<(usize, usize)> {
+    let mut sets = Vec::new();
+    let mut depth = 0i32;
+    // The token before the current set, and the set's last token so far.
+    let mut current: Option<(usize, Option<usize>)> = None;
+    let mut bare = false;
+    for &i in words {
+        let t = &tokens[i];
+        if depth == 1 {
+            if let Some((before, last)) = current {
+                if matches!(t, Token::Comma | Token::RParen) {
+                    if let (true, Some(last)) = (bare, last) {
+                        sets.push((before, last));
+                    }
+                    current = None;
+                } else if last.is_none() {
+                    bare = !matches!(t, Token::LParen) && !word(t, "rollup") && !word(t, "cube");
+                }
+            }
+        }
+        match t {
+            Token::LParen | Token::LBracket => depth += 1,
+            Token::RParen | Token::RBracket => depth -= 1,
+            Token::SemiColon => break,
+            _ => {}
+        }
+        if depth == 0 {
+            break;
+        }
+        match (&mut current, t) {
+            (None, Token::LParen | Token::Comma) if depth == 1 => current = Some((i, None)),
+            (Some((_, last)), _) => *last = Some(i),
+            _ => {}
+        }
+    }
+    sets
 }
 
 /// The last token of a BETWEEN's low bound (given the word positions after BETWEEN
@@ -192,6 +243,18 @@ mod tests {
         assert_eq!(
             text("select 'between symmetric'"),
             "select 'between symmetric'"
+        );
+    }
+
+    #[test]
+    fn bare_grouping_sets_get_brackets() {
+        assert_eq!(
+            text("select 1 from t group by grouping sets (a, (b, c), (), f(x, y))"),
+            "select 1 from t group by grouping sets ((a), (b, c), (),( f(x, y)))"
+        );
+        assert_eq!(
+            text("select 1 from t group by grouping sets ((a), rollup(b))"),
+            "select 1 from t group by grouping sets ((a), rollup(b))"
         );
     }
 

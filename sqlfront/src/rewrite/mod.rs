@@ -63,6 +63,7 @@ use shapes::{
 pub use columns::{shown_name, type_oid};
 pub use json::{CAST_JSON, CAST_JSONB};
 pub use quantified::parse_array_text;
+pub use result_types::TO_NUMERIC;
 pub use scales::{
     add_display_scales, aggregate_dscale, display_scale_target, is_display_scale, CAST_DSCALE,
     DIV_DSCALE,

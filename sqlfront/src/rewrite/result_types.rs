@@ -2,14 +2,21 @@
 //! `cardinality` and array positions are unsigned 64-bit integers, PostgreSQL's are `integer`. A driver
 //! reads the column by its declared type (an `int8` where the application expects `int4`), so
 //! the call is cast to PostgreSQL's type where it is made; every value fits.
+//!
+//! A cast to `numeric` without a precision is `meshgate_to_numeric`, which keeps an integer's
+//! scale 0 and a numeric's own scale, where the engine gives every such cast ten places.
 
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    ArrayElemTypeDef, DataType, Expr, ObjectNamePart, Statement, VisitMut, VisitorMut,
+    ArrayElemTypeDef, DataType, ExactNumberInfo, Expr, ObjectNamePart, Statement, VisitMut,
+    VisitorMut,
 };
 
 use crate::build;
+
+/// The function a cast to `numeric` without a precision is planned as.
+pub const TO_NUMERIC: &str = "meshgate_to_numeric";
 
 pub fn rewrite(stmt: &mut Statement) {
     let _ = stmt.visit(&mut ResultTypes);
@@ -34,6 +41,16 @@ impl VisitorMut for ResultTypes {
 
     // After the children, so the cast is not visited again.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Cast {
+            expr,
+            data_type:
+                DataType::Numeric(ExactNumberInfo::None) | DataType::Decimal(ExactNumberInfo::None),
+            ..
+        } = e
+        {
+            *e = build::call(TO_NUMERIC, vec![expr.as_ref().clone()]);
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };

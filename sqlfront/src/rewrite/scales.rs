@@ -12,11 +12,11 @@
 //! from the back when a `*` comes first (its width is not known before planning).
 
 use sqlparser::ast::{
-    BinaryOperator, DataType, DuplicateTreatment, ExactNumberInfo, Expr, FunctionArg,
-    FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, Statement,
+    BinaryOperator, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
 };
 
+use super::result_types::TO_NUMERIC;
 use crate::build;
 
 /// The display scale of `a / b` per row (NULL unless numeric division).
@@ -95,16 +95,19 @@ fn display_scale_of(e: &Expr) -> Option<Expr> {
             DIV_DSCALE,
             vec![left.as_ref().clone(), right.as_ref().clone()],
         )),
-        Expr::Cast {
-            expr,
-            data_type:
-                DataType::Numeric(ExactNumberInfo::None) | DataType::Decimal(ExactNumberInfo::None),
-            ..
-        } => Some(build::call(CAST_DSCALE, vec![expr.as_ref().clone()])),
         Expr::Function(f) => {
             let Some(ObjectNamePart::Identifier(name)) = f.name.0.last() else {
                 return None;
             };
+            if name.value == TO_NUMERIC {
+                let FunctionArguments::List(args) = &f.args else {
+                    return None;
+                };
+                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = args.args.as_slice() else {
+                    return None;
+                };
+                return Some(build::call(CAST_DSCALE, vec![x.clone()]));
+            }
             let dscale = aggregate_dscale(&name.value.to_ascii_lowercase())?;
             let FunctionArguments::List(args) = &f.args else {
                 return None;
@@ -163,7 +166,7 @@ mod tests {
             sql.contains("meshgate_avg_dscale(x) FILTER (WHERE x > 0) AS \"\u{1e}dscale:f2\""),
             "{sql}"
         );
-        let sql = added("SELECT x::numeric FROM t");
+        let sql = added("SELECT meshgate_to_numeric(x) FROM t");
         assert!(sql.contains("meshgate_cast_dscale(x) AS"), "{sql}");
         let sql = added("SELECT *, a / b, x FROM t");
         assert!(sql.contains("\"\u{1e}dscale:b1\""), "{sql}");
