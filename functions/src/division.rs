@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, Int32Array};
 use datafusion::arrow::datatypes::i256;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
 use crate::error::{fail, DIVISION_BY_ZERO, NUMERIC_VALUE_OUT_OF_RANGE};
@@ -63,10 +64,43 @@ pub fn is_numeric_division(l: &DataType, r: &DataType) -> bool {
 }
 
 /// The column scale of values averaging to or divided into a quotient: the operands' scales,
-/// and up to 20 places as far as `integer_digits` of the result leave room in 38 digits.
+/// and up to 20 places as far as `integer_digits` of the result leave room in 38 digits, never
+/// fewer than PostgreSQL's 16 significant digits (the integer digits a type allows are rarely
+/// all used; a quotient past 10^22 is then an overflow error rather than fewer digits for all).
 pub(crate) fn column_scale(integer_digits: i32, operand_scales: &[i8]) -> i8 {
-    let room = (38 - integer_digits).clamp(0, QUOTIENT_PLACES as i32) as i8;
+    let room = (38 - integer_digits).clamp(MIN_SIG_DIGITS, QUOTIENT_PLACES as i32) as i8;
     operand_scales.iter().copied().fold(room, i8::max)
+}
+
+/// Field metadata of a numeric computed at a scale that is only room for its values (a
+/// quotient, an average): the scale, as long as the column still has it. PostgreSQL gives
+/// such a numeric no declared scale (typmod -1) and prints each value with its own; the wire
+/// does the same from this, printing the digits a value has where no display scale came with
+/// it. A cast to a declared scale changes the type, and the mark no longer holds.
+const COMPUTED_SCALE_KEY: &str = "meshgate.computed_scale";
+
+/// A result field of type `t` named `name`, marked as computed-scale when it is a numeric.
+pub(crate) fn computed_field(name: &str, t: DataType) -> FieldRef {
+    let field = Field::new(name, t.clone(), true);
+    Arc::new(match t {
+        DataType::Decimal128(_, s) => field.with_metadata(
+            [(COMPUTED_SCALE_KEY.to_string(), s.to_string())]
+                .into_iter()
+                .collect(),
+        ),
+        _ => field,
+    })
+}
+
+/// Whether a field is a numeric whose scale is only room for computed values.
+pub fn has_computed_scale(field: &Field) -> bool {
+    match field.data_type() {
+        DataType::Decimal128(_, s) => field
+            .metadata()
+            .get(COMPUTED_SCALE_KEY)
+            .is_some_and(|v| *v == s.to_string()),
+        _ => false,
+    }
 }
 
 /// The scale of `a / b`'s column: the quotient has at most the dividend's integer digits plus
@@ -207,6 +241,14 @@ impl ScalarUDFImpl for NumericDiv {
             (Some(l), Some(r)) => Ok(DataType::Decimal128(38, quotient_scale(l, r))),
             _ => Err(wrong_types(NUMERIC_DIV, t)),
         }
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let types: Vec<DataType> = args
+            .arg_fields
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        Ok(computed_field(self.name(), self.return_type(&types)?))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let scale = match args.return_field.data_type() {
@@ -363,6 +405,15 @@ impl ScalarUDFImpl for ToNumeric {
         Ok(match as_numeric(&t[0]) {
             Some((p, s)) => DataType::Decimal128(p, s),
             None => DataType::Decimal128(38, 10),
+        })
+    }
+    // Ten places are room for a double's or a text's digits, not their scale.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let t = args.arg_fields[0].data_type();
+        let to = self.return_type(std::slice::from_ref(t))?;
+        Ok(match as_numeric(t) {
+            Some(_) => Arc::new(Field::new(self.name(), to, true)),
+            None => computed_field(self.name(), to),
         })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -36,6 +36,7 @@ use datafusion::catalog::TableFunction;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::ScalarUDF;
 
+pub use division::has_computed_scale;
 pub use error::FunctionError;
 pub use json::{json_field, json_kind, JsonKind, CAST_JSON, CAST_JSONB};
 pub use pgtype::{expr_pg_type, pg_type, PgType};

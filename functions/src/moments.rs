@@ -16,7 +16,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Int32Array, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, UInt64Type};
+use datafusion::arrow::datatypes::{i256, DataType, Decimal128Type, Field, FieldRef, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::{AggregateFunctionParams, WindowFunctionParams};
@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 use meshgate_sqlfront::rewrite::aggregate_dscale;
 
-use crate::division::{as_numeric, column_scale, divide, division_scale};
+use crate::division::{as_numeric, column_scale, computed_field, divide, division_scale};
 use crate::error::{fail, NUMERIC_VALUE_OUT_OF_RANGE};
 use crate::udf::wrong_types;
 
@@ -92,15 +92,15 @@ fn as_aggregated_numeric(t: &DataType) -> Option<(u8, i8)> {
     }
 }
 
-/// Scale of the result column for arguments of (precision, scale): an average has at most
-/// their integer digits, a variance twice as many (counted up to 22, past which values this
-/// large are not expected and would overflow).
+/// Scale of the result column for arguments of (precision, scale): an average or a standard
+/// deviation has at most their integer digits, a variance twice as many (counted up to 22,
+/// past which values this large are not expected and would overflow).
 fn result_scale(stat: Stat, (p, s): (u8, i8)) -> i8 {
     let digits = p as i32 - s as i32;
-    if stat.squares() {
-        column_scale((2 * digits).min(22), &[2 * s])
-    } else {
-        column_scale(digits, &[s])
+    match stat {
+        Stat::Avg => column_scale(digits, &[s]),
+        Stat::VarSamp | Stat::VarPop => column_scale((2 * digits).min(22), &[2 * s]),
+        Stat::StddevSamp | Stat::StddevPop => column_scale(digits, &[2 * s]),
     }
 }
 
@@ -171,6 +171,15 @@ impl AggregateUDFImpl for Moments {
             }
             _ => self.inner.return_type(arg_types),
         }
+    }
+
+    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        let types: Vec<DataType> = arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let t = self.return_type(&types)?;
+        Ok(match types.as_slice() {
+            [DataType::Decimal128(..)] if !self.display_scale => computed_field(self.name(), t),
+            _ => Arc::new(Field::new(self.name(), t, true)),
+        })
     }
 
     fn schema_name(&self, params: &AggregateFunctionParams) -> Result<String> {
@@ -342,13 +351,35 @@ impl State {
 
 /// √(v·10^-places), rounded half up at `places` decimals, as a value of that scale.
 fn square_root(v: i128, places: i32) -> Result<i128> {
-    let scaled = 10u128
+    let ten = i256::from_i128(10);
+    let scaled = ten
         .checked_pow(places as u32)
-        .and_then(|f| (v as u128).checked_mul(f))
-        .and_then(|x| x.checked_mul(4));
-    let root = scaled.map_or_else(overflow, Ok)?.isqrt();
+        .and_then(|f| i256::from_i128(v).checked_mul(f))
+        .and_then(|x| x.checked_mul(i256::from_i128(4)));
+    let root = integer_sqrt(scaled.map_or_else(overflow, Ok)?);
     // ⌊√(4y)⌋ = z gives round(√y) = ⌊(z + 1) / 2⌋.
-    Ok(((root + 1) / 2) as i128)
+    ((root + i256::ONE) / i256::from_i128(2))
+        .to_i128()
+        .map_or_else(overflow, Ok)
+}
+
+/// ⌊√n⌋ for n ≥ 0, by Newton's iteration from a power of ten above the root.
+fn integer_sqrt(n: i256) -> i256 {
+    let two = i256::from_i128(2);
+    if n < two {
+        return n;
+    }
+    let digits = n.to_string().len() as u32;
+    let mut x = i256::from_i128(10)
+        .checked_pow(digits.div_ceil(2))
+        .unwrap_or(n);
+    loop {
+        let y = (x + n / x) / two;
+        if y >= x {
+            return x;
+        }
+        x = y;
+    }
 }
 
 #[derive(Debug)]
@@ -617,5 +648,9 @@ mod tests {
         assert_eq!(square_root(0, 4).expect("ok"), 0);
         // √2.00 = 1.41421… → 1.41
         assert_eq!(square_root(200, 2).expect("ok"), 141);
+        // 20 places of a variance of 10^10: past 128 bits on the way.
+        let v = 10i128.pow(30);
+        assert_eq!(square_root(v, 20).expect("ok"), 10i128.pow(25));
+        assert_eq!(integer_sqrt(i256::from_i128(99)), i256::from_i128(9));
     }
 }

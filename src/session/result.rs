@@ -60,7 +60,8 @@ pub fn fields(schema: &Schema, format: &Format) -> Result<Arc<Vec<FieldInfo>>, U
         .map(|(info, f)| match f.data_type() {
             // PostgreSQL's numeric typmod: ((precision << 16) | scale) + VARHDRSZ. Drivers read
             // the scale from it (JDBC getScale, psycopg's Decimal context).
-            DataType::Decimal128(p, s) if *s >= 0 => {
+            // A computed numeric (a quotient, an average) has none, as in PostgreSQL.
+            DataType::Decimal128(p, s) if *s >= 0 && !meshgate_functions::has_computed_scale(f) => {
                 info.with_type_modifier((((*p as i32) << 16) | (*s as i32)) + 4)
             }
             // Several PostgreSQL types are text to the engine; the field says which one.

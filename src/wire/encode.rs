@@ -30,51 +30,70 @@ pub(crate) fn encode_rows(
     })
 }
 
-/// The batch with the columns the client sees, text-format numerics printed at each value's
-/// display scale where the result has a hidden column of them after the visible ones
-/// (`meshgate_sqlfront::rewrite::add_display_scales`). Binary numerics keep the column's scale:
-/// the value is the same, drivers read the scale as the number of decimals.
+/// The batch with the columns the client sees, text-format numerics printed as PostgreSQL
+/// prints them: at each value's display scale where the result has a hidden column of them
+/// after the visible ones (`meshgate_sqlfront::rewrite::add_display_scales`), else, for a
+/// numeric whose column scale is only room for computed values (an average read from a
+/// subquery), with the digits the value has. Binary numerics keep the column's scale: the
+/// value is the same, drivers read the scale as the number of decimals.
 fn with_display_scales(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
-    use datafusion::arrow::array::{Array, AsArray, StringArray};
+    use datafusion::arrow::array::{Array, AsArray, Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Decimal128Type, Int32Type};
     let visible = fields.len();
     let schema = batch.schema();
-    if schema.fields().len() <= visible {
+    let mut scales: Vec<Option<&Int32Array>> = vec![None; visible];
+    for (hidden, f) in schema.fields().iter().enumerate().skip(visible) {
+        let target = meshgate_sqlfront::rewrite::display_scale_target(f.name(), visible);
+        if let (Some(target), DataType::Int32) = (target, f.data_type()) {
+            scales[target] = Some(batch.column(hidden).as_primitive::<Int32Type>());
+        }
+    }
+    let computed: Vec<bool> = (0..visible.min(schema.fields().len()))
+        .map(|i| meshgate_functions::has_computed_scale(schema.field(i)))
+        .collect();
+    if schema.fields().len() <= visible && !computed.contains(&true) {
         return batch;
     }
     let mut columns = batch.columns()[..visible].to_vec();
     let mut schema_fields: Vec<_> = schema.fields()[..visible].to_vec();
-    for (hidden, f) in schema.fields().iter().enumerate().skip(visible) {
-        let Some(target) = meshgate_sqlfront::rewrite::display_scale_target(f.name(), visible)
-        else {
+    for (i, field) in fields.iter().enumerate() {
+        let DataType::Decimal128(_, scale) = columns[i].data_type() else {
             continue;
         };
-        let (DataType::Decimal128(_, scale), DataType::Int32) =
-            (columns[target].data_type(), f.data_type())
-        else {
-            continue;
-        };
-        if fields[target].format() != pgwire::api::results::FieldFormat::Text {
+        if field.format() != pgwire::api::results::FieldFormat::Text
+            || (scales[i].is_none() && !computed[i])
+        {
             continue;
         }
-        let values = columns[target].as_primitive::<Decimal128Type>();
-        let places = batch.column(hidden).as_primitive::<Int32Type>();
+        let scale = *scale;
+        let values = columns[i].as_primitive::<Decimal128Type>();
         let text: StringArray = (0..values.len())
             .map(|r| {
                 values.is_valid(r).then(|| {
-                    let p = if places.is_valid(r) {
-                        places.value(r)
-                    } else {
-                        *scale as i32
+                    let v = values.value(r);
+                    let places = match scales[i] {
+                        Some(p) if p.is_valid(r) => p.value(r),
+                        _ if computed[i] => own_digits(v, scale),
+                        _ => scale as i32,
                     };
-                    crate::sql::text::numeric(values.value(r), *scale, p)
+                    crate::sql::text::numeric(v, scale, places)
                 })
             })
             .collect();
-        schema_fields[target] = Arc::new(Field::new(f.name(), DataType::Utf8, true));
-        columns[target] = Arc::new(text);
+        schema_fields[i] = Arc::new(Field::new(schema.field(i).name(), DataType::Utf8, true));
+        columns[i] = Arc::new(text);
     }
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap_or(batch)
+}
+
+/// The decimals a value of `scale` has without its trailing zeros.
+fn own_digits(mut v: i128, scale: i8) -> i32 {
+    let mut places = scale.max(0) as i32;
+    while places > 0 && v % 10 == 0 {
+        v /= 10;
+        places -= 1;
+    }
+    places
 }
 
 /// The batch with its text-format columns preformatted where PostgreSQL's text differs from

@@ -91,3 +91,10 @@ SELECT p_size / 3, p_size % 3, p_size::float8 / 3 FROM supply.part WHERE p_partk
 SELECT ps_availqty * 1000000 FROM supply.partsupp WHERE ps_partkey = 1 ORDER BY ps_suppkey;
 SELECT count(*) * 2147483647 FROM geo.nation;
 SELECT sum(p_size * 100000000) FROM supply.part;
+SELECT count(*)::numeric / 7, 100.0 * count(*) / 3 FROM geo.nation;
+SELECT 5::numeric(10, 2) / 3, -2.0 / 3, 0.0 / 3, 5.0 / 5;
+SELECT o_orderstatus, avg(o_totalprice), stddev(o_totalprice), var_pop(o_totalprice) FROM sales.orders GROUP BY 1 ORDER BY 1;
+SELECT avg(l_extendedprice) FILTER (WHERE l_returnflag = 'R'), stddev_samp(l_discount), var_samp(l_quantity) FROM sales.lineitem;
+SELECT a FROM (SELECT avg(o_totalprice) AS a FROM sales.orders) s;
+WITH t AS (SELECT 7.0 / 2 AS q) SELECT q FROM t;
+SELECT n_regionkey, avg(n_nationkey), sum(n_nationkey) / count(*) FROM geo.nation GROUP BY 1 HAVING avg(n_nationkey) > 10 ORDER BY 2;

@@ -103,3 +103,6 @@ SELECT cast(o_orderdate AS varchar) FROM sales.orders WHERE o_orderkey = 1;
 SELECT TIMESTAMP '2024-07-01 12:00:00' AT TIME ZONE 'Europe/Paris';
 SELECT o_orderdate::timestamp AT TIME ZONE 'America/New_York' FROM sales.orders WHERE o_orderkey = 1;
 SELECT (DATE '2024-01-01', DATE '2024-01-10') OVERLAPS (DATE '2024-01-10', DATE '2024-01-20'), (DATE '2024-01-05', DATE '2024-01-01') OVERLAPS (DATE '2024-01-02', DATE '2024-01-03');
+SELECT DATE '2024-01-01' + INTERVAL '1 hour', INTERVAL '1 day' + DATE '2024-02-28';
+SELECT count(*) FROM sales.orders WHERE o_orderdate < DATE '1995-01-01' + INTERVAL '1 hour';
+SELECT count(*) FROM sales.orders WHERE o_orderdate >= DATE '1995-01-01' + INTERVAL '12 hours' AND o_orderdate <= DATE '1995-03-01' - INTERVAL '1 second';

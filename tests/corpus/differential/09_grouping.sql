@@ -14,3 +14,4 @@ SELECT o_orderstatus, count(*) FROM sales.orders GROUP BY CUBE (o_orderstatus) O
 SELECT count(*) FROM sales.lineitem GROUP BY ();
 SELECT l_linestatus, count(DISTINCT l_orderkey) FROM sales.lineitem GROUP BY ROLLUP (l_linestatus) ORDER BY 1;
 SELECT grouping(o_orderstatus) AS g, count(*) FROM sales.orders GROUP BY ROLLUP (o_orderstatus) ORDER BY g, 2;
+SELECT c_mktsegment, c_nationkey < 5 AS low, count(*) FROM sales.customer GROUP BY GROUPING SETS (c_mktsegment, c_nationkey < 5, ()) ORDER BY 1, 2;
