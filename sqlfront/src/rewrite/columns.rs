@@ -229,6 +229,24 @@ const REPEAT_MARK: char = '\u{1f}';
 /// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
 /// DBeaver `n.oid` twice, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
 /// PostgreSQL shows plus a marker the client never sees.
+/// A scalar subquery's one column, when a call, gets the name PostgreSQL gives it. Unnamed,
+/// DataFusion names it by the call (`sum(t.x)`), and a query computing the same call outside
+/// the subquery (`SELECT sum(x), (SELECT sum(x) FROM t) FROM t`, a share of a total) then has
+/// two columns of one name once the subquery is joined in: an error.
+pub(super) fn name_scalar_subquery_column(q: &mut sqlparser::ast::Query) {
+    let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
+        return;
+    };
+    if let [item @ SelectItem::UnnamedExpr(Expr::Function(_))] = select.projection.as_mut_slice() {
+        let SelectItem::UnnamedExpr(e) = item else {
+            return;
+        };
+        if let Some(name) = postgres_name(e) {
+            *item = build::aliased(e.clone(), &name);
+        }
+    }
+}
+
 pub(super) fn name_repeated_columns(select: &mut Select) {
     let mut seen = std::collections::HashSet::new();
     for (i, item) in select.projection.iter_mut().enumerate() {

@@ -254,7 +254,8 @@ impl VisitorMut for Rewriter<'_> {
                     return ControlFlow::Continue(());
                 }
                 if !self.quantified.contains(&(q.as_ref() as *const Query)) {
-                    one_row_scalar_subquery(q)
+                    one_row_scalar_subquery(q);
+                    columns::name_scalar_subquery_column(q);
                 }
             }
             Expr::Collate { expr: inner, .. } => {

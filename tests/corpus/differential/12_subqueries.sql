@@ -36,3 +36,5 @@ SELECT (1, 2) = (1, 2), (1, 2) < (1, 3), (1, NULL) = (1, 2);
 SELECT count(*) FROM sales.orders WHERE o_custkey IN (SELECT c_custkey FROM sales.customer WHERE c_mktsegment = 'BUILDING') AND o_orderdate < DATE '1992-02-01';
 SELECT count(*) FROM geo.nation WHERE n_nationkey < 20 AND (n_regionkey, 1) IN (SELECT r_regionkey, 1 FROM geo.region WHERE r_regionkey < 2);
 SELECT c_custkey FROM sales.customer c WHERE (c_nationkey, c_mktsegment) IN (SELECT n_nationkey, 'BUILDING' FROM geo.nation WHERE n_regionkey = 1) AND c_custkey < 60 ORDER BY 1;
+SELECT sum(o_totalprice), (SELECT sum(o_totalprice) FROM sales.orders) FROM sales.orders;
+SELECT o_orderstatus, round(100.0 * sum(o_totalprice) / (SELECT sum(o_totalprice) FROM sales.orders), 2) AS share FROM sales.orders GROUP BY 1 ORDER BY 1;
