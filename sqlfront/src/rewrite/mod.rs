@@ -291,7 +291,9 @@ impl VisitorMut for Rewriter<'_> {
             Expr::Function(f) => {
                 strip_pg_catalog(&mut f.name);
                 calls::named_arguments(f);
-                // `array(SELECT …)` is `(SELECT array_agg(v) FROM (SELECT …) AS _array(v))`.
+                // `array(SELECT …)` is `(SELECT coalesce(array_agg(v), make_array()) FROM
+                // (SELECT …) AS _array(v))`: an empty array when the query has no rows
+                // (array_agg's NULL is not PostgreSQL's answer).
                 if f.name.to_string().eq_ignore_ascii_case("array") {
                     if let FunctionArguments::Subquery(q) = &f.args {
                         if unnests_outer_catalog_array(q) {
@@ -300,7 +302,13 @@ impl VisitorMut for Rewriter<'_> {
                         }
                         let value = Expr::Identifier(build::ident("_array_v"));
                         *expr = Expr::Subquery(Box::new(build::select(
-                            vec![build::item(build::call("array_agg", vec![value]))],
+                            vec![build::item(build::call(
+                                "coalesce",
+                                vec![
+                                    build::call("array_agg", vec![value]),
+                                    build::call("make_array", vec![]),
+                                ],
+                            ))],
                             vec![build::derived((**q).clone(), "_array", &["_array_v"])],
                             None,
                         )));
