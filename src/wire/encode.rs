@@ -15,20 +15,29 @@ pub(crate) fn encode_rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
-    let batch = with_display_scales(&fields, batch);
+    let (batch, binary_places) = with_display_scales(&fields, batch);
     let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch);
     let batch = with_jsonb_version(&fields, batch);
     let batch = with_bpchar_blanks(&fields, batch);
     let batch = with_regtype_oids(&fields, batch);
+    let mut index = 0usize;
     arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
         let mut row = row?;
         if let Some(scales) = &scales {
             keep_zero_scale(&mut row, scales);
         }
+        if let Some(places) = &binary_places {
+            set_display_scales(&mut row, index, places);
+        }
+        index += 1;
         Ok(row)
     })
 }
+
+/// Each value's display scale, per binary numeric column that has them (see
+/// `with_display_scales`), by row.
+type BinaryPlaces = Vec<Option<Vec<i32>>>;
 
 /// The batch with the columns the client sees, text-format numerics printed as PostgreSQL
 /// prints them: at each value's display scale where the result has a hidden column of them
@@ -36,7 +45,10 @@ pub(crate) fn encode_rows(
 /// numeric whose column scale is only room for computed values (an average read from a
 /// subquery), with the digits the value has. Binary numerics keep the column's scale: the
 /// value is the same, drivers read the scale as the number of decimals.
-fn with_display_scales(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+fn with_display_scales(
+    fields: &[FieldInfo],
+    batch: RecordBatch,
+) -> (RecordBatch, Option<BinaryPlaces>) {
     use datafusion::arrow::array::{Array, AsArray, Int32Array, StringArray};
     use datafusion::arrow::datatypes::{Decimal128Type, Int32Type};
     let visible = fields.len();
@@ -52,38 +64,74 @@ fn with_display_scales(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch 
         .map(|i| meshgate_functions::has_computed_scale(schema.field(i)))
         .collect();
     if schema.fields().len() <= visible && !computed.contains(&true) {
-        return batch;
+        return (batch, None);
     }
     let mut columns = batch.columns()[..visible].to_vec();
     let mut schema_fields: Vec<_> = schema.fields()[..visible].to_vec();
+    let mut binary: BinaryPlaces = vec![None; visible];
     for (i, field) in fields.iter().enumerate() {
         let DataType::Decimal128(_, scale) = columns[i].data_type() else {
             continue;
         };
-        if field.format() != pgwire::api::results::FieldFormat::Text
-            || (scales[i].is_none() && !computed[i])
-        {
+        if scales[i].is_none() && !computed[i] {
             continue;
         }
         let scale = *scale;
         let values = columns[i].as_primitive::<Decimal128Type>();
+        let places: Vec<i32> = (0..values.len())
+            .map(|r| match scales[i] {
+                Some(p) if p.is_valid(r) => p.value(r),
+                _ if computed[i] && values.is_valid(r) => own_digits(values.value(r), scale),
+                _ => scale as i32,
+            })
+            .collect();
+        if field.format() != pgwire::api::results::FieldFormat::Text {
+            binary[i] = Some(places);
+            continue;
+        }
         let text: StringArray = (0..values.len())
             .map(|r| {
-                values.is_valid(r).then(|| {
-                    let v = values.value(r);
-                    let places = match scales[i] {
-                        Some(p) if p.is_valid(r) => p.value(r),
-                        _ if computed[i] => own_digits(v, scale),
-                        _ => scale as i32,
-                    };
-                    crate::sql::text::numeric(v, scale, places)
-                })
+                values
+                    .is_valid(r)
+                    .then(|| crate::sql::text::numeric(values.value(r), scale, places[r]))
             })
             .collect();
         schema_fields[i] = Arc::new(Field::new(schema.field(i).name(), DataType::Utf8, true));
         columns[i] = Arc::new(text);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap_or(batch)
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap_or(batch);
+    (batch, binary.iter().any(Option::is_some).then_some(binary))
+}
+
+/// A binary numeric's display scale (its fourth 16-bit word) set to the value's: its digits
+/// are the same, drivers take the scale from it (pgjdbc's BigDecimal scale).
+fn set_display_scales(
+    row: &mut pgwire::messages::data::DataRow,
+    index: usize,
+    places: &BinaryPlaces,
+) {
+    let data = &mut row.data;
+    let mut at = 0usize;
+    for column in places {
+        let Some(len) = data
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return;
+        };
+        at += 4;
+        if len < 0 {
+            continue;
+        }
+        if let Some(p) = column.as_ref().and_then(|c| c.get(index)) {
+            if len >= 8 {
+                let dscale = (*p).clamp(0, i16::MAX as i32) as i16;
+                data[at + 6..at + 8].copy_from_slice(&dscale.to_be_bytes());
+            }
+        }
+        at += len as usize;
+    }
 }
 
 /// The decimals a value of `scale` has without its trailing zeros.

@@ -17,6 +17,7 @@ mod last_words;
 mod lifecycle;
 mod malformed;
 mod npgsql;
+mod numeric_scale;
 mod policy;
 mod protocol;
 mod psql;
