@@ -1,6 +1,8 @@
 //! Calendar arithmetic as PostgreSQL does it: `age` (field-wise difference, borrowing days
 //! from the month as PostgreSQL does), `make_date`, `make_time`, `make_timestamp`,
-//! `make_interval`, `justify_days`/`justify_hours`/`justify_interval`, `isfinite`.
+//! `make_interval`, `justify_days`/`justify_hours`/`justify_interval`, `isfinite`, and an
+//! interval multiplied or divided by a number (`interval '1 day' * 3`, which DataFusion
+//! refuses), cascading fractions of months into days and of days into time as PostgreSQL does.
 
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ const US_PER_DAY: i64 = 86_400_000_000;
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
+        interval_scale_udf(),
         RowFn::new("age", coerce_age, |_, _, _| Ok(INTERVAL), age)
             .stable()
             .udf(),
@@ -506,4 +509,74 @@ mod differential {
         }
         assert_eq!(bad, 0, "{bad} cases differ from PostgreSQL's");
     }
+}
+
+/// The function `interval * n`, `n * interval` and `interval / n` are planned as: the interval
+/// and the factor (a divisor is passed as itself, with `true`).
+pub(crate) const INTERVAL_SCALE: &str = "meshgate_interval_scale";
+
+pub(crate) fn interval_scale_udf() -> Arc<ScalarUDF> {
+    RowFn::new(
+        INTERVAL_SCALE,
+        |t| match t {
+            [DataType::Interval(_), f, DataType::Boolean] if f.is_numeric() || f.is_null() => {
+                Ok(vec![INTERVAL, FLOAT, DataType::Boolean])
+            }
+            _ => Err(wrong_types(INTERVAL_SCALE, t)),
+        },
+        |_, _, _| Ok(INTERVAL),
+        interval_scale,
+    )
+    .udf()
+}
+
+/// PostgreSQL's rounding of cascaded fractions to microseconds' worth of precision (TSROUND).
+fn ts_round(x: f64) -> f64 {
+    (x * 1e6).round_ties_even() / 1e6
+}
+
+fn interval_scale(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let (
+        ScalarValue::IntervalMonthDayNano(Some(i)),
+        Some(factor),
+        ScalarValue::Boolean(Some(divide)),
+    ) = (&a[0], arg_f64(&a[1]), &a[2])
+    else {
+        return Ok(ScalarValue::IntervalMonthDayNano(None));
+    };
+    if *divide && factor == 0.0 {
+        return fail(crate::error::DIVISION_BY_ZERO, "division by zero");
+    }
+    let by = |x: f64| if *divide { x / factor } else { x * factor };
+    let out_of_range = || fail(DATETIME_FIELD_OVERFLOW, "interval out of range");
+    let whole = |x: f64| -> Result<i32> {
+        if x.is_nan() || x > i32::MAX as f64 || x < i32::MIN as f64 {
+            return out_of_range();
+        }
+        Ok(x as i32)
+    };
+    let months = whole(by(i.months as f64))?;
+    let mut days = whole(by(i.days as f64))?;
+    let month_remainder_days = ts_round((by(i.months as f64) - months as f64) * 30.0);
+    let mut sec_remainder = ts_round(
+        (by(i.days as f64) - days as f64 + month_remainder_days - month_remainder_days.trunc())
+            * 86_400.0,
+    );
+    if sec_remainder.abs() >= 86_400.0 {
+        let carried = (sec_remainder / 86_400.0).trunc();
+        days = days
+            .checked_add(carried as i32)
+            .map_or_else(out_of_range, Ok)?;
+        sec_remainder -= carried * 86_400.0;
+    }
+    days = days
+        .checked_add(month_remainder_days as i32)
+        .map_or_else(out_of_range, Ok)?;
+    let micros = (by((i.nanoseconds / 1000) as f64) + sec_remainder * 1e6).round_ties_even();
+    if micros.is_nan() || micros.abs() >= 9.2e18 / 1000.0 {
+        return fail(DATETIME_FIELD_OVERFLOW, "interval out of range");
+    }
+    Ok(ScalarValue::IntervalMonthDayNano(Some(
+        IntervalMonthDayNano::new(months, days, micros as i64 * 1000),
+    )))
 }

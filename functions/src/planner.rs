@@ -95,6 +95,36 @@ fn date_plus_interval(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
     }
 }
 
+/// `interval * n`, `n * interval`, `interval / n` (DataFusion refuses them), and `&&` between
+/// arrays (overlap; DataFusion has the function, not the operator).
+fn interval_or_array_operator(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Expr> {
+    let t = |e: &Expr| e.get_type(schema).ok();
+    let is_interval = |e: &Expr| matches!(t(e), Some(DataType::Interval(_)));
+    let is_number = |e: &Expr| t(e).is_some_and(|t| t.is_numeric());
+    let is_list = |e: &Expr| {
+        matches!(
+            t(e),
+            Some(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+        )
+    };
+    let scale = |i: Expr, n: Expr, divide: bool| {
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            crate::calendar::interval_scale_udf(),
+            vec![i, n, datafusion::logical_expr::lit(divide)],
+        ))
+    };
+    let (l, r) = (expr.left.clone(), expr.right.clone());
+    match expr.op {
+        BinaryOperator::Multiply if is_interval(&l) && is_number(&r) => Some(scale(l, r, false)),
+        BinaryOperator::Multiply if is_number(&l) && is_interval(&r) => Some(scale(r, l, false)),
+        BinaryOperator::Divide if is_interval(&l) && is_number(&r) => Some(scale(l, r, true)),
+        BinaryOperator::PGOverlap if is_list(&l) && is_list(&r) => {
+            Some(datafusion::functions_nested::expr_fn::array_has_any(l, r))
+        }
+        _ => None,
+    }
+}
+
 impl ExprPlanner for PgPlanner {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
@@ -133,6 +163,9 @@ impl ExprPlanner for PgPlanner {
         }
         if let Some(timestamp) = date_plus_interval(&expr, schema) {
             return Ok(PlannerResult::Planned(timestamp));
+        }
+        if let Some(planned) = interval_or_array_operator(&expr, schema) {
+            return Ok(PlannerResult::Planned(planned));
         }
         if expr.op == BinaryOperator::Divide {
             let (l, r) = (expr.left.get_type(schema), expr.right.get_type(schema));

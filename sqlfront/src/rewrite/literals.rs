@@ -399,7 +399,8 @@ mod tests {
 /// Quoted literals read as a type, in the forms PostgreSQL's input functions accept and the
 /// engine's casts do not: a timestamp without seconds (`TIMESTAMP '2024-01-01 10:00'` gets
 /// `:00`), numbers with blanks around them (`' 123 '::int`), and numerics with an exponent
-/// (`'1e3'::numeric` is 1000). Applies to typed literals and to casts of a quoted string.
+/// (`'1e3'::numeric` is 1000), `'epoch'`. Applies to typed literals and to casts of a quoted
+/// string.
 pub(super) fn quoted_as_type(e: &mut Expr) {
     let (data_type, value) = match e {
         Expr::TypedString(sqlparser::ast::TypedString {
@@ -426,7 +427,14 @@ pub(super) fn quoted_as_type(e: &mut Expr) {
             return;
         }
     }
+    // PostgreSQL's special input `epoch` (the others, `now`, `today`, `infinity`…, are read
+    // when the statement runs or have no value in the engine's types).
+    let epoch = s.trim().eq_ignore_ascii_case("epoch");
     let respelled = match data_type {
+        DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_) if epoch => {
+            Some("1970-01-01 00:00:00".to_string())
+        }
+        DataType::Date if epoch => Some("1970-01-01".to_string()),
         DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_) => {
             with_seconds(s)
         }

@@ -106,3 +106,6 @@ SELECT (DATE '2024-01-01', DATE '2024-01-10') OVERLAPS (DATE '2024-01-10', DATE 
 SELECT DATE '2024-01-01' + INTERVAL '1 hour', INTERVAL '1 day' + DATE '2024-02-28';
 SELECT count(*) FROM sales.orders WHERE o_orderdate < DATE '1995-01-01' + INTERVAL '1 hour';
 SELECT count(*) FROM sales.orders WHERE o_orderdate >= DATE '1995-01-01' + INTERVAL '12 hours' AND o_orderdate <= DATE '1995-03-01' - INTERVAL '1 second';
+SELECT INTERVAL '1 month' * 1.5, INTERVAL '1 day' * 0.3, 2 * INTERVAL '1 hour 30 minutes', INTERVAL '1 year' / 5;
+SELECT DATE '2024-01-01' + n * INTERVAL '1 day' FROM generate_series(0, 3) AS n ORDER BY 1;
+SELECT 'epoch'::date, TIMESTAMP 'epoch' + INTERVAL '1 second';

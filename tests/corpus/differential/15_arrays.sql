@@ -49,3 +49,4 @@ SELECT unnest(ARRAY[1, 2]) + 1;
 SELECT array_agg(x) FROM (VALUES (NULL::int), (1)) t(x);
 SELECT array_length(ARRAY[1, 2], 2), array_upper(ARRAY[]::int[], 1), array_dims(ARRAY[]::int[]);
 SELECT 2 > ALL (ARRAY[1, 2]::int[]), 'b' = ANY (ARRAY['a', 'b']::text[]);
+SELECT ARRAY[1, 2] && ARRAY[3], ARRAY['a', 'b'] && ARRAY['b'];
