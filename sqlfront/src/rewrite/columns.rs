@@ -229,21 +229,31 @@ const REPEAT_MARK: char = '\u{1f}';
 /// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
 /// DBeaver `n.oid` twice, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
 /// PostgreSQL shows plus a marker the client never sees.
-/// A scalar subquery's one column, when a call, gets the name PostgreSQL gives it. Unnamed,
-/// DataFusion names it by the call (`sum(t.x)`), and a query computing the same call outside
-/// the subquery (`SELECT sum(x), (SELECT sum(x) FROM t) FROM t`, a share of a total) then has
-/// two columns of one name once the subquery is joined in: an error.
+/// A scalar subquery's one column gets the name PostgreSQL gives it. Unnamed, DataFusion names
+/// a call by the call (`sum(t.x)`), and a query computing the same call outside the subquery
+/// (`SELECT sum(x), (SELECT sum(x) FROM t) FROM t`, a share of a total) then has two columns
+/// of one name once the subquery is joined in: an error. Named before the subquery is made to
+/// yield one row (`one_row_scalar_subquery`), so the name is the column's, not the wrapper's.
 pub(super) fn name_scalar_subquery_column(q: &mut sqlparser::ast::Query) {
     let sqlparser::ast::SetExpr::Select(select) = q.body.as_mut() else {
         return;
     };
-    if let [item @ SelectItem::UnnamedExpr(Expr::Function(_))] = select.projection.as_mut_slice() {
+    if let [item @ SelectItem::UnnamedExpr(_)] = select.projection.as_mut_slice() {
         let SelectItem::UnnamedExpr(e) = item else {
             return;
         };
-        if let Some(name) = postgres_name(e) {
+        if let Some(name) = postgres_name(e).or_else(|| strong_column_name(e)) {
             *item = build::aliased(e.clone(), &name);
         }
+    }
+}
+
+/// The name of a plain column reference.
+fn strong_column_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(i) => Some(i.value.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+        _ => None,
     }
 }
 

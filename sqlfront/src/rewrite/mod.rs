@@ -254,8 +254,8 @@ impl VisitorMut for Rewriter<'_> {
                     return ControlFlow::Continue(());
                 }
                 if !self.quantified.contains(&(q.as_ref() as *const Query)) {
-                    one_row_scalar_subquery(q);
                     columns::name_scalar_subquery_column(q);
+                    one_row_scalar_subquery(q);
                 }
             }
             Expr::Collate { expr: inner, .. } => {
@@ -511,17 +511,23 @@ mod tests {
 
     #[test]
     fn scalar_subqueries_are_held_to_one_row() {
+        // Named as PostgreSQL names the column, then held to one row.
         assert_eq!(
             rewritten("SELECT (SELECT n_name FROM nation WHERE n_nationkey = c.k) AS n FROM c"),
-            "SELECT (SELECT meshgate_one_row(array_agg(n_name)) FROM nation WHERE n_nationkey = c.k) AS n FROM c"
+            "SELECT (SELECT meshgate_one_row(array_agg(n_name)) AS \"n_name\" FROM nation WHERE n_nationkey = c.k) AS n FROM c"
         );
-        // Already one row, or a set compared with ANY: left alone.
+        // A set operation: its rows through a derived table.
+        assert_eq!(
+            rewritten("SELECT (SELECT 1 UNION ALL SELECT 2) AS x"),
+            "SELECT (SELECT meshgate_one_row(array_agg(\"_one_row_v\")) FROM (SELECT CAST(1 AS INT) UNION ALL SELECT CAST(2 AS INT)) AS \"_one_row\" (\"_one_row_v\")) AS x"
+        );
+        // Already one row, or a set compared with ANY: not wrapped.
         for sql in [
             "SELECT (SELECT max(b) FROM u) AS m",
             "SELECT (SELECT b FROM u LIMIT 1) AS b",
             "SELECT a FROM t WHERE a > ANY(SELECT b FROM u)",
         ] {
-            assert_eq!(rewritten(sql), sql);
+            assert!(!rewritten(sql).contains("one_row"), "{sql}");
         }
     }
 

@@ -302,6 +302,31 @@ pub const ONE_ROW: &str = "meshgate_one_row";
 /// and 21000 when the list holds more than one value. Already aggregated or limited subqueries
 /// are left alone.
 pub(super) fn one_row_scalar_subquery(q: &mut Query) {
+    // A set operation (`(SELECT 1 UNION ALL SELECT 2)`) of one column: its rows are read
+    // through a derived table (such subqueries are not correlated in practice; the engine
+    // plans none that is).
+    if let SetExpr::SetOperation { .. } = q.body.as_ref() {
+        let mut first = q.body.as_ref();
+        while let SetExpr::SetOperation { left, .. } = first {
+            first = left.as_ref();
+        }
+        let one_column = matches!(first, SetExpr::Select(s) if matches!(
+            s.projection.as_slice(),
+            [SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }]
+        ));
+        if one_column {
+            let v = Expr::Identifier(build::ident("_one_row_v"));
+            *q = build::select(
+                vec![build::item(build::call(
+                    ONE_ROW,
+                    vec![build::call("array_agg", vec![v])],
+                ))],
+                vec![build::derived(q.clone(), "_one_row", &["_one_row_v"])],
+                None,
+            );
+        }
+        return;
+    }
     if q.limit_clause.is_some() || q.fetch.is_some() {
         return;
     }
