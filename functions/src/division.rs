@@ -174,7 +174,7 @@ pub(crate) fn divide(a: i128, sa: i8, b: i128, sb: i8, places: i32, scale: i8) -
     let mut q = n / d;
     let rem = n % d;
     if rem + rem >= d {
-        q = q + i256::ONE;
+        q += i256::ONE;
     }
     let q = q
         .checked_mul(pow10((scale as i32 - places).max(0) as u32)?)
@@ -462,10 +462,13 @@ pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
 mod tests {
     use super::*;
 
+    /// A dividend and a divisor as (value, scale), and the quotient's text.
+    type Case = ((i128, i8), (i128, i8), &'static str);
+
     /// (value, scale) pairs as PostgreSQL 15 divides them: quotient text.
     #[test]
     fn quotients_have_postgres_scale_and_rounding() {
-        let cases: &[((i128, i8), (i128, i8), &str)] = &[
+        let cases: &[Case] = &[
             ((70, 1), (2, 0), "3.5000000000000000"),
             ((7, 0), (20, 1), "3.5000000000000000"),
             ((1, 0), (30, 1), "0.33333333333333333333"),
