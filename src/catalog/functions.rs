@@ -326,6 +326,27 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
             )))
         },
     ));
+    // A relation's OID by its (possibly qualified, possibly quoted) name, NULL when there is
+    // none; also what a cast of a computed name to regclass becomes (see sqlfront's rewrite).
+    let m = mesh.clone();
+    ctx.register_udf(udf("to_regclass", &[1], DataType::Int32, move |a, c| {
+        let Some(name) = as_text(&a[0]) else {
+            return Ok(ScalarValue::Int32(None));
+        };
+        let parts = meshgate_sqlfront::rewrite::split_qualified(&name);
+        let (schema, table) = match parts.as_slice() {
+            [t] => (default_schema(c), t.as_str()),
+            [s, t] | [_, s, t] => (s.clone(), t.as_str()),
+            _ => return Ok(ScalarValue::Int32(None)),
+        };
+        Ok(ScalarValue::Int32(m.oids.table(&schema, table).or_else(
+            || {
+                (schema == "pg_catalog")
+                    .then(|| super::oids::system_relation(table))
+                    .flatten()
+            },
+        )))
+    }));
     let m = mesh.clone();
     ctx.register_udf(udf("pg_get_userbyid", &[1], DataType::Utf8, move |a, _| {
         let Some(oid) = scalar_i32(&a[0]) else {
@@ -464,6 +485,10 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
             Ok(ScalarValue::Int64(None))
         }));
     }
+    // Likewise the mesh database's size (DBeaver reads it for its statistics).
+    ctx.register_udf(udf("pg_database_size", &[1], DataType::Int64, |_, _| {
+        Ok(ScalarValue::Int64(None))
+    }));
     // Mesh tables have no indexes and no constraints, so no OID names one: PostgreSQL answers
     // NULL for an OID that is not an index / constraint.
     ctx.register_udf(udf("pg_get_indexdef", &[1, 3], DataType::Utf8, |_, _| {

@@ -16,11 +16,13 @@ use crate::exec::Executor;
 /// A session's engine context: the server's engine settings and runtime (object stores, memory
 /// pool, spill disk); the mesh is installed into it by the session.
 pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
-    let state = crate::sql::barrier::install(meshgate_functions::install(
-        SessionStateBuilder::new()
-            .with_config(executor.session_config(database))
-            .with_runtime_env(executor.env.clone())
-            .with_default_features(),
+    let state = crate::sql::semantics::install_before_coercion(crate::sql::barrier::install(
+        meshgate_functions::install(
+            SessionStateBuilder::new()
+                .with_config(executor.session_config(database))
+                .with_runtime_env(executor.env.clone())
+                .with_default_features(),
+        ),
     ))
     .with_analyzer_rule(crate::sql::semantics::rule())
     .build();

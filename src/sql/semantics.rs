@@ -42,6 +42,103 @@ pub fn rule() -> Arc<dyn AnalyzerRule + Send + Sync> {
 #[derive(Debug)]
 struct PostgresCasts;
 
+/// Puts [`QuotedBooleans`] right before DataFusion's type coercion, which cannot compare a
+/// boolean with a string and would refuse the statement.
+pub fn install_before_coercion(
+    mut builder: datafusion::execution::session_state::SessionStateBuilder,
+) -> datafusion::execution::session_state::SessionStateBuilder {
+    let analyzer = builder.analyzer().get_or_insert_with(Default::default);
+    let at = analyzer
+        .rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(0);
+    analyzer.rules.insert(at, Arc::new(QuotedBooleans));
+    builder
+}
+
+/// A quoted literal compared with a boolean is a boolean, as PostgreSQL reads an untyped
+/// literal as the other operand's type (psqlODBC's primary-key query: `i.indisprimary = 't'`).
+/// Runs before type coercion; anything else is left to it.
+#[derive(Debug)]
+struct QuotedBooleans;
+
+impl AnalyzerRule for QuotedBooleans {
+    fn name(&self) -> &str {
+        "postgres_quoted_booleans"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| {
+            let inputs = plan.inputs();
+            if inputs.is_empty() {
+                return Ok(Transformed::no(plan));
+            }
+            let schema = merge_schema(&inputs);
+            let names = NamePreserver::new(&plan);
+            let t = plan.map_expressions(|e| {
+                let saved = names.save(&e);
+                Ok(e.transform_up(|e| quoted_boolean(e, &schema))?
+                    .update_data(|e| saved.restore(e)))
+            })?;
+            if t.transformed {
+                t.map_data(|p| p.recompute_schema())
+            } else {
+                Ok(t)
+            }
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn quoted_boolean(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    if !compares(*op) {
+        return Ok(Transformed::no(e));
+    }
+    let text = |side: &Expr| match side {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
+        _ => None,
+    };
+    let boolean = |side: &Expr| matches!(side.get_type(schema), Ok(DataType::Boolean));
+    let (l, r) = match (text(left), text(right)) {
+        (None, Some(s)) if boolean(left) => (left.as_ref().clone(), parse_bool(&s)?),
+        (Some(s), None) if boolean(right) => (parse_bool(&s)?, right.as_ref().clone()),
+        _ => return Ok(Transformed::no(e)),
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(l),
+        *op,
+        Box::new(r),
+    ))))
+}
+
+/// PostgreSQL's boolean input: a prefix of true/false/yes/no, on/off, 1/0, in any case,
+/// surrounding blanks ignored.
+fn parse_bool(s: &str) -> Result<Expr> {
+    let v = s.trim().to_ascii_lowercase();
+    let prefix = |word: &str| !v.is_empty() && word.starts_with(v.as_str());
+    let b = if prefix("true") || prefix("yes") || v == "on" || v == "1" {
+        true
+    } else if prefix("false") || prefix("no") || v == "off" || v == "of" || v == "0" {
+        false
+    } else {
+        return Err(UserError::new(
+            SqlState::InvalidTextRepresentation,
+            format!("invalid input syntax for type boolean: \"{s}\""),
+        )
+        .into_datafusion());
+    };
+    Ok(Expr::Literal(ScalarValue::Boolean(Some(b)), None))
+}
+
 impl AnalyzerRule for PostgresCasts {
     fn name(&self) -> &str {
         "postgres_semantics"

@@ -2,6 +2,7 @@
 //! ephemeral port, driven over TCP by real clients.
 
 mod audit;
+mod bi_catalogs;
 mod catalog;
 mod cli;
 mod clients;

@@ -226,9 +226,6 @@ fn print_reg_type(e: &mut Expr) {
 /// when the result's columns are described.
 const REPEAT_MARK: char = '\u{1f}';
 
-/// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
-/// DBeaver `n.oid` twice, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
-/// PostgreSQL shows plus a marker the client never sees.
 /// A scalar subquery's one column gets the name PostgreSQL gives it. Unnamed, DataFusion names
 /// a call by the call (`sum(t.x)`), and a query computing the same call outside the subquery
 /// (`SELECT sum(x), (SELECT sum(x) FROM t) FROM t`, a share of a total) then has two columns
@@ -257,9 +254,54 @@ fn strong_column_name(e: &Expr) -> Option<String> {
     }
 }
 
+/// DataFusion wants distinct output names; PostgreSQL allows repeats (psql selects `NULL, NULL`,
+/// DBeaver `n.oid, n.*`, `SELECT 1 AS a, 2 AS a`). A repeat gets a unique alias, the name
+/// PostgreSQL shows plus a marker the client never sees. A column reference beside a star that
+/// expands to the same column (`x.col` with `x.*`, any column with a bare `*`) is such a repeat
+/// too, though the star's names are only known when it is expanded.
 pub(super) fn name_repeated_columns(select: &mut Select) {
+    let bare_star = select
+        .projection
+        .iter()
+        .any(|item| matches!(item, SelectItem::Wildcard(_)));
+    let starred: std::collections::HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                match name.0.last() {
+                    Some(ObjectNamePart::Identifier(table)) => Some(crate::ident::folded(table)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    let in_a_star = |e: &Expr| match e {
+        Expr::Identifier(_) => bare_star,
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            bare_star || starred.contains(&crate::ident::folded(&parts[parts.len() - 2]))
+        }
+        _ => false,
+    };
     let mut seen = std::collections::HashSet::new();
     for (i, item) in select.projection.iter_mut().enumerate() {
+        if let SelectItem::UnnamedExpr(e) = item {
+            if in_a_star(e) {
+                let shown = match e {
+                    Expr::Identifier(id) => crate::ident::folded(id),
+                    Expr::CompoundIdentifier(parts) => {
+                        crate::ident::folded(&parts[parts.len() - 1])
+                    }
+                    _ => unreachable!("in_a_star holds for column references only"),
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::with_quote('"', format!("{shown}{REPEAT_MARK}{i}")),
+                };
+                continue;
+            }
+        }
         let (expr, name, shown) = match item {
             SelectItem::UnnamedExpr(e) => {
                 let name = match e {
@@ -319,5 +361,41 @@ pub(super) fn qualify_table_stars(select: &mut Select) {
         if let (Some(table), None) = (matching.next(), matching.next()) {
             *star = table.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::ast::{SetExpr, Statement};
+
+    fn renamed(sql: &str) -> String {
+        let mut stmt = super::super::parsed(sql);
+        let Statement::Query(q) = &mut stmt else {
+            panic!("a query")
+        };
+        let SetExpr::Select(s) = q.body.as_mut() else {
+            panic!("a select")
+        };
+        name_repeated_columns(s);
+        s.projection
+            .iter()
+            .map(|i| i.to_string().replace(REPEAT_MARK, "#"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    #[test]
+    fn a_column_beside_its_own_star_is_a_repeat() {
+        assert_eq!(
+            renamed("SELECT n.oid, n.*, d.description FROM pg_namespace n, pg_description d"),
+            "n.oid AS \"oid#0\", n.*, d.description"
+        );
+        assert_eq!(renamed("SELECT oid, * FROM t"), "oid AS \"oid#0\", *");
+        // Another table's column is not in the star.
+        assert_eq!(
+            renamed("SELECT c.relname, a.* FROM pg_class c, pg_attribute a"),
+            "c.relname, a.*"
+        );
     }
 }

@@ -372,6 +372,13 @@ impl VisitorMut for Rewriter<'_> {
                                 )),
                             };
                         }
+                        // A name computed at run time (Metabase casts
+                        // `format('%I.%I', schema, table)::regclass`) is looked up then; an
+                        // OID (`c.oid::regclass`) stays the number.
+                        if computes_text(inner) {
+                            *expr = build::call("to_regclass", vec![(**inner).clone()]);
+                            return ControlFlow::Continue(());
+                        }
                         *expr = (**inner).clone();
                         return self.pre_visit_expr(expr);
                     }
@@ -423,6 +430,28 @@ impl VisitorMut for Rewriter<'_> {
     }
 }
 
+/// Whether `e` is certainly a string: text functions, `||`, casts to text.
+fn computes_text(e: &Expr) -> bool {
+    match e {
+        Expr::Nested(e) => computes_text(e),
+        Expr::BinaryOp {
+            op: BinaryOperator::StringConcat,
+            ..
+        } => true,
+        Expr::Cast { data_type, .. } => matches!(
+            data_type,
+            DataType::Text | DataType::Varchar(_) | DataType::CharacterVarying(_)
+        ),
+        Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|n| {
+            matches!(
+                n.value.to_ascii_lowercase().as_str(),
+                "format" | "concat" | "concat_ws" | "quote_ident" | "lower" | "upper"
+            )
+        }),
+        _ => false,
+    }
+}
+
 pub(super) fn lower_name(t: &DataType) -> String {
     t.to_string().to_ascii_lowercase()
 }
@@ -438,7 +467,8 @@ fn strip_pg_catalog(name: &mut ObjectName) {
 }
 
 /// Splits `schema.table`, honouring double quotes; identifiers fold to lower case unless quoted.
-fn split_qualified(s: &str) -> Vec<String> {
+/// `schema."Table"` as its parts, unquoted ones folded to lower case.
+pub fn split_qualified(s: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     ArrayElemTypeDef, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, GroupByExpr, Ident, JoinOperator, Query, Select, SelectItem, SetExpr,
-    TableFactor, Value, ValueWithSpan, VisitorMut,
+    FunctionArguments, GroupByExpr, Ident, JoinOperator, ObjectNamePart, Query, Select, SelectItem,
+    SetExpr, TableFactor, Value, ValueWithSpan, VisitorMut,
 };
 
 use super::string_literal;
@@ -137,7 +137,8 @@ pub(super) fn reads_only_empty_catalog(select: &Select) -> bool {
         } => name
             .0
             .last()
-            .is_some_and(|p| ALWAYS_EMPTY.contains(&p.to_string().as_str())),
+            .and_then(ObjectNamePart::as_ident)
+            .is_some_and(|p| ALWAYS_EMPTY.contains(&crate::ident::folded(p).as_str())),
         TableFactor::Derived { subquery, .. } => {
             matches!(subquery.body.as_ref(), SetExpr::Select(s) if reads_only_empty_catalog(s))
         }
