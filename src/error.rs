@@ -48,6 +48,7 @@ pub enum SqlState {
     DuplicateTable,
     DuplicateCursor,
     DuplicatePreparedStatement,
+    DuplicateAlias,
     InvalidTableDefinition,
     InvalidObjectDefinition,
     InvalidRecursion,
@@ -77,6 +78,7 @@ pub enum SqlState {
     StatementTooComplex,
     SubstringError,
     InvalidArgumentForNtile,
+    InvalidArgumentForNthValue,
     InvalidCursorName,
     InvalidSqlStatementName,
     InvalidCatalogName,
@@ -130,6 +132,8 @@ impl SqlState {
             NumericValueOutOfRange => "22003",
             InvalidParameterValue => "22023",
             FeatureNotSupported => "0A000",
+            DuplicateAlias => "42712",
+            InvalidArgumentForNthValue => "22016",
             ObjectNotInPrerequisiteState => "55000",
             CantChangeRuntimeParam => "55P02",
             QueryCanceled => "57014",
@@ -196,6 +200,10 @@ impl From<meshgate_sqlfront::FrontError> for UserError {
     fn from(e: meshgate_sqlfront::FrontError) -> Self {
         let code = match e.code {
             meshgate_sqlfront::Code::UndefinedTable => SqlState::UndefinedTable,
+            meshgate_sqlfront::Code::InvalidArgumentForNthValue => {
+                SqlState::InvalidArgumentForNthValue
+            }
+            meshgate_sqlfront::Code::FeatureNotSupported => SqlState::FeatureNotSupported,
         };
         Self::new(code, e.message)
     }
@@ -431,6 +439,7 @@ impl UserError {
             SyntaxError,
             UntranslatableCharacter,
             StatementTooComplex,
+            ProgramLimitExceeded,
         ];
         match known.into_iter().find(|s| s.code() == f.sqlstate) {
             Some(code) => Self::new(code, f.message.clone()),
@@ -496,6 +505,10 @@ mod text {
             InvalidParameterValue
         } else if lower.contains("cannot be cast") || lower.contains("cannot cast") {
             DatatypeMismatch
+        } else if lower.contains("duplicate qualified field name") {
+            // One table (or alias) twice in FROM: PostgreSQL's "table name specified more
+            // than once".
+            DuplicateAlias
         } else if lower.contains("ambiguous") {
             AmbiguousColumn
         } else if lower.contains("unsupported") || lower.contains("not supported") {

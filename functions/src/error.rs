@@ -23,6 +23,7 @@ pub const SYNTAX_ERROR: &str = "42601";
 pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
 pub const UNTRANSLATABLE_CHARACTER: &str = "22P05";
 pub const STATEMENT_TOO_COMPLEX: &str = "54001";
+pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 
 /// Every code this crate raises, so the server can check it knows each one.
 pub const ALL_SQLSTATES: &[&str] = &[
@@ -42,6 +43,7 @@ pub const ALL_SQLSTATES: &[&str] = &[
     NULL_VALUE_NOT_ALLOWED,
     UNTRANSLATABLE_CHARACTER,
     STATEMENT_TOO_COMPLEX,
+    PROGRAM_LIMIT_EXCEEDED,
 ];
 
 /// A value error raised by one of this crate's functions: PostgreSQL's SQLSTATE and message.

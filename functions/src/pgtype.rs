@@ -17,14 +17,28 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable};
 
-use crate::json::JsonKind;
-
 /// The field metadata key naming a column's PostgreSQL type.
 pub const PG_TYPE_KEY: &str = "meshgate.pg_type";
 /// Arrow's canonical extension type for JSON text, on every JSON field (other Arrow readers
 /// know the column from it).
 const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
 const EXTENSION_NAME: &str = "arrow.json";
+
+/// Which JSON type a JSON value is (its functions are in `json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JsonKind {
+    Json,
+    Jsonb,
+}
+
+impl JsonKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            JsonKind::Json => "json",
+            JsonKind::Jsonb => "jsonb",
+        }
+    }
+}
 
 /// A PostgreSQL type held as Utf8 text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

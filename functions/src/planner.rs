@@ -125,6 +125,60 @@ fn interval_or_array_operator(expr: &RawBinaryExpr, schema: &DFSchema) -> Option
     }
 }
 
+/// An untyped quoted literal in arithmetic with a number is read as that number's type, as
+/// PostgreSQL reads it (`1 + '2'` is 3; `1 + 'a'` is 22P02); the engine refuses to add a
+/// string to a number. None when the expression is not such a one.
+fn quoted_number(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<Result<RawBinaryExpr>> {
+    if !matches!(
+        expr.op,
+        BinaryOperator::Plus
+            | BinaryOperator::Minus
+            | BinaryOperator::Multiply
+            | BinaryOperator::Divide
+            | BinaryOperator::Modulo
+    ) {
+        return None;
+    }
+    let text = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => {
+            Some(s.clone())
+        }
+        _ => None,
+    };
+    let number = |e: &Expr| e.get_type(schema).ok().filter(|t| t.is_numeric());
+    let parse = |s: &str, t: &DataType| -> Result<Expr> {
+        match ScalarValue::try_from_string(s.trim().to_string(), t) {
+            Ok(v) if !v.is_null() => Ok(Expr::Literal(v, None)),
+            _ => crate::error::fail(
+                crate::error::INVALID_TEXT_REPRESENTATION,
+                format!(
+                    "invalid input syntax for type {}: \"{s}\"",
+                    crate::pg_type_name(t)
+                ),
+            ),
+        }
+    };
+    let mut planned = expr.clone();
+    match (text(&expr.left), text(&expr.right)) {
+        (None, Some(s)) => {
+            let t = number(&expr.left)?;
+            planned.right = match parse(&s, &t) {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+        }
+        (Some(s), None) => {
+            let t = number(&expr.right)?;
+            planned.left = match parse(&s, &t) {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+        }
+        _ => return None,
+    }
+    Some(Ok(planned))
+}
+
 impl ExprPlanner for PgPlanner {
     fn plan_extract(&self, args: Vec<Expr>) -> Result<PlannerResult<Vec<Expr>>> {
         Ok(PlannerResult::Planned(Expr::ScalarFunction(
@@ -158,6 +212,10 @@ impl ExprPlanner for PgPlanner {
         if let Some(planned) = self.json_operator(&expr, schema) {
             return Ok(PlannerResult::Planned(planned));
         }
+        let expr = match quoted_number(&expr, schema) {
+            Some(typed) => typed?,
+            None => expr,
+        };
         if let Some(days) = date_difference(&expr, schema) {
             return Ok(PlannerResult::Planned(days));
         }

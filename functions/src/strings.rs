@@ -12,11 +12,14 @@ use datafusion::error::Result;
 use datafusion::logical_expr::ScalarUDF;
 use regex::{Regex, RegexBuilder};
 
-use crate::error::{fail, INVALID_PARAMETER_VALUE, INVALID_REGULAR_EXPRESSION};
+use crate::error::{
+    fail, INVALID_PARAMETER_VALUE, INVALID_REGULAR_EXPRESSION, PROGRAM_LIMIT_EXCEEDED,
+};
 use crate::udf::{arg_i64, arg_str, is_text, text, texts, wrong_types, Ctx, RowFn, INT, TEXT};
 
 pub(crate) fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
+        RowFn::new("chr", |t| int_arg("chr", t), |_, _, _| Ok(TEXT), chr).udf(),
         RowFn::new("format", coerce_format, |_, _, _| Ok(TEXT), format)
             .lenient()
             .udf(),
@@ -1036,4 +1039,33 @@ mod tests {
         assert_eq!(s(-4).unwrap(), t(""));
         assert_eq!(code(s(0).unwrap_err()), "22023");
     }
+}
+
+fn int_arg(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    match t {
+        [a] if a.is_integer() || a.is_null() => Ok(vec![DataType::Int64]),
+        _ => Err(wrong_types(name, t)),
+    }
+}
+
+/// `chr(n)`: the character of code point n, with PostgreSQL's refusals (a NUL, a code past
+/// Unicode or a surrogate is 54000, a negative number 22023; DataFusion's returned a NUL
+/// character).
+fn chr(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let Some(n) = arg_i64(&a[0]) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    if n == 0 {
+        return fail(PROGRAM_LIMIT_EXCEEDED, "null character not permitted");
+    }
+    if n < 0 {
+        return fail(INVALID_PARAMETER_VALUE, "character number must be positive");
+    }
+    let Some(c) = u32::try_from(n).ok().and_then(char::from_u32) else {
+        return fail(
+            PROGRAM_LIMIT_EXCEEDED,
+            format!("requested character not valid for encoding: {n}"),
+        );
+    };
+    Ok(text(c.to_string()))
 }

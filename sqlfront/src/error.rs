@@ -9,6 +9,10 @@ use std::fmt;
 pub enum Code {
     /// 42P01: `'name'::regclass` of a relation that does not exist.
     UndefinedTable,
+    /// 22016: `nth_value(x, 0)`.
+    InvalidArgumentForNthValue,
+    /// 0A000: what PostgreSQL does not implement either (ORDER BY in a recursive query).
+    FeatureNotSupported,
 }
 
 impl Code {
@@ -16,6 +20,8 @@ impl Code {
     pub fn sqlstate(self) -> &'static str {
         match self {
             Code::UndefinedTable => "42P01",
+            Code::InvalidArgumentForNthValue => "22016",
+            Code::FeatureNotSupported => "0A000",
         }
     }
 }

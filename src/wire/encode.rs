@@ -111,26 +111,35 @@ fn set_display_scales(
     index: usize,
     places: &BinaryPlaces,
 ) {
+    for_each_value(row, |column, value| {
+        let place = places
+            .get(column)
+            .and_then(Option::as_ref)
+            .and_then(|c| c.get(index));
+        if let (Some(p), true) = (place, value.len() >= 8) {
+            let dscale = (*p).clamp(0, i16::MAX as i32) as i16;
+            value[6..8].copy_from_slice(&dscale.to_be_bytes());
+        }
+    });
+}
+
+/// Calls `f` with each non-NULL value of a DataRow (its column and its bytes): a value is a
+/// 4-byte length, -1 for NULL, then that many bytes.
+fn for_each_value(row: &mut pgwire::messages::data::DataRow, mut f: impl FnMut(usize, &mut [u8])) {
     let data = &mut row.data;
     let mut at = 0usize;
-    for column in places {
-        let Some(len) = data
-            .get(at..at + 4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        else {
-            return;
-        };
+    let mut column = 0usize;
+    while let Some(len) = data
+        .get(at..at + 4)
+        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    {
         at += 4;
-        if len < 0 {
-            continue;
+        if len >= 0 {
+            let end = (at + len as usize).min(data.len());
+            f(column, &mut data[at..end]);
+            at = end;
         }
-        if let Some(p) = column.as_ref().and_then(|c| c.get(index)) {
-            if len >= 8 {
-                let dscale = (*p).clamp(0, i16::MAX as i32) as i16;
-                data[at + 6..at + 8].copy_from_slice(&dscale.to_be_bytes());
-            }
-        }
-        at += len as usize;
+        column += 1;
     }
 }
 
@@ -301,30 +310,12 @@ fn binary_numeric_scales(fields: &[FieldInfo]) -> Option<Vec<u16>> {
 /// scale, psycopg's Decimal('0.00')), as they do from text. A binary numeric is ndigits,
 /// weight, sign, dscale (i16 each), then the digits.
 fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
-    let data = &mut row.data;
-    let mut at = 0usize;
-    for scale in scales {
-        let Some(len) = data
-            .get(at..at + 4)
-            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        else {
-            return;
-        };
-        at += 4;
-        if len < 0 {
-            continue;
+    for_each_value(row, |column, value| {
+        let scale = scales.get(column).copied().unwrap_or(0);
+        if scale > 0 && value.len() == 8 && value.iter().all(|b| *b == 0) {
+            value[6..8].copy_from_slice(&scale.to_be_bytes());
         }
-        let len = len as usize;
-        if *scale > 0
-            && len == 8
-            && data
-                .get(at..at + 8)
-                .is_some_and(|v| v.iter().all(|b| *b == 0))
-        {
-            data[at + 6..at + 8].copy_from_slice(&scale.to_be_bytes());
-        }
-        at += len;
-    }
+    });
 }
 
 pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {

@@ -41,20 +41,9 @@ pub use ops::{CAST_JSON, CAST_JSONB};
 pub(crate) use sets::table_functions;
 use value::Json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JsonKind {
-    Json,
-    Jsonb,
-}
+pub use crate::pgtype::JsonKind;
 
 impl JsonKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            JsonKind::Json => "json",
-            JsonKind::Jsonb => "jsonb",
-        }
-    }
-
     /// The argument's text as a value of this type.
     pub(crate) fn parse(self, text: &str) -> Result<Json> {
         match self {

@@ -1,10 +1,51 @@
 //! Calls with PostgreSQL's named arguments (`make_interval(days => 3)`): the engine's functions
 //! take positions only, so named arguments are put in their places, and the ones left out get
-//! the parameter's default.
+//! the parameter's default. Constant arguments PostgreSQL refuses whatever the rows are
+//! (`nth_value(x, 0)`) are refused before planning.
 
 use sqlparser::ast::{Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments};
 
 use crate::build;
+use crate::error::{Code, FrontError};
+
+/// `nth_value(x, n)` with a constant n below 1: PostgreSQL's 22016 (the engine answers NULLs).
+pub(super) fn invalid_constant_argument(e: &Expr) -> Option<FrontError> {
+    let Expr::Function(f) = e else { return None };
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    if name != "nth_value" {
+        return None;
+    }
+    let FunctionArguments::List(args) = &f.args else {
+        return None;
+    };
+    let n = match args.args.get(1)? {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(n)) => n,
+        _ => return None,
+    };
+    let value: i64 = match n {
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Number(n, _) => n.parse().ok()?,
+            _ => return None,
+        },
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                sqlparser::ast::Value::Number(n, _) => -n.parse::<i64>().ok()?,
+                _ => return None,
+            },
+            _ => return None,
+        },
+        _ => return None,
+    };
+    (value < 1).then(|| {
+        FrontError::new(
+            Code::InvalidArgumentForNthValue,
+            "argument of nth_value must be greater than zero",
+        )
+    })
+}
 
 fn zero() -> Expr {
     build::number(0)

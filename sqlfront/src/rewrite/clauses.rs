@@ -4,6 +4,29 @@ use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, Query, Select, SelectItem, Value, ValueWithSpan,
 };
 
+use crate::error::{Code, FrontError};
+
+/// `WITH RECURSIVE r AS (… UNION … ORDER BY …)`: PostgreSQL does not implement ORDER BY in a
+/// recursive query (0A000); the engine would sort each iteration's rows and answer.
+pub(super) fn unsupported_recursion(q: &Query) -> Option<FrontError> {
+    let with = q.with.as_ref().filter(|w| w.recursive)?;
+    with.cte_tables
+        .iter()
+        .any(|cte| {
+            cte.query.order_by.is_some()
+                && matches!(
+                    cte.query.body.as_ref(),
+                    sqlparser::ast::SetExpr::SetOperation { .. }
+                )
+        })
+        .then(|| {
+            FrontError::new(
+                Code::FeatureNotSupported,
+                "ORDER BY in a recursive query is not implemented",
+            )
+        })
+}
+
 /// `[OFFSET n ROWS] FETCH {FIRST | NEXT} [m] {ROW | ROWS} ONLY` is `LIMIT m [OFFSET n]` (m is 1
 /// when omitted). `WITH TIES` and `PERCENT` have no LIMIT spelling and are left to fail (0A000).
 pub(super) fn fetch_as_limit(q: &mut Query) {

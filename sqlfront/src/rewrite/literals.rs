@@ -396,6 +396,60 @@ mod tests {
     }
 }
 
+/// Literal forms the engine does not plan: `U&'d\0061t'` (the parser has decoded it: a plain
+/// string), bit strings cast to an integer (`B'101'::int` is 5, `x'1F'::int` 31), and an
+/// array's text cast to an array (`'{1,2,3}'::int[]`).
+pub(super) fn postgres_literal_forms(e: &mut Expr) {
+    if let Expr::Value(v) = e {
+        if let Value::UnicodeStringLiteral(s) = &v.value {
+            v.value = Value::SingleQuotedString(s.clone());
+        }
+        return;
+    }
+    let Expr::Cast {
+        expr, data_type, ..
+    } = e
+    else {
+        return;
+    };
+    let Expr::Value(v) = expr.as_ref() else {
+        return;
+    };
+    let integer = matches!(
+        data_type,
+        DataType::SmallInt(_)
+            | DataType::Int(_)
+            | DataType::Integer(_)
+            | DataType::BigInt(_)
+            | DataType::Int2(_)
+            | DataType::Int4(_)
+            | DataType::Int8(_)
+    );
+    let bits = match &v.value {
+        Value::HexStringLiteral(h) if integer => i64::from_str_radix(h, 16).ok(),
+        Value::SingleQuotedByteStringLiteral(b) if integer => i64::from_str_radix(b, 2).ok(),
+        _ => None,
+    };
+    if let Some(n) = bits {
+        **expr = Expr::value(Value::Number(n.to_string(), false));
+        return;
+    }
+    if let (DataType::Array(_), Value::SingleQuotedString(text)) = (&*data_type, &v.value) {
+        if let Some(items) = super::quantified::parse_array_text(text) {
+            **expr = Expr::Array(sqlparser::ast::Array {
+                elem: items
+                    .into_iter()
+                    .map(|i| match i {
+                        Some(s) => Expr::value(Value::SingleQuotedString(s)),
+                        None => Expr::value(Value::Null),
+                    })
+                    .collect(),
+                named: true,
+            });
+        }
+    }
+}
+
 /// Quoted literals read as a type, in the forms PostgreSQL's input functions accept and the
 /// engine's casts do not: a timestamp without seconds (`TIMESTAMP '2024-01-01 10:00'` gets
 /// `:00`), numbers with blanks around them (`' 123 '::int`), and numerics with an exponent

@@ -126,6 +126,9 @@ impl VisitorMut for Rewriter<'_> {
     type Break = FrontError;
 
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<FrontError> {
+        if let Some(e) = clauses::unsupported_recursion(q) {
+            return ControlFlow::Break(e);
+        }
         clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
         srf::lateral_json_rows(q);
@@ -203,6 +206,10 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<FrontError> {
+        if let Some(e) = calls::invalid_constant_argument(expr) {
+            return ControlFlow::Break(e);
+        }
+        literals::postgres_literal_forms(expr);
         if let Some(replacement) = operators::rewrite(expr) {
             *expr = replacement;
         }

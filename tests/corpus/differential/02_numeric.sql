@@ -98,3 +98,4 @@ SELECT avg(l_extendedprice) FILTER (WHERE l_returnflag = 'R'), stddev_samp(l_dis
 SELECT a FROM (SELECT avg(o_totalprice) AS a FROM sales.orders) s;
 WITH t AS (SELECT 7.0 / 2 AS q) SELECT q FROM t;
 SELECT n_regionkey, avg(n_nationkey), sum(n_nationkey) / count(*) FROM geo.nation GROUP BY 1 HAVING avg(n_nationkey) > 10 ORDER BY 2;
+SELECT 1 + '2', '10' / 4, p_size * '2' FROM supply.part WHERE p_partkey = 1;
