@@ -367,6 +367,16 @@ impl UserError {
                 let code = match s.as_ref() {
                     S::FieldNotFound { .. } => UndefinedColumn,
                     S::AmbiguousReference { .. } => AmbiguousColumn,
+                    // One table (or alias) twice in FROM.
+                    S::DuplicateQualifiedField { qualifier, .. } => {
+                        return Self::new(
+                            DuplicateAlias,
+                            format!(
+                                "table name \"{}\" specified more than once",
+                                qualifier.table()
+                            ),
+                        )
+                    }
                     _ => SyntaxError,
                 };
                 Self::new(code, clean(&s.to_string()))
@@ -505,10 +515,6 @@ mod text {
             InvalidParameterValue
         } else if lower.contains("cannot be cast") || lower.contains("cannot cast") {
             DatatypeMismatch
-        } else if lower.contains("duplicate qualified field name") {
-            // One table (or alias) twice in FROM: PostgreSQL's "table name specified more
-            // than once".
-            DuplicateAlias
         } else if lower.contains("ambiguous") {
             AmbiguousColumn
         } else if lower.contains("unsupported") || lower.contains("not supported") {

@@ -858,6 +858,35 @@ fn split_part(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
     Ok(text(part))
 }
 
+fn int_arg(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
+    match t {
+        [a] if a.is_integer() || a.is_null() => Ok(vec![DataType::Int64]),
+        _ => Err(wrong_types(name, t)),
+    }
+}
+
+/// `chr(n)`: the character of code point n, with PostgreSQL's refusals (a NUL, a code past
+/// Unicode or a surrogate is 54000, a negative number 22023; DataFusion's returned a NUL
+/// character).
+fn chr(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
+    let Some(n) = arg_i64(&a[0]) else {
+        return Ok(ScalarValue::Utf8(None));
+    };
+    if n == 0 {
+        return fail(PROGRAM_LIMIT_EXCEEDED, "null character not permitted");
+    }
+    if n < 0 {
+        return fail(INVALID_PARAMETER_VALUE, "character number must be positive");
+    }
+    let Some(c) = u32::try_from(n).ok().and_then(char::from_u32) else {
+        return fail(
+            PROGRAM_LIMIT_EXCEEDED,
+            format!("requested character not valid for encoding: {n}"),
+        );
+    };
+    Ok(text(c.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1039,33 +1068,4 @@ mod tests {
         assert_eq!(s(-4).unwrap(), t(""));
         assert_eq!(code(s(0).unwrap_err()), "22023");
     }
-}
-
-fn int_arg(name: &str, t: &[DataType]) -> Result<Vec<DataType>> {
-    match t {
-        [a] if a.is_integer() || a.is_null() => Ok(vec![DataType::Int64]),
-        _ => Err(wrong_types(name, t)),
-    }
-}
-
-/// `chr(n)`: the character of code point n, with PostgreSQL's refusals (a NUL, a code past
-/// Unicode or a surrogate is 54000, a negative number 22023; DataFusion's returned a NUL
-/// character).
-fn chr(a: &[ScalarValue], _: &Ctx) -> Result<ScalarValue> {
-    let Some(n) = arg_i64(&a[0]) else {
-        return Ok(ScalarValue::Utf8(None));
-    };
-    if n == 0 {
-        return fail(PROGRAM_LIMIT_EXCEEDED, "null character not permitted");
-    }
-    if n < 0 {
-        return fail(INVALID_PARAMETER_VALUE, "character number must be positive");
-    }
-    let Some(c) = u32::try_from(n).ok().and_then(char::from_u32) else {
-        return fail(
-            PROGRAM_LIMIT_EXCEEDED,
-            format!("requested character not valid for encoding: {n}"),
-        );
-    };
-    Ok(text(c.to_string()))
 }
