@@ -120,6 +120,31 @@ async fn client_pgcli() {
     run_suite("pgcli").await;
 }
 
+/// Apache Superset as a new user sets it up, through its REST API in-process: connect, list
+/// schemas and tables, read a table's metadata, add a dataset, run charts' queries over a time
+/// range and a SQL Lab query.
+/// Its own virtualenv (tests/requirements-superset.txt, installed by .ci/run): Superset pins
+/// SQLAlchemy 1.4. `SUPERSET_PYTHON` overrides /opt/meshgate-superset/bin/python.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_superset() {
+    let s = TestServer::tpch().await;
+    let python = std::env::var("SUPERSET_PYTHON")
+        .unwrap_or_else(|_| "/opt/meshgate-superset/bin/python".to_string());
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} missing: python3 -m venv /opt/meshgate-superset && \
+         /opt/meshgate-superset/bin/pip install -r tests/requirements-superset.txt (.ci/run does)"
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/superset_suite.py")
+        .display()
+        .to_string();
+    let mut params = suite_params(&s);
+    // The answers come from the baseline Parquet copy, read without meshgate.
+    params["baseline_dir"] = tpch().baseline_dir.display().to_string().into();
+    run_client("superset", &python, &[script], params).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_psycopg2() {
     run_suite("psycopg2").await;

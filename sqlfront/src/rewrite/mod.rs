@@ -151,10 +151,12 @@ impl VisitorMut for Rewriter<'_> {
                 if let Some(e) = select.selection.as_mut() {
                     let _ = e.visit(&mut n);
                 }
+                // Every join's ON, outer joins too: the select yields no rows whichever way
+                // its other tables join (SQLAlchemy 1.4's get_indexes, which Superset runs
+                // when a table becomes a dataset, left-joins pg_attribute
+                // `ON a.attnum = ANY(ix.indkey)` to an inner join of pg_index).
                 for join in select.from.iter_mut().flat_map(|f| f.joins.iter_mut()) {
-                    if let JoinOperator::Join(JoinConstraint::On(e))
-                    | JoinOperator::Inner(JoinConstraint::On(e)) = &mut join.join_operator
-                    {
+                    if let Some(JoinConstraint::On(e)) = join_constraint(&mut join.join_operator) {
                         let _ = e.visit(&mut n);
                     }
                 }
@@ -520,6 +522,29 @@ pub(super) fn string_literal(e: &Expr) -> Option<&str> {
     }
 }
 
+/// The constraint of a join, of whatever kind.
+fn join_constraint(op: &mut JoinOperator) -> Option<&mut JoinConstraint> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c) => Some(c),
+        JoinOperator::AsOf { constraint, .. } => Some(constraint),
+        JoinOperator::CrossApply | JoinOperator::OuterApply => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,6 +622,14 @@ mod tests {
              generate_series(1, 32) pos(n) WHERE pka.attnum = con.confkey[pos.n]",
         );
         assert!(!text.contains("confkey["), "{text}");
+        // SQLAlchemy 1.4's get_indexes: `= ANY` of pg_index's int2vector in the ON of an
+        // outer join to the inner join of pg_index.
+        let text = rewritten(
+            "SELECT i.relname, a.attname FROM pg_class t JOIN pg_index ix ON t.oid = ix.indrelid \
+             JOIN pg_class i ON i.oid = ix.indexrelid LEFT OUTER JOIN pg_attribute a \
+             ON t.oid = a.attrelid AND a.attnum = ANY(ix.indkey) WHERE t.oid = 1",
+        );
+        assert!(!text.contains("ANY"), "{text}");
         // A catalog that has rows keeps its expressions.
         let text = rewritten("SELECT (current_schemas(true))[1] FROM pg_catalog.pg_namespace");
         assert!(text.contains("))["), "{text}");
