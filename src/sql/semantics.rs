@@ -69,25 +69,8 @@ impl AnalyzerRule for QuotedBooleans {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|plan| {
-            let inputs = plan.inputs();
-            if inputs.is_empty() {
-                return Ok(Transformed::no(plan));
-            }
-            let schema = merge_schema(&inputs);
-            let names = NamePreserver::new(&plan);
-            let t = plan.map_expressions(|e| {
-                let saved = names.save(&e);
-                Ok(e.transform_up(|e| quoted_boolean(e, &schema))?
-                    .update_data(|e| saved.restore(e)))
-            })?;
-            if t.transformed {
-                t.map_data(|p| p.recompute_schema())
-            } else {
-                Ok(t)
-            }
-        })
-        .map(|t| t.data)
+        plan.transform_up_with_subqueries(|p| rewrite_node(p, quoted_boolean))
+            .map(|t| t.data)
     }
 }
 
@@ -145,12 +128,17 @@ impl AnalyzerRule for PostgresCasts {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(rewrite_node)
+        plan.transform_up_with_subqueries(|p| rewrite_node(p, rewrite_expr))
             .map(|t| t.data)
     }
 }
 
-fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+/// A plan node with `rewrite` applied to every expression, bottom up, against the node's
+/// input schema; output names and the node's schema kept right.
+fn rewrite_node(
+    plan: LogicalPlan,
+    rewrite: fn(Expr, &DFSchema) -> Result<Transformed<Expr>>,
+) -> Result<Transformed<LogicalPlan>> {
     let inputs = plan.inputs();
     if inputs.is_empty() {
         return Ok(Transformed::no(plan));
@@ -160,7 +148,7 @@ fn rewrite_node(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
     let names = NamePreserver::new(&plan);
     let t = plan.map_expressions(|e| {
         let saved = names.save(&e);
-        Ok(e.transform_up(|e| rewrite_expr(e, &schema))?
+        Ok(e.transform_up(|e| rewrite(e, &schema))?
             .update_data(|e| saved.restore(e)))
     })?;
     if t.transformed {

@@ -396,6 +396,20 @@ mod tests {
     }
 }
 
+/// The SQL integer types, by any of their spellings.
+fn is_integer(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::SmallInt(_)
+            | DataType::Int(_)
+            | DataType::Integer(_)
+            | DataType::BigInt(_)
+            | DataType::Int2(_)
+            | DataType::Int4(_)
+            | DataType::Int8(_)
+    )
+}
+
 /// Literal forms the engine does not plan: `U&'d\0061t'` (the parser has decoded it: a plain
 /// string), bit strings cast to an integer (`B'101'::int` is 5, `x'1F'::int` 31), and an
 /// array's text cast to an array (`'{1,2,3}'::int[]`).
@@ -415,16 +429,7 @@ pub(super) fn postgres_literal_forms(e: &mut Expr) {
     let Expr::Value(v) = expr.as_ref() else {
         return;
     };
-    let integer = matches!(
-        data_type,
-        DataType::SmallInt(_)
-            | DataType::Int(_)
-            | DataType::Integer(_)
-            | DataType::BigInt(_)
-            | DataType::Int2(_)
-            | DataType::Int4(_)
-            | DataType::Int8(_)
-    );
+    let integer = is_integer(data_type);
     let bits = match &v.value {
         Value::HexStringLiteral(h) if integer => i64::from_str_radix(h, 16).ok(),
         Value::SingleQuotedByteStringLiteral(b) if integer => i64::from_str_radix(b, 2).ok(),
@@ -492,16 +497,10 @@ pub(super) fn quoted_as_type(e: &mut Expr) {
         DataType::Timestamp(..) | DataType::TimestampNtz(_) | DataType::Datetime(_) => {
             with_seconds(s)
         }
+        t if is_integer(t) => Some(s.trim().to_string()),
         DataType::Numeric(_)
         | DataType::Decimal(_)
         | DataType::Dec(_)
-        | DataType::SmallInt(_)
-        | DataType::Int(_)
-        | DataType::Integer(_)
-        | DataType::BigInt(_)
-        | DataType::Int2(_)
-        | DataType::Int4(_)
-        | DataType::Int8(_)
         | DataType::Real
         | DataType::Float4
         | DataType::Float8
