@@ -11,7 +11,7 @@ use crate::build;
 /// The name PostgreSQL gives an unnamed result column (its FigureColname): a function's name,
 /// a cast's argument name or else its type, `case`, `array`, `exists`, else `?column?`.
 /// `None`: a column reference (DataFusion names it the same) or a form left to DataFusion.
-fn postgres_name(e: &Expr) -> Option<String> {
+pub(super) fn postgres_name(e: &Expr) -> Option<String> {
     fn strong(e: &Expr) -> Option<String> {
         match e {
             Expr::Identifier(i) => Some(i.value.clone()),

@@ -9,6 +9,7 @@
 //!               literals in the forms PostgreSQL's input functions accept
 //!  quantified.rs  `op ANY/ALL (subquery | literal array)` as PostgreSQL means them
 //!  srf.rs       set-returning functions in the select list and FROM (rows, not an array)
+//!  lateral.rs   LATERAL subqueries as joins on their correlation keys, or scalar subqueries
 //!  result_types.rs  functions cast to the result type PostgreSQL declares
 //!  scales.rs    hidden columns with each quotient's and average's display scale
 //!  setops.rs    EXCEPT ALL / INTERSECT ALL counting duplicates
@@ -31,6 +32,7 @@ mod calls;
 mod clauses;
 mod columns;
 mod json;
+mod lateral;
 mod literals;
 mod operators;
 mod quantified;
@@ -132,6 +134,9 @@ impl VisitorMut for Rewriter<'_> {
         clauses::fetch_as_limit(q);
         setops::all_as_numbered_rows(q);
         srf::lateral_json_rows(q);
+        if let Err(e) = lateral::decorrelate(q) {
+            return ControlFlow::Break(e);
+        }
         for_each_select(q.body.as_mut(), &mut |select| {
             clauses::group_by_positions(select);
             quantified::rows_in_subquery(select);

@@ -362,7 +362,7 @@ pub(super) fn one_row_scalar_subquery(q: &mut Query) {
 }
 
 /// Whether an aggregate function appears anywhere in `e` (`sum(x) * 0.0001` is aggregated).
-fn contains_aggregate(e: &Expr) -> bool {
+pub(super) fn contains_aggregate(e: &Expr) -> bool {
     struct Find(bool);
     impl sqlparser::ast::Visitor for Find {
         type Break = ();

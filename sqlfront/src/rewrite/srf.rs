@@ -6,10 +6,11 @@
 //! The one-column JSON ones (`jsonb_array_elements`, `jsonb_object_keys`…) in a select list
 //! unnest an array of their rows.
 //!
-//! `FROM t a, jsonb_array_elements(a.j) e` (or `CROSS JOIN LATERAL`) reads a column of `a`, which
-//! DataFusion's table functions cannot (they are planned once, before any row). Where that is
-//! the whole FROM, `a` becomes `(SELECT a.*, <the rows of the call> AS value FROM t a) a` and
-//! the references to `e` are references to that column.
+//! `FROM t a, jsonb_array_elements(a.j) e` (or `generate_series(1, a.n) g`, or `CROSS JOIN
+//! LATERAL`) reads a column of `a`, which DataFusion's table functions cannot (they are planned
+//! once, before any row). Where that is the whole FROM, `a` becomes
+//! `(SELECT a.*, <the rows of the call> AS value FROM t a) a` and the references to `e` are
+//! references to that column.
 
 use std::ops::ControlFlow;
 
@@ -319,7 +320,7 @@ pub(super) fn lateral_json_rows(q: &mut Query) {
 }
 
 /// The FROM `base, F(args) alias` (or `base CROSS JOIN LATERAL F(args) alias`) where F is a
-/// JSON set-returning function whose arguments read columns: (base, each column's name and
+/// set-returning function whose arguments read columns: (base, each column's name and
 /// rows, the call's alias).
 type Lateral = (TableFactor, Vec<(Ident, Expr)>, Ident);
 
@@ -370,6 +371,15 @@ fn lateral_call(select: &mut Select) -> Option<Lateral> {
     };
     let columns = match each_rows(&function, &args) {
         Some((keys, values)) => vec![(named(0, "key"), keys), (named(1, "value"), values)],
+        // `generate_series(1, a.n) g`: one column, named by the alias as PostgreSQL names a
+        // scalar function's rows.
+        None if as_list(&function, args.clone()).is_some() => {
+            let (_, list) = as_list(&function, args)?;
+            vec![(
+                named(0, &alias.name.value),
+                build::call("unnest", vec![list]),
+            )]
+        }
         None => {
             let (default, rows) = json_rows(&function, args)?;
             let default = if default.ends_with("object_keys") {

@@ -19,6 +19,17 @@ SELECT r_name, x.cnt FROM geo.region r, LATERAL (SELECT count(*) AS cnt FROM geo
 SELECT r_name, x.n_name FROM geo.region r CROSS JOIN LATERAL (SELECT n_name FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey ORDER BY n_name LIMIT 1) x ORDER BY 1;
 SELECT r_name, x.n_name FROM geo.region r LEFT JOIN LATERAL (SELECT n_name FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey AND n_name LIKE 'Z%') x ON true ORDER BY 1;
 SELECT r_name, g FROM geo.region r, LATERAL generate_series(1, r.r_regionkey::int) g ORDER BY 1, 2;
+SELECT * FROM geo.region r, LATERAL (SELECT count(*) AS cnt, max(n_name) FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey AND n_name > 'F') x ORDER BY cnt, 1;
+SELECT r_name, x.* FROM geo.region r, LATERAL (SELECT count(*) AS cnt, coalesce(sum(n_nationkey), -1) AS s, max(n_name) AS m FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey AND n_name LIKE 'E%') x ORDER BY x.cnt DESC, 1;
+SELECT r_name, c FROM geo.region r JOIN LATERAL (SELECT count(*) AS c FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey AND n_name LIKE 'E%') x ON x.c < 2 ORDER BY 1;
+SELECT r.r_name, x.* FROM geo.region r LEFT JOIN LATERAL (SELECT n_name, n_nationkey FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey ORDER BY n_nationkey DESC LIMIT 2 OFFSET 1) x ON true ORDER BY 1, 3;
+SELECT * FROM geo.region r CROSS JOIN LATERAL (SELECT n_regionkey, count(*) AS c FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey GROUP BY n_regionkey) x ORDER BY 1;
+SELECT r_name, x.n_name FROM geo.region r, LATERAL (SELECT n_name, rank() OVER (ORDER BY n_name) AS rk FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey) x WHERE x.rk = 1 ORDER BY 1;
+SELECT r_name, count(*) FROM geo.region r, LATERAL (SELECT n_name FROM geo.nation n WHERE n.n_regionkey > r.r_regionkey) x GROUP BY r_name ORDER BY 1;
+SELECT r_name, x.double_key FROM geo.region r, LATERAL (SELECT r.r_regionkey * 2 AS double_key) x ORDER BY 1;
+SELECT c.c_name, o.o_orderkey, o.o_totalprice FROM sales.customer c CROSS JOIN LATERAL (SELECT o_orderkey, o_totalprice FROM sales.orders WHERE o_custkey = c.c_custkey ORDER BY o_totalprice DESC, o_orderkey LIMIT 2) o WHERE c.c_custkey < 20 ORDER BY 1, 3 DESC;
+SELECT n.n_name, s.cnt FROM geo.nation n LEFT JOIN LATERAL (SELECT count(*) AS cnt FROM sales.customer c WHERE c.c_nationkey = n.n_nationkey AND c.c_acctbal > 9000) s ON true ORDER BY 2 DESC, 1 LIMIT 5;
+SELECT DISTINCT x.n_regionkey FROM geo.region r, LATERAL (SELECT DISTINCT n_regionkey FROM geo.nation n WHERE n.n_regionkey = r.r_regionkey) x ORDER BY 1;
 SELECT "n_name" FROM "geo"."nation" WHERE "n_nationkey" = 1;
 SELECT "nation"."n_name" FROM geo.nation WHERE nation.n_nationkey = 1;
 SELECT geo.nation.n_name FROM geo.nation WHERE n_nationkey = 1;
