@@ -1,18 +1,31 @@
-//! TPC-H through meshgate vs in-process DataFusion on the same Parquet files, in one run.
+//! TPC-H in one run, query by query: DuckDB and DataFusion in-process over the baseline Parquet
+//! files, and the `meshgate` binary (a child process with the default configuration) over the
+//! same Parquet files, over Delta and Iceberg copies of the same rows, and over the demo's
+//! mixed mesh (Delta sales, Iceberg supply, Parquet geo).
 //!
-//!     cargo bench --bench tpch -- [--sf 1] [--dir bench-data] [--runs 3]
+//!     python3 -m venv /opt/meshgate-bench && /opt/meshgate-bench/bin/pip install -r bench/requirements.txt
+//!     cargo bench --bench tpch -- [--sf 1] [--dir DIR] [--runs 3] [--python /opt/meshgate-bench/bin/python]
 //!
-//! For each query: the best of `runs` wall times through meshgate (tokio-postgres over TCP,
-//! text results, all rows read) and in-process (DataFusion `collect`), and their ratio. A third
-//! column runs the query through meshgate over the mixed Delta/Iceberg/Parquet mesh of the same
-//! data, for information. Not a test: it asserts nothing about time.
+//! Every engine runs a query `runs` times before the next query starts (interleaved per query,
+//! so drift in the machine's speed hits all alike). The first run of each query is its *cold*
+//! time (the servers are fresh: the first query to touch a table opens it); the best of the
+//! others is its *warm* time. Results go through tokio-postgres over TCP in text, every row
+//! read; DuckDB's rows are fetched into Python. The row counts must agree with DuckDB's. Prints
+//! per-query warm times, totals warm and cold, each column's ratio to DuckDB, and each server's
+//! peak resident memory. Not a test: it asserts nothing about time.
 
+mod server;
+
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use meshgate_demo::TableFormat;
+use server::{proc_status, Server};
 
 /// (product, table) for every TPC-H table, as the demo generator lays them out.
 fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -47,55 +60,98 @@ fn baseline_domains(baseline: &Path, out: &Path) -> PathBuf {
     dir
 }
 
-fn server_config(domains: &Path, out: &Path, name: &str) -> meshgate::Config {
-    let v = meshgate::auth::ScramVerifier::generate("bench", 4096);
-    let path = out.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 3600\n# The limits a user gets by default.\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n{roles}\n[domains]\ndir = \"{}\"\n",
-            domains.display(),
-            roles = meshgate_demo::ROLES_TOML,
-        ),
-    )
-    .expect("write config");
-    meshgate::Config::load(&path).expect("config")
+/// DuckDB in a Python process that stays up for the whole run: it reads a query file's path per
+/// line and answers `<seconds> <rows>`.
+struct DuckDb {
+    child: std::process::Child,
+    answers: BufReader<std::process::ChildStdout>,
 }
 
-async fn start(config: meshgate::Config) -> tokio_postgres::Client {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move { meshgate::serve(listener, config, std::future::pending()).await });
-    let (c, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=bench password=bench dbname=mesh"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    c
-}
-
-async fn best<F, Fut>(runs: usize, mut f: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let mut best = Duration::MAX;
-    for _ in 0..runs {
-        let t = Instant::now();
-        std::hint::black_box(f().await);
-        best = best.min(t.elapsed());
+impl DuckDb {
+    fn start(python: &str, baseline: &Path) -> DuckDb {
+        let views: Vec<String> = tables()
+            .map(|(s, t)| format!("{s}.{t}={}", baseline.join(t).display()))
+            .collect();
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/duckdb_tpch.py"))
+            .args(&views)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python}: {e} (see bench/requirements.txt)"));
+        let mut answers = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        answers.read_line(&mut line).expect("duckdb starts");
+        assert_eq!(line.trim(), "ready", "duckdb did not start: {line}");
+        DuckDb { child, answers }
     }
-    best
+
+    fn run(&mut self, query: &Path) -> (Duration, usize) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{}", query.display()).expect("ask duckdb");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.answers.read_line(&mut line).expect("duckdb answers");
+        let (secs, rows) = line
+            .trim()
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("duckdb: {line}"));
+        (
+            Duration::from_secs_f64(secs.parse().expect("seconds")),
+            rows.parse().expect("rows"),
+        )
+    }
+}
+
+/// One column of the table: how a query is run, and what it measured.
+struct Engine {
+    name: &'static str,
+    cold: Vec<f64>,
+    warm: Vec<f64>,
+}
+
+impl Engine {
+    fn new(name: &'static str) -> Engine {
+        Engine {
+            name,
+            cold: vec![],
+            warm: vec![],
+        }
+    }
+
+    fn record(&mut self, times: &[Duration]) {
+        let secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+        self.cold.push(secs[0]);
+        let rest = if secs.len() > 1 {
+            &secs[1..]
+        } else {
+            &secs[..]
+        };
+        self.warm
+            .push(rest.iter().copied().fold(f64::MAX, f64::min));
+    }
+}
+
+async fn through(c: &tokio_postgres::Client, sql: &str) -> (Duration, usize) {
+    let t = Instant::now();
+    let rows = c
+        .simple_query(sql)
+        .await
+        .expect("meshgate answers")
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    (t.elapsed(), rows)
 }
 
 #[tokio::main]
 async fn main() {
     let sf: f64 = arg("--sf").and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    let runs: usize = arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let runs: usize = arg("--runs")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(2);
+    let python = arg("--python").unwrap_or_else(|| "python3".into());
     let dir = PathBuf::from(arg("--dir").unwrap_or_else(|| format!("target/bench-tpch-sf{sf}")));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let dir = std::path::absolute(&dir).expect("abs");
@@ -109,6 +165,12 @@ async fn main() {
     })
     .await
     .expect("generate");
+    let delta = meshgate_demo::generate_copy(&layout, TableFormat::Delta)
+        .await
+        .expect("delta copy");
+    let iceberg = meshgate_demo::generate_copy(&layout, TableFormat::Iceberg)
+        .await
+        .expect("iceberg copy");
 
     let ctx = SessionContext::new_with_config(meshgate::exec::session_config("mesh", 8192));
     let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -127,61 +189,121 @@ async fn main() {
         .await
         .expect("register");
     }
+    let mut duck = DuckDb::start(&python, &layout.baseline_dir);
 
-    let same_files = start(server_config(
-        &baseline_domains(&layout.baseline_dir, &dir),
-        &dir,
-        "baseline",
-    ))
-    .await;
-    let mesh = start(server_config(
-        &layout.conf_dir.join("domains"),
-        &dir,
-        "mesh",
-    ))
-    .await;
+    let servers = [
+        ("parquet", baseline_domains(&layout.baseline_dir, &dir)),
+        ("delta", delta),
+        ("iceberg", iceberg),
+        ("mixed", layout.domains_dir.clone()),
+    ];
+    let mut gates = Vec::new();
+    for (name, domains) in &servers {
+        let s = Server::start(&dir, domains, name, "").await;
+        let c = s.connect("bench").await.expect("connect");
+        gates.push((s, c));
+    }
 
-    println!("TPC-H SF {sf}, best of {runs} runs, seconds");
-    println!(
-        "{:<5} {:>10} {:>10} {:>7} {:>12}",
-        "query", "in-process", "meshgate", "ratio", "mixed-mesh"
-    );
-    let (mut sum_local, mut sum_gate, mut sum_mesh) = (0.0, 0.0, 0.0);
+    let mut engines = vec![Engine::new("duckdb"), Engine::new("datafusion")];
+    for (name, _) in &servers {
+        engines.push(Engine::new(name));
+    }
+    let header: Vec<String> = engines.iter().map(|e| format!("{:>11}", e.name)).collect();
+    println!("TPC-H SF {sf}, warm seconds per query (best of runs 2..{runs})");
+    println!("{:<6}{}", "query", header.join(""));
+    let mut mismatches = Vec::new();
     for n in 1..=22 {
-        let sql = std::fs::read_to_string(format!(
+        let path = PathBuf::from(format!(
             "{}/tests/tpch/queries/q{n}.sql",
             env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("query");
-        let local = best(runs, || async {
-            ctx.sql(&sql)
+        ));
+        let sql = std::fs::read_to_string(&path).expect("query");
+        let mut rows_seen = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let (t, rows) = duck.run(&path);
+            times.push(t);
+            rows_seen.push(("duckdb", rows));
+        }
+        engines[0].record(&times);
+        times.clear();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let batches = ctx
+                .sql(&sql)
                 .await
                 .expect("plan")
                 .collect()
                 .await
-                .expect("run")
-                .iter()
-                .map(|b| b.num_rows())
-                .sum()
-        })
-        .await;
-        let gate = best(runs, || async {
-            same_files.simple_query(&sql).await.expect("meshgate").len()
-        })
-        .await;
-        let mixed = best(runs, || async {
-            mesh.simple_query(&sql).await.expect("mesh").len()
-        })
-        .await;
-        let (l, g, m) = (local.as_secs_f64(), gate.as_secs_f64(), mixed.as_secs_f64());
-        sum_local += l;
-        sum_gate += g;
-        sum_mesh += m;
-        println!("q{n:<4} {l:>10.3} {g:>10.3} {:>7.2} {m:>12.3}", g / l);
+                .expect("run");
+            times.push(t.elapsed());
+            rows_seen.push(("datafusion", batches.iter().map(|b| b.num_rows()).sum()));
+        }
+        engines[1].record(&times);
+        for (k, (_, c)) in gates.iter().enumerate() {
+            times.clear();
+            for _ in 0..runs {
+                let (t, rows) = through(c, &sql).await;
+                times.push(t);
+                rows_seen.push((servers[k].0, rows));
+            }
+            engines[2 + k].record(&times);
+        }
+        let want = rows_seen[0].1;
+        for (engine, rows) in &rows_seen {
+            if *rows != want {
+                mismatches.push(format!("q{n}: {engine} {rows} rows, duckdb {want}"));
+            }
+        }
+        let cells: Vec<String> = engines
+            .iter()
+            .map(|e| format!("{:>11.3}", e.warm[n - 1]))
+            .collect();
+        println!("q{n:<5}{}", cells.join(""));
     }
+
+    println!("\nTPC-H SF {sf}, {runs} runs per query, seconds");
+    println!("{:<6}{}", "", header.join(""));
+    let total = |v: &[f64]| v.iter().sum::<f64>();
+    let duck_warm = total(&engines[0].warm);
+    let duck_cold = total(&engines[0].cold);
+    let line = |label: &str, f: &dyn Fn(&Engine) -> String| {
+        let cells: Vec<String> = engines.iter().map(|e| format!("{:>11}", f(e))).collect();
+        println!("{label:<6}{}", cells.join(""));
+    };
+    line("warm", &|e| format!("{:.3}", total(&e.warm)));
+    line("×duck", &|e| format!("{:.2}", total(&e.warm) / duck_warm));
+    line("cold", &|e| format!("{:.3}", total(&e.cold)));
+    line("×duck", &|e| format!("{:.2}", total(&e.cold) / duck_cold));
+    // Per query, the worst ratios to DuckDB of the mixed mesh.
+    let mixed = engines.last().expect("mixed");
+    let mut worst: Vec<(f64, usize)> = (0..22)
+        .map(|q| (mixed.warm[q] / engines[0].warm[q], q + 1))
+        .collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(6)
+        .map(|(r, q)| format!("q{q:02} {r:.1}×"))
+        .collect();
     println!(
-        "{:<5} {sum_local:>10.3} {sum_gate:>10.3} {:>7.2} {sum_mesh:>12.3}",
-        "total",
-        sum_gate / sum_local
+        "mixed mesh, worst warm ratios to DuckDB: {}",
+        worst.join(", ")
     );
+    for (k, (s, _)) in gates.iter().enumerate() {
+        println!(
+            "meshgate over {}: peak RSS {:.0} MiB",
+            servers[k].0,
+            proc_status(s.pid(), "VmHWM:")
+        );
+    }
+    if mismatches.is_empty() {
+        println!("row counts: every engine agrees with DuckDB on all 22 queries");
+    } else {
+        println!(
+            "row counts that differ from DuckDB's:\n  {}",
+            mismatches.join("\n  ")
+        );
+    }
+    let _ = duck.child.kill();
 }

@@ -217,7 +217,9 @@ pub(crate) fn render_domain(
                 let _ = writeln!(out, "location = {}", quote(table.name()));
             }
         }
-        if let Some((column, ty)) = partition_column(table) {
+        // Only a Parquet table lays a column out in its paths.
+        let partitioned = partition_column(table).filter(|_| domain.format == TableFormat::Parquet);
+        if let Some((column, ty)) = partitioned {
             let position = partition_position(table)
                 .map(|p| format!(", position = {p}"))
                 .unwrap_or_default();

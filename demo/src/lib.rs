@@ -21,6 +21,7 @@
 //! Memory therefore stays around one file's worth of row groups per table regardless of scale.
 
 mod conf;
+mod copies;
 mod delta;
 mod error;
 mod iceberg_out;
@@ -35,6 +36,7 @@ use futures::future::try_join_all;
 use tokio::sync::mpsc;
 
 pub use conf::{domain_of, partition_column, DomainDef, TableFormat, DOMAINS, ROLES_TOML};
+pub use copies::generate_copy;
 pub use delta::COMMENT_KEY;
 pub use error::DemoError;
 pub use iceberg_out::{open_catalog, CATALOG_NAME, NAMESPACE};
@@ -229,7 +231,7 @@ async fn lock_root(root: &Path) -> Result<std::fs::File, DemoError> {
 /// Where one table's batches go besides the baseline.
 // One value per table being written, so the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
-enum Sink {
+pub(crate) enum Sink {
     Delta(delta::DeltaSink),
     Iceberg(iceberg_out::IcebergSink),
     Parquet(parquet_out::RollingParquetWriter),
@@ -243,19 +245,29 @@ impl Sink {
         catalog: SharedCatalog,
     ) -> Result<Self, DemoError> {
         let path = layout.table_path(table);
-        Ok(match domain_of(table).format {
-            TableFormat::Delta => Sink::Delta(delta::DeltaSink::create(table, &path).await?),
+        Self::create(domain_of(table).format, table, &path, catalog).await
+    }
+
+    /// A new table at `path` (an Iceberg table goes where its catalog's warehouse puts it).
+    pub(crate) async fn create(
+        format: TableFormat,
+        table: TpchTable,
+        path: &Path,
+        catalog: SharedCatalog,
+    ) -> Result<Self, DemoError> {
+        Ok(match format {
+            TableFormat::Delta => Sink::Delta(delta::DeltaSink::create(table, path).await?),
             TableFormat::Iceberg => {
                 Sink::Iceberg(iceberg_out::IcebergSink::create(table, catalog).await?)
             }
             TableFormat::Parquet => match partition_column(table) {
                 Some((column, _)) => Sink::HiveParquet(parquet_out::HiveParquetWriter::new(
-                    &path,
+                    path,
                     &table.schema(),
                     column,
                 )?),
                 None => Sink::Parquet(parquet_out::RollingParquetWriter::new(
-                    &path,
+                    path,
                     table.schema(),
                 )?),
             },
@@ -288,21 +300,45 @@ async fn write_table(
     table: TpchTable,
     catalog: SharedCatalog,
 ) -> Result<u64, DemoError> {
-    let mut sink = Sink::open(layout, table, catalog).await?;
+    let sink = Sink::open(layout, table, catalog).await?;
+    feed(
+        sink,
+        table,
+        layout.scale_factor,
+        Some(layout.baseline_path(table)),
+    )
+    .await
+}
 
+/// Generates `table` into `sink` (and into a baseline Parquet copy when given one), checking
+/// both got every row; returns the row count.
+pub(crate) async fn feed(
+    mut sink: Sink,
+    table: TpchTable,
+    sf: f64,
+    baseline_dir: Option<PathBuf>,
+) -> Result<u64, DemoError> {
     let (tx, mut rx) = mpsc::channel::<RecordBatch>(CHANNEL_BATCHES);
-    let baseline_dir = layout.baseline_path(table);
-    let sf = layout.scale_factor;
     let producer = tokio::task::spawn_blocking(move || -> Result<u64, DemoError> {
-        let mut baseline = parquet_out::RollingParquetWriter::new(&baseline_dir, table.schema())?;
+        let mut baseline = match &baseline_dir {
+            Some(dir) => Some(parquet_out::RollingParquetWriter::new(dir, table.schema())?),
+            None => None,
+        };
+        let mut rows = 0u64;
         for batch in tpch_batches(table, sf) {
-            baseline.write(&batch)?;
+            rows += batch.num_rows() as u64;
+            if let Some(b) = baseline.as_mut() {
+                b.write(&batch)?;
+            }
             if tx.blocking_send(batch).is_err() {
                 // The sink failed and dropped the receiver; its error is the one reported.
                 break;
             }
         }
-        baseline.finish()
+        match baseline {
+            Some(b) => b.finish(),
+            None => Ok(rows),
+        }
     });
 
     let mut sink_result = Ok(());
