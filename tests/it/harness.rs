@@ -54,6 +54,35 @@ pub fn tpch() -> &'static TpchFixture {
     })
 }
 
+/// The domain files of the fixture's tables all in one format (see
+/// `meshgate_demo::generate_copy`), written once per test run.
+pub fn tpch_copy(format: meshgate_demo::TableFormat) -> PathBuf {
+    static COPIES: std::sync::Mutex<Vec<(meshgate_demo::TableFormat, PathBuf)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = copies.iter().find(|(f, _)| *f == format) {
+        return dir.clone();
+    }
+    let dir = tpch().dir.clone();
+    // Its own runtime on its own thread: the caller may be inside a runtime already.
+    let domains = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
+                dir,
+                scale_factor: TPCH_SF,
+            })
+            .await?;
+            meshgate_demo::generate_copy(&layout, format).await
+        })
+    })
+    .join()
+    .expect("generator thread")
+    .expect("TPC-H copy generation");
+    copies.push((format, domains.clone()));
+    domains
+}
+
 /// Writes a meshgate.toml with the test users and the demo's roles over `domains_dir` plus
 /// `extra` server keys.
 pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathBuf {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use crate::differential::{has_top_level_order_by, rows_of as server_rows, Rows};
-use crate::harness::TestServer;
+use crate::harness::{tpch_copy, TestServer};
 use crate::reference::reference;
 
 pub fn query_text(n: usize) -> String {
@@ -150,20 +150,24 @@ fn compare(got: &Rows, want: &Rows) -> Result<BTreeMap<usize, Match>, String> {
     Ok(tolerated)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_22_tpch_queries_match_postgres() {
+/// What comparing the 22 queries through one connection with PostgreSQL found.
+#[derive(Default)]
+struct Comparison {
+    /// Columns compared at meshgate's (fewer) digits.
+    tolerated: Vec<String>,
+    failures: Vec<String>,
+    /// Queries whose answer has rows.
+    non_empty: usize,
+}
+
+/// Runs the 22 queries through `c` and on PostgreSQL; with `unqualified`, also with bare table
+/// names through that connection (whose search path finds them).
+async fn compare_all(
+    c: &tokio_postgres::Client,
+    unqualified: Option<&tokio_postgres::Client>,
+) -> Comparison {
     let pg = reference().connect().await;
-    let s = TestServer::tpch().await;
-    let c = s.admin().await;
-    // The same queries with unqualified names, found through the search path.
-    let unqualified = s.admin().await;
-    unqualified
-        .batch_execute("SET search_path = sales, supply, geo")
-        .await
-        .expect("search_path");
-    let mut non_empty = 0;
-    let mut tolerated = Vec::new();
-    let mut failures = Vec::new();
+    let mut out = Comparison::default();
     for n in 1..=22 {
         let sql = query_text(n);
         let ordered = has_top_level_order_by(&sql);
@@ -177,53 +181,92 @@ async fn all_22_tpch_queries_match_postgres() {
             .await
             .unwrap_or_else(|e| panic!("q{n} through meshgate: {e:?}"));
         let (_, mut got) = server_rows(&msgs);
-        let bare = sql
-            .replace("sales.", "")
-            .replace("supply.", "")
-            .replace("geo.", "");
-        assert_ne!(bare, sql, "q{n} names its tables with their products");
-        let msgs = unqualified
-            .simple_query(&bare)
-            .await
-            .unwrap_or_else(|e| panic!("q{n} with unqualified names: {e:?}"));
-        let (_, mut got_bare) = server_rows(&msgs);
         if !ordered {
             want.sort();
             got.sort();
-            got_bare.sort();
         }
-        assert_eq!(got, got_bare, "q{n}: rows differ with unqualified names");
+        if let Some(unqualified) = unqualified {
+            let bare = sql
+                .replace("sales.", "")
+                .replace("supply.", "")
+                .replace("geo.", "");
+            assert_ne!(bare, sql, "q{n} names its tables with their products");
+            let msgs = unqualified
+                .simple_query(&bare)
+                .await
+                .unwrap_or_else(|e| panic!("q{n} with unqualified names: {e:?}"));
+            let (_, mut got_bare) = server_rows(&msgs);
+            if !ordered {
+                got_bare.sort();
+            }
+            assert_eq!(got, got_bare, "q{n}: rows differ with unqualified names");
+        }
         match compare(&got, &want) {
             Ok(columns) => {
                 for (col, how) in columns {
-                    tolerated.push(format!("q{n}.{} ({})", names[col], how.label()));
+                    out.tolerated
+                        .push(format!("q{n}.{} ({})", names[col], how.label()));
                 }
             }
-            Err(e) => failures.push(format!("q{n}: {e}")),
+            Err(e) => out.failures.push(format!("q{n}: {e}")),
         }
         if !want.is_empty() {
-            non_empty += 1;
+            out.non_empty += 1;
         }
     }
-    // Straight to stderr, past the harness's capture: the tolerated columns must stay visible.
-    let _ = writeln!(
-        std::io::stderr(),
-        "TPC-H: meshgate printed fewer decimal digits than PostgreSQL in {} columns (compared at meshgate's digits): {}",
-        tolerated.len(),
-        tolerated.join(", ")
-    );
+    out
+}
+
+fn assert_all_match(what: &str, found: &Comparison) {
     assert!(
-        failures.is_empty(),
-        "{} of 22 TPC-H queries differ from PostgreSQL:\n{}",
-        failures.len(),
-        failures.join("\n\n")
+        found.failures.is_empty(),
+        "{what}: {} of 22 TPC-H queries differ from PostgreSQL:\n{}",
+        found.failures.len(),
+        found.failures.join("\n\n")
     );
     // At SF 0.01 a few queries legitimately return nothing; most must return rows, or the
     // comparison proves little.
     assert!(
-        non_empty >= 18,
-        "only {non_empty} of 22 queries returned rows"
+        found.non_empty >= 18,
+        "{what}: only {} of 22 queries returned rows",
+        found.non_empty
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_22_tpch_queries_match_postgres() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    // The same queries with unqualified names, found through the search path.
+    let unqualified = s.admin().await;
+    unqualified
+        .batch_execute("SET search_path = sales, supply, geo")
+        .await
+        .expect("search_path");
+    let found = compare_all(&c, Some(&unqualified)).await;
+    // Straight to stderr, past the harness's capture: the tolerated columns must stay visible.
+    let _ = writeln!(
+        std::io::stderr(),
+        "TPC-H: meshgate printed fewer decimal digits than PostgreSQL in {} columns (compared at meshgate's digits): {}",
+        found.tolerated.len(),
+        found.tolerated.join(", ")
+    );
+    assert_all_match("mixed mesh", &found);
+}
+
+/// Every table in Delta, then every table in Iceberg (the demo generator's copies of the same
+/// rows), with the default configuration: all 22 queries answer, as PostgreSQL does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_22_tpch_queries_match_postgres_over_each_table_format() {
+    for format in [
+        meshgate_demo::TableFormat::Delta,
+        meshgate_demo::TableFormat::Iceberg,
+    ] {
+        let s = TestServer::start_with(&tpch_copy(format), "").await;
+        let c = s.admin().await;
+        let found = compare_all(&c, None).await;
+        assert_all_match(format.as_str(), &found);
+    }
 }
 
 #[test]
