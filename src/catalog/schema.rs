@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
-use super::{discovery, pg_catalog, Mesh, ProductEntry, TableEntry};
+use super::{discovery, history, pg_catalog, Mesh, ProductEntry, TableEntry};
 use crate::policy::Access;
 
 /// Plans what a catalog entry resolves to beyond an opened table. Implemented by the SQL front
@@ -39,12 +39,15 @@ pub trait Expander: Send + Sync + std::fmt::Debug {
 
     /// What the principal reads for a table: the table itself, or a view that applies the
     /// principal's row filters and column masks. Records the statement's access either way.
+    /// `version` is set when the read is of an older version (the provider's), which the
+    /// policy view must read too.
     async fn guard(
         &self,
         mesh: &Arc<Mesh>,
         access: &Access,
         entry: &TableEntry,
         provider: Arc<dyn TableProvider>,
+        version: Option<i64>,
     ) -> DfResult<Arc<dyn TableProvider>>;
 }
 
@@ -80,27 +83,48 @@ impl SchemaProvider for ProductSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let (name, version) = meshgate_sqlfront::versions::split(name);
         let Some(entry) = self.product.tables.get(name) else {
             return Ok(None);
         };
         if !self.access.principal.may_read(&self.product.name, name) {
             return Err(crate::policy::denied(&self.product.name, name).into_datafusion());
         }
-        if let Some(sql) = &entry.view {
+        // A view's own tables follow the session's pin through the reader's catalog.
+        if let (Some(sql), None) = (&entry.view, version) {
             return self
                 .expander
                 .view(&self.mesh, &self.access, entry, sql)
                 .await
                 .map(Some);
         }
-        let opened = entry.open().await.map_err(|e| e.into_datafusion())?;
+        let pinned = version.is_some() || self.access.as_of().is_some();
+        let opened = match (version, self.access.as_of()) {
+            (Some(v), _) => {
+                let at = history::as_of(v).map_err(|e| e.into_datafusion())?;
+                entry.open_at(at).await
+            }
+            (None, Some(ms)) => entry.open_pinned(ms).await,
+            (None, None) => entry.open().await,
+        }
+        .map_err(|e| e.into_datafusion())?;
+        self.access.record_version(
+            format!("{}.{}", self.product.name, name),
+            opened.version.clone(),
+        );
+        let version = opened
+            .version
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .filter(|_| pinned);
         self.expander
-            .guard(&self.mesh, &self.access, entry, opened.provider)
+            .guard(&self.mesh, &self.access, entry, opened.provider, version)
             .await
             .map(Some)
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        let (name, _) = meshgate_sqlfront::versions::split(name);
         self.product.tables.contains_key(name)
             && self.access.principal.may_read(&self.product.name, name)
     }
