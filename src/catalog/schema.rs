@@ -39,8 +39,8 @@ pub trait Expander: Send + Sync + std::fmt::Debug {
 
     /// What the principal reads for a table: the table itself, or a view that applies the
     /// principal's row filters and column masks. Records the statement's access either way.
-    /// `version` is set when the read is of an older version (the provider's), which the
-    /// policy view must read too.
+    /// `version` is the provider's version, when its format has versions: the policy view
+    /// reads that one too.
     async fn guard(
         &self,
         mesh: &Arc<Mesh>,
@@ -98,7 +98,6 @@ impl SchemaProvider for ProductSchema {
                 .await
                 .map(Some);
         }
-        let pinned = version.is_some() || self.access.as_of().is_some();
         let opened = match (version, self.access.as_of()) {
             (Some(v), _) => {
                 let at = history::as_of(v).map_err(|e| e.into_datafusion())?;
@@ -112,11 +111,9 @@ impl SchemaProvider for ProductSchema {
             format!("{}.{}", self.product.name, name),
             opened.version.clone(),
         );
-        let version = opened
-            .version
-            .as_deref()
-            .and_then(|v| v.parse().ok())
-            .filter(|_| pinned);
+        // The policy view names the version opened here, so that a statement reads one
+        // version of the table however often it names it.
+        let version = opened.version.as_deref().and_then(|v| v.parse().ok());
         self.expander
             .guard(&self.mesh, &self.access, entry, opened.provider, version)
             .await

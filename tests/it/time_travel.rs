@@ -462,3 +462,81 @@ async fn a_filtered_masked_user_reads_old_versions_filtered_and_masked() {
         "no history of a product it may not read"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_meshgate_writes_have_versions_too_through_both_protocols() {
+    let (dir, _root) = crate::writes::writable_mesh();
+    let s = crate::writes::start(dir.path()).await;
+    let bob = s
+        .connect_as(crate::harness::ANALYST.0, crate::harness::ANALYST.1)
+        .await
+        .expect("bob connects");
+    // Version 0: the table with two rows; version 1: a third; version 2: one deleted.
+    bob.simple_query("CREATE TABLE analytics.t AS SELECT * FROM (VALUES (1), (2)) v(x)")
+        .await
+        .unwrap();
+    bob.simple_query("INSERT INTO analytics.t VALUES (3)")
+        .await
+        .unwrap();
+    bob.simple_query("DELETE FROM analytics.t WHERE x = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(
+            &bob,
+            "SELECT version FROM mesh.history WHERE table_name = 't' ORDER BY version"
+        )
+        .await,
+        vec![
+            vec![Some("0".into())],
+            vec![Some("1".into())],
+            vec![Some("2".into())]
+        ]
+    );
+    for (v, want) in [(0, vec![1, 2]), (1, vec![1, 2, 3]), (2, vec![2, 3])] {
+        let sql = format!("SELECT x FROM analytics.t FOR VERSION AS OF {v} ORDER BY x");
+        // The extended protocol (Parse, Bind, Execute) reads the same version.
+        let got: Vec<i32> = bob
+            .query(&sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(got, want, "{sql}");
+        let simple: Vec<i32> = rows(&bob, &sql)
+            .await
+            .iter()
+            .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(simple, want, "{sql}");
+    }
+    // A view has no versions of its own; pinned, it reads its tables as they were.
+    bob.simple_query("CREATE VIEW analytics.v AS SELECT x FROM analytics.t")
+        .await
+        .unwrap();
+    let e = bob
+        .simple_query("SELECT * FROM analytics.v FOR VERSION AS OF 0")
+        .await
+        .expect_err("a view has no versions");
+    assert_eq!(code(&e), "42809", "{e:?}");
+    let at = one(
+        &bob,
+        "SELECT committed_at FROM mesh.history WHERE table_name = 't' AND version = 1",
+    )
+    .await;
+    bob.simple_query(&format!("SET mesh.as_of = '{at}'"))
+        .await
+        .unwrap();
+    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.v").await, "3");
+    let e = bob
+        .simple_query("INSERT INTO analytics.t VALUES (4)")
+        .await
+        .expect_err("no writes while pinned");
+    assert_eq!(code(&e), "25006", "{e:?}");
+    bob.simple_query("RESET mesh.as_of").await.unwrap();
+    bob.simple_query("INSERT INTO analytics.t VALUES (4)")
+        .await
+        .unwrap();
+    assert_eq!(one(&bob, "SELECT count(*) FROM analytics.v").await, "3");
+}
