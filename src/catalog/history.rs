@@ -76,6 +76,14 @@ impl TableEntry {
             .connector
             .open_at(&self.spec, &self.storage, at)
             .await?;
+        // An instant resolves to a version: a later read of that version by number needs no
+        // open of its own.
+        let number = t.version.as_deref().and_then(|v| v.parse().ok());
+        if let (AsOf::Timestamp(_), Some(v)) = (at, number) {
+            if versions.get(AsOf::Version(v)).is_none() {
+                versions.put(AsOf::Version(v), t.clone());
+            }
+        }
         versions.put(at, t.clone());
         Ok(t)
     }
