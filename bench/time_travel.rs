@@ -12,6 +12,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+// Each benchmark uses only part of what they share.
+#[allow(dead_code)]
+#[path = "common.rs"]
+mod common;
+use common::{connect, serve};
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -46,30 +52,6 @@ fn config(root: &Path) -> PathBuf {
     )
     .expect("write config");
     conf
-}
-
-async fn serve(conf: &Path) -> u16 {
-    let config = meshgate::Config::load(conf).expect("config");
-    let shared = meshgate::server::Server::new(config).expect("server");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(
-        async move { meshgate::serve_with(listener, shared, std::future::pending()).await },
-    );
-    port
-}
-
-async fn connect(port: u16) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user=admin password=bench dbname=mesh"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    c
 }
 
 async fn timed(c: &tokio_postgres::Client, sql: &str) -> Duration {
@@ -107,8 +89,8 @@ async fn main() {
     let rows = arg("--rows", 100_000);
     let runs = arg("--runs", 20);
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = serve(&config(dir.path())).await;
-    let c = connect(port).await;
+    let port = serve(&config(dir.path())).await.port;
+    let c = connect(port, "admin").await;
 
     let t = Instant::now();
     timed(
@@ -144,12 +126,12 @@ async fn main() {
     timed(&c, &at).await;
     let newest = median_of(runs, &c, &[q]).await;
     let pinned = median_of(runs, &c, &[&at]).await;
-    let session = connect(port).await;
+    let session = connect(port, "admin").await;
     timed(&session, &format!("SET mesh.as_of = '{instant}'")).await;
     timed(&session, q).await;
     let as_of = median_of(runs, &session, &[q]).await;
     // Every transaction pins a new instant, so each opens its own version of the table.
-    let tx = connect(port).await;
+    let tx = connect(port, "admin").await;
     let in_tx = median_of(
         runs,
         &tx,
