@@ -533,3 +533,55 @@ async fn tables_meshgate_writes_have_versions_too_through_both_protocols() {
         .unwrap();
     assert_eq!(one(&bob, "SELECT count(*) FROM analytics.v").await, "3");
 }
+
+/// psql with `options` in its connection (PGOPTIONS), as a BI connection string pins a date.
+async fn psql(s: &TestServer, options: &str, sql: &str) -> String {
+    let out = tokio::process::Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(s.addr.port().to_string())
+        .args(["-U", crate::harness::ADMIN.0, "-d", "mesh", "-c", sql])
+        .env("PGPASSWORD", crate::harness::ADMIN.1)
+        .env("PGOPTIONS", options)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .expect("psql is installed (.ci/run installs postgresql-client)");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_pins_a_session_by_setting_or_by_connection_option() {
+    let s = TestServer::tpch().await;
+    let admin = s.admin().await;
+    // The demo creates sales.customer empty (version 0), then writes its rows.
+    let created = one(&admin, "SELECT committed_at FROM mesh.history WHERE product = 'sales' AND table_name = 'customer' AND version = 0").await;
+    let now = one(&admin, "SELECT count(*) FROM sales.customer").await;
+    assert_ne!(now, "0");
+    let option = format!("-c mesh.as_of={}", created.replacen(' ', "T", 1));
+    assert_eq!(
+        psql(&s, &option, "SELECT count(*) FROM sales.customer").await,
+        "0"
+    );
+    assert_eq!(
+        psql(
+            &s,
+            "",
+            &format!("SET mesh.as_of = '{created}'; SELECT count(*) FROM sales.customer; RESET mesh.as_of; SELECT count(*) FROM sales.customer")
+        )
+        .await,
+        format!("SET\n0\nRESET\n{now}")
+    );
+}
