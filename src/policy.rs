@@ -441,10 +441,22 @@ impl Access {
         *self.as_of.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
-    /// The statement reads `table` at `version`.
+    /// The version the statement already reads `table` at, if it named the table before.
+    pub fn version_read(&self, table: &str) -> Option<String> {
+        self.log().versions.get(table).cloned()
+    }
+
+    /// The statement reads `table` at `version`. A statement that reads one table at several
+    /// versions (`FOR VERSION AS OF` twice) has them listed, comma-separated.
     pub fn record_version(&self, table: String, version: Option<String>) {
-        if let Some(v) = version {
-            self.log().versions.insert(table, v);
+        let Some(v) = version else { return };
+        let mut log = self.log();
+        let read = log.versions.entry(table).or_default();
+        if read.is_empty() {
+            *read = v;
+        } else if !read.split(", ").any(|r| r == v) {
+            read.push_str(", ");
+            read.push_str(&v);
         }
     }
 

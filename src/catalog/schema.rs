@@ -20,6 +20,8 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
+use meshgate_connectors::AsOf;
+
 use super::{discovery, history, pg_catalog, Mesh, ProductEntry, TableEntry};
 use crate::policy::Access;
 
@@ -98,19 +100,25 @@ impl SchemaProvider for ProductSchema {
                 .await
                 .map(Some);
         }
-        let opened = match (version, self.access.as_of()) {
-            (Some(v), _) => {
+        let key = format!("{}.{}", self.product.name, name);
+        // A table the statement already reads (under another spelling of its name, or inside
+        // a view) is read at the same version again, though a newer one may have come since.
+        let earlier = self
+            .access
+            .version_read(&key)
+            .and_then(|v| v.parse().ok())
+            .map(AsOf::Version);
+        let opened = match (version, self.access.as_of(), earlier) {
+            (Some(v), _, _) => {
                 let at = history::as_of(v).map_err(|e| e.into_datafusion())?;
                 entry.open_at(at).await
             }
-            (None, Some(ms)) => entry.open_pinned(ms).await,
-            (None, None) => entry.open().await,
+            (None, Some(ms), _) => entry.open_pinned(ms).await,
+            (None, None, Some(at)) => entry.open_at(at).await,
+            (None, None, None) => entry.open().await,
         }
         .map_err(|e| e.into_datafusion())?;
-        self.access.record_version(
-            format!("{}.{}", self.product.name, name),
-            opened.version.clone(),
-        );
+        self.access.record_version(key, opened.version.clone());
         // The policy view names the version opened here, so that a statement reads one
         // version of the table however often it names it.
         let version = opened.version.as_deref().and_then(|v| v.parse().ok());

@@ -218,6 +218,27 @@ async fn versions_and_timestamps_read_the_older_rows_on_delta_and_iceberg() {
         serde_json::json!(["fixtures.events", "fixtures.readings"]),
         "{e}"
     );
+    // One table at two versions: both listed.
+    one(
+        &c,
+        "SELECT count(*) FROM fixtures.events FOR VERSION AS OF 0 e0, fixtures.events FOR VERSION AS OF 2 e2",
+    )
+    .await;
+    let is_pair = |e: &Value| e["statement"].as_str().is_some_and(|s| s.contains("e0"));
+    wait_for("the audit event", Duration::from_secs(30), || {
+        read_events(&m.audit).iter().any(is_pair)
+    })
+    .await;
+    let events = read_events(&m.audit);
+    let e = events
+        .iter()
+        .find(|e| is_pair(e))
+        .expect("the pair's event");
+    assert_eq!(
+        e["versions"],
+        serde_json::json!({"fixtures.events": "0, 2"}),
+        "{e}"
+    );
 }
 
 fn read_events(path: &Path) -> Vec<Value> {
