@@ -194,20 +194,7 @@ async fn versions_and_timestamps_read_the_older_rows_on_delta_and_iceberg() {
         "SELECT count(*) FROM fixtures.events FOR VERSION AS OF 1 JOIN fixtures.readings ON true",
     )
     .await;
-    let is_join = |e: &Value| {
-        e["statement"]
-            .as_str()
-            .is_some_and(|s| s.contains("JOIN fixtures.readings"))
-    };
-    wait_for("the audit event", Duration::from_secs(30), || {
-        read_events(&m.audit).iter().any(is_join)
-    })
-    .await;
-    let events = read_events(&m.audit);
-    let e = events
-        .iter()
-        .find(|e| is_join(e))
-        .expect("the event of the join");
+    let e = audit_event(&m.audit, "JOIN fixtures.readings").await;
     assert_eq!(
         e["versions"],
         serde_json::json!({"fixtures.events": "1", "fixtures.readings": s2.to_string()}),
@@ -224,21 +211,25 @@ async fn versions_and_timestamps_read_the_older_rows_on_delta_and_iceberg() {
         "SELECT count(*) FROM fixtures.events FOR VERSION AS OF 0 e0, fixtures.events FOR VERSION AS OF 2 e2",
     )
     .await;
-    let is_pair = |e: &Value| e["statement"].as_str().is_some_and(|s| s.contains("e0"));
-    wait_for("the audit event", Duration::from_secs(30), || {
-        read_events(&m.audit).iter().any(is_pair)
-    })
-    .await;
-    let events = read_events(&m.audit);
-    let e = events
-        .iter()
-        .find(|e| is_pair(e))
-        .expect("the pair's event");
+    let e = audit_event(&m.audit, "e0").await;
     assert_eq!(
         e["versions"],
         serde_json::json!({"fixtures.events": "0, 2"}),
         "{e}"
     );
+}
+
+/// The audit event of the statement whose text holds `marker`, once it is written.
+async fn audit_event(path: &Path, marker: &str) -> Value {
+    let is_it = |e: &Value| e["statement"].as_str().is_some_and(|s| s.contains(marker));
+    wait_for("the audit event", Duration::from_secs(30), || {
+        read_events(path).iter().any(is_it)
+    })
+    .await;
+    read_events(path)
+        .into_iter()
+        .find(is_it)
+        .expect("the statement's event")
 }
 
 fn read_events(path: &Path) -> Vec<Value> {
