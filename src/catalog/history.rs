@@ -72,9 +72,25 @@ impl TableEntry {
         if let Some(t) = versions.get(at) {
             return Ok(t);
         }
+        // Each REPEATABLE READ transaction pins its own instant: when the format can name the
+        // version an instant picks, one already open serves it.
+        let mut open = at;
+        if let AsOf::Timestamp(_) = at {
+            if let Some(v) = self
+                .connector
+                .resolve(&self.spec, &self.storage, at)
+                .await?
+            {
+                if let Some(t) = versions.get(AsOf::Version(v)) {
+                    versions.put(at, t.clone());
+                    return Ok(t);
+                }
+                open = AsOf::Version(v);
+            }
+        }
         let t = self
             .connector
-            .open_at(&self.spec, &self.storage, at)
+            .open_at(&self.spec, &self.storage, open)
             .await?;
         // An instant resolves to a version: a later read of that version by number needs no
         // open of its own.

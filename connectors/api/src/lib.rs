@@ -283,6 +283,17 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The version `at` names, when the format can tell without opening it (cheaply: Delta
+    /// lists its log); `None` leaves it to [`Connector::open_at`].
+    async fn resolve(
+        &self,
+        _spec: &TableSpec,
+        _storage: &Storage,
+        _at: AsOf,
+    ) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
     /// The table's commits still available, oldest first. Formats without history have none.
     async fn history(&self, _spec: &TableSpec, _storage: &Storage) -> Result<Vec<Commit>> {
         Ok(Vec::new())
@@ -339,5 +350,49 @@ impl Registry {
     /// The connector that reads what [`Registry::writer`] writes.
     pub fn written(&self) -> &Arc<dyn Connector> {
         &self.readers[self.writer.format()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(version: i64, committed_at_ms: i64) -> Commit {
+        Commit {
+            version,
+            committed_at_ms,
+            operation: None,
+            rows_added: None,
+            rows_removed: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_last_commit_at_or_before_an_instant() {
+        let commits = [
+            commit(3, 1_000),
+            commit(4, 2_000),
+            commit(5, 2_000),
+            commit(6, 3_000),
+        ];
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(2_500)).ok(), Some(5));
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(2_000)).ok(), Some(5));
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(9_000)).ok(), Some(6));
+        assert_eq!(pick("p.t", &commits, AsOf::Version(4)).ok(), Some(4));
+        let e = pick("p.t", &commits, AsOf::Timestamp(999)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "table p.t has no version as of 1970-01-01 00:00:00.999+00: the oldest version available is 3, committed at 1970-01-01 00:00:01+00"
+        );
+        let e = pick("p.t", &commits, AsOf::Version(2)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("table p.t has no version 2: the oldest version available is 3"),
+            "{e}"
+        );
+        assert_eq!(
+            pick("p.t", &[], AsOf::Version(0)).unwrap_err().to_string(),
+            "table p.t has no version 0: it has no versions"
+        );
     }
 }

@@ -66,6 +66,12 @@ impl Connector for DeltaConnector {
         opened(spec, table).await
     }
 
+    async fn resolve(&self, spec: &TableSpec, storage: &Storage, at: AsOf) -> Result<Option<i64>> {
+        let table = unloaded(spec, storage)?;
+        let commits = commit_files(spec, &table.log_store()).await?;
+        pick(&spec.qualified_name, &commits, at).map(Some)
+    }
+
     /// Commit times are the commit files' modification times, as delta-rs dates versions (so
     /// a time read here opens the same version FOR TIMESTAMP AS OF); what each commit did comes
     /// from its `commitInfo`.
