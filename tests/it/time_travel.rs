@@ -597,3 +597,19 @@ async fn psql_pins_a_session_by_setting_or_by_connection_option() {
         format!("SET\n0\nRESET\n{now}")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_across_domains_read_each_table_at_its_own_version() {
+    let s = TestServer::tpch().await;
+    let admin = s.admin().await;
+    // Delta sales.customer at its two versions (created empty, then written), Iceberg
+    // supply.supplier at its snapshot.
+    let snapshot = one(&admin, "SELECT max(version) FROM mesh.history WHERE product = 'supply' AND table_name = 'supplier'").await;
+    let join = |v: i64| {
+        format!("SELECT count(*) FROM sales.customer FOR VERSION AS OF {v} c JOIN supply.supplier FOR VERSION AS OF {snapshot} s ON c.c_nationkey = s.s_nationkey")
+    };
+    let now = one(&admin, "SELECT count(*) FROM sales.customer c JOIN supply.supplier s ON c.c_nationkey = s.s_nationkey").await;
+    assert_ne!(now, "0");
+    assert_eq!(one(&admin, &join(1)).await, now);
+    assert_eq!(one(&admin, &join(0)).await, "0");
+}
