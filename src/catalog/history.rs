@@ -104,6 +104,18 @@ impl TableEntry {
         Ok(t)
     }
 
+    /// Keeps the newest version, just opened, among the versions: the policy view over it and
+    /// a statement naming the table again read it by number.
+    pub(super) async fn remember(&self, t: &OpenedTable) {
+        let Some(v) = t.version.as_deref().and_then(|v| v.parse().ok()) else {
+            return;
+        };
+        let mut versions = self.versions.lock().await;
+        if versions.get(AsOf::Version(v)).is_none() {
+            versions.put(AsOf::Version(v), t.clone());
+        }
+    }
+
     /// The commits the table's format still keeps, oldest first.
     pub async fn history(&self) -> Result<Vec<Commit>, UserError> {
         if self.view.is_some() {

@@ -129,6 +129,7 @@ impl TableEntry {
                     .write()
                     .expect("lock is never poisoned: no panics while held") = Some(Arc::new(meta));
                 *slot = Some((Instant::now(), t.clone()));
+                self.remember(&t).await;
                 Ok(t)
             }
             Err(e) => Err(self.open_failed(e)),
