@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "common.rs"]
+mod common;
+use common::{connect, serve, Server};
+
 use datafusion::arrow::array::{
     Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray,
 };
@@ -124,17 +128,6 @@ fn build_mesh(root: &Path, tables: usize) -> PathBuf {
     conf
 }
 
-async fn connect(port: u16, user: &str) -> tokio_postgres::Client {
-    let (c, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user={user} password=bench dbname=mesh"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("connect");
-    tokio::spawn(conn);
-    c
-}
-
 async fn median(runs: usize, c: &tokio_postgres::Client, sql: &str) -> (Duration, usize) {
     let mut times = Vec::with_capacity(runs);
     let mut rows = 0;
@@ -176,23 +169,6 @@ fn psql(port: u16, cmd: &str) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     t.elapsed()
-}
-
-struct Server {
-    port: u16,
-    shared: Arc<meshgate::server::Server>,
-}
-
-async fn serve(conf: &Path) -> Server {
-    let config = meshgate::Config::load(conf).expect("config");
-    let shared = meshgate::server::Server::new(config).expect("server");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let s2 = shared.clone();
-    tokio::spawn(async move { meshgate::serve_with(listener, s2, std::future::pending()).await });
-    Server { port, shared }
 }
 
 /// Waits until the background warm-up has opened every table (the steady state of a server).

@@ -380,6 +380,8 @@ pub struct StatementAccess {
     pub policies: BTreeSet<String>,
     /// A row filter applied: values of other rows must not surface in errors.
     pub filtered: bool,
+    /// The version each table was read at (`product.table` ─► Delta version or snapshot id).
+    pub versions: BTreeMap<String, String>,
 }
 
 /// A session's principal and the record of what its current statement touched; shared by the
@@ -388,6 +390,9 @@ pub struct StatementAccess {
 pub struct Access {
     pub principal: Arc<Principal>,
     log: Arc<Mutex<StatementAccess>>,
+    /// The instant (ms since the epoch) every table is read as of, when the session is pinned
+    /// (`mesh.as_of`, a REPEATABLE READ transaction).
+    as_of: Arc<Mutex<Option<i64>>>,
 }
 
 impl Access {
@@ -395,6 +400,7 @@ impl Access {
         Access {
             principal: Arc::new(principal),
             log: Arc::default(),
+            as_of: Arc::default(),
         }
     }
 
@@ -403,6 +409,7 @@ impl Access {
         Access {
             principal: Arc::new(principal),
             log: self.log.clone(),
+            as_of: self.as_of.clone(),
         }
     }
 
@@ -422,6 +429,35 @@ impl Access {
     /// Back to what a statement planned earlier recorded (a portal executes what Parse planned).
     pub fn restore(&self, access: StatementAccess) {
         *self.log() = access;
+    }
+
+    /// The instant the session's tables are read as of, if it is pinned.
+    pub fn as_of(&self) -> Option<i64> {
+        *self.as_of.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pins the session's reads at an instant, or unpins them (`None`).
+    pub fn set_as_of(&self, at: Option<i64>) {
+        *self.as_of.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// The version the statement already reads `table` at, if it named the table before.
+    pub fn version_read(&self, table: &str) -> Option<String> {
+        self.log().versions.get(table).cloned()
+    }
+
+    /// The statement reads `table` at `version`. A statement that reads one table at several
+    /// versions (`FOR VERSION AS OF` twice) has them listed, comma-separated.
+    pub fn record_version(&self, table: String, version: Option<String>) {
+        let Some(v) = version else { return };
+        let mut log = self.log();
+        let read = log.versions.entry(table).or_default();
+        if read.is_empty() {
+            *read = v;
+        } else if !read.split(", ").any(|r| r == v) {
+            read.push_str(", ");
+            read.push_str(&v);
+        }
     }
 
     /// The statement reads `table` through these policies.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  respell.rs  PostgreSQL spellings the parser does not take, respelled on tokens
+//!  versions.rs Trino's table versions (FOR VERSION / TIMESTAMP AS OF), folded into names
 //!  parse.rs    the parser: PostgreSQL's dialect, the nesting bound
 //!  ident.rs    how PostgreSQL folds an identifier
 //!  build.rs    syntax trees meshgate writes itself (a write's queries, a policy view, a
@@ -20,5 +21,6 @@ pub mod ident;
 pub mod parse;
 pub mod respell;
 pub mod rewrite;
+pub mod versions;
 
 pub use error::{Code, FrontError};

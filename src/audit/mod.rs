@@ -90,6 +90,10 @@ pub struct Event {
     pub tables: Vec<String>,
     pub domains: Vec<String>,
     pub policies: Vec<String>,
+    /// The version (Delta version, Iceberg snapshot id) each `product.table` was read at, so
+    /// the statement can be run again exactly (`FOR VERSION AS OF`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
     /// `product.table`s the statement wrote or created (writable products).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tables_written: Vec<String>,

@@ -28,6 +28,7 @@ struct Head {
     protocol: Protocol,
     statement: Option<String>,
     policies: Vec<String>,
+    versions: BTreeMap<String, String>,
 }
 
 /// A statement in flight: what it read and returned so far. Finished exactly once with
@@ -59,6 +60,7 @@ impl StatementRecord {
             protocol,
             statement,
             policies: Vec::new(),
+            versions: BTreeMap::new(),
         });
         StatementRecord {
             auditor: auditor.clone(),
@@ -88,10 +90,12 @@ impl StatementRecord {
         }
     }
 
-    /// The row filters and masks (`domain.policy`) the statement's plan applied.
-    pub fn set_policies(&mut self, policies: Vec<String>) {
+    /// What the statement's plan decided: the row filters and masks (`domain.policy`) it
+    /// applied and the version it read each table at.
+    pub fn set_access(&mut self, access: crate::policy::StatementAccess) {
         if let Some(h) = self.head.as_mut() {
-            h.policies = policies;
+            h.policies = access.policies.into_iter().collect();
+            h.versions = access.versions;
         }
     }
 
@@ -146,6 +150,7 @@ impl StatementRecord {
                 .collect(),
             domains: domains.into_iter().collect(),
             policies: head.policies,
+            versions: head.versions,
             tables_written: self.written.into_iter().collect(),
             rows: self.rows,
             bytes_scanned: bytes,

@@ -57,10 +57,11 @@ pub fn tables_read(plan: &LogicalPlan, mesh: &Mesh, default_schema: &str) -> Vec
                 .resolve(&mesh.database, default_schema);
             if *r.catalog == *mesh.database {
                 if let Some(product) = mesh.products.get(&*r.schema) {
-                    if product.tables.contains_key(&*r.table) {
+                    let (table, _) = meshgate_sqlfront::versions::split(&r.table);
+                    if product.tables.contains_key(table) {
                         let t = TableRead {
                             product: product.name.clone(),
-                            table: r.table.to_string(),
+                            table: table.to_string(),
                             domain: product.domain.clone(),
                         };
                         if !out.contains(&t) {

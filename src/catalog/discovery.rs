@@ -3,7 +3,8 @@
 //! `mesh.domains`, `mesh.data_products`, `mesh.datasets`, `mesh.columns` and `mesh.my_grants`
 //! are built per query from configuration and the metadata cache (like pg_catalog, they never
 //! read storage), and each shows only what the session's principal may read: a consumer
-//! discovers exactly the products it can query.
+//! discovers exactly the products it can query. `mesh.history` is the exception: the commits
+//! of every readable table come from the formats' own logs, read when it is queried.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ const TABLES: &[&str] = &[
     "datasets",
     "columns",
     "my_grants",
+    "history",
 ];
 
 pub struct Discovery {
@@ -258,6 +260,59 @@ impl Discovery {
     }
 }
 
+impl Discovery {
+    /// Every commit still kept of every table the principal may read. A table whose history
+    /// cannot be read is left out (the log says why), so one broken table does not hide all.
+    async fn history(&self) -> Result<Arc<dyn TableProvider>> {
+        use futures::StreamExt;
+        let s = schema(&[
+            ("product", DataType::Utf8, false),
+            ("table_name", DataType::Utf8, false),
+            ("version", DataType::Int64, false),
+            ("committed_at", timestamp(), false),
+            ("operation", DataType::Utf8, true),
+            ("rows_added", DataType::Int64, true),
+            ("rows_removed", DataType::Int64, true),
+        ]);
+        let tables: Vec<Arc<TableEntry>> = self
+            .products()
+            .flat_map(|p| self.tables(p))
+            .filter(|t| t.view.is_none())
+            .cloned()
+            .collect();
+        let histories: Vec<_> = futures::stream::iter(tables)
+            .map(|t: Arc<TableEntry>| async move {
+                let h = t.history().await;
+                (t, h)
+            })
+            .buffered(super::OPEN_CONCURRENCY)
+            .collect()
+            .await;
+        let mut rows = Vec::new();
+        for (t, commits) in histories {
+            let Ok(commits) = commits else { continue };
+            // Row counts say how many rows a commit touched: not for principals who see some.
+            let counts = self.principal.row_filters(&t.product, &t.name).is_empty();
+            let count = |n: Option<u64>| n.filter(|_| counts).map(|n| i64v(n as i64));
+            for c in commits.into_iter().rev() {
+                rows.push(vec![
+                    Some(text(t.product.clone())),
+                    Some(text(t.name.clone())),
+                    Some(i64v(c.version)),
+                    Some(ScalarValue::TimestampMillisecond(
+                        Some(c.committed_at_ms),
+                        Some("UTC".into()),
+                    )),
+                    Some(opt_text(c.operation)),
+                    count(c.rows_added),
+                    count(c.rows_removed),
+                ]);
+            }
+        }
+        mem(&s, rows)
+    }
+}
+
 /// Where a dataset lives, down to its domain's bucket and no further: the path inside a bucket
 /// (or on the server's disk) is the domain's business.
 fn redacted_location(domain: &str, location: &url::Url) -> String {
@@ -284,6 +339,7 @@ impl SchemaProvider for Discovery {
             "datasets" => self.datasets()?,
             "columns" => self.columns()?,
             "my_grants" => self.my_grants()?,
+            "history" => self.history().await?,
             _ => return Ok(None),
         }))
     }

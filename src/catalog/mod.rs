@@ -30,6 +30,7 @@ use crate::error::UserError;
 mod columns;
 pub mod discovery;
 pub mod functions;
+pub mod history;
 pub mod info_schema;
 pub mod oids;
 pub mod parameters;
@@ -99,6 +100,8 @@ pub struct TableEntry {
     connector: Arc<dyn Connector>,
     refresh: Duration,
     cached: tokio::sync::Mutex<Option<(Instant, OpenedTable)>>,
+    /// Older versions opened lately (see `history`).
+    versions: tokio::sync::Mutex<history::Versions>,
     known: RwLock<Option<Arc<TableMeta>>>,
 }
 
@@ -126,20 +129,10 @@ impl TableEntry {
                     .write()
                     .expect("lock is never poisoned: no panics while held") = Some(Arc::new(meta));
                 *slot = Some((Instant::now(), t.clone()));
+                self.remember(&t).await;
                 Ok(t)
             }
-            Err(e) => {
-                // The connector's text can hold storage URLs: log it, tell the client which table.
-                let id = crate::error::error_id();
-                tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");
-                Err(UserError::new(
-                    crate::error::SqlState::InternalError,
-                    format!(
-                        "table {}.{} could not be opened from its storage (error id {id}); the server log has details",
-                        self.product, self.name
-                    ),
-                ))
-            }
+            Err(e) => Err(self.open_failed(e)),
         }
     }
 
@@ -270,6 +263,7 @@ impl Mesh {
                             connector,
                             refresh,
                             cached: tokio::sync::Mutex::new(None),
+                            versions: Default::default(),
                             known: RwLock::new(None),
                         }),
                     );
@@ -314,6 +308,7 @@ impl Mesh {
                                 connector: written.clone(),
                                 refresh,
                                 cached: tokio::sync::Mutex::new(None),
+                                versions: Default::default(),
                                 known: RwLock::new(None),
                             }),
                         );
@@ -459,6 +454,9 @@ impl Mesh {
                         .expect("lock is never poisoned: no panics while held") = Some(meta);
                 }
                 // A table being opened right now is simply opened again later.
+                if let (Ok(from), Ok(mut to)) = (ot.versions.try_lock(), t.versions.try_lock()) {
+                    *to = from.clone();
+                }
                 if let (Ok(from), Ok(mut to)) = (ot.cached.try_lock(), t.cached.try_lock()) {
                     *to = from.clone();
                 }
@@ -514,6 +512,7 @@ fn view_entry(
         connector: Arc::new(ViewConnector),
         refresh: Duration::MAX,
         cached: tokio::sync::Mutex::new(None),
+        versions: Default::default(),
         known: RwLock::new(Some(Arc::new(meta))),
     }
 }

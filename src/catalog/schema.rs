@@ -20,7 +20,9 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result as DfResult};
 
-use super::{discovery, pg_catalog, Mesh, ProductEntry, TableEntry};
+use meshgate_connectors::AsOf;
+
+use super::{discovery, history, pg_catalog, Mesh, ProductEntry, TableEntry};
 use crate::policy::Access;
 
 /// Plans what a catalog entry resolves to beyond an opened table. Implemented by the SQL front
@@ -39,12 +41,15 @@ pub trait Expander: Send + Sync + std::fmt::Debug {
 
     /// What the principal reads for a table: the table itself, or a view that applies the
     /// principal's row filters and column masks. Records the statement's access either way.
+    /// `version` is the provider's version, when its format has versions: the policy view
+    /// reads that one too.
     async fn guard(
         &self,
         mesh: &Arc<Mesh>,
         access: &Access,
         entry: &TableEntry,
         provider: Arc<dyn TableProvider>,
+        version: Option<i64>,
     ) -> DfResult<Arc<dyn TableProvider>>;
 }
 
@@ -80,27 +85,51 @@ impl SchemaProvider for ProductSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let (name, version) = meshgate_sqlfront::versions::split(name);
         let Some(entry) = self.product.tables.get(name) else {
             return Ok(None);
         };
         if !self.access.principal.may_read(&self.product.name, name) {
             return Err(crate::policy::denied(&self.product.name, name).into_datafusion());
         }
-        if let Some(sql) = &entry.view {
+        // A view's own tables follow the session's pin through the reader's catalog.
+        if let (Some(sql), None) = (&entry.view, version) {
             return self
                 .expander
                 .view(&self.mesh, &self.access, entry, sql)
                 .await
                 .map(Some);
         }
-        let opened = entry.open().await.map_err(|e| e.into_datafusion())?;
+        let key = format!("{}.{}", self.product.name, name);
+        // A table the statement already reads (under another spelling of its name, or inside
+        // a view) is read at the same version again, though a newer one may have come since.
+        let earlier = self
+            .access
+            .version_read(&key)
+            .and_then(|v| v.parse().ok())
+            .map(AsOf::Version);
+        let opened = match (version, self.access.as_of(), earlier) {
+            (Some(v), _, _) => {
+                let at = history::as_of(v).map_err(|e| e.into_datafusion())?;
+                entry.open_at(at).await
+            }
+            (None, Some(ms), _) => entry.open_pinned(ms).await,
+            (None, None, Some(at)) => entry.open_at(at).await,
+            (None, None, None) => entry.open().await,
+        }
+        .map_err(|e| e.into_datafusion())?;
+        self.access.record_version(key, opened.version.clone());
+        // The policy view names the version opened here, so that a statement reads one
+        // version of the table however often it names it.
+        let version = opened.version.as_deref().and_then(|v| v.parse().ok());
         self.expander
-            .guard(&self.mesh, &self.access, entry, opened.provider)
+            .guard(&self.mesh, &self.access, entry, opened.provider, version)
             .await
             .map(Some)
     }
 
     fn table_exist(&self, name: &str) -> bool {
+        let (name, _) = meshgate_sqlfront::versions::split(name);
         self.product.tables.contains_key(name)
             && self.access.principal.may_read(&self.product.name, name)
     }

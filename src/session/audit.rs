@@ -45,16 +45,16 @@ impl Session {
         StatementRecord::begin(&self.services.auditor, || self.who(), protocol, statement)
     }
 
-    /// Names (`domain.policy`) of the row filters and column masks the statement's plan applied.
-    /// Asked when the statement ends: the access record then holds what its planning (or, for
-    /// a portal, its Parse) decided.
-    fn policies(&self) -> Vec<String> {
-        self.access.current().policies.into_iter().collect()
+    /// What the statement's plan applied and read (policies, table versions). Asked when the
+    /// statement ends: the access record then holds what its planning (or, for a portal, its
+    /// Parse) decided.
+    fn planned(&self) -> crate::policy::StatementAccess {
+        self.access.current()
     }
 
     /// Ends `r` with what the session knows at the statement's end.
     fn finish(&self, mut r: StatementRecord, outcome: Outcome, sqlstate: Option<SqlState>) {
-        r.set_policies(self.policies());
+        r.set_access(self.planned());
         r.finish(outcome, sqlstate);
     }
 
@@ -143,12 +143,12 @@ impl Session {
     /// After an Execute: a suspended portal keeps its record until it completes or is dropped.
     pub(super) fn audit_after_execute(&mut self, portal: &str, result: &Result<(), Failure>) {
         if result.is_ok() {
-            let policies = self.policies();
+            let planned = self.planned();
             if let Some(p) = self.portals.get_mut(portal) {
                 if matches!(p.state, PortalState::Running(_)) {
                     // Parked: if the portal is dropped before completing, this is its event.
                     p.audit = self.record.take().map(|mut r| {
-                        r.set_policies(policies);
+                        r.set_access(planned);
                         r
                     });
                     return;

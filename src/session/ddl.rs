@@ -53,6 +53,7 @@ impl Session {
         stmt: Statement,
         client: &mut dyn Client,
     ) -> Result<(), Failure> {
+        self.refuse_pinned_write()?;
         match stmt {
             Statement::CreateSchema {
                 schema_name,

@@ -457,6 +457,7 @@ impl Session {
         allow: Allow,
         rows: sql::Rows,
     ) -> Result<LogicalPlan, UserError> {
+        self.pin_reads()?;
         let catalog = self
             .ctx
             .catalog(&self.mesh.database)
@@ -778,6 +779,8 @@ impl Session {
         }
         let key = match lower.as_str() {
             "transaction isolation level" => "transaction_isolation",
+            // The parser hands a dotted name over in parts.
+            "mesh as_of" => "mesh.as_of",
             "time zone" => "timezone",
             other => other,
         };

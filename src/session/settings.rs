@@ -45,6 +45,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("max_parallel_workers_per_gather", "2"),
     ("row_security", "on"),
     ("synchronous_commit", "on"),
+    // Every table is read as it was at this instant (empty: as it is now).
+    ("mesh.as_of", ""),
 ];
 
 use crate::catalog::functions::READ_ONLY;
@@ -333,6 +335,13 @@ impl Settings {
             }
             "search_path" => {
                 apply_search_path(value, cx);
+                value.to_string()
+            }
+            "mesh.as_of" => {
+                let value = value.trim();
+                if !value.is_empty() {
+                    crate::catalog::history::instant(value)?;
+                }
                 value.to_string()
             }
             _ => value.to_string(),

@@ -51,6 +51,8 @@ pub(super) struct Transaction {
     pub isolation: Option<String>,
     /// The open transaction's changes to writable products.
     pub writes: Option<Writes>,
+    /// A REPEATABLE READ or SERIALIZABLE block reads the mesh as of its first statement.
+    pub pinned_at: Option<i64>,
 }
 
 /// A transaction's changes to writable products, until COMMIT or ROLLBACK.
@@ -80,6 +82,7 @@ impl Session {
             .await?;
         } else {
             self.tx.isolation = level;
+            self.tx.pinned_at = None;
             self.settings.begin_transaction();
         }
         self.tx.state = TxState::InBlock;
@@ -104,6 +107,7 @@ impl Session {
         }
         self.tx.state = TxState::Idle;
         self.tx.isolation = None;
+        self.tx.pinned_at = None;
         for r in self.with_settings(|s, cx| Ok(s.end_transaction(commit, cx)))? {
             super::report_setting(client, Some(r)).await?;
         }
@@ -115,6 +119,60 @@ impl Session {
             self.rollback_writes();
         }
         complete(client, if commit { "COMMIT" } else { "ROLLBACK" }).await
+    }
+
+    /// Whether an open block reads one snapshot of the mesh (REPEATABLE READ, SERIALIZABLE).
+    fn snapshot_block(&self) -> bool {
+        if self.tx.state == TxState::Idle {
+            return false;
+        }
+        let level = self
+            .tx
+            .isolation
+            .clone()
+            .or_else(|| self.get("default_transaction_isolation"))
+            .unwrap_or_default();
+        matches!(
+            level.to_ascii_lowercase().as_str(),
+            "repeatable read" | "serializable"
+        )
+    }
+
+    /// Before a statement plans: the instant its tables are read as of. `mesh.as_of` wins; a
+    /// snapshot block pins the instant of its first statement, so tables it first reads later
+    /// are read as they were then too.
+    pub(super) fn pin_reads(&mut self) -> Result<(), UserError> {
+        let setting = self.get("mesh.as_of").unwrap_or_default();
+        let at = if !setting.is_empty() {
+            Some(crate::catalog::history::instant(&setting)?)
+        } else if self.snapshot_block() {
+            Some(
+                *self
+                    .tx
+                    .pinned_at
+                    .get_or_insert_with(|| chrono::Utc::now().timestamp_millis()),
+            )
+        } else {
+            None
+        };
+        self.access.set_as_of(at);
+        Ok(())
+    }
+
+    /// Writes need the newest version of what they change: a session reading the past may not
+    /// write.
+    pub(super) fn refuse_pinned_write(&self) -> Result<(), UserError> {
+        let why = if !self.get("mesh.as_of").unwrap_or_default().is_empty() {
+            "mesh.as_of is set"
+        } else if self.snapshot_block() {
+            "the transaction reads one snapshot of the mesh (REPEATABLE READ or SERIALIZABLE)"
+        } else {
+            return Ok(());
+        };
+        Err(UserError::new(
+            SqlState::ReadOnlySqlTransaction,
+            format!("cannot execute a write in a read-only transaction: {why}"),
+        ))
     }
 
     /// The catalog of `product` as this transaction sees it.

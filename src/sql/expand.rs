@@ -24,7 +24,7 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{cast, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{Ident, Statement, TableAlias, TableFactor};
 
 use super::{barrier, build};
 use crate::catalog::{Expander, Mesh, MeshCatalog, TableEntry};
@@ -106,6 +106,7 @@ impl Expander for Expand {
         access: &Access,
         entry: &TableEntry,
         provider: Arc<dyn TableProvider>,
+        version: Option<i64>,
     ) -> DfResult<Arc<dyn TableProvider>> {
         let p = &access.principal;
         let filters = p.row_filters(&entry.product, &entry.name);
@@ -118,7 +119,7 @@ impl Expander for Expand {
         if filters.is_empty() && masks.is_empty() {
             return Ok(provider);
         }
-        match policy_view(mesh, p, entry, provider, &filters, &masks).await {
+        match policy_view(mesh, p, entry, provider, version, &filters, &masks).await {
             Ok(view) => Ok(view),
             Err(e) => {
                 // A policy that cannot be planned must deny, never fall back to the raw table.
@@ -147,6 +148,7 @@ async fn policy_view(
     p: &Principal,
     entry: &TableEntry,
     provider: Arc<dyn TableProvider>,
+    version: Option<i64>,
     filters: &[&RowFilter],
     masks: &BTreeMap<String, &Mask>,
 ) -> DfResult<Arc<dyn TableProvider>> {
@@ -180,14 +182,20 @@ async fn policy_view(
                 .collect::<DfResult<Vec<_>>>()?,
         ))
     };
-    let query = build::select(
-        items,
-        vec![build::table(build::object_name(&[
-            &entry.product,
-            &entry.name,
-        ]))],
-        predicate,
-    );
+    // The policy reads the version the reader asked for (its filter's own lookups read the
+    // tables as they are now: the domain wrote the filter for today's data).
+    let mut from = build::table(build::object_name(&[&entry.product, &entry.name]));
+    if let (Some(v), TableFactor::Table { name, alias, .. }) = (version, &mut from.relation) {
+        let versioned = meshgate_sqlfront::versions::versioned(&entry.name, v);
+        *name = build::object_name(&[&entry.product, &versioned]);
+        // Under its own name, as the domain's filters and masks name it.
+        *alias = Some(TableAlias {
+            explicit: true,
+            name: Ident::with_quote('"', &entry.name),
+            columns: vec![],
+        });
+    }
+    let query = build::select(items, vec![from], predicate);
     let definition = query.to_string();
     let system = Access::new(Principal::system(&mesh.policies));
     let ctx = planning_context(mesh, system, "public");

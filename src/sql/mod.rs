@@ -88,7 +88,8 @@ pub fn parse_one(sql: &str) -> Result<Statement, UserError> {
 pub fn parse(sql: &str, audit: Option<bool>) -> Result<Vec<Parsed>, UserError> {
     let respelled = respell::respell(sql);
     let mut moves = respelled.moves.into_iter();
-    Ok(parse_sql(&respelled.text)?
+    let text = meshgate_sqlfront::versions::respell(&respelled.text)?;
+    Ok(parse_sql(&text)?
         .into_iter()
         .map(|s| {
             let is_fetch = matches!(s, Statement::Fetch { .. });

@@ -139,7 +139,22 @@ enum Resolved {
 
 impl Resolve<'_> {
     fn resolve(&self, p: &[String], shown: &str) -> Result<Resolved, UserError> {
-        Ok(match p {
+        // A table read at a version (see `meshgate_sqlfront::versions`) resolves as the table.
+        let mut p = p.to_vec();
+        let alone = p.len() == 1;
+        if let Some(last) = p.last_mut() {
+            let (table, version) = meshgate_sqlfront::versions::split(last);
+            if version.is_some() {
+                if alone && self.ctes.contains(table) {
+                    return Err(UserError::new(
+                        SqlState::WrongObjectType,
+                        format!("\"{table}\" is a WITH query: only tables have versions"),
+                    ));
+                }
+                *last = table.to_string();
+            }
+        }
+        Ok(match p.as_slice() {
             [t] if self.ctes.contains(t) => Resolved::Cte,
             [t] => match self.scope.schema_for(t) {
                 Some(s) => Resolved::Relation {

@@ -104,6 +104,7 @@ public class PgjdbcSuite {
             streaming(c);
             cancellation(c);
             catalog(c, descriptions);
+            timeTravel(c);
         }
         try (Connection admin = connect(url, (String) p.get("admin_user"), (String) p.get("admin_password"));
              Connection dave = connect(url, (String) p.get("sales_analyst_user"), (String) p.get("sales_analyst_password"));
@@ -132,6 +133,51 @@ public class PgjdbcSuite {
         check("a PostgreSQL version pgjdbc takes its modern paths for", md.getDatabaseMajorVersion() >= 12, serverVersion);
         eq("product name", md.getDatabaseProductName(), "PostgreSQL");
         eq("connected user", md.getUserName(), user);
+    }
+
+    static long count(Statement st, String sql) throws SQLException {
+        try (ResultSet rs = st.executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    // Time travel: setTransactionIsolation(REPEATABLE_READ) pins a transaction to one snapshot
+    // of the mesh, mesh.as_of a whole session. The demo creates sales.customer empty (version 0)
+    // and writes its rows as version 1.
+    static void timeTravel(Connection c) throws Exception {
+        String created;
+        try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(
+                "SELECT committed_at::text FROM mesh.history WHERE product = 'sales' AND table_name = 'customer' AND version = 0")) {
+            check("mesh.history lists the table's first version", rs.next(), "");
+            created = rs.getString(1);
+        }
+        long now;
+        try (Statement st = c.createStatement()) {
+            now = count(st, "SELECT count(*) FROM sales.customer");
+        }
+        c.setAutoCommit(false);
+        c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+        try (Statement st = c.createStatement()) {
+            eq("a REPEATABLE READ transaction reads the mesh as of its first statement", count(st, "SELECT count(*) FROM sales.customer"), now);
+            eq("FOR VERSION AS OF in it", count(st, "SELECT count(*) FROM sales.customer FOR VERSION AS OF 0"), 0L);
+            eq("a write inside it is refused as read-only", sqlState(() -> st.execute("CREATE TABLE sales.copy AS SELECT 1 AS x")), "25006");
+        }
+        c.rollback();
+        c.setTransactionIsolation(Connection.TRANSACTION_READ_COMMITTED);
+        c.setAutoCommit(true);
+        try (Statement st = c.createStatement()) {
+            st.execute("SET mesh.as_of = '" + created + "'");
+            eq("SET mesh.as_of: the table as it was created", count(st, "SELECT count(*) FROM sales.customer"), 0L);
+            try (PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM sales.customer WHERE c_custkey > ?")) {
+                ps.setInt(1, 0);
+                try (ResultSet rs = ps.executeQuery()) {
+                    eq("SET mesh.as_of: a prepared statement too", rs.next() ? rs.getLong(1) : -1L, 0L);
+                }
+            }
+            st.execute("RESET mesh.as_of");
+            eq("RESET mesh.as_of: the newest version again", count(st, "SELECT count(*) FROM sales.customer"), now);
+        }
     }
 
     // What connection pools and BI tools do to a connection before using it.

@@ -4,6 +4,7 @@ import datetime
 import decimal
 
 import psycopg
+import psycopg.sql
 
 from common import Checks, params
 
@@ -69,4 +70,26 @@ with psycopg.connect(conninfo, autocommit=True) as conn:
             n = sum(1 for _ in cur)
     total = conn.execute("SELECT count(*) FROM sales.lineitem").fetchone()[0]
     c.eq("server-side cursor yields every row", n, total)
+
+# Time travel: the demo creates sales.customer empty (version 0), then writes its rows.
+with psycopg.connect(conninfo, autocommit=True) as conn:
+    (created,) = conn.execute("SELECT committed_at FROM mesh.history "
+                              "WHERE product = 'sales' AND table_name = 'customer' AND version = 0").fetchone()
+    now = conn.execute("SELECT count(*) FROM sales.customer").fetchone()[0]
+    conn.execute(psycopg.sql.SQL("SET mesh.as_of = {}").format(created.isoformat()))
+    c.eq("SET mesh.as_of: the table as it was created", conn.execute("SELECT count(*) FROM sales.customer").fetchone()[0], 0)
+    c.eq("SET mesh.as_of: with a bound parameter",
+         conn.execute("SELECT count(*) FROM sales.customer WHERE c_custkey > %s", (0,)).fetchone()[0], 0)
+    conn.execute("RESET mesh.as_of")
+    c.eq("RESET mesh.as_of", conn.execute("SELECT count(*) FROM sales.customer").fetchone()[0], now)
+with psycopg.connect(conninfo) as conn:
+    # psycopg begins each transaction with BEGIN ISOLATION LEVEL REPEATABLE READ.
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    c.eq("REPEATABLE READ reads", conn.execute("SELECT count(*) FROM sales.customer").fetchone()[0], now)
+    try:
+        conn.execute("CREATE TABLE sales.copy AS SELECT 1 AS x")
+        c.true("a write in REPEATABLE READ is refused", False)
+    except psycopg.errors.ReadOnlySqlTransaction as e:
+        c.eq("a write in REPEATABLE READ: sqlstate", e.sqlstate, "25006")
+    conn.rollback()
 c.done()

@@ -366,4 +366,41 @@ table = "orders"
     assert_eq!(want.len(), 6);
     assert_eq!(orders(&c).await, want);
     assert_eq!(opened_version(&c).await, Some(last_snapshot(&after)));
+
+    // Time travel through the catalog: each snapshot by its id, and as of its commit time.
+    let ids: Vec<i64> = after["snapshot_ids"]
+        .as_array()
+        .expect("snapshot ids")
+        .iter()
+        .map(|v| v.as_i64().expect("an id"))
+        .collect();
+    let count = |sql: String| {
+        let c = &c;
+        async move {
+            c.query_one(&sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+                .get::<_, i64>(0)
+        }
+    };
+    let first = count(format!("SELECT rows_added FROM mesh.history WHERE product = 'sales' AND table_name = 'orders' AND version = {}", ids[0])).await;
+    for (id, n) in ids.iter().zip([first, 5, 6]) {
+        let sql = format!("SELECT count(*) FROM sales.orders FOR VERSION AS OF {id}");
+        assert_eq!(count(sql.clone()).await, n, "{sql}");
+    }
+    let at: String = c
+        .query_one(
+            &format!("SELECT committed_at::text FROM mesh.history WHERE table_name = 'orders' AND version = {}", ids[1]),
+            &[],
+        )
+        .await
+        .expect("mesh.history reads")
+        .get(0);
+    assert_eq!(
+        count(format!(
+            "SELECT count(*) FROM sales.orders FOR TIMESTAMP AS OF TIMESTAMP '{at}'"
+        ))
+        .await,
+        5
+    );
 }

@@ -29,6 +29,7 @@ mod s3;
 mod session_statements;
 mod text_types;
 mod throttle;
+mod time_travel;
 mod tls;
 mod tpch;
 mod writes;

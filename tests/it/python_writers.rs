@@ -30,7 +30,7 @@ pub fn python(script: &str, out: &Path) -> Value {
     })
 }
 
-fn domain_file(dir: &Path, fx: &Value) -> std::path::PathBuf {
+pub fn domain_file(dir: &Path, fx: &Value) -> std::path::PathBuf {
     let ice = &fx["iceberg"];
     let domains = dir.join("domains");
     std::fs::create_dir_all(&domains).unwrap();
@@ -81,7 +81,7 @@ location = "{table_dir}"
     domains
 }
 
-fn text_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+pub fn text_rows(msgs: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
     msgs.iter()
         .filter_map(|m| match m {
             SimpleQueryMessage::Row(r) => {

@@ -42,6 +42,18 @@ pub enum ConnectorError {
     /// The configuration is wrong in a way only visible when opening (e.g. unknown catalog).
     #[error("table {table}: {reason}")]
     Config { table: String, reason: String },
+    /// The format keeps no history (plain Parquet): a version cannot be asked for.
+    #[error("table {table} has no versions: its format ({format}) keeps no history")]
+    NoHistory { table: String, format: &'static str },
+    /// The version asked for is not in the table's history (never written, removed by VACUUM or
+    /// snapshot expiry, or a timestamp before the first commit). The text is for clients.
+    #[error("{}", no_such_version(table, asked, oldest))]
+    NoSuchVersion {
+        table: String,
+        asked: AsOf,
+        /// The oldest version still available, with its commit time (ms since the epoch).
+        oldest: Option<(i64, i64)>,
+    },
     /// Anything the format library reports; the text may carry paths and is for logs, not clients.
     #[error("table {table}: {source}")]
     Format {
@@ -60,6 +72,28 @@ impl ConnectorError {
             table: table.to_string(),
             source: source.into(),
         }
+    }
+}
+
+fn no_such_version(table: &str, asked: &AsOf, oldest: &Option<(i64, i64)>) -> String {
+    let asked = match asked {
+        AsOf::Version(v) => format!("has no version {v}"),
+        AsOf::Timestamp(ms) => format!("has no version as of {}", timestamp_text(*ms)),
+    };
+    match oldest {
+        Some((v, ms)) => format!(
+            "table {table} {asked}: the oldest version available is {v}, committed at {}",
+            timestamp_text(*ms)
+        ),
+        None => format!("table {table} {asked}: it has no versions"),
+    }
+}
+
+/// An instant as PostgreSQL prints a `timestamptz` in UTC.
+pub fn timestamp_text(ms: i64) -> String {
+    match datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(ms) {
+        Some(t) => format!("{t}+00"),
+        None => format!("{ms} ms after the epoch"),
     }
 }
 
@@ -174,6 +208,47 @@ impl OpenedTable {
     }
 }
 
+/// Which version of a table to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AsOf {
+    /// A Delta version number or an Iceberg snapshot id.
+    Version(i64),
+    /// The version current at this instant (ms since the epoch): the newest committed at or
+    /// before it.
+    Timestamp(i64),
+}
+
+/// One commit in a table's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// Delta version or Iceberg snapshot id.
+    pub version: i64,
+    /// The commit time [`AsOf::Timestamp`] compares with, ms since the epoch.
+    pub committed_at_ms: i64,
+    /// The format's name for what the commit did (`WRITE`, `DELETE`, `append`, …).
+    pub operation: Option<String>,
+    pub rows_added: Option<u64>,
+    pub rows_removed: Option<u64>,
+}
+
+/// The version `at` picks among `commits` (oldest first), or the error naming the
+/// oldest one.
+pub fn pick(table: &str, commits: &[Commit], at: AsOf) -> Result<i64> {
+    let found = match at {
+        AsOf::Version(v) => commits.iter().find(|c| c.version == v),
+        // The last commit at or before the instant: commit order, not clock order, decides
+        // between commits whose clocks disagree.
+        AsOf::Timestamp(ms) => commits.iter().rev().find(|c| c.committed_at_ms <= ms),
+    };
+    found
+        .map(|c| c.version)
+        .ok_or_else(|| ConnectorError::NoSuchVersion {
+            table: table.to_string(),
+            asked: at,
+            oldest: commits.first().map(|c| (c.version, c.committed_at_ms)),
+        })
+}
+
 /// A scan node that reads its files itself, outside DataFusion's file scans (whose
 /// `bytes_scanned` metric counts what they read): what it planned to read, found from the plan.
 pub struct PlannedScan {
@@ -194,6 +269,35 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
 
     /// Opens the table's current version. Reads metadata only, never data files.
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable>;
+
+    /// Opens the table as it was at `at`. Formats without history refuse.
+    async fn open_at(
+        &self,
+        spec: &TableSpec,
+        _storage: &Storage,
+        _at: AsOf,
+    ) -> Result<OpenedTable> {
+        Err(ConnectorError::NoHistory {
+            table: spec.qualified_name.clone(),
+            format: self.format(),
+        })
+    }
+
+    /// The version `at` names, when the format can tell without opening it (cheaply: Delta
+    /// lists its log); `None` leaves it to [`Connector::open_at`].
+    async fn resolve(
+        &self,
+        _spec: &TableSpec,
+        _storage: &Storage,
+        _at: AsOf,
+    ) -> Result<Option<i64>> {
+        Ok(None)
+    }
+
+    /// The table's commits still available, oldest first. Formats without history have none.
+    async fn history(&self, _spec: &TableSpec, _storage: &Storage) -> Result<Vec<Commit>> {
+        Ok(Vec::new())
+    }
 
     /// Recognises a scan node of this format that reads its own files (see [`PlannedScan`]).
     /// Formats read through DataFusion's file scans have none.
@@ -246,5 +350,49 @@ impl Registry {
     /// The connector that reads what [`Registry::writer`] writes.
     pub fn written(&self) -> &Arc<dyn Connector> {
         &self.readers[self.writer.format()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(version: i64, committed_at_ms: i64) -> Commit {
+        Commit {
+            version,
+            committed_at_ms,
+            operation: None,
+            rows_added: None,
+            rows_removed: None,
+        }
+    }
+
+    #[test]
+    fn picks_the_last_commit_at_or_before_an_instant() {
+        let commits = [
+            commit(3, 1_000),
+            commit(4, 2_000),
+            commit(5, 2_000),
+            commit(6, 3_000),
+        ];
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(2_500)).ok(), Some(5));
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(2_000)).ok(), Some(5));
+        assert_eq!(pick("p.t", &commits, AsOf::Timestamp(9_000)).ok(), Some(6));
+        assert_eq!(pick("p.t", &commits, AsOf::Version(4)).ok(), Some(4));
+        let e = pick("p.t", &commits, AsOf::Timestamp(999)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "table p.t has no version as of 1970-01-01 00:00:00.999+00: the oldest version available is 3, committed at 1970-01-01 00:00:01+00"
+        );
+        let e = pick("p.t", &commits, AsOf::Version(2)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("table p.t has no version 2: the oldest version available is 3"),
+            "{e}"
+        );
+        assert_eq!(
+            pick("p.t", &[], AsOf::Version(0)).unwrap_err().to_string(),
+            "table p.t has no version 0: it has no versions"
+        );
     }
 }

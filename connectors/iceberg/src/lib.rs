@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{SnapshotRef, TableMetadata};
 use iceberg::table::{StaticTable, Table};
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::{
@@ -26,8 +26,8 @@ use iceberg_datafusion::physical_plan::IcebergTableScan;
 use iceberg_datafusion::IcebergStaticTableProvider;
 use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use meshgate_connector_api::{
-    Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable, PlannedScan, Result,
-    Secret, Storage, TableSpec,
+    pick, AsOf, Commit, Connector, ConnectorError, IcebergCatalog, IcebergSource, OpenedTable,
+    PlannedScan, Result, Secret, Storage, TableSpec,
 };
 
 /// Opens Iceberg tables (`format: iceberg`), from a metadata file or through a catalog.
@@ -143,7 +143,84 @@ impl Connector for IcebergConnector {
     }
 
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable> {
-        let table = match &spec.iceberg {
+        let table = self.load(spec, storage).await?;
+        let snapshot = table.metadata().current_snapshot().cloned();
+        opened_table(spec, table, snapshot).await
+    }
+
+    async fn open_at(&self, spec: &TableSpec, storage: &Storage, at: AsOf) -> Result<OpenedTable> {
+        let table = self.load(spec, storage).await?;
+        let metadata = table.metadata_ref();
+        // A snapshot id names a snapshot even off the main branch's log.
+        let snapshot = match at {
+            AsOf::Version(id) => metadata.snapshot_by_id(id).cloned(),
+            AsOf::Timestamp(_) => None,
+        };
+        let snapshot = match snapshot {
+            Some(s) => s,
+            None => {
+                let id = pick(&spec.qualified_name, &commits(&metadata), at)?;
+                metadata.snapshot_by_id(id).cloned().ok_or_else(|| {
+                    ConnectorError::format(
+                        &spec.qualified_name,
+                        "snapshot log names an expired snapshot",
+                    )
+                })?
+            }
+        };
+        opened_table(spec, table, Some(snapshot)).await
+    }
+
+    async fn history(&self, spec: &TableSpec, storage: &Storage) -> Result<Vec<Commit>> {
+        let table = self.load(spec, storage).await?;
+        Ok(commits(table.metadata()))
+    }
+}
+
+/// The main branch's snapshots in the order they became current (the snapshot log), those
+/// expired left out; what each did from its summary.
+fn commits(metadata: &TableMetadata) -> Vec<Commit> {
+    let commit = |s: &SnapshotRef, at: i64| {
+        let summary = s.summary();
+        let count = |key: &str| {
+            summary
+                .additional_properties
+                .get(key)
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        Commit {
+            version: s.snapshot_id(),
+            committed_at_ms: at,
+            operation: Some(summary.operation.as_str().to_string()),
+            rows_added: count("added-records"),
+            rows_removed: count("deleted-records"),
+        }
+    };
+    let logged: Vec<Commit> = metadata
+        .history()
+        .iter()
+        .filter_map(|l| {
+            Some(commit(
+                metadata.snapshot_by_id(l.snapshot_id)?,
+                l.timestamp_ms,
+            ))
+        })
+        .collect();
+    if !logged.is_empty() {
+        return logged;
+    }
+    let mut snapshots: Vec<&SnapshotRef> = metadata.snapshots().collect();
+    snapshots.sort_by_key(|s| (s.sequence_number(), s.timestamp_ms()));
+    snapshots
+        .into_iter()
+        .map(|s| commit(s, s.timestamp_ms()))
+        .collect()
+}
+
+impl IcebergConnector {
+    /// The table with its newest metadata.
+    async fn load(&self, spec: &TableSpec, storage: &Storage) -> Result<Table> {
+        Ok(match &spec.iceberg {
             None | Some(IcebergSource::MetadataFile) => open_metadata_file(spec, storage).await?,
             Some(IcebergSource::Catalog {
                 catalog,
@@ -162,8 +239,7 @@ impl Connector for IcebergConnector {
                     .await
                     .map_err(|e| iceberg_error(spec, e))?
             }
-        };
-        opened_table(spec, table).await
+        })
     }
 }
 
@@ -384,9 +460,13 @@ fn iceberg_error(spec: &TableSpec, e: iceberg::Error) -> ConnectorError {
     }
 }
 
-async fn opened_table(spec: &TableSpec, table: Table) -> Result<OpenedTable> {
+async fn opened_table(
+    spec: &TableSpec,
+    table: Table,
+    snapshot: Option<SnapshotRef>,
+) -> Result<OpenedTable> {
     let metadata: Arc<TableMetadata> = table.metadata_ref();
-    let snapshot = metadata.current_snapshot();
+    let snapshot = snapshot.as_ref();
     // Pinning the snapshot keeps scans on the version reported below even if the table object
     // is refreshed elsewhere.
     let provider = match snapshot {

@@ -1,0 +1,255 @@
+//! Tables as they were: opening an older version (time travel), and the commits a table's
+//! format still keeps.
+//!
+//! ```text
+//!  name FOR VERSION / TIMESTAMP AS OF, mesh.as_of, a pinned transaction
+//!    ─► TableEntry::open_at(AsOf) ─► versions cache (per table, bounded) ─► Connector::open_at
+//! ```
+//!
+//! A version, once committed, never changes, and an instant in the past always picks the same
+//! one (a later commit is dated later), so opened versions are kept without expiry; the bound
+//! keeps a dashboard that walks through history from holding every version's metadata.
+
+use std::collections::VecDeque;
+
+use meshgate_connectors::{AsOf, Commit, ConnectorError, OpenedTable};
+use meshgate_sqlfront::versions::Version;
+
+use super::TableEntry;
+use crate::error::{SqlState, UserError};
+
+/// Opened versions kept per table.
+pub(super) const VERSIONS_KEPT: usize = 8;
+
+/// The versions of one table opened lately, the most recently used last.
+#[derive(Default, Clone)]
+pub(super) struct Versions(VecDeque<(AsOf, OpenedTable)>);
+
+impl Versions {
+    fn get(&mut self, at: AsOf) -> Option<OpenedTable> {
+        let i = self.0.iter().position(|(a, _)| *a == at)?;
+        let hit = self.0.remove(i)?;
+        let t = hit.1.clone();
+        self.0.push_back(hit);
+        Some(t)
+    }
+
+    fn put(&mut self, at: AsOf, t: OpenedTable) {
+        if self.0.len() >= VERSIONS_KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back((at, t));
+    }
+}
+
+impl TableEntry {
+    /// The table as it was at `at`. Loads of one table are single-flight, as for the newest
+    /// version.
+    pub async fn open_at(&self, at: AsOf) -> Result<OpenedTable, UserError> {
+        if self.view.is_some() {
+            return Err(UserError::new(
+                SqlState::WrongObjectType,
+                format!(
+                    "{}.{} is a view: only tables have versions",
+                    self.product, self.name
+                ),
+            ));
+        }
+        self.open_version(at).await.map_err(|e| self.open_failed(e))
+    }
+
+    /// The table as it was at the instant a session is pinned to. A format that keeps no
+    /// history (plain Parquet) has only its present to show, so it is read as it is now.
+    pub async fn open_pinned(&self, at_ms: i64) -> Result<OpenedTable, UserError> {
+        match self.open_version(AsOf::Timestamp(at_ms)).await {
+            Err(ConnectorError::NoHistory { .. }) => self.open().await,
+            opened => opened.map_err(|e| self.open_failed(e)),
+        }
+    }
+
+    async fn open_version(&self, at: AsOf) -> Result<OpenedTable, ConnectorError> {
+        let mut versions = self.versions.lock().await;
+        if let Some(t) = versions.get(at) {
+            return Ok(t);
+        }
+        // Each REPEATABLE READ transaction pins its own instant: when the format can name the
+        // version an instant picks, one already open serves it.
+        let mut open = at;
+        if let AsOf::Timestamp(_) = at {
+            if let Some(v) = self
+                .connector
+                .resolve(&self.spec, &self.storage, at)
+                .await?
+            {
+                if let Some(t) = versions.get(AsOf::Version(v)) {
+                    versions.put(at, t.clone());
+                    return Ok(t);
+                }
+                open = AsOf::Version(v);
+            }
+        }
+        let t = self
+            .connector
+            .open_at(&self.spec, &self.storage, open)
+            .await?;
+        // An instant resolves to a version: a later read of that version by number needs no
+        // open of its own.
+        let number = t.version.as_deref().and_then(|v| v.parse().ok());
+        if let (AsOf::Timestamp(_), Some(v)) = (at, number) {
+            if versions.get(AsOf::Version(v)).is_none() {
+                versions.put(AsOf::Version(v), t.clone());
+            }
+        }
+        versions.put(at, t.clone());
+        Ok(t)
+    }
+
+    /// Keeps the newest version, just opened, among the versions: the policy view over it and
+    /// a statement naming the table again read it by number.
+    pub(super) async fn remember(&self, t: &OpenedTable) {
+        let Some(v) = t.version.as_deref().and_then(|v| v.parse().ok()) else {
+            return;
+        };
+        let mut versions = self.versions.lock().await;
+        if versions.get(AsOf::Version(v)).is_none() {
+            versions.put(AsOf::Version(v), t.clone());
+        }
+    }
+
+    /// The commits the table's format still keeps, oldest first.
+    pub async fn history(&self) -> Result<Vec<Commit>, UserError> {
+        if self.view.is_some() {
+            return Ok(Vec::new());
+        }
+        self.connector
+            .history(&self.spec, &self.storage)
+            .await
+            .map_err(|e| self.open_failed(e))
+    }
+
+    /// What the client learns of a failed open: a version that is not there in full (the text
+    /// names only the table and its versions); anything else by table and error id, the
+    /// connector's text (which can hold storage URLs) going to the log.
+    pub(super) fn open_failed(&self, e: ConnectorError) -> UserError {
+        match e {
+            ConnectorError::NoSuchVersion { .. } | ConnectorError::NoHistory { .. } => {
+                UserError::new(SqlState::InvalidParameterValue, e.to_string())
+            }
+            e => {
+                let id = crate::error::error_id();
+                tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");
+                UserError::new(
+                    SqlState::InternalError,
+                    format!(
+                        "table {}.{} could not be opened from its storage (error id {id}); the server log has details",
+                        self.product, self.name
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// What a relation name's version (see `meshgate_sqlfront::versions`) asks the connector for.
+pub fn as_of(version: Version<'_>) -> Result<AsOf, UserError> {
+    Ok(match version {
+        Version::Number(n) => AsOf::Version(n),
+        Version::Timestamp(text) => AsOf::Timestamp(instant(text)?),
+    })
+}
+
+/// A `timestamptz` literal as ms since the epoch: `2026-11-30 12:00:00+00` (any offset, `Z`, a
+/// `T` between date and time, fractions of a second), or a date. Without an offset it is UTC.
+/// The future is refused: what a table will hold is not known yet, and a read pinned there
+/// would change as commits arrive.
+pub fn instant(text: &str) -> Result<i64, UserError> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let bad = || {
+        UserError::new(
+            SqlState::InvalidDatetimeFormat,
+            format!("invalid input syntax for type timestamp with time zone: \"{text}\""),
+        )
+    };
+    let mut t = text.trim().to_string();
+    if t.get(10..11).is_some_and(|c| c.eq_ignore_ascii_case("t")) {
+        t.replace_range(10..11, " ");
+    }
+    let t = match t.strip_suffix(['Z', 'z']) {
+        Some(rest) => format!("{rest}+00"),
+        None => t
+            .strip_suffix(" UTC")
+            .map(|r| format!("{r}+00"))
+            .unwrap_or(t),
+    };
+    let ms = if let Ok(d) = DateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        d.timestamp_millis()
+    } else if let Ok(d) = DateTime::parse_from_str(&t, "%Y-%m-%d %H:%M%#z") {
+        d.timestamp_millis()
+    } else if let Ok(d) = NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f") {
+        d.and_utc().timestamp_millis()
+    } else if let Ok(d) = NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0)
+            .ok_or_else(bad)?
+            .and_utc()
+            .timestamp_millis()
+    } else {
+        return Err(bad());
+    };
+    if ms > chrono::Utc::now().timestamp_millis() {
+        return Err(UserError::new(
+            SqlState::InvalidParameterValue,
+            format!("{text} is in the future: tables can be read as of now or earlier"),
+        ));
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_timestamps_as_postgres_writes_them() {
+        let noon = 1_764_504_000_000; // 2025-11-30 12:00:00 UTC
+        for t in [
+            "2025-11-30 12:00:00+00",
+            "2025-11-30 12:00:00+00:00",
+            "2025-11-30T12:00:00Z",
+            "2025-11-30 13:00:00+01",
+            "2025-11-30 12:00:00",
+            "2025-11-30 12:00:00.000 UTC",
+            "2025-11-30 12:00+00",
+        ] {
+            assert_eq!(instant(t).ok(), Some(noon), "{t}");
+        }
+        assert_eq!(instant("2025-11-30").ok(), Some(noon - 12 * 3_600_000));
+        assert_eq!(
+            instant("yesterday").unwrap_err().code,
+            SqlState::InvalidDatetimeFormat
+        );
+        assert_eq!(
+            instant("2999-01-01").unwrap_err().code,
+            SqlState::InvalidParameterValue
+        );
+    }
+
+    #[test]
+    fn keeps_the_versions_used_last() {
+        let provider: std::sync::Arc<dyn datafusion::catalog::TableProvider> =
+            std::sync::Arc::new(datafusion::datasource::empty::EmptyTable::new(
+                std::sync::Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            ));
+        let mut v = Versions::default();
+        for i in 0..VERSIONS_KEPT as i64 {
+            v.put(AsOf::Version(i), OpenedTable::new(provider.clone()));
+        }
+        assert!(v.get(AsOf::Version(0)).is_some());
+        v.put(AsOf::Timestamp(7), OpenedTable::new(provider.clone()));
+        assert!(v.get(AsOf::Version(0)).is_some(), "used last, so kept");
+        assert!(
+            v.get(AsOf::Version(1)).is_none(),
+            "used least lately, so gone"
+        );
+        assert_eq!(v.0.len(), VERSIONS_KEPT);
+    }
+}
