@@ -21,8 +21,8 @@ use rand::{Rng, RngCore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-mod server;
-use server::{cpu_seconds, Server};
+mod process;
+use process::{cpu_seconds, Server};
 
 fn code(e: &tokio_postgres::Error) -> String {
     e.code().map(|c| c.code().to_string()).unwrap_or_else(|| {

@@ -14,7 +14,7 @@
 //! per-query warm times, totals warm and cold, each column's ratio to DuckDB, and each server's
 //! peak resident memory. Not a test: it asserts nothing about time.
 
-mod server;
+mod process;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use meshgate_demo::TableFormat;
-use server::{proc_status, Server};
+use process::{proc_status, Server};
 
 /// (product, table) for every TPC-H table, as the demo generator lays them out.
 fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
