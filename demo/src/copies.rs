@@ -48,11 +48,13 @@ pub async fn generate_copy(layout: &DemoLayout, format: TableFormat) -> Result<P
             _ => data.join(table.name()),
         };
         let catalog = catalog.clone();
-        async move {
+        // Boxed, as in `generate`: eight joined futures holding a sink each are too big for a
+        // thread's stack in a debug build.
+        Box::pin(async move {
             let sink = Sink::create(format, table, &path, catalog).await?;
             let rows = feed(sink, table, layout.scale_factor, None).await?;
             Ok::<_, DemoError>((table, rows))
-        }
+        })
     }))
     .await?;
     for (table, rows) in written {

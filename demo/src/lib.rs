@@ -191,9 +191,10 @@ pub async fn generate(opts: &DemoOptions) -> Result<DemoLayout, DemoError> {
     std::fs::create_dir_all(&layout.baseline_dir).io("create directory", &layout.baseline_dir)?;
 
     let catalog = iceberg_out::prepare_catalog(&layout.catalog_db, &layout.warehouse).await?;
-    let counts =
-        try_join_all(TpchTable::ALL.map(|table| write_table(&layout, table, catalog.clone())))
-            .await?;
+    let counts = try_join_all(
+        TpchTable::ALL.map(|table| Box::pin(write_table(&layout, table, catalog.clone()))),
+    )
+    .await?;
     layout.row_counts = TpchTable::ALL.into_iter().zip(counts).collect();
 
     write_domain_files(&layout)?;
@@ -301,13 +302,10 @@ async fn write_table(
     catalog: SharedCatalog,
 ) -> Result<u64, DemoError> {
     let sink = Sink::open(layout, table, catalog).await?;
-    feed(
-        sink,
-        table,
-        layout.scale_factor,
-        Some(layout.baseline_path(table)),
-    )
-    .await
+    // Boxed: eight of these futures are joined, and unboxed their size (a sink each, in a
+    // debug build) overflows a test thread's stack.
+    let baseline = Some(layout.baseline_path(table));
+    Box::pin(feed(sink, table, layout.scale_factor, baseline)).await
 }
 
 /// Generates `table` into `sink` (and into a baseline Parquet copy when given one), checking

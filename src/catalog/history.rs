@@ -132,7 +132,9 @@ impl TableEntry {
     /// connector's text (which can hold storage URLs) going to the log.
     pub(super) fn open_failed(&self, e: ConnectorError) -> UserError {
         match e {
-            ConnectorError::NoSuchVersion { .. } | ConnectorError::NoHistory { .. } => {
+            ConnectorError::NoSuchVersion { .. }
+            | ConnectorError::NoHistory { .. }
+            | ConnectorError::VersionRemoved { .. } => {
                 UserError::new(SqlState::InvalidParameterValue, e.to_string())
             }
             e => {

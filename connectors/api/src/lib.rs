@@ -54,6 +54,10 @@ pub enum ConnectorError {
         /// The oldest version still available, with its commit time (ms since the epoch).
         oldest: Option<(i64, i64)>,
     },
+    /// The version is in the table's log, but data files it reads are gone (Delta's VACUUM
+    /// deletes the files no recent version reads). The text is for clients.
+    #[error("table {table} version {version} can no longer be read: data files it needs were removed (VACUUM); a newer version can be")]
+    VersionRemoved { table: String, version: i64 },
     /// Anything the format library reports; the text may carry paths and is for logs, not clients.
     #[error("table {table}: {source}")]
     Format {

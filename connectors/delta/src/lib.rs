@@ -63,6 +63,9 @@ impl Connector for DeltaConnector {
             .load_version(version)
             .await
             .map_err(|e| open_error(spec, e))?;
+        if commits.last().is_some_and(|c| c.version as u64 != version) {
+            files_remain(spec, &table, version).await?;
+        }
         opened(spec, table).await
     }
 
@@ -96,6 +99,36 @@ impl Connector for DeltaConnector {
         }
         Ok(commits)
     }
+}
+
+/// VACUUM deletes the data files that no version within its retention reads; an older version
+/// still loads from the log, and would fail only when a scan reached a missing file, with an
+/// error that names a path. One listing of the table when such a version is opened (it is then
+/// cached) turns that into a clear refusal.
+async fn files_remain(spec: &TableSpec, table: &deltalake::DeltaTable, version: u64) -> Result<()> {
+    let name = spec.qualified_name.as_str();
+    let state = table
+        .snapshot()
+        .map_err(|e| ConnectorError::format(name, e))?;
+    let present: std::collections::HashSet<String> = table
+        .log_store()
+        .object_store(None)
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .map_err(|e| ConnectorError::format(name, e))?;
+    let missing = state
+        .log_data()
+        .iter()
+        .any(|f| !present.contains(&object_store::path::Path::from(f.path().as_ref()).to_string()));
+    if missing {
+        return Err(ConnectorError::VersionRemoved {
+            table: name.to_string(),
+            version: version as i64,
+        });
+    }
+    Ok(())
 }
 
 /// A table handle with its log store and nothing loaded.
