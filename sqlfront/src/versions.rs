@@ -53,6 +53,12 @@ pub fn versioned(table: &str, n: i64) -> String {
     format!("{table}{VERSION}{n}")
 }
 
+/// The relation name of `table` at a version that is not shown (an audit text with its
+/// literals redacted).
+pub fn redacted(table: &str) -> String {
+    format!("{table} AS OF ?")
+}
+
 fn kw(t: Option<&Token>, k: Keyword) -> bool {
     matches!(t, Some(Token::Word(Word { keyword, quote_style: None, .. })) if *keyword == k)
 }
