@@ -653,3 +653,34 @@ async fn versions_vacuum_emptied_are_22023_and_the_rest_still_read() {
         "1"
     );
 }
+
+/// Snapshot expiry takes a snapshot out of an Iceberg table's metadata: asking for it is 22023
+/// naming the oldest snapshot left, and the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_iceberg_snapshot_is_22023_naming_the_oldest_left() {
+    let m = mesh().await;
+    let c = m.s.admin().await;
+    let e = python("expire_iceberg_snapshot.py", &m.data);
+    let expired = e["expired"].as_i64().expect("expired id");
+    let left = e["snapshot_ids"][0].as_i64().expect("a snapshot left");
+    let msg = refused(
+        &c,
+        &count_sql("readings", &format!("FOR VERSION AS OF {expired}")),
+        "22023",
+    )
+    .await;
+    for part in [
+        format!("table fixtures.readings has no version {expired}"),
+        format!("the oldest version available is {left}, committed at"),
+    ] {
+        assert!(msg.contains(&part), "{msg} names {part}");
+    }
+    assert_eq!(
+        one(
+            &c,
+            &count_sql("readings", &format!("FOR VERSION AS OF {left}"))
+        )
+        .await,
+        "5"
+    );
+}
