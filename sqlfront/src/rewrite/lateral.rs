@@ -249,7 +249,11 @@ fn rewrite_one(
         .map(|i| folded(&i))
         .collect();
     let SetExpr::Select(inner_select) = sub.body.as_ref() else {
-        return if Scope::reads_query(&sub, &outer) {
+        let scope = Scope {
+            outer,
+            inner: HashSet::new(),
+        };
+        return if scope.reads(&sub).0 {
             Err(unsupported("over a set operation"))
         } else {
             Ok(())
@@ -377,17 +381,6 @@ fn factor_index(select: &Select, place: Place) -> usize {
         }
     }
     k
-}
-
-impl Scope {
-    fn reads_query(q: &Query, outer: &HashSet<String>) -> bool {
-        Scope {
-            outer: outer.clone(),
-            inner: HashSet::new(),
-        }
-        .reads(q)
-        .0
-    }
 }
 
 /// The hidden column names of the `seq`th lateral subquery.
