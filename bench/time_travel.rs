@@ -45,7 +45,7 @@ fn config(root: &Path) -> PathBuf {
     std::fs::write(
         &conf,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 3600\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\n\
              [[users]]\nname = \"admin\"\npassword = \"{v}\"\nadmin = true\n[domains]\ndir = \"{}\"\n",
             domains.display()
         ),
