@@ -412,6 +412,59 @@ impl UserError {
         }
     }
 
+    /// Whether a running plan failed on a storage file that is not there (a data file a table
+    /// version lists, deleted since the version was opened).
+    pub fn is_missing_file(e: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(e);
+        while let Some(e) = next {
+            if let Some(o) = e.downcast_ref::<object_store::Error>() {
+                if matches!(o, object_store::Error::NotFound { .. }) {
+                    return true;
+                }
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::NotFound {
+                    return true;
+                }
+            }
+            // DataFusion's own wrappers do not all report what they wrap as their source.
+            if let Some(d) = e.downcast_ref::<DataFusionError>() {
+                let inner: Option<&(dyn std::error::Error + 'static)> = match d {
+                    DataFusionError::ObjectStore(o) => Some(o.as_ref()),
+                    DataFusionError::IoError(io) => Some(io),
+                    DataFusionError::External(x) => Some(x.as_ref()),
+                    DataFusionError::Context(_, x) | DataFusionError::Diagnostic(_, x) => {
+                        Some(x.as_ref())
+                    }
+                    DataFusionError::Shared(x) => Some(x.as_ref()),
+                    DataFusionError::ParquetError(p) => Some(p.as_ref()),
+                    DataFusionError::ArrowError(a, _) => Some(a.as_ref()),
+                    DataFusionError::Collection(v) => v.first().map(|x| x as _),
+                    _ => None,
+                };
+                if let Some(inner) = inner {
+                    if Self::is_missing_file(inner) {
+                        return true;
+                    }
+                }
+            }
+            if let Some(datafusion::parquet::errors::ParquetError::External(x)) =
+                e.downcast_ref::<datafusion::parquet::errors::ParquetError>()
+            {
+                if Self::is_missing_file(x.as_ref()) {
+                    return true;
+                }
+            }
+            if let Some(ArrowError::ExternalError(x)) = e.downcast_ref::<ArrowError>() {
+                if Self::is_missing_file(x.as_ref()) {
+                    return true;
+                }
+            }
+            next = e.source();
+        }
+        false
+    }
+
     fn from_external(
         inner: &(dyn std::error::Error + Send + Sync + 'static),
         whole: &dyn fmt::Display,

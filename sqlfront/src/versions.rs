@@ -65,9 +65,77 @@ fn kw(t: Option<&Token>, k: Keyword) -> bool {
 
 /// A message's text with every table version folded into its table's name.
 pub fn respell(sql: &str) -> Result<Cow<'_, str>, FrontError> {
+    Ok(match fold(sql)? {
+        Some((text, _)) => Cow::Owned(text),
+        None => Cow::Borrowed(sql),
+    })
+}
+
+/// Where the folded text was changed: the original's byte range, and the folded one's.
+type Edits = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+/// A parser message about the folded text of `sql`, its position (sqlparser's `at Line: l,
+/// Column: c`) moved back to where the user wrote it.
+pub fn located(sql: &str, message: &str) -> String {
+    let Ok(Some((folded, edits))) = fold(sql) else {
+        return message.to_string();
+    };
+    let Some((head, tail)) = message.rsplit_once(" at Line: ") else {
+        return message.to_string();
+    };
+    let Some((line, column)) = tail.split_once(", Column: ") else {
+        return message.to_string();
+    };
+    let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.trim().parse::<usize>()) else {
+        return message.to_string();
+    };
+    let Some(at) = offset(&folded, line, column) else {
+        return message.to_string();
+    };
+    // Inside a folded name: where the table's name began. After one: shifted by the change.
+    let mut original = at as isize;
+    for (o, n) in &edits {
+        if at >= n.end {
+            original += o.len() as isize - n.len() as isize;
+        } else if at >= n.start {
+            original = o.start as isize;
+            break;
+        }
+    }
+    let (line, column) = position(sql, original.max(0) as usize);
+    format!("{head} at Line: {line}, Column: {column}")
+}
+
+/// The byte offset of a 1-based line and column (in characters).
+fn offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let rest = text.get(start..)?;
+    Some(
+        start
+            + rest
+                .char_indices()
+                .nth(column.checked_sub(1)?)
+                .map_or(rest.len(), |(i, _)| i),
+    )
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(at.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The folded text and its edits; None when nothing was folded.
+fn fold(sql: &str) -> Result<Option<(String, Edits)>, FrontError> {
     let lower = sql.to_ascii_lowercase();
     if !(lower.contains("version") || lower.contains("timestamp")) {
-        return Ok(Cow::Borrowed(sql));
+        return Ok(None);
     }
     // Raw tokens (no unescaping), so printing them again gives back the text as written.
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql)
@@ -75,7 +143,7 @@ pub fn respell(sql: &str) -> Result<Cow<'_, str>, FrontError> {
         .tokenize()
     else {
         // The parser reports what is wrong with the text.
-        return Ok(Cow::Borrowed(sql));
+        return Ok(None);
     };
     let sig: Vec<usize> = (0..tokens.len())
         .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
@@ -142,17 +210,85 @@ pub fn respell(sql: &str) -> Result<Cow<'_, str>, FrontError> {
         w = v + 1;
     }
     if replaced.is_empty() {
-        return Ok(Cow::Borrowed(sql));
+        return Ok(None);
     }
     let mut out = String::with_capacity(sql.len() + 32);
+    let mut edits: Edits = Vec::new();
+    let mut at = 0;
     for (i, t) in tokens.iter().enumerate() {
+        let written = t.to_string();
         match replaced.get(&i) {
-            Some(Some(s)) => out.push_str(s),
-            Some(None) => {}
-            None => out.push_str(&t.to_string()),
+            Some(Some(s)) => {
+                edits.push((at..at + written.len(), out.len()..out.len() + s.len()));
+                out.push_str(s);
+            }
+            Some(None) => {
+                if let Some((o, _)) = edits.last_mut() {
+                    o.end = at + written.len();
+                }
+            }
+            None => out.push_str(&written),
+        }
+        at += written.len();
+    }
+    Ok(Some((out, edits)))
+}
+
+/// A stored text (a view's definition) with each folded name written out again as the table and
+/// its clause, as a person wrote it: `sales."orders FOR VERSION AS OF 812" AS orders` reads
+/// `sales.orders FOR VERSION AS OF 812 AS orders`, which [`respell`] folds the same way again.
+pub fn unfolded(sql: &str) -> Cow<'_, str> {
+    if !(sql.contains(VERSION) || sql.contains(TIMESTAMP)) {
+        return Cow::Borrowed(sql);
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .with_unescape(false)
+        .tokenize()
+    else {
+        return Cow::Borrowed(sql);
+    };
+    let mut out = String::with_capacity(sql.len());
+    for t in &tokens {
+        let Token::Word(Word {
+            value,
+            quote_style: Some('"'),
+            ..
+        }) = t
+        else {
+            out.push_str(&t.to_string());
+            continue;
+        };
+        let name = value.replace("\"\"", "\"");
+        match split(&name) {
+            (table, Some(version)) => {
+                out.push_str(&identifier(table));
+                match version {
+                    Version::Number(n) => out.push_str(&format!("{VERSION}{n}")),
+                    Version::Timestamp(ts) => out.push_str(&format!("{TIMESTAMP}TIMESTAMP '{ts}'")),
+                }
+            }
+            _ => out.push_str(&t.to_string()),
         }
     }
-    Ok(Cow::Owned(out))
+    Cow::Owned(out)
+}
+
+/// A name as PostgreSQL prints it: bare when it reads back as itself, quoted otherwise.
+fn identifier(name: &str) -> String {
+    let bare = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        // Quoting a word that is only sometimes a keyword is harmless; leaving one bare is not.
+        && !sqlparser::keywords::ALL_KEYWORDS.contains(&name.to_ascii_uppercase().as_str());
+    if bare {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 fn unsupported(message: &str) -> FrontError {
@@ -204,6 +340,59 @@ mod tests {
         let e = respell("SELECT * FROM t FOR TIMESTAMP AS OF now()").unwrap_err();
         assert_eq!(e.code, Code::FeatureNotSupported);
         assert!(respell("SELECT * FROM t FOR VERSION AS OF x").is_err());
+    }
+
+    #[test]
+    fn parser_positions_point_into_the_text_as_written() {
+        for sql in [
+            "SELECT * FROM t FOR VERSION AS OF 3 WHERE ) x",
+            "SELECT *\n  FROM sales.orders  FOR  TIMESTAMP AS OF TIMESTAMP '2026-01-01' o\n  WHERE x = = 1",
+            "SELECT 'é' FROM t FOR VERSION AS OF 3 JOIN u FOR VERSION AS OF 4 ON ) ",
+        ] {
+            let folded = r(sql);
+            let e = crate::parse::statements(&folded).unwrap_err().to_string();
+            let moved = located(sql, &e);
+            let (_, at) = moved.rsplit_once(" at Line: ").expect("a position");
+            let (line, column) = at.split_once(", Column: ").unwrap();
+            let off = offset(sql, line.parse().unwrap(), column.parse().unwrap()).unwrap();
+            // The parser stopped on the same token in both texts.
+            let (_, fat) = e.rsplit_once(" at Line: ").unwrap();
+            let (fl, fc) = fat.split_once(", Column: ").unwrap();
+            let foff = offset(&folded, fl.parse().unwrap(), fc.parse().unwrap()).unwrap();
+            assert_eq!(sql[off..].chars().next(), folded[foff..].chars().next(), "{sql}: {moved}");
+            assert!(off > sql.find("OF").unwrap(), "{sql}: {moved}");
+        }
+    }
+
+    #[test]
+    fn unfolds_stored_names_as_written() {
+        for (written, shown) in [
+            (
+                "SELECT * FROM sales.orders FOR VERSION AS OF 812 o",
+                "SELECT * FROM sales.orders FOR VERSION AS OF 812 o",
+            ),
+            (
+                "SELECT * FROM s.\"T\" FOR TIMESTAMP AS OF TIMESTAMP '2026-11-30 12:00:00+00'",
+                "SELECT * FROM s.\"T\" FOR TIMESTAMP AS OF TIMESTAMP '2026-11-30 12:00:00+00' AS \"T\"",
+            ),
+            (
+                "SELECT * FROM s.\"select\" FOR VERSION AS OF 1 AS x",
+                "SELECT * FROM s.\"select\" FOR VERSION AS OF 1 AS x",
+            ),
+        ] {
+            let stored = crate::parse::statements(&r(written)).unwrap()[0].to_string();
+            let back = unfolded(&stored).into_owned();
+            assert_eq!(back, shown);
+            // What is shown folds to what was stored.
+            assert_eq!(
+                crate::parse::statements(&r(&back)).unwrap()[0].to_string(),
+                stored
+            );
+        }
+        assert!(matches!(
+            unfolded("SELECT \"a b\" FROM t"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -10,12 +10,13 @@
 //! one (a later commit is dated later), so opened versions are kept without expiry; the bound
 //! keeps a dashboard that walks through history from holding every version's metadata.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use meshgate_connectors::{AsOf, Commit, ConnectorError, OpenedTable};
 use meshgate_sqlfront::versions::Version;
 
-use super::TableEntry;
+use super::{Mesh, TableEntry};
 use crate::error::{SqlState, UserError};
 
 /// Opened versions kept per table.
@@ -32,6 +33,12 @@ impl Versions {
         let t = hit.1.clone();
         self.0.push_back(hit);
         Some(t)
+    }
+
+    /// Drops every way `version` was reached (by number, or by an instant that picked it).
+    fn forget(&mut self, version: &str) {
+        self.0
+            .retain(|(_, t)| t.version.as_deref() != Some(version));
     }
 
     fn put(&mut self, at: AsOf, t: OpenedTable) {
@@ -116,6 +123,15 @@ impl TableEntry {
         }
     }
 
+    /// A scan of the table at `version` found a data file gone: the version is opened afresh
+    /// next time, which checks its files (see `Connector::open_at`). Never waits: a version
+    /// being opened right now is checked by that open.
+    fn forget_version(&self, version: &str) {
+        if let Ok(mut versions) = self.versions.try_lock() {
+            versions.forget(version);
+        }
+    }
+
     /// The commits the table's format still keeps, oldest first.
     pub async fn history(&self) -> Result<Vec<Commit>, UserError> {
         if self.view.is_some() {
@@ -149,6 +165,58 @@ impl TableEntry {
                 )
             }
         }
+    }
+}
+
+/// The tables a statement reads at versions older than their newest. Their versions were
+/// whole when opened, but VACUUM or snapshot expiry may delete files of an open version later,
+/// and a scan then fails on a missing file with a storage error that names a path.
+#[derive(Default)]
+pub struct ReadVersions(Vec<(Arc<TableEntry>, String)>);
+
+impl ReadVersions {
+    /// From the statement's record of versions read (`product.table` ─► versions).
+    pub fn of(mesh: &Mesh, read: &BTreeMap<String, String>) -> ReadVersions {
+        let mut older = Vec::new();
+        for (name, versions) in read {
+            let Some((product, table)) = name.split_once('.') else {
+                continue;
+            };
+            let Some(entry) = mesh.table(product, table) else {
+                continue;
+            };
+            let newest = entry.known().and_then(|m| m.version.clone());
+            for v in versions.split(", ") {
+                if newest.as_deref() != Some(v) {
+                    older.push((entry.clone(), v.to_string()));
+                }
+            }
+        }
+        ReadVersions(older)
+    }
+
+    /// The client's error for a scan that found a file missing, when the statement read older
+    /// versions: those versions are forgotten, so reading one again checks it and refuses it
+    /// with the oldest version that can still be read.
+    pub fn file_gone(&self) -> Option<UserError> {
+        let (first, rest) = self.0.split_first()?;
+        for (entry, v) in &self.0 {
+            entry.forget_version(v);
+        }
+        let named =
+            |(e, v): &(Arc<TableEntry>, String)| format!("{}.{} version {v}", e.product, e.name);
+        let message = if rest.is_empty() {
+            format!(
+                "table {} can no longer be read: data files it needs were removed (VACUUM or snapshot expiry) after it was opened; a newer version can be",
+                named(first)
+            )
+        } else {
+            format!(
+                "a data file of a table read at an older version was removed (VACUUM or snapshot expiry) after the version was opened; versions read: {}",
+                self.0.iter().map(named).collect::<Vec<_>>().join(", ")
+            )
+        };
+        Some(UserError::new(SqlState::InvalidParameterValue, message))
     }
 }
 

@@ -268,7 +268,8 @@ impl InfoSchema {
         let rows = self
             .tables_iter()
             .filter_map(|t| {
-                let sql = t.view.clone()?;
+                // As written: a table version folded into its name for the parser is shown as a clause.
+                let sql = meshgate_sqlfront::versions::unfolded(t.view.as_deref()?).into_owned();
                 let mut r = vec![
                     Some(text(self.mesh.database.clone())),
                     Some(text(t.product.clone())),

@@ -541,7 +541,8 @@ impl MeshPgCatalog {
         let rows = self
             .tables()
             .filter_map(|t| {
-                let sql = t.view.clone()?;
+                // As written: a table version folded into its name for the parser is shown as a clause.
+                let sql = meshgate_sqlfront::versions::unfolded(t.view.as_deref()?).into_owned();
                 let owner = self.owner_name(&t.product);
                 Some(vec![
                     Some(text(t.product.clone())),

@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Auditor, Protocol};
 use crate::auth::AuthMethod;
+use crate::catalog::history::ReadVersions;
 use crate::catalog::{Mesh, MeshState};
 use crate::error::{SqlState, UserError};
 use crate::exec::Executor;
@@ -539,11 +540,13 @@ impl Session {
                     format!("too many queries: {} running and {} waiting, the server's limit; try again shortly", o.running, o.waiting),
                 )
             })?;
+        let access = self.access.current();
         Ok(RowSource::new(
             stream,
             fields,
-            self.access.current().filtered,
+            access.filtered,
             probe,
+            ReadVersions::of(&self.mesh, &access.versions),
         ))
     }
 

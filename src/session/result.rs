@@ -10,6 +10,7 @@ use pgwire::api::results::FieldInfo;
 use pgwire::api::Type;
 
 use crate::audit::scan::ScanProbe;
+use crate::catalog::history::ReadVersions;
 use crate::error::{SqlState, UserError};
 use crate::exec::BatchStream;
 
@@ -165,6 +166,8 @@ pub struct RowSource {
     pub redact: bool,
     /// The plan's scans, read for bytes scanned by each statement that pulls rows from it.
     pub probe: Arc<ScanProbe>,
+    /// Tables read at older versions, whose files VACUUM may have deleted meanwhile.
+    pub older: ReadVersions,
 }
 
 impl RowSource {
@@ -173,6 +176,7 @@ impl RowSource {
         fields: Arc<Vec<FieldInfo>>,
         redact: bool,
         probe: Arc<ScanProbe>,
+        older: ReadVersions,
     ) -> Self {
         RowSource {
             stream,
@@ -181,6 +185,7 @@ impl RowSource {
             sent: 0,
             redact,
             probe,
+            older,
         }
     }
 
@@ -198,6 +203,11 @@ impl RowSource {
 
     /// The client's error for a failure of the stream.
     pub fn error(&self, e: &datafusion::error::DataFusionError) -> UserError {
+        if UserError::is_missing_file(e) {
+            if let Some(u) = self.older.file_gone() {
+                return u;
+            }
+        }
         let u = UserError::from_datafusion(e);
         if !self.redact
             || matches!(

@@ -89,7 +89,11 @@ pub fn parse(sql: &str, audit: Option<bool>) -> Result<Vec<Parsed>, UserError> {
     let respelled = respell::respell(sql);
     let mut moves = respelled.moves.into_iter();
     let text = meshgate_sqlfront::versions::respell(&respelled.text)?;
-    Ok(parse_sql(&text)?
+    let statements = parse_sql(&text).map_err(|mut e| {
+        e.message = meshgate_sqlfront::versions::located(&respelled.text, &e.message);
+        e
+    })?;
+    Ok(statements
         .into_iter()
         .map(|s| {
             let is_fetch = matches!(s, Statement::Fetch { .. });
