@@ -15,6 +15,7 @@
 //! peak resident memory. Not a test: it asserts nothing about time.
 
 mod process;
+mod tpch_layout;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -26,39 +27,7 @@ use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaPr
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use meshgate_demo::TableFormat;
 use process::{proc_status, Server};
-
-/// (product, table) for every TPC-H table, as the demo generator lays them out.
-fn tables() -> impl Iterator<Item = (&'static str, &'static str)> {
-    meshgate_demo::DOMAINS
-        .iter()
-        .flat_map(|d| d.tables.iter().map(move |t| (d.name, t.name())))
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-/// Domain files that publish the baseline Parquet copies as the same three products.
-fn baseline_domains(baseline: &Path, out: &Path) -> PathBuf {
-    let dir = out.join("baseline-domains");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    for product in ["sales", "supply", "geo"] {
-        let mut text = format!(
-            "name = \"{product}\"\n[storage]\nroot = \"{}\"\n[[products]]\nname = \"{product}\"\n",
-            baseline.display()
-        );
-        for (_, t) in tables().filter(|(p, _)| *p == product) {
-            text += &format!(
-                "[[products.tables]]\nname = \"{t}\"\nformat = \"parquet\"\nlocation = \"{t}\"\n"
-            );
-        }
-        std::fs::write(dir.join(format!("{product}.toml")), text).expect("write domain");
-    }
-    dir
-}
+use tpch_layout::{arg, baseline_domains, tables};
 
 /// DuckDB in a Python process that stays up for the whole run: it reads a query file's path per
 /// line and answers `<seconds> <rows>`.

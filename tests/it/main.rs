@@ -19,6 +19,7 @@ mod lifecycle;
 mod malformed;
 mod npgsql;
 mod numeric_scale;
+mod pg_server;
 mod policy;
 mod protocol;
 mod psql;
