@@ -225,19 +225,7 @@ async fn main() {
     let load_secs: u64 = arg("--load-secs")
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let dir = PathBuf::from(arg("--dir").unwrap_or_else(|| format!("target/bench-tpch-sf{sf}")));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let dir = std::path::absolute(&dir).expect("abs");
-    eprintln!(
-        "TPC-H SF {sf} under {} (reused when present)…",
-        dir.display()
-    );
-    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
-        dir: dir.clone(),
-        scale_factor: sf,
-    })
-    .await
-    .expect("generate");
+    let (dir, layout) = tpch_layout::generated(sf).await;
 
     eprintln!("loading PostgreSQL…");
     let pg = pg_server::start(true);

@@ -121,19 +121,7 @@ async fn main() {
         .unwrap_or(3)
         .max(2);
     let python = arg("--python").unwrap_or_else(|| "python3".into());
-    let dir = PathBuf::from(arg("--dir").unwrap_or_else(|| format!("target/bench-tpch-sf{sf}")));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let dir = std::path::absolute(&dir).expect("abs");
-    eprintln!(
-        "generating TPC-H SF {sf} under {} (reused when present)…",
-        dir.display()
-    );
-    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
-        dir: dir.clone(),
-        scale_factor: sf,
-    })
-    .await
-    .expect("generate");
+    let (dir, layout) = tpch_layout::generated(sf).await;
     let delta = meshgate_demo::generate_copy(&layout, TableFormat::Delta)
         .await
         .expect("delta copy");

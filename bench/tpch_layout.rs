@@ -36,3 +36,22 @@ pub fn baseline_domains(baseline: &Path, out: &Path) -> PathBuf {
     }
     dir
 }
+
+/// The demo generator's TPC-H data at scale factor `sf`, under `--dir` (default
+/// `target/bench-tpch-sf{sf}`); files already there are reused.
+pub async fn generated(sf: f64) -> (PathBuf, meshgate_demo::DemoLayout) {
+    let dir = PathBuf::from(arg("--dir").unwrap_or_else(|| format!("target/bench-tpch-sf{sf}")));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let dir = std::path::absolute(&dir).expect("abs");
+    eprintln!(
+        "generating TPC-H SF {sf} under {} (reused when present)…",
+        dir.display()
+    );
+    let layout = meshgate_demo::generate(&meshgate_demo::DemoOptions {
+        dir: dir.clone(),
+        scale_factor: sf,
+    })
+    .await
+    .expect("generate");
+    (dir, layout)
+}
