@@ -5,24 +5,31 @@
 //!
 //! ```text
 //!   <storage.root>/<write_location>/
-//!       _meshgate/catalog.json        the product's created relations (this module's Manifest)
+//!       _meshgate/catalog/<n>.json    the product's created relations (this module's Manifest),
+//!                                     one file per commit, the highest number current
 //!       orders_daily-<uuid>/          one Delta table per CREATE TABLE, never renamed on disk
 //!       ...
 //! ```
 //!
 //! Data goes into a fresh directory for every CREATE TABLE, written and committed by delta-rs
-//! before the catalog names it; the catalog file is the only thing a rename, drop, comment or
-//! view changes, and it is replaced in one put. So a crash mid-write leaves at most an unnamed
-//! directory, never a half-visible table, and a transaction's DDL (dbt's create + rename + drop)
-//! becomes visible all at once at COMMIT: the session keeps its changes as [`Op`]s and the
-//! commit replays them on the newest catalog under one lock.
+//! before the catalog names it; the catalog is the only thing a rename, drop, comment or view
+//! changes, and each change is one new catalog file. So a crash mid-write leaves at most an
+//! unnamed directory, never a half-visible table, and a transaction's DDL (dbt's create + rename
+//! + drop) becomes visible all at once at COMMIT: the session keeps its changes as [`Op`]s and
+//! the commit replays them on the newest catalog.
+//!
+//! Several servers (replicas behind a load balancer) may commit to one product: a commit writes
+//! catalog `n + 1` only if no file of that number exists (a put that refuses to overwrite, which
+//! local disks and S3 both provide, the rule Delta's own log follows). The server that loses the
+//! race replays its ops on the winner's catalog and tries again; ops that no longer apply (the
+//! winner took the same name) fail the transaction with 40001, as in PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use meshgate_connectors::Storage;
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SqlState, UserError};
@@ -36,8 +43,18 @@ pub struct WriteTarget {
 }
 
 impl WriteTarget {
-    fn catalog_path(&self) -> StorePath {
+    /// The catalog of servers before numbered catalogs: read as number 0 when no numbered one
+    /// exists yet.
+    fn first_catalog_path(&self) -> StorePath {
         store_path(&self.root, "_meshgate/catalog.json")
+    }
+
+    fn catalogs_path(&self) -> StorePath {
+        store_path(&self.root, "_meshgate/catalog")
+    }
+
+    fn catalog_path(&self, n: u64) -> StorePath {
+        store_path(&self.root, &format!("_meshgate/catalog/{n:020}.json"))
     }
 
     /// The URL of a created table's directory.
@@ -84,7 +101,7 @@ fn store_path(root: &url::Url, rel: &str) -> StorePath {
     StorePath::from_url_path(joined).unwrap_or_else(|_| StorePath::from(rel))
 }
 
-/// A writable product's created relations, as stored in `_meshgate/catalog.json`.
+/// A writable product's created relations, as stored in its catalog files.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     #[serde(default)]
@@ -308,7 +325,7 @@ impl Workspaces {
 
     /// Reads a product's catalog from storage (none yet: empty).
     pub async fn load(&self, product: &str, target: &WriteTarget) -> Result<(), UserError> {
-        let manifest = read(product, target).await?;
+        let (manifest, _) = read(product, target).await?;
         self.committed
             .write()
             .expect("lock is never poisoned: no panics while held")
@@ -317,9 +334,9 @@ impl Workspaces {
     }
 
     /// Replays each product's ops on its newest catalog and stores the results. Nothing is
-    /// stored when any op no longer applies (another session changed the same names first):
-    /// that is a serialization failure, as in PostgreSQL. Returns the directories no catalog
-    /// names any more.
+    /// stored for a product when any op no longer applies (another session changed the same
+    /// names first): that is a serialization failure, as in PostgreSQL. Returns the
+    /// directories no catalog names any more.
     pub async fn commit(
         &self,
         changes: &[(String, WriteTarget, BTreeSet<String>, Vec<Op>)],
@@ -328,17 +345,8 @@ impl Workspaces {
         let mut next = Vec::new();
         let mut freed = Vec::new();
         for (product, target, declared, ops) in changes {
-            // Re-read: another server on the same storage may have committed since.
-            let mut m = read(product, target).await?;
-            for op in ops {
-                let dirs = m.apply(op, declared).map_err(|e| {
-                    UserError::new(
-                        SqlState::SerializationFailure,
-                        format!("could not serialize the changes to product {product}: {}; run the transaction again", e.message),
-                    )
-                })?;
-                freed.extend(dirs.into_iter().map(|d| (target.clone(), d)));
-            }
+            let (m, dirs) = store_next(product, target, declared, ops).await?;
+            freed.extend(dirs.into_iter().map(|d| (target.clone(), d)));
             next.push((product.clone(), target.clone(), m));
         }
         // Directories still named after every op (created, then renamed) are not freed.
@@ -347,16 +355,6 @@ impl Workspaces {
                 .iter()
                 .any(|(_, nt, m)| nt.root == t.root && m.tables.values().any(|x| &x.dir == d))
         });
-        for (product, target, m) in &next {
-            let body =
-                serde_json::to_vec_pretty(m).map_err(|e| storage_error("encoded", product, &e))?;
-            target
-                .storage
-                .object_store
-                .put(&target.catalog_path(), PutPayload::from(body))
-                .await
-                .map_err(|e| storage_error("written", product, &e))?;
-        }
         let mut committed = self
             .committed
             .write()
@@ -368,21 +366,108 @@ impl Workspaces {
     }
 }
 
-async fn read(product: &str, target: &WriteTarget) -> Result<Manifest, UserError> {
-    match target
-        .storage
-        .object_store
-        .get(&target.catalog_path())
+/// Commits lost to other servers before a transaction gives up (40001).
+const COMMIT_ATTEMPTS: usize = 8;
+/// Numbered catalogs kept behind the newest (older ones are deleted after a commit).
+const CATALOGS_KEPT: u64 = 10;
+
+/// Writes the catalog after `ops` as the product's next numbered catalog, replaying them on a
+/// newer catalog when another server committed first. Returns it and the directories the ops
+/// freed.
+async fn store_next(
+    product: &str,
+    target: &WriteTarget,
+    declared: &BTreeSet<String>,
+    ops: &[Op],
+) -> Result<(Manifest, Vec<String>), UserError> {
+    let conflict = |why: String| {
+        UserError::new(
+            SqlState::SerializationFailure,
+            format!("could not serialize the changes to product {product}: {why}; run the transaction again"),
+        )
+    };
+    for _ in 0..COMMIT_ATTEMPTS {
+        let (mut m, n) = read(product, target).await?;
+        let mut freed = Vec::new();
+        for op in ops {
+            freed.extend(m.apply(op, declared).map_err(|e| conflict(e.message))?);
+        }
+        let body =
+            serde_json::to_vec_pretty(&m).map_err(|e| storage_error("encoded", product, &e))?;
+        let put = target
+            .storage
+            .object_store
+            .put_opts(
+                &target.catalog_path(n + 1),
+                PutPayload::from(body),
+                PutMode::Create.into(),
+            )
+            .await;
+        match put {
+            Ok(_) => {
+                forget_old(target, n + 1).await;
+                return Ok((m, freed));
+            }
+            // Another server committed this number first: replay on its catalog.
+            Err(object_store::Error::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(storage_error("written", product, &e)),
+        }
+    }
+    Err(conflict(format!(
+        "other servers committed to it {COMMIT_ATTEMPTS} times meanwhile"
+    )))
+}
+
+/// Deletes numbered catalogs far behind `newest`. Best effort: a leftover file is only read
+/// when it is the newest.
+async fn forget_old(target: &WriteTarget, newest: u64) {
+    let Some(last) = newest.checked_sub(CATALOGS_KEPT) else {
+        return;
+    };
+    let store = &target.storage.object_store;
+    for n in last.saturating_sub(CATALOGS_KEPT)..=last {
+        match store.delete(&target.catalog_path(n)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::debug!("removing an old catalog: {e}"),
+        }
+    }
+}
+
+/// The product's newest catalog and its number (0: none numbered yet, the first catalog or
+/// nothing).
+async fn read(product: &str, target: &WriteTarget) -> Result<(Manifest, u64), UserError> {
+    use futures::TryStreamExt;
+    let store = &target.storage.object_store;
+    let listed: Vec<object_store::ObjectMeta> = store
+        .list(Some(&target.catalogs_path()))
+        .try_collect()
         .await
-    {
+        .map_err(|e| storage_error("read", product, &e))?;
+    let newest = listed
+        .iter()
+        .filter_map(|m| {
+            m.location
+                .filename()?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    let (path, n) = match newest {
+        Some(n) => (target.catalog_path(n), n),
+        None => (target.first_catalog_path(), 0),
+    };
+    match store.get(&path).await {
         Ok(r) => {
             let bytes = r
                 .bytes()
                 .await
                 .map_err(|e| storage_error("read", product, &e))?;
-            serde_json::from_slice(&bytes).map_err(|e| storage_error("read", product, &e))
+            let m =
+                serde_json::from_slice(&bytes).map_err(|e| storage_error("read", product, &e))?;
+            Ok((m, n))
         }
-        Err(object_store::Error::NotFound { .. }) => Ok(Manifest::default()),
+        Err(object_store::Error::NotFound { .. }) if n == 0 => Ok((Manifest::default(), 0)),
         Err(e) => Err(storage_error("read", product, &e)),
     }
 }

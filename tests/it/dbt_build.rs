@@ -20,7 +20,9 @@ import json, sys
 from deltalake import DeltaTable
 import pyarrow.compute as pc
 root = sys.argv[1]
-catalog = json.load(open(f"{root}/analytics/_meshgate/catalog.json"))
+import glob
+# The product's newest numbered catalog.
+catalog = json.load(open(sorted(glob.glob(f"{root}/analytics/_meshgate/catalog/*.json"))[-1]))
 out = {}
 for arg in sys.argv[2:]:
     name, column = arg.split(":")

@@ -728,3 +728,72 @@ async fn writes_are_audited_with_the_tables_they_wrote() {
         "nothing written: {denied}"
     );
 }
+
+/// Two servers over one storage (replicas behind a load balancer) creating tables in the same
+/// product at the same time: every commit lands, none overwrites another's catalog, and two
+/// creations of one name leave one table and a 40001 for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_one_storage_never_lose_a_commit() {
+    let (dir, root) = writable_mesh();
+    let a = start(dir.path()).await;
+    let b = start(dir.path()).await;
+    let mut sessions = Vec::new();
+    for (server, s) in [("a", &a), ("b", &b)] {
+        for i in 0..4 {
+            let c = s
+                .connect_as(ANALYST.0, ANALYST.1)
+                .await
+                .expect("bob connects");
+            sessions.push((format!("t_{server}{i}"), c));
+        }
+    }
+    let created = futures::future::join_all(sessions.iter().map(|(name, c)| async move {
+        c.simple_query(&format!("CREATE TABLE analytics.{name} AS SELECT 1 AS x"))
+            .await
+            .map_err(|e| format!("{name}: {e:?}"))
+    }))
+    .await;
+    for r in &created {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    // Both create the same name: one wins, the other learns it lost.
+    let (one_a, one_b) = (&sessions[0].1, &sessions[4].1);
+    let (ra, rb) = tokio::join!(
+        one_a.simple_query("CREATE TABLE analytics.same AS SELECT 1 AS x"),
+        one_b.simple_query("CREATE TABLE analytics.same AS SELECT 2 AS x"),
+    );
+    let lost: Vec<_> = [ra, rb].into_iter().filter_map(Result::err).collect();
+    assert_eq!(lost.len(), 1, "exactly one of the two loses: {lost:?}");
+    assert_eq!(code(&lost[0]), "40001", "{:?}", lost[0]);
+
+    // A third server reads the catalog the two wrote: every table is there.
+    let third = start(dir.path()).await;
+    let c = third
+        .connect_as(ANALYST.0, ANALYST.1)
+        .await
+        .expect("bob connects");
+    let mut want: Vec<String> = sessions.iter().map(|(n, _)| n.clone()).collect();
+    want.push("same".into());
+    want.sort();
+    let got: Vec<String> = rows(
+        &c,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics' ORDER BY table_name",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone().expect("name"))
+    .collect();
+    assert_eq!(got, want);
+    for name in &want {
+        assert_eq!(
+            one(&c, &format!("SELECT count(*) FROM analytics.{name}")).await,
+            "1",
+            "{name}"
+        );
+    }
+    // One numbered catalog per commit (9 of them), the last one current.
+    let catalogs = std::fs::read_dir(root.join("analytics/_meshgate/catalog"))
+        .expect("numbered catalogs")
+        .count();
+    assert_eq!(catalogs, 9);
+}
