@@ -14,9 +14,9 @@
 //! Data goes into a fresh directory for every CREATE TABLE, written and committed by delta-rs
 //! before the catalog names it; the catalog is the only thing a rename, drop, comment or view
 //! changes, and each change is one new catalog file. So a crash mid-write leaves at most an
-//! unnamed directory, never a half-visible table, and a transaction's DDL (dbt's create + rename
-//! + drop) becomes visible all at once at COMMIT: the session keeps its changes as [`Op`]s and
-//! the commit replays them on the newest catalog.
+//! unnamed directory, never a half-visible table, and a transaction's DDL (dbt's create, rename
+//! and drop) becomes visible all at once at COMMIT: the session keeps its changes as [`Op`]s
+//! and the commit replays them on the newest catalog.
 //!
 //! Several servers (replicas behind a load balancer) may commit to one product: a commit writes
 //! catalog `n + 1` only if no file of that number exists (a put that refuses to overwrite, which
