@@ -32,7 +32,8 @@ pub use domain::{
 };
 pub use sections::{
     AuditSection, AuditSettings, AuditSink, AuthSettings, DomainsSettings, JwtSettings,
-    LimitsSettings, RoleEntry, ServerFile, ServerSettings, UserEntry,
+    LimitsSettings, PeerReplica, ReplicasSettings, RoleEntry, ServerFile, ServerSettings,
+    UserEntry,
 };
 
 /// A configuration error: which file, which key, what is wrong.
@@ -100,6 +101,7 @@ pub struct Config {
     /// `[auth.jwt]` as written; its key set is read when the server builds its verifier.
     pub jwt: Option<JwtSettings>,
     pub audit: AuditSettings,
+    pub replicas: ReplicasSettings,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -404,6 +406,7 @@ impl Config {
             principals::validate_principals(d, &users, &roles)?;
         }
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
+        let replicas = validate_replicas(file.replicas, path)?;
         Ok(Config {
             path: path.to_path_buf(),
             server,
@@ -413,8 +416,48 @@ impl Config {
             domains,
             jwt,
             audit,
+            replicas,
         })
     }
+}
+
+/// Replica numbers fit the top byte of a positive process id, and name one replica each.
+fn validate_replicas(r: ReplicasSettings, path: &Path) -> Result<ReplicasSettings, ConfigError> {
+    if r.id > 127 {
+        return Err(err(
+            path,
+            "replicas.id",
+            "must be 1 to 127 (0: no replicas)",
+        ));
+    }
+    if r.id == 0 && !r.peers.is_empty() {
+        return Err(err(
+            path,
+            "replicas.peers",
+            "a server with peers needs its own replicas.id",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::from([r.id]);
+    for p in &r.peers {
+        if p.id == 0 || p.id > 127 || !seen.insert(p.id) {
+            return Err(err(
+                path,
+                "replicas.peers",
+                format!("peer id {} must be 1 to 127 and differ from this replica's and every other peer's", p.id),
+            ));
+        }
+        if p.address
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(err(
+                path,
+                "replicas.peers",
+                format!("{:?} is not an address like 10.0.0.2:5433", p.address),
+            ));
+        }
+    }
+    Ok(r)
 }
 
 fn from_config_error(path: &Path, e: config::ConfigError) -> ConfigError {
@@ -501,6 +544,38 @@ mod tests {
         );
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
         assert_eq!(e.key, "server.require_tls", "{e}");
+    }
+
+    #[test]
+    fn replica_numbers_are_checked() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        for (text, key) in [
+            ("[replicas]\nid = 200\n", "replicas.id"),
+            (
+                "[replicas]\n[[replicas.peers]]\nid = 2\naddress = \"h:1\"\n",
+                "replicas.peers",
+            ),
+            (
+                "[replicas]\nid = 1\n[[replicas.peers]]\nid = 1\naddress = \"h:1\"\n",
+                "replicas.peers",
+            ),
+            (
+                "[replicas]\nid = 1\n[[replicas.peers]]\nid = 2\naddress = \"h\"\n",
+                "replicas.peers",
+            ),
+        ] {
+            let p = write(d.path(), "meshgate.toml", text);
+            let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+        }
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[replicas]\nid = 1\n[[replicas.peers]]\nid = 2\naddress = \"10.0.0.2:5433\"\n",
+        );
+        let c = Config::load_with_env(&p, &|_| None).expect("valid replicas");
+        assert_eq!((c.replicas.id, c.replicas.peers.len()), (1, 1));
     }
 
     #[test]

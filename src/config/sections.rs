@@ -26,6 +26,28 @@ pub struct ServerFile {
     pub auth: AuthSettings,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub replicas: ReplicasSettings,
+}
+
+/// `[replicas]`: this server is one of several over the same configuration and storage, behind
+/// a load balancer. A CancelRequest may reach any of them: the process id handed to a client
+/// names the replica that runs its session, and the others forward the request there.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicasSettings {
+    /// This replica's number, 1 to 127 (the top byte of its process ids); 0 (default) when the
+    /// server runs alone. Reload: no (restart).
+    pub id: u8,
+    /// `[[replicas.peers]]`: every other replica, by number and address (its Postgres port).
+    pub peers: Vec<PeerReplica>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerReplica {
+    pub id: u8,
+    pub address: String,
 }
 
 /// `[[roles]]`: roles are declared centrally, beside the users; domains grant to them.

@@ -75,6 +75,7 @@ pub struct ReloadError(#[from] ConfigError);
 
 impl Server {
     pub fn new(config: Config) -> Result<Arc<Self>, Error> {
+        let replica = config.replicas.id;
         let credentials = Credentials::build(&config).map_err(Error::Config)?;
         let threads = config.server.exec_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -105,7 +106,7 @@ impl Server {
             executor,
             audit,
             metrics,
-            registry: Arc::default(),
+            registry: Arc::new(Registry::for_replica(replica)),
             logins: Arc::default(),
             draining: CancellationToken::new(),
             tracker: TaskTracker::new(),

@@ -53,7 +53,7 @@ use crate::sql::{self, Allow, Command, Parsed};
 
 pub use crate::sql::CopyFormat;
 pub use prepared::Description;
-pub use registry::{CancelSlot, Registry};
+pub use registry::{replica_of, CancelSlot, Registry};
 pub use result::{Pumped, RowSource};
 use transaction::{Transaction, TxState};
 

@@ -24,10 +24,26 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
+        Registry::for_replica(0)
+    }
+}
+
+/// The bits of a pid below the replica number.
+const PID_BITS: u32 = 24;
+
+/// The replica (`[replicas] id`) whose session a pid is; 0 on a server running alone.
+pub fn replica_of(pid: i32) -> u8 {
+    (pid >> PID_BITS) as u8
+}
+
+impl Registry {
+    /// The registry of replica `replica` (0: a server alone), whose pids carry its number in
+    /// their top byte so that any replica can tell where a CancelRequest belongs.
+    pub fn for_replica(replica: u8) -> Registry {
         Registry {
             slots: Mutex::default(),
             // Start where PostgreSQL backends usually are, so pids look ordinary to tools.
-            next_pid: AtomicI32::new(10_000),
+            next_pid: AtomicI32::new((i32::from(replica) << PID_BITS) | 10_000),
         }
     }
 }
@@ -103,7 +119,10 @@ impl Drop for Registered {
 impl Registry {
     /// Gives a new session of `user` its pid and cancel secret.
     pub fn register(self: &Arc<Self>, user: &str) -> Registered {
-        let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        // Wraps within the replica's range (16M sessions), never into another replica's.
+        let n = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        let low = (n & ((1 << PID_BITS) - 1)).max(1);
+        let pid = (n & !((1 << PID_BITS) - 1)) | low;
         let (slot, secret) = self.register_pid(pid, user);
         Registered {
             registry: self.clone(),

@@ -753,3 +753,46 @@ async fn the_binary_reloads_on_sighup_and_drains_on_sigterm() {
         .unwrap();
     assert_eq!(status.code(), Some(0), "a drained shutdown exits 0");
 }
+
+/// Replicas behind a load balancer: a client's CancelRequest may reach another replica than
+/// its session's, which forwards it by the replica number in the pid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_reaches_another_replica_is_forwarded() {
+    let a = TestServer::start_with(&tpch().domains_dir, "\n[replicas]\nid = 1\n").await;
+    let b = TestServer::start_with(
+        &tpch().domains_dir,
+        &format!(
+            "\n[replicas]\nid = 2\n[[replicas.peers]]\nid = 1\naddress = \"{}\"\n",
+            a.addr
+        ),
+    )
+    .await;
+    let c = a.admin().await;
+    let pid: i32 = c
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pid >> 24, 1, "replica 1's pid {pid}");
+    let cancel = c.cancel_token();
+    let endless = tokio::spawn(async move { c.query(ENDLESS, &[]).await.map(|_| ()) });
+    let ex = a.shared.executor.clone();
+    wait_for("the query to run", Duration::from_secs(10), || {
+        ex.running() == 1
+    })
+    .await;
+    let to_b = tokio::net::TcpStream::connect(b.addr).await.unwrap();
+    cancel
+        .cancel_query_raw(to_b, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    assert_eq!(code(&endless.await.unwrap().unwrap_err()), "57014");
+    let pid_b: i32 = b
+        .admin()
+        .await
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(pid_b >> 24, 2, "replica 2's pid {pid_b}");
+}
