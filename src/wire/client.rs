@@ -21,10 +21,10 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::copy::Framing;
-use super::encode::{encode_rows, row_description};
 use super::{Conn, MAX_PENDING};
 use crate::error::UserError;
 use crate::metrics::Metrics;
+use crate::session::encode::{encode_rows, row_description};
 use crate::session::{
     CancelSlot, Client, CopyFormat, Failure, Gone, Guard, Pumped, Reply, RowSource,
 };

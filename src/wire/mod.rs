@@ -19,7 +19,6 @@
 mod client;
 mod close;
 mod copy;
-mod encode;
 mod extended;
 mod login;
 
