@@ -9,7 +9,9 @@
 //!
 //! It shares nothing with the Postgres port's accept loop, so a flood there does not hide the
 //! server's health from its monitor. Operator answers close their connection (one request per
-//! connection, as the monitors expect).
+//! connection, as the monitors expect). Connections are bounded: at most `CONNECTIONS` at once,
+//! 10 seconds for a TLS handshake and for each request head (a slow client cannot hold a
+//! connection without sending), keep-alive otherwise.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,15 +21,23 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::Server;
 use crate::web::{self, Peer};
 
-/// Serves the operator endpoints and the catalog until the server stops.
+/// Connections the HTTP port serves at once; more wait in the kernel's backlog.
+const CONNECTIONS: usize = 256;
+
+/// Time for a TLS handshake, and for each request head.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Serves the operator endpoints and the catalog until the server stops (the task is aborted).
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
@@ -39,18 +49,52 @@ pub async fn serve(
         .route("/health", get(health))
         .with_state(server.clone());
     let app = operator.merge(web::router(catalog));
-    let result = match tls {
-        None => axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).await,
-        Some(acceptor) => {
-            axum::serve(
-                TlsListener::new(listener, acceptor),
-                app.into_make_service_with_connect_info::<Peer>(),
-            )
-            .await
-        }
-    };
-    if let Err(e) = result {
-        tracing::error!("HTTP port stopped: {e}");
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+    // Connection tasks end with this one (shutdown aborts it).
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (tcp, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("HTTP accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let app = app.clone();
+        let tls = tls.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            match tls {
+                None => connection(tcp, addr, false, app).await,
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
+                {
+                    Ok(Ok(stream)) => connection(stream, addr, true, app).await,
+                    Ok(Err(e)) => tracing::debug!(%addr, "HTTPS handshake failed: {e}"),
+                    Err(_) => tracing::debug!(%addr, "HTTPS handshake timed out"),
+                },
+            }
+        });
+    }
+}
+
+/// One HTTP/1.1 connection, its requests tagged with where they come from.
+async fn connection<S>(stream: S, addr: SocketAddr, secure: bool, app: Router)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let app = app.layer(Extension(Peer { addr, secure }));
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HANDSHAKE)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%addr, "HTTP connection ended: {e}");
     }
 }
 
@@ -75,95 +119,5 @@ async fn health(State(server): State<Arc<Server>>) -> Response {
         operator_answer(StatusCode::SERVICE_UNAVAILABLE, "draining\n".into())
     } else {
         operator_answer(StatusCode::OK, "ok\n".into())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            secure: false,
-        }
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        Peer {
-            addr: *stream.remote_addr(),
-            secure: true,
-        }
-    }
-}
-
-/// Handshakes in flight at most; further connections wait in the kernel's backlog.
-const HANDSHAKES: usize = 64;
-
-/// TCP connections after their TLS handshake. Handshakes run in tasks of their own, so one
-/// slow client does not hold up the others; each has 10 seconds.
-pub struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: std::io::Result<SocketAddr>,
-    _accepting: tokio_util::task::AbortOnDropHandle<()>,
-}
-
-impl TlsListener {
-    fn new(listener: TcpListener, acceptor: TlsAcceptor) -> TlsListener {
-        let (tx, ready) = tokio::sync::mpsc::channel(HANDSHAKES);
-        let local = listener.local_addr();
-        let slots = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
-        let accepting = tokio::spawn(async move {
-            loop {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let (tcp, addr) = match listener.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("HTTP accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, "HTTPS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%addr, "HTTPS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener {
-            ready,
-            local,
-            _accepting: tokio_util::task::AbortOnDropHandle::new(accepting),
-        }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(x) => x,
-            // The accept task ended (it never does while the listener lives).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        match &self.local {
-            Ok(a) => Ok(*a),
-            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-        }
     }
 }

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 
@@ -35,7 +36,7 @@ async fn principal(
 
 pub(super) async fn domains(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
 ) -> Response {
     match principal(&web, &headers, &peer).await {
@@ -46,7 +47,7 @@ pub(super) async fn domains(
 
 pub(super) async fn products(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
 ) -> Response {
     match principal(&web, &headers, &peer).await {
@@ -63,7 +64,7 @@ pub(super) async fn products(
 
 pub(super) async fn product(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
@@ -78,7 +79,7 @@ pub(super) async fn product(
 
 pub(super) async fn table(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Path((product, name)): Path<(String, String)>,
 ) -> Response {
@@ -98,7 +99,7 @@ pub(super) struct SearchQuery {
 
 pub(super) async fn search(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Query(q): Query<SearchQuery>,
 ) -> Response {

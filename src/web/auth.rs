@@ -20,9 +20,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use base64::Engine;
 use serde::Deserialize;
 
@@ -314,7 +315,7 @@ pub(super) struct SigninForm {
 
 pub(super) async fn signin(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {

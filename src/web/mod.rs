@@ -37,7 +37,7 @@ use crate::auth::Logins;
 use crate::metrics::Metrics;
 use crate::session::Services;
 
-/// Where a request comes from (the HTTP port's connect info).
+/// Where a request comes from (the HTTP port adds it to every request).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer {
     pub addr: SocketAddr,

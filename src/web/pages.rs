@@ -3,9 +3,10 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
 
 use super::html::{esc, page, table as html_table, url_encode};
@@ -306,7 +307,7 @@ fn quote_literal(s: &str) -> String {
 
 pub(super) async fn table(
     State(web): State<Arc<Web>>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(peer): Extension<Peer>,
     headers: HeaderMap,
     uri: Uri,
     Path((product, name)): Path<(String, String)>,

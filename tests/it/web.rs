@@ -708,3 +708,99 @@ async fn web_preview_stops_at_its_statement_timeout() {
         "{page}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_preview_is_audited_as_the_user_with_her_policies() {
+    let audit = tempfile::tempdir().unwrap();
+    let log = audit.path().join("audit.jsonl");
+    let s = TestServer::start_with(
+        &tpch().domains_dir,
+        &format!(
+            "http_listen = \"127.0.0.1:0\"\n\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+            log.display()
+        ),
+    )
+    .await;
+    wait_for("the HTTP port", Duration::from_secs(10), || {
+        s.shared.http_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", s.shared.http_addr().unwrap());
+    let http = client();
+    let session = sign_in(&http, &base, REGIONAL.0, REGIONAL.1).await;
+    let r = get(
+        &http,
+        &format!("{base}/products/sales/tables/customer"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("<table id=\"preview\">"));
+    let preview = |e: &Value| {
+        e["application_name"] == "meshgate web catalog"
+            && e["tables"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "sales.customer"))
+    };
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    wait_for("the preview's audit event", Duration::from_secs(10), || {
+        events().iter().any(preview)
+    })
+    .await;
+    let all = events();
+    let e = all.iter().find(|e| preview(e)).unwrap();
+    assert_eq!(e["user"], REGIONAL.0);
+    assert_eq!(e["outcome"], "ok");
+    assert_eq!(e["rows"], 20);
+    let policies: Vec<&str> = e["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.contains("customers_of_my_region"))
+            && policies.iter().any(|p| p.contains("phone_prefix_only")),
+        "her row filter and mask are recorded: {policies:?}"
+    );
+    // The version history is SQL as her too.
+    assert!(all
+        .iter()
+        .any(|e| e["application_name"] == "meshgate web catalog"
+            && e["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("mesh.history"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_port_closes_a_connection_that_sends_no_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let c = catalog().await;
+    let mut sock = tokio::net::TcpStream::connect(c.http).await.unwrap();
+    // Half a request head, then nothing.
+    sock.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), sock.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5),
+        "closed only after the head's time ran out: {waited:?}"
+    );
+    // Other clients were served meanwhile, and after.
+    let r = get(&client(), &format!("http://{}/health", c.http), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
