@@ -125,7 +125,7 @@ fn random_token() -> String {
 }
 
 /// Equal strings, compared in time independent of where they differ.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -387,7 +387,7 @@ pub(super) async fn signout(
     r
 }
 
-fn forbidden() -> Response {
+pub(super) fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
         html::message_page(

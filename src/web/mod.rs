@@ -6,6 +6,8 @@
 //!  POST /signout                           server-side sessions, HttpOnly cookie, CSRF tokens
 //!  GET  /                      ─► pages.rs domains and products; ?q= searches (model.rs)
 //!  GET  /products/{p}          ─► pages.rs the product page
+//!  POST /products/{p}/access-requests ─► access.rs a request for a grant, stored in the domain's
+//!                                          storage, audited, listed for the product's owners
 //!  GET  /products/{p}/tables/{t}           the table page; its preview and history run as the
 //!                                          user through a session (query.rs): same engine,
 //!                                          policies, limits and audit as SQL
@@ -17,6 +19,7 @@
 //! version history read storage, through SQL. Nothing answers without a session: pages
 //! redirect to the sign-in page, the API answers 401.
 
+mod access;
 mod api;
 mod auth;
 mod html;
@@ -84,6 +87,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route("/products/{product}", get(pages::product))
+        .route("/products/{product}/access-requests", post(access::request))
         .route("/products/{product}/tables/{table}", get(pages::table))
         .route("/style.css", get(html::stylesheet))
         .route("/api/v1/domains", get(api::domains))

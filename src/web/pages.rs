@@ -154,11 +154,17 @@ pub(super) async fn home(
     page("Data products", Some(&who), &q, &body).into_response()
 }
 
+#[derive(Deserialize)]
+pub(super) struct ProductQuery {
+    requested: Option<String>,
+}
+
 pub(super) async fn product(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
     uri: Uri,
     Path(name): Path<String>,
+    Query(pq): Query<ProductQuery>,
 ) -> Response {
     let who = match web.page_user(&headers, &uri) {
         Ok(w) => w,
@@ -210,7 +216,49 @@ pub(super) async fn product(
                 .into()
         },
     );
-    body.push_str("</table><h2>Tables</h2>");
+    body.push_str("</table>");
+    if pq.requested.is_some() {
+        body.push_str(
+            "<p class=\"note\" id=\"requested\">Your request was sent to the product's domain.</p>",
+        );
+    }
+    if !s.readable {
+        let _ = write!(
+            body,
+            "<h2>Request access</h2><form method=\"post\" action=\"/products/{}/access-requests\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label>Why do you need it? <textarea name=\"reason\" id=\"reason\" rows=\"3\" cols=\"60\" maxlength=\"{}\" required></textarea></label> \
+             <button type=\"submit\" id=\"request-access\">Request access</button></form>",
+            url_encode(&s.name),
+            esc(&who.csrf),
+            super::access::MAX_REASON
+        );
+    }
+    if super::access::owns(&mesh, &who, &s.name) {
+        body.push_str("<h2>Access requests</h2>");
+        match super::access::list(&mesh, &s.name).await {
+            Ok(requests) => {
+                let rows: Vec<Vec<String>> = requests
+                    .iter()
+                    .map(|r| vec![esc(&r.time), esc(&r.user), esc(&r.reason)])
+                    .collect();
+                body.push_str(&html_table(
+                    "access-requests",
+                    &["Time", "User", "Reason"],
+                    &rows,
+                ));
+            }
+            Err(e) => {
+                let id = crate::error::error_id();
+                tracing::error!(error_id = %id, product = %s.name, "access requests not read: {e}");
+                let _ = write!(
+                    body,
+                    "<p class=\"error\">The requests could not be read (error id {id}).</p>"
+                );
+            }
+        }
+    }
+    body.push_str("<h2>Tables</h2>");
     let rows: Vec<Vec<String>> = p
         .tables
         .iter()

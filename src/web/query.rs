@@ -26,7 +26,7 @@ pub(super) struct Answer {
 }
 
 /// The `application_name` of the catalog's sessions (audit events show it).
-const APPLICATION: &str = "meshgate web catalog";
+pub(super) const APPLICATION: &str = "meshgate web catalog";
 
 impl Web {
     /// Runs `sql` (one statement) as `who`; its error as SQL would report it.

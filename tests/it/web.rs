@@ -19,14 +19,37 @@ use crate::webdriver::Browser;
 /// A description with markup in it: the pages must show it as text.
 const HTML_DESCRIPTION: &str = "Regions <script>alert('owned')</script> & <b>bold</b> claims";
 
-/// A server with the HTTP port, over a copy of the TPC-H domain files plus product `notes`.
+/// A server with the HTTP port, over a copy of the TPC-H domain files plus product `notes`
+/// (in domain geo, whose data is copied too: access requests are written there).
 struct Catalog {
     s: TestServer,
     http: SocketAddr,
-    _domains: tempfile::TempDir,
+    domains: tempfile::TempDir,
 }
 
 async fn catalog() -> Catalog {
+    catalog_with("").await
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// The geo domain's storage root in a catalog's copy.
+fn geo_root(domains: &Path) -> std::path::PathBuf {
+    domains.join("geo-data")
+}
+
+async fn catalog_with(extra_server: &str) -> Catalog {
     let fx = tpch();
     let domains = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(&fx.domains_dir).unwrap() {
@@ -35,22 +58,29 @@ async fn catalog() -> Catalog {
     }
     let geo = domains.path().join("geo.toml");
     let mut text = std::fs::read_to_string(&geo).unwrap();
+    let root = fx.dir.join("data").join("geo");
+    assert!(text.contains(&format!("root = \"{}\"", root.display())));
+    copy_dir(&root, &geo_root(domains.path()));
+    text = text.replace(
+        &format!("root = \"{}\"", root.display()),
+        &format!("root = \"{}\"", geo_root(domains.path()).display()),
+    );
     text.push_str(&format!(
         "\n[[products]]\nname = \"notes\"\ndescription = {HTML_DESCRIPTION:?}\nowner = \"geo-data@example.com\"\ntags = [\"<i>odd</i>\"]\n\n\
          [[products.tables]]\nname = \"regions\"\nformat = \"parquet\"\nlocation = \"region\"\ndescription = \"<img src=x>\"\n"
     ));
     std::fs::write(&geo, text).unwrap();
-    let s = TestServer::start_with(domains.path(), "http_listen = \"127.0.0.1:0\"").await;
+    let s = TestServer::start_with(
+        domains.path(),
+        &format!("http_listen = \"127.0.0.1:0\"\n{extra_server}"),
+    )
+    .await;
     wait_for("the HTTP port", Duration::from_secs(10), || {
         s.shared.http_addr().is_some()
     })
     .await;
     let http = s.shared.http_addr().unwrap();
-    Catalog {
-        s,
-        http,
-        _domains: domains,
-    }
+    Catalog { s, http, domains }
 }
 
 fn client() -> reqwest::Client {
@@ -461,7 +491,7 @@ async fn browser_sign_in(b: &Browser, base: &str, user: &str, password: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_signs_in_searches_and_previews_as_the_user() {
+async fn browser_signs_in_searches_previews_and_requests_access() {
     let started = Instant::now();
     let c = catalog().await;
     let base = format!("http://{}", c.http);
@@ -482,7 +512,7 @@ async fn browser_signs_in_searches_and_previews_as_the_user() {
     .map(|r| r[0].clone().unwrap())
     .collect();
 
-    let b = Browser::start("browser_signs_in_searches_and_previews_as_the_user").await;
+    let b = Browser::start("browser_signs_in_searches_previews_and_requests_access").await;
     browser_sign_in(&b, &base, REGIONAL.0, REGIONAL.1).await;
     let who = b.find("#who").await;
     assert_eq!(b.text(&who).await, REGIONAL.0);
@@ -590,6 +620,18 @@ async fn browser_signs_in_searches_and_previews_as_the_user() {
     let history = table_cells(&page, "history");
     assert!(!history.is_empty(), "at least the table's creation");
 
+    // Request access to a product she may not read.
+    b.goto(&format!("{base}/products/notes")).await;
+    let reason = b.find("#reason").await;
+    b.type_into(&reason, "Regional planning needs the region notes")
+        .await;
+    let go = b.find("#request-access").await;
+    b.click(&go).await;
+    b.wait_url("the request's answer", |u| u.ends_with("?requested=1"))
+        .await;
+    b.find("#requested").await;
+    b.screenshot("request-access").await;
+
     // Sign out: back at the sign-in page, and the pages are closed again.
     let out = b.find("#signout").await;
     b.click(&out).await;
@@ -601,7 +643,27 @@ async fn browser_signs_in_searches_and_previews_as_the_user() {
         .wait_url("the sign-in page", |u| u.contains("/signin"))
         .await;
     assert!(u.contains("next=%2Fproducts%2Fsales"), "{u}");
-    for shot in ["signin", "home", "search", "product", "table", "signed-out"] {
+
+    // The owner (the admin) sees her request on the product page.
+    browser_sign_in(&b, &base, crate::harness::ADMIN.0, crate::harness::ADMIN.1).await;
+    b.goto(&format!("{base}/products/notes")).await;
+    let requests = b.find("#access-requests").await;
+    let text = b.text(&requests).await;
+    assert!(
+        text.contains(REGIONAL.0) && text.contains("Regional planning needs the region notes"),
+        "{text}"
+    );
+    b.screenshot("owner").await;
+    for shot in [
+        "signin",
+        "home",
+        "search",
+        "product",
+        "table",
+        "request-access",
+        "signed-out",
+        "owner",
+    ] {
         assert!(b.shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
     b.quit().await;
@@ -803,4 +865,115 @@ async fn web_port_closes_a_connection_that_sends_no_request() {
     // Other clients were served meanwhile, and after.
     let r = get(&client(), &format!("http://{}/health", c.http), None).await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_access_requests_are_stored_in_the_domain_audited_and_shown_to_owners() {
+    let audit = tempfile::tempdir().unwrap();
+    let log = audit.path().join("audit.jsonl");
+    let c = catalog_with(&format!(
+        "\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        log.display()
+    ))
+    .await;
+    let base = format!("http://{}", c.http);
+    let http = client();
+    let stored = geo_root(c.domains.path())
+        .join("_meshgate")
+        .join("access_requests")
+        .join("notes");
+    // dave has no grant on `notes`: its page offers the request form, and no list of requests.
+    let dave = sign_in(&http, &base, SALES_ANALYST.0, SALES_ANALYST.1).await;
+    let page = get(&http, &format!("{base}/products/notes"), Some(&dave))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"request-access\""), "{page}");
+    assert!(!page.contains("id=\"access-requests\""));
+    let csrf = hidden(&page, "csrf");
+    let post = |token: String, reason: &'static str| {
+        http.post(format!("{base}/products/notes/access-requests"))
+            .header(COOKIE, format!("meshgate_session={dave}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("csrf", &token), ("reason", reason)]))
+            .send()
+    };
+    // A forged token is refused, and nothing is stored.
+    let r = post("forged".into(), "let me in").await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(!stored.exists());
+    // An empty reason is refused.
+    let r = post(csrf.clone(), "   ").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let reason = "Need <regions> for the Q3 report & forecast";
+    let r = post(csrf.clone(), reason).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/products/notes?requested=1");
+    let page = get(
+        &http,
+        &format!("{base}/products/notes?requested=1"),
+        Some(&dave),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(page.contains("id=\"requested\""));
+    // Durable: one object in the domain's own storage.
+    let files: Vec<_> = std::fs::read_dir(&stored)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let record: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert_eq!(record["user"], SALES_ANALYST.0);
+    assert_eq!(record["product"], "notes");
+    assert_eq!(record["domain"], "geo");
+    assert_eq!(record["reason"], reason);
+    // Audited.
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let is_request = |e: &Value| e["statement"] == "REQUEST ACCESS TO notes";
+    wait_for("the request's audit event", Duration::from_secs(10), || {
+        events().iter().any(is_request)
+    })
+    .await;
+    let all = events();
+    let e = all.iter().find(|e| is_request(e)).unwrap();
+    assert_eq!(e["user"], SALES_ANALYST.0);
+    assert_eq!(e["protocol"], "http");
+    assert_eq!(e["outcome"], "ok");
+    assert_eq!(e["domains"], serde_json::json!(["geo"]));
+    // The owners (here the admin) see it on the product page, escaped.
+    let alice = sign_in(
+        &http,
+        &base,
+        crate::harness::ADMIN.0,
+        crate::harness::ADMIN.1,
+    )
+    .await;
+    let page = get(&http, &format!("{base}/products/notes"), Some(&alice))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let requests = table_cells(&page, "access-requests");
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0][1], SALES_ANALYST.0);
+    assert_eq!(requests[0][2], reason);
+    assert!(page.contains("Need &lt;regions&gt; for the Q3 report &amp; forecast"));
+    // Another reader without ownership does not.
+    let bob = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let page = get(&http, &format!("{base}/products/notes"), Some(&bob))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"access-requests\""));
 }
