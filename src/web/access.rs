@@ -130,7 +130,12 @@ pub(super) async fn request(
         return forbidden();
     }
     let mesh = web.services.mesh.mesh();
-    let Some(p) = mesh.products.get(&product) else {
+    let principal = crate::policy::Principal::login(&mesh.policies, &who.user, &[]);
+    let Some(p) = mesh
+        .products
+        .get(&product)
+        .filter(|p| super::model::visible(p, &principal))
+    else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let reason = form.reason.trim();

@@ -54,6 +54,7 @@ pub(super) async fn products(
         Ok((mesh, who)) => Json(
             mesh.products
                 .values()
+                .filter(|p| model::visible(p, &who))
                 .map(|p| model::summary(p, &who))
                 .collect::<Vec<_>>(),
         )
@@ -104,7 +105,9 @@ pub(super) async fn search(
     Query(q): Query<SearchQuery>,
 ) -> Response {
     match principal(&web, &headers, &peer).await {
-        Ok((mesh, _)) => Json(model::search(&mesh, q.q.as_deref().unwrap_or(""))).into_response(),
+        Ok((mesh, who)) => {
+            Json(model::search(&mesh, q.q.as_deref().unwrap_or(""), &who)).into_response()
+        }
         Err(r) => r,
     }
 }

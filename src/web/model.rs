@@ -117,6 +117,12 @@ fn readable_product(p: &ProductEntry, who: &Principal) -> bool {
     p.tables.keys().any(|t| who.may_read(&p.name, t))
 }
 
+/// Whether the product is shown to `who` at all: every product is, but a hidden one only to
+/// those who may read it.
+pub(super) fn visible(p: &ProductEntry, who: &Principal) -> bool {
+    !p.hidden || readable_product(p, who)
+}
+
 pub(super) fn summary(p: &ProductEntry, who: &Principal) -> ProductSummary {
     ProductSummary {
         name: p.name.clone(),
@@ -139,7 +145,7 @@ pub(super) fn domains(mesh: &Mesh, who: &Principal) -> Vec<DomainView> {
             products: mesh
                 .products
                 .values()
-                .filter(|p| p.domain == d.name)
+                .filter(|p| p.domain == d.name && visible(p, who))
                 .map(|p| summary(p, who))
                 .collect(),
         })
@@ -167,7 +173,7 @@ fn table_summary(t: &TableEntry, who: &Principal) -> TableSummary {
 }
 
 pub(super) fn product(mesh: &Mesh, name: &str, who: &Principal) -> Option<ProductView> {
-    let p = mesh.products.get(name)?;
+    let p = mesh.products.get(name).filter(|p| visible(p, who))?;
     let mut formats: Vec<String> = p
         .tables
         .values()
@@ -223,7 +229,7 @@ pub(super) fn product(mesh: &Mesh, name: &str, who: &Principal) -> Option<Produc
 }
 
 pub(super) fn table(mesh: &Mesh, product: &str, name: &str, who: &Principal) -> Option<TableView> {
-    let p = mesh.products.get(product)?;
+    let p = mesh.products.get(product).filter(|p| visible(p, who))?;
     let t = p.tables.get(name)?;
     let meta = t.known();
     let masks = who.masks(product, name);
@@ -257,15 +263,16 @@ pub(super) fn table(mesh: &Mesh, product: &str, name: &str, who: &Principal) -> 
     })
 }
 
-/// Products, tables and columns whose name, description or tags hold `q` (case-insensitive).
-pub(super) fn search(mesh: &Arc<Mesh>, q: &str) -> Vec<Hit> {
+/// Products, tables and columns whose name, description or tags hold `q` (case-insensitive),
+/// of the products `who` is shown.
+pub(super) fn search(mesh: &Arc<Mesh>, q: &str, who: &Principal) -> Vec<Hit> {
     let q = q.trim().to_lowercase();
     let mut hits = Vec::new();
     if q.is_empty() {
         return hits;
     }
     let has = |s: &str| s.to_lowercase().contains(&q);
-    for p in mesh.products.values() {
+    for p in mesh.products.values().filter(|p| visible(p, who)) {
         let hit = |table: Option<&str>, column: Option<&str>, matched, text: &str| Hit {
             product: p.name.clone(),
             table: table.map(str::to_string),

@@ -81,7 +81,7 @@ pub(super) async fn home(
     let q = search.q.unwrap_or_default();
     let mut body = String::new();
     if !q.trim().is_empty() {
-        let hits = model::search(&mesh, &q);
+        let hits = model::search(&mesh, &q, &principal);
         let _ = write!(
             body,
             "<h1>Search: {}</h1><p id=\"hits\">{} match{}</p>",
@@ -365,7 +365,12 @@ pub(super) async fn table(
         Err(r) => return r.into_response(),
     };
     let mesh = web.services.mesh.mesh();
-    if mesh.table(&product, &name).is_none() {
+    let principal = Principal::login(&mesh.policies, &who.user, &[]);
+    let shown = mesh
+        .products
+        .get(&product)
+        .is_some_and(|p| model::visible(p, &principal) && p.tables.contains_key(&name));
+    if !shown {
         return not_found(&who, &format!("table {product}.{name}"));
     }
     // The preview first: as SQL would, it opens the table, so its columns are known below.
@@ -392,7 +397,6 @@ pub(super) async fn table(
             ),
         )
         .await;
-    let principal = Principal::login(&mesh.policies, &who.user, &[]);
     let Some(t) = model::table(&mesh, &product, &name, &principal) else {
         return not_found(&who, &format!("table {product}.{name}"));
     };

@@ -977,3 +977,70 @@ async fn web_access_requests_are_stored_in_the_domain_audited_and_shown_to_owner
         .unwrap();
     assert!(!page.contains("id=\"access-requests\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_hides_a_hidden_product_from_those_who_may_not_read_it() {
+    // The copy's `notes` product, hidden; geo is public, and no one but the admin reads notes.
+    let c = catalog().await;
+    let geo = c.domains.path().join("geo.toml");
+    let text = std::fs::read_to_string(&geo)
+        .unwrap()
+        .replace("name = \"notes\"\n", "name = \"notes\"\nhidden = true\n");
+    std::fs::write(&geo, text).unwrap();
+    c.s.shared.reload().expect("the hidden flag reloads");
+    let base = format!("http://{}", c.http);
+    let http = client();
+    let bob = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let home = get(&http, &format!("{base}/"), Some(&bob))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("/products/notes"), "not listed");
+    assert!(home.contains("/products/geo"), "the other products are");
+    for path in [
+        "/products/notes",
+        "/products/notes/tables/regions",
+        "/api/v1/products/notes",
+        "/api/v1/products/notes/tables/regions",
+    ] {
+        let r = get(&http, &format!("{base}{path}"), Some(&bob)).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let search = get(&http, &format!("{base}/api/v1/search?q=claims"), Some(&bob)).await;
+    let hits: Value = serde_json::from_slice(&search.bytes().await.unwrap()).unwrap();
+    assert_eq!(hits, serde_json::json!([]));
+    let listed = get(&http, &format!("{base}/api/v1/products"), Some(&bob)).await;
+    let listed: Value = serde_json::from_slice(&listed.bytes().await.unwrap()).unwrap();
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["name"] != "notes"));
+    // No request for what cannot be seen.
+    let page = get(&http, &format!("{base}/"), Some(&bob))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{base}/products/notes/access-requests"))
+        .header(COOKIE, format!("meshgate_session={bob}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &hidden(&page, "csrf")), ("reason", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Those who may read it (the admin) see it as before.
+    let alice = sign_in(
+        &http,
+        &base,
+        crate::harness::ADMIN.0,
+        crate::harness::ADMIN.1,
+    )
+    .await;
+    let r = get(&http, &format!("{base}/products/notes"), Some(&alice)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("claims"));
+}
