@@ -189,6 +189,15 @@ impl Config {
                 ));
             }
         }
+        if let Some(u) = &server.web_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(err(
+                    path,
+                    "server.web_url",
+                    format!("{u:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
         if server.web_session_idle_secs == 0 {
             return Err(err(
                 path,

@@ -79,6 +79,10 @@ pub struct ServerSettings {
     /// HTTP port. `admin_listen` is its former name. Reload: no (restart).
     #[serde(alias = "admin_listen")]
     pub http_listen: Option<String>,
+    /// The web catalog's URL as users reach it (`https://catalog.example.com`), for links: a
+    /// 42501 for a table then names the page where access to its product can be requested.
+    /// Unset: no links.
+    pub web_url: Option<String>,
     /// Seconds a web catalog sign-in lasts without being used. Default 3600.
     pub web_session_idle_secs: u64,
     /// `statement_timeout` of the web catalog's previews and history queries, in
@@ -108,6 +112,7 @@ impl Default for ServerSettings {
             max_statement_timeout_ms: 0,
             batch_size: 8192,
             http_listen: None,
+            web_url: None,
             web_session_idle_secs: 3600,
             web_statement_timeout_ms: 30_000,
             tls_client_ca: None,

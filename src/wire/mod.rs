@@ -358,7 +358,16 @@ async fn run<S>(
 
     let slot = session.cancel_slot().clone();
     let mut l = Loop {
-        io: Connection::new(conn, slot, cx.metrics.clone()),
+        io: Connection::new(
+            conn,
+            slot,
+            cx.metrics.clone(),
+            cx.config
+                .server
+                .web_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+        ),
         session,
         cx,
         skip_until_sync: false,

@@ -1044,3 +1044,57 @@ async fn web_hides_a_hidden_product_from_those_who_may_not_read_it() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("claims"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_denied_over_sql_names_the_catalog_page_to_request_access() {
+    let s = TestServer::start_with(
+        &tpch().domains_dir,
+        "web_url = \"https://catalog.example.com/\"",
+    )
+    .await;
+    let dave = s
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT * FROM supply.part",
+        "SELECT count(*) FROM sales.orders JOIN supply.partsupp ON o_orderkey = ps_partkey",
+    ] {
+        let e = dave.simple_query(sql).await.unwrap_err();
+        let db = e.as_db_error().expect("a server error");
+        assert_eq!(db.code().code(), "42501", "{sql}");
+        assert!(db
+            .message()
+            .starts_with("permission denied for table supply."));
+        assert_eq!(
+            db.hint(),
+            Some("Access can be requested in the data catalog: https://catalog.example.com/products/supply"),
+            "{sql}"
+        );
+    }
+    // Extended protocol too; and other errors carry no such hint.
+    let e = dave
+        .query("SELECT * FROM supply.part", &[])
+        .await
+        .unwrap_err();
+    assert!(e
+        .as_db_error()
+        .and_then(|d| d.hint())
+        .is_some_and(|h| h.ends_with("/products/supply")));
+    let e = dave
+        .simple_query("SELECT * FROM nowhere.t")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().hint(), None);
+    // Without web_url, no hint.
+    let plain = TestServer::tpch().await;
+    let dave = plain
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .unwrap();
+    let e = dave
+        .simple_query("SELECT * FROM supply.part")
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().hint(), None);
+}
