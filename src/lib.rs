@@ -6,6 +6,7 @@
 //!  server   listen, TLS handshake, admission, reload, drain, operator port
 //!    │
 //!  wire     framing, startup and login, the simple / extended / COPY message flows
+//!  web      the web catalog over HTTP: sign-in, pages, /api/v1 (beside wire: a second way in)
 //!    │
 //!  session  per-connection state: settings, transactions, prepared statements, cursors,
 //!    │      temporary tables; the dispatch of each statement (DDL, DML, queries)
@@ -34,6 +35,7 @@ pub mod server;
 pub mod session;
 pub mod sql;
 pub mod tls;
+pub mod web;
 pub mod wire;
 
 #[cfg(test)]

@@ -470,9 +470,19 @@ impl Access {
     }
 }
 
+const DENIED_TABLE: &str = "permission denied for table ";
+
 /// The error for a table the principal may not read: names the table, nothing inside it.
 pub fn denied(product: &str, table: &str) -> UserError {
-    UserError::denied(format!("permission denied for table {product}.{table}"))
+    UserError::denied(format!("{DENIED_TABLE}{product}.{table}"))
+}
+
+/// The product a [`denied`] error names (to point at where access can be requested).
+pub fn denied_product(e: &UserError) -> Option<&str> {
+    if e.code != SqlState::InsufficientPrivilege {
+        return None;
+    }
+    e.message.strip_prefix(DENIED_TABLE)?.split('.').next()
 }
 
 /// Binds the principal into a policy's SQL expression: `current_setting('mesh.user.x')` becomes

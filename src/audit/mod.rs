@@ -67,6 +67,8 @@ impl Outcome {
 pub enum Protocol {
     Simple,
     Extended,
+    /// The web catalog's own actions (an access request); its queries are `simple`.
+    Http,
 }
 
 /// One audit line. Field names are the file format: change them only with the README.

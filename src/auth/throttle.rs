@@ -37,6 +37,20 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The throttle's settings in a configuration's `[limits]` (the Postgres port and the web
+    /// catalog's sign-in share them, and the counts).
+    pub fn from_limits(l: &crate::config::LimitsSettings) -> Policy {
+        Policy {
+            delay: Duration::from_millis(l.failed_login_delay_ms),
+            // A throttled login must still fit in the handshake's deadline.
+            max_delay: Duration::from_millis(
+                l.failed_login_max_delay_ms.min(l.handshake_timeout_ms / 2),
+            ),
+            window: Duration::from_secs(l.failed_login_window_secs),
+            user_ceiling: l.max_failed_logins,
+        }
+    }
+
     /// The wait before the next attempt of a pair that has failed `failures` times.
     pub fn delay_after(&self, failures: usize) -> Duration {
         if failures == 0 {

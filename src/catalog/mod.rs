@@ -77,6 +77,8 @@ pub struct ProductEntry {
     pub description: String,
     pub owner: String,
     pub tags: Vec<String>,
+    /// Listed in the web catalog only for those who may read it.
+    pub hidden: bool,
     pub tables: BTreeMap<String, Arc<TableEntry>>,
     /// Set for writable products: where created tables and views live.
     pub write: Option<workspace::WriteTarget>,
@@ -328,6 +330,7 @@ impl Mesh {
                         description: p.description.clone(),
                         owner: p.owner.clone(),
                         tags: p.tags.clone(),
+                        hidden: p.hidden,
                         tables,
                         write,
                         declared,

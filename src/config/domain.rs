@@ -124,6 +124,10 @@ pub struct ProductSection {
     pub owner: String,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Default false: the product's metadata is discoverable in the web catalog by every user
+    /// (its data still needs a grant). Hidden: only users who may read it see it there.
+    #[serde(default)]
+    pub hidden: bool,
     #[serde(default)]
     pub tables: Vec<TableSection>,
     /// Default false. A writable product also holds the tables (Delta) and views that clients

@@ -182,14 +182,30 @@ impl Config {
         if server.batch_size == 0 {
             return Err(err(path, "server.batch_size", "must be at least 1"));
         }
-        if let Some(a) = &server.admin_listen {
+        if let Some(a) = &server.http_listen {
             if a.parse::<std::net::SocketAddr>().is_err() {
                 return Err(err(
                     path,
-                    "server.admin_listen",
+                    "server.http_listen",
                     format!("{a:?} is not an address like 127.0.0.1:9187"),
                 ));
             }
+        }
+        if let Some(u) = &server.web_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(err(
+                    path,
+                    "server.web_url",
+                    format!("{u:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        if server.web_session_idle_secs == 0 {
+            return Err(err(
+                path,
+                "server.web_session_idle_secs",
+                "must be at least 1",
+            ));
         }
         let mut limits = file.limits;
         if limits.max_connections == 0 {

@@ -96,9 +96,20 @@ pub struct ServerSettings {
     pub max_statement_timeout_ms: u64,
     /// Rows DataFusion puts in one batch. Default 8192.
     pub batch_size: usize,
-    /// Address of the operator port serving `/health` and Prometheus `/metrics` over HTTP.
-    /// Unset: no operator port. Reload: no (restart).
-    pub admin_listen: Option<String>,
+    /// Address of the server's HTTP port: the operator endpoints `/health` and Prometheus
+    /// `/metrics`, and the web catalog (`crate::web`); HTTPS with `tls_cert` when set. Unset: no
+    /// HTTP port. `admin_listen` is its former name. Reload: no (restart).
+    #[serde(alias = "admin_listen")]
+    pub http_listen: Option<String>,
+    /// The web catalog's URL as users reach it (`https://catalog.example.com`), for links: a
+    /// 42501 for a table then names the page where access to its product can be requested.
+    /// Unset: no links.
+    pub web_url: Option<String>,
+    /// Seconds a web catalog sign-in lasts without being used. Default 3600.
+    pub web_session_idle_secs: u64,
+    /// `statement_timeout` of the web catalog's previews and history queries, in
+    /// milliseconds (capped by `max_statement_timeout_ms` like any session's). Default 30000.
+    pub web_statement_timeout_ms: u64,
     /// PEM file of the CA certificates client certificates must chain to (mTLS).
     pub tls_client_ca: Option<PathBuf>,
     /// `none` (default: no client certificates asked for), `optional` or `required`. `required`
@@ -122,7 +133,10 @@ impl Default for ServerSettings {
             exec_threads: None,
             max_statement_timeout_ms: 0,
             batch_size: 8192,
-            admin_listen: None,
+            http_listen: None,
+            web_url: None,
+            web_session_idle_secs: 3600,
+            web_statement_timeout_ms: 30_000,
             tls_client_ca: None,
             tls_client_auth: "none".into(),
             write_file_mb: 128,

@@ -6,7 +6,7 @@
 //!                               │   metrics, and the session services (mesh, executor, audit,
 //!  Server ◄─────────────────────┘   session registry), as they are when the connection arrives
 //!    ├─ admission.rs  connection slots, CancelRequest rate per address
-//!    ├─ http.rs       the operator port (/health, /metrics)
+//!    ├─ http.rs       the HTTP port: /health, /metrics and the web catalog (crate::web)
 //!    └─ reload: config ─► credentials ─► mesh, all or nothing
 //! ```
 //!
@@ -55,8 +55,8 @@ pub struct Server {
     draining: CancellationToken,
     /// Every connection task, so shutdown can wait for them.
     tracker: TaskTracker,
-    /// Where the operator port listens, once bound (port 0 picks a free one).
-    admin_addr: OnceLock<std::net::SocketAddr>,
+    /// Where the HTTP port listens, once bound (port 0 picks a free one).
+    http_addr: OnceLock<std::net::SocketAddr>,
 }
 
 /// Why the server could not start.
@@ -110,7 +110,7 @@ impl Server {
             logins: Arc::default(),
             draining: CancellationToken::new(),
             tracker: TaskTracker::new(),
-            admin_addr: OnceLock::new(),
+            http_addr: OnceLock::new(),
         }))
     }
 
@@ -123,9 +123,14 @@ impl Server {
         self.mesh.mesh()
     }
 
-    /// The operator port's address, once it listens.
+    /// The HTTP port's address (operator endpoints and web catalog), once it listens.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr.get().copied()
+    }
+
+    /// The former name of [`Server::http_addr`].
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
-        self.admin_addr.get().copied()
+        self.http_addr()
     }
 
     pub fn is_draining(&self) -> bool {
@@ -193,8 +198,8 @@ impl Server {
         for (key, changed) in [
             ("server.listen", config.server.listen != old.server.listen),
             (
-                "server.admin_listen",
-                config.server.admin_listen != old.server.admin_listen,
+                "server.http_listen",
+                config.server.http_listen != old.server.http_listen,
             ),
             (
                 "server.exec_threads",
@@ -247,17 +252,34 @@ pub async fn serve(
 ) {
     // Before the first session: what was created in writable products is part of the mesh.
     server.mesh.load_workspaces().await;
-    let admin = match server.config().server.admin_listen.clone() {
+    let config = server.config();
+    let admin = match config.server.http_listen.clone() {
         Some(addr) => match TcpListener::bind(&addr).await {
             Ok(l) => {
+                let bound = l.local_addr().map(|a| a.to_string()).unwrap_or(addr);
                 if let Ok(a) = l.local_addr() {
-                    let _ = server.admin_addr.set(a);
+                    let _ = server.http_addr.set(a);
                 }
-                tracing::info!("operator port (/health, /metrics) on {addr}");
-                Some(tokio::spawn(http::serve(l, server.clone())))
+                // The certificate of the start: a reload does not change the HTTP port's.
+                let tls = server
+                    .credentials
+                    .read()
+                    .expect("credentials lock is never poisoned")
+                    .tls
+                    .clone();
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!("HTTP port (/health, /metrics, web catalog) on {scheme}://{bound}");
+                let catalog = Arc::new(crate::web::Web::new(
+                    server.context().services,
+                    server.logins.clone(),
+                    server.metrics.clone(),
+                    tls.is_some(),
+                    listener.local_addr().ok(),
+                ));
+                Some(tokio::spawn(http::serve(l, server.clone(), catalog, tls)))
             }
             Err(e) => {
-                tracing::error!("cannot listen on admin_listen {addr}: {e}");
+                tracing::error!("cannot listen on http_listen {addr}: {e}");
                 None
             }
         },

@@ -19,6 +19,7 @@ mod context;
 mod cursor;
 mod ddl;
 mod dml;
+pub mod encode;
 mod prepared;
 pub mod registry;
 pub mod result;

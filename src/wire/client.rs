@@ -21,10 +21,10 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::copy::Framing;
-use super::encode::{encode_rows, row_description};
 use super::{Conn, MAX_PENDING};
 use crate::error::UserError;
 use crate::metrics::Metrics;
+use crate::session::encode::{encode_rows, row_description};
 use crate::session::{
     CancelSlot, Client, CopyFormat, Failure, Gone, Guard, Pumped, Reply, RowSource,
 };
@@ -38,18 +38,27 @@ pub(super) struct Connection<S> {
     /// The session's cancel slot: `pg_terminate_backend` ends the connection through it.
     slot: Arc<CancelSlot>,
     metrics: Arc<Metrics>,
+    /// The web catalog's public URL (`server.web_url`): a 42501 for a table names the page
+    /// where access to its product can be requested.
+    catalog_url: Option<String>,
 }
 
 impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    pub fn new(conn: Conn<S>, slot: Arc<CancelSlot>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        conn: Conn<S>,
+        slot: Arc<CancelSlot>,
+        metrics: Arc<Metrics>,
+        catalog_url: Option<String>,
+    ) -> Self {
         Connection {
             conn,
             pending: VecDeque::new(),
             slot,
             metrics,
+            catalog_url,
         }
     }
 
@@ -60,6 +69,16 @@ where
     /// An error the statement or protocol step ends with; the session goes on.
     pub async fn error(&mut self, e: &UserError) -> Result<(), Gone> {
         self.metrics.error(e.code);
+        let hinted;
+        let e = match (&self.catalog_url, crate::policy::denied_product(e)) {
+            (Some(url), Some(product)) if e.hint.is_none() => {
+                hinted = e.clone().with_hint(format!(
+                    "Access can be requested in the data catalog: {url}/products/{product}"
+                ));
+                &hinted
+            }
+            _ => e,
+        };
         self.conn
             .send(PgWireBackendMessage::ErrorResponse(e.to_response()))
             .await

@@ -8,8 +8,8 @@ use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::encode::row_description;
 use super::Loop;
+use crate::session::encode::row_description;
 use crate::session::{Description, Failure, Gone};
 
 fn description(d: Description) -> PgWireBackendMessage {

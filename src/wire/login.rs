@@ -27,7 +27,6 @@ use super::{Conn, Context};
 use crate::auth::jwt::{looks_like_jwt, TokenError};
 use crate::auth::throttle::Policy;
 use crate::auth::AuthMethod;
-use crate::config::Config;
 use crate::error::{SqlState, UserError};
 
 /// Who logged in, and how.
@@ -60,20 +59,6 @@ pub(crate) fn client_cert(
         .map(|c| crate::auth::cert::subject_common_name(c))
 }
 
-/// The throttle's settings in the running configuration.
-fn throttle_policy(config: &Config) -> Policy {
-    let l = &config.limits;
-    Policy {
-        delay: Duration::from_millis(l.failed_login_delay_ms),
-        // A throttled login must still fit in the handshake's deadline.
-        max_delay: Duration::from_millis(
-            l.failed_login_max_delay_ms.min(l.handshake_timeout_ms / 2),
-        ),
-        window: Duration::from_secs(l.failed_login_window_secs),
-        user_ceiling: l.max_failed_logins,
-    }
-}
-
 /// Refusals decided from the startup packet alone, before any exchange: a plaintext connection
 /// where client certificates are required, and a user over the opt-in failed-login ceiling.
 pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<UserError> {
@@ -93,7 +78,7 @@ pub(crate) fn refuse_early(cx: &Context, user: &str, client: &Client) -> Option<
     if !cx
         .logins
         .throttle
-        .user_refused(user, &throttle_policy(config))
+        .user_refused(user, &Policy::from_limits(&config.limits))
     {
         return None;
     }
@@ -128,7 +113,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let peer = client.addr;
-    let policy = throttle_policy(&cx.config);
+    let policy = Policy::from_limits(&cx.config.limits);
     let throttle = &cx.logins.throttle;
     // A certificate that names the user is not a guess; it is never slowed down.
     let wait = if matches!(&client.cert, Some(Ok(cn)) if cn == user) {

@@ -19,7 +19,6 @@
 mod client;
 mod close;
 mod copy;
-mod encode;
 mod extended;
 mod login;
 
@@ -364,7 +363,16 @@ async fn run<S>(
 
     let slot = session.cancel_slot().clone();
     let mut l = Loop {
-        io: Connection::new(conn, slot, cx.metrics.clone()),
+        io: Connection::new(
+            conn,
+            slot,
+            cx.metrics.clone(),
+            cx.config
+                .server
+                .web_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+        ),
         session,
         cx,
         skip_until_sync: false,

@@ -33,4 +33,6 @@ mod throttle;
 mod time_travel;
 mod tls;
 mod tpch;
+mod web;
+mod webdriver;
 mod writes;

@@ -1,5 +1,6 @@
 //! Arrow → PostgreSQL rows: a batch as DataRows in the columns' formats, and the row
-//! description that announces them.
+//! description that announces them (the Postgres port sends them; the web catalog reads them
+//! back as text).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use pgwire::messages::data::{FieldDescription, RowDescription};
 use pgwire::messages::PgWireBackendMessage;
 
 /// The rows of a batch as DataRows in the fields' formats.
-pub(crate) fn encode_rows(
+pub fn encode_rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
@@ -318,7 +319,7 @@ fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
     });
 }
 
-pub(crate) fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
+pub fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {
     PgWireBackendMessage::RowDescription(RowDescription::new(
         fields.iter().map(FieldDescription::from).collect(),
     ))
