@@ -1,0 +1,84 @@
+//! Table statistics summed up from the files a scan keeps.
+//!
+//! DataFusion orders joins and sizes hash tables from the scan's statistics. Row counts come from
+//! the metadata and are exact; bounds are marked inexact at table level, because the aggregate
+//! rule would otherwise answer `min()`/`max()` from them, and a writer's bounds may be wider
+//! than the data (truncated strings, rounded timestamps).
+
+use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
+
+use crate::DataFile;
+
+/// Statistics of `files` over the scan's columns: the file columns, then the partition columns.
+pub(crate) fn summed(files: &[&DataFile], file_columns: usize, partitions: usize) -> Statistics {
+    let rows = files
+        .iter()
+        .map(|f| f.rows)
+        .try_fold(0usize, |n, r| Some(n + r? as usize));
+    let bytes: usize = files.iter().map(|f| f.size as usize).sum();
+    let mut columns = Vec::with_capacity(file_columns + partitions);
+    for i in 0..file_columns {
+        let nulls = files
+            .iter()
+            .map(|f| f.columns.get(i)?.null_count)
+            .try_fold(0usize, |n, c| Some(n + c? as usize));
+        let min = bound(files.iter().map(|f| f.columns.get(i)?.min.as_ref()), true);
+        let max = bound(files.iter().map(|f| f.columns.get(i)?.max.as_ref()), false);
+        columns.push(column(nulls, min, max));
+    }
+    for i in 0..partitions {
+        // A null partition value makes all the file's rows null and takes no part in the bounds.
+        let nulls = files.iter().try_fold(0usize, |n, f| {
+            let null = f.partition_values.get(i)?.is_null();
+            Some(n + if null { f.rows? as usize } else { 0 })
+        });
+        let present = || {
+            files
+                .iter()
+                .filter_map(move |f| f.partition_values.get(i))
+                .filter(|v| !v.is_null())
+                .map(Some)
+        };
+        columns.push(column(
+            nulls,
+            bound(present(), true),
+            bound(present(), false),
+        ));
+    }
+    Statistics {
+        num_rows: rows.map_or(Precision::Absent, Precision::Exact),
+        total_byte_size: Precision::Inexact(bytes),
+        column_statistics: columns,
+    }
+}
+
+fn column(
+    nulls: Option<usize>,
+    min: Option<ScalarValue>,
+    max: Option<ScalarValue>,
+) -> ColumnStatistics {
+    ColumnStatistics {
+        null_count: nulls.map_or(Precision::Absent, Precision::Exact),
+        min_value: min.map_or(Precision::Absent, Precision::Inexact),
+        max_value: max.map_or(Precision::Absent, Precision::Inexact),
+        ..ColumnStatistics::new_unknown()
+    }
+}
+
+/// The least (or greatest) of the files' bounds; unknown when any file has none or two cannot
+/// be compared.
+fn bound<'a>(
+    mut values: impl Iterator<Item = Option<&'a ScalarValue>>,
+    least: bool,
+) -> Option<ScalarValue> {
+    let mut best = values.next()??.clone();
+    for v in values {
+        let v = v?;
+        let ord = v.partial_cmp(&best)?;
+        if (least && ord.is_lt()) || (!least && ord.is_gt()) {
+            best = v.clone();
+        }
+    }
+    Some(best)
+}
