@@ -49,7 +49,9 @@ impl DataFile {
             .collect();
         let statistics = Statistics {
             num_rows: exact(self.rows.map(|n| n as usize)),
-            total_byte_size: Precision::Inexact(self.size as usize),
+            // As for plain Parquet files (whose footers give none): the compressed file size
+            // would stand for the in-memory size in join ordering, and mislead it.
+            total_byte_size: Precision::Absent,
             column_statistics: columns,
         };
         PartitionedFile::new(self.path.to_string(), self.size)

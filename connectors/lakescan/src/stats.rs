@@ -1,7 +1,7 @@
 //! Table statistics summed up from the files a scan keeps.
 //!
-//! DataFusion orders joins and sizes hash tables from the scan's statistics. Row counts come from
-//! the metadata and are exact; bounds are marked inexact at table level, because the aggregate
+//! DataFusion orders joins from the scan's statistics. Row counts come from the metadata and
+//! are exact; bounds are marked inexact at table level, because the aggregate
 //! rule would otherwise answer `min()`/`max()` from them, and a writer's bounds may be wider
 //! than the data (truncated strings, rounded timestamps).
 
@@ -16,7 +16,6 @@ pub(crate) fn summed(files: &[&DataFile], file_columns: usize, partitions: usize
         .iter()
         .map(|f| f.rows)
         .try_fold(0usize, |n, r| Some(n + r? as usize));
-    let bytes: usize = files.iter().map(|f| f.size as usize).sum();
     let mut columns = Vec::with_capacity(file_columns + partitions);
     for i in 0..file_columns {
         let nulls = files
@@ -48,7 +47,10 @@ pub(crate) fn summed(files: &[&DataFile], file_columns: usize, partitions: usize
     }
     Statistics {
         num_rows: rows.map_or(Precision::Absent, Precision::Exact),
-        total_byte_size: Precision::Inexact(bytes),
+        // Unknown, as for plain Parquet tables: DataFusion then orders joins by rows, or by
+        // rows times width when every column read is fixed-width. The files' compressed size
+        // is not the size of their rows in memory.
+        total_byte_size: Precision::Absent,
         column_statistics: columns,
     }
 }
