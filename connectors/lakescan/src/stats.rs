@@ -84,3 +84,71 @@ fn bound<'a>(
     }
     Some(best)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::path::Path;
+
+    fn file(rows: u64, id: (i64, i64), region: Option<&str>) -> DataFile {
+        DataFile {
+            path: Path::from(format!("t/{rows}-{}.parquet", id.0)),
+            size: rows * 10,
+            rows: Some(rows),
+            partition_values: vec![ScalarValue::Utf8(region.map(str::to_string))],
+            columns: vec![crate::ColumnBounds {
+                min: Some(ScalarValue::Int64(Some(id.0))),
+                max: Some(ScalarValue::Int64(Some(id.1))),
+                null_count: Some(1),
+            }],
+        }
+    }
+
+    #[test]
+    fn sums_rows_and_nulls_and_widens_bounds_over_the_files() {
+        let files = [
+            file(10, (5, 9), Some("east")),
+            file(20, (0, 3), None),
+            file(30, (7, 12), Some("west")),
+        ];
+        let s = summed(&files.iter().collect::<Vec<_>>(), 1, 1);
+        assert_eq!(s.num_rows, Precision::Exact(60));
+        assert_eq!(s.total_byte_size, Precision::Absent);
+        let id = &s.column_statistics[0];
+        assert_eq!(id.null_count, Precision::Exact(3));
+        assert_eq!(
+            id.min_value,
+            Precision::Inexact(ScalarValue::Int64(Some(0)))
+        );
+        assert_eq!(
+            id.max_value,
+            Precision::Inexact(ScalarValue::Int64(Some(12)))
+        );
+        // The null partition's 20 rows are the column's nulls and take no part in the bounds.
+        let region = &s.column_statistics[1];
+        assert_eq!(region.null_count, Precision::Exact(20));
+        assert_eq!(
+            region.min_value,
+            Precision::Inexact(ScalarValue::from("east"))
+        );
+        assert_eq!(
+            region.max_value,
+            Precision::Inexact(ScalarValue::from("west"))
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_count_or_a_bound_makes_it_unknown() {
+        let mut unknown = file(10, (5, 9), Some("east"));
+        unknown.rows = None;
+        unknown.columns[0].max = None;
+        let files = [file(20, (0, 3), Some("west")), unknown];
+        let s = summed(&files.iter().collect::<Vec<_>>(), 1, 1);
+        assert_eq!(s.num_rows, Precision::Absent);
+        assert_eq!(s.column_statistics[0].max_value, Precision::Absent);
+        assert_eq!(
+            s.column_statistics[0].min_value,
+            Precision::Inexact(ScalarValue::Int64(Some(0)))
+        );
+    }
+}

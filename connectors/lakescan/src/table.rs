@@ -259,3 +259,46 @@ impl TableProvider for LakeTable {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::path::Path;
+
+    fn file(name: &str, size: u64) -> DataFile {
+        DataFile {
+            path: Path::from(name),
+            size,
+            rows: None,
+            partition_values: Vec::new(),
+            columns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn files_are_spread_over_the_partitions_by_size() {
+        let files = [
+            file("a", 40),
+            file("b", 40),
+            file("c", 40),
+            file("d", 40),
+            file("e", 29),
+            file("f", 11),
+        ];
+        let groups = grouped(files.iter().collect(), 2);
+        let bytes: Vec<u64> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.object_meta.size).sum())
+            .collect();
+        assert_eq!(bytes, [109, 91]);
+        let groups = grouped(files.iter().collect(), 3);
+        let bytes: Vec<u64> = groups
+            .iter()
+            .map(|g| g.iter().map(|f| f.object_meta.size).sum())
+            .collect();
+        assert_eq!(bytes.iter().sum::<u64>(), 200);
+        assert_eq!(bytes, [80, 69, 51]);
+        // Never more groups than files.
+        assert_eq!(grouped(files[..2].iter().collect(), 8).len(), 2);
+    }
+}
