@@ -14,6 +14,7 @@ mod harness;
 mod iceberg_rest;
 mod identity;
 mod json;
+mod lake_scan;
 mod last_words;
 mod lifecycle;
 mod malformed;

@@ -1,13 +1,16 @@
 //! Delta Lake tables, read through delta-rs.
 //!
-//! The provider is delta-rs's own DataFusion `TableProvider` over the snapshot loaded at open
-//! time, so a scan sees exactly the version reported in [`OpenedTable::version`]; a newer commit
-//! becomes visible when the mesh opens the table again.
+//! The version is loaded at open time, so a scan sees exactly the version reported in
+//! [`OpenedTable::version`]; a newer commit becomes visible when the mesh opens the table again.
+//! Its files are scanned by DataFusion's Parquet scan ([`lake`]) unless the table uses something
+//! that scan would read wrongly; then delta-rs's own provider reads it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::Once;
 
 use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
 use deltalake::kernel::MetadataValue;
 use deltalake::logstore::LogStoreRef;
 use deltalake::table::state::DeltaTableState;
@@ -18,6 +21,7 @@ use meshgate_connector_api::{
     pick, AsOf, Commit, Connector, ConnectorError, OpenedTable, Result, Storage, TableSpec,
 };
 
+mod lake;
 mod write;
 
 pub use write::DeltaWriter;
@@ -50,7 +54,7 @@ impl Connector for DeltaConnector {
         let table = deltalake::open_table_with_storage_options(spec.location.clone(), options)
             .await
             .map_err(|e| open_error(spec, e))?;
-        opened(spec, table).await
+        opened(spec, storage, table).await
     }
 
     async fn open_at(&self, spec: &TableSpec, storage: &Storage, at: AsOf) -> Result<OpenedTable> {
@@ -66,7 +70,7 @@ impl Connector for DeltaConnector {
         if commits.last().is_some_and(|c| c.version as u64 != version) {
             files_remain(spec, &table, version).await?;
         }
-        opened(spec, table).await
+        opened(spec, storage, table).await
     }
 
     async fn resolve(&self, spec: &TableSpec, storage: &Storage, at: AsOf) -> Result<Option<i64>> {
@@ -231,9 +235,13 @@ async fn commit_summary(
     })
 }
 
-async fn opened(spec: &TableSpec, table: deltalake::DeltaTable) -> Result<OpenedTable> {
+async fn opened(
+    spec: &TableSpec,
+    storage: &Storage,
+    table: deltalake::DeltaTable,
+) -> Result<OpenedTable> {
     let name = spec.qualified_name.as_str();
-    let provider = table
+    let library = table
         .table_provider()
         .await
         .map_err(|e| ConnectorError::format(name, e))?;
@@ -241,6 +249,14 @@ async fn opened(spec: &TableSpec, table: deltalake::DeltaTable) -> Result<Opened
         .snapshot()
         .map_err(|e| ConnectorError::format(name, e))?;
     let version = state.version();
+    let provider: Arc<dyn TableProvider> =
+        match lake::lake_table(spec, storage, state, library.schema()) {
+            Ok(lake) => Arc::new(lake),
+            Err(reason) => {
+                tracing::debug!(table = name, version, "delta-rs reads the table: {reason}");
+                library
+            }
+        };
 
     let mut opened = OpenedTable::new(provider);
     opened.version = Some(version.to_string());

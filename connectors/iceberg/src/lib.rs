@@ -1,14 +1,19 @@
 //! Iceberg tables, read through iceberg-rust.
 //!
-//! Iceberg does its own I/O through opendal (its `FileIO`), so data files are not read through
-//! DataFusion's object-store registry: the `FileIO` is configured from
+//! Iceberg reads metadata through opendal (its `FileIO`), configured from
 //! [`Storage::iceberg_properties`]. The provider is pinned to the snapshot that was current at
-//! open time; a newer snapshot becomes visible when the mesh opens the table again.
+//! open time; a newer snapshot becomes visible when the mesh opens the table again. The
+//! snapshot's data files are scanned by DataFusion's Parquet scan through the domain's object
+//! store ([`lake`]) unless the table uses something that scan would read wrongly; then
+//! iceberg-rust's own provider reads them through its `FileIO`.
+
+mod lake;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::io::{FileIO, FileIOBuilder, StorageFactory};
@@ -145,7 +150,7 @@ impl Connector for IcebergConnector {
     async fn open(&self, spec: &TableSpec, storage: &Storage) -> Result<OpenedTable> {
         let table = self.load(spec, storage).await?;
         let snapshot = table.metadata().current_snapshot().cloned();
-        opened_table(spec, table, snapshot).await
+        opened_table(spec, storage, table, snapshot).await
     }
 
     async fn open_at(&self, spec: &TableSpec, storage: &Storage, at: AsOf) -> Result<OpenedTable> {
@@ -168,7 +173,7 @@ impl Connector for IcebergConnector {
                 })?
             }
         };
-        opened_table(spec, table, Some(snapshot)).await
+        opened_table(spec, storage, table, Some(snapshot)).await
     }
 
     async fn history(&self, spec: &TableSpec, storage: &Storage) -> Result<Vec<Commit>> {
@@ -462,6 +467,7 @@ fn iceberg_error(spec: &TableSpec, e: iceberg::Error) -> ConnectorError {
 
 async fn opened_table(
     spec: &TableSpec,
+    storage: &Storage,
     table: Table,
     snapshot: Option<SnapshotRef>,
 ) -> Result<OpenedTable> {
@@ -469,15 +475,27 @@ async fn opened_table(
     let snapshot = snapshot.as_ref();
     // Pinning the snapshot keeps scans on the version reported below even if the table object
     // is refreshed elsewhere.
-    let provider = match snapshot {
+    let library = match snapshot {
         Some(s) => {
-            IcebergStaticTableProvider::try_new_from_table_snapshot(table, s.snapshot_id()).await
+            IcebergStaticTableProvider::try_new_from_table_snapshot(table.clone(), s.snapshot_id())
+                .await
         }
-        None => IcebergStaticTableProvider::try_new_from_table(table).await,
+        None => IcebergStaticTableProvider::try_new_from_table(table.clone()).await,
     }
     .map_err(|e| ConnectorError::format(&spec.qualified_name, e))?;
+    let provider: Arc<dyn TableProvider> =
+        match lake::lake_table(spec, &table, snapshot, storage, library.schema()).await {
+            Ok(lake) => Arc::new(lake),
+            Err(reason) => {
+                tracing::debug!(
+                    table = spec.qualified_name,
+                    "iceberg-rust reads the table: {reason}"
+                );
+                Arc::new(library)
+            }
+        };
 
-    let mut opened = OpenedTable::new(Arc::new(provider));
+    let mut opened = OpenedTable::new(provider);
     if let Some(snapshot) = snapshot {
         let summary = &snapshot.summary().additional_properties;
         let count = |key: &str| summary.get(key).and_then(|v| v.parse::<u64>().ok());
