@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use delta_kernel::expressions::Scalar;
@@ -133,25 +133,10 @@ fn store_of(spec: &TableSpec, storage: &Storage) -> Result<ObjectStoreUrl, Strin
 /// Types whose Parquet reading DataFusion and delta-rs agree on.
 fn supported(t: &DataType) -> bool {
     match t {
-        DataType::Boolean
-        | DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::Float32
-        | DataType::Float64
-        | DataType::Utf8
-        | DataType::LargeUtf8
-        | DataType::Utf8View
-        | DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::Date32
-        | DataType::Decimal128(_, _)
-        | DataType::Timestamp(TimeUnit::Microsecond, _) => true,
+        DataType::Int8 | DataType::Int16 => true,
         // delta-rs dictionary-encodes partition columns.
         DataType::Dictionary(_, value) => supported(value),
-        _ => false,
+        t => meshgate_lakescan::plain_type(t),
     }
 }
 

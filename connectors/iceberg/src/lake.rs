@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::{StreamExt, TryStreamExt};
@@ -43,7 +43,11 @@ pub(crate) async fn lake_table(
         // Files written without field ids, matched to columns by a name mapping.
         return Err("a name mapping".into());
     }
-    if let Some(field) = schema.fields().iter().find(|f| !supported(f.data_type())) {
+    if let Some(field) = schema
+        .fields()
+        .iter()
+        .find(|f| !meshgate_lakescan::plain_type(f.data_type()))
+    {
         return Err(format!(
             "column {} has type {}, which the Parquet scan is not trusted with here",
             field.name(),
@@ -239,27 +243,6 @@ fn store_url(key: &str, storage: &Storage) -> Result<ObjectStoreUrl, String> {
         return Err("data files outside the domain's object store".into());
     }
     ObjectStoreUrl::parse(key).map_err(|e| e.to_string())
-}
-
-/// Types whose Parquet reading DataFusion and iceberg-rust agree on.
-fn supported(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Boolean
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::Date32
-            | DataType::Decimal128(_, _)
-            | DataType::Timestamp(TimeUnit::Microsecond, _)
-    )
 }
 
 /// A manifest bound as the column's type. Iceberg's bounds hold for every row (truncated upper

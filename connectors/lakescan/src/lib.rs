@@ -19,3 +19,27 @@ mod table;
 
 pub use file::{ColumnBounds, DataFile};
 pub use table::LakeTable;
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+
+/// Column types both formats write as plain Parquet that DataFusion reads back to the same
+/// values; a connector falls back to its library's scan for any other.
+pub fn plain_type(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Boolean
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Date32
+            | DataType::Decimal128(_, _)
+            | DataType::Timestamp(TimeUnit::Microsecond, _)
+    )
+}
