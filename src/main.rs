@@ -32,6 +32,9 @@ enum Command {
         scale_factor: f64,
         #[arg(long, default_value = "127.0.0.1:5433")]
         listen: String,
+        /// Where the web catalog (and /health, /metrics) is served.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_listen: String,
     },
     /// Serve the mesh described by a configuration file.
     Serve {
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
             dir,
             scale_factor,
             listen,
+            http_listen,
         } => {
             init_logging();
             let rt = match tokio::runtime::Runtime::new() {
@@ -142,7 +146,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let prepared = rt.block_on(prepare_demo(&dir, scale_factor, &listen));
+            let prepared = rt.block_on(prepare_demo(&dir, scale_factor, &listen, &http_listen));
             drop(rt);
             match prepared {
                 Ok((config, banner)) => run_server(config, Some(banner)),
@@ -161,6 +165,7 @@ async fn prepare_demo(
     dir: &Path,
     sf: f64,
     listen: &str,
+    http_listen: &str,
 ) -> Result<(Config, String), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let dir = std::path::absolute(dir)?;
@@ -193,7 +198,8 @@ async fn prepare_demo(
     // Three users show the policy model: an admin, an analyst (no supply product) and a
     // regional analyst (European customers only, phone numbers masked). One password for all.
     let toml = format!(
-        "# Written by `meshgate demo`.\n[server]\nlisten = \"{listen}\"\ndatabase = \"mesh\"\n\n\
+        "# Written by `meshgate demo`.\n[server]\nlisten = \"{listen}\"\ndatabase = \"mesh\"\n\
+         http_listen = \"{http_listen}\"\nweb_url = \"http://{http_listen}\"\n\n\
          [[users]]\nname = \"demo\"\npassword = \"{verifier}\"\nadmin = true\n\n\
          [[users]]\nname = \"ana\"\npassword = \"{verifier}\"\nroles = [\"analyst\"]\n\n\
          [[users]]\nname = \"rita\"\npassword = \"{verifier}\"\nroles = [\"regional\"]\nattributes = {{ region = \"EUROPE\" }}\n\n\
@@ -240,7 +246,8 @@ privilege = "write"
     let banner = format!(
         "\nmeshgate demo is serving {} data products on {listen}.\nConnect with:\n\n  PGPASSWORD={password} psql \"host={host} port={port} user=demo dbname=mesh\"\n\nthen try: SELECT count(*) FROM sales.lineitem;  (password: {password})\n\
          Users `ana` (an analyst: no supply product) and `rita` (regional: European customers, masked phones) share the password;\n\
-         SELECT * FROM mesh.my_grants shows what each may read; analysts (ana) may build tables and views in `workspace` (dbt).\n",
+         SELECT * FROM mesh.my_grants shows what each may read; analysts (ana) may build tables and views in `workspace` (dbt).\n\
+         Browse the catalog of the mesh at http://{http_listen}/ (sign in as any of them).\n",
         config.domains.iter().map(|d| d.products.len()).sum::<usize>()
     );
     Ok((config, banner))
