@@ -418,18 +418,21 @@ async fn store_next(
     )))
 }
 
-/// Deletes numbered catalogs far behind `newest`. Best effort: a leftover file is only read
-/// when it is the newest.
+/// Deletes the catalog that `newest` pushed out of the kept window (the newest and the
+/// [`CATALOGS_KEPT`] before it). Best effort: a leftover file is only read when it is the
+/// newest.
 async fn forget_old(target: &WriteTarget, newest: u64) {
-    let Some(last) = newest.checked_sub(CATALOGS_KEPT) else {
+    let Some(n) = newest.checked_sub(CATALOGS_KEPT + 1) else {
         return;
     };
-    let store = &target.storage.object_store;
-    for n in last.saturating_sub(CATALOGS_KEPT)..=last {
-        match store.delete(&target.catalog_path(n)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::debug!("removing an old catalog: {e}"),
-        }
+    match target
+        .storage
+        .object_store
+        .delete(&target.catalog_path(n))
+        .await
+    {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => tracing::debug!("removing an old catalog: {e}"),
     }
 }
 
