@@ -333,6 +333,9 @@ impl SchemaProvider for Discovery {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if matches!(name, "data_products" | "datasets" | "columns") {
+            self.mesh.warmed().await;
+        }
         Ok(Some(match name {
             "domains" => self.domains()?,
             "data_products" => self.data_products()?,

@@ -302,7 +302,11 @@ impl SchemaProvider for InfoSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(Some(match name.to_ascii_lowercase().as_str() {
+        let name = name.to_ascii_lowercase();
+        if name == "columns" {
+            self.mesh.warmed().await;
+        }
+        Ok(Some(match name.as_str() {
             "tables" => self.tables().await?,
             "schemata" => self.schemata()?,
             "views" => self.views()?,

@@ -49,6 +49,9 @@ pub use state::MeshState;
 /// The schema holding a session's temporary tables, as in PostgreSQL.
 pub const TEMP_SCHEMA: &str = "pg_temp";
 
+/// How long a catalog query waits for the start-up warm-up (see [`Mesh::warmed`]).
+const WARM_WAIT: Duration = Duration::from_secs(10);
+
 /// What the catalog knows about a table without any I/O: the metadata of its last successful
 /// open. Kept apart from the open cache, so a catalog query never waits on a table being
 /// refreshed and never triggers a refresh itself.
@@ -187,6 +190,8 @@ pub struct Mesh {
     pub policies: Arc<crate::policy::Policies>,
     /// Started once, by the first session: opens every table in the background.
     warm: OnceLock<()>,
+    /// Becomes true when that warm-up has tried every table.
+    warmed: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -368,6 +373,7 @@ impl Mesh {
             roles,
             policies,
             warm: OnceLock::new(),
+            warmed: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -386,6 +392,7 @@ impl Mesh {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.warmed.send_replace(true);
             return;
         };
         let mesh = self.clone();
@@ -402,8 +409,31 @@ impl Mesh {
                     let _ = t.open().await;
                 })
                 .await;
+            mesh.warmed.send_replace(true);
             tracing::debug!("table metadata warm-up finished");
         });
+    }
+
+    /// Waits until the warm-up has tried every table (at most [`WARM_WAIT`]). Catalog tables
+    /// that list every table's columns, row count or freshness call it: a BI tool that syncs
+    /// right after start (Metabase, pgcli) must not see a table without columns just because
+    /// its metadata was still being read. Waiting joins the warm-up's own opens; it reads
+    /// nothing twice. The cap keeps a storage outage from stalling every catalog query: past
+    /// it, tables not opened yet are listed without columns, as before.
+    pub async fn warmed(&self) {
+        if self.warm.get().is_none() {
+            return;
+        }
+        let mut done = self.warmed.subscribe();
+        if tokio::time::timeout(WARM_WAIT, done.wait_for(|d| *d))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "catalog answered before every table's metadata was read (still opening after {}s)",
+                WARM_WAIT.as_secs()
+            );
+        }
     }
 
     /// Opens the given tables whose metadata is not known yet, `concurrency` at a time: a

@@ -703,7 +703,14 @@ impl SchemaProvider for MeshPgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let t = match name.to_ascii_lowercase().as_str() {
+        let name = name.to_ascii_lowercase();
+        if matches!(
+            name.as_str(),
+            "pg_class" | "pg_attribute" | "pg_description" | "pg_stat_user_tables"
+        ) {
+            self.mesh.warmed().await;
+        }
+        let t = match name.as_str() {
             "pg_namespace" => self.pg_namespace()?,
             "pg_class" => self.pg_class().await?,
             "pg_attribute" => Arc::new(ColumnListing {
@@ -720,7 +727,7 @@ impl SchemaProvider for MeshPgCatalog {
             "pg_settings" => pg_settings()?,
             "pg_roles" => self.pg_roles()?,
             "pg_user" => self.pg_user()?,
-            _ => return self.crate_tables.table(name).await,
+            _ => return self.crate_tables.table(&name).await,
         };
         Ok(Some(t))
     }
