@@ -115,6 +115,9 @@ filter = "price < 10"
                 executor,
                 auditor,
                 registry: Arc::new(Registry::default()),
+                peers: Arc::new(crate::session::replicas::Peers::from_settings(
+                    &Default::default(),
+                )),
                 control: Arc::new(NoServer),
             },
         }

@@ -12,6 +12,9 @@ pub const MAX_STARTUP_PACKET: usize = 10_000;
 const SSL_REQUEST: i32 = 80877103;
 const GSS_REQUEST: i32 = 80877104;
 const CANCEL_REQUEST: i32 = 80877102;
+/// meshgate's own request code, in PostgreSQL's reserved 1234.x range beside the three above:
+/// one replica asking another to signal a session (`pg_cancel_backend` across replicas).
+pub const REPLICA_SIGNAL: i32 = 80877123;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FirstPacket {
@@ -20,6 +23,10 @@ pub enum FirstPacket {
     Cancel {
         pid: i32,
         secret: Vec<u8>,
+    },
+    /// The body after the code; authenticated (or refused) by the session layer.
+    ReplicaSignal {
+        body: Vec<u8>,
     },
     Startup {
         major: u16,
@@ -75,6 +82,9 @@ pub fn parse_first_packet(body: &[u8]) -> Result<FirstPacket, StartupError> {
                 secret: rest[4..].to_vec(),
             })
         }
+        REPLICA_SIGNAL => Ok(FirstPacket::ReplicaSignal {
+            body: rest.to_vec(),
+        }),
         SSL_REQUEST | GSS_REQUEST => Err(StartupError::BadLength),
         _ => {
             let major = (code >> 16) as u16;

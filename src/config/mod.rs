@@ -422,7 +422,7 @@ impl Config {
             principals::validate_principals(d, &users, &roles)?;
         }
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
-        let replicas = validate_replicas(file.replicas, path)?;
+        let replicas = validate_replicas(file.replicas, path, &base, env)?;
         Ok(Config {
             path: path.to_path_buf(),
             server,
@@ -438,7 +438,12 @@ impl Config {
 }
 
 /// Replica numbers fit the top byte of a positive process id, and name one replica each.
-fn validate_replicas(r: ReplicasSettings, path: &Path) -> Result<ReplicasSettings, ConfigError> {
+fn validate_replicas(
+    mut r: ReplicasSettings,
+    path: &Path,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ReplicasSettings, ConfigError> {
     if r.id > 127 {
         return Err(err(
             path,
@@ -472,6 +477,42 @@ fn validate_replicas(r: ReplicasSettings, path: &Path) -> Result<ReplicasSetting
                 format!("{:?} is not an address like 10.0.0.2:5433", p.address),
             ));
         }
+    }
+    let secret = match (&r.secret_file, &r.secret_env) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                path,
+                "replicas.secret_file",
+                "set secret_file or secret_env, not both",
+            ))
+        }
+        (Some(f), None) => Some(
+            std::fs::read_to_string(base.join(f))
+                .map_err(|e| err(path, "replicas.secret_file", format!("cannot be read: {e}")))?,
+        ),
+        (None, Some(v)) => Some(env(v).ok_or_else(|| {
+            err(
+                path,
+                "replicas.secret_env",
+                format!("names environment variable {v}, which is not set"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    if let Some(s) = secret {
+        let s = s.trim();
+        if s.chars().count() < 32 {
+            return Err(err(
+                path,
+                if r.secret_file.is_some() {
+                    "replicas.secret_file"
+                } else {
+                    "replicas.secret_env"
+                },
+                "the replicas' shared secret must be at least 32 characters",
+            ));
+        }
+        r.secret = Some(meshgate_connectors::Secret::new(s));
     }
     Ok(r)
 }
@@ -592,6 +633,52 @@ mod tests {
         );
         let c = Config::load_with_env(&p, &|_| None).expect("valid replicas");
         assert_eq!((c.replicas.id, c.replicas.peers.len()), (1, 1));
+        assert!(c.replicas.secret.is_none());
+    }
+
+    #[test]
+    fn the_replicas_secret_comes_from_a_file_or_the_environment_and_is_never_shown() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        let long = "k".repeat(40);
+        write(d.path(), "short.secret", "too short\n");
+        write(d.path(), "good.secret", &format!("{long}\n"));
+        let env = |k: &str| (k == "REPLICA_SECRET").then(|| long.clone());
+        for (text, key) in [
+            ("secret_file = \"short.secret\"", "replicas.secret_file"),
+            ("secret_file = \"missing.secret\"", "replicas.secret_file"),
+            ("secret_env = \"UNSET_VARIABLE\"", "replicas.secret_env"),
+            (
+                "secret_file = \"good.secret\"\nsecret_env = \"REPLICA_SECRET\"",
+                "replicas.secret_file",
+            ),
+        ] {
+            let p = write(
+                d.path(),
+                "meshgate.toml",
+                &format!("[replicas]\nid = 1\n{text}\n"),
+            );
+            let e = Config::load_with_env(&p, &env).unwrap_err();
+            assert_eq!(e.key, key, "{text}: {e}");
+            assert!(!e.to_string().contains(&long), "{e}");
+        }
+        for text in [
+            "secret_file = \"good.secret\"",
+            "secret_env = \"REPLICA_SECRET\"",
+        ] {
+            let p = write(
+                d.path(),
+                "meshgate.toml",
+                &format!("[replicas]\nid = 1\n{text}\n"),
+            );
+            let c = Config::load_with_env(&p, &env).expect(text);
+            let secret = c.replicas.secret.as_ref().expect(text);
+            assert_eq!(secret.expose(), long, "trimmed of the file's newline");
+            assert!(
+                !format!("{:?}", c.replicas).contains(&long),
+                "Debug hides it"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub struct ReplicasSettings {
     pub id: u8,
     /// `[[replicas.peers]]`: every other replica, by number and address (its Postgres port).
     pub peers: Vec<PeerReplica>,
+    /// A file (relative to meshgate.toml) or an environment variable holding a secret every
+    /// replica shares, at least 32 characters: `pg_cancel_backend`/`pg_terminate_backend` of a
+    /// session on another replica travel to it signed with this secret. Unset: those calls fail
+    /// with 55000 (CancelRequests are still forwarded; they carry their own key).
+    pub secret_file: Option<PathBuf>,
+    pub secret_env: Option<String>,
+    /// The secret itself, read from one of the two above when the file is loaded.
+    #[serde(skip)]
+    pub secret: Option<meshgate_connectors::Secret>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

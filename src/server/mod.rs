@@ -33,6 +33,7 @@ use crate::catalog::{Mesh, MeshState};
 use crate::config::{Config, ConfigError};
 use crate::exec::Executor;
 use crate::metrics::{Gauges, Metrics};
+use crate::session::replicas::Peers;
 use crate::session::{Control, Registry, Services};
 use admission::Admission;
 
@@ -49,6 +50,7 @@ pub struct Server {
     pub metrics: Arc<Metrics>,
     /// Every session's pid and cancel key.
     pub registry: Arc<Registry>,
+    pub peers: Arc<Peers>,
     logins: Arc<Logins>,
     admission: Arc<Admission>,
     /// Cancelled when shutdown begins: sessions end after their current statement.
@@ -76,6 +78,7 @@ pub struct ReloadError(#[from] ConfigError);
 impl Server {
     pub fn new(config: Config) -> Result<Arc<Self>, Error> {
         let replica = config.replicas.id;
+        let peers = Arc::new(Peers::from_settings(&config.replicas));
         let credentials = Credentials::build(&config).map_err(Error::Config)?;
         let threads = config.server.exec_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -107,6 +110,7 @@ impl Server {
             audit,
             metrics,
             registry: Arc::new(Registry::for_replica(replica)),
+            peers,
             logins: Arc::default(),
             draining: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -169,6 +173,7 @@ impl Server {
                 executor: self.executor.clone(),
                 auditor: self.audit.clone(),
                 registry: self.registry.clone(),
+                peers: self.peers.clone(),
                 control: self.clone(),
             },
             draining: self.draining.clone(),

@@ -89,6 +89,7 @@ pub(super) fn session_functions(
     ));
     for (name, terminate) in [("pg_cancel_backend", false), ("pg_terminate_backend", true)] {
         let registry = Arc::downgrade(&services.registry);
+        let peers = services.peers.clone();
         let user = user.to_string();
         ctx.register_udf(create_udf(
             name,
@@ -105,9 +106,12 @@ pub(super) fn session_functions(
                 for pid in pids.iter() {
                     match pid.and_then(|p| i32::try_from(p).ok()) {
                         Some(p) => out.append_value(
-                            registry
-                                .signal(p, &user, admin, terminate)
-                                .map_err(UserError::into_datafusion)?,
+                            if peers.is_remote(p) {
+                                peers.signal(p, &user, admin, terminate)
+                            } else {
+                                registry.signal(p, &user, admin, terminate)
+                            }
+                            .map_err(UserError::into_datafusion)?,
                         ),
                         None => out.append_null(),
                     }

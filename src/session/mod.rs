@@ -22,6 +22,7 @@ mod dml;
 pub mod encode;
 mod prepared;
 pub mod registry;
+pub mod replicas;
 pub mod result;
 pub mod settings;
 mod temp;
@@ -67,6 +68,8 @@ pub struct Services {
     pub auditor: Arc<Auditor>,
     /// Every session's pid and cancel key.
     pub registry: Arc<Registry>,
+    /// The other replicas, for signals to their sessions.
+    pub peers: Arc<replicas::Peers>,
     /// What only the server can do.
     pub control: Arc<dyn Control>,
 }

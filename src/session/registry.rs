@@ -36,6 +36,19 @@ pub fn replica_of(pid: i32) -> u8 {
     (pid >> PID_BITS) as u8
 }
 
+/// The refusal of `pg_cancel_backend`/`pg_terminate_backend`, the same whichever replica runs
+/// the session.
+pub fn denied(terminate: bool, owner: &str) -> UserError {
+    let what = if terminate {
+        "terminate process"
+    } else {
+        "cancel query"
+    };
+    UserError::denied(format!(
+        "permission denied to {what}: only sessions of role \"{owner}\" and admins may"
+    ))
+}
+
 impl Registry {
     /// The registry of replica `replica` (0: a server alone), whose pids carry its number in
     /// their top byte so that any replica can tell where a CancelRequest belongs.
@@ -185,21 +198,18 @@ impl Registry {
             return Ok(false);
         };
         if !admin && slot.user != user {
-            let what = if terminate {
-                "terminate process"
-            } else {
-                "cancel query"
-            };
-            return Err(UserError::denied(format!(
-                "permission denied to {what}: only sessions of role \"{}\" and admins may",
-                slot.user
-            )));
+            return Err(denied(terminate, &slot.user));
         }
         if terminate {
             slot.terminate.cancel();
         }
         slot.cancel_current();
         Ok(true)
+    }
+
+    /// The role whose session `pid` is.
+    pub fn user_of(&self, pid: i32) -> Option<String> {
+        self.slot(pid).map(|s| s.user.clone())
     }
 
     /// Whether a statement is running on `pid` (tests and admin views wait on this instead of

@@ -257,11 +257,27 @@ async fn run<S>(
             }
             let replica = crate::session::replica_of(pid);
             if replica != cx.config.replicas.id {
-                forward_cancel(&cx.config.replicas, replica, pid, &secret).await;
+                crate::session::replicas::forward_cancel(
+                    &cx.config.replicas,
+                    replica,
+                    pid,
+                    &secret,
+                )
+                .await;
                 return;
             }
             let done = cx.services.registry.cancel(pid, &secret);
             tracing::debug!(pid, done, "cancel request");
+            return;
+        }
+        FirstPacket::ReplicaSignal { body } => {
+            // Rate-limited like CancelRequests: an unsigned flood must stay cheap.
+            if !cx.admission.allow_cancel(peer.ip()) {
+                return;
+            }
+            let answer = cx.services.peers.answer(&body, &cx.services.registry);
+            let _ = stream.write_all(&answer).await;
+            let _ = stream.shutdown().await;
             return;
         }
         FirstPacket::Startup { params, .. } => params,
@@ -603,40 +619,5 @@ where
             }
         }
         self.ready().await
-    }
-}
-
-/// Passes a CancelRequest on to the replica whose session it names (as PgBouncer and Neon's
-/// proxy pass theirs on): the client reached this replica through a load balancer. Nothing is
-/// answered either way, as PostgreSQL answers no CancelRequest.
-async fn forward_cancel(
-    replicas: &crate::config::ReplicasSettings,
-    replica: u8,
-    pid: i32,
-    secret: &[u8],
-) {
-    let Some(peer) = replicas.peers.iter().find(|p| p.id == replica) else {
-        tracing::debug!(
-            pid,
-            replica,
-            "cancel request for an unknown replica dropped"
-        );
-        return;
-    };
-    let mut packet = Vec::with_capacity(12 + secret.len());
-    packet.extend_from_slice(&(12 + secret.len() as i32).to_be_bytes());
-    packet.extend_from_slice(&80_877_102i32.to_be_bytes());
-    packet.extend_from_slice(&pid.to_be_bytes());
-    packet.extend_from_slice(secret);
-    let sent = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        let mut s = tokio::net::TcpStream::connect(&peer.address).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut s, &packet).await?;
-        tokio::io::AsyncWriteExt::shutdown(&mut s).await
-    })
-    .await;
-    match sent {
-        Ok(Ok(())) => tracing::debug!(pid, replica, "cancel request forwarded"),
-        Ok(Err(e)) => tracing::warn!(pid, replica, "forwarding a cancel request failed: {e}"),
-        Err(_) => tracing::warn!(pid, replica, "forwarding a cancel request timed out"),
     }
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{code, connect_watched, tpch, wait_for, TestServer, ADMIN, ANALYST};
+use crate::harness::{
+    code, connect_watched, tpch, wait_for, TestServer, ADMIN, ANALYST, SALES_ANALYST,
+};
 
 /// Never finishes on its own: a CPU-bound cross join over a huge series.
 const ENDLESS: &str = "SELECT sum(r.r_regionkey + g.value % 7) FROM geo.region r CROSS JOIN generate_series(1, 1000000000000) AS g(value)";
@@ -795,4 +797,140 @@ async fn a_cancel_that_reaches_another_replica_is_forwarded() {
         .unwrap()
         .get(0);
     assert_eq!(pid_b >> 24, 2, "replica 2's pid {pid_b}");
+}
+
+/// The first error's SQLSTATE and message of `sql` on `c`.
+async fn failure(c: &tokio_postgres::Client, sql: &str) -> (String, String) {
+    let e = c.query(sql, &[]).await.expect_err(sql);
+    let message = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
+    (code(&e), message)
+}
+
+#[tokio::test]
+async fn pg_cancel_and_terminate_backend_reach_a_session_on_another_replica() {
+    let secrets = tempfile::tempdir().unwrap();
+    let shared = secrets.path().join("replicas.secret");
+    let other = secrets.path().join("other.secret");
+    std::fs::write(&shared, "a shared secret of forty characters long\n").unwrap();
+    std::fs::write(&other, "a different secret of forty characters!!\n").unwrap();
+    let replica = |id: u8, peers: &str, secret: Option<&std::path::Path>| {
+        let secret = secret
+            .map(|p| format!("secret_file = \"{}\"\n", p.display()))
+            .unwrap_or_default();
+        format!("\n[replicas]\nid = {id}\n{secret}{peers}")
+    };
+    let a = TestServer::start_with(&tpch().domains_dir, &replica(1, "", Some(&shared))).await;
+    let peer_a = format!("[[replicas.peers]]\nid = 1\naddress = \"{}\"\n", a.addr);
+    // Replica 4 is configured but nothing listens there: it is down.
+    let peer_down = "[[replicas.peers]]\nid = 4\naddress = \"127.0.0.1:1\"\n";
+    let b = TestServer::start_with(
+        &tpch().domains_dir,
+        &replica(2, &format!("{peer_a}{peer_down}"), Some(&shared)),
+    )
+    .await;
+
+    let on_a = a.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let pid: i64 = on_a
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get::<_, i32>(0)
+        .into();
+    let endless = tokio::spawn(async move { on_a.query(ENDLESS, &[]).await.map(|_| ()) });
+    let ex = a.shared.executor.clone();
+    wait_for(
+        "the query to run on replica 1",
+        Duration::from_secs(10),
+        || ex.running() == 1,
+    )
+    .await;
+
+    // Another role may not, from any replica: the same rule as on the session's own replica.
+    let dave = b
+        .connect_as(SALES_ANALYST.0, SALES_ANALYST.1)
+        .await
+        .unwrap();
+    let (state, message) = failure(&dave, &format!("SELECT pg_cancel_backend({pid})")).await;
+    assert_eq!(state, "42501", "{message}");
+    assert!(
+        message.contains(&format!("role \"{}\"", ANALYST.0)),
+        "{message}"
+    );
+    assert_eq!(ex.running(), 1, "a refused signal cancels nothing");
+
+    // The session's own role may, through replica 2.
+    let bob = b.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let done: bool = bob
+        .query_one(&format!("SELECT pg_cancel_backend({pid})"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(done, "replica 1 reports the signal delivered");
+    assert_eq!(code(&endless.await.unwrap().unwrap_err()), "57014");
+
+    // An admin ends a session on replica 1 from replica 2.
+    let idle = a.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let idle_pid: i32 = idle
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let admin_b = b.admin().await;
+    let ended: bool = admin_b
+        .query_one(&format!("SELECT pg_terminate_backend({idle_pid})"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended);
+    let registry = a.shared.registry.clone();
+    wait_for(
+        "the session on replica 1 to end",
+        Duration::from_secs(10),
+        || registry.user_of(idle_pid).is_none(),
+    )
+    .await;
+    assert!(idle.query("SELECT 1", &[]).await.is_err());
+
+    // No such session on replica 1: false, as PostgreSQL answers for a pid that is no backend.
+    let gone: bool = admin_b
+        .query_one(
+            &format!("SELECT pg_cancel_backend({})", (1 << 24) | 999_999),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!gone);
+
+    // A replica that is down fails the call, names itself, and the session goes on.
+    let (state, message) = failure(
+        &admin_b,
+        &format!("SELECT pg_cancel_backend({})", (4 << 24) | 10_000),
+    )
+    .await;
+    assert_eq!(state, "08006", "{message}");
+    assert!(message.contains("replica 4 (127.0.0.1:1)"), "{message}");
+    assert_eq!(admin_b.query("SELECT 1", &[]).await.unwrap().len(), 1);
+
+    // Without the shared secret a replica cannot vouch for its caller; with another secret the
+    // signal is refused by replica 1.
+    let unsigned = TestServer::start_with(&tpch().domains_dir, &replica(3, &peer_a, None)).await;
+    let (state, message) = failure(
+        &unsigned.admin().await,
+        &format!("SELECT pg_cancel_backend({pid})"),
+    )
+    .await;
+    assert_eq!(state, "55000", "{message}");
+    let forged =
+        TestServer::start_with(&tpch().domains_dir, &replica(5, &peer_a, Some(&other))).await;
+    let (state, message) = failure(
+        &forged.admin().await,
+        &format!("SELECT pg_terminate_backend({pid})"),
+    )
+    .await;
+    assert_eq!(state, "XX000", "{message}");
+    assert!(message.contains("shared secrets differ"), "{message}");
 }
