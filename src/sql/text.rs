@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::{
-    DataType, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
+    DataType, Date32Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
     DurationSecondType, Float32Type, Float64Type, IntervalDayTimeType, IntervalMonthDayNanoType,
     IntervalUnit, IntervalYearMonthType, Time32MillisecondType, Time32SecondType,
     Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
@@ -28,6 +28,13 @@ use datafusion::arrow::datatypes::{
 /// The column as PostgreSQL's text, or None when the encoder's own text is already right.
 pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
     let text: StringArray = match column.data_type() {
+        // Dates and numerics print right from the encoder too, but slowly (a DateStyle parsed
+        // and a decimal converted per value): these are most of the cost of streaming a wide
+        // fact table as text, so they are written here straight into one buffer.
+        DataType::Date32 => dates(column.as_primitive::<Date32Type>()),
+        DataType::Decimal128(_, scale) if *scale >= 0 => {
+            numerics(column.as_primitive::<Decimal128Type>(), *scale as usize)
+        }
         DataType::Float64 => map(column.as_primitive::<Float64Type>(), float8),
         DataType::Float32 => map(column.as_primitive::<Float32Type>(), float4),
         DataType::Timestamp(unit, tz) => {
@@ -105,6 +112,157 @@ pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
         _ => return None,
     };
     Some(Arc::new(text))
+}
+
+/// Formats every value of `a` with `write` into one string array (no string per value).
+fn written<T, F>(a: &datafusion::arrow::array::PrimitiveArray<T>, width: usize, write: F) -> StringArray
+where
+    T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+    F: Fn(&mut String, T::Native),
+{
+    let mut out = StringBuilder::with_capacity(a.len(), a.len() * width);
+    let mut buf = String::with_capacity(48);
+    for v in a.iter() {
+        match v {
+            Some(v) => {
+                buf.clear();
+                write(&mut buf, v);
+                out.append_value(&buf);
+            }
+            None => out.append_null(),
+        }
+    }
+    out.finish()
+}
+
+fn dates(a: &datafusion::arrow::array::PrimitiveArray<Date32Type>) -> StringArray {
+    written(a, 10, |out, days| write_date(out, days as i64))
+}
+
+fn numerics(a: &datafusion::arrow::array::PrimitiveArray<Decimal128Type>, scale: usize) -> StringArray {
+    written(a, 12, |out, v| write_numeric(out, v, scale))
+}
+
+/// `date` in the ISO DateStyle: `2024-03-05`; years before 1 as PostgreSQL counts them
+/// (no year 0: day -719528 from 1970 is `0001-12-31 BC`).
+pub fn write_date(out: &mut String, days_since_1970: i64) {
+    let (year, month, day) = civil_from_days(days_since_1970);
+    let bc = year <= 0;
+    let shown = if bc { 1 - year } else { year };
+    push_padded(out, shown as u64, 4);
+    out.push('-');
+    push_padded(out, month as u64, 2);
+    out.push('-');
+    push_padded(out, day as u64, 2);
+    if bc {
+        out.push_str(" BC");
+    }
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01, in whole 400-year
+/// eras of 146,097 days (the calendar repeats exactly after each), the year starting in March
+/// inside an era so that leap days fall at its end.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days from 0000-03-01
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // 0 = March
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `v` with at least `width` digits, zeros in front.
+fn push_padded(out: &mut String, v: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let n = decimal_digits(v, &mut digits);
+    for _ in n..width {
+        out.push('0');
+    }
+    out.push_str(ascii(&digits[digits.len() - n..]));
+}
+
+/// Writes `v`'s decimal digits at the end of `buf`, two at a time (a division per pair, not per
+/// digit: this runs for every date and numeric a text result carries); how many it wrote.
+fn decimal_digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+    let mut n = buf.len();
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        n -= 2;
+        buf[n..n + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        n -= 2;
+        buf[n..n + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        n -= 1;
+        buf[n] = b'0' + v as u8;
+    }
+    buf.len() - n
+}
+
+fn ascii(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).expect("ASCII digits")
+}
+
+/// A numeric of `scale` decimals as PostgreSQL prints it at that scale: `-0.50`, `12.00`.
+pub fn write_numeric(out: &mut String, v: i128, scale: usize) {
+    let abs = v.unsigned_abs();
+    let mut wide = [0u8; 40];
+    let mut narrow = [0u8; 20];
+    let digits: &[u8] = match u64::try_from(abs) {
+        Ok(small) => {
+            let n = decimal_digits(small, &mut narrow);
+            &narrow[narrow.len() - n..]
+        }
+        Err(_) => {
+            // Beyond 64 bits (rare): digit by digit in 128-bit arithmetic.
+            let mut n = wide.len();
+            let mut rest = abs;
+            while rest > 0 {
+                n -= 1;
+                wide[n] = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            &wide[n..]
+        }
+    };
+    if v < 0 {
+        out.push('-');
+    }
+    // At least one digit before the point.
+    if digits.len() <= scale {
+        out.push('0');
+        if scale > 0 {
+            out.push('.');
+        }
+        for _ in digits.len()..scale {
+            out.push('0');
+        }
+        out.push_str(ascii(digits));
+        return;
+    }
+    let (whole, fraction) = digits.split_at(digits.len() - scale);
+    out.push_str(ascii(whole));
+    if scale > 0 {
+        out.push('.');
+        out.push_str(ascii(fraction));
+    }
 }
 
 fn map<T, F>(a: &datafusion::arrow::array::PrimitiveArray<T>, f: F) -> StringArray
@@ -313,6 +471,57 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, TimestampMicrosecondArray};
 
     // Expected strings are what PostgreSQL 15 prints for the same values.
+    #[test]
+    fn dates_print_like_postgres() {
+        let shown = |days: i64| {
+            let mut s = String::new();
+            write_date(&mut s, days);
+            s
+        };
+        assert_eq!(shown(0), "1970-01-01");
+        assert_eq!(shown(19_787), "2024-03-05");
+        assert_eq!(shown(11_016), "2000-02-29");
+        assert_eq!(shown(-719_162), "0001-01-01");
+        assert_eq!(shown(-719_163), "0001-12-31 BC");
+        assert_eq!(shown(-735_000), "0044-08-22 BC");
+        assert_eq!(shown(2_932_896), "9999-12-31");
+        assert_eq!(shown(2_932_897), "10000-01-01");
+        // Every day of ±2,000 years agrees with chrono's calendar (years before 1 shifted by
+        // one, as PostgreSQL counts them).
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for days in (-1_450_000i64..730_000).step_by(13) {
+            let d = epoch + chrono::Duration::days(days);
+            let want = if d.year() <= 0 {
+                format!("{:04}-{:02}-{:02} BC", 1 - d.year(), d.month(), d.day())
+            } else {
+                format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+            };
+            assert_eq!(shown(days), want, "day {days}");
+        }
+    }
+
+    #[test]
+    fn numerics_print_at_their_scale() {
+        let shown = |v: i128, scale: usize| {
+            let mut s = String::new();
+            write_numeric(&mut s, v, scale);
+            s
+        };
+        assert_eq!(shown(1250, 2), "12.50");
+        assert_eq!(shown(-50, 2), "-0.50");
+        assert_eq!(shown(0, 3), "0.000");
+        assert_eq!(shown(-7, 0), "-7");
+        assert_eq!(shown(5, 4), "0.0005");
+        assert_eq!(shown(i128::MAX, 0), i128::MAX.to_string());
+        assert_eq!(shown(-(10i128.pow(37)), 38), "-0.10000000000000000000000000000000000000");
+        assert_eq!(shown(123, 3), "0.123");
+        assert_eq!(shown(-1234, 3), "-1.234");
+        assert_eq!(shown(10i128.pow(20) + 5, 2), "1000000000000000000.05");
+        for (v, scale) in [(123_456_789i128, 3usize), (-1, 5), (99, 2), (100, 2), (0, 0)] {
+            assert_eq!(shown(v, scale), numeric(v, scale as i8, scale as i32));
+        }
+    }
+
     #[test]
     fn floats_print_as_postgres() {
         assert_eq!(float8(0.1 + 0.2), "0.30000000000000004");
