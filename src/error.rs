@@ -75,6 +75,7 @@ pub enum SqlState {
     OutOfMemory,
     ProtocolViolation,
     ConnectionFailure,
+    SqlclientUnableToEstablishSqlconnection,
     ProgramLimitExceeded,
     StatementTooComplex,
     SubstringError,
@@ -147,6 +148,7 @@ impl SqlState {
             OutOfMemory => "53200",
             ProtocolViolation => "08P01",
             ConnectionFailure => "08006",
+            SqlclientUnableToEstablishSqlconnection => "08001",
             ProgramLimitExceeded => "54000",
             StatementTooComplex => "54001",
             SubstringError => "22011",
@@ -471,6 +473,9 @@ impl UserError {
     ) -> Self {
         if let Some(u) = inner.downcast_ref::<UserError>() {
             return u.clone();
+        }
+        if let Some(s) = inner.downcast_ref::<meshgate_connectors::SourceUnavailable>() {
+            return unavailable(s);
         }
         if let Some(f) = inner.downcast_ref::<meshgate_functions::FunctionError>() {
             return Self::from_function(f, whole);
@@ -847,4 +852,16 @@ mod tests {
         assert!(logged_level(&ntile).is_empty());
         assert_eq!(UserError::from_datafusion(&ntile).code.code(), "22014");
     }
+}
+
+/// A query needed an operational source that could not be reached: 08001 when no connection
+/// could be made, 08006 when one broke. The text names the source, never its credentials.
+pub fn unavailable(s: &meshgate_connectors::SourceUnavailable) -> UserError {
+    let code = match s.kind {
+        meshgate_connectors::Unreachable::Connect => {
+            SqlState::SqlclientUnableToEstablishSqlconnection
+        }
+        meshgate_connectors::Unreachable::Lost => SqlState::ConnectionFailure,
+    };
+    UserError::new(code, s.to_string())
 }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use meshgate_connectors::{IcebergCatalog, S3Settings, Secret, StorageKind};
+use meshgate_connectors::{
+    IcebergCatalog, PostgresSource, RemoteSource, S3Settings, Secret, StorageKind, TlsMode,
+};
 
 use super::{err, from_config_error, valid_ident, ConfigError, Domain};
 
@@ -159,6 +161,46 @@ pub struct TableSection {
     pub table: Option<String>,
     #[serde(default)]
     pub partition_columns: Vec<PartitionColumn>,
+    /// Where a table of an operational database (`format = "postgres"`) is.
+    pub connection: Option<ConnectionSection>,
+}
+
+/// `[products.tables.connection]`: a PostgreSQL table read in place.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSection {
+    pub host: String,
+    #[serde(default = "postgres_port")]
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (relative to the domain file); one trailing newline is not
+    /// part of it.
+    pub password_file: Option<String>,
+    #[serde(default = "public_schema")]
+    pub schema: String,
+    /// The table's name in the source. Default: the table's `name`.
+    pub table: Option<String>,
+    /// `disable`: plain TCP, for a source on a trusted network. Required, so that a plain
+    /// connection is always a visible choice.
+    pub tls: String,
+    /// The most connections held to the source. Default 4.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn postgres_port() -> u16 {
+    5432
+}
+
+fn public_schema() -> String {
+    "public".into()
+}
+
+fn default_max_connections() -> usize {
+    4
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,7 +215,9 @@ pub struct PartitionColumn {
     pub position: Option<usize>,
 }
 
-pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];
+pub const FORMATS: [&str; 4] = ["delta", "iceberg", "parquet", "postgres"];
+/// Formats whose tables live in an operational database, found through a `connection`.
+const OPERATIONAL: [&str; 1] = ["postgres"];
 const PARTITION_TYPES: [&str; 9] = [
     "int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean",
 ];
@@ -309,6 +353,7 @@ pub(super) fn load_domain(
         catalogs.insert(name.clone(), cat);
     }
 
+    let mut remotes = BTreeMap::new();
     for (i, p) in d.products.iter().enumerate() {
         let pk = format!("products[{i}]");
         if !valid_ident(&p.name) {
@@ -363,10 +408,42 @@ pub(super) fn load_domain(
                     path,
                     format!("{tk}.format"),
                     format!(
-                        "{:?} is not a format; use delta, iceberg or parquet",
+                        "{:?} is not a format; use delta, iceberg, parquet or postgres",
                         t.format
                     ),
                 ));
+            }
+            let operational = OPERATIONAL.contains(&t.format.as_str());
+            match (&t.connection, operational) {
+                (Some(c), true) => {
+                    let source = postgres_source(path, &tk, t, c, env)?;
+                    remotes.insert(
+                        (p.name.clone(), t.name.clone()),
+                        RemoteSource::Postgres(source),
+                    );
+                    if t.location.is_some()
+                        || t.catalog.is_some()
+                        || !t.partition_columns.is_empty()
+                    {
+                        return Err(err(path, format!("{tk}.connection"), "a table read from a database has a connection, no location, catalog or partition columns"));
+                    }
+                    continue;
+                }
+                (None, true) => {
+                    return Err(err(
+                        path,
+                        format!("{tk}.connection"),
+                        format!("a {} table needs a connection", t.format),
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(err(
+                        path,
+                        format!("{tk}.connection"),
+                        "only postgres tables have a connection",
+                    ))
+                }
+                (None, false) => {}
             }
             match (t.format.as_str(), &t.location, &t.catalog) {
                 ("iceberg", None, None) => {
@@ -417,6 +494,97 @@ pub(super) fn load_domain(
         grants: d.grants,
         row_filters: d.row_filters,
         masks: d.masks,
+        remotes,
+    })
+}
+
+/// A PostgreSQL table's connection, with its password read from where the file points.
+fn postgres_source(
+    path: &Path,
+    key: &str,
+    t: &TableSection,
+    c: &ConnectionSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PostgresSource, ConfigError> {
+    let key = format!("{key}.connection");
+    for (field, value) in [
+        ("host", &c.host),
+        ("database", &c.database),
+        ("user", &c.user),
+        ("schema", &c.schema),
+    ] {
+        if value.trim().is_empty() {
+            return Err(err(path, format!("{key}.{field}"), "must not be empty"));
+        }
+    }
+    let tls =
+        match c.tls.as_str() {
+            "disable" => TlsMode::Disable,
+            "require" | "verify-ca" | "verify-full" => return Err(err(
+                path,
+                format!("{key}.tls"),
+                format!(
+                    "{:?} is not supported yet; use \"disable\" for a source on a trusted network",
+                    c.tls
+                ),
+            )),
+            other => {
+                return Err(err(
+                    path,
+                    format!("{key}.tls"),
+                    format!("{other:?} is not a TLS mode; use \"disable\""),
+                ))
+            }
+        };
+    if c.max_connections == 0 || c.max_connections > 64 {
+        return Err(err(
+            path,
+            format!("{key}.max_connections"),
+            "must be between 1 and 64",
+        ));
+    }
+    let password = match (&c.password_env, &c.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                path,
+                format!("{key}.password_file"),
+                "give either password_env or password_file, not both",
+            ))
+        }
+        (Some(var), None) => Some(Secret::new(env(var).ok_or_else(|| {
+            err(
+                path,
+                format!("{key}.password_env"),
+                format!("names environment variable {var}, which is not set"),
+            )
+        })?)),
+        (None, Some(file)) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let file = base.join(file);
+            // The error names the file, never what it holds.
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                err(
+                    path,
+                    format!("{key}.password_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            Some(Secret::new(text))
+        }
+        (None, None) => None,
+    };
+    Ok(PostgresSource {
+        host: c.host.clone(),
+        port: c.port,
+        database: c.database.clone(),
+        user: c.user.clone(),
+        password,
+        schema: c.schema.clone(),
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        tls,
+        max_connections: c.max_connections,
     })
 }
 

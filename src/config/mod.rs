@@ -118,6 +118,8 @@ pub struct Domain {
     pub grants: Vec<GrantSection>,
     pub row_filters: Vec<RowFilterSection>,
     pub masks: Vec<MaskSection>,
+    /// The connections of tables read from operational databases, by (product, table).
+    pub remotes: BTreeMap<(String, String), meshgate_connectors::RemoteSource>,
 }
 
 /// The role every user holds; grants to it are grants to everyone who can log in.

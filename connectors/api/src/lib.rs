@@ -17,6 +17,7 @@
 //! DataFusion and delta-rs, `s3.*` properties for iceberg's opendal storage), so `Storage` keeps
 //! them typed and each connector asks for the spelling it needs.
 
+mod remote;
 mod secret;
 mod storage;
 mod write;
@@ -29,6 +30,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
+pub use remote::{PostgresSource, RemoteSource, SourceUnavailable, TlsMode, Unreachable};
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};
 pub use write::{conform, conformed, no_rows, WriteMode, Writer};
@@ -58,6 +60,12 @@ pub enum ConnectorError {
     /// deletes the files no recent version reads). The text is for clients.
     #[error("table {table} version {version} can no longer be read: data files it needs were removed (VACUUM); a newer version can be")]
     VersionRemoved { table: String, version: i64 },
+    /// The table's database could not be reached.
+    #[error("table {table}: {source}")]
+    Unavailable {
+        table: String,
+        source: SourceUnavailable,
+    },
     /// Anything the format library reports; the text may carry paths and is for logs, not clients.
     #[error("table {table}: {source}")]
     Format {
@@ -168,6 +176,8 @@ pub struct TableSpec {
     pub partition_columns: Vec<PartitionColumn>,
     /// Set for Iceberg tables.
     pub iceberg: Option<IcebergSource>,
+    /// Set for tables read in place from an operational database.
+    pub remote: Option<RemoteSource>,
 }
 
 impl TableSpec {
