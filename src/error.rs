@@ -689,6 +689,18 @@ pub fn error_id() -> String {
     format!("{:012x}", n & 0xffff_ffff_ffff)
 }
 
+/// A query needed an operational source that could not be reached: 08001 when no connection
+/// could be made, 08006 when one broke. The text names the source, never its credentials.
+pub fn unavailable(s: &meshgate_connectors::SourceUnavailable) -> UserError {
+    let code = match s.kind {
+        meshgate_connectors::Unreachable::Connect => {
+            SqlState::SqlclientUnableToEstablishSqlconnection
+        }
+        meshgate_connectors::Unreachable::Lost => SqlState::ConnectionFailure,
+    };
+    UserError::new(code, s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,16 +864,4 @@ mod tests {
         assert!(logged_level(&ntile).is_empty());
         assert_eq!(UserError::from_datafusion(&ntile).code.code(), "22014");
     }
-}
-
-/// A query needed an operational source that could not be reached: 08001 when no connection
-/// could be made, 08006 when one broke. The text names the source, never its credentials.
-pub fn unavailable(s: &meshgate_connectors::SourceUnavailable) -> UserError {
-    let code = match s.kind {
-        meshgate_connectors::Unreachable::Connect => {
-            SqlState::SqlclientUnableToEstablishSqlconnection
-        }
-        meshgate_connectors::Unreachable::Lost => SqlState::ConnectionFailure,
-    };
-    UserError::new(code, s.to_string())
 }

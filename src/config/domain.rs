@@ -517,25 +517,26 @@ fn postgres_source(
             return Err(err(path, format!("{key}.{field}"), "must not be empty"));
         }
     }
-    let tls =
-        match c.tls.as_str() {
-            "disable" => TlsMode::Disable,
-            "require" | "verify-ca" | "verify-full" => return Err(err(
+    let tls = match c.tls.as_str() {
+        "disable" => TlsMode::Disable,
+        "require" | "verify-ca" | "verify-full" => {
+            return Err(err(
                 path,
                 format!("{key}.tls"),
                 format!(
                     "{:?} is not supported yet; use \"disable\" for a source on a trusted network",
                     c.tls
                 ),
-            )),
-            other => {
-                return Err(err(
-                    path,
-                    format!("{key}.tls"),
-                    format!("{other:?} is not a TLS mode; use \"disable\""),
-                ))
-            }
-        };
+            ))
+        }
+        other => {
+            return Err(err(
+                path,
+                format!("{key}.tls"),
+                format!("{other:?} is not a TLS mode; use \"disable\""),
+            ))
+        }
+    };
     if c.max_connections == 0 || c.max_connections > 64 {
         return Err(err(
             path,

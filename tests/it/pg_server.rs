@@ -55,6 +55,31 @@ impl PgServer {
         client
     }
 
+    /// The server's log (everything it writes, e.g. statements logged by `log_statement`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.socket_dir.join("server.log")).expect("read the server log")
+    }
+
+    /// Stops the server (fast: sessions are ended), returning once it is down.
+    pub fn stop(&self) {
+        let mut cmd = pg_command(&format!("{PG_BIN}/pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.socket_dir.join("data"))
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(cmd, "pg_ctl stop");
+    }
+
+    /// Starts a stopped server again, returning once it accepts connections.
+    pub fn start_again(&self) {
+        let mut cmd = pg_command(&format!("{PG_BIN}/pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.socket_dir.join("data"))
+            .arg("-l")
+            .arg(self.socket_dir.join("server.log"))
+            .args(["-w", "-t", "60", "start"]);
+        run(cmd, "pg_ctl start");
+    }
+
     /// `psql` on the unix socket as the superuser, with these arguments.
     pub fn psql(&self) -> Command {
         let mut cmd = pg_command(&format!("{PG_BIN}/psql"));

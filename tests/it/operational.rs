@@ -1,0 +1,378 @@
+//! Operational databases as data products: a PostgreSQL table served in place, next to the
+//! lake, under the same policies, with its filters run in the source and its outages contained.
+//!
+//! Each test starts its own PostgreSQL (initdb in a temporary directory, SCRAM on a loopback
+//! port), so stopping one source never disturbs another test.
+
+use std::path::Path;
+
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
+use crate::pg_server::{self, PgServer};
+
+const PASSWORD: &str = "s3cret-billing-pw";
+
+async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn plan(c: &Client, sql: &str) -> String {
+    rows(c, sql)
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A source with `billing.invoices` (5000 rows, commented) readable by the role meshgate logs
+/// in as, whose statements the server logs.
+async fn source() -> PgServer {
+    let pg = pg_server::start(true);
+    let c = pg.connect().await;
+    c.batch_execute(&format!(
+        "CREATE ROLE billing_reader LOGIN PASSWORD '{PASSWORD}';
+         ALTER ROLE billing_reader SET log_statement = 'all';
+         CREATE SCHEMA billing;
+         CREATE TABLE billing.invoices (
+             id int4 PRIMARY KEY,
+             n_nationkey int8 NOT NULL,
+             amount numeric(12,2) NOT NULL,
+             issued timestamptz NOT NULL,
+             note text,
+             paid boolean NOT NULL);
+         INSERT INTO billing.invoices
+             SELECT g, g % 25, (g * 7 % 100000) / 100.0,
+                    timestamptz '2024-01-01 00:00:00+00' + g * interval '1 hour 1 second',
+                    CASE WHEN g % 10 = 0 THEN NULL ELSE 'note ' || g END, g % 3 = 0
+             FROM generate_series(1, 5000) g;
+         COMMENT ON TABLE billing.invoices IS 'Invoices issued by billing.';
+         COMMENT ON COLUMN billing.invoices.amount IS 'Invoice total in EUR.';
+         COMMENT ON COLUMN billing.invoices.note IS 'The source''s comment on note.';
+         GRANT USAGE ON SCHEMA billing TO billing_reader;
+         GRANT SELECT ON billing.invoices TO billing_reader;
+         ANALYZE billing.invoices;"
+    ))
+    .await
+    .expect("create the billing source");
+    pg
+}
+
+/// The TPC-H mesh's domain files plus a billing domain whose `invoices` is `pg`'s table, with
+/// its password in a file; `regional` sees nations 0-4 only and no notes.
+fn domains(pg: &PgServer, dir: &Path) {
+    for f in std::fs::read_dir(&tpch().domains_dir).expect("fixture domains") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), dir.join(f.file_name())).expect("copy domain file");
+    }
+    std::fs::write(dir.join("billing.pw"), format!("{PASSWORD}\n")).expect("password file");
+    std::fs::write(
+        dir.join("billing.toml"),
+        format!(
+            r#"name = "billing"
+[storage]
+root = "."
+
+[[products]]
+name = "billing"
+
+[[products.tables]]
+name = "invoices"
+format = "postgres"
+columns = {{ note = "Free text from the clerk." }}
+
+[products.tables.connection]
+host = "127.0.0.1"
+port = {}
+database = "{}"
+user = "billing_reader"
+password_file = "billing.pw"
+schema = "billing"
+tls = "disable"
+max_connections = 2
+
+[[grants]]
+product = "billing"
+to = ["analyst"]
+
+[[row_filters]]
+name = "first_nations"
+product = "billing"
+table = "invoices"
+to = ["regional"]
+filter = "n_nationkey < 5"
+
+[[masks]]
+name = "no_notes"
+product = "billing"
+table = "invoices"
+column = "note"
+to = ["regional"]
+mask = "'masked'"
+"#,
+            pg.port,
+            pg_server::DATABASE
+        ),
+    )
+    .expect("billing domain file");
+}
+
+async fn serve(pg: &PgServer) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    domains(pg, dir.path());
+    (TestServer::start_with(dir.path(), "").await, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_types_comments_and_values_are_the_sources() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+
+    let columns = "SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable \
+         FROM information_schema.columns \
+         WHERE table_schema = 'billing' AND table_name = 'invoices' ORDER BY ordinal_position";
+    let served = rows(&admin, columns).await;
+    assert_eq!(served, rows(&direct, columns).await, "information_schema");
+    let types: Vec<_> = served.iter().map(|r| r[1].clone().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "integer",
+            "bigint",
+            "numeric",
+            "timestamp with time zone",
+            "text",
+            "boolean"
+        ]
+    );
+
+    let formatted = "SELECT attname, format_type(atttypid, atttypmod), \
+         col_description(attrelid, attnum), obj_description(attrelid, 'pg_class') \
+         FROM pg_catalog.pg_attribute \
+         WHERE attrelid = 'billing.invoices'::regclass AND attnum > 0 ORDER BY attnum";
+    let got = rows(&admin, formatted).await;
+    let text = |r: usize, c: usize| got[r][c].as_deref();
+    assert_eq!(text(2, 1), Some("numeric(12,2)"));
+    assert_eq!(text(3, 1), Some("timestamp with time zone"));
+    assert_eq!(
+        text(2, 2),
+        Some("Invoice total in EUR."),
+        "the source's comment"
+    );
+    assert_eq!(
+        text(4, 2),
+        Some("Free text from the clerk."),
+        "the domain file overrides the source's comment"
+    );
+    assert_eq!(text(0, 3), Some("Invoices issued by billing."));
+
+    let values = "SELECT id, n_nationkey, amount, issued, note, paid FROM billing.invoices \
+         WHERE id IN (1, 10, 4999) ORDER BY id";
+    assert_eq!(
+        rows(&admin, values).await,
+        rows(&direct, values).await,
+        "values as the source prints them"
+    );
+
+    let listed = rows(
+        &admin,
+        "SELECT format, location FROM mesh.datasets WHERE product = 'billing'",
+    )
+    .await;
+    assert_eq!(
+        listed,
+        [[
+            Some("postgres".to_string()),
+            Some(format!(
+                "postgres://127.0.0.1:{}/{}/billing.invoices",
+                pg.port,
+                pg_server::DATABASE
+            ))
+        ]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_with_the_lake_matches_postgresql_and_filters_run_in_the_source() {
+    let pg = source().await;
+    // The lake's rows in the same PostgreSQL: the reference computes the same join there.
+    pg_server::load(&pg.conn_string(), &tpch().baseline_dir).await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+
+    let join = "SELECT n.n_name, count(*), sum(i.amount), min(i.issued) \
+         FROM billing.invoices i JOIN geo.nation n ON i.n_nationkey = n.n_nationkey \
+         WHERE i.paid AND i.amount > 100 GROUP BY n.n_name ORDER BY n.n_name";
+    let want = rows(&direct, join).await;
+    assert_eq!(want.len(), 25);
+    assert_eq!(rows(&admin, join).await, want, "meshgate = PostgreSQL");
+
+    let selective = "SELECT id, amount FROM billing.invoices WHERE id BETWEEN 100 AND 102 AND note LIKE 'note%'";
+    let explained = plan(&admin, &format!("EXPLAIN {selective}")).await;
+    let pushed = r#"SELECT "id", "amount"::text FROM "billing"."invoices" WHERE ("id" >= '100'::int4) AND ("id" <= '102'::int4) AND ("note" LIKE 'note%'::text)"#;
+    assert!(
+        explained.contains("PostgresScanExec") && explained.contains(pushed),
+        "EXPLAIN shows the SQL sent:\n{explained}"
+    );
+    let analyzed = plan(&admin, &format!("EXPLAIN ANALYZE {selective}")).await;
+    // 101 and 102: invoice 100 has no note.
+    assert_eq!(rows(&direct, selective).await.len(), 2);
+    assert!(
+        analyzed.contains("rows_fetched=2"),
+        "2 of the 5000 rows leave the source:\n{analyzed}"
+    );
+    assert!(
+        pg.log().contains(pushed),
+        "the source ran the filtered statement:\n{}",
+        pg.log()
+    );
+
+    let limited = plan(&admin, "EXPLAIN SELECT id FROM billing.invoices LIMIT 7").await;
+    assert!(
+        limited.contains(r#"sql=SELECT "id" FROM "billing"."invoices" LIMIT 7"#),
+        "{limited}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_masked_user_sees_exactly_their_rows() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let regional = s.connect_as(REGIONAL.0, REGIONAL.1).await.expect("carol");
+
+    let want = rows(
+        &direct,
+        "SELECT id, n_nationkey, amount, 'masked' FROM billing.invoices \
+         WHERE n_nationkey < 5 AND paid AND amount > 10 ORDER BY id",
+    )
+    .await;
+    assert!(want.len() > 100);
+    let query = "SELECT id, n_nationkey, amount, note FROM billing.invoices \
+         WHERE paid AND amount > 10 ORDER BY id";
+    assert_eq!(rows(&regional, query).await, want);
+
+    // A predicate that fails on hidden rows only (nation 7) is evaluated on visible ones only;
+    // the row filter itself runs in the source.
+    let probe = "SELECT count(*) FROM billing.invoices WHERE 1 / (n_nationkey - 7) > -100";
+    assert_eq!(
+        rows(&regional, probe).await,
+        rows(
+            &direct,
+            "SELECT count(*) FROM billing.invoices WHERE n_nationkey < 5"
+        )
+        .await
+    );
+    let explained = plan(&regional, &format!("EXPLAIN {probe}")).await;
+    let scan = explained
+        .lines()
+        .find(|l| l.contains("PostgresScanExec"))
+        .unwrap_or_else(|| panic!("no remote scan:\n{explained}"));
+    assert!(
+        scan.contains(r#"WHERE ("n_nationkey" < '5'::int8)"#) && !scan.contains(" / "),
+        "only the row filter is sent:\n{explained}"
+    );
+
+    let admin = s.admin().await;
+    let all = rows(&admin, "SELECT count(*) FROM billing.invoices").await;
+    assert_eq!(all, [[Some("5000".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_goes_down_fails_only_its_queries_and_comes_back() {
+    let pg = source().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+    let count = "SELECT count(*) FROM billing.invoices WHERE paid";
+    let before = rows(&admin, count).await;
+    assert_eq!(before, [[Some("1666".to_string())]]);
+
+    pg.stop();
+    let e = admin
+        .simple_query(count)
+        .await
+        .expect_err("the source is down");
+    let db = e.as_db_error().expect("an ErrorResponse");
+    assert!(
+        ["08001", "08006"].contains(&code(&e).as_str()),
+        "{}: {}",
+        code(&e),
+        db.message()
+    );
+    let name = format!("postgres://127.0.0.1:{}/{}", pg.port, pg_server::DATABASE);
+    assert!(
+        db.message().contains(&name),
+        "names the source: {}",
+        db.message()
+    );
+    assert!(!db.message().contains(PASSWORD), "{}", db.message());
+
+    // The session goes on: the lake is still there.
+    assert_eq!(
+        rows(&admin, "SELECT count(*) FROM geo.region").await,
+        [[Some("5".to_string())]]
+    );
+
+    pg.start_again();
+    assert_eq!(rows(&admin, count).await, before, "back with the source");
+}
+
+#[test]
+fn check_validates_a_connection_without_printing_its_password() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let pg = rt.block_on(source());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let domains_dir = dir.path().join("domains");
+    std::fs::create_dir(&domains_dir).expect("domains dir");
+    domains(&pg, &domains_dir);
+    let config = write_config(dir.path(), &domains_dir, "");
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run meshgate check")
+    };
+    let out = check();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    let billing = domains_dir.join("billing.toml");
+    let file = std::fs::read_to_string(&billing).expect("read");
+    std::fs::write(
+        &billing,
+        file.replace(
+            "password_file = \"billing.pw\"",
+            "password_env = \"MESHGATE_TEST_UNSET_BILLING_PW\"",
+        ),
+    )
+    .expect("write");
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("password_env") && err.contains("MESHGATE_TEST_UNSET_BILLING_PW"),
+        "{err}"
+    );
+}
