@@ -320,6 +320,7 @@ fn redacted_location(domain: &str, location: &url::Url) -> String {
         "file" => format!("local storage of domain {domain}"),
         // Built from the connection's server, database and table only: no user or password.
         "postgres" => location.to_string(),
+        "sqlite" => format!("sqlite file of domain {domain}"),
         scheme => format!("{scheme}://{}", location.host_str().unwrap_or("")),
     }
 }

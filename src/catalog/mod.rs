@@ -593,14 +593,16 @@ fn table_spec(
 ) -> Result<TableSpec, SpecError> {
     let qualified_name = format!("{product}.{}", t.name);
     if let Some(remote) = d.remotes.get(&(product.to_string(), t.name.clone())) {
-        let RemoteSource::Postgres(s) = remote;
-        // What the catalog shows as the table's location: server, database and table, never
-        // the user or password.
-        let location = url::Url::parse(&format!(
-            "postgres://{}:{}/{}/{}.{}",
-            s.host, s.port, s.database, s.schema, s.table
-        ))
-        .map_err(|e| SpecError::Location(e.to_string()))?;
+        // What the catalog shows as the table's location: never a user or password.
+        let location = match remote {
+            RemoteSource::Postgres(s) => format!(
+                "postgres://{}:{}/{}/{}.{}",
+                s.host, s.port, s.database, s.schema, s.table
+            ),
+            RemoteSource::Sqlite(s) => format!("sqlite://{}", s.path.display()),
+        };
+        let location =
+            url::Url::parse(&location).map_err(|e| SpecError::Location(e.to_string()))?;
         return Ok(TableSpec {
             qualified_name,
             location,

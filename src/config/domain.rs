@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use meshgate_connectors::{
-    IcebergCatalog, PostgresSource, RemoteSource, S3Settings, Secret, StorageKind, TlsMode,
+    IcebergCatalog, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource, StorageKind,
+    TlsMode,
 };
 
 use super::{err, from_config_error, valid_ident, ConfigError, Domain};
@@ -165,15 +166,16 @@ pub struct TableSection {
     pub connection: Option<ConnectionSection>,
 }
 
-/// `[products.tables.connection]`: a PostgreSQL table read in place.
+/// `[products.tables.connection]`: where a table of an operational database is. PostgreSQL
+/// tables name a server; SQLite tables a file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSection {
-    pub host: String,
+    pub host: Option<String>,
     #[serde(default = "postgres_port")]
     pub port: u16,
-    pub database: String,
-    pub user: String,
+    pub database: Option<String>,
+    pub user: Option<String>,
     /// Environment variable holding the password.
     pub password_env: Option<String>,
     /// File holding the password (relative to the domain file); one trailing newline is not
@@ -183,12 +185,14 @@ pub struct ConnectionSection {
     pub schema: String,
     /// The table's name in the source. Default: the table's `name`.
     pub table: Option<String>,
-    /// `disable`: plain TCP, for a source on a trusted network. Required, so that a plain
-    /// connection is always a visible choice.
-    pub tls: String,
+    /// `disable`: plain TCP, for a source on a trusted network. Required for PostgreSQL, so
+    /// that a plain connection is always a visible choice.
+    pub tls: Option<String>,
     /// The most connections held to the source. Default 4.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// SQLite: the database file, relative to the domain file.
+    pub path: Option<String>,
 }
 
 fn postgres_port() -> u16 {
@@ -215,9 +219,9 @@ pub struct PartitionColumn {
     pub position: Option<usize>,
 }
 
-pub const FORMATS: [&str; 4] = ["delta", "iceberg", "parquet", "postgres"];
+pub const FORMATS: [&str; 5] = ["delta", "iceberg", "parquet", "postgres", "sqlite"];
 /// Formats whose tables live in an operational database, found through a `connection`.
-const OPERATIONAL: [&str; 1] = ["postgres"];
+const OPERATIONAL: [&str; 2] = ["postgres", "sqlite"];
 const PARTITION_TYPES: [&str; 9] = [
     "int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean",
 ];
@@ -408,7 +412,7 @@ pub(super) fn load_domain(
                     path,
                     format!("{tk}.format"),
                     format!(
-                        "{:?} is not a format; use delta, iceberg, parquet or postgres",
+                        "{:?} is not a format; use delta, iceberg, parquet, postgres or sqlite",
                         t.format
                     ),
                 ));
@@ -416,11 +420,12 @@ pub(super) fn load_domain(
             let operational = OPERATIONAL.contains(&t.format.as_str());
             match (&t.connection, operational) {
                 (Some(c), true) => {
-                    let source = postgres_source(path, &tk, t, c, env)?;
-                    remotes.insert(
-                        (p.name.clone(), t.name.clone()),
-                        RemoteSource::Postgres(source),
-                    );
+                    let source = if t.format == "sqlite" {
+                        RemoteSource::Sqlite(sqlite_source(path, &tk, t, c)?)
+                    } else {
+                        RemoteSource::Postgres(postgres_source(path, &tk, t, c, env)?)
+                    };
+                    remotes.insert((p.name.clone(), t.name.clone()), source);
                     if t.location.is_some()
                         || t.catalog.is_some()
                         || !t.partition_columns.is_empty()
@@ -440,7 +445,7 @@ pub(super) fn load_domain(
                     return Err(err(
                         path,
                         format!("{tk}.connection"),
-                        "only postgres tables have a connection",
+                        "only postgres and sqlite tables have a connection",
                     ))
                 }
                 (None, false) => {}
@@ -507,17 +512,27 @@ fn postgres_source(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PostgresSource, ConfigError> {
     let key = format!("{key}.connection");
-    for (field, value) in [
-        ("host", &c.host),
-        ("database", &c.database),
-        ("user", &c.user),
-        ("schema", &c.schema),
-    ] {
-        if value.trim().is_empty() {
-            return Err(err(path, format!("{key}.{field}"), "must not be empty"));
-        }
+    if c.path.is_some() {
+        return Err(err(
+            path,
+            format!("{key}.path"),
+            "a postgres table names a server (host, port, database), not a file",
+        ));
     }
-    let tls = match c.tls.as_str() {
+    let required = |field: &str, value: &Option<String>| -> Result<String, ConfigError> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+            _ => Err(err(path, format!("{key}.{field}"), "is required")),
+        }
+    };
+    let host = required("host", &c.host)?;
+    let database = required("database", &c.database)?;
+    let user = required("user", &c.user)?;
+    let tls_mode = required("tls", &c.tls)?;
+    if c.schema.trim().is_empty() {
+        return Err(err(path, format!("{key}.schema"), "must not be empty"));
+    }
+    let tls = match tls_mode.as_str() {
         "disable" => TlsMode::Disable,
         "require" | "verify-ca" | "verify-full" => {
             return Err(err(
@@ -537,13 +552,7 @@ fn postgres_source(
             ))
         }
     };
-    if c.max_connections == 0 || c.max_connections > 64 {
-        return Err(err(
-            path,
-            format!("{key}.max_connections"),
-            "must be between 1 and 64",
-        ));
-    }
+    max_connections(path, &key, c)?;
     let password = match (&c.password_env, &c.password_file) {
         (Some(_), Some(_)) => {
             return Err(err(
@@ -577,10 +586,10 @@ fn postgres_source(
         (None, None) => None,
     };
     Ok(PostgresSource {
-        host: c.host.clone(),
+        host,
         port: c.port,
-        database: c.database.clone(),
-        user: c.user.clone(),
+        database,
+        user,
         password,
         schema: c.schema.clone(),
         table: c.table.clone().unwrap_or_else(|| t.name.clone()),
@@ -709,4 +718,62 @@ fn resolve_sqlite_uri(uri: &str, base: &Path) -> String {
         }
         _ => uri.to_string(),
     }
+}
+
+fn max_connections(path: &Path, key: &str, c: &ConnectionSection) -> Result<(), ConfigError> {
+    if c.max_connections == 0 || c.max_connections > 64 {
+        return Err(err(
+            path,
+            format!("{key}.max_connections"),
+            "must be between 1 and 64",
+        ));
+    }
+    Ok(())
+}
+
+/// A SQLite table's file: it must exist when the configuration is checked (it is opened read
+/// only, never created).
+fn sqlite_source(
+    path: &Path,
+    key: &str,
+    t: &TableSection,
+    c: &ConnectionSection,
+) -> Result<SqliteSource, ConfigError> {
+    let key = format!("{key}.connection");
+    let server_keys = [
+        ("host", c.host.is_some()),
+        ("database", c.database.is_some()),
+        ("user", c.user.is_some()),
+        ("password_env", c.password_env.is_some()),
+        ("password_file", c.password_file.is_some()),
+        ("tls", c.tls.is_some()),
+    ];
+    if let Some((k, _)) = server_keys.iter().find(|(_, set)| *set) {
+        return Err(err(
+            path,
+            format!("{key}.{k}"),
+            "a sqlite table names a file (`path`), not a server",
+        ));
+    }
+    max_connections(path, &key, c)?;
+    let file = c
+        .path
+        .as_ref()
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| err(path, format!("{key}.path"), "is required"))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let file = std::path::absolute(base.join(file))
+        .map_err(|e| err(path, format!("{key}.path"), e.to_string()))?;
+    if !file.is_file() {
+        return Err(err(
+            path,
+            format!("{key}.path"),
+            format!("{} is not a file", file.display()),
+        ));
+    }
+    Ok(SqliteSource {
+        path: file,
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        max_connections: c.max_connections,
+    })
 }

@@ -376,3 +376,139 @@ fn check_validates_a_connection_without_printing_its_password() {
         "{err}"
     );
 }
+
+/// Runs `sql` in the sqlite3 CLI on `file`, returning what it prints.
+fn sqlite3(file: &Path, args: &[&str], sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3")
+        .args(args)
+        .arg(file)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 runs (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_is_served_joined_with_the_lake_and_filtered_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in std::fs::read_dir(&tpch().domains_dir).expect("fixture domains") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), dir.path().join(f.file_name())).expect("copy domain file");
+    }
+    let file = dir.path().join("plant.db");
+    sqlite3(
+        &file,
+        &[],
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, n_nationkey INTEGER NOT NULL, \
+           device VARCHAR(20) NOT NULL, value REAL, taken DATETIME, ok BOOLEAN);
+         WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 3000)
+         INSERT INTO readings
+           SELECT x, x % 25, 'dev-' || (x % 7), CASE WHEN x % 11 = 0 THEN NULL ELSE x * 0.25 END,
+                  datetime('2024-01-01', '+' || x || ' minutes'), x % 2 FROM g;",
+    );
+    std::fs::write(
+        dir.path().join("plant.toml"),
+        r#"name = "plant"
+[storage]
+root = "."
+
+[[products]]
+name = "plant"
+
+[[products.tables]]
+name = "readings"
+format = "sqlite"
+description = "Sensor readings shipped by the plant."
+
+[products.tables.connection]
+path = "plant.db"
+
+[[grants]]
+product = "plant"
+to = ["analyst"]
+"#,
+    )
+    .expect("plant domain file");
+    let s = TestServer::start_with(dir.path(), "").await;
+    let admin = s.admin().await;
+
+    let types = rows(
+        &admin,
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = 'plant' AND table_name = 'readings' ORDER BY ordinal_position",
+    )
+    .await;
+    let types: Vec<_> = types.iter().map(|r| r[1].clone().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "bigint",
+            "bigint",
+            "text",
+            "double precision",
+            "timestamp without time zone",
+            "boolean"
+        ]
+    );
+
+    // The reference: PostgreSQL over the lake's rows and the file's rows, as sqlite3 prints them.
+    let pg = pg_server::start(false);
+    pg_server::load(&pg.conn_string(), &tpch().baseline_dir).await;
+    let direct = pg.connect().await;
+    direct
+        .batch_execute(
+            "CREATE SCHEMA plant; CREATE TABLE plant.readings (id int8, n_nationkey int8, \
+             device text, value float8, taken timestamp, ok boolean)",
+        )
+        .await
+        .expect("reference table");
+    let csv = sqlite3(
+        &file,
+        &["-csv"],
+        "SELECT id, n_nationkey, device, value, taken, CASE ok WHEN 1 THEN 't' ELSE 'f' END FROM readings",
+    );
+    let sink = direct
+        .copy_in("COPY plant.readings FROM STDIN (FORMAT csv)")
+        .await
+        .expect("copy");
+    futures::pin_mut!(sink);
+    futures::SinkExt::send(&mut sink, bytes::Bytes::from(csv))
+        .await
+        .expect("copy rows");
+    sink.finish().await.expect("copy done");
+
+    let join = "SELECT n.n_name, count(*), count(r.value), sum(r.value), max(r.taken) \
+         FROM plant.readings r JOIN geo.nation n ON r.n_nationkey = n.n_nationkey \
+         WHERE r.ok AND r.device <> 'dev-3' GROUP BY n.n_name ORDER BY n.n_name";
+    let want = rows(&direct, join).await;
+    assert_eq!(want.len(), 25);
+    assert_eq!(rows(&admin, join).await, want, "meshgate = PostgreSQL");
+
+    let selective = "SELECT id, value FROM plant.readings WHERE id < 4 AND device >= 'dev-2'";
+    let analyzed = plan(&admin, &format!("EXPLAIN ANALYZE {selective}")).await;
+    assert!(
+        analyzed.contains(r#"sql=SELECT "id", "value" FROM "readings" WHERE ("id" < 4) AND ("device" COLLATE BINARY >= 'dev-2')"#),
+        "the filter runs in the file's engine:\n{analyzed}"
+    );
+    assert_eq!(rows(&direct, selective).await.len(), 2);
+    assert!(
+        analyzed.contains("rows_fetched=2"),
+        "2 of the 3000 rows leave the file:\n{analyzed}"
+    );
+    assert_eq!(
+        rows(
+            &admin,
+            "SELECT format, location FROM mesh.datasets WHERE product = 'plant'"
+        )
+        .await,
+        [[
+            Some("sqlite".to_string()),
+            Some("sqlite file of domain plant".to_string())
+        ]]
+    );
+}

@@ -1,5 +1,5 @@
 //! The formats of the mesh, in one [`Registry`]: Delta (delta-rs), Iceberg (iceberg-rust),
-//! Parquet directories and PostgreSQL tables are read; tables created through meshgate are written as Delta. Everything
+//! Parquet directories, PostgreSQL and SQLite tables are read; tables created through meshgate are written as Delta. Everything
 //! above this crate reaches a format only through the registry.
 
 use std::sync::Arc;
@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
             Arc::new(meshgate_iceberg::IcebergConnector::default()),
             Arc::new(meshgate_parquet::ParquetConnector),
             Arc::new(meshgate_postgres::PostgresConnector::default()),
+            Arc::new(meshgate_sqlite::SqliteConnector::default()),
         ],
         Arc::new(meshgate_delta::DeltaWriter),
     )
@@ -25,7 +26,7 @@ mod tests {
     fn the_written_format_is_read_too() {
         let r = super::registry();
         assert_eq!(r.written().format(), r.writer().format());
-        for f in ["delta", "iceberg", "parquet", "postgres"] {
+        for f in ["delta", "iceberg", "parquet", "postgres", "sqlite"] {
             assert!(r.get(f).is_some(), "{f}");
         }
     }

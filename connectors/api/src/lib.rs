@@ -30,7 +30,9 @@ use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
-pub use remote::{PostgresSource, RemoteSource, SourceUnavailable, TlsMode, Unreachable};
+pub use remote::{
+    PostgresSource, RemoteSource, SourceUnavailable, SqliteSource, TlsMode, Unreachable,
+};
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};
 pub use write::{conform, conformed, no_rows, WriteMode, Writer};

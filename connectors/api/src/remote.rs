@@ -40,6 +40,7 @@ impl PostgresSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteSource {
     Postgres(PostgresSource),
+    Sqlite(SqliteSource),
 }
 
 /// Which side of the conversation failed.
@@ -78,3 +79,24 @@ impl fmt::Display for SourceUnavailable {
 }
 
 impl std::error::Error for SourceUnavailable {}
+
+/// A table of an SQLite file read in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSource {
+    pub path: std::path::PathBuf,
+    pub table: String,
+    pub max_connections: usize,
+}
+
+impl SqliteSource {
+    /// The source as messages name it: the file's name, not where it is.
+    pub fn describe(&self) -> String {
+        format!(
+            "sqlite file {}",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    }
+}
