@@ -61,8 +61,9 @@ async fn source() -> PgServer {
          COMMENT ON TABLE billing.invoices IS 'Invoices issued by billing.';
          COMMENT ON COLUMN billing.invoices.amount IS 'Invoice total in EUR.';
          COMMENT ON COLUMN billing.invoices.note IS 'The source''s comment on note.';
+         CREATE VIEW billing.slow AS SELECT 1::int4 AS id FROM pg_sleep(600);
          GRANT USAGE ON SCHEMA billing TO billing_reader;
-         GRANT SELECT ON billing.invoices TO billing_reader;
+         GRANT SELECT ON billing.invoices, billing.slow TO billing_reader;
          ANALYZE billing.invoices;"
     ))
     .await
@@ -95,13 +96,26 @@ columns = {{ note = "Free text from the clerk." }}
 
 [products.tables.connection]
 host = "127.0.0.1"
-port = {}
-database = "{}"
+port = {0}
+database = "{1}"
 user = "billing_reader"
 password_file = "billing.pw"
 schema = "billing"
 tls = "disable"
 max_connections = 2
+
+[[products.tables]]
+name = "slow"
+format = "postgres"
+
+[products.tables.connection]
+host = "127.0.0.1"
+port = {0}
+database = "{1}"
+user = "billing_reader"
+password_file = "billing.pw"
+schema = "billing"
+tls = "disable"
 
 [[grants]]
 product = "billing"
@@ -190,7 +204,7 @@ async fn postgres_types_comments_and_values_are_the_sources() {
 
     let listed = rows(
         &admin,
-        "SELECT format, location FROM mesh.datasets WHERE product = 'billing'",
+        "SELECT format, location FROM mesh.datasets WHERE product = 'billing' AND table_name = 'invoices'",
     )
     .await;
     assert_eq!(
@@ -291,6 +305,52 @@ async fn a_filtered_masked_user_sees_exactly_their_rows() {
     let admin = s.admin().await;
     let all = rows(&admin, "SELECT count(*) FROM billing.invoices").await;
     assert_eq!(all, [[Some("5000".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_query_stops_in_the_source() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+    admin
+        .batch_execute("SET statement_timeout = 300")
+        .await
+        .expect("set");
+    let e = admin
+        .simple_query("SELECT * FROM billing.slow")
+        .await
+        .expect_err("the source sleeps for 10 minutes");
+    assert_eq!(code(&e), "57014", "{e:?}");
+
+    // The source's statement is cancelled too: its session goes idle long before the sleep ends.
+    let active = "SELECT count(*) FROM pg_stat_activity \
+         WHERE usename = 'billing_reader' AND state = 'active'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n: i64 = direct
+            .query_one(active, &[])
+            .await
+            .expect("activity")
+            .get(0);
+        if n == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the source still runs the statement"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    admin
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .expect("reset");
+    assert_eq!(
+        rows(&admin, "SELECT count(*) FROM billing.invoices").await,
+        [[Some("5000".to_string())]],
+        "the pool serves the next query"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

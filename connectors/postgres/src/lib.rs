@@ -365,12 +365,16 @@ impl ExecutionPlan for PostgresScanExec {
         let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
         let batch_schema = Arc::clone(&schema);
         tokio::spawn(async move {
+            let source = pool.source().clone();
+            let client = match pool.get().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(DataFusionError::External(Box::new(e)))).await;
+                    return;
+                }
+            };
+            let cancel = client.cancel_token();
             let read = async {
-                let source = pool.source().clone();
-                let client = pool
-                    .get()
-                    .await
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
                 let broke = |e: tokio_postgres::Error, client: &tokio_postgres::Client| {
                     if pool::connection_broke(&e, client) {
                         DataFusionError::External(Box::new(pool::unavailable(
@@ -391,11 +395,7 @@ impl ExecutionPlan for PostgresScanExec {
                 let mut n = 0usize;
                 loop {
                     let row = stream.next().await;
-                    let done = match &row {
-                        None => true,
-                        Some(Ok(_)) => false,
-                        Some(Err(_)) => false,
-                    };
+                    let done = row.is_none();
                     if let Some(row) = row {
                         let row = row.map_err(|e| broke(e, &client))?;
                         for (i, b) in builders.iter_mut().enumerate() {
@@ -416,17 +416,32 @@ impl ExecutionPlan for PostgresScanExec {
                         )?;
                         n = 0;
                         if tx.send(Ok(batch)).await.is_err() {
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                     if done {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
             };
-            let outcome: DfResult<()> = read.await;
-            if let Err(e) = outcome {
-                let _ = tx.send(Err(e)).await;
+            // The query was dropped (cancelled, timed out, the client gone): the statement
+            // stops in the source too, rather than running on for nobody.
+            let finished = tokio::select! {
+                outcome = read => match outcome {
+                    Ok(finished) => finished,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        true
+                    }
+                },
+                _ = tx.closed() => false,
+            };
+            if !finished {
+                if let Err(e) = cancel.cancel_query(tokio_postgres::NoTls).await {
+                    tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
+                }
+                // A cancel request may land late; a connection it could reach is not reused.
+                client.discard();
             }
         });
         let stream = futures::stream::unfold(rx, |mut rx| async move {

@@ -27,6 +27,13 @@ impl std::ops::Deref for Pooled {
     }
 }
 
+impl Pooled {
+    /// Closes the connection instead of returning it to the pool.
+    pub fn discard(mut self) {
+        self.client.take();
+    }
+}
+
 impl Drop for Pooled {
     fn drop(&mut self) {
         if let Some(c) = self.client.take() {
