@@ -116,6 +116,7 @@ user = "billing_reader"
 password_file = "billing.pw"
 schema = "billing"
 tls = "disable"
+max_connections = 2
 
 [[grants]]
 product = "billing"
@@ -305,6 +306,40 @@ async fn a_filtered_masked_user_sees_exactly_their_rows() {
     let admin = s.admin().await;
     let all = rows(&admin, "SELECT count(*) FROM billing.invoices").await;
     assert_eq!(all, [[Some("5000".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_to_a_source_are_bounded() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        sessions.push(s.admin().await);
+    }
+    // Six sessions at once through a pool of two (both tables name the same server, database,
+    // user and limit, so they share it): all are answered.
+    let answers = futures::future::join_all(sessions.iter().enumerate().map(|(i, c)| async move {
+        rows(
+            c,
+            &format!("SELECT count(*) FROM billing.invoices WHERE n_nationkey <> {i}"),
+        )
+        .await
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|a| a == &[[Some("4800".to_string())]]),
+        "{answers:?}"
+    );
+    let opened: i64 = direct
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'billing_reader'",
+            &[],
+        )
+        .await
+        .expect("activity")
+        .get(0);
+    assert!((1..=2).contains(&opened), "{opened} connections");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
