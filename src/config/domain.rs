@@ -185,9 +185,13 @@ pub struct ConnectionSection {
     pub schema: String,
     /// The table's name in the source. Default: the table's `name`.
     pub table: Option<String>,
-    /// `disable`: plain TCP, for a source on a trusted network. Required for PostgreSQL, so
+    /// `verify-full` (TLS, the server's certificate checked against `ca_file` and the host) or
+    /// `disable` (plain TCP, for a source on a trusted network). Required for PostgreSQL, so
     /// that a plain connection is always a visible choice.
     pub tls: Option<String>,
+    /// With `tls = "verify-full"`: the PEM file of the CA certificates the source's certificate
+    /// must chain to, relative to the domain file.
+    pub ca_file: Option<String>,
     /// The most connections held to the source. Default 4.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -533,22 +537,56 @@ fn postgres_source(
         return Err(err(path, format!("{key}.schema"), "must not be empty"));
     }
     let tls = match tls_mode.as_str() {
-        "disable" => TlsMode::Disable,
-        "require" | "verify-ca" | "verify-full" => {
-            return Err(err(
-                path,
-                format!("{key}.tls"),
-                format!(
-                    "{:?} is not supported yet; use \"disable\" for a source on a trusted network",
-                    c.tls
-                ),
-            ))
+        "disable" => {
+            if c.ca_file.is_some() {
+                return Err(err(
+                    path,
+                    format!("{key}.ca_file"),
+                    "only tls = \"verify-full\" uses a CA file",
+                ));
+            }
+            TlsMode::Disable
         }
+        "verify-full" => {
+            let ca = c.ca_file.as_ref().ok_or_else(|| {
+                err(
+                    path,
+                    format!("{key}.ca_file"),
+                    "tls = \"verify-full\" needs the CA certificates the source's certificate chains to",
+                )
+            })?;
+            let file = path.parent().unwrap_or(Path::new(".")).join(ca);
+            let ca_pem = std::fs::read(&file).map_err(|e| {
+                err(
+                    path,
+                    format!("{key}.ca_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let certs = rustls_pemfile::certs(&mut &ca_pem[..])
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(path, format!("{key}.ca_file"), e.to_string()))?;
+            if certs.is_empty() {
+                return Err(err(
+                    path,
+                    format!("{key}.ca_file"),
+                    format!("{} holds no PEM certificate", file.display()),
+                ));
+            }
+            TlsMode::VerifyFull { ca_pem }
+        }
+        "require" | "verify-ca" => return Err(err(
+            path,
+            format!("{key}.tls"),
+            format!(
+                "{tls_mode:?} is not supported; use \"verify-full\" (with ca_file) or \"disable\""
+            ),
+        )),
         other => {
             return Err(err(
                 path,
                 format!("{key}.tls"),
-                format!("{other:?} is not a TLS mode; use \"disable\""),
+                format!("{other:?} is not a TLS mode; use \"verify-full\" or \"disable\""),
             ))
         }
     };
@@ -747,6 +785,7 @@ fn sqlite_source(
         ("password_env", c.password_env.is_some()),
         ("password_file", c.password_file.is_some()),
         ("tls", c.tls.is_some()),
+        ("ca_file", c.ca_file.is_some()),
     ];
     if let Some((k, _)) = server_keys.iter().find(|(_, set)| *set) {
         return Err(err(

@@ -308,6 +308,162 @@ async fn a_filtered_masked_user_sees_exactly_their_rows() {
     assert_eq!(all, [[Some("5000".to_string())]]);
 }
 
+/// `openssl` with these arguments, in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA named `name` (`<name>.crt`, `<name>.key`) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_is_reached_over_verified_tls() {
+    let pg = source().await;
+    let certs = tempfile::tempdir().expect("tempdir");
+    make_ca(certs.path(), "ca");
+    make_ca(certs.path(), "other-ca");
+    std::fs::write(
+        certs.path().join("san.ext"),
+        "subjectAltName = IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    openssl(
+        certs.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    openssl(
+        certs.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    pg.enable_ssl(
+        &certs.path().join("server.crt"),
+        &certs.path().join("server.key"),
+    );
+    let direct = pg.connect().await;
+
+    let serve_with_ca = |ca: &'static str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        domains(&pg, dir.path());
+        std::fs::copy(certs.path().join(ca), dir.path().join("ca.pem")).expect("copy CA");
+        let billing = dir.path().join("billing.toml");
+        let text = std::fs::read_to_string(&billing).expect("read");
+        std::fs::write(
+            &billing,
+            text.replace(
+                "tls = \"disable\"",
+                "tls = \"verify-full\"\nca_file = \"ca.pem\"",
+            ),
+        )
+        .expect("write");
+        dir
+    };
+
+    let dir = serve_with_ca("ca.crt");
+    let s = TestServer::start_with(dir.path(), "").await;
+    let admin = s.admin().await;
+    assert_eq!(
+        rows(&admin, "SELECT count(*) FROM billing.invoices").await,
+        [[Some("5000".to_string())]]
+    );
+    let plain: i64 = direct
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.usename = 'billing_reader' AND NOT s.ssl",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    let encrypted: i64 = direct
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.usename = 'billing_reader' AND s.ssl",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(
+        plain == 0 && encrypted >= 1,
+        "{plain} plain, {encrypted} TLS connections"
+    );
+
+    // A certificate that does not chain to the domain's CA is refused: no connection, 08001.
+    let dir = serve_with_ca("other-ca.crt");
+    let s = TestServer::start_with(dir.path(), "").await;
+    let admin = s.admin().await;
+    let e = admin
+        .simple_query("SELECT count(*) FROM billing.invoices")
+        .await
+        .expect_err("the source's certificate is not trusted");
+    assert_eq!(code(&e), "08001", "{e:?}");
+    let message = e
+        .as_db_error()
+        .expect("an ErrorResponse")
+        .message()
+        .to_string();
+    assert!(
+        message.contains(&format!("postgres://127.0.0.1:{}/", pg.port))
+            && !message.contains(PASSWORD),
+        "{message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_to_a_source_are_bounded() {
     let pg = source().await;

@@ -6,10 +6,21 @@ use std::fmt;
 use crate::Secret;
 
 /// How a connection to a source is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum TlsMode {
     /// Plain TCP, for a source on a trusted network (or a unix socket).
     Disable,
+    /// TLS; the server's certificate must chain to one of these (PEM) and name the host.
+    VerifyFull { ca_pem: Vec<u8> },
+}
+
+impl std::fmt::Debug for TlsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsMode::Disable => f.write_str("Disable"),
+            TlsMode::VerifyFull { ca_pem } => write!(f, "VerifyFull({} bytes of CA)", ca_pem.len()),
+        }
+    }
 }
 
 /// A PostgreSQL table read in place.

@@ -8,6 +8,7 @@
 
 mod pool;
 mod pushdown;
+mod tls;
 mod types;
 
 use std::any::Any;
@@ -56,24 +57,29 @@ impl fmt::Debug for PostgresConnector {
 }
 
 impl PostgresConnector {
-    fn pool(&self, s: &PostgresSource) -> Arc<Pool> {
+    fn pool(&self, s: &PostgresSource) -> Result<Arc<Pool>, String> {
         // A changed password or limit (a domain reload) gets a new pool; the old one ends with
         // its last connection.
         let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
             s.host,
             s.port,
             s.database,
             s.user,
             s.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
-            s.max_connections
+            s.max_connections,
+            match &s.tls {
+                meshgate_connector_api::TlsMode::Disable => None,
+                meshgate_connector_api::TlsMode::VerifyFull { ca_pem } => Some(ca_pem),
+            }
         );
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            pools
-                .entry(key)
-                .or_insert_with(|| Arc::new(Pool::new(s.clone()))),
-        )
+        if let Some(p) = pools.get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let pool = Arc::new(Pool::new(s.clone())?);
+        pools.insert(key, Arc::clone(&pool));
+        Ok(pool)
     }
 }
 
@@ -101,7 +107,10 @@ impl Connector for PostgresConnector {
                 reason: "a postgres table needs a connection".into(),
             });
         };
-        let pool = self.pool(source);
+        let pool = self.pool(source).map_err(|reason| ConnectorError::Config {
+            table: name.to_string(),
+            reason,
+        })?;
         let client = pool
             .get()
             .await
@@ -437,7 +446,7 @@ impl ExecutionPlan for PostgresScanExec {
                 _ = tx.closed() => false,
             };
             if !finished {
-                if let Err(e) = cancel.cancel_query(tokio_postgres::NoTls).await {
+                if let Err(e) = pool.cancel(cancel).await {
                     tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
                 }
                 // A cancel request may land late; a connection it could reach is not reused.

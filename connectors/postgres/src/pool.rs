@@ -3,12 +3,18 @@
 
 use std::sync::{Arc, Mutex};
 
-use meshgate_connector_api::{PostgresSource, SourceUnavailable, Unreachable};
+use meshgate_connector_api::{PostgresSource, SourceUnavailable, TlsMode, Unreachable};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{CancelToken, Client, Config, NoTls, Socket};
+
+use crate::tls::MakeRustls;
 
 pub struct Pool {
     source: PostgresSource,
+    /// Set when the source is reached over TLS.
+    tls: Option<MakeRustls>,
     slots: Arc<Semaphore>,
     idle: Mutex<Vec<Client>>,
 }
@@ -49,12 +55,25 @@ impl Drop for Pooled {
 }
 
 impl Pool {
-    pub fn new(source: PostgresSource) -> Self {
+    pub fn new(source: PostgresSource) -> Result<Self, String> {
+        let tls = match &source.tls {
+            TlsMode::Disable => None,
+            TlsMode::VerifyFull { ca_pem } => Some(MakeRustls::new(ca_pem)?),
+        };
         let slots = Arc::new(Semaphore::new(source.max_connections.max(1)));
-        Pool {
+        Ok(Pool {
             source,
+            tls,
             slots,
             idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Asks the source to stop the statement `token`'s connection is running.
+    pub async fn cancel(&self, token: CancelToken) -> Result<(), tokio_postgres::Error> {
+        match &self.tls {
+            None => token.cancel_query(NoTls).await,
+            Some(t) => token.cancel_query(t.clone()).await,
         }
     }
 
@@ -102,18 +121,32 @@ impl Pool {
         if let Some(p) = &s.password {
             config.password(p.expose());
         }
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| unavailable(s, Unreachable::Connect, &e))?;
-        let name = s.describe();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(source = %name, "connection to the source ended: {e}");
+        let connected = match &self.tls {
+            None => connect(&config, NoTls, s.describe()).await,
+            Some(t) => {
+                config.ssl_mode(SslMode::Require);
+                connect(&config, t.clone(), s.describe()).await
             }
-        });
-        Ok(client)
+        };
+        connected.map_err(|e| unavailable(s, Unreachable::Connect, &e))
     }
+}
+
+/// Connects, leaving the connection's I/O to its own task.
+async fn connect<T>(config: &Config, tls: T, name: String) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket> + 'static + Send,
+    T::TlsConnect: Send,
+    T::Stream: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(source = %name, "connection to the source ended: {e}");
+        }
+    });
+    Ok(client)
 }
 
 /// The client's view of a failure to reach the source. tokio-postgres' texts name the server's
