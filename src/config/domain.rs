@@ -575,13 +575,15 @@ fn postgres_source(
             }
             TlsMode::VerifyFull { ca_pem }
         }
-        "require" | "verify-ca" => return Err(err(
-            path,
-            format!("{key}.tls"),
-            format!(
+        "require" | "verify-ca" => {
+            return Err(err(
+                path,
+                format!("{key}.tls"),
+                format!(
                 "{tls_mode:?} is not supported; use \"verify-full\" (with ca_file) or \"disable\""
             ),
-        )),
+            ))
+        }
         other => {
             return Err(err(
                 path,

@@ -30,7 +30,7 @@ impl Writer<'_> {
     fn expr(&self, e: &Expr) -> Option<String> {
         match e {
             Expr::Column(c) => {
-                (self.kind_of)(&c.name)?;
+                (self.kind_of)(&c.name).filter(|k| k.pushable())?;
                 Some(ident(&c.name))
             }
             Expr::Literal(v, _) => literal(v),
@@ -121,7 +121,7 @@ impl Writer<'_> {
     fn operand(&self, e: &Expr, ordered: bool) -> Option<String> {
         let (sql, text) = match e {
             Expr::Column(c) => {
-                let k = (self.kind_of)(&c.name)?;
+                let k = (self.kind_of)(&c.name).filter(|k| k.pushable())?;
                 (ident(&c.name), k.is_text())
             }
             Expr::Cast(Cast { expr, data_type }) => match expr.as_ref() {
@@ -213,6 +213,8 @@ mod tests {
             "id" => Some(Kind::Int4),
             "name" => Some(Kind::Text),
             "amount" => Some(Kind::Numeric(12, 2)),
+            "code" => Some(Kind::Bpchar),
+            "uid" => Some(Kind::AsText),
             _ => None,
         }
     }
@@ -245,5 +247,8 @@ mod tests {
         );
         assert_eq!(to_sql(&col("other").eq(lit(1i32)), &kinds), None);
         assert_eq!(to_sql(&col("name").ilike(lit("a%")), &kinds), None);
+        assert_eq!(to_sql(&col("code").eq(lit("a")), &kinds), None);
+        assert_eq!(to_sql(&col("uid").eq(lit("a")), &kinds), None);
+        assert_eq!(to_sql(&col("uid").is_null(), &kinds), None);
     }
 }

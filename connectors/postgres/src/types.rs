@@ -27,6 +27,9 @@ pub enum Kind {
     /// `numeric(p, s)`.
     Numeric(u8, i8),
     Text,
+    /// `char(n)`: blank-padded text, whose comparisons ignore the padding in PostgreSQL but
+    /// not in DataFusion.
+    Bpchar,
     Bytea,
     Date,
     Timestamp,
@@ -55,7 +58,8 @@ pub fn kind(typname: &str, typmod: i32) -> Kind {
                 Kind::AsText
             }
         }
-        "text" | "varchar" | "bpchar" | "name" => Kind::Text,
+        "text" | "varchar" | "name" => Kind::Text,
+        "bpchar" => Kind::Bpchar,
         "bytea" => Kind::Bytea,
         "date" => Kind::Date,
         "timestamp" => Kind::Timestamp,
@@ -74,7 +78,7 @@ impl Kind {
             Kind::Float4 => DataType::Float32,
             Kind::Float8 => DataType::Float64,
             Kind::Numeric(p, s) => DataType::Decimal128(p, s),
-            Kind::Text | Kind::AsText => DataType::Utf8,
+            Kind::Text | Kind::Bpchar | Kind::AsText => DataType::Utf8,
             Kind::Bytea => DataType::Binary,
             Kind::Date => DataType::Date32,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
@@ -90,6 +94,13 @@ impl Kind {
             Kind::Numeric(..) | Kind::AsText => format!("{quoted}::text"),
             _ => quoted.to_string(),
         }
+    }
+
+    /// Whether filters on the column may be sent: its values compare in PostgreSQL as the
+    /// values meshgate serves do. Columns served as their text form compare as their own type
+    /// there, and `char(n)` ignores padding.
+    pub fn pushable(self) -> bool {
+        !matches!(self, Kind::AsText | Kind::Bpchar)
     }
 
     pub fn is_text(self) -> bool {
@@ -126,7 +137,7 @@ impl Builder {
             Kind::Float4 => Builder::Float4(Float32Builder::new()),
             Kind::Float8 => Builder::Float8(Float64Builder::new()),
             Kind::Numeric(p, s) => Builder::Numeric(Decimal128Builder::new(), p, s),
-            Kind::Text | Kind::AsText => Builder::Text(StringBuilder::new()),
+            Kind::Text | Kind::Bpchar | Kind::AsText => Builder::Text(StringBuilder::new()),
             Kind::Bytea => Builder::Bytea(BinaryBuilder::new()),
             Kind::Date => Builder::Date(Date32Builder::new()),
             Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new(), None),
