@@ -698,6 +698,8 @@ pub fn unavailable(s: &meshgate_connectors::SourceUnavailable) -> UserError {
         }
         meshgate_connectors::Unreachable::Lost => SqlState::ConnectionFailure,
     };
+    // The operator learns of an outage from the log too; the text holds no credentials.
+    tracing::warn!(source = %s.source, "{s}");
     UserError::new(code, s.to_string())
 }
 
