@@ -265,6 +265,54 @@ async fn a_join_with_the_lake_matches_postgresql_and_filters_run_in_the_source()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_names_the_statement_sent_to_the_source() {
+    let pg = source().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    domains(&pg, dir.path());
+    let log = dir.path().join("audit.jsonl");
+    let s = TestServer::start_with(
+        dir.path(),
+        &format!("\n[audit]\nsink = \"file\"\npath = \"{}\"\n", log.display()),
+    )
+    .await;
+    let admin = s.admin().await;
+    rows(&admin, "SELECT id FROM billing.invoices WHERE id < 4242").await;
+    let event = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| {
+                e["statement"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("billing.invoices"))
+            })
+    };
+    crate::harness::wait_for(
+        "the audit event",
+        std::time::Duration::from_secs(30),
+        || event().is_some(),
+    )
+    .await;
+    let e = event().expect("found above");
+    assert_eq!(e["tables"], serde_json::json!(["billing.invoices"]));
+    let sent = &e["source_statements"];
+    assert_eq!(
+        sent[0]["source"],
+        format!("postgres://127.0.0.1:{}/{}", pg.port, pg_server::DATABASE),
+        "{e}"
+    );
+    let text = sent[0]["statement"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(
+        text.starts_with(r#"SELECT "id" FROM "billing"."invoices" WHERE"#)
+            && !text.contains("4242"),
+        "the pushed statement, its literal redacted: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filtered_masked_user_sees_exactly_their_rows() {
     let pg = source().await;
     let direct = pg.connect().await;

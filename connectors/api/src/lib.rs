@@ -277,6 +277,14 @@ pub struct PlannedScan {
     pub bytes: BoxFuture<'static, Result<u64>>,
 }
 
+/// A statement a scan sends to an operational source, for the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteStatement {
+    /// The source as messages name it (server and database, or file), no credentials.
+    pub source: String,
+    pub sql: String,
+}
+
 /// One table format.
 #[async_trait]
 pub trait Connector: Send + Sync + std::fmt::Debug {
@@ -318,6 +326,11 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// Recognises a scan node of this format that reads its own files (see [`PlannedScan`]).
     /// Formats read through DataFusion's file scans have none.
     fn planned_scan(&self, _node: &Arc<dyn ExecutionPlan>) -> Option<PlannedScan> {
+        None
+    }
+
+    /// Recognises a scan node of this format that runs a statement in an operational source.
+    fn remote_statement(&self, _node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
         None
     }
 }

@@ -33,8 +33,8 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteSource, Result, Storage,
-    TableSpec, Unreachable,
+    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteSource, RemoteStatement, Result,
+    Storage, TableSpec, Unreachable,
 };
 
 use pool::Pool;
@@ -167,6 +167,14 @@ impl Connector for PostgresConnector {
         opened.description = description;
         opened.column_descriptions = column_descriptions;
         Ok(opened)
+    }
+
+    fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
+        let scan = node.as_any().downcast_ref::<PostgresScanExec>()?;
+        Some(RemoteStatement {
+            source: scan.pool.source().describe(),
+            sql: scan.sql.clone(),
+        })
     }
 }
 

@@ -32,8 +32,8 @@ use datafusion::physical_plan::{
 use datafusion::scalar::ScalarValue;
 use futures::{StreamExt, TryStreamExt};
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, RemoteSource, Result, SourceUnavailable, SqliteSource,
-    Storage, TableSpec, Unreachable,
+    Connector, ConnectorError, OpenedTable, RemoteSource, RemoteStatement, Result,
+    SourceUnavailable, SqliteSource, Storage, TableSpec, Unreachable,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
@@ -146,6 +146,14 @@ impl Connector for SqliteConnector {
             schema: Arc::new(Schema::new(fields)),
             kinds,
         })))
+    }
+
+    fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
+        let scan = node.as_any().downcast_ref::<SqliteScanExec>()?;
+        Some(RemoteStatement {
+            source: scan.source.describe(),
+            sql: scan.sql.clone(),
+        })
     }
 }
 
