@@ -75,6 +75,7 @@ pub enum SqlState {
     OutOfMemory,
     ProtocolViolation,
     ConnectionFailure,
+    SqlclientUnableToEstablishSqlconnection,
     ProgramLimitExceeded,
     StatementTooComplex,
     SubstringError,
@@ -147,6 +148,7 @@ impl SqlState {
             OutOfMemory => "53200",
             ProtocolViolation => "08P01",
             ConnectionFailure => "08006",
+            SqlclientUnableToEstablishSqlconnection => "08001",
             ProgramLimitExceeded => "54000",
             StatementTooComplex => "54001",
             SubstringError => "22011",
@@ -472,6 +474,9 @@ impl UserError {
         if let Some(u) = inner.downcast_ref::<UserError>() {
             return u.clone();
         }
+        if let Some(s) = inner.downcast_ref::<meshgate_connectors::SourceUnavailable>() {
+            return unavailable(s);
+        }
         if let Some(f) = inner.downcast_ref::<meshgate_functions::FunctionError>() {
             return Self::from_function(f, whole);
         }
@@ -682,6 +687,20 @@ pub fn error_id() -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random();
     format!("{:012x}", n & 0xffff_ffff_ffff)
+}
+
+/// A query needed an operational source that could not be reached: 08001 when no connection
+/// could be made, 08006 when one broke. The text names the source, never its credentials.
+pub fn unavailable(s: &meshgate_connectors::SourceUnavailable) -> UserError {
+    let code = match s.kind {
+        meshgate_connectors::Unreachable::Connect => {
+            SqlState::SqlclientUnableToEstablishSqlconnection
+        }
+        meshgate_connectors::Unreachable::Lost => SqlState::ConnectionFailure,
+    };
+    // The operator learns of an outage from the log too; the text holds no credentials.
+    tracing::warn!(source = %s.source, "{s}");
+    UserError::new(code, s.to_string())
 }
 
 #[cfg(test)]

@@ -99,6 +99,10 @@ pub struct Event {
     /// `product.table`s the statement wrote or created (writable products).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tables_written: Vec<String>,
+    /// The statements sent to operational sources (PostgreSQL, SQLite), literals redacted as
+    /// the statement's are.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_statements: Vec<SourceStatement>,
     /// Rows sent to the client (DataRows, COPY rows).
     pub rows: u64,
     /// Bytes read from storage, by domain; domains with nothing read are absent.
@@ -109,6 +113,15 @@ pub struct Event {
     pub duration_ms: f64,
     pub outcome: Outcome,
     pub sqlstate: Option<String>,
+}
+
+/// One statement an operational source ran for a statement.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SourceStatement {
+    /// Server and database (or SQLite file); never credentials.
+    pub source: String,
+    /// Null when it could not be parsed and redaction is on.
+    pub statement: Option<String>,
 }
 
 /// Counters of the audit writer, for `/metrics`.

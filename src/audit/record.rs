@@ -43,6 +43,7 @@ pub struct StatementRecord {
     tables: BTreeSet<TableRead>,
     probes: Vec<Arc<ScanProbe>>,
     written: BTreeSet<String>,
+    remote: BTreeSet<(String, String)>,
 }
 
 impl StatementRecord {
@@ -70,6 +71,7 @@ impl StatementRecord {
             tables: BTreeSet::new(),
             probes: Vec::new(),
             written: BTreeSet::new(),
+            remote: BTreeSet::new(),
         }
     }
 
@@ -86,6 +88,12 @@ impl StatementRecord {
     pub fn attach(&mut self, probe: &Arc<ScanProbe>) {
         if !self.probes.iter().any(|p| Arc::ptr_eq(p, probe)) {
             self.tables.extend(probe.tables().iter().cloned());
+            self.remote.extend(
+                probe
+                    .remote()
+                    .iter()
+                    .map(|r| (r.source.clone(), r.sql.clone())),
+            );
             self.probes.push(probe.clone());
         }
     }
@@ -152,6 +160,10 @@ impl StatementRecord {
             policies: head.policies,
             versions: head.versions,
             tables_written: self.written.into_iter().collect(),
+            source_statements: source_statements(
+                &self.remote,
+                self.auditor.settings().redact_literals,
+            ),
             rows: self.rows,
             bytes_scanned: bytes,
             bytes_estimated: Vec::new(),
@@ -177,4 +189,26 @@ impl StatementRecord {
             auditor.submit(event);
         });
     }
+}
+
+/// The audit text of the statements sent to sources: parsed and printed again, literals
+/// redacted as configured, like the client's statement.
+fn source_statements(
+    remote: &BTreeSet<(String, String)>,
+    redact: bool,
+) -> Vec<super::SourceStatement> {
+    use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+    remote
+        .iter()
+        .map(|(source, sql)| {
+            let statement = match Parser::parse_sql(&PostgreSqlDialect {}, sql).as_deref() {
+                Ok([stmt]) => Some(super::redact::statement_text(stmt, redact)),
+                _ => super::redact::unparsed_text(sql, redact),
+            };
+            super::SourceStatement {
+                source: source.clone(),
+                statement,
+            }
+        })
+        .collect()
 }

@@ -182,6 +182,8 @@ pub struct Planned {
 pub struct ScanProbe {
     auditor: Arc<Auditor>,
     tables: Vec<TableRead>,
+    /// Statements the plan runs in operational sources.
+    remote: Vec<meshgate_connectors::RemoteStatement>,
     files: Vec<Leaf>,
     planned: Mutex<Vec<Planned>>,
     reported: Mutex<BTreeMap<String, u64>>,
@@ -201,11 +203,20 @@ impl ScanProbe {
             .unwrap_or_default();
         let mut files = Vec::new();
         let mut planned = Vec::new();
+        let mut remote = Vec::new();
         let mut attribution = None;
         let mut stack = vec![physical.clone()];
         while let Some(node) = stack.pop() {
             stack.extend(node.children().into_iter().cloned());
             let Some(mesh) = mesh else { continue };
+            if let Some(r) = mesh
+                .connectors
+                .readers()
+                .find_map(|c| c.remote_statement(&node))
+            {
+                remote.push(r);
+                continue;
+            }
             if let Some(config) = node
                 .as_any()
                 .downcast_ref::<DataSourceExec>()
@@ -248,6 +259,7 @@ impl ScanProbe {
         Arc::new(ScanProbe {
             auditor: auditor.clone(),
             tables,
+            remote,
             files,
             planned: Mutex::new(planned),
             reported: Mutex::new(BTreeMap::new()),
@@ -256,6 +268,10 @@ impl ScanProbe {
 
     pub fn tables(&self) -> &[TableRead] {
         &self.tables
+    }
+
+    pub fn remote(&self) -> &[meshgate_connectors::RemoteStatement] {
+        &self.remote
     }
 
     /// Adds to `into` (and to the server's metric) the bytes the file scans read since the

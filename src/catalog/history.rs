@@ -153,6 +153,7 @@ impl TableEntry {
             | ConnectorError::VersionRemoved { .. } => {
                 UserError::new(SqlState::InvalidParameterValue, e.to_string())
             }
+            ConnectorError::Unavailable { source, .. } => crate::error::unavailable(&source),
             e => {
                 let id = crate::error::error_id();
                 tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");

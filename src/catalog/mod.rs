@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use meshgate_connectors::{
-    Connector, IcebergSource, OpenedTable, Registry, Storage, StorageKind, TableSpec,
+    Connector, IcebergSource, OpenedTable, Registry, RemoteSource, Storage, StorageKind, TableSpec,
 };
 
 use crate::config::{Config, ConfigError, TableSection};
@@ -299,6 +299,7 @@ impl Mesh {
                             location: w.table_url(&t.dir),
                             partition_columns: vec![],
                             iceberg: None,
+                            remote: None,
                         };
                         tables.insert(
                             name.clone(),
@@ -538,6 +539,7 @@ fn view_entry(
             location: w.root.clone(),
             partition_columns: vec![],
             iceberg: None,
+            remote: None,
         },
         view: Some(v.sql.clone()),
         created: None,
@@ -590,6 +592,25 @@ fn table_spec(
     d: &crate::config::Domain,
 ) -> Result<TableSpec, SpecError> {
     let qualified_name = format!("{product}.{}", t.name);
+    if let Some(remote) = d.remotes.get(&(product.to_string(), t.name.clone())) {
+        // What the catalog shows as the table's location: never a user or password.
+        let location = match remote {
+            RemoteSource::Postgres(s) => format!(
+                "postgres://{}:{}/{}/{}.{}",
+                s.host, s.port, s.database, s.schema, s.table
+            ),
+            RemoteSource::Sqlite(s) => format!("sqlite://{}", s.path.display()),
+        };
+        let location =
+            url::Url::parse(&location).map_err(|e| SpecError::Location(e.to_string()))?;
+        return Ok(TableSpec {
+            qualified_name,
+            location,
+            partition_columns: vec![],
+            iceberg: None,
+            remote: Some(remote.clone()),
+        });
+    }
     let (location, iceberg) = match (&t.location, &t.catalog) {
         (Some(loc), _) => {
             let url = storage
@@ -635,5 +656,6 @@ fn table_spec(
             })
             .collect(),
         iceberg,
+        remote: None,
     })
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use meshgate_connectors::{IcebergCatalog, S3Settings, Secret, StorageKind};
+use meshgate_connectors::{
+    IcebergCatalog, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource, StorageKind,
+    TlsMode,
+};
 
 use super::{err, from_config_error, valid_ident, ConfigError, Domain};
 
@@ -159,6 +162,53 @@ pub struct TableSection {
     pub table: Option<String>,
     #[serde(default)]
     pub partition_columns: Vec<PartitionColumn>,
+    /// Where a table of an operational database (`format = "postgres"`) is.
+    pub connection: Option<ConnectionSection>,
+}
+
+/// `[products.tables.connection]`: where a table of an operational database is. PostgreSQL
+/// tables name a server; SQLite tables a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSection {
+    pub host: Option<String>,
+    #[serde(default = "postgres_port")]
+    pub port: u16,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (relative to the domain file); one trailing newline is not
+    /// part of it.
+    pub password_file: Option<String>,
+    #[serde(default = "public_schema")]
+    pub schema: String,
+    /// The table's name in the source. Default: the table's `name`.
+    pub table: Option<String>,
+    /// `verify-full` (TLS, the server's certificate checked against `ca_file` and the host) or
+    /// `disable` (plain TCP, for a source on a trusted network). Required for PostgreSQL, so
+    /// that a plain connection is always a visible choice.
+    pub tls: Option<String>,
+    /// With `tls = "verify-full"`: the PEM file of the CA certificates the source's certificate
+    /// must chain to, relative to the domain file.
+    pub ca_file: Option<String>,
+    /// The most connections held to the source. Default 4.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// SQLite: the database file, relative to the domain file.
+    pub path: Option<String>,
+}
+
+fn postgres_port() -> u16 {
+    5432
+}
+
+fn public_schema() -> String {
+    "public".into()
+}
+
+fn default_max_connections() -> usize {
+    4
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,7 +223,9 @@ pub struct PartitionColumn {
     pub position: Option<usize>,
 }
 
-pub const FORMATS: [&str; 3] = ["delta", "iceberg", "parquet"];
+pub const FORMATS: [&str; 5] = ["delta", "iceberg", "parquet", "postgres", "sqlite"];
+/// Formats whose tables live in an operational database, found through a `connection`.
+const OPERATIONAL: [&str; 2] = ["postgres", "sqlite"];
 const PARTITION_TYPES: [&str; 9] = [
     "int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean",
 ];
@@ -309,6 +361,7 @@ pub(super) fn load_domain(
         catalogs.insert(name.clone(), cat);
     }
 
+    let mut remotes = BTreeMap::new();
     for (i, p) in d.products.iter().enumerate() {
         let pk = format!("products[{i}]");
         if !valid_ident(&p.name) {
@@ -363,10 +416,43 @@ pub(super) fn load_domain(
                     path,
                     format!("{tk}.format"),
                     format!(
-                        "{:?} is not a format; use delta, iceberg or parquet",
+                        "{:?} is not a format; use delta, iceberg, parquet, postgres or sqlite",
                         t.format
                     ),
                 ));
+            }
+            let operational = OPERATIONAL.contains(&t.format.as_str());
+            match (&t.connection, operational) {
+                (Some(c), true) => {
+                    let source = if t.format == "sqlite" {
+                        RemoteSource::Sqlite(sqlite_source(path, &tk, t, c)?)
+                    } else {
+                        RemoteSource::Postgres(postgres_source(path, &tk, t, c, env)?)
+                    };
+                    remotes.insert((p.name.clone(), t.name.clone()), source);
+                    if t.location.is_some()
+                        || t.catalog.is_some()
+                        || !t.partition_columns.is_empty()
+                    {
+                        return Err(err(path, format!("{tk}.connection"), "a table read from a database has a connection, no location, catalog or partition columns"));
+                    }
+                    continue;
+                }
+                (None, true) => {
+                    return Err(err(
+                        path,
+                        format!("{tk}.connection"),
+                        format!("a {} table needs a connection", t.format),
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(err(
+                        path,
+                        format!("{tk}.connection"),
+                        "only postgres and sqlite tables have a connection",
+                    ))
+                }
+                (None, false) => {}
             }
             match (t.format.as_str(), &t.location, &t.catalog) {
                 ("iceberg", None, None) => {
@@ -417,6 +503,138 @@ pub(super) fn load_domain(
         grants: d.grants,
         row_filters: d.row_filters,
         masks: d.masks,
+        remotes,
+    })
+}
+
+/// A PostgreSQL table's connection, with its password read from where the file points.
+fn postgres_source(
+    path: &Path,
+    key: &str,
+    t: &TableSection,
+    c: &ConnectionSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PostgresSource, ConfigError> {
+    let key = format!("{key}.connection");
+    if c.path.is_some() {
+        return Err(err(
+            path,
+            format!("{key}.path"),
+            "a postgres table names a server (host, port, database), not a file",
+        ));
+    }
+    let required = |field: &str, value: &Option<String>| -> Result<String, ConfigError> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+            _ => Err(err(path, format!("{key}.{field}"), "is required")),
+        }
+    };
+    let host = required("host", &c.host)?;
+    let database = required("database", &c.database)?;
+    let user = required("user", &c.user)?;
+    let tls_mode = required("tls", &c.tls)?;
+    if c.schema.trim().is_empty() {
+        return Err(err(path, format!("{key}.schema"), "must not be empty"));
+    }
+    let tls = match tls_mode.as_str() {
+        "disable" => {
+            if c.ca_file.is_some() {
+                return Err(err(
+                    path,
+                    format!("{key}.ca_file"),
+                    "only tls = \"verify-full\" uses a CA file",
+                ));
+            }
+            TlsMode::Disable
+        }
+        "verify-full" => {
+            let ca = c.ca_file.as_ref().ok_or_else(|| {
+                err(
+                    path,
+                    format!("{key}.ca_file"),
+                    "tls = \"verify-full\" needs the CA certificates the source's certificate chains to",
+                )
+            })?;
+            let file = path.parent().unwrap_or(Path::new(".")).join(ca);
+            let ca_pem = std::fs::read(&file).map_err(|e| {
+                err(
+                    path,
+                    format!("{key}.ca_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let certs = rustls_pemfile::certs(&mut &ca_pem[..])
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(path, format!("{key}.ca_file"), e.to_string()))?;
+            if certs.is_empty() {
+                return Err(err(
+                    path,
+                    format!("{key}.ca_file"),
+                    format!("{} holds no PEM certificate", file.display()),
+                ));
+            }
+            TlsMode::VerifyFull { ca_pem }
+        }
+        "require" | "verify-ca" => {
+            return Err(err(
+                path,
+                format!("{key}.tls"),
+                format!(
+                "{tls_mode:?} is not supported; use \"verify-full\" (with ca_file) or \"disable\""
+            ),
+            ))
+        }
+        other => {
+            return Err(err(
+                path,
+                format!("{key}.tls"),
+                format!("{other:?} is not a TLS mode; use \"verify-full\" or \"disable\""),
+            ))
+        }
+    };
+    max_connections(path, &key, c)?;
+    let password = match (&c.password_env, &c.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                path,
+                format!("{key}.password_file"),
+                "give either password_env or password_file, not both",
+            ))
+        }
+        (Some(var), None) => Some(Secret::new(env(var).ok_or_else(|| {
+            err(
+                path,
+                format!("{key}.password_env"),
+                format!("names environment variable {var}, which is not set"),
+            )
+        })?)),
+        (None, Some(file)) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let file = base.join(file);
+            // The error names the file, never what it holds.
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                err(
+                    path,
+                    format!("{key}.password_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            Some(Secret::new(text))
+        }
+        (None, None) => None,
+    };
+    Ok(PostgresSource {
+        host,
+        port: c.port,
+        database,
+        user,
+        password,
+        schema: c.schema.clone(),
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        tls,
+        max_connections: c.max_connections,
     })
 }
 
@@ -540,4 +758,63 @@ fn resolve_sqlite_uri(uri: &str, base: &Path) -> String {
         }
         _ => uri.to_string(),
     }
+}
+
+fn max_connections(path: &Path, key: &str, c: &ConnectionSection) -> Result<(), ConfigError> {
+    if c.max_connections == 0 || c.max_connections > 64 {
+        return Err(err(
+            path,
+            format!("{key}.max_connections"),
+            "must be between 1 and 64",
+        ));
+    }
+    Ok(())
+}
+
+/// A SQLite table's file: it must exist when the configuration is checked (it is opened read
+/// only, never created).
+fn sqlite_source(
+    path: &Path,
+    key: &str,
+    t: &TableSection,
+    c: &ConnectionSection,
+) -> Result<SqliteSource, ConfigError> {
+    let key = format!("{key}.connection");
+    let server_keys = [
+        ("host", c.host.is_some()),
+        ("database", c.database.is_some()),
+        ("user", c.user.is_some()),
+        ("password_env", c.password_env.is_some()),
+        ("password_file", c.password_file.is_some()),
+        ("tls", c.tls.is_some()),
+        ("ca_file", c.ca_file.is_some()),
+    ];
+    if let Some((k, _)) = server_keys.iter().find(|(_, set)| *set) {
+        return Err(err(
+            path,
+            format!("{key}.{k}"),
+            "a sqlite table names a file (`path`), not a server",
+        ));
+    }
+    max_connections(path, &key, c)?;
+    let file = c
+        .path
+        .as_ref()
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| err(path, format!("{key}.path"), "is required"))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let file = std::path::absolute(base.join(file))
+        .map_err(|e| err(path, format!("{key}.path"), e.to_string()))?;
+    if !file.is_file() {
+        return Err(err(
+            path,
+            format!("{key}.path"),
+            format!("{} is not a file", file.display()),
+        ));
+    }
+    Ok(SqliteSource {
+        path: file,
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        max_connections: c.max_connections,
+    })
 }

@@ -118,6 +118,8 @@ pub struct Domain {
     pub grants: Vec<GrantSection>,
     pub row_filters: Vec<RowFilterSection>,
     pub masks: Vec<MaskSection>,
+    /// The connections of tables read from operational databases, by (product, table).
+    pub remotes: BTreeMap<(String, String), meshgate_connectors::RemoteSource>,
 }
 
 /// The role every user holds; grants to it are grants to everyone who can log in.
@@ -565,6 +567,90 @@ mod tests {
             "meshgate.toml",
             &format!("[[users]]\nname = \"a\"\npassword = \"{}\"\n", verifier()),
         )
+    }
+
+    #[test]
+    fn operational_connections_are_validated_without_showing_passwords() {
+        let d = tempfile::tempdir().unwrap();
+        let p = base(d.path());
+        write(d.path(), "domains/plant.db", "");
+        write(d.path(), "domains/pw", "hunter2-file\n");
+        let domain = |format: &str, connection: &str| {
+            format!(
+                "name = \"ops\"\n[storage]\nroot = \"data\"\n[[products]]\nname = \"ops\"\n\
+                 [[products.tables]]\nname = \"t\"\nformat = \"{format}\"\n\
+                 [products.tables.connection]\n{connection}\n"
+            )
+        };
+        let pg = "host = \"db\"\ndatabase = \"billing\"\nuser = \"reader\"\ntls = \"disable\"";
+        let env = |k: &str| (k == "PW").then(|| "hunter2-env".to_string());
+        for (format, connection, key) in [
+            (
+                "postgres",
+                "host = \"db\"\ndatabase = \"b\"\nuser = \"r\"",
+                "tls",
+            ),
+            (
+                "postgres",
+                &format!("{pg}\npassword_env = \"NOT_SET\""),
+                "password_env",
+            ),
+            (
+                "postgres",
+                &format!("{pg}\npassword_env = \"PW\"\npassword_file = \"pw\""),
+                "password_file",
+            ),
+            ("postgres", &pg.replace("disable", "require"), "tls"),
+            ("postgres", &format!("{pg}\npath = \"plant.db\""), "path"),
+            (
+                "postgres",
+                &format!("{pg}\nmax_connections = 0"),
+                "max_connections",
+            ),
+            ("sqlite", "path = \"missing.db\"", "path"),
+            ("sqlite", "path = \"plant.db\"\nhost = \"db\"", "host"),
+        ] {
+            write(d.path(), "domains/ops.toml", &domain(format, connection));
+            let e = Config::load_with_env(&p, &env).unwrap_err();
+            assert_eq!(
+                e.key,
+                format!("products[0].tables[0].connection.{key}"),
+                "{connection}: {e}"
+            );
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        write(
+            d.path(),
+            "domains/ops.toml",
+            &format!(
+                "{}[[products.tables]]\nname = \"u\"\nformat = \"postgres\"\nlocation = \"x\"\n",
+                domain("sqlite", "path = \"plant.db\"")
+            ),
+        );
+        let e = Config::load_with_env(&p, &env).unwrap_err();
+        assert_eq!(e.key, "products[0].tables[1].connection", "{e}");
+
+        for (connection, password) in [
+            (format!("{pg}\npassword_env = \"PW\""), "hunter2-env"),
+            (format!("{pg}\npassword_file = \"pw\""), "hunter2-file"),
+        ] {
+            write(
+                d.path(),
+                "domains/ops.toml",
+                &domain("postgres", &connection),
+            );
+            let c = Config::load_with_env(&p, &env).expect("valid connection");
+            let remote = &c.domains[0].remotes[&("ops".to_string(), "t".to_string())];
+            let meshgate_connectors::RemoteSource::Postgres(s) = remote else {
+                panic!("{remote:?}")
+            };
+            assert_eq!(s.password.as_ref().map(|p| p.expose()), Some(password));
+            assert_eq!(
+                (s.schema.as_str(), s.table.as_str(), s.port),
+                ("public", "t", 5432)
+            );
+            assert!(!format!("{c:?}").contains("hunter2"));
+        }
     }
 
     #[test]

@@ -198,6 +198,7 @@ pub(super) async fn request(
         policies: Vec::new(),
         versions: Default::default(),
         tables_written: Vec::new(),
+        source_statements: Vec::new(),
         rows: 0,
         bytes_scanned: Default::default(),
         bytes_estimated: Vec::new(),

@@ -20,6 +20,7 @@ mod lifecycle;
 mod malformed;
 mod npgsql;
 mod numeric_scale;
+mod operational;
 mod pg_server;
 mod policy;
 mod protocol;

@@ -55,6 +55,67 @@ impl PgServer {
         client
     }
 
+    /// The server's log (everything it writes, e.g. statements logged by `log_statement`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.socket_dir.join("server.log")).expect("read the server log")
+    }
+
+    /// Stops the server (fast: sessions are ended), returning once it is down.
+    pub fn stop(&self) {
+        let mut cmd = pg_command(&format!("{PG_BIN}/pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.socket_dir.join("data"))
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(cmd, "pg_ctl stop");
+    }
+
+    /// Serves TLS with this certificate and key (restarting the server; plain connections are
+    /// still accepted).
+    pub fn enable_ssl(&self, cert: &Path, key: &Path) {
+        let data = self.socket_dir.join("data");
+        std::fs::copy(cert, data.join("server.crt")).expect("copy the certificate");
+        std::fs::copy(key, data.join("server.key")).expect("copy the key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("key permissions");
+        }
+        if as_root() {
+            let mut chown = Command::new("chown");
+            chown
+                .arg("postgres:")
+                .arg(data.join("server.crt"))
+                .arg(data.join("server.key"));
+            run(chown, "chown the certificate to postgres");
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        writeln!(
+            conf,
+            "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'"
+        )
+        .expect("write postgresql.conf");
+        drop(conf);
+        self.stop();
+        self.start_again();
+    }
+
+    /// Starts a stopped server again, returning once it accepts connections.
+    pub fn start_again(&self) {
+        let mut cmd = pg_command(&format!("{PG_BIN}/pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.socket_dir.join("data"))
+            .arg("-l")
+            .arg(self.socket_dir.join("server.log"))
+            .args(["-w", "-t", "60", "start"]);
+        run(cmd, "pg_ctl start");
+    }
+
     /// `psql` on the unix socket as the superuser, with these arguments.
     pub fn psql(&self) -> Command {
         let mut cmd = pg_command(&format!("{PG_BIN}/psql"));

@@ -1,5 +1,5 @@
-//! The formats of the mesh, in one [`Registry`]: Delta (delta-rs), Iceberg (iceberg-rust) and
-//! Parquet directories are read; tables created through meshgate are written as Delta. Everything
+//! The formats of the mesh, in one [`Registry`]: Delta (delta-rs), Iceberg (iceberg-rust),
+//! Parquet directories, PostgreSQL and SQLite tables are read; tables created through meshgate are written as Delta. Everything
 //! above this crate reaches a format only through the registry.
 
 use std::sync::Arc;
@@ -13,6 +13,8 @@ pub fn registry() -> Registry {
             Arc::new(meshgate_delta::DeltaConnector),
             Arc::new(meshgate_iceberg::IcebergConnector::default()),
             Arc::new(meshgate_parquet::ParquetConnector),
+            Arc::new(meshgate_postgres::PostgresConnector::default()),
+            Arc::new(meshgate_sqlite::SqliteConnector::default()),
         ],
         Arc::new(meshgate_delta::DeltaWriter),
     )
@@ -24,7 +26,7 @@ mod tests {
     fn the_written_format_is_read_too() {
         let r = super::registry();
         assert_eq!(r.written().format(), r.writer().format());
-        for f in ["delta", "iceberg", "parquet"] {
+        for f in ["delta", "iceberg", "parquet", "postgres", "sqlite"] {
             assert!(r.get(f).is_some(), "{f}");
         }
     }

@@ -17,6 +17,7 @@
 //! DataFusion and delta-rs, `s3.*` properties for iceberg's opendal storage), so `Storage` keeps
 //! them typed and each connector asks for the spelling it needs.
 
+mod remote;
 mod secret;
 mod storage;
 mod write;
@@ -29,6 +30,9 @@ use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
+pub use remote::{
+    PostgresSource, RemoteSource, SourceUnavailable, SqliteSource, TlsMode, Unreachable,
+};
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};
 pub use write::{conform, conformed, no_rows, WriteMode, Writer};
@@ -58,6 +62,12 @@ pub enum ConnectorError {
     /// deletes the files no recent version reads). The text is for clients.
     #[error("table {table} version {version} can no longer be read: data files it needs were removed (VACUUM); a newer version can be")]
     VersionRemoved { table: String, version: i64 },
+    /// The table's database could not be reached.
+    #[error("table {table}: {source}")]
+    Unavailable {
+        table: String,
+        source: SourceUnavailable,
+    },
     /// Anything the format library reports; the text may carry paths and is for logs, not clients.
     #[error("table {table}: {source}")]
     Format {
@@ -168,6 +178,8 @@ pub struct TableSpec {
     pub partition_columns: Vec<PartitionColumn>,
     /// Set for Iceberg tables.
     pub iceberg: Option<IcebergSource>,
+    /// Set for tables read in place from an operational database.
+    pub remote: Option<RemoteSource>,
 }
 
 impl TableSpec {
@@ -265,6 +277,14 @@ pub struct PlannedScan {
     pub bytes: BoxFuture<'static, Result<u64>>,
 }
 
+/// A statement a scan sends to an operational source, for the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteStatement {
+    /// The source as messages name it (server and database, or file), no credentials.
+    pub source: String,
+    pub sql: String,
+}
+
 /// One table format.
 #[async_trait]
 pub trait Connector: Send + Sync + std::fmt::Debug {
@@ -306,6 +326,11 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// Recognises a scan node of this format that reads its own files (see [`PlannedScan`]).
     /// Formats read through DataFusion's file scans have none.
     fn planned_scan(&self, _node: &Arc<dyn ExecutionPlan>) -> Option<PlannedScan> {
+        None
+    }
+
+    /// Recognises a scan node of this format that runs a statement in an operational source.
+    fn remote_statement(&self, _node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
         None
     }
 }

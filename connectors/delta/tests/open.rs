@@ -16,6 +16,7 @@ fn spec(location: Url) -> TableSpec {
         location,
         partition_columns: vec![],
         iceberg: None,
+        remote: None,
     }
 }
 

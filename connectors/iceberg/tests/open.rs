@@ -142,6 +142,7 @@ impl Lake {
             location,
             partition_columns: vec![],
             iceberg: Some(source),
+            remote: None,
         }
     }
 

@@ -54,6 +54,7 @@ fn setup() -> (tempfile::TempDir, Storage, TableSpec) {
             "int",
         )],
         iceberg: None,
+        remote: None,
     };
     (dir, storage, spec)
 }

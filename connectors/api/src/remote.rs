@@ -1,0 +1,113 @@
+//! Tables that live in an operational database rather than in the lake: where the database is,
+//! how to log in, and the error a query gets when it cannot be reached.
+
+use std::fmt;
+
+use crate::Secret;
+
+/// How a connection to a source is protected.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain TCP, for a source on a trusted network (or a unix socket).
+    Disable,
+    /// TLS; the server's certificate must chain to one of these (PEM) and name the host.
+    VerifyFull { ca_pem: Vec<u8> },
+}
+
+impl std::fmt::Debug for TlsMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsMode::Disable => f.write_str("Disable"),
+            TlsMode::VerifyFull { ca_pem } => write!(f, "VerifyFull({} bytes of CA)", ca_pem.len()),
+        }
+    }
+}
+
+/// A PostgreSQL table read in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSource {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// From an environment variable or a file named in the domain file, never the file itself.
+    pub password: Option<Secret>,
+    pub schema: String,
+    pub table: String,
+    pub tls: TlsMode,
+    /// The most connections meshgate holds to this source (shared by its tables that name the
+    /// same server, database and user).
+    pub max_connections: usize,
+}
+
+impl PostgresSource {
+    /// The source as messages name it: server and database, no credentials.
+    pub fn describe(&self) -> String {
+        format!("postgres://{}:{}/{}", self.host, self.port, self.database)
+    }
+}
+
+/// An operational database a table is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteSource {
+    Postgres(PostgresSource),
+    Sqlite(SqliteSource),
+}
+
+/// Which side of the conversation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No connection could be made (PostgreSQL's 08001).
+    Connect,
+    /// A connection broke while a query used it (08006).
+    Lost,
+}
+
+/// A query needed a source that could not be reached. The text names the source by server and
+/// database only; it is safe for clients.
+#[derive(Debug, Clone)]
+pub struct SourceUnavailable {
+    pub source: String,
+    pub kind: Unreachable,
+    pub reason: String,
+}
+
+impl fmt::Display for SourceUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Unreachable::Connect => write!(
+                f,
+                "could not connect to source {}: {}",
+                self.source, self.reason
+            ),
+            Unreachable::Lost => write!(
+                f,
+                "connection to source {} was lost: {}",
+                self.source, self.reason
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SourceUnavailable {}
+
+/// A table of an SQLite file read in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSource {
+    pub path: std::path::PathBuf,
+    pub table: String,
+    pub max_connections: usize,
+}
+
+impl SqliteSource {
+    /// The source as messages name it: the file's name, not where it is.
+    pub fn describe(&self) -> String {
+        format!(
+            "sqlite file {}",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    }
+}

@@ -1,0 +1,469 @@
+//! PostgreSQL tables read in place (`format = "postgres"`).
+//!
+//! A scan becomes one `SELECT` in the source: the columns the query needs, the filters the
+//! source answers exactly as DataFusion would ([`pushdown`]), and the LIMIT when nothing is
+//! left to filter here. Connections come from a bounded pool per server, database and user; a
+//! source that cannot be reached fails only the queries that read it, with a
+//! [`SourceUnavailable`] error naming the source, and the pool reconnects once it is back.
+
+mod pool;
+mod pushdown;
+mod tls;
+mod types;
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::StreamExt;
+use meshgate_connector_api::{
+    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteSource, RemoteStatement, Result,
+    Storage, TableSpec, Unreachable,
+};
+
+use pool::Pool;
+use pushdown::ident;
+use types::{Builder, Kind};
+
+/// Rows per batch handed to DataFusion.
+const BATCH_ROWS: usize = 8192;
+
+/// Opens PostgreSQL tables; holds one pool per server, database and user for the server's life.
+#[derive(Default)]
+pub struct PostgresConnector {
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+}
+
+impl fmt::Debug for PostgresConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PostgresConnector")
+    }
+}
+
+impl PostgresConnector {
+    fn pool(&self, s: &PostgresSource) -> Result<Arc<Pool>, String> {
+        // A changed password or limit (a domain reload) gets a new pool; the old one ends with
+        // its last connection.
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
+            s.host,
+            s.port,
+            s.database,
+            s.user,
+            s.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
+            s.max_connections,
+            match &s.tls {
+                meshgate_connector_api::TlsMode::Disable => None,
+                meshgate_connector_api::TlsMode::VerifyFull { ca_pem } => Some(ca_pem),
+            }
+        );
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pools.get(&key) {
+            return Ok(Arc::clone(p));
+        }
+        let pool = Arc::new(Pool::new(s.clone())?);
+        pools.insert(key, Arc::clone(&pool));
+        Ok(pool)
+    }
+}
+
+const COLUMNS_SQL: &str =
+    "SELECT a.attname::text, t.typname::text, a.atttypmod, NOT a.attnotnull, \
+     col_description(c.oid, a.attnum), obj_description(c.oid, 'pg_class') \
+     FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+     WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
+     ORDER BY a.attnum";
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    fn format(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn open(&self, spec: &TableSpec, _storage: &Storage) -> Result<OpenedTable> {
+        let name = spec.qualified_name.as_str();
+        let Some(RemoteSource::Postgres(source)) = &spec.remote else {
+            return Err(ConnectorError::Config {
+                table: name.to_string(),
+                reason: "a postgres table needs a connection".into(),
+            });
+        };
+        let pool = self.pool(source).map_err(|reason| ConnectorError::Config {
+            table: name.to_string(),
+            reason,
+        })?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|source| ConnectorError::Unavailable {
+                table: name.to_string(),
+                source,
+            })?;
+        let rows = client
+            .query(COLUMNS_SQL, &[&source.schema, &source.table])
+            .await
+            .map_err(|e| {
+                if pool::connection_broke(&e, &client) {
+                    ConnectorError::Unavailable {
+                        table: name.to_string(),
+                        source: pool::unavailable(source, Unreachable::Lost, &e),
+                    }
+                } else {
+                    ConnectorError::format(name, e)
+                }
+            })?;
+        if rows.is_empty() {
+            return Err(ConnectorError::NotFound {
+                table: name.to_string(),
+                reason: format!(
+                    "{} has no table {}.{}",
+                    source.describe(),
+                    source.schema,
+                    source.table
+                ),
+            });
+        }
+        let mut fields = Vec::new();
+        let mut kinds = Vec::new();
+        let mut column_descriptions = BTreeMap::new();
+        let mut description = None;
+        for r in &rows {
+            let column: String = r.get(0);
+            let typname: String = r.get(1);
+            let kind = types::kind(&typname, r.get(2));
+            fields.push(Field::new(&column, kind.arrow(), r.get(3)));
+            kinds.push(kind);
+            if let Some(d) = r.get::<_, Option<String>>(4) {
+                column_descriptions.insert(column, d);
+            }
+            description = r.get(5);
+        }
+        let table = PostgresTable {
+            pool,
+            from: format!("{}.{}", ident(&source.schema), ident(&source.table)),
+            schema: Arc::new(Schema::new(fields)),
+            kinds,
+        };
+        let mut opened = OpenedTable::new(Arc::new(table));
+        opened.description = description;
+        opened.column_descriptions = column_descriptions;
+        Ok(opened)
+    }
+
+    fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
+        let scan = node.as_any().downcast_ref::<PostgresScanExec>()?;
+        Some(RemoteStatement {
+            source: scan.pool.source().describe(),
+            sql: scan.sql.clone(),
+        })
+    }
+}
+
+/// One table of a PostgreSQL source.
+struct PostgresTable {
+    pool: Arc<Pool>,
+    /// The quoted `schema.table`.
+    from: String,
+    schema: SchemaRef,
+    kinds: Vec<Kind>,
+}
+
+impl fmt::Debug for PostgresTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PostgresTable({} {})",
+            self.pool.source().describe(),
+            self.from
+        )
+    }
+}
+
+impl PostgresTable {
+    fn kind_of(&self, column: &str) -> Option<Kind> {
+        self.schema.index_of(column).ok().map(|i| self.kinds[i])
+    }
+
+    fn filter_sql(&self, e: &Expr) -> Option<String> {
+        pushdown::to_sql(e, &|c| self.kind_of(c))
+    }
+}
+
+#[async_trait]
+impl TableProvider for PostgresTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| match self.filter_sql(f) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let columns: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let select = if columns.is_empty() {
+            // Only the number of rows is needed.
+            "NULL".to_string()
+        } else {
+            columns
+                .iter()
+                .map(|i| self.kinds[*i].select(&ident(self.schema.field(*i).name())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut sql = format!("SELECT {select} FROM {}", self.from);
+        let mut conditions = Vec::new();
+        for f in filters {
+            // Only filters accepted as exact reach here; one that is not sent would be lost.
+            match self.filter_sql(f) {
+                Some(s) => conditions.push(s),
+                None => {
+                    return Err(DataFusionError::Internal(format!(
+                        "filter {f} was accepted but cannot be sent"
+                    )))
+                }
+            }
+        }
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        if let Some(n) = limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        let schema = Arc::new(self.schema.project(&columns)?);
+        let kinds = columns.iter().map(|i| self.kinds[*i]).collect();
+        Ok(Arc::new(PostgresScanExec::new(
+            Arc::clone(&self.pool),
+            sql,
+            schema,
+            kinds,
+        )))
+    }
+}
+
+/// Runs one statement in the source and streams its rows as batches.
+struct PostgresScanExec {
+    pool: Arc<Pool>,
+    sql: String,
+    schema: SchemaRef,
+    kinds: Vec<Kind>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl PostgresScanExec {
+    fn new(pool: Arc<Pool>, sql: String, schema: SchemaRef, kinds: Vec<Kind>) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        PostgresScanExec {
+            pool,
+            sql,
+            schema,
+            kinds,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresScanExec({})", self.sql)
+    }
+}
+
+impl DisplayAs for PostgresScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "PostgresScanExec: source={}, sql={}",
+            self.pool.source().describe(),
+            self.sql
+        )
+    }
+}
+
+impl ExecutionPlan for PostgresScanExec {
+    fn name(&self) -> &str {
+        "PostgresScanExec"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "PostgresScanExec has no inputs".into(),
+            ))
+        }
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let pool = Arc::clone(&self.pool);
+        let sql = self.sql.clone();
+        let schema = Arc::clone(&self.schema);
+        let kinds = self.kinds.clone();
+        // The rows are read on their own task and handed over a small channel: the source's
+        // pace is decoupled from the consumer's, and a dropped query stops the task.
+        let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
+        let batch_schema = Arc::clone(&schema);
+        tokio::spawn(async move {
+            let source = pool.source().clone();
+            let client = match pool.get().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(Err(DataFusionError::External(Box::new(e)))).await;
+                    return;
+                }
+            };
+            let cancel = client.cancel_token();
+            let read = async {
+                let broke = |e: tokio_postgres::Error, client: &tokio_postgres::Client| {
+                    if pool::connection_broke(&e, client) {
+                        DataFusionError::External(Box::new(pool::unavailable(
+                            &source,
+                            Unreachable::Lost,
+                            &e,
+                        )))
+                    } else {
+                        DataFusionError::External(Box::new(e))
+                    }
+                };
+                let stream = client
+                    .query_raw(sql.as_str(), std::iter::empty::<&str>())
+                    .await
+                    .map_err(|e| broke(e, &client))?;
+                futures::pin_mut!(stream);
+                let mut builders: Vec<Builder> = kinds.iter().map(|k| Builder::new(*k)).collect();
+                let mut n = 0usize;
+                loop {
+                    let row = stream.next().await;
+                    let done = row.is_none();
+                    if let Some(row) = row {
+                        let row = row.map_err(|e| broke(e, &client))?;
+                        for (i, b) in builders.iter_mut().enumerate() {
+                            b.push(&row, i)?;
+                        }
+                        n += 1;
+                        rows_fetched.add(1);
+                    }
+                    if n > 0 && (n == BATCH_ROWS || done) {
+                        let columns = builders
+                            .iter_mut()
+                            .map(Builder::finish)
+                            .collect::<DfResult<Vec<_>>>()?;
+                        let batch = RecordBatch::try_new_with_options(
+                            Arc::clone(&batch_schema),
+                            columns,
+                            &RecordBatchOptions::new().with_row_count(Some(n)),
+                        )?;
+                        n = 0;
+                        if tx.send(Ok(batch)).await.is_err() {
+                            return Ok(false);
+                        }
+                    }
+                    if done {
+                        return Ok(true);
+                    }
+                }
+            };
+            // The query was dropped (cancelled, timed out, the client gone): the statement
+            // stops in the source too, rather than running on for nobody.
+            let finished = tokio::select! {
+                outcome = read => match outcome {
+                    Ok(finished) => finished,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        true
+                    }
+                },
+                _ = tx.closed() => false,
+            };
+            if !finished {
+                if let Err(e) = pool.cancel(cancel).await {
+                    tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
+                }
+                // A cancel request may land late; a connection it could reach is not reused.
+                client.discard();
+            }
+        });
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
