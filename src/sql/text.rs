@@ -18,11 +18,12 @@ use chrono::{DateTime, Datelike, NaiveDateTime, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType, DurationNanosecondType,
-    DurationSecondType, Float32Type, Float64Type, IntervalDayTimeType, IntervalMonthDayNanoType,
-    IntervalUnit, IntervalYearMonthType, Time32MillisecondType, Time32SecondType,
-    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, Date32Type, Decimal128Type, DurationMicrosecondType, DurationMillisecondType,
+    DurationNanosecondType, DurationSecondType, Float32Type, Float64Type, IntervalDayTimeType,
+    IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 
 /// The column as PostgreSQL's text, or None when the encoder's own text is already right.
@@ -115,7 +116,11 @@ pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
 }
 
 /// Formats every value of `a` with `write` into one string array (no string per value).
-fn written<T, F>(a: &datafusion::arrow::array::PrimitiveArray<T>, width: usize, write: F) -> StringArray
+fn written<T, F>(
+    a: &datafusion::arrow::array::PrimitiveArray<T>,
+    width: usize,
+    write: F,
+) -> StringArray
 where
     T: datafusion::arrow::datatypes::ArrowPrimitiveType,
     F: Fn(&mut String, T::Native),
@@ -139,7 +144,10 @@ fn dates(a: &datafusion::arrow::array::PrimitiveArray<Date32Type>) -> StringArra
     written(a, 10, |out, days| write_date(out, days as i64))
 }
 
-fn numerics(a: &datafusion::arrow::array::PrimitiveArray<Decimal128Type>, scale: usize) -> StringArray {
+fn numerics(
+    a: &datafusion::arrow::array::PrimitiveArray<Decimal128Type>,
+    scale: usize,
+) -> StringArray {
     written(a, 12, |out, v| write_numeric(out, v, scale))
 }
 
@@ -513,11 +521,20 @@ mod tests {
         assert_eq!(shown(-7, 0), "-7");
         assert_eq!(shown(5, 4), "0.0005");
         assert_eq!(shown(i128::MAX, 0), i128::MAX.to_string());
-        assert_eq!(shown(-(10i128.pow(37)), 38), "-0.10000000000000000000000000000000000000");
+        assert_eq!(
+            shown(-(10i128.pow(37)), 38),
+            "-0.10000000000000000000000000000000000000"
+        );
         assert_eq!(shown(123, 3), "0.123");
         assert_eq!(shown(-1234, 3), "-1.234");
         assert_eq!(shown(10i128.pow(20) + 5, 2), "1000000000000000000.05");
-        for (v, scale) in [(123_456_789i128, 3usize), (-1, 5), (99, 2), (100, 2), (0, 0)] {
+        for (v, scale) in [
+            (123_456_789i128, 3usize),
+            (-1, 5),
+            (99, 2),
+            (100, 2),
+            (0, 0),
+        ] {
             assert_eq!(shown(v, scale), numeric(v, scale as i8, scale as i32));
         }
     }
