@@ -1537,3 +1537,158 @@ async fn web_owners_answer_access_requests_durably_and_only_once() {
     // The second answer was refused before anything was written, so it is not an event.
     assert!(!all.iter().any(|e| e["statement"] == again.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_preview_over_the_memory_cap_is_refused_and_the_server_goes_on() {
+    let (dir, _root) = crate::writes::writable_mesh_with(
+        "http_listen = \"127.0.0.1:0\"\n[limits]\nmemory_pool_mb = 128\nquery_memory_mb = 32",
+    );
+    let s = crate::writes::start(dir.path()).await;
+    wait_for("the HTTP port", Duration::from_secs(10), || {
+        s.shared.http_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", s.shared.http_addr().unwrap());
+    // A view whose one row needs an accumulator holding 3 million values, which cannot
+    // spill: its preview needs far more than the 32 MB a statement may take.
+    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    bob.batch_execute(
+        "CREATE TABLE analytics.numbers AS SELECT g.value AS v FROM generate_series(1, 3000000) AS g(value);\
+         CREATE VIEW analytics.hungry AS SELECT array_length(array_agg(v || 'some padding text'), 1) AS n \
+         FROM analytics.numbers",
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let page = ok_text(&http, &base, &session, "/products/analytics/tables/hungry").await;
+    assert!(
+        page.contains("id=\"preview-error\"")
+            && page.contains("memory limit")
+            && page.contains("53200"),
+        "{page}"
+    );
+    // The server goes on: pages, other previews and SQL answer, and the pool empties.
+    let page = ok_text(&http, &base, &session, "/products/geo/tables/region").await;
+    assert_eq!(table_cells(&page, "preview").len(), 5);
+    assert_eq!(
+        pg_rows(&bob, "SELECT count(*) FROM geo.nation").await,
+        vec![vec![Some("25".to_string())]]
+    );
+    let ex = s.shared.executor.clone();
+    wait_for("the pool to empty", Duration::from_secs(10), || {
+        ex.memory_reserved() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_secrets_never_reach_the_server_log_or_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let http_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = crate::harness::write_config(
+        dir.path(),
+        &tpch().domains_dir,
+        &format!("http_listen = \"127.0.0.1:{http_port}\""),
+    );
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // The binary as operators run it, logging everything down to debug to stderr.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .env("MESHGATE_LOG", "debug")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The Postgres port listens once the HTTP port does.
+    let pg = crate::writes::connect_port(port, ANALYST).await;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let http = client();
+
+    let wrong = "Wrong-Secret-4711";
+    let r = http.get(format!("{base}/signin")).send().await.unwrap();
+    let signin_token = cookie_value(r.headers(), "meshgate_signin").unwrap();
+    let r = http
+        .post(format!("{base}/signin"))
+        .header(COOKIE, format!("meshgate_signin={signin_token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("user", ANALYST.0),
+            ("password", wrong),
+            ("csrf", &signin_token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let mut pages = vec![r.text().await.unwrap()];
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    for path in [
+        "/",
+        "/?q=customer",
+        "/products/sales",
+        "/products/sales/tables/customer",
+        "/api/v1/products/sales/tables/customer",
+    ] {
+        pages.push(ok_text(&http, &base, &session, path).await);
+    }
+    let r = http
+        .get(format!("{base}/api/v1/domains"))
+        .basic_auth(ANALYST.0, Some(ANALYST.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csrf = hidden(&pages[1], "csrf");
+    let r = http
+        .post(format!("{base}/signout"))
+        .header(COOKIE, format!("meshgate_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    drop(pg);
+    child.kill().await.unwrap();
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    // The log did capture the sign-ins it must not leak from.
+    assert!(logged.contains("web sign-in failed"), "{logged}");
+    assert!(logged.contains("web catalog sign-in"), "{logged}");
+    for (what, secret) in [
+        ("the password", ANALYST.1),
+        ("the wrong password", wrong),
+        ("the session id", session.as_str()),
+        ("the session's CSRF token", csrf.as_str()),
+        ("the sign-in token", signin_token.as_str()),
+    ] {
+        assert!(!logged.contains(secret), "{what} in the server log");
+        for p in &pages {
+            assert!(!p.contains(secret) || secret == csrf, "{what} in a page");
+        }
+    }
+    // The CSRF token is the one secret a page must carry: in its forms, nowhere else.
+    for p in &pages[1..5] {
+        assert_eq!(
+            p.matches(csrf.as_str()).count(),
+            p.matches("name=\"csrf\"").count(),
+            "the CSRF token only in forms"
+        );
+    }
+}
