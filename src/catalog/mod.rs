@@ -101,6 +101,9 @@ pub struct TableEntry {
     pub view: Option<String>,
     /// Set for tables created through meshgate: their directory under the product's write root.
     pub created: Option<String>,
+    /// For views, their definition; for tables created by `CREATE TABLE … AS`, the query they
+    /// were built from (lineage, read from the catalog without planning anything).
+    pub source: Option<workspace::TableSource>,
     storage: Storage,
     connector: Arc<dyn Connector>,
     refresh: Duration,
@@ -266,6 +269,7 @@ impl Mesh {
                             spec,
                             view: None,
                             created: None,
+                            source: None,
                             storage: storage.clone(),
                             connector,
                             refresh,
@@ -312,6 +316,7 @@ impl Mesh {
                                 spec,
                                 view: None,
                                 created: Some(t.dir.clone()),
+                                source: t.source.clone(),
                                 storage: storage.clone(),
                                 connector: written.clone(),
                                 refresh,
@@ -543,6 +548,10 @@ fn view_entry(
         },
         view: Some(v.sql.clone()),
         created: None,
+        source: Some(workspace::TableSource {
+            sql: v.sql.clone(),
+            reads: v.depends_on.clone(),
+        }),
         storage: storage.clone(),
         connector: Arc::new(ViewConnector),
         refresh: Duration::MAX,

@@ -118,6 +118,20 @@ pub struct CreatedTable {
     pub description: String,
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// What `CREATE TABLE … AS` built it from; absent for empty tables and for tables created
+    /// before sources were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TableSource>,
+}
+
+/// The query a table was built from, for lineage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableSource {
+    /// As meshgate planned it: every name qualified with the schema it resolved in.
+    pub sql: String,
+    /// Relations it read, `product.table`.
+    #[serde(default)]
+    pub reads: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -484,6 +498,7 @@ mod tests {
             dir: dir.into(),
             description: String::new(),
             columns: BTreeMap::new(),
+            source: None,
         }
     }
 

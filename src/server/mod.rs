@@ -280,6 +280,17 @@ pub async fn serve(
                     server.metrics.clone(),
                     tls.is_some(),
                     listener.local_addr().ok(),
+                    {
+                        let weak = Arc::downgrade(&server);
+                        Box::new(move || {
+                            weak.upgrade()?
+                                .credentials
+                                .read()
+                                .expect("credentials lock is never poisoned")
+                                .jwt
+                                .clone()
+                        })
+                    },
                 ));
                 Some(tokio::spawn(http::serve(l, server.clone(), catalog, tls)))
             }

@@ -15,7 +15,9 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::sql::sqlparser::ast::{self, CommentObject, ObjectName, ObjectType, Statement};
 
 use super::{complete, notice, Client, Failure, Session};
-use crate::catalog::workspace::{CreatedTable, CreatedView, Op, ViewColumn, WriteTarget};
+use crate::catalog::workspace::{
+    CreatedTable, CreatedView, Op, TableSource, ViewColumn, WriteTarget,
+};
 use crate::catalog::ProductEntry;
 use crate::error::{SqlState, UserError};
 use crate::sql::names::{self, parts};
@@ -540,13 +542,16 @@ impl Session {
             skipped(client, "relation already exists, skipping".into()).await?;
             return complete(client, "CREATE TABLE AS").await;
         };
-        let query = t.query.take().expect("checked by the caller");
-        let plan = self.plan(&Statement::Query(query), Allow::Read).await?;
+        let query = Statement::Query(t.query.take().expect("checked by the caller"));
+        // Lineage is a record, never a reason to refuse the statement: planning reports any
+        // name that does not resolve.
+        let source = self.table_source(&query).ok();
+        let plan = self.plan(&query, Allow::Read).await?;
         let schema = self.storable(&super::result::renamed(
             plan.schema().as_arrow(),
             &t.columns,
         )?)?;
-        let rows = self.write_new_table(plan, schema, new).await?;
+        let rows = self.write_new_table(plan, schema, new, source).await?;
         complete(client, &format!("SELECT {rows}")).await
     }
 
@@ -566,7 +571,7 @@ impl Session {
         let stmt = Statement::Query(Box::new(writes::empty_table(&t.columns)));
         let plan = self.plan(&stmt, Allow::Read).await?;
         let schema = self.storable(plan.schema().as_arrow())?;
-        self.write_new_table(plan, schema, new).await?;
+        self.write_new_table(plan, schema, new, None).await?;
         complete(client, "CREATE TABLE").await
     }
 
@@ -596,6 +601,7 @@ impl Session {
         plan: datafusion::logical_expr::LogicalPlan,
         schema: SchemaRef,
         new: NewTable,
+        source: Option<TableSource>,
     ) -> Result<u64, Failure> {
         let url = new.target.table_url(&new.dir);
         self.wrote_dir(&new.target, &new.dir);
@@ -616,6 +622,7 @@ impl Session {
             dir: new.dir,
             description: String::new(),
             columns: Default::default(),
+            source,
         };
         self.change(
             &new.product,
@@ -626,6 +633,19 @@ impl Session {
         )
         .await?;
         Ok(rows)
+    }
+
+    /// A `CREATE TABLE … AS` query as lineage records it: names qualified as they resolve now,
+    /// so the record says which tables were read whatever the search path was.
+    fn table_source(&self, query: &Statement) -> Result<TableSource, UserError> {
+        let mut query = query.clone();
+        let default_schema = self.default_schema();
+        self.scope_names(&mut query)?;
+        names::qualify_all(&mut query, &default_schema);
+        Ok(TableSource {
+            reads: names::relations(&query, &default_schema),
+            sql: query.to_string(),
+        })
     }
 
     /// Qualifies a statement's names as the session resolves them now.

@@ -30,7 +30,7 @@ async fn principal(
     let who = web.api_user(headers, peer).await?;
     let mesh = web.services.mesh.mesh();
     mesh.warm_in_background(crate::catalog::OPEN_CONCURRENCY);
-    let p = Principal::login(&mesh.policies, &who.user, &[]);
+    let p = Principal::login(&mesh.policies, &who.user, &who.roles);
     Ok((mesh, p))
 }
 

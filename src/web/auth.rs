@@ -3,6 +3,7 @@
 //! ```text
 //!  GET /signin ─► form + CSRF token (double submit: the same random value in a cookie)
 //!  POST /signin ─► token matches? no ─► 403
+//!                   ├─ a JWT (token field) ─► the Postgres port's `[auth.jwt]` verifier ─► session
 //!                   └─► the Postgres port's throttle (same counts, same delays, same ceiling)
 //!                        └─► the user's SCRAM verifier (a decoy for unknown users)
 //!                             ├─ wrong ─► 401, the pair's failure counted
@@ -28,8 +29,9 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::{html, Peer, Web};
+use crate::auth::jwt::TokenError;
 use crate::auth::throttle::Policy;
-use crate::auth::ScramVerifier;
+use crate::auth::{AuthMethod, ScramVerifier};
 
 /// The session cookie.
 const SESSION_COOKIE: &str = "meshgate_session";
@@ -45,6 +47,10 @@ const SWEEP_AT: usize = 10_000;
 pub(super) struct Signed {
     pub user: String,
     pub admin: bool,
+    /// How they proved it (audit events of the queries they run).
+    pub method: AuthMethod,
+    /// Roles their token's roles claim gave them; empty after a password.
+    pub roles: Vec<String>,
     /// The token every form of this session carries.
     pub csrf: String,
 }
@@ -52,6 +58,8 @@ pub(super) struct Signed {
 struct Entry {
     user: String,
     admin: bool,
+    method: AuthMethod,
+    roles: Vec<String>,
     csrf: String,
     started: Instant,
     used: Instant,
@@ -71,7 +79,7 @@ impl Sessions {
         }
     }
 
-    fn create(&self, user: &str, admin: bool) -> String {
+    fn create(&self, user: &str, admin: bool, method: AuthMethod, roles: Vec<String>) -> String {
         let id = random_token();
         let now = Instant::now();
         let mut map = self.map.lock().expect("no panics while held");
@@ -84,6 +92,8 @@ impl Sessions {
             Entry {
                 user: user.to_string(),
                 admin,
+                method,
+                roles,
                 csrf: random_token(),
                 started: now,
                 used: now,
@@ -104,6 +114,8 @@ impl Sessions {
         Some(Signed {
             user: e.user.clone(),
             admin: e.admin,
+            method: e.method,
+            roles: e.roles.clone(),
             csrf: e.csrf.clone(),
         })
     }
@@ -210,6 +222,8 @@ impl Web {
             Checked::In { admin } => Ok(Signed {
                 user: user.to_string(),
                 admin,
+                method: AuthMethod::Password,
+                roles: Vec::new(),
                 csrf: String::new(),
             }),
             Checked::Refused => Err(refused("too many failed sign-in attempts")),
@@ -296,7 +310,8 @@ pub(super) async fn signin_page(
 /// The sign-in form with a fresh token in the form and its cookie.
 fn signin_form(web: &Web, status: StatusCode, next: &str, message: Option<&str>) -> Response {
     let token = random_token();
-    let mut r = (status, html::signin(&token, next, message)).into_response();
+    let tokens = (web.jwt)().is_some();
+    let mut r = (status, html::signin(&token, next, message, tokens)).into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
         web.set_cookie(SIGNIN_COOKIE, &token, None),
@@ -306,11 +321,106 @@ fn signin_form(web: &Web, status: StatusCode, next: &str, message: Option<&str>)
 
 #[derive(Deserialize)]
 pub(super) struct SigninForm {
+    #[serde(default)]
     user: String,
+    #[serde(default)]
     password: String,
+    /// A JWT from the identity provider, in place of a user name and password.
+    #[serde(default)]
+    token: String,
     #[serde(default)]
     csrf: String,
     next: Option<String>,
+}
+
+/// The throttle's user key for token sign-ins: a refused token names no user we could trust,
+/// so its failures are counted per address.
+const TOKEN_THROTTLE_USER: &str = "\u{0}jwt";
+
+/// What a token sign-in came to.
+enum TokenChecked {
+    In {
+        user: String,
+        admin: bool,
+        roles: Vec<String>,
+    },
+    /// Refused; the text is for the person signing in and says why without quoting the token.
+    Refused(&'static str),
+}
+
+impl Web {
+    /// A JWT checked as the Postgres port checks one (the same `[auth.jwt]` keys, issuer,
+    /// audience and claims), with failures counted by the same throttle.
+    async fn check_token(&self, ip: IpAddr, token: &str) -> TokenChecked {
+        let Some(verifier) = (self.jwt)() else {
+            return TokenChecked::Refused(
+                "This server takes no tokens: sign in with your user name and password.",
+            );
+        };
+        let config = self.services.mesh.config();
+        let policy = Policy::from_limits(&config.limits);
+        let throttle = &self.logins.throttle;
+        let wait = throttle.wait(ip, TOKEN_THROTTLE_USER, &policy);
+        if !wait.is_zero() {
+            self.metrics.login_delayed(wait);
+            tokio::time::sleep(wait).await;
+        }
+        let refused = |why: &str, shown: &'static str| {
+            tracing::warn!(peer = %ip, "web sign-in with a token failed: {why}");
+            self.metrics.login_failed();
+            throttle.failed(ip, TOKEN_THROTTLE_USER, &policy);
+            TokenChecked::Refused(shown)
+        };
+        match verifier.verify(token.trim(), std::time::SystemTime::now()) {
+            Ok(claims) => {
+                throttle.succeeded(ip, TOKEN_THROTTLE_USER);
+                // Users not in [[users]] are ordinary users, as over the Postgres port.
+                let admin = config.users.get(&claims.user).is_some_and(|u| u.admin);
+                TokenChecked::In {
+                    user: claims.user,
+                    admin,
+                    roles: claims.roles,
+                }
+            }
+            Err(TokenError::Invalid(why)) if why.starts_with("expired") => refused(
+                &why,
+                "Sign-in failed: the token has expired. Get a new one from your identity provider.",
+            ),
+            Err(TokenError::Invalid(why)) => refused(
+                &why,
+                "Sign-in failed: the token is not valid (its signature, issuer, audience or dates do not check out).",
+            ),
+            Err(TokenError::Identity(why)) => refused(
+                &why,
+                "Sign-in failed: the token names no user.",
+            ),
+        }
+    }
+
+    /// A new session: its cookie set, the sign-in cookie cleared, back to `next`.
+    fn start_session(
+        &self,
+        peer: &Peer,
+        next: &str,
+        user: &str,
+        admin: bool,
+        method: AuthMethod,
+        roles: Vec<String>,
+    ) -> Response {
+        let id = self.sessions.create(user, admin, method, roles);
+        tracing::info!(peer = %peer.addr, user = %user, method = %method, "web catalog sign-in");
+        let mut r = Redirect::to(next).into_response();
+        let h = r.headers_mut();
+        h.append(
+            header::SET_COOKIE,
+            self.set_cookie(SESSION_COOKIE, &id, None),
+        );
+        h.append(
+            header::SET_COOKIE,
+            self.set_cookie(SIGNIN_COOKIE, "", Some(0)),
+        );
+        r
+    }
 }
 
 pub(super) async fn signin(
@@ -324,25 +434,28 @@ pub(super) async fn signin(
         return forbidden();
     }
     let next = safe_next(form.next.as_deref()).to_string();
+    if !form.token.trim().is_empty() {
+        return match web.check_token(peer.addr.ip(), &form.token).await {
+            TokenChecked::In { user, admin, roles } => {
+                web.start_session(&peer, &next, &user, admin, AuthMethod::Jwt, roles)
+            }
+            TokenChecked::Refused(message) => {
+                signin_form(&web, StatusCode::UNAUTHORIZED, &next, Some(message))
+            }
+        };
+    }
     match web
         .check_password(peer.addr.ip(), &form.user, &form.password)
         .await
     {
-        Checked::In { admin } => {
-            let id = web.sessions.create(&form.user, admin);
-            tracing::info!(peer = %peer.addr, user = %form.user, "web catalog sign-in");
-            let mut r = Redirect::to(&next).into_response();
-            let h = r.headers_mut();
-            h.append(
-                header::SET_COOKIE,
-                web.set_cookie(SESSION_COOKIE, &id, None),
-            );
-            h.append(
-                header::SET_COOKIE,
-                web.set_cookie(SIGNIN_COOKIE, "", Some(0)),
-            );
-            r
-        }
+        Checked::In { admin } => web.start_session(
+            &peer,
+            &next,
+            &form.user,
+            admin,
+            AuthMethod::Password,
+            Vec::new(),
+        ),
         Checked::Wrong => signin_form(
             &web,
             StatusCode::UNAUTHORIZED,
@@ -444,10 +557,10 @@ mod tests {
     #[test]
     fn sessions_expire_when_idle() {
         let s = Sessions::new(Duration::from_millis(0));
-        let id = s.create("bob", false);
+        let id = s.create("bob", false, AuthMethod::Password, Vec::new());
         assert!(s.get(&id).is_none(), "idle longer than 0 ms");
         let s = Sessions::new(Duration::from_secs(60));
-        let id = s.create("bob", false);
+        let id = s.create("bob", false, AuthMethod::Password, Vec::new());
         let who = s.get(&id).expect("a fresh session");
         assert_eq!(who.user, "bob");
         s.remove(&id);

@@ -66,7 +66,7 @@ pub(super) fn page(title: &str, who: Option<&Signed>, query: &str, body: &str) -
     Html(h)
 }
 
-pub(super) fn signin(token: &str, next: &str, message: Option<&str>) -> Html<String> {
+pub(super) fn signin(token: &str, next: &str, message: Option<&str>, tokens: bool) -> Html<String> {
     let message = message
         .map(|m| format!("<p class=\"error\" id=\"message\">{}</p>", esc(m)))
         .unwrap_or_default();
@@ -82,6 +82,21 @@ pub(super) fn signin(token: &str, next: &str, message: Option<&str>) -> Html<Str
         esc(token),
         esc(next)
     );
+    let mut body = body;
+    if tokens {
+        let _ = write!(
+            body,
+            "<h2>Or with a token</h2>\
+             <form class=\"signin\" method=\"post\" action=\"/signin\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"next\" value=\"{}\">\
+             <label>Token <textarea name=\"token\" id=\"token\" rows=\"4\" cols=\"60\" autocomplete=\"off\" required></textarea></label>\
+             <button type=\"submit\" id=\"signin-token\">Sign in with the token</button></form>\
+             <p class=\"note\">A JWT from your identity provider, as psql takes in place of a password.</p>",
+            esc(token),
+            esc(next)
+        );
+    }
     page("Sign in", None, "", &body)
 }
 

@@ -8,6 +8,7 @@
 //!  GET  /products/{p}          ─► pages.rs the product page
 //!  POST /products/{p}/access-requests ─► access.rs a request for a grant, stored in the domain's
 //!                                          storage, audited, listed for the product's owners
+//!  POST /products/{p}/access-requests/{id}/decision  an owner approves or denies (access.rs)
 //!  GET  /products/{p}/tables/{t}           the table page; its preview and history run as the
 //!                                          user through a session (query.rs): same engine,
 //!                                          policies, limits and audit as SQL
@@ -36,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::auth::jwt::JwtVerifier;
 use crate::auth::Logins;
 use crate::metrics::Metrics;
 use crate::session::Services;
@@ -58,7 +60,12 @@ pub struct Web {
     sessions: auth::Sessions,
     /// The Postgres port, for the connection strings the product page shows.
     pg_addr: Option<SocketAddr>,
+    /// The `[auth.jwt]` verifier in force now (a reload replaces it), if tokens are configured.
+    jwt: JwtSource,
 }
+
+/// Where the catalog finds the JWT verifier of the configuration in force.
+pub type JwtSource = Box<dyn Fn() -> Option<Arc<JwtVerifier>> + Send + Sync>;
 
 impl Web {
     pub fn new(
@@ -67,6 +74,7 @@ impl Web {
         metrics: Arc<Metrics>,
         secure: bool,
         pg_addr: Option<SocketAddr>,
+        jwt: JwtSource,
     ) -> Web {
         let idle = services.mesh.config().server.web_session_idle_secs;
         Web {
@@ -76,6 +84,7 @@ impl Web {
             secure,
             sessions: auth::Sessions::new(std::time::Duration::from_secs(idle)),
             pg_addr,
+            jwt,
         }
     }
 }
@@ -88,6 +97,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/signout", post(auth::signout))
         .route("/products/{product}", get(pages::product))
         .route("/products/{product}/access-requests", post(access::request))
+        .route(
+            "/products/{product}/access-requests/{id}/decision",
+            post(access::decide),
+        )
         .route("/products/{product}/tables/{table}", get(pages::table))
         .route("/style.css", get(html::stylesheet))
         .route("/api/v1/domains", get(api::domains))

@@ -84,6 +84,33 @@ pub(super) struct TableView {
     pub columns: Option<Vec<ColumnView>>,
     /// Row filters that apply to the signed-in user, by name.
     pub row_filters: Vec<String>,
+    pub lineage: Lineage,
+}
+
+/// Where a table's data goes and comes from, as far as meshgate wrote it.
+#[derive(Debug, Serialize)]
+pub(super) struct Lineage {
+    /// Views and created tables (dbt models) in writable products that read this table, of
+    /// the products shown to the user.
+    pub read_by: Vec<Relation>,
+    /// For a view, its definition; for a table `CREATE TABLE … AS` made, the query it was built
+    /// from. Unset for tables the domain's own pipelines write.
+    pub built_from: Option<BuiltFrom>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Relation {
+    pub product: String,
+    pub table: String,
+    /// `view` or `table`.
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct BuiltFrom {
+    pub sql: String,
+    /// The relations it read, `product.table`.
+    pub reads: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -260,7 +287,33 @@ pub(super) fn table(mesh: &Mesh, product: &str, name: &str, who: &Principal) -> 
             .iter()
             .map(|f| f.name.clone())
             .collect(),
+        lineage: lineage(mesh, t, who),
     })
+}
+
+/// From the catalog's records alone: views keep the relations their definition names, and
+/// created tables the query they were built from, so nothing is planned or read here.
+fn lineage(mesh: &Mesh, t: &TableEntry, who: &Principal) -> Lineage {
+    let me = format!("{}.{}", t.product, t.name);
+    let read_by = mesh
+        .products
+        .values()
+        .filter(|p| p.write.is_some() && visible(p, who))
+        .flat_map(|p| p.tables.values())
+        .filter(|r| r.source.as_ref().is_some_and(|s| s.reads.contains(&me)))
+        .map(|r| Relation {
+            product: r.product.clone(),
+            table: r.name.clone(),
+            kind: if r.view.is_some() { "view" } else { "table" },
+        })
+        .collect();
+    Lineage {
+        read_by,
+        built_from: t.source.as_ref().map(|s| BuiltFrom {
+            sql: s.sql.clone(),
+            reads: s.reads.clone(),
+        }),
+    }
 }
 
 /// Products, tables and columns whose name, description or tags hold `q` (case-insensitive),

@@ -77,7 +77,7 @@ pub(super) async fn home(
     };
     let mesh = web.services.mesh.mesh();
     mesh.warm_in_background(crate::catalog::OPEN_CONCURRENCY);
-    let principal = Principal::login(&mesh.policies, &who.user, &[]);
+    let principal = Principal::login(&mesh.policies, &who.user, &who.roles);
     let q = search.q.unwrap_or_default();
     let mut body = String::new();
     if !q.trim().is_empty() {
@@ -157,6 +157,51 @@ pub(super) async fn home(
 #[derive(Deserialize)]
 pub(super) struct ProductQuery {
     requested: Option<String>,
+    answered: Option<String>,
+}
+
+/// The owners' list of requests, each pending one with approve and deny buttons.
+fn requests_for_owners(
+    product: &str,
+    csrf: &str,
+    requests: &[super::access::AccessRequest],
+) -> String {
+    let rows: Vec<Vec<String>> = requests
+        .iter()
+        .map(|r| {
+            let answer = if r.decision.is_some() {
+                String::new()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"/products/{}/access-requests/{}/decision\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve-{id}\">Approve</button> \
+                     <button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny-{id}\">Deny</button></form>",
+                    url_encode(product),
+                    url_encode(&r.id),
+                    esc(csrf),
+                    id = esc(&r.id),
+                )
+            };
+            vec![
+                esc(&r.time),
+                esc(&r.user),
+                esc(&r.reason),
+                esc(&r.status()),
+                answer,
+            ]
+        })
+        .collect();
+    format!(
+        "<h2>Access requests</h2>{}<p class=\"note\" id=\"approval-note\">Approving records your answer \
+         and shows it to the requester; it does not grant access. Add the grant to the domain file \
+         to give it.</p>",
+        html_table(
+            "access-requests",
+            &["Time", "User", "Reason", "Status", "Answer"],
+            &rows
+        )
+    )
 }
 
 pub(super) async fn product(
@@ -171,7 +216,7 @@ pub(super) async fn product(
         Err(r) => return r.into_response(),
     };
     let mesh = web.services.mesh.mesh();
-    let principal = Principal::login(&mesh.policies, &who.user, &[]);
+    let principal = Principal::login(&mesh.policies, &who.user, &who.roles);
     let Some(p) = model::product(&mesh, &name, &principal) else {
         return not_found(&who, &format!("product {name}"));
     };
@@ -217,6 +262,9 @@ pub(super) async fn product(
         },
     );
     body.push_str("</table>");
+    if pq.answered.is_some() {
+        body.push_str("<p class=\"note\" id=\"answered\">Your answer was recorded.</p>");
+    }
     if pq.requested.is_some() {
         body.push_str(
             "<p class=\"note\" id=\"requested\">Your request was sent to the product's domain.</p>",
@@ -234,26 +282,38 @@ pub(super) async fn product(
             super::access::MAX_REASON
         );
     }
-    if super::access::owns(&mesh, &who, &s.name) {
-        body.push_str("<h2>Access requests</h2>");
+    let owner = super::access::owns(&mesh, &who, &s.name);
+    // Storage is read only for those who have something to see there: the owners, and users
+    // who cannot read the product (their own requests' status).
+    if owner || !s.readable {
         match super::access::list(&mesh, &s.name).await {
+            Ok(requests) if owner => {
+                body.push_str(&requests_for_owners(&s.name, &who.csrf, &requests));
+            }
             Ok(requests) => {
                 let rows: Vec<Vec<String>> = requests
                     .iter()
-                    .map(|r| vec![esc(&r.time), esc(&r.user), esc(&r.reason)])
+                    .filter(|r| r.user == who.user)
+                    .map(|r| vec![esc(&r.time), esc(&r.reason), esc(&r.status())])
                     .collect();
-                body.push_str(&html_table(
-                    "access-requests",
-                    &["Time", "User", "Reason"],
-                    &rows,
-                ));
+                if !rows.is_empty() {
+                    body.push_str("<h2>Your access requests</h2>");
+                    body.push_str(&html_table(
+                        "my-requests",
+                        &["Time", "Reason", "Status"],
+                        &rows,
+                    ));
+                    body.push_str(
+                        "<p class=\"note\">An approved request becomes access once the domain adds the grant to its domain file.</p>",
+                    );
+                }
             }
             Err(e) => {
                 let id = crate::error::error_id();
                 tracing::error!(error_id = %id, product = %s.name, "access requests not read: {e}");
                 let _ = write!(
                     body,
-                    "<p class=\"error\">The requests could not be read (error id {id}).</p>"
+                    "<p class=\"error\">The access requests could not be read (error id {id}).</p>"
                 );
             }
         }
@@ -365,7 +425,7 @@ pub(super) async fn table(
         Err(r) => return r.into_response(),
     };
     let mesh = web.services.mesh.mesh();
-    let principal = Principal::login(&mesh.policies, &who.user, &[]);
+    let principal = Principal::login(&mesh.policies, &who.user, &who.roles);
     let shown = mesh
         .products
         .get(&product)
@@ -469,11 +529,58 @@ pub(super) async fn table(
         }
         None => body.push_str("<p class=\"note\">The table's metadata has not been read yet.</p>"),
     }
+    body.push_str(&lineage_html(&t.lineage));
     let _ = write!(body, "<h2>Preview ({PREVIEW_ROWS} rows, as you)</h2>");
     body.push_str(&answer_html("preview", &preview));
     body.push_str("<h2>Version history</h2>");
     body.push_str(&answer_html("history", &history));
     page(&format!("Table {product}.{name}"), Some(&who), "", &body).into_response()
+}
+
+fn lineage_html(l: &model::Lineage) -> String {
+    let mut h = String::from("<h2>Lineage</h2><h3>Read by</h3>");
+    if l.read_by.is_empty() {
+        h.push_str("<p class=\"note\" id=\"read-by-none\">No view or created table in a writable product reads it.</p>");
+    } else {
+        let rows: Vec<Vec<String>> = l
+            .read_by
+            .iter()
+            .map(|r| {
+                vec![
+                    format!(
+                        "{}.{}",
+                        product_link(&r.product),
+                        table_link(&r.product, &r.table)
+                    ),
+                    esc(r.kind),
+                ]
+            })
+            .collect();
+        h.push_str(&html_table("read-by", &["Relation", "Kind"], &rows));
+    }
+    h.push_str("<h3>Built from</h3>");
+    match &l.built_from {
+        Some(b) => {
+            let reads: Vec<String> = b
+                .reads
+                .iter()
+                .map(|r| match r.split_once('.') {
+                    Some((p, t)) => format!("{}.{}", product_link(p), table_link(p, t)),
+                    None => esc(r),
+                })
+                .collect();
+            let _ = write!(
+                h,
+                "<p id=\"built-from-reads\">Reads: {}</p><pre id=\"built-from\">{}</pre>",
+                if reads.is_empty() { "no table".into() } else { reads.join(", ") },
+                esc(&b.sql)
+            );
+        }
+        None => h.push_str(
+            "<p class=\"note\" id=\"built-from-none\">Not written by meshgate: the domain's own pipelines build it.</p>",
+        ),
+    }
+    h
 }
 
 fn answer_html(id: &str, a: &Result<super::query::Answer, crate::error::UserError>) -> String {

@@ -11,7 +11,6 @@ use pgwire::messages::data::DataRow;
 
 use super::auth::Signed;
 use super::Web;
-use crate::auth::AuthMethod;
 use crate::error::UserError;
 use crate::session::encode::encode_rows;
 use crate::session::{
@@ -39,8 +38,8 @@ impl Web {
         let login = Login {
             user: who.user.clone(),
             admin: who.admin,
-            method: AuthMethod::Password,
-            roles: Vec::new(),
+            method: who.method,
+            roles: who.roles.clone(),
             peer,
         };
         let timeout = self.services.mesh.config().server.web_statement_timeout_ms;

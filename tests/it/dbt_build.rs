@@ -81,6 +81,32 @@ async fn dbt_builds_models_into_a_writable_product() {
         first.stdout()
     );
 
+    // Lineage: dbt's table models record the query they were built from, with what it read
+    // (the web catalog's table pages show it).
+    let catalogs = root.join("analytics/_meshgate/catalog");
+    let newest = std::fs::read_dir(&catalogs)
+        .expect("catalogs")
+        .map(|e| e.expect("entry").path())
+        .max()
+        .expect("a catalog");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(newest).expect("read catalog")).expect("json");
+    let reads: std::collections::BTreeSet<&str> = manifest["tables"]["segment_orders"]["source"]
+        ["reads"]
+        .as_array()
+        .unwrap_or_else(|| panic!("segment_orders has a source: {manifest}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        reads,
+        std::collections::BTreeSet::from([
+            "analytics.customers_by_nation",
+            "analytics.segment_targets",
+            "sales.orders"
+        ])
+    );
+
     let bob = s
         .connect_as(ANALYST.0, ANALYST.1)
         .await

@@ -27,8 +27,8 @@ use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
 use crate::harness::{code, tpch, TestServer, ADMIN, ANALYST};
 
-const ISSUER: &str = "https://idp.test";
-const AUDIENCE: &str = "meshgate";
+pub(crate) const ISSUER: &str = "https://idp.test";
+pub(crate) const AUDIENCE: &str = "meshgate";
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -337,7 +337,7 @@ pub(crate) fn refusal(
 // ---------------------------------------------------------------------------------------------
 // The identity provider
 
-struct Idp {
+pub(crate) struct Idp {
     es256: EcdsaKeyPair,
     rsa: RsaKeyPair,
     /// A key the server does not know, published under the ES256 key's kid.
@@ -356,7 +356,7 @@ fn b64(v: &[u8]) -> String {
     B64.encode(v)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -364,7 +364,7 @@ fn now() -> u64 {
 }
 
 impl Idp {
-    fn new() -> Idp {
+    pub(crate) fn new() -> Idp {
         let dir = tempfile::tempdir().unwrap();
         openssl(
             dir.path(),
@@ -401,7 +401,7 @@ impl Idp {
         idp
     }
 
-    fn jwks_path(&self) -> PathBuf {
+    pub(crate) fn jwks_path(&self) -> PathBuf {
         self.dir.path().join("jwks.json")
     }
 
@@ -426,7 +426,7 @@ impl Idp {
         json!({ "keys": keys })
     }
 
-    fn claims(user: &str) -> Value {
+    pub(crate) fn claims(user: &str) -> Value {
         json!({"iss": ISSUER, "aud": AUDIENCE, "sub": user, "iat": now(), "exp": now() + 300, "roles": ["analyst", "sales_reader"]})
     }
 
@@ -437,7 +437,7 @@ impl Idp {
     }
 
     /// A token that names the real ES256 key but is signed by the impostor's.
-    fn forge(&self, claims: &Value) -> String {
+    pub(crate) fn forge(&self, claims: &Value) -> String {
         self.sign_as(json!({"alg": "ES256", "kid": "ec-1"}), claims, true)
     }
 
@@ -478,11 +478,11 @@ impl Idp {
         format!("{signed}.{}", b64(&sig))
     }
 
-    fn es256(&self, claims: &Value) -> String {
+    pub(crate) fn es256(&self, claims: &Value) -> String {
         self.sign(json!({"alg": "ES256", "typ": "JWT", "kid": "ec-1"}), claims)
     }
 
-    fn jwt_keys(&self, jwks: &str) -> String {
+    pub(crate) fn jwt_keys(&self, jwks: &str) -> String {
         format!("[auth.jwt]\n{jwks}\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\n")
     }
 }

@@ -654,6 +654,33 @@ async fn browser_signs_in_searches_previews_and_requests_access() {
         "{text}"
     );
     b.screenshot("owner").await;
+    // She approves it: the list shows the answer and no more buttons for it.
+    let approve = b.find("button[value='approve']").await;
+    b.click(&approve).await;
+    b.wait_url("the answer's page", |u| u.ends_with("?answered=1"))
+        .await;
+    b.find("#answered").await;
+    let requests = b.find("#access-requests").await;
+    let text = b.text(&requests).await;
+    assert!(
+        text.contains(&format!("approved by {}", crate::harness::ADMIN.0)),
+        "{text}"
+    );
+    assert!(b.source().await.contains("id=\"approval-note\""));
+    assert!(!b.source().await.contains("value=\"approve\""));
+    b.screenshot("approved").await;
+    // The requester sees the answer; the grant is still the domain file's to add.
+    let out = b.find("#signout").await;
+    b.click(&out).await;
+    b.wait_url("the sign-in page", |u| u.contains("/signin"))
+        .await;
+    browser_sign_in(&b, &base, REGIONAL.0, REGIONAL.1).await;
+    b.goto(&format!("{base}/products/notes")).await;
+    let mine = b.find("#my-requests").await;
+    let text = b.text(&mine).await;
+    assert!(text.contains("approved by"), "{text}");
+    b.find("#no-access").await;
+    b.screenshot("requester-status").await;
     for shot in [
         "signin",
         "home",
@@ -663,6 +690,8 @@ async fn browser_signs_in_searches_previews_and_requests_access() {
         "request-access",
         "signed-out",
         "owner",
+        "approved",
+        "requester-status",
     ] {
         assert!(b.shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }
@@ -1105,4 +1134,561 @@ async fn permission_denied_over_sql_names_the_catalog_page_to_request_access() {
         .await
         .unwrap_err();
     assert_eq!(e.as_db_error().unwrap().hint(), None);
+}
+
+/// Posts the sign-in form with a token in place of a user name and password.
+async fn post_token(http: &reqwest::Client, base: &str, token: &str) -> reqwest::Response {
+    let r = http.get(format!("{base}/signin")).send().await.unwrap();
+    let csrf = cookie_value(r.headers(), "meshgate_signin").unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"token\""), "the token form:\n{page}");
+    http.post(format!("{base}/signin"))
+        .header(COOKIE, format!("meshgate_signin={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", token), ("csrf", &csrf), ("next", "/")]))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_signs_in_with_a_jwt_as_its_subject_and_refuses_bad_tokens() {
+    use crate::identity::{now, Idp};
+    let idp = Idp::new();
+    let c = catalog_with(&format!(
+        "[limits]\nmax_failed_logins = 0\n{}",
+        idp.jwt_keys(&format!("jwks_file = \"{}\"", idp.jwks_path().display()))
+    ))
+    .await;
+    let base = format!("http://{}", c.http);
+    let http = client();
+    let readable = |products: &Value, name: &str| {
+        products
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {products}"))["readable"]
+            .as_bool()
+            .unwrap()
+    };
+
+    // A good token for a user the configuration does not list: signed in as its subject, with
+    // the roles its claim gives (role analyst reads sales, not supply).
+    let mut claims = Idp::claims("erin");
+    claims["roles"] = serde_json::json!(["analyst"]);
+    let good = idp.es256(&claims);
+    let r = post_token(&http, &base, &good).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/");
+    let session = cookie_value(r.headers(), "meshgate_session").expect("a session");
+    let page = get(&http, &format!("{base}/"), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(">erin<"), "signed in as erin:\n{page}");
+    let products: Value = get(&http, &format!("{base}/api/v1/products"), Some(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(readable(&products, "sales"));
+    assert!(!readable(&products, "supply"));
+
+    // Expired, forged (signed by a key the server does not know), or not a token at all:
+    // refused with a message that says why, no session, the token never echoed.
+    let mut expired = Idp::claims("erin");
+    expired["exp"] = serde_json::json!(now() - 3600);
+    for (token, says) in [
+        (idp.es256(&expired), "the token has expired"),
+        (idp.forge(&Idp::claims("alice")), "the token is not valid"),
+        ("not.a.token".to_string(), "the token is not valid"),
+    ] {
+        let r = post_token(&http, &base, &token).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{says}");
+        assert!(cookie_value(r.headers(), "meshgate_session").is_none());
+        let page = r.text().await.unwrap();
+        assert!(page.contains(says), "{says}:\n{page}");
+        assert!(!page.contains(&token));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_without_jwt_settings_offers_no_token_sign_in() {
+    let c = catalog().await;
+    let base = format!("http://{}", c.http);
+    let http = client();
+    let page = http
+        .get(format!("{base}/signin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"token\""));
+    let idp = crate::identity::Idp::new();
+    let r = http.get(format!("{base}/signin")).send().await.unwrap();
+    let csrf = cookie_value(r.headers(), "meshgate_signin").unwrap();
+    let token = idp.es256(&crate::identity::Idp::claims("erin"));
+    let r = http
+        .post(format!("{base}/signin"))
+        .header(COOKIE, format!("meshgate_signin={csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", &token), ("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(r.headers(), "meshgate_session").is_none());
+    assert!(r.text().await.unwrap().contains("takes no tokens"));
+}
+
+/// A page that must answer 200, as text.
+async fn ok_text(http: &reqwest::Client, base: &str, session: &str, path: &str) -> String {
+    let r = get(http, &format!("{base}{path}"), Some(session)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.text().await.unwrap()
+}
+
+/// An API answer that must be 200, as JSON.
+async fn ok_json(http: &reqwest::Client, base: &str, session: &str, path: &str) -> Value {
+    let r = get(http, &format!("{base}{path}"), Some(session)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_table_pages_show_lineage_of_views_and_created_tables() {
+    let (dir, root) = crate::writes::writable_mesh_with("http_listen = \"127.0.0.1:0\"");
+    let s = crate::writes::start(dir.path()).await;
+    wait_for("the HTTP port", Duration::from_secs(10), || {
+        s.shared.http_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", s.shared.http_addr().unwrap());
+    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    bob.batch_execute(
+        "CREATE VIEW analytics.rich_customers AS SELECT c_custkey, c_name FROM sales.customer WHERE c_acctbal > 5000;\
+         CREATE TABLE analytics.customers_by_nation AS SELECT n.n_name, count(*) AS customers \
+         FROM sales.customer c JOIN geo.nation n ON c.c_nationkey = n.n_nationkey GROUP BY n.n_name",
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let page = |path: &'static str| ok_text(&http, &base, &session, path);
+    let api = |path: &'static str| ok_json(&http, &base, &session, path);
+
+    // The source table lists both models that read it.
+    let customer = page("/products/sales/tables/customer").await;
+    let read_by = table_cells(&customer, "read-by");
+    assert_eq!(
+        read_by,
+        vec![
+            vec!["analytics.customers_by_nation".to_string(), "table".into()],
+            vec!["analytics.rich_customers".to_string(), "view".into()],
+        ]
+    );
+    assert!(customer.contains("id=\"built-from-none\""));
+    // geo.nation only the created table reads.
+    let nation = api("/api/v1/products/geo/tables/nation").await;
+    assert_eq!(
+        nation["lineage"]["read_by"],
+        serde_json::json!([{"product": "analytics", "table": "customers_by_nation", "kind": "table"}])
+    );
+    assert_eq!(nation["lineage"]["built_from"], Value::Null);
+    // A table read by nothing.
+    let part = api("/api/v1/products/supply/tables/part").await;
+    assert_eq!(part["lineage"]["read_by"], serde_json::json!([]));
+
+    // What the created table was built from: its query, names qualified, and what it read.
+    let built = api("/api/v1/products/analytics/tables/customers_by_nation").await;
+    let reads: BTreeSet<&str> = built["lineage"]["built_from"]["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(reads, BTreeSet::from(["geo.nation", "sales.customer"]));
+    let sql = built["lineage"]["built_from"]["sql"].as_str().unwrap();
+    assert!(
+        sql.contains("sales.customer") && sql.contains("GROUP BY"),
+        "{sql}"
+    );
+    let table_page = page("/products/analytics/tables/customers_by_nation").await;
+    assert!(table_page.contains("id=\"built-from\""), "{table_page}");
+    assert!(table_page.contains("href=\"/products/geo/tables/nation\""));
+    // A view's lineage is its definition.
+    let view = api("/api/v1/products/analytics/tables/rich_customers").await;
+    assert_eq!(
+        view["lineage"]["built_from"]["reads"],
+        serde_json::json!(["sales.customer"])
+    );
+    assert!(view["lineage"]["built_from"]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("c_acctbal > 5000"));
+
+    // The source is recorded durably in the product's catalog, in the domain's storage.
+    let catalogs = root.join("analytics/_meshgate/catalog");
+    let newest = std::fs::read_dir(&catalogs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let manifest: Value = serde_json::from_slice(&std::fs::read(newest).unwrap()).unwrap();
+    assert_eq!(
+        manifest["tables"]["customers_by_nation"]["source"]["sql"],
+        sql
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_owners_answer_access_requests_durably_and_only_once() {
+    let audit = tempfile::tempdir().unwrap();
+    let log = audit.path().join("audit.jsonl");
+    let c = catalog_with(&format!(
+        "\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        log.display()
+    ))
+    .await;
+    let base = format!("http://{}", c.http);
+    let http = client();
+    let stored = geo_root(c.domains.path())
+        .join("_meshgate")
+        .join("access_requests")
+        .join("notes");
+    let post = |session: String, path: String, fields: Vec<(&'static str, String)>| {
+        let http = http.clone();
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http.post(path)
+                .header(COOKIE, format!("meshgate_session={session}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&fields))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // dave and carol, neither of whom reads `notes`, each ask.
+    let mut ids = Vec::new();
+    for (user, password) in [SALES_ANALYST, REGIONAL] {
+        let session = sign_in(&http, &base, user, password).await;
+        let page = ok_text(&http, &base, &session, "/products/notes").await;
+        let r = post(
+            session.clone(),
+            format!("{base}/products/notes/access-requests"),
+            vec![
+                ("csrf", hidden(&page, "csrf")),
+                ("reason", format!("{user} needs it")),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let page = ok_text(&http, &base, &session, "/products/notes").await;
+        let mine = table_cells(&page, "my-requests");
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0][2], "pending");
+    }
+    for f in std::fs::read_dir(&stored).unwrap() {
+        let r: Value = serde_json::from_slice(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+        ids.push((
+            r["user"].as_str().unwrap().to_string(),
+            r["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    ids.sort();
+    let id_of = |user: &str| ids.iter().find(|(u, _)| u == user).unwrap().1.clone();
+    let (carol_id, dave_id) = (id_of(REGIONAL.0), id_of(SALES_ANALYST.0));
+    let decide = |id: &str| format!("{base}/products/notes/access-requests/{id}/decision");
+
+    // A requester is no owner: refused, nothing recorded.
+    let dave = sign_in(&http, &base, SALES_ANALYST.0, SALES_ANALYST.1).await;
+    let page = ok_text(&http, &base, &dave, "/products/notes").await;
+    let r = post(
+        dave.clone(),
+        decide(&dave_id),
+        vec![
+            ("csrf", hidden(&page, "csrf")),
+            ("decision", "approve".into()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("Only the product"));
+    let decisions = stored.join("decisions");
+    assert!(!decisions.exists());
+
+    // The owner: a forged token, an unknown answer, an unknown request are refused.
+    let alice = sign_in(
+        &http,
+        &base,
+        crate::harness::ADMIN.0,
+        crate::harness::ADMIN.1,
+    )
+    .await;
+    let page = ok_text(&http, &base, &alice, "/products/notes").await;
+    let csrf = hidden(&page, "csrf");
+    assert!(page.contains(&format!("id=\"approve-{dave_id}\"")));
+    assert!(page.contains("it does not grant access"));
+    let r = post(
+        alice.clone(),
+        decide(&dave_id),
+        vec![("csrf", "forged".into()), ("decision", "approve".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(
+        alice.clone(),
+        decide(&dave_id),
+        vec![("csrf", csrf.clone()), ("decision", "maybe".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(
+        alice.clone(),
+        decide("0123456789abcdef"),
+        vec![("csrf", csrf.clone()), ("decision", "approve".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!decisions.exists());
+
+    // Approve dave's, deny carol's; a second answer is refused.
+    for (id, answer) in [(&dave_id, "approve"), (&carol_id, "deny")] {
+        let r = post(
+            alice.clone(),
+            decide(id),
+            vec![("csrf", csrf.clone()), ("decision", answer.into())],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{answer}");
+        assert_eq!(r.headers()[LOCATION], "/products/notes?answered=1");
+    }
+    let r = post(
+        alice.clone(),
+        decide(&dave_id),
+        vec![("csrf", csrf.clone()), ("decision", "deny".into())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("already answered"));
+
+    // Durable, next to the requests, in the domain's storage.
+    let d: Value =
+        serde_json::from_slice(&std::fs::read(decisions.join(format!("{dave_id}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(d["approved"], true);
+    assert_eq!(d["by"], crate::harness::ADMIN.0);
+    let d: Value =
+        serde_json::from_slice(&std::fs::read(decisions.join(format!("{carol_id}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(d["approved"], false);
+    // The owner's list and each requester's page show the answers; no grant was added.
+    let page = ok_text(&http, &base, &alice, "/products/notes").await;
+    let rows = table_cells(&page, "access-requests");
+    let status = |user: &str| rows.iter().find(|r| r[1] == user).unwrap()[3].clone();
+    assert!(
+        status(SALES_ANALYST.0).starts_with("approved by alice"),
+        "{rows:?}"
+    );
+    assert!(
+        status(REGIONAL.0).starts_with("denied by alice"),
+        "{rows:?}"
+    );
+    assert!(!page.contains("value=\"approve\""));
+    let page = ok_text(&http, &base, &dave, "/products/notes").await;
+    assert!(table_cells(&page, "my-requests")[0][2].starts_with("approved by alice"));
+    assert!(page.contains("id=\"no-access\""), "approval is not a grant");
+    let carol = sign_in(&http, &base, REGIONAL.0, REGIONAL.1).await;
+    let page = ok_text(&http, &base, &carol, "/products/notes").await;
+    assert!(table_cells(&page, "my-requests")[0][2].starts_with("denied by alice"));
+
+    // Audited: both answers, and the refused second one.
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let approve = format!("APPROVE ACCESS REQUEST {dave_id} TO notes");
+    let deny = format!("DENY ACCESS REQUEST {carol_id} TO notes");
+    let again = format!("DENY ACCESS REQUEST {dave_id} TO notes");
+    wait_for("the answers' audit events", Duration::from_secs(10), || {
+        let e = events();
+        [&approve, &deny]
+            .iter()
+            .all(|s| e.iter().any(|e| e["statement"] == s.as_str()))
+    })
+    .await;
+    let all = events();
+    let e = all
+        .iter()
+        .find(|e| e["statement"] == approve.as_str())
+        .unwrap();
+    assert_eq!(e["user"], crate::harness::ADMIN.0);
+    assert_eq!(e["protocol"], "http");
+    assert_eq!(e["outcome"], "ok");
+    assert_eq!(e["domains"], serde_json::json!(["geo"]));
+    // The second answer was refused before anything was written, so it is not an event.
+    assert!(!all.iter().any(|e| e["statement"] == again.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_preview_over_the_memory_cap_is_refused_and_the_server_goes_on() {
+    let (dir, _root) = crate::writes::writable_mesh_with(
+        "http_listen = \"127.0.0.1:0\"\n[limits]\nmemory_pool_mb = 128\nquery_memory_mb = 32",
+    );
+    let s = crate::writes::start(dir.path()).await;
+    wait_for("the HTTP port", Duration::from_secs(10), || {
+        s.shared.http_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", s.shared.http_addr().unwrap());
+    // A view whose one row needs an accumulator holding 3 million values, which cannot
+    // spill: its preview needs far more than the 32 MB a statement may take.
+    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    bob.batch_execute(
+        "CREATE TABLE analytics.numbers AS SELECT g.value AS v FROM generate_series(1, 3000000) AS g(value);\
+         CREATE VIEW analytics.hungry AS SELECT array_length(array_agg(v || 'some padding text'), 1) AS n \
+         FROM analytics.numbers",
+    )
+    .await
+    .unwrap();
+    let http = client();
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let page = ok_text(&http, &base, &session, "/products/analytics/tables/hungry").await;
+    assert!(
+        page.contains("id=\"preview-error\"")
+            && page.contains("memory limit")
+            && page.contains("53200"),
+        "{page}"
+    );
+    // The server goes on: pages, other previews and SQL answer, and the pool empties.
+    let page = ok_text(&http, &base, &session, "/products/geo/tables/region").await;
+    assert_eq!(table_cells(&page, "preview").len(), 5);
+    assert_eq!(
+        pg_rows(&bob, "SELECT count(*) FROM geo.nation").await,
+        vec![vec![Some("25".to_string())]]
+    );
+    let ex = s.shared.executor.clone();
+    wait_for("the pool to empty", Duration::from_secs(10), || {
+        ex.memory_reserved() == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_secrets_never_reach_the_server_log_or_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let http_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = crate::harness::write_config(
+        dir.path(),
+        &tpch().domains_dir,
+        &format!("http_listen = \"127.0.0.1:{http_port}\""),
+    );
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // The binary as operators run it, logging everything down to debug to stderr.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .env("MESHGATE_LOG", "debug")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The Postgres port listens once the HTTP port does.
+    let pg = crate::writes::connect_port(port, ANALYST).await;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let http = client();
+
+    let wrong = "Wrong-Secret-4711";
+    let r = http.get(format!("{base}/signin")).send().await.unwrap();
+    let signin_token = cookie_value(r.headers(), "meshgate_signin").unwrap();
+    let r = http
+        .post(format!("{base}/signin"))
+        .header(COOKIE, format!("meshgate_signin={signin_token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("user", ANALYST.0),
+            ("password", wrong),
+            ("csrf", &signin_token),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let mut pages = vec![r.text().await.unwrap()];
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    for path in [
+        "/",
+        "/?q=customer",
+        "/products/sales",
+        "/products/sales/tables/customer",
+        "/api/v1/products/sales/tables/customer",
+    ] {
+        pages.push(ok_text(&http, &base, &session, path).await);
+    }
+    let r = http
+        .get(format!("{base}/api/v1/domains"))
+        .basic_auth(ANALYST.0, Some(ANALYST.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csrf = hidden(&pages[1], "csrf");
+    let r = http
+        .post(format!("{base}/signout"))
+        .header(COOKIE, format!("meshgate_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &csrf)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    drop(pg);
+    child.kill().await.unwrap();
+
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    // The log did capture the sign-ins it must not leak from.
+    assert!(logged.contains("web sign-in failed"), "{logged}");
+    assert!(logged.contains("web catalog sign-in"), "{logged}");
+    for (what, secret) in [
+        ("the password", ANALYST.1),
+        ("the wrong password", wrong),
+        ("the session id", session.as_str()),
+        ("the session's CSRF token", csrf.as_str()),
+        ("the sign-in token", signin_token.as_str()),
+    ] {
+        assert!(!logged.contains(secret), "{what} in the server log");
+        for p in &pages {
+            assert!(!p.contains(secret) || secret == csrf, "{what} in a page");
+        }
+    }
+    // The CSRF token is the one secret a page must carry: in its forms, nowhere else.
+    for p in &pages[1..5] {
+        assert_eq!(
+            p.matches(csrf.as_str()).count(),
+            p.matches("name=\"csrf\"").count(),
+            "the CSRF token only in forms"
+        );
+    }
 }
