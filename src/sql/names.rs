@@ -264,13 +264,40 @@ fn cte_names(stmt: &Statement) -> BTreeSet<String> {
     v.0
 }
 
-/// Qualifies every unqualified relation name of the statement that is not a CTE with `schema`
-/// (a view's definition, stored so it means the same wherever it is planned).
+/// Every table function a statement calls in FROM (`generate_series(1, 3)`): the parser
+/// reports them as relations too, but they live in no schema.
+fn table_functions(stmt: &Statement) -> BTreeSet<String> {
+    struct Calls(BTreeSet<String>);
+    impl Visitor for Calls {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            } = f
+            {
+                if let [ObjectNamePart::Identifier(t)] = name.0.as_slice() {
+                    self.0.insert(folded(t));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Calls(BTreeSet::new());
+    let _ = stmt.visit(&mut v);
+    v.0
+}
+
+/// Qualifies every unqualified relation name of the statement that is not a CTE or a table
+/// function with `schema` (a view's definition, stored so it means the same wherever it is
+/// planned).
 pub fn qualify_all(stmt: &mut Statement, schema: &str) {
-    let ctes = cte_names(stmt);
+    let mut unqualified = cte_names(stmt);
+    unqualified.extend(table_functions(stmt));
     let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
         if let [ObjectNamePart::Identifier(t)] = name.0.as_slice() {
-            if !ctes.contains(&folded(t)) {
+            if !unqualified.contains(&folded(t)) {
                 name.0.insert(
                     0,
                     ObjectNamePart::Identifier(Ident::with_quote('"', schema)),
@@ -324,5 +351,16 @@ mod tests {
         assert!(text.contains("\"analytics\".u"), "{text}");
         assert!(text.contains("FROM c JOIN"), "{text}");
         assert!(text.contains("s.v"), "{text}");
+    }
+
+    #[test]
+    fn view_queries_keep_table_functions_unqualified() {
+        let mut s =
+            crate::sql::parse_one("select x from generate_series(1, 3) as g(x) join t on true")
+                .expect("parses");
+        qualify_all(&mut s, "analytics");
+        let text = s.to_string();
+        assert!(text.contains("FROM generate_series(1, 3)"), "{text}");
+        assert!(text.contains("\"analytics\".t"), "{text}");
     }
 }

@@ -387,6 +387,23 @@ async fn views_rows_and_comments_survive_a_restart() {
         )
         .await
         .contains("n_nationkey > 20"));
+        // A table function in a view stays a function, not a table of the view's schema.
+        bob.batch_execute(
+            "CREATE VIEW analytics.series AS SELECT x FROM generate_series(1, 3) AS g(x)",
+        )
+        .await
+        .expect("a view over generate_series");
+        assert_eq!(
+            one(
+                &bob,
+                "SELECT string_agg(x::text, ',' ORDER BY x) FROM analytics.series"
+            )
+            .await,
+            "1,2,3"
+        );
+        bob.batch_execute("DROP VIEW analytics.series")
+            .await
+            .expect("drop it");
         // A view over a product the reader may not read fails for that reader: views run as
         // the reader, never around a grant.
         bob.batch_execute("CREATE VIEW analytics.parts AS SELECT p_partkey FROM supply.part")
