@@ -29,8 +29,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{forbidden, same, Signed};
+use super::auth::{forbidden, same};
 use super::html::{esc, page, url_encode};
+use super::signed::Signed;
 use super::{Peer, Web};
 use crate::audit::{Event, Outcome, Protocol};
 use crate::catalog::Mesh;

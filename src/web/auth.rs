@@ -28,6 +28,7 @@ use axum::Extension;
 use base64::Engine;
 use serde::Deserialize;
 
+use super::signed::Signed;
 use super::{html, Peer, Web};
 use crate::auth::jwt::TokenError;
 use crate::auth::throttle::Policy;
@@ -41,19 +42,6 @@ const SIGNIN_COOKIE: &str = "meshgate_signin";
 const MAX_AGE: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept before expired ones are swept.
 const SWEEP_AT: usize = 10_000;
-
-/// A signed-in user, as a handler sees them.
-#[derive(Debug, Clone)]
-pub(super) struct Signed {
-    pub user: String,
-    pub admin: bool,
-    /// How they proved it (audit events of the queries they run).
-    pub method: AuthMethod,
-    /// Roles their token's roles claim gave them; empty after a password.
-    pub roles: Vec<String>,
-    /// The token every form of this session carries.
-    pub csrf: String,
-}
 
 struct Entry {
     user: String,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::auth::Signed;
+use super::signed::Signed;
 
 /// Text for HTML element content and quoted attribute values.
 pub(super) fn esc(s: &str) -> String {

@@ -27,6 +27,7 @@ mod html;
 mod model;
 mod pages;
 mod query;
+mod signed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -52,7 +52,7 @@ fn ago(ms: i64) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
-fn not_found(who: &super::auth::Signed, what: &str) -> Response {
+fn not_found(who: &super::signed::Signed, what: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
         page(

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use pgwire::messages::data::DataRow;
 
-use super::auth::Signed;
+use super::signed::Signed;
 use super::Web;
 use crate::error::UserError;
 use crate::session::encode::encode_rows;
