@@ -31,7 +31,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
 pub use remote::{
-    PostgresSource, RemoteSource, SourceUnavailable, SqliteSource, TlsMode, Unreachable,
+    select_statement, sql_operator, PostgresSource, RemoteSource, SourceUnavailable, SqliteSource,
+    TlsMode, Unreachable,
 };
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};

@@ -3,7 +3,55 @@
 
 use std::fmt;
 
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, Operator};
+
 use crate::Secret;
+
+/// The SQL of a comparison or boolean connective, spelled alike by every source we send SQL to;
+/// None for operators no source is trusted to answer as DataFusion does.
+pub fn sql_operator(op: &Operator) -> Option<&'static str> {
+    Some(match op {
+        Operator::And => "AND",
+        Operator::Or => "OR",
+        Operator::Eq => "=",
+        Operator::NotEq => "<>",
+        Operator::Lt => "<",
+        Operator::LtEq => "<=",
+        Operator::Gt => ">",
+        Operator::GtEq => ">=",
+        _ => return None,
+    })
+}
+
+/// The one statement a scan sends: `SELECT <select> FROM <from> [WHERE …] [LIMIT n]`. Every
+/// filter must translate: only filters the provider accepted as exact reach its scan, and one
+/// left out would silently widen the answer.
+pub fn select_statement(
+    select: &str,
+    from: &str,
+    filters: &[Expr],
+    translate: impl Fn(&Expr) -> Option<String>,
+    limit: Option<usize>,
+) -> DfResult<String> {
+    let mut sql = format!("SELECT {select} FROM {from}");
+    let conditions = filters
+        .iter()
+        .map(|f| {
+            translate(f).ok_or_else(|| {
+                DataFusionError::Internal(format!("filter {f} was accepted but cannot be sent"))
+            })
+        })
+        .collect::<DfResult<Vec<_>>>()?;
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    Ok(sql)
+}
 
 /// How a connection to a source is protected.
 #[derive(Clone, PartialEq, Eq)]

@@ -256,26 +256,13 @@ impl TableProvider for PostgresTable {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut sql = format!("SELECT {select} FROM {}", self.from);
-        let mut conditions = Vec::new();
-        for f in filters {
-            // Only filters accepted as exact reach here; one that is not sent would be lost.
-            match self.filter_sql(f) {
-                Some(s) => conditions.push(s),
-                None => {
-                    return Err(DataFusionError::Internal(format!(
-                        "filter {f} was accepted but cannot be sent"
-                    )))
-                }
-            }
-        }
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        if let Some(n) = limit {
-            sql.push_str(&format!(" LIMIT {n}"));
-        }
+        let sql = meshgate_connector_api::select_statement(
+            &select,
+            &self.from,
+            filters,
+            |f| self.filter_sql(f),
+            limit,
+        )?;
         let schema = Arc::new(self.schema.project(&columns)?);
         let kinds = columns.iter().map(|i| self.kinds[*i]).collect();
         Ok(Arc::new(PostgresScanExec::new(

@@ -35,17 +35,7 @@ impl Writer<'_> {
             }
             Expr::Literal(v, _) => literal(v),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let sql_op = match op {
-                    Operator::And => "AND",
-                    Operator::Or => "OR",
-                    Operator::Eq => "=",
-                    Operator::NotEq => "<>",
-                    Operator::Lt => "<",
-                    Operator::LtEq => "<=",
-                    Operator::Gt => ">",
-                    Operator::GtEq => ">=",
-                    _ => return None,
-                };
+                let sql_op = meshgate_connector_api::sql_operator(op)?;
                 if matches!(op, Operator::And | Operator::Or) {
                     return Some(format!(
                         "({} {sql_op} {})",

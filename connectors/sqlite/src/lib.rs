@@ -248,17 +248,7 @@ impl SqliteTable {
     fn filter_sql(&self, e: &Expr) -> Option<String> {
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                let sql_op = match op {
-                    Operator::And => "AND",
-                    Operator::Or => "OR",
-                    Operator::Eq => "=",
-                    Operator::NotEq => "<>",
-                    Operator::Lt => "<",
-                    Operator::LtEq => "<=",
-                    Operator::Gt => ">",
-                    Operator::GtEq => ">=",
-                    _ => return None,
-                };
+                let sql_op = meshgate_connector_api::sql_operator(op)?;
                 if matches!(op, Operator::And | Operator::Or) {
                     return Some(format!(
                         "({} {sql_op} {})",
@@ -369,22 +359,13 @@ impl TableProvider for SqliteTable {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut sql = format!("SELECT {select} FROM {}", ident(&self.source.table));
-        let conditions = filters
-            .iter()
-            .map(|f| {
-                self.filter_sql(f).ok_or_else(|| {
-                    DataFusionError::Internal(format!("filter {f} was accepted but cannot be sent"))
-                })
-            })
-            .collect::<DfResult<Vec<_>>>()?;
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        if let Some(n) = limit {
-            sql.push_str(&format!(" LIMIT {n}"));
-        }
+        let sql = meshgate_connector_api::select_statement(
+            &select,
+            &ident(&self.source.table),
+            filters,
+            |f| self.filter_sql(f),
+            limit,
+        )?;
         let schema = Arc::new(self.schema.project(&columns)?);
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
