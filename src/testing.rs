@@ -130,6 +130,7 @@ filter = "price < 10"
             method: AuthMethod::Scram,
             roles: vec![],
             peer: "127.0.0.1:1".parse().expect("address"),
+            gateway: None,
         };
         Session::start(self.services.clone(), login, &Default::default()).expect("session")
     }

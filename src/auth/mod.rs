@@ -25,6 +25,10 @@ use crate::config::{Config, ConfigError};
 
 pub use meshgate_protocol::scram::{ScramVerifier, DEFAULT_ITERATIONS};
 
+/// The startup option (`-c mesh.login_roles=a,b`) by which a peer gateway passes on the roles
+/// its user logged in with there (a token's roles claim); refused from anyone else.
+pub const PEER_ROLES_OPTION: &str = "mesh.login_roles";
+
 /// How a user proved who they are (audit events, `mesh.whoami`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -36,6 +40,8 @@ pub enum AuthMethod {
     Jwt,
     /// A verified client certificate whose common name is the user.
     Cert,
+    /// A peer gateway, recognised by its certificate, speaking for one of its users.
+    Peer,
 }
 
 impl AuthMethod {
@@ -45,6 +51,7 @@ impl AuthMethod {
             AuthMethod::Password => "password",
             AuthMethod::Jwt => "jwt",
             AuthMethod::Cert => "cert",
+            AuthMethod::Peer => "peer",
         }
     }
 }

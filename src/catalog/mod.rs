@@ -72,6 +72,10 @@ pub struct DomainEntry {
     pub description: String,
     pub owners: Vec<String>,
     pub storage: Storage,
+    /// Where its data must stay (`eu`…), and whether that is elsewhere than this gateway: then
+    /// its tables are read through a peer gateway of that region, never from its storage.
+    pub jurisdiction: Option<String>,
+    pub foreign: bool,
 }
 
 pub struct ProductEntry {
@@ -87,6 +91,8 @@ pub struct ProductEntry {
     pub write: Option<workspace::WriteTarget>,
     /// The tables the domain file declares (created relations may not take their names).
     pub declared: std::collections::BTreeSet<String>,
+    /// What may leave the domain's jurisdiction; None: no rule.
+    pub residency: Option<crate::config::Residency>,
 }
 
 pub struct TableEntry {
@@ -345,6 +351,7 @@ impl Mesh {
                         tables,
                         write,
                         declared,
+                        residency: crate::config::Residency::of(d, &p.name),
                     }),
                 );
             }
@@ -353,6 +360,8 @@ impl Mesh {
                 description: d.description.clone(),
                 owners: d.owners.clone(),
                 storage,
+                jurisdiction: d.jurisdiction.clone(),
+                foreign: d.foreign,
             }));
         }
         let oids = Oids::build(&config.server.database, &products);

@@ -33,6 +33,9 @@ pub struct DomainFile {
     pub row_filters: Vec<RowFilterSection>,
     #[serde(default)]
     pub masks: Vec<MaskSection>,
+    /// Where the domain's data must stay (`eu`, `us`…): gateways of other regions read it only
+    /// through a peer of this one, and only as its products' `residency` rules allow.
+    pub jurisdiction: Option<String>,
 }
 
 /// `[[grants]]` in a domain file: read access to one of the domain's products, or to one table
@@ -140,6 +143,23 @@ pub struct ProductSection {
     /// Where created tables, views and their catalog live, relative to `storage.root`.
     /// Default: the product's name. Only for writable products.
     pub write_location: Option<String>,
+    /// What may leave the domain's jurisdiction, for consumers of other regions. Unset: all.
+    pub residency: Option<ResidencySection>,
+}
+
+/// `[products.residency]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ResidencySection {
+    /// `all`, `aggregates` (only grouped aggregates, each group built from at least
+    /// `min_group_size` rows) or `none`.
+    pub export: String,
+    /// For `aggregates`: the fewest rows a group that leaves may be built from. Default 10.
+    pub min_group_size: Option<u64>,
+    /// Columns (`column` in every table of the product, or `table.column`) that never leave,
+    /// even aggregated: a statement from another region that reads them in any way is refused.
+    #[serde(default)]
+    pub never_export: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -233,6 +253,7 @@ const PARTITION_TYPES: [&str; 9] = [
 pub(super) fn load_domain(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    region: Option<&str>,
 ) -> Result<Domain, ConfigError> {
     let built = config::Config::builder()
         .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -249,10 +270,25 @@ pub(super) fn load_domain(
         ));
     }
     let base = path.parent().unwrap_or(Path::new("."));
+    if let Some(j) = &d.jurisdiction {
+        if !valid_ident(j) {
+            return Err(err(
+                path,
+                "jurisdiction",
+                format!("{j:?} must be a lowercase identifier"),
+            ));
+        }
+    }
+    // A domain of another jurisdiction is read through a peer gateway there: this one must not
+    // hold its credentials, so none are looked for (and an unset variable is no error).
+    let foreign = matches!((region, &d.jurisdiction), (Some(r), Some(j)) if r != j);
+    let no_env = |_: &str| None;
+    let env: &dyn Fn(&str) -> Option<String> = if foreign { &no_env } else { env };
 
     let need_env = |key: &str, var: &Option<String>| -> Result<Option<Secret>, ConfigError> {
         match var {
             None => Ok(None),
+            Some(_) if foreign => Ok(None),
             Some(v) => env(v).map(|s| Some(Secret::new(s))).ok_or_else(|| {
                 err(
                     path,
@@ -423,6 +459,7 @@ pub(super) fn load_domain(
             }
             let operational = OPERATIONAL.contains(&t.format.as_str());
             match (&t.connection, operational) {
+                (Some(_), true) if foreign => continue,
                 (Some(c), true) => {
                     let source = if t.format == "sqlite" {
                         RemoteSource::Sqlite(sqlite_source(path, &tk, t, c)?)
@@ -490,6 +527,7 @@ pub(super) fn load_domain(
     }
 
     validate_policies(path, &d)?;
+    super::peering::validate_residency(path, &d)?;
 
     Ok(Domain {
         file: path.to_path_buf(),
@@ -504,6 +542,8 @@ pub(super) fn load_domain(
         row_filters: d.row_filters,
         masks: d.masks,
         remotes,
+        jurisdiction: d.jurisdiction,
+        foreign,
     })
 }
 

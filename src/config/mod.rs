@@ -16,6 +16,7 @@
 //! provider chain.
 
 mod domain;
+mod peering;
 mod principals;
 mod sections;
 
@@ -28,12 +29,13 @@ use meshgate_protocol::scram::ScramVerifier;
 
 pub use domain::{
     CatalogSection, DomainFile, GrantSection, MaskSection, PartitionColumn, ProductSection,
-    RowFilterSection, StorageSection, TableSection, FORMATS,
+    ResidencySection, RowFilterSection, StorageSection, TableSection, FORMATS,
 };
+pub use peering::{Export, Residency};
 pub use sections::{
     AuditSection, AuditSettings, AuditSink, AuthSettings, DomainsSettings, JwtSettings,
-    LimitsSettings, PeerReplica, ReplicasSettings, RoleEntry, ServerFile, ServerSettings,
-    UserEntry,
+    LimitsSettings, PeerGateway, PeerReplica, ReplicasSettings, RoleEntry, ServerFile,
+    ServerSettings, UserEntry,
 };
 
 /// A configuration error: which file, which key, what is wrong.
@@ -102,6 +104,8 @@ pub struct Config {
     pub jwt: Option<JwtSettings>,
     pub audit: AuditSettings,
     pub replicas: ReplicasSettings,
+    /// `[[peers]]`, paths resolved: gateways of other regions.
+    pub peers: Vec<PeerGateway>,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -120,6 +124,11 @@ pub struct Domain {
     pub masks: Vec<MaskSection>,
     /// The connections of tables read from operational databases, by (product, table).
     pub remotes: BTreeMap<(String, String), meshgate_connectors::RemoteSource>,
+    /// Where the domain's data must stay; None: no rule.
+    pub jurisdiction: Option<String>,
+    /// In another jurisdiction than this gateway's region: read through a peer of that region,
+    /// its storage never opened and its credentials never read.
+    pub foreign: bool,
 }
 
 /// The role every user holds; grants to it are grants to everyone who can log in.
@@ -396,7 +405,7 @@ impl Config {
         let mut product_owner: HashMap<String, PathBuf> = HashMap::new();
         let mut domain_names: HashMap<String, PathBuf> = HashMap::new();
         for f in domain_files {
-            let d = domain::load_domain(&f, env)?;
+            let d = domain::load_domain(&f, env, server.region.as_deref())?;
             if let Some(other) = domain_names.insert(d.name.clone(), f.clone()) {
                 return Err(err(
                     &f,
@@ -425,6 +434,7 @@ impl Config {
         }
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
         let replicas = validate_replicas(file.replicas, path, &base, env)?;
+        let peers = peering::validate_peers(file.peers, path, &base, &server, &domains)?;
         Ok(Config {
             path: path.to_path_buf(),
             server,
@@ -435,6 +445,7 @@ impl Config {
             jwt,
             audit,
             replicas,
+            peers,
         })
     }
 }

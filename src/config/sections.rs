@@ -28,6 +28,36 @@ pub struct ServerFile {
     pub audit: AuditSection,
     #[serde(default)]
     pub replicas: ReplicasSettings,
+    #[serde(default)]
+    pub peers: Vec<PeerGateway>,
+}
+
+/// `[[peers]]`: a gateway of another region. Tables of domains in its jurisdiction are read
+/// through it, never from their storage; and when it connects here with its certificate, it
+/// speaks for its users (see `crate::peering`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerGateway {
+    /// The region it serves: domains whose `jurisdiction` is this are read through it.
+    pub region: String,
+    /// Its Postgres port, `host:port`.
+    pub address: String,
+    /// The common name on its certificate: its server certificate must name it (as a DNS
+    /// name) when this gateway connects, and its client certificate carries it when it connects
+    /// here.
+    pub name: String,
+    /// PEM CA certificates its server certificate chains to (relative to meshgate.toml).
+    pub ca_file: PathBuf,
+    /// This gateway's own client certificate and key, presented to it (mutual TLS).
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Milliseconds to wait for it to accept a connection. Default 5000.
+    #[serde(default = "peer_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn peer_connect_timeout_ms() -> u64 {
+    5000
 }
 
 /// `[replicas]`: this server is one of several over the same configuration and storage, behind
@@ -127,6 +157,10 @@ pub struct ServerSettings {
     /// Target size in MiB of the Parquet files written into Delta tables of writable products.
     /// Default 128. Reload: yes (next write).
     pub write_file_mb: u64,
+    /// The jurisdiction this gateway serves (`eu`, `us`…). Domains whose `jurisdiction` differs
+    /// are read through the `[[peers]]` of their region, and this gateway never opens their
+    /// storage. Unset: every domain is local. Reload: no (restart).
+    pub region: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -149,6 +183,7 @@ impl Default for ServerSettings {
             tls_client_ca: None,
             tls_client_auth: "none".into(),
             write_file_mb: 128,
+            region: None,
         }
     }
 }

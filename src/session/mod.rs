@@ -90,6 +90,9 @@ pub struct Login {
     pub roles: Vec<String>,
     /// The client's address, for audit events.
     pub peer: SocketAddr,
+    /// Set when a peer gateway speaks for the user: its region. What the session reads then
+    /// leaves this gateway's jurisdiction, under the products' residency rules.
+    pub gateway: Option<String>,
 }
 
 /// The connection is gone; the session ends.
@@ -267,6 +270,15 @@ impl Session {
                 "user" | "database" | "replication" => {}
                 "options" => {
                     for (name, value) in meshgate_protocol::startup::parse_options(v) {
+                        if name == crate::auth::PEER_ROLES_OPTION {
+                            // Read at login, and only from a peer gateway.
+                            if self.login.gateway.is_none() {
+                                return Err(UserError::denied(format!(
+                                    "{name} may be set only by a peer gateway"
+                                )));
+                            }
+                            continue;
+                        }
                         self.set(&name, &value)?;
                     }
                 }
@@ -506,6 +518,30 @@ impl Session {
         .await
     }
 
+    /// A peer gateway's session reads, and only as the residency rules let it: no writes, no
+    /// role change, and no EXPLAIN (a plan's text shows the policies' filters and the columns
+    /// a query touches, which the rules do not vet).
+    fn peer_may(&self, cmd: &Command) -> Result<(), UserError> {
+        if self.login.gateway.is_none() {
+            return Ok(());
+        }
+        let refused = match cmd {
+            Command::Query(s) => matches!(**s, Statement::Explain { .. }),
+            Command::CreateTemp(_)
+            | Command::Insert(_)
+            | Command::DropTables(_)
+            | Command::Write(_)
+            | Command::SetRole(_) => true,
+            _ => false,
+        };
+        if refused {
+            return Err(UserError::denied(
+                "a peer gateway's session may only read, under the residency rules",
+            ));
+        }
+        Ok(())
+    }
+
     /// The default schema unqualified names resolve in now.
     fn default_schema(&self) -> String {
         self.ctx
@@ -521,6 +557,21 @@ impl Session {
     /// the running statement's audit record.
     async fn stream(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
         let state = self.ctx.state();
+        let plan = match &self.login.gateway {
+            // What leaves for another region is checked on the plan as it will run.
+            Some(region) => {
+                let optimized = state
+                    .optimize(&plan)
+                    .map_err(|e| UserError::from_datafusion(&e))?;
+                sql::residency::enforce(
+                    optimized,
+                    region,
+                    &self.mesh,
+                    &state.config_options().catalog.default_schema,
+                )?
+            }
+            None => plan,
+        };
         let physical = state
             .create_physical_plan(&plan)
             .await
@@ -597,6 +648,7 @@ impl Session {
         if self.tx.state == TxState::Failed && !matches!(cmd, Command::Commit | Command::Rollback) {
             return Err(UserError::in_failed_transaction().into());
         }
+        self.peer_may(&cmd)?;
         match cmd {
             Command::Query(stmt) => {
                 let plan = self.plan_for_client(&stmt).await?;

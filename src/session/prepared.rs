@@ -273,6 +273,7 @@ impl Session {
             });
         };
         let command = parsed.command;
+        self.peer_may(&command)?;
         let (plan, param_arrow) = match &command {
             Command::Query(s) => {
                 let plan = self.plan_for_client(s).await?;

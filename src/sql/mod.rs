@@ -35,6 +35,7 @@ mod expand;
 pub mod names;
 mod output;
 mod params;
+pub mod residency;
 pub mod rewrite;
 pub mod semantics;
 mod settings;

@@ -41,6 +41,7 @@ impl Web {
             method: who.method,
             roles: who.roles.clone(),
             peer,
+            gateway: None,
         };
         let timeout = self.services.mesh.config().server.web_statement_timeout_ms;
         let params = BTreeMap::from([

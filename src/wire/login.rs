@@ -35,6 +35,8 @@ pub(crate) struct Identity {
     pub admin: bool,
     pub method: AuthMethod,
     pub roles: Vec<String>,
+    /// The region of the peer gateway that logged in for the user.
+    pub gateway: Option<String>,
 }
 
 /// The common name of a verified client certificate, or why it could not be read; None when
@@ -47,6 +49,9 @@ pub(crate) struct Client {
     /// Over TLS.
     pub secure: bool,
     pub cert: ClientCert,
+    /// The roles a peer gateway says its user holds (`-c mesh.login_roles=a,b`); heeded only
+    /// when the certificate is a peer's.
+    pub asserted_roles: Vec<String>,
 }
 
 /// The client certificate of a TLS connection (rustls has verified it during the handshake).
@@ -127,7 +132,15 @@ where
             tracing::info!(%peer, user = %user, delay_ms = wait.as_millis() as u64, "login delayed after failed attempts");
             tokio::time::sleep(wait).await;
         }
-        exchange(conn, cx, user, client.secure, client.cert).await
+        exchange(
+            conn,
+            cx,
+            user,
+            client.secure,
+            client.cert,
+            client.asserted_roles,
+        )
+        .await
     };
     let error = match tokio::time::timeout_at(deadline, attempt).await {
         Ok(Ok(Outcome::In(identity))) => {
@@ -169,6 +182,7 @@ async fn exchange<S>(
     user: &str,
     secure: bool,
     cert: ClientCert,
+    asserted_roles: Vec<String>,
 ) -> Result<Outcome, UserError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -183,6 +197,7 @@ where
             admin,
             method,
             roles,
+            gateway: None,
         })
     };
     let denied = |code, message: String, reason: String| Outcome::Denied {
@@ -193,6 +208,19 @@ where
 
     if let Some(cert) = cert {
         let message = format!("certificate authentication failed for user \"{user}\"");
+        // A peer gateway's certificate (rustls checked it chains to `tls_client_ca`) names the
+        // gateway; the gateway vouches for its user, as a trusted proxy does.
+        if let Ok(cn) = &cert {
+            if let Some(p) = config.peers.iter().find(|p| &p.name == cn) {
+                return Ok(Outcome::In(Identity {
+                    user: user.to_string(),
+                    admin,
+                    method: AuthMethod::Peer,
+                    roles: asserted_roles,
+                    gateway: Some(p.region.clone()),
+                }));
+            }
+        }
         return Ok(match cert {
             Ok(cn) if cn == user => identity(AuthMethod::Cert, Vec::new()),
             Ok(cn) => denied(

@@ -328,6 +328,21 @@ async fn run<S>(
         addr: peer,
         secure,
         cert,
+        asserted_roles: params
+            .get("options")
+            .map(|o| {
+                meshgate_protocol::startup::parse_options(o)
+                    .into_iter()
+                    .filter(|(k, _)| k == crate::auth::PEER_ROLES_OPTION)
+                    .flat_map(|(_, v)| {
+                        v.split(',')
+                            .filter(|r| !r.is_empty())
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     if let Some(e) = login::refuse_early(&cx, &user, &client) {
         send_fatal(&mut stream, &e).await;
@@ -361,6 +376,7 @@ async fn run<S>(
         method: identity.method,
         roles: identity.roles,
         peer,
+        gateway: identity.gateway,
     };
     let session = match Session::start(cx.services.clone(), login, &params) {
         Ok(s) => s,

@@ -47,12 +47,12 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, a server certificate for 127.0.0.1 signed by it, and client certificates on demand.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         let pki = Pki {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -66,11 +66,11 @@ impl Pki {
         pki
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
-    fn ca(&self, name: &str) {
+    pub(crate) fn ca(&self, name: &str) {
         let (key, crt, subj) = (
             format!("{name}.key"),
             format!("{name}.crt"),
@@ -155,13 +155,13 @@ impl Pki {
     }
 
     /// A client certificate for `cn`, signed by `ca`; returns its name for [`Pki::client_tls`].
-    fn client(&self, name: &str, cn: &str, ca: &str) -> String {
+    pub(crate) fn client(&self, name: &str, cn: &str, ca: &str) -> String {
         self.leaf(name, cn, ca, "extendedKeyUsage=clientAuth\n");
         name.to_string()
     }
 
     /// Client TLS that verifies the server against our CA, with a client certificate or not.
-    fn client_tls(&self, cert: Option<&str>) -> Arc<rustls::ClientConfig> {
+    pub(crate) fn client_tls(&self, cert: Option<&str>) -> Arc<rustls::ClientConfig> {
         meshgate::tls::install_crypto_provider();
         let mut roots = rustls::RootCertStore::empty();
         for c in pem_certs(&self.path("ca.crt")) {
@@ -183,7 +183,7 @@ impl Pki {
     }
 
     /// `[server]` keys for TLS with this PKI's server certificate.
-    fn server_keys(&self) -> String {
+    pub(crate) fn server_keys(&self) -> String {
         format!(
             "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
             self.path("server.crt").display(),
@@ -256,10 +256,10 @@ impl tokio_postgres::tls::TlsStream for TlsStream {
 
 /// One login attempt: from which loopback address, over TLS or not, with or without a password.
 pub(crate) struct Login<'a> {
-    user: &'a str,
-    password: Option<&'a str>,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    from: [u8; 4],
+    pub(crate) user: &'a str,
+    pub(crate) password: Option<&'a str>,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) from: [u8; 4],
 }
 
 impl<'a> Login<'a> {
@@ -271,7 +271,7 @@ impl<'a> Login<'a> {
             from: [127, 0, 0, 1],
         }
     }
-    fn tls(mut self, tls: &Arc<rustls::ClientConfig>) -> Self {
+    pub(crate) fn tls(mut self, tls: &Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(tls.clone());
         self
     }

@@ -28,6 +28,7 @@ mod psql;
 mod psql_completion;
 mod python_writers;
 mod reference;
+mod residency;
 mod s3;
 mod session_statements;
 mod text_types;

@@ -1,0 +1,241 @@
+//! Residency rules, enforced by the gateway of the data's jurisdiction on what a peer gateway
+//! asks for on behalf of a consumer of another region. The peer gateway here is a client that
+//! speaks as one does: mutual TLS with a gateway certificate, the user named at startup.
+
+use crate::harness::{code, tpch, TestServer, ANALYST, REGIONAL};
+use crate::identity::{login, Login, Pki};
+
+const RULES: &str = r#"
+[products.residency]
+export = "aggregates"
+min_group_size = 10
+never_export = ["customer.c_name", "customer.c_phone", "customer.c_address"]
+"#;
+
+/// An `eu` gateway over the TPC-H fixture whose sales domain is in jurisdiction `eu` with
+/// [`RULES`], which knows a `us` peer by its certificate name.
+async fn eu_gateway(pki: &Pki) -> (TestServer, tempfile::TempDir) {
+    let domains = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&tpch().domains_dir).unwrap() {
+        let f = f.unwrap().path();
+        let mut text = std::fs::read_to_string(&f).unwrap();
+        if f.file_name().unwrap() == "sales.toml" {
+            text = format!("jurisdiction = \"eu\"\n{text}\n{RULES}");
+        }
+        std::fs::write(domains.path().join(f.file_name().unwrap()), text).unwrap();
+    }
+    pki.client("us-gateway", "gateway-us", "ca");
+    let extra = format!(
+        "{}tls_client_ca = \"{ca}\"\ntls_client_auth = \"optional\"\nregion = \"eu\"\n\n\
+         [[peers]]\nregion = \"us\"\naddress = \"127.0.0.1:9\"\nname = \"gateway-us\"\n\
+         ca_file = \"{ca}\"\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n",
+        pki.server_keys(),
+        ca = pki.path("ca.crt").display(),
+        cert = pki.path("server.crt").display(),
+        key = pki.path("server.key").display(),
+    );
+    (
+        TestServer::start_with(domains.path(), &extra).await,
+        domains,
+    )
+}
+
+/// A session the `us` gateway opens for `user`.
+async fn as_peer(s: &TestServer, pki: &Pki, user: &str) -> tokio_postgres::Client {
+    login(
+        s,
+        Login {
+            password: None,
+            ..Login::new(user, "").tls(&pki.client_tls(Some("us-gateway")))
+        },
+    )
+    .await
+    .expect("a peer gateway's certificate logs its user in")
+}
+
+async fn refused(c: &tokio_postgres::Client, sql: &str) -> String {
+    let e = c
+        .simple_query(sql)
+        .await
+        .expect_err(&format!("{sql} is refused"));
+    assert_eq!(code(&e), "42501", "{sql}: {e:?}");
+    e.as_db_error().unwrap().message().to_string()
+}
+
+async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_large_enough_aggregates_leave_the_jurisdiction() {
+    let pki = Pki::new();
+    let (s, _domains) = eu_gateway(&pki).await;
+    let peer = as_peer(&s, &pki, ANALYST.0).await;
+    let local = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+
+    // Grouped aggregates leave, and are what the gateway answers its own users.
+    for sql in [
+        "SELECT c_nationkey, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
+        "SELECT o_orderstatus, count(*), avg(o_totalprice) FROM sales.orders o \
+         JOIN sales.customer c ON o.o_custkey = c.c_custkey GROUP BY 1 HAVING count(*) > 0 ORDER BY 1",
+        "SELECT count(*) FROM sales.lineitem",
+    ] {
+        let got = rows(&peer, sql).await;
+        assert!(!got.is_empty(), "{sql}");
+        assert_eq!(got, rows(&local, sql).await, "{sql}");
+    }
+    // Other domains' tables (no jurisdiction) are not restricted.
+    assert_eq!(
+        rows(&peer, "SELECT n_name FROM geo.nation WHERE n_nationkey = 7")
+            .await
+            .len(),
+        1
+    );
+
+    // Rows themselves do not leave.
+    let m = refused(&peer, "SELECT c_custkey, c_acctbal FROM sales.customer").await;
+    assert_eq!(
+        m,
+        "sales.customer: only aggregates of at least 10 rows may leave jurisdiction eu"
+    );
+    refused(
+        &peer,
+        "SELECT o_orderkey FROM sales.orders ORDER BY 1 LIMIT 1",
+    )
+    .await;
+    // An aggregate joined back to raw rows is raw rows.
+    refused(
+        &peer,
+        "SELECT o.o_orderkey, t.n FROM sales.orders o CROSS JOIN (SELECT count(*) AS n FROM sales.customer) t LIMIT 3",
+    )
+    .await;
+    // Aggregates that return the values they aggregate are rows too.
+    let m = refused(
+        &peer,
+        "SELECT c_nationkey, array_agg(c_custkey) FROM sales.customer GROUP BY 1",
+    )
+    .await;
+    assert!(m.contains("array_agg"), "{m}");
+
+    // A group of fewer than 10 rows is refused as a whole, before any row is sent.
+    let m = refused(
+        &peer,
+        "SELECT c_mktsegment, count(*) FROM sales.customer WHERE c_custkey <= 30 GROUP BY 1",
+    )
+    .await;
+    assert_eq!(
+        m,
+        "sales.customer: only aggregates of at least 10 rows may leave jurisdiction eu"
+    );
+    refused(
+        &peer,
+        "SELECT count(*) FROM sales.orders WHERE o_custkey = 1",
+    )
+    .await;
+    // The same query over enough rows answers.
+    assert_eq!(
+        rows(
+            &peer,
+            "SELECT count(*) FROM sales.orders WHERE o_custkey <= 100"
+        )
+        .await,
+        rows(
+            &local,
+            "SELECT count(*) FROM sales.orders WHERE o_custkey <= 100"
+        )
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_export_columns_leave_by_no_path() {
+    let pki = Pki::new();
+    let (s, _domains) = eu_gateway(&pki).await;
+    let peer = as_peer(&s, &pki, ANALYST.0).await;
+    for sql in [
+        "SELECT * FROM sales.customer",
+        "SELECT c_name, count(*) FROM sales.customer GROUP BY 1",
+        "SELECT count(DISTINCT c_name) FROM sales.customer",
+        "SELECT max(length(c_phone)) FROM sales.customer",
+        "SELECT c_nationkey, count(*) FROM sales.customer GROUP BY 1 ORDER BY max(c_address)",
+        "SELECT count(*) FROM sales.customer WHERE c_name = 'Customer#000000001'",
+        "SELECT count(*) FROM sales.orders WHERE o_custkey IN \
+         (SELECT c_custkey FROM sales.customer WHERE c_phone LIKE '1%')",
+        "SELECT count(*) FROM sales.orders o WHERE EXISTS \
+         (SELECT 1 FROM sales.customer c WHERE c.c_custkey = o.o_custkey AND c.c_name LIKE '%1')",
+        // An error message could carry a value: refused before anything runs.
+        "SELECT count(*) FROM sales.customer WHERE c_name::int > 0",
+    ] {
+        let m = refused(&peer, sql).await;
+        assert!(
+            m.contains("may never leave jurisdiction eu") && !m.contains("Customer#"),
+            "{sql}: {m}"
+        );
+    }
+    // EXPLAIN shows plans, with their filters: not for a peer.
+    refused(&peer, "EXPLAIN SELECT count(*) FROM sales.customer").await;
+    // Nor writes.
+    refused(&peer, "CREATE TEMP TABLE t AS SELECT 1 AS x").await;
+    // The session goes on after each refusal.
+    assert_eq!(
+        rows(&peer, "SELECT 1").await,
+        vec![vec![Some("1".to_string())]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_user_gets_their_own_row_filters_and_masks() {
+    let pki = Pki::new();
+    let (s, _domains) = eu_gateway(&pki).await;
+    // `regional` sees only the customers of the region in their attributes.
+    let peer = as_peer(&s, &pki, REGIONAL.0).await;
+    let local = s.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
+    let sql = "SELECT c_nationkey, count(*) FROM sales.customer GROUP BY 1 ORDER BY 1";
+    let got = rows(&peer, sql).await;
+    assert_eq!(got, rows(&local, sql).await);
+    let admin = s.admin().await;
+    assert!(
+        got.len() < rows(&admin, sql).await.len(),
+        "the row filter applied: {got:?}"
+    );
+    // A user the peer vouches for is no more than that user: no grant, no rows.
+    let stranger = as_peer(&s, &pki, "mallory").await;
+    refused(&stranger, "SELECT count(*) FROM sales.customer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_peer_gateway_passes_on_login_roles() {
+    let pki = Pki::new();
+    let (s, _domains) = eu_gateway(&pki).await;
+    let e = tokio_postgres::connect(
+        &format!(
+            "{} options='-c mesh.login_roles=analyst'",
+            s.conn_string("mallory-not-a-peer", "x")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .err()
+    .expect("no such user, and no peer");
+    assert!(code(&e) == "28P01" || code(&e) == "42501", "{e:?}");
+    let c = tokio_postgres::connect(
+        &format!(
+            "{} options='-c mesh.login_roles=buyer'",
+            s.conn_string(ANALYST.0, ANALYST.1)
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await;
+    let e = c.err().expect("a user cannot give themselves roles");
+    assert_eq!(code(&e), "42501", "{e:?}");
+}
