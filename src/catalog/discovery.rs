@@ -82,6 +82,7 @@ impl Discovery {
             ("name", DataType::Utf8, false),
             ("description", DataType::Utf8, true),
             ("owners", text_list(), true),
+            ("jurisdiction", DataType::Utf8, true),
         ]);
         let visible: Vec<&str> = self.products().map(|p| p.domain.as_str()).collect();
         let rows = self
@@ -96,6 +97,7 @@ impl Discovery {
                         Some(d.description.clone()).filter(|s| !s.is_empty()),
                     )),
                     Some(list(d.owners.clone())),
+                    Some(opt_text(d.jurisdiction.clone())),
                 ]
             })
             .collect();
@@ -112,6 +114,8 @@ impl Discovery {
             ("formats", text_list(), true),
             ("table_count", DataType::Int32, false),
             ("freshness", timestamp(), true),
+            ("jurisdiction", DataType::Utf8, true),
+            ("residency", DataType::Utf8, true),
         ]);
         let rows = self
             .products()
@@ -139,6 +143,15 @@ impl Discovery {
                         freshness,
                         Some("UTC".into()),
                     )),
+                    Some(opt_text(
+                        self.mesh
+                            .domains
+                            .iter()
+                            .find(|d| d.name == p.domain)
+                            .and_then(|d| d.jurisdiction.clone()),
+                    )),
+                    // What leaves the jurisdiction for consumers of other regions.
+                    Some(opt_text(p.residency.as_ref().map(|r| r.describe()))),
                 ]
             })
             .collect();

@@ -117,11 +117,23 @@ pub struct TableEntry {
     /// Older versions opened lately (see `history`).
     versions: tokio::sync::Mutex<history::Versions>,
     known: RwLock<Option<Arc<TableMeta>>>,
+    /// Set for tables of a domain in another jurisdiction: its region. Their storage is never
+    /// opened from here.
+    foreign: Option<String>,
 }
 
 impl TableEntry {
     /// The table's current version, opening or refreshing its metadata when due.
     pub async fn open(&self) -> Result<OpenedTable, UserError> {
+        if let Some(region) = &self.foreign {
+            return Err(UserError::new(
+                crate::error::SqlState::FeatureNotSupported,
+                format!(
+                    "{}.{} is kept in jurisdiction {region}: this gateway does not read it, and reading it through the {region} peer gateway is not available yet",
+                    self.product, self.name
+                ),
+            ));
+        }
         let mut slot = self.cached.lock().await;
         if let Some((at, t)) = slot.as_ref() {
             if at.elapsed() < self.refresh {
@@ -236,7 +248,7 @@ impl Mesh {
             };
             let storage = Storage::new(&d.name, d.root.clone(), d.storage_kind.clone())
                 .map_err(|e| cerr("storage", e.to_string()))?;
-            if !matches!(storage.kind, StorageKind::Local) {
+            if !matches!(storage.kind, StorageKind::Local) && !d.foreign {
                 // DataFusion's registry keys stores by scheme and bucket: two domains in one bucket
                 // must reach it the same way, or one would read with the other's credentials.
                 let url = storage.store_url();
@@ -282,6 +294,7 @@ impl Mesh {
                             cached: tokio::sync::Mutex::new(None),
                             versions: Default::default(),
                             known: RwLock::new(None),
+                            foreign: d.foreign.then(|| d.jurisdiction.clone()).flatten(),
                         }),
                     );
                 }
@@ -329,6 +342,7 @@ impl Mesh {
                                 cached: tokio::sync::Mutex::new(None),
                                 versions: Default::default(),
                                 known: RwLock::new(None),
+                                foreign: None,
                             }),
                         );
                     }
@@ -567,6 +581,7 @@ fn view_entry(
         cached: tokio::sync::Mutex::new(None),
         versions: Default::default(),
         known: RwLock::new(Some(Arc::new(meta))),
+        foreign: None,
     }
 }
 

@@ -816,6 +816,131 @@ mod tests {
         }
     }
 
+    /// A gateway in region `us` with an `eu` peer, over one domain of jurisdiction `eu`.
+    fn regional(d: &Path, region: &str, domain: &str) -> PathBuf {
+        for f in ["ca.pem", "gw.pem", "gw.key"] {
+            write(d, f, "not read until the server starts");
+        }
+        write(d, "domains/s.toml", domain);
+        write(
+            d,
+            "meshgate.toml",
+            &format!(
+                "[server]\nregion = \"{region}\"\ntls_cert = \"gw.pem\"\ntls_key = \"gw.key\"\n\
+                 tls_client_ca = \"ca.pem\"\ntls_client_auth = \"optional\"\n\
+                 [[peers]]\nregion = \"{peer}\"\naddress = \"127.0.0.1:5434\"\nname = \"gateway-{peer}\"\n\
+                 ca_file = \"ca.pem\"\ncert_file = \"gw.pem\"\nkey_file = \"gw.key\"\n",
+                peer = if region == "us" { "eu" } else { "us" }
+            ),
+        )
+    }
+
+    const EU_DOMAIN: &str = "name = \"s\"\njurisdiction = \"eu\"\n[storage]\nroot = \"s3://eu-bucket/x\"\n\
+        access_key_id_env = \"EU_KEY\"\nsecret_access_key_env = \"EU_SECRET\"\n\
+        [[products]]\nname = \"p\"\n[[products.tables]]\nname = \"t\"\nformat = \"delta\"\nlocation = \"t\"\n";
+
+    #[test]
+    fn another_jurisdiction_s_credentials_are_never_read() {
+        let d = tempfile::tempdir().unwrap();
+        let p = regional(d.path(), "us", EU_DOMAIN);
+        let asked = std::sync::Mutex::new(Vec::new());
+        let c = Config::load_with_env(&p, &|k| {
+            asked.lock().unwrap().push(k.to_string());
+            Some("secret".into())
+        })
+        .unwrap();
+        assert!(
+            asked.lock().unwrap().is_empty(),
+            "{:?}",
+            asked.lock().unwrap()
+        );
+        assert!(c.domains[0].foreign);
+        match &c.domains[0].storage_kind {
+            StorageKind::S3(s) => {
+                assert!(s.access_key_id.is_none() && s.secret_access_key.is_none())
+            }
+            other => panic!("{other:?}"),
+        }
+        // The eu gateway reads them, and must have them.
+        let p = regional(d.path(), "eu", EU_DOMAIN);
+        let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+        assert_eq!(e.key, "storage.access_key_id_env");
+        assert!(
+            !Config::load_with_env(&p, &|_| Some("k".into()))
+                .unwrap()
+                .domains[0]
+                .foreign
+        );
+    }
+
+    #[test]
+    fn residency_rules_and_peers_are_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let with = |rules: &str| format!("{EU_DOMAIN}[products.residency]\n{rules}\n");
+        let env = |_: &str| Some("k".to_string());
+        let p = regional(
+            d.path(),
+            "eu",
+            &with("export = \"aggregates\"\nnever_export = [\"t.c\", \"d\"]"),
+        );
+        let c = Config::load_with_env(&p, &env).unwrap();
+        let r = Residency::of(&c.domains[0], "p").unwrap();
+        assert_eq!(r.export, Export::Aggregates { min_group_size: 10 });
+        assert!(r.holds_back("t", "c") && r.holds_back("u", "d") && !r.holds_back("u", "c"));
+        for (rules, key, text) in [
+            (
+                "export = \"some\"",
+                "products[0].residency.export",
+                "is not a rule",
+            ),
+            (
+                "export = \"all\"\nmin_group_size = 5",
+                "products[0].residency.min_group_size",
+                "only",
+            ),
+            (
+                "export = \"aggregates\"\nmin_group_size = 0",
+                "products[0].residency.min_group_size",
+                "at least 1",
+            ),
+            (
+                "export = \"none\"\nnever_export = [\"x.c\"]",
+                "products[0].residency.never_export[0]",
+                "no table \"x\"",
+            ),
+            (
+                "export = \"none\"\nnever_export = [\"C-1\"]",
+                "products[0].residency.never_export[0]",
+                "lowercase",
+            ),
+        ] {
+            let p = regional(d.path(), "eu", &with(rules));
+            let e = Config::load_with_env(&p, &env).unwrap_err();
+            assert_eq!(e.key, key, "{rules}");
+            assert!(e.message.contains(text), "{rules}: {}", e.message);
+        }
+        // Rules need a jurisdiction.
+        let p = regional(
+            d.path(),
+            "eu",
+            &with("export = \"none\"").replace("jurisdiction = \"eu\"\n", ""),
+        );
+        assert_eq!(
+            Config::load_with_env(&p, &env).unwrap_err().key,
+            "products[0].residency"
+        );
+        // A foreign domain needs a peer of its region.
+        let p = regional(d.path(), "us", &EU_DOMAIN.replace("\"eu\"", "\"apac\""));
+        let e = Config::load_with_env(&p, &env).unwrap_err();
+        assert_eq!(e.key, "jurisdiction");
+        assert!(
+            e.message
+                .contains("no [[peers]] entry serves region \"apac\""),
+            "{}",
+            e.message
+        );
+    }
+
     #[test]
     fn iceberg_table_needs_a_source() {
         let d = tempfile::tempdir().unwrap();

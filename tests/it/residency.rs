@@ -142,6 +142,16 @@ async fn only_large_enough_aggregates_leave_the_jurisdiction() {
         "SELECT count(*) FROM sales.orders WHERE o_custkey = 1",
     )
     .await;
+    // The catalog says what leaves, to everyone who may see the product.
+    assert_eq!(
+        rows(&local, "SELECT d.jurisdiction, p.jurisdiction, p.residency FROM mesh.data_products p \
+                      JOIN mesh.domains d ON d.name = p.domain WHERE p.product = 'sales'").await,
+        vec![vec![
+            Some("eu".to_string()),
+            Some("eu".to_string()),
+            Some("only aggregates of at least 10 rows; never customer.c_name, customer.c_phone, customer.c_address".to_string()),
+        ]]
+    );
     // The same query over enough rows answers.
     assert_eq!(
         rows(
