@@ -217,6 +217,14 @@ impl ScanProbe {
                 remote.push(r);
                 continue;
             }
+            if let Some(q) = node
+                .as_any()
+                .downcast_ref::<crate::sql::federate::RemoteQueryExec>()
+            {
+                let (source, sql) = q.statement();
+                remote.push(meshgate_connectors::RemoteStatement { source, sql });
+                continue;
+            }
             if let Some(config) = node
                 .as_any()
                 .downcast_ref::<DataSourceExec>()

@@ -73,6 +73,8 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         Some(at) => rules[at] = Arc::new(PushDownFilterWithBarriers::default()),
         None => rules.push(Arc::new(PushDownFilterWithBarriers::default())),
     }
+    // Last, so that scans carry what their providers accepted and the barrier stands.
+    rules.push(super::federate::rule());
     builder
         .with_optimizer_rules(rules)
         .with_query_planner(Arc::new(MeshQueryPlanner))
@@ -541,9 +543,12 @@ impl QueryPlanner for MeshQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &SessionState,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(BarrierPlanner)])
-            .create_physical_plan(logical_plan, session_state)
-            .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(BarrierPlanner),
+            Arc::new(super::federate::RemotePlanner),
+        ])
+        .create_physical_plan(logical_plan, session_state)
+        .await
     }
 }
 

@@ -32,6 +32,7 @@
 pub mod barrier;
 mod classify;
 mod expand;
+pub mod federate;
 pub mod names;
 mod output;
 mod params;

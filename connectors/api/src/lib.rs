@@ -17,6 +17,7 @@
 //! DataFusion and delta-rs, `s3.*` properties for iceberg's opendal storage), so `Storage` keeps
 //! them typed and each connector asks for the spelling it needs.
 
+mod engine;
 mod remote;
 mod secret;
 mod storage;
@@ -30,6 +31,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::future::BoxFuture;
 
+pub use engine::{RemoteEngine, RemoteTable};
 pub use remote::{
     select_statement, sql_operator, PostgresSource, RemoteSource, SourceUnavailable, SqliteSource,
     TlsMode, Unreachable,

@@ -20,21 +20,25 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::Session;
+use datafusion::common::TableReference;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use datafusion::sql::unparser::dialect::{Dialect, PostgreSqlDialect};
 use futures::StreamExt;
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteSource, RemoteStatement, Result,
-    Storage, TableSpec, Unreachable,
+    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteEngine, RemoteSource,
+    RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
 };
 
 use pool::Pool;
@@ -157,12 +161,27 @@ impl Connector for PostgresConnector {
             }
             description = r.get(5);
         }
+        let opaque = fields
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, k)| !k.pushable())
+            .map(|(f, _)| f.name().clone())
+            .collect();
+        let engine = Arc::new(PostgresEngine {
+            pool: Arc::clone(&pool),
+        });
         let table = PostgresTable {
             pool,
             from: format!("{}.{}", ident(&source.schema), ident(&source.table)),
             schema: Arc::new(Schema::new(fields)),
             kinds,
         };
+        let table = RemoteTable::new(
+            engine,
+            TableReference::partial(source.schema.as_str(), source.table.as_str()),
+            opaque,
+            Arc::new(table),
+        );
         let mut opened = OpenedTable::new(Arc::new(table));
         opened.description = description;
         opened.column_descriptions = column_descriptions;
@@ -360,97 +379,189 @@ impl ExecutionPlan for PostgresScanExec {
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let pool = Arc::clone(&self.pool);
-        let sql = self.sql.clone();
-        let schema = Arc::clone(&self.schema);
-        let kinds = self.kinds.clone();
-        // The rows are read on their own task and handed over a small channel: the source's
-        // pace is decoupled from the consumer's, and a dropped query stops the task.
-        let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
-        let batch_schema = Arc::clone(&schema);
-        tokio::spawn(async move {
-            let source = pool.source().clone();
-            let client = match pool.get().await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Err(DataFusionError::External(Box::new(e)))).await;
-                    return;
-                }
-            };
-            let cancel = client.cancel_token();
-            let read = async {
-                let broke = |e: tokio_postgres::Error, client: &tokio_postgres::Client| {
-                    if pool::connection_broke(&e, client) {
-                        DataFusionError::External(Box::new(pool::unavailable(
-                            &source,
-                            Unreachable::Lost,
-                            &e,
-                        )))
-                    } else {
-                        DataFusionError::External(Box::new(e))
-                    }
-                };
-                let stream = client
-                    .query_raw(sql.as_str(), std::iter::empty::<&str>())
-                    .await
-                    .map_err(|e| broke(e, &client))?;
-                futures::pin_mut!(stream);
-                let mut builders: Vec<Builder> = kinds.iter().map(|k| Builder::new(*k)).collect();
-                let mut n = 0usize;
-                loop {
-                    let row = stream.next().await;
-                    let done = row.is_none();
-                    if let Some(row) = row {
-                        let row = row.map_err(|e| broke(e, &client))?;
-                        for (i, b) in builders.iter_mut().enumerate() {
-                            b.push(&row, i)?;
-                        }
-                        n += 1;
-                        rows_fetched.add(1);
-                    }
-                    if n > 0 && (n == BATCH_ROWS || done) {
-                        let columns = builders
-                            .iter_mut()
-                            .map(Builder::finish)
-                            .collect::<DfResult<Vec<_>>>()?;
-                        let batch = RecordBatch::try_new_with_options(
-                            Arc::clone(&batch_schema),
-                            columns,
-                            &RecordBatchOptions::new().with_row_count(Some(n)),
-                        )?;
-                        n = 0;
-                        if tx.send(Ok(batch)).await.is_err() {
-                            return Ok(false);
-                        }
-                    }
-                    if done {
-                        return Ok(true);
-                    }
-                }
-            };
-            // The query was dropped (cancelled, timed out, the client gone): the statement
-            // stops in the source too, rather than running on for nobody.
-            let finished = tokio::select! {
-                outcome = read => match outcome {
-                    Ok(finished) => finished,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        true
-                    }
-                },
-                _ = tx.closed() => false,
-            };
-            if !finished {
-                if let Err(e) = pool.cancel(cancel).await {
-                    tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
-                }
-                // A cancel request may land late; a connection it could reach is not reused.
-                client.discard();
+        Ok(read(
+            Arc::clone(&self.pool),
+            self.sql.clone(),
+            Arc::clone(&self.schema),
+            self.kinds.clone(),
+            rows_fetched,
+        ))
+    }
+}
+
+/// Runs `sql` in the source on its own task and streams its rows as batches of `schema`, each
+/// column read as its kind says.
+fn read(
+    pool: Arc<Pool>,
+    sql: String,
+    schema: SchemaRef,
+    kinds: Vec<Kind>,
+    rows_fetched: Count,
+) -> SendableRecordBatchStream {
+    // The rows are read on their own task and handed over a small channel: the source's
+    // pace is decoupled from the consumer's, and a dropped query stops the task.
+    let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
+    let batch_schema = Arc::clone(&schema);
+    tokio::spawn(async move {
+        let source = pool.source().clone();
+        let client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Err(DataFusionError::External(Box::new(e)))).await;
+                return;
             }
-        });
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        };
+        let cancel = client.cancel_token();
+        let read = async {
+            let broke = |e: tokio_postgres::Error, client: &tokio_postgres::Client| {
+                if pool::connection_broke(&e, client) {
+                    DataFusionError::External(Box::new(pool::unavailable(
+                        &source,
+                        Unreachable::Lost,
+                        &e,
+                    )))
+                } else {
+                    DataFusionError::External(Box::new(e))
+                }
+            };
+            let stream = client
+                .query_raw(sql.as_str(), std::iter::empty::<&str>())
+                .await
+                .map_err(|e| broke(e, &client))?;
+            futures::pin_mut!(stream);
+            let mut builders: Vec<Builder> = kinds.iter().map(|k| Builder::new(*k)).collect();
+            let mut n = 0usize;
+            loop {
+                let row = stream.next().await;
+                let done = row.is_none();
+                if let Some(row) = row {
+                    let row = row.map_err(|e| broke(e, &client))?;
+                    for (i, b) in builders.iter_mut().enumerate() {
+                        b.push(&row, i)?;
+                    }
+                    n += 1;
+                    rows_fetched.add(1);
+                }
+                if n > 0 && (n == BATCH_ROWS || done) {
+                    let columns = builders
+                        .iter_mut()
+                        .map(Builder::finish)
+                        .collect::<DfResult<Vec<_>>>()?;
+                    let batch = RecordBatch::try_new_with_options(
+                        Arc::clone(&batch_schema),
+                        columns,
+                        &RecordBatchOptions::new().with_row_count(Some(n)),
+                    )?;
+                    n = 0;
+                    if tx.send(Ok(batch)).await.is_err() {
+                        return Ok(false);
+                    }
+                }
+                if done {
+                    return Ok(true);
+                }
+            }
+        };
+        // The query was dropped (cancelled, timed out, the client gone): the statement
+        // stops in the source too, rather than running on for nobody.
+        let finished = tokio::select! {
+            outcome = read => match outcome {
+                Ok(finished) => finished,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    true
+                }
+            },
+            _ = tx.closed() => false,
+        };
+        if !finished {
+            if let Err(e) = pool.cancel(cancel).await {
+                tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
+            }
+            // A cancel request may land late; a connection it could reach is not reused.
+            client.discard();
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+}
+
+/// A PostgreSQL server, database and login as an engine that answers whole subplans.
+struct PostgresEngine {
+    pool: Arc<Pool>,
+}
+
+impl fmt::Debug for PostgresEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresEngine({})", self.pool.source().describe())
+    }
+}
+
+impl RemoteEngine for PostgresEngine {
+    // One login to one database sees the same tables with the same rights, whatever pool
+    // limit each table was configured with.
+    fn key(&self) -> String {
+        let s = self.pool.source();
+        format!(
+            "postgres\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            s.host, s.port, s.database, s.user
+        )
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect + Send + Sync> {
+        Arc::new(PostgreSqlDialect {})
+    }
+
+    fn describe(&self) -> String {
+        self.pool.source().describe()
+    }
+
+    /// The subplan's columns cast to the types meshgate serves, so that each is read as the
+    /// per-scan path reads it (`numeric` as its text) whatever type PostgreSQL gives the
+    /// expression (`sum(int8)` is `numeric` there). The subquery keeps its ORDER BY: a
+    /// projection over a subquery scan does not reorder rows.
+    fn statement(&self, sql: String, schema: &SchemaRef) -> Option<String> {
+        if schema.fields().is_empty() {
+            return None;
+        }
+        let casts = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Some(format!("q.c{i}::{}", types::cast_for(f.data_type())?.1)))
+            .collect::<Option<Vec<_>>>()?;
+        let names = (0..casts.len())
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>();
+        Some(format!(
+            "SELECT {} FROM ({sql}) AS q({})",
+            casts.join(", "),
+            names.join(", ")
+        ))
+    }
+
+    fn execute(
+        &self,
+        sql: String,
+        schema: SchemaRef,
+        _ctx: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let kinds = schema
+            .fields()
+            .iter()
+            .map(|f| types::cast_for(f.data_type()).map(|(k, _)| k))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("{} cannot return {schema:?}", self.describe()))
+            })?;
+        Ok(read(
+            Arc::clone(&self.pool),
+            sql,
+            schema,
+            kinds,
+            Count::new(),
+        ))
     }
 }

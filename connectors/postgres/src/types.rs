@@ -112,6 +112,29 @@ impl Kind {
     }
 }
 
+/// How a value of an Arrow type is read from PostgreSQL, and the cast that gives it that form.
+pub fn cast_for(t: &DataType) -> Option<(Kind, String)> {
+    Some(match t {
+        DataType::Boolean => (Kind::Bool, "boolean".into()),
+        DataType::Int16 => (Kind::Int2, "int2".into()),
+        DataType::Int32 => (Kind::Int4, "int4".into()),
+        DataType::Int64 => (Kind::Int8, "int8".into()),
+        DataType::Float32 => (Kind::Float4, "float4".into()),
+        DataType::Float64 => (Kind::Float8, "float8".into()),
+        DataType::Decimal128(p, s) if *s >= 0 && *s as u8 <= *p => {
+            (Kind::Numeric(*p, *s), format!("numeric({p},{s})::text"))
+        }
+        DataType::Utf8 => (Kind::Text, "text".into()),
+        DataType::Binary => (Kind::Bytea, "bytea".into()),
+        DataType::Date32 => (Kind::Date, "date".into()),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => (Kind::Timestamp, "timestamp".into()),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
+            (Kind::Timestamptz, "timestamptz".into())
+        }
+        _ => return None,
+    })
+}
+
 /// Collects one column of a batch.
 pub enum Builder {
     Bool(BooleanBuilder),
