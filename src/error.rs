@@ -166,6 +166,81 @@ impl SqlState {
             UntranslatableCharacter => "22P05",
         }
     }
+
+    /// The state a five-character code names, when meshgate knows it (a remote engine's
+    /// error is passed on with its own code).
+    pub fn from_code(code: &str) -> Option<SqlState> {
+        use SqlState::*;
+        [
+            SuccessfulCompletion,
+            Warning,
+            NoActiveTransaction,
+            ActiveTransaction,
+            InFailedTransaction,
+            IdleInTransactionTimeout,
+            InvalidTransactionState,
+            ReadOnlySqlTransaction,
+            SerializationFailure,
+            SyntaxError,
+            UndefinedTable,
+            UndefinedColumn,
+            UndefinedFunction,
+            UndefinedObject,
+            UndefinedSchema,
+            AmbiguousColumn,
+            DatatypeMismatch,
+            WrongObjectType,
+            InsufficientPrivilege,
+            DuplicateTable,
+            DuplicateCursor,
+            DuplicatePreparedStatement,
+            InvalidTableDefinition,
+            InvalidObjectDefinition,
+            InvalidRecursion,
+            DependentObjectsStillExist,
+            DivisionByZero,
+            GroupingError,
+            InvalidColumnReference,
+            InvalidDatetimeFormat,
+            DatetimeFieldOverflow,
+            CardinalityViolation,
+            InvalidTextRepresentation,
+            NumericValueOutOfRange,
+            InvalidParameterValue,
+            FeatureNotSupported,
+            DuplicateAlias,
+            InvalidArgumentForNthValue,
+            ObjectNotInPrerequisiteState,
+            CantChangeRuntimeParam,
+            QueryCanceled,
+            AdminShutdown,
+            IdleSessionTimeout,
+            InvalidPassword,
+            InvalidAuthorization,
+            TooManyConnections,
+            OutOfMemory,
+            ProtocolViolation,
+            ConnectionFailure,
+            SqlclientUnableToEstablishSqlconnection,
+            ProgramLimitExceeded,
+            StatementTooComplex,
+            SubstringError,
+            InvalidArgumentForNtile,
+            InvalidCursorName,
+            InvalidSqlStatementName,
+            InvalidCatalogName,
+            IoError,
+            InternalError,
+            InvalidRegularExpression,
+            InvalidArgumentForLogarithm,
+            InvalidArgumentForPowerFunction,
+            InvalidArgumentForWidthBucket,
+            NullValueNotAllowed,
+            UntranslatableCharacter,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
+    }
 }
 
 impl fmt::Display for SqlState {
@@ -476,6 +551,12 @@ impl UserError {
         }
         if let Some(s) = inner.downcast_ref::<meshgate_connectors::SourceUnavailable>() {
             return unavailable(s);
+        }
+        if let Some(r) = inner.downcast_ref::<meshgate_connectors::RemoteError>() {
+            // Its SQLSTATE when meshgate knows it: the message is what the client needs (a
+            // peer gateway's residency refusal, say).
+            let code = SqlState::from_code(&r.code).unwrap_or(SqlState::InternalError);
+            return Self::new(code, r.to_string());
         }
         if let Some(f) = inner.downcast_ref::<meshgate_functions::FunctionError>() {
             return Self::from_function(f, whole);

@@ -21,7 +21,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::runtime_env::RuntimeEnv;
 
 use meshgate_connectors::{
-    Connector, IcebergSource, OpenedTable, Registry, RemoteSource, Storage, StorageKind, TableSpec,
+    Connector, IcebergSource, OpenedTable, PeerSource, Registry, RemoteSource, Storage,
+    StorageKind, TableSpec,
 };
 
 use crate::config::{Config, ConfigError, TableSection};
@@ -118,22 +119,19 @@ pub struct TableEntry {
     versions: tokio::sync::Mutex<history::Versions>,
     known: RwLock<Option<Arc<TableMeta>>>,
     /// Set for tables of a domain in another jurisdiction: its region. Their storage is never
-    /// opened from here.
+    /// opened from here; the peer gateway of that region reads them.
     foreign: Option<String>,
 }
 
 impl TableEntry {
+    /// The region whose gateway reads this table, when it is not this gateway: that gateway
+    /// applies the reader's row filters and masks, and the product's residency rules.
+    pub fn read_elsewhere(&self) -> Option<&str> {
+        self.foreign.as_deref()
+    }
+
     /// The table's current version, opening or refreshing its metadata when due.
     pub async fn open(&self) -> Result<OpenedTable, UserError> {
-        if let Some(region) = &self.foreign {
-            return Err(UserError::new(
-                crate::error::SqlState::FeatureNotSupported,
-                format!(
-                    "{}.{} is kept in jurisdiction {region}: this gateway does not read it, and reading it through the {region} peer gateway is not available yet",
-                    self.product, self.name
-                ),
-            ));
-        }
         let mut slot = self.cached.lock().await;
         if let Some((at, t)) = slot.as_ref() {
             if at.elapsed() < self.refresh {
@@ -263,19 +261,33 @@ impl Mesh {
                 }
                 env.register_object_store(&url, storage.object_store.clone());
             }
+            // Another jurisdiction's tables are read through its region's gateway.
+            let peer = if d.foreign {
+                Some(peer_source(config, d).map_err(|m| cerr("jurisdiction", m))?)
+            } else {
+                None
+            };
             for p in &d.products {
                 let mut tables = BTreeMap::new();
                 for (j, t) in p.tables.iter().enumerate() {
                     let key = format!("products.{}.tables[{j}]", p.name);
-                    let connector =
-                        connectors.get(t.format.as_str()).cloned().ok_or_else(|| {
-                            cerr(
-                                &format!("{key}.format"),
-                                format!("no connector for {:?}", t.format),
-                            )
-                        })?;
-                    let spec = table_spec(&p.name, t, &storage, d)
-                        .map_err(|e| cerr(&key, e.to_string()))?;
+                    let format = if peer.is_some() {
+                        "peer"
+                    } else {
+                        t.format.as_str()
+                    };
+                    let connector = connectors.get(format).cloned().ok_or_else(|| {
+                        cerr(
+                            &format!("{key}.format"),
+                            format!("no connector for {format:?}"),
+                        )
+                    })?;
+                    let spec = match &peer {
+                        Some(peer) => peer_spec(peer, &p.name, &t.name)
+                            .map_err(|e| cerr(&key, e.to_string()))?,
+                        None => table_spec(&p.name, t, &storage, d)
+                            .map_err(|e| cerr(&key, e.to_string()))?,
+                    };
                     tables.insert(
                         t.name.clone(),
                         Arc::new(TableEntry {
@@ -618,6 +630,66 @@ enum SpecError {
     NoLocation,
 }
 
+/// The link to the gateway serving `d`'s jurisdiction, its certificates read from their files.
+fn peer_source(config: &Config, d: &crate::config::Domain) -> Result<PeerSource, String> {
+    let region = d.jurisdiction.clone().unwrap_or_default();
+    let p = config
+        .peers
+        .iter()
+        .find(|p| p.region == region)
+        .ok_or_else(|| format!("no [[peers]] entry serves region {region:?}"))?;
+    let read = |f: &std::path::Path| {
+        std::fs::read(f).map_err(|e| format!("cannot read {}: {e}", f.display()))
+    };
+    let (host, port) = p
+        .address
+        .rsplit_once(':')
+        .and_then(|(h, port)| Some((h.to_string(), port.parse().ok()?)))
+        .ok_or_else(|| format!("peer address {:?} is not host:port", p.address))?;
+    Ok(PeerSource {
+        region,
+        host,
+        port,
+        server_name: p.name.clone(),
+        database: config.server.database.clone(),
+        ca_pem: read(&p.ca_file)?,
+        cert_pem: read(&p.cert_file)?,
+        key_pem: meshgate_connectors::Secret::new(
+            String::from_utf8(read(&p.key_file)?).map_err(|_| "the key file is not PEM text")?,
+        ),
+        gateway_user: own_certificate_name(&p.cert_file)?,
+        product: String::new(),
+        table: String::new(),
+        connect_timeout_ms: p.connect_timeout_ms,
+    })
+}
+
+/// The common name on this gateway's certificate: what the peer knows it by.
+fn own_certificate_name(cert: &std::path::Path) -> Result<String, String> {
+    let pem = std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+    let der = rustls_pemfile::certs(&mut &pem[..])
+        .next()
+        .ok_or_else(|| format!("{} holds no certificate", cert.display()))?
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    crate::auth::cert::subject_common_name(&der).map_err(|e| format!("{}: {e}", cert.display()))
+}
+
+fn peer_spec(peer: &PeerSource, product: &str, table: &str) -> Result<TableSpec, SpecError> {
+    let location = url::Url::parse(&format!("peer://{}/{product}.{table}", peer.region))
+        .map_err(|e| SpecError::Location(e.to_string()))?;
+    Ok(TableSpec {
+        qualified_name: format!("{product}.{table}"),
+        location,
+        partition_columns: vec![],
+        iceberg: None,
+        remote: Some(RemoteSource::Peer(PeerSource {
+            product: product.to_string(),
+            table: table.to_string(),
+            ..peer.clone()
+        })),
+    })
+}
+
 fn table_spec(
     product: &str,
     t: &TableSection,
@@ -633,6 +705,7 @@ fn table_spec(
                 s.host, s.port, s.database, s.schema, s.table
             ),
             RemoteSource::Sqlite(s) => format!("sqlite://{}", s.path.display()),
+            RemoteSource::Peer(s) => format!("peer://{}/{}.{}", s.region, s.product, s.table),
         };
         let location =
             url::Url::parse(&location).map_err(|e| SpecError::Location(e.to_string()))?;

@@ -232,7 +232,11 @@ impl Session {
         let config = state.config();
         let mesh = state.mesh();
         let registered = services.registry.register(&login.user);
-        let principal = Principal::login(&mesh.policies, &login.user, &login.roles);
+        let principal = if login.method == AuthMethod::Peer && login.admin {
+            Principal::system(&mesh.policies)
+        } else {
+            Principal::login(&mesh.policies, &login.user, &login.roles)
+        };
         let ctx = context::new(&services.executor, &config.server.database);
         let mut session = Session {
             settings: settings::Settings::new(
@@ -376,6 +380,16 @@ impl Session {
         )?;
         // After the catalog's functions: some share a name with the session's own.
         context::session_functions(&self.ctx, &self.services, &self.login, self.pid());
+        // A peer gateway that reads another jurisdiction's tables runs the statement there as
+        // this login, with the roles it brought.
+        self.ctx
+            .state_ref()
+            .write()
+            .config_mut()
+            .set_extension(Arc::new(meshgate_connectors::OnBehalfOf {
+                user: self.login.user.clone(),
+                login_roles: self.login.roles.clone(),
+            }));
         // The session's temporary tables belong to it, not to the mesh: they survive this.
         datafusion::catalog::CatalogProvider::register_schema(
             catalog.as_ref(),

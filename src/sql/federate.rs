@@ -115,28 +115,26 @@ fn engine_of(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
         LogicalPlan::TableScan(scan) => scan_engine(scan),
         LogicalPlan::Projection(p) => {
             let engine = one_input(&p.input)?;
-            p.expr
-                .iter()
-                .all(|e| sendable(e, p.input.schema()))
+            (engine.speaks_meshgate() || p.expr.iter().all(|e| sendable(e, p.input.schema())))
                 .then_some(engine)
         }
         LogicalPlan::Filter(f) => {
             let engine = one_input(&f.input)?;
-            sendable(&f.predicate, f.input.schema()).then_some(engine)
+            (engine.speaks_meshgate() || sendable(&f.predicate, f.input.schema())).then_some(engine)
         }
         LogicalPlan::Aggregate(a) => {
             let engine = one_input(&a.input)?;
             let schema = a.input.schema();
-            (a.group_expr.iter().all(|e| sendable(e, schema))
-                && a.aggr_expr.iter().all(|e| aggregate(e, schema)))
+            (engine.speaks_meshgate()
+                || (a.group_expr.iter().all(|e| sendable(e, schema))
+                    && a.aggr_expr.iter().all(|e| aggregate(e, schema))))
             .then_some(engine)
         }
         LogicalPlan::Sort(s) => {
             let engine = one_input(&s.input)?;
-            s.expr
-                .iter()
-                .all(|o| orderable(&o.expr, s.input.schema()))
-                .then_some(engine)
+            (engine.speaks_meshgate()
+                || s.expr.iter().all(|o| orderable(&o.expr, s.input.schema())))
+            .then_some(engine)
         }
         LogicalPlan::Limit(l) => {
             let engine = one_input(&l.input)?;
@@ -159,10 +157,12 @@ fn engine_of(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
                 return None;
             }
             let schema = j.left.schema().join(j.right.schema()).ok()?;
-            (j.on
-                .iter()
-                .all(|(l, r)| sendable(l, &schema) && sendable(r, &schema))
-                && j.filter.iter().all(|f| sendable(f, &schema)))
+            (left.speaks_meshgate()
+                || (j
+                    .on
+                    .iter()
+                    .all(|(l, r)| sendable(l, &schema) && sendable(r, &schema))
+                    && j.filter.iter().all(|f| sendable(f, &schema))))
             .then_some(left)
         }
         LogicalPlan::Union(u) => {
@@ -204,6 +204,9 @@ fn scan_engine(scan: &TableScan) -> Option<Arc<dyn RemoteEngine>> {
     }
     if used.iter().any(|c| table.opaque_columns.contains(c)) {
         return None;
+    }
+    if table.engine.speaks_meshgate() {
+        return Some(Arc::clone(&table.engine));
     }
     let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &schema).ok()?;
     scan.filters

@@ -102,7 +102,7 @@ impl Pki {
         );
     }
 
-    fn leaf(&self, name: &str, cn: &str, ca: &str, ext: &str) {
+    pub(crate) fn leaf(&self, name: &str, cn: &str, ca: &str, ext: &str) {
         let d = self.dir.path();
         std::fs::write(
             d.join(format!("{name}.ext")),

@@ -249,3 +249,159 @@ async fn only_a_peer_gateway_passes_on_login_roles() {
     let e = c.err().expect("a user cannot give themselves roles");
     assert_eq!(code(&e), "42501", "{e:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two gateways
+
+/// A gateway's certificate, for its server and as a client of its peers.
+fn gateway_cert(pki: &Pki, region: &str) -> String {
+    let name = format!("gateway-{region}");
+    pki.leaf(
+        &name,
+        &name,
+        "ca",
+        &format!(
+            "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:{name},IP:127.0.0.1\n"
+        ),
+    );
+    name
+}
+
+/// The fixture's domain files with sales in jurisdiction `eu` under [`RULES`]; `sales_root`
+/// replaces the sales storage root (None: keep it).
+fn domains(sales_root: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&tpch().domains_dir).unwrap() {
+        let f = f.unwrap().path();
+        let mut text = std::fs::read_to_string(&f).unwrap();
+        if f.file_name().unwrap() == "sales.toml" {
+            if let Some(root) = sales_root {
+                let old = text
+                    .lines()
+                    .find(|l| l.starts_with("root = "))
+                    .unwrap()
+                    .to_string();
+                text = text.replace(&old, &format!("root = \"{root}\""));
+            }
+            text = format!("jurisdiction = \"eu\"\n{text}\n{RULES}");
+        }
+        std::fs::write(dir.path().join(f.file_name().unwrap()), text).unwrap();
+    }
+    dir
+}
+
+/// `[server]` keys and `[[peers]]` of the gateway of `region` with certificate `cert`, whose
+/// peer `peer_region` listens on `peer_port`.
+fn gateway_keys(pki: &Pki, region: &str, peer_region: &str, peer_port: u16) -> String {
+    let cert = format!("gateway-{region}");
+    format!(
+        "tls_cert = \"{c}\"\ntls_key = \"{k}\"\ntls_client_ca = \"{ca}\"\ntls_client_auth = \"optional\"\n\
+         region = \"{region}\"\n\n\
+         [[peers]]\nregion = \"{peer_region}\"\naddress = \"127.0.0.1:{peer_port}\"\nname = \"gateway-{peer_region}\"\n\
+         ca_file = \"{ca}\"\ncert_file = \"{c}\"\nkey_file = \"{k}\"\nconnect_timeout_ms = 2000\n",
+        c = pki.path(&format!("{cert}.crt")).display(),
+        k = pki.path(&format!("{cert}.key")).display(),
+        ca = pki.path("ca.crt").display(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
+    let pki = Pki::new();
+    gateway_cert(&pki, "eu");
+    gateway_cert(&pki, "us");
+    let eu_domains = domains(None);
+    let eu = TestServer::start_with(eu_domains.path(), &gateway_keys(&pki, "eu", "us", 9)).await;
+    // The us gateway's copy of the sales domain points at storage that does not exist there:
+    // every sales answer it gives came through the eu gateway.
+    let us_domains = domains(Some("/nonexistent/eu-bucket/sales"));
+    let us = TestServer::start_with(
+        us_domains.path(),
+        &gateway_keys(&pki, "us", "eu", eu.addr.port()),
+    )
+    .await;
+    let at_us = us.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let at_eu = eu.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+
+    for sql in [
+        "SELECT c_nationkey, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
+        // EU aggregates joined with US and shared tables, in one statement.
+        "WITH eu AS (SELECT c_nationkey, count(*) AS customers, avg(c_acctbal) AS balance \
+                     FROM sales.customer GROUP BY c_nationkey) \
+         SELECT n.n_name, eu.customers, eu.balance, s.suppliers \
+         FROM eu JOIN geo.nation n ON n.n_nationkey = eu.c_nationkey \
+         JOIN (SELECT s_nationkey, count(*) AS suppliers FROM supply.supplier GROUP BY 1) s \
+           ON s.s_nationkey = n.n_nationkey ORDER BY 1",
+        "SELECT o_orderstatus, count(*) FROM sales.orders o JOIN sales.customer c \
+         ON o.o_custkey = c.c_custkey WHERE c.c_mktsegment = 'BUILDING' GROUP BY 1 ORDER BY 1",
+    ] {
+        let got = rows(&at_us, sql).await;
+        assert!(!got.is_empty(), "{sql}");
+        assert_eq!(got, rows(&at_eu, sql).await, "{sql}");
+    }
+    // EXPLAIN at home shows the statement sent to the peer.
+    let plan = rows(
+        &at_us,
+        "EXPLAIN SELECT c_nationkey, count(*) FROM sales.customer GROUP BY 1",
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
+    assert!(
+        plan.contains("RemoteQuery") && plan.contains("peer gateway eu"),
+        "{plan}"
+    );
+
+    // Rows are refused by the eu gateway, with its rule in the message.
+    let m = refused(&at_us, "SELECT c_custkey, c_acctbal FROM sales.customer").await;
+    assert!(
+        m.contains("sales.customer: only aggregates of at least 10 rows may leave jurisdiction eu"),
+        "{m}"
+    );
+    let m = refused(
+        &at_us,
+        "SELECT c_name, count(*) FROM sales.customer GROUP BY 1",
+    )
+    .await;
+    assert!(m.contains("may never leave jurisdiction eu"), "{m}");
+    // The session goes on.
+    assert_eq!(rows(&at_us, "SELECT 1").await.len(), 1);
+
+    // A row-filtered user is filtered by the eu gateway as at home.
+    let regional_us = us.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
+    let regional_eu = eu.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
+    let sql = "SELECT c_nationkey, count(*) FROM sales.customer GROUP BY 1 ORDER BY 1";
+    let got = rows(&regional_us, sql).await;
+    assert_eq!(got, rows(&regional_eu, sql).await);
+    assert!(got.len() < rows(&at_eu, sql).await.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_is_down_fails_only_the_queries_that_need_it() {
+    let pki = Pki::new();
+    gateway_cert(&pki, "us");
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let us_domains = domains(Some("/nonexistent/eu-bucket/sales"));
+    let us = TestServer::start_with(us_domains.path(), &gateway_keys(&pki, "us", "eu", port)).await;
+    let c = us.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let e = c
+        .simple_query("SELECT count(*) FROM sales.customer")
+        .await
+        .expect_err("the peer is down");
+    assert_eq!(code(&e), "08001", "{e:?}");
+    let m = e.as_db_error().unwrap().message().to_string();
+    assert!(m.contains("peer gateway eu"), "{m}");
+    // Tables of this gateway's own region answer.
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM geo.nation").await,
+        vec![vec![Some("25".to_string())]]
+    );
+}

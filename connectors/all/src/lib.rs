@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
             Arc::new(meshgate_iceberg::IcebergConnector::default()),
             Arc::new(meshgate_parquet::ParquetConnector),
             Arc::new(meshgate_postgres::PostgresConnector::default()),
+            Arc::new(meshgate_postgres::PeerConnector::default()),
             Arc::new(meshgate_sqlite::SqliteConnector::default()),
         ],
         Arc::new(meshgate_delta::DeltaWriter),

@@ -47,6 +47,11 @@ pub trait RemoteEngine: Send + Sync + fmt::Debug {
     fn statement(&self, sql: String, _schema: &SchemaRef) -> Option<String> {
         Some(sql)
     }
+    /// Whether it is another meshgate, which answers every expression as this one does: then
+    /// any subplan the unparser can spell is sent, not only the allow-listed ones.
+    fn speaks_meshgate(&self) -> bool {
+        false
+    }
 }
 
 /// A table that lives in a [`RemoteEngine`]: the provider the mesh registers for it. Scans

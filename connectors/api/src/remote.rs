@@ -100,6 +100,59 @@ impl PostgresSource {
 pub enum RemoteSource {
     Postgres(PostgresSource),
     Sqlite(SqliteSource),
+    /// A table of a domain in another jurisdiction, read through that region's gateway.
+    Peer(PeerSource),
+}
+
+/// The gateway of another region, and one of its tables.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerSource {
+    pub region: String,
+    pub host: String,
+    pub port: u16,
+    /// The name its certificate carries (checked instead of the host).
+    pub server_name: String,
+    pub database: String,
+    /// PEM: the CA its certificate chains to; this gateway's certificate and key, by which the
+    /// peer knows it (mutual TLS, no password).
+    pub ca_pem: Vec<u8>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Secret,
+    /// The user this gateway logs in as when it reads only metadata (column types).
+    pub gateway_user: String,
+    /// The table's product and name, the same there as here.
+    pub product: String,
+    pub table: String,
+    pub connect_timeout_ms: u64,
+}
+
+impl PeerSource {
+    /// The peer as messages name it.
+    pub fn describe(&self) -> String {
+        format!("peer gateway {} ({}:{})", self.region, self.host, self.port)
+    }
+}
+
+impl fmt::Debug for PeerSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PeerSource({} {}.{})",
+            self.describe(),
+            self.product,
+            self.table
+        )
+    }
+}
+
+/// Who a running statement is for: set by the session in its DataFusion session config, read
+/// by engines that act on the user's behalf elsewhere (a peer gateway plans the statement
+/// under this user's grants and policies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnBehalfOf {
+    pub user: String,
+    /// Roles the login brought (a token's claim); configured roles the peer knows itself.
+    pub login_roles: Vec<String>,
 }
 
 /// Which side of the conversation failed.
@@ -138,6 +191,23 @@ impl fmt::Display for SourceUnavailable {
 }
 
 impl std::error::Error for SourceUnavailable {}
+
+/// An error a remote engine answered a statement with (not a lost connection): its SQLSTATE
+/// and message, passed on to the client, which sent the statement's query in the first place.
+#[derive(Debug, Clone)]
+pub struct RemoteError {
+    pub source: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {}
 
 /// A table of an SQLite file read in place.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 //! source that cannot be reached fails only the queries that read it, with a
 //! [`SourceUnavailable`] error naming the source, and the pool reconnects once it is back.
 
+mod peer;
 mod pool;
 mod pushdown;
 mod tls;
@@ -41,6 +42,8 @@ use meshgate_connector_api::{
     RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
 };
 
+pub use peer::PeerConnector;
+use peer::PeerLink;
 use pool::Pool;
 use pushdown::ident;
 use types::{Builder, Kind};
@@ -129,7 +132,7 @@ impl Connector for PostgresConnector {
                 if pool::connection_broke(&e, &client) {
                     ConnectorError::Unavailable {
                         table: name.to_string(),
-                        source: pool::unavailable(source, Unreachable::Lost, &e),
+                        source: pool::unavailable(pool.name(), Unreachable::Lost, &e),
                     }
                 } else {
                     ConnectorError::format(name, e)
@@ -168,10 +171,10 @@ impl Connector for PostgresConnector {
             .map(|(f, _)| f.name().clone())
             .collect();
         let engine = Arc::new(PostgresEngine {
-            pool: Arc::clone(&pool),
+            link: Link::Source(Arc::clone(&pool)),
         });
         let table = PostgresTable {
-            pool,
+            link: Link::Source(pool),
             from: format!("{}.{}", ident(&source.schema), ident(&source.table)),
             schema: Arc::new(Schema::new(fields)),
             kinds,
@@ -191,15 +194,39 @@ impl Connector for PostgresConnector {
     fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
         let scan = node.as_any().downcast_ref::<PostgresScanExec>()?;
         Some(RemoteStatement {
-            source: scan.pool.source().describe(),
+            source: scan.link.describe(),
             sql: scan.sql.clone(),
         })
     }
 }
 
+/// Where a table's statements go: one login's pool, or a peer gateway, logged in there as the
+/// user each statement runs for.
+#[derive(Clone)]
+enum Link {
+    Source(Arc<Pool>),
+    Peer(Arc<PeerLink>),
+}
+
+impl Link {
+    fn pool(&self, ctx: &TaskContext) -> DfResult<Arc<Pool>> {
+        match self {
+            Link::Source(p) => Ok(Arc::clone(p)),
+            Link::Peer(l) => l.pool_for(ctx),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Link::Source(p) => p.source().describe(),
+            Link::Peer(l) => l.source.describe(),
+        }
+    }
+}
+
 /// One table of a PostgreSQL source.
 struct PostgresTable {
-    pool: Arc<Pool>,
+    link: Link,
     /// The quoted `schema.table`.
     from: String,
     schema: SchemaRef,
@@ -208,12 +235,7 @@ struct PostgresTable {
 
 impl fmt::Debug for PostgresTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "PostgresTable({} {})",
-            self.pool.source().describe(),
-            self.from
-        )
+        write!(f, "PostgresTable({} {})", self.link.describe(), self.from)
     }
 }
 
@@ -285,7 +307,7 @@ impl TableProvider for PostgresTable {
         let schema = Arc::new(self.schema.project(&columns)?);
         let kinds = columns.iter().map(|i| self.kinds[*i]).collect();
         Ok(Arc::new(PostgresScanExec::new(
-            Arc::clone(&self.pool),
+            self.link.clone(),
             sql,
             schema,
             kinds,
@@ -295,7 +317,7 @@ impl TableProvider for PostgresTable {
 
 /// Runs one statement in the source and streams its rows as batches.
 struct PostgresScanExec {
-    pool: Arc<Pool>,
+    link: Link,
     sql: String,
     schema: SchemaRef,
     kinds: Vec<Kind>,
@@ -304,7 +326,7 @@ struct PostgresScanExec {
 }
 
 impl PostgresScanExec {
-    fn new(pool: Arc<Pool>, sql: String, schema: SchemaRef, kinds: Vec<Kind>) -> Self {
+    fn new(link: Link, sql: String, schema: SchemaRef, kinds: Vec<Kind>) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(1),
@@ -312,7 +334,7 @@ impl PostgresScanExec {
             Boundedness::Bounded,
         ));
         PostgresScanExec {
-            pool,
+            link,
             sql,
             schema,
             kinds,
@@ -333,7 +355,7 @@ impl DisplayAs for PostgresScanExec {
         write!(
             f,
             "PostgresScanExec: source={}, sql={}",
-            self.pool.source().describe(),
+            self.link.describe(),
             self.sql
         )
     }
@@ -376,11 +398,11 @@ impl ExecutionPlan for PostgresScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
         Ok(read(
-            Arc::clone(&self.pool),
+            self.link.pool(&context)?,
             self.sql.clone(),
             Arc::clone(&self.schema),
             self.kinds.clone(),
@@ -403,7 +425,7 @@ fn read(
     let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
     let batch_schema = Arc::clone(&schema);
     tokio::spawn(async move {
-        let source = pool.source().clone();
+        let source = pool.name().to_string();
         let client = match pool.get().await {
             Ok(c) => c,
             Err(e) => {
@@ -420,6 +442,12 @@ fn read(
                         Unreachable::Lost,
                         &e,
                     )))
+                } else if let Some(db) = e.as_db_error() {
+                    DataFusionError::External(Box::new(meshgate_connector_api::RemoteError {
+                        source: source.clone(),
+                        code: db.code().code().to_string(),
+                        message: db.message().to_string(),
+                    }))
                 } else {
                     DataFusionError::External(Box::new(e))
                 }
@@ -476,7 +504,7 @@ fn read(
         };
         if !finished {
             if let Err(e) = pool.cancel(cancel).await {
-                tracing::warn!(source = %source.describe(), "cancelling the source's statement failed: {e}");
+                tracing::warn!(source = %source, "cancelling the source's statement failed: {e}");
             }
             // A cancel request may land late; a connection it could reach is not reused.
             client.discard();
@@ -490,12 +518,12 @@ fn read(
 
 /// A PostgreSQL server, database and login as an engine that answers whole subplans.
 struct PostgresEngine {
-    pool: Arc<Pool>,
+    link: Link,
 }
 
 impl fmt::Debug for PostgresEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PostgresEngine({})", self.pool.source().describe())
+        write!(f, "PostgresEngine({})", self.link.describe())
     }
 }
 
@@ -503,11 +531,17 @@ impl RemoteEngine for PostgresEngine {
     // One login to one database sees the same tables with the same rights, whatever pool
     // limit each table was configured with.
     fn key(&self) -> String {
-        let s = self.pool.source();
-        format!(
-            "postgres\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
-            s.host, s.port, s.database, s.user
-        )
+        match &self.link {
+            Link::Source(p) => {
+                let s = p.source();
+                format!(
+                    "postgres\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+                    s.host, s.port, s.database, s.user
+                )
+            }
+            // A peer answers for every table of its region, as the same user.
+            Link::Peer(l) => format!("peer\u{0}{}", l.source.region),
+        }
     }
 
     fn dialect(&self) -> Arc<dyn Dialect + Send + Sync> {
@@ -515,7 +549,11 @@ impl RemoteEngine for PostgresEngine {
     }
 
     fn describe(&self) -> String {
-        self.pool.source().describe()
+        self.link.describe()
+    }
+
+    fn speaks_meshgate(&self) -> bool {
+        matches!(self.link, Link::Peer(_))
     }
 
     /// The subplan's columns cast to the types meshgate serves, so that each is read as the
@@ -546,7 +584,7 @@ impl RemoteEngine for PostgresEngine {
         &self,
         sql: String,
         schema: SchemaRef,
-        _ctx: Arc<TaskContext>,
+        ctx: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let kinds = schema
             .fields()
@@ -557,7 +595,7 @@ impl RemoteEngine for PostgresEngine {
                 DataFusionError::Internal(format!("{} cannot return {schema:?}", self.describe()))
             })?;
         Ok(read(
-            Arc::clone(&self.pool),
+            self.link.pool(&ctx)?,
             sql,
             schema,
             kinds,

@@ -17,6 +17,11 @@ pub struct Pool {
     tls: Option<MakeRustls>,
     slots: Arc<Semaphore>,
     idle: Mutex<Vec<Client>>,
+    /// Startup options beyond the ones every connection sets (a peer gateway's user's roles).
+    options: String,
+    connect_timeout: std::time::Duration,
+    /// What messages call the source (never with credentials).
+    name: String,
 }
 
 /// A connection lent by a [`Pool`]; it goes back when dropped, unless it broke.
@@ -60,13 +65,35 @@ impl Pool {
             TlsMode::Disable => None,
             TlsMode::VerifyFull { ca_pem } => Some(MakeRustls::new(ca_pem)?),
         };
+        let name = source.describe();
+        Ok(Self::with_tls(
+            source,
+            tls,
+            String::new(),
+            std::time::Duration::from_secs(10),
+            name,
+        ))
+    }
+
+    /// A pool whose connections use `tls` (a peer gateway's: a client certificate, and the
+    /// peer's certificate name checked rather than the host's), with extra startup `options`.
+    pub fn with_tls(
+        source: PostgresSource,
+        tls: Option<MakeRustls>,
+        options: String,
+        connect_timeout: std::time::Duration,
+        name: String,
+    ) -> Self {
         let slots = Arc::new(Semaphore::new(source.max_connections.max(1)));
-        Ok(Pool {
+        Pool {
             source,
             tls,
             slots,
             idle: Mutex::new(Vec::new()),
-        })
+            options,
+            connect_timeout,
+            name,
+        }
     }
 
     /// Asks the source to stop the statement `token`'s connection is running.
@@ -75,6 +102,11 @@ impl Pool {
             None => token.cancel_query(NoTls).await,
             Some(t) => token.cancel_query(t.clone()).await,
         }
+    }
+
+    /// The source as messages name it.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     pub fn source(&self) -> &PostgresSource {
@@ -115,9 +147,12 @@ impl Pool {
             .dbname(&s.database)
             .user(&s.user)
             .application_name("meshgate")
-            .connect_timeout(std::time::Duration::from_secs(10))
+            .connect_timeout(self.connect_timeout)
             // Values are read in these settings' formats (UTC instants, ISO dates).
-            .options("-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3");
+            .options(&format!(
+                "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3{}",
+                self.options
+            ));
         if let Some(p) = &s.password {
             config.password(p.expose());
         }
@@ -128,7 +163,7 @@ impl Pool {
                 connect(&config, t.clone(), s.describe()).await
             }
         };
-        connected.map_err(|e| unavailable(s, Unreachable::Connect, &e))
+        connected.map_err(|e| unavailable(&self.name, Unreachable::Connect, &e))
     }
 }
 
@@ -151,11 +186,7 @@ where
 
 /// The client's view of a failure to reach the source. tokio-postgres' texts name the server's
 /// message or the socket error, never the password.
-pub fn unavailable(
-    s: &PostgresSource,
-    kind: Unreachable,
-    e: &tokio_postgres::Error,
-) -> SourceUnavailable {
+pub fn unavailable(name: &str, kind: Unreachable, e: &tokio_postgres::Error) -> SourceUnavailable {
     let mut reason = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
@@ -163,7 +194,7 @@ pub fn unavailable(
         cause = c.source();
     }
     SourceUnavailable {
-        source: s.describe(),
+        source: name.to_string(),
         kind,
         reason,
     }

@@ -13,11 +13,51 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 
 /// Makes verified TLS connections with one client configuration.
 #[derive(Clone)]
-pub struct MakeRustls(Arc<rustls::ClientConfig>);
+pub struct MakeRustls {
+    config: Arc<rustls::ClientConfig>,
+    /// The name the server's certificate must carry, when it is not the host connected to.
+    server_name: Option<String>,
+}
 
 impl MakeRustls {
     /// Trusts exactly the certificates in `ca_pem`.
     pub fn new(ca_pem: &[u8]) -> Result<Self, String> {
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots(ca_pem)?)
+            .with_no_client_auth();
+        Ok(MakeRustls {
+            config: Arc::new(config),
+            server_name: None,
+        })
+    }
+
+    /// Mutual TLS with a peer gateway: trusts `ca_pem`, expects `server_name` on the peer's
+    /// certificate, and presents this gateway's certificate.
+    pub fn mutual(
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        server_name: &str,
+    ) -> Result<Self, String> {
+        let certs = rustls_pemfile::certs(&mut &cert_pem[..])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("bad certificate: {e}"))?;
+        let key = rustls_pemfile::private_key(&mut &key_pem[..])
+            .map_err(|e| format!("bad key: {e}"))?
+            .ok_or("the key file holds no private key")?;
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots(ca_pem)?)
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("certificate and key do not go together: {e}"))?;
+        Ok(MakeRustls {
+            config: Arc::new(config),
+            server_name: Some(server_name.to_string()),
+        })
+    }
+}
+
+fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
+    {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
             let cert = cert.map_err(|e| format!("bad CA certificate: {e}"))?;
@@ -28,10 +68,7 @@ impl MakeRustls {
         if roots.is_empty() {
             return Err("the CA file holds no certificate".into());
         }
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(MakeRustls(Arc::new(config)))
+        Ok(roots)
     }
 }
 
@@ -44,9 +81,10 @@ where
     type Error = rustls::pki_types::InvalidDnsNameError;
 
     fn make_tls_connect(&mut self, host: &str) -> Result<RustlsConnect, Self::Error> {
+        let name = self.server_name.as_deref().unwrap_or(host);
         Ok(RustlsConnect {
-            config: Arc::clone(&self.0),
-            name: ServerName::try_from(host.to_string())?,
+            config: Arc::clone(&self.config),
+            name: ServerName::try_from(name.to_string())?,
         })
     }
 }
