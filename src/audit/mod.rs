@@ -82,6 +82,10 @@ pub struct Event {
     pub client_addr: String,
     pub client_port: u16,
     pub application_name: String,
+    /// The region of the peer gateway that ran the statement for the user, when one did:
+    /// `user` logged in there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
     pub protocol: Protocol,
     /// The statement as parsed and printed again (literals redacted unless configured
     /// otherwise); null when it could not be parsed and redaction is on.
@@ -105,6 +109,9 @@ pub struct Event {
     pub source_statements: Vec<SourceStatement>,
     /// Rows sent to the client (DataRows, COPY rows).
     pub rows: u64,
+    /// For a peer gateway's statement: the bytes of the result rows that left for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
     /// Bytes read from storage, by domain; domains with nothing read are absent.
     pub bytes_scanned: BTreeMap<String, u64>,
     /// Domains whose `bytes_scanned` counts the data files the scan planned rather than the

@@ -19,6 +19,8 @@ pub struct Who {
     pub roles: Vec<String>,
     pub peer: SocketAddr,
     pub application_name: String,
+    /// The region of the peer gateway that runs the session for the user, when one does.
+    pub gateway: Option<String>,
 }
 
 /// Who ran a statement, captured when it starts.
@@ -40,6 +42,7 @@ pub struct StatementRecord {
     head: Option<Head>,
     started: Instant,
     rows: u64,
+    bytes_sent: Option<u64>,
     tables: BTreeSet<TableRead>,
     probes: Vec<Arc<ScanProbe>>,
     written: BTreeSet<String>,
@@ -68,6 +71,7 @@ impl StatementRecord {
             head,
             started: Instant::now(),
             rows: 0,
+            bytes_sent: None,
             tables: BTreeSet::new(),
             probes: Vec::new(),
             written: BTreeSet::new(),
@@ -115,6 +119,10 @@ impl StatementRecord {
         self.rows += n;
     }
 
+    pub fn add_bytes_sent(&mut self, n: u64) {
+        *self.bytes_sent.get_or_insert(0) += n;
+    }
+
     /// Ends the statement: settles the bytes its scans read since they were last settled (into
     /// the metric and the event) and hands the event to the writer.
     pub fn finish(self, outcome: Outcome, sqlstate: Option<SqlState>) {
@@ -148,6 +156,7 @@ impl StatementRecord {
             client_addr: head.who.peer.ip().to_string(),
             client_port: head.who.peer.port(),
             application_name: head.who.application_name,
+            gateway: head.who.gateway,
             protocol: head.protocol,
             statement: head.statement,
             products: products.into_iter().collect(),
@@ -165,6 +174,7 @@ impl StatementRecord {
                 self.auditor.settings().redact_literals,
             ),
             rows: self.rows,
+            bytes_sent: self.bytes_sent,
             bytes_scanned: bytes,
             bytes_estimated: Vec::new(),
             duration_ms: (duration.as_micros() as f64) / 1000.0,

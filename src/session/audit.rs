@@ -38,6 +38,7 @@ impl Session {
             roles: p.names.iter().filter(|n| **n != p.user).cloned().collect(),
             peer: self.login.peer,
             application_name: self.get("application_name").unwrap_or_default(),
+            gateway: self.login.gateway.clone(),
         }
     }
 
@@ -71,6 +72,15 @@ impl Session {
     pub(super) fn audit_rows(&mut self, n: usize) {
         if let Some(r) = self.record.as_mut() {
             r.add_rows(n as u64);
+        }
+    }
+
+    /// What left for a peer gateway: counted for its statements only.
+    pub(super) fn audit_bytes_sent(&mut self, n: u64) {
+        if self.login.gateway.is_some() {
+            if let Some(r) = self.record.as_mut() {
+                r.add_bytes_sent(n);
+            }
         }
     }
 

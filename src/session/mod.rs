@@ -642,10 +642,12 @@ impl Session {
         self.audit_attach(&src.probe);
         let guard = self.guard();
         let before = src.sent;
+        let bytes_before = src.bytes_sent;
         let result = client.rows(src, limit, send, &guard).await;
         self.registered.slot.end();
         if send {
             self.audit_rows(src.sent - before);
+            self.audit_bytes_sent(src.bytes_sent - bytes_before);
         }
         result
     }

@@ -161,6 +161,8 @@ pub struct RowSource {
     pub fields: Arc<Vec<FieldInfo>>,
     /// Rows sent so far, for the command tag.
     pub sent: usize,
+    /// Bytes of the DataRow messages sent (the audit of a peer gateway's statements).
+    pub bytes_sent: u64,
     /// The plan reads a table under a row filter: an error raised while evaluating rows may
     /// quote a value from a row the filter hides (a failed cast, say), so its text is withheld.
     pub redact: bool,
@@ -183,6 +185,7 @@ impl RowSource {
             pending: None,
             fields,
             sent: 0,
+            bytes_sent: 0,
             redact,
             probe,
             older,

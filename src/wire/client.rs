@@ -154,6 +154,8 @@ where
                 if send {
                     for row in encode_rows(src.fields.clone(), now) {
                         let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
+                        // The message's tag, length and column count, then its columns.
+                        src.bytes_sent += 7 + row.data.len() as u64;
                         self.feed(PgWireBackendMessage::DataRow(row)).await?;
                     }
                 }

@@ -43,7 +43,7 @@ impl AuditFiles {
 }
 
 /// The complete lines of an audit file, each parsed (a line that is not JSON fails the test).
-fn read_events(path: &Path) -> Vec<Value> {
+pub(crate) fn read_events(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
     complete
@@ -55,7 +55,7 @@ fn read_events(path: &Path) -> Vec<Value> {
 }
 
 /// Waits until the file holds at least `n` events (they are written asynchronously).
-async fn wait_events(path: &Path, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_events(path: &Path, n: usize) -> Vec<Value> {
     wait_for(
         &format!("{n} audit events in {}", path.display()),
         Duration::from_secs(30),

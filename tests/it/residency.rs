@@ -305,23 +305,96 @@ fn gateway_keys(pki: &Pki, region: &str, peer_region: &str, peer_port: u16) -> S
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
+struct TwoGateways {
+    eu: TestServer,
+    us: TestServer,
+    /// Each gateway's audit file.
+    eu_audit: std::path::PathBuf,
+    us_audit: std::path::PathBuf,
+    _pki: Pki,
+    _dirs: [tempfile::TempDir; 3],
+}
+
+fn audit_to(path: &std::path::Path) -> String {
+    format!(
+        "\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        path.display()
+    )
+}
+
+/// An `eu` gateway serving the sales domain, and a `us` gateway that reads it through `eu`.
+async fn two_gateways() -> TwoGateways {
     let pki = Pki::new();
     gateway_cert(&pki, "eu");
     gateway_cert(&pki, "us");
+    let audit = tempfile::tempdir().unwrap();
+    let (eu_audit, us_audit) = (audit.path().join("eu.jsonl"), audit.path().join("us.jsonl"));
     let eu_domains = domains(None);
-    let eu = TestServer::start_with(eu_domains.path(), &gateway_keys(&pki, "eu", "us", 9)).await;
+    let eu = TestServer::start_with(
+        eu_domains.path(),
+        &(gateway_keys(&pki, "eu", "us", 9) + &audit_to(&eu_audit)),
+    )
+    .await;
     // The us gateway's copy of the sales domain points at storage that does not exist there:
     // every sales answer it gives came through the eu gateway.
     let us_domains = domains(Some("/nonexistent/eu-bucket/sales"));
     let us = TestServer::start_with(
         us_domains.path(),
-        &gateway_keys(&pki, "us", "eu", eu.addr.port()),
+        &(gateway_keys(&pki, "us", "eu", eu.addr.port()) + &audit_to(&us_audit)),
     )
     .await;
+    TwoGateways {
+        eu,
+        us,
+        eu_audit,
+        us_audit,
+        _pki: pki,
+        _dirs: [eu_domains, us_domains, audit],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
+    // Held whole: its directories live as long as the gateways.
+    let g = two_gateways().await;
+    let (eu, us, eu_audit, us_audit) = (&g.eu, &g.us, &g.eu_audit, &g.us_audit);
     let at_us = us.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
     let at_eu = eu.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+
+    // Both sides audit the statement: at home, what was sent to the peer; at the peer, which
+    // gateway asked for which user, and the bytes that left.
+    let marker = "SELECT c_mktsegment, count(*) AS audited FROM sales.customer GROUP BY 1";
+    let got = rows(&at_us, marker).await;
+    assert_eq!(got.len(), 5, "{got:?}");
+    let home = crate::audit::wait_events(us_audit, 1).await;
+    let home = home
+        .iter()
+        .find(|e| {
+            e["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("audited"))
+        })
+        .expect("the home event");
+    assert_eq!(home["user"], ANALYST.0);
+    let sent = home["source_statements"]
+        .as_array()
+        .expect("statements sent");
+    assert_eq!(sent.len(), 1, "{home}");
+    assert!(
+        sent[0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("peer gateway eu"),
+        "{home}"
+    );
+    let peer_events = crate::audit::wait_events(eu_audit, 1).await;
+    let peer = peer_events
+        .iter()
+        .find(|e| e["gateway"] == "us" && e["rows"] == 5)
+        .unwrap_or_else(|| panic!("the peer's event: {peer_events:?}"));
+    assert_eq!(peer["user"], ANALYST.0);
+    assert_eq!(peer["tables"], serde_json::json!(["sales.customer"]));
+    assert!(peer["bytes_sent"].as_u64().unwrap() > 5 * 7, "{peer}");
 
     for sql in [
         "SELECT c_nationkey, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
@@ -404,4 +477,42 @@ async fn a_peer_that_is_down_fails_only_the_queries_that_need_it() {
         rows(&c, "SELECT count(*) FROM geo.nation").await,
         vec![vec![Some("25".to_string())]]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_at_home_stops_the_statement_at_the_peer() {
+    let g = two_gateways().await;
+    let (eu, us) = (&g.eu, &g.us);
+    let c = us.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    c.simple_query("SET statement_timeout = '2s'")
+        .await
+        .unwrap();
+    // An aggregate over 3.6 billion pairs: minutes of work, all of it at the peer.
+    let query = tokio::spawn(async move {
+        c.simple_query("SELECT sum(a.l_quantity + b.l_quantity) FROM sales.lineitem a CROSS JOIN sales.lineitem b")
+            .await
+    });
+    let running = || eu.shared.executor.running();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running() == 0 {
+        if query.is_finished() {
+            panic!("ended before the peer ran it: {:?}", query.await.unwrap());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the peer never ran the statement"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let e = query.await.unwrap().expect_err("the statement times out");
+    assert_eq!(code(&e), "57014", "{e:?}");
+    // The peer stops it too, rather than computing for nobody.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the peer still runs the cancelled statement"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
