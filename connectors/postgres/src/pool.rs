@@ -149,7 +149,7 @@ impl Pool {
             .application_name("meshgate")
             .connect_timeout(self.connect_timeout)
             // Values are read in these settings' formats (UTC instants, ISO dates).
-            .options(&format!(
+            .options(format!(
                 "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3{}",
                 self.options
             ));

@@ -56,20 +56,19 @@ impl MakeRustls {
     }
 }
 
+/// Exactly the certificates in `ca_pem`.
 fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, String> {
-    {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
-            let cert = cert.map_err(|e| format!("bad CA certificate: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("bad CA certificate: {e}"))?;
-        }
-        if roots.is_empty() {
-            return Err("the CA file holds no certificate".into());
-        }
-        Ok(roots)
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        let cert = cert.map_err(|e| format!("bad CA certificate: {e}"))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("bad CA certificate: {e}"))?;
     }
+    if roots.is_empty() {
+        return Err("the CA file holds no certificate".into());
+    }
+    Ok(roots)
 }
 
 impl<S> MakeTlsConnect<S> for MakeRustls
