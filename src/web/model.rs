@@ -43,6 +43,9 @@ pub(super) struct ProductView {
     pub tables: Vec<TableSummary>,
     /// Who may read it, as the domain wrote it.
     pub grants: Vec<GrantView>,
+    /// Where its data must stay, and what may leave for consumers of other regions.
+    pub jurisdiction: Option<String>,
+    pub residency: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,14 +242,12 @@ pub(super) fn product(mesh: &Mesh, name: &str, who: &Principal) -> Option<Produc
             privilege: if g.write { "write" } else { "read" },
         })
         .collect();
+    let domain = mesh.domains.iter().find(|d| d.name == p.domain);
     Some(ProductView {
         summary: summary(p, who),
-        domain_owners: mesh
-            .domains
-            .iter()
-            .find(|d| d.name == p.domain)
-            .map(|d| d.owners.clone())
-            .unwrap_or_default(),
+        domain_owners: domain.map(|d| d.owners.clone()).unwrap_or_default(),
+        jurisdiction: domain.and_then(|d| d.jurisdiction.clone()),
+        residency: p.residency.as_ref().map(|r| r.describe()),
         formats,
         writable: p.write.is_some(),
         freshness,

@@ -234,6 +234,19 @@ pub(super) async fn product(
     fact("Domain owners", esc(&p.domain_owners.join(", ")));
     fact("Tags", tags(&s.tags));
     fact("Formats", esc(&p.formats.join(", ")));
+    if let Some(j) = &p.jurisdiction {
+        fact(
+            "Jurisdiction",
+            format!("<span id=\"jurisdiction\">{}</span>", esc(j)),
+        );
+        fact(
+            "Leaves the jurisdiction",
+            format!(
+                "<span id=\"residency\">{}</span>",
+                esc(p.residency.as_deref().unwrap_or("all rows"))
+            ),
+        );
+    }
     fact(
         "Freshness",
         match &p.freshness {

@@ -269,7 +269,7 @@ fn gateway_cert(pki: &Pki, region: &str) -> String {
 
 /// The fixture's domain files with sales in jurisdiction `eu` under [`RULES`]; `sales_root`
 /// replaces the sales storage root (None: keep it).
-fn domains(sales_root: Option<&str>) -> tempfile::TempDir {
+pub(crate) fn domains(sales_root: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(&tpch().domains_dir).unwrap() {
         let f = f.unwrap().path();

@@ -1692,3 +1692,36 @@ async fn web_secrets_never_reach_the_server_log_or_pages() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_product_page_shows_jurisdiction_and_residency_rules() {
+    let domains = crate::residency::domains(None);
+    let s = TestServer::start_with(domains.path(), "http_listen = \"127.0.0.1:0\"").await;
+    wait_for("the HTTP port", Duration::from_secs(10), || {
+        s.shared.http_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", s.shared.http_addr().unwrap());
+    let http = client();
+    let session = sign_in(&http, &base, ANALYST.0, ANALYST.1).await;
+    let page = ok_text(&http, &base, &session, "/products/sales").await;
+    assert!(
+        page.contains("<span id=\"jurisdiction\">eu</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<span id=\"residency\">only aggregates of at least 10 rows; never customer.c_name, customer.c_phone, customer.c_address</span>"
+        ),
+        "{page}"
+    );
+    // A product without a jurisdiction says nothing of one.
+    let page = ok_text(&http, &base, &session, "/products/geo").await;
+    assert!(!page.contains("id=\"jurisdiction\""), "{page}");
+    let api = ok_json(&http, &base, &session, "/api/v1/products/sales").await;
+    assert_eq!(api["jurisdiction"], "eu");
+    assert!(api["residency"]
+        .as_str()
+        .unwrap()
+        .starts_with("only aggregates of at least 10 rows"));
+}
