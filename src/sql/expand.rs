@@ -108,8 +108,20 @@ impl Expander for Expand {
         provider: Arc<dyn TableProvider>,
         version: Option<i64>,
     ) -> DfResult<Arc<dyn TableProvider>> {
-        if entry.read_elsewhere().is_some() {
-            // The peer gateway plans the statement as this user, with the same policies.
+        if let Some(region) = entry.read_elsewhere() {
+            // The peer gateway plans the statement as the login user, with that user's
+            // policies. It cannot take a role: after SET ROLE the filters bound to the role
+            // would be left out, so such a statement is refused rather than widened.
+            if access.principal.role.is_some() {
+                return Err(UserError::new(
+                    crate::error::SqlState::FeatureNotSupported,
+                    format!(
+                        "{}.{} is read through the gateway of region {region}, which acts for the login user only: RESET ROLE first",
+                        entry.product, entry.name
+                    ),
+                )
+                .into_datafusion());
+            }
             return Ok(provider);
         }
         let p = &access.principal;

@@ -443,6 +443,22 @@ async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
     // The session goes on.
     assert_eq!(rows(&at_us, "SELECT 1").await.len(), 1);
 
+    // The peer acts for the login user: after SET ROLE (whose own filters it would not know)
+    // another jurisdiction's tables are refused, not read wider.
+    at_us.simple_query("SET ROLE analyst").await.unwrap();
+    let e = at_us
+        .simple_query("SELECT count(*) FROM sales.customer")
+        .await
+        .expect_err("refused under a role");
+    assert_eq!(code(&e), "0A000", "{e:?}");
+    at_us.simple_query("RESET ROLE").await.unwrap();
+    assert_eq!(
+        rows(&at_us, "SELECT count(*) FROM sales.customer")
+            .await
+            .len(),
+        1
+    );
+
     // A row-filtered user is filtered by the eu gateway as at home.
     let regional_us = us.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
     let regional_eu = eu.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
