@@ -532,3 +532,97 @@ async fn a_timeout_at_home_stops_the_statement_at_the_peer() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eu_bucket_is_read_only_with_the_eu_gateway_s_credentials() {
+    // The sales tables in an S3 bucket (moto on 127.0.0.1) that logs who signed each request.
+    let upload = tempfile::tempdir().unwrap();
+    for t in ["orders", "lineitem", "customer"] {
+        crate::s3::copy_dir(
+            &tpch().dir.join("data/sales").join(t),
+            &upload.path().join(t),
+        );
+    }
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("requests.log");
+    let s3 = crate::s3::start_s3_logged("eu-sales", upload.path(), "warehouse", Some(&log));
+    let setup = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+
+    let pki = Pki::new();
+    gateway_cert(&pki, "eu");
+    gateway_cert(&pki, "us");
+    let on_s3 = |dir: &std::path::Path| {
+        let sales = dir.join("sales.toml");
+        let text = std::fs::read_to_string(&sales).unwrap();
+        let root = text
+            .lines()
+            .find(|l| l.starts_with("root = "))
+            .unwrap()
+            .to_string();
+        let text = text.replace(
+            &root,
+            &format!(
+                "root = \"s3://eu-sales/warehouse\"\nregion = \"us-east-1\"\n\
+                 endpoint = \"http://127.0.0.1:{}\"\nallow_http = true\n\
+                 access_key_id_env = \"EU_SALES_KEY\"\nsecret_access_key_env = \"EU_SALES_SECRET\"",
+                s3.port
+            ),
+        );
+        std::fs::write(&sales, text).unwrap();
+    };
+    let eu_domains = domains(None);
+    on_s3(eu_domains.path());
+    let us_domains = domains(None);
+    on_s3(us_domains.path());
+
+    // The bucket's credentials are in the eu gateway's environment only.
+    let start = |domains: &std::path::Path, keys: String, env: &dyn Fn(&str) -> Option<String>| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::harness::write_config(dir.path(), domains, &keys);
+        let config = meshgate::Config::load_with_env(&path, env).expect("config");
+        TestServer::start_config(config, dir)
+    };
+    let eu = start(
+        eu_domains.path(),
+        gateway_keys(&pki, "eu", "us", 9),
+        &|k| match k {
+            "EU_SALES_KEY" => Some("eu-gateway-key".into()),
+            "EU_SALES_SECRET" => Some("eu-gateway-secret".into()),
+            _ => None,
+        },
+    )
+    .await;
+    let us = start(
+        us_domains.path(),
+        gateway_keys(&pki, "us", "eu", eu.addr.port()),
+        &|_| None,
+    )
+    .await;
+    let at_us = us.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    let at_eu = eu.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
+    for sql in [
+        "SELECT c_mktsegment, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
+        "SELECT o_orderstatus, count(*) FROM sales.orders o JOIN sales.customer c \
+         ON o.o_custkey = c.c_custkey GROUP BY 1 ORDER BY 1",
+    ] {
+        let got = rows(&at_us, sql).await;
+        assert!(!got.is_empty(), "{sql}");
+        assert_eq!(got, rows(&at_eu, sql).await, "{sql}");
+    }
+    let requests: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .skip(setup)
+        .map(str::to_string)
+        .collect();
+    assert!(!requests.is_empty(), "the eu gateway read the bucket");
+    for r in &requests {
+        assert!(
+            r.starts_with("eu-gateway-key "),
+            "a request not signed by eu: {r}"
+        );
+    }
+}

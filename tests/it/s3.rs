@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 
 use crate::harness::{tpch, TestServer};
 
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for S3Server {
@@ -20,12 +20,27 @@ impl Drop for S3Server {
 }
 
 fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
+    start_s3_logged(bucket, upload, prefix, None)
+}
+
+/// As [`start_s3`], logging the access key id each request was signed with to `log`.
+pub(crate) fn start_s3_logged(
+    bucket: &str,
+    upload: &Path,
+    prefix: &str,
+    log: Option<&Path>,
+) -> S3Server {
     let script = format!("{}/tests/fixtures/s3_server.py", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new("python3")
+    let mut command = Command::new("python3");
+    command
         .args([
             &script, "--port", "0", "--bucket", bucket, "--prefix", prefix, "--upload",
         ])
-        .arg(upload)
+        .arg(upload);
+    if let Some(log) = log {
+        command.arg("--request-log").arg(log);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -48,7 +63,7 @@ fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
