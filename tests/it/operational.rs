@@ -331,6 +331,41 @@ async fn the_audit_names_the_statement_sent_to_the_source() {
             && !text.contains("4242"),
         "the pushed statement, its literal redacted: {text}"
     );
+
+    // A join sent whole is named as the one statement the source ran.
+    rows(
+        &admin,
+        "SELECT c.tier, count(*) FROM billing.invoices i JOIN billing.customers c \
+         ON i.n_nationkey = c.id WHERE i.id < 4343 GROUP BY c.tier",
+    )
+    .await;
+    let joined = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| {
+                e["statement"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("billing.customers"))
+            })
+    };
+    crate::harness::wait_for(
+        "the join's audit event",
+        std::time::Duration::from_secs(30),
+        || joined().is_some(),
+    )
+    .await;
+    let e = joined().expect("found above");
+    let sent = e["source_statements"].as_array().expect("statements");
+    assert_eq!(sent.len(), 1, "{e}");
+    let text = sent[0]["statement"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(r#"JOIN "billing"."customers""#)
+            && text.contains("GROUP BY")
+            && !text.contains("4343"),
+        "the joined statement, its literal redacted: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
