@@ -126,7 +126,10 @@ fn engine_of(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
             let engine = one_input(&a.input)?;
             let schema = a.input.schema();
             (engine.speaks_meshgate()
-                || (a.group_expr.iter().all(|e| sendable(e, schema))
+                || (a
+                    .group_expr
+                    .iter()
+                    .all(|e| sendable(e, schema) && e.get_type(schema).is_ok_and(|t| !float(&t)))
                     && a.aggr_expr.iter().all(|e| aggregate(e, schema))))
             .then_some(engine)
         }
@@ -158,11 +161,11 @@ fn engine_of(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
             }
             let schema = j.left.schema().join(j.right.schema()).ok()?;
             (left.speaks_meshgate()
-                || (j
-                    .on
-                    .iter()
-                    .all(|(l, r)| sendable(l, &schema) && sendable(r, &schema))
-                    && j.filter.iter().all(|f| sendable(f, &schema))))
+                || (j.on.iter().all(|(l, r)| {
+                    sendable(l, &schema)
+                        && sendable(r, &schema)
+                        && l.get_type(&schema).is_ok_and(|t| !float(&t))
+                }) && j.filter.iter().all(|f| sendable(f, &schema))))
             .then_some(left)
         }
         LogicalPlan::Union(u) => {
@@ -239,6 +242,12 @@ fn text(t: &DataType) -> bool {
     )
 }
 
+/// Floating point compares unlike in sources: Arrow orders -0 before 0 and treats them as
+/// different, PostgreSQL does not.
+fn float(t: &DataType) -> bool {
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
 fn integer(t: &DataType) -> bool {
     matches!(t, DataType::Int16 | DataType::Int32 | DataType::Int64)
 }
@@ -266,14 +275,13 @@ fn sendable(e: &Expr, schema: &DFSchema) -> bool {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let both = sendable(left, schema) && sendable(right, schema);
             match op {
-                Operator::And
-                | Operator::Or
-                | Operator::Eq
+                Operator::And | Operator::Or => both,
+                Operator::Eq
                 | Operator::NotEq
                 | Operator::IsDistinctFrom
-                | Operator::IsNotDistinctFrom => both,
+                | Operator::IsNotDistinctFrom => both && ty(left).is_some_and(|t| !float(&t)),
                 Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
-                    both && ty(left).is_some_and(|t| !text(&t))
+                    both && ty(left).is_some_and(|t| !text(&t) && !float(&t))
                 }
                 _ => false,
             }
@@ -291,10 +299,12 @@ fn sendable(e: &Expr, schema: &DFSchema) -> bool {
             sendable(expr, schema)
                 && sendable(low, schema)
                 && sendable(high, schema)
-                && ty(expr).is_some_and(|t| !text(&t))
+                && ty(expr).is_some_and(|t| !text(&t) && !float(&t))
         }
         Expr::InList(InList { expr, list, .. }) => {
-            sendable(expr, schema) && list.iter().all(|x| sendable(x, schema))
+            sendable(expr, schema)
+                && list.iter().all(|x| sendable(x, schema))
+                && ty(expr).is_some_and(|t| !float(&t))
         }
         Expr::Case(Case {
             expr,
@@ -728,6 +738,7 @@ mod tests {
             Field::new("i", DataType::Int32, true),
             Field::new("s", DataType::Utf8, true),
             Field::new("d", DataType::Decimal128(12, 2), true),
+            Field::new("f", DataType::Float64, true),
         ]))
         .unwrap()
     }
@@ -755,6 +766,8 @@ mod tests {
             (col("i") + lit(1i32)).eq(lit(2i32)),
             cast(col("d"), DataType::Int32).eq(lit(1i32)),
             col("s").like(lit("a%")),
+            // -0 and 0 are one value in PostgreSQL, two in Arrow.
+            col("f").eq(col("f")),
         ] {
             assert!(!sendable(&e, &s), "{e}");
         }

@@ -6,7 +6,7 @@
 //! the needed columns, the filters SQLite answers exactly as DataFusion would, and the LIMIT.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -18,22 +18,25 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::Session;
+use datafusion::common::TableReference;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::Count;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use datafusion::scalar::ScalarValue;
+use datafusion::sql::unparser::dialect::{Dialect, SqliteDialect};
 use futures::{StreamExt, TryStreamExt};
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, RemoteSource, RemoteStatement, Result,
-    SourceUnavailable, SqliteSource, Storage, TableSpec, Unreachable,
+    Connector, ConnectorError, OpenedTable, RemoteEngine, RemoteSource, RemoteStatement,
+    RemoteTable, Result, SourceUnavailable, SqliteSource, Storage, TableSpec, Unreachable,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
@@ -140,12 +143,25 @@ impl Connector for SqliteConnector {
             fields.push(Field::new(column, kind.arrow(), not_null == 0));
             kinds.push(kind);
         }
-        Ok(OpenedTable::new(Arc::new(SqliteTable {
+        let opaque = opaque_columns(&pool, source, &fields, &kinds)
+            .await
+            .map_err(|e| ConnectorError::format(name, e))?;
+        let engine = Arc::new(SqliteEngine {
+            pool: pool.clone(),
+            source: source.clone(),
+        });
+        let table = SqliteTable {
             pool,
             source: source.clone(),
             schema: Arc::new(Schema::new(fields)),
             kinds,
-        })))
+        };
+        Ok(OpenedTable::new(Arc::new(RemoteTable::new(
+            engine,
+            TableReference::bare(source.table.as_str()),
+            opaque,
+            Arc::new(table),
+        ))))
     }
 
     fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
@@ -452,61 +468,210 @@ impl ExecutionPlan for SqliteScanExec {
         _context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let pool = self.pool.clone();
-        let source = self.source.clone();
-        let sql = self.sql.clone();
-        let schema = Arc::clone(&self.schema);
-        let kinds = self.kinds.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
-        let batch_schema = Arc::clone(&schema);
-        tokio::spawn(async move {
-            let read = async {
-                let failed = |e: sqlx::Error| match unreachable(&e) {
-                    Some(kind) => {
-                        DataFusionError::External(Box::new(unavailable(&source, kind, &e)))
+        Ok(read(
+            self.pool.clone(),
+            self.source.clone(),
+            self.sql.clone(),
+            Arc::clone(&self.schema),
+            self.kinds.clone(),
+            rows_fetched,
+        ))
+    }
+}
+
+/// Runs `sql` in the file on its own task and streams its rows as batches of `schema`, each
+/// column read as its kind says.
+fn read(
+    pool: SqlitePool,
+    source: SqliteSource,
+    sql: String,
+    schema: SchemaRef,
+    kinds: Vec<Kind>,
+    rows_fetched: Count,
+) -> SendableRecordBatchStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
+    let batch_schema = Arc::clone(&schema);
+    tokio::spawn(async move {
+        let read = async {
+            let failed = |e: sqlx::Error| match unreachable(&e) {
+                Some(kind) => DataFusionError::External(Box::new(unavailable(&source, kind, &e))),
+                None => DataFusionError::External(Box::new(e)),
+            };
+            let mut rows = sqlx::query(&sql).fetch(&pool);
+            let mut builders: Vec<Builder> = kinds.iter().map(|k| Builder::new(*k)).collect();
+            let mut n = 0usize;
+            loop {
+                let row = rows.try_next().await.map_err(failed)?;
+                let done = row.is_none();
+                if let Some(row) = row {
+                    for (i, b) in builders.iter_mut().enumerate() {
+                        b.push(&row, i)?;
                     }
-                    None => DataFusionError::External(Box::new(e)),
-                };
-                let mut rows = sqlx::query(&sql).fetch(&pool);
-                let mut builders: Vec<Builder> = kinds.iter().map(|k| Builder::new(*k)).collect();
-                let mut n = 0usize;
-                loop {
-                    let row = rows.try_next().await.map_err(failed)?;
-                    let done = row.is_none();
-                    if let Some(row) = row {
-                        for (i, b) in builders.iter_mut().enumerate() {
-                            b.push(&row, i)?;
-                        }
-                        n += 1;
-                        rows_fetched.add(1);
-                    }
-                    if n > 0 && (n == BATCH_ROWS || done) {
-                        let columns = builders.iter_mut().map(Builder::finish).collect::<Vec<_>>();
-                        let batch = RecordBatch::try_new_with_options(
-                            Arc::clone(&batch_schema),
-                            columns,
-                            &RecordBatchOptions::new().with_row_count(Some(n)),
-                        )?;
-                        n = 0;
-                        if tx.send(Ok(batch)).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    if done {
+                    n += 1;
+                    rows_fetched.add(1);
+                }
+                if n > 0 && (n == BATCH_ROWS || done) {
+                    let columns = builders.iter_mut().map(Builder::finish).collect::<Vec<_>>();
+                    let batch = RecordBatch::try_new_with_options(
+                        Arc::clone(&batch_schema),
+                        columns,
+                        &RecordBatchOptions::new().with_row_count(Some(n)),
+                    )?;
+                    n = 0;
+                    if tx.send(Ok(batch)).await.is_err() {
                         return Ok(());
                     }
                 }
-            };
-            let outcome: DfResult<()> = read.await;
-            if let Err(e) = outcome {
-                let _ = tx.send(Err(e)).await;
+                if done {
+                    return Ok(());
+                }
             }
-        });
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        };
+        let outcome: DfResult<()> = read.await;
+        if let Err(e) = outcome {
+            let _ = tx.send(Err(e)).await;
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed();
+    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+}
+
+/// The columns a whole subplan may not use. SQLite lets a column of an ordinary table hold any
+/// value, which the per-scan path refuses on reading but SQLite would compare or sum as it
+/// pleases; only a STRICT table's declared types hold. Text with a declared collation (NOCASE…)
+/// compares unlike meshgate, and so do the kinds served from other storage (booleans, dates,
+/// timestamps, undeclared columns).
+async fn opaque_columns(
+    pool: &SqlitePool,
+    source: &SqliteSource,
+    fields: &[Field],
+    kinds: &[Kind],
+) -> std::result::Result<BTreeSet<String>, sqlx::Error> {
+    let table: Option<SqliteRow> = sqlx::query(
+        "SELECT l.strict, m.sql FROM pragma_table_list l \
+         JOIN sqlite_schema m ON m.name = l.name WHERE l.name = ?1 AND l.schema = 'main'",
+    )
+    .bind(&source.table)
+    .fetch_optional(pool)
+    .await?;
+    let (strict, sql) = match &table {
+        Some(r) => (
+            r.try_get::<i64, _>(0)? == 1,
+            r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+        ),
+        None => (false, String::new()),
+    };
+    let collated = sql.to_ascii_uppercase().contains("COLLATE");
+    Ok(fields
+        .iter()
+        .zip(kinds)
+        .filter(|(_, k)| {
+            !strict
+                || match k {
+                    Kind::Integer | Kind::Real | Kind::Blob => false,
+                    Kind::Text => collated,
+                    _ => true,
+                }
         })
-        .boxed();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        .map(|(f, _)| f.name().clone())
+        .collect())
+}
+
+/// An SQLite file as an engine that answers whole subplans over its STRICT tables.
+struct SqliteEngine {
+    pool: SqlitePool,
+    source: SqliteSource,
+}
+
+impl fmt::Debug for SqliteEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SqliteEngine({})", self.source.describe())
+    }
+}
+
+/// How a result column of an Arrow type is read from SQLite. A whole-number decimal (meshgate
+/// sums integers as PostgreSQL does, into `numeric`) is an integer there: SQLite's `sum` of
+/// integers is exact or fails with "integer overflow".
+fn kind_for(t: &DataType) -> Option<Kind> {
+    Some(match t {
+        DataType::Int64 | DataType::Decimal128(_, 0) => Kind::Integer,
+        DataType::Float64 => Kind::Real,
+        DataType::Utf8 => Kind::Text,
+        DataType::Binary => Kind::Blob,
+        _ => return None,
+    })
+}
+
+impl RemoteEngine for SqliteEngine {
+    fn key(&self) -> String {
+        format!("sqlite\u{0}{}", self.source.path.display())
+    }
+
+    fn dialect(&self) -> Arc<dyn Dialect + Send + Sync> {
+        Arc::new(SqliteDialect {})
+    }
+
+    fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    fn statement(&self, sql: String, schema: &SchemaRef) -> Option<String> {
+        schema
+            .fields()
+            .iter()
+            .all(|f| kind_for(f.data_type()).is_some())
+            .then_some(sql)
+    }
+
+    fn execute(
+        &self,
+        sql: String,
+        schema: SchemaRef,
+        _ctx: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let kinds = schema
+            .fields()
+            .iter()
+            .map(|f| kind_for(f.data_type()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("{} cannot return {schema:?}", self.describe()))
+            })?;
+        let read_schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .zip(&kinds)
+                .map(|(f, k)| f.as_ref().clone().with_data_type(k.arrow()))
+                .collect::<Vec<_>>(),
+        ));
+        let rows = read(
+            self.pool.clone(),
+            self.source.clone(),
+            sql,
+            read_schema,
+            kinds,
+            Count::new(),
+        );
+        let target = Arc::clone(&schema);
+        let cast = rows.map(move |batch| {
+            let batch = batch?;
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new_with_options(
+                Arc::clone(&target),
+                columns,
+                &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+            )?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, cast)))
     }
 }
 
