@@ -452,8 +452,13 @@ fn read(
                     DataFusionError::External(Box::new(e))
                 }
             };
+            // Parse, bind, describe and execute in one round trip: a statement without
+            // parameters needs no prepare step first.
             let stream = client
-                .query_raw(sql.as_str(), std::iter::empty::<&str>())
+                .query_typed_raw(
+                    sql.as_str(),
+                    std::iter::empty::<(&str, tokio_postgres::types::Type)>(),
+                )
                 .await
                 .map_err(|e| broke(e, &client))?;
             futures::pin_mut!(stream);
