@@ -12,9 +12,9 @@
 //! result rows that crossed from `eu` to `us` (the `eu` gateway's audit), and the bytes a single
 //! gateway in `us` would have pulled across from the sales bucket instead (the storage bytes
 //! the statement scanned there). It then projects the two-gateway time onto a real
-//! inter-region link: two round trips per statement sent to the peer (tokio-postgres prepares,
-//! then executes) and the crossing bytes at the link's bandwidth. Not a test: it asserts
-//! nothing about time.
+//! inter-region link: one round trip per statement sent to the peer (parse, bind and execute
+//! go together) and the crossing bytes at the link's bandwidth. Not a test: it asserts nothing
+//! about time.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -303,7 +303,7 @@ async fn main() {
             .as_object()
             .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
             .unwrap_or(0);
-        let projected = ms(two) + 2.0 * rtt_ms + crossed as f64 * 8.0 / (mbit * 1e6) * 1000.0;
+        let projected = ms(two) + rtt_ms + crossed as f64 * 8.0 / (mbit * 1e6) * 1000.0;
         println!(
             "{:<62} {:>10.1} {:>10.1} {:>7.2} {:>12} {:>14} {:>12.0}",
             name,
@@ -328,9 +328,9 @@ async fn main() {
     );
     println!(
         "projection for a {rtt_ms} ms round trip at {mbit} Mbit/s: +{:.0} ms per statement sent \
-         (2 round trips) plus the crossing bytes; a single us gateway pulling the bucket's bytes \
+         (1 round trip) plus the crossing bytes; a single us gateway pulling the bucket's bytes \
          would add {:.1} s at that bandwidth",
-        2.0 * rtt_ms,
+        rtt_ms,
         bucket_total as f64 * 8.0 / (mbit * 1e6)
     );
 }
