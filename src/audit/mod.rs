@@ -112,6 +112,10 @@ pub struct Event {
     /// For a peer gateway's statement: the bytes of the result rows that left for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes_sent: Option<u64>,
+    /// Bytes of the rows received from each remote source (a peer gateway, a PostgreSQL
+    /// source), as they came over the wire.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bytes_received: BTreeMap<String, u64>,
     /// Bytes read from storage, by domain; domains with nothing read are absent.
     pub bytes_scanned: BTreeMap<String, u64>,
     /// Domains whose `bytes_scanned` counts the data files the scan planned rather than the

@@ -128,9 +128,11 @@ impl StatementRecord {
     pub fn finish(self, outcome: Outcome, sqlstate: Option<SqlState>) {
         let duration = self.started.elapsed();
         let mut bytes = BTreeMap::new();
+        let mut received = BTreeMap::new();
         let mut planned = Vec::new();
         for p in &self.probes {
             p.settle(&mut bytes);
+            p.settle_received(&mut received);
             planned.extend(p.take_planned());
         }
         let Some(head) = self.head else {
@@ -175,6 +177,7 @@ impl StatementRecord {
             ),
             rows: self.rows,
             bytes_sent: self.bytes_sent,
+            bytes_received: received,
             bytes_scanned: bytes,
             bytes_estimated: Vec::new(),
             duration_ms: (duration.as_micros() as f64) / 1000.0,

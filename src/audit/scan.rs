@@ -184,9 +184,12 @@ pub struct ScanProbe {
     tables: Vec<TableRead>,
     /// Statements the plan runs in operational sources.
     remote: Vec<meshgate_connectors::RemoteStatement>,
+    /// The plan nodes that run them, by source: their `bytes_fetched` is what crossed.
+    remote_leaves: Vec<(String, Arc<dyn ExecutionPlan>)>,
     files: Vec<Leaf>,
     planned: Mutex<Vec<Planned>>,
     reported: Mutex<BTreeMap<String, u64>>,
+    received_reported: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ScanProbe {
@@ -204,6 +207,7 @@ impl ScanProbe {
         let mut files = Vec::new();
         let mut planned = Vec::new();
         let mut remote = Vec::new();
+        let mut remote_leaves = Vec::new();
         let mut attribution = None;
         let mut stack = vec![physical.clone()];
         while let Some(node) = stack.pop() {
@@ -214,6 +218,7 @@ impl ScanProbe {
                 .readers()
                 .find_map(|c| c.remote_statement(&node))
             {
+                remote_leaves.push((r.source.clone(), node.clone()));
                 remote.push(r);
                 continue;
             }
@@ -222,6 +227,7 @@ impl ScanProbe {
                 .downcast_ref::<crate::sql::federate::RemoteQueryExec>()
             {
                 let (source, sql) = q.statement();
+                remote_leaves.push((source.clone(), node.clone()));
                 remote.push(meshgate_connectors::RemoteStatement { source, sql });
                 continue;
             }
@@ -268,9 +274,11 @@ impl ScanProbe {
             auditor: auditor.clone(),
             tables,
             remote,
+            remote_leaves,
             files,
             planned: Mutex::new(planned),
             reported: Mutex::new(BTreeMap::new()),
+            received_reported: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -313,6 +321,39 @@ impl ScanProbe {
             if delta > 0 {
                 self.auditor.metrics.scanned(domain, delta);
                 *into.entry(domain.to_string()).or_default() += delta;
+            }
+        }
+    }
+
+    /// Adds to `into` the bytes of rows received from each remote source (a peer gateway, an
+    /// operational database) since the last settle.
+    pub fn settle_received(&self, into: &mut BTreeMap<String, u64>) {
+        if self.remote_leaves.is_empty() {
+            return;
+        }
+        let mut now: BTreeMap<&str, u64> = BTreeMap::new();
+        for (source, plan) in &self.remote_leaves {
+            let n: usize = plan
+                .metrics()
+                .map(|m| {
+                    m.iter()
+                        .filter(|v| v.value().name() == "bytes_fetched")
+                        .map(|v| v.value().as_usize())
+                        .sum()
+                })
+                .unwrap_or(0);
+            *now.entry(source.as_str()).or_default() += n as u64;
+        }
+        let mut reported = self
+            .received_reported
+            .lock()
+            .expect("scan probe lock is never poisoned");
+        for (source, total) in now {
+            let before = reported.entry(source.to_string()).or_default();
+            let delta = total.saturating_sub(*before);
+            *before = (*before).max(total);
+            if delta > 0 {
+                *into.entry(source.to_string()).or_default() += delta;
             }
         }
     }

@@ -686,9 +686,13 @@ impl ExecutionPlan for RemoteQueryExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let stream = self
-            .engine
-            .execute(self.sql.clone(), Arc::clone(&self.schema), context)?;
+        let bytes_fetched = MetricBuilder::new(&self.metrics).counter("bytes_fetched", partition);
+        let stream = self.engine.execute(
+            self.sql.clone(),
+            Arc::clone(&self.schema),
+            context,
+            bytes_fetched,
+        )?;
         let counted = stream.map(move |b| {
             if let Ok(b) = &b {
                 rows_fetched.add(b.num_rows());

@@ -296,6 +296,7 @@ fn audit(
         source_statements: Vec::new(),
         rows: 0,
         bytes_sent: None,
+        bytes_received: Default::default(),
         bytes_scanned: Default::default(),
         bytes_estimated: Vec::new(),
         duration_ms: 0.0,

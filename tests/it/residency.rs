@@ -394,7 +394,16 @@ async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
         .unwrap_or_else(|| panic!("the peer's event: {peer_events:?}"));
     assert_eq!(peer["user"], ANALYST.0);
     assert_eq!(peer["tables"], serde_json::json!(["sales.customer"]));
-    assert!(peer["bytes_sent"].as_u64().unwrap() > 5 * 7, "{peer}");
+    let sent = peer["bytes_sent"].as_u64().unwrap();
+    assert!(sent > 5 * 7, "{peer}");
+    // What left the eu gateway is what reached the us gateway, byte for byte.
+    let received = home["bytes_received"]
+        .as_object()
+        .expect("bytes received by source");
+    assert_eq!(received.len(), 1, "{home}");
+    let (source, n) = received.iter().next().unwrap();
+    assert!(source.starts_with("peer gateway eu"), "{home}");
+    assert_eq!(n.as_u64(), Some(sent), "{home}\n{peer}");
 
     for sql in [
         "SELECT c_nationkey, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",

@@ -21,6 +21,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::metrics::Count;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::unparser::dialect::Dialect;
 
@@ -34,12 +35,14 @@ pub trait RemoteEngine: Send + Sync + fmt::Debug {
     fn describe(&self) -> String;
     /// Runs one statement whose result has `schema`; the stream yields batches of exactly that
     /// schema. `ctx` is the running query's TaskContext (its session config may carry
-    /// extensions the engine needs, e.g. the user).
+    /// extensions the engine needs, e.g. the user). An engine reached over a network adds to
+    /// `received` the bytes of the rows it receives (what the audit reports as crossing).
     fn execute(
         &self,
         sql: String,
         schema: SchemaRef,
         ctx: Arc<TaskContext>,
+        received: Count,
     ) -> DfResult<SendableRecordBatchStream>;
     /// The statement sent for `sql`, a subplan whose result has `schema`, as EXPLAIN and the
     /// audit show it and `execute` receives it; None when the engine cannot return that result

@@ -401,12 +401,14 @@ impl ExecutionPlan for PostgresScanExec {
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
+        let bytes_fetched = MetricBuilder::new(&self.metrics).counter("bytes_fetched", partition);
         Ok(read(
             self.link.pool(&context)?,
             self.sql.clone(),
             Arc::clone(&self.schema),
             self.kinds.clone(),
             rows_fetched,
+            bytes_fetched,
         ))
     }
 }
@@ -419,6 +421,7 @@ fn read(
     schema: SchemaRef,
     kinds: Vec<Kind>,
     rows_fetched: Count,
+    bytes_fetched: Count,
 ) -> SendableRecordBatchStream {
     // The rows are read on their own task and handed over a small channel: the source's
     // pace is decoupled from the consumer's, and a dropped query stops the task.
@@ -474,6 +477,7 @@ fn read(
                     }
                     n += 1;
                     rows_fetched.add(1);
+                    bytes_fetched.add(types::wire_size(&row));
                 }
                 if n > 0 && (n == BATCH_ROWS || done) {
                     let columns = builders
@@ -590,6 +594,7 @@ impl RemoteEngine for PostgresEngine {
         sql: String,
         schema: SchemaRef,
         ctx: Arc<TaskContext>,
+        received: Count,
     ) -> DfResult<SendableRecordBatchStream> {
         let kinds = schema
             .fields()
@@ -605,6 +610,7 @@ impl RemoteEngine for PostgresEngine {
             schema,
             kinds,
             Count::new(),
+            received,
         ))
     }
 }

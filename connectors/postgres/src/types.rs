@@ -289,3 +289,34 @@ mod tests {
         assert_eq!(kind("uuid", -1), Kind::AsText);
     }
 }
+
+/// The bytes a row took on the wire: the DataRow message (tag, length, column count), each
+/// column's length word and its value.
+pub fn wire_size(row: &Row) -> usize {
+    (0..row.len())
+        .map(|i| 4 + row.try_get::<_, RawLen>(i).map_or(0, |r| r.0))
+        .sum::<usize>()
+        + 7
+}
+
+/// A column's value length, whatever its type; NULL is 0.
+struct RawLen(usize);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawLen {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawLen(raw.len()))
+    }
+
+    fn from_sql_null(
+        _: &tokio_postgres::types::Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawLen(0))
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
