@@ -224,7 +224,7 @@ impl ScanProbe {
             }
             if let Some(q) = node
                 .as_any()
-                .downcast_ref::<crate::sql::federate::RemoteQueryExec>()
+                .downcast_ref::<crate::exec::remote::RemoteQueryExec>()
             {
                 let (source, sql) = q.statement();
                 remote_leaves.push((source.clone(), node.clone()));

@@ -14,6 +14,7 @@
 //! DataFusion; a distributed executor would implement the same `execute`.
 
 mod memory;
+pub mod remote;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};

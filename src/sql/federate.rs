@@ -10,8 +10,9 @@
 //! [`RemoteTable`]s of engines with one key and whose every node and expression is on an
 //! allow-list of what every engine answers exactly as meshgate does; each is unparsed in the
 //! engine's dialect (DataFusion's unparser) and replaced by a [`RemoteQuery`] leaf, which
-//! [`RemotePlanner`] plans as [`RemoteQueryExec`] calling [`RemoteEngine::execute`]. A subtree
-//! whose SQL cannot be written stays as it was: its scans still send their own statements.
+//! [`RemotePlanner`] plans as `exec::remote::RemoteQueryExec` calling
+//! [`RemoteEngine::execute`]. A subtree whose SQL cannot be written stays as it was: its scans
+//! still send their own statements.
 //!
 //! Only subtrees with work a scan cannot send on its own (a join, an aggregate, DISTINCT, a
 //! UNION, a sort) are sent whole; filters, columns and LIMIT of a single table are the scan's
@@ -35,13 +36,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, NullEquality, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::execution::context::SessionState;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::expr::{AggregateFunction, Alias, InList};
 use datafusion::logical_expr::{
     Between, BinaryExpr, Case, Cast, Distinct, Expr, ExprSchemable, Extension, FetchType, JoinType,
@@ -49,17 +49,10 @@ use datafusion::logical_expr::{
     UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::unparser::Unparser;
-use futures::StreamExt;
 use meshgate_connectors::{RemoteEngine, RemoteTable};
 
 /// The name the pushed subplan has in EXPLAIN.
@@ -604,109 +597,7 @@ impl UserDefinedLogicalNodeCore for RemoteQuery {
     }
 }
 
-/// Runs a [`RemoteQuery`]'s statement in its engine.
-#[derive(Debug)]
-pub struct RemoteQueryExec {
-    engine: Arc<dyn RemoteEngine>,
-    sql: String,
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
-}
-
-impl RemoteQueryExec {
-    fn new(engine: Arc<dyn RemoteEngine>, sql: String, schema: SchemaRef) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        RemoteQueryExec {
-            engine,
-            sql,
-            schema,
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
-    }
-
-    /// The source as the audit names it, and the statement sent to it.
-    pub fn statement(&self) -> (String, String) {
-        (self.engine.describe(), self.sql.clone())
-    }
-}
-
-impl DisplayAs for RemoteQueryExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "RemoteQueryExec: source={}, sql={}",
-            self.engine.describe(),
-            self.sql
-        )
-    }
-}
-
-impl ExecutionPlan for RemoteQueryExec {
-    fn name(&self) -> &str {
-        "RemoteQueryExec"
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            datafusion::common::internal_err!("RemoteQueryExec has no inputs")
-        }
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let bytes_fetched = MetricBuilder::new(&self.metrics).counter("bytes_fetched", partition);
-        let stream = self.engine.execute(
-            self.sql.clone(),
-            Arc::clone(&self.schema),
-            context,
-            bytes_fetched,
-        )?;
-        let counted = stream.map(move |b| {
-            if let Ok(b) = &b {
-                rows_fetched.add(b.num_rows());
-            }
-            b
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            counted,
-        )))
-    }
-}
-
-/// Plans [`RemoteQuery`] as [`RemoteQueryExec`].
+/// Plans [`RemoteQuery`] as [`RemoteQueryExec`](crate::exec::remote::RemoteQueryExec).
 #[derive(Debug, Default)]
 pub struct RemotePlanner;
 
@@ -723,7 +614,7 @@ impl ExtensionPlanner for RemotePlanner {
         let Some(q) = node.as_any().downcast_ref::<RemoteQuery>() else {
             return Ok(None);
         };
-        Ok(Some(Arc::new(RemoteQueryExec::new(
+        Ok(Some(Arc::new(crate::exec::remote::RemoteQueryExec::new(
             Arc::clone(&q.engine),
             q.sql.clone(),
             Arc::new(q.schema.as_arrow().clone()),

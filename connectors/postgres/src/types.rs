@@ -262,34 +262,6 @@ pub fn decimal(text: &str, scale: i8) -> Option<i128> {
     Some(if negative { -v } else { v })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numeric_text_becomes_a_scaled_integer() {
-        assert_eq!(decimal("12.50", 2), Some(1250));
-        assert_eq!(decimal("-0.05", 2), Some(-5));
-        assert_eq!(decimal("7", 2), Some(700));
-        assert_eq!(decimal("1.5", 3), Some(1500));
-        assert_eq!(decimal("NaN", 2), None);
-        assert_eq!(decimal("Infinity", 2), None);
-        assert_eq!(decimal("1.234", 2), None);
-    }
-
-    #[test]
-    fn numeric_typmod_carries_precision_and_scale() {
-        // atttypmod of numeric(15,2) is ((15 << 16) | 2) + 4.
-        assert_eq!(kind("numeric", ((15 << 16) | 2) + 4), Kind::Numeric(15, 2));
-        assert_eq!(kind("numeric", -1), Kind::AsText);
-        assert_eq!(
-            kind("timestamptz", -1).arrow(),
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-        );
-        assert_eq!(kind("uuid", -1), Kind::AsText);
-    }
-}
-
 /// The bytes a row took on the wire: the DataRow message (tag, length, column count), each
 /// column's length word and its value.
 pub fn wire_size(row: &Row) -> usize {
@@ -318,5 +290,33 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawLen {
 
     fn accepts(_: &tokio_postgres::types::Type) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_text_becomes_a_scaled_integer() {
+        assert_eq!(decimal("12.50", 2), Some(1250));
+        assert_eq!(decimal("-0.05", 2), Some(-5));
+        assert_eq!(decimal("7", 2), Some(700));
+        assert_eq!(decimal("1.5", 3), Some(1500));
+        assert_eq!(decimal("NaN", 2), None);
+        assert_eq!(decimal("Infinity", 2), None);
+        assert_eq!(decimal("1.234", 2), None);
+    }
+
+    #[test]
+    fn numeric_typmod_carries_precision_and_scale() {
+        // atttypmod of numeric(15,2) is ((15 << 16) | 2) + 4.
+        assert_eq!(kind("numeric", ((15 << 16) | 2) + 4), Kind::Numeric(15, 2));
+        assert_eq!(kind("numeric", -1), Kind::AsText);
+        assert_eq!(
+            kind("timestamptz", -1).arrow(),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
+        assert_eq!(kind("uuid", -1), Kind::AsText);
     }
 }
