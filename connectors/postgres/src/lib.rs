@@ -164,26 +164,11 @@ impl Connector for PostgresConnector {
             }
             description = r.get(5);
         }
-        let opaque = fields
-            .iter()
-            .zip(&kinds)
-            .filter(|(_, k)| !k.pushable())
-            .map(|(f, _)| f.name().clone())
-            .collect();
-        let engine = Arc::new(PostgresEngine {
-            link: Link::Source(Arc::clone(&pool)),
-        });
-        let table = PostgresTable {
-            link: Link::Source(pool),
-            from: format!("{}.{}", ident(&source.schema), ident(&source.table)),
-            schema: Arc::new(Schema::new(fields)),
-            kinds,
-        };
-        let table = RemoteTable::new(
-            engine,
+        let table = remote_table(
+            Link::Source(pool),
             TableReference::partial(source.schema.as_str(), source.table.as_str()),
-            opaque,
-            Arc::new(table),
+            fields,
+            kinds,
         );
         let mut opened = OpenedTable::new(Arc::new(table));
         opened.description = description;
@@ -198,6 +183,34 @@ impl Connector for PostgresConnector {
             sql: scan.sql.clone(),
         })
     }
+}
+
+/// The provider of a table reached through `link`, known there as `name`: whole subplans go to
+/// the link's engine; what cannot be sent whole is read per scan.
+fn remote_table(
+    link: Link,
+    name: TableReference,
+    fields: Vec<Field>,
+    kinds: Vec<Kind>,
+) -> RemoteTable {
+    let opaque = fields
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| !k.pushable())
+        .map(|(f, _)| f.name().clone())
+        .collect();
+    let from = match (name.schema(), name.table()) {
+        (Some(s), t) => format!("{}.{}", ident(s), ident(t)),
+        (None, t) => ident(t),
+    };
+    let engine = Arc::new(PostgresEngine { link: link.clone() });
+    let table = PostgresTable {
+        link,
+        from,
+        schema: Arc::new(Schema::new(fields)),
+        kinds,
+    };
+    RemoteTable::new(engine, name, opaque, Arc::new(table))
 }
 
 /// Where a table's statements go: one login's pool, or a peer gateway, logged in there as the

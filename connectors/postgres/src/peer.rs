@@ -11,19 +11,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::Field;
 use datafusion::common::TableReference;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use meshgate_connector_api::{
     Connector, ConnectorError, OnBehalfOf, OpenedTable, PeerSource, PostgresSource, RemoteSource,
-    RemoteTable, Result, Storage, TableSpec, TlsMode,
+    Result, Storage, TableSpec, TlsMode,
 };
 
 use crate::pool::{self, Pool};
 use crate::pushdown::ident;
 use crate::tls::MakeRustls;
-use crate::{types, Link, PostgresEngine, PostgresTable};
+use crate::{remote_table, types, Link};
 
 /// Opens tables of other jurisdictions through their region's gateway; keeps one link per
 /// peer for the server's life.
@@ -111,26 +111,11 @@ impl Connector for PeerConnector {
             fields.push(Field::new(c.name(), kind.arrow(), true));
             kinds.push(kind);
         }
-        let opaque = fields
-            .iter()
-            .zip(&kinds)
-            .filter(|(_, k)| !k.pushable())
-            .map(|(f, _)| f.name().clone())
-            .collect();
-        let engine = Arc::new(PostgresEngine {
-            link: Link::Peer(Arc::clone(&link)),
-        });
-        let table = PostgresTable {
-            link: Link::Peer(link),
-            from,
-            schema: Arc::new(Schema::new(fields)),
-            kinds,
-        };
-        Ok(OpenedTable::new(Arc::new(RemoteTable::new(
-            engine,
+        Ok(OpenedTable::new(Arc::new(remote_table(
+            Link::Peer(link),
             TableReference::partial(source.product.as_str(), source.table.as_str()),
-            opaque,
-            Arc::new(table),
+            fields,
+            kinds,
         ))))
     }
 }
