@@ -154,6 +154,11 @@ impl TableEntry {
                 UserError::new(SqlState::InvalidParameterValue, e.to_string())
             }
             ConnectorError::Unavailable { source, .. } => crate::error::unavailable(&source),
+            // A database or peer gateway answered that it has no such table: its answer names
+            // the server, never a path or a credential.
+            ConnectorError::NotFound { .. } if self.spec.remote.is_some() => {
+                UserError::new(SqlState::UndefinedTable, e.to_string())
+            }
             e => {
                 let id = crate::error::error_id();
                 tracing::error!(error_id = %id, table = %self.spec.qualified_name, "opening table failed: {e}");

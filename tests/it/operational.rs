@@ -1096,3 +1096,60 @@ to = ["analyst"]
         "{loose}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sources_own_error_reaches_the_client_with_its_sqlstate() {
+    let pg = source().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+    let count = "SELECT count(*) FROM billing.invoices WHERE paid";
+    let before = rows(&admin, count).await;
+    // The domain's table is renamed away in the source, after meshgate read its columns.
+    let direct = pg.connect().await;
+    direct
+        .batch_execute("ALTER TABLE billing.invoices RENAME TO invoices_old")
+        .await
+        .unwrap();
+    let e = admin
+        .simple_query(count)
+        .await
+        .expect_err("the table is gone from the source");
+    // undefined_table, naming the source, not XX000: whether the table's columns are read
+    // again first (as here, `metadata_refresh_secs = 0`) or the scan meets PostgreSQL's own
+    // error.
+    assert_eq!(code(&e), "42P01", "{e:?}");
+    let m = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        m.contains(&format!("postgres://127.0.0.1:{}/", pg.port)) && m.contains("invoices"),
+        "{m}"
+    );
+    assert!(!m.contains(PASSWORD), "{m}");
+    direct
+        .batch_execute("ALTER TABLE billing.invoices_old RENAME TO invoices")
+        .await
+        .unwrap();
+    assert_eq!(rows(&admin, count).await, before, "the session goes on");
+
+    // The table is there but its reader may no longer read it: PostgreSQL refuses the scan
+    // itself, and its code and words reach the client.
+    direct
+        .batch_execute("REVOKE SELECT ON billing.invoices FROM billing_reader")
+        .await
+        .unwrap();
+    let e = admin
+        .simple_query(count)
+        .await
+        .expect_err("the source refuses");
+    assert_eq!(code(&e), "42501", "{e:?}");
+    let m = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        m.starts_with(&format!("postgres://127.0.0.1:{}/", pg.port))
+            && m.contains("permission denied"),
+        "{m}"
+    );
+    direct
+        .batch_execute("GRANT SELECT ON billing.invoices TO billing_reader")
+        .await
+        .unwrap();
+    assert_eq!(rows(&admin, count).await, before);
+}
