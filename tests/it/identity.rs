@@ -260,6 +260,8 @@ pub(crate) struct Login<'a> {
     pub(crate) password: Option<&'a str>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) from: [u8; 4],
+    /// The startup `options` (`-c name=value …`).
+    pub(crate) options: Option<&'a str>,
 }
 
 impl<'a> Login<'a> {
@@ -269,6 +271,7 @@ impl<'a> Login<'a> {
             password: Some(password),
             tls: None,
             from: [127, 0, 0, 1],
+            options: None,
         }
     }
     pub(crate) fn tls(mut self, tls: &Arc<rustls::ClientConfig>) -> Self {
@@ -293,6 +296,9 @@ pub(crate) async fn login(
     cfg.user(l.user).dbname("mesh");
     if let Some(p) = l.password {
         cfg.password(p);
+    }
+    if let Some(o) = l.options {
+        cfg.options(o);
     }
     let client = match l.tls {
         Some(tls) => {

@@ -1711,7 +1711,7 @@ async fn web_product_page_shows_jurisdiction_and_residency_rules() {
     );
     assert!(
         page.contains(
-            "<span id=\"residency\">only aggregates of at least 10 rows; never customer.c_name, customer.c_phone, customer.c_address</span>"
+            "<span id=\"residency\">only aggregates of at least 10 rows; never customer.c_name, customer.c_address</span>"
         ),
         "{page}"
     );
