@@ -435,6 +435,17 @@ impl Config {
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
         let replicas = validate_replicas(file.replicas, path, &base, env)?;
         let peers = peering::validate_peers(file.peers, path, &base, &server, &domains)?;
+        // A certificate naming a peer logs in whoever it says: no user may share that name.
+        if let Some(p) = peers.iter().find(|p| users.contains_key(&p.name)) {
+            return Err(err(
+                path,
+                "peers.name",
+                format!(
+                    "{:?} is also a user's name; a peer gateway's certificate name must be no user's",
+                    p.name
+                ),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             server,
@@ -929,6 +940,21 @@ mod tests {
             Config::load_with_env(&p, &env).unwrap_err().key,
             "products[0].residency"
         );
+        // A peer's certificate name is no user's.
+        let p = regional(d.path(), "eu", &with("export = \"none\""));
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("name = \"gateway-us\"", "name = \"a\"");
+        std::fs::write(
+            &p,
+            format!(
+                "{text}\n[[users]]\nname = \"a\"\npassword = \"{}\"\n",
+                verifier()
+            ),
+        )
+        .unwrap();
+        let e = Config::load_with_env(&p, &env).unwrap_err();
+        assert_eq!(e.key, "peers.name", "{}", e.message);
         // A foreign domain needs a peer of its region.
         let p = regional(d.path(), "us", &EU_DOMAIN.replace("\"eu\"", "\"apac\""));
         let e = Config::load_with_env(&p, &env).unwrap_err();
