@@ -491,6 +491,34 @@ async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
         1
     );
 
+    // A pinned instant is not silently read as now.
+    for pin in [
+        "SET mesh.as_of = '2020-01-01 00:00:00+00'",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    ] {
+        at_us.simple_query(pin).await.unwrap();
+        let e = at_us
+            .simple_query("SELECT count(*) FROM sales.customer")
+            .await
+            .expect_err("refused at a pinned instant");
+        assert_eq!(code(&e), "0A000", "{pin}: {e:?}");
+        at_us
+            .simple_query("ROLLBACK; RESET mesh.as_of")
+            .await
+            .unwrap();
+    }
+    let e = at_us
+        .simple_query("SELECT count(*) FROM sales.customer FOR VERSION AS OF 1")
+        .await
+        .expect_err("refused at a version");
+    assert_eq!(code(&e), "0A000", "{e:?}");
+    assert_eq!(
+        rows(&at_us, "SELECT count(*) FROM sales.customer")
+            .await
+            .len(),
+        1
+    );
+
     // A row-filtered user is filtered by the eu gateway as at home.
     let regional_us = us.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
     let regional_eu = eu.connect_as(REGIONAL.0, REGIONAL.1).await.unwrap();
