@@ -154,6 +154,10 @@ impl TableEntry {
                 UserError::new(SqlState::InvalidParameterValue, e.to_string())
             }
             ConnectorError::Unavailable { source, .. } => crate::error::unavailable(&source),
+            ConnectorError::Remote { source } => UserError::new(
+                SqlState::from_code(&source.code).unwrap_or(SqlState::InternalError),
+                source.to_string(),
+            ),
             // A database or peer gateway answered that it has no such table: its answer names
             // the server, never a path or a credential.
             ConnectorError::NotFound { .. } if self.spec.remote.is_some() => {

@@ -23,7 +23,6 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use meshgate_connectors::AsOf;
 
 use super::{discovery, history, pg_catalog, Mesh, ProductEntry, TableEntry};
-use crate::error::{SqlState, UserError};
 use crate::policy::Access;
 
 /// Plans what a catalog entry resolves to beyond an opened table. Implemented by the SQL front
@@ -109,19 +108,6 @@ impl SchemaProvider for ProductSchema {
             .version_read(&key)
             .and_then(|v| v.parse().ok())
             .map(AsOf::Version);
-        if let Some(region) = entry.read_elsewhere() {
-            // The peer reads its newest version; it is not asked for an older one yet, and
-            // the newest must not pass for the instant the session pinned.
-            if version.is_some() || self.access.as_of().is_some() {
-                return Err(UserError::new(
-                    SqlState::FeatureNotSupported,
-                    format!(
-                        "{key} is read through the gateway of region {region}, which is not asked for past versions: read it without FOR VERSION/TIMESTAMP AS OF, mesh.as_of or REPEATABLE READ"
-                    ),
-                )
-                .into_datafusion());
-            }
-        }
         let opened = match (version, self.access.as_of(), earlier) {
             (Some(v), _, _) => {
                 let at = history::as_of(v).map_err(|e| e.into_datafusion())?;

@@ -491,32 +491,45 @@ async fn a_us_gateway_reads_eu_data_only_as_the_eu_gateway_lets_it() {
         1
     );
 
-    // A pinned instant is not silently read as now.
-    for pin in [
-        "SET mesh.as_of = '2020-01-01 00:00:00+00'",
-        "BEGIN ISOLATION LEVEL REPEATABLE READ",
-    ] {
-        at_us.simple_query(pin).await.unwrap();
-        let e = at_us
-            .simple_query("SELECT count(*) FROM sales.customer")
-            .await
-            .expect_err("refused at a pinned instant");
-        assert_eq!(code(&e), "0A000", "{pin}: {e:?}");
-        at_us
-            .simple_query("ROLLBACK; RESET mesh.as_of")
-            .await
-            .unwrap();
-    }
+    // Time travel reaches the peer: a version, a session's instant, a transaction's.
+    let sql = "SELECT c_mktsegment, count(*) FROM sales.customer FOR VERSION AS OF 0 \
+               GROUP BY 1 ORDER BY 1";
+    assert_eq!(rows(&at_us, sql).await, rows(&at_eu, sql).await);
     let e = at_us
-        .simple_query("SELECT count(*) FROM sales.customer FOR VERSION AS OF 1")
+        .simple_query("SELECT count(*) FROM sales.customer FOR VERSION AS OF 99")
         .await
-        .expect_err("refused at a version");
-    assert_eq!(code(&e), "0A000", "{e:?}");
+        .expect_err("no such version at the peer");
+    assert_eq!(code(&e), "22023", "{e:?}");
+    let m = e.as_db_error().unwrap().message().to_string();
+    assert!(
+        m.contains("peer gateway eu") && m.contains("sales.customer"),
+        "{m}"
+    );
+    // Before the table's first commit: the pin reached the peer, or this would answer.
+    at_us
+        .simple_query("SET mesh.as_of = '2000-01-01 00:00:00+00'")
+        .await
+        .unwrap();
+    let e = at_us
+        .simple_query("SELECT count(*) FROM sales.customer")
+        .await
+        .expect_err("nothing at that instant");
+    assert_eq!(code(&e), "22023", "{e:?}");
+    assert!(e
+        .as_db_error()
+        .unwrap()
+        .message()
+        .contains("oldest version available"));
+    at_us.simple_query("RESET mesh.as_of").await.unwrap();
+    at_us
+        .simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    let pinned = rows(&at_us, "SELECT count(*) FROM sales.customer").await;
+    at_us.simple_query("COMMIT").await.unwrap();
     assert_eq!(
-        rows(&at_us, "SELECT count(*) FROM sales.customer")
-            .await
-            .len(),
-        1
+        pinned,
+        rows(&at_eu, "SELECT count(*) FROM sales.customer").await
     );
 
     // A row-filtered user is filtered by the eu gateway as at home.

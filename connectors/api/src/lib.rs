@@ -71,6 +71,10 @@ pub enum ConnectorError {
         table: String,
         source: SourceUnavailable,
     },
+    /// The engine that holds the table answered with an error of its own (a peer gateway: no
+    /// such version there). Its code and text are for clients.
+    #[error("{source}")]
+    Remote { source: RemoteError },
     /// Anything the format library reports; the text may carry paths and is for logs, not clients.
     #[error("table {table}: {source}")]
     Format {

@@ -16,8 +16,8 @@ use datafusion::common::TableReference;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use meshgate_connector_api::{
-    Connector, ConnectorError, OnBehalfOf, OpenedTable, PeerSource, PostgresSource, RemoteSource,
-    Result, Storage, TableSpec, TlsMode,
+    AsOf, Connector, ConnectorError, OnBehalfOf, OpenedTable, PeerSource, PostgresSource,
+    RemoteError, RemoteSource, Result, Storage, TableSpec, TlsMode,
 };
 
 use crate::pool::{self, Pool};
@@ -62,6 +62,18 @@ impl Connector for PeerConnector {
     }
 
     async fn open(&self, spec: &TableSpec, _storage: &Storage) -> Result<OpenedTable> {
+        self.open_peer(spec, None).await
+    }
+
+    /// The peer reads the version: the table's name carries it, as the front end folds
+    /// `FOR … AS OF` into names, so the statements sent there name it too.
+    async fn open_at(&self, spec: &TableSpec, _storage: &Storage, at: AsOf) -> Result<OpenedTable> {
+        self.open_peer(spec, Some(at)).await
+    }
+}
+
+impl PeerConnector {
+    async fn open_peer(&self, spec: &TableSpec, at: Option<AsOf>) -> Result<OpenedTable> {
         let name = spec.qualified_name.as_str();
         let Some(RemoteSource::Peer(source)) = &spec.remote else {
             return Err(ConnectorError::Config {
@@ -78,7 +90,18 @@ impl Connector for PeerConnector {
             table: name.to_string(),
             source: e,
         })?;
-        let from = format!("{}.{}", ident(&source.product), ident(&source.table));
+        let table = match at {
+            None => source.table.clone(),
+            Some(AsOf::Version(n)) => format!("{} FOR VERSION AS OF {n}", source.table),
+            Some(AsOf::Timestamp(ms)) => format!(
+                "{} FOR TIMESTAMP AS OF {}",
+                source.table,
+                chrono::DateTime::from_timestamp_millis(ms)
+                    .unwrap_or_default()
+                    .format("%Y-%m-%d %H:%M:%S%.3f+00")
+            ),
+        };
+        let from = format!("{}.{}", ident(&source.product), ident(&table));
         // Describing a statement plans it there without reading a row.
         let statement = client
             .prepare(&format!("SELECT * FROM {from}"))
@@ -94,13 +117,13 @@ impl Connector for PeerConnector {
                         ),
                     }
                 } else {
-                    ConnectorError::NotFound {
-                        table: name.to_string(),
-                        reason: format!(
-                            "{} answers: {}",
-                            source.describe(),
-                            e.as_db_error().map(|d| d.message()).unwrap_or("no answer")
-                        ),
+                    let db = e.as_db_error();
+                    ConnectorError::Remote {
+                        source: RemoteError {
+                            source: source.describe(),
+                            code: db.map(|d| d.code().code().to_string()).unwrap_or_default(),
+                            message: db.map(|d| d.message().to_string()).unwrap_or_default(),
+                        },
                     }
                 }
             })?;
@@ -113,7 +136,7 @@ impl Connector for PeerConnector {
         }
         Ok(OpenedTable::new(Arc::new(remote_table(
             Link::Peer(link),
-            TableReference::partial(source.product.as_str(), source.table.as_str()),
+            TableReference::partial(source.product.as_str(), table.as_str()),
             fields,
             kinds,
         ))))
