@@ -571,25 +571,31 @@ impl Session {
     /// the running statement's audit record.
     async fn stream(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
         let state = self.ctx.state();
-        let plan = match &self.login.gateway {
-            // What leaves for another region is checked on the plan as it will run.
+        let (plan, physical) = match &self.login.gateway {
+            // What leaves for another region is checked on the plan as it will run, and that
+            // plan is the one planned physically (not optimized a second time).
             Some(region) => {
                 let optimized = state
                     .optimize(&plan)
                     .map_err(|e| UserError::from_datafusion(&e))?;
-                sql::residency::enforce(
+                let checked = sql::residency::enforce(
                     optimized,
                     region,
                     &self.mesh,
                     &state.config_options().catalog.default_schema,
-                )?
+                )?;
+                let physical = state
+                    .query_planner()
+                    .create_physical_plan(&checked, &state)
+                    .await;
+                (checked, physical)
             }
-            None => plan,
+            None => {
+                let physical = state.create_physical_plan(&plan).await;
+                (plan, physical)
+            }
         };
-        let physical = state
-            .create_physical_plan(&plan)
-            .await
-            .map_err(|e| UserError::from_datafusion(&e))?;
+        let physical = physical.map_err(|e| UserError::from_datafusion(&e))?;
         let fields = result::fields(physical.schema().as_ref(), format)?;
         let probe = crate::audit::scan::ScanProbe::new(
             &self.services.auditor,
