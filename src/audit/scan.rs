@@ -30,6 +30,39 @@ use url::Url;
 use super::Auditor;
 use crate::catalog::Mesh;
 
+/// What the `metric` of each key's plan nodes has grown by since `reported` last saw it (a
+/// cursor's scan is settled at every FETCH): the keys that grew, with how much.
+fn grown<'a>(
+    leaves: impl Iterator<Item = (&'a str, &'a Arc<dyn ExecutionPlan>)>,
+    metric: &str,
+    reported: &Mutex<BTreeMap<String, u64>>,
+) -> Vec<(String, u64)> {
+    let mut now: BTreeMap<&str, u64> = BTreeMap::new();
+    for (key, plan) in leaves {
+        let n: usize = plan
+            .metrics()
+            .map(|m| {
+                m.iter()
+                    .filter(|v| v.value().name() == metric)
+                    .map(|v| v.value().as_usize())
+                    .sum()
+            })
+            .unwrap_or(0);
+        *now.entry(key).or_default() += n as u64;
+    }
+    let mut reported = reported.lock().expect("scan probe lock is never poisoned");
+    let mut out = Vec::new();
+    for (key, total) in now {
+        let before = reported.entry(key.to_string()).or_default();
+        let delta = total.saturating_sub(*before);
+        *before = (*before).max(total);
+        if delta > 0 {
+            out.push((key.to_string(), delta));
+        }
+    }
+    out
+}
+
 /// Where bytes go that no domain's storage holds (a table location the mesh does not know).
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
@@ -51,23 +84,14 @@ pub fn tables_read(plan: &LogicalPlan, mesh: &Mesh, default_schema: &str) -> Vec
     let mut out = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            let r = scan
-                .table_name
-                .clone()
-                .resolve(&mesh.database, default_schema);
-            if *r.catalog == *mesh.database {
-                if let Some(product) = mesh.products.get(&*r.schema) {
-                    let (table, _) = meshgate_sqlfront::versions::split(&r.table);
-                    if product.tables.contains_key(table) {
-                        let t = TableRead {
-                            product: product.name.clone(),
-                            table: table.to_string(),
-                            domain: product.domain.clone(),
-                        };
-                        if !out.contains(&t) {
-                            out.push(t);
-                        }
-                    }
+            if let Some((product, table)) = mesh.scanned(&scan.table_name, default_schema) {
+                let t = TableRead {
+                    product: product.name.clone(),
+                    table: table.to_string(),
+                    domain: product.domain.clone(),
+                };
+                if !out.contains(&t) {
+                    out.push(t);
                 }
             }
         }
@@ -296,65 +320,19 @@ impl ScanProbe {
         if self.files.is_empty() {
             return;
         }
-        let mut now: BTreeMap<&str, u64> = BTreeMap::new();
-        for leaf in &self.files {
-            let read: usize = leaf
-                .plan
-                .metrics()
-                .map(|m| {
-                    m.iter()
-                        .filter(|v| v.value().name() == "bytes_scanned")
-                        .map(|v| v.value().as_usize())
-                        .sum()
-                })
-                .unwrap_or(0);
-            *now.entry(leaf.domain.as_str()).or_default() += read as u64;
-        }
-        let mut reported = self
-            .reported
-            .lock()
-            .expect("scan probe lock is never poisoned");
-        for (domain, total) in now {
-            let before = reported.entry(domain.to_string()).or_default();
-            let delta = total.saturating_sub(*before);
-            *before = (*before).max(total);
-            if delta > 0 {
-                self.auditor.metrics.scanned(domain, delta);
-                *into.entry(domain.to_string()).or_default() += delta;
-            }
+        let leaves = self.files.iter().map(|l| (l.domain.as_str(), &l.plan));
+        for (domain, delta) in grown(leaves, "bytes_scanned", &self.reported) {
+            self.auditor.metrics.scanned(&domain, delta);
+            *into.entry(domain).or_default() += delta;
         }
     }
 
     /// Adds to `into` the bytes of rows received from each remote source (a peer gateway, an
     /// operational database) since the last settle.
     pub fn settle_received(&self, into: &mut BTreeMap<String, u64>) {
-        if self.remote_leaves.is_empty() {
-            return;
-        }
-        let mut now: BTreeMap<&str, u64> = BTreeMap::new();
-        for (source, plan) in &self.remote_leaves {
-            let n: usize = plan
-                .metrics()
-                .map(|m| {
-                    m.iter()
-                        .filter(|v| v.value().name() == "bytes_fetched")
-                        .map(|v| v.value().as_usize())
-                        .sum()
-                })
-                .unwrap_or(0);
-            *now.entry(source.as_str()).or_default() += n as u64;
-        }
-        let mut reported = self
-            .received_reported
-            .lock()
-            .expect("scan probe lock is never poisoned");
-        for (source, total) in now {
-            let before = reported.entry(source.to_string()).or_default();
-            let delta = total.saturating_sub(*before);
-            *before = (*before).max(total);
-            if delta > 0 {
-                *into.entry(source.to_string()).or_default() += delta;
-            }
+        let leaves = self.remote_leaves.iter().map(|(s, p)| (s.as_str(), p));
+        for (source, delta) in grown(leaves, "bytes_fetched", &self.received_reported) {
+            *into.entry(source).or_default() += delta;
         }
     }
 

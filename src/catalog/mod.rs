@@ -495,6 +495,25 @@ impl Mesh {
         self.products.get(product)?.tables.get(table)
     }
 
+    /// The product and table (its name without a version) a plan's scan of `name` reads,
+    /// unqualified names resolved in `default_schema`; None for system schemas and temporary
+    /// tables, which are not data products.
+    pub fn scanned<'a>(
+        &self,
+        name: &'a datafusion::common::TableReference,
+        default_schema: &str,
+    ) -> Option<(&Arc<ProductEntry>, &'a str)> {
+        let table = meshgate_sqlfront::versions::split(name.table()).0;
+        if name.catalog().is_some_and(|c| c != self.database) {
+            return None;
+        }
+        let product = self.products.get(name.schema().unwrap_or(default_schema))?;
+        product
+            .tables
+            .contains_key(table)
+            .then_some((product, table))
+    }
+
     /// After a reload: tables whose definition did not change keep what the old mesh learned
     /// (the open table and the catalog's metadata), so a reload does not make every table be
     /// read again. A carried-over table is still refreshed after `metadata_refresh_secs`, with

@@ -106,17 +106,9 @@ pub fn enforce(
         let LogicalPlan::TableScan(scan) = node else {
             return Ok(TreeNodeRecursion::Continue);
         };
-        let r = scan
-            .table_name
-            .clone()
-            .resolve(&mesh.database, default_schema);
-        let Some(product) = (*r.catalog == *mesh.database)
-            .then(|| mesh.products.get(&*r.schema))
-            .flatten()
-        else {
+        let Some((product, table)) = mesh.scanned(&scan.table_name, default_schema) else {
             return Ok(TreeNodeRecursion::Continue);
         };
-        let (table, _) = meshgate_sqlfront::versions::split(&r.table);
         let name = format!("{}.{table}", product.name);
         let domain = mesh.domains.iter().find(|d| d.name == product.domain);
         if domain.is_some_and(|d| d.foreign) {
@@ -261,14 +253,11 @@ fn scans_below(
     let mut n = 0;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            let r = scan
-                .table_name
-                .clone()
-                .resolve(&mesh.database, default_schema);
-            let (table, _) = meshgate_sqlfront::versions::split(&r.table);
-            let name = format!("{}.{table}", r.schema);
-            if restricted.iter().any(|x| x.name == name) {
-                n += 1;
+            if let Some((product, table)) = mesh.scanned(&scan.table_name, default_schema) {
+                let name = format!("{}.{table}", product.name);
+                if restricted.iter().any(|x| x.name == name) {
+                    n += 1;
+                }
             }
         }
         Ok(TreeNodeRecursion::Continue)
