@@ -124,11 +124,20 @@ impl TableEntry {
     }
 
     /// A scan of the table at `version` found a data file gone: the version is opened afresh
-    /// next time, which checks its files (see `Connector::open_at`). Never waits: a version
-    /// being opened right now is checked by that open.
+    /// next time, which checks its files (see `Connector::open_at`); when it is the newest
+    /// version opened, the next statement opens the table's newest again. Never waits: a
+    /// version being opened right now is checked by that open.
     fn forget_version(&self, version: &str) {
         if let Ok(mut versions) = self.versions.try_lock() {
             versions.forget(version);
+        }
+        if let Ok(mut slot) = self.cached.try_lock() {
+            if slot
+                .as_ref()
+                .is_some_and(|(_, t)| t.version.as_deref() == Some(version))
+            {
+                *slot = None;
+            }
         }
     }
 
@@ -178,16 +187,22 @@ impl TableEntry {
     }
 }
 
-/// The tables a statement reads at versions older than their newest. Their versions were
-/// whole when opened, but VACUUM or snapshot expiry may delete files of an open version later,
-/// and a scan then fails on a missing file with a storage error that names a path.
+/// The tables a statement reads, at the versions it reads them. Each version was whole when
+/// opened, but VACUUM or snapshot expiry may delete its files later (an older version's, or
+/// the newest opened one's once a newer commit replaced them), and a scan then fails on a
+/// missing file with a storage error that names a path.
 #[derive(Default)]
-pub struct ReadVersions(Vec<(Arc<TableEntry>, String)>);
+pub struct ReadVersions(Vec<Read>);
+
+struct Read {
+    entry: Arc<TableEntry>,
+    version: String,
+}
 
 impl ReadVersions {
     /// From the statement's record of versions read (`product.table` ─► versions).
     pub fn of(mesh: &Mesh, read: &BTreeMap<String, String>) -> ReadVersions {
-        let mut older = Vec::new();
+        let mut all = Vec::new();
         for (name, versions) in read {
             let Some((product, table)) = name.split_once('.') else {
                 continue;
@@ -195,34 +210,35 @@ impl ReadVersions {
             let Some(entry) = mesh.table(product, table) else {
                 continue;
             };
-            let newest = entry.known().and_then(|m| m.version.clone());
             for v in versions.split(", ") {
-                if newest.as_deref() != Some(v) {
-                    older.push((entry.clone(), v.to_string()));
-                }
+                all.push(Read {
+                    entry: entry.clone(),
+                    version: v.to_string(),
+                });
             }
         }
-        ReadVersions(older)
+        ReadVersions(all)
     }
 
-    /// The client's error for a scan that found a file missing, when the statement read older
-    /// versions: those versions are forgotten, so reading one again checks it and refuses it
-    /// with the oldest version that can still be read.
+    /// The client's error for a scan that found a file missing, when the statement read
+    /// versioned tables: those versions are forgotten, so reading one again checks it and
+    /// refuses it with the oldest version that can still be read, and a table read at its
+    /// newest version is opened again at its newest, which reads.
     pub fn file_gone(&self) -> Option<UserError> {
         let (first, rest) = self.0.split_first()?;
-        for (entry, v) in &self.0 {
-            entry.forget_version(v);
+        for r in &self.0 {
+            r.entry.forget_version(&r.version);
         }
         let named =
-            |(e, v): &(Arc<TableEntry>, String)| format!("{}.{} version {v}", e.product, e.name);
+            |r: &Read| format!("{}.{} version {}", r.entry.product, r.entry.name, r.version);
         let message = if rest.is_empty() {
             format!(
-                "table {} can no longer be read: data files it needs were removed (VACUUM or snapshot expiry) after it was opened; a newer version can be",
+                "table {} can no longer be read: data files it needs were removed (VACUUM or snapshot expiry) after it was opened; the table is opened afresh when read again",
                 named(first)
             )
         } else {
             format!(
-                "a data file of a table read at an older version was removed (VACUUM or snapshot expiry) after the version was opened; versions read: {}",
+                "a data file of a table was removed (VACUUM or snapshot expiry) after the version read was opened; the tables are opened afresh when read again; versions read: {}",
                 self.0.iter().map(named).collect::<Vec<_>>().join(", ")
             )
         };

@@ -84,7 +84,7 @@ pub fn tpch_copy(format: meshgate_demo::TableFormat) -> PathBuf {
 }
 
 /// Writes a meshgate.toml with the test users and the demo's roles over `domains_dir` plus
-/// `extra` server keys.
+/// `extra` server keys (`metadata_refresh_secs` is 0 unless they set it).
 pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathBuf {
     let users = [
         (ADMIN, "admin = true"),
@@ -104,8 +104,14 @@ pub fn write_config(dir: &Path, domains_dir: &Path, extra_server: &str) -> PathB
     })
     .collect::<Vec<_>>()
     .join("\n");
+    // Every statement sees the newest commit, unless the test sets its own refresh.
+    let refresh = if extra_server.contains("metadata_refresh_secs") {
+        ""
+    } else {
+        "metadata_refresh_secs = 0\n"
+    };
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nmetadata_refresh_secs = 0\n{extra_server}\n\n{users}\n{}\n[domains]\ndir = \"{}\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n{refresh}{extra_server}\n\n{users}\n{}\n[domains]\ndir = \"{}\"\n",
         meshgate_demo::ROLES_TOML,
         domains_dir.display()
     );
