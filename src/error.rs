@@ -142,6 +142,9 @@ pub struct UserError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// Where in the text the client sent the error was found: a character index, 1-based, as
+    /// PostgreSQL's `P` field (psql draws its caret with it).
+    pub position: Option<usize>,
 }
 
 impl fmt::Display for UserError {
@@ -174,6 +177,7 @@ impl UserError {
             message: message.into(),
             detail: None,
             hint: None,
+            position: None,
         }
     }
 
@@ -285,6 +289,9 @@ impl UserError {
         }
         if let Some(h) = &self.hint {
             fields.push((b'H', h.clone()));
+        }
+        if let Some(p) = self.position {
+            fields.push((b'P', p.to_string()));
         }
         ErrorResponse::new(fields)
     }
@@ -624,7 +631,8 @@ mod text {
     fn missing_table(m: &str) -> Option<String> {
         let start = m.find('\'')? + 1;
         let end = start + m[start..].find('\'')?;
-        let name = &m[start..end];
+        // A table read at a version is named as the table (see meshgate_sqlfront::versions).
+        let name = meshgate_sqlfront::versions::split(&m[start..end]).0;
         let parts: Vec<&str> = name.split('.').collect();
         let shown = if parts.len() == 3 {
             format!("{}.{}", parts[1], parts[2])

@@ -74,25 +74,20 @@ pub fn respell(sql: &str) -> Result<Cow<'_, str>, FrontError> {
 /// Where the folded text was changed: the original's byte range, and the folded one's.
 type Edits = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
 
-/// A parser message about the folded text of `sql`, its position (sqlparser's `at Line: l,
-/// Column: c`) moved back to where the user wrote it.
-pub fn located(sql: &str, message: &str) -> String {
+/// Where a parser message about the folded text of `sql` points (sqlparser's `at Line: l,
+/// Column: c`), as a byte offset into `sql` as written: inside a folded name, where the table's
+/// name began; after one, shifted by what the fold changed.
+pub fn parser_offset(sql: &str, message: &str) -> Option<usize> {
+    let (_, tail) = message.rsplit_once(" at Line: ")?;
+    let (line, column) = tail.split_once(", Column: ")?;
+    let (line, column) = (
+        line.parse::<usize>().ok()?,
+        column.trim().parse::<usize>().ok()?,
+    );
     let Ok(Some((folded, edits))) = fold(sql) else {
-        return message.to_string();
+        return offset(sql, line, column);
     };
-    let Some((head, tail)) = message.rsplit_once(" at Line: ") else {
-        return message.to_string();
-    };
-    let Some((line, column)) = tail.split_once(", Column: ") else {
-        return message.to_string();
-    };
-    let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.trim().parse::<usize>()) else {
-        return message.to_string();
-    };
-    let Some(at) = offset(&folded, line, column) else {
-        return message.to_string();
-    };
-    // Inside a folded name: where the table's name began. After one: shifted by the change.
+    let at = offset(&folded, line, column)?;
     let mut original = at as isize;
     for (o, n) in &edits {
         if at >= n.end {
@@ -102,7 +97,16 @@ pub fn located(sql: &str, message: &str) -> String {
             break;
         }
     }
-    let (line, column) = position(sql, original.max(0) as usize);
+    Some((original.max(0) as usize).min(sql.len()))
+}
+
+/// A parser message with its `at Line: l, Column: c` replaced by the line and column of byte
+/// offset `at` in `text`.
+pub fn relocated(message: &str, text: &str, at: usize) -> String {
+    let Some((head, _)) = message.rsplit_once(" at Line: ") else {
+        return message.to_string();
+    };
+    let (line, column) = position(text, at);
     format!("{head} at Line: {line}, Column: {column}")
 }
 
@@ -351,7 +355,7 @@ mod tests {
         ] {
             let folded = r(sql);
             let e = crate::parse::statements(&folded).unwrap_err().to_string();
-            let moved = located(sql, &e);
+            let moved = relocated(&e, sql, parser_offset(sql, &e).expect("an offset"));
             let (_, at) = moved.rsplit_once(" at Line: ").expect("a position");
             let (line, column) = at.split_once(", Column: ").unwrap();
             let off = offset(sql, line.parse().unwrap(), column.parse().unwrap()).unwrap();

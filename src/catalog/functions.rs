@@ -347,6 +347,34 @@ fn mesh_functions(ctx: &SessionContext, mesh: Arc<Mesh>, principal: Arc<Principa
             },
         )))
     }));
+    // A view's definition as pg_views shows it (the pretty flag changes nothing here): by OID,
+    // or by name (the older text form); NULL for what the principal may not read.
+    let m = mesh.clone();
+    let me = principal.clone();
+    ctx.register_udf(udf(
+        "pg_get_viewdef",
+        &[1, 2],
+        DataType::Utf8,
+        move |a, c| {
+            let table = match scalar_i32(&a[0]) {
+                Some(oid) => m.table_by_oid(oid),
+                None => {
+                    let Some(name) = as_text(&a[0]) else {
+                        return Ok(text(None));
+                    };
+                    match meshgate_sqlfront::rewrite::split_qualified(&name).as_slice() {
+                        [t] => m.table(&default_schema(c), t),
+                        [s, t] | [_, s, t] => m.table(s, t),
+                        _ => None,
+                    }
+                }
+            };
+            Ok(text(table.filter(|t| may_read(&me, t)).and_then(|t| {
+                // As written: a table version folded into its name for the parser is a clause.
+                Some(meshgate_sqlfront::versions::unfolded(t.view.as_deref()?).into_owned())
+            })))
+        },
+    ));
     let m = mesh.clone();
     ctx.register_udf(udf("pg_get_userbyid", &[1], DataType::Utf8, move |a, _| {
         let Some(oid) = scalar_i32(&a[0]) else {

@@ -92,7 +92,12 @@ pub fn parse(sql: &str, audit: Option<bool>) -> Result<Vec<Parsed>, UserError> {
     let mut moves = respelled.moves.into_iter();
     let text = meshgate_sqlfront::versions::respell(&respelled.text)?;
     let statements = parse_sql(&text).map_err(|mut e| {
-        e.message = meshgate_sqlfront::versions::located(&respelled.text, &e.message);
+        // The parser's position is in the rewritten text; the client's is in what it sent.
+        if let Some(at) = meshgate_sqlfront::versions::parser_offset(&respelled.text, &e.message) {
+            let at = unrespelled(sql, &respelled.text, at);
+            e.message = meshgate_sqlfront::versions::relocated(&e.message, sql, at);
+            e.position = Some(sql[..at].chars().count() + 1);
+        }
         e
     })?;
     Ok(statements
@@ -115,6 +120,29 @@ pub fn parse(sql: &str, audit: Option<bool>) -> Result<Vec<Parsed>, UserError> {
             }
         })
         .collect())
+}
+
+/// A byte offset into the respelled text of `sent` as an offset into `sent`: exact before the
+/// first change and after the last (the respellings are rare and few), else where the changes
+/// begin.
+fn unrespelled(sent: &str, respelled: &str, at: usize) -> usize {
+    let (s, r) = (sent.as_bytes(), respelled.as_bytes());
+    let prefix = s.iter().zip(r).take_while(|(a, b)| a == b).count();
+    let suffix = s
+        .iter()
+        .rev()
+        .zip(r.iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count()
+        .min(s.len().min(r.len()) - prefix);
+    let at = if at < prefix {
+        at
+    } else if at >= r.len() - suffix {
+        s.len() - (r.len() - at.min(r.len()))
+    } else {
+        prefix
+    };
+    sent.floor_char_boundary(at)
 }
 
 /// The commands of a message, without audit texts.

@@ -192,8 +192,11 @@ impl Resolve<'_> {
         if p.len() == 3 && p[0] == self.scope.mesh.database {
             p.remove(0);
         }
-        // As PostgreSQL names it in messages: folded, unquoted, without the database.
-        let shown = p.join(".");
+        // As PostgreSQL names it in messages: folded, unquoted, without the database (and
+        // without a version folded into it: the user wrote the table).
+        let shown = meshgate_sqlfront::versions::split(&p.join("."))
+            .0
+            .to_string();
         (p, shown)
     }
 }
@@ -313,9 +316,11 @@ pub fn qualify_all(stmt: &mut Statement, schema: &str) {
 pub fn relations(stmt: &Statement, default_schema: &str) -> Vec<String> {
     let mut out = Vec::new();
     let _ = datafusion::sql::sqlparser::ast::visit_relations(stmt, |name| {
+        // A table read at a version is the table (see meshgate_sqlfront::versions).
+        let table = |t: &str| meshgate_sqlfront::versions::split(t).0.to_string();
         let q = match parts(name).as_slice() {
-            [t] => format!("{default_schema}.{t}"),
-            [s, t] | [_, s, t] => format!("{s}.{t}"),
+            [t] => format!("{default_schema}.{}", table(t)),
+            [s, t] | [_, s, t] => format!("{s}.{}", table(t)),
             _ => String::new(),
         };
         if !q.is_empty() && !out.contains(&q) {
@@ -337,6 +342,16 @@ mod tests {
             ["sales", "Geo", "bob", "public"]
         );
         assert_eq!(search_path("SALES", "bob"), ["sales"]);
+    }
+
+    #[test]
+    fn a_table_read_at_a_version_is_the_table_it_reads() {
+        let folded = meshgate_sqlfront::versions::respell(
+            "SELECT * FROM s.t FOR VERSION AS OF 3 JOIN u FOR TIMESTAMP AS OF '2026-01-01' ON true",
+        )
+        .expect("folds");
+        let s = crate::sql::parse_one(&folded).expect("parses");
+        assert_eq!(relations(&s, "analytics"), ["s.t", "analytics.u"]);
     }
 
     #[test]

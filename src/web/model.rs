@@ -311,7 +311,8 @@ fn lineage(mesh: &Mesh, t: &TableEntry, who: &Principal) -> Lineage {
     Lineage {
         read_by,
         built_from: t.source.as_ref().map(|s| BuiltFrom {
-            sql: s.sql.clone(),
+            // As written: a table version folded into its name for the parser is a clause.
+            sql: meshgate_sqlfront::versions::unfolded(&s.sql).into_owned(),
             reads: s.reads.clone(),
         }),
     }

@@ -25,6 +25,11 @@ struct Mesh {
 /// `fixtures.readings` (its SQL catalog) and `fixtures.readings_by_path` (its directory) with
 /// two snapshots (3 rows, then 5); audit events to a file.
 async fn mesh() -> Mesh {
+    mesh_with("").await
+}
+
+/// [`mesh`] with `server` keys of its own.
+async fn mesh_with(server: &str) -> Mesh {
     let data = tempfile::tempdir().unwrap();
     let fx = python("write_fixtures.py", data.path());
     let conf = tempfile::tempdir().unwrap();
@@ -33,7 +38,7 @@ async fn mesh() -> Mesh {
     let s = TestServer::start_with(
         &domains,
         &format!(
-            "\n[audit]\nsink = \"file\"\npath = \"{}\"\nredact_literals = false\n",
+            "{server}\n[audit]\nsink = \"file\"\npath = \"{}\"\nredact_literals = false\n",
             audit.display()
         ),
     )
@@ -310,7 +315,16 @@ async fn bad_versions_are_22023_naming_the_table_and_its_oldest_version() {
         one(&c, "WITH events AS (SELECT 7 AS id) SELECT count(*) FROM events, fixtures.events FOR VERSION AS OF 0 e").await,
         "3"
     );
-    refused(&c, &count_sql("nothing", "FOR VERSION AS OF 0"), "42P01").await;
+    // Names in messages are the tables as written, not their folded spelling.
+    let msg = refused(&c, &count_sql("nothing", "FOR VERSION AS OF 0"), "42P01").await;
+    assert!(msg.contains("nothing") && !msg.contains("AS OF"), "{msg}");
+    let msg = refused(
+        &c,
+        "SELECT nope FROM fixtures.events FOR VERSION AS OF 0",
+        "42703",
+    )
+    .await;
+    assert!(msg.contains("nope") && !msg.contains("AS OF"), "{msg}");
 
     // The session setting: a bad value leaves it as it was.
     refused(&c, "SET mesh.as_of = 'yesterday-ish'", "22007").await;
@@ -538,6 +552,8 @@ async fn tables_meshgate_writes_have_versions_too_through_both_protocols() {
     for catalog in [
         "SELECT definition FROM pg_views WHERE viewname = 'v0'",
         "SELECT view_definition FROM information_schema.views WHERE table_name = 'v0'",
+        "SELECT pg_get_viewdef(oid, true) FROM pg_class WHERE relname = 'v0'",
+        "SELECT pg_get_viewdef('analytics.v0')",
     ] {
         let shown = one(&bob, catalog).await;
         assert!(
@@ -674,6 +690,7 @@ async fn versions_vacuum_emptied_are_22023_and_the_rest_still_read() {
     ] {
         let msg = refused(&c, &names(old), "22023").await;
         let named = format!("table fixtures.events version {old} can no longer be read: ");
+        assert!(!msg.contains('/'), "no storage path: {msg}");
         assert!(msg.contains(&named) && msg.contains(why), "{msg}");
     }
     assert_eq!(
@@ -715,4 +732,138 @@ async fn an_expired_iceberg_snapshot_is_22023_naming_the_oldest_left() {
         .await,
         "5"
     );
+}
+
+/// The newest version a statement read, kept for `metadata_refresh_secs`, loses its files to a
+/// newer commit and VACUUM: the scan is 22023 naming the version, and the next statement opens
+/// the table afresh and reads its newest rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newest_version_vacuum_emptied_is_22023_once_then_the_table_reads_afresh() {
+    let m = mesh_with("metadata_refresh_secs = 3600").await;
+    let c = m.s.admin().await;
+    let names = "SELECT string_agg(name, ',' ORDER BY id) FROM fixtures.events";
+    let before = one(&c, names).await;
+    assert_eq!(
+        before.split(',').count(),
+        3,
+        "version 2, after a delete, has three rows: {before}"
+    );
+    let v = python("vacuum_delta.py", &m.data);
+    assert!(v["removed_files"].as_i64().unwrap_or(0) > 0, "{v}");
+    let msg = refused(&c, names, "22023").await;
+    assert!(
+        msg.contains("table fixtures.events version 2 can no longer be read: ")
+            && msg.contains("after it was opened")
+            && !msg.contains('/'),
+        "{msg}"
+    );
+    // The overwrite left one row, read without waiting for the refresh.
+    let after = one(&c, names).await;
+    assert_eq!(after.split(',').count(), 1, "{after}");
+    assert_ne!(after, before);
+}
+
+/// An Iceberg snapshot already open when snapshot expiry deleted the data files only it used
+/// (pyiceberg expires, the fixture deletes the files as cleaning engines do): 22023 naming the
+/// snapshot when the scan reaches a missing file, then, opened afresh, 22023 naming the
+/// snapshot left; the newest reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_iceberg_snapshot_whose_files_expiry_deleted_is_22023() {
+    let m = mesh().await;
+    let c = m.s.admin().await;
+    let [_, s2] = snapshot_ids(&m.fx)[..] else {
+        panic!("two snapshots: {}", m.fx["iceberg"]);
+    };
+    // Rows, not a count the manifests could answer without reading a file.
+    let sensors = |clause: &str| {
+        format!(
+            "SELECT string_agg(sensor, ',' ORDER BY sensor, ts) FROM fixtures.readings {clause}"
+        )
+    };
+    let at_s2 = sensors(&format!("FOR VERSION AS OF {s2}"));
+    assert_eq!(one(&c, &at_s2).await.split(',').count(), 5);
+    let e = python("expire_iceberg_files.py", &m.data);
+    let expired: Vec<i64> = e["expired"]
+        .as_array()
+        .expect("expired ids")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(expired.contains(&s2), "{e}");
+    let left = e["snapshot_ids"][0].as_i64().expect("a snapshot left");
+    let msg = refused(&c, &at_s2, "22023").await;
+    assert!(
+        msg.contains(&format!(
+            "table fixtures.readings version {s2} can no longer be read: data files it needs were removed"
+        )) && msg.contains("after it was opened")
+            && !msg.contains('/'),
+        "{msg}"
+    );
+    let msg = refused(&c, &at_s2, "22023").await;
+    for part in [
+        format!("table fixtures.readings has no version {s2}"),
+        format!("the oldest version available is {left}"),
+    ] {
+        assert!(msg.contains(&part), "{msg} names {part}");
+    }
+    assert_eq!(one(&c, &sensors("")).await.split(',').count(), 1);
+}
+
+/// The position of a syntax error (the `P` field).
+fn error_position(e: &tokio_postgres::Error) -> u32 {
+    match e.as_db_error().and_then(|d| d.position()) {
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => *p,
+        other => panic!("no position in the text sent: {other:?} ({e:?})"),
+    }
+}
+
+/// A syntax error after a version clause is positioned (the `P` field: a character index,
+/// 1-based) in the text as the client sent it: where PostgreSQL positions it in the same text
+/// without the clause, moved on by the clause's length; through both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syntax_error_after_a_version_clause_is_positioned_in_the_text_as_sent() {
+    let m = mesh().await;
+    let c = m.s.admin().await;
+    let pg = crate::pg_server::start(false);
+    let postgres = pg.connect().await;
+    for (head, clause, tail) in [
+        (
+            "SELECT 'é' AS x, name FROM fixtures.events",
+            " FOR TIMESTAMP AS OF TIMESTAMP '2026-01-01 00:00:00+00'",
+            " e WHERE id = = 1",
+        ),
+        (
+            "SELECT name\n  FROM fixtures.events",
+            "  FOR  VERSION AS OF 1",
+            " AS e\n  WHERE e.id IN (1,, 2)",
+        ),
+        // With a spelling the parser does not take before the clause and after it.
+        (
+            "SELECT e.name, e.id BETWEEN SYMMETRIC 3 AND 1 AS b FROM fixtures.events",
+            " FOR VERSION AS OF 2",
+            " e WHERE e.id BETWEEN SYMMETRIC 3 AND 1 OR e.id = = 1",
+        ),
+    ] {
+        let without = format!("{head}{tail}");
+        let e = postgres.simple_query(&without).await.expect_err(&without);
+        assert_eq!(code(&e), "42601", "{e:?}");
+        let expected = error_position(&e) + clause.chars().count() as u32;
+        let sent = format!("{head}{clause}{tail}");
+        let simple = c.simple_query(&sent).await.expect_err(&sent);
+        assert_eq!(code(&simple), "42601", "{simple:?}");
+        assert_eq!(error_position(&simple), expected, "{sent}: {simple:?}");
+        let extended = c.prepare(&sent).await.expect_err(&sent);
+        assert_eq!(error_position(&extended), expected, "{sent}: {extended:?}");
+        // The message's line and column say the same.
+        let at: String = sent.chars().take(expected as usize - 1).collect();
+        let line = at.matches('\n').count() + 1;
+        let column = at.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let message = simple.as_db_error().unwrap().message().to_string();
+        assert!(
+            message.ends_with(&format!("at Line: {line}, Column: {column}")),
+            "{message}"
+        );
+        assert_eq!(one(&c, "SELECT 1").await, "1");
+    }
+    pg.stop();
 }

@@ -1271,6 +1271,7 @@ async fn web_table_pages_show_lineage_of_views_and_created_tables() {
     let bob = s.connect_as(ANALYST.0, ANALYST.1).await.unwrap();
     bob.batch_execute(
         "CREATE VIEW analytics.rich_customers AS SELECT c_custkey, c_name FROM sales.customer WHERE c_acctbal > 5000;\
+         CREATE VIEW analytics.customers_then AS SELECT c_custkey FROM sales.customer FOR VERSION AS OF 0;\
          CREATE TABLE analytics.customers_by_nation AS SELECT n.n_name, count(*) AS customers \
          FROM sales.customer c JOIN geo.nation n ON c.c_nationkey = n.n_nationkey GROUP BY n.n_name",
     )
@@ -1288,6 +1289,7 @@ async fn web_table_pages_show_lineage_of_views_and_created_tables() {
         read_by,
         vec![
             vec!["analytics.customers_by_nation".to_string(), "table".into()],
+            vec!["analytics.customers_then".to_string(), "view".into()],
             vec!["analytics.rich_customers".to_string(), "view".into()],
         ]
     );
@@ -1330,6 +1332,17 @@ async fn web_table_pages_show_lineage_of_views_and_created_tables() {
         .as_str()
         .unwrap()
         .contains("c_acctbal > 5000"));
+    // One over a version reads the table, and shows the clause as written.
+    let then = api("/api/v1/products/analytics/tables/customers_then").await;
+    assert_eq!(
+        then["lineage"]["built_from"]["reads"],
+        serde_json::json!(["sales.customer"])
+    );
+    let then_sql = then["lineage"]["built_from"]["sql"].as_str().unwrap();
+    assert!(
+        then_sql.contains("FROM sales.customer FOR VERSION AS OF 0") && !then_sql.contains('"'),
+        "{then_sql}"
+    );
 
     // The source is recorded durably in the product's catalog, in the domain's storage.
     let catalogs = root.join("analytics/_meshgate/catalog");
