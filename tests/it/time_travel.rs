@@ -867,3 +867,30 @@ async fn a_syntax_error_after_a_version_clause_is_positioned_in_the_text_as_sent
     }
     pg.stop();
 }
+
+/// A snapshot already open when expiry took it out of the metadata, its files left in place
+/// (pyiceberg's expiry deletes none), is still read from them; one nothing had opened is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_snapshot_expired_with_its_files_left_is_still_read() {
+    let m = mesh().await;
+    let c = m.s.admin().await;
+    let [s1, _] = snapshot_ids(&m.fx)[..] else {
+        panic!("two snapshots: {}", m.fx["iceberg"]);
+    };
+    let at_s1 = format!(
+        "SELECT string_agg(sensor, ',' ORDER BY sensor, ts) FROM fixtures.readings FOR VERSION AS OF {s1}"
+    );
+    let before = one(&c, &at_s1).await;
+    let e = python("expire_iceberg_snapshot.py", &m.data);
+    assert_eq!(e["expired"].as_i64(), Some(s1), "{e}");
+    assert_eq!(one(&c, &at_s1).await, before);
+    // The same snapshot through the table kept by its path was never opened.
+    let msg = refused(
+        &c,
+        &format!("SELECT count(*) FROM fixtures.readings_by_path FOR VERSION AS OF {s1}"),
+        "22023",
+    )
+    .await;
+    assert!(msg.contains(&format!("has no version {s1}")), "{msg}");
+}
