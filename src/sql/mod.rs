@@ -233,3 +233,28 @@ impl rewrite::RelationResolver for Scope<'_> {
         self.mesh.oids.namespace_name(oid).is_some().then_some(oid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_are_positioned_in_the_text_as_sent() {
+        // (text, the token the parser stops at, as written)
+        for (sql, at) in [
+            ("SELECT 'é', = 1", "= 1"),
+            ("MOVE 2 IN c; SELECT 'ü' FROM t FOR VERSION AS OF 3 WHERE ) x", ") x"),
+            (
+                "SELECT * FROM t FOR TIMESTAMP AS OF '2026-01-01' WHERE a BETWEEN SYMMETRIC 1 AND 2 AND b IN (1,, 2)",
+                ", 2)",
+            ),
+        ] {
+            let e = parse(sql, None).expect_err(sql);
+            let expected = sql[..sql.rfind(at).expect("the token")].chars().count() + 1;
+            assert_eq!(e.position, Some(expected), "{sql}: {}", e.message);
+        }
+        // Inside a respelled stretch: where the stretch begins.
+        assert_eq!(unrespelled("MOVE 1 IN c", "FETCH 1 IN c", 2), 0);
+        assert_eq!(unrespelled("MOVE 1 IN c", "FETCH 1 IN c", 6), 5);
+    }
+}
