@@ -35,6 +35,10 @@ enum Command {
         /// Where the web catalog (and /health, /metrics) is served.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http_listen: String,
+        /// Generate the data and configuration, then exit without serving (a container image
+        /// does this at build time, so a container answers as soon as it starts).
+        #[arg(long)]
+        prepare_only: bool,
     },
     /// Serve the mesh described by a configuration file.
     Serve {
@@ -137,6 +141,7 @@ fn main() -> ExitCode {
             scale_factor,
             listen,
             http_listen,
+            prepare_only,
         } => {
             init_logging();
             let rt = match tokio::runtime::Runtime::new() {
@@ -149,6 +154,10 @@ fn main() -> ExitCode {
             let prepared = rt.block_on(prepare_demo(&dir, scale_factor, &listen, &http_listen));
             drop(rt);
             match prepared {
+                Ok(_) if prepare_only => {
+                    eprintln!("demo mesh prepared under {}", dir.display());
+                    ExitCode::SUCCESS
+                }
                 Ok((config, banner)) => run_server(config, Some(banner)),
                 Err(e) => {
                     eprintln!("demo: {e}");
