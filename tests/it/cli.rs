@@ -131,7 +131,11 @@ async fn a_demo_prepared_ahead_serves_at_once_under_a_fresh_password() {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
-    assert_ne!(password, built_password.trim(), "the password was not made afresh");
+    assert_ne!(
+        password,
+        built_password.trim(),
+        "the password was not made afresh"
+    );
     assert_eq!(
         std::fs::read_to_string(&password_file).unwrap().trim(),
         password
