@@ -33,7 +33,7 @@ use futures::future::BoxFuture;
 
 pub use engine::{RemoteEngine, RemoteTable};
 pub use remote::{
-    select_statement, sql_operator, OnBehalfOf, PeerSource, PostgresSource, RemoteError,
+    select_statement, sql_operator, MysqlSource, OnBehalfOf, PeerSource, PostgresSource, RemoteError,
     RemoteSource, SourceUnavailable, SqliteSource, TlsMode, Unreachable,
 };
 pub use secret::Secret;
