@@ -126,6 +126,7 @@ async fn source() -> MariaDb {
              site INT NOT NULL
          ) COMMENT 'Shipments leaving the plant.';
          CREATE TABLE plant.sites (id INT NOT NULL PRIMARY KEY, region INT NOT NULL, name VARCHAR(20));
+         CREATE VIEW plant.slow AS SELECT SLEEP(600) AS z;
          SET time_zone = '+00:00';
          INSERT INTO plant.shipments VALUES {shipments};
          INSERT INTO plant.sites VALUES {sites};
@@ -191,7 +192,7 @@ root = "."
 
 [[products]]
 name = "{PRODUCT}"
-{}{}
+{}{}{}
 [[grants]]
 product = "{PRODUCT}"
 to = ["analyst"]
@@ -213,6 +214,7 @@ mask = "'masked'"
 "#,
             table("shipments", "columns = { code = \"The carrier's code.\" }"),
             table("sites", ""),
+            table("slow", ""),
         ),
     )
     .expect("plant domain file");
@@ -478,7 +480,7 @@ async fn a_filtered_masked_user_sees_exactly_their_mysql_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mysql_outage_fails_only_its_queries_and_the_audit_names_the_sql() {
+async fn mysql_timeouts_and_outages_fail_only_their_queries_and_the_audit_names_the_sql() {
     let db = source().await;
     let dir = tempfile::tempdir().expect("tempdir");
     domains(&db, dir.path());
@@ -522,6 +524,31 @@ async fn mysql_outage_fails_only_its_queries_and_the_audit_names_the_sql() {
         text.contains("FROM `plant`.`shipments`") && text.contains("`id` <") && !text.contains("4242"),
         "the statement sent, its literal redacted: {e}"
     );
+
+    // A statement that outlives statement_timeout is killed in the source too.
+    admin
+        .batch_execute("SET statement_timeout = 300")
+        .await
+        .expect("set");
+    let e = admin
+        .simple_query(&format!("SELECT * FROM {PRODUCT}.slow"))
+        .await
+        .expect_err("the source sleeps for 10 minutes");
+    assert_eq!(code(&e), "57014", "{e:?}");
+    let running = "SELECT count(*) FROM information_schema.PROCESSLIST \
+         WHERE USER = 'plant_reader' AND COMMAND = 'Query'";
+    crate::harness::wait_for(
+        "the source's statement to be killed",
+        std::time::Duration::from_secs(20),
+        || db.sql(running).trim() == "0",
+    )
+    .await;
+    assert!(db.log().contains("KILL QUERY"), "killed, not left to finish");
+    admin
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .expect("reset");
+    assert_eq!(rows(&admin, &count).await, before, "the pool serves the next query");
 
     db.stop();
     let e = admin
