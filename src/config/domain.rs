@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use meshgate_connectors::{
-    IcebergCatalog, MysqlSource, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource, StorageKind,
-    TlsMode,
+    IcebergCatalog, MysqlSource, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource,
+    StorageKind, TlsMode,
 };
 
 use super::{err, from_config_error, valid_ident, ConfigError, Domain};
@@ -643,7 +643,6 @@ fn postgres_source(
     })
 }
 
-
 /// The password a connection names: from an environment variable or a file (relative to the
 /// domain file, one trailing newline dropped), never the domain file itself.
 fn password(
@@ -719,30 +718,29 @@ fn mysql_source(
     let host = required("host", &c.host)?;
     let database = required("database", &c.database)?;
     let user = required("user", &c.user)?;
-    let tls = match required("tls", &c.tls)?.as_str() {
-        "disable" if c.ca_file.is_none() => TlsMode::Disable,
-        "disable" => {
-            return Err(err(
-                path,
-                format!("{key}.ca_file"),
-                "only tls = \"verify-full\" uses a CA file",
-            ))
-        }
-        "verify-full" => {
-            return Err(err(
+    let tls =
+        match required("tls", &c.tls)?.as_str() {
+            "disable" if c.ca_file.is_none() => TlsMode::Disable,
+            "disable" => {
+                return Err(err(
+                    path,
+                    format!("{key}.ca_file"),
+                    "only tls = \"verify-full\" uses a CA file",
+                ))
+            }
+            "verify-full" => return Err(err(
                 path,
                 format!("{key}.tls"),
                 "TLS to mysql sources is not supported yet; use \"disable\" on a trusted network",
-            ))
-        }
-        other => {
-            return Err(err(
-                path,
-                format!("{key}.tls"),
-                format!("{other:?} is not a TLS mode; use \"disable\""),
-            ))
-        }
-    };
+            )),
+            other => {
+                return Err(err(
+                    path,
+                    format!("{key}.tls"),
+                    format!("{other:?} is not a TLS mode; use \"disable\""),
+                ))
+            }
+        };
     max_connections(path, &key, c)?;
     Ok(MysqlSource {
         host,

@@ -638,7 +638,11 @@ mod tests {
                 &format!("{pg}\npassword_env = \"NOT_SET\""),
                 "password_env",
             ),
-            ("mysql", "host = \"db\"\nuser = \"r\"\ntls = \"disable\"", "database"),
+            (
+                "mysql",
+                "host = \"db\"\nuser = \"r\"\ntls = \"disable\"",
+                "database",
+            ),
         ] {
             write(d.path(), "domains/ops.toml", &domain(format, connection));
             let e = Config::load_with_env(&p, &env).unwrap_err();
@@ -685,14 +689,20 @@ mod tests {
         write(
             d.path(),
             "domains/ops.toml",
-            &domain("mysql", &format!("{pg}\npassword_file = \"pw\"\ntable = \"Plant_T\"")),
+            &domain(
+                "mysql",
+                &format!("{pg}\npassword_file = \"pw\"\ntable = \"Plant_T\""),
+            ),
         );
         let c = Config::load_with_env(&p, &env).expect("valid mysql connection");
         let remote = &c.domains[0].remotes[&("ops".to_string(), "t".to_string())];
         let meshgate_connectors::RemoteSource::Mysql(s) = remote else {
             panic!("{remote:?}")
         };
-        assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("hunter2-file"));
+        assert_eq!(
+            s.password.as_ref().map(|p| p.expose()),
+            Some("hunter2-file")
+        );
         assert_eq!((s.table.as_str(), s.port), ("Plant_T", 3306));
         assert_eq!(s.describe(), "mysql://db:3306/billing");
         assert!(!format!("{c:?}").contains("hunter2"));

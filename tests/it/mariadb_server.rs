@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct MariaDb {
     pub dir: PathBuf,
     pub port: u16,
+    /// The running `mariadbd`, reaped when it is stopped.
+    server: Mutex<Option<std::process::Child>>,
     _guard: Mutex<(std::process::Child, std::process::ChildStdin)>,
 }
 
@@ -75,8 +77,14 @@ impl MariaDb {
             .arg(format!("--socket={}", self.socket().display()))
             .arg(format!("--port={}", self.port))
             .args(["--skip-networking=0", "--bind-address=127.0.0.1"])
-            .arg(format!("--pid-file={}", self.dir.join("mysqld.pid").display()))
-            .arg(format!("--log-error={}", self.dir.join("error.log").display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("mysqld.pid").display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                self.dir.join("error.log").display()
+            ))
             .args(["--general-log=1"])
             .arg(format!(
                 "--general-log-file={}",
@@ -90,7 +98,8 @@ impl MariaDb {
             // mariadbd refuses to run as root unless told to.
             cmd.arg("--user=root");
         }
-        cmd.spawn().expect("start mariadbd");
+        let child = cmd.spawn().expect("start mariadbd");
+        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         self.wait_ready();
     }
 
@@ -131,6 +140,9 @@ impl MariaDb {
             "shutdown: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if let Some(mut child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            child.wait().expect("mariadbd exits");
+        }
     }
 
     /// Starts a stopped server again, returning once it accepts connections.
@@ -175,10 +187,7 @@ pub fn start() -> MariaDb {
     install
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
-        .args([
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-        ]);
+        .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
     if as_root() {
         install.arg("--user=root");
     }
@@ -193,6 +202,7 @@ pub fn start() -> MariaDb {
     let server = MariaDb {
         dir,
         port: free_port(),
+        server: Mutex::new(None),
         _guard: Mutex::new((guard, guard_stdin)),
     };
     server.spawn();

@@ -139,7 +139,7 @@ async fn source() -> MariaDb {
         .get_or_init(|| async {
             let pg = reference().connect().await;
             pg.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS {PRODUCT} CASCADE;
+                "DROP SCHEMA IF EXISTS {PRODUCT} CASCADE;
          CREATE SCHEMA {PRODUCT};
          SET TIME ZONE 'UTC';
          CREATE TABLE {PRODUCT}.shipments (id int4, s_suppkey int8, c_custkey int8, qty int8,
@@ -281,9 +281,8 @@ async fn mysql_types_comments_and_a_join_with_delta_and_iceberg_match_postgresql
         Some("Shipments leaving the plant.")
     );
 
-    let values = format!(
-        "SELECT * FROM {PRODUCT}.shipments WHERE id IN (1, 9, 10, 30, 4999) ORDER BY id"
-    );
+    let values =
+        format!("SELECT * FROM {PRODUCT}.shipments WHERE id IN (1, 9, 10, 30, 4999) ORDER BY id");
     assert_eq!(
         rows(&admin, &values).await,
         rows(&direct, &values).await,
@@ -445,8 +444,9 @@ async fn a_filtered_masked_user_sees_exactly_their_mysql_rows() {
     )
     .await;
     assert!(want.len() > 100);
-    let query =
-        format!("SELECT id, s_suppkey, weight, note FROM {PRODUCT}.shipments WHERE qty > 3 ORDER BY id");
+    let query = format!(
+        "SELECT id, s_suppkey, weight, note FROM {PRODUCT}.shipments WHERE qty > 3 ORDER BY id"
+    );
     assert_eq!(rows(&regional, &query).await, want);
 
     // A predicate that fails on hidden rows only runs on visible ones; the row filter itself
@@ -521,7 +521,9 @@ async fn mysql_timeouts_and_outages_fail_only_their_queries_and_the_audit_names_
     );
     let text = sent["statement"].as_str().unwrap_or_default();
     assert!(
-        text.contains("FROM `plant`.`shipments`") && text.contains("`id` <") && !text.contains("4242"),
+        text.contains("FROM `plant`.`shipments`")
+            && text.contains("`id` <")
+            && !text.contains("4242"),
         "the statement sent, its literal redacted: {e}"
     );
 
@@ -543,12 +545,19 @@ async fn mysql_timeouts_and_outages_fail_only_their_queries_and_the_audit_names_
         || db.sql(running).trim() == "0",
     )
     .await;
-    assert!(db.log().contains("KILL QUERY"), "killed, not left to finish");
+    assert!(
+        db.log().contains("KILL QUERY"),
+        "killed, not left to finish"
+    );
     admin
         .batch_execute("SET statement_timeout = 0")
         .await
         .expect("reset");
-    assert_eq!(rows(&admin, &count).await, before, "the pool serves the next query");
+    assert_eq!(
+        rows(&admin, &count).await,
+        before,
+        "the pool serves the next query"
+    );
 
     db.stop();
     let e = admin

@@ -37,8 +37,8 @@ use datafusion::physical_plan::{
 use datafusion::sql::unparser::dialect::{Dialect, MySqlDialect};
 use futures::TryStreamExt;
 use meshgate_connector_api::{
-    Connector, ConnectorError, MysqlSource, OpenedTable, RemoteEngine, RemoteError,
-    RemoteSource, RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
+    Connector, ConnectorError, MysqlSource, OpenedTable, RemoteEngine, RemoteError, RemoteSource,
+    RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
 };
 use sqlx::mysql::{MySqlDatabaseError, MySqlRow};
 use sqlx::Row;
@@ -411,7 +411,9 @@ impl ExecutionPlan for MysqlScanExec {
         if children.is_empty() {
             Ok(self)
         } else {
-            Err(DataFusionError::Internal("MysqlScanExec has no inputs".into()))
+            Err(DataFusionError::Internal(
+                "MysqlScanExec has no inputs".into(),
+            ))
         }
     }
 

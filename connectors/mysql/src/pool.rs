@@ -130,7 +130,12 @@ impl Pool {
         Ok(self.lend(conn, id, slot))
     }
 
-    fn lend(self: &Arc<Self>, conn: MySqlConnection, id: u64, slot: OwnedSemaphorePermit) -> Pooled {
+    fn lend(
+        self: &Arc<Self>,
+        conn: MySqlConnection,
+        id: u64,
+        slot: OwnedSemaphorePermit,
+    ) -> Pooled {
         Pooled {
             conn: Some(conn),
             id,

@@ -22,7 +22,9 @@ pub enum Kind {
     Float64,
     /// Character data; `exact` when its collation compares code points with no padding rule
     /// (a `…nopad_bin` collation, or MySQL 8's `utf8mb4_0900_bin`), as PostgreSQL's "C" does.
-    Text { exact: bool },
+    Text {
+        exact: bool,
+    },
     Binary,
     Date,
     /// `DATETIME`: a wall-clock time, PostgreSQL's `timestamp`.
