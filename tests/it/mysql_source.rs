@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::harness::{code, tpch, TestServer, REGIONAL};
+use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
 use crate::mariadb_server::{self, MariaDb};
 use crate::reference::reference;
 
@@ -362,6 +362,53 @@ async fn mysql_types_comments_and_a_join_with_delta_and_iceberg_match_postgresql
             Some(format!("mysql://127.0.0.1:{}/plant/shipments", db.port))
         ]]
     );
+}
+
+#[test]
+fn check_validates_a_mysql_connection_without_printing_its_password() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let db = rt.block_on(source());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let domains_dir = dir.path().join("domains");
+    std::fs::create_dir(&domains_dir).expect("domains dir");
+    domains(&db, &domains_dir);
+    let config = write_config(dir.path(), &domains_dir, "");
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run meshgate check")
+    };
+    let out = check();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
+
+    let plant = domains_dir.join("plant.toml");
+    let file = std::fs::read_to_string(&plant).expect("read");
+    std::fs::write(
+        &plant,
+        file.replacen(
+            "password_file = \"plant.pw\"",
+            "password_env = \"MESHGATE_TEST_UNSET_PLANT_PW\"",
+            1,
+        ),
+    )
+    .expect("write");
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("password_env") && err.contains("MESHGATE_TEST_UNSET_PLANT_PW"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
