@@ -572,7 +572,31 @@ fn postgres_source(
     if c.schema.trim().is_empty() {
         return Err(err(path, format!("{key}.schema"), "must not be empty"));
     }
-    let tls = match tls_mode.as_str() {
+    let tls = tls_mode_of(path, &key, c, &tls_mode)?;
+    max_connections(path, &key, c)?;
+    let password = password(path, &key, c, env)?;
+    Ok(PostgresSource {
+        host,
+        port: c.port.unwrap_or(5432),
+        database,
+        user,
+        password,
+        schema: c.schema.clone(),
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        tls,
+        max_connections: c.max_connections,
+    })
+}
+
+/// A connection's `tls`: `verify-full` (with the CA file the source's certificate must chain
+/// to) or `disable`.
+fn tls_mode_of(
+    path: &Path,
+    key: &str,
+    c: &ConnectionSection,
+    tls_mode: &str,
+) -> Result<TlsMode, ConfigError> {
+    Ok(match tls_mode {
         "disable" => {
             if c.ca_file.is_some() {
                 return Err(err(
@@ -627,19 +651,6 @@ fn postgres_source(
                 format!("{other:?} is not a TLS mode; use \"verify-full\" or \"disable\""),
             ))
         }
-    };
-    max_connections(path, &key, c)?;
-    let password = password(path, &key, c, env)?;
-    Ok(PostgresSource {
-        host,
-        port: c.port.unwrap_or(5432),
-        database,
-        user,
-        password,
-        schema: c.schema.clone(),
-        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
-        tls,
-        max_connections: c.max_connections,
     })
 }
 
@@ -718,29 +729,7 @@ fn mysql_source(
     let host = required("host", &c.host)?;
     let database = required("database", &c.database)?;
     let user = required("user", &c.user)?;
-    let tls =
-        match required("tls", &c.tls)?.as_str() {
-            "disable" if c.ca_file.is_none() => TlsMode::Disable,
-            "disable" => {
-                return Err(err(
-                    path,
-                    format!("{key}.ca_file"),
-                    "only tls = \"verify-full\" uses a CA file",
-                ))
-            }
-            "verify-full" => return Err(err(
-                path,
-                format!("{key}.tls"),
-                "TLS to mysql sources is not supported yet; use \"disable\" on a trusted network",
-            )),
-            other => {
-                return Err(err(
-                    path,
-                    format!("{key}.tls"),
-                    format!("{other:?} is not a TLS mode; use \"disable\""),
-                ))
-            }
-        };
+    let tls = tls_mode_of(path, &key, c, &required("tls", &c.tls)?)?;
     max_connections(path, &key, c)?;
     Ok(MysqlSource {
         host,

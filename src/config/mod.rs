@@ -632,7 +632,8 @@ mod tests {
             ("sqlite", "path = \"missing.db\"", "path"),
             ("sqlite", "path = \"plant.db\"\nhost = \"db\"", "host"),
             ("mysql", &format!("{pg}\nschema = \"billing\""), "schema"),
-            ("mysql", &pg.replace("disable", "verify-full"), "tls"),
+            ("mysql", &pg.replace("disable", "verify-full"), "ca_file"),
+            ("mysql", &pg.replace("disable", "require"), "tls"),
             (
                 "mysql",
                 &format!("{pg}\npassword_env = \"NOT_SET\""),

@@ -17,6 +17,8 @@ pub struct MariaDb {
     pub port: u16,
     /// The running `mariadbd`, reaped when it is stopped.
     server: Mutex<Option<std::process::Child>>,
+    /// Serves TLS with this certificate and key (files in `dir`) once set.
+    tls: Mutex<Option<(PathBuf, PathBuf)>>,
     _guard: Mutex<(std::process::Child, std::process::ChildStdin)>,
 }
 
@@ -98,6 +100,10 @@ impl MariaDb {
             // mariadbd refuses to run as root unless told to.
             cmd.arg("--user=root");
         }
+        if let Some((cert, key)) = &*self.tls.lock().unwrap_or_else(|e| e.into_inner()) {
+            cmd.arg(format!("--ssl-cert={}", cert.display()))
+                .arg(format!("--ssl-key={}", key.display()));
+        }
         let child = cmd.spawn().expect("start mariadbd");
         *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         self.wait_ready();
@@ -143,6 +149,17 @@ impl MariaDb {
         if let Some(mut child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
             child.wait().expect("mariadbd exits");
         }
+    }
+
+    /// Serves TLS with this certificate and key from now on (restarting the server; plain
+    /// connections are still accepted unless a user requires SSL).
+    pub fn enable_tls(&self, cert: &std::path::Path, key: &std::path::Path) {
+        let (c, k) = (self.dir.join("server.crt"), self.dir.join("server.key"));
+        std::fs::copy(cert, &c).expect("copy the certificate");
+        std::fs::copy(key, &k).expect("copy the key");
+        *self.tls.lock().unwrap_or_else(|e| e.into_inner()) = Some((c, k));
+        self.stop();
+        self.spawn();
     }
 
     /// Starts a stopped server again, returning once it accepts connections.
@@ -203,6 +220,7 @@ pub fn start() -> MariaDb {
         dir,
         port: free_port(),
         server: Mutex::new(None),
+        tls: Mutex::new(None),
         _guard: Mutex::new((guard, guard_stdin)),
     };
     server.spawn();

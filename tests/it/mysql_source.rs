@@ -634,3 +634,144 @@ async fn mysql_timeouts_and_outages_fail_only_their_queries_and_the_audit_names_
     db.start_again();
     assert_eq!(rows(&admin, &count).await, before, "back with the source");
 }
+
+/// `openssl` with these arguments, in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_source_is_reached_over_verified_tls() {
+    let db = source().await;
+    let certs = tempfile::tempdir().expect("tempdir");
+    for ca in ["ca", "other-ca"] {
+        openssl(
+            certs.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.crt"),
+            ],
+        );
+    }
+    std::fs::write(
+        certs.path().join("san.ext"),
+        "subjectAltName = IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    openssl(
+        certs.path(),
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    openssl(
+        certs.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    db.enable_tls(
+        &certs.path().join("server.crt"),
+        &certs.path().join("server.key"),
+    );
+    // Plain connections of the reader are refused from now on.
+    db.sql("ALTER USER 'plant_reader'@'%' REQUIRE SSL;");
+
+    let serve_with_ca = |ca: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        domains(&db, dir.path());
+        std::fs::copy(certs.path().join(ca), dir.path().join("ca.pem")).expect("copy CA");
+        let plant = dir.path().join("plant.toml");
+        let text = std::fs::read_to_string(&plant).expect("read");
+        std::fs::write(
+            &plant,
+            text.replace(
+                "tls = \"disable\"",
+                "tls = \"verify-full\"\nca_file = \"ca.pem\"",
+            ),
+        )
+        .expect("write");
+        dir
+    };
+    let count = format!("SELECT count(*) FROM {PRODUCT}.shipments WHERE id <= 10");
+
+    let dir = serve_with_ca("ca.crt");
+    let s = TestServer::start_with(dir.path(), "").await;
+    let admin = s.admin().await;
+    assert_eq!(rows(&admin, &count).await, [[Some("10".to_string())]]);
+
+    // The same reader over plain TCP is refused by the server: the query above went over TLS.
+    let plain = tempfile::tempdir().expect("tempdir");
+    domains(&db, plain.path());
+    let s_plain = TestServer::start_with(plain.path(), "").await;
+    let e = s_plain
+        .admin()
+        .await
+        .simple_query(&count)
+        .await
+        .expect_err("REQUIRE SSL");
+    assert_eq!(code(&e), "08001", "{e:?}");
+
+    // A certificate from another CA is refused: 08001, the source named.
+    let dir = serve_with_ca("other-ca.crt");
+    let s = TestServer::start_with(dir.path(), "").await;
+    let admin = s.admin().await;
+    let e = admin
+        .simple_query(&count)
+        .await
+        .expect_err("the server's certificate is not from this CA");
+    assert_eq!(code(&e), "08001", "{e:?}");
+    let m = e
+        .as_db_error()
+        .expect("an ErrorResponse")
+        .message()
+        .to_string();
+    assert!(
+        m.contains(&format!("mysql://127.0.0.1:{}/plant", db.port)),
+        "{m}"
+    );
+    assert!(!m.contains(PASSWORD), "{m}");
+}

@@ -66,13 +66,17 @@ impl fmt::Debug for MysqlConnector {
 impl MysqlConnector {
     fn pool(&self, s: &MysqlSource) -> Arc<Pool> {
         let key = format!(
-            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}",
             s.host,
             s.port,
             s.database,
             s.user,
             s.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
             s.max_connections,
+            match &s.tls {
+                meshgate_connector_api::TlsMode::Disable => None,
+                meshgate_connector_api::TlsMode::VerifyFull { ca_pem } => Some(ca_pem),
+            }
         );
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(

@@ -89,8 +89,11 @@ impl Pool {
         }
         options = match &source.tls {
             TlsMode::Disable => options.ssl_mode(MySqlSslMode::Disabled),
-            // Refused when the domain file is read; never reached.
-            TlsMode::VerifyFull { .. } => options.ssl_mode(MySqlSslMode::VerifyIdentity),
+            // The certificate must chain to the domain's CA (sqlx adds it to the system's
+            // roots) and name the host.
+            TlsMode::VerifyFull { ca_pem } => options
+                .ssl_mode(MySqlSslMode::VerifyIdentity)
+                .ssl_ca_from_pem(ca_pem.clone()),
         };
         Pool {
             slots: Arc::new(Semaphore::new(source.max_connections.max(1))),
