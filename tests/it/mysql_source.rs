@@ -131,7 +131,9 @@ async fn source() -> MariaDb {
          INSERT INTO plant.shipments VALUES {shipments};
          INSERT INTO plant.sites VALUES {sites};
          CREATE USER 'plant_reader'@'%' IDENTIFIED BY '{PASSWORD}';
-         GRANT SELECT ON plant.* TO 'plant_reader'@'%';"
+         GRANT SELECT ON plant.shipments TO 'plant_reader'@'%';
+         GRANT SELECT ON plant.sites TO 'plant_reader'@'%';
+         GRANT SELECT ON plant.slow TO 'plant_reader'@'%';"
     ));
     // The same rows for every test: loaded once per test binary.
     static LOADED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
@@ -774,4 +776,53 @@ async fn a_mysql_source_is_reached_over_verified_tls() {
         "{m}"
     );
     assert!(!m.contains(PASSWORD), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_sources_own_error_reaches_the_client_with_its_sqlstate() {
+    let db = source().await;
+    let (s, _dir) = serve(&db, "").await;
+    let admin = s.admin().await;
+    let count = format!("SELECT count(*) FROM {PRODUCT}.sites WHERE region = 1");
+    let before = rows(&admin, &count).await;
+    assert_eq!(before, [[Some("5".to_string())]]);
+
+    db.sql("RENAME TABLE plant.sites TO plant.sites_old;");
+    let e = admin
+        .simple_query(&count)
+        .await
+        .expect_err("the table is gone from the source");
+    assert_eq!(code(&e), "42P01", "{e:?}");
+    let m = e
+        .as_db_error()
+        .expect("an ErrorResponse")
+        .message()
+        .to_string();
+    assert!(
+        m.contains(&format!("mysql://127.0.0.1:{}/plant", db.port)) && m.contains("sites"),
+        "{m}"
+    );
+    db.sql("RENAME TABLE plant.sites_old TO plant.sites;");
+    assert_eq!(rows(&admin, &count).await, before, "the session goes on");
+
+    db.sql("REVOKE SELECT ON plant.sites FROM 'plant_reader'@'%';");
+    let e = admin
+        .simple_query(&count)
+        .await
+        .expect_err("the source refuses");
+    // MySQL hides the table from the reader's catalog; reading it says why.
+    assert_eq!(code(&e), "42501", "{e:?}");
+    let m = e
+        .as_db_error()
+        .expect("an ErrorResponse")
+        .message()
+        .to_string();
+    assert!(
+        m.starts_with(&format!("mysql://127.0.0.1:{}/plant: ", db.port))
+            && m.contains("command denied"),
+        "{m}"
+    );
+    assert!(!m.contains(PASSWORD), "{m}");
+    db.sql("GRANT SELECT ON plant.sites TO 'plant_reader'@'%';");
+    assert_eq!(rows(&admin, &count).await, before, "back once granted");
 }

@@ -172,7 +172,10 @@ impl Connector for MysqlConnector {
                         table: name.to_string(),
                         source: *u,
                     },
-                    Err(other) => ConnectorError::format(name, other),
+                    Err(other) => match other.downcast::<RemoteError>() {
+                        Ok(r) => ConnectorError::Remote { source: *r },
+                        Err(other) => ConnectorError::format(name, other),
+                    },
                 }
             }
             e => ConnectorError::format(name, e),
@@ -193,6 +196,12 @@ impl Connector for MysqlConnector {
         .await
         .map_err(opened)?;
         if columns.is_empty() {
+            // MySQL lists only the tables the reader may read: its own answer to reading the
+            // table says whether it is missing (42P01) or refused (42501).
+            let from = format!("{}.{}", ident(&source.database), ident(&source.table));
+            text_rows(&pool, format!("SELECT 1 FROM {from} LIMIT 0"))
+                .await
+                .map_err(opened)?;
             return Err(ConnectorError::NotFound {
                 table: name.to_string(),
                 reason: format!("{} has no table {}", source.describe(), source.table),
