@@ -77,6 +77,7 @@ impl MariaDb {
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
             .arg(format!("--socket={}", self.socket().display()))
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
             .arg(format!("--port={}", self.port))
             .args(["--skip-networking=0", "--bind-address=127.0.0.1"])
             .arg(format!(
@@ -199,22 +200,40 @@ pub fn start() -> MariaDb {
     let mut guard = guard.spawn().expect("start the MariaDB guard");
     let guard_stdin = guard.stdin.take().expect("guard stdin");
 
+    // Temporary tables of their own: servers bootstrapping side by side in one /tmp were seen
+    // to lose each other's (`Could not remove temporary table '/tmp/#sql-temptable-…'`).
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).expect("the server's tmpdir");
     let started = Instant::now();
-    let mut install = Command::new("mariadb-install-db");
-    install
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", dir.join("data").display()))
-        .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
-    if as_root() {
-        install.arg("--user=root");
-    }
-    let out = install.output().expect("run mariadb-install-db");
-    assert!(
-        out.status.success(),
-        "mariadb-install-db: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let install = || {
+        let data = dir.join("data");
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
+            // The bootstrap server's own messages: what a failure needs to be understood.
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                "--verbose",
+            ]);
+        if as_root() {
+            install.arg("--user=root");
+        }
+        let out = install.output().expect("run mariadb-install-db");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, output) = install();
+    assert!(ok, "mariadb-install-db: {output}");
     let installed = started.elapsed();
     let server = MariaDb {
         dir,
