@@ -210,11 +210,18 @@ fn source_statements(
     remote: &BTreeSet<(String, String)>,
     redact: bool,
 ) -> Vec<super::SourceStatement> {
-    use datafusion::sql::sqlparser::{dialect::PostgreSqlDialect, parser::Parser};
+    use datafusion::sql::sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::parser::Parser;
     remote
         .iter()
         .map(|(source, sql)| {
-            let statement = match Parser::parse_sql(&PostgreSqlDialect {}, sql).as_deref() {
+            // Each source's statements are in its own dialect (MySQL quotes with backticks).
+            let dialect: &dyn Dialect = if source.starts_with("mysql://") {
+                &MySqlDialect {}
+            } else {
+                &PostgreSqlDialect {}
+            };
+            let statement = match Parser::parse_sql(dialect, sql).as_deref() {
                 Ok([stmt]) => Some(super::redact::statement_text(stmt, redact)),
                 _ => super::redact::unparsed_text(sql, redact),
             };

@@ -332,7 +332,7 @@ fn redacted_location(domain: &str, location: &url::Url) -> String {
     match location.scheme() {
         "file" => format!("local storage of domain {domain}"),
         // Built from the connection's server, database and table only: no user or password.
-        "postgres" => location.to_string(),
+        "postgres" | "mysql" => location.to_string(),
         "sqlite" => format!("sqlite file of domain {domain}"),
         scheme => format!("{scheme}://{}", location.host_str().unwrap_or("")),
     }

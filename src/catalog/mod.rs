@@ -724,6 +724,9 @@ fn table_spec(
                 s.host, s.port, s.database, s.schema, s.table
             ),
             RemoteSource::Sqlite(s) => format!("sqlite://{}", s.path.display()),
+            RemoteSource::Mysql(s) => {
+                format!("mysql://{}:{}/{}/{}", s.host, s.port, s.database, s.table)
+            }
             RemoteSource::Peer(s) => format!("peer://{}/{}.{}", s.region, s.product, s.table),
         };
         let location =

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use meshgate_connectors::{
-    IcebergCatalog, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource, StorageKind,
-    TlsMode,
+    IcebergCatalog, MysqlSource, PostgresSource, RemoteSource, S3Settings, Secret, SqliteSource,
+    StorageKind, TlsMode,
 };
 
 use super::{err, from_config_error, valid_ident, ConfigError, Domain};
@@ -192,8 +192,8 @@ pub struct TableSection {
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSection {
     pub host: Option<String>,
-    #[serde(default = "postgres_port")]
-    pub port: u16,
+    /// Default: the source's usual port (PostgreSQL 5432, MySQL 3306).
+    pub port: Option<u16>,
     pub database: Option<String>,
     pub user: Option<String>,
     /// Environment variable holding the password.
@@ -219,10 +219,6 @@ pub struct ConnectionSection {
     pub path: Option<String>,
 }
 
-fn postgres_port() -> u16 {
-    5432
-}
-
 fn public_schema() -> String {
     "public".into()
 }
@@ -243,9 +239,9 @@ pub struct PartitionColumn {
     pub position: Option<usize>,
 }
 
-pub const FORMATS: [&str; 5] = ["delta", "iceberg", "parquet", "postgres", "sqlite"];
+pub const FORMATS: [&str; 6] = ["delta", "iceberg", "parquet", "postgres", "mysql", "sqlite"];
 /// Formats whose tables live in an operational database, found through a `connection`.
-const OPERATIONAL: [&str; 2] = ["postgres", "sqlite"];
+const OPERATIONAL: [&str; 3] = ["postgres", "mysql", "sqlite"];
 const PARTITION_TYPES: [&str; 9] = [
     "int", "integer", "bigint", "smallint", "text", "varchar", "string", "date", "boolean",
 ];
@@ -452,7 +448,7 @@ pub(super) fn load_domain(
                     path,
                     format!("{tk}.format"),
                     format!(
-                        "{:?} is not a format; use delta, iceberg, parquet, postgres or sqlite",
+                        "{:?} is not a format; use delta, iceberg, parquet, postgres, mysql or sqlite",
                         t.format
                     ),
                 ));
@@ -461,10 +457,10 @@ pub(super) fn load_domain(
             match (&t.connection, operational) {
                 (Some(_), true) if foreign => continue,
                 (Some(c), true) => {
-                    let source = if t.format == "sqlite" {
-                        RemoteSource::Sqlite(sqlite_source(path, &tk, t, c)?)
-                    } else {
-                        RemoteSource::Postgres(postgres_source(path, &tk, t, c, env)?)
+                    let source = match t.format.as_str() {
+                        "sqlite" => RemoteSource::Sqlite(sqlite_source(path, &tk, t, c)?),
+                        "mysql" => RemoteSource::Mysql(mysql_source(path, &tk, t, c, env)?),
+                        _ => RemoteSource::Postgres(postgres_source(path, &tk, t, c, env)?),
                     };
                     remotes.insert((p.name.clone(), t.name.clone()), source);
                     if t.location.is_some()
@@ -486,7 +482,7 @@ pub(super) fn load_domain(
                     return Err(err(
                         path,
                         format!("{tk}.connection"),
-                        "only postgres and sqlite tables have a connection",
+                        "only postgres, mysql and sqlite tables have a connection",
                     ))
                 }
                 (None, false) => {}
@@ -576,7 +572,31 @@ fn postgres_source(
     if c.schema.trim().is_empty() {
         return Err(err(path, format!("{key}.schema"), "must not be empty"));
     }
-    let tls = match tls_mode.as_str() {
+    let tls = tls_mode_of(path, &key, c, &tls_mode)?;
+    max_connections(path, &key, c)?;
+    let password = password(path, &key, c, env)?;
+    Ok(PostgresSource {
+        host,
+        port: c.port.unwrap_or(5432),
+        database,
+        user,
+        password,
+        schema: c.schema.clone(),
+        table: c.table.clone().unwrap_or_else(|| t.name.clone()),
+        tls,
+        max_connections: c.max_connections,
+    })
+}
+
+/// A connection's `tls`: `verify-full` (with the CA file the source's certificate must chain
+/// to) or `disable`.
+fn tls_mode_of(
+    path: &Path,
+    key: &str,
+    c: &ConnectionSection,
+    tls_mode: &str,
+) -> Result<TlsMode, ConfigError> {
+    Ok(match tls_mode {
         "disable" => {
             if c.ca_file.is_some() {
                 return Err(err(
@@ -631,9 +651,18 @@ fn postgres_source(
                 format!("{other:?} is not a TLS mode; use \"verify-full\" or \"disable\""),
             ))
         }
-    };
-    max_connections(path, &key, c)?;
-    let password = match (&c.password_env, &c.password_file) {
+    })
+}
+
+/// The password a connection names: from an environment variable or a file (relative to the
+/// domain file, one trailing newline dropped), never the domain file itself.
+fn password(
+    path: &Path,
+    key: &str,
+    c: &ConnectionSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    Ok(match (&c.password_env, &c.password_file) {
         (Some(_), Some(_)) => {
             return Err(err(
                 path,
@@ -664,14 +693,50 @@ fn postgres_source(
             Some(Secret::new(text))
         }
         (None, None) => None,
+    })
+}
+
+/// A MySQL/MariaDB table's connection: like PostgreSQL's, with MySQL's port and no schema (a
+/// MySQL database is a schema).
+fn mysql_source(
+    path: &Path,
+    key: &str,
+    t: &TableSection,
+    c: &ConnectionSection,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<MysqlSource, ConfigError> {
+    let key = format!("{key}.connection");
+    if c.path.is_some() {
+        return Err(err(
+            path,
+            format!("{key}.path"),
+            "a mysql table names a server (host, port, database), not a file",
+        ));
+    }
+    if c.schema != public_schema() {
+        return Err(err(
+            path,
+            format!("{key}.schema"),
+            "a mysql table has no schema: its database is the schema",
+        ));
+    }
+    let required = |field: &str, value: &Option<String>| -> Result<String, ConfigError> {
+        match value {
+            Some(v) if !v.trim().is_empty() => Ok(v.clone()),
+            _ => Err(err(path, format!("{key}.{field}"), "is required")),
+        }
     };
-    Ok(PostgresSource {
+    let host = required("host", &c.host)?;
+    let database = required("database", &c.database)?;
+    let user = required("user", &c.user)?;
+    let tls = tls_mode_of(path, &key, c, &required("tls", &c.tls)?)?;
+    max_connections(path, &key, c)?;
+    Ok(MysqlSource {
         host,
-        port: c.port,
+        port: c.port.unwrap_or(3306),
         database,
         user,
-        password,
-        schema: c.schema.clone(),
+        password: password(path, &key, c, env)?,
         table: c.table.clone().unwrap_or_else(|| t.name.clone()),
         tls,
         max_connections: c.max_connections,

@@ -631,6 +631,19 @@ mod tests {
             ),
             ("sqlite", "path = \"missing.db\"", "path"),
             ("sqlite", "path = \"plant.db\"\nhost = \"db\"", "host"),
+            ("mysql", &format!("{pg}\nschema = \"billing\""), "schema"),
+            ("mysql", &pg.replace("disable", "verify-full"), "ca_file"),
+            ("mysql", &pg.replace("disable", "require"), "tls"),
+            (
+                "mysql",
+                &format!("{pg}\npassword_env = \"NOT_SET\""),
+                "password_env",
+            ),
+            (
+                "mysql",
+                "host = \"db\"\nuser = \"r\"\ntls = \"disable\"",
+                "database",
+            ),
         ] {
             write(d.path(), "domains/ops.toml", &domain(format, connection));
             let e = Config::load_with_env(&p, &env).unwrap_err();
@@ -673,6 +686,27 @@ mod tests {
             );
             assert!(!format!("{c:?}").contains("hunter2"));
         }
+
+        write(
+            d.path(),
+            "domains/ops.toml",
+            &domain(
+                "mysql",
+                &format!("{pg}\npassword_file = \"pw\"\ntable = \"Plant_T\""),
+            ),
+        );
+        let c = Config::load_with_env(&p, &env).expect("valid mysql connection");
+        let remote = &c.domains[0].remotes[&("ops".to_string(), "t".to_string())];
+        let meshgate_connectors::RemoteSource::Mysql(s) = remote else {
+            panic!("{remote:?}")
+        };
+        assert_eq!(
+            s.password.as_ref().map(|p| p.expose()),
+            Some("hunter2-file")
+        );
+        assert_eq!((s.table.as_str(), s.port), ("Plant_T", 3306));
+        assert_eq!(s.describe(), "mysql://db:3306/billing");
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

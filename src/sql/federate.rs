@@ -103,6 +103,12 @@ fn federate(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
 
 /// The engine a subtree can be sent to whole, if any.
 fn engine_of(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
+    let engine = allowed_engine(plan)?;
+    (!engine.refuses(plan)).then_some(engine)
+}
+
+/// The engine of a subtree whose nodes are all on the shared allow-list.
+fn allowed_engine(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
     let one_input = |input: &LogicalPlan| engine_of(input);
     match plan {
         LogicalPlan::TableScan(scan) => scan_engine(scan),

@@ -18,6 +18,8 @@ mod lake_scan;
 mod last_words;
 mod lifecycle;
 mod malformed;
+mod mariadb_server;
+mod mysql_source;
 mod npgsql;
 mod numeric_scale;
 mod operational;

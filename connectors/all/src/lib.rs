@@ -1,5 +1,5 @@
 //! The formats of the mesh, in one [`Registry`]: Delta (delta-rs), Iceberg (iceberg-rust),
-//! Parquet directories, PostgreSQL and SQLite tables are read; tables created through meshgate are written as Delta. Everything
+//! Parquet directories, PostgreSQL, MySQL/MariaDB and SQLite tables are read; tables created through meshgate are written as Delta. Everything
 //! above this crate reaches a format only through the registry.
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ pub fn registry() -> Registry {
             Arc::new(meshgate_postgres::PostgresConnector::default()),
             Arc::new(meshgate_postgres::PeerConnector::default()),
             Arc::new(meshgate_sqlite::SqliteConnector::default()),
+            Arc::new(meshgate_mysql::MysqlConnector::default()),
         ],
         Arc::new(meshgate_delta::DeltaWriter),
     )
@@ -27,7 +28,7 @@ mod tests {
     fn the_written_format_is_read_too() {
         let r = super::registry();
         assert_eq!(r.written().format(), r.writer().format());
-        for f in ["delta", "iceberg", "parquet", "postgres", "sqlite"] {
+        for f in ["delta", "iceberg", "parquet", "postgres", "mysql", "sqlite"] {
             assert!(r.get(f).is_some(), "{f}");
         }
     }

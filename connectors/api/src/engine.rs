@@ -50,6 +50,12 @@ pub trait RemoteEngine: Send + Sync + fmt::Debug {
     fn statement(&self, sql: String, _schema: &SchemaRef) -> Option<String> {
         Some(sql)
     }
+    /// Whether a node the shared allow-list accepts is still one this engine answers unlike
+    /// meshgate (or cannot spell): the subtree holding it then stays local. The node's inputs
+    /// are judged on their own.
+    fn refuses(&self, _node: &LogicalPlan) -> bool {
+        false
+    }
     /// Whether it is another meshgate, which answers every expression as this one does: then
     /// any subplan the unparser can spell is sent, not only the allow-listed ones.
     fn speaks_meshgate(&self) -> bool {

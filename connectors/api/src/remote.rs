@@ -95,11 +95,34 @@ impl PostgresSource {
     }
 }
 
+/// A MySQL or MariaDB table read in place. MySQL's database is what PostgreSQL calls a schema,
+/// so there is no schema of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlSource {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// From an environment variable or a file named in the domain file, never the file itself.
+    pub password: Option<Secret>,
+    pub table: String,
+    pub tls: TlsMode,
+    pub max_connections: usize,
+}
+
+impl MysqlSource {
+    /// The source as messages name it: server and database, no credentials.
+    pub fn describe(&self) -> String {
+        format!("mysql://{}:{}/{}", self.host, self.port, self.database)
+    }
+}
+
 /// An operational database a table is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteSource {
     Postgres(PostgresSource),
     Sqlite(SqliteSource),
+    Mysql(MysqlSource),
     /// A table of a domain in another jurisdiction, read through that region's gateway.
     Peer(PeerSource),
 }
