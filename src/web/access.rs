@@ -299,6 +299,7 @@ fn audit(
         bytes_received: Default::default(),
         bytes_scanned: Default::default(),
         bytes_estimated: Vec::new(),
+        cluster: false,
         duration_ms: 0.0,
         outcome,
         sqlstate,
