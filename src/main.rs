@@ -50,6 +50,10 @@ enum Command {
     Scheduler {
         #[arg(long, default_value = "127.0.0.1:50050")]
         listen: String,
+        /// Executors poll for tasks (start them with --pull-tasks too); by default the
+        /// scheduler sends them, which lets a cancel stop running tasks.
+        #[arg(long)]
+        pull_tasks: bool,
     },
     /// Run a Ballista executor that reads the domains of this configuration with their
     /// credentials; it registers with the scheduler and runs the tasks it is given.
@@ -76,6 +80,9 @@ enum Command {
         /// Where shuffle files go (default: a temporary directory).
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// Poll the scheduler for tasks (a scheduler started with --pull-tasks).
+        #[arg(long)]
+        pull_tasks: bool,
     },
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier for `users.password`.
     Passwd {
@@ -163,13 +170,13 @@ fn main() -> ExitCode {
             };
             run_server(config, None)
         }
-        Command::Scheduler { listen } => {
+        Command::Scheduler { listen, pull_tasks } => {
             init_logging();
             run_until_signal(async move {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                meshgate::cluster::start_scheduler(listener).await?;
+                meshgate::cluster::start_scheduler(listener, tasks(pull_tasks)).await?;
                 shutdown_signal().await;
                 Ok(())
             })
@@ -183,6 +190,7 @@ fn main() -> ExitCode {
             grpc_port,
             concurrent_tasks,
             work_dir,
+            pull_tasks,
         } => {
             init_logging();
             let config = match Config::load(&config) {
@@ -204,6 +212,7 @@ fn main() -> ExitCode {
                 grpc_port,
                 concurrent_tasks,
                 work_dir,
+                tasks: tasks(pull_tasks),
             };
             run_until_signal(async move { meshgate::cluster::run_executor(&config, opts).await })
         }
@@ -326,6 +335,14 @@ privilege = "write"
         config.domains.iter().map(|d| d.products.len()).sum::<usize>()
     );
     Ok((config, banner))
+}
+
+fn tasks(pull: bool) -> meshgate::cluster::Tasks {
+    if pull {
+        meshgate::cluster::Tasks::Pull
+    } else {
+        meshgate::cluster::Tasks::Push
+    }
 }
 
 /// Runs a cluster member on a runtime of its own; its error, if any, ends the process.

@@ -125,6 +125,9 @@ pub struct Event {
     /// the files its plan read, so its domains are in `bytes_estimated`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cluster: bool,
+    /// The scheduler's id of its job, to find it in the cluster's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_job: Option<String>,
     pub duration_ms: f64,
     pub outcome: Outcome,
     pub sqlstate: Option<String>,

@@ -131,6 +131,7 @@ impl StatementRecord {
         let mut received = BTreeMap::new();
         let mut planned = Vec::new();
         let cluster = self.probes.iter().any(|p| p.on_cluster());
+        let cluster_job = self.probes.iter().find_map(|p| p.cluster_job());
         for p in &self.probes {
             p.settle(&mut bytes);
             p.settle_received(&mut received);
@@ -187,6 +188,7 @@ impl StatementRecord {
             bytes_scanned: bytes,
             bytes_estimated: estimated,
             cluster,
+            cluster_job,
             duration_ms: (duration.as_micros() as f64) / 1000.0,
             outcome,
             sqlstate: sqlstate.map(|s| s.code().to_string()),

@@ -215,7 +215,7 @@ pub struct ScanProbe {
     reported: Mutex<BTreeMap<String, u64>>,
     received_reported: Mutex<BTreeMap<String, u64>>,
     /// The plan ran on the cluster: its nodes here never ran, so their metrics stay empty.
-    cluster: std::sync::atomic::AtomicBool,
+    cluster: std::sync::OnceLock<crate::exec::cluster::JobTracker>,
     cluster_settled: std::sync::atomic::AtomicBool,
 }
 
@@ -320,13 +320,17 @@ impl ScanProbe {
     }
 
     /// The plan is handed to the cluster instead of running here.
-    pub fn ran_on_cluster(&self) {
-        self.cluster
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+    pub fn ran_on_cluster(&self, job: crate::exec::cluster::JobTracker) {
+        let _ = self.cluster.set(job);
     }
 
     pub fn on_cluster(&self) -> bool {
-        self.cluster.load(std::sync::atomic::Ordering::SeqCst)
+        self.cluster.get().is_some()
+    }
+
+    /// The scheduler's id of the plan's job, once it was accepted.
+    pub fn cluster_job(&self) -> Option<String> {
+        self.cluster.get().and_then(|j| j.id())
     }
 
     /// Adds to `into` (and to the server's metric) the bytes the file scans read since the

@@ -36,9 +36,28 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::exec::carrier::{cluster_state, CarrierCodec};
 
+/// How tasks reach executors. With `Push` the scheduler sends them and can cancel running
+/// ones (a cancelled statement frees its task slots at once); with `Pull` executors poll for
+/// them (an executor needs no port of its own for the scheduler, but a cancelled job's running
+/// tasks run to their end). Scheduler and executors must agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tasks {
+    Push,
+    Pull,
+}
+
+impl Tasks {
+    fn policy(self) -> TaskSchedulingPolicy {
+        match self {
+            Tasks::Push => TaskSchedulingPolicy::PushStaged,
+            Tasks::Pull => TaskSchedulingPolicy::PullStaged,
+        }
+    }
+}
+
 /// Starts Ballista's scheduler on `listener` and returns once it serves (the server runs on
-/// the current runtime until it ends). Executors poll it for tasks.
-pub async fn start_scheduler(listener: TcpListener) -> Result<SocketAddr, String> {
+/// the current runtime until it ends).
+pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<SocketAddr, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("scheduler address: {e}"))?;
@@ -58,9 +77,7 @@ pub async fn start_scheduler(listener: TcpListener) -> Result<SocketAddr, String
         addr.to_string(),
         cluster,
         codec,
-        Arc::new(
-            SchedulerConfig::default().with_scheduler_policy(TaskSchedulingPolicy::PullStaged),
-        ),
+        Arc::new(SchedulerConfig::default().with_scheduler_policy(tasks.policy())),
         metrics,
     );
     server.init().await.map_err(|e| format!("scheduler: {e}"))?;
@@ -109,6 +126,7 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: usize,
     /// Where shuffle files are written (default: a temporary directory).
     pub work_dir: Option<PathBuf>,
+    pub tasks: Tasks,
 }
 
 /// Runs a Ballista executor for the domains of `config` until SIGTERM or Ctrl-C.
@@ -132,7 +150,7 @@ pub async fn run_executor(config: &Config, opts: ExecutorOptions) -> Result<(), 
             0 => defaults.concurrent_tasks,
             n => n,
         },
-        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        task_scheduling_policy: opts.tasks.policy(),
         work_dir: opts.work_dir.map(|d| d.display().to_string()),
         override_runtime_producer: Some(runtime),
         override_function_registry: Some(Arc::new(executor_functions())),
@@ -145,7 +163,8 @@ pub async fn run_executor(config: &Config, opts: ExecutorOptions) -> Result<(), 
 }
 
 /// Starts an executor inside this process (on the current runtime) for the scheduler at
-/// `scheduler`, reading the domains of `config`; it listens on a free port of localhost.
+/// `scheduler`, reading the domains of `config`; it listens on a free port of localhost and
+/// polls for tasks ([`Tasks::Pull`]).
 pub async fn start_executor_in_process(
     config: &Config,
     scheduler: SocketAddr,

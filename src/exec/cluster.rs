@@ -170,14 +170,20 @@ fn distributable(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>>
     .map(|t| t.data)
 }
 
-/// The job's task context without dynamic filters: a join's filter waits for every partition
-/// of its build side to report, and a cluster's task runs only one.
-fn without_shared_filters(ctx: &Arc<TaskContext>) -> Arc<TaskContext> {
-    let mut config = ctx.session_config().clone();
+/// The job's task context. Without dynamic filters: a join's filter waits for every partition
+/// of its build side to report, and a cluster's task runs only one. And the client asks for
+/// the job's status itself rather than waiting for the scheduler's updates, so the job's id is
+/// known as soon as it is accepted (a cancel needs it).
+fn job_context(ctx: &Arc<TaskContext>) -> Result<Arc<TaskContext>> {
+    let mut config = ctx
+        .session_config()
+        .clone()
+        .with_option_extension(BallistaConfig::default());
     let o = config.options_mut();
     o.optimizer.enable_join_dynamic_filter_pushdown = false;
     o.optimizer.enable_dynamic_filter_pushdown = false;
-    Arc::new(TaskContext::new(
+    o.set(ballista_core::config::BALLISTA_CLIENT_PULL, "true")?;
+    Ok(Arc::new(TaskContext::new(
         ctx.task_id(),
         ctx.session_id(),
         config,
@@ -185,7 +191,7 @@ fn without_shared_filters(ctx: &Arc<TaskContext>) -> Arc<TaskContext> {
         ctx.aggregate_functions().clone(),
         ctx.window_functions().clone(),
         ctx.runtime_env(),
-    ))
+    )))
 }
 
 /// The functions a cluster member knows: what a plan it receives may call.
@@ -194,24 +200,52 @@ static CLUSTER_FUNCTIONS: LazyLock<Arc<TaskContext>> =
 
 /// A statement ready for the cluster.
 pub struct Job {
+    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
     scheduler: String,
-    carrier: PlanCarrier,
     schema: SchemaRef,
+}
+
+/// Tells the scheduler's id of a job once the scheduler has accepted it.
+#[derive(Clone)]
+pub struct JobTracker(Arc<DistributedQueryExec<LogicalPlanNode>>);
+
+impl JobTracker {
+    pub fn id(&self) -> Option<String> {
+        self.0.job_id()
+    }
+}
+
+impl std::fmt::Debug for JobTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobTracker({:?})", self.id())
+    }
 }
 
 impl Job {
     /// Serialises `plan` for the scheduler at `scheduler` and decodes it again as a cluster
     /// member would; the error says which part of the plan the cluster could not run (a node
     /// of meshgate's own, such as an operational source's query, or a session's function).
-    pub fn prepare(plan: &Arc<dyn ExecutionPlan>, scheduler: &str) -> Result<Job> {
+    /// `session` names the gateway's session to the scheduler (one scheduler session each).
+    pub fn prepare(plan: &Arc<dyn ExecutionPlan>, scheduler: &str, session: &str) -> Result<Job> {
         let plan = distributable(plan.clone())?;
         let carrier = PlanCarrier::encode(&plan)?;
         PlanCarrier::decode(carrier.bytes(), &CLUSTER_FUNCTIONS)?;
+        let url = format!("http://{scheduler}");
         Ok(Job {
-            scheduler: scheduler.to_string(),
-            carrier,
+            exec: Arc::new(DistributedQueryExec::<LogicalPlanNode>::with_extension(
+                url.clone(),
+                BallistaConfig::default(),
+                carrier.into_logical(),
+                Arc::new(CarrierCodec::default()),
+                session.to_string(),
+            )),
+            scheduler: url,
             schema: plan.schema(),
         })
+    }
+
+    pub fn tracker(&self) -> JobTracker {
+        JobTracker(self.exec.clone())
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -221,21 +255,13 @@ impl Job {
     /// Submits the job; its batches follow once the cluster has run it. The session's engine
     /// settings travel with it (batch size, time zone, partitions).
     pub(super) fn start(self, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let ctx = without_shared_filters(&ctx);
-        let url = format!("http://{}", self.scheduler);
-        let exec = Arc::new(DistributedQueryExec::<LogicalPlanNode>::with_extension(
-            url.clone(),
-            BallistaConfig::default(),
-            self.carrier.into_logical(),
-            Arc::new(CarrierCodec::default()),
-            ctx.session_id(),
-        ));
-        let inner = exec.execute(0, ctx)?;
+        let ctx = job_context(&ctx)?;
+        let inner = self.exec.execute(0, ctx)?;
         Ok(Box::pin(Guarded {
             inner,
             guard: CancelOnDrop {
-                exec,
-                scheduler: url,
+                exec: self.exec,
+                scheduler: self.scheduler,
                 finished: false,
             },
         }))

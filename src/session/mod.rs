@@ -623,12 +623,12 @@ impl Session {
                 local(physical)
             }
             Choice::Cluster { scheduler, bytes } => {
-                match sql::barrier::without_barriers(physical.clone())
-                    .and_then(|p| crate::exec::cluster::Job::prepare(&p, &scheduler))
-                {
+                match sql::barrier::without_barriers(physical.clone()).and_then(|p| {
+                    crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
+                }) {
                     Ok(job) => {
                         tracing::debug!(pid = self.pid(), bytes, "statement handed to the cluster");
-                        probe.ran_on_cluster();
+                        probe.ran_on_cluster(job.tracker());
                         executor.execute_on_cluster(job, state.task_ctx())
                     }
                     Err(e) => {

@@ -300,6 +300,7 @@ fn audit(
         bytes_scanned: Default::default(),
         bytes_estimated: Vec::new(),
         cluster: false,
+        cluster_job: None,
         duration_ms: 0.0,
         outcome,
         sqlstate,

@@ -21,7 +21,7 @@ async fn in_process_cluster(config: &Path) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind scheduler");
-    let scheduler = meshgate::cluster::start_scheduler(listener)
+    let scheduler = meshgate::cluster::start_scheduler(listener, meshgate::cluster::Tasks::Pull)
         .await
         .expect("scheduler starts");
     let config = meshgate::Config::load(config).expect("config loads");
@@ -360,6 +360,72 @@ async fn tpch_on_meshgate_scheduler_and_executor_processes_matches_postgres() {
     let found = compare_all(&c, None).await;
     assert_all_match("on meshgate scheduler and executor processes", &found);
     assert_tpch_ran_on_cluster(&audit).await;
+
+    // statement_timeout cancels the job on the cluster: the scheduler marks it cancelled (and
+    // tells the executors running its tasks to stop them), and the session goes on.
+    c.batch_execute("SET statement_timeout = '3s'")
+        .await
+        .unwrap();
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let e = c.simple_query(endless).await.unwrap_err();
+    assert_eq!(code(&e), "57014", "{e:?}");
+    let events = wait_events(&audit, 22 + 2).await;
+    let job = events_of(&events, "a.l_comment < b.l_comment")
+        .first()
+        .and_then(|e| e["cluster_job"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("the cancelled statement names its cluster job: {events:#?}"));
+    let mut scheduler_client =
+        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
+            format!("http://{scheduler}"),
+        )
+        .await
+        .expect("scheduler client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        use ballista_core::serde::protobuf::job_status::Status;
+        let status = scheduler_client
+            .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
+                job_id: job.clone(),
+            })
+            .await
+            .expect("job status")
+            .into_inner()
+            .status
+            .and_then(|s| s.status);
+        match status {
+            Some(Status::Failed(f)) => {
+                assert!(f.error.contains("Cancelled"), "{f:?}");
+                break;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} still {other:?} after the statement timed out"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    // The cluster runs the next statement.
+    let after = tokio::time::timeout(
+        Duration::from_secs(60),
+        rows(
+            &c,
+            "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'",
+        ),
+    )
+    .await
+    .expect("the cluster runs the next statement");
+    let pg = crate::reference::reference().connect().await;
+    let want: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, vec![vec![Some(want.to_string())]]);
     drop(executors);
     drop(sched);
 }
