@@ -21,7 +21,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
@@ -102,6 +102,16 @@ pub fn choose(
         },
         None => Choice::Fallback("no [cluster] scheduler is configured".to_string()),
     }
+}
+
+/// The first node, from the leaves up, that does not serialise although its inputs do.
+fn without_codec(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    if let Some(name) = plan.children().into_iter().find_map(without_codec) {
+        return Some(name);
+    }
+    PlanCarrier::encode(plan)
+        .is_err()
+        .then(|| plan.name().to_string())
 }
 
 /// Why a plan could not be prepared, without the plan's text that the codec's errors append
@@ -228,7 +238,10 @@ impl Job {
     /// `session` names the gateway's session to the scheduler (one scheduler session each).
     pub fn prepare(plan: &Arc<dyn ExecutionPlan>, scheduler: &str, session: &str) -> Result<Job> {
         let plan = distributable(plan.clone())?;
-        let carrier = PlanCarrier::encode(&plan)?;
+        let carrier = PlanCarrier::encode(&plan).map_err(|e| match without_codec(&plan) {
+            Some(name) => DataFusionError::NotImplemented(format!("{name} has no codec")),
+            None => e,
+        })?;
         PlanCarrier::decode(carrier.bytes(), &CLUSTER_FUNCTIONS)?;
         let url = format!("http://{scheduler}");
         Ok(Job {
