@@ -64,7 +64,7 @@ pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<Sock
     let config_producer: ConfigProducer = Arc::new(SessionConfig::new_with_ballista);
     let cluster = BallistaCluster::new_memory(
         addr.to_string(),
-        Arc::new(|config: SessionConfig| Ok(cluster_state(config))),
+        Arc::new(cluster_state),
         config_producer.clone(),
     );
     let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::new(
@@ -107,8 +107,10 @@ fn executor_runtime(config: &Config) -> Result<Arc<RuntimeEnv>, String> {
     Ok(env)
 }
 
-fn executor_functions() -> BallistaFunctionRegistry {
-    BallistaFunctionRegistry::from(&cluster_state(SessionConfig::new()))
+fn executor_functions() -> Result<BallistaFunctionRegistry, String> {
+    cluster_state(SessionConfig::new())
+        .map(|s| BallistaFunctionRegistry::from(&s))
+        .map_err(|e| e.to_string())
 }
 
 /// How `meshgate executor` runs.
@@ -153,7 +155,7 @@ pub async fn run_executor(config: &Config, opts: ExecutorOptions) -> Result<(), 
         task_scheduling_policy: opts.tasks.policy(),
         work_dir: opts.work_dir.map(|d| d.display().to_string()),
         override_runtime_producer: Some(runtime),
-        override_function_registry: Some(Arc::new(executor_functions())),
+        override_function_registry: Some(Arc::new(executor_functions()?)),
         override_config_producer: Some(Arc::new(SessionConfig::new_with_ballista)),
         ..defaults
     };
@@ -180,7 +182,7 @@ pub async fn start_executor_in_process(
         Arc::new(SessionConfig::new_with_ballista),
         Arc::new(move |_| Ok(env.clone())),
         BallistaCodec::default(),
-        executor_functions(),
+        executor_functions()?,
     )
     .await
     .map_err(|e| format!("executor: {e}"))

@@ -21,6 +21,8 @@ use async_trait::async_trait;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{
@@ -238,16 +240,46 @@ impl QueryPlanner for CarrierQueryPlanner {
     }
 }
 
-/// The engine state of a cluster member: DataFusion's and meshgate's functions (what a plan
-/// may call), the carrier's planner, and no physical optimizer, because the plan arrives
-/// optimized (the gateway's rules, its row-filter barriers among them, already ran).
-pub fn cluster_state(config: SessionConfig) -> SessionState {
-    meshgate_functions::install(
+/// Object stores for decoding plans where no file is read (the scheduler splitting a plan into
+/// stages, the gateway checking that a plan decodes): a Parquet scan's decoding asks for its
+/// store, and the scheduler holds no domain's credentials. An empty store stands in for any
+/// bucket; were something read through it, it would fail (not found), never answer.
+#[derive(Debug, Default)]
+struct PlanningStores {
+    registered: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for PlanningStores {
+    fn register_store(
+        &self,
+        url: &url::Url,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Option<Arc<dyn object_store::ObjectStore>> {
+        self.registered.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &url::Url) -> Result<Arc<dyn object_store::ObjectStore>> {
+        Ok(self
+            .registered
+            .get_store(url)
+            .unwrap_or_else(|_| Arc::new(object_store::memory::InMemory::new())))
+    }
+}
+
+/// The engine state of the scheduler: DataFusion's and meshgate's functions (what a plan may
+/// call), the carrier's planner, no physical optimizer (the plan arrives optimized: the
+/// gateway's rules, its row-filter barriers among them, already ran), and stand-in stores.
+pub fn cluster_state(config: SessionConfig) -> Result<SessionState> {
+    let env = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(PlanningStores::default()))
+        .build_arc()?;
+    Ok(meshgate_functions::install(
         SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(env)
             .with_default_features(),
     )
     .with_query_planner(Arc::new(CarrierQueryPlanner))
     .with_physical_optimizer_rules(vec![])
-    .build()
+    .build())
 }

@@ -205,8 +205,12 @@ fn job_context(ctx: &Arc<TaskContext>) -> Result<Arc<TaskContext>> {
 }
 
 /// The functions a cluster member knows: what a plan it receives may call.
-static CLUSTER_FUNCTIONS: LazyLock<Arc<TaskContext>> =
-    LazyLock::new(|| cluster_state(SessionConfig::new()).task_ctx());
+static CLUSTER_FUNCTIONS: LazyLock<std::result::Result<Arc<TaskContext>, String>> =
+    LazyLock::new(|| {
+        cluster_state(SessionConfig::new())
+            .map(|s| s.task_ctx())
+            .map_err(|e| e.to_string())
+    });
 
 /// A statement ready for the cluster.
 pub struct Job {
@@ -242,7 +246,10 @@ impl Job {
             Some(name) => DataFusionError::NotImplemented(format!("{name} has no codec")),
             None => e,
         })?;
-        PlanCarrier::decode(carrier.bytes(), &CLUSTER_FUNCTIONS)?;
+        let cluster = CLUSTER_FUNCTIONS
+            .as_ref()
+            .map_err(|e| DataFusionError::Execution(e.clone()))?;
+        PlanCarrier::decode(carrier.bytes(), cluster)?;
         let url = format!("http://{scheduler}");
         Ok(Job {
             exec: Arc::new(DistributedQueryExec::<LogicalPlanNode>::with_extension(

@@ -518,3 +518,103 @@ async fn mesh_execution_takes_three_values() {
         vec![vec![Some("25".to_string())]]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executors_read_a_domain_on_s3_with_its_credentials() {
+    let fx = tpch();
+    let upload = tempfile::tempdir().unwrap();
+    crate::s3::copy_dir(
+        &fx.dir.join("data/sales/customer"),
+        &upload.path().join("customer"),
+    );
+    crate::s3::copy_dir(
+        &fx.dir.join("data/geo/nation"),
+        &upload.path().join("nation"),
+    );
+    let s3 = crate::s3::start_s3("meshgate-cluster-test", upload.path(), "warehouse");
+    let dir = tempfile::tempdir().unwrap();
+    let domains = dir.path().join("domains");
+    std::fs::create_dir_all(&domains).unwrap();
+    std::fs::write(
+        domains.join("remote.toml"),
+        format!(
+            r#"name = "remote"
+[storage]
+root = "s3://meshgate-cluster-test/warehouse"
+region = "us-east-1"
+endpoint = "http://127.0.0.1:{port}"
+allow_http = true
+access_key_id_env = "REMOTE_S3_KEY"
+secret_access_key_env = "REMOTE_S3_SECRET"
+
+[[products]]
+name = "remote"
+
+[[products.tables]]
+name = "customer"
+format = "delta"
+location = "customer"
+
+[[products.tables]]
+name = "nation"
+format = "parquet"
+location = "nation"
+partition_columns = [{{ name = "n_regionkey", type = "int" }}]
+"#,
+            port = s3.port
+        ),
+    )
+    .unwrap();
+    let env = |k: &str| match k {
+        "REMOTE_S3_KEY" => Some("test-access-key".to_string()),
+        "REMOTE_S3_SECRET" => Some("test-secret-key-do-not-leak".to_string()),
+        _ => None,
+    };
+    // The executors are built from the same files and environment as the gateway.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let scheduler = meshgate::cluster::start_scheduler(listener, meshgate::cluster::Tasks::Pull)
+        .await
+        .expect("scheduler starts");
+    let audit = dir.path().join("audit.jsonl");
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let path = write_config(
+        &conf,
+        &domains,
+        &cluster_section(&scheduler.to_string(), "always", &audit),
+    );
+    let config = meshgate::Config::load_with_env(&path, &env).expect("config");
+    for _ in 0..2 {
+        meshgate::cluster::start_executor_in_process(&config, scheduler, 2)
+            .await
+            .expect("executor starts");
+    }
+    let s = TestServer::start_config(config, tempfile::tempdir().unwrap()).await;
+    let c = s.admin().await;
+    let local = TestServer::tpch().await;
+    let lc = local.admin().await;
+    for (remote, local_sql) in [
+        (
+            "SELECT c_mktsegment, count(*), sum(c_acctbal) FROM remote.customer GROUP BY 1 ORDER BY 1",
+            "SELECT c_mktsegment, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "SELECT n_regionkey, count(*) FROM remote.nation WHERE n_name <> 'X' GROUP BY 1 ORDER BY 1",
+            "SELECT n_regionkey, count(*) FROM geo.nation WHERE n_name <> 'X' GROUP BY 1 ORDER BY 1",
+        ),
+    ] {
+        let got = rows(&c, remote).await;
+        assert!(!got.is_empty(), "{remote}");
+        assert_eq!(got, rows(&lc, local_sql).await, "{remote}");
+    }
+    let events = wait_event(&audit, "FROM remote.nation").await;
+    let on_s3: Vec<&Value> = events_of(&events, "FROM remote.");
+    assert_eq!(on_s3.len(), 2, "{events:#?}");
+    assert!(on_s3.iter().all(|e| ran_on_cluster(e)), "{on_s3:#?}");
+    assert!(
+        !std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains("do-not-leak"),
+        "no credential reaches the audit"
+    );
+}
