@@ -89,6 +89,14 @@ pub fn choose(
         (Placement::Cluster, _) | (Placement::Auto, ClusterMode::Always) => None,
         (Placement::Auto, ClusterMode::Auto) => Some(settings.auto_min_bytes),
     };
+    // EXPLAIN ANALYZE shows the metrics of the plan it ran, which a cluster keeps on its
+    // executors: it runs here.
+    if plan
+        .as_any()
+        .is::<datafusion::physical_plan::analyze::AnalyzeExec>()
+    {
+        return Choice::Local;
+    }
     let Some(bytes) = scan_bytes(plan) else {
         return Choice::Local;
     };

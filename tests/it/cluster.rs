@@ -312,7 +312,22 @@ async fn a_plan_with_an_operational_source_runs_locally() {
     // the files: a bare count is answered from the files' statistics, here).
     let n = rows(&c, "SELECT count(*) FROM geo.nation WHERE n_name <> 'X'").await;
     assert_eq!(n, vec![vec![Some("25".to_string())]]);
-    let events = wait_events(&audit, 2).await;
+    // EXPLAIN ANALYZE shows the metrics of a run here, where they are.
+    let analyzed: String = rows(
+        &c,
+        "EXPLAIN ANALYZE SELECT count(*) FROM geo.nation WHERE n_name <> 'X'",
+    )
+    .await
+    .into_iter()
+    .filter_map(|r| r.get(1).cloned().flatten())
+    .collect();
+    assert!(analyzed.contains("output_rows=25"), "{analyzed}");
+    let events = wait_events(&audit, 3).await;
+    let analyze = events_of(&events, "EXPLAIN ANALYZE");
+    assert!(
+        analyze.len() == 1 && !ran_on_cluster(analyze[0]),
+        "{analyze:#?}"
+    );
     let with_source = events_of(&events, "plant.readings");
     assert_eq!(with_source.len(), 1, "{events:#?}");
     assert!(
