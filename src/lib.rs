@@ -26,6 +26,7 @@
 pub mod audit;
 pub mod auth;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -1,5 +1,5 @@
-//! The `meshgate` command: serve a mesh, check a configuration, make password verifiers, or
-//! generate and serve the TPC-H demo mesh.
+//! The `meshgate` command: serve a mesh, check a configuration, make password verifiers,
+//! generate and serve the TPC-H demo mesh, or run a member of its Ballista cluster.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +49,44 @@ enum Command {
     Check {
         #[arg(long, default_value = "conf/meshgate.toml")]
         config: PathBuf,
+    },
+    /// Run an Apache DataFusion Ballista scheduler, the one `[cluster] scheduler` names.
+    Scheduler {
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        listen: String,
+        /// Executors poll for tasks (start them with --pull-tasks too); by default the
+        /// scheduler sends them, which lets a cancel stop running tasks.
+        #[arg(long)]
+        pull_tasks: bool,
+    },
+    /// Run a Ballista executor that reads the domains of this configuration with their
+    /// credentials; it registers with the scheduler and runs the tasks it is given.
+    Executor {
+        #[arg(long, default_value = "conf/meshgate.toml")]
+        config: PathBuf,
+        /// The scheduler, `host:port` (default: `[cluster] scheduler` of the configuration).
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// Address the executor's services bind to.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind_host: String,
+        /// The host name others reach it by (default: the bind address).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Its Flight port: result partitions and shuffles are read from it.
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Tasks run at once (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        concurrent_tasks: usize,
+        /// Where shuffle files go (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Poll the scheduler for tasks (a scheduler started with --pull-tasks).
+        #[arg(long)]
+        pull_tasks: bool,
     },
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier for `users.password`.
     Passwd {
@@ -135,6 +173,52 @@ fn main() -> ExitCode {
                 }
             };
             run_server(config, None)
+        }
+        Command::Scheduler { listen, pull_tasks } => {
+            init_logging();
+            run_until_signal(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                meshgate::cluster::start_scheduler(listener, tasks(pull_tasks)).await?;
+                shutdown_signal().await;
+                Ok(())
+            })
+        }
+        Command::Executor {
+            config,
+            scheduler,
+            bind_host,
+            external_host,
+            port,
+            grpc_port,
+            concurrent_tasks,
+            work_dir,
+            pull_tasks,
+        } => {
+            init_logging();
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let Some(scheduler) = scheduler.or_else(|| config.cluster.scheduler.clone()) else {
+                eprintln!("meshgate executor: give --scheduler or [cluster] scheduler in the configuration");
+                return ExitCode::FAILURE;
+            };
+            let opts = meshgate::cluster::ExecutorOptions {
+                scheduler,
+                bind_host,
+                external_host,
+                port,
+                grpc_port,
+                concurrent_tasks,
+                work_dir,
+                tasks: tasks(pull_tasks),
+            };
+            run_until_signal(async move { meshgate::cluster::run_executor(&config, opts).await })
         }
         Command::Demo {
             dir,
@@ -260,6 +344,32 @@ privilege = "write"
         config.domains.iter().map(|d| d.products.len()).sum::<usize>()
     );
     Ok((config, banner))
+}
+
+fn tasks(pull: bool) -> meshgate::cluster::Tasks {
+    if pull {
+        meshgate::cluster::Tasks::Pull
+    } else {
+        meshgate::cluster::Tasks::Push
+    }
+}
+
+/// Runs a cluster member on a runtime of its own; its error, if any, ends the process.
+fn run_until_signal(work: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_server(config: Config, banner: Option<String>) -> ExitCode {

@@ -121,6 +121,13 @@ pub struct Event {
     /// Domains whose `bytes_scanned` counts the data files the scan planned rather than the
     /// bytes it fetched (Iceberg scans report no byte metric).
     pub bytes_estimated: Vec<String>,
+    /// The statement ran on the `[cluster]` (Ballista): its `bytes_scanned` are the sizes of
+    /// the files its plan read, so its domains are in `bytes_estimated`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
+    /// The scheduler's id of its job, to find it in the cluster's logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_job: Option<String>,
     pub duration_ms: f64,
     pub outcome: Outcome,
     pub sqlstate: Option<String>,

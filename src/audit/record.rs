@@ -130,6 +130,8 @@ impl StatementRecord {
         let mut bytes = BTreeMap::new();
         let mut received = BTreeMap::new();
         let mut planned = Vec::new();
+        let cluster = self.probes.iter().any(|p| p.on_cluster());
+        let cluster_job = self.probes.iter().find_map(|p| p.cluster_job());
         for p in &self.probes {
             p.settle(&mut bytes);
             p.settle_received(&mut received);
@@ -148,6 +150,11 @@ impl StatementRecord {
             domains.insert(t.domain.clone());
         }
         bytes.retain(|_, n| *n > 0);
+        let estimated: Vec<String> = if cluster {
+            bytes.keys().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let event = Event {
             time: head
                 .time
@@ -179,7 +186,9 @@ impl StatementRecord {
             bytes_sent: self.bytes_sent,
             bytes_received: received,
             bytes_scanned: bytes,
-            bytes_estimated: Vec::new(),
+            bytes_estimated: estimated,
+            cluster,
+            cluster_job,
             duration_ms: (duration.as_micros() as f64) / 1000.0,
             outcome,
             sqlstate: sqlstate.map(|s| s.code().to_string()),

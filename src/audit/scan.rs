@@ -214,6 +214,9 @@ pub struct ScanProbe {
     planned: Mutex<Vec<Planned>>,
     reported: Mutex<BTreeMap<String, u64>>,
     received_reported: Mutex<BTreeMap<String, u64>>,
+    /// The plan ran on the cluster: its nodes here never ran, so their metrics stay empty.
+    cluster: std::sync::OnceLock<crate::exec::cluster::JobTracker>,
+    cluster_settled: std::sync::atomic::AtomicBool,
 }
 
 impl ScanProbe {
@@ -303,6 +306,8 @@ impl ScanProbe {
             planned: Mutex::new(planned),
             reported: Mutex::new(BTreeMap::new()),
             received_reported: Mutex::new(BTreeMap::new()),
+            cluster: Default::default(),
+            cluster_settled: Default::default(),
         })
     }
 
@@ -314,10 +319,40 @@ impl ScanProbe {
         &self.remote
     }
 
+    /// The plan is handed to the cluster instead of running here.
+    pub fn ran_on_cluster(&self, job: crate::exec::cluster::JobTracker) {
+        let _ = self.cluster.set(job);
+    }
+
+    pub fn on_cluster(&self) -> bool {
+        self.cluster.get().is_some()
+    }
+
+    /// The scheduler's id of the plan's job, once it was accepted.
+    pub fn cluster_job(&self) -> Option<String> {
+        self.cluster.get().and_then(|j| j.id())
+    }
+
     /// Adds to `into` (and to the server's metric) the bytes the file scans read since the
-    /// last settle.
+    /// last settle. A plan run on the cluster counts the sizes of its files, once.
     pub fn settle(&self, into: &mut BTreeMap<String, u64>) {
         if self.files.is_empty() {
+            return;
+        }
+        if self.on_cluster() {
+            if self
+                .cluster_settled
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                return;
+            }
+            for leaf in &self.files {
+                let n = crate::exec::cluster::scan_bytes(&leaf.plan).unwrap_or(0);
+                if n > 0 {
+                    self.auditor.metrics.scanned(&leaf.domain, n);
+                    *into.entry(leaf.domain.clone()).or_default() += n;
+                }
+            }
             return;
         }
         let leaves = self.files.iter().map(|l| (l.domain.as_str(), &l.plan));

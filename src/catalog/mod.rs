@@ -224,6 +224,34 @@ impl std::fmt::Debug for Mesh {
     }
 }
 
+/// Registers each domain's object store (its bucket, with its credentials) with `env`: the
+/// server's runtime, and a cluster executor's, which reads the same domains' files.
+pub fn register_object_stores(config: &Config, env: &RuntimeEnv) -> Result<(), ConfigError> {
+    let mut buckets: HashMap<String, String> = HashMap::new();
+    for d in &config.domains {
+        let cerr = |message: String| ConfigError {
+            file: d.file.clone(),
+            key: "storage".into(),
+            message,
+        };
+        let storage = Storage::new(&d.name, d.root.clone(), d.storage_kind.clone())
+            .map_err(|e| cerr(e.to_string()))?;
+        if !matches!(storage.kind, StorageKind::Local) && !d.foreign {
+            // DataFusion's registry keys stores by scheme and bucket: two domains in one bucket
+            // must reach it the same way, or one would read with the other's credentials.
+            let url = storage.store_url();
+            let fingerprint = format!("{:?}", storage.object_store_options());
+            if let Some(prev) = buckets.insert(url.to_string(), fingerprint.clone()) {
+                if prev != fingerprint {
+                    return Err(cerr(format!("bucket {url} is also used by another domain with different settings; give each domain its own bucket")));
+                }
+            }
+            env.register_object_store(&url, storage.object_store.clone());
+        }
+    }
+    Ok(())
+}
+
 impl Mesh {
     /// Builds the mesh, with the relations created in writable products (their committed
     /// catalogs, or a transaction's own view of them), and registers each domain's object store
@@ -237,7 +265,7 @@ impl Mesh {
         let refresh = Duration::from_secs(config.server.metadata_refresh_secs);
         let mut domains = Vec::new();
         let mut products = BTreeMap::new();
-        let mut buckets: HashMap<String, String> = HashMap::new();
+        register_object_stores(config, env)?;
         for d in &config.domains {
             let cerr = |key: &str, message: String| ConfigError {
                 file: d.file.clone(),
@@ -246,21 +274,6 @@ impl Mesh {
             };
             let storage = Storage::new(&d.name, d.root.clone(), d.storage_kind.clone())
                 .map_err(|e| cerr("storage", e.to_string()))?;
-            if !matches!(storage.kind, StorageKind::Local) && !d.foreign {
-                // DataFusion's registry keys stores by scheme and bucket: two domains in one bucket
-                // must reach it the same way, or one would read with the other's credentials.
-                let url = storage.store_url();
-                let fingerprint = format!("{:?}", storage.object_store_options());
-                if let Some(prev) = buckets.insert(url.to_string(), fingerprint.clone()) {
-                    if prev != fingerprint {
-                        return Err(cerr(
-                            "storage",
-                            format!("bucket {url} is also used by another domain with different settings; give each domain its own bucket"),
-                        ));
-                    }
-                }
-                env.register_object_store(&url, storage.object_store.clone());
-            }
             // Another jurisdiction's tables are read through its region's gateway.
             let peer = if d.foreign {
                 Some(peer_source(config, d).map_err(|m| cerr("jurisdiction", m))?)

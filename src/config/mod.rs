@@ -33,9 +33,9 @@ pub use domain::{
 };
 pub use peering::{Export, Residency};
 pub use sections::{
-    AuditSection, AuditSettings, AuditSink, AuthSettings, DomainsSettings, JwtSettings,
-    LimitsSettings, PeerGateway, PeerReplica, ReplicasSettings, RoleEntry, ServerFile,
-    ServerSettings, UserEntry,
+    AuditSection, AuditSettings, AuditSink, AuthSettings, ClusterMode, ClusterSettings,
+    DomainsSettings, JwtSettings, LimitsSettings, PeerGateway, PeerReplica, ReplicasSettings,
+    RoleEntry, ServerFile, ServerSettings, UserEntry,
 };
 
 /// A configuration error: which file, which key, what is wrong.
@@ -106,6 +106,7 @@ pub struct Config {
     pub replicas: ReplicasSettings,
     /// `[[peers]]`, paths resolved: gateways of other regions.
     pub peers: Vec<PeerGateway>,
+    pub cluster: ClusterSettings,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -435,6 +436,7 @@ impl Config {
         let audit = AuditSettings::validate(file.audit, path, &base, &domains)?;
         let replicas = validate_replicas(file.replicas, path, &base, env)?;
         let peers = peering::validate_peers(file.peers, path, &base, &server, &domains)?;
+        let cluster = validate_cluster(file.cluster, path)?;
         // A certificate naming a peer logs in whoever it says: no user may share that name.
         if let Some(p) = peers.iter().find(|p| users.contains_key(&p.name)) {
             return Err(err(
@@ -457,8 +459,31 @@ impl Config {
             audit,
             replicas,
             peers,
+            cluster,
         })
     }
+}
+
+/// A cluster that may be used needs a scheduler to reach.
+fn validate_cluster(c: ClusterSettings, path: &Path) -> Result<ClusterSettings, ConfigError> {
+    if let Some(a) = &c.scheduler {
+        if a.rsplit_once(':')
+            .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err(err(
+                path,
+                "cluster.scheduler",
+                format!("{a:?} is not host:port"),
+            ));
+        }
+    } else if c.mode != ClusterMode::Off {
+        return Err(err(
+            path,
+            "cluster.scheduler",
+            "a cluster mode other than \"off\" needs the scheduler's host:port",
+        ));
+    }
+    Ok(c)
 }
 
 /// Replica numbers fit the top byte of a positive process id, and name one replica each.
@@ -743,6 +768,41 @@ mod tests {
         );
         let e = Config::load_with_env(&p, &|_| None).unwrap_err();
         assert_eq!(e.key, "server.require_tls", "{e}");
+    }
+
+    #[test]
+    fn cluster_section_is_checked() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        for (text, key) in [
+            ("[cluster]\nmode = \"auto\"\n", "cluster.scheduler"),
+            ("[cluster]\nscheduler = \"nohost\"\n", "cluster.scheduler"),
+            (
+                "[cluster]\nscheduler = \"h:1\"\nmode = \"sometimes\"\n",
+                "cluster.mode",
+            ),
+        ] {
+            let p = write(d.path(), "meshgate.toml", text);
+            let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+            assert!(e.key == key || e.to_string().contains(key), "{text}: {e}");
+        }
+        let p = write(d.path(), "meshgate.toml", "");
+        let c = Config::load_with_env(&p, &|_| None).expect("no cluster");
+        assert_eq!(c.cluster.mode, ClusterMode::Off);
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[cluster]\nscheduler = \"10.0.0.9:50050\"\nmode = \"auto\"\nauto_min_bytes = 1000\n",
+        );
+        let c = Config::load_with_env(&p, &|_| None).expect("valid cluster");
+        assert_eq!(
+            (
+                c.cluster.scheduler.as_deref(),
+                c.cluster.mode,
+                c.cluster.auto_min_bytes
+            ),
+            (Some("10.0.0.9:50050"), ClusterMode::Auto, 1000)
+        );
     }
 
     #[test]

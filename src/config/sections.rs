@@ -30,6 +30,44 @@ pub struct ServerFile {
     pub replicas: ReplicasSettings,
     #[serde(default)]
     pub peers: Vec<PeerGateway>,
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: an Apache DataFusion Ballista scheduler that big statements are handed to. The
+/// gateway still plans every statement (identity, grants, row filters and masks are ordinary
+/// plan nodes by then); the cluster only executes the plan. Without the section every statement
+/// runs here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSettings {
+    /// The scheduler's gRPC address, `host:port`.
+    pub scheduler: Option<String>,
+    /// Which statements go to the cluster when the session has not chosen (`SET
+    /// mesh.execution`): none (`off`, the default), those estimated to scan at least
+    /// `auto_min_bytes` (`auto`), or every one whose plan the cluster can run (`always`).
+    pub mode: ClusterMode,
+    /// Bytes a statement's scans must add up to (from the files' sizes, as planned) for `auto`
+    /// to send it to the cluster. Default 1 GiB.
+    pub auto_min_bytes: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            scheduler: None,
+            mode: ClusterMode::Off,
+            auto_min_bytes: 1 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterMode {
+    Off,
+    Auto,
+    Always,
 }
 
 /// `[[peers]]`: a gateway of another region. Tables of domains in its jurisdiction are read

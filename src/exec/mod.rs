@@ -10,9 +10,11 @@
 //! Execution runs on its own tokio runtime, so a CPU-heavy query cannot starve the accept loop,
 //! CancelRequests or other sessions' I/O (a peer built the other way stopped accepting connections
 //! under one large cross join). The channel holds at most [`CHANNEL_BATCHES`] batches: a slow
-//! client slows the scan instead of growing server memory. Today the executor is local
-//! DataFusion; a distributed executor would implement the same `execute`.
+//! client slows the scan instead of growing server memory. A statement handed to a Ballista
+//! cluster (see [`cluster`]) comes back through the same queue and channel.
 
+pub mod carrier;
+pub mod cluster;
 mod memory;
 pub mod remote;
 
@@ -27,7 +29,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{MemoryPool, UnboundedMemoryPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::execution::TaskContext;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 use futures::{Stream, StreamExt};
@@ -183,6 +185,33 @@ impl Executor {
         plan: Arc<dyn ExecutionPlan>,
         ctx: Arc<TaskContext>,
     ) -> std::result::Result<BatchStream, Overloaded> {
+        let ctx = self.with_query_pool(ctx);
+        let plan = yielding_joins(plan);
+        let schema = plan.schema();
+        self.admit(schema, move || {
+            datafusion::physical_plan::execute_stream(plan, ctx)
+        })
+    }
+
+    /// Starts `job` (a cluster's statement, already checked with [`cluster::Job::prepare`]) and
+    /// streams its result like a local plan's: through the same admission queue and bounded
+    /// channel. Dropping the stream cancels the job on the cluster.
+    pub fn execute_on_cluster(
+        &self,
+        job: cluster::Job,
+        ctx: Arc<TaskContext>,
+    ) -> std::result::Result<BatchStream, Overloaded> {
+        let schema = job.schema();
+        self.admit(schema, move || job.start(ctx))
+    }
+
+    /// Queues `start` for an execution slot, then runs the stream it returns on the exec
+    /// runtime, one batch ahead of the reader at most.
+    fn admit(
+        &self,
+        schema: SchemaRef,
+        start: impl FnOnce() -> Result<SendableRecordBatchStream> + Send + 'static,
+    ) -> std::result::Result<BatchStream, Overloaded> {
         let admission = self.admission.clone();
         // Reserve a place in the queue now, so a full queue fails the statement at once.
         let queued = admission.running.available_permits() == 0;
@@ -199,9 +228,6 @@ impl Executor {
             admission.waiting.fetch_add(1, Ordering::SeqCst);
         }
         let waiting = Waiting(admission.clone());
-        let ctx = self.with_query_pool(ctx);
-        let plan = yielding_joins(plan);
-        let schema = plan.schema();
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let task = self.handle().spawn(async move {
             let permit = match admission.running.clone().acquire_owned().await {
@@ -210,7 +236,7 @@ impl Executor {
             };
             drop(waiting);
             let _permit = permit;
-            let mut stream = match datafusion::physical_plan::execute_stream(plan, ctx) {
+            let mut stream = match start() {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;

@@ -49,6 +49,7 @@ use crate::auth::AuthMethod;
 use crate::catalog::history::ReadVersions;
 use crate::catalog::{Mesh, MeshState};
 use crate::error::{SqlState, UserError};
+use crate::exec::cluster::Choice;
 use crate::exec::Executor;
 use crate::policy::{Access, Principal};
 use crate::sql::{self, Allow, Command, Parsed};
@@ -605,10 +606,43 @@ impl Session {
             &state.config_options().catalog.default_schema,
         );
         self.audit_attach(&probe);
-        let stream = self
-            .services
-            .executor
-            .execute(physical, state.task_ctx())
+        let executor = &self.services.executor;
+        let local = |physical| executor.execute(physical, state.task_ctx());
+        let cluster = self.services.mesh.config().cluster.clone();
+        let started = match crate::exec::cluster::choose(
+            &cluster,
+            self.settings.execution(),
+            &physical,
+        ) {
+            Choice::Local => local(physical),
+            Choice::Fallback(reason) => {
+                tracing::info!(
+                    pid = self.pid(),
+                    "statement runs here, not on the cluster: {reason}"
+                );
+                local(physical)
+            }
+            Choice::Cluster { scheduler, bytes } => {
+                match sql::barrier::without_barriers(physical.clone()).and_then(|p| {
+                    crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
+                }) {
+                    Ok(job) => {
+                        tracing::debug!(pid = self.pid(), bytes, "statement handed to the cluster");
+                        probe.ran_on_cluster(job.tracker());
+                        executor.execute_on_cluster(job, state.task_ctx())
+                    }
+                    Err(e) => {
+                        tracing::info!(
+                            pid = self.pid(),
+                            "statement runs here, not on the cluster: its plan holds what the cluster cannot run ({})",
+                            crate::exec::cluster::short_reason(&e)
+                        );
+                        local(physical)
+                    }
+                }
+            }
+        };
+        let stream = started
             .map_err(|o| {
                 UserError::new(
                     SqlState::TooManyConnections,
@@ -862,6 +896,7 @@ impl Session {
             "transaction isolation level" => "transaction_isolation",
             // The parser hands a dotted name over in parts.
             "mesh as_of" => "mesh.as_of",
+            "mesh execution" => "mesh.execution",
             "time zone" => "timezone",
             other => other,
         };

@@ -47,6 +47,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("synchronous_commit", "on"),
     // Every table is read as it was at this instant (empty: as it is now).
     ("mesh.as_of", ""),
+    // Where statements run: `local`, on the `[cluster]` (`cluster`), or as the server's
+    // `cluster.mode` decides (`auto`).
+    ("mesh.execution", "auto"),
 ];
 
 use crate::catalog::functions::READ_ONLY;
@@ -344,6 +347,16 @@ impl Settings {
                 }
                 value.to_string()
             }
+            "mesh.execution" => {
+                let v = value.trim().to_ascii_lowercase();
+                if !["local", "cluster", "auto"].contains(&v.as_str()) {
+                    return Err(UserError::new(
+                        SqlState::InvalidParameterValue,
+                        format!("invalid value for parameter \"mesh.execution\": \"{value}\" (local, cluster or auto)"),
+                    ));
+                }
+                v
+            }
             _ => value.to_string(),
         };
         let report = REPORTED
@@ -386,6 +399,16 @@ impl Settings {
             .iter()
             .filter_map(|n| self.reset(n, cx).ok().flatten())
             .collect()
+    }
+
+    /// Where the session asked its statements to run (`mesh.execution`).
+    pub fn execution(&self) -> crate::exec::cluster::Placement {
+        use crate::exec::cluster::Placement;
+        match self.values.get("mesh.execution").map(String::as_str) {
+            Some("local") => Placement::Local,
+            Some("cluster") => Placement::Cluster,
+            _ => Placement::Auto,
+        }
     }
 
     /// The statement timeout in force: the session's, capped by the server's maximum.

@@ -505,6 +505,19 @@ impl ExecutionPlan for BarrierExec {
     }
 }
 
+/// The plan without its barriers, for a cluster: the barrier only fences the optimizer, which
+/// has run by then (a cluster member runs the plan as it arrives), and it has no codec.
+pub fn without_barriers(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::TreeNode;
+    plan.transform_up(|node| {
+        Ok(match node.as_any().downcast_ref::<BarrierExec>() {
+            Some(b) => Transformed::yes(b.input.clone()),
+            None => Transformed::no(node),
+        })
+    })
+    .map(|t| t.data)
+}
+
 /// Plans [`SecurityBarrier`] as [`BarrierExec`].
 #[derive(Debug, Default)]
 struct BarrierPlanner;

@@ -299,6 +299,8 @@ fn audit(
         bytes_received: Default::default(),
         bytes_scanned: Default::default(),
         bytes_estimated: Vec::new(),
+        cluster: false,
+        cluster_job: None,
         duration_ms: 0.0,
         outcome,
         sqlstate,

@@ -6,6 +6,7 @@ mod bi_catalogs;
 mod catalog;
 mod cli;
 mod clients;
+mod cluster;
 mod corpus;
 mod dbt;
 mod dbt_build;

@@ -19,7 +19,7 @@ impl Drop for S3Server {
     }
 }
 
-fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
+pub(crate) fn start_s3(bucket: &str, upload: &Path, prefix: &str) -> S3Server {
     start_s3_logged(bucket, upload, prefix, None)
 }
 

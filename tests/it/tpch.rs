@@ -152,7 +152,7 @@ fn compare(got: &Rows, want: &Rows) -> Result<BTreeMap<usize, Match>, String> {
 
 /// What comparing the 22 queries through one connection with PostgreSQL found.
 #[derive(Default)]
-struct Comparison {
+pub(crate) struct Comparison {
     /// Columns compared at meshgate's (fewer) digits.
     tolerated: Vec<String>,
     failures: Vec<String>,
@@ -162,7 +162,7 @@ struct Comparison {
 
 /// Runs the 22 queries through `c` and on PostgreSQL; with `unqualified`, also with bare table
 /// names through that connection (whose search path finds them).
-async fn compare_all(
+pub(crate) async fn compare_all(
     c: &tokio_postgres::Client,
     unqualified: Option<&tokio_postgres::Client>,
 ) -> Comparison {
@@ -217,7 +217,7 @@ async fn compare_all(
     out
 }
 
-fn assert_all_match(what: &str, found: &Comparison) {
+pub(crate) fn assert_all_match(what: &str, found: &Comparison) {
     assert!(
         found.failures.is_empty(),
         "{what}: {} of 22 TPC-H queries differ from PostgreSQL:\n{}",

@@ -1,0 +1,189 @@
+//! The members of a `[cluster]`: Apache DataFusion Ballista's own scheduler and executors,
+//! set up for the plans meshgate hands them (`meshgate scheduler`, `meshgate executor`).
+//!
+//! ```text
+//!  gateway ── ExecuteQuery(PlanCarrier) ──► scheduler: decode, split into stages at shuffles
+//!                                              │ tasks (executors poll for them)
+//!  gateway ◄── result partitions (Flight) ── executors: run stages, reading each domain's
+//!                                            files with that domain's object store
+//! ```
+//!
+//! An executor is built from the same meshgate.toml and domain files as the gateway: its
+//! runtime has every domain's bucket registered with that domain's credentials, the same way
+//! the gateway's has ([`crate::catalog::register_object_stores`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
+use ballista_core::serde::{BallistaCodec, BallistaPhysicalExtensionCodec};
+use ballista_core::utils::{create_grpc_server, GrpcServerConfig};
+use ballista_core::{ConfigProducer, RuntimeProducer};
+use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::exec::carrier::{cluster_state, CarrierCodec};
+
+/// How tasks reach executors. With `Push` the scheduler sends them and can cancel running
+/// ones (a cancelled statement frees its task slots at once); with `Pull` executors poll for
+/// them (an executor needs no port of its own for the scheduler, but a cancelled job's running
+/// tasks run to their end). Scheduler and executors must agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tasks {
+    Push,
+    Pull,
+}
+
+impl Tasks {
+    fn policy(self) -> TaskSchedulingPolicy {
+        match self {
+            Tasks::Push => TaskSchedulingPolicy::PushStaged,
+            Tasks::Pull => TaskSchedulingPolicy::PullStaged,
+        }
+    }
+}
+
+/// Starts Ballista's scheduler on `listener` and returns once it serves (the server runs on
+/// the current runtime until it ends).
+pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<SocketAddr, String> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("scheduler address: {e}"))?;
+    let config_producer: ConfigProducer = Arc::new(SessionConfig::new_with_ballista);
+    let cluster = BallistaCluster::new_memory(
+        addr.to_string(),
+        Arc::new(cluster_state),
+        config_producer.clone(),
+    );
+    let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::new(
+        Arc::new(CarrierCodec::default()),
+        Arc::new(BallistaPhysicalExtensionCodec::default()),
+    );
+    let metrics = ballista_scheduler::metrics::default_metrics_collector()
+        .map_err(|e| format!("scheduler metrics: {e}"))?;
+    let mut server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> = SchedulerServer::new(
+        addr.to_string(),
+        cluster,
+        codec,
+        Arc::new(SchedulerConfig::default().with_scheduler_policy(tasks.policy())),
+        metrics,
+    );
+    server.init().await.map_err(|e| format!("scheduler: {e}"))?;
+    let max = config_producer().ballista_grpc_client_max_message_size();
+    let grpc = SchedulerGrpcServer::new(server)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    tokio::spawn(async move {
+        let served = create_grpc_server(&GrpcServerConfig::default())
+            .add_service(grpc)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+        if let Err(e) = served {
+            tracing::error!("scheduler stopped: {e}");
+        }
+    });
+    tracing::info!("cluster scheduler listening on {addr}");
+    Ok(addr)
+}
+
+/// The runtime an executor's tasks read through: every domain's object store.
+fn executor_runtime(config: &Config) -> Result<Arc<RuntimeEnv>, String> {
+    let env = RuntimeEnvBuilder::new()
+        .build_arc()
+        .map_err(|e| e.to_string())?;
+    crate::catalog::register_object_stores(config, &env).map_err(|e| e.to_string())?;
+    Ok(env)
+}
+
+fn executor_functions() -> Result<BallistaFunctionRegistry, String> {
+    cluster_state(SessionConfig::new())
+        .map(|s| BallistaFunctionRegistry::from(&s))
+        .map_err(|e| e.to_string())
+}
+
+/// How `meshgate executor` runs.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// The scheduler, `host:port`.
+    pub scheduler: String,
+    /// Address its Flight (result partitions, shuffles) and gRPC services bind to.
+    pub bind_host: String,
+    /// The host name the scheduler and gateways reach it by (default: `bind_host`).
+    pub external_host: Option<String>,
+    pub port: u16,
+    pub grpc_port: u16,
+    /// Tasks run at once; 0: one per core.
+    pub concurrent_tasks: usize,
+    /// Where shuffle files are written (default: a temporary directory).
+    pub work_dir: Option<PathBuf>,
+    pub tasks: Tasks,
+}
+
+/// Runs a Ballista executor for the domains of `config` until SIGTERM or Ctrl-C.
+pub async fn run_executor(config: &Config, opts: ExecutorOptions) -> Result<(), String> {
+    let (host, port) = opts
+        .scheduler
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("scheduler {:?} is not host:port", opts.scheduler))?;
+    let env = executor_runtime(config)?;
+    let runtime: RuntimeProducer = Arc::new(move |_| Ok(env.clone()));
+    let defaults = ExecutorProcessConfig::default();
+    let process = ExecutorProcessConfig {
+        bind_host: opts.bind_host.clone(),
+        external_host: opts.external_host.clone().or(Some(opts.bind_host)),
+        port: opts.port,
+        grpc_port: opts.grpc_port,
+        scheduler_host: host,
+        scheduler_port: port,
+        concurrent_tasks: match opts.concurrent_tasks {
+            0 => defaults.concurrent_tasks,
+            n => n,
+        },
+        task_scheduling_policy: opts.tasks.policy(),
+        work_dir: opts.work_dir.map(|d| d.display().to_string()),
+        override_runtime_producer: Some(runtime),
+        override_function_registry: Some(Arc::new(executor_functions()?)),
+        override_config_producer: Some(Arc::new(SessionConfig::new_with_ballista)),
+        ..defaults
+    };
+    start_executor_process(Arc::new(process))
+        .await
+        .map_err(|e| format!("executor: {e}"))
+}
+
+/// Starts an executor inside this process (on the current runtime) for the scheduler at
+/// `scheduler`, reading the domains of `config`; it listens on a free port of localhost and
+/// polls for tasks ([`Tasks::Pull`]).
+pub async fn start_executor_in_process(
+    config: &Config,
+    scheduler: SocketAddr,
+    concurrent_tasks: usize,
+) -> Result<(), String> {
+    let client = SchedulerGrpcClient::connect(format!("http://{scheduler}"))
+        .await
+        .map_err(|e| format!("cannot reach the scheduler at {scheduler}: {e}"))?;
+    let env = executor_runtime(config)?;
+    ballista_executor::new_standalone_executor_from_builder(
+        client,
+        concurrent_tasks.max(1),
+        Arc::new(SessionConfig::new_with_ballista),
+        Arc::new(move |_| Ok(env.clone())),
+        BallistaCodec::default(),
+        executor_functions()?,
+    )
+    .await
+    .map_err(|e| format!("executor: {e}"))
+}

@@ -1,0 +1,362 @@
+//! Handing a planned statement to an Apache DataFusion Ballista cluster.
+//!
+//! ```text
+//!  physical plan ─ choose (session's mesh.execution, [cluster] mode, bytes its files hold)
+//!     ├─ local ───────────────────────────────► Executor::execute
+//!     └─ cluster ─ Job::prepare (serialise; decode with the cluster's functions)
+//!          ├─ a node without codec ─► local, reason logged
+//!          └─ Executor::execute_on_cluster ─► DistributedQueryExec ─► scheduler ─► executors
+//!                 result partitions fetched from the executors ─► BatchStream (bounded)
+//!                 stream dropped (cancel, statement_timeout, client gone) ─► CancelJob
+//! ```
+
+use std::sync::{Arc, LazyLock};
+
+use ballista_core::config::BallistaConfig;
+use ballista_core::execution_plans::DistributedQueryExec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::CancelJobParams;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::JoinType;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::LogicalPlanNode;
+use futures::StreamExt;
+
+use super::carrier::{cluster_state, CarrierCodec, PlanCarrier};
+use crate::config::{ClusterMode, ClusterSettings};
+
+/// Where a session asked its statements to run (`SET mesh.execution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Local,
+    Cluster,
+    /// As the server's `[cluster] mode` says.
+    Auto,
+}
+
+/// Where one statement runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Local,
+    /// On the cluster of this scheduler (`host:port`); the plan's files hold `bytes`.
+    Cluster {
+        scheduler: String,
+        bytes: u64,
+    },
+    /// The cluster was asked for but cannot be used: run here, saying why.
+    Fallback(String),
+}
+
+/// Bytes of the files the plan's file scans read (their sizes as planned, before pruning of
+/// row groups): what `auto` compares with its threshold.
+pub fn scan_bytes(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    let mut files = 0usize;
+    let mut bytes = 0u64;
+    let _ = plan.apply(|node| {
+        if let Some(config) = node
+            .as_any()
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|d| d.data_source().as_any().downcast_ref::<FileScanConfig>())
+        {
+            for f in config.file_groups.iter().flat_map(|g| g.iter()) {
+                files += 1;
+                bytes += f.object_meta.size;
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    (files > 0).then_some(bytes)
+}
+
+/// Where the statement planned as `plan` runs. A plan that reads no file stays here whatever
+/// was asked: catalog queries and constants have nothing to spread.
+pub fn choose(
+    settings: &ClusterSettings,
+    asked: Placement,
+    plan: &Arc<dyn ExecutionPlan>,
+) -> Choice {
+    let wanted = match (asked, settings.mode) {
+        (Placement::Local, _) | (Placement::Auto, ClusterMode::Off) => return Choice::Local,
+        (Placement::Cluster, _) | (Placement::Auto, ClusterMode::Always) => None,
+        (Placement::Auto, ClusterMode::Auto) => Some(settings.auto_min_bytes),
+    };
+    // EXPLAIN ANALYZE shows the metrics of the plan it ran, which a cluster keeps on its
+    // executors: it runs here.
+    if plan
+        .as_any()
+        .is::<datafusion::physical_plan::analyze::AnalyzeExec>()
+    {
+        return Choice::Local;
+    }
+    let Some(bytes) = scan_bytes(plan) else {
+        return Choice::Local;
+    };
+    if wanted.is_some_and(|min| bytes < min) {
+        return Choice::Local;
+    }
+    match &settings.scheduler {
+        Some(s) => Choice::Cluster {
+            scheduler: s.clone(),
+            bytes,
+        },
+        None => Choice::Fallback("no [cluster] scheduler is configured".to_string()),
+    }
+}
+
+/// The first node, from the leaves up, that does not serialise although its inputs do.
+fn without_codec(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    if let Some(name) = plan.children().into_iter().find_map(without_codec) {
+        return Some(name);
+    }
+    PlanCarrier::encode(plan)
+        .is_err()
+        .then(|| plan.name().to_string())
+}
+
+/// Why a plan could not be prepared, without the plan's text that the codec's errors append
+/// (it may hold literals and sources' statements).
+pub fn short_reason(e: &datafusion::error::DataFusionError) -> String {
+    let text = e.to_string();
+    let cut = text.find(". Plan:").unwrap_or(text.len()).min(300);
+    let mut end = cut;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Joins that emit the rows of their collected (build) side once every partition of the probe
+/// side has been read: a task of a cluster runs one partition, so it would never see the others
+/// finish (and emit nothing, or only its own matches).
+fn emits_build_side_at_end(t: JoinType) -> bool {
+    matches!(
+        t,
+        JoinType::Left
+            | JoinType::LeftSemi
+            | JoinType::LeftAnti
+            | JoinType::LeftMark
+            | JoinType::Full
+    )
+}
+
+/// The plan with every join whose partitions share state made to read one probe partition
+/// (the scheduler puts a stage boundary at the coalesce), and its former output partitioning
+/// restored above it when a parent depends on it (hash partitioning).
+fn distributable(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let any = node.as_any();
+        let shared = match (
+            any.downcast_ref::<HashJoinExec>(),
+            any.downcast_ref::<NestedLoopJoinExec>(),
+        ) {
+            (Some(h), _) => {
+                *h.partition_mode() == PartitionMode::CollectLeft
+                    && emits_build_side_at_end(*h.join_type())
+            }
+            (None, Some(n)) => emits_build_side_at_end(*n.join_type()),
+            _ => false,
+        };
+        let children: Vec<Arc<dyn ExecutionPlan>> = node.children().into_iter().cloned().collect();
+        let [build, probe] = children.as_slice() else {
+            return Ok(Transformed::no(node));
+        };
+        if !shared || probe.output_partitioning().partition_count() <= 1 {
+            return Ok(Transformed::no(node));
+        }
+        let before = node.output_partitioning().clone();
+        let joined = node.clone().with_new_children(vec![
+            build.clone(),
+            Arc::new(CoalescePartitionsExec::new(probe.clone())),
+        ])?;
+        Ok(Transformed::yes(match before {
+            Partitioning::Hash(exprs, n) if n > 1 => Arc::new(RepartitionExec::try_new(
+                joined,
+                Partitioning::Hash(exprs, n),
+            )?),
+            _ => joined,
+        }))
+    })
+    .map(|t| t.data)
+}
+
+/// The job's task context. Without dynamic filters: a join's filter waits for every partition
+/// of its build side to report, and a cluster's task runs only one. And the client asks for
+/// the job's status itself rather than waiting for the scheduler's updates, so the job's id is
+/// known as soon as it is accepted (a cancel needs it).
+fn job_context(ctx: &Arc<TaskContext>) -> Result<Arc<TaskContext>> {
+    let mut config = ctx
+        .session_config()
+        .clone()
+        .with_option_extension(BallistaConfig::default());
+    let o = config.options_mut();
+    o.optimizer.enable_join_dynamic_filter_pushdown = false;
+    o.optimizer.enable_dynamic_filter_pushdown = false;
+    o.set(ballista_core::config::BALLISTA_CLIENT_PULL, "true")?;
+    Ok(Arc::new(TaskContext::new(
+        ctx.task_id(),
+        ctx.session_id(),
+        config,
+        ctx.scalar_functions().clone(),
+        ctx.aggregate_functions().clone(),
+        ctx.window_functions().clone(),
+        ctx.runtime_env(),
+    )))
+}
+
+/// The functions a cluster member knows: what a plan it receives may call.
+static CLUSTER_FUNCTIONS: LazyLock<std::result::Result<Arc<TaskContext>, String>> =
+    LazyLock::new(|| {
+        cluster_state(SessionConfig::new())
+            .map(|s| s.task_ctx())
+            .map_err(|e| e.to_string())
+    });
+
+/// A statement ready for the cluster.
+pub struct Job {
+    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
+    scheduler: String,
+    schema: SchemaRef,
+}
+
+/// Tells the scheduler's id of a job once the scheduler has accepted it.
+#[derive(Clone)]
+pub struct JobTracker(Arc<DistributedQueryExec<LogicalPlanNode>>);
+
+impl JobTracker {
+    pub fn id(&self) -> Option<String> {
+        self.0.job_id()
+    }
+}
+
+impl std::fmt::Debug for JobTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobTracker({:?})", self.id())
+    }
+}
+
+impl Job {
+    /// Serialises `plan` for the scheduler at `scheduler` and decodes it again as a cluster
+    /// member would; the error says which part of the plan the cluster could not run (a node
+    /// of meshgate's own, such as an operational source's query, or a session's function).
+    /// `session` names the gateway's session to the scheduler (one scheduler session each).
+    pub fn prepare(plan: &Arc<dyn ExecutionPlan>, scheduler: &str, session: &str) -> Result<Job> {
+        let plan = distributable(plan.clone())?;
+        let carrier = PlanCarrier::encode(&plan).map_err(|e| match without_codec(&plan) {
+            Some(name) => DataFusionError::NotImplemented(format!("{name} has no codec")),
+            None => e,
+        })?;
+        let cluster = CLUSTER_FUNCTIONS
+            .as_ref()
+            .map_err(|e| DataFusionError::Execution(e.clone()))?;
+        PlanCarrier::decode(carrier.bytes(), cluster)?;
+        let url = format!("http://{scheduler}");
+        Ok(Job {
+            exec: Arc::new(DistributedQueryExec::<LogicalPlanNode>::with_extension(
+                url.clone(),
+                BallistaConfig::default(),
+                carrier.into_logical(),
+                Arc::new(CarrierCodec::default()),
+                session.to_string(),
+            )),
+            scheduler: url,
+            schema: plan.schema(),
+        })
+    }
+
+    pub fn tracker(&self) -> JobTracker {
+        JobTracker(self.exec.clone())
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Submits the job; its batches follow once the cluster has run it. The session's engine
+    /// settings travel with it (batch size, time zone, partitions).
+    pub(super) fn start(self, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let ctx = job_context(&ctx)?;
+        let inner = self.exec.execute(0, ctx)?;
+        Ok(Box::pin(Guarded {
+            inner,
+            guard: CancelOnDrop {
+                exec: self.exec,
+                scheduler: self.scheduler,
+                finished: false,
+            },
+        }))
+    }
+}
+
+/// The job's result stream, holding the guard that cancels the job if it is dropped early.
+struct Guarded {
+    inner: SendableRecordBatchStream,
+    guard: CancelOnDrop,
+}
+
+impl futures::Stream for Guarded {
+    type Item = Result<datafusion::arrow::record_batch::RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.inner.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.guard.finished = true;
+        }
+        polled
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for Guarded {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+}
+
+/// Cancels the job on the cluster when the statement stops reading before its end.
+struct CancelOnDrop {
+    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
+    scheduler: String,
+    finished: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let Some(job_id) = self.exec.job_id() else {
+            return; // not accepted yet: the submission was dropped with the stream
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let scheduler = self.scheduler.clone();
+        handle.spawn(async move {
+            let cancelled = match SchedulerGrpcClient::connect(scheduler).await {
+                Ok(mut c) => c
+                    .cancel_job(CancelJobParams {
+                        job_id: job_id.clone(),
+                    })
+                    .await
+                    .map(|r| r.into_inner().cancelled)
+                    .map_err(|e| e.message().to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match cancelled {
+                Ok(_) => tracing::info!(job = %job_id, "cluster job cancelled"),
+                Err(e) => tracing::warn!(job = %job_id, "cluster job not cancelled: {e}"),
+            }
+        });
+    }
+}

@@ -1,0 +1,635 @@
+//! Statements offloaded to an Apache DataFusion Ballista cluster: a scheduler and two executors
+//! on 127.0.0.1, started inside the test (as Ballista's own tests do) and once as real
+//! `meshgate scheduler` / `meshgate executor` processes. Answers are compared with the
+//! reference PostgreSQL holding the same TPC-H rows; the audit event of each statement says
+//! whether it ran on the cluster.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use std::io::Write as _;
+
+use serde_json::Value;
+use tokio_postgres::SimpleQueryMessage;
+
+use crate::audit::wait_events;
+use crate::harness::*;
+use crate::tpch::{assert_all_match, compare_all};
+
+/// A scheduler and two executors in this process, for the domains of `config`.
+async fn in_process_cluster(config: &Path) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind scheduler");
+    let scheduler = meshgate::cluster::start_scheduler(listener, meshgate::cluster::Tasks::Pull)
+        .await
+        .expect("scheduler starts");
+    let config = meshgate::Config::load(config).expect("config loads");
+    for _ in 0..2 {
+        meshgate::cluster::start_executor_in_process(&config, scheduler, 2)
+            .await
+            .expect("executor starts");
+    }
+    scheduler
+}
+
+/// A meshgate configuration over `domains` whose `[cluster]` names `scheduler`, with the audit
+/// written to `audit`.
+fn cluster_section(scheduler: &str, mode: &str, audit: &Path) -> String {
+    cluster_section_with(scheduler, mode, "", audit)
+}
+
+fn cluster_section_with(scheduler: &str, mode: &str, extra: &str, audit: &Path) -> String {
+    format!(
+        "\n[cluster]\nscheduler = \"{scheduler}\"\nmode = \"{mode}\"\n{extra}\n[audit]\nsink = \"file\"\npath = \"{}\"\n",
+        audit.display()
+    )
+}
+
+async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The audit events of statements whose text contains `needle`.
+fn events_of<'a>(events: &'a [Value], needle: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["statement"].as_str().is_some_and(|s| s.contains(needle)))
+        .collect()
+}
+
+/// The audit events once one of a statement containing `needle` has been written.
+async fn wait_event(audit: &Path, needle: &str) -> Vec<Value> {
+    wait_for(
+        &format!("an audit event of {needle:?}"),
+        Duration::from_secs(30),
+        || !events_of(&crate::audit::read_events(audit), needle).is_empty(),
+    )
+    .await;
+    crate::audit::read_events(audit)
+}
+
+fn ran_on_cluster(e: &Value) -> bool {
+    e["cluster"].as_bool() == Some(true)
+}
+
+/// Every TPC-H query's audit event says the cluster ran it, with the bytes of its files.
+async fn assert_tpch_ran_on_cluster(audit: &Path) {
+    // 22 queries, each one event; SETs and the connection's own statements come on top.
+    let events = wait_events(audit, 22).await;
+    let selects: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["statement"]
+                .as_str()
+                .is_some_and(|s| s.to_ascii_lowercase().contains("from"))
+                && e["outcome"] == "ok"
+        })
+        .collect();
+    assert!(
+        selects.len() >= 22,
+        "{} query events: {events:?}",
+        selects.len()
+    );
+    let local: Vec<&&Value> = selects.iter().filter(|e| !ran_on_cluster(e)).collect();
+    assert!(local.is_empty(), "queries that ran locally: {local:#?}");
+    for e in &selects {
+        let scanned: u64 = e["bytes_scanned"]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0);
+        assert!(
+            scanned > 0,
+            "a cluster statement counts its files' bytes: {e}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_22_tpch_queries_on_an_in_process_cluster_match_postgres() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = write_config(dir.path(), &fx.domains_dir, "");
+    let scheduler = in_process_cluster(&plain).await;
+    let audit = dir.path().join("audit.jsonl");
+    let s = TestServer::start_with(
+        &fx.domains_dir,
+        &cluster_section(&scheduler.to_string(), "always", &audit),
+    )
+    .await;
+    let c = s.admin().await;
+    let found = compare_all(&c, None).await;
+    assert_all_match("on the cluster", &found);
+    assert_tpch_ran_on_cluster(&audit).await;
+    // The overhead of the loopback cluster, for the record (two cores cannot show a speed-up).
+    let mut took = Vec::new();
+    for placement in ["local", "cluster"] {
+        c.batch_execute(&format!("SET mesh.execution = '{placement}'"))
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        for n in 1..=22 {
+            c.simple_query(&crate::tpch::query_text(n)).await.unwrap();
+        }
+        took.push(started.elapsed().as_secs_f64());
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "TPC-H SF {TPCH_SF}, 22 queries: local {:.2}s, on the in-process cluster {:.2}s",
+        took[0],
+        took[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filtered_masked_user_gets_the_same_rows_on_the_cluster() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = write_config(dir.path(), &fx.domains_dir, "");
+    let scheduler = in_process_cluster(&plain).await;
+    let audit = dir.path().join("audit.jsonl");
+    // `auto` with a threshold between the nation table's files (a few KB) and the customer
+    // table's; the comparisons below choose explicitly.
+    let s = TestServer::start_with(
+        &fx.domains_dir,
+        &cluster_section_with(
+            &scheduler.to_string(),
+            "auto",
+            "auto_min_bytes = 20000\n",
+            &audit,
+        ),
+    )
+    .await;
+    let carol = s
+        .connect_as(REGIONAL.0, REGIONAL.1)
+        .await
+        .expect("regional user connects");
+    let queries = [
+        "SELECT c_custkey, c_name, c_phone, c_nationkey FROM sales.customer ORDER BY c_custkey",
+        "SELECT n_name, count(*), sum(o_totalprice) FROM sales.orders \
+         JOIN sales.customer ON o_custkey = c_custkey JOIN geo.nation ON c_nationkey = n_nationkey \
+         GROUP BY n_name ORDER BY n_name",
+    ];
+    for sql in queries {
+        carol
+            .batch_execute("SET mesh.execution = 'local'")
+            .await
+            .unwrap();
+        let local = rows(&carol, sql).await;
+        carol
+            .batch_execute("SET mesh.execution = 'cluster'")
+            .await
+            .unwrap();
+        let remote = rows(&carol, sql).await;
+        assert!(!local.is_empty(), "{sql}: the user sees rows");
+        assert_eq!(remote, local, "{sql}: cluster and local rows differ");
+    }
+    // The policy held on the cluster: European customers only, phone numbers masked.
+    let admin = s.admin().await;
+    let all = rows(&admin, "SELECT count(*) FROM sales.customer").await;
+    carol
+        .batch_execute("SET mesh.execution = 'cluster'")
+        .await
+        .unwrap();
+    let mine = rows(&carol, "SELECT count(*) FROM sales.customer").await;
+    let (all, mine): (u64, u64) = (
+        all[0][0].as_deref().unwrap().parse().unwrap(),
+        mine[0][0].as_deref().unwrap().parse().unwrap(),
+    );
+    assert!(mine > 0 && mine < all, "filtered: {mine} of {all}");
+    let phones = rows(&carol, "SELECT c_phone FROM sales.customer").await;
+    let pg = crate::reference::reference().connect().await;
+    let real: std::collections::BTreeSet<String> = pg
+        .query("SELECT c_phone FROM sales.customer", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    assert!(
+        phones
+            .iter()
+            .all(|r| !real.contains(r[0].as_deref().unwrap_or(""))),
+        "no real phone number reaches the user"
+    );
+    // Back to `auto`: the small table is read here, the big one on the cluster.
+    carol.batch_execute("RESET mesh.execution").await.unwrap();
+    rows(&carol, "SELECT n_name FROM geo.nation WHERE n_name <> 'X'").await;
+    rows(
+        &carol,
+        "SELECT c_name FROM sales.customer WHERE c_acctbal > 0",
+    )
+    .await;
+    let events = wait_event(&audit, "WHERE c_acctbal").await;
+    let auto_small = events_of(&events, "FROM geo.nation WHERE n_name");
+    let auto_big = events_of(&events, "WHERE c_acctbal");
+    assert!(
+        auto_small.len() == 1 && !ran_on_cluster(auto_small[0]),
+        "{auto_small:#?}"
+    );
+    assert!(
+        auto_big.len() == 1 && ran_on_cluster(auto_big[0]),
+        "{auto_big:#?}"
+    );
+    let cluster_ones = events_of(&events, "sales.customer")
+        .into_iter()
+        .filter(|e| e["user"] == REGIONAL.0 && ran_on_cluster(e))
+        .count();
+    // Two queries, the count and phones after `SET mesh.execution = 'cluster'`, and `auto`'s.
+    assert_eq!(cluster_ones, 5, "{events:#?}");
+    let policies = events_of(&events, "c_phone")
+        .into_iter()
+        .find(|e| ran_on_cluster(e))
+        .map(|e| e["policies"].clone())
+        .expect("an audited cluster statement");
+    assert!(
+        policies.as_array().is_some_and(|p| !p.is_empty()),
+        "the cluster's statement names the policies it applied: {policies}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plan_with_an_operational_source_runs_locally() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let domains = dir.path().join("domains");
+    std::fs::create_dir_all(&domains).unwrap();
+    for f in std::fs::read_dir(&fx.domains_dir).expect("fixture domains") {
+        let f = f.expect("entry");
+        std::fs::copy(f.path(), domains.join(f.file_name())).expect("copy domain file");
+    }
+    let db = domains.join("plant.db");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "CREATE TABLE readings (id INTEGER PRIMARY KEY, n_nationkey INTEGER NOT NULL, value REAL);
+             WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 500)
+             INSERT INTO readings SELECT x, x % 25, x * 0.5 FROM g;",
+        )
+        .output()
+        .expect("sqlite3 runs (.ci/run installs it)");
+    assert!(out.status.success(), "sqlite3: {out:?}");
+    std::fs::write(
+        domains.join("plant.toml"),
+        "name = \"plant\"\n[storage]\nroot = \".\"\n[[products]]\nname = \"plant\"\n\
+         [[products.tables]]\nname = \"readings\"\nformat = \"sqlite\"\n\
+         [products.tables.connection]\npath = \"plant.db\"\n",
+    )
+    .unwrap();
+    let conf_dir = dir.path().join("conf");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let plain = write_config(&conf_dir, &domains, "");
+    let scheduler = in_process_cluster(&plain).await;
+    let audit = dir.path().join("audit.jsonl");
+    let s = TestServer::start_with(
+        &domains,
+        &cluster_section(&scheduler.to_string(), "always", &audit),
+    )
+    .await;
+    let c = s.admin().await;
+    let joined = "SELECT n_name, count(*), sum(value) FROM plant.readings \
+                  JOIN geo.nation USING (n_nationkey) GROUP BY n_name ORDER BY n_name";
+    let got = rows(&c, joined).await;
+    assert_eq!(got.len(), 25, "{got:?}");
+    let counts: u64 = got
+        .iter()
+        .map(|r| r[1].as_deref().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counts, 500);
+    // A lake-only statement of the same session still goes to the cluster (one that reads
+    // the files: a bare count is answered from the files' statistics, here).
+    let n = rows(&c, "SELECT count(*) FROM geo.nation WHERE n_name <> 'X'").await;
+    assert_eq!(n, vec![vec![Some("25".to_string())]]);
+    // EXPLAIN ANALYZE shows the metrics of a run here, where they are.
+    let analyzed: String = rows(
+        &c,
+        "EXPLAIN ANALYZE SELECT count(*) FROM geo.nation WHERE n_name <> 'X'",
+    )
+    .await
+    .into_iter()
+    .filter_map(|r| r.get(1).cloned().flatten())
+    .collect();
+    assert!(analyzed.contains("output_rows=25"), "{analyzed}");
+    let events = wait_events(&audit, 3).await;
+    let analyze = events_of(&events, "EXPLAIN ANALYZE");
+    assert!(
+        analyze.len() == 1 && !ran_on_cluster(analyze[0]),
+        "{analyze:#?}"
+    );
+    let with_source = events_of(&events, "plant.readings");
+    assert_eq!(with_source.len(), 1, "{events:#?}");
+    assert!(
+        !ran_on_cluster(with_source[0]),
+        "an operational source's node has no codec: the statement ran here"
+    );
+    assert!(
+        events_of(&events, "FROM geo.nation WHERE")
+            .iter()
+            .any(|e| ran_on_cluster(e)),
+        "{events:#?}"
+    );
+}
+
+/// A child process, killed and reaped when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn meshgate(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(env!("CARGO_BIN_EXE_meshgate"))
+            .args(args)
+            .env("MESHGATE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("meshgate runs"),
+    )
+}
+
+/// Waits until something accepts connections on `port` (the process is up), or fails.
+async fn accepting(port: u16, p: &mut Proc) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        if let Ok(Some(status)) = p.0.try_wait() {
+            panic!("the process on port {port} exited: {status}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpch_on_meshgate_scheduler_and_executor_processes_matches_postgres() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheduler_port = free_port();
+    let scheduler = format!("127.0.0.1:{scheduler_port}");
+    let audit = dir.path().join("audit.jsonl");
+    let config: PathBuf = write_config(
+        dir.path(),
+        &fx.domains_dir,
+        &cluster_section(&scheduler, "always", &audit),
+    );
+    let config_arg = config.display().to_string();
+    let mut sched = meshgate(&["scheduler", "--listen", &scheduler]);
+    accepting(scheduler_port, &mut sched).await;
+    let mut executors = Vec::new();
+    for _ in 0..2 {
+        let (port, grpc) = (free_port(), free_port());
+        let mut p = meshgate(&[
+            "executor",
+            "--config",
+            &config_arg,
+            "--port",
+            &port.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+            "--concurrent-tasks",
+            "2",
+        ]);
+        accepting(port, &mut p).await;
+        executors.push(p);
+    }
+    let s = TestServer::start_config(
+        meshgate::Config::load(&config).expect("config loads"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let c = s.admin().await;
+    let found = compare_all(&c, None).await;
+    assert_all_match("on meshgate scheduler and executor processes", &found);
+    assert_tpch_ran_on_cluster(&audit).await;
+
+    // statement_timeout cancels the job on the cluster: the scheduler marks it cancelled (and
+    // tells the executors running its tasks to stop them), and the session goes on.
+    c.batch_execute("SET statement_timeout = '3s'")
+        .await
+        .unwrap();
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let e = c.simple_query(endless).await.unwrap_err();
+    assert_eq!(code(&e), "57014", "{e:?}");
+    let events = wait_events(&audit, 22 + 2).await;
+    let job = events_of(&events, "a.l_comment < b.l_comment")
+        .first()
+        .and_then(|e| e["cluster_job"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("the cancelled statement names its cluster job: {events:#?}"));
+    let mut scheduler_client =
+        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
+            format!("http://{scheduler}"),
+        )
+        .await
+        .expect("scheduler client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        use ballista_core::serde::protobuf::job_status::Status;
+        let status = scheduler_client
+            .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
+                job_id: job.clone(),
+            })
+            .await
+            .expect("job status")
+            .into_inner()
+            .status
+            .and_then(|s| s.status);
+        match status {
+            Some(Status::Failed(f)) => {
+                assert!(f.error.contains("Cancelled"), "{f:?}");
+                break;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} still {other:?} after the statement timed out"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.batch_execute("SET statement_timeout = 0").await.unwrap();
+    // The cluster runs the next statement.
+    let after = tokio::time::timeout(
+        Duration::from_secs(60),
+        rows(
+            &c,
+            "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'",
+        ),
+    )
+    .await
+    .expect("the cluster runs the next statement");
+    let pg = crate::reference::reference().connect().await;
+    let want: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, vec![vec![Some(want.to_string())]]);
+    drop(executors);
+    drop(sched);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_execution_takes_three_values() {
+    let s = TestServer::tpch().await;
+    let c = s.admin().await;
+    for v in ["local", "cluster", "auto", "LOCAL"] {
+        c.batch_execute(&format!("SET mesh.execution = '{v}'"))
+            .await
+            .unwrap_or_else(|e| panic!("{v}: {e:?}"));
+        let shown = rows(&c, "SHOW mesh.execution").await;
+        assert_eq!(
+            shown[0][0].as_deref(),
+            Some(v.to_ascii_lowercase().as_str())
+        );
+    }
+    let e = c
+        .batch_execute("SET mesh.execution = 'everywhere'")
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "22023");
+    // Asked for the cluster without one configured: the statement runs here, and says so only
+    // in the server's log.
+    c.batch_execute("SET mesh.execution = 'cluster'")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT count(*) FROM geo.nation").await,
+        vec![vec![Some("25".to_string())]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executors_read_a_domain_on_s3_with_its_credentials() {
+    let fx = tpch();
+    let upload = tempfile::tempdir().unwrap();
+    crate::s3::copy_dir(
+        &fx.dir.join("data/sales/customer"),
+        &upload.path().join("customer"),
+    );
+    crate::s3::copy_dir(
+        &fx.dir.join("data/geo/nation"),
+        &upload.path().join("nation"),
+    );
+    let s3 = crate::s3::start_s3("meshgate-cluster-test", upload.path(), "warehouse");
+    let dir = tempfile::tempdir().unwrap();
+    let domains = dir.path().join("domains");
+    std::fs::create_dir_all(&domains).unwrap();
+    std::fs::write(
+        domains.join("remote.toml"),
+        format!(
+            r#"name = "remote"
+[storage]
+root = "s3://meshgate-cluster-test/warehouse"
+region = "us-east-1"
+endpoint = "http://127.0.0.1:{port}"
+allow_http = true
+access_key_id_env = "REMOTE_S3_KEY"
+secret_access_key_env = "REMOTE_S3_SECRET"
+
+[[products]]
+name = "remote"
+
+[[products.tables]]
+name = "customer"
+format = "delta"
+location = "customer"
+
+[[products.tables]]
+name = "nation"
+format = "parquet"
+location = "nation"
+partition_columns = [{{ name = "n_regionkey", type = "int" }}]
+"#,
+            port = s3.port
+        ),
+    )
+    .unwrap();
+    let env = |k: &str| match k {
+        "REMOTE_S3_KEY" => Some("test-access-key".to_string()),
+        "REMOTE_S3_SECRET" => Some("test-secret-key-do-not-leak".to_string()),
+        _ => None,
+    };
+    // The executors are built from the same files and environment as the gateway.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let scheduler = meshgate::cluster::start_scheduler(listener, meshgate::cluster::Tasks::Pull)
+        .await
+        .expect("scheduler starts");
+    let audit = dir.path().join("audit.jsonl");
+    let conf = dir.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    let path = write_config(
+        &conf,
+        &domains,
+        &cluster_section(&scheduler.to_string(), "always", &audit),
+    );
+    let config = meshgate::Config::load_with_env(&path, &env).expect("config");
+    for _ in 0..2 {
+        meshgate::cluster::start_executor_in_process(&config, scheduler, 2)
+            .await
+            .expect("executor starts");
+    }
+    let s = TestServer::start_config(config, tempfile::tempdir().unwrap()).await;
+    let c = s.admin().await;
+    let local = TestServer::tpch().await;
+    let lc = local.admin().await;
+    for (remote, local_sql) in [
+        (
+            "SELECT c_mktsegment, count(*), sum(c_acctbal) FROM remote.customer GROUP BY 1 ORDER BY 1",
+            "SELECT c_mktsegment, count(*), sum(c_acctbal) FROM sales.customer GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "SELECT n_regionkey, count(*) FROM remote.nation WHERE n_name <> 'X' GROUP BY 1 ORDER BY 1",
+            "SELECT n_regionkey, count(*) FROM geo.nation WHERE n_name <> 'X' GROUP BY 1 ORDER BY 1",
+        ),
+    ] {
+        let got = rows(&c, remote).await;
+        assert!(!got.is_empty(), "{remote}");
+        assert_eq!(got, rows(&lc, local_sql).await, "{remote}");
+    }
+    let events = wait_event(&audit, "FROM remote.nation").await;
+    let on_s3: Vec<&Value> = events_of(&events, "FROM remote.");
+    assert_eq!(on_s3.len(), 2, "{events:#?}");
+    assert!(on_s3.iter().all(|e| ran_on_cluster(e)), "{on_s3:#?}");
+    assert!(
+        !std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains("do-not-leak"),
+        "no credential reaches the audit"
+    );
+}
