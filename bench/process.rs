@@ -22,6 +22,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(dir: &Path, domains: &Path, name: &str, limits: &str) -> Server {
+        Server::start_with(dir, domains, name, &format!("[limits]\n{limits}\n")).await
+    }
+
+    /// A server whose meshgate.toml (`dir/<name>.toml`) also holds `sections` (TOML tables).
+    pub async fn start_with(dir: &Path, domains: &Path, name: &str, sections: &str) -> Server {
         let port = free_port();
         let admin_port = free_port();
         let v = meshgate::auth::ScramVerifier::generate(PASSWORD, 4096);
@@ -29,7 +34,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\n[limits]\n{limits}\n\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n\n[[users]]\nname = \"user\"\npassword = \"{v}\"\nroles = [\"analyst\", \"buyer\"]\n\n{roles}\n[domains]\ndir = \"{}\"\n",
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n\n{sections}\n[[users]]\nname = \"bench\"\npassword = \"{v}\"\nadmin = true\n\n[[users]]\nname = \"user\"\npassword = \"{v}\"\nroles = [\"analyst\", \"buyer\"]\n\n{roles}\n[domains]\ndir = \"{}\"\n",
                 domains.display(),
                 roles = meshgate_demo::ROLES_TOML,
             ),
