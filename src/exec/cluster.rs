@@ -310,10 +310,17 @@ impl futures::Stream for Guarded {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.guard.finished = true;
+        match polled {
+            std::task::Poll::Ready(None) => {
+                self.guard.finished = true;
+                std::task::Poll::Ready(None)
+            }
+            std::task::Poll::Ready(Some(Err(e))) => {
+                let job = self.guard.exec.job_id();
+                std::task::Poll::Ready(Some(Err(job_error(job.as_deref(), e))))
+            }
+            other => other,
         }
-        polled
     }
 }
 
@@ -321,6 +328,55 @@ impl datafusion::physical_plan::RecordBatchStream for Guarded {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
+}
+
+/// What Ballista's errors say when a member of the cluster stopped answering: a shuffle or
+/// result partition that could not be fetched from an executor, or a connection that failed.
+/// (A task's own connection errors, such as an object store that refused it, say none of
+/// these.)
+const LOST_MEMBER: &[&str] = &[
+    "fetchpartitionerror",
+    "shuffle fetch partition error",
+    "error connecting to ballista scheduler or executor",
+    "heartbeat timed out",
+    "stream closed without job completing",
+];
+
+/// A job's error as the client sees it. A lost executor (or scheduler) is the cluster's
+/// failure, not the statement's: 58030 with the job's id, which the scheduler's log names
+/// too; Ballista's own text (addresses, executor ids) goes to this server's log. An error of
+/// the statement's own (a division by zero on an executor) is left to the usual
+/// classification.
+fn job_error(job: Option<&str>, e: DataFusionError) -> DataFusionError {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    // Before the scheduler accepted the job nothing ran on an executor: a transport error is
+    // the scheduler's.
+    let lost = LOST_MEMBER.iter().any(|m| lower.contains(m))
+        || (job.is_none() && lower.contains("transport"));
+    if !lost {
+        return e;
+    }
+    let message = match job {
+        Some(job) => {
+            tracing::warn!(job = %job, "cluster job failed, a cluster member was lost: {text}");
+            if lower.contains("stream closed without job completing") {
+                format!("cluster job {job} failed: the cluster's scheduler stopped answering; run the statement again")
+            } else {
+                format!(
+                    "cluster job {job} failed: an executor was lost before its results were read; run the statement again"
+                )
+            }
+        }
+        None => {
+            tracing::warn!("cluster job not started, the scheduler was not reached: {text}");
+            "the cluster's scheduler could not be reached; run the statement again".to_string()
+        }
+    };
+    DataFusionError::External(Box::new(crate::error::UserError::new(
+        crate::error::SqlState::IoError,
+        message,
+    )))
 }
 
 /// Cancels the job on the cluster when the statement stops reading before its end.
