@@ -416,3 +416,57 @@ impl Drop for CancelOnDrop {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::UserError;
+
+    fn seen(job: Option<&str>, text: &str) -> UserError {
+        UserError::from_datafusion(&job_error(
+            job,
+            DataFusionError::Execution(text.to_string()),
+        ))
+    }
+
+    #[test]
+    fn a_lost_executor_is_58030_naming_the_job() {
+        // What Ballista 53 says when a stage kept failing to read a dead executor's shuffle
+        // output, and when the gateway could not fetch a result partition from it.
+        for text in [
+            "Job abc1234 failed: Job failed due to stage 2 failed: Stage 2 has failed 4 times, \
+             most recent failure reason: {\"FetchPartitionError\"}",
+            "Grpc connection error: Error connecting to Ballista scheduler or executor at \
+             http://127.0.0.1:40123: tonic::transport::Error(Transport, ConnectError)",
+        ] {
+            let e = seen(Some("abc1234"), text);
+            assert_eq!(e.code.code(), "58030", "{text}");
+            assert!(e.message.contains("abc1234"), "{}", e.message);
+            assert!(e.message.contains("executor was lost"), "{}", e.message);
+            assert!(!e.message.contains("127.0.0.1"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn an_unreached_scheduler_is_58030() {
+        let e = seen(None, "tonic::transport::Error(Transport, ConnectError)");
+        assert_eq!(e.code.code(), "58030");
+        assert!(e.message.contains("scheduler"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_statements_own_error_keeps_its_code() {
+        let e = seen(
+            Some("abc1234"),
+            "Job abc1234 failed: Task failed: Arrow error: Divide by zero error",
+        );
+        assert_eq!(e.code.code(), "22012");
+        // A task's own storage that refused a connection is not a lost cluster member.
+        let e = seen(
+            Some("abc1234"),
+            "Job abc1234 failed: Object Store error: Generic S3 error: tcp connect error: \
+             Connection refused",
+        );
+        assert_ne!(e.code.code(), "58030");
+    }
+}
