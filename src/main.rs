@@ -58,6 +58,11 @@ enum Command {
         /// scheduler sends them, which lets a cancel stop running tasks.
         #[arg(long)]
         pull_tasks: bool,
+        /// Seconds without a heartbeat before an executor is counted lost and its running
+        /// tasks are run again on the others (default: 30, or 180 with --pull-tasks, whose
+        /// executors report only between tasks). Keep it several heartbeats long.
+        #[arg(long)]
+        executor_timeout: Option<u64>,
     },
     /// Run a Ballista executor that reads the domains of this configuration with their
     /// credentials; it registers with the scheduler and runs the tasks it is given.
@@ -87,6 +92,9 @@ enum Command {
         /// Poll the scheduler for tasks (a scheduler started with --pull-tasks).
         #[arg(long)]
         pull_tasks: bool,
+        /// Seconds between heartbeats to the scheduler (pushed tasks).
+        #[arg(long, default_value_t = meshgate::cluster::DEFAULT_HEARTBEAT_SECS)]
+        heartbeat_interval: u64,
     },
     /// Read a password on standard input and print its SCRAM-SHA-256 verifier for `users.password`.
     Passwd {
@@ -174,13 +182,21 @@ fn main() -> ExitCode {
             };
             run_server(config, None)
         }
-        Command::Scheduler { listen, pull_tasks } => {
+        Command::Scheduler {
+            listen,
+            pull_tasks,
+            executor_timeout,
+        } => {
             init_logging();
             run_until_signal(async move {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-                meshgate::cluster::start_scheduler(listener, tasks(pull_tasks)).await?;
+                let opts = meshgate::cluster::SchedulerOptions {
+                    tasks: tasks(pull_tasks),
+                    executor_timeout_secs: executor_timeout,
+                };
+                meshgate::cluster::start_scheduler_with(listener, opts).await?;
                 shutdown_signal().await;
                 Ok(())
             })
@@ -195,6 +211,7 @@ fn main() -> ExitCode {
             concurrent_tasks,
             work_dir,
             pull_tasks,
+            heartbeat_interval,
         } => {
             init_logging();
             let config = match Config::load(&config) {
@@ -217,6 +234,7 @@ fn main() -> ExitCode {
                 concurrent_tasks,
                 work_dir,
                 tasks: tasks(pull_tasks),
+                heartbeat_secs: heartbeat_interval,
             };
             run_until_signal(async move { meshgate::cluster::run_executor(&config, opts).await })
         }

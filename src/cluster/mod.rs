@@ -15,6 +15,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::SessionConfigExt;
@@ -55,9 +56,66 @@ impl Tasks {
     }
 }
 
+/// How long an executor may stay silent before the scheduler counts it lost, when tasks are
+/// pushed: six heartbeats at the executor's default interval. A lost executor's running tasks
+/// are run again on the others, so this bounds how long a statement waits on a dead machine.
+pub const DEFAULT_EXECUTOR_TIMEOUT_SECS: u64 = 30;
+
+/// The same when executors poll for tasks: an executor reports only when it asks for work, so
+/// one busy with long tasks is silent the whole time; a short timeout would count it lost and
+/// run its tasks again elsewhere, over and over. Ballista's own default.
+pub const DEFAULT_PULL_EXECUTOR_TIMEOUT_SECS: u64 = 180;
+
+/// How often a `meshgate executor` tells the scheduler it is alive (pushed tasks).
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 5;
+
+/// How `meshgate scheduler` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct SchedulerOptions {
+    pub tasks: Tasks,
+    /// Seconds without word from an executor before it is counted lost (default: by `tasks`,
+    /// [`DEFAULT_EXECUTOR_TIMEOUT_SECS`] or [`DEFAULT_PULL_EXECUTOR_TIMEOUT_SECS`]).
+    pub executor_timeout_secs: Option<u64>,
+}
+
+impl SchedulerOptions {
+    pub fn new(tasks: Tasks) -> Self {
+        SchedulerOptions {
+            tasks,
+            executor_timeout_secs: None,
+        }
+    }
+
+    fn config(&self) -> SchedulerConfig {
+        let timeout = self
+            .executor_timeout_secs
+            .unwrap_or(match self.tasks {
+                Tasks::Push => DEFAULT_EXECUTOR_TIMEOUT_SECS,
+                Tasks::Pull => DEFAULT_PULL_EXECUTOR_TIMEOUT_SECS,
+            })
+            .max(1);
+        SchedulerConfig {
+            executor_timeout_seconds: timeout,
+            // Looked for a sixth of the timeout apart, so a lost executor is noticed at most
+            // that much after its timeout (Ballista looks every 15 s whatever the timeout).
+            expire_dead_executor_interval_seconds: (timeout / 6).clamp(1, 15),
+            ..SchedulerConfig::default()
+        }
+        .with_scheduler_policy(self.tasks.policy())
+    }
+}
+
 /// Starts Ballista's scheduler on `listener` and returns once it serves (the server runs on
 /// the current runtime until it ends).
 pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<SocketAddr, String> {
+    start_scheduler_with(listener, SchedulerOptions::new(tasks)).await
+}
+
+/// [`start_scheduler`] with every option.
+pub async fn start_scheduler_with(
+    listener: TcpListener,
+    opts: SchedulerOptions,
+) -> Result<SocketAddr, String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("scheduler address: {e}"))?;
@@ -77,10 +135,14 @@ pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<Sock
         addr.to_string(),
         cluster,
         codec,
-        Arc::new(SchedulerConfig::default().with_scheduler_policy(tasks.policy())),
+        Arc::new(opts.config()),
         metrics,
     );
     server.init().await.map_err(|e| format!("scheduler: {e}"))?;
+    if opts.tasks == Tasks::Push {
+        let every = Duration::from_secs(opts.config().expire_dead_executor_interval_seconds);
+        tokio::spawn(revive_offers(server.clone(), every));
+    }
     let max = config_producer().ballista_grpc_client_max_message_size();
     let grpc = SchedulerGrpcServer::new(server)
         .max_decoding_message_size(max)
@@ -96,6 +158,44 @@ pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<Sock
     });
     tracing::info!("cluster scheduler listening on {addr}");
     Ok(addr)
+}
+
+/// Ballista 53's scheduler puts the running tasks of an executor it counts lost back in its
+/// queue, but with pushed tasks it offers queued tasks to executors only on its next event (a
+/// task's end, a job's submission, an executor's registration): when the surviving executors
+/// are idle, a statement whose executor died would wait for ever. While jobs run, an empty
+/// status report in the name of a live executor is such an event, once per expiry check.
+async fn revive_offers(
+    server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    every: Duration,
+) {
+    use ballista_core::serde::protobuf::executor_status::Status;
+    use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
+    use ballista_core::serde::protobuf::UpdateTaskStatusParams;
+    loop {
+        tokio::time::sleep(every).await;
+        if server.running_job_number() == 0 {
+            continue;
+        }
+        let manager = &server.state.executor_manager;
+        let Ok(executors) = manager.get_executors_state().await else {
+            continue;
+        };
+        let live = executors.into_iter().find_map(|(metadata, _, _)| {
+            let beat = manager.get_executor_hearbeat(&metadata.id)?;
+            matches!(beat.status?.status?, Status::Active(_)).then_some(metadata.id)
+        });
+        let Some(executor_id) = live else {
+            continue;
+        };
+        let nudge = tonic::Request::new(UpdateTaskStatusParams {
+            executor_id,
+            task_status: vec![],
+        });
+        if let Err(e) = SchedulerGrpc::update_task_status(&server, nudge).await {
+            tracing::debug!("scheduler did not take the offer nudge: {}", e.message());
+        }
+    }
 }
 
 /// The runtime an executor's tasks read through: every domain's object store.
@@ -129,6 +229,9 @@ pub struct ExecutorOptions {
     /// Where shuffle files are written (default: a temporary directory).
     pub work_dir: Option<PathBuf>,
     pub tasks: Tasks,
+    /// Seconds between the executor's heartbeats to the scheduler (pushed tasks; an executor
+    /// that polls reports each time it asks for work). 0: [`DEFAULT_HEARTBEAT_SECS`].
+    pub heartbeat_secs: u64,
 }
 
 /// Runs a Ballista executor for the domains of `config` until SIGTERM or Ctrl-C.
@@ -154,6 +257,10 @@ pub async fn run_executor(config: &Config, opts: ExecutorOptions) -> Result<(), 
         },
         task_scheduling_policy: opts.tasks.policy(),
         work_dir: opts.work_dir.map(|d| d.display().to_string()),
+        executor_heartbeat_interval_seconds: match opts.heartbeat_secs {
+            0 => DEFAULT_HEARTBEAT_SECS,
+            n => n,
+        },
         override_runtime_producer: Some(runtime),
         override_function_registry: Some(Arc::new(executor_functions()?)),
         override_config_producer: Some(Arc::new(SessionConfig::new_with_ballista)),

@@ -310,10 +310,17 @@ impl futures::Stream for Guarded {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
-        if let std::task::Poll::Ready(None) = polled {
-            self.guard.finished = true;
+        match polled {
+            std::task::Poll::Ready(None) => {
+                self.guard.finished = true;
+                std::task::Poll::Ready(None)
+            }
+            std::task::Poll::Ready(Some(Err(e))) => {
+                let job = self.guard.exec.job_id();
+                std::task::Poll::Ready(Some(Err(job_error(job.as_deref(), e))))
+            }
+            other => other,
         }
-        polled
     }
 }
 
@@ -321,6 +328,55 @@ impl datafusion::physical_plan::RecordBatchStream for Guarded {
     fn schema(&self) -> SchemaRef {
         self.inner.schema()
     }
+}
+
+/// What Ballista's errors say when a member of the cluster stopped answering: a shuffle or
+/// result partition that could not be fetched from an executor, or a connection that failed.
+/// (A task's own connection errors, such as an object store that refused it, say none of
+/// these.)
+const LOST_MEMBER: &[&str] = &[
+    "fetchpartitionerror",
+    "shuffle fetch partition error",
+    "error connecting to ballista scheduler or executor",
+    "heartbeat timed out",
+    "stream closed without job completing",
+];
+
+/// A job's error as the client sees it. A lost executor (or scheduler) is the cluster's
+/// failure, not the statement's: 58030 with the job's id, which the scheduler's log names
+/// too; Ballista's own text (addresses, executor ids) goes to this server's log. An error of
+/// the statement's own (a division by zero on an executor) is left to the usual
+/// classification.
+fn job_error(job: Option<&str>, e: DataFusionError) -> DataFusionError {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    // Before the scheduler accepted the job nothing ran on an executor: a transport error is
+    // the scheduler's.
+    let lost = LOST_MEMBER.iter().any(|m| lower.contains(m))
+        || (job.is_none() && lower.contains("transport"));
+    if !lost {
+        return e;
+    }
+    let message = match job {
+        Some(job) => {
+            tracing::warn!(job = %job, "cluster job failed, a cluster member was lost: {text}");
+            if lower.contains("stream closed without job completing") {
+                format!("cluster job {job} failed: the cluster's scheduler stopped answering; run the statement again")
+            } else {
+                format!(
+                    "cluster job {job} failed: an executor was lost before its results were read; run the statement again"
+                )
+            }
+        }
+        None => {
+            tracing::warn!("cluster job not started, the scheduler was not reached: {text}");
+            "the cluster's scheduler could not be reached; run the statement again".to_string()
+        }
+    };
+    DataFusionError::External(Box::new(crate::error::UserError::new(
+        crate::error::SqlState::IoError,
+        message,
+    )))
 }
 
 /// Cancels the job on the cluster when the statement stops reading before its end.
@@ -358,5 +414,59 @@ impl Drop for CancelOnDrop {
                 Err(e) => tracing::warn!(job = %job_id, "cluster job not cancelled: {e}"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::UserError;
+
+    fn seen(job: Option<&str>, text: &str) -> UserError {
+        UserError::from_datafusion(&job_error(
+            job,
+            DataFusionError::Execution(text.to_string()),
+        ))
+    }
+
+    #[test]
+    fn a_lost_executor_is_58030_naming_the_job() {
+        // What Ballista 53 says when a stage kept failing to read a dead executor's shuffle
+        // output, and when the gateway could not fetch a result partition from it.
+        for text in [
+            "Job abc1234 failed: Job failed due to stage 2 failed: Stage 2 has failed 4 times, \
+             most recent failure reason: {\"FetchPartitionError\"}",
+            "Grpc connection error: Error connecting to Ballista scheduler or executor at \
+             http://127.0.0.1:40123: tonic::transport::Error(Transport, ConnectError)",
+        ] {
+            let e = seen(Some("abc1234"), text);
+            assert_eq!(e.code.code(), "58030", "{text}");
+            assert!(e.message.contains("abc1234"), "{}", e.message);
+            assert!(e.message.contains("executor was lost"), "{}", e.message);
+            assert!(!e.message.contains("127.0.0.1"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn an_unreached_scheduler_is_58030() {
+        let e = seen(None, "tonic::transport::Error(Transport, ConnectError)");
+        assert_eq!(e.code.code(), "58030");
+        assert!(e.message.contains("scheduler"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_statements_own_error_keeps_its_code() {
+        let e = seen(
+            Some("abc1234"),
+            "Job abc1234 failed: Task failed: Arrow error: Divide by zero error",
+        );
+        assert_eq!(e.code.code(), "22012");
+        // A task's own storage that refused a connection is not a lost cluster member.
+        let e = seen(
+            Some("abc1234"),
+            "Job abc1234 failed: Object Store error: Generic S3 error: tcp connect error: \
+             Connection refused",
+        );
+        assert_ne!(e.code.code(), "58030");
     }
 }

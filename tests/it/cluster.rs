@@ -633,3 +633,188 @@ partition_columns = [{{ name = "n_regionkey", type = "int" }}]
         "no credential reaches the audit"
     );
 }
+
+/// The job directories an executor's work dir holds: a task of a job creates the job's
+/// directory before it reads anything (its shuffle output goes there).
+fn jobs_in(work_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(work_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_killed_mid_query_leaves_the_gateway_answering() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scheduler_port = free_port();
+    let scheduler = format!("127.0.0.1:{scheduler_port}");
+    let audit = dir.path().join("audit.jsonl");
+    let config: PathBuf = write_config(
+        dir.path(),
+        &fx.domains_dir,
+        &cluster_section(&scheduler, "always", &audit),
+    );
+    let config_arg = config.display().to_string();
+    // An executor silent for 3 s is lost (heartbeats every second), so the test does not wait
+    // the default 30 s.
+    let mut sched = meshgate(&[
+        "scheduler",
+        "--listen",
+        &scheduler,
+        "--executor-timeout",
+        "3",
+    ]);
+    accepting(scheduler_port, &mut sched).await;
+    let mut executors = Vec::new();
+    let mut work_dirs = Vec::new();
+    for i in 0..2 {
+        let (port, grpc) = (free_port(), free_port());
+        let work = dir.path().join(format!("executor{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let mut p = meshgate(&[
+            "executor",
+            "--config",
+            &config_arg,
+            "--port",
+            &port.to_string(),
+            "--grpc-port",
+            &grpc.to_string(),
+            "--concurrent-tasks",
+            "2",
+            "--heartbeat-interval",
+            "1",
+            "--work-dir",
+            &work.display().to_string(),
+        ]);
+        accepting(port, &mut p).await;
+        executors.push(p);
+        work_dirs.push(work);
+    }
+    let s = TestServer::start_config(
+        meshgate::Config::load(&config).expect("config loads"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let c = s.admin().await;
+    let pg = crate::reference::reference().connect().await;
+    let slow =
+        "SELECT count(*) FROM sales.customer a, sales.orders b WHERE a.c_comment < b.o_comment";
+    let want: i64 = pg.query_one(slow, &[]).await.unwrap().get(0);
+
+    let started = std::time::Instant::now();
+    let running = tokio::spawn(async move {
+        let got = c.simple_query(slow).await;
+        (c, got)
+    });
+    // A task of the job has started on an executor: that one is killed while it runs.
+    let (victim, job) = {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(found) = work_dirs
+                .iter()
+                .enumerate()
+                .find_map(|(i, w)| jobs_in(w).into_iter().next().map(|j| (i, j)))
+            {
+                break found;
+            }
+            assert!(
+                !running.is_finished(),
+                "the statement ended before any task started"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no task of the statement started on an executor"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut scheduler_client =
+        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
+            format!("http://{scheduler}"),
+        )
+        .await
+        .expect("scheduler client");
+    let status = scheduler_client
+        .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
+            job_id: job.clone(),
+        })
+        .await
+        .expect("job status")
+        .into_inner()
+        .status
+        .and_then(|s| s.status);
+    assert!(
+        matches!(status, Some(Status::Running(_))),
+        "job {job} runs when its executor is killed: {status:?}"
+    );
+    executors[victim].0.kill().expect("SIGKILL the executor");
+    executors[victim].0.wait().expect("reap the executor");
+    let killed_at = started.elapsed();
+
+    let (c, got) = tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the statement ends once the executor is counted lost")
+        .expect("statement task");
+    let outcome = match got {
+        Ok(messages) => {
+            let rows: Vec<String> = messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                rows,
+                vec![want.to_string()],
+                "the job's tasks ran again on the other executor"
+            );
+            "answered"
+        }
+        Err(e) => {
+            let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+            assert_eq!(db.code().code(), "58030", "{db:?}");
+            assert!(
+                db.message().contains(&job) && db.message().contains("executor"),
+                "the error names the job and the lost executor: {}",
+                db.message()
+            );
+            "failed with 58030"
+        }
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "executor killed {:.1}s into job {job}; the statement {outcome} after {:.1}s",
+        killed_at.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The session goes on, on the cluster's surviving executor.
+    let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
+    let want_next: i64 = pg.query_one(next, &[]).await.unwrap().get(0);
+    let after = tokio::time::timeout(Duration::from_secs(60), rows(&c, next))
+        .await
+        .expect("the cluster runs the next statement");
+    assert_eq!(after, vec![vec![Some(want_next.to_string())]]);
+    let events = wait_event(&audit, "WHERE o_orderstatus").await;
+    let next_events = events_of(&events, "WHERE o_orderstatus");
+    assert!(
+        next_events.len() == 1 && ran_on_cluster(next_events[0]),
+        "{next_events:#?}"
+    );
+    let slow_events = events_of(&events, "a.c_comment < b.o_comment");
+    assert!(
+        slow_events.len() == 1
+            && ran_on_cluster(slow_events[0])
+            && slow_events[0]["cluster_job"].as_str() == Some(job.as_str()),
+        "{slow_events:#?}"
+    );
+    drop(executors);
+    drop(sched);
+}
