@@ -33,8 +33,9 @@ use futures::future::BoxFuture;
 
 pub use engine::{RemoteEngine, RemoteTable};
 pub use remote::{
-    select_statement, sql_operator, MysqlSource, OnBehalfOf, PeerSource, PostgresSource,
-    RemoteError, RemoteSource, SourceUnavailable, SqliteSource, TlsMode, Unreachable,
+    filters_pushdown, scan_columns, select_statement, sql_operator, MysqlSource, OnBehalfOf,
+    PeerSource, PostgresSource, RemoteError, RemoteSource, SourceUnavailable, SqliteSource,
+    TlsMode, Unreachable,
 };
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::{Expr, Operator};
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 
 use crate::Secret;
 
@@ -51,6 +51,44 @@ pub fn select_statement(
         sql.push_str(&format!(" LIMIT {n}"));
     }
     Ok(sql)
+}
+
+/// Which filters a source's table takes: exactly those it can send (all of them reach
+/// [`select_statement`]); the others stay in meshgate.
+pub fn filters_pushdown(
+    filters: &[&Expr],
+    translate: impl Fn(&Expr) -> Option<String>,
+) -> Vec<TableProviderFilterPushDown> {
+    filters
+        .iter()
+        .map(|f| match translate(f) {
+            Some(_) => TableProviderFilterPushDown::Exact,
+            None => TableProviderFilterPushDown::Unsupported,
+        })
+        .collect()
+}
+
+/// The columns a scan reads (every one of `width` without a projection) and the select list
+/// naming them, `NULL` when only the number of rows is needed.
+pub fn scan_columns(
+    width: usize,
+    projection: Option<&Vec<usize>>,
+    select: impl Fn(usize) -> String,
+) -> (Vec<usize>, String) {
+    let columns: Vec<usize> = match projection {
+        Some(p) => p.clone(),
+        None => (0..width).collect(),
+    };
+    let list = if columns.is_empty() {
+        "NULL".to_string()
+    } else {
+        columns
+            .iter()
+            .map(|i| select(*i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    (columns, list)
 }
 
 /// How a connection to a source is protected.

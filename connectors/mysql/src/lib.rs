@@ -319,13 +319,9 @@ impl TableProvider for MysqlTable {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| match self.filter_sql(f) {
-                Some(_) => TableProviderFilterPushDown::Exact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
-            .collect())
+        Ok(meshgate_connector_api::filters_pushdown(filters, |f| {
+            self.filter_sql(f)
+        }))
     }
 
     async fn scan(
@@ -335,20 +331,10 @@ impl TableProvider for MysqlTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let columns: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.schema.fields().len()).collect(),
-        };
-        let select = if columns.is_empty() {
-            // Only the number of rows is needed.
-            "NULL".to_string()
-        } else {
-            columns
-                .iter()
-                .map(|i| self.kinds[*i].select(&ident(self.schema.field(*i).name())))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let (columns, select) =
+            meshgate_connector_api::scan_columns(self.schema.fields().len(), projection, |i| {
+                self.kinds[i].select(&ident(self.schema.field(i).name()))
+            });
         let sql = meshgate_connector_api::select_statement(
             &select,
             &self.from,
