@@ -54,7 +54,7 @@ async fn through(c: &tokio_postgres::Client, sql: &str) -> (Duration, usize) {
     let rows = c
         .simple_query(sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .iter()
         .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
         .count();
