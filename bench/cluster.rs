@@ -11,6 +11,7 @@
 //! it in the gateway. Queries are interleaved (each runs `runs` times locally, then on the
 //! cluster, before the next query); run 1 is *cold* (fresh processes), the best of the others
 //! *warm*. Row counts must agree between the two. Not a test: it asserts nothing about time.
+//! With `MESHGATE_BENCH_LOGS=DIR` every child's stderr (warnings and errors) is kept in DIR.
 
 mod process;
 mod tpch_layout;
@@ -22,13 +23,13 @@ use std::time::{Duration, Instant};
 use process::{free_port, Server};
 use tpch_layout::arg;
 
-/// A `meshgate` subcommand as a child process, stopped when dropped.
-fn meshgate(args: &[&str]) -> tokio::process::Child {
+/// A `meshgate` subcommand as a child process, stopped when dropped; `name` names its log.
+fn meshgate(name: &str, args: &[&str]) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
         .args(args)
-        .env("MESHGATE_LOG", "error")
+        .env("MESHGATE_LOG", process::log_level())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(process::log_to(name))
         .kill_on_drop(true)
         .spawn()
         .expect("start meshgate")
@@ -81,7 +82,7 @@ async fn main() {
 
     let scheduler_port = free_port();
     let scheduler = format!("127.0.0.1:{scheduler_port}");
-    let _scheduler = meshgate(&["scheduler", "--listen", &scheduler]);
+    let _scheduler = meshgate("scheduler", &["scheduler", "--listen", &scheduler]);
     accepting(scheduler_port, "the scheduler").await;
     let local = Server::start(&dir, &domains, "local", "").await;
     let cluster = Server::start_with(
@@ -93,9 +94,9 @@ async fn main() {
     .await;
     let config: PathBuf = dir.join("cluster.toml");
     let mut executors = Vec::new();
-    for _ in 0..2 {
+    for i in 0..2 {
         let (port, grpc) = (free_port(), free_port());
-        executors.push(meshgate(&[
+        executors.push(meshgate(&format!("executor{i}"), &[
             "executor",
             "--config",
             &config.display().to_string(),

@@ -20,6 +20,29 @@ pub struct Server {
     pub admin_port: u16,
 }
 
+/// Where a child's stderr goes: `$MESHGATE_BENCH_LOGS/<name>.log` when that variable names a
+/// directory (to diagnose a failed run afterwards), otherwise nowhere.
+pub fn log_to(name: &str) -> Stdio {
+    match std::env::var_os("MESHGATE_BENCH_LOGS") {
+        Some(dir) => {
+            let path = Path::new(&dir).join(format!("{name}.log"));
+            std::fs::File::create(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .into()
+        }
+        None => Stdio::null(),
+    }
+}
+
+/// Warnings too when the logs are kept; only errors otherwise.
+pub fn log_level() -> &'static str {
+    if std::env::var_os("MESHGATE_BENCH_LOGS").is_some() {
+        "warn"
+    } else {
+        "error"
+    }
+}
+
 impl Server {
     pub async fn start(dir: &Path, domains: &Path, name: &str, limits: &str) -> Server {
         Server::start_with(dir, domains, name, &format!("[limits]\n{limits}\n")).await
@@ -43,9 +66,9 @@ impl Server {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_meshgate"))
             .args(["serve", "--config"])
             .arg(&config)
-            .env("MESHGATE_LOG", "error")
+            .env("MESHGATE_LOG", log_level())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_to(name))
             .kill_on_drop(true)
             .spawn()
             .expect("start meshgate");

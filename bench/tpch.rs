@@ -5,6 +5,7 @@
 //!
 //!     python3 -m venv /opt/meshgate-bench && /opt/meshgate-bench/bin/pip install -r bench/requirements.txt
 //!     cargo bench --bench tpch -- [--sf 1] [--dir DIR] [--runs 3] [--python /opt/meshgate-bench/bin/python]
+//!         [--formats parquet,delta,iceberg,mixed]
 //!
 //! Every engine runs a query `runs` times before the next query starts (interleaved per query,
 //! so drift in the machine's speed hits all alike). The first run of each query is its *cold*
@@ -121,13 +122,10 @@ async fn main() {
         .unwrap_or(3)
         .max(2);
     let python = arg("--python").unwrap_or_else(|| "python3".into());
+    // Which copies meshgate serves; a large scale factor may want only the mixed mesh.
+    let formats = arg("--formats").unwrap_or_else(|| "parquet,delta,iceberg,mixed".into());
+    let wanted = |f: &str| formats.split(',').any(|w| w.trim() == f);
     let (dir, layout) = tpch_layout::generated(sf).await;
-    let delta = meshgate_demo::generate_copy(&layout, TableFormat::Delta)
-        .await
-        .expect("delta copy");
-    let iceberg = meshgate_demo::generate_copy(&layout, TableFormat::Iceberg)
-        .await
-        .expect("iceberg copy");
 
     let ctx = SessionContext::new_with_config(meshgate::exec::session_config("mesh", 8192));
     let catalog = Arc::new(MemoryCatalogProvider::new());
@@ -148,12 +146,21 @@ async fn main() {
     }
     let mut duck = DuckDb::start(&python, &layout.baseline_dir);
 
-    let servers = [
-        ("parquet", baseline_domains(&layout.baseline_dir, &dir)),
-        ("delta", delta),
-        ("iceberg", iceberg),
-        ("mixed", layout.domains_dir.clone()),
-    ];
+    let mut servers = Vec::new();
+    if wanted("parquet") {
+        servers.push(("parquet", baseline_domains(&layout.baseline_dir, &dir)));
+    }
+    for (name, format) in [("delta", TableFormat::Delta), ("iceberg", TableFormat::Iceberg)] {
+        if wanted(name) {
+            let copy = meshgate_demo::generate_copy(&layout, format)
+                .await
+                .unwrap_or_else(|e| panic!("{name} copy: {e}"));
+            servers.push((name, copy));
+        }
+    }
+    if wanted("mixed") {
+        servers.push(("mixed", layout.domains_dir.clone()));
+    }
     let mut gates = Vec::new();
     for (name, domains) in &servers {
         let s = Server::start(&dir, domains, name, "").await;
@@ -233,20 +240,9 @@ async fn main() {
     line("cold", &|e| format!("{:.3}", total(&e.cold)));
     line("×duck", &|e| format!("{:.2}", total(&e.cold) / duck_cold));
     // Per query, the worst ratios to DuckDB of the mixed mesh.
-    let mixed = engines.last().expect("mixed");
-    let mut worst: Vec<(f64, usize)> = (0..22)
-        .map(|q| (mixed.warm[q] / engines[0].warm[q], q + 1))
-        .collect();
-    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let worst: Vec<String> = worst
-        .iter()
-        .take(6)
-        .map(|(r, q)| format!("q{q:02} {r:.1}×"))
-        .collect();
-    println!(
-        "mixed mesh, worst warm ratios to DuckDB: {}",
-        worst.join(", ")
-    );
+    if let Some(mixed) = engines.iter().find(|e| e.name == "mixed") {
+        worst_ratios(mixed, &engines[0]);
+    }
     for (k, (s, _)) in gates.iter().enumerate() {
         println!(
             "meshgate over {}: peak RSS {:.0} MiB",
@@ -263,4 +259,21 @@ async fn main() {
         );
     }
     let _ = duck.child.kill();
+}
+
+/// The six queries where `mixed` is slowest relative to DuckDB.
+fn worst_ratios(mixed: &Engine, duck: &Engine) {
+    let mut worst: Vec<(f64, usize)> = (0..22)
+        .map(|q| (mixed.warm[q] / duck.warm[q], q + 1))
+        .collect();
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(6)
+        .map(|(r, q)| format!("q{q:02} {r:.1}×"))
+        .collect();
+    println!(
+        "mixed mesh, worst warm ratios to DuckDB: {}",
+        worst.join(", ")
+    );
 }
