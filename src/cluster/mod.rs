@@ -37,6 +37,8 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::exec::carrier::{cluster_state, CarrierCodec};
 
+mod stranded;
+
 /// How tasks reach executors. With `Push` the scheduler sends them and can cancel running
 /// ones (a cancelled statement frees its task slots at once); with `Pull` executors poll for
 /// them (an executor needs no port of its own for the scheduler, but a cancelled job's running
@@ -120,11 +122,13 @@ pub async fn start_scheduler_with(
         .local_addr()
         .map_err(|e| format!("scheduler address: {e}"))?;
     let config_producer: ConfigProducer = Arc::new(SessionConfig::new_with_ballista);
-    let cluster = BallistaCluster::new_memory(
+    let memory = BallistaCluster::new_memory(
         addr.to_string(),
         Arc::new(cluster_state),
         config_producer.clone(),
     );
+    let verdicts = Arc::new(stranded::Verdicts::new(memory.job_state()));
+    let cluster = BallistaCluster::new(memory.cluster_state(), verdicts.clone());
     let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::new(
         Arc::new(CarrierCodec::default()),
         Arc::new(BallistaPhysicalExtensionCodec::default()),
@@ -139,10 +143,17 @@ pub async fn start_scheduler_with(
         metrics,
     );
     server.init().await.map_err(|e| format!("scheduler: {e}"))?;
+    let config = opts.config();
+    let every = Duration::from_secs(config.expire_dead_executor_interval_seconds);
     if opts.tasks == Tasks::Push {
-        let every = Duration::from_secs(opts.config().expire_dead_executor_interval_seconds);
         tokio::spawn(revive_offers(server.clone(), every));
     }
+    tokio::spawn(stranded::watch(
+        server.clone(),
+        verdicts,
+        every,
+        Duration::from_secs(config.executor_timeout_seconds),
+    ));
     let max = config_producer().ballista_grpc_client_max_message_size();
     let grpc = SchedulerGrpcServer::new(server)
         .max_decoding_message_size(max)

@@ -818,3 +818,217 @@ async fn an_executor_killed_mid_query_leaves_the_gateway_answering() {
     drop(executors);
     drop(sched);
 }
+
+/// A `meshgate executor` process for the scheduler its configuration names, heartbeating every
+/// second, its shuffle files in `work`; returned once it serves (registered with the
+/// scheduler: a pushed-tasks executor registers before it listens).
+async fn executor_process(config: &Path, work: &Path) -> Proc {
+    let port = free_port();
+    let grpc = free_port();
+    std::fs::create_dir_all(work).unwrap();
+    let mut p = meshgate(&[
+        "executor",
+        "--config",
+        &config.display().to_string(),
+        "--port",
+        &port.to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+        "--concurrent-tasks",
+        "2",
+        "--heartbeat-interval",
+        "1",
+        "--work-dir",
+        &work.display().to_string(),
+    ]);
+    accepting(port, &mut p).await;
+    p
+}
+
+/// The scheduler's status of `job`.
+async fn job_status(
+    scheduler: &str,
+    job: &str,
+) -> Option<ballista_core::serde::protobuf::job_status::Status> {
+    let mut client =
+        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
+            format!("http://{scheduler}"),
+        )
+        .await
+        .expect("scheduler client");
+    client
+        .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
+            job_id: job.to_string(),
+        })
+        .await
+        .expect("job status")
+        .into_inner()
+        .status
+        .and_then(|s| s.status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_executor_killed_fails_the_statement_with_58030_in_bounded_time() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Executors are lost after 2 s of silence and looked for every second (a sixth of the
+    // timeout, at least one); a job with none left fails one timeout later.
+    let timeout_secs = 2u64;
+    let check_secs = 1u64;
+    let mut cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, timeout_secs).await;
+    let scheduler = cluster.scheduler.clone();
+    let s = cluster.gateway().await;
+    let c = s.admin().await;
+    // Far longer than the test: only the lost executors can end it.
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let running = tokio::spawn(async move {
+        let got = c.simple_query(endless).await;
+        (c, got)
+    });
+    let job = cluster.first_job(&running).await;
+    assert!(
+        matches!(job_status(&scheduler, &job).await, Some(Status::Running(_))),
+        "job {job} runs when its executors are killed"
+    );
+    for p in &mut cluster.executors {
+        p.0.kill().expect("SIGKILL the executor");
+        p.0.wait().expect("reap the executor");
+    }
+    let killed = std::time::Instant::now();
+    // Counted lost after the timeout (a heartbeat's second late at most, seconds being the
+    // scheduler's unit, and found at the next check), then one more timeout for a replacement
+    // to register; the rest is slack for a loaded machine.
+    let bound = Duration::from_secs(2 * timeout_secs + 2 * check_secs + 1 + 10);
+    let (c, got) = tokio::time::timeout(bound, running)
+        .await
+        .unwrap_or_else(|_| panic!("the statement still runs {bound:?} after every executor died"))
+        .expect("statement task");
+    let took = killed.elapsed();
+    let e = got.expect_err("no executor can answer the statement");
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!(db.code().code(), "58030", "{db:?}");
+    assert!(
+        db.message().contains(&job) && db.message().contains("no executor is left"),
+        "the error names the job and says no executor is left: {}",
+        db.message()
+    );
+    match job_status(&scheduler, &job).await {
+        Some(Status::Failed(f)) => assert!(f.error.contains("no executor is left"), "{f:?}"),
+        other => panic!("the scheduler reports job {job} as {other:?}"),
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "every executor killed: the statement failed {:.1}s later (executor timeout {timeout_secs}s)",
+        took.as_secs_f64()
+    );
+
+    // The session goes on: a statement run here answers.
+    let pg = crate::reference::reference().connect().await;
+    let local =
+        "SELECT count(*), max(o_custkey) FROM sales.orders WHERE o_orderdate < DATE '1995-01-01'";
+    let want = rows(&pg, local).await;
+    c.batch_execute("SET mesh.execution = 'local'")
+        .await
+        .unwrap();
+    assert_eq!(rows(&c, local).await, want);
+
+    // A fresh executor takes the next cluster statement.
+    let fresh = executor_process(&cluster.config, &dir.path().join("executor2")).await;
+    cluster.executors.push(fresh);
+    c.batch_execute("SET mesh.execution = 'cluster'")
+        .await
+        .unwrap();
+    let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
+    let want_next: i64 = pg.query_one(next, &[]).await.unwrap().get(0);
+    let after = tokio::time::timeout(Duration::from_secs(60), rows(&c, next))
+        .await
+        .expect("the fresh executor runs the next statement");
+    assert_eq!(after, vec![vec![Some(want_next.to_string())]]);
+    let events = wait_event(&cluster.audit, "WHERE o_orderstatus").await;
+    let next_events = events_of(&events, "WHERE o_orderstatus");
+    assert!(
+        next_events.len() == 1 && ran_on_cluster(next_events[0]),
+        "{next_events:#?}"
+    );
+    let local_events = events_of(&events, "max(o_custkey)");
+    assert!(
+        local_events.len() == 1 && !ran_on_cluster(local_events[0]),
+        "{local_events:#?}"
+    );
+    drop(cluster);
+}
+
+/// A `meshgate scheduler` process (executors lost after `executor_timeout` seconds) and two
+/// executor processes, with a configuration that sends every statement to them.
+struct ProcessCluster {
+    scheduler: String,
+    config: PathBuf,
+    audit: PathBuf,
+    work_dirs: Vec<PathBuf>,
+    executors: Vec<Proc>,
+    _scheduler: Proc,
+}
+
+impl ProcessCluster {
+    async fn start(dir: &Path, domains: &Path, executor_timeout: u64) -> ProcessCluster {
+        let port = free_port();
+        let scheduler = format!("127.0.0.1:{port}");
+        let audit = dir.join("audit.jsonl");
+        let config = write_config(dir, domains, &cluster_section(&scheduler, "always", &audit));
+        let mut sched = meshgate(&[
+            "scheduler",
+            "--listen",
+            &scheduler,
+            "--executor-timeout",
+            &executor_timeout.to_string(),
+        ]);
+        accepting(port, &mut sched).await;
+        let work_dirs: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("executor{i}"))).collect();
+        let mut executors = Vec::new();
+        for w in &work_dirs {
+            executors.push(executor_process(&config, w).await);
+        }
+        ProcessCluster {
+            scheduler,
+            config,
+            audit,
+            work_dirs,
+            executors,
+            _scheduler: sched,
+        }
+    }
+
+    async fn gateway(&self) -> TestServer {
+        TestServer::start_config(
+            meshgate::Config::load(&self.config).expect("config loads"),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+
+    /// The job a task of which has started on an executor (its directory appears in the
+    /// executor's work dir before it reads anything), while `running` has not ended.
+    async fn first_job<T>(&self, running: &tokio::task::JoinHandle<T>) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(j) = self
+                .work_dirs
+                .iter()
+                .find_map(|w| jobs_in(w).into_iter().next())
+            {
+                return j;
+            }
+            assert!(
+                !running.is_finished(),
+                "the statement ended before any task started"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no task of the statement started on an executor"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
