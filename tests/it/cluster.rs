@@ -1032,3 +1032,74 @@ impl ProcessCluster {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_cancels_the_cluster_job() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, 30).await;
+    let s = cluster.gateway().await;
+    let c = s.admin().await;
+    let cancel = c.cancel_token();
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let running = tokio::spawn(async move {
+        let got = c.simple_query(endless).await;
+        (c, got)
+    });
+    let job = cluster.first_job(&running).await;
+    assert!(
+        matches!(
+            job_status(&cluster.scheduler, &job).await,
+            Some(Status::Running(_))
+        ),
+        "job {job} runs when the cancel is sent"
+    );
+    cancel
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("the cancel request is sent");
+    let (c, got) = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the cancel ends the statement")
+        .expect("statement task");
+    let e = got.expect_err("a cancelled statement fails");
+    assert_eq!(code(&e), "57014", "{e:?}");
+    // The scheduler reports the job cancelled (the gateway asks for that once the statement
+    // has stopped reading).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match job_status(&cluster.scheduler, &job).await {
+            Some(Status::Failed(f)) => {
+                assert!(f.error.contains("Cancelled"), "{f:?}");
+                break;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} still {other:?} after the statement was cancelled"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next statement runs, on the cluster.
+    let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
+    let pg = crate::reference::reference().connect().await;
+    let want = rows(&pg, next).await;
+    let after = tokio::time::timeout(Duration::from_secs(60), rows(&c, next))
+        .await
+        .expect("the cluster runs the next statement");
+    assert_eq!(after, want);
+    let events = wait_event(&cluster.audit, "WHERE o_orderstatus").await;
+    let cancelled = events_of(&events, "a.l_comment < b.l_comment");
+    assert!(
+        cancelled.len() == 1 && cancelled[0]["cluster_job"].as_str() == Some(job.as_str()),
+        "{cancelled:#?}"
+    );
+    let next_events = events_of(&events, "WHERE o_orderstatus");
+    assert!(
+        next_events.len() == 1 && ran_on_cluster(next_events[0]),
+        "{next_events:#?}"
+    );
+    drop(cluster);
+}
