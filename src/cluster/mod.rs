@@ -8,6 +8,10 @@
 //!                                            files with that domain's object store
 //! ```
 //!
+//! Beside Ballista's own, the scheduler answers how many task slots its live executors have
+//! ([`crate::exec::slots`], what a gateway plans a statement's partitions with) and fails the
+//! jobs left with no executor at all (`stranded`).
+//!
 //! An executor is built from the same meshgate.toml and domain files as the gateway: its
 //! runtime has every domain's bucket registered with that domain's credentials, the same way
 //! the gateway's has ([`crate::catalog::register_object_stores`]).
@@ -37,6 +41,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::exec::carrier::{cluster_state, CarrierCodec};
 
+mod slots;
 mod stranded;
 
 /// How tasks reach executors. With `Push` the scheduler sends them and can cancel running
@@ -155,12 +160,14 @@ pub async fn start_scheduler_with(
         Duration::from_secs(config.executor_timeout_seconds),
     ));
     let max = config_producer().ballista_grpc_client_max_message_size();
+    let slots = slots::Slots(server.clone());
     let grpc = SchedulerGrpcServer::new(server)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     tokio::spawn(async move {
         let served = create_grpc_server(&GrpcServerConfig::default())
             .add_service(grpc)
+            .add_service(slots)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await;
         if let Err(e) = served {

@@ -24,6 +24,7 @@ use ballista_core::error::Result;
 use ballista_core::serde::protobuf::executor_status::Status as ExecutorStatus;
 use ballista_core::serde::protobuf::job_status::Status;
 use ballista_core::serde::protobuf::JobStatus;
+use ballista_core::serde::scheduler::ExecutorMetadata;
 use ballista_core::JobStatusSubscriber;
 use ballista_scheduler::cluster::{JobState, JobStateEventStream};
 use ballista_scheduler::scheduler_server::SchedulerServer;
@@ -173,6 +174,31 @@ fn alive(
     active && heartbeat + timeout > now
 }
 
+/// The executors of `server` alive now.
+pub(super) async fn live_executors(
+    server: &SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+) -> Option<Vec<ExecutorMetadata>> {
+    let timeout = server.state.config.executor_timeout_seconds;
+    let pull = !server.state.config.is_push_staged_scheduling();
+    let manager = &server.state.executor_manager;
+    let executors = manager.get_executors_state().await.ok()?;
+    let now = ballista_scheduler::scheduler_server::timestamp_secs();
+    Some(
+        executors
+            .into_iter()
+            .map(|(metadata, _, _)| metadata)
+            .filter(|metadata| {
+                manager
+                    .get_executor_hearbeat(&metadata.id)
+                    .is_some_and(|b| {
+                        let status = b.status.as_ref().and_then(|s| s.status.as_ref());
+                        alive(status, b.timestamp, now, timeout, pull)
+                    })
+            })
+            .collect(),
+    )
+}
+
 /// Every `every`, fails the running jobs of `server` once no executor has been alive for
 /// `grace` (counted from when the last one stopped being alive, or from the start).
 pub async fn watch(
@@ -181,25 +207,13 @@ pub async fn watch(
     every: Duration,
     grace: Duration,
 ) {
-    let timeout = server.state.config.executor_timeout_seconds;
-    let pull = !server.state.config.is_push_staged_scheduling();
     let mut none_since = Some(Instant::now());
     loop {
         tokio::time::sleep(every).await;
-        let manager = &server.state.executor_manager;
-        let Ok(executors) = manager.get_executors_state().await else {
+        let Some(live) = live_executors(&server).await else {
             continue;
         };
-        let now = ballista_scheduler::scheduler_server::timestamp_secs();
-        let any = executors.iter().any(|(metadata, _, _)| {
-            manager
-                .get_executor_hearbeat(&metadata.id)
-                .is_some_and(|b| {
-                    let status = b.status.as_ref().and_then(|s| s.status.as_ref());
-                    alive(status, b.timestamp, now, timeout, pull)
-                })
-        });
-        if any {
+        if !live.is_empty() {
             none_since = None;
             continue;
         }

@@ -16,7 +16,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::audit::wait_events;
 use crate::harness::*;
-use crate::tpch::{assert_all_match, compare_all};
+use crate::tpch::{assert_all_match, compare_all, compare_queries};
 
 /// A scheduler and two executors in this process, for the domains of `config`.
 async fn in_process_cluster(config: &Path) -> SocketAddr {
@@ -819,10 +819,11 @@ async fn an_executor_killed_mid_query_leaves_the_gateway_answering() {
     drop(sched);
 }
 
-/// A `meshgate executor` process for the scheduler its configuration names, heartbeating every
-/// second, its shuffle files in `work`; returned once it serves (registered with the
-/// scheduler: a pushed-tasks executor registers before it listens).
-async fn executor_process(config: &Path, work: &Path) -> Proc {
+/// A `meshgate executor` process running `slots` tasks at once for the scheduler its
+/// configuration names, heartbeating every second, its shuffle files in `work`; returned once
+/// it serves (registered with the scheduler: a pushed-tasks executor registers before it
+/// listens).
+async fn executor_process(config: &Path, work: &Path, slots: usize) -> Proc {
     let port = free_port();
     let grpc = free_port();
     std::fs::create_dir_all(work).unwrap();
@@ -835,7 +836,7 @@ async fn executor_process(config: &Path, work: &Path) -> Proc {
         "--grpc-port",
         &grpc.to_string(),
         "--concurrent-tasks",
-        "2",
+        &slots.to_string(),
         "--heartbeat-interval",
         "1",
         "--work-dir",
@@ -935,7 +936,7 @@ async fn every_executor_killed_fails_the_statement_with_58030_in_bounded_time() 
     assert_eq!(rows(&c, local).await, want);
 
     // A fresh executor takes the next cluster statement.
-    let fresh = executor_process(&cluster.config, &dir.path().join("executor2")).await;
+    let fresh = executor_process(&cluster.config, &dir.path().join("executor2"), 2).await;
     cluster.executors.push(fresh);
     c.batch_execute("SET mesh.execution = 'cluster'")
         .await
@@ -973,6 +974,16 @@ struct ProcessCluster {
 
 impl ProcessCluster {
     async fn start(dir: &Path, domains: &Path, executor_timeout: u64) -> ProcessCluster {
+        Self::start_with(dir, domains, executor_timeout, 2).await
+    }
+
+    /// [`ProcessCluster::start`] with executors of `slots` task slots each.
+    async fn start_with(
+        dir: &Path,
+        domains: &Path,
+        executor_timeout: u64,
+        slots: usize,
+    ) -> ProcessCluster {
         let port = free_port();
         let scheduler = format!("127.0.0.1:{port}");
         let audit = dir.join("audit.jsonl");
@@ -988,7 +999,7 @@ impl ProcessCluster {
         let work_dirs: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("executor{i}"))).collect();
         let mut executors = Vec::new();
         for w in &work_dirs {
-            executors.push(executor_process(&config, w).await);
+            executors.push(executor_process(&config, w, slots).await);
         }
         ProcessCluster {
             scheduler,
@@ -1100,6 +1111,121 @@ async fn a_cancel_request_cancels_the_cluster_job() {
     assert!(
         next_events.len() == 1 && ran_on_cluster(next_events[0]),
         "{next_events:#?}"
+    );
+    drop(cluster);
+}
+
+/// The tasks each stage of `job` ran, by stage: every task of a stage writes its output under
+/// `job/stage/` in its executor's work dir, as `partition/data.arrow` (one output partition
+/// per task) or `output_partition/data-task.arrow` (hash-partitioned output).
+fn stage_tasks(work_dirs: &[PathBuf], job: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut tasks: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let entries = |p: &Path| -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(p)
+            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .unwrap_or_default()
+    };
+    for w in work_dirs {
+        for stage in entries(&w.join(job)) {
+            let stage_name = stage.file_name().to_string_lossy().into_owned();
+            for partition in entries(&stage.path()) {
+                let partition_name = partition.file_name().to_string_lossy().into_owned();
+                for file in entries(&partition.path()) {
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    let task = match name.strip_prefix("data-") {
+                        Some(rest) => rest.trim_end_matches(".arrow").to_string(),
+                        None => partition_name.clone(),
+                    };
+                    tasks.entry(stage_name.clone()).or_default().insert(task);
+                }
+            }
+        }
+    }
+    tasks.into_iter().map(|(s, t)| (s, t.len())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_statements_are_planned_with_the_clusters_partitions() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Task slots that differ from this machine's cores, which plan the gateway's statements.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = cores + 1;
+    let cluster = ProcessCluster::start_with(dir.path(), &fx.domains_dir, 30, slots).await;
+    let grouped = "SELECT o_orderpriority, count(*) FROM sales.orders GROUP BY 1";
+    // The audit writes the statement with its literals hidden.
+    let needle = "o_orderpriority, count(*)";
+
+    // Without `partitions`: the executors' task slots, as the scheduler says.
+    let by_slots = cluster.gateway().await;
+    let c = by_slots.admin().await;
+    rows(&c, grouped).await;
+    let events = wait_event(&cluster.audit, needle).await;
+    let job = events_of(&events, needle)[0]["cluster_job"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the statement ran on the cluster: {events:#?}"))
+        .to_string();
+    let tasks = stage_tasks(&cluster.work_dirs, &job);
+    assert_eq!(
+        tasks.values().max().copied(),
+        Some(2 * slots),
+        "stages of job {job} by tasks, planned for 2 executors of {slots} slots: {tasks:?}"
+    );
+
+    let _ = writeln!(
+        std::io::stderr(),
+        "{cores} cores here, 2 executors of {slots} slots: tasks by stage {tasks:?}"
+    );
+
+    // With `partitions` set, that many, whatever the cluster's size (and this machine's).
+    let fixed = 2 * slots + 1;
+    let other = tempfile::tempdir().unwrap();
+    let audit = other.path().join("audit.jsonl");
+    let config = write_config(
+        other.path(),
+        &fx.domains_dir,
+        &cluster_section_with(
+            &cluster.scheduler,
+            "always",
+            &format!("partitions = {fixed}"),
+            &audit,
+        ),
+    );
+    let set = TestServer::start_config(
+        meshgate::Config::load(&config).expect("config loads"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let c = set.admin().await;
+    let pg = crate::reference::reference().connect().await;
+    let mut want = rows(&pg, &format!("{grouped} ORDER BY 1")).await;
+    let mut got = rows(&c, grouped).await;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let events = wait_event(&audit, needle).await;
+    let job = events_of(&events, needle)[0]["cluster_job"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the statement ran on the cluster: {events:#?}"))
+        .to_string();
+    let tasks = stage_tasks(&cluster.work_dirs, &job);
+    assert_eq!(
+        tasks.values().max().copied(),
+        Some(fixed),
+        "stages of job {job} by tasks, planned with {fixed} partitions: {tasks:?}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "partitions = {fixed}: tasks by stage {tasks:?}"
+    );
+    // Answers stay PostgreSQL's: aggregates, joins (q13's outer join reads its probe side as
+    // one partition), a subquery.
+    let found = compare_queries(&c, None, [1, 3, 13, 18]).await;
+    assert!(
+        found.failures().is_empty(),
+        "TPC-H on the cluster with {fixed} partitions:\n{}",
+        found.failures().join("\n\n")
     );
     drop(cluster);
 }
