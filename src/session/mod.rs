@@ -623,10 +623,17 @@ impl Session {
                 local(physical)
             }
             Choice::Cluster { scheduler, bytes } => {
-                let (physical, cluster_state) = self
-                    .plan_for_cluster(&plan, physical, &state, &cluster, &scheduler)
-                    .await;
-                match sql::barrier::without_barriers(physical.clone()).and_then(|p| {
+                // Boxed: its state (an engine state, a planning future) would otherwise grow
+                // every statement's future, on the stack of whatever polls it.
+                let (for_cluster, cluster_state) = Box::pin(self.plan_for_cluster(
+                    &plan,
+                    physical.clone(),
+                    &state,
+                    &cluster,
+                    &scheduler,
+                ))
+                .await;
+                match sql::barrier::without_barriers(for_cluster).and_then(|p| {
                     crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
                 }) {
                     Ok(job) => {
