@@ -8,6 +8,10 @@
 //!                                            files with that domain's object store
 //! ```
 //!
+//! Beside Ballista's own, the scheduler answers how many task slots its live executors have
+//! ([`crate::exec::slots`], what a gateway plans a statement's partitions with) and fails the
+//! jobs left with no executor at all (`stranded`).
+//!
 //! An executor is built from the same meshgate.toml and domain files as the gateway: its
 //! runtime has every domain's bucket registered with that domain's credentials, the same way
 //! the gateway's has ([`crate::catalog::register_object_stores`]).
@@ -36,6 +40,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::exec::carrier::{cluster_state, CarrierCodec};
+
+mod slots;
+mod stranded;
 
 /// How tasks reach executors. With `Push` the scheduler sends them and can cancel running
 /// ones (a cancelled statement frees its task slots at once); with `Pull` executors poll for
@@ -120,11 +127,13 @@ pub async fn start_scheduler_with(
         .local_addr()
         .map_err(|e| format!("scheduler address: {e}"))?;
     let config_producer: ConfigProducer = Arc::new(SessionConfig::new_with_ballista);
-    let cluster = BallistaCluster::new_memory(
+    let memory = BallistaCluster::new_memory(
         addr.to_string(),
         Arc::new(cluster_state),
         config_producer.clone(),
     );
+    let verdicts = Arc::new(stranded::Verdicts::new(memory.job_state()));
+    let cluster = BallistaCluster::new(memory.cluster_state(), verdicts.clone());
     let codec: BallistaCodec<LogicalPlanNode, PhysicalPlanNode> = BallistaCodec::new(
         Arc::new(CarrierCodec::default()),
         Arc::new(BallistaPhysicalExtensionCodec::default()),
@@ -139,17 +148,26 @@ pub async fn start_scheduler_with(
         metrics,
     );
     server.init().await.map_err(|e| format!("scheduler: {e}"))?;
+    let config = opts.config();
+    let every = Duration::from_secs(config.expire_dead_executor_interval_seconds);
     if opts.tasks == Tasks::Push {
-        let every = Duration::from_secs(opts.config().expire_dead_executor_interval_seconds);
         tokio::spawn(revive_offers(server.clone(), every));
     }
+    tokio::spawn(stranded::watch(
+        server.clone(),
+        verdicts,
+        every,
+        Duration::from_secs(config.executor_timeout_seconds),
+    ));
     let max = config_producer().ballista_grpc_client_max_message_size();
+    let slots = slots::Slots(server.clone());
     let grpc = SchedulerGrpcServer::new(server)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
     tokio::spawn(async move {
         let served = create_grpc_server(&GrpcServerConfig::default())
             .add_service(grpc)
+            .add_service(slots)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await;
         if let Err(e) = served {

@@ -792,16 +792,17 @@ mod tests {
         let p = write(
             d.path(),
             "meshgate.toml",
-            "[cluster]\nscheduler = \"10.0.0.9:50050\"\nmode = \"auto\"\nauto_min_bytes = 1000\n",
+            "[cluster]\nscheduler = \"10.0.0.9:50050\"\nmode = \"auto\"\nauto_min_bytes = 1000\npartitions = 24\n",
         );
         let c = Config::load_with_env(&p, &|_| None).expect("valid cluster");
         assert_eq!(
             (
                 c.cluster.scheduler.as_deref(),
                 c.cluster.mode,
-                c.cluster.auto_min_bytes
+                c.cluster.auto_min_bytes,
+                c.cluster.partitions
             ),
-            (Some("10.0.0.9:50050"), ClusterMode::Auto, 1000)
+            (Some("10.0.0.9:50050"), ClusterMode::Auto, 1000, 24)
         );
     }
 

@@ -50,6 +50,11 @@ pub struct ClusterSettings {
     /// Bytes a statement's scans must add up to (from the files' sizes, as planned) for `auto`
     /// to send it to the cluster. Default 1 GiB.
     pub auto_min_bytes: u64,
+    /// Partitions a statement sent to the cluster is planned with: the tasks of each of its
+    /// stages. 0 (the default): the task slots of the executors alive, as the scheduler says
+    /// (asked at most every 10 s), so every slot has a task; this gateway's partitions (its
+    /// cores) when the scheduler does not say. A reload applies it from the next statement.
+    pub partitions: usize,
 }
 
 impl Default for ClusterSettings {
@@ -58,6 +63,7 @@ impl Default for ClusterSettings {
             scheduler: None,
             mode: ClusterMode::Off,
             auto_min_bytes: 1 << 30,
+            partitions: 0,
         }
     }
 }

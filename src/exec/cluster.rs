@@ -342,6 +342,10 @@ const LOST_MEMBER: &[&str] = &[
     "stream closed without job completing",
 ];
 
+/// What the scheduler's reason says when it failed a job because no executor was left to run
+/// it (`crate::cluster`'s watch); lower case, as the errors are compared.
+pub const NO_EXECUTOR_LEFT: &str = "no executor is left on the cluster";
+
 /// A job's error as the client sees it. A lost executor (or scheduler) is the cluster's
 /// failure, not the statement's: 58030 with the job's id, which the scheduler's log names
 /// too; Ballista's own text (addresses, executor ids) goes to this server's log. An error of
@@ -352,7 +356,9 @@ fn job_error(job: Option<&str>, e: DataFusionError) -> DataFusionError {
     let lower = text.to_ascii_lowercase();
     // Before the scheduler accepted the job nothing ran on an executor: a transport error is
     // the scheduler's.
-    let lost = LOST_MEMBER.iter().any(|m| lower.contains(m))
+    let none_left = lower.contains(NO_EXECUTOR_LEFT);
+    let lost = none_left
+        || LOST_MEMBER.iter().any(|m| lower.contains(m))
         || (job.is_none() && lower.contains("transport"));
     if !lost {
         return e;
@@ -360,7 +366,11 @@ fn job_error(job: Option<&str>, e: DataFusionError) -> DataFusionError {
     let message = match job {
         Some(job) => {
             tracing::warn!(job = %job, "cluster job failed, a cluster member was lost: {text}");
-            if lower.contains("stream closed without job completing") {
+            if none_left {
+                format!(
+                    "cluster job {job} failed: no executor is left on the cluster (every one was lost); run the statement again once an executor runs"
+                )
+            } else if lower.contains("stream closed without job completing") {
                 format!("cluster job {job} failed: the cluster's scheduler stopped answering; run the statement again")
             } else {
                 format!(
@@ -445,6 +455,17 @@ mod tests {
             assert!(e.message.contains("executor was lost"), "{}", e.message);
             assert!(!e.message.contains("127.0.0.1"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn a_job_failed_for_want_of_executors_is_58030_saying_so() {
+        let e = seen(
+            Some("abc1234"),
+            &format!("Job abc1234 failed: {}", NO_EXECUTOR_LEFT),
+        );
+        assert_eq!(e.code.code(), "58030");
+        assert!(e.message.contains("abc1234"), "{}", e.message);
+        assert!(e.message.contains("no executor is left"), "{}", e.message);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod carrier;
 pub mod cluster;
 mod memory;
 pub mod remote;
+pub mod slots;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};

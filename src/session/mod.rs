@@ -623,13 +623,23 @@ impl Session {
                 local(physical)
             }
             Choice::Cluster { scheduler, bytes } => {
-                match sql::barrier::without_barriers(physical.clone()).and_then(|p| {
+                // Boxed: its state (an engine state, a planning future) would otherwise grow
+                // every statement's future, on the stack of whatever polls it.
+                let (for_cluster, cluster_state) = Box::pin(self.plan_for_cluster(
+                    &plan,
+                    physical.clone(),
+                    &state,
+                    &cluster,
+                    &scheduler,
+                ))
+                .await;
+                match sql::barrier::without_barriers(for_cluster).and_then(|p| {
                     crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
                 }) {
                     Ok(job) => {
                         tracing::debug!(pid = self.pid(), bytes, "statement handed to the cluster");
                         probe.ran_on_cluster(job.tracker());
-                        executor.execute_on_cluster(job, state.task_ctx())
+                        executor.execute_on_cluster(job, cluster_state.task_ctx())
                     }
                     Err(e) => {
                         tracing::info!(
@@ -657,6 +667,61 @@ impl Session {
             probe,
             ReadVersions::of(&self.mesh, &access.versions),
         ))
+    }
+
+    /// `physical` planned again with the partitions the cluster runs (`[cluster] partitions`,
+    /// else its executors' task slots), and the engine state it was planned with. The
+    /// gateway's own partitions (its cores) would give every stage of a big cluster as many
+    /// tasks as this machine has cores. `plan` is planned physically without being optimized
+    /// again when it came optimized (a gateway of another region), as the first time.
+    async fn plan_for_cluster(
+        &self,
+        plan: &LogicalPlan,
+        physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        state: &datafusion::execution::SessionState,
+        cluster: &crate::config::ClusterSettings,
+        scheduler: &str,
+    ) -> (
+        Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        datafusion::execution::SessionState,
+    ) {
+        use crate::exec::slots;
+        let here = state.config().target_partitions();
+        let slots = match cluster.partitions {
+            0 => slots::cluster_slots(scheduler).await,
+            _ => None,
+        };
+        let wanted = slots::partitions(cluster.partitions, slots, here);
+        if wanted == here {
+            return (physical, state.clone());
+        }
+        let mut config = state.config().clone();
+        config.options_mut().execution.target_partitions = wanted;
+        let replanning =
+            datafusion::execution::SessionStateBuilder::new_from_existing(state.clone())
+                .with_config(config)
+                .build();
+        let replanned = match &self.login.gateway {
+            Some(_) => {
+                replanning
+                    .query_planner()
+                    .create_physical_plan(plan, &replanning)
+                    .await
+            }
+            None => replanning.create_physical_plan(plan).await,
+        };
+        match replanned {
+            Ok(p) => (p, replanning),
+            Err(e) => {
+                // The plan made for here still runs there, with fewer tasks.
+                tracing::info!(
+                    pid = self.pid(),
+                    "statement planned with {here} partitions, not the cluster's {wanted}: {}",
+                    crate::exec::cluster::short_reason(&e)
+                );
+                (physical, state.clone())
+            }
+        }
     }
 
     /// The guard of the work starting now: the armed cancel token and the statement timeout.

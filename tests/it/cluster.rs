@@ -16,7 +16,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::audit::wait_events;
 use crate::harness::*;
-use crate::tpch::{assert_all_match, compare_all};
+use crate::tpch::{assert_all_match, compare_all, compare_queries};
 
 /// A scheduler and two executors in this process, for the domains of `config`.
 async fn in_process_cluster(config: &Path) -> SocketAddr {
@@ -817,4 +817,415 @@ async fn an_executor_killed_mid_query_leaves_the_gateway_answering() {
     );
     drop(executors);
     drop(sched);
+}
+
+/// A `meshgate executor` process running `slots` tasks at once for the scheduler its
+/// configuration names, heartbeating every second, its shuffle files in `work`; returned once
+/// it serves (registered with the scheduler: a pushed-tasks executor registers before it
+/// listens).
+async fn executor_process(config: &Path, work: &Path, slots: usize) -> Proc {
+    let port = free_port();
+    let grpc = free_port();
+    std::fs::create_dir_all(work).unwrap();
+    let mut p = meshgate(&[
+        "executor",
+        "--config",
+        &config.display().to_string(),
+        "--port",
+        &port.to_string(),
+        "--grpc-port",
+        &grpc.to_string(),
+        "--concurrent-tasks",
+        &slots.to_string(),
+        "--heartbeat-interval",
+        "1",
+        "--work-dir",
+        &work.display().to_string(),
+    ]);
+    accepting(port, &mut p).await;
+    p
+}
+
+/// The scheduler's status of `job`.
+async fn job_status(
+    scheduler: &str,
+    job: &str,
+) -> Option<ballista_core::serde::protobuf::job_status::Status> {
+    let mut client =
+        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
+            format!("http://{scheduler}"),
+        )
+        .await
+        .expect("scheduler client");
+    client
+        .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
+            job_id: job.to_string(),
+        })
+        .await
+        .expect("job status")
+        .into_inner()
+        .status
+        .and_then(|s| s.status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_executor_killed_fails_the_statement_with_58030_in_bounded_time() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Executors are lost after 2 s of silence and looked for every second (a sixth of the
+    // timeout, at least one); a job with none left fails one timeout later.
+    let timeout_secs = 2u64;
+    let check_secs = 1u64;
+    let mut cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, timeout_secs).await;
+    let scheduler = cluster.scheduler.clone();
+    let s = cluster.gateway().await;
+    let c = s.admin().await;
+    // Far longer than the test: only the lost executors can end it.
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let running = tokio::spawn(async move {
+        let got = c.simple_query(endless).await;
+        (c, got)
+    });
+    let job = cluster.first_job(&running).await;
+    assert!(
+        matches!(job_status(&scheduler, &job).await, Some(Status::Running(_))),
+        "job {job} runs when its executors are killed"
+    );
+    for p in &mut cluster.executors {
+        p.0.kill().expect("SIGKILL the executor");
+        p.0.wait().expect("reap the executor");
+    }
+    let killed = std::time::Instant::now();
+    // Counted lost after the timeout (a heartbeat's second late at most, seconds being the
+    // scheduler's unit, and found at the next check), then one more timeout for a replacement
+    // to register; the rest is slack for a loaded machine.
+    let bound = Duration::from_secs(2 * timeout_secs + 2 * check_secs + 1 + 10);
+    let (c, got) = tokio::time::timeout(bound, running)
+        .await
+        .unwrap_or_else(|_| panic!("the statement still runs {bound:?} after every executor died"))
+        .expect("statement task");
+    let took = killed.elapsed();
+    let e = got.expect_err("no executor can answer the statement");
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!(db.code().code(), "58030", "{db:?}");
+    assert!(
+        db.message().contains(&job) && db.message().contains("no executor is left"),
+        "the error names the job and says no executor is left: {}",
+        db.message()
+    );
+    match job_status(&scheduler, &job).await {
+        Some(Status::Failed(f)) => assert!(f.error.contains("no executor is left"), "{f:?}"),
+        other => panic!("the scheduler reports job {job} as {other:?}"),
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "every executor killed: the statement failed {:.1}s later (executor timeout {timeout_secs}s)",
+        took.as_secs_f64()
+    );
+
+    // The session goes on: a statement run here answers.
+    let pg = crate::reference::reference().connect().await;
+    let local =
+        "SELECT count(*), max(o_custkey) FROM sales.orders WHERE o_orderdate < DATE '1995-01-01'";
+    let want = rows(&pg, local).await;
+    c.batch_execute("SET mesh.execution = 'local'")
+        .await
+        .unwrap();
+    assert_eq!(rows(&c, local).await, want);
+
+    // A fresh executor takes the next cluster statement.
+    let fresh = executor_process(&cluster.config, &dir.path().join("executor2"), 2).await;
+    cluster.executors.push(fresh);
+    c.batch_execute("SET mesh.execution = 'cluster'")
+        .await
+        .unwrap();
+    let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
+    let want_next: i64 = pg.query_one(next, &[]).await.unwrap().get(0);
+    let after = tokio::time::timeout(Duration::from_secs(60), rows(&c, next))
+        .await
+        .expect("the fresh executor runs the next statement");
+    assert_eq!(after, vec![vec![Some(want_next.to_string())]]);
+    let events = wait_event(&cluster.audit, "WHERE o_orderstatus").await;
+    let next_events = events_of(&events, "WHERE o_orderstatus");
+    assert!(
+        next_events.len() == 1 && ran_on_cluster(next_events[0]),
+        "{next_events:#?}"
+    );
+    let local_events = events_of(&events, "max(o_custkey)");
+    assert!(
+        local_events.len() == 1 && !ran_on_cluster(local_events[0]),
+        "{local_events:#?}"
+    );
+    drop(cluster);
+}
+
+/// A `meshgate scheduler` process (executors lost after `executor_timeout` seconds) and two
+/// executor processes, with a configuration that sends every statement to them.
+struct ProcessCluster {
+    scheduler: String,
+    config: PathBuf,
+    audit: PathBuf,
+    work_dirs: Vec<PathBuf>,
+    executors: Vec<Proc>,
+    _scheduler: Proc,
+}
+
+impl ProcessCluster {
+    async fn start(dir: &Path, domains: &Path, executor_timeout: u64) -> ProcessCluster {
+        Self::start_with(dir, domains, executor_timeout, 2).await
+    }
+
+    /// [`ProcessCluster::start`] with executors of `slots` task slots each.
+    async fn start_with(
+        dir: &Path,
+        domains: &Path,
+        executor_timeout: u64,
+        slots: usize,
+    ) -> ProcessCluster {
+        let port = free_port();
+        let scheduler = format!("127.0.0.1:{port}");
+        let audit = dir.join("audit.jsonl");
+        let config = write_config(dir, domains, &cluster_section(&scheduler, "always", &audit));
+        let mut sched = meshgate(&[
+            "scheduler",
+            "--listen",
+            &scheduler,
+            "--executor-timeout",
+            &executor_timeout.to_string(),
+        ]);
+        accepting(port, &mut sched).await;
+        let work_dirs: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("executor{i}"))).collect();
+        let mut executors = Vec::new();
+        for w in &work_dirs {
+            executors.push(executor_process(&config, w, slots).await);
+        }
+        ProcessCluster {
+            scheduler,
+            config,
+            audit,
+            work_dirs,
+            executors,
+            _scheduler: sched,
+        }
+    }
+
+    async fn gateway(&self) -> TestServer {
+        TestServer::start_config(
+            meshgate::Config::load(&self.config).expect("config loads"),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+
+    /// The job a task of which has started on an executor (its directory appears in the
+    /// executor's work dir before it reads anything), while `running` has not ended.
+    async fn first_job<T>(&self, running: &tokio::task::JoinHandle<T>) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(j) = self
+                .work_dirs
+                .iter()
+                .find_map(|w| jobs_in(w).into_iter().next())
+            {
+                return j;
+            }
+            assert!(
+                !running.is_finished(),
+                "the statement ended before any task started"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no task of the statement started on an executor"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_request_cancels_the_cluster_job() {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, 30).await;
+    let s = cluster.gateway().await;
+    let c = s.admin().await;
+    let cancel = c.cancel_token();
+    let endless =
+        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
+    let running = tokio::spawn(async move {
+        let got = c.simple_query(endless).await;
+        (c, got)
+    });
+    let job = cluster.first_job(&running).await;
+    assert!(
+        matches!(
+            job_status(&cluster.scheduler, &job).await,
+            Some(Status::Running(_))
+        ),
+        "job {job} runs when the cancel is sent"
+    );
+    cancel
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("the cancel request is sent");
+    let (c, got) = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the cancel ends the statement")
+        .expect("statement task");
+    let e = got.expect_err("a cancelled statement fails");
+    assert_eq!(code(&e), "57014", "{e:?}");
+    // The scheduler reports the job cancelled (the gateway asks for that once the statement
+    // has stopped reading).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match job_status(&cluster.scheduler, &job).await {
+            Some(Status::Failed(f)) => {
+                assert!(f.error.contains("Cancelled"), "{f:?}");
+                break;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} still {other:?} after the statement was cancelled"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next statement runs, on the cluster.
+    let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
+    let pg = crate::reference::reference().connect().await;
+    let want = rows(&pg, next).await;
+    let after = tokio::time::timeout(Duration::from_secs(60), rows(&c, next))
+        .await
+        .expect("the cluster runs the next statement");
+    assert_eq!(after, want);
+    let events = wait_event(&cluster.audit, "WHERE o_orderstatus").await;
+    let cancelled = events_of(&events, "a.l_comment < b.l_comment");
+    assert!(
+        cancelled.len() == 1 && cancelled[0]["cluster_job"].as_str() == Some(job.as_str()),
+        "{cancelled:#?}"
+    );
+    let next_events = events_of(&events, "WHERE o_orderstatus");
+    assert!(
+        next_events.len() == 1 && ran_on_cluster(next_events[0]),
+        "{next_events:#?}"
+    );
+    drop(cluster);
+}
+
+/// The tasks each stage of `job` ran, by stage: every task of a stage writes its output under
+/// `job/stage/` in its executor's work dir, as `partition/data.arrow` (one output partition
+/// per task) or `output_partition/data-task.arrow` (hash-partitioned output).
+fn stage_tasks(work_dirs: &[PathBuf], job: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut tasks: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let entries = |p: &Path| -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(p)
+            .map(|d| d.filter_map(|e| e.ok()).collect())
+            .unwrap_or_default()
+    };
+    for w in work_dirs {
+        for stage in entries(&w.join(job)) {
+            let stage_name = stage.file_name().to_string_lossy().into_owned();
+            for partition in entries(&stage.path()) {
+                let partition_name = partition.file_name().to_string_lossy().into_owned();
+                for file in entries(&partition.path()) {
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    let task = match name.strip_prefix("data-") {
+                        Some(rest) => rest.trim_end_matches(".arrow").to_string(),
+                        None => partition_name.clone(),
+                    };
+                    tasks.entry(stage_name.clone()).or_default().insert(task);
+                }
+            }
+        }
+    }
+    tasks.into_iter().map(|(s, t)| (s, t.len())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_statements_are_planned_with_the_clusters_partitions() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Task slots that differ from this machine's cores, which plan the gateway's statements.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = cores + 1;
+    let cluster = ProcessCluster::start_with(dir.path(), &fx.domains_dir, 30, slots).await;
+    let grouped = "SELECT o_orderpriority, count(*) FROM sales.orders GROUP BY 1";
+    // The audit writes the statement with its literals hidden.
+    let needle = "o_orderpriority, count(*)";
+
+    // Without `partitions`: the executors' task slots, as the scheduler says.
+    let by_slots = cluster.gateway().await;
+    let c = by_slots.admin().await;
+    rows(&c, grouped).await;
+    let events = wait_event(&cluster.audit, needle).await;
+    let job = events_of(&events, needle)[0]["cluster_job"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the statement ran on the cluster: {events:#?}"))
+        .to_string();
+    let tasks = stage_tasks(&cluster.work_dirs, &job);
+    assert_eq!(
+        tasks.values().max().copied(),
+        Some(2 * slots),
+        "stages of job {job} by tasks, planned for 2 executors of {slots} slots: {tasks:?}"
+    );
+
+    let _ = writeln!(
+        std::io::stderr(),
+        "{cores} cores here, 2 executors of {slots} slots: tasks by stage {tasks:?}"
+    );
+
+    // With `partitions` set, that many, whatever the cluster's size (and this machine's).
+    let fixed = 2 * slots + 1;
+    let other = tempfile::tempdir().unwrap();
+    let audit = other.path().join("audit.jsonl");
+    let config = write_config(
+        other.path(),
+        &fx.domains_dir,
+        &cluster_section_with(
+            &cluster.scheduler,
+            "always",
+            &format!("partitions = {fixed}"),
+            &audit,
+        ),
+    );
+    let set = TestServer::start_config(
+        meshgate::Config::load(&config).expect("config loads"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let c = set.admin().await;
+    let pg = crate::reference::reference().connect().await;
+    let mut want = rows(&pg, &format!("{grouped} ORDER BY 1")).await;
+    let mut got = rows(&c, grouped).await;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    let events = wait_event(&audit, needle).await;
+    let job = events_of(&events, needle)[0]["cluster_job"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the statement ran on the cluster: {events:#?}"))
+        .to_string();
+    let tasks = stage_tasks(&cluster.work_dirs, &job);
+    assert_eq!(
+        tasks.values().max().copied(),
+        Some(fixed),
+        "stages of job {job} by tasks, planned with {fixed} partitions: {tasks:?}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "partitions = {fixed}: tasks by stage {tasks:?}"
+    );
+    // Answers stay PostgreSQL's: aggregates, joins (q13's outer join reads its probe side as
+    // one partition), a subquery.
+    let found = compare_queries(&c, None, [1, 3, 13, 18]).await;
+    assert!(
+        found.failures().is_empty(),
+        "TPC-H on the cluster with {fixed} partitions:\n{}",
+        found.failures().join("\n\n")
+    );
+    drop(cluster);
 }
