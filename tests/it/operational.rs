@@ -11,9 +11,9 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
 use crate::pg_server::{self, PgServer};
 
-const PASSWORD: &str = "s3cret-billing-pw";
+pub(crate) const PASSWORD: &str = "s3cret-billing-pw";
 
-async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+pub(crate) async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     c.simple_query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()))
@@ -27,7 +27,7 @@ async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-async fn plan(c: &Client, sql: &str) -> String {
+pub(crate) async fn plan(c: &Client, sql: &str) -> String {
     rows(c, sql)
         .await
         .into_iter()
@@ -39,7 +39,7 @@ async fn plan(c: &Client, sql: &str) -> String {
 
 /// A source with `billing.invoices` (5000 rows, commented) readable by the role meshgate logs
 /// in as, whose statements the server logs.
-async fn source() -> PgServer {
+pub(crate) async fn source() -> PgServer {
     let pg = pg_server::start(true);
     let c = pg.connect().await;
     c.batch_execute(&format!(
@@ -80,7 +80,7 @@ async fn source() -> PgServer {
 
 /// The TPC-H mesh's domain files plus a billing domain whose `invoices` is `pg`'s table, with
 /// its password in a file; `regional` sees nations 0-4 only and no notes.
-fn domains(pg: &PgServer, dir: &Path) {
+pub(crate) fn domains(pg: &PgServer, dir: &Path) {
     for f in std::fs::read_dir(&tpch().domains_dir).expect("fixture domains") {
         let f = f.expect("entry");
         std::fs::copy(f.path(), dir.join(f.file_name())).expect("copy domain file");
@@ -165,7 +165,7 @@ mask = "'masked'"
     .expect("billing domain file");
 }
 
-async fn serve(pg: &PgServer) -> (TestServer, tempfile::TempDir) {
+pub(crate) async fn serve(pg: &PgServer) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     domains(pg, dir.path());
     (TestServer::start_with(dir.path(), "").await, dir)
