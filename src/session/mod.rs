@@ -558,6 +558,7 @@ impl Session {
             plan.clone(),
             Arc::clone(physical),
             self.access.current(),
+            self.ctx.task_ctx(),
         );
     }
 
@@ -683,7 +684,7 @@ impl Session {
     /// the running statement's audit record.
     async fn stream(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
         let (plan, physical) = self.physical_plan(plan).await?;
-        self.start_plan(&plan, physical, format)
+        self.start_plan(&plan, physical, format, None)
     }
 
     /// The plan as it will run (checked by the residency rules for a peer gateway) and its
@@ -733,6 +734,7 @@ impl Session {
         plan: &LogicalPlan,
         physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
         format: &Format,
+        task_ctx: Option<Arc<datafusion::execution::TaskContext>>,
     ) -> Result<RowSource, UserError> {
         let fields = result::fields(physical.schema().as_ref(), format)?;
         let probe = crate::audit::scan::ScanProbe::new(
@@ -744,7 +746,7 @@ impl Session {
         );
         self.audit_attach(&probe);
         let executor = &self.services.executor;
-        let task_ctx = self.ctx.task_ctx();
+        let task_ctx = task_ctx.unwrap_or_else(|| self.ctx.task_ctx());
         let local = |physical| executor.execute(physical, task_ctx.clone());
         let cluster = self.services.mesh.config().cluster.clone();
         let started = match crate::exec::cluster::choose(
@@ -847,7 +849,12 @@ impl Session {
                 let physical = entry
                     .physical()
                     .map_err(|e| UserError::from_datafusion(&e))?;
-                self.start_plan(&entry.logical, physical, format)?
+                self.start_plan(
+                    &entry.logical,
+                    physical,
+                    format,
+                    Some(entry.task_ctx.clone()),
+                )?
             }
             pending => {
                 let plan = self.plan_for_client(&stmt).await?;
@@ -855,7 +862,7 @@ impl Session {
                 if let Some(pending) = pending {
                     self.keep_plan(pending, &stmt, &plan, &physical);
                 }
-                self.start_plan(&plan, physical, format)?
+                self.start_plan(&plan, physical, format, None)?
             }
         };
         if describe {

@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -65,6 +66,10 @@ pub struct Entry {
     physical: Arc<dyn ExecutionPlan>,
     /// What planning recorded: tables, policies applied, whether a row filter did.
     pub access: StatementAccess,
+    /// The session's engine context as the plan runs in it: the same under the same key
+    /// (settings, functions, the user a peer gateway reads as), and costly to build (it copies
+    /// every function's registration).
+    pub task_ctx: Arc<TaskContext>,
 }
 
 impl Entry {
@@ -117,6 +122,7 @@ impl PlanCache {
         logical: LogicalPlan,
         physical: Arc<dyn ExecutionPlan>,
         access: StatementAccess,
+        task_ctx: Arc<TaskContext>,
     ) {
         if self.entries.len() >= CAPACITY && !self.entries.contains_key(&text) {
             if let Some(oldest) = self.order.pop_front() {
@@ -135,6 +141,7 @@ impl PlanCache {
                 logical,
                 physical,
                 access,
+                task_ctx,
             }),
         );
     }
