@@ -1153,3 +1153,73 @@ async fn a_sources_own_error_reaches_the_client_with_its_sqlstate() {
         .unwrap();
     assert_eq!(rows(&admin, count).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outer_semi_and_anti_joins_of_one_source_match_postgresql() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+
+    // (query, a part of the one statement sent whole, or None when the join must stay here
+    // because the unparser would fold a preserved side's filter into its condition)
+    let cases = [
+        (
+            "SELECT c.id, count(i.id) FROM billing.customers c LEFT JOIN billing.invoices i \
+             ON i.n_nationkey = c.id AND i.paid GROUP BY c.id ORDER BY c.id LIMIT 40",
+            Some("LEFT OUTER JOIN"),
+        ),
+        (
+            "SELECT c.id, count(i.id) FROM billing.customers c LEFT JOIN billing.invoices i \
+             ON i.n_nationkey = c.id WHERE c.tier = 1 GROUP BY c.id ORDER BY c.id LIMIT 40",
+            None,
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE c.id IN (SELECT n_nationkey FROM billing.invoices)",
+            Some("EXISTS"),
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE NOT EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id)",
+            Some("NOT EXISTS"),
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id AND i.paid AND i.id < 40)",
+            None,
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c WHERE c.tier = 2 \
+             AND NOT EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id)",
+            None,
+        ),
+    ];
+    for (query, whole) in cases {
+        let want = rows(&direct, query).await;
+        assert!(!want.is_empty());
+        assert_eq!(
+            rows(&admin, query).await,
+            want,
+            "meshgate = PostgreSQL: {query}"
+        );
+        let explained = plan(&admin, &format!("EXPLAIN {query}")).await;
+        let statements = sent(&explained);
+        match whole {
+            Some(part) => {
+                assert_eq!(statements.len(), 1, "one statement:\n{explained}");
+                assert!(
+                    statements[0].contains(part) && explained.contains("RemoteQueryExec"),
+                    "{part} runs in the source:\n{explained}"
+                );
+            }
+            None => assert!(
+                statements.len() == 2
+                    && !statements
+                        .iter()
+                        .any(|s| s.contains("JOIN") || s.contains("EXISTS")),
+                "the join stays here, each table read on its own:\n{explained}"
+            ),
+        }
+    }
+}
