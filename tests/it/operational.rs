@@ -1175,6 +1175,16 @@ async fn outer_semi_and_anti_joins_of_one_source_match_postgresql() {
             None,
         ),
         (
+            "SELECT c.id, i.id FROM billing.invoices i RIGHT JOIN billing.customers c \
+             ON i.n_nationkey = c.id AND i.id < 60 ORDER BY c.id, i.id LIMIT 40",
+            Some("OUTER JOIN"),
+        ),
+        (
+            "SELECT count(*), count(i.id), count(c.id) FROM billing.invoices i \
+             FULL JOIN billing.customers c ON i.n_nationkey = c.id",
+            Some("FULL JOIN"),
+        ),
+        (
             "SELECT count(*) FROM billing.customers c \
              WHERE c.id IN (SELECT n_nationkey FROM billing.invoices)",
             Some("EXISTS"),
