@@ -22,7 +22,6 @@
 //!
 //! Not a test: it asserts nothing about time.
 
-#[allow(dead_code)] // the tests use more of it
 #[path = "../tests/it/mariadb_server.rs"]
 mod mariadb_server;
 #[path = "../tests/it/pg_server.rs"]
