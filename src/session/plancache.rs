@@ -220,3 +220,75 @@ fn one_remote_statement(plan: &Arc<dyn ExecutionPlan>, mesh: &Mesh) -> bool {
         node = child;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::Schema;
+    use datafusion::logical_expr::{EmptyRelation, LogicalPlanBuilder};
+    use datafusion::physical_plan::empty::EmptyExec;
+    use datafusion::prelude::SessionContext;
+
+    fn key(generation: u64) -> Key {
+        Key {
+            settings: BTreeMap::from([("search_path".into(), "billing".into())]),
+            generation,
+            access_generation: 1,
+            audit: None,
+        }
+    }
+
+    fn keep(cache: &mut PlanCache, text: &str) {
+        cache.insert(
+            text.to_string(),
+            key(1),
+            crate::sql::parse_one("SELECT 1").expect("parses"),
+            None,
+            LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(datafusion::common::DFSchema::empty()),
+            }),
+            Arc::new(EmptyExec::new(Arc::new(Schema::empty()))),
+            StatementAccess::default(),
+            SessionContext::new().task_ctx(),
+        );
+    }
+
+    #[test]
+    fn plans_are_found_under_their_key_only_and_the_oldest_go_first() {
+        let mut cache = PlanCache::default();
+        keep(&mut cache, "q0");
+        assert!(cache.get("q0", |k| *k == key(1)).is_some());
+        assert!(
+            cache.get("q0", |k| *k == key(2)).is_none(),
+            "a reload since"
+        );
+        assert!(cache.get("q1", |k| *k == key(1)).is_none());
+        for i in 1..=CAPACITY {
+            keep(&mut cache, &format!("q{i}"));
+        }
+        assert_eq!(cache.entries.len(), CAPACITY);
+        assert!(cache.get("q0", |_| true).is_none(), "the oldest went");
+        assert!(cache.get(&format!("q{CAPACITY}"), |_| true).is_some());
+        // Keeping a text again replaces it, and does not evict another.
+        keep(&mut cache, "q5");
+        assert_eq!(cache.entries.len(), CAPACITY);
+        assert_eq!(cache.order.len(), CAPACITY);
+    }
+
+    #[test]
+    fn volatile_functions_and_parameters_are_not_kept() {
+        let plan = |e: Expr| {
+            LogicalPlanBuilder::empty(true)
+                .project(vec![e])
+                .and_then(|b| b.build())
+                .expect("plan")
+        };
+        use datafusion::functions::expr_fn::{abs, now, random};
+        use datafusion::logical_expr::{lit, placeholder};
+        assert!(immutable(&plan(abs(lit(-1)))));
+        assert!(!immutable(&plan(now())));
+        assert!(!immutable(&plan(random())));
+        assert!(!immutable(&plan(placeholder("$1"))));
+    }
+}
