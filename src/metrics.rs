@@ -54,6 +54,9 @@ pub struct Metrics {
     logins_delayed: AtomicU64,
     login_delay_us: AtomicU64,
     pub reloads: AtomicU64,
+    /// Statements a session ran from a plan it kept, and plans kept (`session::plancache`).
+    pub kept_plan_hits: AtomicU64,
+    pub plans_kept: AtomicU64,
     pub reload_failures: AtomicU64,
     /// Bytes read from storage by table scans, by domain (see `audit::scan`).
     bytes_scanned: Mutex<BTreeMap<String, u64>>,
@@ -300,6 +303,18 @@ impl Metrics {
             "counter",
             "Bytes table scans read from each domain's storage (Iceberg: bytes of the data files the scans planned).",
             scanned.iter().map(|(d, n)| (format!("{{domain=\"{}\"}}", label_value(d)), n.to_string())).collect(),
+        );
+        metric(
+            "meshgate_kept_plan_hits_total",
+            "counter",
+            "Statements run from a plan their session kept (one remote statement), without planning.",
+            vec![(String::new(), v(&self.kept_plan_hits))],
+        );
+        metric(
+            "meshgate_kept_plans_total",
+            "counter",
+            "Plans kept by sessions for statements that run whole in one remote source.",
+            vec![(String::new(), v(&self.plans_kept))],
         );
         let audit = &gauges.audit;
         metric(

@@ -80,6 +80,15 @@ impl ExecutionPlan for RemoteQueryExec {
         vec![]
     }
 
+    /// A plan kept for reuse runs again: its counts start afresh.
+    fn reset_state(self: Arc<Self>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(RemoteQueryExec::new(
+            Arc::clone(&self.engine),
+            self.sql.clone(),
+            Arc::clone(&self.schema),
+        )))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,

@@ -175,6 +175,7 @@ impl Server {
                 registry: self.registry.clone(),
                 peers: self.peers.clone(),
                 control: self.clone(),
+                metrics: self.metrics.clone(),
             },
             draining: self.draining.clone(),
         }

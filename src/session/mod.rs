@@ -20,6 +20,7 @@ mod cursor;
 mod ddl;
 mod dml;
 pub mod encode;
+pub mod plancache;
 mod prepared;
 pub mod registry;
 pub mod replicas;
@@ -73,6 +74,8 @@ pub struct Services {
     pub peers: Arc<replicas::Peers>,
     /// What only the server can do.
     pub control: Arc<dyn Control>,
+    /// The server's counters.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Server operations a session's functions may ask for.
@@ -220,6 +223,10 @@ pub struct Session {
     cursors: BTreeMap<String, cursor::Cursor>,
     /// The audit record of the statement running now (see `audit`).
     record: Option<crate::audit::StatementRecord>,
+    /// Plans of statements that run whole in one remote source, by text (see `plancache`).
+    plans: plancache::PlanCache,
+    /// What `parse_batch` found in `plans` for the one statement it returned.
+    pending: Option<plancache::Pending>,
 }
 
 impl Session {
@@ -253,6 +260,8 @@ impl Session {
             portals: BTreeMap::new(),
             cursors: BTreeMap::new(),
             record: None,
+            plans: plancache::PlanCache::default(),
+            pending: None,
             mesh: mesh.clone(),
             ctx,
             login,
@@ -398,6 +407,8 @@ impl Session {
             self.temp.clone(),
         )?;
         self.access_generation += 1;
+        // Kept plans hold the old catalog's tables: let them go now, not at eviction.
+        self.plans.clear();
         Ok(())
     }
 
@@ -447,12 +458,108 @@ impl Session {
     /// message's only answer; it fails an open transaction block and is audited.
     pub fn parse_batch(&mut self, text: &str) -> Result<Vec<Parsed>, UserError> {
         self.refresh();
+        self.pending = None;
         // The statement texts clients send, for recording a tool's corpus (tests/corpus/).
         tracing::debug!(target: "meshgate::statements", protocol = "simple", "{text}");
-        sql::parse(text, self.audit_texts()).inspect_err(|e| {
+        let audit = self.audit_texts();
+        let may_keep = self.may_keep_plans() && plancache::PlanCache::may_keep(text);
+        if may_keep {
+            let hit = self.plans.get(text, |k| {
+                k.generation == self.generation
+                    && k.access_generation == self.access_generation
+                    && k.audit == audit
+                    && &k.settings == self.settings.values()
+            });
+            if let Some(entry) = hit {
+                self.services
+                    .metrics
+                    .kept_plan_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let parsed = Parsed {
+                    command: Command::Query(Box::new(entry.statement.clone())),
+                    audit_text: entry.audit_text.clone(),
+                };
+                self.pending = Some(plancache::Pending::Hit(entry));
+                return Ok(vec![parsed]);
+            }
+        }
+        let parsed = sql::parse(text, audit).inspect_err(|e| {
             self.audit_unparsed(text, e);
             self.fail_transaction();
-        })
+        })?;
+        if may_keep {
+            if let [Parsed {
+                command: Command::Query(_),
+                audit_text,
+            }] = parsed.as_slice()
+            {
+                self.pending = Some(plancache::Pending::Fill {
+                    text: text.to_string(),
+                    key: self.plan_key(audit),
+                    audit_text: audit_text.clone(),
+                });
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Whether statements may be answered from kept plans, or kept, now: outside transaction
+    /// blocks (their pinned reads and writes), unpinned, and not for a peer gateway (whose
+    /// plans the residency rules check each time).
+    fn may_keep_plans(&self) -> bool {
+        self.tx.state == TxState::Idle
+            && self.tx.writes.is_none()
+            && self.login.gateway.is_none()
+            && self.access.as_of().is_none()
+    }
+
+    fn plan_key(&self, audit: Option<bool>) -> plancache::Key {
+        plancache::Key {
+            settings: self.settings.values().clone(),
+            generation: self.generation,
+            access_generation: self.access_generation,
+            audit,
+        }
+    }
+
+    /// Keeps the plan of the statement just planned when it may be kept: planned under the key
+    /// it was looked up with (planning itself changed no setting: `set_config`), and one remote
+    /// statement with nothing volatile in it.
+    fn keep_plan(
+        &mut self,
+        pending: plancache::Pending,
+        stmt: &Statement,
+        plan: &LogicalPlan,
+        physical: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    ) {
+        let plancache::Pending::Fill {
+            text,
+            key,
+            audit_text,
+        } = pending
+        else {
+            return;
+        };
+        if !self.may_keep_plans()
+            || key != self.plan_key(key.audit)
+            || !plancache::keepable(plan, physical, &self.mesh)
+        {
+            return;
+        }
+        self.services
+            .metrics
+            .plans_kept
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.plans.insert(
+            text,
+            key,
+            stmt.clone(),
+            audit_text,
+            plan.clone(),
+            Arc::clone(physical),
+            self.access.current(),
+            self.ctx.task_ctx(),
+        );
     }
 
     /// Runs one statement of a simple Query to its end, audited; an error fails an open
@@ -463,9 +570,14 @@ impl Session {
         client: &mut dyn Client,
     ) -> Result<(), Failure> {
         self.audit_begin(Protocol::Simple, parsed.audit_text);
-        let result = self
-            .run(parsed.command, &Format::UnifiedText, true, client)
-            .await;
+        let pending = self.pending.take();
+        let result = match (parsed.command, pending) {
+            (Command::Query(stmt), Some(pending)) if self.may_keep_plans() => {
+                self.query(stmt, &Format::UnifiedText, true, client, Some(pending))
+                    .await
+            }
+            (command, _) => self.run(command, &Format::UnifiedText, true, client).await,
+        };
         self.audit_end(&result);
         if matches!(result, Err(Failure::User(_))) {
             self.fail_transaction();
@@ -571,6 +683,22 @@ impl Session {
     /// Starts running a planned query; rows are pulled by [`Session::pump`]. Its scans are attached to
     /// the running statement's audit record.
     async fn stream(&mut self, plan: LogicalPlan, format: &Format) -> Result<RowSource, UserError> {
+        let (plan, physical) = self.physical_plan(plan).await?;
+        self.start_plan(&plan, physical, format, None).await
+    }
+
+    /// The plan as it will run (checked by the residency rules for a peer gateway) and its
+    /// physical plan.
+    async fn physical_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<
+        (
+            LogicalPlan,
+            Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        ),
+        UserError,
+    > {
         let state = self.ctx.state();
         let (plan, physical) = match &self.login.gateway {
             // What leaves for another region is checked on the plan as it will run, and that
@@ -597,17 +725,29 @@ impl Session {
             }
         };
         let physical = physical.map_err(|e| UserError::from_datafusion(&e))?;
+        Ok((plan, physical))
+    }
+
+    /// Starts running a physical plan planned from `plan`.
+    async fn start_plan(
+        &mut self,
+        plan: &LogicalPlan,
+        physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        format: &Format,
+        task_ctx: Option<Arc<datafusion::execution::TaskContext>>,
+    ) -> Result<RowSource, UserError> {
         let fields = result::fields(physical.schema().as_ref(), format)?;
         let probe = crate::audit::scan::ScanProbe::new(
             &self.services.auditor,
-            &plan,
+            plan,
             &physical,
             Some(&self.mesh),
-            &state.config_options().catalog.default_schema,
+            &self.default_schema(),
         );
         self.audit_attach(&probe);
         let executor = &self.services.executor;
-        let local = |physical| executor.execute(physical, state.task_ctx());
+        let task_ctx = task_ctx.unwrap_or_else(|| self.ctx.task_ctx());
+        let local = |physical| executor.execute(physical, task_ctx.clone());
         let cluster = self.services.mesh.config().cluster.clone();
         let started = match crate::exec::cluster::choose(
             &cluster,
@@ -625,8 +765,9 @@ impl Session {
             Choice::Cluster { scheduler, bytes } => {
                 // Boxed: its state (an engine state, a planning future) would otherwise grow
                 // every statement's future, on the stack of whatever polls it.
+                let state = self.ctx.state();
                 let (for_cluster, cluster_state) = Box::pin(self.plan_for_cluster(
-                    &plan,
+                    plan,
                     physical.clone(),
                     &state,
                     &cluster,
@@ -757,6 +898,52 @@ impl Session {
         result
     }
 
+    /// A query to its end; `pending` is what `parse_batch` found in the kept plans for it.
+    async fn query(
+        &mut self,
+        stmt: Box<Statement>,
+        format: &Format,
+        describe: bool,
+        client: &mut dyn Client,
+        pending: Option<plancache::Pending>,
+    ) -> Result<(), Failure> {
+        let explain = matches!(*stmt, Statement::Explain { .. });
+        let mut src = match pending {
+            Some(plancache::Pending::Hit(entry)) => {
+                self.pin_reads()?;
+                self.access.restore(entry.access.clone());
+                let physical = entry
+                    .physical()
+                    .map_err(|e| UserError::from_datafusion(&e))?;
+                self.start_plan(
+                    &entry.logical,
+                    physical,
+                    format,
+                    Some(entry.task_ctx.clone()),
+                )
+                .await?
+            }
+            pending => {
+                let plan = self.plan_for_client(&stmt).await?;
+                let (plan, physical) = self.physical_plan(plan).await?;
+                if let Some(pending) = pending {
+                    self.keep_plan(pending, &stmt, &plan, &physical);
+                }
+                self.start_plan(&plan, physical, format, None).await?
+            }
+        };
+        if describe {
+            client.reply(Reply::Columns(src.fields.clone())).await?;
+        }
+        self.pump(client, &mut src, 0, true).await?;
+        let tag = if explain {
+            "EXPLAIN".to_string()
+        } else {
+            format!("SELECT {}", src.sent)
+        };
+        complete(client, &tag).await
+    }
+
     /// Runs one statement to completion. `describe` sends the row description first (simple
     /// query; in the extended protocol, Describe does that).
     async fn run(
@@ -770,22 +957,19 @@ impl Session {
             return Err(UserError::in_failed_transaction().into());
         }
         self.peer_may(&cmd)?;
+        if matches!(
+            cmd,
+            Command::CreateTemp(_)
+                | Command::Insert(_)
+                | Command::DropTables(_)
+                | Command::Write(_)
+                | Command::DiscardAll
+        ) {
+            // A temporary table takes a name before the mesh's; a write may change the mesh.
+            self.plans.clear();
+        }
         match cmd {
-            Command::Query(stmt) => {
-                let plan = self.plan_for_client(&stmt).await?;
-                let explain = matches!(*stmt, Statement::Explain { .. });
-                let mut src = self.stream(plan, format).await?;
-                if describe {
-                    client.reply(Reply::Columns(src.fields.clone())).await?;
-                }
-                self.pump(client, &mut src, 0, true).await?;
-                let tag = if explain {
-                    "EXPLAIN".to_string()
-                } else {
-                    format!("SELECT {}", src.sent)
-                };
-                complete(client, &tag).await
-            }
+            Command::Query(stmt) => self.query(stmt, format, describe, client, None).await,
             Command::Show(name) => {
                 let (fields, rows) = self.show(&name)?;
                 if describe {

@@ -189,6 +189,11 @@ impl Settings {
         (!d.is_zero()).then_some(d)
     }
 
+    /// Every value the session has set (a kept plan is used only while they stay the same).
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
     pub fn get(&self, name: &str, who: &Principal) -> Option<String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {

@@ -364,6 +364,9 @@ fn widens(from: &DataType, to: &DataType) -> bool {
     }
 }
 
+/// What the physical barrier is called in plans.
+pub const EXEC_NAME: &str = "SecurityBarrierExec";
+
 /// The physical barrier: passes its input's batches through.
 #[derive(Debug)]
 pub struct BarrierExec {
@@ -419,7 +422,7 @@ fn may_cross(filter: &Arc<dyn PhysicalExpr>) -> bool {
 
 impl ExecutionPlan for BarrierExec {
     fn name(&self) -> &str {
-        "SecurityBarrierExec"
+        EXEC_NAME
     }
 
     fn as_any(&self) -> &dyn Any {

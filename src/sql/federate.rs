@@ -147,10 +147,21 @@ fn allowed_engine(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
         LogicalPlan::SubqueryAlias(a) => one_input(&a.input),
         LogicalPlan::Distinct(Distinct::All(input)) => one_input(input),
         LogicalPlan::Join(j) => {
-            // Only inner joins: the unparser moves the filters of scans below a join into its
-            // ON clause, which for an outer join keeps the rows those filters drop.
-            if j.join_type != JoinType::Inner || j.null_equality != NullEquality::NullEqualsNothing
-            {
+            // The unparser moves the filters of a scan right below a join (and of Filter nodes
+            // over it) into the join's ON clause. For an inner join, and for the side an outer
+            // join does not preserve, that is the same answer; on a preserved side it keeps
+            // the rows those filters drop, and a semi or anti join (written as EXISTS) loses
+            // them on both sides. A NOT IN's null-aware anti join is not a NOT EXISTS.
+            let same = match j.join_type {
+                JoinType::Inner => true,
+                JoinType::Left => !folds_filters(&j.left),
+                JoinType::Right => !folds_filters(&j.right),
+                JoinType::Full | JoinType::LeftSemi | JoinType::LeftAnti => {
+                    !folds_filters(&j.left) && !folds_filters(&j.right)
+                }
+                _ => false,
+            };
+            if !same || j.null_aware || j.null_equality != NullEquality::NullEqualsNothing {
                 return None;
             }
             let left = one_input(&j.left)?;
@@ -179,6 +190,24 @@ fn allowed_engine(plan: &LogicalPlan) -> Option<Arc<dyn RemoteEngine>> {
         }
         // A SecurityBarrier, a RemoteQuery already made, and everything else.
         _ => None,
+    }
+}
+
+/// Whether the unparser folds filters of this join input into the join's condition: a chain
+/// of aliases and filters down to a scan, with a filter on the way or in the scan.
+fn folds_filters(input: &LogicalPlan) -> bool {
+    let mut node = input;
+    let mut filtered = false;
+    loop {
+        match node {
+            LogicalPlan::SubqueryAlias(a) => node = a.input.as_ref(),
+            LogicalPlan::Filter(f) => {
+                filtered = true;
+                node = f.input.as_ref();
+            }
+            LogicalPlan::TableScan(scan) => return filtered || !scan.filters.is_empty(),
+            _ => return false,
+        }
     }
 }
 
@@ -488,10 +517,10 @@ fn in_source_names(plan: LogicalPlan) -> Result<LogicalPlan> {
                 alias,
             )?))
         }
-        LogicalPlan::SubqueryAlias(a) if matches!(a.input.as_ref(), LogicalPlan::TableScan(_)) => {
-            let LogicalPlan::TableScan(scan) = a.input.as_ref().clone() else {
-                unreachable!("matched above")
-            };
+        // Aliases over aliases of a scan (a decorrelated subquery's over the table's own): the
+        // columns above name the outermost, and the unparser would write the innermost.
+        LogicalPlan::SubqueryAlias(a) if aliased_scan(&a.input).is_some() => {
+            let scan = aliased_scan(&a.input).expect("matched above").clone();
             Ok(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(
                 Arc::new(renamed_scan(scan)?),
                 a.alias.clone(),
@@ -500,6 +529,15 @@ fn in_source_names(plan: LogicalPlan) -> Result<LogicalPlan> {
         other => other
             .map_children(|c| in_source_names(c).map(Transformed::yes))
             .map(|t| t.data),
+    }
+}
+
+/// The scan under a chain of aliases (none included), if that is all there is.
+fn aliased_scan(plan: &LogicalPlan) -> Option<&TableScan> {
+    match plan {
+        LogicalPlan::TableScan(scan) => Some(scan),
+        LogicalPlan::SubqueryAlias(a) => aliased_scan(&a.input),
+        _ => None,
     }
 }
 

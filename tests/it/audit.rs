@@ -581,7 +581,7 @@ async fn events_name_the_policies_a_statement_applied() {
     );
 }
 
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
     sock.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
         .await
@@ -592,7 +592,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 }
 
 /// The value of one series in a Prometheus text body, if present.
-fn series(body: &str, name: &str) -> Option<u64> {
+pub(crate) fn series(body: &str, name: &str) -> Option<u64> {
     body.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))?
         .rsplit(' ')

@@ -15,6 +15,7 @@ mod harness;
 mod iceberg_rest;
 mod identity;
 mod json;
+mod kept_plans;
 mod lake_scan;
 mod last_words;
 mod lifecycle;

@@ -11,9 +11,9 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
 use crate::pg_server::{self, PgServer};
 
-const PASSWORD: &str = "s3cret-billing-pw";
+pub(crate) const PASSWORD: &str = "s3cret-billing-pw";
 
-async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+pub(crate) async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     c.simple_query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()))
@@ -27,7 +27,7 @@ async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
-async fn plan(c: &Client, sql: &str) -> String {
+pub(crate) async fn plan(c: &Client, sql: &str) -> String {
     rows(c, sql)
         .await
         .into_iter()
@@ -39,7 +39,7 @@ async fn plan(c: &Client, sql: &str) -> String {
 
 /// A source with `billing.invoices` (5000 rows, commented) readable by the role meshgate logs
 /// in as, whose statements the server logs.
-async fn source() -> PgServer {
+pub(crate) async fn source() -> PgServer {
     let pg = pg_server::start(true);
     let c = pg.connect().await;
     c.batch_execute(&format!(
@@ -80,7 +80,7 @@ async fn source() -> PgServer {
 
 /// The TPC-H mesh's domain files plus a billing domain whose `invoices` is `pg`'s table, with
 /// its password in a file; `regional` sees nations 0-4 only and no notes.
-fn domains(pg: &PgServer, dir: &Path) {
+pub(crate) fn domains(pg: &PgServer, dir: &Path) {
     for f in std::fs::read_dir(&tpch().domains_dir).expect("fixture domains") {
         let f = f.expect("entry");
         std::fs::copy(f.path(), dir.join(f.file_name())).expect("copy domain file");
@@ -165,7 +165,7 @@ mask = "'masked'"
     .expect("billing domain file");
 }
 
-async fn serve(pg: &PgServer) -> (TestServer, tempfile::TempDir) {
+pub(crate) async fn serve(pg: &PgServer) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     domains(pg, dir.path());
     (TestServer::start_with(dir.path(), "").await, dir)
@@ -1152,4 +1152,84 @@ async fn a_sources_own_error_reaches_the_client_with_its_sqlstate() {
         .await
         .unwrap();
     assert_eq!(rows(&admin, count).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outer_semi_and_anti_joins_of_one_source_match_postgresql() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+
+    // (query, a part of the one statement sent whole, or None when the join must stay here
+    // because the unparser would fold a preserved side's filter into its condition)
+    let cases = [
+        (
+            "SELECT c.id, count(i.id) FROM billing.customers c LEFT JOIN billing.invoices i \
+             ON i.n_nationkey = c.id AND i.paid GROUP BY c.id ORDER BY c.id LIMIT 40",
+            Some("LEFT OUTER JOIN"),
+        ),
+        (
+            "SELECT c.id, count(i.id) FROM billing.customers c LEFT JOIN billing.invoices i \
+             ON i.n_nationkey = c.id WHERE c.tier = 1 GROUP BY c.id ORDER BY c.id LIMIT 40",
+            None,
+        ),
+        (
+            "SELECT c.id, i.id FROM billing.invoices i RIGHT JOIN billing.customers c \
+             ON i.n_nationkey = c.id AND i.id < 60 ORDER BY c.id, i.id LIMIT 40",
+            Some("OUTER JOIN"),
+        ),
+        (
+            "SELECT count(*), count(i.id), count(c.id) FROM billing.invoices i \
+             FULL JOIN billing.customers c ON i.n_nationkey = c.id",
+            Some("FULL JOIN"),
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE c.id IN (SELECT n_nationkey FROM billing.invoices)",
+            Some("EXISTS"),
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE NOT EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id)",
+            Some("NOT EXISTS"),
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c \
+             WHERE EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id AND i.paid AND i.id < 40)",
+            None,
+        ),
+        (
+            "SELECT count(*) FROM billing.customers c WHERE c.tier = 2 \
+             AND NOT EXISTS (SELECT 1 FROM billing.invoices i WHERE i.n_nationkey = c.id)",
+            None,
+        ),
+    ];
+    for (query, whole) in cases {
+        let want = rows(&direct, query).await;
+        assert!(!want.is_empty());
+        assert_eq!(
+            rows(&admin, query).await,
+            want,
+            "meshgate = PostgreSQL: {query}"
+        );
+        let explained = plan(&admin, &format!("EXPLAIN {query}")).await;
+        let statements = sent(&explained);
+        match whole {
+            Some(part) => {
+                assert_eq!(statements.len(), 1, "one statement:\n{explained}");
+                assert!(
+                    statements[0].contains(part) && explained.contains("RemoteQueryExec"),
+                    "{part} runs in the source:\n{explained}"
+                );
+            }
+            None => assert!(
+                statements.len() == 2
+                    && !statements
+                        .iter()
+                        .any(|s| s.contains("JOIN") || s.contains("EXISTS")),
+                "the join stays here, each table read on its own:\n{explained}"
+            ),
+        }
+    }
 }

@@ -403,6 +403,18 @@ impl ExecutionPlan for MysqlScanExec {
         vec![]
     }
 
+    /// A plan kept for reuse runs again: its counts start afresh.
+    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(MysqlScanExec {
+            pool: Arc::clone(&self.pool),
+            sql: self.sql.clone(),
+            schema: Arc::clone(&self.schema),
+            kinds: self.kinds.clone(),
+            properties: Arc::clone(&self.properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,

@@ -377,6 +377,16 @@ impl ExecutionPlan for PostgresScanExec {
         vec![]
     }
 
+    /// A plan kept for reuse runs again: its counts start afresh.
+    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(PostgresScanExec::new(
+            self.link.clone(),
+            self.sql.clone(),
+            Arc::clone(&self.schema),
+            self.kinds.clone(),
+        )))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,

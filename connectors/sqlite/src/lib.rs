@@ -432,6 +432,19 @@ impl ExecutionPlan for SqliteScanExec {
         vec![]
     }
 
+    /// A plan kept for reuse runs again: its counts start afresh.
+    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(SqliteScanExec {
+            pool: self.pool.clone(),
+            source: self.source.clone(),
+            sql: self.sql.clone(),
+            schema: Arc::clone(&self.schema),
+            kinds: self.kinds.clone(),
+            properties: Arc::clone(&self.properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }))
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
