@@ -18,6 +18,7 @@ mod json;
 mod lake_scan;
 mod last_words;
 mod lifecycle;
+mod lookup;
 mod malformed;
 mod mariadb_server;
 mod mysql_source;
