@@ -119,6 +119,7 @@ filter = "price < 10"
                     &Default::default(),
                 )),
                 control: Arc::new(NoServer),
+                template: Arc::default(),
             },
         }
     }

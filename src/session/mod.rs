@@ -55,6 +55,7 @@ use crate::policy::{Access, Principal};
 use crate::sql::{self, Allow, Command, Parsed};
 
 pub use crate::sql::CopyFormat;
+pub use context::Template;
 pub use prepared::Description;
 pub use registry::{replica_of, CancelSlot, Registry};
 pub use result::{Pumped, RowSource};
@@ -73,6 +74,8 @@ pub struct Services {
     pub peers: Arc<replicas::Peers>,
     /// What only the server can do.
     pub control: Arc<dyn Control>,
+    /// The engine state sessions are copied from.
+    pub template: Arc<context::Template>,
 }
 
 /// Server operations a session's functions may ask for.
@@ -238,7 +241,11 @@ impl Session {
         } else {
             Principal::login(&mesh.policies, &login.user, &login.roles)
         };
-        let ctx = context::new(&services.executor, &config.server.database);
+        let ctx = context::new(
+            &services.template,
+            &services.executor,
+            &config.server.database,
+        );
         let mut session = Session {
             settings: settings::Settings::new(
                 &config.limits,
@@ -624,7 +631,10 @@ impl Session {
             }
             Choice::Cluster { scheduler, bytes } => {
                 match sql::barrier::without_barriers(physical.clone()).and_then(|p| {
-                    crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
+                    // Sessions share the engine state's id (copied from one template); the
+                    // pid makes it this session's.
+                    let session = format!("{}-{}", state.session_id(), self.pid());
+                    crate::exec::cluster::Job::prepare(&p, &scheduler, &session)
                 }) {
                     Ok(job) => {
                         tracing::debug!(pid = self.pid(), bytes, "statement handed to the cluster");
