@@ -286,6 +286,10 @@ async fn main() {
     let n = "300";
     let lookup = "SELECT * FROM {}.customer WHERE c_custkey = %s";
     let customers = (150_000.0 * sf).round().max(1.0).to_string();
+    let (pg_lookup, gate_lookup) = (
+        lookup.replace("{}", "sales"),
+        lookup.replace("{}", "lookup"),
+    );
     if part("small") {
         println!("\nSmall queries through psycopg2 (ms, p50 / p95 of {n})");
     }
@@ -302,20 +306,8 @@ async fn main() {
         ),
         (
             "point lookup, one-table product",
-            vec![
-                "lookup",
-                &pg_dsn,
-                n,
-                &lookup.replace("{}", "sales"),
-                &customers,
-            ],
-            vec![
-                "lookup",
-                &gate_dsn,
-                n,
-                &lookup.replace("{}", "lookup"),
-                &customers,
-            ],
+            vec!["lookup", &pg_dsn, n, &pg_lookup, &customers],
+            vec!["lookup", &gate_dsn, n, &gate_lookup, &customers],
         ),
     ];
     for (what, pg_args, gate_args) in small.into_iter().filter(|_| part("small")) {
