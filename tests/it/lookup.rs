@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use meshgate_demo::{TableFormat, TpchTable};
 
 use crate::differential::{rows_of, Rows};
-use crate::harness::{tpch, tpch_copy, TestServer};
+use crate::harness::{tpch, tpch_copy, TestServer, ANALYST};
 use crate::reference::reference;
 
 /// Domain files that publish the fixture's baseline Parquet copies as the same products.
@@ -200,4 +200,91 @@ async fn generated_files_read_by_duckdb_as_postgres_holds_them() {
     for ((file, got), want) in named.iter().zip(&got).zip(&want) {
         assert_eq!(got, want, "DuckDB over {file} vs PostgreSQL");
     }
+}
+
+/// Tables created through meshgate (Delta) are written for lookups too: pages of at most 4,096
+/// rows with a page index, no dictionary past 64 KiB; lookups on one equal PostgreSQL's, and
+/// DuckDB reads its files as PostgreSQL holds the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_meshgate_writes_are_laid_out_for_lookups() {
+    use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+
+    let (dir, root) = crate::writes::writable_mesh_with("");
+    let s = crate::writes::start(dir.path()).await;
+    let bob = s.connect_as(ANALYST.0, ANALYST.1).await.expect("connect");
+    bob.batch_execute("CREATE TABLE analytics.lines AS SELECT * FROM sales.lineitem")
+        .await
+        .expect("create table");
+    let pg = reference().connect().await;
+
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("table directory") {
+            let p = e.expect("entry").path();
+            if p.is_dir() && !p.ends_with("_delta_log") {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no data files under {}", root.display());
+    let mut pages = 0;
+    for file in &files {
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&std::fs::File::open(file).expect("open"))
+            .expect("footer and page index");
+        let offsets = meta.offset_index().expect("offset index");
+        for (g, group) in meta.row_groups().iter().enumerate() {
+            for (c, chunk) in group.columns().iter().enumerate() {
+                let locations = offsets[g][c].page_locations();
+                for (i, page) in locations.iter().enumerate() {
+                    let end = locations
+                        .get(i + 1)
+                        .map_or(group.num_rows(), |p| p.first_row_index);
+                    assert!(end - page.first_row_index <= 4096, "{}", file.display());
+                    pages += 1;
+                }
+                if let Some(dict) = chunk.dictionary_page_offset() {
+                    let bytes = chunk.data_page_offset() - dict;
+                    assert!(
+                        bytes <= 80 * 1024,
+                        "{}: a dictionary of {bytes} bytes",
+                        chunk.column_descr().name()
+                    );
+                }
+            }
+        }
+    }
+    // 60,175 rows: more than one page per column.
+    assert!(pages > 16 * files.len(), "{pages} pages");
+
+    for k in keys(&pg, "sales.lineitem", "l_orderkey").await {
+        let want = rows(
+            &pg,
+            &format!("SELECT * FROM sales.lineitem WHERE l_orderkey = {k} ORDER BY l_linenumber"),
+        )
+        .await;
+        let got = rows(
+            &bob,
+            &format!("SELECT * FROM analytics.lines WHERE l_orderkey = {k} ORDER BY l_linenumber"),
+        )
+        .await;
+        assert_eq!(got, want, "l_orderkey = {k}");
+    }
+
+    let want = rows(&pg, &digest(TpchTable::LineItem, "sales.lineitem")).await[0][0]
+        .clone()
+        .expect("digest");
+    let glob = files[0]
+        .parent()
+        .expect("table directory")
+        .join("*.parquet");
+    let got = duckdb(&[digest(
+        TpchTable::LineItem,
+        &format!("read_parquet('{}')", glob.display()),
+    )]);
+    assert_eq!(got, [want], "DuckDB over the files meshgate wrote");
 }
