@@ -2,6 +2,7 @@
 //! clients at once: the parts of issue 14 that TPC-H's totals do not show.
 //!
 //!     cargo bench --bench serving -- [--sf 1] [--dir DIR] [--runs 3] [--clients 8] [--load-secs 60]
+//!                                      [--only streaming|small|load]
 //!
 //! Needs Debian's postgresql-15 and python3-psycopg2. In one run:
 //! - **streaming**: the SF's lineitem through psql (`SELECT *` in text, `COPY … TO STDOUT` in
@@ -9,9 +10,10 @@
 //!   throwaway PostgreSQL holding the same rows in a heap table, both over loopback TCP with
 //!   SCRAM; and through tokio-postgres, every row read, in text (simple protocol) and binary
 //!   (extended protocol). Best of `runs`, interleaved.
-//! - **small queries** through psycopg2 (bench/latency.py): connect + SCRAM + `SELECT 1`, and a
-//!   point lookup by key on a product of one table (customer), p50 and p95; PostgreSQL's figures
-//!   (with a primary key on the column) beside them.
+//! - **small queries** through psycopg2 (bench/latency.py): connect + SCRAM + `SELECT 1`, a
+//!   statement that reads no table on an open connection (the floor under every statement), and
+//!   a point lookup by key on a product of one table (customer), p50 and p95; PostgreSQL's
+//!   figures (with a primary key on the column) beside them.
 //! - **concurrency**: `clients` sessions running TPC-H queries in a shuffled order over the mixed
 //!   mesh (Delta, Iceberg, Parquet) for `load-secs`, with the default configuration: queries
 //!   answered, failures by query and SQLSTATE, the server's peak resident memory.
@@ -228,6 +230,9 @@ async fn main() {
     let load_secs: u64 = arg("--load-secs")
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
+    // One part alone (`--only small`: the small queries) when the others are not wanted.
+    let only = arg("--only");
+    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let (dir, layout) = tpch_layout::generated(sf).await;
 
     eprintln!("loading PostgreSQL…");
@@ -249,12 +254,14 @@ async fn main() {
     .await;
     let gate_dsn = gate.conn_string("bench");
 
-    println!("Streaming SF {sf} lineitem, best of {runs} (seconds; rows seen)");
-    println!(
-        "{:<32}{:>12}{:>12}{:>10}",
-        "", "PostgreSQL", "meshgate", "ratio"
-    );
-    for (how, name) in FETCHES {
+    if part("streaming") {
+        println!("Streaming SF {sf} lineitem, best of {runs} (seconds; rows seen)");
+        println!(
+            "{:<32}{:>12}{:>12}{:>10}",
+            "", "PostgreSQL", "meshgate", "ratio"
+        );
+    }
+    for (how, name) in FETCHES.into_iter().filter(|_| part("streaming")) {
         let (mut best_pg, mut best_gate) = (Duration::MAX, Duration::MAX);
         let (mut rows_pg, mut rows_gate) = (0, 0);
         for _ in 0..runs {
@@ -279,31 +286,31 @@ async fn main() {
     let n = "300";
     let lookup = "SELECT * FROM {}.customer WHERE c_custkey = %s";
     let customers = (150_000.0 * sf).round().max(1.0).to_string();
-    println!("\nSmall queries through psycopg2 (ms, p50 / p95 of {n})");
-    for (what, pg_args, gate_args) in [
+    let (pg_lookup, gate_lookup) = (
+        lookup.replace("{}", "sales"),
+        lookup.replace("{}", "lookup"),
+    );
+    if part("small") {
+        println!("\nSmall queries through psycopg2 (ms, p50 / p95 of {n})");
+    }
+    let small = [
         (
             "connect + SCRAM + SELECT 1",
             vec!["connect", &pg_dsn, n],
             vec!["connect", &gate_dsn, n],
         ),
         (
-            "point lookup, one-table product",
-            vec![
-                "lookup",
-                &pg_dsn,
-                n,
-                &lookup.replace("{}", "sales"),
-                &customers,
-            ],
-            vec![
-                "lookup",
-                &gate_dsn,
-                n,
-                &lookup.replace("{}", "lookup"),
-                &customers,
-            ],
+            "SELECT %s, open connection",
+            vec!["lookup", &pg_dsn, n, "SELECT %s", &customers],
+            vec!["lookup", &gate_dsn, n, "SELECT %s", &customers],
         ),
-    ] {
+        (
+            "point lookup, one-table product",
+            vec!["lookup", &pg_dsn, n, &pg_lookup, &customers],
+            vec!["lookup", &gate_dsn, n, &gate_lookup, &customers],
+        ),
+    ];
+    for (what, pg_args, gate_args) in small.into_iter().filter(|_| part("small")) {
         let p = latency(&pg_args);
         let g = latency(&gate_args);
         println!(
@@ -316,6 +323,9 @@ async fn main() {
     }
     let peak_serving = process::proc_status(gate.pid(), "VmHWM:");
     drop(gate);
+    if !part("load") {
+        return;
+    }
 
     let mixed = Server::start(&dir, &layout.domains_dir, "mixed", "").await;
     let (stop, peak) = mixed.sample_peak();

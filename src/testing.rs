@@ -120,6 +120,7 @@ filter = "price < 10"
                 )),
                 control: Arc::new(NoServer),
                 metrics: Arc::default(),
+                template: Arc::default(),
             },
         }
     }

@@ -28,8 +28,10 @@ pub async fn generate_copy(layout: &DemoLayout, format: TableFormat) -> Result<P
     let domains = root.join("domains");
     let marker = root.join(crate::MARKER);
     let expected = format!(
-        "scale_factor = {:?}\n{:?}\n",
-        layout.scale_factor, layout.row_counts
+        "generator_version = {}\nscale_factor = {:?}\n{:?}\n",
+        crate::GENERATOR_VERSION,
+        layout.scale_factor,
+        layout.row_counts
     );
     if std::fs::read_to_string(&marker).is_ok_and(|m| m == expected) {
         return Ok(domains);

@@ -51,7 +51,7 @@ impl DeltaSink {
             .await?;
 
         let writer =
-            RecordBatchWriter::for_table(&table)?.with_writer_properties(writer_properties());
+            RecordBatchWriter::for_table(&table)?.with_writer_properties(writer_properties(tpch));
         // The writer's schema is the table's, comments included; batches are re-labelled with it
         // because the writer rejects batches whose schema differs even only in metadata.
         let schema = writer.arrow_schema();

@@ -107,7 +107,7 @@ impl IcebergSink {
         // ids); batches are re-labelled with it so both agree.
         let schema = Arc::new(schema_to_arrow_schema(table.metadata().current_schema())?);
         let parquet = ParquetWriterBuilder::new(
-            writer_properties(),
+            writer_properties(tpch),
             table.metadata().current_schema().clone(),
         );
         // Files are rolled by row count below, the same way the other formats do it, so the

@@ -40,7 +40,7 @@ pub use copies::generate_copy;
 pub use delta::COMMENT_KEY;
 pub use error::DemoError;
 pub use iceberg_out::{open_catalog, CATALOG_NAME, NAMESPACE};
-pub use parquet_out::{ROWS_PER_FILE, ROW_GROUP_ROWS};
+pub use parquet_out::{PAGE_ROWS, ROWS_PER_FILE, ROW_GROUP_ROWS};
 pub use tpch::{
     tpch_batches, tpch_batches_part, ColumnDef, ColumnType, TpchBatches, TpchTable, BATCH_ROWS,
     DECIMAL_PRECISION, DECIMAL_SCALE,
@@ -51,7 +51,7 @@ use iceberg_out::SharedCatalog;
 
 /// Bumped whenever the generated files change, so that an existing mesh made by an older
 /// generator is rebuilt instead of reused.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 const MARKER: &str = ".complete";
 const LOCK: &str = ".lock";
@@ -264,11 +264,13 @@ impl Sink {
             TableFormat::Parquet => match partition_column(table) {
                 Some((column, _)) => Sink::HiveParquet(parquet_out::HiveParquetWriter::new(
                     path,
+                    table,
                     &table.schema(),
                     column,
                 )?),
                 None => Sink::Parquet(parquet_out::RollingParquetWriter::new(
                     path,
+                    table,
                     table.schema(),
                 )?),
             },
@@ -319,7 +321,11 @@ pub(crate) async fn feed(
     let (tx, mut rx) = mpsc::channel::<RecordBatch>(CHANNEL_BATCHES);
     let producer = tokio::task::spawn_blocking(move || -> Result<u64, DemoError> {
         let mut baseline = match &baseline_dir {
-            Some(dir) => Some(parquet_out::RollingParquetWriter::new(dir, table.schema())?),
+            Some(dir) => Some(parquet_out::RollingParquetWriter::new(
+                dir,
+                table,
+                table.schema(),
+            )?),
             None => None,
         };
         let mut rows = 0u64;

@@ -73,6 +73,11 @@ pub struct ColumnDef {
     pub name: &'static str,
     pub ty: ColumnType,
     pub description: &'static str,
+    /// Nearly every row holds a value of its own (keys, names, addresses, comments, money).
+    /// The writers store such a column without a dictionary: one would not shrink it, and a
+    /// reader must fetch and decode a column chunk's whole dictionary page (up to 1 MiB) before
+    /// any one of its rows, which is most of the cost of a point lookup.
+    pub mostly_distinct: bool,
 }
 
 const fn col(name: &'static str, ty: ColumnType, description: &'static str) -> ColumnDef {
@@ -80,6 +85,15 @@ const fn col(name: &'static str, ty: ColumnType, description: &'static str) -> C
         name,
         ty,
         description,
+        mostly_distinct: false,
+    }
+}
+
+/// A column whose values are nearly all different (see [`ColumnDef::mostly_distinct`]).
+const fn distinct(c: ColumnDef) -> ColumnDef {
+    ColumnDef {
+        mostly_distinct: true,
+        ..c
     }
 }
 
@@ -103,8 +117,8 @@ const REGION: &[ColumnDef] = &[
 ];
 
 const PART: &[ColumnDef] = &[
-    col("p_partkey", Key, "Part identifier."),
-    col("p_name", Text, "Part name: five colour words."),
+    distinct(col("p_partkey", Key, "Part identifier.")),
+    distinct(col("p_name", Text, "Part name: five colour words.")),
     col(
         "p_mfgr",
         Text,
@@ -119,37 +133,37 @@ const PART: &[ColumnDef] = &[
     col("p_size", Int, "Part size, 1-50."),
     col("p_container", Text, "Container, e.g. 'SM CASE'."),
     col("p_retailprice", Decimal, "Suggested retail price in USD."),
-    col("p_comment", Text, "Free-text comment."),
+    distinct(col("p_comment", Text, "Free-text comment.")),
 ];
 
 const SUPPLIER: &[ColumnDef] = &[
-    col("s_suppkey", Key, "Supplier identifier."),
-    col(
+    distinct(col("s_suppkey", Key, "Supplier identifier.")),
+    distinct(col(
         "s_name",
         Text,
         "Supplier name, 'Supplier#' followed by the key.",
-    ),
-    col("s_address", Text, "Street address."),
+    )),
+    distinct(col("s_address", Text, "Street address.")),
     col(
         "s_nationkey",
         Key,
         "Nation of the supplier; references nation.n_nationkey.",
     ),
-    col(
+    distinct(col(
         "s_phone",
         Text,
         "Phone number; the prefix encodes the nation.",
-    ),
-    col(
+    )),
+    distinct(col(
         "s_acctbal",
         Decimal,
         "Account balance in USD; may be negative.",
-    ),
-    col(
+    )),
+    distinct(col(
         "s_comment",
         Text,
         "Free-text comment; some mention Customer Complaints.",
-    ),
+    )),
 ];
 
 const PARTSUPP: &[ColumnDef] = &[
@@ -169,46 +183,46 @@ const PARTSUPP: &[ColumnDef] = &[
         Decimal,
         "Cost per unit charged by the supplier, in USD.",
     ),
-    col("ps_comment", Text, "Free-text comment."),
+    distinct(col("ps_comment", Text, "Free-text comment.")),
 ];
 
 const CUSTOMER: &[ColumnDef] = &[
-    col("c_custkey", Key, "Customer identifier."),
-    col(
+    distinct(col("c_custkey", Key, "Customer identifier.")),
+    distinct(col(
         "c_name",
         Text,
         "Customer name, 'Customer#' followed by the key.",
-    ),
-    col("c_address", Text, "Street address."),
+    )),
+    distinct(col("c_address", Text, "Street address.")),
     col(
         "c_nationkey",
         Key,
         "Nation of the customer; references nation.n_nationkey.",
     ),
-    col(
+    distinct(col(
         "c_phone",
         Text,
         "Phone number; the prefix encodes the nation.",
-    ),
-    col(
+    )),
+    distinct(col(
         "c_acctbal",
         Decimal,
         "Account balance in USD; may be negative.",
-    ),
+    )),
     col(
         "c_mktsegment",
         Text,
         "Market segment, e.g. 'BUILDING' or 'AUTOMOBILE'.",
     ),
-    col("c_comment", Text, "Free-text comment."),
+    distinct(col("c_comment", Text, "Free-text comment.")),
 ];
 
 const ORDERS: &[ColumnDef] = &[
-    col(
+    distinct(col(
         "o_orderkey",
         Key,
         "Order identifier (sparse: only 8 of every 32 keys are used).",
-    ),
+    )),
     col(
         "o_custkey",
         Key,
@@ -219,11 +233,11 @@ const ORDERS: &[ColumnDef] = &[
         Text,
         "F (all items shipped), O (none shipped) or P (partly shipped).",
     ),
-    col(
+    distinct(col(
         "o_totalprice",
         Decimal,
         "Total price in USD, including tax and discount.",
-    ),
+    )),
     col("o_orderdate", Date, "Date the order was placed."),
     col("o_orderpriority", Text, "Priority, '1-URGENT' to '5-LOW'."),
     col("o_clerk", Text, "Clerk who handled the order."),
@@ -232,7 +246,7 @@ const ORDERS: &[ColumnDef] = &[
         Int,
         "Shipping priority; always 0 in generated data.",
     ),
-    col("o_comment", Text, "Free-text comment."),
+    distinct(col("o_comment", Text, "Free-text comment.")),
 ];
 
 const LINEITEM: &[ColumnDef] = &[
@@ -249,11 +263,11 @@ const LINEITEM: &[ColumnDef] = &[
     ),
     col("l_linenumber", Int, "Line number within the order, 1-7."),
     col("l_quantity", Decimal, "Quantity ordered, 1-50 units."),
-    col(
+    distinct(col(
         "l_extendedprice",
         Decimal,
         "Quantity times the part's retail price, in USD.",
-    ),
+    )),
     col("l_discount", Decimal, "Discount as a fraction, 0.00-0.10."),
     col("l_tax", Decimal, "Tax as a fraction, 0.00-0.08."),
     col(
@@ -279,7 +293,7 @@ const LINEITEM: &[ColumnDef] = &[
         "Shipping instruction, e.g. 'DELIVER IN PERSON'.",
     ),
     col("l_shipmode", Text, "Shipping mode, e.g. 'AIR' or 'TRUCK'."),
-    col("l_comment", Text, "Free-text comment."),
+    distinct(col("l_comment", Text, "Free-text comment.")),
 ];
 
 impl TpchTable {

@@ -324,3 +324,100 @@ fn chunks_concatenate_to_the_whole_table() {
         assert_eq!(whole.ok(), chunks.ok(), "{table}");
     }
 }
+
+/// Every Parquet file under `dir`, at any depth.
+fn parquet_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            parquet_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The files of all three writers (the baseline, Delta's and Iceberg's) are laid out for point
+/// lookups: pages of at most PAGE_ROWS rows with a page index, and no dictionary page in front
+/// of the columns whose values are nearly all distinct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_laid_out_for_lookups() -> TestResult {
+    use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+
+    let tmp = tempfile::tempdir()?;
+    let layout = generate(&DemoOptions {
+        dir: tmp.path().join("mesh"),
+        scale_factor: SF,
+    })
+    .await?;
+    let mut files = Vec::new();
+    parquet_files(&layout.root, &mut files)?;
+    let column = |name: &str| {
+        TpchTable::ALL
+            .iter()
+            .flat_map(|t| t.columns())
+            .find(|c| c.name == name)
+            .copied()
+    };
+    let (mut plain, mut dictionary, mut pages) = (0, 0, 0);
+    let mut writers = std::collections::BTreeSet::new();
+    for file in &files {
+        let text = file.to_string_lossy();
+        writers.insert(if text.contains("/baseline/") {
+            "baseline"
+        } else if text.contains("/warehouse/") {
+            "iceberg"
+        } else {
+            "delta or hive parquet"
+        });
+        let meta = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&std::fs::File::open(file)?)?;
+        let offsets = meta.offset_index().ok_or("no offset index")?;
+        for (g, group) in meta.row_groups().iter().enumerate() {
+            for (c, chunk) in group.columns().iter().enumerate() {
+                let name = chunk.column_descr().name();
+                let def = column(name).ok_or_else(|| format!("{name} is no TPC-H column"))?;
+                if def.mostly_distinct {
+                    assert_eq!(
+                        chunk.dictionary_page_offset(),
+                        None,
+                        "{name} in {text} has a dictionary"
+                    );
+                    plain += 1;
+                } else if chunk.dictionary_page_offset().is_some() {
+                    dictionary += 1;
+                }
+                let locations = offsets[g][c].page_locations();
+                for (i, page) in locations.iter().enumerate() {
+                    let end = locations
+                        .get(i + 1)
+                        .map_or(group.num_rows(), |p| p.first_row_index);
+                    let rows = end - page.first_row_index;
+                    assert!(
+                        rows as usize <= meshgate_demo::PAGE_ROWS,
+                        "{name} in {text}: a page of {rows} rows"
+                    );
+                    pages += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        writers.len(),
+        3,
+        "files of every writer were checked: {writers:?}"
+    );
+    assert!(
+        plain > 0 && dictionary > 0,
+        "both kinds of column were seen"
+    );
+    // lineitem alone (60,175 rows) needs more than one page per column at PAGE_ROWS.
+    assert!(
+        pages > files.len() * 8,
+        "{pages} pages in {} files",
+        files.len()
+    );
+    Ok(())
+}

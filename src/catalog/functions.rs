@@ -602,7 +602,7 @@ fn setup_crate_pg_catalog(
         })
         .clone()?;
     let provider = PgCatalogSchemaProvider::try_new(
-        ctx.state().catalog_list().clone(),
+        ctx.state_ref().read().catalog_list().clone(),
         tables.clone(),
         roles,
     )?;

@@ -34,7 +34,7 @@ use crate::config::{Config, ConfigError};
 use crate::exec::Executor;
 use crate::metrics::{Gauges, Metrics};
 use crate::session::replicas::Peers;
-use crate::session::{Control, Registry, Services};
+use crate::session::{Control, Registry, Services, Template};
 use admission::Admission;
 
 /// Everything connections share. What a reload replaces sits behind a lock; running sessions
@@ -51,6 +51,8 @@ pub struct Server {
     /// Every session's pid and cancel key.
     pub registry: Arc<Registry>,
     pub peers: Arc<Peers>,
+    /// The engine state every session is copied from.
+    template: Arc<Template>,
     logins: Arc<Logins>,
     admission: Arc<Admission>,
     /// Cancelled when shutdown begins: sessions end after their current statement.
@@ -111,6 +113,7 @@ impl Server {
             metrics,
             registry: Arc::new(Registry::for_replica(replica)),
             peers,
+            template: Arc::default(),
             logins: Arc::default(),
             draining: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -176,6 +179,7 @@ impl Server {
                 peers: self.peers.clone(),
                 control: self.clone(),
                 metrics: self.metrics.clone(),
+                template: self.template.clone(),
             },
             draining: self.draining.clone(),
         }

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::MemoryCatalogProviderList;
 use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
-use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 
@@ -13,10 +15,35 @@ use super::{Login, Services};
 use crate::error::UserError;
 use crate::exec::Executor;
 
-/// A session's engine context: the server's engine settings and runtime (object stores, memory
-/// pool, spill disk); the mesh is installed into it by the session.
-pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
-    let state = crate::sql::semantics::install_before_coercion(crate::sql::barrier::install(
+/// The engine state every session of a server starts from: settings, runtime, functions,
+/// rules and planner. Building it registers some 400 functions and builds the rule lists,
+/// the largest part of setting up a session; copying a built one costs a fraction of that
+/// (copied maps of shared pointers), so it is built once per database name and copied.
+#[derive(Default)]
+pub struct Template(std::sync::Mutex<Option<(String, SessionState)>>);
+
+impl Template {
+    fn state(&self, executor: &Executor, database: &str) -> SessionState {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some((name, state)) if name == database => state.clone(),
+            _ => {
+                let state = build(executor, database);
+                *slot = Some((database.to_string(), state.clone()));
+                state
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Template")
+    }
+}
+
+fn build(executor: &Executor, database: &str) -> SessionState {
+    let mut state = crate::sql::semantics::install_before_coercion(crate::sql::barrier::install(
         meshgate_functions::install(
             SessionStateBuilder::new()
                 .with_config(executor.session_config(database))
@@ -26,9 +53,21 @@ pub(super) fn new(executor: &Executor, database: &str) -> SessionContext {
     ))
     .with_analyzer_rule(crate::sql::semantics::rule())
     .build();
-    let ctx = SessionContext::new_with_state(state);
-    ctx.register_udf(crate::sql::semantics::one_row());
-    ctx
+    if let Err(e) = state.register_udf(Arc::new(crate::sql::semantics::one_row())) {
+        tracing::error!("one_row not registered: {e}");
+    }
+    state
+}
+
+/// A session's engine context: the server's engine settings and runtime (object stores, memory
+/// pool, spill disk), copied from the server's [`Template`]; the mesh is installed into it by
+/// the session.
+pub(super) fn new(template: &Template, executor: &Executor, database: &str) -> SessionContext {
+    let mut state = template.state(executor, database);
+    // The copy shares the template's catalog list; the session registers its own catalog
+    // (the mesh as its principal sees it), so it gets a list of its own.
+    state.register_catalog_list(Arc::new(MemoryCatalogProviderList::new()));
+    SessionContext::new_with_state(state)
 }
 
 /// The functions that act on this session or the server: `version()`, `pg_backend_pid()` (the

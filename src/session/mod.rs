@@ -56,6 +56,7 @@ use crate::policy::{Access, Principal};
 use crate::sql::{self, Allow, Command, Parsed};
 
 pub use crate::sql::CopyFormat;
+pub use context::Template;
 pub use prepared::Description;
 pub use registry::{replica_of, CancelSlot, Registry};
 pub use result::{Pumped, RowSource};
@@ -76,6 +77,8 @@ pub struct Services {
     pub control: Arc<dyn Control>,
     /// The server's counters.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The engine state sessions are copied from.
+    pub template: Arc<context::Template>,
 }
 
 /// Server operations a session's functions may ask for.
@@ -245,7 +248,11 @@ impl Session {
         } else {
             Principal::login(&mesh.policies, &login.user, &login.roles)
         };
-        let ctx = context::new(&services.executor, &config.server.database);
+        let ctx = context::new(
+            &services.template,
+            &services.executor,
+            &config.server.database,
+        );
         let mut session = Session {
             settings: settings::Settings::new(
                 &config.limits,
@@ -775,7 +782,10 @@ impl Session {
                 ))
                 .await;
                 match sql::barrier::without_barriers(for_cluster).and_then(|p| {
-                    crate::exec::cluster::Job::prepare(&p, &scheduler, state.session_id())
+                    // Sessions share the engine state's id (copied from one template); the
+                    // pid makes it this session's.
+                    let session = format!("{}-{}", state.session_id(), self.pid());
+                    crate::exec::cluster::Job::prepare(&p, &scheduler, &session)
                 }) {
                     Ok(job) => {
                         tracing::debug!(pid = self.pid(), bytes, "statement handed to the cluster");

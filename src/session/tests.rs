@@ -255,3 +255,46 @@ async fn deallocate_drops_prepared_statements() {
     assert!(s.describe_statement("b").is_err());
     assert_eq!(c.tags(), ["DEALLOCATE", "DEALLOCATE ALL"]);
 }
+
+/// Sessions are copied from one engine template: each keeps its own catalog (its principal's
+/// view of the mesh, its temporary tables) and its own settings.
+#[tokio::test]
+async fn sessions_copied_from_one_template_stay_apart() {
+    let mesh = Mesh::new().await;
+    let mut reader = mesh.session("reader");
+    let mut filtered = mesh.session("filtered");
+    rows(
+        &mut reader,
+        "CREATE TEMP TABLE mine (x int); INSERT INTO mine VALUES (1); SET extra_float_digits = 3",
+    )
+    .await;
+    assert_eq!(
+        rows(&mut reader, "SELECT count(*) FROM mine").await,
+        [["1"]]
+    );
+    let mut c = Recorder::default();
+    assert_eq!(
+        run(&mut filtered, &mut c, "SELECT count(*) FROM mine").await,
+        Err(SqlState::UndefinedTable)
+    );
+    assert_eq!(
+        rows(&mut filtered, "SHOW extra_float_digits").await,
+        [["1"]]
+    );
+    // The row filter is `filtered`'s alone, though both sessions started from one template.
+    assert_eq!(
+        rows(&mut reader, "SELECT count(*) FROM shop.items").await,
+        [["3"]]
+    );
+    assert_eq!(
+        rows(&mut filtered, "SELECT count(*) FROM shop.items").await,
+        [["2"]]
+    );
+    let mut fresh = mesh.session("reader");
+    let mut c = Recorder::default();
+    assert_eq!(
+        run(&mut fresh, &mut c, "SELECT count(*) FROM mine").await,
+        Err(SqlState::UndefinedTable)
+    );
+    assert_eq!(rows(&mut fresh, "SHOW extra_float_digits").await, [["1"]]);
+}

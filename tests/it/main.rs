@@ -19,6 +19,7 @@ mod kept_plans;
 mod lake_scan;
 mod last_words;
 mod lifecycle;
+mod lookup;
 mod malformed;
 mod mariadb_server;
 mod mysql_source;
