@@ -96,19 +96,22 @@ async fn main() {
     let mut executors = Vec::new();
     for i in 0..2 {
         let (port, grpc) = (free_port(), free_port());
-        executors.push(meshgate(&format!("executor{i}"), &[
-            "executor",
-            "--config",
-            &config.display().to_string(),
-            "--scheduler",
-            &scheduler,
-            "--port",
-            &port.to_string(),
-            "--grpc-port",
-            &grpc.to_string(),
-            "--concurrent-tasks",
-            &tasks,
-        ]));
+        executors.push(meshgate(
+            &format!("executor{i}"),
+            &[
+                "executor",
+                "--config",
+                &config.display().to_string(),
+                "--scheduler",
+                &scheduler,
+                "--port",
+                &port.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--concurrent-tasks",
+                &tasks,
+            ],
+        ));
         accepting(port, "an executor").await;
     }
     let l = local.connect("bench").await.expect("connect");

@@ -150,7 +150,10 @@ async fn main() {
     if wanted("parquet") {
         servers.push(("parquet", baseline_domains(&layout.baseline_dir, &dir)));
     }
-    for (name, format) in [("delta", TableFormat::Delta), ("iceberg", TableFormat::Iceberg)] {
+    for (name, format) in [
+        ("delta", TableFormat::Delta),
+        ("iceberg", TableFormat::Iceberg),
+    ] {
         if wanted(name) {
             let copy = meshgate_demo::generate_copy(&layout, format)
                 .await
