@@ -148,6 +148,28 @@ fn emits_build_side_at_end(t: JoinType) -> bool {
     )
 }
 
+/// Whether every partitioned hash join of `plan` is inner. Ballista's planner turns a
+/// partitioned join with a small side into a broadcast one (`CollectLeft`, the small side
+/// built in every task), putting the smaller side on the build side, whatever the join type:
+/// for an outer, semi or anti join that side's unmatched rows are then emitted by no task
+/// (TPC-H q13 at SF 1 lost its customers without orders). Such plans are sent with
+/// broadcast joins off.
+fn broadcast_is_safe(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut safe = true;
+    let _ = plan.apply(|node| {
+        if let Some(h) = node.as_any().downcast_ref::<HashJoinExec>() {
+            if *h.partition_mode() == PartitionMode::Partitioned
+                && *h.join_type() != JoinType::Inner
+            {
+                safe = false;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    safe
+}
+
 /// The plan with every join whose partitions share state made to read one probe partition
 /// (the scheduler puts a stage boundary at the coalesce), and its former output partitioning
 /// restored above it when a parent depends on it (hash partitioning).
@@ -192,7 +214,7 @@ fn distributable(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>>
 /// of its build side to report, and a cluster's task runs only one. And the client asks for
 /// the job's status itself rather than waiting for the scheduler's updates, so the job's id is
 /// known as soon as it is accepted (a cancel needs it).
-fn job_context(ctx: &Arc<TaskContext>) -> Result<Arc<TaskContext>> {
+fn job_context(ctx: &Arc<TaskContext>, broadcast: bool) -> Result<Arc<TaskContext>> {
     let mut config = ctx
         .session_config()
         .clone()
@@ -201,6 +223,12 @@ fn job_context(ctx: &Arc<TaskContext>) -> Result<Arc<TaskContext>> {
     o.optimizer.enable_join_dynamic_filter_pushdown = false;
     o.optimizer.enable_dynamic_filter_pushdown = false;
     o.set(ballista_core::config::BALLISTA_CLIENT_PULL, "true")?;
+    if !broadcast {
+        o.set(
+            ballista_core::config::BALLISTA_BROADCAST_JOIN_THRESHOLD_BYTES,
+            "0",
+        )?;
+    }
     Ok(Arc::new(TaskContext::new(
         ctx.task_id(),
         ctx.session_id(),
@@ -225,6 +253,9 @@ pub struct Job {
     exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
     scheduler: String,
     schema: SchemaRef,
+    /// Whether Ballista may turn a partitioned join into a broadcast one (see
+    /// [`broadcast_is_safe`]).
+    broadcast: bool,
 }
 
 /// Tells the scheduler's id of a job once the scheduler has accepted it.
@@ -250,6 +281,7 @@ impl Job {
     /// `session` names the gateway's session to the scheduler (one scheduler session each).
     pub fn prepare(plan: &Arc<dyn ExecutionPlan>, scheduler: &str, session: &str) -> Result<Job> {
         let plan = distributable(plan.clone())?;
+        let broadcast = broadcast_is_safe(&plan);
         let carrier = PlanCarrier::encode(&plan).map_err(|e| match without_codec(&plan) {
             Some(name) => DataFusionError::NotImplemented(format!("{name} has no codec")),
             None => e,
@@ -269,6 +301,7 @@ impl Job {
             )),
             scheduler: url,
             schema: plan.schema(),
+            broadcast,
         })
     }
 
@@ -283,7 +316,7 @@ impl Job {
     /// Submits the job; its batches follow once the cluster has run it. The session's engine
     /// settings travel with it (batch size, time zone, partitions).
     pub(super) fn start(self, ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let ctx = job_context(&ctx)?;
+        let ctx = job_context(&ctx, self.broadcast)?;
         let inner = self.exec.execute(0, ctx)?;
         Ok(Box::pin(Guarded {
             inner,
@@ -466,6 +499,49 @@ mod tests {
         assert_eq!(e.code.code(), "58030");
         assert!(e.message.contains("abc1234"), "{}", e.message);
         assert!(e.message.contains("no executor is left"), "{}", e.message);
+    }
+
+    /// Two one-column inputs joined on that column, partitioned, with `join`.
+    fn partitioned_join(join: JoinType) -> Arc<dyn ExecutionPlan> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::common::NullEquality;
+        use datafusion::physical_expr::expressions::Column;
+        use datafusion::physical_plan::empty::EmptyExec;
+        let side = |name: &str| -> Arc<dyn ExecutionPlan> {
+            Arc::new(EmptyExec::new(Arc::new(Schema::new(vec![Field::new(
+                name,
+                DataType::Int64,
+                true,
+            )]))))
+        };
+        Arc::new(
+            HashJoinExec::try_new(
+                side("c"),
+                side("o"),
+                vec![(Arc::new(Column::new("c", 0)), Arc::new(Column::new("o", 0)))],
+                None,
+                &join,
+                None,
+                PartitionMode::Partitioned,
+                NullEquality::NullEqualsNothing,
+                false,
+            )
+            .expect("join"),
+        )
+    }
+
+    #[test]
+    fn only_inner_partitioned_joins_may_become_broadcast_joins() {
+        assert!(broadcast_is_safe(&partitioned_join(JoinType::Inner)));
+        for join in [
+            JoinType::Left,
+            JoinType::Right,
+            JoinType::Full,
+            JoinType::LeftSemi,
+            JoinType::RightAnti,
+        ] {
+            assert!(!broadcast_is_safe(&partitioned_join(join)), "{join:?}");
+        }
     }
 
     #[test]
