@@ -397,43 +397,13 @@ async fn accepting(port: u16, p: &mut Proc) {
 async fn tpch_on_meshgate_scheduler_and_executor_processes_matches_postgres() {
     let fx = tpch();
     let dir = tempfile::tempdir().expect("tempdir");
-    let scheduler_port = free_port();
-    let scheduler = format!("127.0.0.1:{scheduler_port}");
-    let audit = dir.path().join("audit.jsonl");
-    let config: PathBuf = write_config(
-        dir.path(),
-        &fx.domains_dir,
-        &cluster_section(&scheduler, "always", &audit),
-    );
-    let config_arg = config.display().to_string();
-    let mut sched = meshgate(&["scheduler", "--listen", &scheduler]);
-    accepting(scheduler_port, &mut sched).await;
-    let mut executors = Vec::new();
-    for _ in 0..2 {
-        let (port, grpc) = (free_port(), free_port());
-        let mut p = meshgate(&[
-            "executor",
-            "--config",
-            &config_arg,
-            "--port",
-            &port.to_string(),
-            "--grpc-port",
-            &grpc.to_string(),
-            "--concurrent-tasks",
-            "2",
-        ]);
-        accepting(port, &mut p).await;
-        executors.push(p);
-    }
-    let s = TestServer::start_config(
-        meshgate::Config::load(&config).expect("config loads"),
-        tempfile::tempdir().unwrap(),
-    )
-    .await;
+    let cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, 30).await;
+    let (scheduler, audit) = (&cluster.scheduler, &cluster.audit);
+    let s = cluster.gateway().await;
     let c = s.admin().await;
     let found = compare_all(&c, None).await;
     assert_all_match("on meshgate scheduler and executor processes", &found);
-    assert_tpch_ran_on_cluster(&audit).await;
+    assert_tpch_ran_on_cluster(audit).await;
 
     // statement_timeout cancels the job on the cluster: the scheduler marks it cancelled (and
     // tells the executors running its tasks to stop them), and the session goes on.
@@ -444,41 +414,12 @@ async fn tpch_on_meshgate_scheduler_and_executor_processes_matches_postgres() {
         "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
     let e = c.simple_query(endless).await.unwrap_err();
     assert_eq!(code(&e), "57014", "{e:?}");
-    let events = wait_events(&audit, 22 + 2).await;
+    let events = wait_events(audit, 22 + 2).await;
     let job = events_of(&events, "a.l_comment < b.l_comment")
         .first()
         .and_then(|e| e["cluster_job"].as_str().map(str::to_string))
         .unwrap_or_else(|| panic!("the cancelled statement names its cluster job: {events:#?}"));
-    let mut scheduler_client =
-        ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient::connect(
-            format!("http://{scheduler}"),
-        )
-        .await
-        .expect("scheduler client");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        use ballista_core::serde::protobuf::job_status::Status;
-        let status = scheduler_client
-            .get_job_status(ballista_core::serde::protobuf::GetJobStatusParams {
-                job_id: job.clone(),
-            })
-            .await
-            .expect("job status")
-            .into_inner()
-            .status
-            .and_then(|s| s.status);
-        match status {
-            Some(Status::Failed(f)) => {
-                assert!(f.error.contains("Cancelled"), "{f:?}");
-                break;
-            }
-            other => assert!(
-                tokio::time::Instant::now() < deadline,
-                "job {job} still {other:?} after the statement timed out"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_cancelled(scheduler, &job, "after the statement timed out").await;
     c.batch_execute("SET statement_timeout = 0").await.unwrap();
     // The cluster runs the next statement.
     let after = tokio::time::timeout(
@@ -500,8 +441,7 @@ async fn tpch_on_meshgate_scheduler_and_executor_processes_matches_postgres() {
         .unwrap()
         .get(0);
     assert_eq!(after, vec![vec![Some(want.to_string())]]);
-    drop(executors);
-    drop(sched);
+    drop(cluster);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -846,6 +786,26 @@ async fn executor_process(config: &Path, work: &Path, slots: usize) -> Proc {
     p
 }
 
+/// Waits until the scheduler reports `job` failed as cancelled (it may take a moment after the
+/// statement ended); fails if it is still otherwise after 30 s.
+async fn wait_cancelled(scheduler: &str, job: &str, when: &str) {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match job_status(scheduler, job).await {
+            Some(Status::Failed(f)) => {
+                assert!(f.error.contains("Cancelled"), "{f:?}");
+                return;
+            }
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job} still {other:?} {when}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The scheduler's status of `job`.
 async fn job_status(
     scheduler: &str,
@@ -1079,20 +1039,12 @@ async fn a_cancel_request_cancels_the_cluster_job() {
     assert_eq!(code(&e), "57014", "{e:?}");
     // The scheduler reports the job cancelled (the gateway asks for that once the statement
     // has stopped reading).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match job_status(&cluster.scheduler, &job).await {
-            Some(Status::Failed(f)) => {
-                assert!(f.error.contains("Cancelled"), "{f:?}");
-                break;
-            }
-            other => assert!(
-                tokio::time::Instant::now() < deadline,
-                "job {job} still {other:?} after the statement was cancelled"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_cancelled(
+        &cluster.scheduler,
+        &job,
+        "after the statement was cancelled",
+    )
+    .await;
     // The next statement runs, on the cluster.
     let next = "SELECT count(*) FROM sales.orders WHERE o_orderstatus = 'F'";
     let pg = crate::reference::reference().connect().await;
