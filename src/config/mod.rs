@@ -107,6 +107,8 @@ pub struct Config {
     /// `[[peers]]`, paths resolved: gateways of other regions.
     pub peers: Vec<PeerGateway>,
     pub cluster: ClusterSettings,
+    /// `[engine]`: the operator's DataFusion settings, checked, in the order written.
+    pub engine: Vec<(String, String)>,
 }
 
 /// A domain after validation, with its storage resolved.
@@ -437,6 +439,7 @@ impl Config {
         let replicas = validate_replicas(file.replicas, path, &base, env)?;
         let peers = peering::validate_peers(file.peers, path, &base, &server, &domains)?;
         let cluster = validate_cluster(file.cluster, path)?;
+        let engine = validate_engine(file.engine, path)?;
         // A certificate naming a peer logs in whoever it says: no user may share that name.
         if let Some(p) = peers.iter().find(|p| users.contains_key(&p.name)) {
             return Err(err(
@@ -460,8 +463,55 @@ impl Config {
             replicas,
             peers,
             cluster,
+            engine,
         })
     }
+}
+
+/// DataFusion settings meshgate itself relies on: the SQL dialect and literal typing that give
+/// PostgreSQL's answers, the catalog layout clients see, and the session's TimeZone.
+const ENGINE_SETTINGS_OWNED: &[&str] = &[
+    "datafusion.sql_parser.",
+    "datafusion.catalog.",
+    "datafusion.execution.time_zone",
+];
+
+/// `[engine]` holds `datafusion.*` settings (string, number or boolean values); each must be one
+/// DataFusion knows, with a value it accepts, and not one meshgate sets for PostgreSQL's sake.
+fn validate_engine(
+    settings: BTreeMap<String, sections::EngineValue>,
+    path: &Path,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut check = datafusion::config::ConfigOptions::new();
+    let mut out = Vec::with_capacity(settings.len());
+    for (key, value) in settings {
+        let at = format!("engine.{key}");
+        let value = match value {
+            sections::EngineValue::Text(s) => s,
+            sections::EngineValue::Int(i) => i.to_string(),
+            sections::EngineValue::Float(f) => f.to_string(),
+            sections::EngineValue::Bool(b) => b.to_string(),
+        };
+        if !key.starts_with("datafusion.") {
+            return Err(err(
+                path,
+                at,
+                "engine settings are DataFusion's, named `datafusion.…`",
+            ));
+        }
+        if ENGINE_SETTINGS_OWNED.iter().any(|o| key.starts_with(o)) {
+            return Err(err(
+                path,
+                at,
+                "meshgate sets this one itself (PostgreSQL's dialect, catalog and TimeZone)",
+            ));
+        }
+        check
+            .set(&key, &value)
+            .map_err(|e| err(path, at.clone(), e.strip_backtrace()))?;
+        out.push((key, value));
+    }
+    Ok(out)
 }
 
 /// A cluster that may be used needs a scheduler to reach.
@@ -803,6 +853,57 @@ mod tests {
                 c.cluster.partitions
             ),
             (Some("10.0.0.9:50050"), ClusterMode::Auto, 1000, 24)
+        );
+    }
+
+    #[test]
+    fn engine_settings_are_checked() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("domains")).unwrap();
+        for (text, says) in [
+            (
+                "[engine]\n\"datafusion.optimizer.no_such\" = 1\n",
+                "no_such",
+            ),
+            (
+                "[engine]\n\"datafusion.execution.batch_size\" = \"many\"\n",
+                "batch_size",
+            ),
+            ("[engine]\n\"ballista.job.name\" = \"x\"\n", "datafusion."),
+            (
+                "[engine]\n\"datafusion.sql_parser.dialect\" = \"generic\"\n",
+                "meshgate sets this one itself",
+            ),
+            (
+                "[engine]\n\"datafusion.execution.time_zone\" = \"+01:00\"\n",
+                "meshgate sets this one itself",
+            ),
+        ] {
+            let p = write(d.path(), "meshgate.toml", text);
+            let e = Config::load_with_env(&p, &|_| None).unwrap_err();
+            assert!(
+                e.key.starts_with("engine.") && e.to_string().contains(says),
+                "{text}: {e}"
+            );
+        }
+        let p = write(
+            d.path(),
+            "meshgate.toml",
+            "[engine]\n\"datafusion.optimizer.hash_join_single_partition_threshold\" = 0\n\"datafusion.execution.parquet.pushdown_filters\" = true\n",
+        );
+        let c = Config::load_with_env(&p, &|_| None).expect("valid engine settings");
+        assert_eq!(
+            c.engine,
+            [
+                (
+                    "datafusion.execution.parquet.pushdown_filters".to_string(),
+                    "true".to_string()
+                ),
+                (
+                    "datafusion.optimizer.hash_join_single_partition_threshold".to_string(),
+                    "0".to_string()
+                ),
+            ]
         );
     }
 

@@ -32,6 +32,18 @@ pub struct ServerFile {
     pub peers: Vec<PeerGateway>,
     #[serde(default)]
     pub cluster: ClusterSettings,
+    #[serde(default)]
+    pub engine: BTreeMap<String, EngineValue>,
+}
+
+/// A value in `[engine]`: DataFusion takes each as text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EngineValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
 }
 
 /// `[cluster]`: an Apache DataFusion Ballista scheduler that big statements are handed to. The

@@ -52,6 +52,8 @@ pub struct Executor {
     /// Bytes one query may reserve; `usize::MAX` when only the pool bounds it.
     query_memory: usize,
     admission: Arc<Admission>,
+    /// The operator's `[engine]` settings, applied over meshgate's own.
+    engine: Vec<(String, String)>,
 }
 
 /// Bounds how many queries execute at once; the rest wait, up to a bounded number.
@@ -134,7 +136,15 @@ impl Executor {
             batch_size,
             query_memory,
             admission,
+            engine: Vec::new(),
         })
+    }
+
+    /// The operator's `[engine]` settings (checked when the configuration was loaded) for every
+    /// session from now on.
+    pub fn with_engine_settings(mut self, settings: &[(String, String)]) -> Self {
+        self.engine = settings.to_vec();
+        self
     }
 
     /// Queries executing now.
@@ -162,7 +172,13 @@ impl Executor {
     /// The engine settings every session starts from (also used by tests and benchmarks for
     /// their in-process baseline, so both sides plan alike).
     pub fn session_config(&self, database: &str) -> SessionConfig {
-        session_config(database, self.batch_size)
+        let mut config = session_config(database, self.batch_size);
+        for (key, value) in &self.engine {
+            if let Err(e) = config.options_mut().set(key, value) {
+                tracing::warn!("engine setting {key} not applied: {e}");
+            }
+        }
+        config
     }
 
     /// Runs engine-side bookkeeping that is not a query (no admission slot, no memory cap) on

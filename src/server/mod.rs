@@ -88,7 +88,9 @@ impl Server {
                 .unwrap_or(2)
         });
         let executor = Arc::new(
-            Executor::new(threads, config.server.batch_size, &config.limits).map_err(Error::Io)?,
+            Executor::new(threads, config.server.batch_size, &config.limits)
+                .map_err(Error::Io)?
+                .with_engine_settings(&config.engine),
         );
         let metrics = Arc::new(Metrics::default());
         let audit = Arc::new(Auditor::start(

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -11,14 +12,16 @@ use pgwire::api::results::FieldInfo;
 use pgwire::messages::data::{FieldDescription, RowDescription};
 use pgwire::messages::PgWireBackendMessage;
 
-/// The rows of a batch as DataRows in the fields' formats.
+/// The rows of a batch as DataRows in the fields' formats, timestamptz text in `zone` (the
+/// session's TimeZone).
 pub fn encode_rows(
     fields: Arc<Vec<FieldInfo>>,
     batch: RecordBatch,
+    zone: Option<Tz>,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
     let (batch, binary_places) = with_display_scales(&fields, batch);
     let scales = binary_numeric_scales(&fields);
-    let batch = with_postgres_text(&fields, batch);
+    let batch = with_postgres_text(&fields, batch, zone.as_ref());
     let batch = with_jsonb_version(&fields, batch);
     let batch = with_bpchar_blanks(&fields, batch);
     let batch = with_regtype_oids(&fields, batch);
@@ -156,12 +159,12 @@ fn own_digits(mut v: i128, scale: i8) -> i32 {
 
 /// The batch with its text-format columns preformatted where PostgreSQL's text differs from
 /// the encoder's (see `text`); the fields keep announcing the columns' own types.
-pub(crate) fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch) -> RecordBatch {
+fn with_postgres_text(fields: &[FieldInfo], batch: RecordBatch, zone: Option<&Tz>) -> RecordBatch {
     with_columns_replaced(fields, batch, |field, column| {
         if field.format() != pgwire::api::results::FieldFormat::Text {
             return None;
         }
-        crate::sql::text::postgres_text(column)
+        crate::sql::text::postgres_text(column, zone)
     })
 }
 
@@ -344,7 +347,7 @@ mod tests {
         let binary = fields(&schema, &Format::UnifiedBinary).expect("fields");
         assert_eq!(*binary[0].datatype(), pgwire::api::Type::JSONB);
         assert_eq!(*binary[1].datatype(), pgwire::api::Type::JSON);
-        let row = encode_rows(binary, batch.clone())
+        let row = encode_rows(binary, batch.clone(), None)
             .next()
             .expect("a row")
             .expect("encodes");
@@ -354,7 +357,7 @@ mod tests {
         );
         // In text, both are the text itself.
         let text = fields(&schema, &Format::UnifiedText).expect("fields");
-        let row = encode_rows(text, batch)
+        let row = encode_rows(text, batch, None)
             .next()
             .expect("a row")
             .expect("encodes");
@@ -375,6 +378,7 @@ mod tests {
         let rows: Vec<_> = encode_rows(
             fields(&schema, &Format::UnifiedBinary).expect("fields"),
             batch,
+            None,
         )
         .map(|r| r.expect("row").data.to_vec())
         .collect();

@@ -811,12 +811,21 @@ impl Session {
                 )
             })?;
         let access = self.access.current();
+        let zone = self
+            .ctx
+            .state_ref()
+            .read()
+            .config_options()
+            .execution
+            .time_zone
+            .clone();
         Ok(RowSource::new(
             stream,
             fields,
             access.filtered,
             probe,
             ReadVersions::of(&self.mesh, &access.versions),
+            zone.as_deref(),
         ))
     }
 

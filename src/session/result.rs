@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use pgwire::api::portal::Format;
@@ -170,6 +171,8 @@ pub struct RowSource {
     pub probe: Arc<ScanProbe>,
     /// Tables read at older versions, whose files VACUUM may have deleted meanwhile.
     pub older: ReadVersions,
+    /// The session's TimeZone when the statement started, which timestamptz text is in.
+    pub zone: Option<Tz>,
 }
 
 impl RowSource {
@@ -179,6 +182,7 @@ impl RowSource {
         redact: bool,
         probe: Arc<ScanProbe>,
         older: ReadVersions,
+        zone: Option<&str>,
     ) -> Self {
         RowSource {
             stream,
@@ -189,7 +193,17 @@ impl RowSource {
             redact,
             probe,
             older,
+            zone: zone.and_then(|z| z.parse().ok()),
         }
+    }
+
+    /// `batch` as DataRows in the fields' formats (see [`super::encode::encode_rows`]).
+    pub fn encode(
+        &self,
+        batch: RecordBatch,
+    ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> + use<>
+    {
+        super::encode::encode_rows(self.fields.clone(), batch, self.zone.clone())
     }
 
     /// Up to `budget` rows of those already fetched, counted as sent; the rest stay for the

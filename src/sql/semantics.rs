@@ -337,9 +337,18 @@ impl ScalarUDFImpl for PostgresText {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        per_value(args, |a| match super::text::postgres_text(a) {
-            Some(text) => Ok(text),
-            None => Ok(cast(a, &DataType::Utf8)?),
+        // A timestamptz's text is in the session's TimeZone.
+        let zone = args
+            .config_options
+            .execution
+            .time_zone
+            .as_deref()
+            .and_then(|z| z.parse::<datafusion::arrow::array::timezone::Tz>().ok());
+        per_value(args, |a| {
+            match super::text::postgres_text(a, zone.as_ref()) {
+                Some(text) => Ok(text),
+                None => Ok(cast(a, &DataType::Utf8)?),
+            }
         })
     }
 }

@@ -27,7 +27,10 @@ use datafusion::arrow::datatypes::{
 };
 
 /// The column as PostgreSQL's text, or None when the encoder's own text is already right.
-pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
+/// Timestamps with a zone (timestamptz) print in `zone`, the session's TimeZone, whatever zone
+/// the array carries (a source may hand them in UTC): PostgreSQL prints every timestamptz in
+/// the session's zone. Without `zone`, in the array's.
+pub fn postgres_text(column: &ArrayRef, zone: Option<&Tz>) -> Option<ArrayRef> {
     let text: StringArray = match column.data_type() {
         // Dates and numerics print right from the encoder too, but slowly (a DateStyle parsed
         // and a decimal converted per value): these are most of the cost of streaming a wide
@@ -46,10 +49,17 @@ pub fn postgres_text(column: &ArrayRef) -> Option<ArrayRef> {
                     .map(|v| v.map(|us| timestamp(us, None::<&Tz>)))
                     .collect(),
                 Some(tz) => {
-                    let tz: Tz = tz.parse().ok()?;
+                    let own: Tz;
+                    let tz = match zone {
+                        Some(z) => z,
+                        None => {
+                            own = tz.parse().ok()?;
+                            &own
+                        }
+                    };
                     micros
                         .iter()
-                        .map(|v| v.map(|us| timestamp(us, Some(&tz))))
+                        .map(|v| v.map(|us| timestamp(us, Some(tz))))
                         .collect()
                 }
             }
@@ -601,19 +611,29 @@ mod tests {
     fn only_types_with_other_text_are_replaced() {
         let ts: ArrayRef =
             Arc::new(TimestampMicrosecondArray::from(vec![Some(0), None]).with_timezone("UTC"));
-        let out = postgres_text(&ts).expect("replaced");
+        let out = postgres_text(&ts, None).expect("replaced");
         let out = out.as_string::<i32>();
         assert_eq!(out.value(0), "1970-01-01 00:00:00+00");
         assert!(out.is_null(1));
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        let out = postgres_text(&ts, Some(&kolkata)).expect("replaced");
+        assert_eq!(out.as_string::<i32>().value(0), "1970-01-01 05:30:00+05:30");
+        let naive: ArrayRef = Arc::new(TimestampMicrosecondArray::from(vec![Some(0)]));
+        let out = postgres_text(&naive, Some(&kolkata)).expect("replaced");
+        assert_eq!(
+            out.as_string::<i32>().value(0),
+            "1970-01-01 00:00:00",
+            "a timestamp without zone is not shifted"
+        );
         let f: ArrayRef = Arc::new(Float64Array::from(vec![1e20]));
         assert_eq!(
-            postgres_text(&f)
+            postgres_text(&f, None)
                 .expect("replaced")
                 .as_string::<i32>()
                 .value(0),
             "1e+20"
         );
         let s: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
-        assert!(postgres_text(&s).is_none());
+        assert!(postgres_text(&s, None).is_none());
     }
 }

@@ -12,7 +12,6 @@ use pgwire::messages::data::DataRow;
 use super::signed::Signed;
 use super::Web;
 use crate::error::UserError;
-use crate::session::encode::encode_rows;
 use crate::session::{
     Client, CopyFormat, Failure, Gone, Guard, Login, Pumped, Reply, RowSource, Session,
 };
@@ -116,7 +115,7 @@ impl Client for Answer {
             if let Some(now) = src.take(budget) {
                 budget -= now.num_rows();
                 if send {
-                    for row in encode_rows(src.fields.clone(), now) {
+                    for row in src.encode(now) {
                         let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
                         self.rows.push(text_values(&row));
                     }

@@ -24,7 +24,7 @@ use super::copy::Framing;
 use super::{Conn, MAX_PENDING};
 use crate::error::UserError;
 use crate::metrics::Metrics;
-use crate::session::encode::{encode_rows, row_description};
+use crate::session::encode::row_description;
 use crate::session::{
     CancelSlot, Client, CopyFormat, Failure, Gone, Guard, Pumped, Reply, RowSource,
 };
@@ -152,7 +152,7 @@ where
             if let Some(now) = src.take(budget) {
                 budget -= now.num_rows();
                 if send {
-                    for row in encode_rows(src.fields.clone(), now) {
+                    for row in src.encode(now) {
                         let row = row.map_err(|e| UserError::internal("row encoding", &e))?;
                         // The message's tag, length and column count, then its columns.
                         src.bytes_sent += 7 + row.data.len() as u64;
@@ -230,7 +230,7 @@ where
                 Some(Err(e)) => return Err(src.error(&e).into()),
                 Some(Ok(b)) => b,
             };
-            for row in encode_rows(src.fields.clone(), batch) {
+            for row in src.encode(batch) {
                 let row = row.map_err(|e| UserError::internal("copy encoding", &e))?;
                 framing.row(&mut buf, &row);
                 // One CopyData per row, as PostgreSQL sends them.

@@ -312,3 +312,50 @@ async fn a_delta_deletion_vector_is_applied_by_delta_rs() {
         .get(0);
     assert_eq!(n, 8);
 }
+
+/// PostgreSQL prints a timestamptz in the session's TimeZone, as a column's text and as
+/// `::text`; Delta and Iceberg files hold them in UTC. The reference PostgreSQL prints the same
+/// instants in the same zones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamptz_text_follows_the_session_time_zone() {
+    let l = lake().await;
+    let c = l.server.admin().await;
+    let pg = crate::reference::reference().connect().await;
+    for (table, rows) in [
+        ("delta_sales", &l.fx["delta"]["rows"]),
+        ("iceberg_sales", &l.fx["iceberg"]["sales"]),
+    ] {
+        let instants: Vec<String> = sales(rows)
+            .iter()
+            .map(|r| format!("({}, {})", r.0, r.4))
+            .collect();
+        let reference = format!(
+            "SELECT id::text, t::text, t::text FROM (SELECT id, timestamptz 'epoch' + us * interval '1 microsecond' AS t \
+             FROM (VALUES {}) v(id, us)) s ORDER BY s.id",
+            instants.join(", ")
+        );
+        let ours = format!("SELECT id, at, at::text FROM lake.{table} ORDER BY id");
+        for zone in ["America/New_York", "Asia/Kolkata", "UTC"] {
+            let set = format!("SET TimeZone = '{zone}'");
+            pg.batch_execute(&set).await.expect("zone on PostgreSQL");
+            c.batch_execute(&set).await.expect("zone on meshgate");
+            let want = text_rows(&pg, &reference).await;
+            assert!(!want.is_empty());
+            assert_eq!(text_rows(&c, &ours).await, want, "{table} in {zone}");
+        }
+    }
+}
+
+async fn text_rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
