@@ -412,7 +412,10 @@ fn date_trunc(args: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
             ))
         }
         ScalarValue::TimestampMicrosecond(Some(us), tz) => {
-            let z = zone::session(args.get(2).and_then(arg_str).or(ctx.tz))?;
+            let z = match args.get(2).and_then(arg_str) {
+                Some(written) => zone::written(written)?,
+                None => zone::session(ctx.tz)?,
+            };
             let local = zone::localize(*us, z)?.local;
             let t = truncate(name, local, tname)?;
             Ok(ScalarValue::TimestampMicrosecond(
@@ -463,7 +466,7 @@ fn timezone_udf() -> Arc<ScalarUDF> {
 
 fn at_time_zone(a: &[ScalarValue], ctx: &Ctx) -> Result<ScalarValue> {
     let name = arg_str(&a[0]).unwrap_or("UTC");
-    let zone = zone::session(Some(name))?;
+    let zone = zone::written(name)?;
     Ok(match &a[1] {
         ScalarValue::TimestampMicrosecond(Some(us), Some(_)) => {
             let local = zone::localize(*us, zone)?.local;

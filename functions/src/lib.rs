@@ -41,6 +41,7 @@ pub use error::FunctionError;
 pub use json::{json_field, json_kind, JsonKind, CAST_JSON, CAST_JSONB};
 pub use pgtype::{expr_pg_type, pg_type, PgType};
 pub use types::pg_type_name;
+pub use zone::{posix_offset_west, zone_name};
 
 /// The engine's streaming integer `generate_series` table function, by the name the SQL front
 /// end calls it (`meshgate_sqlfront` writes the same name).

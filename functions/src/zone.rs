@@ -50,6 +50,72 @@ pub(crate) fn session(tz: Option<&str>) -> Result<Zone> {
     }
 }
 
+/// A zone written in a statement (`AT TIME ZONE '…'`, date_trunc's third argument), read as
+/// PostgreSQL reads it: a tz database name in any case, or a POSIX zone without daylight rules,
+/// whose offset counts hours **west** of UTC (`'+02:00'` and `'UTC+2'` are two hours behind
+/// UTC; so is a bare `'2'`).
+pub(crate) fn written(name: &str) -> Result<Zone> {
+    if name.eq_ignore_ascii_case("utc") || name.eq_ignore_ascii_case("z") {
+        return Ok(Zone::Named(chrono_tz::UTC));
+    }
+    if let Some(z) = zone_name(name).and_then(|n| n.parse::<chrono_tz::Tz>().ok()) {
+        return Ok(Zone::Named(z));
+    }
+    match posix_offset_west(name).and_then(|w| FixedOffset::west_opt(w)) {
+        Some(f) if f.local_minus_utc() == 0 => Ok(Zone::Named(chrono_tz::UTC)),
+        Some(f) => Ok(Zone::Fixed(f)),
+        None => fail(
+            INVALID_PARAMETER_VALUE,
+            format!("time zone \"{name}\" not recognized"),
+        ),
+    }
+}
+
+/// A zone's name as the tz database spells it, matched in any case (`europe/berlin`, `cet`).
+pub fn zone_name(s: &str) -> Option<&'static str> {
+    chrono_tz::TZ_VARIANTS
+        .iter()
+        .find(|z| z.name().eq_ignore_ascii_case(s))
+        .map(|z| z.name())
+}
+
+/// The offset of a POSIX zone without daylight rules, in seconds west of UTC: an optional
+/// abbreviation (three or more letters, or anything in `<>`), then `[+-]hh[:mm[:ss]]`
+/// (`+02:00`, `UTC+2`, `GMT-02:00`, `<+02>-02`, `2`).
+pub fn posix_offset_west(s: &str) -> Option<i32> {
+    let rest = if let Some(r) = s.strip_prefix('<') {
+        &r[r.find('>')? + 1..]
+    } else {
+        let letters = s.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        if letters != 0 && letters < 3 {
+            return None;
+        }
+        &s[letters..]
+    };
+    let (sign, body) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => (1, rest),
+    };
+    let mut parts = body.split(':');
+    let mut seconds = 0;
+    for (i, unit) in [3600, 60, 1].into_iter().enumerate() {
+        let Some(p) = parts.next() else { break };
+        if p.is_empty() || p.len() > 2 || !p.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let v: i32 = p.parse().ok()?;
+        if (i == 0 && v > 24) || (i > 0 && v > 59) {
+            return None;
+        }
+        seconds += v * unit;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(sign * seconds)
+}
+
 pub(crate) fn utc(micros: i64) -> Result<NaiveDateTime> {
     match DateTime::<Utc>::from_timestamp_micros(micros) {
         Some(t) => Ok(t.naive_utc()),

@@ -313,33 +313,20 @@ impl Settings {
                 n.to_string()
             }
             "timezone" => {
-                let tz = value.trim();
-                let normalized = if tz.eq_ignore_ascii_case("utc")
-                    || tz.eq_ignore_ascii_case("gmt")
-                    || tz.eq_ignore_ascii_case("z")
-                {
-                    "UTC".to_string()
-                } else {
-                    tz.to_string()
-                };
-                // DataFusion validates offsets and IANA names when it evaluates; check here so a
-                // bad zone fails at SET, as in PostgreSQL.
-                if normalized.parse::<chrono_tz_like::Offset>().is_err()
-                    && !chrono_tz_like::looks_like_iana(&normalized)
-                {
-                    return Err(UserError::new(
+                let (shown, engine) = zone::parse(value.trim()).ok_or_else(|| {
+                    UserError::new(
                         SqlState::InvalidParameterValue,
                         format!("invalid value for parameter \"TimeZone\": \"{value}\""),
-                    ));
-                }
+                    )
+                })?;
                 cx.ctx
                     .state_ref()
                     .write()
                     .config_mut()
                     .options_mut()
                     .execution
-                    .time_zone = Some(normalized.clone());
-                normalized
+                    .time_zone = Some(engine);
+                shown
             }
             "search_path" => {
                 apply_search_path(value, cx);
@@ -472,36 +459,88 @@ pub fn parse_duration_ms(v: &str) -> Option<Duration> {
 }
 
 /// Just enough time-zone checking for SET TIME ZONE without pulling in a tz database.
-mod chrono_tz_like {
-    pub struct Offset;
-
-    impl std::str::FromStr for Offset {
-        type Err = ();
-        /// `+05:30`, `-08`, `UTC`.
-        fn from_str(s: &str) -> Result<Self, ()> {
-            if s == "UTC" {
-                return Ok(Offset);
-            }
-            let rest = s
-                .strip_prefix('+')
-                .or_else(|| s.strip_prefix('-'))
-                .ok_or(())?;
-            let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-            let h: u32 = h.parse().map_err(|_| ())?;
-            let m: u32 = m.parse().map_err(|_| ())?;
-            if h <= 14 && m < 60 {
-                Ok(Offset)
-            } else {
-                Err(())
-            }
+/// PostgreSQL's TimeZone values, turned into the zone DataFusion reads: an IANA name or an
+/// offset east of UTC (`+02:00`).
+mod zone {
+    /// (what SHOW says, the engine's zone) for a TimeZone value, as PostgreSQL reads it:
+    /// - `UTC`, `Z`: UTC;
+    /// - a number (`-5`, `5.5`): hours east of UTC, shown as PostgreSQL shows it (`<-05>+05`);
+    /// - a zone name of the tz database, in any case, shown as the database spells it
+    ///   (`europe/berlin` is `Europe/Berlin`; `CET`, `EST5EDT`);
+    /// - a POSIX zone without daylight rules (`+02:00`, `UTC+2`, `GMT-02:00`, `<+02>-02`): an
+    ///   abbreviation and then hours **west** of UTC, so `+02:00` is two hours behind UTC.
+    ///   pgjdbc sends a JVM's `GMT+02:00` as `GMT-02:00` for that reason.
+    pub fn parse(value: &str) -> Option<(String, String)> {
+        if value.eq_ignore_ascii_case("utc") || value.eq_ignore_ascii_case("z") {
+            return Some(("UTC".into(), "UTC".into()));
         }
+        if let Some(seconds) = hours(value) {
+            let iso = offset_text(seconds);
+            let posix = offset_text(-seconds);
+            return Some((format!("<{iso}>{posix}"), iso));
+        }
+        if let Some(name) = meshgate_functions::zone_name(value) {
+            return Some((name.to_string(), name.to_string()));
+        }
+        let west = meshgate_functions::posix_offset_west(value)?;
+        Some((value.to_string(), offset_text(-west)))
     }
 
-    /// `Area/City` names; DataFusion's own tz support checks the name when it is used.
-    pub fn looks_like_iana(s: &str) -> bool {
-        s.contains('/')
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+    /// A plain number of hours (`-5`, `+5.5`) as seconds east of UTC.
+    fn hours(s: &str) -> Option<i32> {
+        let digits = s.trim_start_matches(['+', '-']);
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return None;
+        }
+        let h: f64 = s.parse().ok()?;
+        (h.abs() <= 15.0 + 59.0 / 60.0).then(|| (h * 3600.0).round() as i32)
+    }
+
+    /// `+05:30`, `-02`: an offset as PostgreSQL and DataFusion write it.
+    fn offset_text(seconds: i32) -> String {
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let s = seconds.abs();
+        let mut t = format!("{sign}{:02}", s / 3600);
+        if s % 3600 != 0 {
+            t.push_str(&format!(":{:02}", s % 3600 / 60));
+            if s % 60 != 0 {
+                t.push_str(&format!(":{:02}", s % 60));
+            }
+        }
+        t
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::parse;
+
+        #[test]
+        fn time_zones_read_as_postgresql_reads_them() {
+            let p = |v: &str| parse(v).map(|(shown, engine)| (shown, engine));
+            let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+            assert_eq!(p("utc"), pair("UTC", "UTC"));
+            assert_eq!(p("2"), pair("<+02>-02", "+02"));
+            assert_eq!(p("-5"), pair("<-05>+05", "-05"));
+            assert_eq!(p("5.5"), pair("<+05:30>-05:30", "+05:30"));
+            assert_eq!(p("europe/berlin"), pair("Europe/Berlin", "Europe/Berlin"));
+            assert_eq!(p("gmt"), pair("GMT", "GMT"));
+            assert_eq!(p("EST5EDT"), pair("EST5EDT", "EST5EDT"));
+            assert_eq!(p("+02:00"), pair("+02:00", "-02"));
+            assert_eq!(p("GMT-02:00"), pair("GMT-02:00", "+02"));
+            assert_eq!(p("UTC+2"), pair("UTC+2", "-02"));
+            assert_eq!(p("<+02>-02"), pair("<+02>-02", "+02"));
+            assert_eq!(p("<-05>+05"), pair("<-05>+05", "-05"));
+            for bad in [
+                "Mars/Olympus",
+                "+25",
+                "GMT+2EDT",
+                "XX+1",
+                "",
+                "+02:00:00:00",
+            ] {
+                assert_eq!(p(bad), None, "{bad}");
+            }
+        }
     }
 }
 

@@ -335,13 +335,31 @@ async fn timestamptz_text_follows_the_session_time_zone() {
             instants.join(", ")
         );
         let ours = format!("SELECT id, at, at::text FROM lake.{table} ORDER BY id");
-        for zone in ["America/New_York", "Asia/Kolkata", "UTC"] {
+        // Names in any case, numbers (hours east), POSIX zones (hours west: `+02:00` is two
+        // hours behind UTC, and pgjdbc sends a JVM's GMT+2 as `GMT-02:00`).
+        for zone in [
+            "America/New_York",
+            "Asia/Kolkata",
+            "UTC",
+            "europe/berlin",
+            "EST5EDT",
+            "+02:00",
+            "GMT-02:00",
+            "UTC+5",
+            "-5",
+            "5.5",
+        ] {
             let set = format!("SET TimeZone = '{zone}'");
             pg.batch_execute(&set).await.expect("zone on PostgreSQL");
             c.batch_execute(&set).await.expect("zone on meshgate");
             let want = text_rows(&pg, &reference).await;
             assert!(!want.is_empty());
             assert_eq!(text_rows(&c, &ours).await, want, "{table} in {zone}");
+            assert_eq!(
+                text_rows(&c, "SHOW TimeZone").await,
+                text_rows(&pg, "SHOW TimeZone").await,
+                "SHOW after {set}"
+            );
         }
     }
 }
