@@ -61,7 +61,7 @@ pub(crate) fn written(name: &str) -> Result<Zone> {
     if let Some(z) = zone_name(name).and_then(|n| n.parse::<chrono_tz::Tz>().ok()) {
         return Ok(Zone::Named(z));
     }
-    match posix_offset_west(name).and_then(|w| FixedOffset::west_opt(w)) {
+    match posix_offset_west(name).and_then(FixedOffset::west_opt) {
         Some(f) if f.local_minus_utc() == 0 => Ok(Zone::Named(chrono_tz::UTC)),
         Some(f) => Ok(Zone::Fixed(f)),
         None => fail(

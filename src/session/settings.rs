@@ -516,7 +516,7 @@ mod zone {
 
         #[test]
         fn time_zones_read_as_postgresql_reads_them() {
-            let p = |v: &str| parse(v).map(|(shown, engine)| (shown, engine));
+            let p = parse;
             let pair = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
             assert_eq!(p("utc"), pair("UTC", "UTC"));
             assert_eq!(p("2"), pair("<+02>-02", "+02"));
