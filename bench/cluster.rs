@@ -62,6 +62,21 @@ async fn through(c: &tokio_postgres::Client, sql: &str) -> (Duration, usize) {
     (t.elapsed(), rows)
 }
 
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn warm(times: &[Duration]) -> f64 {
     times[1..]
         .iter()
@@ -94,7 +109,9 @@ async fn main() {
     .await;
     let config: PathBuf = dir.join("cluster.toml");
     let mut executors = Vec::new();
-    for i in 0..2 {
+    let work_dirs: Vec<PathBuf> = (0..2).map(|i| dir.join(format!("executor{i}"))).collect();
+    for (i, work) in work_dirs.iter().enumerate() {
+        std::fs::create_dir_all(work).expect("executor work dir");
         let (port, grpc) = (free_port(), free_port());
         executors.push(meshgate(
             &format!("executor{i}"),
@@ -110,6 +127,8 @@ async fn main() {
                 &grpc.to_string(),
                 "--concurrent-tasks",
                 &tasks,
+                "--work-dir",
+                &work.display().to_string(),
             ],
         ));
         accepting(port, "an executor").await;
@@ -121,14 +140,16 @@ async fn main() {
         "TPC-H SF {sf} over the mixed mesh, seconds per query: cold (run 1) and warm (best of runs 2..{runs}); cluster = scheduler + 2 executors × {tasks} task(s) on 127.0.0.1"
     );
     println!(
-        "{:<6}{:>11}{:>11}{:>11}{:>11}{:>9}",
-        "query", "local cold", "clus. cold", "local warm", "clus. warm", "× local"
+        "{:<6}{:>11}{:>11}{:>11}{:>11}{:>9}{:>12}",
+        "query", "local cold", "clus. cold", "local warm", "clus. warm", "× local", "shuffle MB"
     );
     let (mut totals, mut mismatches) = ([0.0f64; 4], Vec::new());
+    let mut shuffled_total = 0u64;
     for n in 1..=22 {
         let sql = std::fs::read_to_string(query(n)).expect("query");
         let (mut lt, mut ct) = (Vec::new(), Vec::new());
         let (mut lrows, mut crows) = (0, 0);
+        let before: u64 = work_dirs.iter().map(|d| dir_bytes(d)).sum();
         for _ in 0..runs {
             let (t, r) = through(&l, &sql).await;
             lt.push(t);
@@ -137,6 +158,11 @@ async fn main() {
             ct.push(t);
             crows = r;
         }
+        // Shuffle files stay in the executors' work directories until the scheduler has them
+        // removed, minutes after the job: what they grew by is what the runs wrote.
+        let shuffled = (work_dirs.iter().map(|d| dir_bytes(d)).sum::<u64>()).saturating_sub(before)
+            / runs as u64;
+        shuffled_total += shuffled;
         if lrows != crows {
             mismatches.push(format!(
                 "q{n}: {lrows} rows locally, {crows} on the cluster"
@@ -152,12 +178,13 @@ async fn main() {
             *t += v;
         }
         println!(
-            "q{n:<5}{:>11.3}{:>11.3}{:>11.3}{:>11.3}{:>9.2}",
+            "q{n:<5}{:>11.3}{:>11.3}{:>11.3}{:>11.3}{:>9.2}{:>12.1}",
             row[0],
             row[1],
             row[2],
             row[3],
-            row[3] / row[2]
+            row[3] / row[2],
+            shuffled as f64 / 1e6
         );
     }
     println!(
@@ -170,6 +197,11 @@ async fn main() {
         totals[3] / totals[2]
     );
     println!("cold total: cluster {:.2}× local", totals[1] / totals[0]);
+    println!(
+        "shuffle files written per run of the 22 queries: {:.1} MB; the mesh's files: {:.1} MB",
+        shuffled_total as f64 / 1e6,
+        dir_bytes(&layout.data_dir) as f64 / 1e6
+    );
     if mismatches.is_empty() {
         println!("row counts agree on all 22 queries");
     } else {
