@@ -203,7 +203,7 @@ impl RowSource {
         batch: RecordBatch,
     ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> + use<>
     {
-        super::encode::encode_rows(self.fields.clone(), batch, self.zone.clone())
+        super::encode::encode_rows(self.fields.clone(), batch, self.zone)
     }
 
     /// Up to `budget` rows of those already fetched, counted as sent; the rest stay for the
