@@ -1,7 +1,8 @@
-//! The plan node of a scan that runs one statement in an operational source (PostgreSQL,
-//! MySQL, SQLite). What sets the sources apart is only how a statement is run and its rows
-//! read ([`ScanSource`]); the node, its metrics and how the audit and the plan cache
-//! recognise it are one piece of code, so that they cannot drift apart between sources.
+//! The plan node that runs one statement in a source that answers SQL: a table's own scan in
+//! an operational database (PostgreSQL, MySQL, SQLite), or a whole subplan sent to a remote
+//! engine. What sets them apart is only how a statement is run and its rows read
+//! ([`ScanSource`]); the node, its metrics and how the audit and the plan cache recognise it
+//! are one piece of code, so that they cannot drift apart between sources.
 
 use std::any::Any;
 use std::fmt;
@@ -59,7 +60,7 @@ pub struct Fetched {
     pub bytes: Count,
 }
 
-/// Runs one statement in an operational source and streams its rows.
+/// Runs one statement in a source and streams its rows.
 pub struct SourceScanExec<S> {
     source: Arc<S>,
     sql: String,
