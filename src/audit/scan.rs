@@ -249,13 +249,9 @@ impl ScanProbe {
                 remote.push(r);
                 continue;
             }
-            if let Some(q) = node
-                .as_any()
-                .downcast_ref::<crate::exec::remote::RemoteQueryExec>()
-            {
-                let (source, sql) = q.statement();
-                remote_leaves.push((source.clone(), node.clone()));
-                remote.push(meshgate_connectors::RemoteStatement { source, sql });
+            if let Some(r) = crate::exec::remote::RemoteQueryExec::statement_of(&node) {
+                remote_leaves.push((r.source.clone(), node.clone()));
+                remote.push(r);
                 continue;
             }
             if let Some(config) = node

@@ -659,7 +659,7 @@ impl ExtensionPlanner for RemotePlanner {
             return Ok(None);
         };
         Ok(Some(Arc::new(crate::exec::remote::RemoteQueryExec::new(
-            Arc::clone(&q.engine),
+            crate::exec::remote::EngineQuery(Arc::clone(&q.engine)),
             q.sql.clone(),
             Arc::new(q.schema.as_arrow().clone()),
         ))))

@@ -19,6 +19,7 @@
 
 mod engine;
 mod remote;
+mod scan;
 mod secret;
 mod storage;
 mod write;
@@ -37,6 +38,7 @@ pub use remote::{
     PeerSource, PostgresSource, RemoteError, RemoteSource, SourceUnavailable, SqliteSource,
     TlsMode, Unreachable,
 };
+pub use scan::{spawned_batches, Fetched, ScanSource, SourceScanExec};
 pub use secret::Secret;
 pub use storage::{S3Settings, Storage, StorageKind};
 pub use write::{conform, conformed, no_rows, WriteMode, Writer};

@@ -25,20 +25,14 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{
-    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::metrics::Count;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::unparser::dialect::{Dialect, MySqlDialect};
 use futures::TryStreamExt;
 use meshgate_connector_api::{
-    Connector, ConnectorError, MysqlSource, OpenedTable, RemoteEngine, RemoteError, RemoteSource,
-    RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
+    spawned_batches, Connector, ConnectorError, Fetched, MysqlSource, OpenedTable, RemoteEngine,
+    RemoteError, RemoteSource, RemoteStatement, RemoteTable, Result, ScanSource, SourceScanExec,
+    Storage, TableSpec, Unreachable,
 };
 use sqlx::mysql::{MySqlDatabaseError, MySqlRow};
 use sqlx::Row;
@@ -267,11 +261,7 @@ impl Connector for MysqlConnector {
     }
 
     fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
-        let scan = node.as_any().downcast_ref::<MysqlScanExec>()?;
-        Some(RemoteStatement {
-            source: scan.pool.source().describe(),
-            sql: scan.sql.clone(),
-        })
+        SourceScanExec::<MysqlScan>::statement_of(node)
     }
 }
 
@@ -343,109 +333,40 @@ impl TableProvider for MysqlTable {
             limit,
         )?;
         let schema = Arc::new(self.schema.project(&columns)?);
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Ok(Arc::new(MysqlScanExec {
+        let scan = MysqlScan {
             pool: Arc::clone(&self.pool),
-            sql,
-            schema,
             kinds: columns.iter().map(|i| self.kinds[*i]).collect(),
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
+        };
+        Ok(Arc::new(SourceScanExec::new(scan, sql, schema)))
     }
 }
 
-struct MysqlScanExec {
+/// A scan's statement runs on the table's pool, each column parsed as its kind says.
+struct MysqlScan {
     pool: Arc<Pool>,
-    sql: String,
-    schema: SchemaRef,
     kinds: Vec<Kind>,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
 }
 
-impl fmt::Debug for MysqlScanExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MysqlScanExec({})", self.sql)
-    }
-}
+impl ScanSource for MysqlScan {
+    const NODE: &'static str = "MysqlScanExec";
 
-impl DisplayAs for MysqlScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "MysqlScanExec: source={}, sql={}",
-            self.pool.source().describe(),
-            self.sql
-        )
-    }
-}
-
-impl ExecutionPlan for MysqlScanExec {
-    fn name(&self) -> &str {
-        "MysqlScanExec"
+    fn describe(&self) -> String {
+        self.pool.source().describe()
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    /// A plan kept for reuse runs again: its counts start afresh.
-    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(MysqlScanExec {
-            pool: Arc::clone(&self.pool),
-            sql: self.sql.clone(),
-            schema: Arc::clone(&self.schema),
-            kinds: self.kinds.clone(),
-            properties: Arc::clone(&self.properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "MysqlScanExec has no inputs".into(),
-            ))
-        }
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn execute(
+    fn read(
         &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
+        sql: &str,
+        schema: &SchemaRef,
+        _ctx: Arc<TaskContext>,
+        fetched: Fetched,
     ) -> DfResult<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let bytes_fetched = MetricBuilder::new(&self.metrics).counter("bytes_fetched", partition);
         Ok(read(
             Arc::clone(&self.pool),
-            self.sql.clone(),
-            Arc::clone(&self.schema),
+            sql.to_string(),
+            Arc::clone(schema),
             self.kinds.clone(),
-            rows_fetched,
-            bytes_fetched,
+            fetched,
         ))
     }
 }
@@ -458,12 +379,10 @@ fn read(
     sql: String,
     schema: SchemaRef,
     kinds: Vec<Kind>,
-    rows_fetched: Count,
-    bytes_fetched: Count,
+    fetched: Fetched,
 ) -> SendableRecordBatchStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
     let batch_schema = Arc::clone(&schema);
-    tokio::spawn(async move {
+    spawned_batches(schema, |tx| async move {
         let mut conn = match pool.get().await {
             Ok(c) => c,
             Err(e) => {
@@ -494,8 +413,8 @@ fn read(
                         b.push(v, &names[i])?;
                     }
                     n += 1;
-                    rows_fetched.add(1);
-                    bytes_fetched.add(bytes);
+                    fetched.rows.add(1);
+                    fetched.bytes.add(bytes);
                 }
                 if n > 0 && (n == BATCH_ROWS || done) {
                     let columns = builders.iter_mut().map(Builder::finish).collect::<Vec<_>>();
@@ -530,11 +449,7 @@ fn read(
                 let _ = tx.send(Err(e)).await;
             }
         }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    })
 }
 
 /// A MySQL server, database and login as an engine that answers whole subplans.
@@ -599,8 +514,10 @@ impl RemoteEngine for MysqlEngine {
             sql,
             schema,
             kinds,
-            Count::new(),
-            received,
+            Fetched {
+                rows: Count::new(),
+                bytes: received,
+            },
         ))
     }
 }

@@ -26,20 +26,14 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{
-    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::metrics::Count;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::unparser::dialect::{Dialect, PostgreSqlDialect};
 use futures::StreamExt;
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, PostgresSource, RemoteEngine, RemoteSource,
-    RemoteStatement, RemoteTable, Result, Storage, TableSpec, Unreachable,
+    spawned_batches, Connector, ConnectorError, Fetched, OpenedTable, PostgresSource, RemoteEngine,
+    RemoteSource, RemoteStatement, RemoteTable, Result, ScanSource, SourceScanExec, Storage,
+    TableSpec, Unreachable,
 };
 
 pub use peer::PeerConnector;
@@ -177,11 +171,7 @@ impl Connector for PostgresConnector {
     }
 
     fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
-        let scan = node.as_any().downcast_ref::<PostgresScanExec>()?;
-        Some(RemoteStatement {
-            source: scan.link.describe(),
-            sql: scan.sql.clone(),
-        })
+        SourceScanExec::<PostgresScan>::statement_of(node)
     }
 }
 
@@ -304,120 +294,40 @@ impl TableProvider for PostgresTable {
             limit,
         )?;
         let schema = Arc::new(self.schema.project(&columns)?);
-        let kinds = columns.iter().map(|i| self.kinds[*i]).collect();
-        Ok(Arc::new(PostgresScanExec::new(
-            self.link.clone(),
-            sql,
-            schema,
-            kinds,
-        )))
+        let scan = PostgresScan {
+            link: self.link.clone(),
+            kinds: columns.iter().map(|i| self.kinds[*i]).collect(),
+        };
+        Ok(Arc::new(SourceScanExec::new(scan, sql, schema)))
     }
 }
 
-/// Runs one statement in the source and streams its rows as batches.
-struct PostgresScanExec {
+/// A scan's statement goes through the table's link, each column read as its kind says.
+struct PostgresScan {
     link: Link,
-    sql: String,
-    schema: SchemaRef,
     kinds: Vec<Kind>,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
 }
 
-impl PostgresScanExec {
-    fn new(link: Link, sql: String, schema: SchemaRef, kinds: Vec<Kind>) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        PostgresScanExec {
-            link,
-            sql,
-            schema,
-            kinds,
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
-    }
-}
+impl ScanSource for PostgresScan {
+    const NODE: &'static str = "PostgresScanExec";
 
-impl fmt::Debug for PostgresScanExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PostgresScanExec({})", self.sql)
-    }
-}
-
-impl DisplayAs for PostgresScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "PostgresScanExec: source={}, sql={}",
-            self.link.describe(),
-            self.sql
-        )
-    }
-}
-
-impl ExecutionPlan for PostgresScanExec {
-    fn name(&self) -> &str {
-        "PostgresScanExec"
+    fn describe(&self) -> String {
+        self.link.describe()
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    /// A plan kept for reuse runs again: its counts start afresh.
-    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(PostgresScanExec::new(
-            self.link.clone(),
-            self.sql.clone(),
-            Arc::clone(&self.schema),
-            self.kinds.clone(),
-        )))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "PostgresScanExec has no inputs".into(),
-            ))
-        }
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn execute(
+    fn read(
         &self,
-        partition: usize,
-        context: Arc<TaskContext>,
+        sql: &str,
+        schema: &SchemaRef,
+        ctx: Arc<TaskContext>,
+        fetched: Fetched,
     ) -> DfResult<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
-        let bytes_fetched = MetricBuilder::new(&self.metrics).counter("bytes_fetched", partition);
         Ok(read(
-            self.link.pool(&context)?,
-            self.sql.clone(),
-            Arc::clone(&self.schema),
+            self.link.pool(&ctx)?,
+            sql.to_string(),
+            Arc::clone(schema),
             self.kinds.clone(),
-            rows_fetched,
-            bytes_fetched,
+            fetched,
         ))
     }
 }
@@ -429,14 +339,10 @@ fn read(
     sql: String,
     schema: SchemaRef,
     kinds: Vec<Kind>,
-    rows_fetched: Count,
-    bytes_fetched: Count,
+    fetched: Fetched,
 ) -> SendableRecordBatchStream {
-    // The rows are read on their own task and handed over a small channel: the source's
-    // pace is decoupled from the consumer's, and a dropped query stops the task.
-    let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
     let batch_schema = Arc::clone(&schema);
-    tokio::spawn(async move {
+    spawned_batches(schema, |tx| async move {
         let source = pool.name().to_string();
         let client = match pool.get().await {
             Ok(c) => c,
@@ -485,8 +391,8 @@ fn read(
                         b.push(&row, i)?;
                     }
                     n += 1;
-                    rows_fetched.add(1);
-                    bytes_fetched.add(types::wire_size(&row));
+                    fetched.rows.add(1);
+                    fetched.bytes.add(types::wire_size(&row));
                 }
                 if n > 0 && (n == BATCH_ROWS || done) {
                     let columns = builders
@@ -527,11 +433,7 @@ fn read(
             // A cancel request may land late; a connection it could reach is not reused.
             client.discard();
         }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
+    })
 }
 
 /// A PostgreSQL server, database and login as an engine that answers whole subplans.
@@ -618,8 +520,10 @@ impl RemoteEngine for PostgresEngine {
             sql,
             schema,
             kinds,
-            Count::new(),
-            received,
+            Fetched {
+                rows: Count::new(),
+                bytes: received,
+            },
         ))
     }
 }

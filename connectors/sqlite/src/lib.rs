@@ -23,20 +23,16 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::Count;
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::unparser::dialect::{Dialect, SqliteDialect};
 use futures::{StreamExt, TryStreamExt};
 use meshgate_connector_api::{
-    Connector, ConnectorError, OpenedTable, RemoteEngine, RemoteSource, RemoteStatement,
-    RemoteTable, Result, SourceUnavailable, SqliteSource, Storage, TableSpec, Unreachable,
+    spawned_batches, Connector, ConnectorError, Fetched, OpenedTable, RemoteEngine, RemoteSource,
+    RemoteStatement, RemoteTable, Result, ScanSource, SourceScanExec, SourceUnavailable,
+    SqliteSource, Storage, TableSpec, Unreachable,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
@@ -165,11 +161,7 @@ impl Connector for SqliteConnector {
     }
 
     fn remote_statement(&self, node: &Arc<dyn ExecutionPlan>) -> Option<RemoteStatement> {
-        let scan = node.as_any().downcast_ref::<SqliteScanExec>()?;
-        Some(RemoteStatement {
-            source: scan.source.describe(),
-            sql: scan.sql.clone(),
-        })
+        SourceScanExec::<SqliteScan>::statement_of(node)
     }
 }
 
@@ -370,111 +362,44 @@ impl TableProvider for SqliteTable {
             limit,
         )?;
         let schema = Arc::new(self.schema.project(&columns)?);
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Ok(Arc::new(SqliteScanExec {
+        let scan = SqliteScan {
             pool: self.pool.clone(),
             source: self.source.clone(),
-            sql,
-            schema,
             kinds: columns.iter().map(|i| self.kinds[*i]).collect(),
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
+        };
+        Ok(Arc::new(SourceScanExec::new(scan, sql, schema)))
     }
 }
 
-struct SqliteScanExec {
+/// A scan's statement runs on the file's pool, each column read as its kind says.
+struct SqliteScan {
     pool: SqlitePool,
     source: SqliteSource,
-    sql: String,
-    schema: SchemaRef,
     kinds: Vec<Kind>,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
 }
 
-impl fmt::Debug for SqliteScanExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SqliteScanExec({})", self.sql)
-    }
-}
+impl ScanSource for SqliteScan {
+    const NODE: &'static str = "SqliteScanExec";
+    const COUNTS_BYTES: bool = false;
 
-impl DisplayAs for SqliteScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "SqliteScanExec: source={}, sql={}",
-            self.source.describe(),
-            self.sql
-        )
-    }
-}
-
-impl ExecutionPlan for SqliteScanExec {
-    fn name(&self) -> &str {
-        "SqliteScanExec"
+    fn describe(&self) -> String {
+        self.source.describe()
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    /// A plan kept for reuse runs again: its counts start afresh.
-    fn reset_state(self: Arc<Self>) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(SqliteScanExec {
-            pool: self.pool.clone(),
-            source: self.source.clone(),
-            sql: self.sql.clone(),
-            schema: Arc::clone(&self.schema),
-            kinds: self.kinds.clone(),
-            properties: Arc::clone(&self.properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }))
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "SqliteScanExec has no inputs".into(),
-            ))
-        }
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn execute(
+    fn read(
         &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
+        sql: &str,
+        schema: &SchemaRef,
+        _ctx: Arc<TaskContext>,
+        fetched: Fetched,
     ) -> DfResult<SendableRecordBatchStream> {
-        let rows_fetched = MetricBuilder::new(&self.metrics).counter("rows_fetched", partition);
         Ok(read(
             self.pool.clone(),
             self.source.clone(),
-            self.sql.clone(),
-            Arc::clone(&self.schema),
+            sql.to_string(),
+            Arc::clone(schema),
             self.kinds.clone(),
-            rows_fetched,
+            fetched.rows,
         ))
     }
 }
@@ -489,9 +414,8 @@ fn read(
     kinds: Vec<Kind>,
     rows_fetched: Count,
 ) -> SendableRecordBatchStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
     let batch_schema = Arc::clone(&schema);
-    tokio::spawn(async move {
+    spawned_batches(schema, |tx| async move {
         let read = async {
             let failed = |e: sqlx::Error| match unreachable(&e) {
                 Some(kind) => DataFusionError::External(Box::new(unavailable(&source, kind, &e))),
@@ -531,12 +455,7 @@ fn read(
         if let Err(e) = outcome {
             let _ = tx.send(Err(e)).await;
         }
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     })
-    .boxed();
-    Box::pin(RecordBatchStreamAdapter::new(schema, stream))
 }
 
 /// The columns a whole subplan may not use. SQLite lets a column of an ordinary table hold any
