@@ -48,20 +48,6 @@ fn cluster_section_with(scheduler: &str, mode: &str, extra: &str, audit: &Path) 
     )
 }
 
-async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// The audit events of statements whose text contains `needle`.
 fn events_of<'a>(events: &'a [Value], needle: &str) -> Vec<&'a Value> {
     events

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use crate::audit::{http_get, read_events, series};
+use crate::harness::rows;
 use crate::harness::{code, wait_for, TestServer, ADMIN, ANALYST, REGIONAL};
-use crate::operational::{domains, rows, source};
+use crate::operational::{domains, source};
 use crate::pg_server;
 
 /// The server's counters of kept plans: (statements run from one, plans kept).

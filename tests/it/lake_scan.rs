@@ -352,28 +352,18 @@ async fn timestamptz_text_follows_the_session_time_zone() {
             let set = format!("SET TimeZone = '{zone}'");
             pg.batch_execute(&set).await.expect("zone on PostgreSQL");
             c.batch_execute(&set).await.expect("zone on meshgate");
-            let want = text_rows(&pg, &reference).await;
+            let want = crate::harness::rows(&pg, &reference).await;
             assert!(!want.is_empty());
-            assert_eq!(text_rows(&c, &ours).await, want, "{table} in {zone}");
             assert_eq!(
-                text_rows(&c, "SHOW TimeZone").await,
-                text_rows(&pg, "SHOW TimeZone").await,
+                crate::harness::rows(&c, &ours).await,
+                want,
+                "{table} in {zone}"
+            );
+            assert_eq!(
+                crate::harness::rows(&c, "SHOW TimeZone").await,
+                crate::harness::rows(&pg, "SHOW TimeZone").await,
                 "SHOW after {set}"
             );
         }
     }
-}
-
-async fn text_rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
 }

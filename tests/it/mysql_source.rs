@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
-use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
+use crate::harness::{code, rows, tpch, write_config, TestServer, REGIONAL};
 use crate::mariadb_server::{self, MariaDb};
 use crate::reference::reference;
 
@@ -17,20 +17,6 @@ const PASSWORD: &str = "pl4nt-reader-pw";
 /// The product (and the reference's schema) name: unique in the shared reference server.
 const PRODUCT: &str = "mysql_plant";
 const SHIPMENTS: usize = 5000;
-
-async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 async fn plan(c: &Client, sql: &str) -> String {
     rows(c, sql)

@@ -6,26 +6,12 @@
 
 use std::path::Path;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
-use crate::harness::{code, tpch, write_config, TestServer, REGIONAL};
+use crate::harness::{code, rows, tpch, write_config, TestServer, REGIONAL};
 use crate::pg_server::{self, PgServer};
 
 pub(crate) const PASSWORD: &str = "s3cret-billing-pw";
-
-pub(crate) async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 pub(crate) async fn plan(c: &Client, sql: &str) -> String {
     rows(c, sql)

@@ -8,25 +8,10 @@ use std::collections::BTreeSet;
 use futures::TryStreamExt;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::harness::{code, tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANALYST};
+use crate::harness::{code, rows, tpch, TestServer, ADMIN, ANALYST, REGIONAL, SALES_ANALYST};
 
 /// The European customers' nation filter, written out by the admin.
 const EUROPE: &str = "c_nationkey IN (SELECT n_nationkey FROM geo.nation JOIN geo.region ON n_regionkey = r_regionkey WHERE r_name = 'EUROPE')";
-
-async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let msgs = c
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e} {:?}", e.as_db_error()));
-    msgs.into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 async fn one(c: &Client, sql: &str) -> String {
     let r = rows(c, sql).await;

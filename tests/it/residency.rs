@@ -2,7 +2,7 @@
 //! asks for on behalf of a consumer of another region. The peer gateway here is a client that
 //! speaks as one does: mutual TLS with a gateway certificate, the user named at startup.
 
-use crate::harness::{code, tpch, TestServer, ANALYST, REGIONAL};
+use crate::harness::{code, rows, tpch, TestServer, ANALYST, REGIONAL};
 use crate::identity::{login, Login, Pki};
 
 const RULES: &str = r#"
@@ -81,20 +81,6 @@ fn untrailed(rows: &[Vec<Option<String>>]) -> Vec<Vec<Option<String>>> {
                     })
                 })
                 .collect()
-        })
-        .collect()
-}
-
-async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
         })
         .collect()
 }
