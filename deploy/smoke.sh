@@ -7,7 +7,8 @@
 #      log prints;
 #   3. deploy/compose.yaml: the gateway runs a statement on the scheduler and two executors,
 #      and gives the same answer as locally.
-# Usage: bash deploy/smoke.sh   (MESHGATE_BIN=path skips the release build)
+# Usage: bash deploy/smoke.sh   (MESHGATE_BIN=path skips the release build; DOCKER=path picks
+# a docker client that builds with BuildKit without buildx, such as Debian's 20.10)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,9 @@ if [[ -z "${MESHGATE_BIN:-}" ]]; then
     cargo build --release --locked --bin meshgate
 fi
 [[ -x "$BIN" ]] || { echo "smoke: no binary at $BIN" >&2; exit 1; }
+
+DOCKER="${DOCKER:-docker}"
+docker() { "$DOCKER" "$@"; }
 
 say() { echo "==> [smoke] $*"; }
 fail() { echo "==> [smoke] FAILED: $*" >&2; exit 1; }

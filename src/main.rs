@@ -63,6 +63,10 @@ enum Command {
         /// executors report only between tasks). Keep it several heartbeats long.
         #[arg(long)]
         executor_timeout: Option<u64>,
+        /// `host:port` executors reach this scheduler by, to report their tasks (default: the
+        /// --listen address, or this host's name when that is a wildcard such as 0.0.0.0).
+        #[arg(long)]
+        external_address: Option<String>,
     },
     /// Run a Ballista executor that reads the domains of this configuration with their
     /// credentials; it registers with the scheduler and runs the tasks it is given.
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             listen,
             pull_tasks,
             executor_timeout,
+            external_address,
         } => {
             init_logging();
             run_until_signal(async move {
@@ -195,6 +200,7 @@ fn main() -> ExitCode {
                 let opts = meshgate::cluster::SchedulerOptions {
                     tasks: tasks(pull_tasks),
                     executor_timeout_secs: executor_timeout,
+                    external_address,
                 };
                 meshgate::cluster::start_scheduler_with(listener, opts).await?;
                 shutdown_signal().await;

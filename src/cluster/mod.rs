@@ -77,12 +77,15 @@ pub const DEFAULT_PULL_EXECUTOR_TIMEOUT_SECS: u64 = 180;
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 5;
 
 /// How `meshgate scheduler` runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SchedulerOptions {
     pub tasks: Tasks,
     /// Seconds without word from an executor before it is counted lost (default: by `tasks`,
     /// [`DEFAULT_EXECUTOR_TIMEOUT_SECS`] or [`DEFAULT_PULL_EXECUTOR_TIMEOUT_SECS`]).
     pub executor_timeout_secs: Option<u64>,
+    /// `host:port` executors reach the scheduler by: they send the status of the tasks it gave
+    /// them there (default: see [`reachable_address`]).
+    pub external_address: Option<String>,
 }
 
 impl SchedulerOptions {
@@ -90,6 +93,7 @@ impl SchedulerOptions {
         SchedulerOptions {
             tasks,
             executor_timeout_secs: None,
+            external_address: None,
         }
     }
 
@@ -112,6 +116,22 @@ impl SchedulerOptions {
     }
 }
 
+/// The address executors are told to report to when none is given: the listening address,
+/// unless that is a wildcard (`0.0.0.0:50050`, which every executor would take for itself); then
+/// this host's name (a container's, which the other containers of its network resolve).
+pub fn reachable_address(listening: SocketAddr) -> String {
+    if !listening.ip().is_unspecified() {
+        return listening.to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", listening.port())
+}
+
 /// Starts Ballista's scheduler on `listener` and returns once it serves (the server runs on
 /// the current runtime until it ends).
 pub async fn start_scheduler(listener: TcpListener, tasks: Tasks) -> Result<SocketAddr, String> {
@@ -126,9 +146,14 @@ pub async fn start_scheduler_with(
     let addr = listener
         .local_addr()
         .map_err(|e| format!("scheduler address: {e}"))?;
+    let name = opts
+        .external_address
+        .clone()
+        .unwrap_or_else(|| reachable_address(addr));
+    tracing::info!(listen = %addr, external = %name, "scheduler starts");
     let config_producer: ConfigProducer = Arc::new(SessionConfig::new_with_ballista);
     let memory = BallistaCluster::new_memory(
-        addr.to_string(),
+        name.clone(),
         Arc::new(cluster_state),
         config_producer.clone(),
     );
@@ -140,13 +165,8 @@ pub async fn start_scheduler_with(
     );
     let metrics = ballista_scheduler::metrics::default_metrics_collector()
         .map_err(|e| format!("scheduler metrics: {e}"))?;
-    let mut server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> = SchedulerServer::new(
-        addr.to_string(),
-        cluster,
-        codec,
-        Arc::new(opts.config()),
-        metrics,
-    );
+    let mut server: SchedulerServer<LogicalPlanNode, PhysicalPlanNode> =
+        SchedulerServer::new(name, cluster, codec, Arc::new(opts.config()), metrics);
     server.init().await.map_err(|e| format!("scheduler: {e}"))?;
     let config = opts.config();
     let every = Duration::from_secs(config.expire_dead_executor_interval_seconds);
@@ -311,4 +331,22 @@ pub async fn start_executor_in_process(
     )
     .await
     .map_err(|e| format!("executor: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reachable_address;
+
+    #[test]
+    fn a_wildcard_listen_address_is_not_what_executors_are_told() {
+        assert_eq!(
+            reachable_address("127.0.0.1:50050".parse().unwrap()),
+            "127.0.0.1:50050"
+        );
+        let told = reachable_address("0.0.0.0:50050".parse().unwrap());
+        assert!(
+            told.ends_with(":50050") && !told.starts_with("0.0.0.0"),
+            "{told}"
+        );
+    }
 }
