@@ -58,7 +58,7 @@ password_of() {
 }
 
 q() { # port password sql
-    PGPASSWORD="$2" psql "host=127.0.0.1 port=$1 user=demo dbname=mesh" -XAt -v ON_ERROR_STOP=1 -c "$3"
+    PGPASSWORD="$2" psql "host=127.0.0.1 port=$1 user=demo dbname=mesh" -XAtq -v ON_ERROR_STOP=1 -c "$3"
 }
 
 COUNT_SQL="SELECT count(*) FROM sales.lineitem"
