@@ -26,6 +26,8 @@
 mod mariadb_server;
 #[path = "../tests/it/pg_server.rs"]
 mod pg_server;
+#[path = "../tests/it/ports.rs"]
+mod ports;
 mod process;
 mod tpch_layout;
 

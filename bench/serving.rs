@@ -22,6 +22,8 @@
 
 #[path = "../tests/it/pg_server.rs"]
 mod pg_server;
+#[path = "../tests/it/ports.rs"]
+mod ports;
 mod process;
 mod tpch_layout;
 

@@ -132,6 +132,12 @@ impl StatementRecord {
         let mut planned = Vec::new();
         let cluster = self.probes.iter().any(|p| p.on_cluster());
         let cluster_job = self.probes.iter().find_map(|p| p.cluster_job());
+        // A statement stopped while the scheduler's answer was on its way learns its job's
+        // id a moment later: the event waits for it.
+        let pending_job = match (cluster, &cluster_job) {
+            (true, None) => self.probes.iter().find_map(|p| p.cluster_tracker()),
+            _ => None,
+        };
         for p in &self.probes {
             p.settle(&mut bytes);
             p.settle_received(&mut received);
@@ -193,24 +199,39 @@ impl StatementRecord {
             outcome,
             sqlstate: sqlstate.map(|s| s.code().to_string()),
         };
-        if planned.is_empty() {
-            self.auditor.submit(event);
-            return;
-        }
-        // Planned scans' figures need the scan planned again (from the table's manifest cache): done off
-        // the session's path, and the event follows when they are known.
-        let mut event = event;
-        scan::estimate_in_background(&self.auditor, planned, move |auditor, estimates| {
-            for (domain, n) in estimates {
-                *event.bytes_scanned.entry(domain.clone()).or_default() += n;
-                if !event.bytes_estimated.contains(&domain) {
-                    event.bytes_estimated.push(domain);
-                }
+        match (pending_job, tokio::runtime::Handle::try_current()) {
+            (Some(job), Ok(handle)) => {
+                let auditor = self.auditor.clone();
+                let mut event = event;
+                handle.spawn(async move {
+                    event.cluster_job = job.settled_id().await;
+                    deliver(&auditor, event, planned);
+                });
             }
-            event.bytes_scanned.retain(|_, n| *n > 0);
-            auditor.submit(event);
-        });
+            _ => deliver(&self.auditor, event, planned),
+        }
     }
+}
+
+/// Hands `event` to the writer, once the figures of its `planned` scans are known.
+fn deliver(auditor: &Arc<Auditor>, event: Event, planned: Vec<scan::Planned>) {
+    if planned.is_empty() {
+        auditor.submit(event);
+        return;
+    }
+    // Planned scans' figures need the scan planned again (from the table's manifest cache): done off
+    // the session's path, and the event follows when they are known.
+    let mut event = event;
+    scan::estimate_in_background(auditor, planned, move |auditor, estimates| {
+        for (domain, n) in estimates {
+            *event.bytes_scanned.entry(domain.clone()).or_default() += n;
+            if !event.bytes_estimated.contains(&domain) {
+                event.bytes_estimated.push(domain);
+            }
+        }
+        event.bytes_scanned.retain(|_, n| *n > 0);
+        auditor.submit(event);
+    });
 }
 
 /// The audit text of the statements sent to sources: parsed and printed again, literals

@@ -329,6 +329,11 @@ impl ScanProbe {
         self.cluster.get().and_then(|j| j.id())
     }
 
+    /// The plan's job, when it was handed to the cluster.
+    pub fn cluster_tracker(&self) -> Option<crate::exec::cluster::JobTracker> {
+        self.cluster.get().cloned()
+    }
+
     /// Adds to `into` (and to the server's metric) the bytes the file scans read since the
     /// last settle. A plan run on the cluster counts the sizes of its files, once.
     pub fn settle(&self, into: &mut BTreeMap<String, u64>) {

@@ -256,15 +256,35 @@ pub struct Job {
     /// Whether Ballista may turn a partitioned join into a broadcast one (see
     /// [`broadcast_is_safe`]).
     broadcast: bool,
+    /// Dropped once the job's id is known or will never be: what [`JobTracker::settled_id`]
+    /// waits for.
+    settled: tokio::sync::watch::Sender<()>,
 }
 
 /// Tells the scheduler's id of a job once the scheduler has accepted it.
 #[derive(Clone)]
-pub struct JobTracker(Arc<DistributedQueryExec<LogicalPlanNode>>);
+pub struct JobTracker {
+    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
+    settled: tokio::sync::watch::Receiver<()>,
+}
 
 impl JobTracker {
     pub fn id(&self) -> Option<String> {
-        self.0.job_id()
+        self.exec.job_id()
+    }
+
+    /// The job's id, waiting (a bounded time) for it when the statement was stopped while
+    /// the scheduler's answer was on its way; `None` if the scheduler never accepted the job.
+    pub async fn settled_id(&self) -> Option<String> {
+        if let Some(id) = self.id() {
+            return Some(id);
+        }
+        let mut settled = self.settled.clone();
+        let _ = tokio::time::timeout(ACCEPTANCE_WAIT, async {
+            while settled.changed().await.is_ok() {}
+        })
+        .await;
+        self.id()
     }
 }
 
@@ -302,11 +322,15 @@ impl Job {
             scheduler: url,
             schema: plan.schema(),
             broadcast,
+            settled: tokio::sync::watch::Sender::new(()),
         })
     }
 
     pub fn tracker(&self) -> JobTracker {
-        JobTracker(self.exec.clone())
+        JobTracker {
+            exec: self.exec.clone(),
+            settled: self.settled.subscribe(),
+        }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -319,20 +343,27 @@ impl Job {
         let ctx = job_context(&ctx, self.broadcast)?;
         let inner = self.exec.execute(0, ctx)?;
         Ok(Box::pin(Guarded {
-            inner,
-            guard: CancelOnDrop {
-                exec: self.exec,
-                scheduler: self.scheduler,
-                finished: false,
-            },
+            schema: inner.schema(),
+            inner: Some(inner),
+            exec: self.exec,
+            scheduler: self.scheduler,
+            finished: false,
+            settled: Some(self.settled),
         }))
     }
 }
 
-/// The job's result stream, holding the guard that cancels the job if it is dropped early.
+/// The job's result stream. Dropped before its end (a cancel, a timeout, a client gone), it
+/// cancels the job on the cluster.
 struct Guarded {
-    inner: SendableRecordBatchStream,
-    guard: CancelOnDrop,
+    /// `None` only once dropped.
+    inner: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
+    scheduler: String,
+    finished: bool,
+    /// Dropped once the job's id is known or will never be.
+    settled: Option<tokio::sync::watch::Sender<()>>,
 }
 
 impl futures::Stream for Guarded {
@@ -342,14 +373,17 @@ impl futures::Stream for Guarded {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        let polled = self.inner.poll_next_unpin(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let polled = inner.poll_next_unpin(cx);
         match polled {
             std::task::Poll::Ready(None) => {
-                self.guard.finished = true;
+                self.finished = true;
                 std::task::Poll::Ready(None)
             }
             std::task::Poll::Ready(Some(Err(e))) => {
-                let job = self.guard.exec.job_id();
+                let job = self.exec.job_id();
                 std::task::Poll::Ready(Some(Err(job_error(job.as_deref(), e))))
             }
             other => other,
@@ -359,7 +393,7 @@ impl futures::Stream for Guarded {
 
 impl datafusion::physical_plan::RecordBatchStream for Guarded {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.schema.clone()
     }
 }
 
@@ -422,26 +456,28 @@ fn job_error(job: Option<&str>, e: DataFusionError) -> DataFusionError {
     )))
 }
 
-/// Cancels the job on the cluster when the statement stops reading before its end.
-struct CancelOnDrop {
-    exec: Arc<DistributedQueryExec<LogicalPlanNode>>,
-    scheduler: String,
-    finished: bool,
-}
+/// How long a dropped submission is driven on to learn its job's id: the scheduler may have
+/// queued the job (and started its tasks) before its answer reached this gateway.
+const ACCEPTANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-impl Drop for CancelOnDrop {
+impl Drop for Guarded {
     fn drop(&mut self) {
         if self.finished {
             return;
         }
-        let Some(job_id) = self.exec.job_id() else {
-            return; // not accepted yet: the submission was dropped with the stream
-        };
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let exec = self.exec.clone();
+        let inner = self.inner.take();
         let scheduler = self.scheduler.clone();
+        let settled = self.settled.take();
         handle.spawn(async move {
+            let accepted = accepted_job(&exec, inner).await;
+            drop(settled);
+            let Some(job_id) = accepted else {
+                return; // the scheduler never accepted it: nothing runs
+            };
             let cancelled = match SchedulerGrpcClient::connect(scheduler).await {
                 Ok(mut c) => c
                     .cancel_job(CancelJobParams {
@@ -457,6 +493,37 @@ impl Drop for CancelOnDrop {
                 Err(e) => tracing::warn!(job = %job_id, "cluster job not cancelled: {e}"),
             }
         });
+    }
+}
+
+/// The id of the job `exec` submitted. A statement stopped while its submission was in flight
+/// has no id yet, though the scheduler may already run the job: the submission is driven on
+/// (its rows, if any, are not read) until the id is known or the submission fails.
+async fn accepted_job(
+    exec: &DistributedQueryExec<LogicalPlanNode>,
+    inner: Option<SendableRecordBatchStream>,
+) -> Option<String> {
+    if let Some(id) = exec.job_id() {
+        return Some(id);
+    }
+    let mut inner = inner?;
+    let known = futures::future::poll_fn(|cx| {
+        // Ballista records the id in the same poll that receives the scheduler's answer.
+        let polled = inner.poll_next_unpin(cx);
+        match (exec.job_id(), polled) {
+            (Some(id), _) => std::task::Poll::Ready(Some(id)),
+            (None, std::task::Poll::Ready(_)) => std::task::Poll::Ready(None),
+            (None, std::task::Poll::Pending) => std::task::Poll::Pending,
+        }
+    });
+    match tokio::time::timeout(ACCEPTANCE_WAIT, known).await {
+        Ok(id) => id,
+        Err(_) => {
+            tracing::warn!(
+                "a cancelled cluster submission was not answered in {ACCEPTANCE_WAIT:?}"
+            );
+            None
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use tokio_postgres::SimpleQueryMessage;
 
 use crate::audit::wait_events;
 use crate::harness::*;
+use crate::ports::free_port;
 use crate::tpch::{assert_all_match, compare_all, compare_queries};
 
 /// A scheduler and two executors in this process, for the domains of `config`.
@@ -391,13 +392,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 fn meshgate(args: &[&str]) -> Proc {
@@ -1020,6 +1014,38 @@ impl ProcessCluster {
         .await
     }
 
+    /// Runs a statement that never ends on `c`, and cancels it once a task of its job runs on
+    /// an executor: the statement fails with 57014. The client and the job's id.
+    async fn cancel_endless(&self, c: tokio_postgres::Client) -> (tokio_postgres::Client, String) {
+        use ballista_core::serde::protobuf::job_status::Status;
+        let cancel = c.cancel_token();
+        let endless = "SELECT count(*) FROM sales.lineitem a, sales.lineitem b \
+                       WHERE a.l_comment < b.l_comment";
+        let running = tokio::spawn(async move {
+            let got = c.simple_query(endless).await;
+            (c, got)
+        });
+        let job = self.first_job(&running).await;
+        assert!(
+            matches!(
+                job_status(&self.scheduler, &job).await,
+                Some(Status::Running(_))
+            ),
+            "job {job} runs when the cancel is sent"
+        );
+        cancel
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .expect("the cancel request is sent");
+        let (c, got) = tokio::time::timeout(Duration::from_secs(30), running)
+            .await
+            .expect("the cancel ends the statement")
+            .expect("statement task");
+        let e = got.expect_err("a cancelled statement fails");
+        assert_eq!(code(&e), "57014", "{e:?}");
+        (c, job)
+    }
+
     /// The job a task of which has started on an executor (its directory appears in the
     /// executor's work dir before it reads anything), while `running` has not ended.
     async fn first_job<T>(&self, running: &tokio::task::JoinHandle<T>) -> String {
@@ -1047,37 +1073,11 @@ impl ProcessCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_request_cancels_the_cluster_job() {
-    use ballista_core::serde::protobuf::job_status::Status;
     let fx = tpch();
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, 30).await;
     let s = cluster.gateway().await;
-    let c = s.admin().await;
-    let cancel = c.cancel_token();
-    let endless =
-        "SELECT count(*) FROM sales.lineitem a, sales.lineitem b WHERE a.l_comment < b.l_comment";
-    let running = tokio::spawn(async move {
-        let got = c.simple_query(endless).await;
-        (c, got)
-    });
-    let job = cluster.first_job(&running).await;
-    assert!(
-        matches!(
-            job_status(&cluster.scheduler, &job).await,
-            Some(Status::Running(_))
-        ),
-        "job {job} runs when the cancel is sent"
-    );
-    cancel
-        .cancel_query(tokio_postgres::NoTls)
-        .await
-        .expect("the cancel request is sent");
-    let (c, got) = tokio::time::timeout(Duration::from_secs(30), running)
-        .await
-        .expect("the cancel ends the statement")
-        .expect("statement task");
-    let e = got.expect_err("a cancelled statement fails");
-    assert_eq!(code(&e), "57014", "{e:?}");
+    let (c, job) = cluster.cancel_endless(s.admin().await).await;
     // The scheduler reports the job cancelled (the gateway asks for that once the statement
     // has stopped reading).
     wait_cancelled(
@@ -1094,6 +1094,7 @@ async fn a_cancel_request_cancels_the_cluster_job() {
         .await
         .expect("the cluster runs the next statement");
     assert_eq!(after, want);
+    wait_event(&cluster.audit, "a.l_comment < b.l_comment").await;
     let events = wait_event(&cluster.audit, "WHERE o_orderstatus").await;
     let cancelled = events_of(&events, "a.l_comment < b.l_comment");
     assert!(
@@ -1105,6 +1106,94 @@ async fn a_cancel_request_cancels_the_cluster_job() {
         next_events.len() == 1 && ran_on_cluster(next_events[0]),
         "{next_events:#?}"
     );
+    drop(cluster);
+}
+
+/// A TCP relay to `upstream` whose answers (upstream to client) are held while `hold` says so:
+/// a scheduler that has accepted a job whose answer has not reached the gateway yet.
+async fn holding_relay(upstream: String, hold: tokio::sync::watch::Receiver<bool>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+            });
+            let mut hold = hold.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match server_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if hold.wait_for(|held| !held).await.is_err() {
+                        return;
+                    }
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A statement cancelled after the scheduler accepted its job but before the scheduler's
+/// answer (the job's id) reached the gateway: the gateway learns the id afterwards and
+/// cancels the job, rather than leaving it running on the cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_before_the_job_id_arrives_still_cancels_the_job() {
+    let fx = tpch();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = ProcessCluster::start(dir.path(), &fx.domains_dir, 30).await;
+    let (hold, held) = tokio::sync::watch::channel(true);
+    let relay = holding_relay(cluster.scheduler.clone(), held).await;
+    let gateway_dir = dir.path().join("gateway");
+    std::fs::create_dir_all(&gateway_dir).unwrap();
+    let config = write_config(
+        &gateway_dir,
+        &fx.domains_dir,
+        &cluster_section(&relay, "always", &gateway_dir.join("audit.jsonl")),
+    );
+    let s = TestServer::start_config(
+        meshgate::Config::load(&config).expect("config loads"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    // The job's tasks run while its id is still held back from the gateway.
+    let (c, job) = cluster.cancel_endless(s.admin().await).await;
+    assert!(
+        matches!(
+            job_status(&cluster.scheduler, &job).await,
+            Some(ballista_core::serde::protobuf::job_status::Status::Running(
+                _
+            ))
+        ),
+        "job {job} still runs while its id is held back"
+    );
+    hold.send(false).unwrap();
+    wait_cancelled(&cluster.scheduler, &job, "once its id reached the gateway").await;
+    // The statement's audit event names the job, though the statement ended before its id
+    // was known.
+    let events = wait_event(
+        &gateway_dir.join("audit.jsonl"),
+        "a.l_comment < b.l_comment",
+    )
+    .await;
+    let cancelled = events_of(&events, "a.l_comment < b.l_comment");
+    assert!(
+        cancelled.len() == 1 && cancelled[0]["cluster_job"].as_str() == Some(job.as_str()),
+        "{cancelled:#?}"
+    );
+    drop(c);
     drop(cluster);
 }
 

@@ -28,6 +28,7 @@ mod numeric_scale;
 mod operational;
 mod pg_server;
 mod policy;
+mod ports;
 mod protocol;
 mod psql;
 mod psql_completion;

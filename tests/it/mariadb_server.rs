@@ -31,14 +31,6 @@ extern "C" {
     fn geteuid() -> u32;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl MariaDb {
     fn socket(&self) -> PathBuf {
         self.dir.join("mysqld.sock")
@@ -237,7 +229,7 @@ pub fn start() -> MariaDb {
     let installed = started.elapsed();
     let server = MariaDb {
         dir,
-        port: free_port(),
+        port: crate::ports::free_port(),
         server: Mutex::new(None),
         tls: Mutex::new(None),
         _guard: Mutex::new((guard, guard_stdin)),

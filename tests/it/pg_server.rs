@@ -223,7 +223,7 @@ pub fn start(tcp: bool) -> PgServer {
         .open(data.join("postgresql.conf"))
         .expect("open postgresql.conf");
     // Without TCP the socket's name needs no free port.
-    let port = if tcp { free_port() } else { 5432 };
+    let port = if tcp { crate::ports::free_port() } else { 5432 };
     writeln!(
         conf,
         "listen_addresses = '{}'\nunix_socket_directories = '{}'\nport = {port}\nfsync = off\n\
@@ -268,14 +268,6 @@ pub fn start(tcp: bool) -> PgServer {
         .args(["-c", &format!("CREATE DATABASE {DATABASE}")]);
     run(cmd, "create the database");
     server
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn pg_type(ty: ColumnType) -> &'static str {

@@ -63,12 +63,6 @@ fn end_session(session: &str) {
     let _ = s.read_to_end(&mut answer);
 }
 
-/// A free local port (bound, then released for chromedriver).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
 impl Browser {
     /// chromedriver and a headless Chromium; screenshots under `$CARGO_TARGET_TMPDIR/web/<test>`.
     pub async fn start(test: &str) -> Browser {
@@ -85,7 +79,7 @@ impl Browser {
             .join("web")
             .join(test);
         std::fs::create_dir_all(&shots).expect("screenshot directory");
-        let port = free_port();
+        let port = crate::ports::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
