@@ -207,6 +207,8 @@ pub struct Session {
     registered: registry::Registered,
     /// The engine context statements plan in: the mesh as the principal sees it.
     ctx: SessionContext,
+    /// `ctx`'s state as statements plan and run with it.
+    snapshot: context::Snapshot,
     /// The mesh `ctx`'s catalog serves.
     mesh: Arc<Mesh>,
     /// Who the session acts as (SET ROLE, reloads) and what its current statement read.
@@ -271,6 +273,7 @@ impl Session {
             pending: None,
             mesh: mesh.clone(),
             ctx,
+            snapshot: context::Snapshot::default(),
             login,
             services,
             registered,
@@ -341,6 +344,7 @@ impl Session {
     pub fn set(&mut self, name: &str, value: &str) -> Result<Option<(String, String)>, UserError> {
         let cx = settings::Context {
             ctx: &self.ctx,
+            snapshot: &self.snapshot,
             principal: &self.access.principal,
             database: &self.mesh.database,
         };
@@ -383,6 +387,9 @@ impl Session {
         mesh: Arc<Mesh>,
         principal: Principal,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // It writes functions, catalog and settings into `ctx`'s state (no statement plans
+        // meanwhile: the next one copies the state written).
+        self.snapshot.changed();
         self.access = self.access.with_principal(principal);
         self.mesh = mesh.clone();
         let catalog = Arc::new(crate::catalog::MeshCatalog::new(
@@ -565,7 +572,7 @@ impl Session {
             plan.clone(),
             Arc::clone(physical),
             self.access.current(),
-            self.ctx.task_ctx(),
+            self.snapshot.task_ctx(&self.ctx),
         );
     }
 
@@ -636,12 +643,14 @@ impl Session {
             settings: &mut self.settings,
             cx: settings::Context {
                 ctx: &self.ctx,
+                snapshot: &self.snapshot,
                 principal: &self.access.principal,
                 database: &self.mesh.database,
             },
         };
+        let (ctx, snapshot) = (&self.ctx, &self.snapshot);
         sql::plan(
-            &self.ctx,
+            &|| snapshot.state(ctx),
             &scope,
             &self.access,
             &mut settings,
@@ -706,7 +715,7 @@ impl Session {
         ),
         UserError,
     > {
-        let state = self.ctx.state();
+        let state = self.snapshot.state(&self.ctx);
         let (plan, physical) = match &self.login.gateway {
             // What leaves for another region is checked on the plan as it will run, and that
             // plan is the one planned physically (not optimized a second time).
@@ -753,7 +762,7 @@ impl Session {
         );
         self.audit_attach(&probe);
         let executor = &self.services.executor;
-        let task_ctx = task_ctx.unwrap_or_else(|| self.ctx.task_ctx());
+        let task_ctx = task_ctx.unwrap_or_else(|| self.snapshot.task_ctx(&self.ctx));
         let local = |physical| executor.execute(physical, task_ctx.clone());
         let cluster = self.services.mesh.config().cluster.clone();
         let started = match crate::exec::cluster::choose(
@@ -772,7 +781,7 @@ impl Session {
             Choice::Cluster { scheduler, bytes } => {
                 // Boxed: its state (an engine state, a planning future) would otherwise grow
                 // every statement's future, on the stack of whatever polls it.
-                let state = self.ctx.state();
+                let state = self.snapshot.state(&self.ctx);
                 let (for_cluster, cluster_state) = Box::pin(self.plan_for_cluster(
                     plan,
                     physical.clone(),
@@ -1099,6 +1108,7 @@ impl Session {
     ) -> Result<T, UserError> {
         let cx = settings::Context {
             ctx: &self.ctx,
+            snapshot: &self.snapshot,
             principal: &self.access.principal,
             database: &self.mesh.database,
         };

@@ -106,6 +106,8 @@ struct AtEnd {
 /// ZONE` and `search_path` change.
 pub struct Context<'a> {
     pub ctx: &'a SessionContext,
+    /// Told when a setting writes `ctx`'s state.
+    pub snapshot: &'a super::context::Snapshot,
     pub principal: &'a Principal,
     pub database: &'a str,
 }
@@ -326,6 +328,7 @@ impl Settings {
                     .options_mut()
                     .execution
                     .time_zone = Some(engine);
+                cx.snapshot.changed();
                 shown
             }
             "search_path" => {
@@ -434,6 +437,7 @@ fn apply_search_path(value: &str, cx: &Context) {
         .options_mut()
         .catalog
         .default_schema = schema;
+    cx.snapshot.changed();
 }
 
 /// PostgreSQL's duration syntax for timeouts: a bare number is milliseconds; units ms, s, min, h, d.

@@ -298,3 +298,41 @@ async fn sessions_copied_from_one_template_stay_apart() {
     );
     assert_eq!(rows(&mut fresh, "SHOW extra_float_digits").await, [["1"]]);
 }
+
+/// Statements plan with a kept copy of the session's engine state (`context::Snapshot`); each
+/// still gets its own `now()`, and sees what the statements before it set.
+#[tokio::test]
+async fn each_statement_plans_with_the_state_as_it_is_now() {
+    let mesh = Mesh::new().await;
+    let mut s = mesh.session("reader");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let got = rows(&mut s, "SELECT now()::text").await;
+        times.push(got[0][0].clone());
+    }
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "every statement has its own now(): {times:?}"
+    );
+    let instant = "SELECT '2020-01-01 12:00:00+00'::timestamptz::text";
+    assert_eq!(rows(&mut s, instant).await, [["2020-01-01 12:00:00+00"]]);
+    rows(&mut s, "SET TimeZone = 'Asia/Tokyo'").await;
+    assert_eq!(rows(&mut s, instant).await, [["2020-01-01 21:00:00+09"]]);
+    rows(
+        &mut s,
+        "SELECT set_config('TimeZone', 'America/New_York', false)",
+    )
+    .await;
+    assert_eq!(rows(&mut s, instant).await, [["2020-01-01 07:00:00-05"]]);
+    // A setting applied by the statement itself is seen by its own plan.
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT set_config('TimeZone', 'UTC', false), '2020-01-01 12:00:00+00'::timestamptz::text"
+        )
+        .await,
+        [["UTC", "2020-01-01 12:00:00+00"]]
+    );
+    rows(&mut s, "SET search_path = shop").await;
+    assert_eq!(rows(&mut s, "SELECT count(*) FROM items").await, [["3"]]);
+}

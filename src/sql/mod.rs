@@ -46,8 +46,8 @@ pub mod writes;
 pub use meshgate_sqlfront::build;
 use meshgate_sqlfront::respell;
 
+use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 
@@ -174,8 +174,10 @@ pub enum Rows {
 
 /// Plans a statement in a session: resolve names, rewrite, plan, verify. The statement's
 /// access record (tables read, policies applied) starts afresh and is filled while it plans.
+/// `engine` gives the engine state to plan in, asked for once the statement's own settings
+/// (`set_config`) are applied.
 pub async fn plan(
-    ctx: &SessionContext,
+    engine: &(dyn Fn() -> std::sync::Arc<SessionState> + Send + Sync),
     scope: &Scope<'_>,
     access: &Access,
     settings: &mut dyn Settings,
@@ -192,8 +194,7 @@ pub async fn plan(
     if rows == Rows::Client {
         meshgate_sqlfront::rewrite::add_display_scales(&mut stmt);
     }
-    let plan = ctx
-        .state()
+    let plan = engine()
         .statement_to_plan(DFStatement::Statement(Box::new(stmt)))
         .await
         .map_err(|e| UserError::from_datafusion(&e))?;
