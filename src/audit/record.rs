@@ -134,9 +134,9 @@ impl StatementRecord {
         let cluster_job = self.probes.iter().find_map(|p| p.cluster_job());
         // A statement stopped while the scheduler's answer was on its way learns its job's
         // id a moment later: the event waits for it.
-        let pending_job = match (cluster, &cluster_job) {
-            (true, None) => self.probes.iter().find_map(|p| p.cluster_tracker()),
-            _ => None,
+        let pending_job = match cluster_job {
+            None => self.probes.iter().find_map(|p| p.cluster_tracker()),
+            Some(_) => None,
         };
         for p in &self.probes {
             p.settle(&mut bytes);

@@ -105,11 +105,19 @@ struct AtEnd {
 /// What settings depend on: who the session acts as, and the engine context that `SET TIME
 /// ZONE` and `search_path` change.
 pub struct Context<'a> {
+    /// Read here; written only through [`Context::configure`].
     pub ctx: &'a SessionContext,
-    /// Told when a setting writes `ctx`'s state.
     pub snapshot: &'a super::context::Snapshot,
     pub principal: &'a Principal,
     pub database: &'a str,
+}
+
+impl Context<'_> {
+    /// Writes the engine's settings, and tells the session's kept copy of them it is stale.
+    fn configure(&self, f: impl FnOnce(&mut datafusion::config::ConfigOptions)) {
+        f(self.ctx.state_ref().write().config_mut().options_mut());
+        self.snapshot.changed();
+    }
 }
 
 impl Settings {
@@ -321,14 +329,7 @@ impl Settings {
                         format!("invalid value for parameter \"TimeZone\": \"{value}\""),
                     )
                 })?;
-                cx.ctx
-                    .state_ref()
-                    .write()
-                    .config_mut()
-                    .options_mut()
-                    .execution
-                    .time_zone = Some(engine);
-                cx.snapshot.changed();
+                cx.configure(|o| o.execution.time_zone = Some(engine));
                 shown
             }
             "search_path" => {
@@ -430,14 +431,7 @@ fn apply_search_path(value: &str, cx: &Context) {
         .into_iter()
         .find(|n| n != "pg_catalog" && catalog.as_ref().is_some_and(|c| c.schema(n).is_some()))
         .unwrap_or_else(|| "public".to_string());
-    cx.ctx
-        .state_ref()
-        .write()
-        .config_mut()
-        .options_mut()
-        .catalog
-        .default_schema = schema;
-    cx.snapshot.changed();
+    cx.configure(|o| o.catalog.default_schema = schema);
 }
 
 /// PostgreSQL's duration syntax for timeouts: a bare number is milliseconds; units ms, s, min, h, d.
