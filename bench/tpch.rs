@@ -5,7 +5,11 @@
 //!
 //!     python3 -m venv /opt/meshgate-bench && /opt/meshgate-bench/bin/pip install -r bench/requirements.txt
 //!     cargo bench --bench tpch -- [--sf 1] [--dir DIR] [--runs 3] [--python /opt/meshgate-bench/bin/python]
-//!         [--formats parquet,delta,iceberg,mixed]
+//!         [--formats parquet,delta,iceberg,mixed] [--variant NAME:SETTING=VALUE,…]
+//!
+//! `--variant` adds one more server over the Parquet copy whose meshgate.toml sets those
+//! `[engine]` settings (e.g. `pushdown:datafusion.execution.parquet.pushdown_filters=true`): an
+//! A/B of a setting against the default in the same run, query by query.
 //!
 //! Every engine runs a query `runs` times before the next query starts (interleaved per query,
 //! so drift in the machine's speed hits all alike). The first run of each query is its *cold*
@@ -164,9 +168,15 @@ async fn main() {
     if wanted("mixed") {
         servers.push(("mixed", layout.domains_dir.clone()));
     }
+    let variant = arg("--variant").map(|v| variant_settings(&v));
+    let mut sections = vec![String::new(); servers.len()];
+    if let Some((name, engine)) = &variant {
+        servers.push((name, baseline_domains(&layout.baseline_dir, &dir)));
+        sections.push(engine.clone());
+    }
     let mut gates = Vec::new();
-    for (name, domains) in &servers {
-        let s = Server::start(&dir, domains, name, "").await;
+    for ((name, domains), engine) in servers.iter().zip(&sections) {
+        let s = Server::start_with(&dir, domains, name, &format!("[limits]\n\n{engine}")).await;
         let c = s.connect("bench").await.expect("connect");
         gates.push((s, c));
     }
@@ -262,6 +272,25 @@ async fn main() {
         );
     }
     let _ = duck.child.kill();
+}
+
+/// `NAME:key=value,key=value` → the variant's name and its `[engine]` section.
+fn variant_settings(v: &str) -> (&'static str, String) {
+    let (name, settings) = v.split_once(':').expect("--variant NAME:SETTING=VALUE,…");
+    let mut section = String::from("[engine]\n");
+    for kv in settings.split(',') {
+        let (k, v) = kv.split_once('=').expect("SETTING=VALUE");
+        let v = v.trim();
+        let literal = v == "true" || v == "false" || v.parse::<f64>().is_ok();
+        let v = if literal {
+            v.to_string()
+        } else {
+            format!("{v:?}")
+        };
+        section.push_str(&format!("{:?} = {v}\n", k.trim()));
+    }
+    // Named like the built-in engines for the whole run.
+    (Box::leak(name.to_string().into_boxed_str()), section)
 }
 
 /// The six queries where `mixed` is slowest relative to DuckDB.

@@ -73,6 +73,10 @@ pub fn install(mut builder: SessionStateBuilder) -> SessionStateBuilder {
         Some(at) => rules[at] = Arc::new(PushDownFilterWithBarriers::default()),
         None => rules.push(Arc::new(PushDownFilterWithBarriers::default())),
     }
+    // After DataFusion's own (subqueries decorrelated, cross joins made inner joins); both
+    // leave plans over remote engines as they are, for federation to send whole.
+    rules.push(super::prefilter::rule());
+    rules.push(super::semijoin::rule());
     // Last, so that scans carry what their providers accepted and the barrier stands.
     rules.push(super::federate::rule());
     builder

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, DFSchemaRef, NullEquality, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
@@ -209,6 +209,22 @@ fn folds_filters(input: &LogicalPlan) -> bool {
             _ => return false,
         }
     }
+}
+
+/// Whether `plan` reads a table of a remote engine. Rules that reshape joins leave such plans
+/// as they are: this rule decides what the engine is sent, and a semi join it cannot write
+/// (one over filtered scans) would keep a whole join or aggregate from being sent.
+pub fn reads_remote(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        found |= matches!(node, LogicalPlan::TableScan(scan) if remote_table(scan).is_some());
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
 /// The remote table a scan reads, when it reads no column the engine treats unlike meshgate

@@ -1219,3 +1219,30 @@ async fn outer_semi_and_anti_joins_of_one_source_match_postgresql() {
         }
     }
 }
+
+/// A grouped subquery joined on its key with a filtered table, all in one source, is sent as one
+/// statement that joins and groups there (the plan rules of `sql/prefilter.rs` and
+/// `sql/semijoin.rs`, which reshape such joins over the lake, leave plans over a source to
+/// federation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grouped_subquery_joined_in_one_source_runs_there_whole() {
+    let pg = source().await;
+    let direct = pg.connect().await;
+    let (s, _dir) = serve(&pg).await;
+    let admin = s.admin().await;
+
+    let query = "SELECT c.id, t.total FROM billing.customers c \
+         JOIN (SELECT id, sum(amount) AS total FROM billing.invoices GROUP BY id) t ON t.id = c.id \
+         WHERE c.tier = 2 ORDER BY c.id LIMIT 10";
+    let want = rows(&direct, query).await;
+    assert_eq!(want.len(), 10);
+    assert_eq!(rows(&admin, query).await, want, "meshgate = PostgreSQL");
+
+    let explained = plan(&admin, &format!("EXPLAIN {query}")).await;
+    let statements = sent(&explained);
+    assert_eq!(statements.len(), 1, "one statement:\n{explained}");
+    assert!(
+        statements[0].contains("GROUP BY") && statements[0].contains("JOIN"),
+        "the join and the aggregate run in the source:\n{explained}"
+    );
+}
