@@ -17,7 +17,8 @@
 //!
 //! Exact: the join keeps a group only if its key equals the outer side's key, whose values all
 //! come from the filtered table found below it (through projections, inner joins and the left
-//! side of semi joins, which only drop or repeat its rows); a group is kept or dropped whole, so
+//! side of semi joins, which only drop or repeat its rows; or the filtered table a semi join on
+//! that very column checks it against); a group is kept or dropped whole, so
 //! the groups kept have the same values. NULL keys join nothing either way (a join that matches
 //! NULL to NULL is left alone), and grouping sets are left alone.
 //!
@@ -160,7 +161,21 @@ fn filtered_table(plan: &LogicalPlan, c: &Column) -> Option<(LogicalPlan, Column
             }
         }
         LogicalPlan::Join(j) if matches!(j.join_type, JoinType::LeftSemi | JoinType::LeftAnti) => {
-            filtered_table(&j.left, c)
+            // A semi join on `c` keeps only the values its other side has: that side, when it
+            // is one filtered table, bounds them as well as a filter here would (TPC-H q20's
+            // `ps_partkey IN (SELECT p_partkey FROM part WHERE p_name LIKE 'forest%')`).
+            let semi_key = (j.join_type == JoinType::LeftSemi
+                && j.null_equality == NullEquality::NullEqualsNothing)
+                .then(|| {
+                    j.on.iter().find_map(|(l, r)| match (l, r) {
+                        (Expr::Column(l), Expr::Column(r)) if l == c => Some(r.clone()),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            semi_key
+                .and_then(|r| filtered_table(&j.right, &r))
+                .or_else(|| filtered_table(&j.left, c))
         }
         _ => None,
     }
