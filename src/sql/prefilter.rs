@@ -95,20 +95,12 @@ impl OptimizerRule for GroupsTheJoinUses {
                     return Ok(Transformed::no(plan));
                 }
                 let (left, right) = if grouped_on_right {
-                    (Arc::clone(&j.left), Arc::new(narrowed))
+                    ((*j.left).clone(), narrowed)
                 } else {
-                    (Arc::new(narrowed), Arc::clone(&j.right))
+                    (narrowed, (*j.right).clone())
                 };
-                return Ok(Transformed::yes(LogicalPlan::Join(Join::try_new(
-                    left,
-                    right,
-                    j.on.clone(),
-                    j.filter.clone(),
-                    j.join_type,
-                    j.join_constraint,
-                    j.null_equality,
-                    j.null_aware,
-                )?)));
+                let rebuilt = plan.with_new_exprs(plan.expressions(), vec![left, right])?;
+                return Ok(Transformed::yes(rebuilt));
             }
         }
         Ok(Transformed::no(plan))

@@ -77,7 +77,7 @@ impl OptimizerRule for SemiJoinsFilterEarly {
         if super::federate::reads_remote(&plan) {
             return Ok(Transformed::no(plan));
         }
-        match below(&semi.left, semi, &read)? {
+        match below(&semi.left, &plan, &read)? {
             Some(moved) => Ok(Transformed::yes(moved)),
             None => Ok(Transformed::no(plan)),
         }
@@ -113,22 +113,18 @@ fn left_columns_read(semi: &Join) -> Option<HashSet<Column>> {
     Some(read)
 }
 
-/// `semi` applied inside `input` (the semi join's left input or a part of it) as far down as it
-/// may go; None when it cannot go below `input` itself.
-fn below(input: &LogicalPlan, semi: &Join, read: &HashSet<Column>) -> Result<Option<LogicalPlan>> {
+/// `semi` (the semi join) applied inside `input` (its left input or a part of it) as far down
+/// as it may go; None when it cannot go below `input` itself. Nodes are rebuilt with their own
+/// expressions over new inputs, which leaves every output schema as it was.
+fn below(
+    input: &LogicalPlan,
+    semi: &LogicalPlan,
+    read: &HashSet<Column>,
+) -> Result<Option<LogicalPlan>> {
     match input {
-        LogicalPlan::Projection(p) if passes_columns_on(p) => {
-            let Some(inner) = below(&p.input, semi, read)? else {
-                return Ok(None);
-            };
-            Ok(Some(LogicalPlan::Projection(
-                Projection::try_new_with_schema(
-                    p.expr.clone(),
-                    Arc::new(inner),
-                    Arc::clone(&p.schema),
-                )?,
-            )))
-        }
+        LogicalPlan::Projection(p) if passes_columns_on(p) => below(&p.input, semi, read)?
+            .map(|inner| input.with_new_exprs(input.expressions(), vec![inner]))
+            .transpose(),
         LogicalPlan::Join(j) if j.join_type == JoinType::Inner => {
             // Below where it can go further down, else right on the side it reads.
             let into = |side: &LogicalPlan| -> Result<LogicalPlan> {
@@ -144,33 +140,18 @@ fn below(input: &LogicalPlan, semi: &Join, read: &HashSet<Column>) -> Result<Opt
             } else {
                 return Ok(None);
             };
-            Ok(Some(LogicalPlan::Join(Join::try_new(
-                Arc::new(left),
-                Arc::new(right),
-                j.on.clone(),
-                j.filter.clone(),
-                j.join_type,
-                j.join_constraint,
-                j.null_equality,
-                j.null_aware,
-            )?)))
+            input
+                .with_new_exprs(input.expressions(), vec![left, right])
+                .map(Some)
         }
         _ => Ok(None),
     }
 }
 
 /// `semi` with `input` as its left input.
-fn applied(input: &LogicalPlan, semi: &Join) -> Result<LogicalPlan> {
-    Ok(LogicalPlan::Join(Join::try_new(
-        Arc::new(input.clone()),
-        Arc::clone(&semi.right),
-        semi.on.clone(),
-        semi.filter.clone(),
-        semi.join_type,
-        semi.join_constraint,
-        semi.null_equality,
-        semi.null_aware,
-    )?))
+fn applied(input: &LogicalPlan, semi: &LogicalPlan) -> Result<LogicalPlan> {
+    let right = semi.inputs()[1].clone();
+    semi.with_new_exprs(semi.expressions(), vec![input.clone(), right])
 }
 
 fn passes_columns_on(p: &Projection) -> bool {
