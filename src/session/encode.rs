@@ -20,23 +20,16 @@ pub fn encode_rows(
     zone: Option<Tz>,
 ) -> impl Iterator<Item = pgwire::error::PgWireResult<pgwire::messages::data::DataRow>> {
     let (batch, binary_places) = with_display_scales(&fields, batch);
-    let scales = binary_numeric_scales(&fields);
     let batch = with_postgres_text(&fields, batch, zone.as_ref());
     let batch = with_jsonb_version(&fields, batch);
     let batch = with_bpchar_blanks(&fields, batch);
     let batch = with_regtype_oids(&fields, batch);
-    let mut index = 0usize;
-    arrow_pg::datatypes::encode_recordbatch(fields, batch).map(move |row| {
-        let mut row = row?;
-        if let Some(scales) = &scales {
-            keep_zero_scale(&mut row, scales);
-        }
-        if let Some(places) = &binary_places {
-            set_display_scales(&mut row, index, places);
-        }
-        index += 1;
-        Ok(row)
-    })
+    let places = binary_places.unwrap_or_default();
+    let rows: Vec<_> = match super::datarow::encode(&fields, &batch, &places) {
+        Ok(rows) => rows.into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(e)],
+    };
+    rows.into_iter()
 }
 
 /// Each value's display scale, per binary numeric column that has them (see
@@ -106,45 +99,6 @@ fn with_display_scales(
     let batch =
         RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap_or(batch);
     (batch, binary.iter().any(Option::is_some).then_some(binary))
-}
-
-/// A binary numeric's display scale (its fourth 16-bit word) set to the value's: its digits
-/// are the same, drivers take the scale from it (pgjdbc's BigDecimal scale).
-fn set_display_scales(
-    row: &mut pgwire::messages::data::DataRow,
-    index: usize,
-    places: &BinaryPlaces,
-) {
-    for_each_value(row, |column, value| {
-        let place = places
-            .get(column)
-            .and_then(Option::as_ref)
-            .and_then(|c| c.get(index));
-        if let (Some(p), true) = (place, value.len() >= 8) {
-            let dscale = (*p).clamp(0, i16::MAX as i32) as i16;
-            value[6..8].copy_from_slice(&dscale.to_be_bytes());
-        }
-    });
-}
-
-/// Calls `f` with each non-NULL value of a DataRow (its column and its bytes): a value is a
-/// 4-byte length, -1 for NULL, then that many bytes.
-fn for_each_value(row: &mut pgwire::messages::data::DataRow, mut f: impl FnMut(usize, &mut [u8])) {
-    let data = &mut row.data;
-    let mut at = 0usize;
-    let mut column = 0usize;
-    while let Some(len) = data
-        .get(at..at + 4)
-        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    {
-        at += 4;
-        if len >= 0 {
-            let end = (at + len as usize).min(data.len());
-            f(column, &mut data[at..end]);
-            at = end;
-        }
-        column += 1;
-    }
 }
 
 /// The decimals a value of `scale` has without its trailing zeros.
@@ -291,35 +245,6 @@ fn with_columns_replaced(
     }
     let schema = Arc::new(Schema::new(schema_fields));
     RecordBatch::try_new(schema, columns).unwrap_or(batch)
-}
-
-/// The scale of each binary numeric column with one; None when there is none.
-fn binary_numeric_scales(fields: &[FieldInfo]) -> Option<Vec<u16>> {
-    let scales: Vec<u16> = fields
-        .iter()
-        .map(|f| match f.format() {
-            pgwire::api::results::FieldFormat::Binary
-                if *f.datatype() == pgwire::api::Type::NUMERIC && f.type_modifier() >= 4 =>
-            {
-                ((f.type_modifier() - 4) & 0xffff) as u16
-            }
-            _ => 0,
-        })
-        .collect();
-    scales.iter().any(|s| *s > 0).then_some(scales)
-}
-
-/// The binary encoder writes a zero as a numeric without digits and with display scale 0;
-/// PostgreSQL keeps the column's scale (0.00), which drivers decode (pgjdbc's BigDecimal
-/// scale, psycopg's Decimal('0.00')), as they do from text. A binary numeric is ndigits,
-/// weight, sign, dscale (i16 each), then the digits.
-fn keep_zero_scale(row: &mut pgwire::messages::data::DataRow, scales: &[u16]) {
-    for_each_value(row, |column, value| {
-        let scale = scales.get(column).copied().unwrap_or(0);
-        if scale > 0 && value.len() == 8 && value.iter().all(|b| *b == 0) {
-            value[6..8].copy_from_slice(&scale.to_be_bytes());
-        }
-    });
 }
 
 pub fn row_description(fields: &[FieldInfo]) -> PgWireBackendMessage {

@@ -17,6 +17,7 @@
 mod audit;
 mod context;
 mod cursor;
+mod datarow;
 mod ddl;
 mod dml;
 pub mod encode;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bi_catalogs;
+mod binary_rows;
 mod catalog;
 mod cli;
 mod clients;
