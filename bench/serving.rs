@@ -53,7 +53,7 @@ fn serving_domains(baseline: &Path, dir: &Path) -> PathBuf {
 }
 
 /// One way of fetching all of lineitem.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Fetch {
     PsqlSelect,
     PsqlCopyText,
@@ -263,6 +263,8 @@ async fn main() {
             "", "PostgreSQL", "meshgate", "ratio"
         );
     }
+    // Each fetch's best times (PostgreSQL, meshgate), for the binary-over-text ratios below.
+    let mut best = Vec::new();
     for (how, name) in FETCHES.into_iter().filter(|_| part("streaming")) {
         let (mut best_pg, mut best_gate) = (Duration::MAX, Duration::MAX);
         let (mut rows_pg, mut rows_gate) = (0, 0);
@@ -283,6 +285,21 @@ async fn main() {
             best_gate.as_secs_f64(),
             best_gate.as_secs_f64() / best_pg.as_secs_f64()
         );
+        best.push((how, best_pg.as_secs_f64(), best_gate.as_secs_f64()));
+    }
+    // How much faster binary results are than text, per server (text time / binary time).
+    let time = |f: Fetch| best.iter().find(|b| b.0 == f).map(|b| (b.1, b.2));
+    for (text, binary, what) in [
+        (Fetch::PsqlCopyText, Fetch::PsqlCopyBinary, "COPY"),
+        (Fetch::TextRows, Fetch::BinaryRows, "tokio-postgres rows"),
+    ] {
+        if let (Some(t), Some(b)) = (time(text), time(binary)) {
+            println!(
+                "binary vs text, {what:<20} PostgreSQL {:.2}×   meshgate {:.2}×",
+                t.0 / b.0,
+                t.1 / b.1
+            );
+        }
     }
 
     let n = "300";

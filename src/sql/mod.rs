@@ -212,6 +212,7 @@ pub async fn plan(
             "permission denied: EXPLAIN ANALYZE is not available for statements that read a table under a row filter",
         ));
     }
+    let plan = semantics::real_widened(plan).map_err(|e| UserError::from_datafusion(&e))?;
     Ok(output::in_postgres_types(plan))
 }
 

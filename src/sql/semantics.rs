@@ -133,6 +133,50 @@ impl AnalyzerRule for PostgresCasts {
     }
 }
 
+/// PostgreSQL has no operators between real and an integer or a numeric: `real / 8` and
+/// `real = 0.1` resolve to its real-and-double ones (double precision is the preferred numeric
+/// type), so they compute, compare and answer in double precision (`1::real / 3` is
+/// 0.3333333333333333, `0.1::real = 0.1` is false). DataFusion stays in real. Unlike the
+/// analyzer rule this changes result types, so it runs on the plan as the statement planned
+/// it, before the statement is described.
+pub fn real_widened(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|p| rewrite_node(p, widen_real))
+        .map(|t| t.data)
+}
+
+fn widen_real(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let arithmetic = matches!(
+        op,
+        Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+    );
+    if !arithmetic && !compares(*op) {
+        return Ok(Transformed::no(e));
+    }
+    let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(e));
+    };
+    let exact = |t: &DataType| {
+        t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
+    };
+    let double = |e: &Expr| {
+        Box::new(Expr::Cast(Cast::new(
+            Box::new(e.clone()),
+            DataType::Float64,
+        )))
+    };
+    let (l, r) = match (&lt, &rt) {
+        (DataType::Float32, t) if exact(t) => (double(left), right.clone()),
+        (t, DataType::Float32) if exact(t) => (left.clone(), double(right)),
+        _ => return Ok(Transformed::no(e)),
+    };
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        l, *op, r,
+    ))))
+}
+
 /// A plan node with `rewrite` applied to every expression, bottom up, against the node's
 /// input schema; output names and the node's schema kept right.
 fn rewrite_node(

@@ -99,3 +99,12 @@ SELECT a FROM (SELECT avg(o_totalprice) AS a FROM sales.orders) s;
 WITH t AS (SELECT 7.0 / 2 AS q) SELECT q FROM t;
 SELECT n_regionkey, avg(n_nationkey), sum(n_nationkey) / count(*) FROM geo.nation GROUP BY 1 HAVING avg(n_nationkey) > 10 ORDER BY 2;
 SELECT 1 + '2', '10' / 4, p_size * '2' FROM supply.part WHERE p_partkey = 1;
+-- real with an integer or a numeric is double precision: PostgreSQL has no real-and-integer
+-- operators and picks its real-and-double ones.
+SELECT 1::real * 2, 1::real / 8, 1::real / 3, 2 * 1::real, 1::real - 2::smallint;
+SELECT 1::real + 1.5, 0.1::real + 0.2, 0.1::real * 3.0;
+SELECT 0.1::real = 0.1, 0.1::real < 0.1, 0.1::real > 0.1, 0.1::real = 0.1::real;
+SELECT 1::real * 2::real, 1::real / 3::real, 1::real + 2::float8;
+SELECT pg_typeof(1::real * 2), pg_typeof(1::real * 2::real), pg_typeof(1.5 + 1::real);
+SELECT x, x::real / 3 AS third FROM generate_series(1, 4) AS g(x) ORDER BY x;
+SELECT count(*) FROM generate_series(1, 10) AS g(x) WHERE x::real / 10 > 0.3;
