@@ -18,6 +18,7 @@ pub mod cluster;
 mod memory;
 pub mod remote;
 pub mod slots;
+mod union;
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -205,8 +206,9 @@ impl Executor {
         let ctx = self.with_query_pool(ctx);
         let plan = yielding_joins(plan);
         let schema = plan.schema();
-        self.admit(schema, move || {
-            datafusion::physical_plan::execute_stream(plan, ctx)
+        self.admit(schema, move || match union::in_branch_order(&plan, &ctx) {
+            Some(rows) => Ok(rows),
+            None => datafusion::physical_plan::execute_stream(plan, ctx),
         })
     }
 

@@ -36,6 +36,7 @@ mod psql_completion;
 mod python_writers;
 mod reference;
 mod residency;
+mod result_order;
 mod s3;
 mod session_statements;
 mod text_types;
