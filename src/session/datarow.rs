@@ -11,6 +11,7 @@ use datafusion::arrow::array::{
     Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, LargeStringArray, StringArray,
     StringViewArray, TimestampMicrosecondArray,
 };
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -48,13 +49,18 @@ pub(super) fn encode(
             )
         })
         .collect();
+    let nulls: Vec<Option<&NullBuffer>> = columns.iter().map(Column::nulls).collect();
     let n = batch.num_rows();
     let count = columns.len() as i16;
     let mut buf = BytesMut::new();
     let mut rows = Vec::with_capacity(n);
     for row in 0..n {
-        for column in &columns {
-            column.write(row, &mut buf)?;
+        for (column, nulls) in columns.iter().zip(&nulls) {
+            if nulls.is_some_and(|n| n.is_null(row)) {
+                buf.put_i32(-1);
+            } else {
+                column.write(row, &mut buf)?;
+            }
         }
         if row == 0 {
             // The first row's size, with room to spare, for the rest of the batch.
@@ -125,38 +131,49 @@ impl<'a> Column<'a> {
         }
     }
 
-    /// Appends the value at `row`: its 4-byte length (-1 for NULL), then its bytes.
+    /// The column's NULLs (None for the values arrow-pg writes, NULL or not).
+    fn nulls(&self) -> Option<&NullBuffer> {
+        match self {
+            Column::Bool(a, _) => a.nulls(),
+            Column::Int16(a, _) => a.nulls(),
+            Column::Int32(a, _) => a.nulls(),
+            Column::Int64(a, _) => a.nulls(),
+            Column::Float32(a) => a.nulls(),
+            Column::Float64(a) => a.nulls(),
+            Column::Date(a) => a.nulls(),
+            Column::Timestamp(a) => a.nulls(),
+            Column::Numeric { values, .. } => values.nulls(),
+            Column::Utf8(a) => a.nulls(),
+            Column::LargeUtf8(a) => a.nulls(),
+            Column::Utf8View(a) => a.nulls(),
+            Column::Bytes(a) => a.nulls(),
+            Column::Other(..) => None,
+        }
+    }
+
+    /// Appends the value at `row`, not NULL (see `nulls`) unless arrow-pg writes it: its
+    /// 4-byte length, then its bytes.
     fn write(&self, row: usize, buf: &mut BytesMut) -> PgWireResult<()> {
-        let array: &dyn Array = match self {
-            Column::Other(array, arrow, field) => {
-                return arrow_pg::encoder::encode_value(&mut Cell(buf), array, row, arrow, field);
-            }
-            Column::Bool(a, _) => *a,
-            Column::Int16(a, _) => *a,
-            Column::Int32(a, _) => *a,
-            Column::Int64(a, _) => *a,
-            Column::Float32(a) => *a,
-            Column::Float64(a) => *a,
-            Column::Date(a) => *a,
-            Column::Timestamp(a) => *a,
-            Column::Numeric { values, .. } => *values,
-            Column::Utf8(a) => *a,
-            Column::LargeUtf8(a) => *a,
-            Column::Utf8View(a) => *a,
-            Column::Bytes(a) => *a,
-        };
-        if array.is_null(row) {
-            buf.put_i32(-1);
-            return Ok(());
+        if let Column::Other(array, arrow, field) = self {
+            return arrow_pg::encoder::encode_value(&mut Cell(buf), array, row, arrow, field);
         }
         match self {
             Column::Bool(a, format) => match format {
                 FieldFormat::Binary => sized(buf, &[u8::from(a.value(row))]),
                 FieldFormat::Text => sized(buf, if a.value(row) { b"t" } else { b"f" }),
             },
-            Column::Int16(a, format) => integer(buf, a.value(row), *format),
-            Column::Int32(a, format) => integer(buf, a.value(row), *format),
-            Column::Int64(a, format) => integer(buf, a.value(row), *format),
+            Column::Int16(a, format) => {
+                let v = a.value(row);
+                integer(buf, v, &v.to_be_bytes(), *format)
+            }
+            Column::Int32(a, format) => {
+                let v = a.value(row);
+                integer(buf, v, &v.to_be_bytes(), *format)
+            }
+            Column::Int64(a, format) => {
+                let v = a.value(row);
+                integer(buf, v, &v.to_be_bytes(), *format)
+            }
             Column::Float32(a) => sized(buf, &a.value(row).to_be_bytes()),
             Column::Float64(a) => sized(buf, &a.value(row).to_be_bytes()),
             Column::Date(a) => {
@@ -190,33 +207,11 @@ fn sized(buf: &mut BytesMut, bytes: &[u8]) {
     buf.put_slice(bytes);
 }
 
-/// An integer in decimal digits or in its own width, big-endian.
-fn integer<T: itoa::Integer + BigEndian>(buf: &mut BytesMut, v: T, format: FieldFormat) {
+/// An integer in decimal digits, or `binary`: its own width, big-endian.
+fn integer(buf: &mut BytesMut, v: impl itoa::Integer, binary: &[u8], format: FieldFormat) {
     match format {
         FieldFormat::Text => sized(buf, itoa::Buffer::new().format(v).as_bytes()),
-        FieldFormat::Binary => v.put(buf),
-    }
-}
-
-trait BigEndian {
-    fn put(self, buf: &mut BytesMut);
-}
-
-impl BigEndian for i16 {
-    fn put(self, buf: &mut BytesMut) {
-        sized(buf, &self.to_be_bytes())
-    }
-}
-
-impl BigEndian for i32 {
-    fn put(self, buf: &mut BytesMut) {
-        sized(buf, &self.to_be_bytes())
-    }
-}
-
-impl BigEndian for i64 {
-    fn put(self, buf: &mut BytesMut) {
-        sized(buf, &self.to_be_bytes())
+        FieldFormat::Binary => sized(buf, binary),
     }
 }
 

@@ -25,11 +25,11 @@ pub fn encode_rows(
     let batch = with_bpchar_blanks(&fields, batch);
     let batch = with_regtype_oids(&fields, batch);
     let places = binary_places.unwrap_or_default();
-    let rows: Vec<_> = match super::datarow::encode(&fields, &batch, &places) {
-        Ok(rows) => rows.into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(e)],
+    let (rows, failed) = match super::datarow::encode(&fields, &batch, &places) {
+        Ok(rows) => (rows, None),
+        Err(e) => (Vec::new(), Some(e)),
     };
-    rows.into_iter()
+    rows.into_iter().map(Ok).chain(failed.map(Err))
 }
 
 /// Each value's display scale, per binary numeric column that has them (see

@@ -2,25 +2,8 @@
 //! Append does (a report's total row stays where the statement put it), whichever branch is
 //! ready first.
 
-use tokio_postgres::SimpleQueryMessage;
-
-use crate::harness::TestServer;
+use crate::harness::{rows, TestServer};
 use crate::reference::reference;
-
-/// The rows of a statement as text, in the order they arrived.
-async fn rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    c.simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn union_all_answers_its_branches_in_order() {
